@@ -1,0 +1,66 @@
+# aftersales-kit — `make` alone lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+STORE ?=
+STORES ?= all
+START ?=
+END ?=
+DATA ?=
+LANG ?= zh
+WORKERS ?=
+TO ?=
+
+# Optional arguments shared by the report-like targets.
+WINDOW_ARGS = $(if $(START),--start $(START)) $(if $(END),--end $(END))
+
+.PHONY: help setup data report reports notebook email test lint bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (aftersales-kit)" >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install pinned requirements (idempotent, fast when nothing changed)
+
+data: setup ## Generate the demo data set in data/demo (12 stores, 180 days)
+	$(PY) -m aftersales_kit demo --out data/demo
+
+report: setup ## Render one store report: make report [STORE=id START= END= DATA= LANG=zh|en]
+	$(PY) -m aftersales_kit report $(DATA) $(if $(STORE),--store $(STORE)) $(WINDOW_ARGS) --lang $(LANG)
+
+reports: setup ## Render every store's report and reports/index.html: make reports [STORES=a,b|all WORKERS=n]
+	$(PY) -m aftersales_kit batch $(DATA) $(if $(filter-out all,$(STORES)),--stores $(STORES)) \
+	  $(WINDOW_ARGS) $(if $(WORKERS),--workers $(WORKERS))
+
+notebook: setup ## Open Jupyter Lab on notebooks/
+	$(VENV)/bin/jupyter lab notebooks/
+
+email: setup ## Email one store's diagnosis: make email STORE=id TO=a@b.com [START= END= DATA=]
+	$(PY) -m aftersales_kit email $(DATA) --store $(STORE) --to $(TO) $(WINDOW_ARGS)
+
+lint: setup ## Run ruff
+	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
+	$(VENV)/bin/ruff format --check aftersales_kit tests benchmarks
+
+test: setup ## Run ruff and the whole test suite
+	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
+	$(PY) -m pytest -n 2 -q
+
+bench: setup ## Run the benchmarks (metrics vs DuckDB/pandas, batch vs naive)
+	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_batch.py
+
+clean: ## Remove generated data and reports (keeps .venv)
+	rm -rf data reports .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from aftersales_kit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""The ``aftersales`` command line (also ``python -m aftersales_kit``).
+
+Each subcommand's handler lives in the module of its pipeline step and is imported only when that
+command runs, so ``aftersales validate`` does not pay for altair or jupyter imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from aftersales_kit import __version__
+from aftersales_kit.errors import AftersalesError
+
+#: subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
+HANDLERS: dict[str, str] = {
+    "validate": "aftersales_kit.load:command_validate",
+    "demo": "aftersales_kit.demo:command_demo",
+    "metrics": "aftersales_kit.metrics:command_metrics",
+    "report": "aftersales_kit.report:command_report",
+    "batch": "aftersales_kit.batch:command_batch",
+    "email": "aftersales_kit.deliver:command_email",
+}
+
+
+def _data_args(p: argparse.ArgumentParser, *, required: bool) -> None:
+    p.add_argument(
+        "data",
+        nargs="+" if required else "*",
+        metavar="DATA",
+        help="JD export files (.xlsx/.csv/.parquet) or folders of them",
+    )
+    p.add_argument("--config", help="configuration file (default ./aftersales.toml)")
+    p.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="drop rows with bad values (counted in the load report) instead of failing",
+    )
+
+
+def _window_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start", help="window start date YYYY-MM-DD (default end − 29 days)")
+    p.add_argument("--end", help="window end date YYYY-MM-DD (default yesterday)")
+    p.add_argument("--rules", help="rules TOML overriding thresholds, holidays, windows")
+    p.add_argument("--as-of", dest="as_of", help="report time for open orders (default now)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aftersales",
+        description="京东售后服务时长诊断 — JD after-sales service duration diagnosis",
+    )
+    parser.add_argument("--version", action="version", version=f"aftersales-kit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check JD export files and summarise them")
+    _data_args(p, required=True)
+    p.add_argument("--store-id", dest="store_id", help="store id for files without a store column")
+    p.add_argument("--json", action="store_true", help="print the load report as JSON")
+
+    p = sub.add_parser("demo", help="write a realistic demo data set")
+    p.add_argument("--stores", type=int, default=12)
+    p.add_argument("--orders", type=int, default=3000, help="service orders per store")
+    p.add_argument("--end", help="last day of data YYYY-MM-DD (default yesterday)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="data/demo")
+    p.add_argument("--dirty", action="store_true", help="add typical export problems")
+
+    p = sub.add_parser("metrics", help="compute a store's metrics for a window")
+    _data_args(p, required=True)
+    p.add_argument("--store", required=True, help="store id")
+    _window_args(p)
+    p.add_argument("--json", action="store_true", help="print the DOMAIN §7 JSON object")
+
+    p = sub.add_parser("report", help="render one store's HTML diagnosis report")
+    _data_args(p, required=False)
+    p.add_argument("--store", help="store id (default: the first demo store)")
+    _window_args(p)
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.add_argument("--out", default="reports", help="reports folder")
+    p.add_argument("--target-hours", dest="target_hours", type=float)
+    p.add_argument("--star", type=float, help="observed store star (风向标)")
+    p.add_argument("--aftersales-rank", dest="aftersales_rank", type=float,
+                   help="observed after-sales star rank rate, 0–1")
+    p.add_argument("--dispute-rank", dest="dispute_rank", type=float,
+                   help="observed dispute star rank rate, 0–1")
+
+    p = sub.add_parser("batch", help="render every store's report and the portfolio index")
+    _data_args(p, required=False)
+    p.add_argument("--stores", help="comma-separated store ids (default all)")
+    _window_args(p)
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.add_argument("--out", default="reports", help="reports folder")
+    p.add_argument("--workers", type=int, help="parallel workers (default: core count)")
+    p.add_argument("--shard", help="K/N: run only the K-th of N stable shards (1-based)")
+    p.add_argument("--force", action="store_true", help="re-render up-to-date reports")
+
+    p = sub.add_parser("email", help="email store diagnoses (or write .eml with --dry-run)")
+    _data_args(p, required=False)
+    p.add_argument("--store", help="store id")
+    p.add_argument("--to", action="append", help="recipient address (repeatable)")
+    p.add_argument("--all", action="store_true", help="every store in the recipients file")
+    p.add_argument("--recipients", default="stores.toml", help="recipients file for --all")
+    _window_args(p)
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.add_argument("--out", default="reports", help="reports folder")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="write .eml files to reports/outbox/ instead of sending")
+    p.add_argument("--resend", action="store_true", help="send even if the sent-log has it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module_name, func_name = HANDLERS[args.command].split(":")
+    try:
+        handler = getattr(importlib.import_module(module_name), func_name)
+        return int(handler(args) or 0)
+    except AftersalesError as exc:
+        print(f"错误 (error): {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("已中断 (interrupted)", file=sys.stderr)
+        return 130
