@@ -12,7 +12,11 @@ STORES ?= all
 START ?=
 END ?=
 DATA ?=
-LANG ?= zh
+# LANG doubles as the locale variable: take it only when it names a report language, and keep the
+# make-level value out of the recipes' environment.
+REPORT_LANG := $(if $(filter en,$(LANG)),en,zh)
+unexport LANG
+export PYTHONUTF8 := 1
 WORKERS ?=
 TO ?=
 
@@ -38,17 +42,17 @@ data: setup ## Generate the demo data set in data/demo (12 stores, 180 days)
 	$(PY) -m aftersales_kit demo --out data/demo
 
 report: setup ## Render one store report: make report [STORE=id START= END= DATA= LANG=zh|en]
-	$(PY) -m aftersales_kit report $(DATA) $(if $(STORE),--store $(STORE)) $(WINDOW_ARGS) --lang $(LANG)
+	$(PY) -m aftersales_kit report $(DATA) $(if $(STORE),--store $(STORE)) $(WINDOW_ARGS) --lang $(REPORT_LANG)
 
 reports: setup ## Render every store's report and reports/index.html: make reports [STORES=a,b|all WORKERS=n]
 	$(PY) -m aftersales_kit batch $(DATA) $(if $(filter-out all,$(STORES)),--stores $(STORES)) \
-	  $(WINDOW_ARGS) $(if $(WORKERS),--workers $(WORKERS))
+	  $(WINDOW_ARGS) $(if $(WORKERS),--workers $(WORKERS)) --lang $(REPORT_LANG)
 
 notebook: setup ## Open Jupyter Lab on notebooks/
 	$(VENV)/bin/jupyter lab notebooks/
 
 email: setup ## Email one store's diagnosis: make email STORE=id TO=a@b.com [START= END= DATA=]
-	$(PY) -m aftersales_kit email $(DATA) --store $(STORE) --to $(TO) $(WINDOW_ARGS)
+	$(PY) -m aftersales_kit email $(DATA) $(if $(STORE),--store $(STORE)) $(if $(TO),--to $(TO)) $(WINDOW_ARGS) --lang $(REPORT_LANG)
 
 lint: setup ## Run ruff
 	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
