@@ -1,0 +1,326 @@
+"""The altair theme, the offline HTML renderer and the report's chart builders.
+
+Importing this module registers and enables the ``aftersales`` theme and the ``aftersales_html``
+renderer (TOOLING §0): a chart becomes ``<div class="report-chart">`` plus a ``vegaEmbed(...)`` call
+on the global that the report template inlines once (``vl_convert.javascript_bundle()``), so the
+HTML needs no network. Chart builders take an already aggregated frame from a ``Diagnosis`` (never
+raw orders) and return an ``alt.Chart``; they never display or save it.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import sys
+from collections.abc import Mapping
+
+# jsonschema (imported by altair) compiles the rfc3987_syntax grammar at import, about 1.4 s of a
+# 4 s report budget, only to validate IRI formats that Vega-Lite specs never use.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+import altair as alt  # noqa: E402
+import polars as pl  # noqa: E402
+
+from aftersales_kit import format as fmt  # noqa: E402
+from aftersales_kit.text import label, t  # noqa: E402
+
+FONT = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", sans-serif'
+#: Brand palette: deep blue for "ours", orange for attention, red for the JD warning line.
+BLUE, ORANGE, RED, GREEN, GREY = "#1f4e79", "#d9822b", "#c0392b", "#2e8540", "#b8c4d0"
+STAGE_COLORS = ("#1f4e79", "#4f81bd", "#9dc3e6", "#d9822b", "#f4b183")
+WIDTH = 720
+#: vega-embed options; svg draws crisp in print and keeps chart text in the DOM (browser tests).
+EMBED_OPTIONS: dict[str, object] = {"renderer": "svg", "actions": False}
+
+
+@alt.theme.register("aftersales", enable=True)
+def aftersales_theme() -> alt.theme.ThemeConfig:
+    """One look for every chart: CJK font stack, quiet axes, the brand palette."""
+    return {
+        "config": {
+            "font": FONT,
+            "background": "transparent",
+            "view": {"stroke": None},
+            "axis": {
+                "labelFontSize": 12,
+                "titleFontSize": 12,
+                "titleFontWeight": "normal",
+                "titleColor": "#5b6b7b",
+                "labelColor": "#3d4b59",
+                "gridColor": "#e8edf2",
+                "domainColor": "#c9d3dd",
+                "tickColor": "#c9d3dd",
+            },
+            "legend": {"labelFontSize": 12, "titleFontSize": 12, "orient": "top"},
+            "title": {"fontSize": 15, "anchor": "start", "color": "#1b2a38", "fontWeight": 600},
+            "range": {"category": [BLUE, ORANGE, "#548235", "#7f6000", "#8e44ad", "#16a085"]},
+            "bar": {"color": BLUE},
+            "line": {"color": BLUE, "strokeWidth": 2},
+        },
+        "width": WIDTH,
+        "height": 260,
+    }
+
+
+# --- offline renderer ---------------------------------------------------------------------------
+
+_ids = itertools.count(1)
+
+
+@functools.cache
+def _locale_options(lang: str) -> dict[str, object]:
+    if lang != "zh":
+        return {}
+    import vl_convert
+
+    return {
+        "formatLocale": vl_convert.get_format_locale("zh-CN"),
+        "timeFormatLocale": vl_convert.get_time_format_locale("zh-CN"),
+    }
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside ``<script>``: every ``<``, ``>`` and ``&`` becomes a JS unicode escape.
+
+    This is stricter than escaping ``</``: customer text can then neither close the script element
+    nor open an HTML comment (``<!--``) that changes how the parser finds its end.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def spec_html(spec: Mapping[str, object], *, chart_id: str, lang: str = "zh") -> str:
+    """The report's chart markup for a Vega-Lite spec: a div and one ``vegaEmbed`` call."""
+    options = {**EMBED_OPTIONS, **_locale_options(lang)}
+    safe_id = fmt.escape(chart_id)
+    return (
+        f'<div class="report-chart" id="{safe_id}"></div>'
+        "<script>(function(){"
+        f'var el=document.getElementById("{safe_id}");'
+        'if(typeof vegaEmbed!=="function"){el.textContent="(chart needs the report page)";return;}'
+        f"vegaEmbed(el,{_script_json(spec)},{_script_json(options)})"
+        '.catch(function(e){var p=document.createElement("pre");p.className="vega-error";'
+        "p.textContent=String(e);el.appendChild(p);console.error(e);});"
+        "})();</script>"
+    )
+
+
+def chart_html(chart: alt.TopLevelMixin, *, chart_id: str | None = None, lang: str = "zh") -> str:
+    """Render an altair chart to the report's offline markup (see :func:`spec_html`)."""
+    return spec_html(chart.to_dict(), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang)
+
+
+def _renderer(spec: dict, **_options: object) -> dict[str, str]:
+    return {"text/html": spec_html(spec, chart_id=f"chart-{next(_ids)}")}
+
+
+alt.renderers.register("aftersales_html", _renderer)
+alt.renderers.enable("aftersales_html")
+
+
+# --- chart builders -----------------------------------------------------------------------------
+
+
+def _tooltip_hours(field: str, title: str) -> alt.Tooltip:
+    return alt.Tooltip(f"{field}:Q", title=title, format=".1f")
+
+
+def trend_chart(
+    trend_daily: pl.DataFrame, *, line_hours: float, target_hours: float, lang: str = "zh"
+) -> alt.LayerChart:
+    """Daily mean hours (line) over daily counted volume (bars), with the warning/target lines.
+
+    ``trend_daily`` has ``date, counted, mean_hours, …`` (one row per day, already aggregated).
+    """
+    data = trend_daily.select(
+        pl.col("date").cast(pl.String).alias("date"),
+        pl.col("counted"),
+        pl.col("mean_hours").round(1),
+    )
+    x = alt.X("date:T", title=None, axis=alt.Axis(format="%m-%d", labelAngle=0), scale=alt.Scale(type="utc"))
+    tooltip = [
+        alt.Tooltip("date:T", title=t("chart.date", lang), format="%Y-%m-%d", formatType="utc"),
+        alt.Tooltip("counted:Q", title=t("chart.counted", lang)),
+        _tooltip_hours("mean_hours", t("chart.mean_hours", lang)),
+    ]
+    base = alt.Chart(data).encode(x=x)
+    bars = base.mark_bar(color=GREY, opacity=0.6).encode(
+        y=alt.Y("counted:Q", title=t("chart.counted", lang), axis=alt.Axis(orient="right", grid=False)),
+        tooltip=tooltip,
+    )
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("mean_hours:Q", title=t("chart.mean_hours_axis", lang)), tooltip=tooltip
+    )
+    lines = [{"hours": line_hours, "label": t("chart.warning_line", lang, hours=fmt.hours(line_hours, lang=lang))}]
+    if abs(target_hours - line_hours) > 1e-9:
+        lines.append(
+            {"hours": target_hours, "label": t("chart.target_line", lang, hours=fmt.hours(target_hours, lang=lang))}
+        )
+    refs = alt.Chart(pl.DataFrame(lines))
+    rule = refs.mark_rule(strokeDash=[6, 4], strokeWidth=1.5).encode(
+        y="hours:Q",
+        color=alt.Color("label:N", title=None, scale=alt.Scale(range=[RED, GREEN])),
+    )
+    hours_layer = alt.layer(line, rule)
+    return (
+        alt.layer(bars, hours_layer)
+        .resolve_scale(y="independent")
+        .properties(title=t("chart.trend_title", lang), width=WIDTH, height=260)
+    )
+
+
+def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
+    """Mean hours per stage, stacked, one bar per scene (``stage_by_scene`` is long form)."""
+    order = ["audit", "return_ship", "transit", "inbound", "process"]
+    data = (
+        stage_by_scene.filter(pl.col("stage").is_in(order))
+        .with_columns(
+            pl.col("hours").round(1),
+            pl.col("scene").map_elements(lambda s: label("scene", s, lang), return_dtype=pl.String).alias("scene_label"),
+            pl.col("stage").replace_strict({s: label("stage", s, lang) for s in order}).alias("stage_label"),
+            pl.col("stage").replace_strict({s: i for i, s in enumerate(order)}).alias("stage_order"),
+        )
+    )
+    stage_labels = [label("stage", s, lang) for s in order]
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("scene_label:N", title=None, sort=alt.EncodingSortField("hours", op="sum", order="descending")),
+            x=alt.X("hours:Q", title=t("chart.mean_hours_axis", lang), stack="zero"),
+            color=alt.Color("stage_label:N", title=None, sort=stage_labels,
+                            scale=alt.Scale(domain=stage_labels, range=list(STAGE_COLORS))),
+            order=alt.Order("stage_order:Q"),
+            tooltip=[
+                alt.Tooltip("scene_label:N", title=t("col.scene", lang)),
+                alt.Tooltip("stage_label:N", title=t("col.stage", lang)),
+                _tooltip_hours("hours", t("chart.mean_hours", lang)),
+                alt.Tooltip("count:Q", title=t("col.count", lang)),
+            ],
+        )
+        .properties(title=t("chart.stage_title", lang), width=WIDTH, height=alt.Step(26))
+    )
+
+
+def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
+    """Orders per scene (bar length) coloured by the scene's mean hours."""
+    data = scene_breakdown.select(
+        pl.col("key").map_elements(lambda s: label("scene", s, lang), return_dtype=pl.String).alias("scene"),
+        "count",
+        pl.col("share").round(4),
+        pl.col("mean_hours").round(1),
+    )
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("scene:N", title=None, sort="-x"),
+            x=alt.X("count:Q", title=t("col.count", lang)),
+            color=alt.Color("mean_hours:Q", title=t("chart.mean_hours_axis", lang),
+                            scale=alt.Scale(scheme="orangered")),
+            tooltip=[
+                alt.Tooltip("scene:N", title=t("col.scene", lang)),
+                alt.Tooltip("count:Q", title=t("col.count", lang)),
+                alt.Tooltip("share:Q", title=t("col.share", lang), format=".1%"),
+                _tooltip_hours("mean_hours", t("chart.mean_hours", lang)),
+            ],
+        )
+        .properties(title=t("chart.scene_title", lang), width=WIDTH, height=alt.Step(24))
+    )
+
+
+def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
+    """Counted orders breaking each §5 rule."""
+    data = alerts.select(
+        pl.col("rule").map_elements(lambda r: label("rule", r, lang), return_dtype=pl.String).alias("rule_label"),
+        "count",
+        pl.col("share").round(4),
+        "threshold_hours",
+    ).with_row_index("order")
+    return (
+        alt.Chart(data)
+        .mark_bar(color=ORANGE)
+        .encode(
+            y=alt.Y("rule_label:N", title=None, sort=alt.EncodingSortField("order")),
+            x=alt.X("count:Q", title=t("col.count", lang)),
+            tooltip=[
+                alt.Tooltip("rule_label:N", title=t("col.rule", lang)),
+                alt.Tooltip("count:Q", title=t("col.count", lang)),
+                alt.Tooltip("share:Q", title=t("col.share", lang), format=".1%"),
+            ],
+        )
+        .properties(title=t("chart.alerts_title", lang), width=WIDTH, height=alt.Step(24))
+    )
+
+
+def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
+    """Applications by weekday × hour; the tooltip adds the median audit hours of that cell."""
+    days = [label("weekday", str(d), lang) for d in range(1, 8)]
+    data = heatmap.select(
+        pl.col("weekday").map_elements(lambda d: label("weekday", str(d), lang), return_dtype=pl.String),
+        "hour",
+        "applications",
+        pl.col("median_audit_hours").round(1),
+    )
+    return (
+        alt.Chart(data)
+        .mark_rect(stroke="white", strokeWidth=1)
+        .encode(
+            x=alt.X("hour:O", title=t("chart.hour", lang), axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("weekday:N", title=None, sort=days),
+            color=alt.Color("applications:Q", title=t("chart.applications", lang), scale=alt.Scale(scheme="blues")),
+            tooltip=[
+                alt.Tooltip("weekday:N", title=t("chart.weekday", lang)),
+                alt.Tooltip("hour:O", title=t("chart.hour", lang)),
+                alt.Tooltip("applications:Q", title=t("chart.applications", lang)),
+                _tooltip_hours("median_audit_hours", t("chart.median_audit", lang)),
+            ],
+        )
+        .properties(title=t("chart.heatmap_title", lang), width=WIDTH, height=alt.Step(26))
+    )
+
+
+def what_if_chart(what_if: pl.DataFrame, *, target_hours: float, lang: str = "zh") -> alt.LayerChart:
+    """Mean hours under each what-if scenario, against the target line."""
+    rows = [
+        {
+            "scenario": what_if_label(r["scenario"], r.get("stage"), r.get("n"), lang=lang),
+            "mean_hours": None if r["mean_hours"] is None else round(r["mean_hours"], 1),
+            "delta_hours": None if r["delta_hours"] is None else round(r["delta_hours"], 1),
+            "actual": r["scenario"] == "actual",
+            "order": i,
+        }
+        for i, r in enumerate(what_if.iter_rows(named=True))
+    ]
+    data = pl.DataFrame(rows, schema={"scenario": pl.String, "mean_hours": pl.Float64,
+                                      "delta_hours": pl.Float64, "actual": pl.Boolean, "order": pl.Int64})
+    bars = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("scenario:N", title=None, sort=alt.EncodingSortField("order")),
+            x=alt.X("mean_hours:Q", title=t("chart.mean_hours_axis", lang)),
+            color=alt.condition("datum.actual", alt.value(ORANGE), alt.value(BLUE)),
+            tooltip=[
+                alt.Tooltip("scenario:N", title=t("col.scenario", lang)),
+                _tooltip_hours("mean_hours", t("chart.mean_hours", lang)),
+                _tooltip_hours("delta_hours", t("col.delta_hours", lang)),
+            ],
+        )
+    )
+    text = bars.mark_text(align="left", dx=4, color="#1b2a38").encode(
+        text=alt.Text("mean_hours:Q", format=".1f"), color=alt.value("#1b2a38")
+    )
+    target = alt.Chart(pl.DataFrame({"hours": [target_hours]})).mark_rule(
+        color=RED, strokeDash=[6, 4], strokeWidth=1.5
+    ).encode(x="hours:Q")
+    return alt.layer(bars, text, target).properties(
+        title=t("chart.whatif_title", lang), width=WIDTH, height=alt.Step(28)
+    )
+
+
+def what_if_label(scenario: str, stage: str | None, n: int | None, *, lang: str = "zh") -> str:
+    """Human label of one what-if row (``stage_meets_target`` names its stage, ``without_longest`` N)."""
+    stage_text = label("stage", stage, lang) if stage else ""
+    return t(f"whatif.{scenario}", lang, stage=stage_text, n="" if n is None else n)

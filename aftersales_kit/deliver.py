@@ -1,0 +1,864 @@
+"""Email a store's diagnosis: a lean email-safe summary, PNG charts, the full report and the xlsx.
+
+Message tree (TOOLING §4.2)::
+
+    multipart/mixed
+      multipart/alternative
+        text/plain                      summary for clients without HTML
+        multipart/related
+          text/html                     table layout, inline CSS, no script/SVG/data: (< 100 KB)
+          image/png …                   charts referenced as cid:
+      text/html attachment              the full interactive report
+      application/vnd…sheet attachment  action lists (open orders at risk, TOP100, alert details)
+
+The body renders from a ``Diagnosis`` without computing; ``--dry-run`` writes ``.eml`` files to
+``reports/outbox/``; a JSON-lines sent-log there keeps a rerun from mailing the same report to the
+same person twice (``--resend`` overrides).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import pickle
+import re
+import sys
+import tempfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.message import EmailMessage
+from email.utils import formatdate, getaddresses, make_msgid, parseaddr
+from pathlib import Path
+from typing import Any
+
+from aftersales_kit import format as fmt
+from aftersales_kit.errors import DeliveryError, UnknownStoreError, UsageError
+from aftersales_kit.export import STAGE_LABELS, action_lists_bytes, label
+from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
+#: Gmail clips bodies above ~102 KB; CID images do not count, markup and inline CSS do.
+MAX_BODY_BYTES = 100_000
+CJK_FONT = "Noto Sans CJK SC"
+FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto")
+CHART_WIDTH = 552  # CSS px inside the 600 px body; the PNG is drawn at 2× for sharp screens
+XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+SENT_LOG = "sent-log.jsonl"
+
+#: Email-only strings (the report's strings live in text.py).
+STRINGS: dict[str, dict[str, str]] = {
+    "zh": {
+        "subject": "【售后时长诊断】{store} {start}~{end} 平均 {mean} {delta}",
+        "heading": "{store} 售后服务时长诊断",
+        "meta": "统计窗口 {start} 至 {end}（{days} 天）· 数据截至 {until} · 店铺 ID {store_id}",
+        "mean": "平均时长",
+        "median": "中位数",
+        "p90": "P90",
+        "over60": "超60小时占比",
+        "vs_prev": "较上期 {delta}",
+        "counted": "计入 {n} 单",
+        "target": "目标 {target}",
+        "peer": "同行中位 {peer}",
+        "short_board": "短板",
+        "short_board_text": (
+            "超出目标 {target} 的时长主要来自「{scene}·{stage}」：超出 {excess}，"
+            "占全部超出部分的 {share}（其中商家可控 {controllable}）。"
+        ),
+        "no_short_board": "本期平均时长未超出目标 {target}，没有明显短板。",
+        "open_risk": "即将计入的预警单：{n} 单（其中已超时 {breached} 单），明细见附件行动清单。",
+        "findings": "主要发现与建议",
+        "warning_high": "消费者预警风险：高 — 平均时长 {mean} 超过预警线 {line}。",
+        "warning_watch": "消费者预警风险：需关注 — 平均时长 {mean}，预警线 {line}。",
+        "chart_trend": "每日平均售后时长（小时）",
+        "chart_scene": "各场景环节耗时构成（小时）",
+        "chart_alerts": "预警规则触发单量",
+        "foot_report": "完整交互式报告见附件「{report}」（请用浏览器打开）。",
+        "foot_xlsx": "行动清单（即将超时预警单、历史TOP100、预警明细）见附件「{xlsx}」。",
+        "foot_privacy": "客户姓名、电话、地址均已脱敏。本邮件由 aftersales-kit 自动生成。",
+        "report_file": "售后时长诊断_{store}_{start}_{end}.html",
+        "xlsx_file": "售后行动清单_{store}_{start}_{end}.xlsx",
+        "text_findings": "主要发现：",
+        "text_charts": "图表请在支持 HTML 的邮件客户端中查看。",
+    },
+    "en": {
+        "subject": "[After-sales duration] {store} {start}~{end} mean {mean} {delta}",
+        "heading": "{store} after-sales duration diagnosis",
+        "meta": "Window {start} to {end} ({days} days) · data until {until} · store {store_id}",
+        "mean": "Mean",
+        "median": "Median",
+        "p90": "P90",
+        "over60": "Over 60 h",
+        "vs_prev": "vs previous {delta}",
+        "counted": "{n} orders counted",
+        "target": "target {target}",
+        "peer": "peer median {peer}",
+        "short_board": "Short board",
+        "short_board_text": (
+            "Hours above the {target} target come mostly from {scene} · {stage}: {excess} "
+            "above target, {share} of the total excess ({controllable} controllable)."
+        ),
+        "no_short_board": "The mean is within the {target} target; no short board this window.",
+        "open_risk": (
+            "Open orders at risk: {n} ({breached} already over a limit); "
+            "see the action-list attachment."
+        ),
+        "findings": "Findings and suggestions",
+        "warning_high": "Consumer-warning risk: HIGH — mean {mean} is above the {line} line.",
+        "warning_watch": "Consumer-warning risk: watch — mean {mean}, warning line {line}.",
+        "chart_trend": "Daily mean after-sales hours",
+        "chart_scene": "Stage hours by scene",
+        "chart_alerts": "Orders breaking each alert rule",
+        "foot_report": "The full interactive report is attached as “{report}” (open in a browser).",
+        "foot_xlsx": "Action lists (open orders at risk, TOP100, alert details): “{xlsx}”.",
+        "foot_privacy": "Customer names, phones and addresses are masked. Sent by aftersales-kit.",
+        "report_file": "aftersales_{store}_{start}_{end}.html",
+        "xlsx_file": "aftersales_actions_{store}_{start}_{end}.xlsx",
+        "text_findings": "Findings:",
+        "text_charts": "Charts are shown in the HTML version of this email.",
+    },
+}
+
+
+def _s(key: str, lang: str, **values: object) -> str:
+    return STRINGS["en" if lang == "en" else "zh"][key].format(**values)
+
+
+def _one_line(text: object) -> str:
+    """Untrusted text for a header or file name: no line breaks, no path separators."""
+    return re.sub(r"[\x00-\x1f\x7f/\\]+", " ", str(text or "")).strip()
+
+
+# --- findings text --------------------------------------------------------------------------------
+
+
+def finding_text(finding: Any, *, lang: str = "zh") -> tuple[str, str]:
+    """(title, suggestion) of one ``Finding`` in the report's wording (``text.finding_text``)."""
+    from aftersales_kit import text
+
+    rendered = text.finding_text(finding, lang=lang)
+    return rendered.title, rendered.advice
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _register_fonts() -> None:
+    import vl_convert
+
+    for folder in FONT_DIRS:
+        if Path(folder).is_dir():
+            vl_convert.register_font_directory(folder)
+
+
+def chart_png(chart: Any, *, title: str | None = None, width: int = CHART_WIDTH) -> bytes:
+    """Render an altair chart (or a Vega-Lite dict) to a 2× PNG with the CJK font, no browser.
+
+    The chart's font is forced to Noto Sans CJK SC: vl-convert draws with the fonts it has been
+    given, and a CSS fallback list naming fonts it lacks would end in tofu boxes.
+    """
+    import vl_convert
+
+    _register_fonts()
+    spec = dict(chart if isinstance(chart, Mapping) else chart.to_dict())
+    config = dict(spec.get("config", {}))
+    config["font"] = CJK_FONT
+    config["background"] = "#ffffff"
+    for part in ("title", "axis", "legend", "header", "mark", "text"):
+        if isinstance(config.get(part), Mapping) and "font" in config[part]:
+            config[part] = {**config[part], "font": CJK_FONT}
+    spec["config"] = config
+    if title is not None:
+        spec["title"] = {"text": title, "anchor": "start", "font": CJK_FONT}
+    if "width" in spec or not any(k in spec for k in ("hconcat", "vconcat", "concat", "facet")):
+        spec["width"] = width
+    return vl_convert.vegalite_to_png(spec, scale=2)
+
+
+@dataclass(frozen=True)
+class EmailChart:
+    """One chart of the email body: ``cid`` without angle brackets."""
+
+    cid: str
+    title: str
+    png: bytes
+    width: int = CHART_WIDTH
+
+
+def email_charts(
+    diagnosis: Any, *, lang: str = "zh", domain: str = "aftersales.local"
+) -> list[EmailChart]:
+    """The two or three PNG charts of the email, skipping those whose frame is empty."""
+    from aftersales_kit import charts
+
+    d = diagnosis
+    built: list[tuple[str, Any]] = []
+    if d.trend_daily.height:
+        line = getattr(getattr(d, "warning", None), "line_hours", None) or 60.0
+        built.append(
+            (
+                _s("chart_trend", lang),
+                charts.trend_chart(
+                    d.trend_daily, line_hours=line, target_hours=d.target_hours, lang=lang
+                ),
+            )
+        )
+    if d.stage_by_scene.height:
+        built.append(
+            (_s("chart_scene", lang), charts.stage_by_scene_chart(d.stage_by_scene, lang=lang))
+        )
+    if d.alerts.height and d.alerts["count"].sum() > 0:
+        built.append((_s("chart_alerts", lang), charts.alerts_chart(d.alerts, lang=lang)))
+    return [
+        EmailChart(
+            cid=make_msgid(domain=domain)[1:-1], title=title, png=chart_png(chart, title=title)
+        )
+        for title, chart in built[:3]
+    ]
+
+
+# --- body -----------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _jinja() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _store_name(d: Any, override: str | None = None) -> str:
+    return _one_line(override or getattr(d, "store_name", None) or d.store_id)
+
+
+def _scene_label(scene: str, lang: str) -> str:
+    from aftersales_kit import text
+
+    return text.label("scene", scene, lang)
+
+
+def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
+    k, prev = d.kpis, d.prev_kpis
+    name = _store_name(d, store_name)
+    delta = fmt.delta_pct(k.mean_hours, prev.mean_hours)
+    trend = "up" if delta.startswith("↑") else "down" if delta.startswith("↓") else ""
+    target = fmt.hours(d.target_hours, lang=lang)
+    peer = getattr(d, "peer_median_hours", None)
+    cards = [
+        {
+            "label": _s("mean", lang),
+            "value": fmt.hours(k.mean_hours, lang=lang),
+            "sub": _s("vs_prev", lang, delta=delta),
+            "trend": trend,
+        },
+        {
+            "label": _s("median", lang),
+            "value": fmt.hours(k.median_hours, lang=lang),
+            "sub": _s("counted", lang, n=f"{k.counted:,}"),
+            "trend": "",
+        },
+        {
+            "label": _s("p90", lang),
+            "value": fmt.hours(k.p90_hours, lang=lang),
+            "sub": _s("target", lang, target=target),
+            "trend": "",
+        },
+        {
+            "label": _s("over60", lang),
+            "value": fmt.pct(k.over_60h_share),
+            "sub": _s("peer", lang, peer=fmt.hours(peer, lang=lang)) if peer is not None else "",
+            "trend": "",
+        },
+    ]
+    sb = d.short_board
+    if sb is None:
+        short_board = _s("no_short_board", lang, target=target)
+    else:
+        short_board = _s(
+            "short_board_text",
+            lang,
+            target=target,
+            scene=_scene_label(sb.scene, lang),
+            stage=label(STAGE_LABELS, sb.stage, lang=lang),
+            excess=fmt.hours(sb.excess_hours, lang=lang),
+            share=fmt.pct(sb.share_of_excess),
+            controllable=fmt.hours(sb.controllable_excess_hours, lang=lang),
+        )
+    risk = d.open_at_risk
+    breached = int(risk["breached"].sum()) if "breached" in risk.columns and risk.height else 0
+    warning_text, warning_high = "", False
+    w = getattr(d, "warning", None)
+    if w is not None and w.level in ("high", "watch"):
+        warning_high = w.level == "high"
+        warning_text = _s(
+            f"warning_{w.level}",
+            lang,
+            mean=fmt.hours(k.mean_hours, lang=lang),
+            line=fmt.hours(w.line_hours, lang=lang),
+        )
+    findings = []
+    for f in sorted(d.findings, key=lambda f: -f.severity)[:4]:
+        title, suggestion = finding_text(f, lang=lang)
+        findings.append({"title": title, "suggestion": suggestion})
+    start, end = fmt.day(d.window.start, short=True), fmt.day(d.window.end, short=True)
+    return {
+        "lang": lang,
+        "store": name,
+        "subject": subject(d, lang=lang, store_name=store_name),
+        "heading": _s("heading", lang, store=name),
+        "meta": _s(
+            "meta",
+            lang,
+            start=fmt.day(d.window.start),
+            end=fmt.day(d.window.end),
+            days=(d.window.end - d.window.start).days + 1,
+            until=fmt.timestamp(d.data_until),
+            store_id=d.store_id,
+        ),
+        "cards": cards,
+        "warning": warning_text,
+        "warning_high": warning_high,
+        "short_board": short_board,
+        "open_risk": _s("open_risk", lang, n=f"{risk.height:,}", breached=f"{breached:,}"),
+        "findings": findings,
+        "labels": {"short_board": _s("short_board", lang), "findings": _s("findings", lang)},
+        "window_short": f"{start}~{end}",
+    }
+
+
+def subject(diagnosis: Any, *, lang: str = "zh", store_name: str | None = None) -> str:
+    """``【售后时长诊断】示例旗舰店 03-01~03-30 平均 281.7 小时 ↑12%``."""
+    d = diagnosis
+    delta = fmt.delta_pct(d.kpis.mean_hours, d.prev_kpis.mean_hours)
+    return _s(
+        "subject",
+        lang,
+        store=_store_name(d, store_name),
+        start=fmt.day(d.window.start, short=True),
+        end=fmt.day(d.window.end, short=True),
+        mean=fmt.hours(d.kpis.mean_hours, lang=lang),
+        delta="" if delta == "—" else delta,
+    ).strip()
+
+
+def attachment_names(
+    diagnosis: Any, *, lang: str = "zh", store_name: str | None = None
+) -> tuple[str, str]:
+    """(report file name, xlsx file name); Chinese, encoded per RFC 2231 by the email policy."""
+    d = diagnosis
+    values = {
+        "store": _store_name(d, store_name).replace(" ", "_"),
+        "start": fmt.day(d.window.start),
+        "end": fmt.day(d.window.end),
+    }
+    return _s("report_file", lang, **values), _s("xlsx_file", lang, **values)
+
+
+def render_body(
+    diagnosis: Any,
+    *,
+    charts: Sequence[EmailChart],
+    lang: str = "zh",
+    store_name: str | None = None,
+) -> str:
+    """The email HTML: the lean template with its CSS inlined; refuses to exceed 100 KB."""
+    import css_inline
+
+    context = _context(diagnosis, lang=lang, store_name=store_name)
+    report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
+    context["charts"] = [{"cid": c.cid, "title": c.title, "width": c.width} for c in charts]
+    context["footer"] = [
+        _s("foot_report", lang, report=report_name),
+        _s("foot_xlsx", lang, xlsx=xlsx_name),
+        _s("foot_privacy", lang),
+    ]
+    page = _jinja().get_template("store_email.html.j2").render(**context)
+    inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
+    body = inliner.inline(page)
+    size = len(body.encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        msg = (
+            f"邮件正文过大 (email body too large): {size} 字节 > {MAX_BODY_BYTES}; "
+            "Gmail 会截断正文 (Gmail clips it); 请精简模板 templates/email/"
+        )
+        raise DeliveryError(msg)
+    return body
+
+
+def render_text(diagnosis: Any, *, lang: str = "zh", store_name: str | None = None) -> str:
+    """The plain-text alternative: the same summary without tables or images."""
+    c = _context(diagnosis, lang=lang, store_name=store_name)
+    lines = [c["heading"], c["meta"], ""]
+    lines += [f"{card['label']}: {card['value']}  {card['sub']}".rstrip() for card in c["cards"]]
+    if c["warning"]:
+        lines += ["", c["warning"]]
+    lines += ["", f"{c['labels']['short_board']}: {c['short_board']}", c["open_risk"]]
+    if c["findings"]:
+        lines += ["", _s("text_findings", lang)]
+        for i, f in enumerate(c["findings"], 1):
+            lines.append(f"{i}. {f['title']}")
+            if f["suggestion"]:
+                lines.append(f"   {f['suggestion']}")
+    report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
+    lines += [
+        "",
+        _s("text_charts", lang),
+        _s("foot_report", lang, report=report_name),
+        _s("foot_xlsx", lang, xlsx=xlsx_name),
+        _s("foot_privacy", lang),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- message --------------------------------------------------------------------------------------
+
+
+def build_message(
+    diagnosis: Any,
+    *,
+    report_html: Path | bytes,
+    sender: str,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    lang: str = "zh",
+    store_name: str | None = None,
+    charts: Sequence[EmailChart] | None = None,
+) -> EmailMessage:
+    """Build the whole message for one store (see the module docstring for its MIME tree).
+
+    Parameters
+    ----------
+    diagnosis
+        The store's ``Diagnosis`` (personal data already masked by ``diagnose``).
+    report_html
+        The rendered interactive report (a path, or its bytes), attached as is.
+    sender, to, cc
+        Addresses; display names may be Chinese (RFC 2047 encoded by the email policy).
+    store_name
+        Display name overriding ``diagnosis.store_name`` (from the recipients file).
+    charts
+        Pre-rendered charts; default renders them with :func:`email_charts`.
+    """
+    if not to:
+        msg = "没有收件人 (no recipients): 请用 --to 指定 (pass --to ADDR)"
+        raise UsageError(msg)
+    for address in (sender, *to, *cc):
+        if "@" not in parseaddr(address)[1] or "\n" in address or "\r" in address:
+            msg = f"邮件地址无效 (invalid email address): {address!r}"
+            raise UsageError(msg)
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "aftersales.local"
+    if charts is None:
+        charts = email_charts(diagnosis, lang=lang, domain=domain)
+    html = render_body(diagnosis, charts=charts, lang=lang, store_name=store_name)
+    report_bytes = report_html if isinstance(report_html, bytes) else Path(report_html).read_bytes()
+    report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
+
+    message = EmailMessage()
+    message["Subject"] = subject(diagnosis, lang=lang, store_name=store_name)
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    message["Date"] = formatdate(localtime=True)
+    message["Message-ID"] = make_msgid(domain=domain)
+    message.set_content(render_text(diagnosis, lang=lang, store_name=store_name))
+    message.add_alternative(html, subtype="html")
+    related = message.get_payload()[1]
+    for chart in charts:
+        related.add_related(
+            chart.png, "image", "png", cid=f"<{chart.cid}>", filename=f"chart-{len(chart.png)}.png"
+        )
+    message.add_attachment(report_bytes, maintype="text", subtype="html", filename=report_name)
+    message.add_attachment(
+        action_lists_bytes(diagnosis, lang=lang),
+        maintype=XLSX_TYPE[0],
+        subtype=XLSX_TYPE[1],
+        filename=xlsx_name,
+    )
+    return message
+
+
+def write_eml(message: EmailMessage, *, outbox: Path, stem: str) -> Path:
+    """Write ``message`` to ``outbox/<stem>.eml`` (atomically) and return the path."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "message"
+    path = outbox / f"{safe}.eml"
+    fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".tmp-", suffix=".eml")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(message.as_bytes())
+    os.replace(tmp, path)
+    return path
+
+
+# --- sent-log -------------------------------------------------------------------------------------
+
+
+def fingerprint(diagnosis: Any, *, lang: str = "zh") -> str:
+    """Identity of "the same report": store, window, language and the data it was computed from.
+
+    ``as_of`` is left out on purpose: a rerun a minute later is the same report.
+    """
+    d = diagnosis
+    parts = [
+        d.store_id,
+        fmt.day(d.window.start),
+        fmt.day(d.window.end),
+        lang,
+        fmt.timestamp(d.data_until),
+        str(d.kpis.counted),
+        repr(d.kpis.mean_hours),
+    ]
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+
+
+class SentLog:
+    """Append-only JSON lines: one line per (report fingerprint, recipient) delivered."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _entries(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        entries = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn last line from an interrupted run must not block sending
+        return entries
+
+    def sent(self, *, fingerprint: str) -> set[str]:
+        """Recipients (lower-case addresses) that already received this report."""
+        return {
+            str(e.get("recipient", "")).lower()
+            for e in self._entries()
+            if e.get("fingerprint") == fingerprint
+        }
+
+    def record(self, *, fingerprint: str, diagnosis: Any, recipient: str, message_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        entry = {
+            "time": datetime.now().isoformat(timespec="seconds"),
+            "fingerprint": fingerprint,
+            "store_id": diagnosis.store_id,
+            "start": fmt.day(diagnosis.window.start),
+            "end": fmt.day(diagnosis.window.end),
+            "recipient": recipient.lower(),
+            "message_id": message_id,
+        }
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+# --- delivery -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one store's email."""
+
+    store_id: str
+    results: tuple[RecipientResult, ...] = ()
+    eml: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != "failed" for r in self.results)
+
+
+def deliver(
+    diagnosis: Any,
+    *,
+    report_html: Path | bytes,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    settings: SmtpSettings | None = None,
+    sender: str | None = None,
+    outbox: Path = Path("reports/outbox"),
+    dry_run: bool = False,
+    resend: bool = False,
+    lang: str = "zh",
+    store_name: str | None = None,
+    charts: Sequence[EmailChart] | None = None,
+) -> Delivery:
+    """Send one store's email (or write it as ``.eml`` with ``dry_run``), honouring the sent-log.
+
+    Recipients already in the sent-log for this report are skipped unless ``resend``; the others
+    are sent in one SMTP transaction with per-recipient results (see
+    :func:`aftersales_kit.smtp.send_message`). Only delivered recipients are logged.
+    """
+    if not dry_run and settings is None:
+        msg = "发送邮件需要 SMTP 设置 (SMTP settings are required unless dry_run)"
+        raise DeliveryError(msg)
+    from_addr = sender or (settings.sender if settings else "aftersales@localhost")
+    message = build_message(
+        diagnosis,
+        report_html=report_html,
+        sender=from_addr,
+        to=to,
+        cc=cc,
+        lang=lang,
+        store_name=store_name,
+        charts=charts,
+    )
+    d = diagnosis
+    stem = f"{d.store_id}_{fmt.day(d.window.start)}_{fmt.day(d.window.end)}"
+    if dry_run:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return Delivery(
+            store_id=d.store_id, eml=write_eml(message, outbox=outbox, stem=f"{stem}_{stamp}")
+        )
+
+    assert settings is not None
+    envelope = [addr for _, addr in getaddresses([*to, *cc]) if addr]
+    log = SentLog(outbox / SENT_LOG)
+    key = fingerprint(d, lang=lang)
+    already = set() if resend else log.sent(fingerprint=key)
+    skipped = [
+        RecipientResult(r, "skipped", None, "已发送过 (already sent; --resend to repeat)")
+        for r in envelope
+        if r.lower() in already
+    ]
+    pending = [r for r in envelope if r.lower() not in already]
+    results = send_message(message, recipients=pending, settings=settings) if pending else []
+    for result in results:
+        if result.status == "sent":
+            log.record(
+                fingerprint=key,
+                diagnosis=d,
+                recipient=result.recipient,
+                message_id=str(message["Message-ID"]),
+            )
+    by_addr = {r.recipient: r for r in [*skipped, *results]}
+    return Delivery(store_id=d.store_id, results=tuple(by_addr[r] for r in envelope))
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreRecipients:
+    """One ``[stores."<id>"]`` entry of the recipients file."""
+
+    store_id: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    name: str | None = None
+
+
+def load_recipients(path: str | Path) -> list[StoreRecipients]:
+    """Parse ``stores.toml``: ``[stores."1000101"] name = "…", to = ["a@b.com"], cc = [...]``."""
+    path = Path(path)
+    if not path.exists():
+        msg = (
+            f"收件人文件不存在 (recipients file not found): {path}; "
+            '格式 (format): [stores."1000101"] name = "示例旗舰店", to = ["a@b.com"]'
+        )
+        raise UsageError(msg)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"收件人文件无法解析 (invalid TOML in {path}): {exc}"
+        raise UsageError(msg) from exc
+    stores = raw.get("stores")
+    if not isinstance(stores, dict) or not stores:
+        msg = f'{path}: 缺少 [stores."<店铺ID>"] 表 (no [stores."<id>"] tables)'
+        raise UsageError(msg)
+    entries = []
+    for store_id, entry in stores.items():
+        where = f'{path}: stores."{store_id}"'
+        if not isinstance(entry, dict):
+            msg = f"{where} 必须是表 (must be a table)"
+            raise UsageError(msg)
+        unknown = set(entry) - {"name", "to", "cc"}
+        if unknown:
+            msg = (
+                f"{where} 含未知键 (unknown keys): {', '.join(sorted(unknown))}; 可用 name, to, cc"
+            )
+            raise UsageError(msg)
+        lists = {}
+        for key in ("to", "cc"):
+            value = entry.get(key, [])
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                msg = f"{where}.{key} 必须是地址列表 (must be a list of addresses): {value!r}"
+                raise UsageError(msg)
+            lists[key] = tuple(value)
+        if not lists["to"]:
+            msg = f"{where}.to 为空 (no recipients)"
+            raise UsageError(msg)
+        name = entry.get("name")
+        entries.append(
+            StoreRecipients(str(store_id), lists["to"], lists["cc"], str(name) if name else None)
+        )
+    return entries
+
+
+def _data_mtime(paths: Sequence[Path]) -> float:
+    newest = 0.0
+    for p in paths:
+        files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
+        newest = max([newest, *(f.stat().st_mtime for f in files)])
+    return newest
+
+
+def ensure_report(
+    diagnosis: Any,
+    *,
+    out_dir: Path,
+    data: Sequence[Path],
+    rules: str | None,
+    lang: str,
+    as_of: str | None,
+) -> Path:
+    """The store's rendered report: reused when newer than its inputs, else rendered now."""
+    from aftersales_kit import report
+
+    d = diagnosis
+    path = report.report_path(out_dir, store=d.store_id, window=d.window)
+    inputs = [*data, *([Path(rules)] if rules else [])]
+    if path.exists() and path.stat().st_mtime >= _data_mtime(inputs):
+        return path
+    with tempfile.TemporaryDirectory(prefix="aftersales-email-") as tmp:
+        cache = ""
+        try:
+            cache_path = Path(tmp) / f"{d.store_id}.pkl"
+            cache_path.write_bytes(pickle.dumps(d))
+            cache = str(cache_path)
+        except (pickle.PicklingError, TypeError, AttributeError):
+            cache = ""  # the notebook then recomputes from the data: slower, same result
+        params = report.ReportParams(
+            store=d.store_id,
+            start=d.window.start.isoformat(),
+            end=d.window.end.isoformat(),
+            data=[str(p) for p in data],
+            rules=rules or "",
+            lang=lang,
+            as_of=as_of or "",
+            cache=cache,
+        )
+        return report.render(params, out_dir=out_dir)
+
+
+def _diagnoses(
+    args: argparse.Namespace, store_ids: Sequence[str]
+) -> tuple[dict[str, Any], list[Path]]:
+    from aftersales_kit.config import load_config
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.load import load
+    from aftersales_kit.rules import Window, default_window
+    from aftersales_kit.settings import load_rules
+
+    if args.data:
+        paths = [Path(p) for p in args.data]
+    else:
+        from aftersales_kit.demo import ensure_demo
+
+        paths = [ensure_demo()]
+    rules = load_rules(args.rules)
+    as_of = _parse_dt(args.as_of, "--as-of") if args.as_of else None
+    end = _parse_date(args.end, "--end") if args.end else None
+    window = default_window(end=end, rules=rules, as_of=as_of)
+    if args.start:
+        window = Window(start=_parse_date(args.start, "--start"), end=window.end)
+    loaded = load(
+        paths,
+        config=load_config(args.config),
+        skip_bad_rows=args.skip_bad_rows,
+        stores=list(store_ids),
+    )
+    found = dict(loaded.report.stores)
+    missing = [s for s in store_ids if s not in found]
+    if missing:
+        msg = (
+            f"数据中没有这些店铺 (stores not in the data): {', '.join(missing)}; "
+            f"数据中的店铺 (found): {', '.join(sorted(found)) or '无'}"
+        )
+        raise UnknownStoreError(msg)
+    diagnoses = diagnose(
+        loaded.frame,
+        window=window,
+        rules=rules,
+        as_of=as_of or datetime.now(),
+        stores=list(store_ids),
+        load_report=loaded.report,
+    )
+    return diagnoses, paths
+
+
+def _parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"{option} 日期格式无效 (invalid date): {text!r}; 应为 YYYY-MM-DD"
+        raise UsageError(msg) from None
+
+
+def _parse_dt(text: str, option: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"{option} 时间格式无效 (invalid time): {text!r}; 应为 YYYY-MM-DD HH:MM"
+        raise UsageError(msg) from None
+
+
+def command_email(args: argparse.Namespace) -> int:
+    """``aftersales email``: one store (--store, --to) or every store of a recipients file."""
+    if args.all:
+        if args.store or args.to:
+            msg = "--all 不能与 --store/--to 同用 (use either --all or --store with --to)"
+            raise UsageError(msg)
+        targets = load_recipients(args.recipients)
+    else:
+        if not args.store or not args.to:
+            msg = "需要 --store 和 --to，或使用 --all (pass --store ID --to ADDR, or --all)"
+            raise UsageError(msg)
+        targets = [StoreRecipients(args.store, tuple(args.to))]
+    settings = None
+    if not args.dry_run:
+        from aftersales_kit.config import load_config
+
+        settings = smtp_settings(load_config(args.config).smtp)
+    diagnoses, data = _diagnoses(args, [t.store_id for t in targets])
+    out_dir = Path(args.out)
+    failed = False
+    for target in targets:
+        d = diagnoses[target.store_id]
+        report_html = ensure_report(
+            d, out_dir=out_dir, data=data, rules=args.rules, lang=args.lang, as_of=args.as_of
+        )
+        outcome = deliver(
+            d,
+            report_html=report_html,
+            to=target.to,
+            cc=target.cc,
+            settings=settings,
+            outbox=out_dir / "outbox",
+            dry_run=args.dry_run,
+            resend=args.resend,
+            lang=args.lang,
+            store_name=target.name,
+        )
+        if outcome.eml is not None:
+            print(outcome.eml)
+        for r in outcome.results:
+            code = "" if r.code is None else f" {r.code}"
+            detail = f" {r.detail}" if r.detail else ""
+            print(f"{target.store_id}\t{r.recipient}\t{r.status}{code}{detail}")
+        failed = failed or not outcome.ok
+    if failed:
+        print("部分收件人发送失败 (some recipients failed)", file=sys.stderr)
+    return 1 if failed else 0

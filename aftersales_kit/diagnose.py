@@ -1,0 +1,1226 @@
+"""Everything a store report and its email show, computed for many stores in one lazy pass.
+
+The report, notebook and email render from a :class:`Diagnosis` without computing anything.
+All per-order rules (scene, clock end, stage hours, exclusions, alert flags, open-order status)
+come from :mod:`aftersales_kit.rules` and the KPIs from :mod:`aftersales_kit.metrics`; this
+module only aggregates them. Personal columns are masked here
+(:func:`aftersales_kit.format.mask_personal`), so raw personal data never leaves this module.
+
+Choices where DOMAIN §6 is silent (also in the methodology section of the report):
+
+- **Excess (超目标时长) and the short board (短板).** An order's excess is
+  ``hours − target_hours`` when positive. It is attributed to that order's stages *in proportion
+  to their stage hours* (``stage / gross_hours``; intervention time reduces every stage alike),
+  so the stage parts of an order add up to its excess exactly. The short board is the
+  scene × stage cell with the most excess hours.
+- **Controllable (商家可控).** audit, inbound and process are merchant-controllable;
+  return_ship only where the merchant books the pickup (approve_result 上门取件, or a
+  pickup_time is recorded); transit and intervention are not. In ``stage_means`` (the overall
+  view) return_ship is marked controllable; the exact controllable part is in
+  ``excess.controllable_excess_hours`` and ``ShortBoard.controllable_excess_hours``. An
+  ``excess`` row is marked controllable when at least half of its excess hours are.
+- **TOP100** = the longest counted orders of the current window (风向标 "历史服务单预警":
+  orders already counted), ties broken by service_id.
+- **Open orders at risk** = open orders whose apply date is within ``history_days`` of
+  ``as_of`` (so the next window can still count them) and that have a rule left to break, with
+  the status from :func:`aftersales_kit.rules.open_order_status` (``hours_to_breach`` < 0: hours
+  already over). ``projected_mean_delta`` = the change of the current window's mean if the
+  order were closed now at its elapsed hours and counted:
+  ``(elapsed_hours − mean_hours) / (counted + 1)``.
+- **Heatmap** = applications whose apply date lies in the window (the workload, open ones
+  included), by weekday (1 = Monday) × hour of apply_time; ``median_audit_hours`` is the median
+  of first_audit_time − apply_time over the audited ones. ``peak_hours`` = the (up to) three
+  hours of the day with the most applications, busiest first.
+- **trend_daily.over_60h** is the share of that day's counted orders over the warning line
+  (days without counted orders have ``counted = 0`` and null figures); weeks start on Monday.
+- **Breakdowns** keep a null key (column empty for those orders), so counts add up to
+  ``counted``; sorted by count, except ``auditor`` (slowest mean audit first) and ``carrier``
+  (slowest mean transit first).
+- **What-if.** ``stage_meets_target``: each order's hours with that stage capped at its stage
+  target; ``all_stages_meet_target``: every stage capped; ``without_longest``: the mean without
+  the n longest counted orders for n in 10, 50, 100, each lowered to ``counted − 1`` when there
+  are fewer orders (repeated n dropped).
+- **Consumer-warning level.** ``high``: the full JD condition holds (mean over the line, star ≤
+  ``warning_star``, both rank rates ≤ ``warning_rank``), or the mean is over the line and no
+  observed star/ranks were given; ``watch``: the mean is over the line but the observed values
+  do not meet the full condition, or the mean is within 10 % below the line; ``ok`` otherwise.
+- **Findings** carry values only (text.py words them); severity 3 = act now, 2 = important,
+  1 = worth a look. Trigger limits are in :data:`FINDING_LIMITS`; a rules object may override
+  them with a ``finding_limits`` mapping.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import polars as pl
+
+from aftersales_kit.errors import UsageError
+from aftersales_kit.format import mask_personal
+from aftersales_kit.metrics import (
+    Kpis,
+    kpis_by_store,
+    sample_in_window,
+    store_metrics_lazy,
+    stores_in,
+    unknown_store_error,
+)
+from aftersales_kit.rules import Window, derive_orders, open_order_status
+from aftersales_kit.settings import EXCLUDED_REASONS, STAGES, Rules
+
+#: Overall controllability of each stage (DOMAIN §4); return_ship: see the module docstring.
+CONTROLLABLE: dict[str, bool] = {
+    "audit": True,
+    "return_ship": True,
+    "transit": False,
+    "inbound": True,
+    "process": True,
+    "intervention": False,
+}
+MERCHANT_PICKUP = "上门取件"
+#: breakdown key -> source column; the first three always appear, the rest when the column has data.
+BREAKDOWNS: dict[str, str] = {
+    "scene": "scene",
+    "service_type": "service_type",
+    "reason": "reason",
+    "category": "category",
+    "sku": "sku_name",
+    "auditor": "auditor",
+    "carrier": "carrier",
+}
+ALWAYS_BREAKDOWNS = ("scene", "service_type", "reason")
+#: breakdown key -> the stage column it is sorted by (slowest first); others sort by count.
+BREAKDOWN_SORT_STAGE = {"auditor": "audit", "carrier": "transit"}
+WITHOUT_LONGEST: tuple[int, ...] = (10, 50, 100)
+TOP_N = 100
+PEAK_HOURS = 3
+MIN_PEERS = 3
+
+#: Default trigger limits of the findings; ``rules.finding_limits`` (when present) overrides any.
+FINDING_LIMITS: dict[str, float] = {
+    "alert_share": 0.05,  # a §5 rule broken by at least this share of counted orders
+    "inbound_mean_hours": 12.0,  # DOMAIN §5: sign→inbound should average ≤ 12 h
+    "first_pass_rate": 0.80,  # 一次性沟通完成率 below this is low
+    "open_horizon_hours": 24.0,  # open orders breaking a rule within this many hours
+    "trend_up_share": 0.05,  # mean up by at least 5 % vs the previous window
+    "long_tail_share": 0.10,  # removing the n longest lowers the mean by at least 10 %
+    "long_tail_min_counted": 50,  # only when the n longest are a small part of the orders
+    "warning_watch_share": 0.90,  # mean ≥ 90 % of the warning line is "watch"
+}
+
+_HOUR_US = 3_600_000_000.0
+
+
+class FindingKind(enum.Enum):
+    """Types of diagnosis findings; text.py holds one suggestion template per kind."""
+
+    SHORT_BOARD_AUDIT = "short_board_audit"
+    SHORT_BOARD_RETURN_SHIP = "short_board_return_ship"
+    SHORT_BOARD_TRANSIT = "short_board_transit"
+    SHORT_BOARD_INBOUND = "short_board_inbound"
+    SHORT_BOARD_PROCESS = "short_board_process"
+    CONSUMER_WARNING = "consumer_warning"
+    OPEN_AT_RISK = "open_at_risk"
+    TREND_UP = "trend_up"
+    AUDIT_PEAK_STAFFING = "audit_peak_staffing"
+    PICKUP_SLOW = "pickup_slow"
+    TRACKING_STALE = "tracking_stale"
+    TRANSIT_SLOW = "transit_slow"
+    INBOUND_SLOW = "inbound_slow"
+    PROCESS_SLOW = "process_slow"
+    LOW_FIRST_PASS = "low_first_pass"
+    LONG_TAIL = "long_tail"
+
+
+_SHORT_BOARD_KIND = {
+    "audit": FindingKind.SHORT_BOARD_AUDIT,
+    "return_ship": FindingKind.SHORT_BOARD_RETURN_SHIP,
+    "transit": FindingKind.SHORT_BOARD_TRANSIT,
+    "inbound": FindingKind.SHORT_BOARD_INBOUND,
+    "process": FindingKind.SHORT_BOARD_PROCESS,
+}
+_KIND_ORDER = {kind: i for i, kind in enumerate(FindingKind)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding: its kind, severity (3 act now, 2 important, 1 worth a look) and values."""
+
+    kind: FindingKind
+    severity: int
+    values: Mapping[str, object]
+
+
+@dataclass(frozen=True)
+class ShortBoard:
+    """The scene × stage with the most hours above target (短板)."""
+
+    scene: str
+    stage: str
+    excess_hours: float
+    share_of_excess: float
+    controllable_excess_hours: float
+
+
+@dataclass(frozen=True)
+class WarningRisk:
+    """Consumer-warning risk (消费者预警): mean over the line, the full JD condition if known."""
+
+    line_hours: float
+    mean_over_line: bool
+    star: float | None
+    aftersales_rank: float | None
+    dispute_rank: float | None
+    full_condition: bool | None
+    level: Literal["high", "watch", "ok"]
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    """Data-quality notes of a store's window (duplicates/bad rows are for the whole load)."""
+
+    excluded: Mapping[str, int]
+    out_of_order: int
+    intervention_unbounded: int
+    duplicates_dropped: int = 0
+    bad_rows_dropped: int = 0
+    load_warnings: int = 0
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """All report data of one store; see docs/ARCHITECTURE.md "diagnose.py" for every field."""
+
+    store_id: str
+    store_name: str
+    window: Window
+    previous: Window
+    as_of: datetime
+    data_until: datetime | None
+    kpis: Kpis
+    prev_kpis: Kpis
+    peer_median_hours: float | None
+    peer_count: int
+    target_hours: float
+    trend_daily: pl.DataFrame
+    trend_weekly: pl.DataFrame
+    breakdowns: Mapping[str, pl.DataFrame]
+    stage_means: pl.DataFrame
+    stage_by_scene: pl.DataFrame
+    excess: pl.DataFrame
+    short_board: ShortBoard | None
+    alerts: pl.DataFrame
+    alert_orders: pl.DataFrame
+    top100: pl.DataFrame
+    open_at_risk: pl.DataFrame
+    heatmap: pl.DataFrame
+    peak_hours: tuple[int, ...]
+    first_pass_rate: float | None
+    what_if: pl.DataFrame
+    warning: WarningRisk
+    findings: tuple[Finding, ...]
+    data_quality: DataQuality
+    observed: Mapping[str, float] = field(default_factory=dict)
+
+
+# --- expressions ---------------------------------------------------------------------------------
+
+
+def _stage(name: str) -> pl.Expr:
+    """A stage's hours; an absent stage counts as 0 (DOMAIN §7)."""
+    return pl.col(f"stage_{name}").fill_null(0.0)
+
+
+def _hours_between(end: str, start: str) -> pl.Expr:
+    return (pl.col(end) - pl.col(start)).dt.total_microseconds() / _HOUR_US
+
+
+def _merchant_pickup() -> pl.Expr:
+    """Orders whose return pickup the merchant books (上门取件), so return_ship is controllable."""
+    return (pl.col("approve_result") == MERCHANT_PICKUP).fill_null(False) | pl.col(
+        "pickup_time"
+    ).is_not_null()
+
+
+def _excess_columns(target: float) -> list[pl.Expr]:
+    """Per-order excess over target, split over stages in proportion to their hours."""
+    excess = (pl.col("hours") - target).clip(lower_bound=0.0)
+    gross = pl.col("gross_hours")
+    ratio = pl.when(gross > 0).then(excess / gross).otherwise(0.0)
+    cols = [excess.alias("excess")]
+    for s in STAGES:
+        part = _stage(s) * ratio
+        cols.append(part.alias(f"excess_{s}"))
+        if s == "return_ship":
+            ctrl = pl.when(_merchant_pickup()).then(part).otherwise(0.0)
+        else:
+            ctrl = part if CONTROLLABLE[s] else pl.lit(0.0)
+        cols.append(ctrl.alias(f"ctrl_{s}"))
+    return cols
+
+
+def _hour_stats(over: float) -> list[pl.Expr]:
+    h = pl.col("hours")
+    return [
+        pl.len().alias("count"),
+        h.mean().alias("mean_hours"),
+        h.median().alias("median_hours"),
+        h.quantile(0.9, interpolation="linear").alias("p90_hours"),
+        (h > over).mean().alias("over_60h_share"),
+        pl.col("excess").sum().alias("excess_hours"),
+        *[_stage(s).mean().alias(s) for s in STAGES],
+    ]
+
+
+# --- public API ----------------------------------------------------------------------------------
+
+
+def diagnose(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    window: Window,
+    rules: Rules,
+    as_of: datetime,
+    target_hours: float | None = None,
+    observed: Mapping[str, float] | None = None,
+    stores: Iterable[str] | None = None,
+    load_report: Any | None = None,
+) -> dict[str, Diagnosis]:
+    """Diagnose the selected stores (default all) of a canonical frame for one window.
+
+    Parameters
+    ----------
+    frame
+        Canonical service orders (``load(...).frame``), any number of stores.
+    window
+        The 30-day window (口径); the previous window of the same length is compared.
+    rules
+        Thresholds, holidays, scenes, window lengths and targets (:func:`settings.load_rules`).
+    as_of
+        Report time: open orders are judged as of this moment.
+    target_hours
+        Target for the excess/short board; default ``rules.target_hours``.
+    observed
+        Optional store observations ``{"star": 3.4, "aftersales_rank": 0.15, "dispute_rank":
+        0.18}`` (rank rates as fractions) for the full consumer-warning condition; one mapping for
+        every selected store, or a mapping store_id → such a mapping.
+    stores
+        Store ids to diagnose; an id not in the data raises :class:`UnknownStoreError`.
+    load_report
+        The loader's ``LoadReport``, for duplicate/bad-row counts in ``data_quality``.
+
+    Returns
+    -------
+    dict[str, Diagnosis]
+        store_id → its diagnosis, in store-id order.
+
+    Examples
+    --------
+    >>> result = diagnose(frame, window=default_window(rules=rules), rules=rules,
+    ...                   as_of=datetime(2026, 3, 31, 9))  # doctest: +SKIP
+    >>> result["1000101"].kpis.mean_hours  # doctest: +SKIP
+    41.7
+    """
+    target = float(rules.target_hours if target_hours is None else target_hours)
+    lf_all = frame.lazy()
+    found = stores_in(lf_all)
+    if stores is None:
+        selected = found
+    else:
+        selected = sorted(dict.fromkeys(str(s) for s in stores))
+        missing = [s for s in selected if s not in found]
+        if missing:
+            raise unknown_store_error(", ".join(missing), found)
+    if not selected:
+        return {}
+
+    previous = window.previous()
+    lf = lf_all.filter(pl.col("store_id").is_in(selected)) if stores is not None else lf_all
+    plans = _plans(lf, window=window, rules=rules, as_of=as_of, target=target)
+    # KPIs of every store (peers need the others' means) from metrics, the one source of them.
+    plans["kpis"] = store_metrics_lazy(lf_all, window=window, rules=rules)
+    plans["prev_kpis"] = store_metrics_lazy(lf, window=previous, rules=rules)
+    names = list(plans)
+    collected = dict(zip(names, pl.collect_all([plans[n] for n in names]), strict=True))
+    kpi_now = _kpis(collected.pop("kpis"))
+    kpi_prev = _kpis(collected.pop("prev_kpis"))
+    parts = {n: _split(df) for n, df in collected.items()}
+    empties = {n: df.clear().drop("store_id") for n, df in collected.items()}
+
+    def part(name: str, sid: str) -> pl.DataFrame:
+        return parts[name].get(sid, empties[name])
+
+    result: dict[str, Diagnosis] = {}
+    for sid in selected:
+        kpis = kpi_now.get(sid) or _empty_kpis()
+        peers = [
+            k.mean_hours
+            for other, k in kpi_now.items()
+            if other != sid and k.counted > 0 and k.mean_hours is not None
+        ]
+        peer_median = _median(peers) if len(peers) >= MIN_PEERS else None
+        info = part("stores", sid)
+        obs = _observed_for(observed, sid)
+        result[sid] = _assemble(
+            sid,
+            info=info,
+            part=lambda name, sid=sid: part(name, sid),
+            window=window,
+            previous=previous,
+            as_of=as_of,
+            rules=rules,
+            target=target,
+            kpis=kpis,
+            prev_kpis=kpi_prev.get(sid) or _empty_kpis(),
+            peer_median=peer_median,
+            peer_count=len(peers),
+            observed=obs,
+            load_report=load_report,
+        )
+    return result
+
+
+def diagnose_store(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    store_id: str,
+    window: Window,
+    rules: Rules,
+    as_of: datetime,
+    target_hours: float | None = None,
+    observed: Mapping[str, float] | None = None,
+    load_report: Any | None = None,
+) -> Diagnosis:
+    """Diagnose one store; raises :class:`UnknownStoreError` listing the stores found."""
+    return diagnose(
+        frame,
+        window=window,
+        rules=rules,
+        as_of=as_of,
+        target_hours=target_hours,
+        observed=observed,
+        stores=[store_id],
+        load_report=load_report,
+    )[str(store_id)]
+
+
+# --- the lazy plans ------------------------------------------------------------------------------
+
+
+def _plans(
+    lf: pl.LazyFrame, *, window: Window, rules: Rules, as_of: datetime, target: float
+) -> dict[str, pl.LazyFrame]:
+    """Every aggregate, grouped by store_id, as lazy frames to collect together."""
+    # Same line as metrics' over_60h_share, so breakdown shares agree with the KPI.
+    over = float(rules.warning_hours)
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
+    # Window-first sample (derivation only on the window's rows), then the counted orders.
+    sample = sample_in_window(lf, window=window, rules=rules)
+    counted = sample.filter(pl.col("counted")).with_columns(_excess_columns(target))
+
+    plans["stores"] = lf.group_by(sid).agg(
+        pl.col("store_name").drop_nulls().mode().sort().first().alias("store_name"),
+        pl.max_horizontal(pl.col("apply_time").max(), pl.col("complete_time").max()).alias(
+            "data_until"
+        ),
+    )
+
+    day = pl.col("complete_time").dt.date()
+    plans["trend_daily"] = counted.group_by(sid, day.alias("date")).agg(
+        pl.len().cast(pl.Int64).alias("counted"),
+        pl.col("hours").mean().alias("mean_hours"),
+        pl.col("hours").median().alias("median_hours"),
+        (pl.col("hours") > over).mean().alias("over_60h"),
+    )
+    plans["trend_weekly"] = counted.group_by(
+        sid, pl.col("complete_time").dt.truncate("1w").dt.date().alias("week_start")
+    ).agg(pl.len().cast(pl.Int64).alias("counted"), pl.col("hours").mean().alias("mean_hours"))
+
+    with_total = counted.with_columns(pl.len().over(sid).alias("_total"))
+    for key, col in BREAKDOWNS.items():
+        plans[f"breakdown:{key}"] = with_total.group_by(
+            sid, pl.col(col).cast(pl.String).alias("key")
+        ).agg(*_hour_stats(over), pl.col("_total").first())
+
+    stage_cols = [
+        *[_stage(s).mean().alias(s) for s in STAGES],
+        (-pl.col("intervention_hours").fill_null(0.0).mean()).alias("intervention"),
+    ]
+    plans["stage_means"] = counted.group_by(sid).agg(stage_cols)
+    plans["stage_by_scene"] = counted.group_by(sid, "scene").agg(
+        pl.len().cast(pl.Int64).alias("count"), *stage_cols
+    )
+    plans["excess"] = counted.group_by(sid, "scene").agg(
+        *[pl.col(f"excess_{s}").sum() for s in STAGES],
+        *[pl.col(f"ctrl_{s}").sum() for s in STAGES],
+    )
+
+    alert_rules = list(rules.thresholds)
+    plans["alerts"] = counted.group_by(sid).agg(
+        pl.len().alias("_counted"),
+        *[pl.col(f"alert_{r}").fill_null(False).sum().alias(r) for r in alert_rules],
+    )
+    rule_list = pl.concat_list(
+        [pl.when(pl.col(f"alert_{r}").fill_null(False)).then(pl.lit(r)) for r in alert_rules]
+    ).list.drop_nulls()
+    plans["alert_orders"] = (
+        counted.with_columns(rule_list.alias("_rules"))
+        .filter(pl.col("_rules").list.len() > 0)
+        .select(
+            sid,
+            "service_id",
+            "order_id",
+            "scene",
+            "hours",
+            pl.col("_rules").list.join(",").alias("rules"),
+            "sku_name",
+            "apply_time",
+            "clock_end",
+        )
+        .sort(sid, "hours", "service_id", descending=[False, True, False])
+    )
+
+    plans["top100"] = mask_personal(
+        counted.sort(sid, "hours", "service_id", descending=[False, True, False])
+        .with_columns((pl.int_range(pl.len()).over(sid) + 1).cast(pl.Int64).alias("rank"))
+        .filter(pl.col("rank") <= TOP_N)
+        .select(
+            sid,
+            "rank",
+            "service_id",
+            "order_id",
+            "scene",
+            "service_type",
+            "reason",
+            "sku_name",
+            "apply_time",
+            "clock_end",
+            "hours",
+            *[f"stage_{s}" for s in STAGES],
+            pl.col("intervention_hours").fill_null(0.0),
+            "customer_name",
+            "customer_phone",
+        )
+    )
+
+    plans["open"] = _open_plan(lf, as_of=as_of, rules=rules)
+
+    apply_day = pl.col("apply_time").dt.date()
+    audit_h = _hours_between("first_audit_time", "apply_time")
+    plans["heatmap"] = (
+        lf.filter(apply_day.is_between(window.start, window.end))
+        .with_columns(
+            pl.col("apply_time").dt.weekday().cast(pl.Int8).alias("weekday"),
+            pl.col("apply_time").dt.hour().cast(pl.Int8).alias("hour"),
+            pl.when(audit_h >= 0).then(audit_h).alias("_audit"),
+        )
+        .group_by(sid, "weekday", "hour")
+        .agg(
+            pl.len().cast(pl.Int64).alias("applications"),
+            pl.col("_audit").median().alias("median_audit_hours"),
+        )
+    )
+
+    fb = pl.col("feedback_rounds")
+    h = pl.col("hours")
+    capped = {s: (_stage(s) - float(rules.stage_targets[s])).clip(lower_bound=0.0) for s in STAGES}
+    rank = h.rank("ordinal", descending=True)
+    plans["scalars"] = counted.group_by(sid).agg(
+        pl.len().alias("counted"),
+        fb.is_not_null().sum().alias("fb_known"),
+        (fb == 0).sum().alias("fb_zero"),
+        h.mean().alias("actual"),
+        *[(h - capped[s]).clip(lower_bound=0.0).mean().alias(f"cap_{s}") for s in STAGES],
+        (h - pl.sum_horizontal(list(capped.values())))
+        .clip(lower_bound=0.0)
+        .mean()
+        .alias("cap_all"),
+        *[
+            h.filter(rank > pl.min_horizontal(pl.lit(n), pl.len() - 1)).mean().alias(f"wl_{n}")
+            for n in WITHOUT_LONGEST
+        ],
+    )
+
+    plans["quality"] = (
+        sample.filter(pl.col("in_window"))
+        .group_by(sid)
+        .agg(
+            pl.col("out_of_order").fill_null(False).sum().cast(pl.Int64),
+            pl.col("intervention_unbounded").fill_null(False).sum().cast(pl.Int64),
+        )
+    )
+    return plans
+
+
+def _open_plan(lf: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl.LazyFrame:
+    """Open orders that can still be counted in the next window, with their rule status."""
+    earliest = as_of.date() - timedelta(days=int(rules.history_days) - 1)
+    # An open order has no complete_time: filtering first keeps the derivation small.
+    recent = derive_orders(
+        lf.filter(
+            pl.col("complete_time").is_null()
+            & (pl.col("apply_time").dt.date() >= earliest)
+            & (pl.col("apply_time") <= as_of)
+        ),
+        rules=rules,
+    )
+    # A stopped clock under every threshold has no rule: nothing left to break, not at risk.
+    status = open_order_status(recent, as_of=as_of, rules=rules).filter(
+        pl.col("rule").is_not_null()
+    )
+    return mask_personal(
+        status.select(
+            "store_id",
+            "service_id",
+            "order_id",
+            "scene",
+            "service_type",
+            "status",
+            "apply_time",
+            "elapsed_hours",
+            "stage",
+            "rule",
+            "breached",
+            "hours_to_breach",
+            "sku_name",
+            "customer_name",
+            "customer_phone",
+        ).sort("store_id", "hours_to_breach", "service_id", nulls_last=True)
+    )
+
+
+def _split(df: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    return {
+        str(key[0]): part
+        for key, part in df.partition_by("store_id", as_dict=True, include_key=False).items()
+    }
+
+
+# --- per-store assembly --------------------------------------------------------------------------
+
+
+def _assemble(
+    sid: str,
+    *,
+    info: pl.DataFrame,
+    part: Any,
+    window: Window,
+    previous: Window,
+    as_of: datetime,
+    rules: Rules,
+    target: float,
+    kpis: Kpis,
+    prev_kpis: Kpis,
+    peer_median: float | None,
+    peer_count: int,
+    observed: Mapping[str, float],
+    load_report: Any | None,
+) -> Diagnosis:
+    store_name = info["store_name"][0] if info.height and info["store_name"][0] else sid
+    data_until = info["data_until"][0] if info.height else None
+    scalars = part("scalars")
+    stage_means = _stage_means(part("stage_means"))
+    excess = _excess_frame(part("excess"))
+    short_board = _short_board(excess)
+    alerts = _alerts_frame(part("alerts"), rules=rules)
+    open_at_risk = _with_projection(part("open"), kpis)
+    heatmap = _heatmap(part("heatmap"))
+    peak_hours = _peak_hours(heatmap)
+    first_pass = _first_pass(scalars)
+    what_if = _what_if(scalars)
+    warning = _warning(kpis.mean_hours, observed=observed, rules=rules)
+    breakdowns = _breakdowns(part)
+    quality = _quality(part("quality"), kpis, load_report)
+    findings = _findings(
+        rules=rules,
+        kpis=kpis,
+        prev_kpis=prev_kpis,
+        stage_means=stage_means,
+        short_board=short_board,
+        alerts=alerts,
+        heatmap=heatmap,
+        peak_hours=peak_hours,
+        first_pass=first_pass,
+        what_if=what_if,
+        warning=warning,
+        open_at_risk=open_at_risk,
+        breakdowns=breakdowns,
+    )
+    return Diagnosis(
+        store_id=sid,
+        store_name=store_name,
+        window=window,
+        previous=previous,
+        as_of=as_of,
+        data_until=data_until,
+        kpis=kpis,
+        prev_kpis=prev_kpis,
+        peer_median_hours=peer_median,
+        peer_count=peer_count,
+        target_hours=target,
+        trend_daily=_fill_days(part("trend_daily"), window),
+        trend_weekly=_fill_weeks(part("trend_weekly"), window),
+        breakdowns=breakdowns,
+        stage_means=stage_means,
+        stage_by_scene=_stage_by_scene(part("stage_by_scene")),
+        excess=excess,
+        short_board=short_board,
+        alerts=alerts,
+        alert_orders=part("alert_orders"),
+        top100=part("top100"),
+        open_at_risk=open_at_risk,
+        heatmap=heatmap,
+        peak_hours=peak_hours,
+        first_pass_rate=first_pass,
+        what_if=what_if,
+        warning=warning,
+        findings=findings,
+        data_quality=quality,
+        observed=dict(observed),
+    )
+
+
+def _fill_days(df: pl.DataFrame, window: Window) -> pl.DataFrame:
+    days = pl.DataFrame({"date": pl.date_range(window.start, window.end, "1d", eager=True)})
+    out = days.join(df, on="date", how="left")
+    return out.with_columns(pl.col("counted").fill_null(0)).sort("date")
+
+
+def _fill_weeks(df: pl.DataFrame, window: Window) -> pl.DataFrame:
+    first = window.start - timedelta(days=window.start.weekday())
+    weeks = pl.DataFrame({"week_start": pl.date_range(first, window.end, "1w", eager=True)})
+    out = weeks.join(df, on="week_start", how="left")
+    return out.with_columns(pl.col("counted").fill_null(0)).sort("week_start")
+
+
+_BREAKDOWN_COLUMNS = (
+    "key",
+    "count",
+    "share",
+    "mean_hours",
+    "median_hours",
+    "p90_hours",
+    "over_60h_share",
+    "excess_hours",
+    *STAGES,
+)
+
+
+def _breakdowns(part: Any) -> dict[str, pl.DataFrame]:
+    out: dict[str, pl.DataFrame] = {}
+    for key in BREAKDOWNS:
+        df = part(f"breakdown:{key}")
+        if key not in ALWAYS_BREAKDOWNS and df["key"].drop_nulls().len() == 0:
+            continue
+        df = df.with_columns(
+            pl.col("count").cast(pl.Int64),
+            (pl.col("count") / pl.col("_total")).alias("share"),
+        ).select(_BREAKDOWN_COLUMNS)
+        stage = BREAKDOWN_SORT_STAGE.get(key)
+        if stage:
+            df = df.sort(stage, "key", descending=[True, False], nulls_last=True)
+        else:
+            df = df.sort("count", "key", descending=[True, False], nulls_last=True)
+        out[key] = df
+    return out
+
+
+def _stage_means(df: pl.DataFrame) -> pl.DataFrame:
+    names = [*STAGES, "intervention"]
+    hours = [float(df[s][0]) if df.height else None for s in names]
+    return pl.DataFrame(
+        {"stage": names, "hours": hours, "controllable": [CONTROLLABLE[s] for s in names]},
+        schema={"stage": pl.String, "hours": pl.Float64, "controllable": pl.Boolean},
+    )
+
+
+def _stage_by_scene(df: pl.DataFrame) -> pl.DataFrame:
+    long = df.unpivot(
+        index=["scene", "count"],
+        on=[*STAGES, "intervention"],
+        variable_name="stage",
+        value_name="hours",
+    )
+    order = {s: i for i, s in enumerate([*STAGES, "intervention"])}
+    return (
+        long.with_columns(pl.col("stage").replace_strict(order, return_dtype=pl.Int8).alias("_o"))
+        .sort("scene", "_o")
+        .select("scene", "stage", "hours", pl.col("count").cast(pl.Int64))
+    )
+
+
+def _excess_frame(df: pl.DataFrame) -> pl.DataFrame:
+    rows = []
+    for rec in df.iter_rows(named=True):
+        for s in STAGES:
+            hours = float(rec[f"excess_{s}"] or 0.0)
+            ctrl = float(rec[f"ctrl_{s}"] or 0.0)
+            if hours > 0:
+                rows.append((rec["scene"], s, hours, ctrl >= hours / 2, ctrl))
+    schema = {
+        "scene": pl.String,
+        "stage": pl.String,
+        "excess_hours": pl.Float64,
+        "controllable": pl.Boolean,
+        "controllable_excess_hours": pl.Float64,
+    }
+    out = pl.DataFrame(rows, schema=schema, orient="row")
+    return out.sort(["excess_hours", "scene", "stage"], descending=[True, False, False])
+
+
+def _short_board(excess: pl.DataFrame) -> ShortBoard | None:
+    if excess.height == 0:
+        return None
+    total = float(excess["excess_hours"].sum())
+    top = excess.row(0, named=True)
+    return ShortBoard(
+        scene=top["scene"],
+        stage=top["stage"],
+        excess_hours=top["excess_hours"],
+        share_of_excess=top["excess_hours"] / total,
+        controllable_excess_hours=top["controllable_excess_hours"],
+    )
+
+
+def _alerts_frame(df: pl.DataFrame, *, rules: Rules) -> pl.DataFrame:
+    counted = int(df["_counted"][0]) if df.height else 0
+    names = list(rules.thresholds)
+    counts = [int(df[r][0]) if df.height else 0 for r in names]
+    return pl.DataFrame(
+        {
+            "rule": names,
+            "threshold_hours": [float(rules.thresholds[r]) for r in names],
+            "count": counts,
+            "share": [c / counted if counted else None for c in counts],
+        },
+        schema={
+            "rule": pl.String,
+            "threshold_hours": pl.Float64,
+            "count": pl.Int64,
+            "share": pl.Float64,
+        },
+    )
+
+
+_OPEN_COLUMNS = (
+    "service_id",
+    "order_id",
+    "scene",
+    "service_type",
+    "status",
+    "apply_time",
+    "elapsed_hours",
+    "stage",
+    "rule",
+    "breached",
+    "hours_to_breach",
+    "projected_mean_delta",
+    "sku_name",
+    "customer_name",
+    "customer_phone",
+)
+
+
+def _with_projection(df: pl.DataFrame, kpis: Kpis) -> pl.DataFrame:
+    if kpis.mean_hours is None:
+        delta = pl.lit(None, dtype=pl.Float64)
+    else:
+        delta = (pl.col("elapsed_hours") - kpis.mean_hours) / (kpis.counted + 1)
+    return df.with_columns(delta.alias("projected_mean_delta")).select(_OPEN_COLUMNS)
+
+
+def _heatmap(df: pl.DataFrame) -> pl.DataFrame:
+    grid = pl.DataFrame(
+        {
+            "weekday": [d for d in range(1, 8) for _ in range(24)],
+            "hour": [h for _ in range(1, 8) for h in range(24)],
+        },
+        schema={"weekday": pl.Int8, "hour": pl.Int8},
+    )
+    return (
+        grid.join(df, on=["weekday", "hour"], how="left")
+        .with_columns(pl.col("applications").fill_null(0))
+        .sort("weekday", "hour")
+    )
+
+
+def _peak_hours(heatmap: pl.DataFrame) -> tuple[int, ...]:
+    by_hour = (
+        heatmap.group_by("hour")
+        .agg(pl.col("applications").sum())
+        .filter(pl.col("applications") > 0)
+        .sort(["applications", "hour"], descending=[True, False])
+        .head(PEAK_HOURS)
+    )
+    return tuple(int(h) for h in by_hour["hour"])
+
+
+def _first_pass(scalars: pl.DataFrame) -> float | None:
+    if scalars.height == 0 or not scalars["fb_known"][0]:
+        return None
+    return float(scalars["fb_zero"][0]) / float(scalars["fb_known"][0])
+
+
+def _what_if(scalars: pl.DataFrame) -> pl.DataFrame:
+    schema = {
+        "scenario": pl.String,
+        "stage": pl.String,
+        "n": pl.Int64,
+        "mean_hours": pl.Float64,
+        "delta_hours": pl.Float64,
+    }
+    if scalars.height == 0:
+        return pl.DataFrame([("actual", None, None, None, None)], schema=schema, orient="row")
+    rec = scalars.row(0, named=True)
+    actual = rec["actual"]
+    rows: list[tuple[object, ...]] = [("actual", None, None, actual, 0.0)]
+    rows += [
+        ("stage_meets_target", s, None, rec[f"cap_{s}"], rec[f"cap_{s}"] - actual) for s in STAGES
+    ]
+    rows.append(("all_stages_meet_target", None, None, rec["cap_all"], rec["cap_all"] - actual))
+    seen: set[int] = set()
+    for n in WITHOUT_LONGEST:
+        real = min(n, int(rec["counted"]) - 1)
+        if real < 1 or real in seen:
+            continue
+        seen.add(real)
+        rows.append(("without_longest", None, real, rec[f"wl_{n}"], rec[f"wl_{n}"] - actual))
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _observed_for(observed: Mapping[str, Any] | None, sid: str) -> dict[str, float]:
+    if not observed:
+        return {}
+    if sid in observed and isinstance(observed[sid], Mapping):
+        chosen = observed[sid]
+    elif any(isinstance(v, Mapping) for v in observed.values()):
+        return {}
+    else:
+        chosen = observed
+    out: dict[str, float] = {}
+    for key, value in chosen.items():
+        if key not in ("star", "aftersales_rank", "dispute_rank"):
+            msg = (
+                f"未知的观测指标 {key!r} (unknown observed key); "
+                "可用 (allowed): star, aftersales_rank, dispute_rank"
+            )
+            raise UsageError(msg)
+        if value is None:
+            continue
+        number = float(value)
+        high = 5.0 if key == "star" else 1.0
+        if math.isnan(number) or not 0.0 <= number <= high:
+            msg = (
+                f"观测指标 {key} = {value!r} 超出范围 (out of range 0–{high:g}); "
+                "排名比例用小数表示, 如 0.15 (rank rates are fractions)"
+            )
+            raise UsageError(msg)
+        out[key] = number
+    return out
+
+
+def _warning(mean: float | None, *, observed: Mapping[str, float], rules: Rules) -> WarningRisk:
+    line = float(rules.warning_hours)
+    over = mean is not None and mean > line
+    star = observed.get("star")
+    a_rank = observed.get("aftersales_rank")
+    d_rank = observed.get("dispute_rank")
+    full: bool | None = None
+    if star is not None and a_rank is not None and d_rank is not None:
+        limit = float(rules.warning_rank)
+        full = over and star <= float(rules.warning_star) and a_rank <= limit and d_rank <= limit
+    watch_share = _limits(rules)["warning_watch_share"]
+    level: Literal["high", "watch", "ok"]
+    if full or (over and full is None):
+        level = "high"
+    elif over or (mean is not None and mean >= watch_share * line):
+        level = "watch"
+    else:
+        level = "ok"
+    return WarningRisk(
+        line_hours=line,
+        mean_over_line=over,
+        star=star,
+        aftersales_rank=a_rank,
+        dispute_rank=d_rank,
+        full_condition=full,
+        level=level,
+    )
+
+
+def _quality(df: pl.DataFrame, kpis: Kpis, load_report: Any | None) -> DataQuality:
+    excluded = {r: int(kpis.excluded.get(r, 0)) for r in EXCLUDED_REASONS}
+    excluded.update({r: int(v) for r, v in kpis.excluded.items() if r not in excluded})
+    warnings = getattr(load_report, "warnings", None) or ()
+    return DataQuality(
+        excluded=excluded,
+        out_of_order=int(df["out_of_order"][0]) if df.height else 0,
+        intervention_unbounded=int(df["intervention_unbounded"][0]) if df.height else 0,
+        duplicates_dropped=int(getattr(load_report, "duplicates_dropped", 0) or 0),
+        bad_rows_dropped=int(getattr(load_report, "bad_rows_dropped", 0) or 0),
+        load_warnings=len(warnings),
+    )
+
+
+# --- findings ------------------------------------------------------------------------------------
+
+
+def _limits(rules: Rules) -> dict[str, float]:
+    limits = dict(FINDING_LIMITS)
+    limits.update(getattr(rules, "finding_limits", None) or {})
+    return limits
+
+
+def _findings(
+    *,
+    rules: Rules,
+    kpis: Kpis,
+    prev_kpis: Kpis,
+    stage_means: pl.DataFrame,
+    short_board: ShortBoard | None,
+    alerts: pl.DataFrame,
+    heatmap: pl.DataFrame,
+    peak_hours: tuple[int, ...],
+    first_pass: float | None,
+    what_if: pl.DataFrame,
+    warning: WarningRisk,
+    open_at_risk: pl.DataFrame,
+    breakdowns: Mapping[str, pl.DataFrame],
+) -> tuple[Finding, ...]:
+    """Findings from the thresholds; values only, text.py words them."""
+    limits = _limits(rules)
+    found: list[Finding] = []
+    if kpis.counted == 0 or kpis.mean_hours is None:
+        return ()
+    mean = kpis.mean_hours
+    stage_hours = dict(zip(stage_means["stage"], stage_means["hours"], strict=True))
+    alert = {r["rule"]: r for r in alerts.iter_rows(named=True)}
+
+    def alert_values(rule: str) -> dict[str, object]:
+        row = alert[rule]
+        return {
+            "rule": rule,
+            "threshold_hours": row["threshold_hours"],
+            "count": row["count"],
+            "share": row["share"],
+        }
+
+    def alert_hit(rule: str) -> bool:
+        row = alert.get(rule)
+        return bool(row and row["count"] and row["share"] >= limits["alert_share"])
+
+    if short_board is not None:
+        found.append(
+            Finding(
+                _SHORT_BOARD_KIND[short_board.stage],
+                3,
+                {
+                    "scene": short_board.scene,
+                    "stage": short_board.stage,
+                    "excess_hours": short_board.excess_hours,
+                    "share_of_excess": short_board.share_of_excess,
+                    "controllable_excess_hours": short_board.controllable_excess_hours,
+                    "target_hours": float(rules.target_hours),
+                },
+            )
+        )
+    if warning.level != "ok":
+        found.append(
+            Finding(
+                FindingKind.CONSUMER_WARNING,
+                3 if warning.level == "high" else 2,
+                {
+                    "level": warning.level,
+                    "mean_hours": mean,
+                    "line_hours": warning.line_hours,
+                    "full_condition": warning.full_condition,
+                },
+            )
+        )
+    horizon = limits["open_horizon_hours"]
+    soon = open_at_risk.filter(
+        pl.col("breached").fill_null(False) | (pl.col("hours_to_breach") <= horizon)
+    )
+    if soon.height:
+        found.append(
+            Finding(
+                FindingKind.OPEN_AT_RISK,
+                2,
+                {
+                    "count": soon.height,
+                    "breached": int(soon["breached"].fill_null(False).sum()),
+                    "horizon_hours": horizon,
+                    "projected_mean_delta": float(
+                        soon["projected_mean_delta"].fill_null(0.0).sum()
+                    ),
+                },
+            )
+        )
+    prev = prev_kpis.mean_hours
+    if prev and (mean - prev) / prev >= limits["trend_up_share"]:
+        found.append(
+            Finding(
+                FindingKind.TREND_UP,
+                2,
+                {
+                    "mean_hours": mean,
+                    "previous_mean_hours": prev,
+                    "change_share": (mean - prev) / prev,
+                },
+            )
+        )
+    if alert_hit("audit_over_24h"):
+        peak = heatmap.filter(pl.col("hour").is_in(list(peak_hours)))
+        found.append(
+            Finding(
+                FindingKind.AUDIT_PEAK_STAFFING,
+                2,
+                {
+                    **alert_values("audit_over_24h"),
+                    "audit_mean_hours": stage_hours["audit"],
+                    "peak_hours": peak_hours,
+                    "peak_median_audit_hours": peak["median_audit_hours"].max(),
+                },
+            )
+        )
+    if alert_hit("return_ship_over_24h"):
+        found.append(
+            Finding(
+                FindingKind.PICKUP_SLOW,
+                2,
+                {
+                    **alert_values("return_ship_over_24h"),
+                    "return_ship_mean_hours": stage_hours["return_ship"],
+                },
+            )
+        )
+    if alert_hit("tracking_stale_over_48h"):
+        found.append(
+            Finding(FindingKind.TRACKING_STALE, 1, alert_values("tracking_stale_over_48h"))
+        )
+    if alert_hit("transit_over_72h"):
+        carriers = breakdowns.get("carrier")
+        slowest = carriers["key"][0] if carriers is not None and carriers.height else None
+        found.append(
+            Finding(
+                FindingKind.TRANSIT_SLOW,
+                2,
+                {
+                    **alert_values("transit_over_72h"),
+                    "transit_mean_hours": stage_hours["transit"],
+                    "slowest_carrier": slowest,
+                },
+            )
+        )
+    inbound_mean = stage_hours["inbound"] or 0.0
+    if (
+        alert_hit("inbound_over_24h")
+        or alert_hit("inbound_over_48h")
+        or inbound_mean > limits["inbound_mean_hours"]
+    ):
+        found.append(
+            Finding(
+                FindingKind.INBOUND_SLOW,
+                2,
+                {
+                    "inbound_mean_hours": inbound_mean,
+                    "inbound_mean_limit_hours": limits["inbound_mean_hours"],
+                    "over_24h_count": alert["inbound_over_24h"]["count"]
+                    if "inbound_over_24h" in alert
+                    else 0,
+                    "over_48h_count": alert["inbound_over_48h"]["count"]
+                    if "inbound_over_48h" in alert
+                    else 0,
+                },
+            )
+        )
+    if alert_hit("process_over_24h"):
+        found.append(
+            Finding(
+                FindingKind.PROCESS_SLOW,
+                2,
+                {
+                    **alert_values("process_over_24h"),
+                    "process_mean_hours": stage_hours["process"],
+                },
+            )
+        )
+    if first_pass is not None and first_pass < limits["first_pass_rate"]:
+        found.append(
+            Finding(
+                FindingKind.LOW_FIRST_PASS,
+                1,
+                {
+                    "first_pass_rate": first_pass,
+                    "limit": limits["first_pass_rate"],
+                },
+            )
+        )
+    tail = what_if.filter(pl.col("scenario") == "without_longest").head(1)
+    enough = kpis.counted >= limits["long_tail_min_counted"]
+    if enough and tail.height and tail["mean_hours"][0] is not None and mean > 0:
+        drop = (mean - tail["mean_hours"][0]) / mean
+        if drop >= limits["long_tail_share"]:
+            found.append(
+                Finding(
+                    FindingKind.LONG_TAIL,
+                    1,
+                    {
+                        "n": int(tail["n"][0]),
+                        "mean_hours": mean,
+                        "mean_without_hours": tail["mean_hours"][0],
+                        "drop_share": drop,
+                    },
+                )
+            )
+    found.sort(key=lambda f: (-f.severity, _KIND_ORDER[f.kind]))
+    return tuple(found)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[mid])
+    return (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def _kpis(metrics: pl.DataFrame) -> dict[str, Kpis]:
+    """Kpis per store; ``excluded`` as a plain dict so a Diagnosis pickles."""
+    return {
+        str(sid): replace(k, excluded=dict(k.excluded)) for sid, k in kpis_by_store(metrics).items()
+    }
+
+
+def _empty_kpis() -> Kpis:
+    return Kpis(
+        counted=0,
+        mean_hours=None,
+        median_hours=None,
+        p90_hours=None,
+        over_60h_share=None,
+        excluded=dict.fromkeys(EXCLUDED_REASONS, 0),
+    )
+
+
+__all__ = [
+    "CONTROLLABLE",
+    "FINDING_LIMITS",
+    "DataQuality",
+    "Diagnosis",
+    "Finding",
+    "FindingKind",
+    "ShortBoard",
+    "WarningRisk",
+    "diagnose",
+    "diagnose_store",
+]

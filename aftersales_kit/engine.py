@@ -1,0 +1,341 @@
+"""A papermill engine that keeps one warm Jupyter kernel per process and reuses it.
+
+Starting a kernel and importing polars/altair in it costs 2–3 s, while executing a store report
+on a warm kernel takes about 0.1 s. The batch therefore keeps one long-lived kernel per worker
+process and executes every store's notebook on it, resetting the user namespace (``%reset -f``)
+before each run and checking that no user name survived. Imported modules stay loaded: that is
+the point.
+
+Use it through papermill like any engine::
+
+    papermill.execute_notebook(src, dst, parameters=..., engine_name=ENGINE_NAME,
+                               kernel_name="python3")
+
+It is registered under ``ENGINE_NAME`` by the ``papermill.engine`` entry point of this package, and
+:func:`register` registers it programmatically (for processes where entry points are stale).
+
+Extra engine keyword arguments (forwarded by ``execute_notebook(**engine_kwargs)``):
+``wall_timeout`` (seconds for the whole notebook; the kernel is killed and replaced when it is hit)
+and ``warm_imports`` (modules imported in a new kernel before its first notebook).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aftersales_kit.errors import ReportError
+
+ENGINE_NAME = "aftersales-warm"
+#: kernel start attempts; ZMQ port races and slow starts are transient (TOOLING §1.9).
+START_ATTEMPTS = 3
+#: a kernel is replaced after this many notebooks, so slow leaks (caches) stay bounded.
+MAX_RUNS_PER_KERNEL = 400
+#: what the reset leaves in the namespace is checked with this expression.
+_LEFTOVER_EXPR = (
+    "sorted(k for k in get_ipython().user_ns "
+    "if not k.startswith('_') and k not in get_ipython().user_ns_hidden)"
+)
+
+logger = logging.getLogger("aftersales_kit.engine")
+
+
+def skip_slow_imports() -> None:
+    """Stop jsonschema from importing rfc3987-syntax in this process.
+
+    jsonschema (pulled in by nbformat and altair) registers an optional ``iri`` format checker when
+    ``rfc3987_syntax`` is importable, and that module compiles a lark Earley grammar at import time:
+    about 1.5 s of every process start here. Neither the notebook schema (nbformat validates without
+    format checkers) nor the Vega-Lite schema altair validates against uses ``"format": "iri"``, so
+    the checker is dead weight. A ``None`` entry in ``sys.modules`` makes the import fail with
+    ImportError, which jsonschema suppresses. It only helps before jsonschema is first imported.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+#: run silently in every new kernel, before its first notebook.
+_KERNEL_PRELUDE = (
+    "import sys as _sys\n"
+    "if 'jsonschema' not in _sys.modules:\n"
+    "    _sys.modules.setdefault('rfc3987_syntax', None)\n"
+    "del _sys\n"
+)
+
+
+def _warm_code(modules: Iterable[str]) -> str:
+    lines = ["import importlib as _il"]
+    for name in modules:
+        # A module that is missing here fails later in the notebook with a proper cell error.
+        lines.append(f"try:\n    _il.import_module({name!r})\nexcept ImportError:\n    pass")
+    lines.append("del _il")
+    return "\n".join(lines) + "\n"
+
+
+def _reset_code(cwd: str) -> str:
+    # execution_count = 1 makes the executed notebook number its cells exactly like a fresh kernel.
+    return (
+        "get_ipython().run_line_magic('reset', '-f')\n"
+        "get_ipython().execution_count = 1\n"
+        "import os as _os\n"
+        f"_os.chdir({cwd!r})\n"
+        "del _os\n"
+    )
+
+
+@dataclass
+class WarmKernel:
+    """One started kernel, its manager and a blocking client for control code."""
+
+    kernel_name: str
+    km: Any  # jupyter_client.AsyncKernelManager
+    control: Any  # jupyter_client.BlockingKernelClient
+    pid: int | None
+    runs: int = 0
+    broken: bool = field(default=False)
+
+    def run_silent(self, code: str, *, timeout: float = 60.0) -> dict[str, Any]:
+        """Execute control code (not stored in history) and return the reply content."""
+        reply = self.control.execute_interactive(
+            code,
+            silent=False,
+            store_history=False,
+            user_expressions={"leftover": _LEFTOVER_EXPR},
+            timeout=timeout,
+            output_hook=lambda _msg: None,
+        )
+        content = reply["content"]
+        if content.get("status") != "ok":
+            msg = (
+                f"预热内核执行控制代码失败 (warm kernel control code failed): "
+                f"{content.get('ename')}: {content.get('evalue')}"
+            )
+            raise ReportError(msg)
+        return content
+
+    def reset(self, *, cwd: str) -> None:
+        """Clear the user namespace and fail loudly if any user name survives."""
+        content = self.run_silent(_reset_code(cwd))
+        leftover = content["user_expressions"]["leftover"]
+        if leftover.get("status") != "ok" or leftover["data"]["text/plain"] != "[]":
+            msg = (
+                "内核命名空间重置后仍有变量 (names survived the kernel reset): "
+                f"{leftover.get('data', leftover)}"
+            )
+            raise ReportError(msg)
+
+    def kill(self) -> None:
+        """Kill the kernel process now (used by the wall-clock watchdog, from another thread)."""
+        self.broken = True
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def shutdown(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        try:
+            self.control.stop_channels()
+        finally:
+            try:
+                run_sync(self.km.shutdown_kernel)(now=True)
+            except Exception:  # the process may already be gone; the manager still cleans up
+                logger.debug("kernel shutdown failed", exc_info=True)
+
+
+#: this process's kernels, by kernel name
+_KERNELS: dict[str, WarmKernel] = {}
+_LOCK = threading.Lock()
+
+
+def _start_kernel(kernel_name: str, *, cwd: str, startup_timeout: float,
+                  warm_imports: Iterable[str]) -> WarmKernel:
+    import zmq
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.blocking import BlockingKernelClient
+    from jupyter_core.utils import run_sync
+
+    last: BaseException | None = None
+    for attempt in range(1, START_ATTEMPTS + 1):
+        km = AsyncKernelManager(kernel_name=kernel_name)
+        try:
+            # An in-memory history avoids SQLite lock clashes between parallel kernels.
+            run_sync(km.start_kernel)(
+                extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=cwd
+            )
+            # Same construction as KernelManager.client(): the session carries the signing key.
+            control = BlockingKernelClient(**km.get_connection_info(session=True))
+            control.start_channels()
+            control.wait_for_ready(timeout=startup_timeout)
+        except (RuntimeError, TimeoutError, zmq.ZMQError) as exc:
+            last = exc
+            logger.warning("kernel start attempt %d failed: %s", attempt, exc)
+            try:
+                run_sync(km.shutdown_kernel)(now=True)
+            except Exception:
+                logger.debug("cleanup after failed start failed", exc_info=True)
+            time.sleep(0.2 * attempt)
+            continue
+        pid = getattr(km.provisioner, "pid", None)
+        kernel = WarmKernel(kernel_name=kernel_name, km=km, control=control, pid=pid)
+        kernel.run_silent(_KERNEL_PRELUDE + _warm_code(warm_imports), timeout=startup_timeout * 2)
+        return kernel
+    msg = (
+        f"内核 {kernel_name} 启动失败，已重试 {START_ATTEMPTS} 次 "
+        f"(kernel failed to start after {START_ATTEMPTS} attempts): {last}"
+    )
+    raise ReportError(msg)
+
+
+def get_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
+               startup_timeout: float = 60.0, warm_imports: Iterable[str] = ()) -> WarmKernel:
+    """This process's warm kernel for ``kernel_name``, started (and warmed) on first use."""
+    with _LOCK:
+        kernel = _KERNELS.get(kernel_name)
+        if kernel is not None and (kernel.broken or kernel.runs >= MAX_RUNS_PER_KERNEL
+                                   or not _alive(kernel)):
+            _KERNELS.pop(kernel_name)
+            kernel.shutdown()
+            kernel = None
+        if kernel is None:
+            kernel = _start_kernel(kernel_name, cwd=cwd or os.getcwd(),
+                                   startup_timeout=startup_timeout, warm_imports=warm_imports)
+            _KERNELS[kernel_name] = kernel
+        return kernel
+
+
+def _alive(kernel: WarmKernel) -> bool:
+    from jupyter_core.utils import run_sync
+
+    return bool(run_sync(kernel.km.is_alive)())
+
+
+def shutdown_kernels() -> None:
+    """Shut down every warm kernel of this process (also registered with atexit)."""
+    with _LOCK:
+        kernels = list(_KERNELS.values())
+        _KERNELS.clear()
+    for kernel in kernels:
+        kernel.shutdown()
+
+
+atexit.register(shutdown_kernels)
+
+
+def prewarm(kernel_name: str = "python3", *, warm_imports: Iterable[str] = (),
+            startup_timeout: float = 60.0) -> int | None:
+    """Start this process's kernel ahead of the first notebook; returns the kernel pid."""
+    return get_kernel(kernel_name, startup_timeout=startup_timeout,
+                      warm_imports=warm_imports).pid
+
+
+def _make_engine() -> type:
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine
+    from papermill.utils import merge_kwargs, remove_args
+
+    class WarmKernelEngine(NBClientEngine):
+        """papermill engine executing on this process's warm kernel (namespace reset per run)."""
+
+        @classmethod
+        def execute_managed_notebook(
+            cls,
+            nb_man: Any,
+            kernel_name: str,
+            log_output: bool = False,
+            stdout_file: Any = None,
+            stderr_file: Any = None,
+            start_timeout: float = 60,
+            execution_timeout: float | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            wall_timeout = kwargs.pop("wall_timeout", None)
+            warm_imports = kwargs.pop("warm_imports", ())
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout", "km"], **kwargs)
+            kernel = get_kernel(kernel_name, startup_timeout=start_timeout,
+                                warm_imports=warm_imports)
+            # papermill has already chdir'ed into its ``cwd`` argument; a reused kernel must follow.
+            kernel.reset(cwd=os.getcwd())
+            kernel.runs += 1
+            client = PapermillNotebookClient(
+                nb_man,
+                km=kernel.km,
+                **merge_kwargs(
+                    kwargs,
+                    timeout=execution_timeout,
+                    startup_timeout=start_timeout,
+                    kernel_name=kernel_name,
+                    log=logging.getLogger("papermill"),
+                    log_output=log_output,
+                    stdout_file=stdout_file,
+                    stderr_file=stderr_file,
+                ),
+            )
+            watchdog = None
+            fired = threading.Event()
+
+            def expire() -> None:
+                fired.set()
+                kernel.kill()
+
+            if wall_timeout:
+                watchdog = threading.Timer(wall_timeout, expire)
+                watchdog.daemon = True
+                watchdog.start()
+            try:
+                return client.execute()
+            except BaseException:
+                # A timeout, a dead kernel or Ctrl-C can leave the kernel busy: never reuse it.
+                kernel.broken = True
+                if fired.is_set():
+                    msg = (
+                        f"笔记本执行超过 {wall_timeout:g} 秒，已终止 "
+                        f"(notebook exceeded the wall-clock timeout of {wall_timeout:g} s)"
+                    )
+                    raise TimeoutError(msg) from None
+                raise
+            finally:
+                if watchdog is not None:
+                    watchdog.cancel()
+                if client.kc is not None:
+                    client.kc.stop_channels()
+                    client.kc = None
+
+    return WarmKernelEngine
+
+
+_ENGINE: type | None = None
+
+
+def engine_class() -> type:
+    """The engine class (built lazily so importing this module does not import papermill)."""
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = _make_engine()
+    return _ENGINE
+
+
+def register(name: str = ENGINE_NAME) -> str:
+    """Register the engine in papermill's registry; returns the name to pass as engine_name."""
+    from papermill.engines import papermill_engines
+
+    papermill_engines.register(name, engine_class())
+    return name
+
+
+def __getattr__(name: str) -> Any:
+    # The entry point names ``aftersales_kit.engine:WarmKernelEngine``; build it on access.
+    if name == "WarmKernelEngine":
+        return engine_class()
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -1,0 +1,196 @@
+"""The action lists of a diagnosis as one ``.xlsx``: open orders at risk, TOP100, alert details.
+
+Personal columns are masked (again: masking is idempotent, and the workbook leaves the building) and
+text cells that a spreadsheet could read as a formula (leading ``= + - @`` tab or CR) get a visible
+``'`` prefix. The workbook is also written with ``strings_to_formulas`` and ``strings_to_urls`` off,
+so nothing in it is ever evaluated or turned into a link.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import polars.selectors as cs
+import xlsxwriter
+
+from aftersales_kit.format import mask_personal
+
+#: Leading characters that make Excel/WPS read text as a formula (OWASP, ASVS 1.2.10).
+FORMULA_TRIGGER = r"^[=+\-@\t\r]"
+
+#: (Diagnosis attribute, zh sheet name, en sheet name); Excel limits names to 31 characters.
+SHEETS: tuple[tuple[str, str, str], ...] = (
+    ("open_at_risk", "即将超时预警单", "Open orders at risk"),
+    ("top100", "历史TOP100", "Top 100 longest"),
+    ("alert_orders", "预警明细", "Alert details"),
+)
+
+#: column -> (zh header, en header).
+HEADERS: dict[str, tuple[str, str]] = {
+    "rank": ("排名", "Rank"),
+    "service_id": ("服务单号", "Service id"),
+    "order_id": ("订单号", "Order id"),
+    "scene": ("场景", "Scene"),
+    "service_type": ("服务类型", "Service type"),
+    "reason": ("申请原因", "Reason"),
+    "status": ("服务单状态", "Status"),
+    "sku_name": ("商品名称", "Product"),
+    "apply_time": ("申请时间", "Applied"),
+    "clock_end": ("计时结束时间", "Clock end"),
+    "hours": ("售后时长(小时)", "Hours"),
+    "elapsed_hours": ("已耗时(小时)", "Elapsed hours"),
+    "stage": ("当前环节", "Stage"),
+    "rule": ("预警规则", "Rule"),
+    "rules": ("触发规则", "Rules broken"),
+    "breached": ("已超时", "Breached"),
+    "hours_to_breach": ("距超时(小时)", "Hours to breach"),
+    "projected_mean_delta": ("预计拉高均值(小时)", "Projected mean delta (h)"),
+    "stage_audit": ("审核(小时)", "Audit h"),
+    "stage_return_ship": ("取件/寄回(小时)", "Return ship h"),
+    "stage_transit": ("逆向运输(小时)", "Transit h"),
+    "stage_inbound": ("签收→入库(小时)", "Inbound h"),
+    "stage_process": ("入库→处理(小时)", "Process h"),
+    "intervention_hours": ("京东介入(小时)", "Intervention h"),
+    "customer_name": ("客户姓名(已脱敏)", "Customer (masked)"),
+    "customer_phone": ("联系电话(已脱敏)", "Phone (masked)"),
+    "address": ("收货地址(已脱敏)", "Address (masked)"),
+}
+
+#: Stage and rule labels shown in cells (and reused by the email body).
+STAGE_LABELS: dict[str, tuple[str, str]] = {
+    "audit": ("审核", "audit"),
+    "return_ship": ("取件/寄回", "return shipping"),
+    "transit": ("逆向运输", "return transit"),
+    "inbound": ("签收→入库", "sign → inbound"),
+    "process": ("入库→处理", "inbound → processing"),
+    "intervention": ("京东介入", "JD intervention"),
+}
+RULE_LABELS: dict[str, tuple[str, str]] = {
+    "audit_over_24h": ("审核超24小时", "audit > 24 h"),
+    "return_ship_over_24h": ("取件/寄回超24小时", "return shipping > 24 h"),
+    "tracking_stale_over_48h": ("物流超48小时未更新", "tracking stale > 48 h"),
+    "transit_over_72h": ("逆向超3天未到仓", "transit > 72 h"),
+    "inbound_over_24h": ("签收超24小时未入库", "not booked in > 24 h"),
+    "inbound_over_48h": ("签收超48小时未入库", "not booked in > 48 h"),
+    "process_over_24h": ("入库超24小时未处理", "not processed > 24 h"),
+    "total_over_60h": ("总时长超60小时", "total > 60 h"),
+}
+
+
+def label(table: Mapping[str, tuple[str, str]], key: str | None, *, lang: str = "zh") -> str:
+    """Display label of a stage or rule name; unknown names are shown as they are."""
+    if key is None:
+        return ""
+    pair = table.get(key)
+    return key if pair is None else pair[0 if lang == "zh" else 1]
+
+
+def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix ``'`` to string cells starting with ``= + - @`` tab or CR; other dtypes untouched.
+
+    Examples
+    --------
+    >>> neutralize_formulas(pl.DataFrame({"a": ["=1+1", "ok"], "n": [-1, 2]})).rows()
+    [("'=1+1", -1), ('ok', 2)]
+    """
+    return frame.with_columns(
+        pl.when(pl.col(c).str.contains(FORMULA_TRIGGER))
+        .then(pl.lit("'") + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in frame.select(cs.string()).columns
+    )
+
+
+def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
+    exprs = []
+    if "stage" in frame.columns:
+        mapping = {k: label(STAGE_LABELS, k, lang=lang) for k in STAGE_LABELS}
+        exprs.append(pl.col("stage").cast(pl.String).replace(mapping))
+    for column in ("rule", "rules"):
+        if column in frame.columns:
+            exprs.append(
+                pl.col(column)
+                .cast(pl.String)
+                .str.split(",")
+                .list.eval(
+                    pl.element()
+                    .str.strip_chars()
+                    .replace({k: label(RULE_LABELS, k, lang=lang) for k in RULE_LABELS})
+                )
+                .list.join("、" if lang == "zh" else ", ")
+            )
+    if "breached" in frame.columns:
+        yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
+        exprs.append(
+            pl.when(pl.col("breached")).then(pl.lit(yes)).otherwise(pl.lit(no)).alias("breached")
+        )
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def action_frames(diagnosis: Any, *, lang: str = "zh") -> dict[str, pl.DataFrame]:
+    """The three action lists of a ``Diagnosis``, ready to write: sheet name → frame.
+
+    Personal data masked, stage/rule names translated, formula triggers neutralised, headers in
+    ``lang``. Frames missing from the diagnosis are skipped; empty ones are kept (header only).
+    """
+    idx = 1 if lang == "en" else 0
+    sheets: dict[str, pl.DataFrame] = {}
+    for attr, zh_name, en_name in SHEETS:
+        frame = getattr(diagnosis, attr, None)
+        if not isinstance(frame, pl.DataFrame):
+            continue
+        prepared = neutralize_formulas(_labelled(mask_personal(frame), lang=lang))
+        prepared = prepared.rename({c: HEADERS[c][idx] for c in prepared.columns if c in HEADERS})
+        sheets[en_name if lang == "en" else zh_name] = prepared
+    return sheets
+
+
+def _write(sheets: Mapping[str, pl.DataFrame], target: str | io.BytesIO) -> None:
+    # Our own Workbook, because polars applies the safe options only to workbooks it creates and
+    # never sets strings_to_urls.
+    workbook = xlsxwriter.Workbook(
+        target,
+        {"strings_to_formulas": False, "strings_to_urls": False, "nan_inf_to_errors": True},
+    )
+    try:
+        for name, frame in sheets.items():
+            frame.write_excel(
+                workbook,
+                worksheet=name,
+                dtype_formats={pl.Datetime: "yyyy-mm-dd hh:mm", pl.Date: "yyyy-mm-dd"},
+                float_precision=1,
+                autofit=True,
+                freeze_panes=(1, 0),
+                header_format={"bold": True, "bg_color": "#E8EEF7"},
+            )
+    finally:
+        workbook.close()
+
+
+def action_lists_bytes(diagnosis: Any, *, lang: str = "zh") -> bytes:
+    """The action-list workbook in memory (for an email attachment)."""
+    buffer = io.BytesIO()
+    _write(action_frames(diagnosis, lang=lang), buffer)
+    return buffer.getvalue()
+
+
+def write_action_lists(diagnosis: Any, path: str | Path, *, lang: str = "zh") -> Path:
+    """Write the action-list workbook to ``path`` atomically and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".xlsx")
+    os.close(fd)
+    try:
+        _write(action_frames(diagnosis, lang=lang), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,887 @@
+"""Load JD after-sales exports (.xlsx/.csv/.parquet, folders of them) into the canonical frame.
+
+Every file is read with all cells as text (parquet keeps its native types), its headers are mapped
+to canonical names through :data:`aftersales_kit.schema.ALIASES` plus the user's configured aliases,
+and every column is converted with vectorised polars expressions. Bad cells become
+:class:`~aftersales_kit.errors.Problem` records carrying the spreadsheet row as Excel shows it
+(header = row 1). Duplicate service orders are resolved by the DOMAIN §2 rule, and logically odd
+timestamps become warnings for the rules engine to deal with later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from aftersales_kit.config import Config, load_config
+from aftersales_kit.errors import MAX_SHOWN, DataError, Problem
+from aftersales_kit.schema import (
+    ALIASES,
+    COLUMNS,
+    DATETIME,
+    DATETIME_COLUMNS,
+    ID_COLUMNS,
+    NULL_MARKERS,
+    REQUIRED,
+)
+
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
+SUPPORTED_SUFFIXES = (*EXCEL_SUFFIXES, ".csv", ".parquet")
+#: The sheet of a JD export that holds the service orders; other sheets are summaries.
+PREFERRED_SHEET = "服务单明细"
+CHINA_UTC_OFFSET_HOURS = 8  # Asia/Shanghai has had no DST since 1991
+
+_ROW = "__row"  # spreadsheet row number (header = 1)
+_FILE = "__file"  # index of the source file
+_SEQ = "__seq"  # global read order, for "last row read wins"
+
+_SCI_ID = r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$"
+_EPOCH_MS = r"^\d{13}$"
+_EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
+_EXCEL_EPOCH = (1899, 12, 30)
+_MS_PER_DAY = 86_400_000
+_BOOL_WORDS = {
+    "是": True, "否": False, "true": True, "false": False, "1": True, "0": False,
+    "y": True, "n": False, "yes": True, "no": False,
+}
+
+TIMESTAMP_FORMS = (
+    "YYYY-MM-DD HH:MM:SS, YYYY/MM/DD HH:MM[:SS], Excel 日期单元格 (date cells), 13 位毫秒时间戳"
+)
+MSG_TIMESTAMP = f"无法解析的时间 (unparseable timestamp); 支持 (accepted): {TIMESTAMP_FORMS}"
+MSG_SCI_ID = (
+    "编号为科学计数法，数字已丢失 (ID in scientific notation, digits lost); "
+    "提示 (hint): 在 Excel 中将该列设为文本后重新导出 (set the column to Text and export again)"
+)
+MSG_BOOL = "无法识别的是/否值 (expected 是/否, true/false, 1/0, Y/N)"
+MSG_INT = "不是整数 (not an integer)"
+MSG_NUMBER = "不是数字 (not a number)"
+MSG_EMPTY_SERVICE_ID = "服务单号为空 (empty service_id)"
+MSG_EMPTY_STORE_ID = (
+    "店铺ID为空 (empty store_id); 提示 (hint): 单店铺文件可用 --store-id 指定 (give --store-id)"
+)
+
+#: warning kind -> (later column, earlier column, message); "later < earlier" is odd.
+ORDER_CHECKS: dict[str, tuple[str, str, str]] = {
+    "audit_before_apply": (
+        "first_audit_time", "apply_time",
+        "首次审核时间早于申请时间 (first audit before application)",
+    ),
+    "process_before_apply": (
+        "first_process_time", "apply_time",
+        "首次处理时间早于申请时间 (first processing before application)",
+    ),
+    "complete_before_apply": (
+        "complete_time", "apply_time", "完结时间早于申请时间 (completion before application)",
+    ),
+    "sign_before_pickup": (
+        "sign_time", "pickup_time", "签收时间早于取件时间 (signed before pickup)",
+    ),
+    "intervention_end_before_start": (
+        "intervention_end", "intervention_start",
+        "京东介入结束早于开始 (intervention ends before it starts)",
+    ),
+}
+MSG_NO_APPLY_TIME = "申请时间为空，该单无法计时 (no apply_time: the order cannot be timed)"
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """One file read: rows read (after any store filter) and bad rows dropped from it."""
+
+    path: str
+    rows_read: int
+    bad_rows_dropped: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.path, "rows": self.rows_read, "bad_rows_dropped": self.bad_rows_dropped
+        }
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What a load read and found; ``rows`` and ``stores`` count rows after dedupe."""
+
+    files: list[FileReport]
+    rows: int
+    duplicates_dropped: int
+    bad_rows_dropped: int
+    stores: dict[str, int]
+    errors: list[Problem]
+    warnings: list[Problem]  # at most MAX_SHOWN per kind; full counts in warning_counts
+    warning_counts: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        """The ``aftersales validate --json`` object."""
+        return {
+            "files": [f.as_dict() for f in self.files],
+            "rows": self.rows,
+            "duplicates_dropped": self.duplicates_dropped,
+            "bad_rows_dropped": self.bad_rows_dropped,
+            "stores": dict(self.stores),
+            "errors": [p.as_dict() for p in self.errors],
+            "warnings": [p.as_dict() for p in self.warnings],
+            "warning_counts": dict(self.warning_counts),
+        }
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The canonical, deduplicated frame and its load report."""
+
+    frame: pl.DataFrame
+    report: LoadReport
+
+
+class _FileFailure(Exception):
+    """A whole file cannot be used; carries the problem to report."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    partitions: Mapping[str, str]  # hive-style ``key=value`` folders above the file
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+
+@dataclass
+class _FileResult:
+    frame: pl.DataFrame | None
+    headers: dict[str, str]  # canonical -> header as found in the file
+    report: FileReport | None
+    errors: list[Problem]
+    dropped: list[Problem]
+
+
+@dataclass
+class _Warnings:
+    shown: list[Problem] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    _per_kind: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, problems: Iterable[Problem], count: int) -> None:
+        if count <= 0:
+            return
+        self.counts[kind] = self.counts.get(kind, 0) + count
+        room = MAX_SHOWN - self._per_kind.get(kind, 0)
+        taken = list(problems)[: max(room, 0)]
+        self._per_kind[kind] = self._per_kind.get(kind, 0) + len(taken)
+        self.shown.extend(taken)
+
+
+# ---------------------------------------------------------------------------------------------
+# public API
+
+
+def load(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    store_id: str | None = None,
+    config: Config | str | Path | None = None,
+    skip_bad_rows: bool = False,
+    stores: Iterable[str] | None = None,
+) -> Loaded:
+    """Read JD exports into one canonical, deduplicated frame.
+
+    Parameters
+    ----------
+    paths
+        A file (.xlsx/.xlsm/.xls/.csv/.parquet), a folder (recursive, sorted), or several.
+    store_id
+        Store id for files without a store column (or for its empty cells).
+    config
+        A :class:`Config`, a config file path, or ``None`` for the default lookup; supplies aliases.
+    skip_bad_rows
+        Drop rows with bad cells (counted in the report) instead of raising.
+    stores
+        Keep only these store ids; parquet filters are pushed down, hive ``store_id=X`` folders of
+        other stores are not opened.
+
+    Returns
+    -------
+    Loaded
+        ``frame`` in the :data:`~aftersales_kit.schema.COLUMNS` schema plus extra columns as text,
+        and ``report``.
+
+    Raises
+    ------
+    DataError
+        With every problem, when a file or cell is bad (cells only unless ``skip_bad_rows``).
+
+    Examples
+    --------
+    >>> loaded = load("data/demo/all_stores.parquet", stores=["1000101"])  # doctest: +SKIP
+    >>> loaded.report.stores  # doctest: +SKIP
+    {'1000101': 3000}
+    """
+    loaded = collect(
+        paths, store_id=store_id, config=config, skip_bad_rows=skip_bad_rows, stores=stores
+    )
+    errors = loaded.report.errors
+    if errors:
+        files = len({p.file for p in errors})
+        msg = (
+            f"数据校验失败：{len(errors)} 个错误，涉及 {files} 个文件 "
+            f"(validation failed: {len(errors)} errors in {files} files); "
+            "提示 (hint): 修正文件后重试，或用 --skip-bad-rows 跳过坏行 (or skip bad rows)"
+        )
+        raise DataError(msg, errors)
+    return loaded
+
+
+def collect(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    store_id: str | None = None,
+    config: Config | str | Path | None = None,
+    skip_bad_rows: bool = False,
+    stores: Iterable[str] | None = None,
+) -> Loaded:
+    """Like :func:`load` but never raises for data problems: they are in ``report.errors``.
+
+    Rows with bad cells are always left out of ``frame``; they count as ``bad_rows_dropped`` only
+    with ``skip_bad_rows`` (otherwise they are errors).
+    """
+    cfg = config if isinstance(config, Config) else load_config(config)
+    lookup = _alias_lookup(cfg.aliases)
+    wanted = None if stores is None else sorted({str(s).strip() for s in stores})
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+
+    warnings = _Warnings()
+    errors: list[Problem] = []
+    sources, ignored = _expand(paths, errors)
+    warnings.add("ignored_file", ignored, len(ignored))
+
+    results: list[tuple[_Source, _FileResult]] = []
+    for source in sources:
+        partition_store = _partition_store(source, lookup)
+        given_store = partition_store or store_id
+        if wanted is not None and partition_store is not None and partition_store not in wanted:
+            continue  # a hive shard of another store: never opened
+        result = _load_file(source, lookup=lookup, store_id=given_store, stores=wanted)
+        errors.extend(result.errors)
+        if result.report is not None and result.report.rows_read == 0 and not result.errors:
+            note = Problem(source.name, None, None, None, "文件没有数据行 (no data rows)")
+            warnings.add("no_data_rows", [note], 1)
+        results.append((source, result))
+
+    bad_rows = 0
+    file_reports: list[FileReport] = []
+    for _source, result in results:
+        if result.report is None:
+            continue
+        if skip_bad_rows:
+            warnings.add("bad_row_dropped", result.dropped, len(result.dropped))
+            bad_rows += result.report.bad_rows_dropped
+            file_reports.append(result.report)
+        else:
+            errors.extend(result.dropped)
+            file_reports.append(
+                FileReport(result.report.path, result.report.rows_read, bad_rows_dropped=0)
+            )
+
+    frames = [r.frame for _s, r in results if r.frame is not None]
+    headers = [r.headers for _s, r in results if r.frame is not None]
+    names = [s.name for s, r in results if r.frame is not None]
+    frame, duplicates = _combine(frames)
+    _order_warnings(frame, names=names, headers=headers, warnings=warnings)
+
+    canonical = [*COLUMNS]
+    extras = [c for c in frame.columns if c not in COLUMNS and not c.startswith("__")]
+    frame = frame.select(*canonical, *extras)
+    store_counts = frame.group_by("store_id").len().sort("store_id")
+    report = LoadReport(
+        files=file_reports,
+        rows=frame.height,
+        duplicates_dropped=duplicates,
+        bad_rows_dropped=bad_rows,
+        stores={str(k): int(v) for k, v in store_counts.iter_rows()},
+        errors=errors,
+        warnings=warnings.shown,
+        warning_counts=warnings.counts,
+    )
+    return Loaded(frame=frame, report=report)
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    """``aftersales validate DATA... [--store-id ID] [--json]``: 0 without errors, 1 with errors."""
+    loaded = collect(
+        args.data,
+        store_id=getattr(args, "store_id", None),
+        config=getattr(args, "config", None),
+        skip_bad_rows=bool(getattr(args, "skip_bad_rows", False)),
+    )
+    report = loaded.report
+    if getattr(args, "json", False):
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+    else:
+        print(summary_text(report))
+    return 1 if report.errors else 0
+
+
+def summary_text(report: LoadReport) -> str:
+    """A readable bilingual summary of a load report (what ``validate`` prints)."""
+    lines = [f"文件 (files): {len(report.files)}"]
+    for f in report.files:
+        extra = f", 跳过坏行 (bad rows dropped) {f.bad_rows_dropped}" if f.bad_rows_dropped else ""
+        lines.append(f"  {f.path}: {f.rows_read} 行 (rows){extra}")
+    lines.append(f"去重后行数 (rows after dedupe): {report.rows}")
+    lines.append(f"重复服务单已去除 (duplicates dropped): {report.duplicates_dropped}")
+    if report.bad_rows_dropped:
+        lines.append(f"跳过的坏行 (bad rows dropped): {report.bad_rows_dropped}")
+    lines.append(f"店铺 (stores): {len(report.stores)}")
+    lines.extend(f"  {store}: {rows} 行 (rows)" for store, rows in report.stores.items())
+    total_warnings = sum(report.warning_counts.values())
+    lines.append(f"警告 (warnings): {total_warnings}")
+    lines.extend(f"  {kind}: {n}" for kind, n in report.warning_counts.items())
+    lines.extend(f"  - {p}" for p in report.warnings[:MAX_SHOWN])
+    if len(report.warnings) > MAX_SHOWN:
+        more = total_warnings - MAX_SHOWN
+        lines.append(f"  … 另有 {more} 条警告 ({more} more warnings)")
+    lines.append(f"错误 (errors): {len(report.errors)}")
+    lines.extend(f"  - {p}" for p in report.errors[:MAX_SHOWN])
+    more = len(report.errors) - MAX_SHOWN
+    if more > 0:
+        lines.append(f"  … 另有 {more} 个错误 ({more} more errors)")
+    verdict = "有错误 (errors found)" if report.errors else "通过 (OK)"
+    lines.append(f"结果 (result): {verdict}")
+    return "\n".join(lines)
+
+
+def normalize_header(header: str) -> str:
+    """NFKC, BOM and surrounding whitespace removed: ``'\\ufeff 服务单号 '`` → ``'服务单号'``."""
+    return unicodedata.normalize("NFKC", str(header)).replace("\ufeff", "").strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def _expand(
+    paths: Iterable[str | Path], errors: list[Problem]
+) -> tuple[list[_Source], list[Problem]]:
+    """Files to read, in order; folder members that are not exports are reported as ignored."""
+    sources: list[_Source] = []
+    ignored: list[Problem] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = []
+            for member in sorted(p for p in path.rglob("*") if p.is_file()):
+                rel = member.relative_to(path)
+                if any(part.startswith((".", "~$", "_")) for part in rel.parts):
+                    continue  # hidden files, Excel lock files, _SUCCESS markers
+                if member.suffix.lower() not in SUPPORTED_SUFFIXES:
+                    ignored.append(
+                        Problem(str(member), None, None, None, "不支持的文件类型，已忽略 (ignored)")
+                    )
+                    continue
+                found.append(_Source(member, _partitions(rel)))
+            if not found:
+                msg = (
+                    "文件夹中没有 .xlsx/.csv/.parquet 文件 "
+                    "(no .xlsx/.csv/.parquet files in folder)"
+                )
+                errors.append(Problem(str(path), None, None, None, msg))
+            sources.extend(found)
+        elif not path.exists():
+            errors.append(Problem(str(path), None, None, None, "文件不存在 (file not found)"))
+        elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            msg = (
+                f"不支持的文件类型 {path.suffix or '(无扩展名)'} (unsupported file type); "
+                f"支持 (accepted): {', '.join(SUPPORTED_SUFFIXES)}"
+            )
+            errors.append(Problem(str(path), None, None, None, msg))
+        else:
+            sources.append(_Source(path, {}))
+    return sources, ignored
+
+
+def _partitions(rel: Path) -> dict[str, str]:
+    out = {}
+    for part in rel.parts[:-1]:
+        key, sep, value = part.partition("=")
+        if sep and key:
+            out[normalize_header(key)] = value
+    return out
+
+
+def _partition_store(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> str | None:
+    for key, value in source.partitions.items():
+        hit = lookup.get(key.casefold())
+        if hit is not None and hit[0] == "store_id":
+            return value.strip()
+    return None
+
+
+def _read_raw(source: _Source) -> pl.LazyFrame:
+    """The file as a lazy frame with its own headers and a ``__row`` spreadsheet row number."""
+    path = source.path
+    name = source.name
+    if path.stat().st_size == 0:
+        raise _FileFailure(Problem(name, None, None, None, "文件为空 (empty file)"))
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        lf = pl.scan_parquet(path, row_index_name=_ROW, row_index_offset=2)
+        if not lf.collect_schema().names()[1:]:
+            raise _FileFailure(Problem(name, None, None, None, "文件没有列 (no columns)"))
+    elif suffix == ".csv":
+        lf = _read_csv(path, name).lazy()
+    else:
+        lf = _read_excel(path, name).lazy()
+    extra = {k: v for k, v in source.partitions.items() if k not in lf.collect_schema()}
+    if extra:
+        lf = lf.with_columns(pl.lit(v, dtype=pl.String).alias(k) for k, v in extra.items())
+    return lf
+
+
+def _read_excel(path: Path, name: str) -> pl.DataFrame:
+    import fastexcel
+
+    reader = fastexcel.read_excel(path)
+    sheets = reader.sheet_names
+    if not sheets:
+        raise _FileFailure(Problem(name, None, None, None, "工作簿没有工作表 (no sheets)"))
+    sheet = PREFERRED_SHEET if PREFERRED_SHEET in sheets else sheets[0]
+    # Text for every cell keeps long IDs exact; calamine renders date cells as ISO text.
+    df = reader.load_sheet(sheet, dtypes="string").to_polars()
+    if df.width == 0:
+        raise _FileFailure(Problem(name, None, None, None, f"工作表 {sheet} 为空 (empty sheet)"))
+    return df.with_row_index(_ROW, offset=2)
+
+
+def _read_csv(path: Path, name: str) -> pl.DataFrame:
+    data = path.read_bytes()
+    text_bytes, encoding = _to_utf8(data, name)
+    if not text_bytes.strip():
+        raise _FileFailure(Problem(name, None, None, None, "文件为空 (empty file)"))
+    first_line = text_bytes.split(b"\n", 1)[0]
+    separator = "\t" if first_line.count(b"\t") > first_line.count(b",") else ","
+    try:
+        return pl.read_csv(
+            io.BytesIO(text_bytes),
+            infer_schema=False,
+            separator=separator,
+            row_index_name=_ROW,
+            row_index_offset=2,
+        )
+    except pl.exceptions.PolarsError as exc:
+        msg = f"CSV 无法解析 (unreadable CSV, {encoding}): {exc}"
+        raise _FileFailure(Problem(name, None, None, None, msg)) from exc
+
+
+def _to_utf8(data: bytes, name: str) -> tuple[bytes, str]:
+    """UTF-8 bytes without BOM: UTF-8 as it is, UTF-16 with BOM, else GB18030 (superset of GBK)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:], "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16").encode("utf-8"), "utf-16"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return data, "utf-8"
+    try:
+        return data.decode("gb18030").encode("utf-8"), "gb18030"
+    except UnicodeDecodeError as exc:
+        msg = "无法识别的文本编码 (unknown encoding; expected UTF-8 or GBK/GB18030)"
+        raise _FileFailure(Problem(name, None, None, None, msg)) from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# one file -> canonical frame
+
+
+def _alias_lookup(aliases: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, int]]:
+    """Normalised header -> (canonical, priority); lower priority wins when a file has both."""
+    lookup: dict[str, tuple[str, int]] = {}
+    for column in COLUMNS:
+        names = (column, *ALIASES.get(column, ()), *aliases.get(column, ()))
+        for rank, alias in enumerate(names):
+            # A header claimed by two columns belongs to the first (schema order).
+            lookup.setdefault(normalize_header(alias).casefold(), (column, rank))
+    return lookup
+
+
+def _map_headers(
+    names: Sequence[str], lookup: Mapping[str, tuple[str, int]]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(canonical -> raw name, extra raw name -> output name)."""
+    best: dict[str, tuple[int, str]] = {}
+    for raw in names:
+        hit = lookup.get(normalize_header(raw).casefold())
+        if hit is None:
+            continue
+        column, rank = hit
+        if column not in best or rank < best[column][0]:
+            best[column] = (rank, raw)
+    mapped = {column: raw for column, (_rank, raw) in best.items()}
+    used = set(mapped.values())
+    extras: dict[str, str] = {}
+    taken = set(COLUMNS)
+    for raw in names:
+        if raw in used:
+            continue
+        out = normalize_header(raw) or "column"
+        base, n = out, 1
+        while out in taken:
+            n += 1
+            out = f"{base}_{n}"
+        taken.add(out)
+        extras[raw] = out
+    return mapped, extras
+
+
+def _load_file(
+    source: _Source,
+    *,
+    lookup: Mapping[str, tuple[str, int]],
+    store_id: str | None,
+    stores: list[str] | None,
+) -> _FileResult:
+    name = source.name
+    try:
+        return _convert_file(source, lookup=lookup, store_id=store_id, stores=stores)
+    except _FileFailure as exc:
+        return _FileResult(None, {}, None, [exc.problem], [])
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    # Corrupt files make readers raise anything, even Rust panics (BaseException subclasses).
+    except BaseException as exc:
+        kind = type(exc).__name__
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else kind
+        msg = f"文件无法读取或已损坏 (unreadable or corrupt file): {kind}: {detail}"
+        return _FileResult(None, {}, None, [Problem(name, None, None, None, msg)], [])
+
+
+def _convert_file(
+    source: _Source,
+    *,
+    lookup: Mapping[str, tuple[str, int]],
+    store_id: str | None,
+    stores: list[str] | None,
+) -> _FileResult:
+    name = source.name
+    lf = _read_raw(source)
+    schema = lf.collect_schema()
+    raw_names = [n for n in schema.names() if n != _ROW]
+    mapped, extras = _map_headers(raw_names, lookup)
+    headers = {c: normalize_header(raw) for c, raw in mapped.items()}
+
+    missing = [c for c in REQUIRED if c not in mapped and not (c == "store_id" and store_id)]
+    if missing:
+        found = ", ".join(normalize_header(n) for n in raw_names) or "(无 none)"
+        problems = []
+        for column in missing:
+            zh = " / ".join(ALIASES.get(column, ()))
+            hint = " 或用 --store-id 指定 (or give --store-id)" if column == "store_id" else ""
+            msg = (
+                f"缺少必需列 {column} ({zh}) (missing required column){hint}; "
+                f"找到的列 (headers found): {found}"
+            )
+            problems.append(Problem(name, None, column, None, msg))
+        return _FileResult(None, headers, None, problems, [])
+
+    if stores is not None:
+        if "store_id" in mapped:
+            raw_store = _clean_id(pl.col(mapped["store_id"]), schema[mapped["store_id"]])
+            if store_id:
+                raw_store = raw_store.fill_null(pl.lit(store_id))
+            # A plain predicate on the raw column, so parquet scans push it down.
+            lf = lf.filter(raw_store.is_in(stores))
+        elif store_id not in stores:
+            return _FileResult(None, headers, FileReport(name, 0), [], [])
+
+    outputs: list[pl.Expr] = [pl.col(_ROW).cast(pl.Int64)]
+    texts: list[pl.Expr] = []
+    # (header, message, bad-value text or null); evaluated on the converted columns in a second
+    # step, because polars does not share a Python UDF (the timestamp parser) between expressions.
+    checks: list[tuple[str, str, pl.Expr]] = []
+    for column, dtype in COLUMNS.items():
+        raw = mapped.get(column)
+        if raw is None:
+            outputs.append(pl.lit(store_id if column == "store_id" else None, dtype).alias(column))
+            continue
+        conv = _convert(pl.col(raw), schema[raw], column)
+        value = conv.value
+        if column == "store_id" and store_id:
+            value = value.fill_null(pl.lit(store_id))
+        outputs.append(value.alias(column))
+        converted = pl.col(column)
+        if conv.text is not None:
+            text = f"__text_{column}"
+            texts.append(conv.text.alias(text))
+            bad = pl.when(pl.col(text).is_not_null() & converted.is_null()).then(pl.col(text))
+            checks.append((headers[column], conv.message, bad))
+        elif conv.message:
+            bad = pl.when(converted.str.contains(_SCI_ID)).then(converted)
+            checks.append((headers[column], conv.message, bad))
+        if column in ("service_id", "store_id"):
+            message = MSG_EMPTY_SERVICE_ID if column == "service_id" else MSG_EMPTY_STORE_ID
+            checks.append((headers[column], message, pl.when(converted.is_null()).then(pl.lit(""))))
+    outputs.extend(_clean_text(pl.col(raw), schema[raw]).alias(out) for raw, out in extras.items())
+
+    err_names = [f"__err{i}" for i in range(len(checks))]
+    errs = [expr.alias(n) for (_h, _m, expr), n in zip(checks, err_names, strict=True)]
+    bad_any = (
+        pl.any_horizontal(pl.col(n).is_not_null() for n in err_names) if errs else pl.lit(False)
+    )
+    df = (
+        lf.select(*outputs, *texts)
+        .with_columns(errs)
+        .with_columns(bad_any.alias("__bad"))
+        .drop(t.meta.output_name() for t in texts)
+        .collect()
+    )
+
+    dropped: list[Problem] = []
+    if errs:
+        bad_rows = df.filter(pl.col("__bad"))
+        for (header, message, _e), err in zip(checks, err_names, strict=True):
+            hits = bad_rows.filter(pl.col(err).is_not_null()).select(_ROW, err)
+            dropped.extend(
+                Problem(name, int(row), header, value or None, message)
+                for row, value in hits.iter_rows()
+            )
+        dropped.sort(key=lambda p: (p.row or 0))
+    n_bad = int(df["__bad"].sum())
+    frame = df.filter(~pl.col("__bad")).drop("__bad", *err_names)
+    report = FileReport(name, df.height, bad_rows_dropped=n_bad)
+    return _FileResult(frame, headers, report, [], dropped)
+
+
+# ---------------------------------------------------------------------------------------------
+# cell conversion (vectorised)
+
+
+def _clean_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Text with surrounding whitespace removed and the null markers (空, -, --, 无) as null."""
+    text = expr if dtype == pl.String else expr.cast(pl.String)
+    text = text.str.strip_chars()
+    return pl.when(~text.is_in(NULL_MARKERS)).then(text)
+
+
+def _clean_id(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype.is_float():
+        # An ID stored as a float column: keep the integer digits, never "123.0".
+        return expr.round(0).cast(pl.Int64, strict=False).cast(pl.String)
+    if dtype.is_integer():
+        return expr.cast(pl.String)
+    # "123.0" comes from CSVs written by pandas with float IDs; the digits are all there.
+    return _clean_text(expr, dtype).str.replace(r"^(\d+)\.0+$", "${1}")
+
+
+@dataclass(frozen=True)
+class _Conversion:
+    """A converted column. With ``text``, a non-null text whose value is null is a bad cell;
+    with only ``message`` (IDs), a value in scientific notation is."""
+
+    value: pl.Expr
+    text: pl.Expr | None = None
+    message: str = ""
+
+
+def _convert(expr: pl.Expr, dtype: pl.DataType, column: str) -> _Conversion:
+    """One source column converted to its canonical dtype."""
+    target = COLUMNS[column]
+    if column in ID_COLUMNS:
+        value = _clean_id(expr, dtype)
+        return _Conversion(value, message=MSG_SCI_ID if dtype == pl.String else "")
+    if target == pl.String:
+        return _Conversion(_clean_text(expr, dtype))
+    if column in DATETIME_COLUMNS:
+        return _to_datetime(expr, dtype)
+    if target == pl.Boolean:
+        return _to_bool(expr, dtype)
+    if target.is_integer():
+        return _to_int(expr, dtype, target)
+    return _to_float(expr, dtype)
+
+
+def _epoch_ms(ms: pl.Expr) -> pl.Expr:
+    """Epoch milliseconds (a UTC instant) as naive China local time."""
+    return pl.from_epoch(ms, time_unit="ms").cast(DATETIME) + pl.duration(
+        hours=CHINA_UTC_OFFSET_HOURS
+    )
+
+
+def _excel_serial(days: pl.Expr) -> pl.Expr:
+    # Rounded to the millisecond: serials are binary fractions of a day.
+    ms = (days * _MS_PER_DAY).round(0).cast(pl.Int64)
+    return pl.datetime(*_EXCEL_EPOCH, time_unit="us") + pl.duration(milliseconds=ms)
+
+
+def _to_datetime(expr: pl.Expr, dtype: pl.DataType) -> _Conversion:
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:
+            expr = expr.dt.convert_time_zone("Asia/Shanghai").dt.replace_time_zone(None)
+        return _Conversion(expr.cast(DATETIME))
+    if dtype == pl.Date:
+        return _Conversion(expr.cast(DATETIME))
+    if dtype.is_integer():
+        return _Conversion(_epoch_ms(expr.cast(pl.Int64)))
+    if dtype.is_float():
+        value = pl.when(expr > 1e11).then(_epoch_ms(expr.cast(pl.Int64))).otherwise(
+            _excel_serial(expr)
+        )
+        return _Conversion(value)
+    text = _clean_text(expr, dtype)
+    value = text.map_batches(_parse_timestamps, return_dtype=DATETIME, is_elementwise=True)
+    return _Conversion(value, text, MSG_TIMESTAMP)
+
+
+#: strptime forms tried in turn, after "/" and ISO's "T" are normalised to "-" and " ".
+_STRPTIME_FORMS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d")
+
+
+def _parse_timestamps(text: pl.Series) -> pl.Series:
+    """Parse every accepted timestamp form; unparseable cells stay null.
+
+    A cascade rather than one ``coalesce``: each form only sees the cells the earlier forms could
+    not parse, so a clean column costs one fast strptime and a mixed one little more.
+    """
+    normal = text.str.replace_all("/", "-", literal=True).str.replace("T", " ", literal=True)
+    out = pl.repeat(None, len(text), dtype=DATETIME, eager=True).alias(text.name)
+    todo = normal.is_not_null().arg_true()
+    parsers = [
+        *(lambda s, f=form: s.str.strptime(DATETIME, f, strict=False) for form in _STRPTIME_FORMS),
+        _parse_epoch_ms,
+        _parse_excel_serial,
+    ]
+    for parser in parsers:
+        if todo.len() == 0:
+            break
+        parsed = parser(normal.gather(todo))
+        ok = parsed.is_not_null()
+        if ok.any():
+            out.scatter(todo.filter(ok), parsed.filter(ok))
+            todo = todo.filter(~ok)
+    return out
+
+
+def _parse_epoch_ms(text: pl.Series) -> pl.Series:
+    ms = pl.select(
+        pl.when(pl.lit(text).str.contains(_EPOCH_MS)).then(pl.lit(text)).cast(pl.Int64)
+    ).to_series()
+    return pl.select(_epoch_ms(pl.lit(ms))).to_series()
+
+
+def _parse_excel_serial(text: pl.Series) -> pl.Series:
+    days = pl.select(
+        pl.when(pl.lit(text).str.contains(_EXCEL_SERIAL)).then(pl.lit(text)).cast(pl.Float64)
+    ).to_series()
+    return pl.select(_excel_serial(pl.lit(days))).to_series()
+
+
+def _to_bool(expr: pl.Expr, dtype: pl.DataType) -> _Conversion:
+    if dtype == pl.Boolean:
+        return _Conversion(expr)
+    if dtype.is_numeric():
+        return _Conversion(expr != 0)
+    text = _clean_text(expr, dtype)
+    value = text.str.to_lowercase().replace_strict(
+        _BOOL_WORDS, default=None, return_dtype=pl.Boolean
+    )
+    return _Conversion(value, text, MSG_BOOL)
+
+
+def _to_int(
+    expr: pl.Expr, dtype: pl.DataType, target: pl.DataType
+) -> _Conversion:
+    if dtype.is_numeric():
+        return _Conversion(expr.cast(target, strict=False))
+    text = _clean_text(expr, dtype)
+    number = text.cast(pl.Float64, strict=False)
+    whole = pl.when(number == number.floor()).then(number)
+    value = whole.cast(target, strict=False)
+    return _Conversion(value, text, MSG_INT)
+
+
+def _to_float(expr: pl.Expr, dtype: pl.DataType) -> _Conversion:
+    if dtype.is_numeric():
+        return _Conversion(expr.cast(pl.Float64))
+    text = _clean_text(expr, dtype)
+    # Amounts as exported: "¥1,299.00".
+    value = text.str.replace_all(r"[¥￥,\s]", "").cast(pl.Float64, strict=False)
+    return _Conversion(value, text, MSG_NUMBER)
+
+
+# ---------------------------------------------------------------------------------------------
+# all files -> one frame
+
+
+def _combine(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, int]:
+    """Concatenate in read order and apply the DOMAIN §2 duplicate rule; (frame, dropped)."""
+    if not frames:
+        empty = pl.DataFrame(schema={_ROW: pl.Int64, **COLUMNS, _FILE: pl.Int32})
+        return empty, 0
+    tagged = [f.with_columns(pl.lit(i, dtype=pl.Int32).alias(_FILE)) for i, f in enumerate(frames)]
+    combined = tagged[0] if len(tagged) == 1 else pl.concat(tagged, how="diagonal")
+    if combined["service_id"].n_unique() == combined.height:
+        return combined, 0
+    # Decided on a narrow frame: latest complete_time wins, a missing one loses (nulls sort
+    # first), and on a tie the last row read wins.
+    keys = combined.select("service_id", "complete_time").with_row_index(_SEQ)
+    kept = (
+        keys.sort(["complete_time", _SEQ], nulls_last=False)
+        .unique(subset="service_id", keep="last")
+        .get_column(_SEQ)
+        .sort()
+    )
+    return combined[kept], combined.height - kept.len()
+
+
+def _order_warnings(
+    frame: pl.DataFrame,
+    *,
+    names: Sequence[str],
+    headers: Sequence[Mapping[str, str]],
+    warnings: _Warnings,
+) -> None:
+    """Logically odd timestamps: counted per kind, the first MAX_SHOWN of each kept as Problems."""
+    if frame.height == 0:
+        return
+    checks = {
+        kind: pl.col(later) < pl.col(earlier)
+        for kind, (later, earlier, _m) in ORDER_CHECKS.items()
+    }
+    checks["missing_apply_time"] = pl.col("apply_time").is_null()
+    flags = frame.select(_FILE, _ROW, *(e.fill_null(False).alias(k) for k, e in checks.items()))
+    counts = flags.select(pl.col(k).sum() for k in checks).row(0, named=True)
+    for kind, count in counts.items():
+        if not count:
+            continue
+        hits = frame.filter(flags[kind]).head(MAX_SHOWN)
+        problems = []
+        for row in hits.iter_rows(named=True):
+            file_headers = headers[row[_FILE]]
+            if kind == "missing_apply_time":
+                column, value, message = "apply_time", None, MSG_NO_APPLY_TIME
+            else:
+                later, earlier, message = ORDER_CHECKS[kind]
+                column = later
+                value = f"{row[later]} < {earlier} {row[earlier]}"
+            problems.append(
+                Problem(
+                    names[row[_FILE]], row[_ROW], file_headers.get(column, column), value, message
+                )
+            )
+        warnings.add(kind, problems, int(count))
+

@@ -1,0 +1,545 @@
+"""What each section of the store report shows; the notebook's cells call one function each.
+
+Every function takes a ``Diagnosis`` (computed once, nothing is recomputed here) and returns a
+:class:`Section`, one ``text/html`` output: a ``<section id=…>`` with its heading, text, charts
+(the offline renderer of :mod:`aftersales_kit.charts`) and tables (great-tables). A section whose
+data is empty says so instead of failing. All text from the data (product names, reasons, scenes,
+carriers) is escaped here or by great-tables; personal columns are masked again before display.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from aftersales_kit import __version__
+from aftersales_kit import charts as ch
+from aftersales_kit import format as fmt
+from aftersales_kit.text import finding_text, label, t
+
+#: section id -> text key of its title; the template's navigation follows this order.
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("sec-summary", "sec.summary"),
+    ("sec-trend", "sec.trend"),
+    ("sec-stages", "sec.stages"),
+    ("sec-breakdown", "sec.breakdown"),
+    ("sec-alerts", "sec.alerts"),
+    ("sec-top100", "sec.top100"),
+    ("sec-heatmap", "sec.heatmap"),
+    ("sec-whatif", "sec.whatif"),
+    ("sec-suggestions", "sec.suggestions"),
+    ("sec-methodology", "sec.methodology"),
+    ("sec-quality", "sec.quality"),
+)
+#: the mimetype of the report's metadata output; the exporter reads it and removes it.
+META_MIME = "application/vnd.aftersales.report+json"
+OPEN_SHOWN = 30
+BREAKDOWN_ROWS = 12
+STAGES = ("audit", "return_ship", "transit", "inbound", "process")
+esc = fmt.escape
+
+
+@dataclass(frozen=True)
+class Section:
+    """One report section as escaped HTML; displays as ``text/html``."""
+
+    id: str
+    html: str
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __str__(self) -> str:
+        return self.html
+
+
+def _section(sec_id: str, lang: str, *parts: str) -> Section:
+    title = t(dict(SECTIONS)[sec_id], lang)
+    body = "".join(parts)
+    return Section(sec_id, f'<section class="report-section" id="{sec_id}">'
+                           f'<h2 class="report-h2">{esc(title)}</h2>{body}</section>')
+
+
+def _p(text: str, cls: str = "") -> str:
+    """A paragraph of already-escaped HTML."""
+    return f'<p class="{cls}">{text}</p>' if cls else f"<p>{text}</p>"
+
+
+def _empty(text: str) -> str:
+    return f'<div class="report-empty">{esc(text)}</div>'
+
+
+def _h(value: float | None, lang: str) -> str:
+    return fmt.hours(value, lang=lang)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, num: Sequence[int] = ()) -> str:
+    """A plain table; every cell is escaped."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="num">{esc(c)}</td>' if i in num else f"<td>{esc(c)}</td>"
+            for i, c in enumerate(row)
+        ) + "</tr>"
+        for row in rows
+    )
+    return f'<div class="table-scroll"><table class="report-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _gt(frame: pl.DataFrame, *, table_id: str, labels: Mapping[str, str], lang: str,
+        hours: Sequence[str] = (), pct: Sequence[str] = (), ints: Sequence[str] = (),
+        groups: str | None = None) -> str:
+    """A great-tables table (GT escapes cell text) with a stable id and report formatting."""
+    from great_tables import GT
+
+    unit = fmt.HOURS_UNIT[lang]
+    table = GT(frame, id=table_id, groupname_col=groups, locale="zh" if lang == "zh" else "en")
+    if hours:
+        table = table.fmt_number(columns=list(hours), decimals=1, pattern=f"{{x}} {unit}")
+    if pct:
+        table = table.fmt_percent(columns=list(pct), decimals=1)
+    if ints:
+        table = table.fmt_integer(columns=list(ints))
+    table = (
+        table.cols_label(**{k: v for k, v in labels.items() if k in frame.columns})
+        .sub_missing(missing_text="—")
+        .tab_options(
+            table_font_size="13px",
+            table_width="100%",
+            column_labels_background_color="#f7f9fb",
+            row_group_background_color="#eef3f8",
+            data_row_padding="5px",
+            table_border_top_color="#c9d3dd",
+        )
+    )
+    return f'<div class="table-scroll">{table.as_raw_html(all_important=True)}</div>'
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def prepare(
+    *,
+    store: str,
+    start: str = "",
+    end: str = "",
+    data: Sequence[str] = (),
+    rules: str = "",
+    as_of: str = "",
+    target_hours: float = 0.0,
+    star: float = 0.0,
+    aftersales_rank: float = -1.0,
+    dispute_rank: float = -1.0,
+    cache: str = "",
+) -> tuple[Any, Any]:
+    """The notebook's one computing step: ``(Diagnosis, Rules)`` from the parameters.
+
+    ``cache`` (a pickled ``Diagnosis`` from the batch) skips loading and diagnosing; otherwise the
+    data (the demo data when ``data`` is empty) is loaded for ``store`` only and diagnosed.
+    """
+    from aftersales_kit.rules import parse_as_of, parse_window
+    from aftersales_kit.settings import load_rules
+
+    ruleset = load_rules(rules or None)
+    if cache:
+        return pickle.loads(Path(cache).read_bytes()), ruleset
+    from aftersales_kit.diagnose import diagnose_store
+    from aftersales_kit.load import load
+
+    if not data:
+        from aftersales_kit.demo import ensure_demo
+
+        data = [str(ensure_demo())]
+    moment = parse_as_of(as_of or None)
+    window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
+    loaded = load(list(data), stores=[store])
+    observed = {
+        k: float(v)
+        for k, v, given in (
+            ("star", star, star > 0),
+            ("aftersales_rank", aftersales_rank, aftersales_rank >= 0),
+            ("dispute_rank", dispute_rank, dispute_rank >= 0),
+        )
+        if given
+    }
+    diagnosis = diagnose_store(
+        loaded.frame,
+        store_id=store,
+        window=window,
+        rules=ruleset,
+        as_of=moment,
+        target_hours=target_hours or None,
+        observed=observed or None,
+        load_report=loaded.report,
+    )
+    return diagnosis, ruleset
+
+
+def report_meta(d: Any, *, rules: Any, lang: str = "zh") -> dict[str, object]:
+    """The header/footer values the template shows, as a display bundle the exporter consumes."""
+    window = f"{fmt.day(d.window.start)} — {fmt.day(d.window.end)}"
+    meta = {
+        "lang": lang,
+        "title": t("report.title", lang),
+        "store_id": str(d.store_id),
+        "store_name": str(d.store_name or d.store_id),
+        "store_label": t("report.store", lang),
+        "window": window,
+        "window_start": d.window.start.isoformat(),
+        "window_end": d.window.end.isoformat(),
+        "window_label": t("report.window", lang),
+        "data_until": fmt.timestamp(d.data_until),
+        "data_until_label": t("report.data_until", lang),
+        "as_of": fmt.timestamp(d.as_of),
+        "as_of_label": t("report.as_of", lang),
+        "version": __version__,
+        "version_label": t("report.version", lang),
+        "nav_label": t("report.nav", lang),
+        "nav": [[anchor, t(key, lang)] for anchor, key in SECTIONS],
+        "footer": t("report.footer", lang, history_days=rules.history_days),
+        "generated_by": t("report.generated_by", lang, version=__version__),
+    }
+    return {META_MIME: meta, "text/plain": f"{meta['title']} · {meta['store_name']} · {window}"}
+
+
+def show_meta(d: Any, *, rules: Any, lang: str = "zh") -> None:
+    """Display :func:`report_meta` (kept out of the visible report by the exporter)."""
+    from IPython.display import display
+
+    display(report_meta(d, rules=rules, lang=lang), raw=True)
+
+
+# --- sections -----------------------------------------------------------------------------------
+
+
+def _delta_html(current: float | None, previous: float | None) -> str:
+    text = fmt.delta_pct(current, previous)
+    cls = "up" if text.startswith("↑") else "down" if text.startswith("↓") else ""
+    return f'<span class="{cls}">{esc(text)}</span>'
+
+
+def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
+    """KPI cards: mean vs previous window, target and peers; median, P90, counted, over 60 h."""
+    k, prev = d.kpis, d.prev_kpis
+    if not k.counted:
+        excluded = sum(d.data_quality.excluded.values())
+        note = _empty(t("report.no_counted", lang))
+        extra = _p(esc(t("kpi.excluded", lang, n=excluded)), "report-note") if excluded else ""
+        return _section("sec-summary", lang, note, extra, _risk(d, lang))
+    subs = [t("kpi.vs_previous", lang, delta="{delta}", previous=_h(prev.mean_hours, lang))]
+    vs_prev = esc(subs[0]).replace("{delta}", _delta_html(k.mean_hours, prev.mean_hours))
+    gap = k.mean_hours - d.target_hours
+    gap_text = t("kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang))
+    vs_target = esc(t("kpi.vs_target", lang, target=_h(d.target_hours, lang), gap=gap_text))
+    lines = [vs_prev, vs_target]
+    if d.peer_median_hours is not None:
+        lines.append(esc(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count)))
+    over_label = t("kpi.over_60h", lang, hours=_h(d.warning.line_hours, lang))
+    excluded = sum(d.data_quality.excluded.values())
+
+    def card(label_text: str, value: str, sub: str = "", main: bool = False) -> str:
+        cls = "kpi kpi--main" if main else "kpi"
+        sub_html = f'<div class="kpi__sub">{sub}</div>' if sub else ""
+        return (f'<div class="{cls}"><div class="kpi__label">{esc(label_text)}</div>'
+                f'<div class="kpi__value">{esc(value)}</div>{sub_html}</div>')
+
+    cards = [
+        card(t("kpi.mean", lang), _h(k.mean_hours, lang), "<br>".join(lines), main=True),
+        card(t("kpi.median", lang), _h(k.median_hours, lang),
+             f"{esc(t('report.previous', lang))} {esc(_h(prev.median_hours, lang))}"),
+        card(t("kpi.p90", lang), _h(k.p90_hours, lang),
+             f"{esc(t('report.previous', lang))} {esc(_h(prev.p90_hours, lang))}"),
+        card(t("kpi.counted", lang), f"{k.counted:,}",
+             esc(t("kpi.excluded", lang, n=excluded)) if excluded else ""),
+        card(over_label, fmt.pct(k.over_60h_share),
+             f"{esc(t('report.previous', lang))} {esc(fmt.pct(prev.over_60h_share))}"),
+        card(t("kpi.first_pass", lang), fmt.pct(d.first_pass_rate)),
+    ]
+    return _section("sec-summary", lang, f'<div class="kpi-grid">{"".join(cards)}</div>', _risk(d, lang))
+
+
+def _risk(d: Any, lang: str) -> str:
+    w = d.warning
+    not_given = t("risk.not_given", lang)
+    detail = t(
+        "risk.detail", lang,
+        mean=_h(d.kpis.mean_hours, lang),
+        line=_h(w.line_hours, lang),
+        star=not_given if w.star is None else f"{w.star:.1f}",
+        aftersales_rank=not_given if w.aftersales_rank is None else fmt.pct(w.aftersales_rank),
+        dispute_rank=not_given if w.dispute_rank is None else fmt.pct(w.dispute_rank),
+    )
+    level = w.level if w.level in {"high", "watch", "ok"} else "watch"
+    return (
+        f'<div class="risk"><b>{esc(t("risk.label", lang))}</b>'
+        f'<span class="badge badge--{level}">{esc(t(f"risk.{level}", lang))}</span>'
+        f"<span>{esc(detail)}</span></div>"
+    )
+
+
+def trend(d: Any, *, lang: str = "zh") -> Section:
+    """Daily mean hours and volume with the warning line; the weekly means as one line of text."""
+    daily = d.trend_daily.filter(pl.col("counted") > 0) if d.trend_daily.height else d.trend_daily
+    if not daily.height:
+        return _section("sec-trend", lang, _empty(t("report.no_data", lang)))
+    chart = ch.trend_chart(daily, line_hours=d.warning.line_hours, target_hours=d.target_hours, lang=lang)
+    parts = [ch.chart_html(chart, chart_id="chart-trend", lang=lang)]
+    if d.kpis.mean_hours is not None:
+        parts.append(_p(esc(t("trend.direction", lang, mean=_h(d.kpis.mean_hours, lang),
+                                previous=_h(d.prev_kpis.mean_hours, lang),
+                                delta=fmt.delta_pct(d.kpis.mean_hours, d.prev_kpis.mean_hours)))))
+    weekly = d.trend_weekly.filter(pl.col("counted") > 0) if d.trend_weekly.height else d.trend_weekly
+    if weekly.height:
+        sep = "；" if lang == "zh" else "; "
+        weeks = sep.join(
+            f"{fmt.day(r['week_start'], short=True)} {_h(r['mean_hours'], lang)}"
+            for r in weekly.iter_rows(named=True)
+        )
+        parts.append(_p(esc(t("trend.weekly", lang, weeks=weeks)), "report-note"))
+    return _section("sec-trend", lang, *parts)
+
+
+def stages(d: Any, *, lang: str = "zh") -> Section:
+    """Stage breakdown by scene (stacked chart) with the short board called out."""
+    if not d.kpis.counted or not d.stage_by_scene.height:
+        return _section("sec-stages", lang, _empty(t("report.no_data", lang)))
+    sb = d.short_board
+    if sb is not None:
+        callout = t("stages.short_board", lang).format(
+            scene=esc(label("scene", sb.scene, lang)),
+            stage=esc(label("stage", sb.stage, lang)),
+            share=esc(fmt.pct(sb.share_of_excess)),
+            hours=esc(_h(sb.excess_hours, lang)),
+            controllable=esc(_h(sb.controllable_excess_hours, lang)),
+        )
+        box = f'<div class="report-callout">{callout}</div>'
+    else:
+        box = (f'<div class="report-callout ok">'
+               f'{esc(t("stages.no_short_board", lang, target=_h(d.target_hours, lang)))}</div>')
+    chart = ch.stage_by_scene_chart(d.stage_by_scene, lang=lang)
+    sep = "；" if lang == "zh" else "; "
+    items = sep.join(
+        f"{label('stage', r['stage'], lang)} {_h(r['hours'], lang)}"
+        + (f"（{t('stages.controllable', lang)}）" if lang == "zh" and r["controllable"] else "")
+        + (f" ({t('stages.controllable', lang)})" if lang == "en" and r["controllable"] else "")
+        for r in d.stage_means.iter_rows(named=True)
+    )
+    return _section("sec-stages", lang, box, ch.chart_html(chart, chart_id="chart-stages", lang=lang),
+                    _p(esc(t("stages.means", lang, items=items)), "report-note"))
+
+
+BREAKDOWN_LABELS = ("count", "share", "mean_hours", "median_hours", "p90_hours", "over_60h_share")
+
+
+def breakdown(d: Any, *, lang: str = "zh") -> Section:
+    """Scene mix chart and one table by scene / service type / reason (and more when present)."""
+    scene = d.breakdowns.get("scene")
+    if not d.kpis.counted or scene is None or not scene.height:
+        return _section("sec-breakdown", lang, _empty(t("report.no_data", lang)))
+    parts = [ch.chart_html(ch.scene_mix_chart(scene, lang=lang), chart_id="chart-scenes", lang=lang)]
+    frames = []
+    for dim in ("scene", "service_type", "reason", "category", "carrier", "auditor"):
+        frame = d.breakdowns.get(dim)
+        if frame is None or not frame.height:
+            continue
+        top = frame.sort("count", descending=True).head(BREAKDOWN_ROWS)
+        kind = "scene" if dim in {"scene", "service_type"} else dim
+        frames.append(
+            top.select(
+                pl.lit(t("breakdown.by", lang, dim=t(f"breakdown.dim.{dim}", lang))).alias("group"),
+                pl.col("key").cast(pl.String).fill_null("—")
+                .map_elements(lambda v, kind=kind: label(kind, v, lang), return_dtype=pl.String),
+                *[pl.col(c).cast(pl.Float64) for c in BREAKDOWN_LABELS],
+            )
+        )
+    table = pl.concat(frames)
+    labels = {"key": t("col.key", lang), **{c: t(f"col.{c}", lang) for c in BREAKDOWN_LABELS}}
+    parts.append(_gt(table, table_id="tbl-breakdown", labels=labels, lang=lang, groups="group",
+                     hours=["mean_hours", "median_hours", "p90_hours"], pct=["share", "over_60h_share"],
+                     ints=["count"]))
+    parts.append(_p(esc(t("breakdown.more", lang, n=BREAKDOWN_ROWS)), "report-note"))
+    return _section("sec-breakdown", lang, *parts)
+
+
+def _masked(frame: pl.DataFrame) -> pl.DataFrame:
+    """Mask personal columns again: cheap insurance if a frame ever arrives unmasked."""
+    return fmt.mask_personal(frame)  # type: ignore[return-value]
+
+
+def alerts(d: Any, *, lang: str = "zh") -> Section:
+    """Alert counts per rule (chart) and the open orders at risk, most urgent first."""
+    parts: list[str] = []
+    if d.alerts.height and int(d.alerts["count"].sum() or 0) > 0:
+        parts.append(ch.chart_html(ch.alerts_chart(d.alerts, lang=lang), chart_id="chart-alerts", lang=lang))
+    else:
+        parts.append(_empty(t("alerts.none", lang)))
+    parts.append(f'<h3 class="report-h3">{esc(t("open.title", lang))}</h3>')
+    risk = d.open_at_risk
+    if not risk.height:
+        parts.append(_empty(t("open.none", lang)))
+        return _section("sec-alerts", lang, *parts)
+    breached = int(risk["breached"].fill_null(False).sum())
+    shown = risk.head(OPEN_SHOWN)
+    parts.append(_p(esc(t("open.summary", lang, n=risk.height, breached=breached, shown=shown.height))))
+    unit = fmt.HOURS_UNIT[lang]
+    view = _masked(shown).select(
+        pl.col("service_id"),
+        pl.col("scene").map_elements(lambda v: label("scene", v, lang), return_dtype=pl.String),
+        pl.col("status").map_elements(lambda v: label("status", v, lang), return_dtype=pl.String),
+        pl.col("apply_time").dt.strftime("%m-%d %H:%M"),
+        pl.col("elapsed_hours"),
+        pl.col("rule").map_elements(lambda v: label("rule", v, lang), return_dtype=pl.String),
+        pl.when(pl.col("breached").fill_null(False))
+        .then(pl.lit(t("col.breached", lang)))
+        .otherwise(pl.col("hours_to_breach").round(1).cast(pl.String) + f" {unit}")
+        .alias("hours_to_breach"),
+        pl.col("sku_name"),
+        pl.col("customer_name"),
+        pl.col("customer_phone"),
+    )
+    labels = {
+        "service_id": t("col.service_id", lang), "scene": t("col.scene", lang),
+        "status": t("col.status", lang), "apply_time": t("col.apply_time", lang),
+        "elapsed_hours": t("col.elapsed", lang), "rule": t("col.rule", lang),
+        "hours_to_breach": t("col.to_breach", lang), "sku_name": t("col.sku_name", lang),
+        "customer_name": t("col.customer", lang), "customer_phone": t("col.phone", lang),
+    }
+    parts.append(_gt(view, table_id="tbl-open", labels=labels, lang=lang, hours=["elapsed_hours"]))
+    return _section("sec-alerts", lang, *parts)
+
+
+def top100(d: Any, *, lang: str = "zh") -> Section:
+    """The longest counted orders of the window (TOP100), masked."""
+    top = d.top100
+    if not top.height:
+        return _section("sec-top100", lang, _empty(t("report.no_data", lang)))
+    stage_cols = [f"stage_{s}" for s in STAGES]
+    view = _masked(top).select(
+        "rank",
+        "service_id",
+        pl.col("scene").map_elements(lambda v: label("scene", v, lang), return_dtype=pl.String),
+        "reason",
+        "sku_name",
+        pl.col("apply_time").dt.strftime("%m-%d %H:%M"),
+        "hours",
+        pl.concat_str([pl.col(c).fill_null(0.0).round(1).cast(pl.String) for c in stage_cols],
+                      separator=" / ").alias("stages"),
+        "customer_name",
+        "customer_phone",
+    )
+    labels = {
+        "rank": "#", "service_id": t("col.service_id", lang), "scene": t("col.scene", lang),
+        "reason": t("col.reason", lang), "sku_name": t("col.sku_name", lang),
+        "apply_time": t("col.apply_time", lang), "hours": t("col.hours", lang),
+        "stages": t("col.stages", lang), "customer_name": t("col.customer", lang),
+        "customer_phone": t("col.phone", lang),
+    }
+    return _section("sec-top100", lang, _p(esc(t("top100.note", lang)), "report-note"),
+                    _gt(view, table_id="tbl-top100", labels=labels, lang=lang, hours=["hours"]))
+
+
+def heatmap(d: Any, *, lang: str = "zh") -> Section:
+    """Applications by weekday × hour, with the staffing recommendation for the peak hours."""
+    hm = d.heatmap
+    if not hm.height or int(hm["applications"].sum() or 0) == 0:
+        return _section("sec-heatmap", lang, _empty(t("report.no_data", lang)))
+    parts = [ch.chart_html(ch.heatmap_chart(hm, lang=lang), chart_id="chart-heatmap", lang=lang)]
+    if d.peak_hours:
+        sep = "、" if lang == "zh" else ", "
+        hours_text = sep.join(f"{h:02d}:00–{h + 1:02d}:00" for h in d.peak_hours)
+        parts.append(f'<div class="report-callout">{esc(t("heatmap.peak", lang, hours=hours_text))}</div>')
+    else:
+        parts.append(_p(esc(t("heatmap.no_peak", lang))))
+    if d.first_pass_rate is not None:
+        parts.append(_p(esc(t("heatmap.first_pass", lang, rate=fmt.pct(d.first_pass_rate))), "report-note"))
+    return _section("sec-heatmap", lang, *parts)
+
+
+def what_if(d: Any, *, lang: str = "zh") -> Section:
+    """The mean if each stage met its target, if all did, and without the longest orders."""
+    wi = d.what_if
+    if not d.kpis.counted or not wi.height or wi["mean_hours"].is_null().all():
+        return _section("sec-whatif", lang, _empty(t("report.no_data", lang)))
+    parts = [ch.chart_html(ch.what_if_chart(wi, target_hours=d.target_hours, lang=lang),
+                           chart_id="chart-whatif", lang=lang)]
+    options = wi.filter((pl.col("scenario") != "actual") & pl.col("delta_hours").is_not_null())
+    if options.height:
+        best = options.sort("delta_hours").row(0, named=True)
+        parts.append(_p(esc(t(
+            "whatif.best", lang,
+            scenario=ch.what_if_label(best["scenario"], best.get("stage"), best.get("n"), lang=lang),
+            mean=_h(best["mean_hours"], lang),
+            delta=_h(best["delta_hours"], lang),
+        ))))
+    return _section("sec-whatif", lang, *parts)
+
+
+def suggestions(d: Any, *, lang: str = "zh") -> Section:
+    """One suggestion per finding, most severe first, in the article's words."""
+    if not d.findings:
+        return _section("sec-suggestions", lang, _empty(t("suggestions.none", lang)))
+    items = []
+    for finding in sorted(d.findings, key=lambda f: -int(f.severity)):
+        text = finding_text(finding, lang=lang)
+        sev = max(1, min(3, int(finding.severity)))
+        items.append(
+            f'<li class="finding"><div class="finding__title">'
+            f'<span class="badge badge--sev{sev}">{esc(text.severity)}</span>'
+            f"<span>{esc(text.title)}</span></div>"
+            f'<p class="finding__advice">{esc(text.advice)}</p></li>'
+        )
+    return _section("sec-suggestions", lang, f'<ol class="findings">{"".join(items)}</ol>')
+
+
+def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
+    """The sample, the clock, thresholds, windows and the holiday exemptions used."""
+    sep = "；" if lang == "zh" else "; "
+    thresholds = sep.join(
+        f"{label('rule', name, lang)} {_h(value, lang)}" for name, value in rules.thresholds.items()
+    )
+    # Only exemptions that can touch this sample: apply dates from end − history_days to end.
+    earliest = d.window.end - timedelta(days=rules.history_days)
+    relevant = [(a, b) for a, b in rules.holidays if a.date() <= d.window.end and b.date() >= earliest]
+    holidays = sep.join(f"{fmt.timestamp(a)} → {fmt.timestamp(b)}" for a, b in relevant) or "—"
+    used = int(d.data_quality.excluded.get("holiday", 0))
+    lines = [
+        t("method.window", lang, start=fmt.day(d.window.start), end=fmt.day(d.window.end),
+          days=d.window.days, prev_start=fmt.day(d.previous.start), prev_end=fmt.day(d.previous.end)),
+        t("method.sample", lang, history_days=rules.history_days),
+        t("method.clock", lang),
+        t("method.target", lang, target=_h(d.target_hours, lang), line=_h(d.warning.line_hours, lang)),
+        t("method.thresholds", lang, items=thresholds),
+        t("method.holidays", lang, items=holidays),
+        t("method.holidays_used", lang, n=used),
+        t("method.as_of", lang, as_of=fmt.timestamp(d.as_of)),
+    ]
+    return _section("sec-methodology", lang, "".join(_p(esc(line)) for line in lines))
+
+
+def data_quality(d: Any, *, lang: str = "zh") -> Section:
+    """Excluded orders by reason and the other data notes, with counts."""
+    dq = d.data_quality
+    excluded = [(label("excluded", k, lang), f"{int(v):,}") for k, v in dq.excluded.items() if v]
+    other = [
+        (t(f"dq.{name}", lang), f"{int(getattr(dq, name, 0) or 0):,}")
+        for name in ("out_of_order", "intervention_unbounded", "duplicates_dropped",
+                     "bad_rows_dropped", "load_warnings")
+        if getattr(dq, name, 0)
+    ]
+    if not excluded and not other:
+        return _section("sec-quality", lang, _empty(t("dq.clean", lang)))
+    parts = []
+    if excluded:
+        parts.append(f'<h3 class="report-h3">{esc(t("dq.excluded", lang))}</h3>')
+        parts.append(_table([t("col.reason_excluded", lang), t("col.rows", lang)], excluded, num=[1]))
+    if other:
+        parts.append(f'<h3 class="report-h3">{esc(t("dq.other", lang))}</h3>')
+        parts.append(_table([t("col.reason_excluded", lang), t("col.rows", lang)], other, num=[1]))
+    return _section("sec-quality", lang, *parts)
+

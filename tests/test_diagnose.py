@@ -1,0 +1,596 @@
+"""Diagnosis data (issue 3, "Metrics and diagnosis data"): hand-computed small frames.
+
+Store S1 (window 2026-03-01 … 2026-03-30, as_of 2026-03-31 10:00, target 60 h) has four counted
+orders, stages audit/return_ship/transit/inbound/process in hours:
+
+    A1 退货 上门取件  30/10/20/4/16 = 80 h   auditor 王, carrier 顺丰, feedback 0
+    A2 退货 客户发货  40/30/10/10/10 = 100 h auditor 王, carrier 京东, feedback 2
+    A3 仅退款         20/0/0/0/4 = 24 h      auditor 李, feedback 0
+    A4 仅退款         8/0/0/0/8 = 16 h       auditor 李, feedback null
+
+mean 55, median 52, P90 94 (linear), over 60 h 2/4; previous window: one order of 40 h.
+Open: O1 not audited, applied 25 h before as_of; O2 picked up 38 h before as_of, no tracking.
+Store S2 is clean: two 仅退款 orders of 3 h and 5 h.
+"""
+
+from __future__ import annotations
+
+import pickle
+from datetime import date, datetime, timedelta
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from aftersales_kit.diagnose import (
+    Diagnosis,
+    FindingKind,
+    ShortBoard,
+    _warning,
+    diagnose,
+    diagnose_store,
+)
+from aftersales_kit.errors import UnknownStoreError, UsageError
+from aftersales_kit.rules import Window
+from aftersales_kit.schema import COLUMNS
+from aftersales_kit.settings import load_rules
+
+RULES = load_rules()
+WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
+AS_OF = datetime(2026, 3, 31, 10, 0)
+H = timedelta(hours=1)
+
+
+def canonical(rows: list[dict[str, object]]) -> pl.DataFrame:
+    """A canonical frame: every schema column, missing ones null."""
+    return pl.DataFrame([{c: r.get(c) for c in COLUMNS} for r in rows], schema=COLUMNS)
+
+
+def done(
+    service_id: str,
+    apply: datetime,
+    stages: tuple[float, float, float, float, float],
+    *,
+    store: str = "S1",
+    service_type: str = "退货",
+    approve_result: str | None = None,
+    **extra: object,
+) -> dict[str, object]:
+    """A completed order whose checkpoints follow the given stage hours (0 = no checkpoint)."""
+    audit, ret, transit, inbound, process = stages
+    row: dict[str, object] = {
+        "service_id": service_id,
+        "store_id": store,
+        "store_name": f"{store}店",
+        "order_id": f"O-{service_id}",
+        "sku_name": f"商品{service_id}",
+        "service_type": service_type,
+        "reason": "质量问题",
+        "approve_result": approve_result,
+        "status": "完成",
+        "apply_time": apply,
+    }
+    t = apply + audit * H
+    row["first_audit_time"] = t
+    if ret:
+        t += ret * H
+        row["pickup_time" if approve_result == "上门取件" else "customer_ship_time"] = t
+    if transit:
+        t += transit * H
+        row["sign_time"] = t
+    if inbound:
+        t += inbound * H
+        row["inbound_time"] = t
+    t += process * H
+    row["first_process_time"] = t
+    row["complete_time"] = t
+    row.update(extra)
+    return row
+
+
+def s1_rows() -> list[dict[str, object]]:
+    mon = datetime(2026, 3, 2, 9, 0)
+    return [
+        done(
+            "A1",
+            mon,
+            (30, 10, 20, 4, 16),
+            approve_result="上门取件",
+            auditor="王审核",
+            carrier="顺丰",
+            feedback_rounds=0,
+            customer_name="张三丰",
+            customer_phone="13812345678",
+            address="北京市朝阳区建国路1号",
+        ),
+        done(
+            "A2",
+            mon + 0.5 * H,
+            (40, 30, 10, 10, 10),
+            approve_result="客户发货",
+            auditor="王审核",
+            carrier="京东",
+            feedback_rounds=2,
+        ),
+        done(
+            "A3",
+            datetime(2026, 3, 3, 14, 0),
+            (20, 0, 0, 0, 4),
+            service_type="仅退款",
+            auditor="李审核",
+            feedback_rounds=0,
+        ),
+        done(
+            "A4",
+            datetime(2026, 3, 4, 9, 15),
+            (8, 0, 0, 0, 8),
+            service_type="仅退款",
+            auditor="李审核",
+        ),
+        # previous window (2026-01-30 … 2026-02-28): 40 h
+        done("P1", datetime(2026, 2, 2, 9, 0), (10, 0, 0, 0, 30), service_type="仅退款"),
+        # open, not audited, 25 h old at as_of
+        {
+            "service_id": "O1",
+            "store_id": "S1",
+            "service_type": "退货",
+            "status": "待审核",
+            "apply_time": datetime(2026, 3, 30, 9, 0),
+            "customer_name": "李四",
+            "customer_phone": "13900001111",
+            "sku_name": "商品O1",
+        },
+        # open, picked up 38 h before as_of, no tracking: tracking_stale breaks in 10 h
+        {
+            "service_id": "O2",
+            "store_id": "S1",
+            "service_type": "退货",
+            "status": "待收货",
+            "approve_result": "上门取件",
+            "apply_time": datetime(2026, 3, 29, 10, 0),
+            "first_audit_time": datetime(2026, 3, 29, 12, 0),
+            "pickup_time": datetime(2026, 3, 29, 20, 0),
+        },
+        # open but applied more than 180 days before as_of: can never be counted
+        {
+            "service_id": "O3",
+            "store_id": "S1",
+            "service_type": "退货",
+            "status": "待审核",
+            "apply_time": datetime(2025, 9, 1, 9, 0),
+        },
+    ]
+
+
+def s2_rows() -> list[dict[str, object]]:
+    return [
+        done(
+            "B1",
+            datetime(2026, 3, 10, 10, 0),
+            (1, 0, 0, 0, 2),
+            store="S2",
+            service_type="仅退款",
+            feedback_rounds=0,
+        ),
+        done(
+            "B2",
+            datetime(2026, 3, 11, 10, 0),
+            (2, 0, 0, 0, 3),
+            store="S2",
+            service_type="仅退款",
+            feedback_rounds=0,
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+def result() -> dict[str, Diagnosis]:
+    return diagnose(canonical(s1_rows() + s2_rows()), window=WINDOW, rules=RULES, as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def s1(result: dict[str, Diagnosis]) -> Diagnosis:
+    return result["S1"]
+
+
+def test_kpis_vs_previous_window(s1: Diagnosis) -> None:
+    assert s1.store_name == "S1店"
+    assert s1.previous == Window(start=date(2026, 1, 30), end=date(2026, 2, 28))
+    assert (s1.kpis.counted, s1.kpis.mean_hours, s1.kpis.median_hours) == (4, 55.0, 52.0)
+    assert s1.kpis.p90_hours == pytest.approx(94.0)
+    assert s1.kpis.over_60h_share == 0.5
+    assert (s1.prev_kpis.counted, s1.prev_kpis.mean_hours) == (1, 40.0)
+    assert s1.target_hours == 60.0
+    assert s1.data_until == datetime(2026, 3, 30, 9, 0)  # O1's apply_time is the latest
+
+
+def test_peer_median_needs_three_other_stores() -> None:
+    rows = [
+        done(
+            f"X{i}",
+            datetime(2026, 3, 5, 8, 0),
+            (1, 0, 0, 0, h - 1),
+            store=f"P{i}",
+            service_type="仅退款",
+        )
+        for i, h in enumerate([10, 20, 30, 40], start=1)
+    ]
+    four = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF)
+    assert (four["P1"].peer_median_hours, four["P1"].peer_count) == (30.0, 3)
+    assert (four["P4"].peer_median_hours, four["P4"].peer_count) == (20.0, 3)
+    three = diagnose(canonical(rows[:3]), window=WINDOW, rules=RULES, as_of=AS_OF)
+    assert (three["P1"].peer_median_hours, three["P1"].peer_count) == (None, 2)
+    # peers come from every store in the data, also when only one is diagnosed
+    one = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF, stores=["P2"])
+    assert list(one) == ["P2"]
+    assert one["P2"].peer_median_hours == 30.0
+
+
+def test_breakdowns(s1: Diagnosis) -> None:
+    assert set(s1.breakdowns) == {"scene", "service_type", "reason", "sku", "auditor", "carrier"}
+    scene = s1.breakdowns["scene"]
+    expected = pl.DataFrame(
+        {
+            "key": ["仅退款", "退货"],
+            "count": [2, 2],
+            "share": [0.5, 0.5],
+            "mean_hours": [20.0, 90.0],
+            "median_hours": [20.0, 90.0],
+            "p90_hours": [23.2, 98.0],
+            "over_60h_share": [0.0, 1.0],
+            "excess_hours": [0.0, 60.0],
+            "audit": [14.0, 35.0],
+            "return_ship": [0.0, 20.0],
+            "transit": [0.0, 15.0],
+            "inbound": [0.0, 7.0],
+            "process": [6.0, 13.0],
+        }
+    )
+    assert_frame_equal(scene, expected, check_exact=False)
+    auditor = s1.breakdowns["auditor"]
+    assert auditor["key"].to_list() == ["王审核", "李审核"]  # slowest audit first
+    assert auditor["audit"].to_list() == [35.0, 14.0]
+    carrier = s1.breakdowns["carrier"]
+    assert carrier["key"].to_list() == ["顺丰", "京东", None]  # slowest transit first
+    assert carrier["transit"].to_list() == [20.0, 10.0, 0.0]
+    assert carrier["count"].sum() == 4
+
+
+def test_stage_means_sum_to_mean(s1: Diagnosis) -> None:
+    expected = pl.DataFrame(
+        {
+            "stage": ["audit", "return_ship", "transit", "inbound", "process", "intervention"],
+            "hours": [24.5, 10.0, 7.5, 3.5, 9.5, -0.0],
+            "controllable": [True, True, False, True, True, False],
+        }
+    )
+    assert_frame_equal(s1.stage_means, expected)
+    assert s1.stage_means["hours"].sum() == pytest.approx(s1.kpis.mean_hours)
+    by_scene = s1.stage_by_scene.filter(pl.col("scene") == "退货")
+    assert by_scene["hours"].to_list() == [35.0, 20.0, 15.0, 7.0, 13.0, -0.0]
+    assert by_scene["count"].to_list() == [2] * 6
+
+
+def test_short_board_and_controllable_excess(s1: Diagnosis) -> None:
+    # A1: excess 20 = 0.25 × its stages; A2: excess 40 = 0.4 × its stages.
+    excess = s1.excess
+    assert excess["stage"].to_list() == ["audit", "return_ship", "transit", "process", "inbound"]
+    assert excess["excess_hours"].to_list() == pytest.approx([23.5, 14.5, 9.0, 8.0, 5.0])
+    assert excess["scene"].unique().to_list() == ["退货"]
+    # return_ship: only A1's 2.5 h are merchant-booked (上门取件): not mostly controllable
+    ret = excess.filter(pl.col("stage") == "return_ship").row(0, named=True)
+    assert ret["controllable_excess_hours"] == pytest.approx(2.5)
+    assert ret["controllable"] is False
+    assert excess.filter(pl.col("stage") == "transit")["controllable_excess_hours"][0] == 0.0
+    assert s1.short_board == ShortBoard(
+        scene="退货",
+        stage="audit",
+        excess_hours=pytest.approx(23.5),
+        share_of_excess=pytest.approx(23.5 / 60),
+        controllable_excess_hours=pytest.approx(23.5),
+    )
+
+
+def test_excess_uses_target_hours_argument() -> None:
+    frame = canonical(s1_rows())
+    d = diagnose_store(
+        frame, store_id="S1", window=WINDOW, rules=RULES, as_of=AS_OF, target_hours=90.0
+    )
+    assert d.target_hours == 90.0
+    # only A2 is over 90 h: 10 h × (40, 30, 10, 10, 10) / 100
+    assert d.excess["excess_hours"].to_list() == pytest.approx([4.0, 3.0, 1.0, 1.0, 1.0])
+    assert d.short_board is not None and d.short_board.stage == "audit"
+    assert d.short_board.share_of_excess == pytest.approx(0.4)
+
+
+def test_alerts_and_alert_orders(s1: Diagnosis) -> None:
+    counts = dict(zip(s1.alerts["rule"], s1.alerts["count"], strict=True))
+    assert counts == {
+        "audit_over_24h": 2,
+        "return_ship_over_24h": 1,
+        "tracking_stale_over_48h": 0,
+        "transit_over_72h": 0,
+        "inbound_over_24h": 0,
+        "inbound_over_48h": 0,
+        "process_over_24h": 0,
+        "total_over_60h": 2,
+    }
+    assert s1.alerts["share"][0] == 0.5
+    assert s1.alerts["threshold_hours"][0] == 24.0
+    assert s1.alert_orders["service_id"].to_list() == ["A2", "A1"]
+    assert s1.alert_orders["rules"].to_list() == [
+        "audit_over_24h,return_ship_over_24h,total_over_60h",
+        "audit_over_24h,total_over_60h",
+    ]
+    assert s1.alert_orders.columns == [
+        "service_id",
+        "order_id",
+        "scene",
+        "hours",
+        "rules",
+        "sku_name",
+        "apply_time",
+        "clock_end",
+    ]
+
+
+def test_top100_ordering_and_masking(s1: Diagnosis) -> None:
+    top = s1.top100
+    assert top["rank"].to_list() == [1, 2, 3, 4]
+    assert top["service_id"].to_list() == ["A2", "A1", "A3", "A4"]
+    assert top["hours"].to_list() == [100.0, 80.0, 24.0, 16.0]
+    a1 = top.row(1, named=True)
+    assert (a1["stage_audit"], a1["stage_return_ship"], a1["stage_process"]) == (30.0, 10.0, 16.0)
+    assert (a1["customer_name"], a1["customer_phone"]) == ("张**", "138****5678")
+    assert "address" not in top.columns
+    assert top.columns[:3] == ["rank", "service_id", "order_id"]
+
+
+def test_open_at_risk_as_of(s1: Diagnosis) -> None:
+    risk = s1.open_at_risk
+    assert risk["service_id"].to_list() == ["O1", "O2"]  # O3 applied > 180 days ago
+    o1, o2 = risk.rows(named=True)
+    assert (o1["stage"], o1["rule"], o1["breached"]) == ("audit", "audit_over_24h", True)
+    assert (o1["elapsed_hours"], o1["hours_to_breach"]) == (25.0, -1.0)
+    assert o1["projected_mean_delta"] == pytest.approx((25 - 55) / 5)
+    assert (o1["customer_name"], o1["customer_phone"]) == ("李*", "139****1111")
+    assert (o2["stage"], o2["rule"], o2["breached"]) == (
+        "transit",
+        "tracking_stale_over_48h",
+        False,
+    )
+    assert (o2["elapsed_hours"], o2["hours_to_breach"]) == (48.0, 10.0)
+    assert o2["projected_mean_delta"] == pytest.approx((48 - 55) / 5)
+
+
+def test_heatmap_and_peak_hours(s1: Diagnosis) -> None:
+    hm = s1.heatmap
+    assert hm.height == 7 * 24
+    assert hm["applications"].sum() == 6  # A1–A4, O1, O2 applied in the window
+    cell = hm.filter((pl.col("weekday") == 1) & (pl.col("hour") == 9)).row(0, named=True)
+    assert (cell["applications"], cell["median_audit_hours"]) == (3, 35.0)  # A1, A2, O1
+    sunday = hm.filter((pl.col("weekday") == 7) & (pl.col("hour") == 10)).row(0, named=True)
+    assert (sunday["applications"], sunday["median_audit_hours"]) == (1, 2.0)  # O2
+    assert s1.peak_hours == (9, 10, 14)
+
+
+def test_trend(s1: Diagnosis) -> None:
+    daily = s1.trend_daily
+    assert daily.height == 30 and daily["counted"].sum() == 4
+    assert daily.columns == ["date", "counted", "mean_hours", "median_hours", "over_60h"]
+    mar5 = daily.filter(pl.col("date") == date(2026, 3, 5)).row(0, named=True)
+    assert (mar5["counted"], mar5["mean_hours"], mar5["over_60h"]) == (2, 48.0, 0.5)  # A4, A1
+    assert daily.filter(pl.col("date") == date(2026, 3, 1))["mean_hours"][0] is None
+    weekly = s1.trend_weekly
+    assert weekly["week_start"][0] == date(2026, 2, 23)
+    assert weekly.filter(pl.col("week_start") == date(2026, 3, 2)).row(0) == (
+        date(2026, 3, 2),
+        4,
+        55.0,
+    )
+
+
+def test_first_pass_rate(result: dict[str, Diagnosis]) -> None:
+    assert result["S1"].first_pass_rate == pytest.approx(2 / 3)  # A4 unknown
+    assert result["S2"].first_pass_rate == 1.0
+    rows = [done("C1", datetime(2026, 3, 10, 10), (1, 0, 0, 0, 1), store="S3")]
+    d = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF)["S3"]
+    assert d.first_pass_rate is None
+
+
+def test_what_if(s1: Diagnosis) -> None:
+    expected = pl.DataFrame(
+        {
+            "scenario": [
+                "actual",
+                *["stage_meets_target"] * 5,
+                "all_stages_meet_target",
+                "without_longest",
+            ],
+            "stage": [None, "audit", "return_ship", "transit", "inbound", "process", None, None],
+            "n": [None, None, None, None, None, None, None, 3],
+            "mean_hours": [55.0, 49.5, 53.5, 55.0, 55.0, 55.0, 48.0, 16.0],
+            "delta_hours": [0.0, -5.5, -1.5, 0.0, 0.0, 0.0, -7.0, -39.0],
+        },
+        schema={
+            "scenario": pl.String,
+            "stage": pl.String,
+            "n": pl.Int64,
+            "mean_hours": pl.Float64,
+            "delta_hours": pl.Float64,
+        },
+    )
+    assert_frame_equal(s1.what_if, expected)
+
+
+def test_warning_levels() -> None:
+    assert _warning(55.0, observed={}, rules=RULES).level == "watch"  # ≥ 90 % of 60 h
+    assert _warning(50.0, observed={}, rules=RULES).level == "ok"
+    no_obs = _warning(61.0, observed={}, rules=RULES)
+    assert (no_obs.mean_over_line, no_obs.full_condition, no_obs.level) == (True, None, "high")
+    bad = {"star": 3.5, "aftersales_rank": 0.2, "dispute_rank": 0.1}
+    full = _warning(61.0, observed=bad, rules=RULES)
+    assert (full.full_condition, full.level, full.star) == (True, "high", 3.5)
+    good_star = _warning(61.0, observed={**bad, "star": 4.2}, rules=RULES)
+    assert (good_star.full_condition, good_star.level) == (False, "watch")
+    at_line = _warning(60.0, observed=bad, rules=RULES)  # "over" is strictly greater
+    assert (at_line.mean_over_line, at_line.full_condition) == (False, False)
+    none = _warning(None, observed={}, rules=RULES)
+    assert (none.mean_over_line, none.level) == (False, "ok")
+
+
+def test_observed_through_diagnose() -> None:
+    rows = [done("W1", datetime(2026, 3, 10, 10), (30, 0, 0, 0, 40), store="W")]
+    frame = canonical(rows)
+    obs = {"star": 3.0, "aftersales_rank": 0.1, "dispute_rank": 0.15}
+    d = diagnose_store(frame, store_id="W", window=WINDOW, rules=RULES, as_of=AS_OF, observed=obs)
+    assert (d.warning.full_condition, d.warning.level, d.warning.line_hours) == (True, "high", 60.0)
+    per_store = diagnose(frame, window=WINDOW, rules=RULES, as_of=AS_OF, observed={"W": obs})
+    assert per_store["W"].warning.full_condition is True
+    with pytest.raises(UsageError, match="dispute_rank"):
+        diagnose(frame, window=WINDOW, rules=RULES, as_of=AS_OF, observed={"dispute_rank": 20})
+
+
+def test_findings_slow_audit_store(s1: Diagnosis) -> None:
+    kinds = [f.kind for f in s1.findings]
+    assert kinds == [
+        FindingKind.SHORT_BOARD_AUDIT,
+        FindingKind.CONSUMER_WARNING,
+        FindingKind.OPEN_AT_RISK,
+        FindingKind.TREND_UP,
+        FindingKind.AUDIT_PEAK_STAFFING,
+        FindingKind.PICKUP_SLOW,
+        FindingKind.LOW_FIRST_PASS,
+    ]
+    severities = [f.severity for f in s1.findings]
+    assert severities == sorted(severities, reverse=True)
+    by_kind = {f.kind: f.values for f in s1.findings}
+    assert by_kind[FindingKind.SHORT_BOARD_AUDIT]["excess_hours"] == pytest.approx(23.5)
+    assert by_kind[FindingKind.AUDIT_PEAK_STAFFING]["count"] == 2
+    assert by_kind[FindingKind.AUDIT_PEAK_STAFFING]["peak_hours"] == (9, 10, 14)
+    assert by_kind[FindingKind.OPEN_AT_RISK]["count"] == 2
+    assert by_kind[FindingKind.OPEN_AT_RISK]["breached"] == 1
+    assert by_kind[FindingKind.TREND_UP]["change_share"] == pytest.approx(15 / 40)
+    assert by_kind[FindingKind.CONSUMER_WARNING]["level"] == "watch"
+    # values only: no sentences
+    for f in s1.findings:
+        assert all(not isinstance(v, str) or " " not in v for v in f.values.values())
+
+
+def test_clean_store_has_no_findings_and_no_leak(result: dict[str, Diagnosis]) -> None:
+    s2 = result["S2"]
+    assert s2.findings == ()
+    assert (s2.kpis.counted, s2.kpis.mean_hours) == (2, 4.0)
+    assert s2.short_board is None and s2.excess.height == 0
+    assert s2.top100["service_id"].to_list() == ["B2", "B1"]
+    assert s2.open_at_risk.height == 0
+    assert s2.alert_orders.height == 0
+    assert s2.heatmap["applications"].sum() == 2
+    assert set(s2.breakdowns) == {"scene", "service_type", "reason", "sku"}
+    assert s2.prev_kpis.counted == 0 and s2.prev_kpis.mean_hours is None
+    assert s2.warning.level == "ok"
+
+
+def test_data_quality_counts() -> None:
+    rows = [
+        *s2_rows(),
+        # in window but applied > 180 days before the window end
+        done("B3", datetime(2025, 9, 1, 10), (1, 0, 0, 0, 5000), store="S2"),
+        # flagged intervention without an interval
+        done("B4", datetime(2026, 3, 12, 10), (1, 0, 0, 0, 1), store="S2", jd_intervened=True),
+    ]
+
+    class Report:
+        duplicates_dropped = 3
+        bad_rows_dropped = 1
+        warnings = ("w",)
+
+    d = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF, load_report=Report())[
+        "S2"
+    ]
+    dq = d.data_quality
+    assert dq.excluded["apply_too_old"] == 1 and sum(dq.excluded.values()) == 1
+    assert (dq.intervention_unbounded, dq.out_of_order) == (1, 0)
+    assert (dq.duplicates_dropped, dq.bad_rows_dropped, dq.load_warnings) == (3, 1, 1)
+
+
+def test_unknown_store_lists_stores_found() -> None:
+    frame = canonical(s1_rows() + s2_rows())
+    with pytest.raises(UnknownStoreError, match=r"S9.*S1, S2"):
+        diagnose_store(frame, store_id="S9", window=WINDOW, rules=RULES, as_of=AS_OF)
+
+
+def test_diagnosis_pickles(s1: Diagnosis) -> None:
+    back = pickle.loads(pickle.dumps(s1))
+    assert back.kpis == s1.kpis
+    assert back.findings == s1.findings
+    assert_frame_equal(back.top100, s1.top100)
+    assert back.breakdowns.keys() == s1.breakdowns.keys()
+
+
+def test_single_store_matches_all_stores(result: dict[str, Diagnosis]) -> None:
+    alone = diagnose_store(
+        canonical(s1_rows() + s2_rows()), store_id="S1", window=WINDOW, rules=RULES, as_of=AS_OF
+    )
+    both = result["S1"]
+    assert alone.kpis == both.kpis
+    assert_frame_equal(alone.what_if, both.what_if)
+    assert_frame_equal(alone.breakdowns["scene"], both.breakdowns["scene"])
+    assert_frame_equal(alone.open_at_risk, both.open_at_risk)
+
+
+stage_hours = st.integers(min_value=0, max_value=60)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=1, max_value=60),
+            stage_hours,
+            stage_hours,
+            stage_hours,
+            stage_hours,
+            st.sampled_from(["退货", "换货", "仅退款"]),
+            st.sampled_from([None, "质量问题", "七天无理由"]),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_property_breakdowns_and_what_if(orders: list[tuple]) -> None:
+    rows = [
+        done(
+            f"H{i}",
+            datetime(2026, 3, 1, 0) + (i * 7) * H,
+            (a, r, t, b, p),
+            store="H",
+            service_type=kind,
+            reason=reason,
+            approve_result="上门取件",
+        )
+        for i, (a, r, t, b, p, kind, reason) in enumerate(orders)
+    ]
+    frame = canonical(rows)
+    d = diagnose(frame, window=WINDOW, rules=RULES, as_of=AS_OF)["H"]
+    counted = d.kpis.counted
+    for table in d.breakdowns.values():
+        assert table["count"].sum() == counted
+        assert table["share"].sum() == pytest.approx(1.0)
+    assert d.stage_means["hours"].sum() == pytest.approx(d.kpis.mean_hours)
+    assert (d.what_if["mean_hours"] <= d.kpis.mean_hours + 1e-9).all()
+    total_excess = d.excess["excess_hours"].sum()
+    assert total_excess == pytest.approx(d.breakdowns["scene"]["excess_hours"].sum())
+    assert d.top100["hours"].is_sorted(descending=True)
+
+
+def test_no_raw_personal_data_in_any_frame(s1: Diagnosis) -> None:
+    raw = {"张三丰", "13812345678", "北京市朝阳区建国路1号", "李四", "13900001111"}
+    frames = [v for v in vars(s1).values() if isinstance(v, pl.DataFrame)]
+    frames += list(s1.breakdowns.values())
+    assert len(frames) == 17  # 11 fields + 6 breakdowns
+    for df in frames:
+        for col in df.select(pl.col(pl.String)).columns:
+            assert not set(df[col].drop_nulls().to_list()) & raw, col

@@ -1,0 +1,326 @@
+"""DOMAIN §7 metrics: hand-computed store figures, the JSON object, the CLI, and properties."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from aftersales_kit.cli import main
+from aftersales_kit.errors import UnknownStoreError
+from aftersales_kit.metrics import (
+    Kpis,
+    kpis_by_store,
+    kpis_for,
+    metrics_columns,
+    metrics_json,
+    store_metrics,
+)
+from aftersales_kit.rules import Window, derive_orders
+from aftersales_kit.schema import COLUMNS
+from aftersales_kit.settings import load_rules
+
+RULES = load_rules()
+T0 = datetime(2026, 3, 10, 8, 0, 0)
+WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
+
+
+def h(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def orders(*rows: dict[str, object]) -> pl.DataFrame:
+    """A canonical frame; every row defaults to a completed 仅退款 of store s1 applied at T0."""
+    base = {"store_id": "s1", "service_type": "仅退款", "status": "完成", "apply_time": T0}
+    records = []
+    for i, row in enumerate(rows):
+        record = {c: None for c in COLUMNS}
+        record.update(base, service_id=f"o{i}", complete_time=h(200))
+        record.update(row)
+        records.append(record)
+    return pl.DataFrame(records, schema=COLUMNS)
+
+
+def refund(audit: float, total: float, **extra: object) -> dict[str, object]:
+    return {"first_audit_time": h(audit), "first_process_time": h(total), **extra}
+
+
+# Store s1: five counted orders of 10, 20, 60, 40 and 100 hours, plus excluded ones; store s2 has
+# only very long orders and must not leak into s1.
+STORE_S1 = [
+    refund(4, 10),
+    refund(30, 20 + 10, jd_intervened=True, intervention_start=h(5), intervention_end=h(15)),
+    refund(8, 60, service_type="退货", sign_time=h(20), inbound_time=h(50)),
+    refund(10, 40, status="取消", first_process_time=None, first_audit_time=h(40)),
+    refund(2, 100, approve_result="闪电退款"),
+    # excluded
+    refund(1, 2, apply_time=datetime(2026, 2, 20), first_audit_time=datetime(2026, 2, 20, 1),
+           first_process_time=datetime(2026, 2, 20, 2)),  # holiday
+    {"status": "取消"},  # cancelled_before_audit
+    {"first_process_time": None},  # missing_end
+    {"first_process_time": h(-2)},  # invalid
+    refund(50, 70, complete_time=datetime(2026, 4, 1)),  # not in the window
+]
+STORE_S2 = [
+    refund(100, 500, store_id="s2", service_id="x1"),
+    refund(1, 300, store_id="s2", service_id="x2", complete_time=datetime(2026, 2, 1)),
+]
+
+
+def frame_two_stores() -> pl.DataFrame:
+    return pl.concat([orders(*STORE_S1), orders(*STORE_S2)])
+
+
+EXPECTED_S1 = {
+    "store_id": "s1",
+    "start": "2026-03-01",
+    "end": "2026-03-30",
+    "counted": 5,
+    "mean_hours": 46.0,
+    "median_hours": 40.0,
+    "p90_hours": 84.0,  # sorted 10,20,40,60,100: position 3.6 → 60 + 0.6 × 40
+    "over_60h_share": 0.2,  # 60 is not over 60
+    "excluded": {
+        "holiday": 1,
+        "apply_too_old": 0,
+        "cancelled_before_audit": 1,
+        "missing_end": 1,
+        "invalid": 1,
+    },
+    "stages": {
+        # audit 4+30+8+40+2; process 6+0+(60-50)+0+98; 退货 return: transit 12, inbound 30
+        "audit": 84 / 5,
+        "return_ship": 0.0,
+        "transit": 12 / 5,
+        "inbound": 30 / 5,
+        "process": 114 / 5,
+        "intervention": 10 / 5,
+    },
+    "scenes": {
+        "仅退款": {"count": 2, "mean_hours": 15.0},
+        "取消": {"count": 1, "mean_hours": 40.0},
+        "退货": {"count": 1, "mean_hours": 60.0},
+        "闪电退款": {"count": 1, "mean_hours": 100.0},
+    },
+    "alerts": {
+        "audit_over_24h": 2,  # 30 h and 40 h (the excluded 50 h one is out of the window)
+        "return_ship_over_24h": 0,
+        "tracking_stale_over_48h": 0,
+        "transit_over_72h": 0,
+        "inbound_over_24h": 1,  # sign h20 → inbound h50
+        "inbound_over_48h": 0,
+        "process_over_24h": 0,  # inbound h50 → process h60
+        "total_over_60h": 1,
+    },
+}
+
+
+def test_metrics_json_hand_computed() -> None:
+    got = metrics_json(frame_two_stores(), store_id="s1", window=WINDOW, rules=RULES)
+    assert got == EXPECTED_S1
+    assert list(got) == list(EXPECTED_S1)
+    stages = got["stages"]
+    assert sum(stages[k] for k in ("audit", "return_ship", "transit", "inbound", "process")) - (
+        stages["intervention"]
+    ) == pytest.approx(got["mean_hours"])
+
+
+def test_scenes_most_orders_first() -> None:
+    got = metrics_json(frame_two_stores(), store_id="s1", window=WINDOW, rules=RULES)
+    assert list(got["scenes"]) == ["仅退款", "取消", "退货", "闪电退款"]
+
+
+def test_second_store_does_not_leak() -> None:
+    both = store_metrics(frame_two_stores(), window=WINDOW, rules=RULES)
+    alone = store_metrics(orders(*STORE_S1), window=WINDOW, rules=RULES)
+    assert_frame_equal(both.filter(pl.col("store_id") == "s1"), alone)
+    s2 = metrics_json(frame_two_stores(), store_id="s2", window=WINDOW, rules=RULES)
+    assert (s2["counted"], s2["mean_hours"], s2["p90_hours"]) == (1, 500.0, 500.0)
+
+
+def test_store_without_counted_orders_has_null_hours() -> None:
+    got = metrics_json(
+        orders({"store_id": "s3", "complete_time": datetime(2026, 1, 1)}),
+        store_id="s3",
+        window=WINDOW,
+        rules=RULES,
+    )
+    assert got["counted"] == 0
+    assert [got[k] for k in ("mean_hours", "median_hours", "p90_hours", "over_60h_share")] == [
+        None
+    ] * 4
+    assert got["stages"] == dict.fromkeys(
+        ("audit", "return_ship", "transit", "inbound", "process", "intervention")
+    )
+    assert got["scenes"] == {}
+    assert set(got["excluded"].values()) == {0}
+    assert set(got["alerts"].values()) == {0}
+
+
+def test_unknown_store_lists_the_stores() -> None:
+    with pytest.raises(UnknownStoreError, match=r"s9.*s1, s2"):
+        metrics_json(frame_two_stores(), store_id="s9", window=WINDOW, rules=RULES)
+
+
+def test_store_metrics_shape_and_derived_input() -> None:
+    frame = frame_two_stores()
+    raw = store_metrics(frame, window=WINDOW, rules=RULES)
+    assert raw.columns == metrics_columns()
+    assert raw["store_id"].to_list() == ["s1", "s2"]
+    pre = store_metrics(derive_orders(frame, rules=RULES), window=WINDOW, rules=RULES)
+    assert_frame_equal(raw, pre)
+
+
+def test_kpis() -> None:
+    frame = frame_two_stores()
+    kpis = kpis_for(frame, store_id="s1", window=WINDOW, rules=RULES)
+    assert kpis == Kpis(
+        counted=5,
+        mean_hours=46.0,
+        median_hours=40.0,
+        p90_hours=84.0,
+        over_60h_share=0.2,
+        excluded=EXPECTED_S1["excluded"],  # type: ignore[arg-type]
+    )
+    by_store = kpis_by_store(store_metrics(frame, window=WINDOW, rules=RULES))
+    assert by_store["s1"] == kpis
+    assert by_store["s2"].counted == 1
+    with pytest.raises(UnknownStoreError):
+        kpis_for(frame, store_id="nope", window=WINDOW, rules=RULES)
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+
+def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "orders.parquet"
+    frame_two_stores().write_parquet(path)
+    code = main(
+        ["metrics", str(path), "--store", "s1", "--start", "2026-03-01", "--end", "2026-03-30",
+         "--as-of", "2026-03-31 08:00", "--json"]
+    )
+    assert code == 0
+    got = json.loads(capsys.readouterr().out)
+    opened = got.pop("open")
+    assert got == EXPECTED_S1
+    assert opened == {"as_of": "2026-03-31 08:00:00", "count": 0, "breached": 0}
+
+
+def test_cli_default_window_from_as_of_and_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "orders.parquet"
+    frame_two_stores().write_parquet(path)
+    assert main(["metrics", str(path), "--store", "s1", "--as-of", "2026-03-31 08:00"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-03-01 – 2026-03-30" in out
+    assert "计入单量 (counted): 5" in out
+    assert "46.0 小时" in out
+
+
+def test_cli_rules_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "orders.parquet"
+    frame_two_stores().write_parquet(path)
+    rules = tmp_path / "rules.toml"
+    rules.write_text("warning_hours = 50\n[thresholds]\naudit_over_24h = 35\n", encoding="utf-8")
+    argv = ["metrics", str(path), "--store", "s1", "--end", "2026-03-30", "--rules", str(rules),
+            "--as-of", "2026-03-31 08:00", "--json"]
+    assert main(argv) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["over_60h_share"] == 0.4
+    assert got["alerts"]["audit_over_24h"] == 1
+
+
+def test_cli_unknown_store_and_bad_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "orders.parquet"
+    frame_two_stores().write_parquet(path)
+    assert main(["metrics", str(path), "--store", "zz", "--json"]) == 1
+    err = capsys.readouterr().err
+    assert "zz" in err and "s1, s2" in err
+    assert main(["metrics", str(path), "--store", "s1", "--start", "2026/3/1"]) == 2
+    assert "--start" in capsys.readouterr().err
+    assert main(["metrics", str(path), "--store", "s1", "--start", "2026-03-05",
+                 "--end", "2026-03-01"]) == 2
+
+
+def test_duplicates_keep_latest_complete_time(tmp_path: Path) -> None:
+    from aftersales_kit.load import load
+
+    frame = orders(
+        refund(1, 10, service_id="dup", complete_time=datetime(2026, 3, 20)),
+        refund(1, 30, service_id="dup", complete_time=datetime(2026, 3, 21)),
+        refund(1, 50, service_id="dup", complete_time=None),
+        refund(1, 20, service_id="other"),
+    )
+    path = tmp_path / "orders.parquet"
+    frame.write_parquet(path)
+    loaded = load(path)
+    assert loaded.report.duplicates_dropped == 2
+    got = metrics_json(loaded.frame, store_id="s1", window=WINDOW, rules=RULES)
+    assert (got["counted"], got["mean_hours"]) == (2, 25.0)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+
+@st.composite
+def many_store_orders(draw: st.DrawFn) -> pl.DataFrame:
+    n = draw(st.integers(min_value=1, max_value=40))
+    rows = []
+    for i in range(n):
+        start = draw(st.integers(min_value=-40 * 24, max_value=30 * 24))
+        audit = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=80)))
+        total = draw(st.one_of(st.none(), st.integers(min_value=-5, max_value=150)))
+        done = draw(st.integers(min_value=0, max_value=400))
+        rows.append(
+            {
+                "service_id": f"o{i}",
+                "store_id": draw(st.sampled_from(["a", "b", "c"])),
+                "service_type": draw(st.sampled_from(["退货", "仅退款", "换货"])),
+                "status": draw(st.sampled_from(["完成", "取消", "审核关闭"])),
+                "apply_time": h(start),
+                "first_audit_time": None if audit is None else h(start + audit),
+                "first_process_time": None if total is None else h(start + total),
+                "complete_time": h(start + done),
+            }
+        )
+    return orders(*rows)
+
+
+@settings(max_examples=30, deadline=None)
+@given(many_store_orders(), st.randoms(use_true_random=False))
+def test_invariant_under_row_order(frame: pl.DataFrame, rnd) -> None:  # type: ignore[no-untyped-def]
+    order = list(range(frame.height))
+    rnd.shuffle(order)
+    shuffled = frame[order]
+    assert_frame_equal(
+        store_metrics(frame, window=WINDOW, rules=RULES),
+        store_metrics(shuffled, window=WINDOW, rules=RULES),
+        check_exact=False,
+        rel_tol=1e-12,
+        abs_tol=1e-9,
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(many_store_orders())
+def test_per_store_same_alone_or_with_all(frame: pl.DataFrame) -> None:
+    everything = store_metrics(frame, window=WINDOW, rules=RULES)
+    for row in everything.iter_rows(named=True):
+        store = row["store_id"]
+        alone = store_metrics(
+            frame.filter(pl.col("store_id") == store), window=WINDOW, rules=RULES
+        )
+        assert_frame_equal(everything.filter(pl.col("store_id") == store), alone)
+        if row["counted"]:
+            parts = sum(row[f"stage_{k}"] for k in ("audit", "return_ship", "transit",
+                                                    "inbound", "process"))
+            assert parts - row["stage_intervention"] == pytest.approx(row["mean_hours"])
