@@ -108,7 +108,7 @@ def spec_html(spec: Mapping[str, object], *, chart_id: str, lang: str = "zh") ->
 
 def chart_html(chart: alt.TopLevelMixin, *, chart_id: str | None = None, lang: str = "zh") -> str:
     """Render an altair chart to the report's offline markup (see :func:`spec_html`)."""
-    return spec_html(chart.to_dict(), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang)
+    return spec_html(chart.to_dict(validate=False), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang)
 
 
 def _renderer(spec: dict, **_options: object) -> dict[str, str]:

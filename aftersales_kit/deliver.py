@@ -496,7 +496,7 @@ def write_eml(message: EmailMessage, *, outbox: Path, stem: str) -> Path:
     path = outbox / f"{safe}.eml"
     fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".tmp-", suffix=".eml")
     with os.fdopen(fd, "wb") as fh:
-        fh.write(message.as_bytes())
+        fh.write(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
     os.replace(tmp, path)
     return path
 

@@ -12,8 +12,8 @@ reports tell different stories:
 - further stores: varied characters (apparel exchanges, slow repairs, cheap carriers, a worsening
   trend, many 待客户反馈 rounds, late pickups), then randomised ones.
 
-``--dirty`` adds the export problems of DOMAIN §2 to the written files so the loader's validation has
-something to report.
+``--dirty`` adds the export problems of DOMAIN §2 to the written files so the loader's validation
+has something to report.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import argparse
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from aftersales_kit.errors import UsageError
-from aftersales_kit.schema import ALIASES, COLUMNS, DATETIME, DATETIME_COLUMNS
+from aftersales_kit.schema import ALIASES, COLUMNS, DATETIME
 
 HISTORY_DAYS = 180
 FIRST_STORE_ID = 1000101
@@ -221,7 +221,9 @@ APPROVALS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "换货": (("上门换新", "上门取件", "客户发货"), (0.35, 0.45, 0.20)),
     "维修": (("返修换新", "上门取件", "客户发货"), (0.25, 0.50, 0.25)),
 }
-APPROVE_LABELS = ("上门取件", "客户发货", "闪电退款", "客户送货", "直接退款", "上门换新", "返修换新")
+APPROVE_LABELS = (
+    "上门取件", "客户发货", "闪电退款", "客户送货", "直接退款", "上门换新", "返修换新",
+)
 REJECT_RESULT = "审核不通过"
 AUTO_AUDITOR = "系统自动审核"
 AUDITORS = (
@@ -232,7 +234,9 @@ AUDITORS = (
 # --- customers ------------------------------------------------------------------------------------
 
 SURNAMES = tuple("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘")
-GIVEN = tuple("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉宇浩凯晨欣怡婷雪琳子涵梓轩")
+GIVEN = tuple(
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉宇浩凯晨欣怡婷雪琳子涵梓轩"
+)
 PHONE_PREFIXES = (
     "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
     "156", "157", "158", "159", "166", "173", "175", "176", "177", "178", "180", "181", "182",
@@ -300,16 +304,16 @@ class StoreProfile:
 
 
 FIXED_PROFILES: tuple[StoreProfile, ...] = (
-    StoreProfile("示例旗舰店", "general", 1.0, audit_hours=3.0, work_end=21.0, weekend_off=0.35,
+    StoreProfile("示例旗舰店", "general", 1.0, audit_hours=2.5, work_end=21.0, weekend_off=0.35,
                  first_pass=0.72, auto_share=0.1, pickup_hours=10.0, inbound_hours=6.0,
-                 process_factor=1.2, staff=3),
+                 process_factor=1.0, staff=3),
     StoreProfile("优品数码专营店", "digital", 0.8, audit_hours=9.0, work_start=9.5, work_end=18.0,
                  weekend_off=0.7, first_pass=0.6, auto_share=0.0, pickup_hours=20.0, staff=2),
     StoreProfile("家居生活馆", "home", 1.2, audit_hours=3.0, weekend_off=0.15, inbound_hours=6.0,
                  backlog_days=30, staff=4),
     StoreProfile("母婴优选店", "baby", 0.7, audit_hours=0.6, work_start=8.0, work_end=24.0,
-                 weekend_off=0.0, first_pass=0.93, auto_share=0.7, flash_boost=10.0,
-                 pickup_hours=5.0, ship_hours=14.0, inbound_hours=2.0, process_factor=0.5,
+                 weekend_off=0.0, first_pass=0.93, auto_share=0.8, flash_boost=14.0,
+                 pickup_hours=4.0, ship_hours=10.0, inbound_hours=1.5, process_factor=0.4,
                  reject_rate=0.02, staff=6),
     StoreProfile("潮流服饰旗舰店", "apparel", 1.4, audit_hours=3.0, weekend_off=0.2,
                  ship_hours=40.0, staff=5),
@@ -394,7 +398,7 @@ def _parse_end(end: date | datetime | str | None) -> date:
 
 def _check_sizes(stores: int, orders: int) -> None:
     if not 1 <= stores <= MAX_STORES:
-        msg = f"店铺数无效 (invalid --stores): {stores}; 允许 1–{MAX_STORES} (allowed 1–{MAX_STORES})"
+        msg = f"店铺数无效 (invalid --stores): {stores}; 允许 (allowed) 1–{MAX_STORES}"
         raise UsageError(msg)
     if orders < 1:
         msg = f"服务单数无效 (invalid --orders): {orders}; 至少 1 (at least 1 per store)"
@@ -478,7 +482,8 @@ def generate(
     Returns
     -------
     pl.DataFrame
-        The canonical schema (``schema.COLUMNS``), one row per service order, by store and apply time.
+        The canonical schema (``schema.COLUMNS``), one row per service order, sorted by store and
+        apply time.
 
     Examples
     --------
@@ -550,7 +555,8 @@ def generate(
     queue_median = param("audit_hours")[si] * load_day * trend
     queue_median = np.where(ready > apply, queue_median * 1.3, queue_median)  # morning backlog
     audit_wait = ready - apply + _lognormal(rng, queue_median, 0.9, n, 240.0)
-    auto = (approve == a_flash) | ((approve == a_refund) & (rng.random(n) < param("auto_share")[si]))
+    auto_refund = (approve == a_refund) & (rng.random(n) < param("auto_share")[si])
+    auto = (approve == a_flash) | auto_refund
     auto &= ~reject & ~cancel
     audit_wait = np.where(auto, rng.uniform(0.003, 0.08, n), audit_wait)
 
@@ -565,8 +571,9 @@ def generate(
     audit_h = audit_wait + answer + rereview
 
     # JD intervention: mostly disputes over quality and rejections.
-    reason_idx, reason_text = _draw_reasons(rng, stype, family_idx)
-    reason_quality = np.isin(reason_text, ["质量问题", "商品瑕疵", "性能故障"])
+    reason_idx = _draw_reasons(rng, stype, family_idx)
+    quality = [reason_idx[0].index(r) for r in ("质量问题", "商品瑕疵", "性能故障")]
+    reason_quality = np.isin(reason_idx[1], quality)
     jd_p = np.where(reject, 0.15, np.where(reason_quality, 0.05, 0.015))
     jd = ~cancel_early & (rng.random(n) < jd_p)
     unbounded = jd & (rng.random(n) < 0.1)
@@ -591,11 +598,12 @@ def generate(
     by_ship = approved & ((approve == a_ship) | ((approve == a_repair) & ~by_pickup))
     by_send = approved & (approve == a_send)
     pickup_wait = _lognormal(rng, param("pickup_hours")[si], 0.6, n, 200.0)
-    pickup_wait = np.where(approve == a_swap,
-                           _lognormal(rng, param("pickup_hours")[si] * 2, 0.5, n, 200.0), pickup_wait)
+    swap_wait = _lognormal(rng, param("pickup_hours")[si] * 2, 0.5, n, 200.0)
+    pickup_wait = np.where(approve == a_swap, swap_wait, pickup_wait)
     pickup_wait += (rng.random(n) < 0.05) * rng.uniform(48.0, 96.0, n)  # customer not at home
     pickup = np.where(by_pickup, audit + pickup_wait, np.nan)
-    ship = np.where(by_ship, audit + _lognormal(rng, param("ship_hours")[si], 0.8, n, 240.0), np.nan)
+    ship_wait = _lognormal(rng, param("ship_hours")[si], 0.8, n, 240.0)
+    ship = np.where(by_ship, audit + ship_wait, np.nan)
     ship = np.where(by_send, audit + _lognormal(rng, 20.0, 0.6, n, 120.0), ship)
     rstart = np.where(by_pickup, pickup, ship)
 
@@ -642,7 +650,8 @@ def generate(
     for arr in (sign_true, inbound):
         arr[~returns] = np.nan
     # Rare scanner errors: the sign scan predates the hand-over.
-    sign = np.where(returns & (rng.random(n) < 0.002), rstart - rng.uniform(1.0, 12.0, n), sign_true)
+    misscan = returns & (rng.random(n) < 0.002)
+    sign = np.where(misscan, rstart - rng.uniform(1.0, 12.0, n), sign_true)
 
     delivery = _lognormal(rng, 50.0, 0.4, n, 200.0)  # the replacement or repaired item travels back
     quick = rng.uniform(0.1, 6.0, n)
@@ -682,7 +691,9 @@ def generate(
         [5, 7, 6, 4, 1, 0, 2],
         default=3,
     )
-    statuses = ("待审核", "待客户反馈", "待收货", "待处理", "完成", "取消", "审核不通过", "审核关闭")
+    statuses = (
+        "待审核", "待客户反馈", "待收货", "待处理", "完成", "取消", "审核不通过", "审核关闭",
+    )
     jd_flag = jd & ~(~unbounded & np.isnan(times["intervention_start"]))
 
     # Identities: JD numbers grow with time, so sort ids by apply time across stores.
@@ -706,9 +717,10 @@ def generate(
                       np.round(prices[sku_global] * quantity * partial, 2), np.nan)
 
     staff_idx = rng.integers(0, np.array([p.staff for p in profiles])[si])
-    auditor_idx = (np.array([(i * 5) % len(AUDITORS) for i in range(stores)])[si] + staff_idx) % len(
-        AUDITORS)
-    auditor = _labels(AUDITORS + (AUTO_AUDITOR,), np.where(auto, len(AUDITORS), auditor_idx),
+    # Each store has its own small team: a window of the auditor names.
+    team_start = np.array([(i * 5) % len(AUDITORS) for i in range(stores)])[si]
+    auditor_idx = (team_start + staff_idx) % len(AUDITORS)
+    auditor = _labels((*AUDITORS, AUTO_AUDITOR), np.where(auto, len(AUDITORS), auditor_idx),
                       audited)
 
     has_return = ~np.isnan(times["pickup_time"]) | ~np.isnan(times["customer_ship_time"])
@@ -748,8 +760,8 @@ def generate(
 
 
 def _draw_reasons(rng: np.random.Generator, stype: np.ndarray,
-                  family_idx: np.ndarray) -> tuple[tuple[list[str], np.ndarray], np.ndarray]:
-    """Reason per row: ``((labels, index), texts)``; the fit reason depends on the family."""
+                  family_idx: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Reason per row as ``(labels, index)``; the fit reason depends on the family."""
     labels: list[str] = []
     for reasons, _ in REASONS.values():
         labels.extend(r for r in reasons if r != FIT and r not in labels)
@@ -764,7 +776,7 @@ def _draw_reasons(rng: np.random.Generator, stype: np.ndarray,
         draw = rng.choice(len(reasons), size=rows.size, p=np.array(weights) / sum(weights))
         mapped = np.array([labels.index(r) if r != FIT else -1 for r in reasons])[draw]
         idx[rows] = np.where(mapped < 0, fit_index[family_idx[rows]], mapped)
-    return (labels, idx), np.array(labels)[idx]
+    return labels, idx
 
 
 def _pick_region(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -774,18 +786,16 @@ def _pick_region(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def _hours_to_datetime(hours: np.ndarray, start: date) -> pl.Series:
     """Hours since ``start`` 00:00 → naive datetimes, whole seconds as in JD exports."""
-    base_s = int((datetime(start.year, start.month, start.day) - datetime(1970, 1, 1)).total_seconds())
+    base_s = (start - date(1970, 1, 1)).days * 86_400
     seconds = pl.Series(np.floor(hours * 3600.0), nan_to_null=True).cast(pl.Int64) + base_s
     return (seconds * 1_000_000).cast(DATETIME)
 
 
 def _waybills(rng: np.random.Generator, carrier: np.ndarray, mask: np.ndarray) -> pl.Series:
     """Tracking numbers in each carrier's usual shape."""
-    n = carrier.size
-    digits = rng.integers(10**11, 10**12, n).astype(str)
-    prefix = np.array(["JDVA", "SF1", "78", "YT", "43", "77"])[carrier]
-    waybill = np.char.add(prefix, digits)
-    return pl.Series(np.where(mask, waybill, None), dtype=pl.String)
+    prefix = _labels(("JDVA", "SF1", "78", "YT", "43", "77"), carrier, mask)
+    digits = pl.Series(rng.integers(10**11, 10**12, carrier.size)).cast(pl.String)
+    return pl.select(pl.concat_str(prefix, digits)).to_series()
 
 
 def _customers(rng: np.random.Generator, n: int, region: np.ndarray) -> dict[str, pl.Series]:
@@ -849,6 +859,241 @@ def _add_duplicates(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
     )
     combined = pl.concat([frame, exact, snapshot, later])
     # Keep the original row order overall but interleave the extra rows where exports overlap.
-    position = np.concatenate([np.arange(n, dtype=np.float64), rng.uniform(0, n, combined.height - n)])
+    extra = combined.height - n
+    position = np.concatenate([np.arange(n, dtype=np.float64), rng.uniform(0, n, extra)])
     return combined.with_columns(_pos=pl.Series(position)).sort(
         "store_id", "_pos", maintain_order=True).drop("_pos")
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """What :func:`write_demo` wrote."""
+
+    out: Path
+    parquet: Path
+    xlsx: tuple[Path, ...]
+    csv: Path | None  # the GB18030 CSV, written with ``dirty=True`` only
+    rows: int
+    stores: tuple[str, ...]
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        return (*self.xlsx, *([self.csv] if self.csv else []), self.parquet)
+
+
+#: Optional canonical columns whose empty cells a dirty export fills with a null marker.
+_MARKER_COLUMNS = tuple(
+    c for c in COLUMNS
+    if c not in ("service_id", "store_id", "store_name", "service_type", "status", "apply_time",
+                 "feedback_rounds", "quantity", "jd_intervened")
+)
+_COLUMN_WIDTHS = {"sku_name": 44, "address": 44, "store_name": 16, "reason": 12, "waybill_no": 18}
+
+
+def write_demo(out: Path | str, **generate_kwargs: object) -> DemoFiles:
+    """Generate demo data and write it as JD exports.
+
+    Writes ``out/<store_id>.xlsx`` per store (sheet 服务单明细, Chinese headers, Excel datetime
+    cells) and ``out/all_stores.parquet`` (canonical names). With ``dirty=True`` the files carry
+    the export problems of DOMAIN §2 and ``out/all_stores.csv`` (GB18030) is written as well.
+
+    Parameters
+    ----------
+    out
+        Folder to write into (created when missing).
+    **generate_kwargs
+        Passed to :func:`generate` (``stores``, ``orders``, ``end``, ``seed``, ``dirty``).
+
+    Returns
+    -------
+    DemoFiles
+        The paths written, the row count and the store ids.
+    """
+    out = Path(out)
+    dirty = bool(generate_kwargs.get("dirty", False))
+    seed = int(generate_kwargs.get("seed", 7))  # type: ignore[call-overload]
+    frame = generate(**generate_kwargs)  # type: ignore[arg-type]
+    out.mkdir(parents=True, exist_ok=True)
+    overrides = _dirty_overrides(frame, seed=seed) if dirty else None
+    xlsx: list[Path] = []
+    stores = frame["store_id"].unique(maintain_order=True).to_list()
+    for sid in stores:
+        rows = frame["store_id"] == sid
+        path = out / f"{sid}.xlsx"
+        _write_xlsx(frame.filter(rows), path,
+                    overrides=None if overrides is None else overrides.filter(rows))
+        xlsx.append(path)
+    csv = None
+    if overrides is not None:
+        csv = out / CSV_NAME
+        _write_csv(frame, csv, overrides=overrides)
+    parquet = out / PARQUET_NAME
+    frame.write_parquet(parquet, compression="zstd", compression_level=1)
+    return DemoFiles(out, parquet, tuple(xlsx), csv, frame.height, tuple(stores))
+
+
+def _export_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every column as the text a JD CSV export shows."""
+    exprs = []
+    for c, dtype in COLUMNS.items():
+        if dtype == DATETIME:
+            exprs.append(pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S"))
+        elif dtype == pl.Boolean():
+            yes_no = pl.when(pl.col(c)).then(pl.lit("是")).when(pl.col(c).not_()).then(pl.lit("否"))
+            exprs.append(yes_no.alias(c))
+        elif dtype == pl.Float64():
+            exprs.append(pl.col(c).round(2).cast(pl.String))
+        else:
+            exprs.append(pl.col(c).cast(pl.String))
+    return frame.select(exprs)
+
+
+def _dirty_overrides(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
+    """Text that replaces cells in a dirty export (null = keep the cell as it is).
+
+    Some rows carry dates as ``YYYY/MM/DD HH:MM[:SS]`` text or 13-digit epoch milliseconds, a
+    few order ids lost their digits to scientific notation, and empty cells hold ``-``, ``--`` or
+    ``无``.
+    """
+    rng = np.random.default_rng([seed, 4])
+    n = frame.height
+    form = rng.choice(4, size=n, p=[0.93, 0.03, 0.02, 0.02])  # 0 keep, 1 minutes, 2 seconds, 3 ms
+    form[rng.choice(n, size=min(n, 3), replace=False)] = np.array([1, 2, 3])[: min(n, 3)]
+    sci = rng.random(n) < 0.003
+    sci[rng.choice(n, size=min(n, 2), replace=False)] = True
+    markers = _labels(("-", "--", "无", ""), rng.choice(4, size=n, p=[0.5, 0.2, 0.2, 0.1]))
+    helper = pl.DataFrame({"_form": pl.Series(form), "_sci": pl.Series(sci), "_marker": markers})
+    wide = pl.concat([frame, helper], how="horizontal")
+    exprs = []
+    for c, dtype in COLUMNS.items():
+        e = pl.lit(None, dtype=pl.String)
+        if dtype == DATETIME:
+            epoch_ms = pl.col(c).dt.epoch("ms") - 8 * 3600 * 1000  # China time → UTC instant
+            e = (
+                pl.when(pl.col("_form") == 1).then(pl.col(c).dt.strftime("%Y/%m/%d %H:%M"))
+                .when(pl.col("_form") == 2).then(pl.col(c).dt.strftime("%Y/%m/%d %H:%M:%S"))
+                .when(pl.col("_form") == 3).then(epoch_ms.cast(pl.String))
+            )
+        elif c == "order_id":
+            digits = pl.col(c)
+            e = pl.when(pl.col("_sci")).then(pl.concat_str(
+                digits.str.slice(0, 1), pl.lit("."), digits.str.slice(1, 5), pl.lit("E+"),
+                (digits.str.len_chars() - 1).cast(pl.String),
+            ))
+        if c in _MARKER_COLUMNS:
+            marker = pl.when(pl.col(c).is_null() & (pl.col("_marker") != "")).then("_marker")
+            e = pl.coalesce(e, marker)
+        exprs.append(e.alias(c))
+    return wide.select(exprs)
+
+
+def _write_xlsx(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame | None = None) -> None:
+    """One JD-style workbook: sheet 服务单明细, Chinese headers, datetime cells, IDs as text."""
+    import xlsxwriter  # only the demo writes workbooks
+
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+         "nan_inf_to_errors": True},
+    )
+    sheet = workbook.add_worksheet(SHEET_NAME)
+    date_format = workbook.add_format({"num_format": EXCEL_DATETIME_FORMAT})
+    money_format = workbook.add_format({"num_format": "0.00"})
+    header_format = workbook.add_format({"bold": True})
+    # Excel serial days: 1970-01-01 is day 25569 of the 1900 date system.
+    cells = frame.select(
+        [
+            (
+                (pl.col(c).dt.epoch("us") / 86_400_000_000 + 25569.0) if t == DATETIME
+                else pl.when(pl.col(c)).then(pl.lit("是")).otherwise(pl.lit("否"))
+                if t == pl.Boolean()
+                else pl.col(c)
+            ).alias(c)
+            for c, t in COLUMNS.items()
+        ]
+    )
+    for j, (c, dtype) in enumerate(COLUMNS.items()):
+        sheet.write_string(0, j, ALIASES[c][0], header_format)
+        values = cells[c].to_list()
+        if dtype == DATETIME:
+            write, fmt = sheet.write_number, date_format
+        elif dtype == pl.String():
+            write, fmt = sheet.write_string, None
+        else:
+            write, fmt = sheet.write_number, money_format if dtype == pl.Float64() else None
+        if c == "jd_intervened":
+            write = sheet.write_string
+        for r, value in enumerate(values, start=1):
+            if value is not None:
+                write(r, j, value, fmt)
+        if overrides is not None:
+            for r, text in enumerate(overrides[c].to_list(), start=1):
+                if text is not None:
+                    sheet.write_string(r, j, text)
+        width = 19 if dtype == DATETIME else _COLUMN_WIDTHS.get(c, 12)
+        sheet.set_column(j, j, width)
+    sheet.freeze_panes(1, 0)
+    workbook.close()
+
+
+def _write_csv(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame) -> None:
+    """A GB18030 CSV as Excel in China saves it, with the dirty overrides applied."""
+    text = _export_text(frame)
+    merged = text.select(
+        [pl.coalesce(overrides[c], text[c]).alias(ALIASES[c][0]) for c in COLUMNS]
+    )
+    path.write_bytes(merged.write_csv().encode("gb18030"))
+
+
+def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
+    """Return ``out/all_stores.parquet``, generating the default demo (end = yesterday) if missing.
+
+    ``generate_kwargs`` (e.g. a smaller ``orders`` in tests) are passed to :func:`write_demo`.
+
+    Generation happens in a private temporary folder that is renamed into place, so two processes
+    starting at once never see (or write) a half-written demo: the first rename wins and the other
+    process discards its copy.
+    """
+    out = Path(out)
+    target = out / PARQUET_NAME
+    if target.exists():
+        return target
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        write_demo(tmp, **generate_kwargs)
+        try:
+            os.rename(tmp, out)  # atomic; replaces only a missing or empty folder
+        except OSError:
+            if target.exists():
+                return target  # another process finished first
+            # ``out`` holds other files: move ours in one by one, the parquet last.
+            out.mkdir(parents=True, exist_ok=True)
+            for path in sorted(tmp.iterdir(), key=lambda p: p.name == PARQUET_NAME):
+                os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    """``aftersales demo``: write the demo data set and print the paths written."""
+    files = write_demo(
+        Path(args.out),
+        stores=args.stores,
+        orders=args.orders,
+        end=args.end,
+        seed=args.seed,
+        dirty=args.dirty,
+    )
+    kind = "含导出问题的 (dirty) " if args.dirty else ""
+    print(
+        f"已生成{kind}演示数据 (demo data written): {len(files.stores)} 家店铺 (stores), "
+        f"{files.rows:,} 条服务单 (service orders) → {files.out}"
+    )
+    for path in files.paths:
+        print(f"  {path}")
+    return 0

@@ -14,7 +14,7 @@ import argparse
 import io
 import json
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -229,7 +229,7 @@ def load(
     >>> loaded.report.stores  # doctest: +SKIP
     {'1000101': 3000}
     """
-    loaded = collect(
+    loaded = load_unchecked(
         paths, store_id=store_id, config=config, skip_bad_rows=skip_bad_rows, stores=stores
     )
     errors = loaded.report.errors
@@ -244,7 +244,7 @@ def load(
     return loaded
 
 
-def collect(
+def load_unchecked(
     paths: str | Path | Sequence[str | Path],
     *,
     store_id: str | None = None,
@@ -321,7 +321,7 @@ def collect(
 
 def command_validate(args: argparse.Namespace) -> int:
     """``aftersales validate DATA... [--store-id ID] [--json]``: 0 without errors, 1 with errors."""
-    loaded = collect(
+    loaded = load_unchecked(
         args.data,
         store_id=getattr(args, "store_id", None),
         config=getattr(args, "config", None),
@@ -468,41 +468,43 @@ def _read_excel(path: Path, name: str) -> pl.DataFrame:
 
 def _read_csv(path: Path, name: str) -> pl.DataFrame:
     data = path.read_bytes()
-    text_bytes, encoding = _to_utf8(data, name)
-    if not text_bytes.strip():
-        raise _FileFailure(Problem(name, None, None, None, "文件为空 (empty file)"))
-    first_line = text_bytes.split(b"\n", 1)[0]
-    separator = "\t" if first_line.count(b"\t") > first_line.count(b",") else ","
-    try:
-        return pl.read_csv(
-            io.BytesIO(text_bytes),
-            infer_schema=False,
-            separator=separator,
-            row_index_name=_ROW,
-            row_index_offset=2,
-        )
-    except pl.exceptions.PolarsError as exc:
-        msg = f"CSV 无法解析 (unreadable CSV, {encoding}): {exc}"
-        raise _FileFailure(Problem(name, None, None, None, msg)) from exc
-
-
-def _to_utf8(data: bytes, name: str) -> tuple[bytes, str]:
-    """UTF-8 bytes without BOM: UTF-8 as it is, UTF-16 with BOM, else GB18030 (superset of GBK)."""
+    encoding = "utf-8"
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:], "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16").encode("utf-8"), "utf-16"
+        data, encoding = data[3:], "utf-8-sig"
+    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data, encoding = data.decode("utf-16").encode("utf-8"), "utf-16"
+    if not data.strip():
+        raise _FileFailure(Problem(name, None, None, None, "文件为空 (empty file)"))
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    else:
-        return data, "utf-8"
+        return _parse_csv(data)
+    except pl.exceptions.PolarsError as exc:
+        if "utf-8" not in str(exc) or encoding != "utf-8":
+            msg = f"CSV 无法解析 (unreadable CSV, {encoding}): {exc}"
+            raise _FileFailure(Problem(name, None, None, None, msg)) from exc
+    # Not UTF-8: Excel in China saves CSV as GBK, of which GB18030 is a superset.
     try:
-        return data.decode("gb18030").encode("utf-8"), "gb18030"
+        data = data.decode("gb18030").encode("utf-8")
     except UnicodeDecodeError as exc:
         msg = "无法识别的文本编码 (unknown encoding; expected UTF-8 or GBK/GB18030)"
         raise _FileFailure(Problem(name, None, None, None, msg)) from exc
+    try:
+        return _parse_csv(data)
+    except pl.exceptions.PolarsError as exc:
+        msg = f"CSV 无法解析 (unreadable CSV, gb18030): {exc}"
+        raise _FileFailure(Problem(name, None, None, None, msg)) from exc
+
+
+def _parse_csv(data: bytes) -> pl.DataFrame:
+    """All cells as text; polars itself rejects bytes that are not UTF-8."""
+    first_line = data[:65536].split(b"\n", 1)[0]
+    separator = "\t" if first_line.count(b"\t") > first_line.count(b",") else ","
+    return pl.read_csv(
+        io.BytesIO(data),
+        infer_schema=False,
+        separator=separator,
+        row_index_name=_ROW,
+        row_index_offset=2,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,28 +611,33 @@ def _convert_file(
         elif store_id not in stores:
             return _FileResult(None, headers, FileReport(name, 0), [], [])
 
+    # Three steps, each on the materialised columns of the one before: clean the text, parse
+    # it, check the cells. Polars does not share a Python UDF (the timestamp parser) between
+    # expressions, so one combined select would clean and parse twice.
     outputs: list[pl.Expr] = [pl.col(_ROW).cast(pl.Int64)]
-    texts: list[pl.Expr] = []
-    # (header, message, bad-value text or null); evaluated on the converted columns in a second
-    # step, because polars does not share a Python UDF (the timestamp parser) between expressions.
-    checks: list[tuple[str, str, pl.Expr]] = []
+    texts: list[str] = []
+    parsed: list[pl.Expr] = []
+    checks: list[tuple[str, str, pl.Expr]] = []  # (header, message, bad-value text or null)
     for column, dtype in COLUMNS.items():
         raw = mapped.get(column)
         if raw is None:
             outputs.append(pl.lit(store_id if column == "store_id" else None, dtype).alias(column))
             continue
         conv = _convert(pl.col(raw), schema[raw], column)
-        value = conv.value
+        converted = pl.col(column)
+        if conv.text is not None and conv.parse is not None:
+            text = f"__text_{column}"
+            texts.append(text)
+            outputs.append(conv.text.alias(text))
+            parsed.append(conv.parse(pl.col(text)).alias(column))
+            bad = pl.when(pl.col(text).is_not_null() & converted.is_null()).then(pl.col(text))
+            checks.append((headers[column], conv.message, bad))
+            continue
+        value = conv.value if conv.value is not None else pl.lit(None, dtype)
         if column == "store_id" and store_id:
             value = value.fill_null(pl.lit(store_id))
         outputs.append(value.alias(column))
-        converted = pl.col(column)
-        if conv.text is not None:
-            text = f"__text_{column}"
-            texts.append(conv.text.alias(text))
-            bad = pl.when(pl.col(text).is_not_null() & converted.is_null()).then(pl.col(text))
-            checks.append((headers[column], conv.message, bad))
-        elif conv.message:
+        if conv.message:
             bad = pl.when(converted.str.contains(_SCI_ID)).then(converted)
             checks.append((headers[column], conv.message, bad))
         if column in ("service_id", "store_id"):
@@ -644,10 +651,12 @@ def _convert_file(
         pl.any_horizontal(pl.col(n).is_not_null() for n in err_names) if errs else pl.lit(False)
     )
     df = (
-        lf.select(*outputs, *texts)
+        lf.select(*outputs)
+        .with_columns(parsed)
         .with_columns(errs)
         .with_columns(bad_any.alias("__bad"))
-        .drop(t.meta.output_name() for t in texts)
+        .drop(texts)
+        .select(_ROW, *COLUMNS, *extras.values(), *err_names, "__bad")
         .collect()
     )
 
@@ -685,16 +694,21 @@ def _clean_id(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_integer():
         return expr.cast(pl.String)
     # "123.0" comes from CSVs written by pandas with float IDs; the digits are all there.
-    return _clean_text(expr, dtype).str.replace(r"^(\d+)\.0+$", "${1}")
+    text = _clean_text(expr, dtype)
+    # Cheap tests first: a regex replace over every ID costs more than the rest of the cleaning.
+    float_like = text.str.ends_with(".0") & text.str.contains(r"^\d+\.0$")
+    return pl.when(float_like).then(text.str.strip_suffix(".0")).otherwise(text)
 
 
 @dataclass(frozen=True)
 class _Conversion:
-    """A converted column. With ``text``, a non-null text whose value is null is a bad cell;
-    with only ``message`` (IDs), a value in scientific notation is."""
+    """How one column converts: either ``value`` directly (native or ID columns; with a
+    ``message``, an ID in scientific notation is bad), or cleaned ``text`` that ``parse`` turns
+    into the value; a non-null text whose parsed value is null is a bad cell."""
 
-    value: pl.Expr
+    value: pl.Expr | None = None
     text: pl.Expr | None = None
+    parse: Callable[[pl.Expr], pl.Expr] | None = None
     message: str = ""
 
 
@@ -743,8 +757,11 @@ def _to_datetime(expr: pl.Expr, dtype: pl.DataType) -> _Conversion:
         )
         return _Conversion(value)
     text = _clean_text(expr, dtype)
-    value = text.map_batches(_parse_timestamps, return_dtype=DATETIME, is_elementwise=True)
-    return _Conversion(value, text, MSG_TIMESTAMP)
+    return _Conversion(text=text, parse=_timestamps_expr, message=MSG_TIMESTAMP)
+
+
+def _timestamps_expr(text: pl.Expr) -> pl.Expr:
+    return text.map_batches(_parse_timestamps, return_dtype=DATETIME, is_elementwise=True)
 
 
 #: strptime forms tried in turn, after "/" and ISO's "T" are normalised to "-" and " ".
@@ -757,11 +774,16 @@ def _parse_timestamps(text: pl.Series) -> pl.Series:
     A cascade rather than one ``coalesce``: each form only sees the cells the earlier forms could
     not parse, so a clean column costs one fast strptime and a mixed one little more.
     """
-    normal = text.str.replace_all("/", "-", literal=True).str.replace("T", " ", literal=True)
-    out = pl.repeat(None, len(text), dtype=DATETIME, eager=True).alias(text.name)
-    todo = normal.is_not_null().arg_true()
+    normal = text
+    if normal.str.contains("/", literal=True).any():
+        normal = normal.str.replace_all("/", "-", literal=True)
+    if normal.str.contains("T", literal=True).any():
+        normal = normal.str.replace("T", " ", literal=True)
+    first, *rest = _STRPTIME_FORMS
+    out = normal.str.strptime(DATETIME, first, strict=False)
+    todo = (out.is_null() & normal.is_not_null()).arg_true()
     parsers = [
-        *(lambda s, f=form: s.str.strptime(DATETIME, f, strict=False) for form in _STRPTIME_FORMS),
+        *(lambda s, f=form: s.str.strptime(DATETIME, f, strict=False) for form in rest),
         _parse_epoch_ms,
         _parse_excel_serial,
     ]
@@ -773,7 +795,7 @@ def _parse_timestamps(text: pl.Series) -> pl.Series:
         if ok.any():
             out.scatter(todo.filter(ok), parsed.filter(ok))
             todo = todo.filter(~ok)
-    return out
+    return out.alias(text.name)
 
 
 def _parse_epoch_ms(text: pl.Series) -> pl.Series:
@@ -795,32 +817,35 @@ def _to_bool(expr: pl.Expr, dtype: pl.DataType) -> _Conversion:
         return _Conversion(expr)
     if dtype.is_numeric():
         return _Conversion(expr != 0)
-    text = _clean_text(expr, dtype)
-    value = text.str.to_lowercase().replace_strict(
+    return _Conversion(text=_clean_text(expr, dtype), parse=_bool_expr, message=MSG_BOOL)
+
+
+def _bool_expr(text: pl.Expr) -> pl.Expr:
+    return text.str.to_lowercase().replace_strict(
         _BOOL_WORDS, default=None, return_dtype=pl.Boolean
     )
-    return _Conversion(value, text, MSG_BOOL)
 
 
-def _to_int(
-    expr: pl.Expr, dtype: pl.DataType, target: pl.DataType
-) -> _Conversion:
+def _to_int(expr: pl.Expr, dtype: pl.DataType, target: pl.DataType) -> _Conversion:
     if dtype.is_numeric():
         return _Conversion(expr.cast(target, strict=False))
-    text = _clean_text(expr, dtype)
-    number = text.cast(pl.Float64, strict=False)
-    whole = pl.when(number == number.floor()).then(number)
-    value = whole.cast(target, strict=False)
-    return _Conversion(value, text, MSG_INT)
+
+    def parse(text: pl.Expr) -> pl.Expr:
+        number = text.cast(pl.Float64, strict=False)
+        return pl.when(number == number.floor()).then(number).cast(target, strict=False)
+
+    return _Conversion(text=_clean_text(expr, dtype), parse=parse, message=MSG_INT)
 
 
 def _to_float(expr: pl.Expr, dtype: pl.DataType) -> _Conversion:
     if dtype.is_numeric():
         return _Conversion(expr.cast(pl.Float64))
-    text = _clean_text(expr, dtype)
+    return _Conversion(text=_clean_text(expr, dtype), parse=_amount_expr, message=MSG_NUMBER)
+
+
+def _amount_expr(text: pl.Expr) -> pl.Expr:
     # Amounts as exported: "¥1,299.00".
-    value = text.str.replace_all(r"[¥￥,\s]", "").cast(pl.Float64, strict=False)
-    return _Conversion(value, text, MSG_NUMBER)
+    return text.str.replace_all(r"[¥￥,\s]", "").cast(pl.Float64, strict=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
+from typing import Literal
 
 import polars as pl
 
@@ -137,7 +138,11 @@ def store_metrics_lazy(
 
 
 def store_metrics(
-    orders: pl.LazyFrame | pl.DataFrame, *, window: Window, rules: Rules
+    orders: pl.LazyFrame | pl.DataFrame,
+    *,
+    window: Window,
+    rules: Rules,
+    engine: Literal["auto", "in-memory", "streaming"] = "auto",
 ) -> pl.DataFrame:
     """Every DOMAIN §7 figure, one row per store, all stores in one query.
 
@@ -147,6 +152,8 @@ def store_metrics(
         Canonical orders or :func:`aftersales_kit.rules.derive_orders` output, any stores.
     window, rules
         The sample window and the rules.
+    engine
+        polars engine; ``"streaming"`` keeps peak memory lower on large parquet scans.
 
     Returns
     -------
@@ -161,7 +168,7 @@ def store_metrics(
     --------
     >>> store_metrics(frame, window=Window(date(2026, 3, 1), date(2026, 3, 30)), rules=rules)
     """
-    return store_metrics_lazy(orders, window=window, rules=rules).collect()
+    return store_metrics_lazy(orders, window=window, rules=rules).collect(engine=engine)
 
 
 def _finite(value: object) -> float | None:
@@ -200,8 +207,10 @@ def kpis_for(
 def stores_in(orders: pl.LazyFrame | pl.DataFrame) -> list[str]:
     """Sorted store ids present in ``orders``."""
     return (
-        orders.lazy().select(pl.col("store_id").drop_nulls().unique().sort()).collect()
-    ).to_series().to_list()
+        (orders.lazy().select(pl.col("store_id").drop_nulls().unique().sort()).collect())
+        .to_series()
+        .to_list()
+    )
 
 
 def unknown_store_error(store_id: str, stores: list[str]) -> UnknownStoreError:
@@ -306,8 +315,7 @@ def summary_text(result: Mapping[str, object]) -> str:
         f"中位数 (median): {fmt.hours(result['median_hours'])}    "  # type: ignore[arg-type]
         f"P90: {fmt.hours(result['p90_hours'])}",  # type: ignore[arg-type]
         f"超60小时占比 (share over 60 h): {fmt.pct(result['over_60h_share'])}",  # type: ignore[arg-type]
-        "剔除 (excluded): "
-        + ", ".join(f"{_LABELS[k]} {v}" for k, v in result["excluded"].items()),  # type: ignore[attr-defined]
+        "剔除 (excluded): " + ", ".join(f"{_LABELS[k]} {v}" for k, v in result["excluded"].items()),  # type: ignore[attr-defined]
         "阶段均值 (stage means):",
     ]
     for key, value in result["stages"].items():  # type: ignore[attr-defined]

@@ -163,12 +163,35 @@ def _quiet_imports() -> None:
 _export_lock = threading.Lock()
 
 
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aftersales-kit"
+
+
 @functools.cache
 def vega_bundle() -> str:
-    """vega + vega-lite + vega-embed as one script (defines ``window.vegaEmbed``), ~0.9 MB."""
+    """vega + vega-lite + vega-embed as one script (defines ``window.vegaEmbed``), ~0.9 MB.
+
+    ``vl_convert.javascript_bundle()`` builds it from the installed package, which takes seconds,
+    so the result is kept on disk per vl-convert version (a cache, never downloaded).
+    """
     import vl_convert
 
-    return vl_convert.javascript_bundle()
+    version = getattr(vl_convert, "__version__", "unknown")
+    path = _cache_dir() / f"vega-bundle-{version}.js"
+    try:
+        text = path.read_text(encoding="utf-8")
+        if "vegaEmbed" in text:
+            return text
+    except OSError:
+        pass
+    text = vl_convert.javascript_bundle()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, text)
+    except OSError:
+        pass  # a read-only home only costs the rebuild next time
+    return text
 
 
 @functools.cache

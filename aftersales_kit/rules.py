@@ -306,10 +306,9 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
 
     audit, ret = pl.col("first_audit_time"), pl.col("return_start")
     sign, inbound = pl.col("sign_time"), pl.col("inbound_time")
-    expects_return = (
-        pl.col("service_type").is_in(list(rules.return_service_types)).fill_null(False)
-        | pl.col("approve_result").is_in(list(rules.return_approve_results)).fill_null(False)
-    )
+    expects_return = pl.col("service_type").is_in(list(rules.return_service_types)).fill_null(
+        False
+    ) | pl.col("approve_result").is_in(list(rules.return_approve_results)).fill_null(False)
     stage = (
         pl.when(stopped)
         .then(pl.lit("stopped"))

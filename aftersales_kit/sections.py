@@ -9,6 +9,7 @@ carriers) is escaped here or by great-tables; personal columns are masked again 
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 #: the mimetype of the report's metadata output; the exporter reads it and removes it.
 META_MIME = "application/vnd.aftersales.report+json"
 OPEN_SHOWN = 30
-BREAKDOWN_ROWS = 12
+BREAKDOWN_ROWS = 8
 STAGES = ("audit", "return_ship", "transit", "inbound", "process")
 esc = fmt.escape
 
@@ -81,7 +82,10 @@ def _h(value: float | None, lang: str) -> str:
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, num: Sequence[int] = ()) -> str:
     """A plain table; every cell is escaped."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    head = "".join(
+        f'<th class="num">{esc(h)}</th>' if i in num else f"<th>{esc(h)}</th>"
+        for i, h in enumerate(headers)
+    )
     body = "".join(
         "<tr>" + "".join(
             f'<td class="num">{esc(c)}</td>' if i in num else f"<td>{esc(c)}</td>"
@@ -112,6 +116,7 @@ def _gt(frame: pl.DataFrame, *, table_id: str, labels: Mapping[str, str], lang: 
         .tab_options(
             table_font_size="13px",
             table_width="100%",
+            table_layout="auto",
             column_labels_background_color="#f7f9fb",
             row_group_background_color="#eef3f8",
             data_row_padding="5px",
@@ -210,9 +215,14 @@ def report_meta(d: Any, *, rules: Any, lang: str = "zh") -> dict[str, object]:
 
 def show_meta(d: Any, *, rules: Any, lang: str = "zh") -> None:
     """Display :func:`report_meta` (kept out of the visible report by the exporter)."""
-    from IPython.display import display
+    from IPython.display import HTML, display
 
     display(report_meta(d, rules=rules, lang=lang), raw=True)
+    if os.environ.get("AFTERSALES_REPORT") != "1":
+        # Interactive Jupyter: no report template supplies vegaEmbed, so load it once here.
+        from aftersales_kit.report import vega_bundle
+
+        display(HTML(f"<script>{vega_bundle()}</script>"))
 
 
 # --- sections -----------------------------------------------------------------------------------
@@ -237,11 +247,15 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
     gap = k.mean_hours - d.target_hours
     gap_text = t("kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang))
     vs_target = esc(t("kpi.vs_target", lang, target=_h(d.target_hours, lang), gap=gap_text))
+    counted = t("kpi.counted_line", lang, n=f"{k.counted:,}")
+    if excluded := sum(d.data_quality.excluded.values()):
+        counted += ("，" if lang == "zh" else "; ") + t("kpi.excluded", lang, n=excluded)
     lines = [vs_prev, vs_target]
     if d.peer_median_hours is not None:
         lines.append(esc(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count)))
+    lines.append(esc(counted))
     over_label = t("kpi.over_60h", lang, hours=_h(d.warning.line_hours, lang))
-    excluded = sum(d.data_quality.excluded.values())
+    previous = esc(t("report.previous", lang))
 
     def card(label_text: str, value: str, sub: str = "", main: bool = False) -> str:
         cls = "kpi kpi--main" if main else "kpi"
@@ -251,14 +265,9 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
 
     cards = [
         card(t("kpi.mean", lang), _h(k.mean_hours, lang), "<br>".join(lines), main=True),
-        card(t("kpi.median", lang), _h(k.median_hours, lang),
-             f"{esc(t('report.previous', lang))} {esc(_h(prev.median_hours, lang))}"),
-        card(t("kpi.p90", lang), _h(k.p90_hours, lang),
-             f"{esc(t('report.previous', lang))} {esc(_h(prev.p90_hours, lang))}"),
-        card(t("kpi.counted", lang), f"{k.counted:,}",
-             esc(t("kpi.excluded", lang, n=excluded)) if excluded else ""),
-        card(over_label, fmt.pct(k.over_60h_share),
-             f"{esc(t('report.previous', lang))} {esc(fmt.pct(prev.over_60h_share))}"),
+        card(t("kpi.median", lang), _h(k.median_hours, lang), f"{previous} {esc(_h(prev.median_hours, lang))}"),
+        card(t("kpi.p90", lang), _h(k.p90_hours, lang), f"{previous} {esc(_h(prev.p90_hours, lang))}"),
+        card(over_label, fmt.pct(k.over_60h_share), f"{previous} {esc(fmt.pct(prev.over_60h_share))}"),
         card(t("kpi.first_pass", lang), fmt.pct(d.first_pass_rate)),
     ]
     return _section("sec-summary", lang, f'<div class="kpi-grid">{"".join(cards)}</div>', _risk(d, lang))
@@ -399,7 +408,7 @@ def alerts(d: Any, *, lang: str = "zh") -> Section:
         .then(pl.lit(t("col.breached", lang)))
         .otherwise(pl.col("hours_to_breach").round(1).cast(pl.String) + f" {unit}")
         .alias("hours_to_breach"),
-        pl.col("sku_name"),
+        _short("sku_name"),
         pl.col("customer_name"),
         pl.col("customer_phone"),
     )
@@ -414,6 +423,28 @@ def alerts(d: Any, *, lang: str = "zh") -> Section:
     return _section("sec-alerts", lang, *parts)
 
 
+def _short(column: str, limit: int = 14) -> pl.Expr:
+    """Long product names make tall rows; keep the start (the table escapes it)."""
+    col = pl.col(column)
+    return (
+        pl.when(col.str.len_chars() > limit)
+        .then(col.str.slice(0, limit) + pl.lit("…"))
+        .otherwise(col)
+        .alias(column)
+    )
+
+
+def _longest_stage(stage_cols: Sequence[str], lang: str) -> pl.Expr:
+    """``"逆向运输 45.0"``: where the order spent most of its hours."""
+    values = [pl.col(c).fill_null(0.0) for c in stage_cols]
+    longest = pl.max_horizontal(values)
+    name: pl.Expr = pl.lit(None, dtype=pl.String)
+    for col, expr in reversed(list(zip(stage_cols, values, strict=True))):
+        stage = col.removeprefix("stage_")
+        name = pl.when(expr == longest).then(pl.lit(label("stage", stage, lang))).otherwise(name)
+    return name + pl.lit(" ") + longest.round(1).cast(pl.String)
+
+
 def top100(d: Any, *, lang: str = "zh") -> Section:
     """The longest counted orders of the window (TOP100), masked."""
     top = d.top100
@@ -425,11 +456,10 @@ def top100(d: Any, *, lang: str = "zh") -> Section:
         "service_id",
         pl.col("scene").map_elements(lambda v: label("scene", v, lang), return_dtype=pl.String),
         "reason",
-        "sku_name",
+        _short("sku_name"),
         pl.col("apply_time").dt.strftime("%m-%d %H:%M"),
         "hours",
-        pl.concat_str([pl.col(c).fill_null(0.0).round(1).cast(pl.String) for c in stage_cols],
-                      separator=" / ").alias("stages"),
+        _longest_stage(stage_cols, lang).alias("stages"),
         "customer_name",
         "customer_phone",
     )
@@ -437,7 +467,7 @@ def top100(d: Any, *, lang: str = "zh") -> Section:
         "rank": "#", "service_id": t("col.service_id", lang), "scene": t("col.scene", lang),
         "reason": t("col.reason", lang), "sku_name": t("col.sku_name", lang),
         "apply_time": t("col.apply_time", lang), "hours": t("col.hours", lang),
-        "stages": t("col.stages", lang), "customer_name": t("col.customer", lang),
+        "stages": t("col.longest_stage", lang), "customer_name": t("col.customer", lang),
         "customer_phone": t("col.phone", lang),
     }
     return _section("sec-top100", lang, _p(esc(t("top100.note", lang)), "report-note"),
@@ -466,9 +496,16 @@ def what_if(d: Any, *, lang: str = "zh") -> Section:
     wi = d.what_if
     if not d.kpis.counted or not wi.height or wi["mean_hours"].is_null().all():
         return _section("sec-whatif", lang, _empty(t("report.no_data", lang)))
+    # "Without the N longest" only means something while N is a small part of the sample.
+    tail = wi.filter(pl.col("scenario") == "without_longest")
+    if tail.height:
+        keep = tail.filter(pl.col("n") * 5 <= d.kpis.counted)
+        keep = keep if keep.height else tail.sort("n").head(1)
+        wi = pl.concat([wi.filter(pl.col("scenario") != "without_longest"), keep], how="vertical_relaxed")
     parts = [ch.chart_html(ch.what_if_chart(wi, target_hours=d.target_hours, lang=lang),
                            chart_id="chart-whatif", lang=lang)]
-    options = wi.filter((pl.col("scenario") != "actual") & pl.col("delta_hours").is_not_null())
+    # The lever to name is a stage the merchant can fix, not dropping orders.
+    options = wi.filter((pl.col("scenario") == "stage_meets_target") & pl.col("delta_hours").is_not_null())
     if options.height:
         best = options.sort("delta_hours").row(0, named=True)
         parts.append(_p(esc(t(
@@ -506,7 +543,8 @@ def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
     # Only exemptions that can touch this sample: apply dates from end − history_days to end.
     earliest = d.window.end - timedelta(days=rules.history_days)
     relevant = [(a, b) for a, b in rules.holidays if a.date() <= d.window.end and b.date() >= earliest]
-    holidays = sep.join(f"{fmt.timestamp(a)} → {fmt.timestamp(b)}" for a, b in relevant) or "—"
+    holidays = sep.join(f"{fmt.timestamp(a)} → {fmt.timestamp(b)}" for a, b in relevant)
+    holidays = holidays or t("method.no_holidays", lang)
     used = int(d.data_quality.excluded.get("holiday", 0))
     lines = [
         t("method.window", lang, start=fmt.day(d.window.start), end=fmt.day(d.window.end),

@@ -137,8 +137,8 @@ def load_rules(path: str | Path | None = None) -> Rules:
     >>> load_rules().thresholds["audit_over_24h"]
     24.0
     """
-    default_text = resources.files("aftersales_kit").joinpath("rules_default.toml").read_text(
-        encoding="utf-8"
+    default_text = (
+        resources.files("aftersales_kit").joinpath("rules_default.toml").read_text(encoding="utf-8")
     )
     raw = tomllib.loads(default_text)
     source: Path | None = None
@@ -168,10 +168,7 @@ def _merge(base: dict[str, object], user: dict[str, object], source: Path) -> di
     merged = dict(base)
     for key, value in user.items():
         if key not in _KNOWN:
-            msg = (
-                f"{source}: 未知的规则项 (unknown key) {key}; "
-                f"可用 (allowed): {', '.join(_KNOWN)}"
-            )
+            msg = f"{source}: 未知的规则项 (unknown key) {key}; 可用 (allowed): {', '.join(_KNOWN)}"
             raise RulesError(msg)
         if key in _TABLES:
             if not isinstance(value, dict):

@@ -178,7 +178,6 @@ def send_message(
     list[RecipientResult]
         One result per recipient, in the given order.
     """
-    payload = message.as_bytes()
     sender = parseaddr(settings.sender)[1] or settings.sender
     order = list(dict.fromkeys(recipients))
     results: dict[str, RecipientResult] = {}
@@ -191,7 +190,8 @@ def send_message(
         try:
             client = _connect(settings)
             try:
-                refused = client.sendmail(sender, pending, payload)
+                # send_message writes CRLF line ends; sendmail(bytes) would pass bare LFs through.
+                refused = client.send_message(message, from_addr=sender, to_addrs=pending)
             finally:
                 _quit(client)
         except smtplib.SMTPAuthenticationError as exc:

@@ -150,6 +150,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.customer": ("客户", "Customer"),
     "col.phone": ("电话", "Phone"),
     "col.stages": ("审核 / 寄回 / 运输 / 入库 / 处理", "Audit / ship / transit / inbound / process"),
+    "col.longest_stage": ("最长环节（小时）", "Longest stage (hours)"),
     "col.intervention": ("介入扣除", "Intervention"),
     "col.scenario": ("情景", "Scenario"),
     "col.delta_hours": ("变化（小时）", "Change (hours)"),
@@ -220,6 +221,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "method.thresholds": ("预警阈值：{items}", "Alert thresholds: {items}"),
     "method.holidays": ("不考核期间（按申请时间）：{items}", "Exempt periods (by apply time): {items}"),
+    "method.no_holidays": ("本样本期不涉及不考核期间", "none within this sample"),
+    "kpi.counted_line": ("计入 {n} 单", "{n} orders counted"),
     "method.holidays_used": ("本窗口因不考核而未计入 {n} 单。", "{n} orders of this window were exempt."),
     "method.target": ("目标时长 {target}；消费者提示预警线 {line}。", "Target {target}; consumer-warning line {line}."),
     "method.as_of": ("未完结单的已耗时按报告时间 {as_of} 计算。", "Open orders' elapsed hours are as of {as_of}."),
@@ -466,7 +469,7 @@ def _format_value(key: str, value: object, lang: str) -> str:
         if key.endswith("hours") and all(isinstance(v, int) for v in value):
             return sep.join(f"{v}:00" for v in value)
         return sep.join(str(v) for v in value)
-    if isinstance(value, float | int) and key.endswith(("share", "rate", "limit")):
+    if isinstance(value, float | int) and ("share" in key or key.endswith(("rate", "limit"))):
         return fmt.pct(float(value))
     if isinstance(value, float | int) and key.endswith(("hours", "delta")):
         return fmt.hours(float(value), lang=lang)

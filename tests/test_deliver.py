@@ -202,7 +202,6 @@ def test_sent_message_structure_and_content(
 ) -> None:
     _, mailbox = server
     outcome = _deliver(diagnosis, charts, report_file, settings, tmp_path, cc=["boss@example.com"])
-    print(outcome.results)
     assert [(r.recipient, r.status) for r in outcome.results] == [
         ("manager@example.com", "sent"),
         ("boss@example.com", "sent"),

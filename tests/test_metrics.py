@@ -60,8 +60,13 @@ STORE_S1 = [
     refund(10, 40, status="取消", first_process_time=None, first_audit_time=h(40)),
     refund(2, 100, approve_result="闪电退款"),
     # excluded
-    refund(1, 2, apply_time=datetime(2026, 2, 20), first_audit_time=datetime(2026, 2, 20, 1),
-           first_process_time=datetime(2026, 2, 20, 2)),  # holiday
+    refund(
+        1,
+        2,
+        apply_time=datetime(2026, 2, 20),
+        first_audit_time=datetime(2026, 2, 20, 1),
+        first_process_time=datetime(2026, 2, 20, 2),
+    ),  # holiday
     {"status": "取消"},  # cancelled_before_audit
     {"first_process_time": None},  # missing_end
     {"first_process_time": h(-2)},  # invalid
@@ -202,8 +207,19 @@ def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "orders.parquet"
     frame_two_stores().write_parquet(path)
     code = main(
-        ["metrics", str(path), "--store", "s1", "--start", "2026-03-01", "--end", "2026-03-30",
-         "--as-of", "2026-03-31 08:00", "--json"]
+        [
+            "metrics",
+            str(path),
+            "--store",
+            "s1",
+            "--start",
+            "2026-03-01",
+            "--end",
+            "2026-03-30",
+            "--as-of",
+            "2026-03-31 08:00",
+            "--json",
+        ]
     )
     assert code == 0
     got = json.loads(capsys.readouterr().out)
@@ -229,8 +245,19 @@ def test_cli_rules_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     frame_two_stores().write_parquet(path)
     rules = tmp_path / "rules.toml"
     rules.write_text("warning_hours = 50\n[thresholds]\naudit_over_24h = 35\n", encoding="utf-8")
-    argv = ["metrics", str(path), "--store", "s1", "--end", "2026-03-30", "--rules", str(rules),
-            "--as-of", "2026-03-31 08:00", "--json"]
+    argv = [
+        "metrics",
+        str(path),
+        "--store",
+        "s1",
+        "--end",
+        "2026-03-30",
+        "--rules",
+        str(rules),
+        "--as-of",
+        "2026-03-31 08:00",
+        "--json",
+    ]
     assert main(argv) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["over_60h_share"] == 0.4
@@ -247,8 +274,12 @@ def test_cli_unknown_store_and_bad_dates(
     assert "zz" in err and "s1, s2" in err
     assert main(["metrics", str(path), "--store", "s1", "--start", "2026/3/1"]) == 2
     assert "--start" in capsys.readouterr().err
-    assert main(["metrics", str(path), "--store", "s1", "--start", "2026-03-05",
-                 "--end", "2026-03-01"]) == 2
+    assert (
+        main(
+            ["metrics", str(path), "--store", "s1", "--start", "2026-03-05", "--end", "2026-03-01"]
+        )
+        == 2
+    )
 
 
 def test_duplicates_keep_latest_complete_time(tmp_path: Path) -> None:
@@ -316,11 +347,10 @@ def test_per_store_same_alone_or_with_all(frame: pl.DataFrame) -> None:
     everything = store_metrics(frame, window=WINDOW, rules=RULES)
     for row in everything.iter_rows(named=True):
         store = row["store_id"]
-        alone = store_metrics(
-            frame.filter(pl.col("store_id") == store), window=WINDOW, rules=RULES
-        )
+        alone = store_metrics(frame.filter(pl.col("store_id") == store), window=WINDOW, rules=RULES)
         assert_frame_equal(everything.filter(pl.col("store_id") == store), alone)
         if row["counted"]:
-            parts = sum(row[f"stage_{k}"] for k in ("audit", "return_ship", "transit",
-                                                    "inbound", "process"))
+            parts = sum(
+                row[f"stage_{k}"] for k in ("audit", "return_ship", "transit", "inbound", "process")
+            )
             assert parts - row["stage_intervention"] == pytest.approx(row["mean_hours"])

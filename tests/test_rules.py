@@ -416,8 +416,12 @@ def test_total_alert_uses_counted_hours_after_intervention() -> None:
 def test_alerts_not_evaluated_without_timestamps_or_on_open_orders() -> None:
     out = derived(
         {"first_process_time": h(100)},  # nothing but apply and process
-        {"first_audit_time": h(30), "first_process_time": h(100), "status": "待处理",
-         "complete_time": None},
+        {
+            "first_audit_time": h(30),
+            "first_process_time": h(100),
+            "status": "待处理",
+            "complete_time": None,
+        },
     )
     alert_cols = [f"alert_{r}" for r in RULE_NAMES if r != "total_over_60h"]
     assert out.row(0, named=True)["alert_total_over_60h"] is True
@@ -427,8 +431,13 @@ def test_alerts_not_evaluated_without_timestamps_or_on_open_orders() -> None:
 
 def test_alerts_use_raw_timestamps_even_when_out_of_order() -> None:
     out = derived(
-        {"first_audit_time": h(1), "pickup_time": h(30), "sign_time": h(20),
-         "inbound_time": h(50), "first_process_time": h(60)}
+        {
+            "first_audit_time": h(1),
+            "pickup_time": h(30),
+            "sign_time": h(20),
+            "inbound_time": h(50),
+            "first_process_time": h(60),
+        }
     ).row(0, named=True)
     assert out["alert_return_ship_over_24h"] is True  # 29 h
     assert out["alert_inbound_over_24h"] is True  # sign→inbound 30 h raw
@@ -471,35 +480,69 @@ def test_open_order_status() -> None:
     as_of = h(50)
     frame = orders(
         {"service_id": "audit", "status": "待审核", "complete_time": None},
-        {"service_id": "ship", "status": "待收货", "complete_time": None,
-         "first_audit_time": h(20)},
-        {"service_id": "refund", "service_type": "仅退款", "status": "待处理",
-         "complete_time": None, "first_audit_time": h(5)},
-        {"service_id": "transit", "status": "待收货", "complete_time": None,
-         "first_audit_time": h(1), "pickup_time": h(2)},
-        {"service_id": "inbound", "status": "待收货", "complete_time": None,
-         "first_audit_time": h(1), "pickup_time": h(2), "logistics_update_time": h(3),
-         "sign_time": h(24)},
-        {"service_id": "process", "status": "待处理", "complete_time": None,
-         "first_audit_time": h(1), "pickup_time": h(2), "sign_time": h(3),
-         "inbound_time": h(40)},
-        {"service_id": "stopped", "status": "待客户反馈", "complete_time": None,
-         "first_audit_time": h(1), "first_process_time": h(20)},
+        {
+            "service_id": "ship",
+            "status": "待收货",
+            "complete_time": None,
+            "first_audit_time": h(20),
+        },
+        {
+            "service_id": "refund",
+            "service_type": "仅退款",
+            "status": "待处理",
+            "complete_time": None,
+            "first_audit_time": h(5),
+        },
+        {
+            "service_id": "transit",
+            "status": "待收货",
+            "complete_time": None,
+            "first_audit_time": h(1),
+            "pickup_time": h(2),
+        },
+        {
+            "service_id": "inbound",
+            "status": "待收货",
+            "complete_time": None,
+            "first_audit_time": h(1),
+            "pickup_time": h(2),
+            "logistics_update_time": h(3),
+            "sign_time": h(24),
+        },
+        {
+            "service_id": "process",
+            "status": "待处理",
+            "complete_time": None,
+            "first_audit_time": h(1),
+            "pickup_time": h(2),
+            "sign_time": h(3),
+            "inbound_time": h(40),
+        },
+        {
+            "service_id": "stopped",
+            "status": "待客户反馈",
+            "complete_time": None,
+            "first_audit_time": h(1),
+            "first_process_time": h(20),
+        },
         {"service_id": "done"},
     )
     lf = derive_orders(frame, rules=RULES)
     out = open_order_status(lf, as_of=as_of, rules=RULES).collect()
     got = {
         r["service_id"]: (
-            r["elapsed_hours"], r["stage"], r["rule"], r["breached"], r["hours_to_breach"],
+            r["elapsed_hours"],
+            r["stage"],
+            r["rule"],
+            r["breached"],
+            r["hours_to_breach"],
             r["rules_broken"],
         )
         for r in out.to_dicts()
     }
     assert got == {
         "audit": (50.0, "audit", "audit_over_24h", True, -26.0, "audit_over_24h"),
-        "ship": (50.0, "return_ship", "return_ship_over_24h", True, -6.0,
-                 "return_ship_over_24h"),
+        "ship": (50.0, "return_ship", "return_ship_over_24h", True, -6.0, "return_ship_over_24h"),
         "refund": (50.0, "process", "total_over_60h", False, 10.0, None),
         "transit": (50.0, "transit", "tracking_stale_over_48h", False, 0.0, None),
         "inbound": (50.0, "inbound", "inbound_over_24h", True, -2.0, "inbound_over_24h"),
@@ -510,11 +553,23 @@ def test_open_order_status() -> None:
 
 def test_open_order_most_severe_broken_rule_and_intervention() -> None:
     frame = orders(
-        {"service_id": "a", "status": "待收货", "complete_time": None,
-         "first_audit_time": h(1), "pickup_time": h(2), "logistics_update_time": h(3),
-         "sign_time": h(4)},
-        {"service_id": "b", "status": "待审核", "complete_time": None, "jd_intervened": True,
-         "intervention_start": h(10), "intervention_end": h(100)},
+        {
+            "service_id": "a",
+            "status": "待收货",
+            "complete_time": None,
+            "first_audit_time": h(1),
+            "pickup_time": h(2),
+            "logistics_update_time": h(3),
+            "sign_time": h(4),
+        },
+        {
+            "service_id": "b",
+            "status": "待审核",
+            "complete_time": None,
+            "jd_intervened": True,
+            "intervention_start": h(10),
+            "intervention_end": h(100),
+        },
     )
     lf = derive_orders(frame, rules=RULES)
     out = open_order_status(lf, as_of=h(70), rules=RULES).collect()
@@ -535,8 +590,16 @@ offset = st.one_of(st.none(), st.integers(min_value=-50 * 3600, max_value=400 * 
 def random_orders(draw: st.DrawFn) -> pl.DataFrame:
     n = draw(st.integers(min_value=1, max_value=25))
     rows = []
-    cols = ("first_audit_time", "pickup_time", "customer_ship_time", "sign_time",
-            "inbound_time", "first_process_time", "intervention_start", "intervention_end")
+    cols = (
+        "first_audit_time",
+        "pickup_time",
+        "customer_ship_time",
+        "sign_time",
+        "inbound_time",
+        "first_process_time",
+        "intervention_start",
+        "intervention_end",
+    )
     for _ in range(n):
         row: dict[str, object] = {
             c: None if (s := draw(offset)) is None else T0 + timedelta(seconds=s) for c in cols
@@ -558,7 +621,5 @@ def test_stages_minus_intervention_equal_hours(frame: pl.DataFrame) -> None:
             continue
         assert all(v >= 0 for v in stages(row))
         assert sum(stages(row)) == pytest.approx(row["gross_hours"], abs=1e-9)
-        assert sum(stages(row)) - row["intervention_hours"] == pytest.approx(
-            row["hours"], abs=1e-9
-        )
+        assert sum(stages(row)) - row["intervention_hours"] == pytest.approx(row["hours"], abs=1e-9)
         assert 0 <= row["intervention_hours"] <= row["gross_hours"]

@@ -1,0 +1,539 @@
+"""Every store's report plus the portfolio index, fast: ``aftersales batch`` / ``make reports``.
+
+The flow: load the data once (only this shard's stores) → ``diagnose()`` every selected store in one
+polars pass → per store, a fingerprint of its rows, the peers it is compared with, the parameters,
+the rules file, the notebook and the toolkit version → stores whose HTML and sidecar fingerprint are
+current are skipped → the others' ``Diagnosis`` objects are pickled to a cache and their notebooks
+executed by papermill in worker processes (spawn), each worker keeping one warm kernel
+(:mod:`aftersales_kit.engine`) and rendering HTML in-process (:func:`report.render`) → the sidecar
+JSON (fingerprint + portfolio summary) is written last, so a killed batch simply resumes → the
+portfolio notebook renders ``index.html`` from the sidecars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aftersales_kit import __version__
+from aftersales_kit.errors import AftersalesError, UnknownStoreError, UsageError
+
+#: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
+STORE_TIMEOUT = 300.0
+#: modules a new kernel imports before its first store (what the store notebook imports).
+WARM_IMPORTS = ("polars", "altair", "aftersales_kit.charts", "aftersales_kit.sections",
+                "aftersales_kit.diagnose")
+CACHE_DIR = ".cache"
+SIDECAR_SUFFIX = ".json"
+INDEX_NAME = "index.html"
+
+
+# --- shards ---------------------------------------------------------------------------------------
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` → ``(K, N)`` with 1 ≤ K ≤ N; ``None`` stays ``None``."""
+    if text is None or text == "":
+        return None
+    k_text, sep, n_text = text.partition("/")
+    try:
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        k = n = 0
+    if not sep or n < 1 or not 1 <= k <= n:
+        msg = (
+            f"--shard 格式应为 K/N 且 1 ≤ K ≤ N (expected K/N with 1 ≤ K ≤ N): {text!r}; "
+            "例如 (e.g.) --shard 3/10"
+        )
+        raise UsageError(msg)
+    return k, n
+
+
+def shard_of(store: str, n: int) -> int:
+    """The 1-based shard of ``store`` among ``n``: stable across runs, machines and Python versions.
+
+    crc32 of the UTF-8 id (not ``hash()``, which is salted per process).
+    """
+    return zlib.crc32(str(store).encode("utf-8")) % n + 1
+
+
+def in_shard(stores: Iterable[str], shard: tuple[int, int] | None) -> list[str]:
+    """The stores of ``shard`` (all when ``None``), sorted."""
+    if shard is None:
+        return sorted(set(stores))
+    k, n = shard
+    return sorted({s for s in stores if shard_of(s, n) == k})
+
+
+def _parquet_only(paths: Sequence[Path]) -> list[Path] | None:
+    """The parquet files behind ``paths`` when every input is parquet, else ``None``."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            members = [p for p in sorted(path.rglob("*")) if p.is_file()
+                       and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)]
+            if not members or any(p.suffix.lower() != ".parquet" for p in members):
+                return None
+            files.extend(members)
+        elif path.suffix.lower() == ".parquet" and path.exists():
+            files.append(path)
+        else:
+            return None
+    return files
+
+
+def list_stores(paths: Sequence[Path]) -> list[str] | None:
+    """Store ids of parquet inputs from the store column (or ``store_id=`` folders) alone.
+
+    Only that column is read, so a shard can pick its stores without reading the others' rows.
+    ``None`` when the inputs are not all parquet with a canonical ``store_id`` (then the batch
+    loads everything and filters in memory).
+    """
+    import polars as pl
+
+    files = _parquet_only(paths)
+    if not files:
+        return None
+    try:
+        ids = (
+            pl.scan_parquet(files, hive_partitioning=True, missing_columns="insert")
+            .select(pl.col("store_id").cast(pl.String).str.strip_chars())
+            .unique()
+            .collect()
+            .to_series()
+        )
+    except Exception:  # a non-canonical header or an unreadable file: load() reports it properly
+        return None
+    return sorted(s for s in ids.to_list() if s)
+
+
+# --- fingerprints ---------------------------------------------------------------------------------
+
+
+def store_digests(frame: Any) -> dict[str, str]:
+    """store_id → sha256 of that store's rows, independent of row order (one pass over the frame).
+
+    polars row hashes are stable for one polars version only, which is part of the fingerprint.
+    """
+    import numpy as np
+    import polars as pl
+
+    if frame.height == 0:
+        return {}
+    hashed = frame.select("store_id").with_columns(
+        pl.Series("_h", frame.hash_rows(seed=1))
+    )
+    grouped = hashed.group_by("store_id").agg(pl.col("_h").sort())
+    out = {}
+    for store, hashes in grouped.iter_rows():
+        digest = hashlib.sha256(np.asarray(hashes, dtype=np.uint64).tobytes()).hexdigest()
+        out[str(store)] = digest
+    return out
+
+
+def _file_digest(path: str | Path | None) -> str:
+    if not path:
+        return ""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def fingerprint(*, rows: str, params: Mapping[str, object], peers: Mapping[str, object],
+                rules_digest: str, notebook_digest: str) -> str:
+    """One hex digest of everything a store's report depends on."""
+    import polars as pl
+
+    payload = {
+        "rows": rows,
+        "params": dict(params),
+        "peers": dict(peers),
+        "rules": rules_digest,
+        "notebook": notebook_digest,
+        "version": __version__,
+        "polars": pl.__version__,
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sidecar_path(html_path: Path) -> Path:
+    return html_path.with_suffix(SIDECAR_SUFFIX)
+
+
+def read_sidecar(html_path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(sidecar_path(html_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_current(html_path: Path, digest: str) -> bool:
+    """The HTML exists and its sidecar records ``digest``."""
+    side = read_sidecar(html_path)
+    return html_path.exists() and side is not None and side.get("fingerprint") == digest
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write through a temporary sibling and ``os.replace``: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_cache(path: Path, diagnosis: Any) -> None:
+    atomic_write_bytes(path, pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+# --- jobs and outcomes ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One store to render (picklable; sent to a worker)."""
+
+    store: str
+    params: Any  # report.ReportParams
+    out_dir: str
+    sidecar: dict[str, Any]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one store: ``status`` is ``done``, ``skipped`` or ``failed``."""
+
+    store: str
+    status: str
+    reason: str = ""
+    path: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class BatchResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    index: Path | None = None
+    seconds: float = 0.0
+
+    def by_status(self, status: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return self.by_status("failed")
+
+
+# --- worker side ----------------------------------------------------------------------------------
+
+
+def _worker_init(env: Mapping[str, str]) -> None:
+    """Runs once per worker process: cheap imports, the engine, and a kernel started right away."""
+    # Ctrl-C is the parent's to handle: it stops the pool; a worker dying mid-write is what the
+    # atomic writes are for, but there is no point in tracebacks from every worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.update(env)
+    from aftersales_kit import engine
+
+    engine.skip_slow_imports()
+    from aftersales_kit import report
+
+    engine.register()
+    report.vega_bundle()
+    try:
+        engine.prewarm(warm_imports=WARM_IMPORTS)
+    except AftersalesError:
+        pass  # the first store retries the start and reports the failure as that store's
+
+
+def render_job(job: Job) -> Outcome:
+    """Render one store on this process's warm kernel; never raises for a store's own failure."""
+    from aftersales_kit import engine, report
+
+    started = time.perf_counter()
+    try:
+        html = report.render(job.params, out_dir=Path(job.out_dir),
+                             engine_name=engine.ENGINE_NAME, wall_timeout=job.timeout,
+                             warm_imports=WARM_IMPORTS)
+        atomic_write_bytes(
+            sidecar_path(html),
+            json.dumps(job.sidecar, ensure_ascii=False, indent=1, default=str).encode("utf-8"),
+        )
+    except Exception as exc:  # a store's failure must not stop the batch; the reason is reported
+        reason = str(exc) or type(exc).__name__
+        if not isinstance(exc, AftersalesError):
+            reason = f"{type(exc).__name__}: {reason}"
+        return Outcome(job.store, "failed", reason=reason,
+                       seconds=time.perf_counter() - started)
+    return Outcome(job.store, "done", path=str(html), seconds=time.perf_counter() - started)
+
+
+def render_index_job(summary: str, out_dir: str, lang: str) -> str:
+    """Execute and render the portfolio notebook in a worker; returns the index path."""
+    from aftersales_kit import engine, portfolio
+
+    return str(portfolio.render_index(Path(summary), out_dir=Path(out_dir), lang=lang,
+                                      engine_name=engine.ENGINE_NAME))
+
+
+# --- parent side ----------------------------------------------------------------------------------
+
+
+def _worker_env() -> dict[str, str]:
+    from aftersales_kit import report
+
+    env = {report.ENV_FLAG: "1"}  # the kernel must see it from its start (charts use the bundle)
+    if os.environ.get("AFTERSALES_CONFIG"):
+        env["AFTERSALES_CONFIG"] = os.environ["AFTERSALES_CONFIG"]
+    return env
+
+
+def _diagnose_isolated(frame: Any, stores: list[str], *, on_fail: dict[str, str],
+                       **kwargs: Any) -> dict[str, Any]:
+    """``diagnose`` for all ``stores`` in one pass; if that raises, store by store, so one store's
+    bad data fails only that store (its reason lands in ``on_fail``)."""
+    from aftersales_kit.diagnose import diagnose
+
+    if not stores:
+        return {}
+    try:
+        return diagnose(frame, stores=stores, **kwargs)
+    except Exception:
+        result = {}
+        for store in stores:
+            try:
+                result.update(diagnose(frame, stores=[store], **kwargs))
+            except Exception as exc:
+                on_fail[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
+        return result
+
+
+def run_batch(
+    paths: Sequence[str | Path],
+    *,
+    out_dir: str | Path = Path("reports"),
+    stores: Sequence[str] | None = None,
+    shard: tuple[int, int] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    lang: str = "zh",
+    rules: str | Path | None = None,
+    as_of: str | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    config: str | Path | None = None,
+    skip_bad_rows: bool = False,
+    timeout: float = STORE_TIMEOUT,
+    progress: bool = True,
+    index: bool = True,
+) -> BatchResult:
+    """Render the selected stores' reports (skipping current ones) and the portfolio index."""
+    from aftersales_kit import portfolio, report
+    from aftersales_kit.engine import skip_slow_imports
+    from aftersales_kit.load import load
+    from aftersales_kit.rules import parse_as_of, parse_window
+    from aftersales_kit.settings import load_rules
+
+    skip_slow_imports()
+    began = time.perf_counter()
+    out = Path(out_dir).resolve()
+    data = [Path(p).resolve() for p in paths]
+    ruleset = load_rules(rules or None)
+    moment = parse_as_of(as_of or None)
+    window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
+    wanted = None if stores is None else sorted({str(s).strip() for s in stores if str(s).strip()})
+
+    pushdown = wanted
+    if shard is not None:
+        listed = list_stores(data)
+        if listed is not None:
+            base = listed if wanted is None else [s for s in listed if s in set(wanted)]
+            pushdown = in_shard(base, shard)
+    loaded = load(data, stores=pushdown, config=config, skip_bad_rows=skip_bad_rows)
+    frame = loaded.frame
+    found = sorted(set(frame.get_column("store_id").drop_nulls().to_list()))
+    if wanted is not None:
+        missing = [s for s in wanted if s not in set(found)]
+        if missing:
+            msg = (
+                f"数据中没有这些店铺 (stores not in the data): {', '.join(missing)}; "
+                f"数据中的店铺 (stores found): {', '.join(found[:20])}"
+                f"{' …' if len(found) > 20 else ''}"
+            )
+            raise UnknownStoreError(msg)
+    selected = in_shard(found if wanted is None else wanted, shard)
+
+    failed: dict[str, str] = {}
+    diagnoses = _diagnose_isolated(frame, selected, on_fail=failed, window=window, rules=ruleset,
+                                   as_of=moment, load_report=loaded.report)
+    digests = store_digests(frame)
+    rules_digest = _file_digest(rules)
+    notebook_digest = _file_digest(report.NOTEBOOK)
+    base_params = report.ReportParams(
+        start=window.start.isoformat(), end=window.end.isoformat(),
+        data=tuple(str(p) for p in data), rules=str(Path(rules).resolve()) if rules else "",
+        lang=lang, as_of=moment.isoformat(sep=" "),
+    )
+
+    outcomes: dict[str, Outcome] = {}
+    jobs: list[Job] = []
+    for store in selected:
+        if store in failed:
+            outcomes[store] = Outcome(store, "failed", reason=failed[store])
+            continue
+        try:
+            html = report.report_path(out, store=store, window=window)
+        except UsageError as exc:
+            outcomes[store] = Outcome(store, "failed", reason=str(exc))
+            continue
+        d = diagnoses[store]
+        # as_of changes every run when not given; a report made "now" stays current until its
+        # data, peers or options change, so only an explicit --as-of enters the fingerprint.
+        shown = dataclasses.asdict(base_params) | {"store": store, "as_of": as_of or "",
+                                                   "data": "", "cache": ""}
+        digest = fingerprint(
+            rows=digests.get(store, ""), params=shown,
+            peers={"median": d.peer_median_hours, "count": d.peer_count},
+            rules_digest=rules_digest, notebook_digest=notebook_digest,
+        )
+        if not force and is_current(html, digest):
+            outcomes[store] = Outcome(store, "skipped", reason="已是最新 (up to date)",
+                                      path=str(html))
+            continue
+        cache = out / CACHE_DIR / report.safe_store(store) / f"{html.stem}.pkl"
+        _write_cache(cache, d)
+        sidecar = {
+            "fingerprint": digest,
+            "version": __version__,
+            "rendered_at": moment.isoformat(sep=" "),
+            "summary": portfolio.store_summary(d, report=html.relative_to(out).as_posix()),
+        }
+        params = dataclasses.replace(base_params, store=store, cache=str(cache))
+        jobs.append(Job(store, params, str(out), sidecar, timeout))
+
+    index_path = None
+    n_workers = max(1, min(workers or os.cpu_count() or 1, max(len(jobs), 1)))
+    if jobs or index:
+        index_path = _run_pool(jobs, outcomes, workers=n_workers, progress=progress,
+                               out=out, window=window, lang=lang, index=index)
+    ordered = [outcomes[s] for s in selected]
+    if "__index__" in outcomes:
+        ordered.append(outcomes["__index__"])
+    return BatchResult(outcomes=ordered, index=index_path, seconds=time.perf_counter() - began)
+
+
+def _run_pool(jobs: list[Job], outcomes: dict[str, Outcome], *, workers: int, progress: bool,
+              out: Path, window: Any, lang: str, index: bool) -> Path | None:
+    from tqdm import tqdm
+
+    from aftersales_kit import portfolio
+
+    context = multiprocessing.get_context("spawn")  # fork + kernels misbehaves (TOOLING §1.9)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_worker_init, initargs=(_worker_env(),))
+    bar = tqdm(total=len(jobs), file=sys.stderr, unit="店", desc="报告 (reports)",
+               disable=not progress or not jobs, dynamic_ncols=True)
+    index_path = None
+    try:
+        pending: dict[Future[Outcome], Job] = {pool.submit(render_job, job): job for job in jobs}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                job = pending.pop(fut)
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # a worker process died (OOM, kill): that store fails
+                    outcome = Outcome(job.store, "failed",
+                                      reason=f"工作进程异常 (worker died): {exc!r}")
+                outcomes[job.store] = outcome
+                bar.update(1)
+                if outcome.status == "failed":
+                    bar.set_postfix_str(f"失败 (failed) {len(_failed(outcomes))}")
+        bar.close()
+        if index:
+            summary = portfolio.write_summary(out, window=window)
+            try:
+                index_path = Path(pool.submit(render_index_job, str(summary), str(out),
+                                              lang).result())
+            except Exception as exc:
+                outcomes["__index__"] = Outcome(INDEX_NAME, "failed", reason=str(exc))
+    except BaseException:
+        bar.close()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        raise
+    pool.shutdown(wait=True)
+    return index_path
+
+
+def _failed(outcomes: Mapping[str, Outcome]) -> list[Outcome]:
+    return [o for o in outcomes.values() if o.status == "failed"]
+
+
+def summary_table(result: BatchResult, *, width: int = 110) -> str:
+    """The final table: counts, then one line per failed store with the reason."""
+    done, skipped, failed = (result.by_status(s) for s in ("done", "skipped", "failed"))
+    lines = [
+        f"完成 (done) {len(done)} · 跳过 (skipped, up to date) {len(skipped)} · "
+        f"失败 (failed) {len(failed)} · 用时 (time) {result.seconds:.1f} s",
+    ]
+    if failed:
+        lines.append(f"{'店铺 (store)':<16} 原因 (reason)")
+        for o in failed:
+            first = o.reason.strip().splitlines()[0] if o.reason.strip() else "?"
+            if len(first) > width:
+                first = first[: width - 1] + "…"
+            lines.append(f"{o.store:<16} {first}")
+    if result.index is not None:
+        lines.append(f"总览 (index): {result.index}")
+    return "\n".join(lines)
+
+
+def command_batch(args: argparse.Namespace) -> int:
+    """``aftersales batch [DATA...] [--stores a,b] [--workers n] [--shard K/N] [--force] …``."""
+    from aftersales_kit.demo import ensure_demo
+
+    if getattr(args, "config", None):
+        os.environ["AFTERSALES_CONFIG"] = str(Path(args.config).resolve())
+    if args.workers is not None and args.workers < 1:
+        msg = f"--workers 必须 ≥ 1 (must be at least 1): {args.workers}"
+        raise UsageError(msg)
+    paths = list(args.data) or [ensure_demo()]
+    stores = [s for s in args.stores.split(",") if s.strip()] if args.stores else None
+    result = run_batch(
+        paths,
+        out_dir=Path(args.out),
+        stores=stores,
+        shard=parse_shard(args.shard),
+        start=args.start,
+        end=args.end,
+        lang=args.lang,
+        rules=args.rules,
+        as_of=args.as_of,
+        workers=args.workers,
+        force=args.force,
+        config=getattr(args, "config", None),
+        skip_bad_rows=getattr(args, "skip_bad_rows", False),
+    )
+    print(summary_table(result), file=sys.stderr)
+    if result.index is not None:
+        print(result.index)
+    return 1 if result.failed else 0

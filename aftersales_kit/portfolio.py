@@ -1,0 +1,387 @@
+"""The portfolio overview (``reports/index.html``): data from the batch's sidecars, and its sections.
+
+The batch writes one small summary per store (in the sidecar JSON beside each report, computed from
+its ``Diagnosis``); :func:`write_summary` gathers them for a window, and ``notebooks/portfolio.ipynb``
+(papermill-executed, exported with the report template) shows them. Nothing is recomputed here, so
+shards on several machines can each write their stores and one final step renders the index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from aftersales_kit import __version__
+from aftersales_kit import format as fmt
+from aftersales_kit.errors import ReportError
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "portfolio.ipynb"
+META_MIME = "application/vnd.aftersales.report+json"
+SUMMARY_DIR = ".cache"
+
+#: this page's own strings (zh, en); labels of scenes/stages come from text.label.
+STRINGS: dict[str, tuple[str, str]] = {
+    "title": ("多店铺售后时长总览", "After-sales duration portfolio"),
+    "all_stores": ("全部店铺", "All stores"),
+    "headline": (
+        "共 {n} 家店铺；{high} 家有消费者提示风险，{watch} 家需关注；{open} 个未完结订单有超时风险。",
+        "{n} stores; {high} at consumer-warning risk, {watch} to watch; "
+        "{open} open orders at risk.",
+    ),
+    "sec.ranking": ("店铺排名（平均售后时长，从长到短）", "Stores ranked by mean hours (longest first)"),
+    "sec.distribution": ("店铺平均时长分布", "Distribution of store means"),
+    "sec.warning": ("消费者提示风险店铺", "Stores at consumer-warning risk"),
+    "sec.short_boards": ("最常见的短板", "Most common short boards"),
+    "sec.open": ("各店铺有超时风险的未完结订单", "Open orders at risk per store"),
+    "col.rank": ("排名", "Rank"),
+    "col.store": ("店铺", "Store"),
+    "col.mean": ("平均时长", "Mean"),
+    "col.prev": ("上期", "Previous"),
+    "col.change": ("变化", "Change"),
+    "col.counted": ("计入单量", "Counted"),
+    "col.over": ("超60小时占比", "Over 60 h"),
+    "col.short_board": ("短板", "Short board"),
+    "col.level": ("风险", "Risk"),
+    "col.scene": ("场景", "Scene"),
+    "col.stage": ("环节", "Stage"),
+    "col.stores": ("店铺数", "Stores"),
+    "col.excess": ("超目标小时合计", "Excess hours"),
+    "col.open": ("风险订单", "At risk"),
+    "col.breached": ("已超时", "Breached"),
+    "col.report": ("报告", "Report"),
+    "open_report": ("查看报告", "Open report"),
+    "level.high": ("高", "High"),
+    "level.watch": ("关注", "Watch"),
+    "level.ok": ("正常", "OK"),
+    "chart.stores": ("店铺数", "Stores"),
+    "chart.mean": ("平均售后时长（小时）", "Mean after-sales hours"),
+    "none.stores": ("没有已生成的店铺报告。", "No store reports yet."),
+    "none.warning": ("没有店铺有消费者提示风险。", "No store is at consumer-warning risk."),
+    "none.short_boards": ("没有店铺超过目标时长。", "No store is above its target."),
+    "none.open": ("没有有超时风险的未完结订单。", "No open orders at risk."),
+    "footer": (
+        "每家店铺的数字来自其报告的诊断结果；点击店铺名打开报告。",
+        "Each store's figures come from its report's diagnosis; click a store to open its report.",
+    ),
+}
+
+
+def s(key: str, lang: str = "zh", **values: object) -> str:
+    """This page's string ``key`` in ``lang``."""
+    text = STRINGS[key][0 if lang == "zh" else 1]
+    return text.format(**values) if values else text
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def _f(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def store_summary(d: Any, *, report: str) -> dict[str, Any]:
+    """The portfolio's row for one store, from its ``Diagnosis``; ``report`` is the relative link."""
+    import polars as pl
+
+    board = d.short_board
+    risk = d.open_at_risk
+    breached = int(risk.filter(pl.col("breached")).height) if risk.height else 0
+    prev = d.prev_kpis.mean_hours
+    mean = d.kpis.mean_hours
+    return {
+        "store_id": str(d.store_id),
+        "store_name": str(d.store_name or d.store_id),
+        "report": report,
+        "window_start": d.window.start.isoformat(),
+        "window_end": d.window.end.isoformat(),
+        "counted": int(d.kpis.counted),
+        "mean_hours": _f(mean),
+        "prev_mean_hours": _f(prev),
+        "delta_hours": None if mean is None or prev is None else float(mean) - float(prev),
+        "median_hours": _f(d.kpis.median_hours),
+        "over_60h_share": _f(d.kpis.over_60h_share),
+        "warning_level": d.warning.level,
+        "line_hours": float(d.warning.line_hours),
+        "short_board": None if board is None else {
+            "scene": board.scene, "stage": board.stage, "excess_hours": float(board.excess_hours),
+        },
+        "open_at_risk": int(risk.height),
+        "open_breached": breached,
+    }
+
+
+def collect_summaries(out_dir: Path, *, window: Any) -> list[dict[str, Any]]:
+    """Every store summary of ``window`` under ``out_dir`` whose report exists, by store id."""
+    stem = f"{window.start.isoformat()}_{window.end.isoformat()}"
+    rows = []
+    for side in sorted(Path(out_dir).glob(f"*/{stem}.json")):
+        try:
+            data = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # a sidecar being replaced right now; its report is listed next time
+        summary = data.get("summary")
+        if isinstance(summary, dict) and side.with_suffix(".html").exists():
+            rows.append(summary)
+    return sorted(rows, key=lambda r: r["store_id"])
+
+
+def write_summary(out_dir: Path, *, window: Any) -> Path:
+    """Gather the summaries into one JSON file (the portfolio notebook's input); returns its path."""
+    rows = collect_summaries(out_dir, window=window)
+    payload = {
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "stores": rows,
+    }
+    path = Path(out_dir) / SUMMARY_DIR / f"portfolio_{window.start}_{window.end}.json"
+    _atomic_write(path, json.dumps(payload, ensure_ascii=False, indent=1))
+    return path
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- sections (called by the notebook) -------------------------------------------------------------
+
+
+class Html:
+    """Already-escaped HTML that displays as ``text/html``."""
+
+    def __init__(self, html: str) -> None:
+        self.html = html
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __str__(self) -> str:
+        return self.html
+
+
+def _section(sec_id: str, title: str, body: str) -> Html:
+    return Html(f'<section class="report-section" id="{sec_id}">'
+                f'<h2 class="report-h2">{fmt.escape(title)}</h2>{body}</section>')
+
+
+def _empty(text: str) -> str:
+    return f'<div class="report-empty">{fmt.escape(text)}</div>'
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, num: Sequence[int] = ()) -> str:
+    """Cells are HTML already (escaped by the caller); numbers are right-aligned."""
+    head = "".join(f"<th>{fmt.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>"
+                         for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return ('<div class="table-scroll"><table class="report-table"><thead><tr>'
+            f"{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def _link(row: Mapping[str, Any]) -> str:
+    # Relative links only: the reports folder can be zipped and opened anywhere.
+    href = fmt.escape(row["report"])
+    return f'<a href="{href}">{fmt.escape(row["store_name"])}</a>'
+
+
+def _delta(row: Mapping[str, Any], lang: str) -> str:
+    delta = row.get("delta_hours")
+    if delta is None:
+        return "—"
+    arrow = "↑" if delta > 0 else "↓" if delta < 0 else "→"
+    cls = "up" if delta > 0 else "down" if delta < 0 else ""
+    return f'<span class="{cls}">{arrow} {fmt.escape(fmt.hours(abs(delta), lang=lang))}</span>'
+
+
+def _board_text(board: Mapping[str, Any] | None, lang: str) -> str:
+    from aftersales_kit.text import label
+
+    if not board:
+        return "—"
+    return fmt.escape(f"{label('scene', board['scene'], lang)} · {label('stage', board['stage'], lang)}")
+
+
+def _level(level: str, lang: str) -> str:
+    return f'<span class="risk-{fmt.escape(level)}">{fmt.escape(s("level." + level, lang))}</span>'
+
+
+def report_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> dict[str, object]:
+    """Header values for the report template (same keys as a store report's meta)."""
+    from aftersales_kit.text import t
+
+    start, end = summary["window_start"], summary["window_end"]
+    window = f"{start} — {end}"
+    meta = {
+        "lang": lang,
+        "title": s("title", lang),
+        "store_id": "",
+        "store_name": s("all_stores", lang),
+        "store_label": t("report.store", lang),
+        "window": window,
+        "window_start": start,
+        "window_end": end,
+        "window_label": t("report.window", lang),
+        "data_until": "—",
+        "data_until_label": t("report.data_until", lang),
+        "as_of": "—",
+        "as_of_label": t("report.as_of", lang),
+        "version": __version__,
+        "version_label": t("report.version", lang),
+        "nav_label": t("report.nav", lang),
+        "nav": [[sec, s(f"sec.{key}", lang)] for sec, key in (
+            ("pf-ranking", "ranking"), ("pf-distribution", "distribution"),
+            ("pf-warning", "warning"), ("pf-short-boards", "short_boards"), ("pf-open", "open"))],
+        "footer": s("footer", lang),
+        "generated_by": t("report.generated_by", lang, version=__version__),
+    }
+    return {META_MIME: meta, "text/plain": f"{meta['title']} · {window}"}
+
+
+def show_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> None:
+    from IPython.display import display
+
+    display(report_meta(summary, lang=lang), raw=True)
+
+
+def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+    rows = summary["stores"]
+    levels = [r["warning_level"] for r in rows]
+    text = s("headline", lang, n=len(rows), high=levels.count("high"),
+             watch=levels.count("watch"), open=sum(r["open_at_risk"] for r in rows))
+    return Html(f'<p class="report-lead">{fmt.escape(text)}</p>')
+
+
+def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Longest mean first; stores without counted orders last, then by id."""
+    return sorted(rows, key=lambda r: (r["mean_hours"] is None, -(r["mean_hours"] or 0.0),
+                                       r["store_id"]))
+
+
+def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+    rows = ranked(summary["stores"])
+    if not rows:
+        return _section("pf-ranking", s("sec.ranking", lang), _empty(s("none.stores", lang)))
+    body = [
+        [str(i), _link(r), fmt.escape(fmt.hours(r["mean_hours"], lang=lang)),
+         fmt.escape(fmt.hours(r["prev_mean_hours"], lang=lang)), _delta(r, lang),
+         str(r["counted"]), fmt.escape(fmt.pct(r["over_60h_share"])),
+         _board_text(r["short_board"], lang), _level(r["warning_level"], lang)]
+        for i, r in enumerate(rows, start=1)
+    ]
+    headers = [s(k, lang) for k in ("col.rank", "col.store", "col.mean", "col.prev", "col.change",
+                                    "col.counted", "col.over", "col.short_board", "col.level")]
+    return _section("pf-ranking", s("sec.ranking", lang), _table(headers, body, num=(0, 2, 3, 5, 6)))
+
+
+def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+    import altair as alt
+    import polars as pl
+
+    from aftersales_kit import charts
+
+    rows = [r for r in summary["stores"] if r["mean_hours"] is not None]
+    if not rows:
+        return _section("pf-distribution", s("sec.distribution", lang),
+                        _empty(s("none.stores", lang)))
+    frame = pl.DataFrame({"mean_hours": [r["mean_hours"] for r in rows]})
+    line = rows[0]["line_hours"]
+    bars = alt.Chart(frame).mark_bar().encode(
+        x=alt.X("mean_hours:Q", bin=alt.Bin(maxbins=20), title=s("chart.mean", lang)),
+        y=alt.Y("count():Q", title=s("chart.stores", lang)),
+    )
+    rule = alt.Chart(pl.DataFrame({"line": [line]})).mark_rule(strokeDash=[4, 4]).encode(
+        x="line:Q")
+    chart = (bars + rule).properties(width="container", height=220)
+    html = charts.chart_html(chart, chart_id="pf-distribution-chart", lang=lang)
+    return _section("pf-distribution", s("sec.distribution", lang), html)
+
+
+def warning_stores(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+    rows = [r for r in ranked(summary["stores"]) if r["warning_level"] in {"high", "watch"}]
+    rows.sort(key=lambda r: r["warning_level"] != "high")  # stable: high first, then by mean
+    if not rows:
+        return _section("pf-warning", s("sec.warning", lang), _empty(s("none.warning", lang)))
+    body = [[_link(r), _level(r["warning_level"], lang),
+             fmt.escape(fmt.hours(r["mean_hours"], lang=lang)), _delta(r, lang),
+             _board_text(r["short_board"], lang)] for r in rows]
+    headers = [s(k, lang) for k in ("col.store", "col.level", "col.mean", "col.change",
+                                    "col.short_board")]
+    return _section("pf-warning", s("sec.warning", lang), _table(headers, body, num=(2,)))
+
+
+def short_board_counts(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, int, float]]:
+    """(scene, stage, stores, excess hours) over the estate, most stores first."""
+    counts: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        board = r.get("short_board")
+        if board:
+            counts.setdefault((board["scene"], board["stage"]), []).append(board["excess_hours"])
+    out = [(scene, stage, len(v), float(sum(v))) for (scene, stage), v in counts.items()]
+    return sorted(out, key=lambda x: (-x[2], -x[3], x[0], x[1]))
+
+
+def short_boards(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+    from aftersales_kit.text import label
+
+    counts = short_board_counts(summary["stores"])
+    if not counts:
+        return _section("pf-short-boards", s("sec.short_boards", lang),
+                        _empty(s("none.short_boards", lang)))
+    body = [[fmt.escape(label("scene", scene, lang)), fmt.escape(label("stage", stage, lang)),
+             str(n), fmt.escape(fmt.hours(excess, lang=lang))]
+            for scene, stage, n, excess in counts]
+    headers = [s(k, lang) for k in ("col.scene", "col.stage", "col.stores", "col.excess")]
+    return _section("pf-short-boards", s("sec.short_boards", lang),
+                    _table(headers, body, num=(2, 3)))
+
+
+def open_at_risk(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+    rows = sorted((r for r in summary["stores"] if r["open_at_risk"] > 0),
+                  key=lambda r: (-r["open_breached"], -r["open_at_risk"], r["store_id"]))
+    if not rows:
+        return _section("pf-open", s("sec.open", lang), _empty(s("none.open", lang)))
+    body = [[_link(r), str(r["open_at_risk"]), str(r["open_breached"])] for r in rows]
+    headers = [s(k, lang) for k in ("col.store", "col.open", "col.breached")]
+    return _section("pf-open", s("sec.open", lang), _table(headers, body, num=(1, 2)))
+
+
+# --- render ---------------------------------------------------------------------------------------
+
+
+def render_index(summary: Path, *, out_dir: Path, lang: str = "zh",
+                 engine_name: str | None = None, **engine_kwargs: Any) -> Path:
+    """Execute ``notebooks/portfolio.ipynb`` with papermill and write ``out_dir/index.html``."""
+    from papermill.exceptions import PapermillExecutionError
+
+    from aftersales_kit import report
+
+    html_path = Path(out_dir) / "index.html"
+    nb_path = Path(out_dir) / SUMMARY_DIR / "index.ipynb"
+    nb_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        nb = report.execute({"summary": str(summary), "lang": lang}, output=nb_path,
+                            engine_name=engine_name, notebook=NOTEBOOK, **engine_kwargs)
+    except PapermillExecutionError as exc:
+        msg = (
+            f"总览生成失败 (portfolio index failed): {exc.ename}: {exc.evalue}; "
+            f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
+        )
+        raise ReportError(msg) from exc
+    _atomic_write(html_path, report.export_html(nb, lang=lang))
+    return html_path

@@ -1,0 +1,121 @@
+"""Batch: shards, fingerprints/resume, failure isolation, no leaks between stores, the index."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aftersales_kit import batch
+from aftersales_kit.errors import UsageError
+
+STORES = ["1000101", "1000102", "1000103", "1000104", "1000105"]
+BROKEN = "1000103"
+
+
+@given(stores=st.sets(st.text(min_size=1, max_size=12), max_size=40),
+       n=st.integers(min_value=1, max_value=12))
+def test_shards_partition_the_stores_exactly(stores: set[str], n: int) -> None:
+    parts = [batch.in_shard(stores, (k, n)) for k in range(1, n + 1)]
+    flat = [s for part in parts for s in part]
+    assert len(flat) == len(set(flat))  # no store twice
+    assert set(flat) == stores  # none lost
+
+
+def test_shard_is_stable_and_parsed() -> None:
+    assert batch.shard_of("1000101", 7) == batch.shard_of("1000101", 7)
+    assert batch.shard_of("1000101", 1) == 1
+    assert batch.parse_shard("3/10") == (3, 10)
+    assert batch.parse_shard(None) is None
+    for bad in ("0/3", "4/3", "a/b", "3", "1/0"):
+        with pytest.raises(UsageError, match="K/N"):
+            batch.parse_shard(bad)
+
+
+def test_store_digests_ignore_row_order() -> None:
+    import polars as pl
+
+    frame = pl.DataFrame({"store_id": ["a", "b", "a"], "x": [1, 2, 3]})
+    shuffled = frame.reverse()
+    assert batch.store_digests(frame) == batch.store_digests(shuffled)
+    changed = frame.with_columns(pl.when(pl.col("x") == 3).then(4).otherwise(pl.col("x")).alias("x"))
+    before, after = batch.store_digests(frame), batch.store_digests(changed)
+    assert before["b"] == after["b"] and before["a"] != after["a"]
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aftersales_kit import demo
+
+    out = tmp_path_factory.mktemp("demo")
+    return demo.write_demo(out, stores=5, orders=200, end="2026-03-31").parquet
+
+
+@pytest.mark.slow
+def test_batch_isolates_a_broken_store_and_resumes(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aftersales_kit import cli
+
+    real_write = batch._write_cache
+
+    def corrupt_one(path: Path, diagnosis: object) -> None:
+        # A truncated cache file (disk full, killed writer) for one store: its notebook's first
+        # cell fails to unpickle it, the other stores must not notice.
+        if path.parent.name == BROKEN:
+            batch.atomic_write_bytes(path, b"\x80\x05truncated")
+        else:
+            real_write(path, diagnosis)
+
+    monkeypatch.setattr(batch, "_write_cache", corrupt_one)
+    out = tmp_path / "reports"
+    argv = ["batch", str(demo_data), "--out", str(out), "--workers", "2",
+            "--end", "2026-03-31", "--as-of", "2026-04-01 09:00"]
+    assert cli.main(argv) == 1
+
+    htmls = {p.parent.name: p for p in out.glob("*/2026-03-02_2026-03-31.html")}
+    assert sorted(htmls) == [s for s in STORES if s != BROKEN]
+    kept = out / BROKEN / "2026-03-02_2026-03-31.ipynb"
+    assert kept.exists() and "UnpicklingError" in kept.read_text(encoding="utf-8")
+    assert not list(out.rglob("*.tmp"))  # nothing half-written
+
+    # No state leaks between stores on a reused kernel: a store's name is only in its own page.
+    names = {}
+    for store, path in htmls.items():
+        side = batch.read_sidecar(path)
+        assert side is not None
+        names[store] = side["summary"]["store_name"]
+    for store, path in htmls.items():
+        text = path.read_text(encoding="utf-8")
+        assert names[store] in text
+        for other, name in names.items():
+            if other != store:
+                assert name not in text, (store, other)
+
+    # The index links every rendered store, relatively, to a file that exists.
+    index = (out / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="([^"#:]+\.html)"', index)
+    assert sorted(Path(link).parent.name for link in links) == sorted(htmls)
+    assert all((out / link).is_file() for link in links)
+
+    # Rerun: the four current reports are skipped, the broken store is retried (and now works).
+    monkeypatch.setattr(batch, "_write_cache", real_write)
+    mtimes = {s: p.stat().st_mtime_ns for s, p in htmls.items()}
+    result = batch.run_batch([demo_data], out_dir=out, end="2026-03-31",
+                             as_of="2026-04-01 09:00", workers=1, progress=False)
+    status = {o.store: o.status for o in result.outcomes}
+    assert status == {**{s: "skipped" for s in htmls}, BROKEN: "done", }
+    assert {s: p.stat().st_mtime_ns for s, p in htmls.items()} == mtimes
+    assert "1000103/2026-03-02_2026-03-31.html" in (out / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_shard_reads_and_renders_only_its_stores(demo_data: Path, tmp_path: Path) -> None:
+    mine = batch.in_shard(STORES, (2, 3))
+    result = batch.run_batch([demo_data], out_dir=tmp_path, shard=(2, 3), end="2026-03-31",
+                             as_of="2026-04-01 09:00", workers=1, progress=False, index=False)
+    assert [o.store for o in result.outcomes] == mine
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == mine

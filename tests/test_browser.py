@@ -1,0 +1,127 @@
+"""The rendered report in headless Chromium with the network blocked (TOOLING §7.3)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from aftersales_kit import demo, report
+from aftersales_kit.report import ReportParams
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAYLOAD = "<script>window.__pwned=1</script>"
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot-report.png"
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    frame = demo.generate(stores=2, orders=300, end=date(2026, 10, 31))
+    every_third = pl.int_range(pl.len()) % 3 == 0
+    frame = frame.with_columns(
+        pl.when(every_third).then(pl.lit(PAYLOAD)).otherwise(pl.col("sku_name")).alias("sku_name"),
+        pl.when(every_third).then(pl.lit(PAYLOAD)).otherwise(pl.col("reason")).alias("reason"),
+    )
+    data = tmp_path_factory.mktemp("data") / "orders.parquet"
+    frame.write_parquet(data)
+    return report.render(
+        ReportParams(store="1000101", data=(str(data),), as_of="2026-11-01 09:00:00"),
+        out_dir=tmp_path_factory.mktemp("reports"),
+    )
+
+
+@pytest.fixture(scope="module")
+def base_url(report_file: Path) -> Iterator[str]:
+    handler = functools.partial(
+        _QuietHandler, directory=str(report_file.parent)
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+def test_report_draws_offline_and_safely(report_file: Path, base_url: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    html = report_file.read_text(encoding="utf-8")
+    expected_charts = html.count('class="report-chart"')
+    assert expected_charts >= 6
+    errors: list[str] = []
+    external: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900}, device_scale_factor=1)
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            def guard(route: object) -> None:
+                url = route.request.url  # type: ignore[attr-defined]
+                if url.startswith(base_url):
+                    route.continue_()  # type: ignore[attr-defined]
+                else:
+                    external.append(url)
+                    route.abort()  # type: ignore[attr-defined]
+
+            page.route("**/*", guard)
+            page.goto(f"{base_url}/{report_file.name}", wait_until="load")
+            page.wait_for_function(
+                "n => document.querySelectorAll('.report-chart svg.marks').length >= n",
+                arg=expected_charts,
+                timeout=20_000,
+            )
+            sizes = page.eval_on_selector_all(
+                ".report-chart",
+                """els => els.map(el => {
+                    const g = el.querySelector('svg, canvas');
+                    if (!g) return [el.id, 0, 0];
+                    const r = g.getBoundingClientRect();
+                    return [el.id, r.width, r.height];
+                })""",
+            )
+            assert len(sizes) == expected_charts
+            for chart_id, width, height in sizes:
+                assert width > 50 and height > 50, (chart_id, width, height)
+            assert page.locator(".vega-error").count() == 0
+            assert page.evaluate("typeof window.__pwned") == "undefined"
+            # the payload is visible as text, not markup
+            assert page.get_by_text(PAYLOAD, exact=True).count() > 0
+            # chart text is Chinese and in the DOM (svg renderer)
+            assert "小时" in (page.locator("#chart-trend svg").first.text_content() or "")
+            assert page.locator(".jp-InputArea").count() == 0
+            # headings reachable from the navigation
+            for anchor in page.eval_on_selector_all(".report-nav a", "as => as.map(a => a.hash)"):
+                assert page.locator(anchor).count() == 1, anchor
+            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+    assert external == []
+    assert errors == []

@@ -1,0 +1,75 @@
+"""The warm-kernel papermill engine: one kernel reused, namespace reset between notebooks."""
+
+from __future__ import annotations
+
+import sys
+
+import nbformat
+import pytest
+
+from aftersales_kit import engine
+
+
+def _notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(metadata={
+        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+        "language_info": {"name": "python"},
+    })
+    nb.cells = [
+        nbformat.v4.new_code_cell('tag = "a"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+            "import os, sys\n"
+            "seen = sorted(k for k in globals() if k.startswith('leak_'))\n"
+            "print(os.getpid(), tag, seen, sys.modules.get('rfc3987_syntax', 'absent'))\n"
+            "globals()['leak_' + tag] = 1"
+        ),
+    ]
+    return nb
+
+
+def _run(tag: str) -> nbformat.NotebookNode:
+    import papermill as pm
+
+    return pm.execute_notebook(_notebook(), None, parameters={"tag": tag},
+                               engine_name=engine.register(), kernel_name="python3",
+                               progress_bar=False)
+
+
+@pytest.mark.slow
+def test_kernel_is_reused_and_namespace_reset() -> None:
+    first, second = _run("a"), _run("b")
+    pid_a, tag_a, seen_a, rfc_a = first.cells[2].outputs[0]["text"].split(" ", 3)
+    pid_b, tag_b, seen_b, _ = second.cells[2].outputs[0]["text"].split(" ", 3)
+    assert pid_a == pid_b  # one kernel served both notebooks
+    assert (tag_a, tag_b) == ("a", "b")
+    assert seen_a == "[]" and seen_b == "[]"  # leak_a from the first run is gone
+    assert rfc_a.strip() == "None"  # the prelude blocked the slow rfc3987-syntax import
+    # cells are numbered like on a fresh kernel: parameters 1, injected 2, body 3
+    assert [c.execution_count for c in second.cells] == [1, 2, 3]
+    kernel = engine.get_kernel("python3")
+    assert str(kernel.pid) == pid_a
+
+
+@pytest.mark.slow
+def test_wall_timeout_kills_and_replaces_kernel() -> None:
+    import papermill as pm
+
+    nb = _notebook()
+    nb.cells.append(nbformat.v4.new_code_cell("import time; time.sleep(30)"))
+    old = engine.get_kernel("python3").pid
+    with pytest.raises(TimeoutError, match="wall-clock"):
+        pm.execute_notebook(nb, None, engine_name=engine.register(), kernel_name="python3",
+                            progress_bar=False, wall_timeout=2)
+    fresh = _run("c")
+    pid = fresh.cells[2].outputs[0]["text"].split(" ", 1)[0]
+    assert pid != str(old)
+
+
+def test_skip_slow_imports_only_before_jsonschema(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "rfc3987_syntax", raising=False)
+    monkeypatch.setitem(sys.modules, "jsonschema", object())
+    engine.skip_slow_imports()
+    assert "rfc3987_syntax" not in sys.modules  # too late to matter: leave the process alone
+    monkeypatch.delitem(sys.modules, "jsonschema")
+    engine.skip_slow_imports()
+    assert sys.modules["rfc3987_syntax"] is None

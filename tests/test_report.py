@@ -1,0 +1,232 @@
+"""The store report: parameters, paths, the real notebook run by papermill, the exported HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+
+import nbformat
+import polars as pl
+import pytest
+
+from aftersales_kit import demo, report
+from aftersales_kit.errors import ReportError, UsageError
+from aftersales_kit.report import ReportParams, report_path
+from aftersales_kit.rules import Window
+
+pytestmark = pytest.mark.slow
+
+PAYLOAD = "<script>window.__pwned=1</script>"
+AS_OF = "2026-11-01 09:00:00"
+WINDOW = Window(start=date(2026, 10, 2), end=date(2026, 10, 31))  # JD default for AS_OF
+
+
+def small_data(path: Path) -> Path:
+    """Two demo stores, a few hundred orders, with a script payload in product names and reasons."""
+    frame = demo.generate(stores=2, orders=300, end=date(2026, 10, 31))
+    every_third = pl.int_range(pl.len()) % 3 == 0
+    frame = frame.with_columns(
+        pl.when(every_third).then(pl.lit(PAYLOAD)).otherwise(pl.col("sku_name")).alias("sku_name"),
+        pl.when(every_third).then(pl.lit(PAYLOAD)).otherwise(pl.col("reason")).alias("reason"),
+    )
+    frame.write_parquet(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return small_data(tmp_path_factory.mktemp("data") / "orders.parquet")
+
+
+@pytest.fixture(scope="module")
+def rendered_zh(data_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
+    return report.render(
+        ReportParams(store="1000101", data=(str(data_file),), as_of=AS_OF), out_dir=out
+    )
+
+
+# --- parameters and paths (no kernel) -------------------------------------------------------------
+
+
+def test_params_match_the_notebook_parameters_cell() -> None:
+    declared = report.notebook_parameters()
+    params = ReportParams()
+    assert list(declared) == list(params.as_papermill())
+    assert {k: json.loads(v["default"]) for k, v in declared.items()} == params.as_papermill()
+
+
+def test_as_papermill_gives_plain_values() -> None:
+    params = ReportParams(store="1000102", data=["a.xlsx", Path("b.csv")], star=3, lang="en")
+    values = params.as_papermill()
+    assert values["data"] == ["a.xlsx", "b.csv"]
+    assert values["star"] == 3.0 and isinstance(values["star"], float)
+    assert values["lang"] == "en"
+    assert params.data == ("a.xlsx", "b.csv")
+
+
+def test_unknown_language_is_refused() -> None:
+    with pytest.raises(UsageError, match="'fr'"):
+        ReportParams(lang="fr")
+
+
+def test_unknown_parameter_is_an_error_before_any_kernel(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="bogus"):
+        report.execute({"store": "1000101", "bogus": 1}, output=tmp_path / "out.ipynb")
+    assert not (tmp_path / "out.ipynb").exists()
+
+
+def test_report_path() -> None:
+    path = report_path(Path("reports"), store="1000101", window=WINDOW)
+    assert path == Path("reports/1000101/2026-10-02_2026-10-31.html")
+    assert report_path("r", store="旗舰店_1.a-b", window=WINDOW).parent.name == "旗舰店_1.a-b"
+
+
+@pytest.mark.parametrize("store", ["../etc", "a/b", "..", ".", "", "x\x00y", "a\\b", ".hidden", "a b"])
+def test_unsafe_store_id_is_refused(store: str, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="unsafe store id"):
+        report_path(tmp_path, store=store, window=WINDOW)
+    with pytest.raises(UsageError, match="unsafe store id"):
+        report.render(ReportParams(store=store, as_of=AS_OF), out_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_notebook_is_stored_without_outputs() -> None:
+    nb = nbformat.read(report.NOTEBOOK, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, "the notebook has code cells"
+    for cell in code:
+        assert cell.outputs == [], cell.source
+        assert cell.execution_count is None, cell.source
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+# --- the real notebook ------------------------------------------------------------------------------
+
+
+def _visible_text(html: str) -> str:
+    body = html.split("<body", 1)[1]
+    body = re.sub(r"<script\b.*?</script>", "", body, flags=re.S)
+    body = re.sub(r"<style\b.*?</style>", "", body, flags=re.S)
+    return re.sub(r"<[^>]+>", " ", body)
+
+
+def assert_self_contained(html: str) -> None:
+    lowered = html.lower()
+    for needle in ('src="http', "src='http", 'href="http', "href='http", "@import", "cdn", "url(http"):
+        assert needle not in lowered, needle
+    assert "<VegaLite" not in html and "&lt;VegaLite" not in html
+    # no code cells: the lab CSS mentions these classes, the markup must not
+    assert 'class="jp-InputArea' not in html
+    assert 'class="jp-InputPrompt' not in html
+    assert "sections.kpi_cards" not in html
+    assert html.count(report.vega_bundle()[:300]) == 1  # the vega bundle, inlined once
+    assert len(re.findall(r"<script>\(function\(\)\{var el=", html)) >= 6  # six or more charts
+
+
+def test_render_zh_writes_report_and_notebook(rendered_zh: Path) -> None:
+    assert rendered_zh.name == "2026-10-02_2026-10-31.html"
+    assert rendered_zh.parent.name == "1000101"
+    nb_path = rendered_zh.with_suffix(".ipynb")
+    assert nb_path.exists()
+    assert sorted(p.name for p in rendered_zh.parent.iterdir()) == sorted([rendered_zh.name, nb_path.name])
+    html = rendered_zh.read_text(encoding="utf-8")
+    assert_self_contained(html)
+    assert len(html.encode()) <= 1_500_000
+    assert html.count('"$schema":"https://vega.github.io/schema/vega-lite') == len(
+        re.findall(r'class="report-chart"', html)
+    )
+    text = _visible_text(html)
+    for heading in ("核心指标", "趋势", "环节拆解与短板", "历史时长 TOP100", "改进建议", "口径与方法", "数据质量"):
+        assert heading in text
+    assert "1000101" in text and "2026-10-02 — 2026-10-31" in text
+    assert re.search(r"\d+\.\d 小时", text)  # hours with one decimal
+    assert 'lang="zh"' in html
+
+
+def test_payload_is_escaped_everywhere(rendered_zh: Path) -> None:
+    html = rendered_zh.read_text(encoding="utf-8")
+    assert PAYLOAD not in html
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in html  # shown as text in tables
+    scripts = re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    assert not any("window.__pwned=1" in s and "\\u003cscript" not in s for s in scripts[1:])
+
+
+def test_personal_data_is_masked(rendered_zh: Path) -> None:
+    text = _visible_text(rendered_zh.read_text(encoding="utf-8"))
+    phones = re.findall(r"1[3-9]\d[\d*]{4}\d{4}", text)
+    assert phones and all("****" in p for p in phones)
+
+
+def test_render_en_and_header(data_file: Path, tmp_path: Path) -> None:
+    path = report.render(
+        ReportParams(store="1000102", data=(str(data_file),), as_of=AS_OF, lang="en", star=3.4,
+                     aftersales_rank=0.1, dispute_rank=0.15),
+        out_dir=tmp_path,
+    )
+    html = path.read_text(encoding="utf-8")
+    assert_self_contained(html)
+    text = _visible_text(html)
+    for heading in ("Key figures", "Trend", "Stages and short board", "Suggestions", "Methodology"):
+        assert heading in text
+    assert "核心指标" not in text
+    assert "aftersales-kit" in text and "1000102" in text
+    assert re.search(r"\d+\.\d h\b", text)
+    assert "3.4" in text  # the observed star is shown in the risk line
+    assert 'lang="en"' in html
+
+
+def test_window_without_counted_orders_says_so(data_file: Path, tmp_path: Path) -> None:
+    path = report.render(
+        ReportParams(store="1000101", data=(str(data_file),), as_of=AS_OF,
+                     start="2020-01-01", end="2020-01-30"),
+        out_dir=tmp_path,
+    )
+    assert path.name == "2020-01-01_2020-01-30.html"
+    html = path.read_text(encoding="utf-8")
+    text = _visible_text(html)
+    assert "本窗口内没有计入考核的服务单" in text
+    assert text.count("本窗口暂无数据。") >= 4
+    assert 'class="jp-RenderedText' not in html  # no traceback or error output
+
+
+def test_failing_run_keeps_notebook_and_names_the_cell(data_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match=r"sections\.prepare|UnknownStoreError") as info:
+        report.render(ReportParams(store="9999999", data=(str(data_file),), as_of=AS_OF),
+                      out_dir=tmp_path)
+    kept = tmp_path / "9999999" / "2026-10-02_2026-10-31.ipynb"
+    assert str(kept) in str(info.value)
+    assert kept.exists()
+    assert not kept.with_suffix(".html").exists()
+    nb = nbformat.read(kept, as_version=4)
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors and errors[0]["ename"] == "UnknownStoreError"
+    assert [p.name for p in kept.parent.iterdir()] == [kept.name]  # no temp files left
+
+
+def test_command_report_prints_the_path(data_file: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from aftersales_kit.cli import main
+
+    out = tmp_path / "out"
+    code = main(["report", str(data_file), "--store", "1000102", "--as-of", AS_OF,
+                 "--out", str(out), "--lang", "en", "--target-hours", "48"])
+    assert code == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(out / "1000102" / "2026-10-02_2026-10-31.html")
+    assert Path(printed).exists()
+    nb = nbformat.read(Path(printed).with_suffix(".ipynb"), as_version=4)
+    params = nb.metadata.papermill.parameters
+    assert params["target_hours"] == 48.0 and params["lang"] == "en"
+    assert params["data"] == [str(data_file.resolve())]
+
+
+def test_command_report_refuses_unsafe_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aftersales_kit.cli import main
+
+    assert main(["report", "--store", "../x", "--out", str(tmp_path)]) == 2
+    assert "unsafe store id" in capsys.readouterr().err
