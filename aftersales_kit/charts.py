@@ -108,7 +108,9 @@ def spec_html(spec: Mapping[str, object], *, chart_id: str, lang: str = "zh") ->
 
 def chart_html(chart: alt.TopLevelMixin, *, chart_id: str | None = None, lang: str = "zh") -> str:
     """Render an altair chart to the report's offline markup (see :func:`spec_html`)."""
-    return spec_html(chart.to_dict(validate=False), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang)
+    return spec_html(
+        chart.to_dict(validate=False), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang
+    )
 
 
 def _renderer(spec: dict, **_options: object) -> dict[str, str]:
@@ -138,7 +140,12 @@ def trend_chart(
         pl.col("counted"),
         pl.col("mean_hours").round(1),
     )
-    x = alt.X("date:T", title=None, axis=alt.Axis(format="%m-%d", labelAngle=0), scale=alt.Scale(type="utc"))
+    x = alt.X(
+        "date:T",
+        title=None,
+        axis=alt.Axis(format="%m-%d", labelAngle=0),
+        scale=alt.Scale(type="utc"),
+    )
     tooltip = [
         alt.Tooltip("date:T", title=t("chart.date", lang), format="%Y-%m-%d", formatType="utc"),
         alt.Tooltip("counted:Q", title=t("chart.counted", lang)),
@@ -146,16 +153,26 @@ def trend_chart(
     ]
     base = alt.Chart(data).encode(x=x)
     bars = base.mark_bar(color=GREY, opacity=0.6).encode(
-        y=alt.Y("counted:Q", title=t("chart.counted", lang), axis=alt.Axis(orient="right", grid=False)),
+        y=alt.Y(
+            "counted:Q", title=t("chart.counted", lang), axis=alt.Axis(orient="right", grid=False)
+        ),
         tooltip=tooltip,
     )
     line = base.mark_line(point=True).encode(
         y=alt.Y("mean_hours:Q", title=t("chart.mean_hours_axis", lang)), tooltip=tooltip
     )
-    lines = [{"hours": line_hours, "label": t("chart.warning_line", lang, hours=fmt.hours(line_hours, lang=lang))}]
+    lines = [
+        {
+            "hours": line_hours,
+            "label": t("chart.warning_line", lang, hours=fmt.hours(line_hours, lang=lang)),
+        }
+    ]
     if abs(target_hours - line_hours) > 1e-9:
         lines.append(
-            {"hours": target_hours, "label": t("chart.target_line", lang, hours=fmt.hours(target_hours, lang=lang))}
+            {
+                "hours": target_hours,
+                "label": t("chart.target_line", lang, hours=fmt.hours(target_hours, lang=lang)),
+            }
         )
     refs = alt.Chart(pl.DataFrame(lines))
     rule = refs.mark_rule(strokeDash=[6, 4], strokeWidth=1.5).encode(
@@ -173,24 +190,33 @@ def trend_chart(
 def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
     """Mean hours per stage, stacked, one bar per scene (``stage_by_scene`` is long form)."""
     order = ["audit", "return_ship", "transit", "inbound", "process"]
-    data = (
-        stage_by_scene.filter(pl.col("stage").is_in(order))
-        .with_columns(
-            pl.col("hours").round(1),
-            pl.col("scene").map_elements(lambda s: label("scene", s, lang), return_dtype=pl.String).alias("scene_label"),
-            pl.col("stage").replace_strict({s: label("stage", s, lang) for s in order}).alias("stage_label"),
-            pl.col("stage").replace_strict({s: i for i, s in enumerate(order)}).alias("stage_order"),
-        )
+    data = stage_by_scene.filter(pl.col("stage").is_in(order)).with_columns(
+        pl.col("hours").round(1),
+        pl.col("scene")
+        .map_elements(lambda s: label("scene", s, lang), return_dtype=pl.String)
+        .alias("scene_label"),
+        pl.col("stage")
+        .replace_strict({s: label("stage", s, lang) for s in order})
+        .alias("stage_label"),
+        pl.col("stage").replace_strict({s: i for i, s in enumerate(order)}).alias("stage_order"),
     )
     stage_labels = [label("stage", s, lang) for s in order]
     return (
         alt.Chart(data)
         .mark_bar()
         .encode(
-            y=alt.Y("scene_label:N", title=None, sort=alt.EncodingSortField("hours", op="sum", order="descending")),
+            y=alt.Y(
+                "scene_label:N",
+                title=None,
+                sort=alt.EncodingSortField("hours", op="sum", order="descending"),
+            ),
             x=alt.X("hours:Q", title=t("chart.mean_hours_axis", lang), stack="zero"),
-            color=alt.Color("stage_label:N", title=None, sort=stage_labels,
-                            scale=alt.Scale(domain=stage_labels, range=list(STAGE_COLORS))),
+            color=alt.Color(
+                "stage_label:N",
+                title=None,
+                sort=stage_labels,
+                scale=alt.Scale(domain=stage_labels, range=list(STAGE_COLORS)),
+            ),
             order=alt.Order("stage_order:Q"),
             tooltip=[
                 alt.Tooltip("scene_label:N", title=t("col.scene", lang)),
@@ -206,7 +232,9 @@ def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> a
 def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
     """Orders per scene (bar length) coloured by the scene's mean hours."""
     data = scene_breakdown.select(
-        pl.col("key").map_elements(lambda s: label("scene", s, lang), return_dtype=pl.String).alias("scene"),
+        pl.col("key")
+        .map_elements(lambda s: label("scene", s, lang), return_dtype=pl.String)
+        .alias("scene"),
         "count",
         pl.col("share").round(4),
         pl.col("mean_hours").round(1),
@@ -217,8 +245,11 @@ def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.C
         .encode(
             y=alt.Y("scene:N", title=None, sort="-x"),
             x=alt.X("count:Q", title=t("col.count", lang)),
-            color=alt.Color("mean_hours:Q", title=t("chart.mean_hours_axis", lang),
-                            scale=alt.Scale(scheme="orangered")),
+            color=alt.Color(
+                "mean_hours:Q",
+                title=t("chart.mean_hours_axis", lang),
+                scale=alt.Scale(scheme="orangered"),
+            ),
             tooltip=[
                 alt.Tooltip("scene:N", title=t("col.scene", lang)),
                 alt.Tooltip("count:Q", title=t("col.count", lang)),
@@ -233,7 +264,9 @@ def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.C
 def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
     """Counted orders breaking each §5 rule."""
     data = alerts.select(
-        pl.col("rule").map_elements(lambda r: label("rule", r, lang), return_dtype=pl.String).alias("rule_label"),
+        pl.col("rule")
+        .map_elements(lambda r: label("rule", r, lang), return_dtype=pl.String)
+        .alias("rule_label"),
         "count",
         pl.col("share").round(4),
         "threshold_hours",
@@ -258,7 +291,9 @@ def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
     """Applications by weekday × hour; the tooltip adds the median audit hours of that cell."""
     days = [label("weekday", str(d), lang) for d in range(1, 8)]
     data = heatmap.select(
-        pl.col("weekday").map_elements(lambda d: label("weekday", str(d), lang), return_dtype=pl.String),
+        pl.col("weekday").map_elements(
+            lambda d: label("weekday", str(d), lang), return_dtype=pl.String
+        ),
         "hour",
         "applications",
         pl.col("median_audit_hours").round(1),
@@ -269,7 +304,11 @@ def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
         .encode(
             x=alt.X("hour:O", title=t("chart.hour", lang), axis=alt.Axis(labelAngle=0)),
             y=alt.Y("weekday:N", title=None, sort=days),
-            color=alt.Color("applications:Q", title=t("chart.applications", lang), scale=alt.Scale(scheme="blues")),
+            color=alt.Color(
+                "applications:Q",
+                title=t("chart.applications", lang),
+                scale=alt.Scale(scheme="blues"),
+            ),
             tooltip=[
                 alt.Tooltip("weekday:N", title=t("chart.weekday", lang)),
                 alt.Tooltip("hour:O", title=t("chart.hour", lang)),
@@ -281,7 +320,9 @@ def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
     )
 
 
-def what_if_chart(what_if: pl.DataFrame, *, target_hours: float, lang: str = "zh") -> alt.LayerChart:
+def what_if_chart(
+    what_if: pl.DataFrame, *, target_hours: float, lang: str = "zh"
+) -> alt.LayerChart:
     """Mean hours under each what-if scenario, against the target line."""
     rows = [
         {
@@ -293,8 +334,16 @@ def what_if_chart(what_if: pl.DataFrame, *, target_hours: float, lang: str = "zh
         }
         for i, r in enumerate(what_if.iter_rows(named=True))
     ]
-    data = pl.DataFrame(rows, schema={"scenario": pl.String, "mean_hours": pl.Float64,
-                                      "delta_hours": pl.Float64, "actual": pl.Boolean, "order": pl.Int64})
+    data = pl.DataFrame(
+        rows,
+        schema={
+            "scenario": pl.String,
+            "mean_hours": pl.Float64,
+            "delta_hours": pl.Float64,
+            "actual": pl.Boolean,
+            "order": pl.Int64,
+        },
+    )
     bars = (
         alt.Chart(data)
         .mark_bar()
@@ -312,15 +361,17 @@ def what_if_chart(what_if: pl.DataFrame, *, target_hours: float, lang: str = "zh
     text = bars.mark_text(align="left", dx=4, color="#1b2a38").encode(
         text=alt.Text("mean_hours:Q", format=".1f"), color=alt.value("#1b2a38")
     )
-    target = alt.Chart(pl.DataFrame({"hours": [target_hours]})).mark_rule(
-        color=RED, strokeDash=[6, 4], strokeWidth=1.5
-    ).encode(x="hours:Q")
+    target = (
+        alt.Chart(pl.DataFrame({"hours": [target_hours]}))
+        .mark_rule(color=RED, strokeDash=[6, 4], strokeWidth=1.5)
+        .encode(x="hours:Q")
+    )
     return alt.layer(bars, text, target).properties(
         title=t("chart.whatif_title", lang), width=WIDTH, height=alt.Step(28)
     )
 
 
 def what_if_label(scenario: str, stage: str | None, n: int | None, *, lang: str = "zh") -> str:
-    """Human label of one what-if row (``stage_meets_target`` names its stage, ``without_longest`` N)."""
+    """Label of one what-if row (a stage for ``stage_meets_target``, N for ``without_longest``)."""
     stage_text = label("stage", stage, lang) if stage else ""
     return t(f"whatif.{scenario}", lang, stage=stage_text, n="" if n is None else n)

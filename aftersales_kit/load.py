@@ -91,6 +91,19 @@ ORDER_CHECKS: dict[str, tuple[str, str, str]] = {
 }
 MSG_NO_APPLY_TIME = "申请时间为空，该单无法计时 (no apply_time: the order cannot be timed)"
 
+#: warning kind -> label in the validate summary.
+WARNING_LABELS: dict[str, str] = {
+    "audit_before_apply": "审核早于申请 (audit before apply)",
+    "process_before_apply": "处理早于申请 (processing before apply)",
+    "complete_before_apply": "完结早于申请 (completion before apply)",
+    "sign_before_pickup": "签收早于取件 (signed before pickup)",
+    "intervention_end_before_start": "介入结束早于开始 (intervention ends before start)",
+    "missing_apply_time": "申请时间为空 (no apply_time)",
+    "bad_row_dropped": "已跳过的坏行 (bad rows dropped)",
+    "no_data_rows": "没有数据行的文件 (files without data rows)",
+    "ignored_file": "忽略的文件 (ignored files)",
+}
+
 
 @dataclass(frozen=True)
 class FileReport:
@@ -161,6 +174,8 @@ class _Source:
 
 @dataclass
 class _FileResult:
+    """One file converted: its rows (None when unusable), problems, and the bad rows left out."""
+
     frame: pl.DataFrame | None
     headers: dict[str, str]  # canonical -> header as found in the file
     report: FileReport | None
@@ -170,6 +185,8 @@ class _FileResult:
 
 @dataclass
 class _Warnings:
+    """Warnings counted per kind; only the first MAX_SHOWN of each kind are kept as Problems."""
+
     shown: list[Problem] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     _per_kind: dict[str, int] = field(default_factory=dict)
@@ -349,7 +366,9 @@ def summary_text(report: LoadReport) -> str:
     lines.extend(f"  {store}: {rows} 行 (rows)" for store, rows in report.stores.items())
     total_warnings = sum(report.warning_counts.values())
     lines.append(f"警告 (warnings): {total_warnings}")
-    lines.extend(f"  {kind}: {n}" for kind, n in report.warning_counts.items())
+    lines.extend(
+        f"  {WARNING_LABELS.get(kind, kind)}: {n}" for kind, n in report.warning_counts.items()
+    )
     lines.extend(f"  - {p}" for p in report.warnings[:MAX_SHOWN])
     if len(report.warnings) > MAX_SHOWN:
         more = total_warnings - MAX_SHOWN

@@ -92,8 +92,12 @@ def safe_store(store: str) -> str:
 
 
 def report_path(out_dir: str | Path, *, store: str, window: Any) -> Path:
-    """``out_dir/<store>/<start>_<end>.html``; unsafe store ids (``../``, ``/``, NUL …) are refused."""
-    return Path(out_dir) / safe_store(store) / f"{window.start.isoformat()}_{window.end.isoformat()}.html"
+    """``out_dir/<store>/<start>_<end>.html``; unsafe store ids (``../``, ``/``, NUL …) refused."""
+    return (
+        Path(out_dir)
+        / safe_store(store)
+        / f"{window.start.isoformat()}_{window.end.isoformat()}.html"
+    )
 
 
 # --- execute ------------------------------------------------------------------------------------
@@ -201,7 +205,11 @@ def _exporter(lang: str) -> Any:
     from traitlets.config import Config
 
     config = Config()
-    config.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters", "remove_cell"}
+    config.TagRemovePreprocessor.remove_cell_tags = {
+        "parameters",
+        "injected-parameters",
+        "remove_cell",
+    }
     return HTMLExporter(
         config=config,
         template_name=TEMPLATE_NAME,
@@ -236,17 +244,27 @@ def _fallback_meta(nb: Any, lang: str) -> dict[str, Any]:
     params = nb.metadata.get("papermill", {}).get("parameters", {})
     store = str(params.get("store", ""))
     return {
-        "title": t("report.title", lang), "store_id": store, "store_name": store,
-        "store_label": t("report.store", lang), "window": "—", "window_label": t("report.window", lang),
-        "data_until": "—", "data_until_label": t("report.data_until", lang), "as_of": "—",
-        "as_of_label": t("report.as_of", lang), "version": __version__,
-        "version_label": t("report.version", lang), "nav_label": t("report.nav", lang), "nav": [],
-        "footer": "", "generated_by": t("report.generated_by", lang, version=__version__),
+        "title": t("report.title", lang),
+        "store_id": store,
+        "store_name": store,
+        "store_label": t("report.store", lang),
+        "window": "—",
+        "window_label": t("report.window", lang),
+        "data_until": "—",
+        "data_until_label": t("report.data_until", lang),
+        "as_of": "—",
+        "as_of_label": t("report.as_of", lang),
+        "version": __version__,
+        "version_label": t("report.version", lang),
+        "nav_label": t("report.nav", lang),
+        "nav": [],
+        "footer": "",
+        "generated_by": t("report.generated_by", lang, version=__version__),
     }
 
 
 def export_html(nb: Any, *, lang: str = "zh") -> str:
-    """The executed notebook as one self-contained HTML page (no code, no CDN, vega inlined once)."""
+    """The executed notebook as one self-contained HTML page (no code, no CDN, vega once)."""
     nb = copy.deepcopy(nb)
     meta = _take_meta(nb) or _fallback_meta(nb, lang)
     nb.metadata["title"] = f"{meta['title']} · {meta['store_name']} · {meta['window']}"
@@ -265,8 +283,12 @@ def _window(params: ReportParams) -> Any:
     from aftersales_kit.settings import load_rules
 
     rules = load_rules(params.rules or None)
-    return parse_window(params.start or None, end=params.end or None, rules=rules,
-                        as_of=parse_as_of(params.as_of or None))
+    return parse_window(
+        params.start or None,
+        end=params.end or None,
+        rules=rules,
+        as_of=parse_as_of(params.as_of or None),
+    )
 
 
 def _failed_cell(nb_path: Path) -> str:
@@ -304,7 +326,7 @@ def render(
     engine_name: str | None = None,
     **engine_kwargs: Any,
 ) -> Path:
-    """Execute, export and write ``out_dir/<store>/<start>_<end>.html`` plus the executed ``.ipynb``.
+    """Execute, export, write ``out_dir/<store>/<start>_<end>.html`` and the executed ``.ipynb``.
 
     Both files are written through a temporary file and ``os.replace``, so a reader never sees a
     half file. When a cell fails, the executed notebook (with papermill's error banner) is kept at
@@ -337,7 +359,8 @@ def render(
             cell = _failed_cell(nb_path) if kept else f"#{exc.exec_count}"
             msg = (
                 f"报告生成失败 (report failed) for store {params.store}: 单元格 (cell) {cell}: "
-                f"{exc.ename}: {exc.evalue}; 已保留执行后的笔记本 (executed notebook kept): {nb_path}"
+                f"{exc.ename}: {exc.evalue}; "
+                f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
             )
             raise ReportError(msg) from exc
         _atomic_write(html_path, export_html(nb, lang=params.lang))

@@ -63,8 +63,11 @@ class Section:
 def _section(sec_id: str, lang: str, *parts: str) -> Section:
     title = t(dict(SECTIONS)[sec_id], lang)
     body = "".join(parts)
-    return Section(sec_id, f'<section class="report-section" id="{sec_id}">'
-                           f'<h2 class="report-h2">{esc(title)}</h2>{body}</section>')
+    return Section(
+        sec_id,
+        f'<section class="report-section" id="{sec_id}">'
+        f'<h2 class="report-h2">{esc(title)}</h2>{body}</section>',
+    )
 
 
 def _p(text: str, cls: str = "") -> str:
@@ -80,25 +83,40 @@ def _h(value: float | None, lang: str) -> str:
     return fmt.hours(value, lang=lang)
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, num: Sequence[int] = ()) -> str:
+def _table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], *, num: Sequence[int] = ()
+) -> str:
     """A plain table; every cell is escaped."""
     head = "".join(
         f'<th class="num">{esc(h)}</th>' if i in num else f"<th>{esc(h)}</th>"
         for i, h in enumerate(headers)
     )
     body = "".join(
-        "<tr>" + "".join(
+        "<tr>"
+        + "".join(
             f'<td class="num">{esc(c)}</td>' if i in num else f"<td>{esc(c)}</td>"
             for i, c in enumerate(row)
-        ) + "</tr>"
+        )
+        + "</tr>"
         for row in rows
     )
-    return f'<div class="table-scroll"><table class="report-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (
+        '<div class="table-scroll"><table class="report-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
-def _gt(frame: pl.DataFrame, *, table_id: str, labels: Mapping[str, str], lang: str,
-        hours: Sequence[str] = (), pct: Sequence[str] = (), ints: Sequence[str] = (),
-        groups: str | None = None) -> str:
+def _gt(
+    frame: pl.DataFrame,
+    *,
+    table_id: str,
+    labels: Mapping[str, str],
+    lang: str,
+    hours: Sequence[str] = (),
+    pct: Sequence[str] = (),
+    ints: Sequence[str] = (),
+    groups: str | None = None,
+) -> str:
     """A great-tables table (GT escapes cell text) with a stable id and report formatting."""
     from great_tables import GT
 
@@ -245,14 +263,18 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
     subs = [t("kpi.vs_previous", lang, delta="{delta}", previous=_h(prev.mean_hours, lang))]
     vs_prev = esc(subs[0]).replace("{delta}", _delta_html(k.mean_hours, prev.mean_hours))
     gap = k.mean_hours - d.target_hours
-    gap_text = t("kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang))
+    gap_text = t(
+        "kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang)
+    )
     vs_target = esc(t("kpi.vs_target", lang, target=_h(d.target_hours, lang), gap=gap_text))
     counted = t("kpi.counted_line", lang, n=f"{k.counted:,}")
     if excluded := sum(d.data_quality.excluded.values()):
         counted += ("，" if lang == "zh" else "; ") + t("kpi.excluded", lang, n=excluded)
     lines = [vs_prev, vs_target]
     if d.peer_median_hours is not None:
-        lines.append(esc(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count)))
+        lines.append(
+            esc(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count))
+        )
     lines.append(esc(counted))
     over_label = t("kpi.over_60h", lang, hours=_h(d.warning.line_hours, lang))
     previous = esc(t("report.previous", lang))
@@ -260,24 +282,37 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
     def card(label_text: str, value: str, sub: str = "", main: bool = False) -> str:
         cls = "kpi kpi--main" if main else "kpi"
         sub_html = f'<div class="kpi__sub">{sub}</div>' if sub else ""
-        return (f'<div class="{cls}"><div class="kpi__label">{esc(label_text)}</div>'
-                f'<div class="kpi__value">{esc(value)}</div>{sub_html}</div>')
+        return (
+            f'<div class="{cls}"><div class="kpi__label">{esc(label_text)}</div>'
+            f'<div class="kpi__value">{esc(value)}</div>{sub_html}</div>'
+        )
 
     cards = [
         card(t("kpi.mean", lang), _h(k.mean_hours, lang), "<br>".join(lines), main=True),
-        card(t("kpi.median", lang), _h(k.median_hours, lang), f"{previous} {esc(_h(prev.median_hours, lang))}"),
-        card(t("kpi.p90", lang), _h(k.p90_hours, lang), f"{previous} {esc(_h(prev.p90_hours, lang))}"),
-        card(over_label, fmt.pct(k.over_60h_share), f"{previous} {esc(fmt.pct(prev.over_60h_share))}"),
+        card(
+            t("kpi.median", lang),
+            _h(k.median_hours, lang),
+            f"{previous} {esc(_h(prev.median_hours, lang))}",
+        ),
+        card(
+            t("kpi.p90", lang), _h(k.p90_hours, lang), f"{previous} {esc(_h(prev.p90_hours, lang))}"
+        ),
+        card(
+            over_label, fmt.pct(k.over_60h_share), f"{previous} {esc(fmt.pct(prev.over_60h_share))}"
+        ),
         card(t("kpi.first_pass", lang), fmt.pct(d.first_pass_rate)),
     ]
-    return _section("sec-summary", lang, f'<div class="kpi-grid">{"".join(cards)}</div>', _risk(d, lang))
+    return _section(
+        "sec-summary", lang, f'<div class="kpi-grid">{"".join(cards)}</div>', _risk(d, lang)
+    )
 
 
 def _risk(d: Any, lang: str) -> str:
     w = d.warning
     not_given = t("risk.not_given", lang)
     detail = t(
-        "risk.detail", lang,
+        "risk.detail",
+        lang,
         mean=_h(d.kpis.mean_hours, lang),
         line=_h(w.line_hours, lang),
         star=not_given if w.star is None else f"{w.star:.1f}",
@@ -297,13 +332,27 @@ def trend(d: Any, *, lang: str = "zh") -> Section:
     daily = d.trend_daily.filter(pl.col("counted") > 0) if d.trend_daily.height else d.trend_daily
     if not daily.height:
         return _section("sec-trend", lang, _empty(t("report.no_data", lang)))
-    chart = ch.trend_chart(daily, line_hours=d.warning.line_hours, target_hours=d.target_hours, lang=lang)
+    chart = ch.trend_chart(
+        daily, line_hours=d.warning.line_hours, target_hours=d.target_hours, lang=lang
+    )
     parts = [ch.chart_html(chart, chart_id="chart-trend", lang=lang)]
     if d.kpis.mean_hours is not None:
-        parts.append(_p(esc(t("trend.direction", lang, mean=_h(d.kpis.mean_hours, lang),
-                                previous=_h(d.prev_kpis.mean_hours, lang),
-                                delta=fmt.delta_pct(d.kpis.mean_hours, d.prev_kpis.mean_hours)))))
-    weekly = d.trend_weekly.filter(pl.col("counted") > 0) if d.trend_weekly.height else d.trend_weekly
+        parts.append(
+            _p(
+                esc(
+                    t(
+                        "trend.direction",
+                        lang,
+                        mean=_h(d.kpis.mean_hours, lang),
+                        previous=_h(d.prev_kpis.mean_hours, lang),
+                        delta=fmt.delta_pct(d.kpis.mean_hours, d.prev_kpis.mean_hours),
+                    )
+                )
+            )
+        )
+    weekly = (
+        d.trend_weekly.filter(pl.col("counted") > 0) if d.trend_weekly.height else d.trend_weekly
+    )
     if weekly.height:
         sep = "；" if lang == "zh" else "; "
         weeks = sep.join(
@@ -329,8 +378,10 @@ def stages(d: Any, *, lang: str = "zh") -> Section:
         )
         box = f'<div class="report-callout">{callout}</div>'
     else:
-        box = (f'<div class="report-callout ok">'
-               f'{esc(t("stages.no_short_board", lang, target=_h(d.target_hours, lang)))}</div>')
+        box = (
+            f'<div class="report-callout ok">'
+            f"{esc(t('stages.no_short_board', lang, target=_h(d.target_hours, lang)))}</div>"
+        )
     chart = ch.stage_by_scene_chart(d.stage_by_scene, lang=lang)
     sep = "；" if lang == "zh" else "; "
     items = sep.join(
@@ -339,8 +390,13 @@ def stages(d: Any, *, lang: str = "zh") -> Section:
         + (f" ({t('stages.controllable', lang)})" if lang == "en" and r["controllable"] else "")
         for r in d.stage_means.iter_rows(named=True)
     )
-    return _section("sec-stages", lang, box, ch.chart_html(chart, chart_id="chart-stages", lang=lang),
-                    _p(esc(t("stages.means", lang, items=items)), "report-note"))
+    return _section(
+        "sec-stages",
+        lang,
+        box,
+        ch.chart_html(chart, chart_id="chart-stages", lang=lang),
+        _p(esc(t("stages.means", lang, items=items)), "report-note"),
+    )
 
 
 BREAKDOWN_LABELS = ("count", "share", "mean_hours", "median_hours", "p90_hours", "over_60h_share")
@@ -351,7 +407,9 @@ def breakdown(d: Any, *, lang: str = "zh") -> Section:
     scene = d.breakdowns.get("scene")
     if not d.kpis.counted or scene is None or not scene.height:
         return _section("sec-breakdown", lang, _empty(t("report.no_data", lang)))
-    parts = [ch.chart_html(ch.scene_mix_chart(scene, lang=lang), chart_id="chart-scenes", lang=lang)]
+    parts = [
+        ch.chart_html(ch.scene_mix_chart(scene, lang=lang), chart_id="chart-scenes", lang=lang)
+    ]
     frames = []
     for dim in ("scene", "service_type", "reason", "category", "carrier", "auditor"):
         frame = d.breakdowns.get(dim)
@@ -362,16 +420,27 @@ def breakdown(d: Any, *, lang: str = "zh") -> Section:
         frames.append(
             top.select(
                 pl.lit(t("breakdown.by", lang, dim=t(f"breakdown.dim.{dim}", lang))).alias("group"),
-                pl.col("key").cast(pl.String).fill_null("—")
+                pl.col("key")
+                .cast(pl.String)
+                .fill_null("—")
                 .map_elements(lambda v, kind=kind: label(kind, v, lang), return_dtype=pl.String),
                 *[pl.col(c).cast(pl.Float64) for c in BREAKDOWN_LABELS],
             )
         )
     table = pl.concat(frames)
     labels = {"key": t("col.key", lang), **{c: t(f"col.{c}", lang) for c in BREAKDOWN_LABELS}}
-    parts.append(_gt(table, table_id="tbl-breakdown", labels=labels, lang=lang, groups="group",
-                     hours=["mean_hours", "median_hours", "p90_hours"], pct=["share", "over_60h_share"],
-                     ints=["count"]))
+    parts.append(
+        _gt(
+            table,
+            table_id="tbl-breakdown",
+            labels=labels,
+            lang=lang,
+            groups="group",
+            hours=["mean_hours", "median_hours", "p90_hours"],
+            pct=["share", "over_60h_share"],
+            ints=["count"],
+        )
+    )
     parts.append(_p(esc(t("breakdown.more", lang, n=BREAKDOWN_ROWS)), "report-note"))
     return _section("sec-breakdown", lang, *parts)
 
@@ -385,7 +454,9 @@ def alerts(d: Any, *, lang: str = "zh") -> Section:
     """Alert counts per rule (chart) and the open orders at risk, most urgent first."""
     parts: list[str] = []
     if d.alerts.height and int(d.alerts["count"].sum() or 0) > 0:
-        parts.append(ch.chart_html(ch.alerts_chart(d.alerts, lang=lang), chart_id="chart-alerts", lang=lang))
+        parts.append(
+            ch.chart_html(ch.alerts_chart(d.alerts, lang=lang), chart_id="chart-alerts", lang=lang)
+        )
     else:
         parts.append(_empty(t("alerts.none", lang)))
     parts.append(f'<h3 class="report-h3">{esc(t("open.title", lang))}</h3>')
@@ -395,7 +466,9 @@ def alerts(d: Any, *, lang: str = "zh") -> Section:
         return _section("sec-alerts", lang, *parts)
     breached = int(risk["breached"].fill_null(False).sum())
     shown = risk.head(OPEN_SHOWN)
-    parts.append(_p(esc(t("open.summary", lang, n=risk.height, breached=breached, shown=shown.height))))
+    parts.append(
+        _p(esc(t("open.summary", lang, n=risk.height, breached=breached, shown=shown.height)))
+    )
     unit = fmt.HOURS_UNIT[lang]
     view = _masked(shown).select(
         pl.col("service_id"),
@@ -413,11 +486,16 @@ def alerts(d: Any, *, lang: str = "zh") -> Section:
         pl.col("customer_phone"),
     )
     labels = {
-        "service_id": t("col.service_id", lang), "scene": t("col.scene", lang),
-        "status": t("col.status", lang), "apply_time": t("col.apply_time", lang),
-        "elapsed_hours": t("col.elapsed", lang), "rule": t("col.rule", lang),
-        "hours_to_breach": t("col.to_breach", lang), "sku_name": t("col.sku_name", lang),
-        "customer_name": t("col.customer", lang), "customer_phone": t("col.phone", lang),
+        "service_id": t("col.service_id", lang),
+        "scene": t("col.scene", lang),
+        "status": t("col.status", lang),
+        "apply_time": t("col.apply_time", lang),
+        "elapsed_hours": t("col.elapsed", lang),
+        "rule": t("col.rule", lang),
+        "hours_to_breach": t("col.to_breach", lang),
+        "sku_name": t("col.sku_name", lang),
+        "customer_name": t("col.customer", lang),
+        "customer_phone": t("col.phone", lang),
     }
     parts.append(_gt(view, table_id="tbl-open", labels=labels, lang=lang, hours=["elapsed_hours"]))
     return _section("sec-alerts", lang, *parts)
@@ -464,14 +542,23 @@ def top100(d: Any, *, lang: str = "zh") -> Section:
         "customer_phone",
     )
     labels = {
-        "rank": "#", "service_id": t("col.service_id", lang), "scene": t("col.scene", lang),
-        "reason": t("col.reason", lang), "sku_name": t("col.sku_name", lang),
-        "apply_time": t("col.apply_time", lang), "hours": t("col.hours", lang),
-        "stages": t("col.longest_stage", lang), "customer_name": t("col.customer", lang),
+        "rank": "#",
+        "service_id": t("col.service_id", lang),
+        "scene": t("col.scene", lang),
+        "reason": t("col.reason", lang),
+        "sku_name": t("col.sku_name", lang),
+        "apply_time": t("col.apply_time", lang),
+        "hours": t("col.hours", lang),
+        "stages": t("col.longest_stage", lang),
+        "customer_name": t("col.customer", lang),
         "customer_phone": t("col.phone", lang),
     }
-    return _section("sec-top100", lang, _p(esc(t("top100.note", lang)), "report-note"),
-                    _gt(view, table_id="tbl-top100", labels=labels, lang=lang, hours=["hours"]))
+    return _section(
+        "sec-top100",
+        lang,
+        _p(esc(t("top100.note", lang)), "report-note"),
+        _gt(view, table_id="tbl-top100", labels=labels, lang=lang, hours=["hours"]),
+    )
 
 
 def heatmap(d: Any, *, lang: str = "zh") -> Section:
@@ -483,11 +570,15 @@ def heatmap(d: Any, *, lang: str = "zh") -> Section:
     if d.peak_hours:
         sep = "、" if lang == "zh" else ", "
         hours_text = sep.join(f"{h:02d}:00–{h + 1:02d}:00" for h in d.peak_hours)
-        parts.append(f'<div class="report-callout">{esc(t("heatmap.peak", lang, hours=hours_text))}</div>')
+        parts.append(
+            f'<div class="report-callout">{esc(t("heatmap.peak", lang, hours=hours_text))}</div>'
+        )
     else:
         parts.append(_p(esc(t("heatmap.no_peak", lang))))
     if d.first_pass_rate is not None:
-        parts.append(_p(esc(t("heatmap.first_pass", lang, rate=fmt.pct(d.first_pass_rate))), "report-note"))
+        parts.append(
+            _p(esc(t("heatmap.first_pass", lang, rate=fmt.pct(d.first_pass_rate))), "report-note")
+        )
     return _section("sec-heatmap", lang, *parts)
 
 
@@ -501,19 +592,37 @@ def what_if(d: Any, *, lang: str = "zh") -> Section:
     if tail.height:
         keep = tail.filter(pl.col("n") * 5 <= d.kpis.counted)
         keep = keep if keep.height else tail.sort("n").head(1)
-        wi = pl.concat([wi.filter(pl.col("scenario") != "without_longest"), keep], how="vertical_relaxed")
-    parts = [ch.chart_html(ch.what_if_chart(wi, target_hours=d.target_hours, lang=lang),
-                           chart_id="chart-whatif", lang=lang)]
+        wi = pl.concat(
+            [wi.filter(pl.col("scenario") != "without_longest"), keep], how="vertical_relaxed"
+        )
+    parts = [
+        ch.chart_html(
+            ch.what_if_chart(wi, target_hours=d.target_hours, lang=lang),
+            chart_id="chart-whatif",
+            lang=lang,
+        )
+    ]
     # The lever to name is a stage the merchant can fix, not dropping orders.
-    options = wi.filter((pl.col("scenario") == "stage_meets_target") & pl.col("delta_hours").is_not_null())
+    options = wi.filter(
+        (pl.col("scenario") == "stage_meets_target") & pl.col("delta_hours").is_not_null()
+    )
     if options.height:
         best = options.sort("delta_hours").row(0, named=True)
-        parts.append(_p(esc(t(
-            "whatif.best", lang,
-            scenario=ch.what_if_label(best["scenario"], best.get("stage"), best.get("n"), lang=lang),
-            mean=_h(best["mean_hours"], lang),
-            delta=_h(best["delta_hours"], lang),
-        ))))
+        parts.append(
+            _p(
+                esc(
+                    t(
+                        "whatif.best",
+                        lang,
+                        scenario=ch.what_if_label(
+                            best["scenario"], best.get("stage"), best.get("n"), lang=lang
+                        ),
+                        mean=_h(best["mean_hours"], lang),
+                        delta=_h(best["delta_hours"], lang),
+                    )
+                )
+            )
+        )
     return _section("sec-whatif", lang, *parts)
 
 
@@ -542,16 +651,30 @@ def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
     )
     # Only exemptions that can touch this sample: apply dates from end − history_days to end.
     earliest = d.window.end - timedelta(days=rules.history_days)
-    relevant = [(a, b) for a, b in rules.holidays if a.date() <= d.window.end and b.date() >= earliest]
+    relevant = [
+        (a, b) for a, b in rules.holidays if a.date() <= d.window.end and b.date() >= earliest
+    ]
     holidays = sep.join(f"{fmt.timestamp(a)} → {fmt.timestamp(b)}" for a, b in relevant)
     holidays = holidays or t("method.no_holidays", lang)
     used = int(d.data_quality.excluded.get("holiday", 0))
     lines = [
-        t("method.window", lang, start=fmt.day(d.window.start), end=fmt.day(d.window.end),
-          days=d.window.days, prev_start=fmt.day(d.previous.start), prev_end=fmt.day(d.previous.end)),
+        t(
+            "method.window",
+            lang,
+            start=fmt.day(d.window.start),
+            end=fmt.day(d.window.end),
+            days=d.window.days,
+            prev_start=fmt.day(d.previous.start),
+            prev_end=fmt.day(d.previous.end),
+        ),
         t("method.sample", lang, history_days=rules.history_days),
         t("method.clock", lang),
-        t("method.target", lang, target=_h(d.target_hours, lang), line=_h(d.warning.line_hours, lang)),
+        t(
+            "method.target",
+            lang,
+            target=_h(d.target_hours, lang),
+            line=_h(d.warning.line_hours, lang),
+        ),
         t("method.thresholds", lang, items=thresholds),
         t("method.holidays", lang, items=holidays),
         t("method.holidays_used", lang, n=used),
@@ -566,8 +689,13 @@ def data_quality(d: Any, *, lang: str = "zh") -> Section:
     excluded = [(label("excluded", k, lang), f"{int(v):,}") for k, v in dq.excluded.items() if v]
     other = [
         (t(f"dq.{name}", lang), f"{int(getattr(dq, name, 0) or 0):,}")
-        for name in ("out_of_order", "intervention_unbounded", "duplicates_dropped",
-                     "bad_rows_dropped", "load_warnings")
+        for name in (
+            "out_of_order",
+            "intervention_unbounded",
+            "duplicates_dropped",
+            "bad_rows_dropped",
+            "load_warnings",
+        )
         if getattr(dq, name, 0)
     ]
     if not excluded and not other:
@@ -575,9 +703,10 @@ def data_quality(d: Any, *, lang: str = "zh") -> Section:
     parts = []
     if excluded:
         parts.append(f'<h3 class="report-h3">{esc(t("dq.excluded", lang))}</h3>')
-        parts.append(_table([t("col.reason_excluded", lang), t("col.rows", lang)], excluded, num=[1]))
+        parts.append(
+            _table([t("col.reason_excluded", lang), t("col.rows", lang)], excluded, num=[1])
+        )
     if other:
         parts.append(f'<h3 class="report-h3">{esc(t("dq.other", lang))}</h3>')
         parts.append(_table([t("col.reason_excluded", lang), t("col.rows", lang)], other, num=[1]))
     return _section("sec-quality", lang, *parts)
-

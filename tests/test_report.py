@@ -84,7 +84,9 @@ def test_report_path() -> None:
     assert report_path("r", store="旗舰店_1.a-b", window=WINDOW).parent.name == "旗舰店_1.a-b"
 
 
-@pytest.mark.parametrize("store", ["../etc", "a/b", "..", ".", "", "x\x00y", "a\\b", ".hidden", "a b"])
+@pytest.mark.parametrize(
+    "store", ["../etc", "a/b", "..", ".", "", "x\x00y", "a\\b", ".hidden", "a b"]
+)
 def test_unsafe_store_id_is_refused(store: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="unsafe store id"):
         report_path(tmp_path, store=store, window=WINDOW)
@@ -105,7 +107,7 @@ def test_notebook_is_stored_without_outputs() -> None:
     assert nb.metadata.kernelspec.name == "python3"
 
 
-# --- the real notebook ------------------------------------------------------------------------------
+# --- the real notebook ----------------------------------------------------------------------------
 
 
 def _visible_text(html: str) -> str:
@@ -117,7 +119,15 @@ def _visible_text(html: str) -> str:
 
 def assert_self_contained(html: str) -> None:
     lowered = html.lower()
-    for needle in ('src="http', "src='http", 'href="http', "href='http", "@import", "cdn", "url(http"):
+    for needle in (
+        'src="http',
+        "src='http",
+        'href="http',
+        "href='http",
+        "@import",
+        "cdn",
+        "url(http",
+    ):
         assert needle not in lowered, needle
     assert "<VegaLite" not in html and "&lt;VegaLite" not in html
     # no code cells: the lab CSS mentions these classes, the markup must not
@@ -133,7 +143,9 @@ def test_render_zh_writes_report_and_notebook(rendered_zh: Path) -> None:
     assert rendered_zh.parent.name == "1000101"
     nb_path = rendered_zh.with_suffix(".ipynb")
     assert nb_path.exists()
-    assert sorted(p.name for p in rendered_zh.parent.iterdir()) == sorted([rendered_zh.name, nb_path.name])
+    assert sorted(p.name for p in rendered_zh.parent.iterdir()) == sorted(
+        [rendered_zh.name, nb_path.name]
+    )
     html = rendered_zh.read_text(encoding="utf-8")
     assert_self_contained(html)
     assert len(html.encode()) <= 1_500_000
@@ -141,7 +153,15 @@ def test_render_zh_writes_report_and_notebook(rendered_zh: Path) -> None:
         re.findall(r'class="report-chart"', html)
     )
     text = _visible_text(html)
-    for heading in ("核心指标", "趋势", "环节拆解与短板", "历史时长 TOP100", "改进建议", "口径与方法", "数据质量"):
+    for heading in (
+        "核心指标",
+        "趋势",
+        "环节拆解与短板",
+        "历史时长 TOP100",
+        "改进建议",
+        "口径与方法",
+        "数据质量",
+    ):
         assert heading in text
     assert "1000101" in text and "2026-10-02 — 2026-10-31" in text
     assert re.search(r"\d+\.\d 小时", text)  # hours with one decimal
@@ -164,8 +184,15 @@ def test_personal_data_is_masked(rendered_zh: Path) -> None:
 
 def test_render_en_and_header(data_file: Path, tmp_path: Path) -> None:
     path = report.render(
-        ReportParams(store="1000102", data=(str(data_file),), as_of=AS_OF, lang="en", star=3.4,
-                     aftersales_rank=0.1, dispute_rank=0.15),
+        ReportParams(
+            store="1000102",
+            data=(str(data_file),),
+            as_of=AS_OF,
+            lang="en",
+            star=3.4,
+            aftersales_rank=0.1,
+            dispute_rank=0.15,
+        ),
         out_dir=tmp_path,
     )
     html = path.read_text(encoding="utf-8")
@@ -182,8 +209,13 @@ def test_render_en_and_header(data_file: Path, tmp_path: Path) -> None:
 
 def test_window_without_counted_orders_says_so(data_file: Path, tmp_path: Path) -> None:
     path = report.render(
-        ReportParams(store="1000101", data=(str(data_file),), as_of=AS_OF,
-                     start="2020-01-01", end="2020-01-30"),
+        ReportParams(
+            store="1000101",
+            data=(str(data_file),),
+            as_of=AS_OF,
+            start="2020-01-01",
+            end="2020-01-30",
+        ),
         out_dir=tmp_path,
     )
     assert path.name == "2020-01-01_2020-01-30.html"
@@ -196,8 +228,9 @@ def test_window_without_counted_orders_says_so(data_file: Path, tmp_path: Path) 
 
 def test_failing_run_keeps_notebook_and_names_the_cell(data_file: Path, tmp_path: Path) -> None:
     with pytest.raises(ReportError, match=r"sections\.prepare|UnknownStoreError") as info:
-        report.render(ReportParams(store="9999999", data=(str(data_file),), as_of=AS_OF),
-                      out_dir=tmp_path)
+        report.render(
+            ReportParams(store="9999999", data=(str(data_file),), as_of=AS_OF), out_dir=tmp_path
+        )
     kept = tmp_path / "9999999" / "2026-10-02_2026-10-31.ipynb"
     assert str(kept) in str(info.value)
     assert kept.exists()
@@ -208,13 +241,28 @@ def test_failing_run_keeps_notebook_and_names_the_cell(data_file: Path, tmp_path
     assert [p.name for p in kept.parent.iterdir()] == [kept.name]  # no temp files left
 
 
-def test_command_report_prints_the_path(data_file: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_report_prints_the_path(
+    data_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from aftersales_kit.cli import main
 
     out = tmp_path / "out"
-    code = main(["report", str(data_file), "--store", "1000102", "--as-of", AS_OF,
-                 "--out", str(out), "--lang", "en", "--target-hours", "48"])
+    code = main(
+        [
+            "report",
+            str(data_file),
+            "--store",
+            "1000102",
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(out),
+            "--lang",
+            "en",
+            "--target-hours",
+            "48",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out.strip()
     assert printed == str(out / "1000102" / "2026-10-02_2026-10-31.html")
@@ -225,7 +273,9 @@ def test_command_report_prints_the_path(data_file: Path, tmp_path: Path,
     assert params["data"] == [str(data_file.resolve())]
 
 
-def test_command_report_refuses_unsafe_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_report_refuses_unsafe_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from aftersales_kit.cli import main
 
     assert main(["report", "--store", "../x", "--out", str(tmp_path)]) == 2
