@@ -85,8 +85,10 @@ def _parquet_only(paths: Sequence[Path]) -> list[Path] | None:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            members = [p for p in sorted(path.rglob("*")) if p.is_file()
-                       and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)]
+            members = [
+                p for p in sorted(path.rglob("*")) if p.is_file()
+                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+            ]
             if not members or any(p.suffix.lower() != ".parquet" for p in members):
                 return None
             files.extend(members)

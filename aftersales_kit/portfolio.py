@@ -1,9 +1,10 @@
-"""The portfolio overview (``reports/index.html``): data from the batch's sidecars, and its sections.
+"""The portfolio overview (``reports/index.html``): data from the batch's sidecars, sections.
 
 The batch writes one small summary per store (in the sidecar JSON beside each report, computed from
-its ``Diagnosis``); :func:`write_summary` gathers them for a window, and ``notebooks/portfolio.ipynb``
-(papermill-executed, exported with the report template) shows them. Nothing is recomputed here, so
-shards on several machines can each write their stores and one final step renders the index.
+its ``Diagnosis``); :func:`write_summary` gathers them for a window, and
+``notebooks/portfolio.ipynb`` (papermill-executed, exported with the report template) shows them.
+Nothing is recomputed here, so shards on several machines can each write their stores and one
+final step renders the index.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "title": ("多店铺售后时长总览", "After-sales duration portfolio"),
     "all_stores": ("全部店铺", "All stores"),
     "headline": (
-        "共 {n} 家店铺；{high} 家有消费者提示风险，{watch} 家需关注；{open} 个未完结订单有超时风险。",
+        "共 {n} 家店铺；{high} 家有消费者提示风险，{watch} 家需关注；"
+        "{open} 个未完结订单有超时风险。",
         "{n} stores; {high} at consumer-warning risk, {watch} to watch; "
         "{open} open orders at risk.",
     ),
-    "sec.ranking": ("店铺排名（平均售后时长，从长到短）", "Stores ranked by mean hours (longest first)"),
+    "sec.ranking": (
+        "店铺排名（平均售后时长，从长到短）", "Stores ranked by mean hours (longest first)"
+    ),
     "sec.distribution": ("店铺平均时长分布", "Distribution of store means"),
     "sec.warning": ("消费者提示风险店铺", "Stores at consumer-warning risk"),
     "sec.short_boards": ("最常见的短板", "Most common short boards"),
@@ -85,7 +89,7 @@ def _f(value: object) -> float | None:
 
 
 def store_summary(d: Any, *, report: str) -> dict[str, Any]:
-    """The portfolio's row for one store, from its ``Diagnosis``; ``report`` is the relative link."""
+    """The portfolio row of one store, from its ``Diagnosis``; ``report`` is the relative link."""
     import polars as pl
 
     board = d.short_board
@@ -131,7 +135,7 @@ def collect_summaries(out_dir: Path, *, window: Any) -> list[dict[str, Any]]:
 
 
 def write_summary(out_dir: Path, *, window: Any) -> Path:
-    """Gather the summaries into one JSON file (the portfolio notebook's input); returns its path."""
+    """Gather the summaries in one JSON file (the portfolio notebook's input); returns its path."""
     rows = collect_summaries(out_dir, window=window)
     payload = {
         "window_start": window.start.isoformat(),
@@ -157,7 +161,7 @@ def _atomic_write(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-# --- sections (called by the notebook) -------------------------------------------------------------
+# --- sections (called by the notebook) --------------------------------------------------
 
 
 class Html:
@@ -182,7 +186,8 @@ def _empty(text: str) -> str:
     return f'<div class="report-empty">{fmt.escape(text)}</div>'
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, num: Sequence[int] = ()) -> str:
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
+           num: Sequence[int] = ()) -> str:
     """Cells are HTML already (escaped by the caller); numbers are right-aligned."""
     head = "".join(f"<th>{fmt.escape(h)}</th>" for h in headers)
     body = "".join(
@@ -214,7 +219,8 @@ def _board_text(board: Mapping[str, Any] | None, lang: str) -> str:
 
     if not board:
         return "—"
-    return fmt.escape(f"{label('scene', board['scene'], lang)} · {label('stage', board['stage'], lang)}")
+    scene, stage = label("scene", board["scene"], lang), label("stage", board["stage"], lang)
+    return fmt.escape(f"{scene} · {stage}")
 
 
 def _level(level: str, lang: str) -> str:
@@ -286,7 +292,8 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     ]
     headers = [s(k, lang) for k in ("col.rank", "col.store", "col.mean", "col.prev", "col.change",
                                     "col.counted", "col.over", "col.short_board", "col.level")]
-    return _section("pf-ranking", s("sec.ranking", lang), _table(headers, body, num=(0, 2, 3, 5, 6)))
+    table = _table(headers, body, num=(0, 2, 3, 5, 6))
+    return _section("pf-ranking", s("sec.ranking", lang), table)
 
 
 def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:

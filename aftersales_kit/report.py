@@ -149,6 +149,8 @@ def execute(
         "start_timeout": 120,
         "request_save_on_cell_execute": False,
         "cwd": os.getcwd(),
+        # nothing survives the run, so skip the graceful shutdown handshake (~0.5 s per report)
+        "shutdown_kernel": "immediate",
     }
     options.update(engine_kwargs)
     return pm.execute_notebook(
@@ -263,6 +265,11 @@ def _fallback_meta(nb: Any, lang: str) -> dict[str, Any]:
     }
 
 
+def _warm_export(lang: str) -> None:
+    _exporter(lang)
+    vega_bundle()
+
+
 def export_html(nb: Any, *, lang: str = "zh") -> str:
     """The executed notebook as one self-contained HTML page (no code, no CDN, vega once)."""
     nb = copy.deepcopy(nb)
@@ -347,6 +354,10 @@ def render(
     html_path.parent.mkdir(parents=True, exist_ok=True)
     nb_path = html_path.with_suffix(".ipynb")
     tmp_nb = nb_path.with_name(f".{html_path.stem}.{os.getpid()}.{threading.get_ident()}.ipynb")
+    # Import nbconvert and load the vega bundle while the kernel runs: the main thread only waits
+    # on the kernel then, so this overlap takes ~1 s off a single report.
+    warm = threading.Thread(target=_warm_export, args=(params.lang,), daemon=True)
+    warm.start()
     from papermill.exceptions import PapermillExecutionError
 
     try:
@@ -363,6 +374,7 @@ def render(
                 f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
             )
             raise ReportError(msg) from exc
+        warm.join()
         _atomic_write(html_path, export_html(nb, lang=params.lang))
         os.replace(tmp_nb, nb_path)
     finally:

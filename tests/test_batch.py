@@ -41,7 +41,9 @@ def test_store_digests_ignore_row_order() -> None:
     frame = pl.DataFrame({"store_id": ["a", "b", "a"], "x": [1, 2, 3]})
     shuffled = frame.reverse()
     assert batch.store_digests(frame) == batch.store_digests(shuffled)
-    changed = frame.with_columns(pl.when(pl.col("x") == 3).then(4).otherwise(pl.col("x")).alias("x"))
+    changed = frame.with_columns(
+        pl.when(pl.col("x") == 3).then(4).otherwise(pl.col("x")).alias("x")
+    )
     before, after = batch.store_digests(frame), batch.store_digests(changed)
     assert before["b"] == after["b"] and before["a"] != after["a"]
 

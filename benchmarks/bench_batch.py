@@ -1,0 +1,75 @@
+"""Batch speed: 100 stores × 1 000 orders, amortized per store vs the naive CLI loop.
+
+Naive = per store, the ``papermill`` CLI then ``jupyter nbconvert --to html`` (measured on a few
+stores in the same run). Batch = ``aftersales batch --force`` over all stores. Targets (issue 5):
+≤ 0.3 s per store amortized and ≥ 20× faster than naive. Prints the figures; exit 1 on a miss.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "benchmarks" / ".data" / "batch_100x1000"
+STORES, ORDERS, END, AS_OF = 100, 1000, "2026-03-31", "2026-04-01 09:00"
+NAIVE_SAMPLE = 3
+BIN = Path(sys.executable).parent
+
+
+def ensure_data() -> Path:
+    from aftersales_kit import demo
+
+    parquet = DATA / "all_stores.parquet"
+    if not parquet.exists():
+        demo.write_demo(DATA, stores=STORES, orders=ORDERS, end=END)
+    return parquet
+
+
+def naive(parquet: Path, stores: list[str], work: Path) -> float:
+    started = time.perf_counter()
+    for store in stores:
+        nb = work / f"{store}.ipynb"
+        subprocess.run(
+            [str(BIN / "papermill"), str(ROOT / "notebooks" / "store_report.ipynb"), str(nb),
+             "-k", "python3", "--no-progress-bar", "-p", "store", store, "-p", "end", END,
+             "-p", "as_of", AS_OF, "-y", f"data: [{parquet}]"],
+            check=True, capture_output=True, env={**os.environ, "AFTERSALES_REPORT": "1"},
+        )
+        subprocess.run(
+            [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
+            check=True, capture_output=True,
+        )
+    return (time.perf_counter() - started) / len(stores)
+
+
+def main() -> int:
+    parquet = ensure_data()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        per_naive = naive(parquet, ["1000101", "1000102", "1000103"][:NAIVE_SAMPLE], work)
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "aftersales_kit", "batch", str(parquet), "--out",
+             str(work / "reports"), "--end", END, "--as-of", AS_OF, "--force"],
+            capture_output=True, text=True,
+        )
+        total = time.perf_counter() - started
+    print(proc.stderr.strip().splitlines()[-3:] if proc.stderr else "")
+    per_batch = total / STORES
+    ratio = per_naive / per_batch
+    print(f"stores={STORES} orders/store={ORDERS} workers={os.cpu_count()}")
+    print(f"batch total {total:.1f} s, amortized {per_batch:.3f} s/store (target ≤ 0.3)")
+    print(f"naive {per_naive:.2f} s/store over {NAIVE_SAMPLE} stores")
+    print(f"speed-up {ratio:.1f}× (target ≥ 20×)")
+    ok = proc.returncode == 0 and per_batch <= 0.3 and ratio >= 20
+    print("PASS" if ok else "MISS")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""User-facing strings: both languages complete, placeholders consistent, findings worded."""
+
+from __future__ import annotations
+
+import string
+from datetime import date, datetime
+
+import pytest
+
+from aftersales_kit import demo
+from aftersales_kit.diagnose import Finding, FindingKind, diagnose
+from aftersales_kit.errors import UsageError
+from aftersales_kit.rules import default_window
+from aftersales_kit.settings import load_rules
+from aftersales_kit.text import FINDINGS, LABELS, STRINGS, finding_text, label, t
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_t_fills_placeholders_in_both_languages() -> None:
+    assert t("kpi.over_60h", "zh", hours="60.0 小时") == "超 60.0 小时 占比"
+    assert t("kpi.over_60h", "en", hours="60.0 h") == "Share over 60.0 h"
+    assert t("report.title") == "售后服务时长诊断报告"
+    assert t("report.title", "en") == "After-sales service duration report"
+
+
+def test_t_rejects_unknown_key_and_language() -> None:
+    with pytest.raises(KeyError, match=r"no\.such\.key"):
+        t("no.such.key")
+    with pytest.raises(UsageError, match="'fr'"):
+        t("report.title", "fr")
+
+
+@pytest.mark.parametrize("key", sorted(STRINGS))
+def test_every_string_has_both_languages_with_the_same_placeholders(key: str) -> None:
+    zh, en = STRINGS[key]
+    assert zh.strip() and en.strip()
+    assert _fields(zh) == _fields(en)
+
+
+@pytest.mark.parametrize("kind", sorted(FINDINGS))
+def test_every_finding_text_has_the_same_placeholders(kind: str) -> None:
+    title_zh, title_en, advice_zh, advice_en = FINDINGS[kind]
+    assert _fields(title_zh) == _fields(title_en)
+    assert _fields(advice_zh) == _fields(advice_en)
+
+
+def test_every_finding_kind_has_its_own_text() -> None:
+    assert {k.value for k in FindingKind} <= set(FINDINGS)
+
+
+def test_labels_translate_and_fall_back() -> None:
+    assert label("stage", "audit") == "审核"
+    assert label("stage", "audit", "en") == "Audit"
+    assert label("scene", "闪电退款", "en") == "Lightning refund"
+    assert label("scene", "以旧换新", "en") == "以旧换新"  # unknown scene: shown as it is
+    assert label("weekday", 7) == "周日"
+    assert all(zh and en for zh, en in LABELS.values())
+
+
+def test_short_board_finding_in_the_merchants_words() -> None:
+    finding = Finding(
+        FindingKind.SHORT_BOARD_AUDIT,
+        3,
+        {
+            "scene": "退货",
+            "stage": "audit",
+            "excess_hours": 281.66,
+            "share_of_excess": 0.4234,
+            "controllable_excess_hours": 281.66,
+        },
+    )
+    zh = finding_text(finding)
+    assert zh.title == "短板：退货的审核环节，超出目标的时长 42.3% 来自这里"
+    assert "一次性沟通完成率" in zh.advice and "流程图" in zh.advice
+    assert zh.severity == "紧急"
+    en = finding_text(finding, lang="en")
+    assert en.title == "Short board: the Audit stage of Return, 42.3% of the hours above target"
+    assert en.severity == "Urgent"
+
+
+def test_finding_values_are_formatted() -> None:
+    finding = Finding(
+        FindingKind.AUDIT_PEAK_STAFFING,
+        2,
+        {
+            "rule": "audit_over_24h",
+            "threshold_hours": 24.0,
+            "count": 21,
+            "share": 0.328,
+            "audit_mean_hours": 22.04,
+            "peak_hours": (21, 10),
+            "peak_median_audit_hours": 129.46,
+        },
+    )
+    text = finding_text(finding)
+    assert text.title == "审核超 24.0 小时 的单有 21 单（32.8%），申请高峰在 21:00、10:00"
+    assert "129.5 小时" in text.advice and "22.0 小时" in text.advice
+    trend = finding_text(
+        Finding(
+            FindingKind.TREND_UP,
+            2,
+            {"mean_hours": 66.0, "previous_mean_hours": 60.0, "change_share": 0.1},
+        ),
+        lang="en",
+    )
+    assert trend.title == "Duration rising: 60.0 h → 66.0 h (+10.0%)"
+
+
+def test_missing_values_show_a_dash_instead_of_failing() -> None:
+    text = finding_text(Finding(FindingKind.PICKUP_SLOW, 2, {}))
+    assert text.title == "取件/寄回超 — 的单有 — 单（—）"
+
+
+def test_findings_of_a_real_diagnosis_have_every_value() -> None:
+    frame = demo.generate(stores=4, orders=400, end=date(2026, 10, 31))
+    rules = load_rules()
+    result = diagnose(
+        frame,
+        window=default_window(end=date(2026, 10, 31), rules=rules),
+        rules=rules,
+        as_of=datetime(2026, 11, 1, 9),
+    )
+    findings = [f for d in result.values() for f in d.findings]
+    assert findings
+    for finding in findings:
+        for lang in ("zh", "en"):
+            text = finding_text(finding, lang=lang)
+            # "—" would mean a placeholder the diagnosis does not provide
+            assert "—" not in text.title + text.advice, (finding.kind, lang, text)
