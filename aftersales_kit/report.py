@@ -106,6 +106,7 @@ def report_path(out_dir: str | Path, *, store: str, window: Any) -> Path:
 @functools.cache
 def notebook_parameters(notebook: Path = NOTEBOOK) -> dict[str, Any]:
     """The parameters cell of ``notebook`` (``papermill.inspect_notebook``), cached per process."""
+    _quiet_imports()
     import papermill as pm
 
     return pm.inspect_notebook(str(notebook))
