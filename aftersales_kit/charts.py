@@ -348,7 +348,7 @@ def what_if_chart(
         alt.Chart(data)
         .mark_bar()
         .encode(
-            y=alt.Y("scenario:N", title=None, sort=alt.EncodingSortField("order")),
+            y=alt.Y("scenario:N", title=None, sort=data["scenario"].to_list()),
             x=alt.X("mean_hours:Q", title=t("chart.mean_hours_axis", lang)),
             color=alt.condition("datum.actual", alt.value(ORANGE), alt.value(BLUE)),
             tooltip=[

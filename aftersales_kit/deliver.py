@@ -475,9 +475,14 @@ def build_message(
     message.set_content(render_text(diagnosis, lang=lang, store_name=store_name))
     message.add_alternative(html, subtype="html")
     related = message.get_payload()[1]
-    for chart in charts:
+    for number, chart in enumerate(charts, 1):
         related.add_related(
-            chart.png, "image", "png", cid=f"<{chart.cid}>", filename=f"chart-{len(chart.png)}.png"
+            chart.png,
+            "image",
+            "png",
+            cid=f"<{chart.cid}>",
+            disposition="inline",
+            filename=f"chart-{number}.png",
         )
     message.add_attachment(report_bytes, maintype="text", subtype="html", filename=report_name)
     message.add_attachment(

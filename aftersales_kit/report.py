@@ -18,8 +18,10 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aftersales_kit import __version__
 from aftersales_kit.errors import ReportError, UsageError
@@ -29,7 +31,9 @@ NOTEBOOK = ROOT / "notebooks" / "store_report.ipynb"
 TEMPLATES = ROOT / "templates"
 TEMPLATE_NAME = "aftersales"
 DEMO_STORE = "1000101"
-META_MIME = "application/vnd.aftersales.report+json"  # = sections.META_MIME (kept import-free)
+# = sections.META_MIME / BUNDLE_TAG (repeated so this module imports no polars/altair)
+META_MIME = "application/vnd.aftersales.report+json"
+BUNDLE_TAG = "aftersales_vega_bundle"
 #: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
 ENV_FLAG = "AFTERSALES_REPORT"
 _SAFE_STORE = re.compile(r"^[\w][\w.\-]{0,99}$")  # \w is Unicode: 旗舰店 ids are fine
@@ -225,7 +229,7 @@ def _exporter(lang: str) -> Any:
 
 
 def _take_meta(nb: Any) -> dict[str, Any] | None:
-    """Remove the report-metadata output from ``nb`` (in place) and return its values."""
+    """Remove the report-metadata (and any vega bundle) output from ``nb`` in place; return meta."""
     found = None
     for cell in nb.cells:
         outputs = cell.get("outputs", [])
@@ -234,6 +238,8 @@ def _take_meta(nb: Any) -> dict[str, Any] | None:
             data = out.get("data", {})
             if META_MIME in data:
                 found = dict(data[META_MIME])
+            elif out.get("metadata", {}).get(BUNDLE_TAG):
+                continue  # the interactive copy of the vega bundle; the template has its own
             else:
                 keep.append(out)
         if len(keep) != len(outputs):
@@ -264,11 +270,6 @@ def _fallback_meta(nb: Any, lang: str) -> dict[str, Any]:
         "footer": "",
         "generated_by": t("report.generated_by", lang, version=__version__),
     }
-
-
-def _warm_export(lang: str) -> None:
-    _exporter(lang)
-    vega_bundle()
 
 
 def export_html(nb: Any, *, lang: str = "zh") -> str:
@@ -347,24 +348,23 @@ def render(
     """
     if not params.as_of:
         # Fix "now" once, so the notebook's window and the file name cannot straddle midnight.
-        from aftersales_kit.rules import parse_as_of
-
-        params = dataclasses.replace(params, as_of=parse_as_of(None).isoformat(sep=" "))
-    html_path = report_path(out_dir, store=params.store, window=_window(params))
+        now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0, tzinfo=None)
+        params = dataclasses.replace(params, as_of=now.isoformat(sep=" "))
+    store_dir = Path(out_dir) / safe_store(params.store)
     check_parameters(params.as_papermill())
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    nb_path = html_path.with_suffix(".ipynb")
-    tmp_nb = nb_path.with_name(f".{html_path.stem}.{os.getpid()}.{threading.get_ident()}.ipynb")
-    # Import nbconvert and load the vega bundle while the kernel runs: the main thread only waits
-    # on the kernel then, so this overlap takes ~1 s off a single report.
-    warm = threading.Thread(target=_warm_export, args=(params.lang,), daemon=True)
+    # The window (rules → polars), nbconvert and the vega bundle load in a thread while the kernel
+    # starts and runs: the main thread only waits on the kernel then (~1.5 s off one report).
+    warm = _Warm(params, Path(out_dir))
     warm.start()
+    store_dir.mkdir(parents=True, exist_ok=True)
+    tmp_nb = store_dir / f".running-{os.getpid()}-{threading.get_ident()}.ipynb"
     from papermill.exceptions import PapermillExecutionError
 
     try:
         try:
             nb = execute(params, output=tmp_nb, engine_name=engine_name, **engine_kwargs)
         except PapermillExecutionError as exc:
+            nb_path = warm.html_path().with_suffix(".ipynb")
             kept = tmp_nb.exists()
             if kept:
                 os.replace(tmp_nb, nb_path)
@@ -375,12 +375,37 @@ def render(
                 f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
             )
             raise ReportError(msg) from exc
-        warm.join()
+        html_path = warm.html_path()
         _atomic_write(html_path, export_html(nb, lang=params.lang))
-        os.replace(tmp_nb, nb_path)
+        os.replace(tmp_nb, html_path.with_suffix(".ipynb"))
     finally:
         tmp_nb.unlink(missing_ok=True)
     return html_path
+
+
+class _Warm(threading.Thread):
+    """Background preparation for :func:`render`; :meth:`html_path` joins and re-raises."""
+
+    def __init__(self, params: ReportParams, out_dir: Path) -> None:
+        super().__init__(daemon=True)
+        self.params = params
+        self.out_dir = out_dir
+        self.window: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.window = _window(self.params)
+            _exporter(self.params.lang)
+            vega_bundle()
+        except BaseException as exc:  # re-raised in the caller's thread by html_path()
+            self.error = exc
+
+    def html_path(self) -> Path:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return report_path(self.out_dir, store=self.params.store, window=self.window)
 
 
 def command_report(args: argparse.Namespace) -> int:

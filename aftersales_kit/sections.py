@@ -40,6 +40,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 #: the mimetype of the report's metadata output; the exporter reads it and removes it.
 META_MIME = "application/vnd.aftersales.report+json"
+BUNDLE_TAG = "aftersales_vega_bundle"  # output metadata key of the interactive-only vega bundle
 OPEN_SHOWN = 30
 BREAKDOWN_ROWS = 8
 STAGES = ("audit", "return_ship", "transit", "inbound", "process")
@@ -178,7 +179,7 @@ def prepare(
     if not data:
         from aftersales_kit.demo import ensure_demo
 
-        data = [str(ensure_demo())]
+        data = [str(ensure_demo(_demo_dir()))]
     moment = parse_as_of(as_of or None)
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
     loaded = load(list(data), stores=[store])
@@ -202,6 +203,12 @@ def prepare(
         load_report=loaded.report,
     )
     return diagnosis, ruleset
+
+
+def _demo_dir() -> Path:
+    """``data/demo`` of the source checkout (Jupyter starts kernels in notebooks/), else of cwd."""
+    root = Path(__file__).resolve().parent.parent
+    return root / "data" / "demo" if (root / "pyproject.toml").exists() else Path("data/demo")
 
 
 def report_meta(d: Any, *, rules: Any, lang: str = "zh") -> dict[str, object]:
@@ -240,7 +247,8 @@ def show_meta(d: Any, *, rules: Any, lang: str = "zh") -> None:
         # Interactive Jupyter: no report template supplies vegaEmbed, so load it once here.
         from aftersales_kit.report import vega_bundle
 
-        display(HTML(f"<script>{vega_bundle()}</script>"))
+        # tagged so that export_html drops it: the template already inlines the bundle once
+        display(HTML(f"<script>{vega_bundle()}</script>"), metadata={BUNDLE_TAG: True})
 
 
 # --- sections -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import zipfile
 import zlib
 from datetime import date, datetime
 from email.message import EmailMessage
@@ -28,7 +29,8 @@ from aftersales_kit.rules import Window
 
 USER, PASSWORD = "reporter", "s3cret-PW!x"
 SENDER = "售后诊断 <report@example.com>"
-PHONE = re.compile(rb"1[3-9]\d{9}")
+# Digit boundaries: Message-IDs and MIME boundaries hold long digit runs that are not phones.
+PHONE = re.compile(rb"(?<!\d)1[3-9]\d{9}(?!\d)")
 STORE = "1000101"
 AS_OF = datetime(2026, 3, 31, 9, 0)
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
@@ -112,7 +114,7 @@ def _authenticator(server, session, envelope, mechanism, auth_data) -> AuthResul
     ok = isinstance(auth_data, LoginPassword) and (
         auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
     )
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)
 
 
 def _free_port() -> int:
@@ -228,7 +230,8 @@ def test_sent_message_structure_and_content(
     assert report_name == f"售后时长诊断_{diagnosis.store_name}_2026-03-01_2026-03-30.html"
     assert [a.get_filename() for a in attachments] == [report_name, xlsx_name]
     assert xlsx_name.startswith("售后行动清单_")
-    assert "filename*=utf-8''" in raw.decode("ascii")  # RFC 2231 on the wire
+    assert re.search(r"filename\*(0\*)?=utf-8''%E5%94%AE", raw.decode("ascii"))  # RFC 2231
+    assert all(i["Content-Disposition"].startswith("inline") for i in images)
     assert attachments[0].get_content() == report_file.read_text(encoding="utf-8")
 
     html = html_part.get_content()
@@ -258,18 +261,18 @@ def test_no_unmasked_phone_anywhere(demo_frame, diagnosis, charts, report_file, 
     assert phones.str.contains(r"^1[3-9]\d{9}$").any()  # the input really has phone numbers
     _deliver(diagnosis, charts, report_file, settings, tmp_path)
     [(_, raw)] = mailbox.received
-    assert not PHONE.search(raw)
-    for part in _parse(raw).walk():
-        if part.is_multipart():
-            continue
-        payload = part.get_payload(decode=True)
-        assert not PHONE.search(payload), part.get_content_type()
-        if part.get_content_type().endswith("sheet"):
-            import zipfile
-
-            with zipfile.ZipFile(io.BytesIO(payload)) as z:
-                for name in z.namelist():
-                    assert not PHONE.search(z.read(name)), name
+    blobs = {"raw": raw}
+    for n, part in enumerate(_parse(raw).walk()):
+        if not part.is_multipart():
+            payload = part.get_payload(decode=True)
+            blobs[f"{n}:{part.get_content_type()}"] = payload
+            if part.get_content_type().endswith("sheet"):
+                with zipfile.ZipFile(io.BytesIO(payload)) as z:
+                    blobs.update({name: z.read(name) for name in z.namelist()})
+    assert any(name.startswith("xl/") for name in blobs)  # the workbook was unpacked
+    for name, blob in blobs.items():
+        assert not PHONE.search(blob), name
+        assert not any(p.encode() in blob for p in phones.to_list()), name
 
 
 def test_sent_log_prevents_a_second_send(
@@ -398,7 +401,10 @@ def _png_rows(data: bytes) -> list[bytes]:
     bpp = 4 if color == 6 else 3
     raw, stride, rows, prev = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        kind, line = (
+            raw[y * (stride + 1)],
+            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
+        )
         for i in range(stride):
             a = line[i - bpp] if i >= bpp else 0
             b, c = prev[i], prev[i - bpp] if i >= bpp else 0

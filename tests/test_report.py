@@ -280,3 +280,58 @@ def test_command_report_refuses_unsafe_store(
 
     assert main(["report", "--store", "../x", "--out", str(tmp_path)]) == 2
     assert "unsafe store id" in capsys.readouterr().err
+
+
+def test_report_of_a_100k_order_store_stays_under_budget(tmp_path: Path) -> None:
+    data = tmp_path / "big.parquet"
+    demo.generate(stores=1, orders=100_000, end=date(2026, 10, 31)).write_parquet(data)
+    path = report.render(
+        ReportParams(store="1000101", data=(str(data),), as_of=AS_OF), out_dir=tmp_path / "r"
+    )
+    html = path.read_text(encoding="utf-8")
+    assert len(html.encode()) <= 1_500_000
+    # charts carry aggregates only: no chart has more than one row per weekday × hour
+    datasets = re.findall(r'"datasets":\{"data-[0-9a-f]+":(\[.*?\])', html)
+    assert datasets and max(len(json.loads(d.replace("\\u003c", "<"))) for d in datasets) <= 168
+    assert html.count("<tr") < 400  # TOP100, 30 open orders and short breakdowns only
+
+
+def test_render_from_a_cached_diagnosis(data_file: Path, tmp_path: Path) -> None:
+    import pickle
+
+    from aftersales_kit import sections
+
+    diagnosis, _ = sections.prepare(store="1000102", data=[str(data_file)], as_of=AS_OF)
+    cache = tmp_path / "1000102.pkl"
+    cache.write_bytes(pickle.dumps(diagnosis))
+    path = report.render(
+        ReportParams(
+            store="1000102", data=("/nonexistent.parquet",), as_of=AS_OF, cache=str(cache)
+        ),
+        out_dir=tmp_path / "r",
+    )
+    assert path == tmp_path / "r" / "1000102" / "2026-10-02_2026-10-31.html"
+    text = _visible_text(path.read_text(encoding="utf-8"))
+    assert f"{diagnosis.kpis.counted} 单" in text
+
+
+def test_export_drops_the_interactive_bundle_and_the_meta_output() -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={report.META_MIME: {"title": "T", "store_name": "S", "window": "W"}},
+        ),
+        nbformat.v4.new_output(
+            "display_data",
+            data={"text/html": "<script>BUNDLE</script>"},
+            metadata={report.BUNDLE_TAG: True},
+        ),
+        nbformat.v4.new_output("display_data", data={"text/html": "<p>kept</p>"}),
+    ]
+    nb.cells.append(cell)
+    html = report.export_html(nb)
+    assert "BUNDLE" not in html and "<p>kept</p>" in html
+    assert "<title>T · S · W</title>" in html
+    assert cell.outputs[0]["data"] != {}  # the caller's notebook is not modified
