@@ -82,10 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="reports folder")
     p.add_argument("--target-hours", dest="target_hours", type=float)
     p.add_argument("--star", type=float, help="observed store star (风向标)")
-    p.add_argument("--aftersales-rank", dest="aftersales_rank", type=float,
-                   help="observed after-sales star rank rate, 0–1")
-    p.add_argument("--dispute-rank", dest="dispute_rank", type=float,
-                   help="observed dispute star rank rate, 0–1")
+    p.add_argument(
+        "--aftersales-rank",
+        dest="aftersales_rank",
+        type=float,
+        help="observed after-sales star rank rate, 0–1",
+    )
+    p.add_argument(
+        "--dispute-rank",
+        dest="dispute_rank",
+        type=float,
+        help="observed dispute star rank rate, 0–1",
+    )
 
     p = sub.add_parser("batch", help="render every store's report and the portfolio index")
     _data_args(p, required=False)
@@ -106,8 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     _window_args(p)
     p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.add_argument("--out", default="reports", help="reports folder")
-    p.add_argument("--dry-run", dest="dry_run", action="store_true",
-                   help="write .eml files to reports/outbox/ instead of sending")
+    p.add_argument(
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="write .eml files to reports/outbox/ instead of sending",
+    )
     p.add_argument("--resend", action="store_true", help="send even if the sent-log has it")
     return parser
 

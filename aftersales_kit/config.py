@@ -38,7 +38,9 @@ DEFAULT_CONFIG = Path("aftersales.toml")
 class Config:
     """Parsed configuration; ``aliases`` already merges the built-in table with the user's."""
 
-    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType(ALIASES))
+    aliases: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: MappingProxyType(ALIASES)
+    )
     smtp: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     source: Path | None = None
 

@@ -30,7 +30,7 @@ import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
@@ -484,7 +484,14 @@ def build_message(
             disposition="inline",
             filename=f"chart-{number}.png",
         )
-    message.add_attachment(report_bytes, maintype="text", subtype="html", filename=report_name)
+    # As text with an explicit charset, so clients that preview it do not guess the encoding.
+    message.add_attachment(
+        report_bytes.decode("utf-8", "replace"),
+        subtype="html",
+        charset="utf-8",
+        cte="base64",
+        filename=report_name,
+    )
     message.add_attachment(
         action_lists_bytes(diagnosis, lang=lang),
         maintype=XLSX_TYPE[0],
@@ -749,10 +756,10 @@ def ensure_report(
             store=d.store_id,
             start=d.window.start.isoformat(),
             end=d.window.end.isoformat(),
-            data=[str(p) for p in data],
+            data=tuple(str(p) for p in data),
             rules=rules or "",
             lang=lang,
-            as_of=as_of or "",
+            as_of=as_of or d.as_of.isoformat(sep=" "),
             cache=cache,
         )
         return report.render(params, out_dir=out_dir)
@@ -764,7 +771,7 @@ def _diagnoses(
     from aftersales_kit.config import load_config
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
-    from aftersales_kit.rules import Window, default_window
+    from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
 
     if args.data:
@@ -774,50 +781,28 @@ def _diagnoses(
 
         paths = [ensure_demo()]
     rules = load_rules(args.rules)
-    as_of = _parse_dt(args.as_of, "--as-of") if args.as_of else None
-    end = _parse_date(args.end, "--end") if args.end else None
-    window = default_window(end=end, rules=rules, as_of=as_of)
-    if args.start:
-        window = Window(start=_parse_date(args.start, "--start"), end=window.end)
-    loaded = load(
-        paths,
-        config=load_config(args.config),
-        skip_bad_rows=args.skip_bad_rows,
-        stores=list(store_ids),
-    )
-    found = dict(loaded.report.stores)
+    as_of = parse_as_of(args.as_of)
+    window = parse_window(args.start, end=args.end, rules=rules, as_of=as_of)
+    # Every store is loaded (not only the recipients'): the peer median compares with the others.
+    loaded = load(paths, config=load_config(args.config), skip_bad_rows=args.skip_bad_rows)
+    found = set(loaded.report.stores)
     missing = [s for s in store_ids if s not in found]
     if missing:
         msg = (
             f"数据中没有这些店铺 (stores not in the data): {', '.join(missing)}; "
             f"数据中的店铺 (found): {', '.join(sorted(found)) or '无'}"
+            "; 请检查 --store 或 stores.toml (check --store or stores.toml)"
         )
         raise UnknownStoreError(msg)
     diagnoses = diagnose(
         loaded.frame,
         window=window,
         rules=rules,
-        as_of=as_of or datetime.now(),
+        as_of=as_of,
         stores=list(store_ids),
         load_report=loaded.report,
     )
     return diagnoses, paths
-
-
-def _parse_date(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        msg = f"{option} 日期格式无效 (invalid date): {text!r}; 应为 YYYY-MM-DD"
-        raise UsageError(msg) from None
-
-
-def _parse_dt(text: str, option: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        msg = f"{option} 时间格式无效 (invalid time): {text!r}; 应为 YYYY-MM-DD HH:MM"
-        raise UsageError(msg) from None
 
 
 def command_email(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ import argparse
 import os
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -1048,10 +1049,27 @@ def _write_csv(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame) -> N
     path.write_bytes(merged.write_csv().encode("gb18030"))
 
 
+END_MARKER = ".demo-end"
+
+
+def _stale(out: Path, generate_kwargs: Mapping[str, object]) -> bool:
+    """A default demo written before yesterday would leave the default report window empty."""
+    if "end" in generate_kwargs:
+        return False
+    try:
+        written_end = date.fromisoformat((out / END_MARKER).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return False  # not made by ensure_demo (e.g. `aftersales demo --end …`): leave it alone
+    return written_end < _parse_end(None)
+
+
 def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
     """Return ``out/all_stores.parquet``, generating the default demo (end = yesterday) if missing.
 
     ``generate_kwargs`` (e.g. a smaller ``orders`` in tests) are passed to :func:`write_demo`.
+
+    A demo that ``ensure_demo`` generated on an earlier day is regenerated, so the default
+    report (window ending yesterday) always has current data.
 
     Generation happens in a private temporary folder that is renamed into place, so two processes
     starting at once never see (or write) a half-written demo: the first rename wins and the other
@@ -1059,16 +1077,18 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
     """
     out = Path(out)
     target = out / PARQUET_NAME
-    if target.exists():
+    if target.exists() and not _stale(out, generate_kwargs):
         return target
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        write_demo(tmp, **generate_kwargs)
+        files = write_demo(tmp, **generate_kwargs)
+        end_day = _parse_end(generate_kwargs.get("end"))  # type: ignore[arg-type]
+        (files.out / END_MARKER).write_text(end_day.isoformat(), encoding="utf-8")
         try:
             os.rename(tmp, out)  # atomic; replaces only a missing or empty folder
         except OSError:
-            if target.exists():
+            if target.exists() and not _stale(out, generate_kwargs):
                 return target  # another process finished first
             # ``out`` holds other files: move ours in one by one, the parquet last.
             out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Every error the toolkit raises on purpose. The CLI turns these into a message and an exit code.
 
-Messages are built as ``msg = f"..."`` then ``raise XError(msg)``; each names the bad value, what was
-allowed, and a hint.
+Messages are built as ``msg = f"..."`` then ``raise XError(msg)``; each names the bad value, what
+was allowed, and a hint.
 """
 
 from __future__ import annotations

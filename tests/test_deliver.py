@@ -29,14 +29,15 @@ from aftersales_kit.rules import Window
 
 USER, PASSWORD = "reporter", "s3cret-PW!x"
 SENDER = "售后诊断 <report@example.com>"
-# Digit boundaries: Message-IDs and MIME boundaries hold long digit runs that are not phones.
-PHONE = re.compile(rb"(?<!\d)1[3-9]\d{9}(?!\d)")
+# Bounded: Message-IDs, MIME boundaries and Excel date serials (46105.13538194444) hold long
+# digit runs that are not phone numbers.
+PHONE = re.compile(rb"(?<![\d.])1[3-9]\d{9}(?!\d)")
 STORE = "1000101"
 AS_OF = datetime(2026, 3, 31, 9, 0)
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
 
 
-# --- fixtures: data, a real Diagnosis, a small report file -----------------------------------------
+# --- fixtures: data, a real Diagnosis, a small report file ---------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def report_file(tmp_path: Path) -> Path:
     return path
 
 
-# --- fixtures: the SMTP server ----------------------------------------------------------------------
+# --- fixtures: the SMTP server ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +233,8 @@ def test_sent_message_structure_and_content(
     assert xlsx_name.startswith("售后行动清单_")
     assert re.search(r"filename\*(0\*)?=utf-8''%E5%94%AE", raw.decode("ascii"))  # RFC 2231
     assert all(i["Content-Disposition"].startswith("inline") for i in images)
-    assert attachments[0].get_content() == report_file.read_text(encoding="utf-8")
+    assert attachments[0].get_content().rstrip("\n") == report_file.read_text(encoding="utf-8")
+    assert attachments[0].get_content_charset() == "utf-8"
 
     html = html_part.get_content()
     assert len(html.encode("utf-8")) < 100_000
@@ -381,7 +383,7 @@ def test_settings_from_environment_and_config() -> None:
         smtp.smtp_settings(table, env={"AFTERSALES_SMTP_SECURITY": "tls"})
 
 
-# --- PNG charts carry real glyphs ------------------------------------------------------------------
+# --- PNG charts carry real glyphs ---------------------------------------------------------------
 
 
 def _png_rows(data: bytes) -> list[bytes]:
@@ -471,3 +473,128 @@ def test_build_message_rejects_bad_addresses(diagnosis, charts, report_file) -> 
     with pytest.raises(UsageError, match="no recipients"):
         deliver.build_message(diagnosis, report_html=report_file, sender=SENDER, to=[],
                               charts=charts)  # fmt: skip
+
+
+# --- the command line (dry run and a real send), reusing an up-to-date report ---------------------
+
+
+@pytest.fixture(scope="module")
+def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aftersales_kit.demo import write_demo
+
+    return write_demo(tmp_path_factory.mktemp("data"), stores=2, orders=300, end=WINDOW.end).parquet
+
+
+def _existing_report(out: Path) -> Path:
+    from aftersales_kit.report import report_path
+
+    path = report_path(out, store=STORE, window=WINDOW)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("<html><body>已生成的报告</body></html>", encoding="utf-8")
+    return path
+
+
+CLI_WINDOW = ["--start", "2026-03-01", "--end", "2026-03-30", "--as-of", "2026-03-31 09:00"]
+
+
+def test_cli_dry_run_writes_eml(demo_files, tmp_path, monkeypatch, capsys) -> None:
+    from aftersales_kit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AFTERSALES_CONFIG", raising=False)
+    out = tmp_path / "reports"
+    _existing_report(out)
+    code = main(["email", str(demo_files), "--store", STORE, "--to", "a@example.com",
+                 *CLI_WINDOW, "--out", str(out), "--dry-run"])  # fmt: skip
+    assert code == 0
+    [line] = capsys.readouterr().out.splitlines()
+    eml = Path(line)
+    assert eml.parent == out / "outbox" and eml.suffix == ".eml"
+    raw = eml.read_bytes()
+    assert b"\r\n" in raw and not re.search(rb"[^\r]\n", raw)  # CRLF throughout
+    msg = _parse(raw)
+    assert msg["To"] == "a@example.com"
+    assert msg["Subject"].startswith("【售后时长诊断】示例旗舰店 03-01~03-30 平均 ")
+    report = next(p for p in msg.iter_attachments() if p.get_content_type() == "text/html")
+    assert "已生成的报告" in report.get_content()  # the up-to-date report was reused
+    assert not (out / "outbox" / "sent-log.jsonl").exists()  # nothing was sent
+
+
+def test_cli_all_dry_run_uses_the_recipients_file(demo_files, tmp_path, monkeypatch,
+                                                  capsys) -> None:  # fmt: skip
+    from aftersales_kit.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "reports"
+    _existing_report(out)
+    (tmp_path / "stores.toml").write_text(
+        f'[stores."{STORE}"]\nname = "旗舰店（华东）"\n'
+        'to = ["a@example.com"]\ncc = ["c@example.com"]\n',
+        encoding="utf-8",
+    )
+    assert main(["email", str(demo_files), "--all", *CLI_WINDOW, "--out", str(out),
+                 "--dry-run"]) == 0  # fmt: skip
+    msg = _parse(Path(capsys.readouterr().out.strip()).read_bytes())
+    assert (msg["To"], msg["Cc"]) == ("a@example.com", "c@example.com")
+    assert "旗舰店（华东）" in msg["Subject"]
+    assert main(["email", "--all", "--store", STORE, "--dry-run"]) == 2  # UsageError
+    assert main(["email", "--store", STORE, "--dry-run"]) == 2  # --to missing
+
+
+def test_cli_send_reports_each_recipient(demo_files, server, certificate, tmp_path, monkeypatch,
+                                         capsys) -> None:  # fmt: skip
+    from aftersales_kit.cli import main
+
+    controller, mailbox = server
+    mailbox.refuse = {"gone@example.com"}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AFTERSALES_CONFIG", raising=False)
+    for key, value in {"HOST": "127.0.0.1", "PORT": str(controller.port), "USER": USER,
+                       "PASSWORD": PASSWORD, "SECURITY": "starttls", "FROM": SENDER,
+                       "CAFILE": str(certificate[0]), "BACKOFF_SECONDS": "0"}.items():  # fmt: skip
+        monkeypatch.setenv(f"AFTERSALES_SMTP_{key}", value)
+    out = tmp_path / "reports"
+    _existing_report(out)
+    argv = ["email", str(demo_files), "--store", STORE, "--to", "gone@example.com",
+            "--to", "a@example.com", *CLI_WINDOW, "--out", str(out)]  # fmt: skip
+    assert main(argv) == 1
+    first = capsys.readouterr()
+    assert f"{STORE}\tgone@example.com\tfailed 550" in first.out
+    assert f"{STORE}\ta@example.com\tsent 250" in first.out
+    assert main(argv) == 1  # the refused one still fails; the delivered one is not sent again
+    second = capsys.readouterr()
+    assert f"{STORE}\ta@example.com\tskipped" in second.out
+    assert [rcpts for rcpts, _ in mailbox.received] == [["a@example.com"]]
+    log = (out / "outbox" / "sent-log.jsonl").read_text(encoding="utf-8")
+    for text in (first.out, first.err, second.out, second.err, log):
+        assert PASSWORD not in text
+
+
+@pytest.mark.slow
+def test_stale_report_is_rendered_and_mailed_without_phones(demo_files, charts, settings, server,
+                                                            tmp_path) -> None:  # fmt: skip
+    import os
+
+    from aftersales_kit.diagnose import diagnose_store
+    from aftersales_kit.settings import load_rules
+
+    _, mailbox = server
+    frame = pl.read_parquet(demo_files)
+    d = diagnose_store(frame, store_id=STORE, window=WINDOW, rules=load_rules(), as_of=AS_OF)
+    out = tmp_path / "reports"
+    stale = _existing_report(out)
+    os.utime(stale, (0, 0))  # older than the data: must be rendered again
+    path = deliver.ensure_report(d, out_dir=out, data=[demo_files], rules=None, lang="zh",
+                                 as_of=None)  # fmt: skip
+    assert path == stale
+    html = path.read_text(encoding="utf-8")
+    assert "已生成的报告" not in html and d.store_name in html
+    deliver.deliver(d, report_html=path, to=["a@example.com"], settings=settings,
+                    outbox=tmp_path / "outbox", charts=charts)  # fmt: skip
+    [(_, raw)] = mailbox.received
+    phones = [p.encode() for p in frame["customer_phone"].drop_nulls().to_list()]
+    for part in _parse(raw).walk():
+        if not part.is_multipart():
+            payload = part.get_payload(decode=True)
+            assert not PHONE.search(payload), part.get_content_type()
+            assert not any(p in payload for p in phones), part.get_content_type()

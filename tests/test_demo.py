@@ -358,7 +358,7 @@ def test_ensure_demo_generates_once(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     path = demo.ensure_demo(out, stores=2, orders=50, end=END)
     assert path == out / "all_stores.parquet"
-    assert sorted(p.name for p in out.iterdir()) == ["1000101.xlsx", "1000102.xlsx",
+    assert sorted(p.name for p in out.iterdir()) == [".demo-end", "1000101.xlsx", "1000102.xlsx",
                                                     "all_stores.parquet"]
     stamp = path.stat().st_mtime_ns
     assert demo.ensure_demo(out, stores=2, orders=50, end=END) == path
@@ -419,3 +419,19 @@ def test_cli_demo_dirty_and_bad_end(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["demo", "--end", "2025/11/30", "--out", str(tmp_path / "x")]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_ensure_demo_regenerates_a_demo_from_an_earlier_day(tmp_path):
+    out = tmp_path / "demo"
+    target = demo.ensure_demo(out, stores=1, orders=50)
+    marker = out / ".demo-end"
+    assert marker.read_text() == demo._parse_end(None).isoformat()
+    marker.write_text("2020-01-01")  # pretend it was generated long ago
+    before = pl.read_parquet(target)["apply_time"].max()
+    demo.ensure_demo(out, stores=1, orders=50)
+    assert marker.read_text() != "2020-01-01"
+    assert pl.read_parquet(target)["apply_time"].max() == before  # same seed, same end: same data
+    # A demo written with an explicit end (e.g. `aftersales demo --end`) is never replaced.
+    marker.write_text("2020-01-01")
+    demo.ensure_demo(out, stores=1, orders=50, end="2026-01-31")
+    assert marker.read_text() == "2020-01-01"
