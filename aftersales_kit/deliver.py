@@ -311,7 +311,6 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
     for f in sorted(d.findings, key=lambda f: -f.severity)[:4]:
         title, suggestion = finding_text(f, lang=lang)
         findings.append({"title": title, "suggestion": suggestion})
-    start, end = fmt.day(d.window.start, short=True), fmt.day(d.window.end, short=True)
     return {
         "lang": lang,
         "store": name,
@@ -333,7 +332,6 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
         "open_risk": _s("open_risk", lang, n=f"{risk.height:,}", breached=f"{breached:,}"),
         "findings": findings,
         "labels": {"short_board": _s("short_board", lang), "findings": _s("findings", lang)},
-        "window_short": f"{start}~{end}",
     }
 
 
@@ -817,11 +815,15 @@ def command_email(args: argparse.Namespace) -> int:
             msg = "需要 --store 和 --to，或使用 --all (pass --store ID --to ADDR, or --all)"
             raise UsageError(msg)
         targets = [StoreRecipients(args.store, tuple(args.to))]
-    settings = None
-    if not args.dry_run:
-        from aftersales_kit.config import load_config
+    from aftersales_kit.config import load_config
 
+    settings: SmtpSettings | None = None
+    try:
         settings = smtp_settings(load_config(args.config).smtp)
+    except DeliveryError:
+        if not args.dry_run:
+            raise
+        # A dry run needs no server; the .eml then shows a placeholder sender.
     diagnoses, data = _diagnoses(args, [t.store_id for t in targets])
     out_dir = Path(args.out)
     failed = False
