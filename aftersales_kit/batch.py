@@ -36,8 +36,8 @@ from aftersales_kit.errors import AftersalesError, UnknownStoreError, UsageError
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
 #: modules a new kernel imports before its first store (what the store notebook imports).
-WARM_IMPORTS = ("polars", "altair", "aftersales_kit.charts", "aftersales_kit.sections",
-                "aftersales_kit.diagnose")
+WARM_IMPORTS = ("polars", "altair", "great_tables", "aftersales_kit.charts",
+                "aftersales_kit.sections", "aftersales_kit.diagnose", "aftersales_kit.load")
 CACHE_DIR = ".cache"
 SIDECAR_SUFFIX = ".json"
 INDEX_NAME = "index.html"

@@ -62,6 +62,44 @@ def skip_slow_imports() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
+#: AF_UNIX socket paths are limited to 107 bytes; jupyter_client appends ``-<port>``.
+_MAX_IPC_PREFIX = 96
+_IPC_DIRS: list[str] = []
+
+
+def kernel_transport() -> dict[str, str]:
+    """KernelManager settings for a kernel on IPC (Unix socket) transport, fresh path prefix.
+
+    Over TCP, ipykernel 7 prints "Kernel is running over TCP without encryption…" to the terminal
+    at every start: noise to a merchant. The kernel only ever talks to this machine, so Unix sockets
+    in the private (0700) Jupyter runtime directory are both quieter and safer than localhost
+    ports, and they cannot hit the TCP port races of parallel kernel starts (TOOLING §1.9). When the
+    runtime directory's path is too long for a socket, a private temporary directory is used.
+    """
+    import tempfile
+    import uuid
+
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    name = f"aftersales-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    base = jupyter_runtime_dir()
+    if len(os.path.join(base, name)) > _MAX_IPC_PREFIX:
+        if not _IPC_DIRS:
+            _IPC_DIRS.append(tempfile.mkdtemp(prefix="as-"))  # mode 0700
+            atexit.register(_remove_ipc_dirs)
+        base = _IPC_DIRS[0]
+    else:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+    return {"transport": "ipc", "ip": os.path.join(base, name)}
+
+
+def _remove_ipc_dirs() -> None:
+    import shutil
+
+    for path in _IPC_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 #: run silently in every new kernel, before its first notebook.
 _KERNEL_PRELUDE = (
     "import sys as _sys\n"
@@ -185,7 +223,7 @@ def _start_kernel(kernel_name: str, *, cwd: str, startup_timeout: float,
 
     last: BaseException | None = None
     for attempt in range(1, START_ATTEMPTS + 1):
-        km = AsyncKernelManager(kernel_name=kernel_name)
+        km = AsyncKernelManager(kernel_name=kernel_name, **kernel_transport())
         try:
             # An in-memory history avoids SQLite lock clashes between parallel kernels.
             run_sync(km.start_kernel)(
@@ -238,6 +276,20 @@ def _alive(kernel: WarmKernel) -> bool:
     from jupyter_core.utils import run_sync
 
     return bool(run_sync(kernel.km.is_alive)())
+
+
+def has_kernel(kernel_name: str = "python3") -> bool:
+    """Whether this process already holds a warm kernel for ``kernel_name``."""
+    with _LOCK:
+        return kernel_name in _KERNELS
+
+
+def shutdown_kernel(kernel_name: str = "python3") -> None:
+    """Shut down this process's warm kernel for ``kernel_name`` (if any)."""
+    with _LOCK:
+        kernel = _KERNELS.pop(kernel_name, None)
+    if kernel is not None:
+        kernel.shutdown()
 
 
 def shutdown_kernels() -> None:

@@ -36,6 +36,9 @@ META_MIME = "application/vnd.aftersales.report+json"
 BUNDLE_TAG = "aftersales_vega_bundle"
 #: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
 ENV_FLAG = "AFTERSALES_REPORT"
+#: modules a new kernel imports before its first notebook (what the store notebook imports).
+WARM_IMPORTS = ("polars", "altair", "great_tables", "aftersales_kit.charts",
+                "aftersales_kit.sections", "aftersales_kit.diagnose", "aftersales_kit.load")
 _SAFE_STORE = re.compile(r"^[\w][\w.\-]{0,99}$")  # \w is Unicode: 旗舰店 ids are fine
 
 
@@ -145,6 +148,9 @@ def execute(
     check_parameters(values, notebook=notebook)
     _quiet_imports()
     import papermill as pm
+    from traitlets.config import Config
+
+    from aftersales_kit.engine import kernel_transport
 
     os.environ[ENV_FLAG] = "1"  # inherited by the kernel: charts use the template's bundle
     options: dict[str, Any] = {
@@ -156,6 +162,9 @@ def execute(
         "cwd": os.getcwd(),
         # nothing survives the run, so skip the graceful shutdown handshake (~0.5 s per report)
         "shutdown_kernel": "immediate",
+        # Unix sockets, not localhost TCP: no "running over TCP without encryption" warning
+        # printed by every kernel (the warm engine ignores this; it starts its kernels the same way)
+        "config": Config({"KernelManager": kernel_transport()}),
     }
     options.update(engine_kwargs)
     return pm.execute_notebook(
@@ -205,10 +214,61 @@ def vega_bundle() -> str:
     return text
 
 
+#: an output area's opening tag as nbconvert's lab template writes it (class attribute first).
+_OUTPUT_DIV = re.compile(r'(<div class="[^"<>]*\bjp-OutputArea-output\b[^"<>]*"[^<>]*?)(/?)>')
+
+
+def _focusable_outputs(html: str) -> str:
+    """``tabindex="0"`` on every output area, as nbconvert's HTMLExporter adds it."""
+
+    def add(match: re.Match[str]) -> str:
+        tag = match.group(1)
+        return match.group(0) if " tabindex=" in tag else f'{tag} tabindex="0"{match.group(2)}>'
+
+    return _OUTPUT_DIV.sub(add, html)
+
+
+@functools.cache
+def _report_exporter_class() -> type:
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class ReportHTMLExporter(HTMLExporter):
+        """HTMLExporter without its final BeautifulSoup pass.
+
+        After rendering, nbconvert 7 parses the whole page with BeautifulSoup (html.parser) only to
+        add ``alt`` to ``<img>`` tags and ``tabindex`` to input/output areas, then re-serialises it:
+        0.5–1 s per report, more than the rest of the export. A report has no input areas
+        (``exclude_input``) and no ``<img>`` outputs (charts are vega-embed, tables are HTML), so
+        the same page is produced by adding the output areas' ``tabindex`` directly.
+        """
+
+        def from_notebook_node(  # type: ignore[override]
+            self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
+        ) -> tuple[str, dict[str, Any]]:
+            # The filter set-up of HTMLExporter.from_notebook_node (nbconvert 7.17), minus the soup.
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight_code = self.filters.get(
+                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
+            )
+            resources = self._init_resources(resources)
+            filter_data_type = WidgetsDataTypeFilter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources
+            )
+            self.register_filter("highlight_code", highlight_code)
+            self.register_filter("filter_data_type", filter_data_type)
+            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return _focusable_outputs(html), resources
+
+    return ReportHTMLExporter
+
+
 @functools.cache
 def _exporter(lang: str) -> Any:
     _quiet_imports()
-    from nbconvert import HTMLExporter
     from traitlets.config import Config
 
     config = Config()
@@ -217,7 +277,7 @@ def _exporter(lang: str) -> Any:
         "injected-parameters",
         "remove_cell",
     }
-    return HTMLExporter(
+    return _report_exporter_class()(
         config=config,
         template_name=TEMPLATE_NAME,
         extra_template_basedirs=[str(TEMPLATES)],
@@ -351,10 +411,37 @@ def render(
         now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0, tzinfo=None)
         params = dataclasses.replace(params, as_of=now.isoformat(sep=" "))
     store_dir = Path(out_dir) / safe_store(params.store)
+    own_kernel = None
+    if engine_name is None:
+        # Start the kernel first and let it import the notebook's modules (~2 s together) while
+        # this process imports papermill, checks the parameters and prepares the export. The
+        # notebook then runs on that kernel through the warm engine, still by papermill.
+        from aftersales_kit import engine
+
+        _quiet_imports()
+        os.environ[ENV_FLAG] = "1"  # before the kernel starts: it inherits the environment
+        engine_kwargs.setdefault("warm_imports", WARM_IMPORTS)
+        if not engine.has_kernel():
+            own_kernel = _KernelStart(engine_kwargs["warm_imports"])
+            own_kernel.start()
+        engine_name = engine.register()  # imports papermill: after the kernel start is under way
+    try:
+        return _render(params, store_dir=store_dir, out_dir=Path(out_dir),
+                       engine_name=engine_name, **engine_kwargs)
+    finally:
+        if own_kernel is not None:
+            own_kernel.join()
+            from aftersales_kit import engine
+
+            engine.shutdown_kernel()
+
+
+def _render(params: ReportParams, *, store_dir: Path, out_dir: Path, engine_name: str,
+            **engine_kwargs: Any) -> Path:
     check_parameters(params.as_papermill())
     # The window (rules → polars), nbconvert and the vega bundle load in a thread while the kernel
     # starts and runs: the main thread only waits on the kernel then (~1.5 s off one report).
-    warm = _Warm(params, Path(out_dir))
+    warm = _Warm(params, out_dir)
     warm.start()
     store_dir.mkdir(parents=True, exist_ok=True)
     tmp_nb = store_dir / f".running-{os.getpid()}-{threading.get_ident()}.ipynb"
@@ -383,6 +470,23 @@ def render(
     return html_path
 
 
+class _KernelStart(threading.Thread):
+    """Starts this process's warm kernel in the background; a failure is left to the engine,
+    which retries the start when the notebook needs the kernel and reports it properly."""
+
+    def __init__(self, warm_imports: Any) -> None:
+        super().__init__(daemon=True)
+        self.warm_imports = tuple(warm_imports)
+
+    def run(self) -> None:
+        from aftersales_kit import engine
+
+        try:
+            engine.prewarm(warm_imports=self.warm_imports)
+        except Exception:  # noqa: BLE001 - the engine's own start reports it
+            engine.logger.debug("background kernel start failed", exc_info=True)
+
+
 class _Warm(threading.Thread):
     """Background preparation for :func:`render`; :meth:`html_path` joins and re-raises."""
 
@@ -396,8 +500,11 @@ class _Warm(threading.Thread):
     def run(self) -> None:
         try:
             self.window = _window(self.params)
-            _exporter(self.params.lang)
             vega_bundle()
+            # one throw-away export compiles the templates off the critical path
+            import nbformat
+
+            export_html(nbformat.v4.new_notebook(), lang=self.params.lang)
         except BaseException as exc:  # re-raised in the caller's thread by html_path()
             self.error = exc
 

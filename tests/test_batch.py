@@ -121,3 +121,23 @@ def test_shard_reads_and_renders_only_its_stores(demo_data: Path, tmp_path: Path
                              as_of="2026-04-01 09:00", workers=1, progress=False, index=False)
     assert [o.store for o in result.outcomes] == mine
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == mine
+
+
+@pytest.mark.slow
+def test_batch_html_is_identical_to_a_single_report(demo_data: Path, tmp_path: Path) -> None:
+    from aftersales_kit import report
+
+    store = "1000102"
+    result = batch.run_batch([demo_data], out_dir=tmp_path / "batch", end="2026-03-31",
+                             as_of="2026-04-01 09:00", workers=1, progress=False, index=False)
+    assert {o.status for o in result.outcomes} == {"done"}
+    from_batch = tmp_path / "batch" / store / "2026-03-02_2026-03-31.html"
+    single = report.render(
+        report.ReportParams(store=store, end="2026-03-31", data=(str(demo_data),),
+                            as_of="2026-04-01 09:00:00"),
+        out_dir=tmp_path / "single",
+    )
+    assert single == tmp_path / "single" / store / "2026-03-02_2026-03-31.html"
+    html = single.read_bytes()
+    assert "同组店铺中位".encode() in html  # the peer median line: peers come from all stores
+    assert from_batch.read_bytes() == html

@@ -1,0 +1,79 @@
+"""Single-report speed: one store of the demo data, ours vs the naive CLI pair, in the same run.
+
+Ours = ``python -m aftersales_kit report --store 1000101`` (what ``make report`` runs), end to end:
+interpreter start, kernel, notebook, export, files written. Naive = the ``papermill`` CLI on
+``notebooks/store_report.ipynb`` then ``jupyter nbconvert --to html --no-input`` on its output.
+Both run REPEAT times, interleaved so they share the machine's load; the medians are compared.
+Target (issue 4): ours ≤ 4 s wall. Prints the figures; exit 1 on a miss.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STORE, AS_OF = "1000101", "2026-11-25 09:00:00"
+REPEAT = 5
+TARGET_S = 4.0
+BIN = Path(sys.executable).parent
+
+
+def ours(out: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "aftersales_kit", "report", "--store", STORE, "--as-of", AS_OF,
+         "--out", str(out)],
+        check=True, capture_output=True, cwd=ROOT,
+    )
+    return time.perf_counter() - started
+
+
+def naive(data: Path, work: Path) -> float:
+    nb = work / f"{STORE}.ipynb"
+    started = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "papermill"), str(ROOT / "notebooks" / "store_report.ipynb"), str(nb),
+         "-k", "python3", "--no-progress-bar", "-p", "store", STORE, "-p", "as_of", AS_OF,
+         "-y", f"data: [{data}]"],
+        check=True, capture_output=True, cwd=ROOT,
+        env={**os.environ, "AFTERSALES_REPORT": "1"},
+    )
+    subprocess.run(
+        [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
+        check=True, capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    from aftersales_kit.demo import ensure_demo
+
+    data = ensure_demo()
+    ours_s: list[float] = []
+    naive_s: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        ours(work / "warmup")  # first run pays cold OS file caches; not counted
+        for i in range(REPEAT):
+            ours_s.append(ours(work / f"ours-{i}"))
+            naive_s.append(naive(data, work))
+    ours_med, naive_med = statistics.median(ours_s), statistics.median(naive_s)
+    print(f"store {STORE} of {data}, {REPEAT} runs each, cpus={os.cpu_count()}")
+    print(f"ours  median {ours_med:.2f} s  (min {min(ours_s):.2f}, runs "
+          f"{' '.join(f'{s:.2f}' for s in ours_s)}; target ≤ {TARGET_S:g} s)")
+    print(f"naive median {naive_med:.2f} s  (min {min(naive_s):.2f}, runs "
+          f"{' '.join(f'{s:.2f}' for s in naive_s)})")
+    print(f"speed-up {naive_med / ours_med:.1f}×")
+    ok = ours_med <= TARGET_S
+    print("PASS" if ok else "MISS")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
