@@ -62,9 +62,10 @@ test: setup ## Run ruff and the whole test suite
 	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
 	$(PY) -m pytest -n 2 -q
 
-bench: setup ## Run the benchmarks (metrics vs DuckDB/pandas, batch vs naive)
+bench: setup ## Run the benchmarks (metrics vs DuckDB/pandas, batch and one report vs naive)
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_batch.py
+	$(PY) benchmarks/bench_report.py
 
 clean: ## Remove generated data and reports (keeps .venv)
 	rm -rf data reports .pytest_cache .ruff_cache

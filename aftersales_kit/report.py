@@ -483,7 +483,7 @@ class _KernelStart(threading.Thread):
 
         try:
             engine.prewarm(warm_imports=self.warm_imports)
-        except Exception:  # noqa: BLE001 - the engine's own start reports it
+        except Exception:  # the engine retries the start and reports its failure
             engine.logger.debug("background kernel start failed", exc_info=True)
 
 

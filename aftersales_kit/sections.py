@@ -112,9 +112,10 @@ def _table(
 def _great_tables() -> Any:
     """great-tables' ``GT``, with its locale tables read once per process instead of per call.
 
-    Every ``fmt_*`` call and the render re-read great-tables' packaged locale CSVs (``x_locales.csv``
-    is 600 kB; 34 reads per report): about half of all table time on a warm kernel. The files are
-    package data and every caller only reads the rows, so one parsed copy per path is equivalent.
+    Every ``fmt_*`` call and the render re-read great-tables' packaged locale CSVs
+    (``x_locales.csv`` is 600 kB; 34 reads per report): about half of all table time on a warm
+    kernel. The files are package data and every caller only reads the rows, so one parsed copy per
+    path is equivalent.
     """
     from great_tables import GT, _locale
 
