@@ -69,6 +69,9 @@ STRINGS: dict[str, dict[str, str]] = {
             "超出目标 {target} 的时长主要来自「{scene}·{stage}」：超出 {excess}，"
             "占全部超出部分的 {share}（其中商家可控 {controllable}）。"
         ),
+        "controllable_text": (
+            "商家可控部分最大的是「{scene}·{stage}」（可控超出 {controllable}），建议优先改进。"
+        ),
         "no_short_board": "本期平均时长未超出目标 {target}，没有明显短板。",
         "open_risk": "即将计入的预警单：{n} 单（其中已超时 {breached} 单），明细见附件行动清单。",
         "findings": "主要发现与建议",
@@ -101,6 +104,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "short_board_text": (
             "Hours above the {target} target come mostly from {scene} · {stage}: {excess} "
             "above target, {share} of the total excess ({controllable} controllable)."
+        ),
+        "controllable_text": (
+            "The largest part you control is {scene} · {stage} ({controllable} above target): "
+            "start there."
         ),
         "no_short_board": "The mean is within the {target} target; no short board this window.",
         "open_risk": (
@@ -295,6 +302,15 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
             share=fmt.pct(sb.share_of_excess),
             controllable=fmt.hours(sb.controllable_excess_hours, lang=lang),
         )
+        cb = getattr(d, "controllable_short_board", None)
+        if cb is not None and (cb.scene, cb.stage) != (sb.scene, sb.stage):
+            short_board += " " + _s(
+                "controllable_text",
+                lang,
+                scene=_scene_label(cb.scene, lang),
+                stage=label(STAGE_LABELS, cb.stage, lang=lang),
+                controllable=fmt.hours(cb.controllable_excess_hours, lang=lang),
+            )
     risk = d.open_at_risk
     breached = int(risk["breached"].sum()) if "breached" in risk.columns and risk.height else 0
     warning_text, warning_high = "", False

@@ -124,6 +124,7 @@ class FindingKind(enum.Enum):
     SHORT_BOARD_TRANSIT = "short_board_transit"
     SHORT_BOARD_INBOUND = "short_board_inbound"
     SHORT_BOARD_PROCESS = "short_board_process"
+    CONTROLLABLE_SHORT_BOARD = "controllable_short_board"
     CONSUMER_WARNING = "consumer_warning"
     OPEN_AT_RISK = "open_at_risk"
     TREND_UP = "trend_up"
@@ -226,6 +227,9 @@ class Diagnosis:
     findings: tuple[Finding, ...]
     data_quality: DataQuality
     observed: Mapping[str, float] = field(default_factory=dict)
+    #: The cell with the most merchant-controllable excess hours: where the store itself can act
+    #: when the short board is mostly outside its control (carrier transit, customer shipping).
+    controllable_short_board: ShortBoard | None = None
 
 
 # --- expressions ---------------------------------------------------------------------------------
@@ -634,6 +638,7 @@ def _assemble(
     stage_means = _stage_means(part("stage_means"))
     excess = _excess_frame(part("excess"))
     short_board = _short_board(excess)
+    controllable_board = _short_board(excess, by="controllable_excess_hours")
     alerts = _alerts_frame(part("alerts"), rules=rules)
     open_at_risk = _with_projection(part("open"), kpis)
     heatmap = _heatmap(part("heatmap"))
@@ -649,6 +654,8 @@ def _assemble(
         prev_kpis=prev_kpis,
         stage_means=stage_means,
         short_board=short_board,
+        controllable_board=controllable_board,
+        target_hours=target,
         alerts=alerts,
         heatmap=heatmap,
         peak_hours=peak_hours,
@@ -677,6 +684,7 @@ def _assemble(
         stage_by_scene=_stage_by_scene(part("stage_by_scene")),
         excess=excess,
         short_board=short_board,
+        controllable_short_board=controllable_board,
         alerts=alerts,
         alert_orders=part("alert_orders"),
         top100=part("top100"),
@@ -780,11 +788,15 @@ def _excess_frame(df: pl.DataFrame) -> pl.DataFrame:
     return out.sort(["excess_hours", "scene", "stage"], descending=[True, False, False])
 
 
-def _short_board(excess: pl.DataFrame) -> ShortBoard | None:
-    if excess.height == 0:
+def _short_board(excess: pl.DataFrame, *, by: str = "excess_hours") -> ShortBoard | None:
+    """The scene × stage with the most ``by`` hours (all excess, or its controllable part)."""
+    ranked = excess.filter(pl.col(by) > 0).sort(
+        [by, "scene", "stage"], descending=[True, False, False]
+    )
+    if ranked.height == 0:
         return None
     total = float(excess["excess_hours"].sum())
-    top = excess.row(0, named=True)
+    top = ranked.row(0, named=True)
     return ShortBoard(
         scene=top["scene"],
         stage=top["stage"],
@@ -990,6 +1002,8 @@ def _findings(
     prev_kpis: Kpis,
     stage_means: pl.DataFrame,
     short_board: ShortBoard | None,
+    controllable_board: ShortBoard | None,
+    target_hours: float,
     alerts: pl.DataFrame,
     heatmap: pl.DataFrame,
     peak_hours: tuple[int, ...],
@@ -1032,10 +1046,29 @@ def _findings(
                     "excess_hours": short_board.excess_hours,
                     "share_of_excess": short_board.share_of_excess,
                     "controllable_excess_hours": short_board.controllable_excess_hours,
-                    "target_hours": float(rules.target_hours),
+                    "target_hours": target_hours,
                 },
             )
         )
+        mostly_outside = short_board.controllable_excess_hours < short_board.excess_hours / 2
+        if (
+            mostly_outside
+            and controllable_board is not None
+            and (controllable_board.scene, controllable_board.stage)
+            != (short_board.scene, short_board.stage)
+        ):
+            found.append(
+                Finding(
+                    FindingKind.CONTROLLABLE_SHORT_BOARD,
+                    3,
+                    {
+                        "scene": controllable_board.scene,
+                        "stage": controllable_board.stage,
+                        "controllable_excess_hours": controllable_board.controllable_excess_hours,
+                        "target_hours": target_hours,
+                    },
+                )
+            )
     if warning.level != "ok":
         found.append(
             Finding(

@@ -409,6 +409,13 @@ def stages(d: Any, *, lang: str = "zh") -> Section:
             hours=esc(_h(sb.excess_hours, lang)),
             controllable=esc(_h(sb.controllable_excess_hours, lang)),
         )
+        cb = d.controllable_short_board
+        if cb is not None and (cb.scene, cb.stage) != (sb.scene, sb.stage):
+            callout += " " + t("stages.controllable_board", lang).format(
+                scene=esc(label("scene", cb.scene, lang)),
+                stage=esc(label("stage", cb.stage, lang)),
+                controllable=esc(_h(cb.controllable_excess_hours, lang)),
+            )
         box = f'<div class="report-callout">{callout}</div>'
     else:
         box = (

@@ -125,6 +125,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Short board: the <b>{stage}</b> stage of <b>{scene}</b> accounts for {share} of the hours above "
         "target ({hours}; {controllable} controllable by you).",
     ),
+    "stages.controllable_board": (
+        "商家可控部分最大的是 <b>{scene}</b> 的 <b>{stage}</b> 环节（可控超出 {controllable}），建议优先改进。",
+        "The largest part you control is the <b>{stage}</b> stage of <b>{scene}</b> "
+        "({controllable} above target): start there.",
+    ),
     "stages.no_short_board": (
         "平均时长未超过目标 {target}，没有明显短板。",
         "The mean is within the target of {target}; no short board stands out.",
@@ -355,6 +360,14 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
         "Refund, ship the replacement or finish the repair soon after inbound: set a deadline per "
         "type and alert when an order waits 24 hours after inbound.",
     ),
+    # The advice is the stage's short-board advice (see finding_text).
+    "controllable_short_board": (
+        "商家可控的最大短板：{scene}的{stage}环节，可控的超出时长 {controllable_excess_hours}",
+        "Largest short board you control: the {stage} stage of {scene}, "
+        "{controllable_excess_hours} above target",
+        "",
+        "",
+    ),
     "audit_peak_staffing": (
         "审核超 {threshold_hours} 的单有 {count} 单（{share}），申请高峰在 {peak_hours}",
         "{count} orders ({share}) waited more than {threshold_hours} for audit; applications peak at "
@@ -535,7 +548,10 @@ def finding_text(finding: object, *, lang: str = "zh") -> FindingText:
     i = _check_lang(lang)
     kind = getattr(finding.kind, "name", str(finding.kind)).lower()
     values = dict(getattr(finding, "values", {}) or {})
-    if kind in FINDINGS:
+    if kind == "controllable_short_board":
+        stage_entry = FINDINGS.get(f"short_board_{values.get('stage')}", _GENERIC)
+        entry = (*FINDINGS[kind][:2], *stage_entry[2:])
+    elif kind in FINDINGS:
         entry = FINDINGS[kind]
     else:
         entry = _GENERIC

@@ -594,3 +594,48 @@ def test_no_raw_personal_data_in_any_frame(s1: Diagnosis) -> None:
     for df in frames:
         for col in df.select(pl.col(pl.String)).columns:
             assert not set(df[col].drop_nulls().to_list()) & raw, col
+
+
+def test_controllable_short_board_when_the_short_board_is_the_carrier() -> None:
+    # C1 退货 (customer ships): 120 h, excess 60 = 0.5 × (10, 5, 100, 2, 3);
+    # C2 仅退款: 80 h, excess 20 = 0.25 × (50, 0, 0, 0, 30).
+    rows = [
+        done("C1", datetime(2026, 3, 2, 9, 0), (10, 5, 100, 2, 3), approve_result="客户发货"),
+        done("C2", datetime(2026, 3, 3, 9, 0), (50, 0, 0, 0, 30), service_type="仅退款"),
+    ]
+    d = diagnose_store(canonical(rows), store_id="S1", window=WINDOW, rules=RULES, as_of=AS_OF)
+    assert d.short_board == ShortBoard(
+        scene="退货",
+        stage="transit",
+        excess_hours=pytest.approx(50.0),
+        share_of_excess=pytest.approx(50 / 80),
+        controllable_excess_hours=0.0,
+    )
+    assert d.controllable_short_board == ShortBoard(
+        scene="仅退款",
+        stage="audit",
+        excess_hours=pytest.approx(12.5),
+        share_of_excess=pytest.approx(12.5 / 80),
+        controllable_excess_hours=pytest.approx(12.5),
+    )
+    found = {f.kind: f for f in d.findings}
+    assert found[FindingKind.CONTROLLABLE_SHORT_BOARD].values == {
+        "scene": "仅退款",
+        "stage": "audit",
+        "controllable_excess_hours": pytest.approx(12.5),
+        "target_hours": 60.0,
+    }
+
+
+def test_no_controllable_finding_when_the_short_board_is_controllable(s1: Diagnosis) -> None:
+    assert s1.controllable_short_board == s1.short_board  # audit: both the same cell
+    assert FindingKind.CONTROLLABLE_SHORT_BOARD not in {f.kind for f in s1.findings}
+
+
+def test_findings_use_the_target_hours_argument() -> None:
+    d = diagnose_store(
+        canonical(s1_rows()), store_id="S1", window=WINDOW, rules=RULES, as_of=AS_OF,
+        target_hours=90.0,
+    )
+    board = next(f for f in d.findings if f.kind == FindingKind.SHORT_BOARD_AUDIT)
+    assert board.values["target_hours"] == 90.0

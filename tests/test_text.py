@@ -130,3 +130,19 @@ def test_findings_of_a_real_diagnosis_have_every_value() -> None:
             text = finding_text(finding, lang=lang)
             # "—" would mean a placeholder the diagnosis does not provide
             assert "—" not in text.title + text.advice, (finding.kind, lang, text)
+
+
+def test_controllable_short_board_takes_its_stage_advice() -> None:
+    from aftersales_kit.diagnose import Finding, FindingKind
+    from aftersales_kit.text import finding_text
+
+    finding = Finding(
+        FindingKind.CONTROLLABLE_SHORT_BOARD,
+        3,
+        {"scene": "仅退款", "stage": "audit", "controllable_excess_hours": 12.5},
+    )
+    zh = finding_text(finding, lang="zh")
+    assert zh.title == "商家可控的最大短板：仅退款的审核环节，可控的超出时长 12.5 小时"
+    assert zh.advice.startswith("审核阶段是商家主观可控的")
+    en = finding_text(finding, lang="en")
+    assert en.advice.startswith("The audit stage is fully in your hands")
