@@ -361,6 +361,27 @@ def run_batch(
     moment = parse_as_of(as_of or None)
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
     wanted = None if stores is None else sorted({str(s).strip() for s in stores if str(s).strip()})
+    # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
+    pool = _start_pool(max(1, min(workers or os.cpu_count() or 1,
+                                  len(wanted) if wanted else sys.maxsize)))
+    try:
+        return _run_batch(pool, began=began, out=out, data=data, ruleset=ruleset, moment=moment,
+                          window=window, wanted=wanted, shard=shard, lang=lang, rules=rules,
+                          as_of=as_of, workers=workers, force=force, config=config,
+                          skip_bad_rows=skip_bad_rows, timeout=timeout, progress=progress,
+                          index=index)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+
+
+def _run_batch(pool: ProcessPoolExecutor, *, began: float, out: Path, data: list[Path],
+               ruleset: Any, moment: Any, window: Any, wanted: list[str] | None,
+               shard: tuple[int, int] | None, lang: str, rules: str | Path | None,
+               as_of: str | None, workers: int | None, force: bool, config: str | Path | None,
+               skip_bad_rows: bool, timeout: float, progress: bool, index: bool) -> BatchResult:
+    from aftersales_kit import portfolio, report
+    from aftersales_kit.load import load
 
     pushdown = wanted
     if shard is not None:
@@ -431,25 +452,43 @@ def run_batch(
         jobs.append(Job(store, params, str(out), sidecar, timeout))
 
     index_path = None
-    n_workers = max(1, min(workers or os.cpu_count() or 1, max(len(jobs), 1)))
     if jobs or index:
-        index_path = _run_pool(jobs, outcomes, workers=n_workers, progress=progress,
+        index_path = _run_pool(pool, jobs, outcomes, progress=progress,
                                out=out, window=window, lang=lang, index=index)
+    else:
+        pool.shutdown(wait=True)
     ordered = [outcomes[s] for s in selected]
     if "__index__" in outcomes:
         ordered.append(outcomes["__index__"])
     return BatchResult(outcomes=ordered, index=index_path, seconds=time.perf_counter() - began)
 
 
-def _run_pool(jobs: list[Job], outcomes: dict[str, Outcome], *, workers: int, progress: bool,
-              out: Path, window: Any, lang: str, index: bool) -> Path | None:
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """A spawn pool whose ``workers`` processes are started now (they warm a kernel each)."""
+    context = multiprocessing.get_context("spawn")  # fork + kernels misbehaves (TOOLING §1.9)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                               initializer=_worker_init, initargs=(_worker_env(),))
+    for _ in range(workers):  # a spawn pool starts a process per submit while none is idle
+        pool.submit(_worker_ready)
+    return pool
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.terminate()
+
+
+def _run_pool(pool: ProcessPoolExecutor, jobs: list[Job], outcomes: dict[str, Outcome], *,
+              progress: bool, out: Path, window: Any, lang: str, index: bool) -> Path | None:
     from tqdm import tqdm
 
     from aftersales_kit import portfolio
 
-    context = multiprocessing.get_context("spawn")  # fork + kernels misbehaves (TOOLING §1.9)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_worker_init, initargs=(_worker_env(),))
     bar = tqdm(total=len(jobs), file=sys.stderr, unit="店", desc="报告 (reports)",
                disable=not progress or not jobs, dynamic_ncols=True)
     index_path = None
@@ -478,10 +517,7 @@ def _run_pool(jobs: list[Job], outcomes: dict[str, Outcome], *, workers: int, pr
                 outcomes["__index__"] = Outcome(INDEX_NAME, "failed", reason=str(exc))
     except BaseException:
         bar.close()
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        raise
+        raise  # run_batch stops the pool
     pool.shutdown(wait=True)
     return index_path
 

@@ -133,9 +133,6 @@ def test_findings_of_a_real_diagnosis_have_every_value() -> None:
 
 
 def test_controllable_short_board_takes_its_stage_advice() -> None:
-    from aftersales_kit.diagnose import Finding, FindingKind
-    from aftersales_kit.text import finding_text
-
     finding = Finding(
         FindingKind.CONTROLLABLE_SHORT_BOARD,
         3,
