@@ -347,9 +347,7 @@ def run_batch(
     index: bool = True,
 ) -> BatchResult:
     """Render the selected stores' reports (skipping current ones) and the portfolio index."""
-    from aftersales_kit import portfolio, report
     from aftersales_kit.engine import skip_slow_imports
-    from aftersales_kit.load import load
     from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
 
@@ -367,7 +365,7 @@ def run_batch(
     try:
         return _run_batch(pool, began=began, out=out, data=data, ruleset=ruleset, moment=moment,
                           window=window, wanted=wanted, shard=shard, lang=lang, rules=rules,
-                          as_of=as_of, workers=workers, force=force, config=config,
+                          as_of=as_of, force=force, config=config,
                           skip_bad_rows=skip_bad_rows, timeout=timeout, progress=progress,
                           index=index)
     except BaseException:
@@ -378,7 +376,7 @@ def run_batch(
 def _run_batch(pool: ProcessPoolExecutor, *, began: float, out: Path, data: list[Path],
                ruleset: Any, moment: Any, window: Any, wanted: list[str] | None,
                shard: tuple[int, int] | None, lang: str, rules: str | Path | None,
-               as_of: str | None, workers: int | None, force: bool, config: str | Path | None,
+               as_of: str | None, force: bool, config: str | Path | None,
                skip_bad_rows: bool, timeout: float, progress: bool, index: bool) -> BatchResult:
     from aftersales_kit import portfolio, report
     from aftersales_kit.load import load

@@ -26,8 +26,10 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,9 +78,6 @@ def kernel_transport() -> dict[str, str]:
     ports, and they cannot hit the TCP port races of parallel kernel starts (TOOLING §1.9). When the
     runtime directory's path is too long for a socket, a private temporary directory is used.
     """
-    import tempfile
-    import uuid
-
     from jupyter_core.paths import jupyter_runtime_dir
 
     name = f"aftersales-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -422,6 +422,13 @@ def render(
         os.environ[ENV_FLAG] = "1"  # before the kernel starts: it inherits the environment
         engine_kwargs.setdefault("warm_imports", WARM_IMPORTS)
         if not engine.has_kernel():
+            # Everything the start thread imports is imported here first: two threads importing
+            # jupyter_client's package at once can see a half-initialised module (ImportError).
+            import jupyter_client  # noqa: F401
+            import jupyter_core.paths  # noqa: F401
+            import jupyter_core.utils  # noqa: F401
+            import zmq  # noqa: F401
+
             own_kernel = _KernelStart(engine_kwargs["warm_imports"])
             own_kernel.start()
         engine_name = engine.register()  # imports papermill: after the kernel start is under way

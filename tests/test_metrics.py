@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
+from factory import h, orders_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -23,28 +24,15 @@ from aftersales_kit.metrics import (
     store_metrics,
 )
 from aftersales_kit.rules import Window, derive_orders
-from aftersales_kit.schema import COLUMNS
 from aftersales_kit.settings import load_rules
 
 RULES = load_rules()
-T0 = datetime(2026, 3, 10, 8, 0, 0)
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
-
-
-def h(hours: float) -> datetime:
-    return T0 + timedelta(hours=hours)
 
 
 def orders(*rows: dict[str, object]) -> pl.DataFrame:
     """A canonical frame; every row defaults to a completed 仅退款 of store s1 applied at T0."""
-    base = {"store_id": "s1", "service_type": "仅退款", "status": "完成", "apply_time": T0}
-    records = []
-    for i, row in enumerate(rows):
-        record = {c: None for c in COLUMNS}
-        record.update(base, service_id=f"o{i}", complete_time=h(200))
-        record.update(row)
-        records.append(record)
-    return pl.DataFrame(records, schema=COLUMNS)
+    return orders_frame(rows, service_type="仅退款")
 
 
 def refund(audit: float, total: float, **extra: object) -> dict[str, object]:

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
+from factory import T0, h, orders_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,25 +25,12 @@ from aftersales_kit.schema import COLUMNS
 from aftersales_kit.settings import RULE_NAMES, STAGES, load_rules
 
 RULES = load_rules()
-T0 = datetime(2026, 3, 10, 8, 0, 0)
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
-
-
-def h(hours: float) -> datetime:
-    """T0 plus ``hours``."""
-    return T0 + timedelta(hours=hours)
 
 
 def orders(*rows: dict[str, object]) -> pl.DataFrame:
     """A canonical frame; every row defaults to a completed 退货 of store s1 applied at T0."""
-    base = {"store_id": "s1", "service_type": "退货", "status": "完成", "apply_time": T0}
-    records = []
-    for i, row in enumerate(rows):
-        record = {c: None for c in COLUMNS}
-        record.update(base, service_id=f"o{i}", complete_time=h(200))
-        record.update(row)
-        records.append(record)
-    return pl.DataFrame(records, schema=COLUMNS)
+    return orders_frame(rows, service_type="退货")
 
 
 def derived(*rows: dict[str, object]) -> pl.DataFrame:
