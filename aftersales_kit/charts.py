@@ -176,7 +176,7 @@ def trend_chart(
         )
     refs = alt.Chart(pl.DataFrame(lines))
     rule = refs.mark_rule(strokeDash=[6, 4], strokeWidth=1.5).encode(
-        y="hours:Q",
+        y=alt.Y("hours:Q"),  # channel objects, not shorthand: altair resolves those per call
         color=alt.Color("label:N", title=None, scale=alt.Scale(range=[RED, GREEN])),
     )
     hours_layer = alt.layer(line, rule)
@@ -350,7 +350,7 @@ def what_if_chart(
         .encode(
             y=alt.Y("scenario:N", title=None, sort=data["scenario"].to_list()),
             x=alt.X("mean_hours:Q", title=t("chart.mean_hours_axis", lang)),
-            color=alt.condition("datum.actual", alt.value(ORANGE), alt.value(BLUE)),
+            color=alt.ColorValue(BLUE, condition={"test": "datum.actual", "value": ORANGE}),
             tooltip=[
                 alt.Tooltip("scenario:N", title=t("col.scenario", lang)),
                 _tooltip_hours("mean_hours", t("chart.mean_hours", lang)),
@@ -359,12 +359,12 @@ def what_if_chart(
         )
     )
     text = bars.mark_text(align="left", dx=4, color="#1b2a38").encode(
-        text=alt.Text("mean_hours:Q", format=".1f"), color=alt.value("#1b2a38")
+        text=alt.Text("mean_hours:Q", format=".1f"), color=alt.ColorValue("#1b2a38")
     )
     target = (
         alt.Chart(pl.DataFrame({"hours": [target_hours]}))
         .mark_rule(color=RED, strokeDash=[6, 4], strokeWidth=1.5)
-        .encode(x="hours:Q")
+        .encode(x=alt.X("hours:Q"))
     )
     return alt.layer(bars, text, target).properties(
         title=t("chart.whatif_title", lang), width=WIDTH, height=alt.Step(28)

@@ -27,9 +27,21 @@ BIN = Path(sys.executable).parent
 def ours(out: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "aftersales_kit", "report", "--store", STORE, "--as-of", AS_OF,
-         "--out", str(out)],
-        check=True, capture_output=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "aftersales_kit",
+            "report",
+            "--store",
+            STORE,
+            "--as-of",
+            AS_OF,
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
     )
     return time.perf_counter() - started
 
@@ -38,15 +50,31 @@ def naive(data: Path, work: Path) -> float:
     nb = work / f"{STORE}.ipynb"
     started = time.perf_counter()
     subprocess.run(
-        [str(BIN / "papermill"), str(ROOT / "notebooks" / "store_report.ipynb"), str(nb),
-         "-k", "python3", "--no-progress-bar", "-p", "store", STORE, "-p", "as_of", AS_OF,
-         "-y", f"data: [{data}]"],
-        check=True, capture_output=True, cwd=ROOT,
+        [
+            str(BIN / "papermill"),
+            str(ROOT / "notebooks" / "store_report.ipynb"),
+            str(nb),
+            "-k",
+            "python3",
+            "--no-progress-bar",
+            "-p",
+            "store",
+            STORE,
+            "-p",
+            "as_of",
+            AS_OF,
+            "-y",
+            f"data: [{data}]",
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
         env={**os.environ, "AFTERSALES_REPORT": "1"},
     )
     subprocess.run(
         [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return time.perf_counter() - started
 
@@ -65,10 +93,14 @@ def main() -> int:
             naive_s.append(naive(data, work))
     ours_med, naive_med = statistics.median(ours_s), statistics.median(naive_s)
     print(f"store {STORE} of {data}, {REPEAT} runs each, cpus={os.cpu_count()}")
-    print(f"ours  median {ours_med:.2f} s  (min {min(ours_s):.2f}, runs "
-          f"{' '.join(f'{s:.2f}' for s in ours_s)}; target ≤ {TARGET_S:g} s)")
-    print(f"naive median {naive_med:.2f} s  (min {min(naive_s):.2f}, runs "
-          f"{' '.join(f'{s:.2f}' for s in naive_s)})")
+    print(
+        f"ours  median {ours_med:.2f} s  (min {min(ours_s):.2f}, runs "
+        f"{' '.join(f'{s:.2f}' for s in ours_s)}; target ≤ {TARGET_S:g} s)"
+    )
+    print(
+        f"naive median {naive_med:.2f} s  (min {min(naive_s):.2f}, runs "
+        f"{' '.join(f'{s:.2f}' for s in naive_s)})"
+    )
     print(f"speed-up {naive_med / ours_med:.1f}×")
     ok = ours_med <= TARGET_S
     print("PASS" if ok else "MISS")
