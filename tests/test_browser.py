@@ -118,7 +118,13 @@ def test_report_draws_offline_and_safely(report_file: Path, base_url: str) -> No
             for anchor in page.eval_on_selector_all(".report-nav a", "as => as.map(a => a.hash)"):
                 assert page.locator(anchor).count() == 1, anchor
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            # The README shows the first screen a store manager sees: header, KPIs, trend.
+            page.screenshot(
+                path=str(SCREENSHOT),
+                full_page=True,
+                clip={"x": 0, "y": 0, "width": 1200, "height": 1500},
+            )
+            assert SCREENSHOT.stat().st_size > 50_000  # a real rendering, not a blank page
         finally:
             browser.close()
     assert external == []
