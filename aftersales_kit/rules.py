@@ -34,6 +34,16 @@ DERIVED_COLUMNS: tuple[str, ...] = (
     "intervention_unbounded",
     *(f"alert_{r}" for r in RULE_NAMES),
 )
+#: §5 stage rules on completed orders: rule -> (later, earlier) timestamp; over = strictly greater.
+ALERT_SPANS: dict[str, tuple[str, str]] = {
+    "audit_over_24h": ("first_audit_time", "apply_time"),
+    "return_ship_over_24h": ("return_start", "first_audit_time"),
+    "tracking_stale_over_48h": ("logistics_update_time", "return_start"),
+    "transit_over_72h": ("sign_time", "return_start"),
+    "inbound_over_24h": ("inbound_time", "sign_time"),
+    "inbound_over_48h": ("inbound_time", "sign_time"),
+    "process_over_24h": ("first_process_time", "inbound_time"),
+}
 #: Columns ``window_sample`` adds.
 SAMPLE_COLUMNS: tuple[str, ...] = ("in_window", "excluded_reason", "counted")
 #: Columns ``open_order_status`` adds.
@@ -208,15 +218,7 @@ def derive_orders(frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules) -> pl.Laz
 
     completed = ~pl.col("is_open")
     th = rules.thresholds
-    spans = {
-        "audit_over_24h": ("first_audit_time", "apply_time"),
-        "return_ship_over_24h": ("return_start", "first_audit_time"),
-        "tracking_stale_over_48h": ("logistics_update_time", "return_start"),
-        "transit_over_72h": ("sign_time", "return_start"),
-        "inbound_over_24h": ("inbound_time", "sign_time"),
-        "inbound_over_48h": ("inbound_time", "sign_time"),
-        "process_over_24h": ("first_process_time", "inbound_time"),
-    }
+    spans = ALERT_SPANS
     alerts = [
         (completed & (hours_between(pl.col(a), pl.col(b)) > th[rule]).fill_null(False)).alias(
             f"alert_{rule}"

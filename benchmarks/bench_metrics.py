@@ -33,7 +33,7 @@ from pathlib import Path
 
 import polars as pl
 
-from aftersales_kit.rules import Window
+from aftersales_kit.rules import ALERT_SPANS, Window
 from aftersales_kit.settings import EXCLUDED_REASONS, RULE_NAMES, STAGES, Rules, load_rules
 
 HERE = Path(__file__).resolve().parent
@@ -67,15 +67,6 @@ NEEDED = [
     "intervention_end",
 ]
 STAGE_KEYS = (*STAGES, "intervention")
-ALERT_SPANS = {
-    "audit_over_24h": ("first_audit_time", "apply_time"),
-    "return_ship_over_24h": ("return_start", "first_audit_time"),
-    "tracking_stale_over_48h": ("logistics_update_time", "return_start"),
-    "transit_over_72h": ("sign_time", "return_start"),
-    "inbound_over_24h": ("inbound_time", "sign_time"),
-    "inbound_over_48h": ("inbound_time", "sign_time"),
-    "process_over_24h": ("first_process_time", "inbound_time"),
-}
 FIGURES = [
     "counted",
     "mean_hours",
