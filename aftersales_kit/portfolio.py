@@ -116,6 +116,8 @@ def store_summary(d: Any, *, report: str) -> dict[str, Any]:
         },
         "open_at_risk": int(risk.height),
         "open_breached": breached,
+        "data_until": None if d.data_until is None else d.data_until.isoformat(sep=" "),
+        "as_of": d.as_of.isoformat(sep=" "),
     }
 
 
@@ -195,7 +197,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
                          for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
-    return ('<div class="table-scroll"><table class="report-table"><thead><tr>'
+    return ('<div class="table-scroll"><table class="report-table pf-table"><thead><tr>'
             f"{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
@@ -233,19 +235,23 @@ def report_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> dict[str, ob
 
     start, end = summary["window_start"], summary["window_end"]
     window = f"{start} — {end}"
+    stores = summary.get("stores", [])
+    # Sidecars written by an older toolkit version lack these keys; the header then shows "—".
+    data_until = max((r["data_until"] for r in stores if r.get("data_until")), default=None)
+    as_of = max((r["as_of"] for r in stores if r.get("as_of")), default=None)
     meta = {
         "lang": lang,
         "title": s("title", lang),
         "store_id": "",
         "store_name": s("all_stores", lang),
-        "store_label": t("report.store", lang),
+        "store_label": "",
         "window": window,
         "window_start": start,
         "window_end": end,
         "window_label": t("report.window", lang),
-        "data_until": "—",
+        "data_until": (data_until or "—")[:16],
         "data_until_label": t("report.data_until", lang),
-        "as_of": "—",
+        "as_of": (as_of or "—")[:16],
         "as_of_label": t("report.as_of", lang),
         "version": __version__,
         "version_label": t("report.version", lang),
@@ -310,11 +316,12 @@ def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     line = rows[0]["line_hours"]
     bars = alt.Chart(frame).mark_bar().encode(
         x=alt.X("mean_hours:Q", bin=alt.Bin(maxbins=20), title=s("chart.mean", lang)),
-        y=alt.Y("count():Q", title=s("chart.stores", lang)),
+        y=alt.Y("count():Q", title=s("chart.stores", lang), axis=alt.Axis(tickMinStep=1)),
     )
     rule = alt.Chart(pl.DataFrame({"line": [line]})).mark_rule(strokeDash=[4, 4]).encode(
         x="line:Q")
-    chart = (bars + rule).properties(width="container", height=220)
+    # A fixed width: "container" draws 0 px wide inside the report layout.
+    chart = (bars + rule).properties(width=charts.WIDTH, height=220)
     html = charts.chart_html(chart, chart_id="pf-distribution-chart", lang=lang)
     return _section("pf-distribution", s("sec.distribution", lang), html)
 

@@ -129,3 +129,71 @@ def test_report_draws_offline_and_safely(report_file: Path, base_url: str) -> No
             browser.close()
     assert external == []
     assert errors == []
+
+
+@pytest.fixture(scope="module")
+def portfolio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aftersales_kit import batch
+
+    data = tmp_path_factory.mktemp("pf-data") / "orders.parquet"
+    demo.generate(stores=4, orders=200, end=date(2026, 10, 31)).write_parquet(data)
+    out = tmp_path_factory.mktemp("pf-reports")
+    result = batch.run_batch(
+        [data], out_dir=out, end="2026-10-31", as_of="2026-11-01 09:00", workers=1,
+        progress=False,
+    )
+    assert all(o.status == "done" for o in result.outcomes)
+    return out
+
+
+def test_portfolio_index_draws_and_links_offline(portfolio_dir: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    handler = functools.partial(_QuietHandler, directory=str(portfolio_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    errors: list[str] = []
+    external: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+
+                def guard(route: object) -> None:
+                    url = route.request.url  # type: ignore[attr-defined]
+                    if url.startswith(base):
+                        route.continue_()  # type: ignore[attr-defined]
+                    else:
+                        external.append(url)
+                        route.abort()  # type: ignore[attr-defined]
+
+                page.route("**/*", guard)
+                page.goto(f"{base}/index.html", wait_until="load")
+                page.wait_for_function(
+                    "document.querySelectorAll('.report-chart svg.marks').length >= 1",
+                    timeout=20_000,
+                )
+                # Regression: a "container" width drew the distribution 0 px wide.
+                width = page.eval_on_selector(
+                    "#pf-distribution-chart svg", "el => el.getBoundingClientRect().width"
+                )
+                assert width > 200
+                hrefs = page.eval_on_selector_all(
+                    "#pf-ranking a", "as => as.map(a => a.getAttribute('href'))"
+                )
+                assert len(hrefs) == 4
+                for href in hrefs:
+                    assert not href.startswith(("/", "http")), href  # relative: zip and share
+                    response = page.request.get(f"{base}/{href}")
+                    assert response.status == 200, href
+            finally:
+                browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert external == []
+    assert errors == []
