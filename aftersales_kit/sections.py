@@ -765,8 +765,11 @@ def suggestions(d: Any, *, lang: str = "zh") -> Section:
 def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
     """The sample, the clock, thresholds, windows and the holiday exemptions used."""
     sep = "；" if lang == "zh" else "; "
+    # "rule: threshold in force" — the rule names carry JD's default, a rules file may change it.
+    colon = "：" if lang == "zh" else ": "
     thresholds = sep.join(
-        f"{label('rule', name, lang)} {_h(value, lang)}" for name, value in rules.thresholds.items()
+        f"{label('rule', name, lang)}{colon}{_h(value, lang)}"
+        for name, value in rules.thresholds.items()
     )
     # Only exemptions that can touch this sample: apply dates from end − history_days to end.
     earliest = d.window.end - timedelta(days=rules.history_days)
