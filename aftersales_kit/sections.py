@@ -518,7 +518,17 @@ def stages(d: Any, *, lang: str = "zh") -> Section:
     )
 
 
-BREAKDOWN_LABELS = ("count", "share", "mean_hours", "median_hours", "p90_hours", "over_60h_share")
+# audit and transit means answer "which auditor is slow" and "whose transit is slow".
+BREAKDOWN_LABELS = (
+    "count",
+    "share",
+    "mean_hours",
+    "median_hours",
+    "p90_hours",
+    "over_60h_share",
+    "audit",
+    "transit",
+)
 
 
 def breakdown(d: Any, *, lang: str = "zh") -> Section:
@@ -555,7 +565,7 @@ def breakdown(d: Any, *, lang: str = "zh") -> Section:
             labels=labels,
             lang=lang,
             groups="group",
-            hours=["mean_hours", "median_hours", "p90_hours"],
+            hours=["mean_hours", "median_hours", "p90_hours", "audit", "transit"],
             pct=["share", "over_60h_share"],
             ints=["count"],
         )

@@ -149,6 +149,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.median_hours": ("中位数", "Median"),
     "col.p90_hours": ("P90", "P90"),
     "col.over_60h_share": ("超60小时占比", "Over 60 h"),
+    "col.audit": ("审核均值", "Audit mean"),
+    "col.transit": ("逆向运输均值", "Transit mean"),
     "col.excess_hours": ("超目标小时", "Hours above target"),
     "col.rule": ("预警规则", "Rule"),
     "col.threshold": ("阈值", "Threshold"),
