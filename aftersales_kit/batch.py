@@ -476,8 +476,10 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    # Read the workers before shutdown: shutdown() sets the executor's private table to None.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    for proc in list(getattr(pool, "_processes", {}).values()):
+    for proc in processes:
         proc.terminate()
 
 
