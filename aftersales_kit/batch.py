@@ -21,7 +21,6 @@ import os
 import pickle
 import signal
 import sys
-import threading
 import time
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ from typing import Any
 
 from aftersales_kit import __version__
 from aftersales_kit.errors import AftersalesError, UnknownStoreError, UsageError
+from aftersales_kit.files import atomic_write
 
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
@@ -189,19 +189,8 @@ def is_current(html_path: Path, digest: str) -> bool:
     return html_path.exists() and side is not None and side.get("fingerprint") == digest
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write through a temporary sibling and ``os.replace``: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_cache(path: Path, diagnosis: Any) -> None:
-    atomic_write_bytes(path, pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write(path, pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 # --- jobs and outcomes ----------------------------------------------------------------------------
@@ -274,7 +263,7 @@ def render_job(job: Job) -> Outcome:
         html = report.render(job.params, out_dir=Path(job.out_dir),
                              engine_name=engine.ENGINE_NAME, wall_timeout=job.timeout,
                              warm_imports=WARM_IMPORTS)
-        atomic_write_bytes(
+        atomic_write(
             sidecar_path(html),
             json.dumps(job.sidecar, ensure_ascii=False, indent=1, default=str).encode("utf-8"),
         )

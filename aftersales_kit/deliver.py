@@ -22,7 +22,6 @@ import argparse
 import functools
 import hashlib
 import json
-import os
 import pickle
 import re
 import sys
@@ -39,6 +38,7 @@ from typing import Any
 from aftersales_kit import format as fmt
 from aftersales_kit.errors import DeliveryError, UnknownStoreError, UsageError
 from aftersales_kit.export import STAGE_LABELS, action_lists_bytes, label
+from aftersales_kit.files import atomic_write
 from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "email"
@@ -520,11 +520,7 @@ def write_eml(message: EmailMessage, *, outbox: Path, stem: str) -> Path:
     outbox.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "message"
     path = outbox / f"{safe}.eml"
-    fd, tmp = tempfile.mkstemp(dir=outbox, prefix=".tmp-", suffix=".eml")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
 
 
 # --- sent-log -------------------------------------------------------------------------------------

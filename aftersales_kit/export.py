@@ -9,8 +9,6 @@ so nothing in it is ever evaluated or turned into a link.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import polars as pl
 import polars.selectors as cs
 import xlsxwriter
 
+from aftersales_kit.files import atomic_path
 from aftersales_kit.format import mask_personal
 
 #: Leading characters that make Excel/WPS read text as a formula (OWASP, ASVS 1.2.10).
@@ -184,13 +183,6 @@ def action_lists_bytes(diagnosis: Any, *, lang: str = "zh") -> bytes:
 def write_action_lists(diagnosis: Any, path: str | Path, *, lang: str = "zh") -> Path:
     """Write the action-list workbook to ``path`` atomically and return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".xlsx")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         _write(action_frames(diagnosis, lang=lang), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

@@ -10,8 +10,6 @@ final step renders the index.
 from __future__ import annotations
 
 import json
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 from aftersales_kit import __version__
 from aftersales_kit import format as fmt
 from aftersales_kit.errors import ReportError
+from aftersales_kit.files import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "portfolio.ipynb"
@@ -145,22 +144,12 @@ def write_summary(out_dir: Path, *, window: Any) -> Path:
         "stores": rows,
     }
     path = Path(out_dir) / SUMMARY_DIR / f"portfolio_{window.start}_{window.end}.json"
-    _atomic_write(path, json.dumps(payload, ensure_ascii=False, indent=1))
+    atomic_write(path, json.dumps(payload, ensure_ascii=False, indent=1))
     return path
 
 
 def load_summary(path: str | Path) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --- sections (called by the notebook) --------------------------------------------------
@@ -397,5 +386,5 @@ def render_index(summary: Path, *, out_dir: Path, lang: str = "zh",
             f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
         )
         raise ReportError(msg) from exc
-    _atomic_write(html_path, report.export_html(nb, lang=lang))
+    atomic_write(html_path, report.export_html(nb, lang=lang))
     return html_path

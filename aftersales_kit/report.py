@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from aftersales_kit import __version__
 from aftersales_kit.errors import ReportError, UsageError
+from aftersales_kit.files import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "store_report.ipynb"
@@ -208,7 +209,7 @@ def vega_bundle() -> str:
     text = vl_convert.javascript_bundle()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, text)
+        atomic_write(path, text)
     except OSError:
         pass  # a read-only home only costs the rebuild next time
     return text
@@ -379,15 +380,6 @@ def _failed_cell(nb_path: Path) -> str:
     return "?"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def render(
     params: ReportParams,
     *,
@@ -474,7 +466,7 @@ def _render(params: ReportParams, *, store_dir: Path, out_dir: Path, engine_name
             )
             raise ReportError(msg) from exc
         html_path = warm.html_path()
-        _atomic_write(html_path, export_html(nb, lang=params.lang))
+        atomic_write(html_path, export_html(nb, lang=params.lang))
         os.replace(tmp_nb, html_path.with_suffix(".ipynb"))
     finally:
         tmp_nb.unlink(missing_ok=True)

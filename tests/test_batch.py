@@ -68,7 +68,7 @@ def test_batch_isolates_a_broken_store_and_resumes(
         # A truncated cache file (disk full, killed writer) for one store: its notebook's first
         # cell fails to unpickle it, the other stores must not notice.
         if path.parent.name == BROKEN:
-            batch.atomic_write_bytes(path, b"\x80\x05truncated")
+            batch.atomic_write(path, b"\x80\x05truncated")
         else:
             real_write(path, diagnosis)
 
@@ -141,3 +141,49 @@ def test_batch_html_is_identical_to_a_single_report(demo_data: Path, tmp_path: P
     html = single.read_bytes()
     assert "同组店铺中位".encode() in html  # the peer median line: peers come from all stores
     assert from_batch.read_bytes() == html
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_no_half_written_report_and_the_rerun_resumes(
+    demo_data: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "reports"
+    argv = [sys.executable, "-m", "aftersales_kit", "batch", str(demo_data), "--out", str(out),
+            "--workers", "1", "--end", "2026-03-31", "--as-of", "2026-04-01 09:00"]
+    # A new session stands in for the terminal: Ctrl-C reaches the whole process group.
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not list(out.glob("*/2026-03-02_2026-03-31.json")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no report within 90 s"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0
+    assert "Traceback" not in stderr
+    finished = {p.parent.name for p in out.glob("*/2026-03-02_2026-03-31.json")}
+    assert finished and len(finished) < len(STORES)  # interrupted part-way
+    # Every report present is whole: its sidecar (written last) exists and the page is complete.
+    for html in out.glob("*/*.html"):
+        if html.name == "index.html":
+            continue
+        assert html.with_suffix(".json").exists(), html
+        assert html.read_text(encoding="utf-8").rstrip().endswith("</html>")
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+    result = batch.run_batch([demo_data], out_dir=out, end="2026-03-31",
+                             as_of="2026-04-01 09:00", workers=1, progress=False)
+    status = {o.store: o.status for o in result.outcomes}
+    assert {s for s, v in status.items() if v == "skipped"} == finished
+    assert {s for s, v in status.items() if v == "done"} == set(STORES) - finished
