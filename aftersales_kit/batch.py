@@ -36,8 +36,15 @@ from aftersales_kit.files import atomic_write
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
 #: modules a new kernel imports before its first store (what the store notebook imports).
-WARM_IMPORTS = ("polars", "altair", "great_tables", "aftersales_kit.charts",
-                "aftersales_kit.sections", "aftersales_kit.diagnose", "aftersales_kit.load")
+WARM_IMPORTS = (
+    "polars",
+    "altair",
+    "great_tables",
+    "aftersales_kit.charts",
+    "aftersales_kit.sections",
+    "aftersales_kit.diagnose",
+    "aftersales_kit.load",
+)
 CACHE_DIR = ".cache"
 SIDECAR_SUFFIX = ".json"
 INDEX_NAME = "index.html"
@@ -64,7 +71,7 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return k, n
 
 
-def shard_of(store: str, n: int) -> int:
+def shard_of(store: str, *, n: int) -> int:
     """The 1-based shard of ``store`` among ``n``: stable across runs, machines and Python versions.
 
     crc32 of the UTF-8 id (not ``hash()``, which is salted per process).
@@ -72,12 +79,12 @@ def shard_of(store: str, n: int) -> int:
     return zlib.crc32(str(store).encode("utf-8")) % n + 1
 
 
-def in_shard(stores: Iterable[str], shard: tuple[int, int] | None) -> list[str]:
+def in_shard(stores: Iterable[str], *, shard: tuple[int, int] | None) -> list[str]:
     """The stores of ``shard`` (all when ``None``), sorted."""
     if shard is None:
         return sorted(set(stores))
     k, n = shard
-    return sorted({s for s in stores if shard_of(s, n) == k})
+    return sorted({s for s in stores if shard_of(s, n=n) == k})
 
 
 def _parquet_only(paths: Sequence[Path]) -> list[Path] | None:
@@ -86,7 +93,9 @@ def _parquet_only(paths: Sequence[Path]) -> list[Path] | None:
     for path in paths:
         if path.is_dir():
             members = [
-                p for p in sorted(path.rglob("*")) if p.is_file()
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file()
                 and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
             ]
             if not members or any(p.suffix.lower() != ".parquet" for p in members):
@@ -137,9 +146,7 @@ def store_digests(frame: Any) -> dict[str, str]:
 
     if frame.height == 0:
         return {}
-    hashed = frame.select("store_id").with_columns(
-        pl.Series("_h", frame.hash_rows(seed=1))
-    )
+    hashed = frame.select("store_id").with_columns(pl.Series("_h", frame.hash_rows(seed=1)))
     grouped = hashed.group_by("store_id").agg(pl.col("_h").sort())
     out = {}
     for store, hashes in grouped.iter_rows():
@@ -154,8 +161,14 @@ def _file_digest(path: str | Path | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def fingerprint(*, rows: str, params: Mapping[str, object], peers: Mapping[str, object],
-                rules_digest: str, notebook_digest: str) -> str:
+def fingerprint(
+    *,
+    rows: str,
+    params: Mapping[str, object],
+    peers: Mapping[str, object],
+    rules_digest: str,
+    notebook_digest: str,
+) -> str:
     """One hex digest of everything a store's report depends on."""
     import polars as pl
 
@@ -183,14 +196,14 @@ def read_sidecar(html_path: Path) -> dict[str, Any] | None:
         return None
 
 
-def is_current(html_path: Path, digest: str) -> bool:
+def is_current(html_path: Path, *, digest: str) -> bool:
     """The HTML exists and its sidecar records ``digest``."""
     side = read_sidecar(html_path)
     return html_path.exists() and side is not None and side.get("fingerprint") == digest
 
 
 def _write_cache(path: Path, diagnosis: Any) -> None:
-    atomic_write(path, pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write(path, data=pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 # --- jobs and outcomes ----------------------------------------------------------------------------
@@ -260,28 +273,34 @@ def render_job(job: Job) -> Outcome:
 
     started = time.perf_counter()
     try:
-        html = report.render(job.params, out_dir=Path(job.out_dir),
-                             engine_name=engine.ENGINE_NAME, wall_timeout=job.timeout,
-                             warm_imports=WARM_IMPORTS)
+        html = report.render(
+            job.params,
+            out_dir=Path(job.out_dir),
+            engine_name=engine.ENGINE_NAME,
+            wall_timeout=job.timeout,
+            warm_imports=WARM_IMPORTS,
+        )
         atomic_write(
             sidecar_path(html),
-            json.dumps(job.sidecar, ensure_ascii=False, indent=1, default=str).encode("utf-8"),
+            data=json.dumps(job.sidecar, ensure_ascii=False, indent=1, default=str).encode("utf-8"),
         )
     except Exception as exc:  # a store's failure must not stop the batch; the reason is reported
         reason = str(exc) or type(exc).__name__
         if not isinstance(exc, AftersalesError):
             reason = f"{type(exc).__name__}: {reason}"
-        return Outcome(job.store, "failed", reason=reason,
-                       seconds=time.perf_counter() - started)
+        return Outcome(job.store, "failed", reason=reason, seconds=time.perf_counter() - started)
     return Outcome(job.store, "done", path=str(html), seconds=time.perf_counter() - started)
 
 
-def render_index_job(summary: str, out_dir: str, lang: str) -> str:
+def render_index_job(summary: str, *, out_dir: str, lang: str) -> str:
     """Execute and render the portfolio notebook in a worker; returns the index path."""
     from aftersales_kit import engine, portfolio
 
-    return str(portfolio.render_index(Path(summary), out_dir=Path(out_dir), lang=lang,
-                                      engine_name=engine.ENGINE_NAME))
+    return str(
+        portfolio.render_index(
+            Path(summary), out_dir=Path(out_dir), lang=lang, engine_name=engine.ENGINE_NAME
+        )
+    )
 
 
 # --- parent side ----------------------------------------------------------------------------------
@@ -296,8 +315,9 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-def _diagnose_isolated(frame: Any, stores: list[str], *, on_fail: dict[str, str],
-                       **kwargs: Any) -> dict[str, Any]:
+def _diagnose_isolated(
+    frame: Any, stores: list[str], *, on_fail: dict[str, str], **kwargs: Any
+) -> dict[str, Any]:
     """``diagnose`` for all ``stores`` in one pass; if that raises, store by store, so one store's
     bad data fails only that store (its reason lands in ``on_fail``)."""
     from aftersales_kit.diagnose import diagnose
@@ -349,24 +369,56 @@ def run_batch(
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
     wanted = None if stores is None else sorted({str(s).strip() for s in stores if str(s).strip()})
     # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
-    pool = _start_pool(max(1, min(workers or os.cpu_count() or 1,
-                                  len(wanted) if wanted else sys.maxsize)))
+    pool = _start_pool(
+        max(1, min(workers or os.cpu_count() or 1, len(wanted) if wanted else sys.maxsize))
+    )
     try:
-        return _run_batch(pool, began=began, out=out, data=data, ruleset=ruleset, moment=moment,
-                          window=window, wanted=wanted, shard=shard, lang=lang, rules=rules,
-                          as_of=as_of, force=force, config=config,
-                          skip_bad_rows=skip_bad_rows, timeout=timeout, progress=progress,
-                          index=index)
+        return _run_batch(
+            pool,
+            began=began,
+            out=out,
+            data=data,
+            ruleset=ruleset,
+            moment=moment,
+            window=window,
+            wanted=wanted,
+            shard=shard,
+            lang=lang,
+            rules=rules,
+            as_of=as_of,
+            force=force,
+            config=config,
+            skip_bad_rows=skip_bad_rows,
+            timeout=timeout,
+            progress=progress,
+            index=index,
+        )
     except BaseException:
         _stop_pool(pool)
         raise
 
 
-def _run_batch(pool: ProcessPoolExecutor, *, began: float, out: Path, data: list[Path],
-               ruleset: Any, moment: Any, window: Any, wanted: list[str] | None,
-               shard: tuple[int, int] | None, lang: str, rules: str | Path | None,
-               as_of: str | None, force: bool, config: str | Path | None,
-               skip_bad_rows: bool, timeout: float, progress: bool, index: bool) -> BatchResult:
+def _run_batch(
+    pool: ProcessPoolExecutor,
+    *,
+    began: float,
+    out: Path,
+    data: list[Path],
+    ruleset: Any,
+    moment: Any,
+    window: Any,
+    wanted: list[str] | None,
+    shard: tuple[int, int] | None,
+    lang: str,
+    rules: str | Path | None,
+    as_of: str | None,
+    force: bool,
+    config: str | Path | None,
+    skip_bad_rows: bool,
+    timeout: float,
+    progress: bool,
+    index: bool,
+) -> BatchResult:
     from aftersales_kit import portfolio, report
     from aftersales_kit.load import load
 
@@ -375,7 +427,7 @@ def _run_batch(pool: ProcessPoolExecutor, *, began: float, out: Path, data: list
         listed = list_stores(data)
         if listed is not None:
             base = listed if wanted is None else [s for s in listed if s in set(wanted)]
-            pushdown = in_shard(base, shard)
+            pushdown = in_shard(base, shard=shard)
     loaded = load(data, stores=pushdown, config=config, skip_bad_rows=skip_bad_rows)
     frame = loaded.frame
     found = sorted(set(frame.get_column("store_id").drop_nulls().to_list()))
@@ -388,18 +440,28 @@ def _run_batch(pool: ProcessPoolExecutor, *, began: float, out: Path, data: list
                 f"{' …' if len(found) > 20 else ''}"
             )
             raise UnknownStoreError(msg)
-    selected = in_shard(found if wanted is None else wanted, shard)
+    selected = in_shard(found if wanted is None else wanted, shard=shard)
 
     failed: dict[str, str] = {}
-    diagnoses = _diagnose_isolated(frame, selected, on_fail=failed, window=window, rules=ruleset,
-                                   as_of=moment, load_report=loaded.report)
+    diagnoses = _diagnose_isolated(
+        frame,
+        selected,
+        on_fail=failed,
+        window=window,
+        rules=ruleset,
+        as_of=moment,
+        load_report=loaded.report,
+    )
     digests = store_digests(frame)
     rules_digest = _file_digest(rules)
     notebook_digest = _file_digest(report.NOTEBOOK)
     base_params = report.ReportParams(
-        start=window.start.isoformat(), end=window.end.isoformat(),
-        data=tuple(str(p) for p in data), rules=str(Path(rules).resolve()) if rules else "",
-        lang=lang, as_of=moment.isoformat(sep=" "),
+        start=window.start.isoformat(),
+        end=window.end.isoformat(),
+        data=tuple(str(p) for p in data),
+        rules=str(Path(rules).resolve()) if rules else "",
+        lang=lang,
+        as_of=moment.isoformat(sep=" "),
     )
 
     outcomes: dict[str, Outcome] = {}
@@ -416,16 +478,23 @@ def _run_batch(pool: ProcessPoolExecutor, *, began: float, out: Path, data: list
         d = diagnoses[store]
         # as_of changes every run when not given; a report made "now" stays current until its
         # data, peers or options change, so only an explicit --as-of enters the fingerprint.
-        shown = dataclasses.asdict(base_params) | {"store": store, "as_of": as_of or "",
-                                                   "data": "", "cache": ""}
+        shown = dataclasses.asdict(base_params) | {
+            "store": store,
+            "as_of": as_of or "",
+            "data": "",
+            "cache": "",
+        }
         digest = fingerprint(
-            rows=digests.get(store, ""), params=shown,
+            rows=digests.get(store, ""),
+            params=shown,
             peers={"median": d.peer_median_hours, "count": d.peer_count},
-            rules_digest=rules_digest, notebook_digest=notebook_digest,
+            rules_digest=rules_digest,
+            notebook_digest=notebook_digest,
         )
-        if not force and is_current(html, digest):
-            outcomes[store] = Outcome(store, "skipped", reason="已是最新 (up to date)",
-                                      path=str(html))
+        if not force and is_current(html, digest=digest):
+            outcomes[store] = Outcome(
+                store, "skipped", reason="已是最新 (up to date)", path=str(html)
+            )
             continue
         cache = out / CACHE_DIR / report.safe_store(store) / f"{html.stem}.pkl"
         _write_cache(cache, d)
@@ -440,8 +509,9 @@ def _run_batch(pool: ProcessPoolExecutor, *, began: float, out: Path, data: list
 
     index_path = None
     if jobs or index:
-        index_path = _run_pool(pool, jobs, outcomes, progress=progress,
-                               out=out, window=window, lang=lang, index=index)
+        index_path = _run_pool(
+            pool, jobs, outcomes, progress=progress, out=out, window=window, lang=lang, index=index
+        )
     else:
         pool.shutdown(wait=True)
     ordered = [outcomes[s] for s in selected]
@@ -457,8 +527,9 @@ def _worker_ready() -> int:
 def _start_pool(workers: int) -> ProcessPoolExecutor:
     """A spawn pool whose ``workers`` processes are started now (they warm a kernel each)."""
     context = multiprocessing.get_context("spawn")  # fork + kernels misbehaves (TOOLING §1.9)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_worker_init, initargs=(_worker_env(),))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(_worker_env(),)
+    )
     for _ in range(workers):  # a spawn pool starts a process per submit while none is idle
         pool.submit(_worker_ready)
     return pool
@@ -472,14 +543,29 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
         proc.terminate()
 
 
-def _run_pool(pool: ProcessPoolExecutor, jobs: list[Job], outcomes: dict[str, Outcome], *,
-              progress: bool, out: Path, window: Any, lang: str, index: bool) -> Path | None:
+def _run_pool(
+    pool: ProcessPoolExecutor,
+    jobs: list[Job],
+    outcomes: dict[str, Outcome],
+    *,
+    progress: bool,
+    out: Path,
+    window: Any,
+    lang: str,
+    index: bool,
+) -> Path | None:
     from tqdm import tqdm
 
     from aftersales_kit import portfolio
 
-    bar = tqdm(total=len(jobs), file=sys.stderr, unit="店", desc="报告 (reports)",
-               disable=not progress or not jobs, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(jobs),
+        file=sys.stderr,
+        unit="店",
+        desc="报告 (reports)",
+        disable=not progress or not jobs,
+        dynamic_ncols=True,
+    )
     index_path = None
     try:
         pending: dict[Future[Outcome], Job] = {pool.submit(render_job, job): job for job in jobs}
@@ -490,8 +576,9 @@ def _run_pool(pool: ProcessPoolExecutor, jobs: list[Job], outcomes: dict[str, Ou
                 try:
                     outcome = fut.result()
                 except Exception as exc:  # a worker process died (OOM, kill): that store fails
-                    outcome = Outcome(job.store, "failed",
-                                      reason=f"工作进程异常 (worker died): {exc!r}")
+                    outcome = Outcome(
+                        job.store, "failed", reason=f"工作进程异常 (worker died): {exc!r}"
+                    )
                 outcomes[job.store] = outcome
                 bar.update(1)
                 if outcome.status == "failed":
@@ -500,8 +587,11 @@ def _run_pool(pool: ProcessPoolExecutor, jobs: list[Job], outcomes: dict[str, Ou
         if index:
             summary = portfolio.write_summary(out, window=window)
             try:
-                index_path = Path(pool.submit(render_index_job, str(summary), str(out),
-                                              lang).result())
+                index_path = Path(
+                    pool.submit(
+                        render_index_job, str(summary), out_dir=str(out), lang=lang
+                    ).result()
+                )
             except Exception as exc:
                 outcomes["__index__"] = Outcome(INDEX_NAME, "failed", reason=str(exc))
     except BaseException:

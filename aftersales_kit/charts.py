@@ -326,7 +326,7 @@ def what_if_chart(
     """Mean hours under each what-if scenario, against the target line."""
     rows = [
         {
-            "scenario": what_if_label(r["scenario"], r.get("stage"), r.get("n"), lang=lang),
+            "scenario": what_if_label(r["scenario"], stage=r.get("stage"), n=r.get("n"), lang=lang),
             "mean_hours": None if r["mean_hours"] is None else round(r["mean_hours"], 1),
             "delta_hours": None if r["delta_hours"] is None else round(r["delta_hours"], 1),
             "actual": r["scenario"] == "actual",
@@ -371,7 +371,7 @@ def what_if_chart(
     )
 
 
-def what_if_label(scenario: str, stage: str | None, n: int | None, *, lang: str = "zh") -> str:
+def what_if_label(scenario: str, *, stage: str | None, n: int | None, lang: str = "zh") -> str:
     """Label of one what-if row (a stage for ``stage_meets_target``, N for ``without_longest``)."""
     stage_text = label("stage", stage, lang) if stage else ""
     return t(f"whatif.{scenario}", lang, stage=stage_text, n="" if n is None else n)

@@ -258,7 +258,7 @@ def _scene_label(scene: str, lang: str) -> str:
 def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
     k, prev = d.kpis, d.prev_kpis
     name = _store_name(d, store_name)
-    delta = fmt.delta_pct(k.mean_hours, prev.mean_hours)
+    delta = fmt.delta_pct(k.mean_hours, previous=prev.mean_hours)
     trend = "up" if delta.startswith("↑") else "down" if delta.startswith("↓") else ""
     target = fmt.hours(d.target_hours, lang=lang)
     peer = getattr(d, "peer_median_hours", None)
@@ -297,7 +297,7 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
             lang,
             target=target,
             scene=_scene_label(sb.scene, lang),
-            stage=label(STAGE_LABELS, sb.stage, lang=lang),
+            stage=label(STAGE_LABELS, key=sb.stage, lang=lang),
             excess=fmt.hours(sb.excess_hours, lang=lang),
             share=fmt.pct(sb.share_of_excess),
             controllable=fmt.hours(sb.controllable_excess_hours, lang=lang),
@@ -308,7 +308,7 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
                 "controllable_text",
                 lang,
                 scene=_scene_label(cb.scene, lang),
-                stage=label(STAGE_LABELS, cb.stage, lang=lang),
+                stage=label(STAGE_LABELS, key=cb.stage, lang=lang),
                 controllable=fmt.hours(cb.controllable_excess_hours, lang=lang),
             )
     risk = d.open_at_risk
@@ -354,7 +354,7 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
 def subject(diagnosis: Any, *, lang: str = "zh", store_name: str | None = None) -> str:
     """``【售后时长诊断】示例旗舰店 03-01~03-30 平均 281.7 小时 ↑12%``."""
     d = diagnosis
-    delta = fmt.delta_pct(d.kpis.mean_hours, d.prev_kpis.mean_hours)
+    delta = fmt.delta_pct(d.kpis.mean_hours, previous=d.prev_kpis.mean_hours)
     return _s(
         "subject",
         lang,
@@ -520,7 +520,7 @@ def write_eml(message: EmailMessage, *, outbox: Path, stem: str) -> Path:
     outbox.mkdir(parents=True, exist_ok=True)
     safe = re.sub(r"[^\w.-]+", "_", stem).strip("._") or "message"
     path = outbox / f"{safe}.eml"
-    return atomic_write(path, message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
+    return atomic_write(path, data=message.as_bytes(policy=message.policy.clone(linesep="\r\n")))
 
 
 # --- sent-log -------------------------------------------------------------------------------------

@@ -60,8 +60,32 @@ CUSTOMER_CARRIER_P = np.array([0.24, 0.20, 0.18, 0.14, 0.13, 0.11])
 
 #: Applications per hour of day: a lunch bump and the evening peak (20–22 h) when people are home.
 HOUR_WEIGHTS = np.array(
-    [1.2, 0.6, 0.3, 0.2, 0.2, 0.3, 0.7, 1.4, 2.5, 3.8, 4.6, 4.8,
-     4.5, 4.4, 4.8, 4.9, 4.8, 4.6, 4.8, 5.8, 7.6, 8.2, 7.0, 3.8]
+    [
+        1.2,
+        0.6,
+        0.3,
+        0.2,
+        0.2,
+        0.3,
+        0.7,
+        1.4,
+        2.5,
+        3.8,
+        4.6,
+        4.8,
+        4.5,
+        4.4,
+        4.8,
+        4.9,
+        4.8,
+        4.6,
+        4.8,
+        5.8,
+        7.6,
+        8.2,
+        7.0,
+        3.8,
+    ]
 )
 #: Applications per weekday (Mon…Sun): people deal with returns after the weekend.
 WEEKDAY_WEIGHTS = np.array([1.30, 1.12, 1.00, 0.97, 0.95, 0.88, 0.85])
@@ -223,13 +247,29 @@ APPROVALS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
     "维修": (("返修换新", "上门取件", "客户发货"), (0.25, 0.50, 0.25)),
 }
 APPROVE_LABELS = (
-    "上门取件", "客户发货", "闪电退款", "客户送货", "直接退款", "上门换新", "返修换新",
+    "上门取件",
+    "客户发货",
+    "闪电退款",
+    "客户送货",
+    "直接退款",
+    "上门换新",
+    "返修换新",
 )
 REJECT_RESULT = "审核不通过"
 AUTO_AUDITOR = "系统自动审核"
 AUDITORS = (
-    "客服小王", "客服小李", "客服小张", "客服阿杰", "售后-小美", "售后-晓雯",
-    "售后主管-老陈", "客服小周", "客服莉莉", "客服小敏", "售后-阿强", "客服晨晨",
+    "客服小王",
+    "客服小李",
+    "客服小张",
+    "客服阿杰",
+    "售后-小美",
+    "售后-晓雯",
+    "售后主管-老陈",
+    "客服小周",
+    "客服莉莉",
+    "客服小敏",
+    "售后-阿强",
+    "客服晨晨",
 )
 
 # --- customers ------------------------------------------------------------------------------------
@@ -239,9 +279,43 @@ GIVEN = tuple(
     "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉宇浩凯晨欣怡婷雪琳子涵梓轩"
 )
 PHONE_PREFIXES = (
-    "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155",
-    "156", "157", "158", "159", "166", "173", "175", "176", "177", "178", "180", "181", "182",
-    "183", "185", "186", "187", "188", "189", "191", "193", "195", "198", "199",
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "173",
+    "175",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "193",
+    "195",
+    "198",
+    "199",
 )
 #: (province, city, districts, population weight, remote) — remote regions add transit days.
 REGIONS: tuple[tuple[str, str, tuple[str, ...], float, bool], ...] = (
@@ -269,10 +343,36 @@ REGIONS: tuple[tuple[str, str, tuple[str, ...], float, bool], ...] = (
     ("新疆维吾尔自治区", "乌鲁木齐市", ("天山区", "沙依巴克区"), 0.8, True),
     ("西藏自治区", "拉萨市", ("城关区",), 0.3, True),
 )
-STREETS = ("人民路", "建设路", "中山路", "解放路", "幸福路", "文化路", "长江路", "和平路", "新华路",
-           "光明街", "学府路", "滨河路", "花园路", "科技路")
-COMMUNITIES = ("阳光", "锦绣", "翠苑", "金色", "东方", "绿地", "万科", "幸福里", "龙湖", "书香",
-               "和谐", "紫荆")
+STREETS = (
+    "人民路",
+    "建设路",
+    "中山路",
+    "解放路",
+    "幸福路",
+    "文化路",
+    "长江路",
+    "和平路",
+    "新华路",
+    "光明街",
+    "学府路",
+    "滨河路",
+    "花园路",
+    "科技路",
+)
+COMMUNITIES = (
+    "阳光",
+    "锦绣",
+    "翠苑",
+    "金色",
+    "东方",
+    "绿地",
+    "万科",
+    "幸福里",
+    "龙湖",
+    "书香",
+    "和谐",
+    "紫荆",
+)
 
 
 # --- stores ---------------------------------------------------------------------------------------
@@ -305,35 +405,120 @@ class StoreProfile:
 
 
 FIXED_PROFILES: tuple[StoreProfile, ...] = (
-    StoreProfile("示例旗舰店", "general", 1.0, audit_hours=2.5, work_end=21.0, weekend_off=0.35,
-                 first_pass=0.72, auto_share=0.1, pickup_hours=10.0, inbound_hours=6.0,
-                 process_factor=1.0, staff=3),
-    StoreProfile("优品数码专营店", "digital", 0.8, audit_hours=9.0, work_start=9.5, work_end=18.0,
-                 weekend_off=0.7, first_pass=0.6, auto_share=0.0, pickup_hours=20.0, staff=2),
-    StoreProfile("家居生活馆", "home", 1.2, audit_hours=3.0, weekend_off=0.15, inbound_hours=6.0,
-                 backlog_days=30, staff=4),
-    StoreProfile("母婴优选店", "baby", 0.7, audit_hours=0.6, work_start=8.0, work_end=24.0,
-                 weekend_off=0.0, first_pass=0.93, auto_share=0.8, flash_boost=14.0,
-                 pickup_hours=4.0, ship_hours=10.0, inbound_hours=1.5, process_factor=0.4,
-                 reject_rate=0.02, staff=6),
-    StoreProfile("潮流服饰旗舰店", "apparel", 1.4, audit_hours=3.0, weekend_off=0.2,
-                 ship_hours=40.0, staff=5),
+    StoreProfile(
+        "示例旗舰店",
+        "general",
+        1.0,
+        audit_hours=2.5,
+        work_end=21.0,
+        weekend_off=0.35,
+        first_pass=0.72,
+        auto_share=0.1,
+        pickup_hours=10.0,
+        inbound_hours=6.0,
+        process_factor=1.0,
+        staff=3,
+    ),
+    StoreProfile(
+        "优品数码专营店",
+        "digital",
+        0.8,
+        audit_hours=9.0,
+        work_start=9.5,
+        work_end=18.0,
+        weekend_off=0.7,
+        first_pass=0.6,
+        auto_share=0.0,
+        pickup_hours=20.0,
+        staff=2,
+    ),
+    StoreProfile(
+        "家居生活馆",
+        "home",
+        1.2,
+        audit_hours=3.0,
+        weekend_off=0.15,
+        inbound_hours=6.0,
+        backlog_days=30,
+        staff=4,
+    ),
+    StoreProfile(
+        "母婴优选店",
+        "baby",
+        0.7,
+        audit_hours=0.6,
+        work_start=8.0,
+        work_end=24.0,
+        weekend_off=0.0,
+        first_pass=0.93,
+        auto_share=0.8,
+        flash_boost=14.0,
+        pickup_hours=4.0,
+        ship_hours=10.0,
+        inbound_hours=1.5,
+        process_factor=0.4,
+        reject_rate=0.02,
+        staff=6,
+    ),
+    StoreProfile(
+        "潮流服饰旗舰店", "apparel", 1.4, audit_hours=3.0, weekend_off=0.2, ship_hours=40.0, staff=5
+    ),
     StoreProfile("美妆个护专营店", "beauty", 0.9, audit_hours=2.0, auto_share=0.5, staff=4),
-    StoreProfile("运动户外旗舰店", "sports", 0.6, audit_hours=5.0, cheap_carriers=0.5,
-                 ship_hours=36.0, staff=3),
-    StoreProfile("家电旗舰店", "appliance", 1.1, audit_hours=4.0, pickup_hours=36.0,
-                 process_factor=1.8, staff=4),
+    StoreProfile(
+        "运动户外旗舰店",
+        "sports",
+        0.6,
+        audit_hours=5.0,
+        cheap_carriers=0.5,
+        ship_hours=36.0,
+        staff=3,
+    ),
+    StoreProfile(
+        "家电旗舰店",
+        "appliance",
+        1.1,
+        audit_hours=4.0,
+        pickup_hours=36.0,
+        process_factor=1.8,
+        staff=4,
+    ),
     StoreProfile("食品生鲜专营店", "food", 0.5, audit_hours=1.5, auto_share=0.6, staff=3),
     StoreProfile("极客数码旗舰店", "digital", 1.3, audit_hours=3.0, audit_trend=4.0, staff=4),
     StoreProfile("悦居家纺专营店", "home", 0.7, audit_hours=5.0, first_pass=0.45, staff=3),
     StoreProfile("童趣玩具专营店", "baby", 0.9, audit_hours=4.0, pickup_hours=45.0, staff=3),
 )
-NAME_PREFIXES = ("星辰", "悦享", "京选", "百利", "君安", "木子", "青柠", "暖居", "优趣", "乐活",
-                 "云端", "锦绣", "森野", "初见", "橙意", "蓝鲸", "拾光", "麦田", "晨曦", "好物")
+NAME_PREFIXES = (
+    "星辰",
+    "悦享",
+    "京选",
+    "百利",
+    "君安",
+    "木子",
+    "青柠",
+    "暖居",
+    "优趣",
+    "乐活",
+    "云端",
+    "锦绣",
+    "森野",
+    "初见",
+    "橙意",
+    "蓝鲸",
+    "拾光",
+    "麦田",
+    "晨曦",
+    "好物",
+)
 NAME_SUFFIXES = {
-    "general": "旗舰店", "digital": "数码专营店", "home": "家居生活馆", "baby": "母婴优选店",
-    "apparel": "服饰旗舰店", "beauty": "美妆个护专营店", "sports": "运动户外旗舰店",
-    "appliance": "家电旗舰店", "food": "食品专营店",
+    "general": "旗舰店",
+    "digital": "数码专营店",
+    "home": "家居生活馆",
+    "baby": "母婴优选店",
+    "apparel": "服饰旗舰店",
+    "beauty": "美妆个护专营店",
+    "sports": "运动户外旗舰店",
+    "appliance": "家电旗舰店",
+    "food": "食品专营店",
 }
 
 
@@ -433,8 +618,9 @@ def _day_weights(start: date) -> tuple[np.ndarray, np.ndarray]:
     return volume, load
 
 
-def _lognormal(rng: np.random.Generator, median: np.ndarray | float, sigma: float, n: int,
-               cap: float) -> np.ndarray:
+def _lognormal(
+    rng: np.random.Generator, median: np.ndarray | float, sigma: float, n: int, cap: float
+) -> np.ndarray:
     return np.minimum(median * np.exp(sigma * rng.standard_normal(n)), cap)
 
 
@@ -445,8 +631,9 @@ def _pick(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     return np.minimum((u[:, None] > cum).sum(axis=1), probs.shape[1] - 1)
 
 
-def _labels(values: tuple[str, ...] | list[str], index: np.ndarray,
-            mask: np.ndarray | None = None) -> pl.Series:
+def _labels(
+    values: tuple[str, ...] | list[str], index: np.ndarray, mask: np.ndarray | None = None
+) -> pl.Series:
     """Strings gathered by index (null where ``mask`` is false)."""
     series = pl.Series(list(values), dtype=pl.String).gather(pl.Series(index.astype(np.int64)))
     if mask is None:
@@ -579,16 +766,22 @@ def generate(
     jd = ~cancel_early & (rng.random(n) < jd_p)
     unbounded = jd & (rng.random(n) < 0.1)
     dur = _lognormal(rng, 20.0, 0.7, n, 240.0)
-    i_start = np.where(reject, apply + audit_h + rng.uniform(1.0, 24.0, n),
-                       apply + audit_wait * rng.uniform(0.2, 0.9, n))
+    i_start = np.where(
+        reject,
+        apply + audit_h + rng.uniform(1.0, 24.0, n),
+        apply + audit_wait * rng.uniform(0.2, 0.9, n),
+    )
     audit_h = np.where(jd & ~reject, audit_h + dur, audit_h)  # the merchant waits for JD's ruling
     i_end = i_start + dur
     i_start = np.where(jd & ~unbounded, i_start, np.nan)
     i_end = np.where(jd & ~unbounded, i_end, np.nan)
 
     audit = apply + audit_h
-    cancel_at = np.where(cancel_early, apply + audit_h * rng.uniform(0.1, 0.9, n),
-                         audit + _lognormal(rng, 10.0, 1.0, n, 96.0))
+    cancel_at = np.where(
+        cancel_early,
+        apply + audit_h * rng.uniform(0.1, 0.9, n),
+        audit + _lognormal(rng, 10.0, 1.0, n, 96.0),
+    )
     audit = np.where(cancel_early, np.nan, audit)
 
     # Return logistics for approved orders.
@@ -616,8 +809,9 @@ def generate(
     has_carrier = by_pickup | by_ship
     region = _pick_region(rng, n)
     remote = np.array([r[4] for r in REGIONS])[region]
-    transit = _lognormal(rng, CARRIER_TRANSIT_MEDIAN[carrier] * np.where(remote, 1.8, 1.0),
-                         0.35, n, 400.0)
+    transit = _lognormal(
+        rng, CARRIER_TRANSIT_MEDIAN[carrier] * np.where(remote, 1.8, 1.0), 0.35, n, 400.0
+    )
     transit += (rng.random(n) < 0.03) * rng.uniform(72.0, 192.0, n)  # lost or stuck parcels
     transit = np.where(by_send, rng.uniform(0.3, 3.0, n), transit)
     sign_true = rstart + transit
@@ -635,8 +829,14 @@ def generate(
     pf = param("process_factor")[si]
     is_type = [stype == i for i in range(len(TYPES))]
     process_median = np.select(
-        [approve == a_flash, approve == a_swap, approve == a_refund, approve == a_repair,
-         is_type[3], is_type[2]],
+        [
+            approve == a_flash,
+            approve == a_swap,
+            approve == a_refund,
+            approve == a_repair,
+            is_type[3],
+            is_type[2],
+        ],
         [0.1, 0.2, 1.0 * pf, 24.0 * pf, 36.0 * pf, 8.0 * pf],
         default=2.0 * pf,
     )
@@ -657,10 +857,18 @@ def generate(
     delivery = _lognormal(rng, 50.0, 0.4, n, 200.0)  # the replacement or repaired item travels back
     quick = rng.uniform(0.1, 6.0, n)
     complete = np.select(
-        [cancel, reject, approve == a_flash, np.isin(approve, [a_swap, a_repair]) | is_type[2]
-         | is_type[3]],
-        [cancel_at, audit + rng.uniform(0.0, 0.02, n), np.fmax(process, inbound) + quick,
-         process + delivery],
+        [
+            cancel,
+            reject,
+            approve == a_flash,
+            np.isin(approve, [a_swap, a_repair]) | is_type[2] | is_type[3],
+        ],
+        [
+            cancel_at,
+            audit + rng.uniform(0.0, 0.02, n),
+            np.fmax(process, inbound) + quick,
+            process + delivery,
+        ],
         default=process + quick,
     )
     # A rejection completes at once; keep it inside the export when the audit is.
@@ -687,13 +895,27 @@ def generate(
     awaiting_item = np.isin(approve, [a_pickup, a_ship, a_flash, a_send, a_swap, a_repair])
     awaiting_item &= np.isnan(times["inbound_time"])
     status_idx = np.select(
-        [~is_open & cancel, ~is_open & reject & closed, ~is_open & reject, ~is_open,
-         ~audited & (rounds > 0), ~audited, awaiting_item],
+        [
+            ~is_open & cancel,
+            ~is_open & reject & closed,
+            ~is_open & reject,
+            ~is_open,
+            ~audited & (rounds > 0),
+            ~audited,
+            awaiting_item,
+        ],
         [5, 7, 6, 4, 1, 0, 2],
         default=3,
     )
     statuses = (
-        "待审核", "待客户反馈", "待收货", "待处理", "完成", "取消", "审核不通过", "审核关闭",
+        "待审核",
+        "待客户反馈",
+        "待收货",
+        "待处理",
+        "完成",
+        "取消",
+        "审核不通过",
+        "审核关闭",
     )
     jd_flag = jd & ~(~unbounded & np.isnan(times["intervention_start"]))
 
@@ -711,18 +933,23 @@ def generate(
     skus = [item for f in FAMILIES for item in CATALOGUE[f]]
     prices = np.array([item[2] for item in skus])
     quantity = np.where(rng.random(n) < 0.9, 1, rng.integers(2, 4, n))
-    refund_kind = np.isin(approve, [a_pickup, a_ship, a_flash, a_send, a_refund]) & (is_type[0]
-                                                                                      | is_type[1])
+    refund_kind = np.isin(approve, [a_pickup, a_ship, a_flash, a_send, a_refund]) & (
+        is_type[0] | is_type[1]
+    )
     partial = np.where(is_type[1], rng.choice([0.1, 0.2, 0.3, 0.5, 1.0], n), 1.0)
-    refund = np.where(refund_kind & ~cancel & ~reject,
-                      np.round(prices[sku_global] * quantity * partial, 2), np.nan)
+    refund = np.where(
+        refund_kind & ~cancel & ~reject,
+        np.round(prices[sku_global] * quantity * partial, 2),
+        np.nan,
+    )
 
     staff_idx = rng.integers(0, np.array([p.staff for p in profiles])[si])
     # Each store has its own small team: a window of the auditor names.
     team_start = np.array([(i * 5) % len(AUDITORS) for i in range(stores)])[si]
     auditor_idx = (team_start + staff_idx) % len(AUDITORS)
-    auditor = _labels((*AUDITORS, AUTO_AUDITOR), np.where(auto, len(AUDITORS), auditor_idx),
-                      audited)
+    auditor = _labels(
+        (*AUDITORS, AUTO_AUDITOR), np.where(auto, len(AUDITORS), auditor_idx), audited
+    )
 
     has_return = ~np.isnan(times["pickup_time"]) | ~np.isnan(times["customer_ship_time"])
     carried = has_carrier & has_return
@@ -760,8 +987,9 @@ def generate(
     return frame
 
 
-def _draw_reasons(rng: np.random.Generator, stype: np.ndarray,
-                  family_idx: np.ndarray) -> tuple[list[str], np.ndarray]:
+def _draw_reasons(
+    rng: np.random.Generator, stype: np.ndarray, family_idx: np.ndarray
+) -> tuple[list[str], np.ndarray]:
     """Reason per row as ``(labels, index)``; the fit reason depends on the family."""
     labels: list[str] = []
     for reasons, _ in REASONS.values():
@@ -823,9 +1051,16 @@ def _customers(rng: np.random.Generator, n: int, region: np.ndarray) -> dict[str
     community = _labels(COMMUNITIES, rng.integers(0, len(COMMUNITIES), n))
     frame = pl.DataFrame(
         {
-            "s": surname, "g1": given1, "g2": given2, "p": phone, "pt": phone_tail,
-            "place": place, "street": street, "community": community,
-            "no": pl.Series(rng.integers(1, 400, n)), "b": pl.Series(rng.integers(1, 30, n)),
+            "s": surname,
+            "g1": given1,
+            "g2": given2,
+            "p": phone,
+            "pt": phone_tail,
+            "place": place,
+            "street": street,
+            "community": community,
+            "no": pl.Series(rng.integers(1, 400, n)),
+            "b": pl.Series(rng.integers(1, 30, n)),
             "u": pl.Series(rng.integers(1, 5, n)),
             "room": pl.Series(rng.integers(1, 33, n) * 100 + rng.integers(1, 5, n)),
         }
@@ -834,8 +1069,17 @@ def _customers(rng: np.random.Generator, n: int, region: np.ndarray) -> dict[str
         customer_name=pl.concat_str("s", "g1", pl.col("g2").fill_null("")),
         customer_phone=pl.concat_str("p", "pt"),
         address=pl.concat_str(
-            "place", "street", "no", pl.lit("号"), "community", pl.lit("小区"), "b", pl.lit("栋"),
-            "u", pl.lit("单元"), "room",
+            "place",
+            "street",
+            "no",
+            pl.lit("号"),
+            "community",
+            pl.lit("小区"),
+            "b",
+            pl.lit("栋"),
+            "u",
+            pl.lit("单元"),
+            "room",
         ),
     )
     return {c: out[c] for c in out.columns}
@@ -848,22 +1092,27 @@ def _add_duplicates(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
     k = max(3, n // 50)
     picks = rng.choice(n, size=min(3 * k, n), replace=False)
     exact = frame[picks[:k]]
-    done = frame[picks[k:2 * k]].filter(pl.col("complete_time").is_not_null())
+    done = frame[picks[k : 2 * k]].filter(pl.col("complete_time").is_not_null())
     # An export taken before completion: still open, no completion time.
     snapshot = done.with_columns(
         complete_time=pl.lit(None, dtype=DATETIME),
         status=pl.when(pl.col("status") == "完成").then(pl.lit("待处理")).otherwise("status"),
     )
     # A reopened order: completed again later, the later row is the truth.
-    later = frame[picks[2 * k:]].filter(pl.col("complete_time").is_not_null()).with_columns(
-        complete_time=pl.col("complete_time") + pl.duration(hours=30)
+    later = (
+        frame[picks[2 * k :]]
+        .filter(pl.col("complete_time").is_not_null())
+        .with_columns(complete_time=pl.col("complete_time") + pl.duration(hours=30))
     )
     combined = pl.concat([frame, exact, snapshot, later])
     # Keep the original row order overall but interleave the extra rows where exports overlap.
     extra = combined.height - n
     position = np.concatenate([np.arange(n, dtype=np.float64), rng.uniform(0, n, extra)])
-    return combined.with_columns(_pos=pl.Series(position)).sort(
-        "store_id", "_pos", maintain_order=True).drop("_pos")
+    return (
+        combined.with_columns(_pos=pl.Series(position))
+        .sort("store_id", "_pos", maintain_order=True)
+        .drop("_pos")
+    )
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -887,9 +1136,20 @@ class DemoFiles:
 
 #: Optional canonical columns whose empty cells a dirty export fills with a null marker.
 _MARKER_COLUMNS = tuple(
-    c for c in COLUMNS
-    if c not in ("service_id", "store_id", "store_name", "service_type", "status", "apply_time",
-                 "feedback_rounds", "quantity", "jd_intervened")
+    c
+    for c in COLUMNS
+    if c
+    not in (
+        "service_id",
+        "store_id",
+        "store_name",
+        "service_type",
+        "status",
+        "apply_time",
+        "feedback_rounds",
+        "quantity",
+        "jd_intervened",
+    )
 )
 _COLUMN_WIDTHS = {"sku_name": 44, "address": 44, "store_name": 16, "reason": 12, "waybill_no": 18}
 
@@ -924,8 +1184,11 @@ def write_demo(out: Path | str, **generate_kwargs: object) -> DemoFiles:
     for sid in stores:
         rows = frame["store_id"] == sid
         path = out / f"{sid}.xlsx"
-        _write_xlsx(frame.filter(rows), path,
-                    overrides=None if overrides is None else overrides.filter(rows))
+        _write_xlsx(
+            frame.filter(rows),
+            path,
+            overrides=None if overrides is None else overrides.filter(rows),
+        )
         xlsx.append(path)
     csv = None
     if overrides is not None:
@@ -974,16 +1237,24 @@ def _dirty_overrides(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
         if dtype == DATETIME:
             epoch_ms = pl.col(c).dt.epoch("ms") - 8 * 3600 * 1000  # China time → UTC instant
             e = (
-                pl.when(pl.col("_form") == 1).then(pl.col(c).dt.strftime("%Y/%m/%d %H:%M"))
-                .when(pl.col("_form") == 2).then(pl.col(c).dt.strftime("%Y/%m/%d %H:%M:%S"))
-                .when(pl.col("_form") == 3).then(epoch_ms.cast(pl.String))
+                pl.when(pl.col("_form") == 1)
+                .then(pl.col(c).dt.strftime("%Y/%m/%d %H:%M"))
+                .when(pl.col("_form") == 2)
+                .then(pl.col(c).dt.strftime("%Y/%m/%d %H:%M:%S"))
+                .when(pl.col("_form") == 3)
+                .then(epoch_ms.cast(pl.String))
             )
         elif c == "order_id":
             digits = pl.col(c)
-            e = pl.when(pl.col("_sci")).then(pl.concat_str(
-                digits.str.slice(0, 1), pl.lit("."), digits.str.slice(1, 5), pl.lit("E+"),
-                (digits.str.len_chars() - 1).cast(pl.String),
-            ))
+            e = pl.when(pl.col("_sci")).then(
+                pl.concat_str(
+                    digits.str.slice(0, 1),
+                    pl.lit("."),
+                    digits.str.slice(1, 5),
+                    pl.lit("E+"),
+                    (digits.str.len_chars() - 1).cast(pl.String),
+                )
+            )
         if c in _MARKER_COLUMNS:
             marker = pl.when(pl.col(c).is_null() & (pl.col("_marker") != "")).then("_marker")
             e = pl.coalesce(e, marker)
@@ -997,8 +1268,12 @@ def _write_xlsx(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame | No
 
     workbook = xlsxwriter.Workbook(
         str(path),
-        {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
-         "nan_inf_to_errors": True},
+        {
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+            "nan_inf_to_errors": True,
+        },
     )
     sheet = workbook.add_worksheet(SHEET_NAME)
     date_format = workbook.add_format({"num_format": EXCEL_DATETIME_FORMAT})
@@ -1008,7 +1283,8 @@ def _write_xlsx(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame | No
     cells = frame.select(
         [
             (
-                (pl.col(c).dt.epoch("us") / 86_400_000_000 + 25569.0) if t == DATETIME
+                (pl.col(c).dt.epoch("us") / 86_400_000_000 + 25569.0)
+                if t == DATETIME
                 else pl.when(pl.col(c)).then(pl.lit("是")).otherwise(pl.lit("否"))
                 if t == pl.Boolean()
                 else pl.col(c)
@@ -1043,9 +1319,7 @@ def _write_xlsx(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame | No
 def _write_csv(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame) -> None:
     """A GB18030 CSV as Excel in China saves it, with the dirty overrides applied."""
     text = _export_text(frame)
-    merged = text.select(
-        [pl.coalesce(overrides[c], text[c]).alias(ALIASES[c][0]) for c in COLUMNS]
-    )
+    merged = text.select([pl.coalesce(overrides[c], text[c]).alias(ALIASES[c][0]) for c in COLUMNS])
     path.write_bytes(merged.write_csv().encode("gb18030"))
 
 

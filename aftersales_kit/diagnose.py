@@ -339,7 +339,7 @@ def diagnose(
         selected = sorted(dict.fromkeys(str(s) for s in stores))
         missing = [s for s in selected if s not in found]
         if missing:
-            raise unknown_store_error(", ".join(missing), found)
+            raise unknown_store_error(", ".join(missing), stores=found)
     if not selected:
         return {}
 

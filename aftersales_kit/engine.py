@@ -214,8 +214,9 @@ _KERNELS: dict[str, WarmKernel] = {}
 _LOCK = threading.Lock()
 
 
-def _start_kernel(kernel_name: str, *, cwd: str, startup_timeout: float,
-                  warm_imports: Iterable[str]) -> WarmKernel:
+def _start_kernel(
+    kernel_name: str, *, cwd: str, startup_timeout: float, warm_imports: Iterable[str]
+) -> WarmKernel:
     import zmq
     from jupyter_client import AsyncKernelManager
     from jupyter_core.utils import run_sync
@@ -254,19 +255,29 @@ def _start_kernel(kernel_name: str, *, cwd: str, startup_timeout: float,
     raise ReportError(msg)
 
 
-def get_kernel(kernel_name: str = "python3", *, cwd: str | None = None,
-               startup_timeout: float = 60.0, warm_imports: Iterable[str] = ()) -> WarmKernel:
+def get_kernel(
+    kernel_name: str = "python3",
+    *,
+    cwd: str | None = None,
+    startup_timeout: float = 60.0,
+    warm_imports: Iterable[str] = (),
+) -> WarmKernel:
     """This process's warm kernel for ``kernel_name``, started (and warmed) on first use."""
     with _LOCK:
         kernel = _KERNELS.get(kernel_name)
-        if kernel is not None and (kernel.broken or kernel.runs >= MAX_RUNS_PER_KERNEL
-                                   or not _alive(kernel)):
+        if kernel is not None and (
+            kernel.broken or kernel.runs >= MAX_RUNS_PER_KERNEL or not _alive(kernel)
+        ):
             _KERNELS.pop(kernel_name)
             kernel.shutdown()
             kernel = None
         if kernel is None:
-            kernel = _start_kernel(kernel_name, cwd=cwd or os.getcwd(),
-                                   startup_timeout=startup_timeout, warm_imports=warm_imports)
+            kernel = _start_kernel(
+                kernel_name,
+                cwd=cwd or os.getcwd(),
+                startup_timeout=startup_timeout,
+                warm_imports=warm_imports,
+            )
             _KERNELS[kernel_name] = kernel
         return kernel
 
@@ -303,11 +314,11 @@ def shutdown_kernels() -> None:
 atexit.register(shutdown_kernels)
 
 
-def prewarm(kernel_name: str = "python3", *, warm_imports: Iterable[str] = (),
-            startup_timeout: float = 60.0) -> int | None:
+def prewarm(
+    kernel_name: str = "python3", *, warm_imports: Iterable[str] = (), startup_timeout: float = 60.0
+) -> int | None:
     """Start this process's kernel ahead of the first notebook; returns the kernel pid."""
-    return get_kernel(kernel_name, startup_timeout=startup_timeout,
-                      warm_imports=warm_imports).pid
+    return get_kernel(kernel_name, startup_timeout=startup_timeout, warm_imports=warm_imports).pid
 
 
 def _make_engine() -> type:
@@ -333,8 +344,9 @@ def _make_engine() -> type:
             wall_timeout = kwargs.pop("wall_timeout", None)
             warm_imports = kwargs.pop("warm_imports", ())
             kwargs = remove_args(["input_path", "timeout", "startup_timeout", "km"], **kwargs)
-            kernel = get_kernel(kernel_name, startup_timeout=start_timeout,
-                                warm_imports=warm_imports)
+            kernel = get_kernel(
+                kernel_name, startup_timeout=start_timeout, warm_imports=warm_imports
+            )
             # papermill has already chdir'ed into its ``cwd`` argument; a reused kernel must follow.
             kernel.reset(cwd=os.getcwd())
             kernel.runs += 1

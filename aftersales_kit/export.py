@@ -82,7 +82,7 @@ RULE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def label(table: Mapping[str, tuple[str, str]], key: str | None, *, lang: str = "zh") -> str:
+def label(table: Mapping[str, tuple[str, str]], *, key: str | None, lang: str = "zh") -> str:
     """Display label of a stage or rule name; unknown names are shown as they are."""
     if key is None:
         return ""
@@ -110,7 +110,7 @@ def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
     exprs = []
     if "stage" in frame.columns:
-        mapping = {k: label(STAGE_LABELS, k, lang=lang) for k in STAGE_LABELS}
+        mapping = {k: label(STAGE_LABELS, key=k, lang=lang) for k in STAGE_LABELS}
         exprs.append(pl.col("stage").cast(pl.String).replace(mapping))
     for column in ("rule", "rules"):
         if column in frame.columns:
@@ -121,7 +121,7 @@ def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
                 .list.eval(
                     pl.element()
                     .str.strip_chars()
-                    .replace({k: label(RULE_LABELS, k, lang=lang) for k in RULE_LABELS})
+                    .replace({k: label(RULE_LABELS, key=k, lang=lang) for k in RULE_LABELS})
                 )
                 .list.join("、" if lang == "zh" else ", ")
             )
@@ -180,7 +180,7 @@ def action_lists_bytes(diagnosis: Any, *, lang: str = "zh") -> bytes:
     return buffer.getvalue()
 
 
-def write_action_lists(diagnosis: Any, path: str | Path, *, lang: str = "zh") -> Path:
+def write_action_lists(diagnosis: Any, *, path: str | Path, lang: str = "zh") -> Path:
     """Write the action-list workbook to ``path`` atomically and return the path."""
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -33,7 +33,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write(path: str | Path, data: bytes | str) -> Path:
+def atomic_write(path: str | Path, *, data: bytes | str) -> Path:
     """Write ``data`` (text as UTF-8) to ``path`` atomically and return the path."""
     with atomic_path(path) as tmp:
         if isinstance(data, str):

@@ -30,7 +30,7 @@ def pct(value: float | None, *, digits: int = 1) -> str:
     return f"{value * 100:.{digits}f}%"
 
 
-def delta_pct(current: float | None, previous: float | None) -> str:
+def delta_pct(current: float | None, *, previous: float | None) -> str:
     """Relative change with an arrow: ``"↑12%"``, ``"↓3%"``, ``"→0%"``; ``"—"`` when unknown."""
     if current is None or previous is None or previous == 0:
         return "—"

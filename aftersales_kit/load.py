@@ -48,8 +48,16 @@ _EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
 _EXCEL_EPOCH = (1899, 12, 30)
 _MS_PER_DAY = 86_400_000
 _BOOL_WORDS = {
-    "是": True, "否": False, "true": True, "false": False, "1": True, "0": False,
-    "y": True, "n": False, "yes": True, "no": False,
+    "是": True,
+    "否": False,
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "y": True,
+    "n": False,
+    "yes": True,
+    "no": False,
 }
 
 TIMESTAMP_FORMS = (
@@ -71,21 +79,28 @@ MSG_EMPTY_STORE_ID = (
 #: warning kind -> (later column, earlier column, message); "later < earlier" is odd.
 ORDER_CHECKS: dict[str, tuple[str, str, str]] = {
     "audit_before_apply": (
-        "first_audit_time", "apply_time",
+        "first_audit_time",
+        "apply_time",
         "首次审核时间早于申请时间 (first audit before application)",
     ),
     "process_before_apply": (
-        "first_process_time", "apply_time",
+        "first_process_time",
+        "apply_time",
         "首次处理时间早于申请时间 (first processing before application)",
     ),
     "complete_before_apply": (
-        "complete_time", "apply_time", "完结时间早于申请时间 (completion before application)",
+        "complete_time",
+        "apply_time",
+        "完结时间早于申请时间 (completion before application)",
     ),
     "sign_before_pickup": (
-        "sign_time", "pickup_time", "签收时间早于取件时间 (signed before pickup)",
+        "sign_time",
+        "pickup_time",
+        "签收时间早于取件时间 (signed before pickup)",
     ),
     "intervention_end_before_start": (
-        "intervention_end", "intervention_start",
+        "intervention_end",
+        "intervention_start",
         "京东介入结束早于开始 (intervention ends before it starts)",
     ),
 }
@@ -115,7 +130,9 @@ class FileReport:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "file": self.path, "rows": self.rows_read, "bad_rows_dropped": self.bad_rows_dropped
+            "file": self.path,
+            "rows": self.rows_read,
+            "bad_rows_dropped": self.bad_rows_dropped,
         }
 
 
@@ -414,8 +431,7 @@ def _expand(
                 found.append(_Source(member, _partitions(rel)))
             if not found:
                 msg = (
-                    "文件夹中没有 .xlsx/.csv/.parquet 文件 "
-                    "(no .xlsx/.csv/.parquet files in folder)"
+                    "文件夹中没有 .xlsx/.csv/.parquet 文件 (no .xlsx/.csv/.parquet files in folder)"
                 )
                 errors.append(Problem(str(path), None, None, None, msg))
             sources.extend(found)
@@ -688,7 +704,7 @@ def _convert_file(
                 Problem(name, int(row), header, value or None, message)
                 for row, value in hits.iter_rows()
             )
-        dropped.sort(key=lambda p: (p.row or 0))
+        dropped.sort(key=lambda p: p.row or 0)
     n_bad = int(df["__bad"].sum())
     frame = df.filter(~pl.col("__bad")).drop("__bad", *err_names)
     report = FileReport(name, df.height, bad_rows_dropped=n_bad)
@@ -771,8 +787,8 @@ def _to_datetime(expr: pl.Expr, dtype: pl.DataType) -> _Conversion:
     if dtype.is_integer():
         return _Conversion(_epoch_ms(expr.cast(pl.Int64)))
     if dtype.is_float():
-        value = pl.when(expr > 1e11).then(_epoch_ms(expr.cast(pl.Int64))).otherwise(
-            _excel_serial(expr)
+        value = (
+            pl.when(expr > 1e11).then(_epoch_ms(expr.cast(pl.Int64))).otherwise(_excel_serial(expr))
         )
         return _Conversion(value)
     text = _clean_text(expr, dtype)
@@ -903,8 +919,7 @@ def _order_warnings(
     if frame.height == 0:
         return
     checks = {
-        kind: pl.col(later) < pl.col(earlier)
-        for kind, (later, earlier, _m) in ORDER_CHECKS.items()
+        kind: pl.col(later) < pl.col(earlier) for kind, (later, earlier, _m) in ORDER_CHECKS.items()
     }
     checks["missing_apply_time"] = pl.col("apply_time").is_null()
     flags = frame.select(_FILE, _ROW, *(e.fill_null(False).alias(k) for k, e in checks.items()))
@@ -928,4 +943,3 @@ def _order_warnings(
                 )
             )
         warnings.add(kind, problems, int(count))
-

@@ -213,7 +213,7 @@ def stores_in(orders: pl.LazyFrame | pl.DataFrame) -> list[str]:
     )
 
 
-def unknown_store_error(store_id: str, stores: list[str]) -> UnknownStoreError:
+def unknown_store_error(store_id: str, *, stores: list[str]) -> UnknownStoreError:
     """The error for a store id that is not in the data, listing the stores found."""
     shown = ", ".join(stores[:50]) + (f" … (+{len(stores) - 50})" if len(stores) > 50 else "")
     msg = (
@@ -229,7 +229,7 @@ def _store_row(
     lf = orders.lazy()
     one = store_metrics(lf.filter(pl.col("store_id") == store_id), window=window, rules=rules)
     if one.height == 0:
-        raise unknown_store_error(store_id, stores_in(lf))
+        raise unknown_store_error(store_id, stores=stores_in(lf))
     return one.row(0, named=True)
 
 
@@ -354,7 +354,7 @@ def command_metrics(args: argparse.Namespace) -> int:
     )
     frame = loaded.frame
     if args.store not in loaded.report.stores:
-        raise unknown_store_error(args.store, sorted(loaded.report.stores))
+        raise unknown_store_error(args.store, stores=sorted(loaded.report.stores))
     result = metrics_json(frame, store_id=args.store, window=window, rules=rules)
     result["open"] = open_summary(frame, store_id=args.store, as_of=as_of, rules=rules)
     if args.json:

@@ -35,7 +35,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{open} open orders at risk.",
     ),
     "sec.ranking": (
-        "店铺排名（平均售后时长，从长到短）", "Stores ranked by mean hours (longest first)"
+        "店铺排名（平均售后时长，从长到短）",
+        "Stores ranked by mean hours (longest first)",
     ),
     "sec.distribution": ("店铺平均时长分布", "Distribution of store means"),
     "sec.warning": ("消费者提示风险店铺", "Stores at consumer-warning risk"),
@@ -110,8 +111,12 @@ def store_summary(d: Any, *, report: str) -> dict[str, Any]:
         "over_60h_share": _f(d.kpis.over_60h_share),
         "warning_level": d.warning.level,
         "line_hours": float(d.warning.line_hours),
-        "short_board": None if board is None else {
-            "scene": board.scene, "stage": board.stage, "excess_hours": float(board.excess_hours),
+        "short_board": None
+        if board is None
+        else {
+            "scene": board.scene,
+            "stage": board.stage,
+            "excess_hours": float(board.excess_hours),
         },
         "open_at_risk": int(risk.height),
         "open_breached": breached,
@@ -144,7 +149,7 @@ def write_summary(out_dir: Path, *, window: Any) -> Path:
         "stores": rows,
     }
     path = Path(out_dir) / SUMMARY_DIR / f"portfolio_{window.start}_{window.end}.json"
-    atomic_write(path, json.dumps(payload, ensure_ascii=False, indent=1))
+    atomic_write(path, data=json.dumps(payload, ensure_ascii=False, indent=1))
     return path
 
 
@@ -169,25 +174,33 @@ class Html:
 
 
 def _section(sec_id: str, title: str, body: str) -> Html:
-    return Html(f'<section class="report-section" id="{sec_id}">'
-                f'<h2 class="report-h2">{fmt.escape(title)}</h2>{body}</section>')
+    return Html(
+        f'<section class="report-section" id="{sec_id}">'
+        f'<h2 class="report-h2">{fmt.escape(title)}</h2>{body}</section>'
+    )
 
 
 def _empty(text: str) -> str:
     return f'<div class="report-empty">{fmt.escape(text)}</div>'
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], *,
-           num: Sequence[int] = ()) -> str:
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], *, num: Sequence[int] = ()
+) -> str:
     """Cells are HTML already (escaped by the caller); numbers are right-aligned."""
     head = "".join(f"<th>{fmt.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>"
-                         for i, c in enumerate(row)) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>" for i, c in enumerate(row)
+        )
+        + "</tr>"
         for row in rows
     )
-    return ('<div class="table-scroll"><table class="report-table pf-table"><thead><tr>'
-            f"{head}</tr></thead><tbody>{body}</tbody></table></div>")
+    return (
+        '<div class="table-scroll"><table class="report-table pf-table"><thead><tr>'
+        f"{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 def _link(row: Mapping[str, Any]) -> str:
@@ -245,9 +258,16 @@ def report_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> dict[str, ob
         "version": __version__,
         "version_label": t("report.version", lang),
         "nav_label": t("report.nav", lang),
-        "nav": [[sec, s(f"sec.{key}", lang)] for sec, key in (
-            ("pf-ranking", "ranking"), ("pf-distribution", "distribution"),
-            ("pf-warning", "warning"), ("pf-short-boards", "short_boards"), ("pf-open", "open"))],
+        "nav": [
+            [sec, s(f"sec.{key}", lang)]
+            for sec, key in (
+                ("pf-ranking", "ranking"),
+                ("pf-distribution", "distribution"),
+                ("pf-warning", "warning"),
+                ("pf-short-boards", "short_boards"),
+                ("pf-open", "open"),
+            )
+        ],
         "footer": s("footer", lang),
         "generated_by": t("report.generated_by", lang, version=__version__),
     }
@@ -263,15 +283,22 @@ def show_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> None:
 def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     rows = summary["stores"]
     levels = [r["warning_level"] for r in rows]
-    text = s("headline", lang, n=len(rows), high=levels.count("high"),
-             watch=levels.count("watch"), open=sum(r["open_at_risk"] for r in rows))
+    text = s(
+        "headline",
+        lang,
+        n=len(rows),
+        high=levels.count("high"),
+        watch=levels.count("watch"),
+        open=sum(r["open_at_risk"] for r in rows),
+    )
     return Html(f'<p class="report-lead">{fmt.escape(text)}</p>')
 
 
 def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Longest mean first; stores without counted orders last, then by id."""
-    return sorted(rows, key=lambda r: (r["mean_hours"] is None, -(r["mean_hours"] or 0.0),
-                                       r["store_id"]))
+    return sorted(
+        rows, key=lambda r: (r["mean_hours"] is None, -(r["mean_hours"] or 0.0), r["store_id"])
+    )
 
 
 def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
@@ -279,14 +306,33 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     if not rows:
         return _section("pf-ranking", s("sec.ranking", lang), _empty(s("none.stores", lang)))
     body = [
-        [str(i), _link(r), fmt.escape(fmt.hours(r["mean_hours"], lang=lang)),
-         fmt.escape(fmt.hours(r["prev_mean_hours"], lang=lang)), _delta(r, lang),
-         str(r["counted"]), fmt.escape(fmt.pct(r["over_60h_share"])),
-         _board_text(r["short_board"], lang), _level(r["warning_level"], lang)]
+        [
+            str(i),
+            _link(r),
+            fmt.escape(fmt.hours(r["mean_hours"], lang=lang)),
+            fmt.escape(fmt.hours(r["prev_mean_hours"], lang=lang)),
+            _delta(r, lang),
+            str(r["counted"]),
+            fmt.escape(fmt.pct(r["over_60h_share"])),
+            _board_text(r["short_board"], lang),
+            _level(r["warning_level"], lang),
+        ]
         for i, r in enumerate(rows, start=1)
     ]
-    headers = [s(k, lang) for k in ("col.rank", "col.store", "col.mean", "col.prev", "col.change",
-                                    "col.counted", "col.over", "col.short_board", "col.level")]
+    headers = [
+        s(k, lang)
+        for k in (
+            "col.rank",
+            "col.store",
+            "col.mean",
+            "col.prev",
+            "col.change",
+            "col.counted",
+            "col.over",
+            "col.short_board",
+            "col.level",
+        )
+    ]
     table = _table(headers, body, num=(0, 2, 3, 5, 6))
     return _section("pf-ranking", s("sec.ranking", lang), table)
 
@@ -299,16 +345,20 @@ def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
 
     rows = [r for r in summary["stores"] if r["mean_hours"] is not None]
     if not rows:
-        return _section("pf-distribution", s("sec.distribution", lang),
-                        _empty(s("none.stores", lang)))
+        return _section(
+            "pf-distribution", s("sec.distribution", lang), _empty(s("none.stores", lang))
+        )
     frame = pl.DataFrame({"mean_hours": [r["mean_hours"] for r in rows]})
     line = rows[0]["line_hours"]
-    bars = alt.Chart(frame).mark_bar().encode(
-        x=alt.X("mean_hours:Q", bin=alt.Bin(maxbins=20), title=s("chart.mean", lang)),
-        y=alt.Y("count():Q", title=s("chart.stores", lang), axis=alt.Axis(tickMinStep=1)),
+    bars = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("mean_hours:Q", bin=alt.Bin(maxbins=20), title=s("chart.mean", lang)),
+            y=alt.Y("count():Q", title=s("chart.stores", lang), axis=alt.Axis(tickMinStep=1)),
+        )
     )
-    rule = alt.Chart(pl.DataFrame({"line": [line]})).mark_rule(strokeDash=[4, 4]).encode(
-        x="line:Q")
+    rule = alt.Chart(pl.DataFrame({"line": [line]})).mark_rule(strokeDash=[4, 4]).encode(x="line:Q")
     # A fixed width: "container" draws 0 px wide inside the report layout.
     chart = (bars + rule).properties(width=charts.WIDTH, height=220)
     html = charts.chart_html(chart, chart_id="pf-distribution-chart", lang=lang)
@@ -320,11 +370,19 @@ def warning_stores(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     rows.sort(key=lambda r: r["warning_level"] != "high")  # stable: high first, then by mean
     if not rows:
         return _section("pf-warning", s("sec.warning", lang), _empty(s("none.warning", lang)))
-    body = [[_link(r), _level(r["warning_level"], lang),
-             fmt.escape(fmt.hours(r["mean_hours"], lang=lang)), _delta(r, lang),
-             _board_text(r["short_board"], lang)] for r in rows]
-    headers = [s(k, lang) for k in ("col.store", "col.level", "col.mean", "col.change",
-                                    "col.short_board")]
+    body = [
+        [
+            _link(r),
+            _level(r["warning_level"], lang),
+            fmt.escape(fmt.hours(r["mean_hours"], lang=lang)),
+            _delta(r, lang),
+            _board_text(r["short_board"], lang),
+        ]
+        for r in rows
+    ]
+    headers = [
+        s(k, lang) for k in ("col.store", "col.level", "col.mean", "col.change", "col.short_board")
+    ]
     return _section("pf-warning", s("sec.warning", lang), _table(headers, body, num=(2,)))
 
 
@@ -344,19 +402,29 @@ def short_boards(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
 
     counts = short_board_counts(summary["stores"])
     if not counts:
-        return _section("pf-short-boards", s("sec.short_boards", lang),
-                        _empty(s("none.short_boards", lang)))
-    body = [[fmt.escape(label("scene", scene, lang)), fmt.escape(label("stage", stage, lang)),
-             str(n), fmt.escape(fmt.hours(excess, lang=lang))]
-            for scene, stage, n, excess in counts]
+        return _section(
+            "pf-short-boards", s("sec.short_boards", lang), _empty(s("none.short_boards", lang))
+        )
+    body = [
+        [
+            fmt.escape(label("scene", scene, lang)),
+            fmt.escape(label("stage", stage, lang)),
+            str(n),
+            fmt.escape(fmt.hours(excess, lang=lang)),
+        ]
+        for scene, stage, n, excess in counts
+    ]
     headers = [s(k, lang) for k in ("col.scene", "col.stage", "col.stores", "col.excess")]
-    return _section("pf-short-boards", s("sec.short_boards", lang),
-                    _table(headers, body, num=(2, 3)))
+    return _section(
+        "pf-short-boards", s("sec.short_boards", lang), _table(headers, body, num=(2, 3))
+    )
 
 
 def open_at_risk(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
-    rows = sorted((r for r in summary["stores"] if r["open_at_risk"] > 0),
-                  key=lambda r: (-r["open_breached"], -r["open_at_risk"], r["store_id"]))
+    rows = sorted(
+        (r for r in summary["stores"] if r["open_at_risk"] > 0),
+        key=lambda r: (-r["open_breached"], -r["open_at_risk"], r["store_id"]),
+    )
     if not rows:
         return _section("pf-open", s("sec.open", lang), _empty(s("none.open", lang)))
     body = [[_link(r), str(r["open_at_risk"]), str(r["open_breached"])] for r in rows]
@@ -367,8 +435,14 @@ def open_at_risk(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
 # --- render ---------------------------------------------------------------------------------------
 
 
-def render_index(summary: Path, *, out_dir: Path, lang: str = "zh",
-                 engine_name: str | None = None, **engine_kwargs: Any) -> Path:
+def render_index(
+    summary: Path,
+    *,
+    out_dir: Path,
+    lang: str = "zh",
+    engine_name: str | None = None,
+    **engine_kwargs: Any,
+) -> Path:
     """Execute ``notebooks/portfolio.ipynb`` with papermill and write ``out_dir/index.html``."""
     from papermill.exceptions import PapermillExecutionError
 
@@ -378,13 +452,18 @@ def render_index(summary: Path, *, out_dir: Path, lang: str = "zh",
     nb_path = Path(out_dir) / SUMMARY_DIR / "index.ipynb"
     nb_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        nb = report.execute({"summary": str(summary), "lang": lang}, output=nb_path,
-                            engine_name=engine_name, notebook=NOTEBOOK, **engine_kwargs)
+        nb = report.execute(
+            {"summary": str(summary), "lang": lang},
+            output=nb_path,
+            engine_name=engine_name,
+            notebook=NOTEBOOK,
+            **engine_kwargs,
+        )
     except PapermillExecutionError as exc:
         msg = (
             f"总览生成失败 (portfolio index failed): {exc.ename}: {exc.evalue}; "
             f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
         )
         raise ReportError(msg) from exc
-    atomic_write(html_path, report.export_html(nb, lang=lang))
+    atomic_write(html_path, data=report.export_html(nb, lang=lang))
     return html_path

@@ -38,8 +38,15 @@ BUNDLE_TAG = "aftersales_vega_bundle"
 #: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
 ENV_FLAG = "AFTERSALES_REPORT"
 #: modules a new kernel imports before its first notebook (what the store notebook imports).
-WARM_IMPORTS = ("polars", "altair", "great_tables", "aftersales_kit.charts",
-                "aftersales_kit.sections", "aftersales_kit.diagnose", "aftersales_kit.load")
+WARM_IMPORTS = (
+    "polars",
+    "altair",
+    "great_tables",
+    "aftersales_kit.charts",
+    "aftersales_kit.sections",
+    "aftersales_kit.diagnose",
+    "aftersales_kit.load",
+)
 _SAFE_STORE = re.compile(r"^[\w][\w.\-]{0,99}$")  # \w is Unicode: 旗舰店 ids are fine
 
 
@@ -209,7 +216,7 @@ def vega_bundle() -> str:
     text = vl_convert.javascript_bundle()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, text)
+        atomic_write(path, data=text)
     except OSError:
         pass  # a read-only home only costs the rebuild next time
     return text
@@ -429,8 +436,13 @@ def render(
             own_kernel.start()
         engine_name = engine.register()  # imports papermill: after the kernel start is under way
     try:
-        return _render(params, store_dir=store_dir, out_dir=Path(out_dir),
-                       engine_name=engine_name, **engine_kwargs)
+        return _render(
+            params,
+            store_dir=store_dir,
+            out_dir=Path(out_dir),
+            engine_name=engine_name,
+            **engine_kwargs,
+        )
     finally:
         if own_kernel is not None:
             own_kernel.join()
@@ -439,8 +451,9 @@ def render(
             engine.shutdown_kernel()
 
 
-def _render(params: ReportParams, *, store_dir: Path, out_dir: Path, engine_name: str,
-            **engine_kwargs: Any) -> Path:
+def _render(
+    params: ReportParams, *, store_dir: Path, out_dir: Path, engine_name: str, **engine_kwargs: Any
+) -> Path:
     check_parameters(params.as_papermill())
     # The window (rules → polars), nbconvert and the vega bundle load in a thread while the kernel
     # starts and runs: the main thread only waits on the kernel then (~1.5 s off one report).
@@ -466,7 +479,7 @@ def _render(params: ReportParams, *, store_dir: Path, out_dir: Path, engine_name
             )
             raise ReportError(msg) from exc
         html_path = warm.html_path()
-        atomic_write(html_path, export_html(nb, lang=params.lang))
+        atomic_write(html_path, data=export_html(nb, lang=params.lang))
         os.replace(tmp_nb, html_path.with_suffix(".ipynb"))
     finally:
         tmp_nb.unlink(missing_ok=True)

@@ -103,7 +103,7 @@ def default_window(
     return Window(start=end - timedelta(days=rules.window_days - 1), end=end)
 
 
-def hours_between(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
+def hours_between(later: pl.Expr, *, earlier: pl.Expr) -> pl.Expr:
     """Calendar hours from ``earlier`` to ``later`` (null when either is null)."""
     return (later - earlier).dt.total_microseconds() / US_PER_HOUR
 
@@ -192,7 +192,7 @@ def derive_orders(frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules) -> pl.Laz
     stage_exprs = []
     for i, stage in enumerate(STAGES):
         ends_at = pl.col(f"_c{i}") if i < len(checkpoints) else end
-        gap = hours_between(ends_at, pl.col(f"_p{i}")).clip(lower_bound=0.0).fill_null(0.0)
+        gap = hours_between(ends_at, earlier=pl.col(f"_p{i}")).clip(lower_bound=0.0).fill_null(0.0)
         stage_exprs.append(pl.when(valid_c).then(gap).alias(f"stage_{stage}"))
     out_of_order = pl.any_horizontal(
         [(pl.col(f"_c{i}") < pl.col(f"_p{i}")).fill_null(False) for i in range(len(checkpoints))]
@@ -201,13 +201,15 @@ def derive_orders(frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules) -> pl.Laz
     flagged = pl.col("jd_intervened").fill_null(False)
     i_start, i_end = pl.col("intervention_start"), pl.col("intervention_end")
     bounded = flagged & i_start.is_not_null() & i_end.is_not_null()
-    overlap = hours_between(pl.min_horizontal(i_end, end), pl.max_horizontal(i_start, apply))
+    overlap = hours_between(
+        pl.min_horizontal(i_end, end), earlier=pl.max_horizontal(i_start, apply)
+    )
     intervention = (
         pl.when(valid_c & bounded & ~pl.col("_audit_ended"))
         .then(overlap.clip(lower_bound=0.0))
         .otherwise(0.0)
     )
-    gross = pl.when(valid_c).then(hours_between(end, apply))
+    gross = pl.when(valid_c).then(hours_between(end, earlier=apply))
     lf = lf.with_columns(
         gross.alias("gross_hours"),
         intervention.alias("intervention_hours"),
@@ -220,9 +222,9 @@ def derive_orders(frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules) -> pl.Laz
     th = rules.thresholds
     spans = ALERT_SPANS
     alerts = [
-        (completed & (hours_between(pl.col(a), pl.col(b)) > th[rule]).fill_null(False)).alias(
-            f"alert_{rule}"
-        )
+        (
+            completed & (hours_between(pl.col(a), earlier=pl.col(b)) > th[rule]).fill_null(False)
+        ).alias(f"alert_{rule}")
         for rule, (a, b) in spans.items()
     ]
     alerts.append(
@@ -299,8 +301,8 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
     flagged = pl.col("jd_intervened").fill_null(False)
     i_start, i_end = pl.col("intervention_start"), pl.col("intervention_end")
     bounded = flagged & i_start.is_not_null() & i_end.is_not_null() & ~audit_ended
-    so_far = hours_between(pl.min_horizontal(i_end, now), pl.max_horizontal(i_start, apply))
-    running = hours_between(now, apply) - pl.when(bounded).then(
+    so_far = hours_between(pl.min_horizontal(i_end, now), earlier=pl.max_horizontal(i_start, apply))
+    running = hours_between(now, earlier=apply) - pl.when(bounded).then(
         so_far.clip(lower_bound=0.0)
     ).otherwise(0.0)
     stopped = pl.col("hours").is_not_null()
@@ -326,7 +328,7 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
     )
 
     def since(col: pl.Expr) -> pl.Expr:
-        return hours_between(now, col)
+        return hours_between(now, earlier=col)
 
     st = pl.col("stage")
     htb = {

@@ -359,7 +359,7 @@ def show_meta(d: Any, *, rules: Any, lang: str = "zh") -> None:
 
 
 def _delta_html(current: float | None, previous: float | None) -> str:
-    text = fmt.delta_pct(current, previous)
+    text = fmt.delta_pct(current, previous=previous)
     cls = "up" if text.startswith("↑") else "down" if text.startswith("↓") else ""
     return f'<span class="{cls}">{esc(text)}</span>'
 
@@ -457,7 +457,7 @@ def trend(d: Any, *, lang: str = "zh") -> Section:
                         lang,
                         mean=_h(d.kpis.mean_hours, lang),
                         previous=_h(d.prev_kpis.mean_hours, lang),
-                        delta=fmt.delta_pct(d.kpis.mean_hours, d.prev_kpis.mean_hours),
+                        delta=fmt.delta_pct(d.kpis.mean_hours, previous=d.prev_kpis.mean_hours),
                     )
                 )
             )
@@ -744,7 +744,7 @@ def what_if(d: Any, *, lang: str = "zh") -> Section:
                         "whatif.best",
                         lang,
                         scenario=ch.what_if_label(
-                            best["scenario"], best.get("stage"), best.get("n"), lang=lang
+                            best["scenario"], stage=best.get("stage"), n=best.get("n"), lang=lang
                         ),
                         mean=_h(best["mean_hours"], lang),
                         delta=_h(best["delta_hours"], lang),

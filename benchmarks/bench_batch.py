@@ -35,14 +35,33 @@ def naive(parquet: Path, stores: list[str], work: Path) -> float:
     for store in stores:
         nb = work / f"{store}.ipynb"
         subprocess.run(
-            [str(BIN / "papermill"), str(ROOT / "notebooks" / "store_report.ipynb"), str(nb),
-             "-k", "python3", "--no-progress-bar", "-p", "store", store, "-p", "end", END,
-             "-p", "as_of", AS_OF, "-y", f"data: [{parquet}]"],
-            check=True, capture_output=True, env={**os.environ, "AFTERSALES_REPORT": "1"},
+            [
+                str(BIN / "papermill"),
+                str(ROOT / "notebooks" / "store_report.ipynb"),
+                str(nb),
+                "-k",
+                "python3",
+                "--no-progress-bar",
+                "-p",
+                "store",
+                store,
+                "-p",
+                "end",
+                END,
+                "-p",
+                "as_of",
+                AS_OF,
+                "-y",
+                f"data: [{parquet}]",
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "AFTERSALES_REPORT": "1"},
         )
         subprocess.run(
             [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
     return (time.perf_counter() - started) / len(stores)
 
@@ -54,9 +73,22 @@ def main() -> int:
         per_naive = naive(parquet, ["1000101", "1000102", "1000103"][:NAIVE_SAMPLE], work)
         started = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "aftersales_kit", "batch", str(parquet), "--out",
-             str(work / "reports"), "--end", END, "--as-of", AS_OF, "--force"],
-            capture_output=True, text=True,
+            [
+                sys.executable,
+                "-m",
+                "aftersales_kit",
+                "batch",
+                str(parquet),
+                "--out",
+                str(work / "reports"),
+                "--end",
+                END,
+                "--as-of",
+                AS_OF,
+                "--force",
+            ],
+            capture_output=True,
+            text=True,
         )
         total = time.perf_counter() - started
     print(proc.stderr.strip().splitlines()[-3:] if proc.stderr else "")

@@ -16,18 +16,20 @@ STORES = ["1000101", "1000102", "1000103", "1000104", "1000105"]
 BROKEN = "1000103"
 
 
-@given(stores=st.sets(st.text(min_size=1, max_size=12), max_size=40),
-       n=st.integers(min_value=1, max_value=12))
+@given(
+    stores=st.sets(st.text(min_size=1, max_size=12), max_size=40),
+    n=st.integers(min_value=1, max_value=12),
+)
 def test_shards_partition_the_stores_exactly(stores: set[str], n: int) -> None:
-    parts = [batch.in_shard(stores, (k, n)) for k in range(1, n + 1)]
+    parts = [batch.in_shard(stores, shard=(k, n)) for k in range(1, n + 1)]
     flat = [s for part in parts for s in part]
     assert len(flat) == len(set(flat))  # no store twice
     assert set(flat) == stores  # none lost
 
 
 def test_shard_is_stable_and_parsed() -> None:
-    assert batch.shard_of("1000101", 7) == batch.shard_of("1000101", 7)
-    assert batch.shard_of("1000101", 1) == 1
+    assert batch.shard_of("1000101", n=7) == batch.shard_of("1000101", n=7)
+    assert batch.shard_of("1000101", n=1) == 1
     assert batch.parse_shard("3/10") == (3, 10)
     assert batch.parse_shard(None) is None
     for bad in ("0/3", "4/3", "a/b", "3", "1/0"):
@@ -58,7 +60,9 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_batch_isolates_a_broken_store_and_resumes(
-    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    demo_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from aftersales_kit import cli
 
@@ -68,14 +72,24 @@ def test_batch_isolates_a_broken_store_and_resumes(
         # A truncated cache file (disk full, killed writer) for one store: its notebook's first
         # cell fails to unpickle it, the other stores must not notice.
         if path.parent.name == BROKEN:
-            batch.atomic_write(path, b"\x80\x05truncated")
+            batch.atomic_write(path, data=b"\x80\x05truncated")
         else:
             real_write(path, diagnosis)
 
     monkeypatch.setattr(batch, "_write_cache", corrupt_one)
     out = tmp_path / "reports"
-    argv = ["batch", str(demo_data), "--out", str(out), "--workers", "2",
-            "--end", "2026-03-31", "--as-of", "2026-04-01 09:00"]
+    argv = [
+        "batch",
+        str(demo_data),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--end",
+        "2026-03-31",
+        "--as-of",
+        "2026-04-01 09:00",
+    ]
     assert cli.main(argv) == 1
 
     htmls = {p.parent.name: p for p in out.glob("*/2026-03-02_2026-03-31.html")}
@@ -106,19 +120,36 @@ def test_batch_isolates_a_broken_store_and_resumes(
     # Rerun: the four current reports are skipped, the broken store is retried (and now works).
     monkeypatch.setattr(batch, "_write_cache", real_write)
     mtimes = {s: p.stat().st_mtime_ns for s, p in htmls.items()}
-    result = batch.run_batch([demo_data], out_dir=out, end="2026-03-31",
-                             as_of="2026-04-01 09:00", workers=1, progress=False)
+    result = batch.run_batch(
+        [demo_data],
+        out_dir=out,
+        end="2026-03-31",
+        as_of="2026-04-01 09:00",
+        workers=1,
+        progress=False,
+    )
     status = {o.store: o.status for o in result.outcomes}
-    assert status == {**{s: "skipped" for s in htmls}, BROKEN: "done", }
+    assert status == {
+        **{s: "skipped" for s in htmls},
+        BROKEN: "done",
+    }
     assert {s: p.stat().st_mtime_ns for s, p in htmls.items()} == mtimes
     assert "1000103/2026-03-02_2026-03-31.html" in (out / "index.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
 def test_shard_reads_and_renders_only_its_stores(demo_data: Path, tmp_path: Path) -> None:
-    mine = batch.in_shard(STORES, (2, 3))
-    result = batch.run_batch([demo_data], out_dir=tmp_path, shard=(2, 3), end="2026-03-31",
-                             as_of="2026-04-01 09:00", workers=1, progress=False, index=False)
+    mine = batch.in_shard(STORES, shard=(2, 3))
+    result = batch.run_batch(
+        [demo_data],
+        out_dir=tmp_path,
+        shard=(2, 3),
+        end="2026-03-31",
+        as_of="2026-04-01 09:00",
+        workers=1,
+        progress=False,
+        index=False,
+    )
     assert [o.store for o in result.outcomes] == mine
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == mine
 
@@ -128,13 +159,21 @@ def test_batch_html_is_identical_to_a_single_report(demo_data: Path, tmp_path: P
     from aftersales_kit import report
 
     store = "1000102"
-    result = batch.run_batch([demo_data], out_dir=tmp_path / "batch", end="2026-03-31",
-                             as_of="2026-04-01 09:00", workers=1, progress=False, index=False)
+    result = batch.run_batch(
+        [demo_data],
+        out_dir=tmp_path / "batch",
+        end="2026-03-31",
+        as_of="2026-04-01 09:00",
+        workers=1,
+        progress=False,
+        index=False,
+    )
     assert {o.status for o in result.outcomes} == {"done"}
     from_batch = tmp_path / "batch" / store / "2026-03-02_2026-03-31.html"
     single = report.render(
-        report.ReportParams(store=store, end="2026-03-31", data=(str(demo_data),),
-                            as_of="2026-04-01 09:00:00"),
+        report.ReportParams(
+            store=store, end="2026-03-31", data=(str(demo_data),), as_of="2026-04-01 09:00:00"
+        ),
         out_dir=tmp_path / "single",
     )
     assert single == tmp_path / "single" / store / "2026-03-02_2026-03-31.html"
@@ -154,11 +193,25 @@ def test_ctrl_c_leaves_no_half_written_report_and_the_rerun_resumes(
     import time
 
     out = tmp_path / "reports"
-    argv = [sys.executable, "-m", "aftersales_kit", "batch", str(demo_data), "--out", str(out),
-            "--workers", "1", "--end", "2026-03-31", "--as-of", "2026-04-01 09:00"]
+    argv = [
+        sys.executable,
+        "-m",
+        "aftersales_kit",
+        "batch",
+        str(demo_data),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--end",
+        "2026-03-31",
+        "--as-of",
+        "2026-04-01 09:00",
+    ]
     # A new session stands in for the terminal: Ctrl-C reaches the whole process group.
-    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 90
         while not list(out.glob("*/2026-03-02_2026-03-31.json")):
@@ -182,8 +235,14 @@ def test_ctrl_c_leaves_no_half_written_report_and_the_rerun_resumes(
         assert html.read_text(encoding="utf-8").rstrip().endswith("</html>")
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
-    result = batch.run_batch([demo_data], out_dir=out, end="2026-03-31",
-                             as_of="2026-04-01 09:00", workers=1, progress=False)
+    result = batch.run_batch(
+        [demo_data],
+        out_dir=out,
+        end="2026-03-31",
+        as_of="2026-04-01 09:00",
+        workers=1,
+        progress=False,
+    )
     status = {o.store: o.status for o in result.outcomes}
     assert {s for s, v in status.items() if v == "skipped"} == finished
     assert {s for s, v in status.items() if v == "done"} == set(STORES) - finished

@@ -139,7 +139,11 @@ def portfolio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     demo.generate(stores=4, orders=200, end=date(2026, 10, 31)).write_parquet(data)
     out = tmp_path_factory.mktemp("pf-reports")
     result = batch.run_batch(
-        [data], out_dir=out, end="2026-10-31", as_of="2026-11-01 09:00", workers=1,
+        [data],
+        out_dir=out,
+        end="2026-10-31",
+        as_of="2026-11-01 09:00",
+        workers=1,
         progress=False,
     )
     assert all(o.status == "done" for o in result.outcomes)

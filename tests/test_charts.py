@@ -138,7 +138,7 @@ def test_scene_alerts_heatmap_and_what_if_charts() -> None:
 
 
 def test_what_if_label() -> None:
-    assert charts.what_if_label("stage_meets_target", "inbound", None, lang="en") == (
+    assert charts.what_if_label("stage_meets_target", stage="inbound", n=None, lang="en") == (
         "Sign→inbound meets its target"
     )
-    assert charts.what_if_label("all_stages_meet_target", None, None) == "所有环节达标"
+    assert charts.what_if_label("all_stages_meet_target", stage=None, n=None) == "所有环节达标"

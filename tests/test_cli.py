@@ -36,8 +36,11 @@ CASES = [
     (["validate", "{tmp}/orders.txt"], 1, "orders.txt"),
     (["metrics", "{data}", "--store", "nope"], 1, "1000101"),
     (["metrics", "{data}", "--store", "1000101", "--end", "2026-02-30"], 2, "2026-02-30"),
-    (["metrics", "{data}", "--store", "1000101", "--rules", "{tmp}/bad.toml"], 1,
-     "thresholds.audit_over_24h"),
+    (
+        ["metrics", "{data}", "--store", "1000101", "--rules", "{tmp}/bad.toml"],
+        1,
+        "thresholds.audit_over_24h",
+    ),
     (["report", "{data}", "--store", "../etc"], 2, "unsafe store id"),
     (["email", "{data}", "--store", "1000101"], 2, "--to"),
     (["demo", "--orders", "0", "--out", "{tmp}/d"], 2, "--orders"),

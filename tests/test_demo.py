@@ -35,11 +35,16 @@ def hours(a: str, b: str) -> pl.Expr:
 def with_scene(df: pl.DataFrame) -> pl.DataFrame:
     """DOMAIN §3 scene and clock end, computed independently of the generator."""
     scene = (
-        pl.when(pl.col("status") == "取消").then(pl.lit("取消"))
-        .when(pl.col("status").is_in(["审核不通过", "审核关闭", "拒绝"])).then(pl.lit("拒绝"))
-        .when(pl.col("approve_result") == "闪电退款").then(pl.lit("闪电退款"))
-        .when(pl.col("approve_result").is_in(["上门换新", "线下换新"])).then(pl.lit("线下换新"))
-        .when(pl.col("approve_result") == "返修换新").then(pl.lit("返修换新"))
+        pl.when(pl.col("status") == "取消")
+        .then(pl.lit("取消"))
+        .when(pl.col("status").is_in(["审核不通过", "审核关闭", "拒绝"]))
+        .then(pl.lit("拒绝"))
+        .when(pl.col("approve_result") == "闪电退款")
+        .then(pl.lit("闪电退款"))
+        .when(pl.col("approve_result").is_in(["上门换新", "线下换新"]))
+        .then(pl.lit("线下换新"))
+        .when(pl.col("approve_result") == "返修换新")
+        .then(pl.lit("返修换新"))
         .otherwise(pl.col("service_type"))
     )
     clock_end = (
@@ -149,8 +154,14 @@ def test_service_type_shares(frame: pl.DataFrame) -> None:
 
 def test_vocabularies_are_jd_like(frame: pl.DataFrame) -> None:
     assert set(frame["approve_result"].drop_nulls()) <= {
-        "上门取件", "客户发货", "客户送货", "闪电退款",
-        "上门换新", "返修换新", "直接退款", "审核不通过",
+        "上门取件",
+        "客户发货",
+        "客户送货",
+        "闪电退款",
+        "上门换新",
+        "返修换新",
+        "直接退款",
+        "审核不通过",
     }
     assert set(frame["carrier"].drop_nulls()) == set(demo.CARRIERS)
     assert {"七天无理由", "质量问题", "商品瑕疵", "发错货", "拒收", "少件/漏发", "物流损坏"} <= set(
@@ -222,8 +233,9 @@ def test_spring_festival_audits_wait() -> None:
     df = demo.generate(stores=2, orders=800, end=date(2026, 3, 31), seed=5)
     audit = df.with_columns(
         h=hours("apply_time", "first_audit_time"),
-        festival=pl.col("apply_time").is_between(datetime(2026, 2, 12), datetime(2026, 2, 26),
-                                                 closed="left"),
+        festival=pl.col("apply_time").is_between(
+            datetime(2026, 2, 12), datetime(2026, 2, 26), closed="left"
+        ),
     ).filter(pl.col("auditor") != "系统自动审核")
     festival = audit.filter("festival")["h"].median()
     assert festival > 3 * audit.filter(~pl.col("festival"))["h"].median()
@@ -232,7 +244,15 @@ def test_spring_festival_audits_wait() -> None:
 def test_every_scene_and_special_case_occurs(frame: pl.DataFrame) -> None:
     scenes = with_scene(frame)
     assert set(scenes["scene"]) >= {
-        "取消", "拒绝", "闪电退款", "线下换新", "返修换新", "退货", "换货", "维修", "仅退款",
+        "取消",
+        "拒绝",
+        "闪电退款",
+        "线下换新",
+        "返修换新",
+        "退货",
+        "换货",
+        "维修",
+        "仅退款",
     }
     cancelled = frame.filter(pl.col("status") == "取消")
     assert cancelled["first_audit_time"].null_count() > 0  # cancelled before audit
@@ -358,8 +378,12 @@ def test_ensure_demo_generates_once(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     path = demo.ensure_demo(out, stores=2, orders=50, end=END)
     assert path == out / "all_stores.parquet"
-    assert sorted(p.name for p in out.iterdir()) == [".demo-end", "1000101.xlsx", "1000102.xlsx",
-                                                    "all_stores.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".demo-end",
+        "1000101.xlsx",
+        "1000102.xlsx",
+        "all_stores.parquet",
+    ]
     stamp = path.stat().st_mtime_ns
     assert demo.ensure_demo(out, stores=2, orders=50, end=END) == path
     assert path.stat().st_mtime_ns == stamp
@@ -400,8 +424,21 @@ def test_ensure_demo_into_existing_folder(tmp_path: Path) -> None:
 
 def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli"
-    code = main(["demo", "--stores", "2", "--orders", "60", "--end", "2025-11-30", "--seed", "9",
-                 "--out", str(out)])
+    code = main(
+        [
+            "demo",
+            "--stores",
+            "2",
+            "--orders",
+            "60",
+            "--end",
+            "2025-11-30",
+            "--seed",
+            "9",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "2 家店铺" in printed
@@ -413,8 +450,23 @@ def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_demo_dirty_and_bad_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "dirty"
-    assert main(["demo", "--stores", "1", "--orders", "80", "--end", "2025-11-30", "--dirty",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "demo",
+                "--stores",
+                "1",
+                "--orders",
+                "80",
+                "--end",
+                "2025-11-30",
+                "--dirty",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert str(out / "all_stores.csv") in capsys.readouterr().out
     assert main(["demo", "--end", "2025/11/30", "--out", str(tmp_path / "x")]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err

@@ -634,7 +634,11 @@ def test_no_controllable_finding_when_the_short_board_is_controllable(s1: Diagno
 
 def test_findings_use_the_target_hours_argument() -> None:
     d = diagnose_store(
-        canonical(s1_rows()), store_id="S1", window=WINDOW, rules=RULES, as_of=AS_OF,
+        canonical(s1_rows()),
+        store_id="S1",
+        window=WINDOW,
+        rules=RULES,
+        as_of=AS_OF,
         target_hours=90.0,
     )
     board = next(f for f in d.findings if f.kind == FindingKind.SHORT_BOARD_AUDIT)

@@ -11,10 +11,12 @@ from aftersales_kit import engine
 
 
 def _notebook() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook(metadata={
-        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
-        "language_info": {"name": "python"},
-    })
+    nb = nbformat.v4.new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+            "language_info": {"name": "python"},
+        }
+    )
     nb.cells = [
         nbformat.v4.new_code_cell('tag = "a"', metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell(
@@ -30,9 +32,14 @@ def _notebook() -> nbformat.NotebookNode:
 def _run(tag: str) -> nbformat.NotebookNode:
     import papermill as pm
 
-    return pm.execute_notebook(_notebook(), None, parameters={"tag": tag},
-                               engine_name=engine.register(), kernel_name="python3",
-                               progress_bar=False)
+    return pm.execute_notebook(
+        _notebook(),
+        None,
+        parameters={"tag": tag},
+        engine_name=engine.register(),
+        kernel_name="python3",
+        progress_bar=False,
+    )
 
 
 @pytest.mark.slow
@@ -58,8 +65,14 @@ def test_wall_timeout_kills_and_replaces_kernel() -> None:
     nb.cells.append(nbformat.v4.new_code_cell("import time; time.sleep(30)"))
     old = engine.get_kernel("python3").pid
     with pytest.raises(TimeoutError, match="wall-clock"):
-        pm.execute_notebook(nb, None, engine_name=engine.register(), kernel_name="python3",
-                            progress_bar=False, wall_timeout=2)
+        pm.execute_notebook(
+            nb,
+            None,
+            engine_name=engine.register(),
+            kernel_name="python3",
+            progress_bar=False,
+            wall_timeout=2,
+        )
     fresh = _run("c")
     pid = fresh.cells[2].outputs[0]["text"].split(" ", 1)[0]
     assert pid != str(old)

@@ -135,7 +135,7 @@ def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
 
 
 def test_workbook_round_trip_has_no_formulas(crafted, tmp_path: Path) -> None:
-    path = write_action_lists(crafted, tmp_path / "out" / "行动清单.xlsx")
+    path = write_action_lists(crafted, path=tmp_path / "out" / "行动清单.xlsx")
     assert path.exists() and not list(path.parent.glob(".tmp-*"))
     book = pl.read_excel(path, sheet_id=0)
     assert list(book) == ["即将超时预警单", "历史TOP100", "预警明细"]

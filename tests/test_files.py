@@ -11,9 +11,9 @@ from aftersales_kit.files import atomic_path, atomic_write
 
 def test_atomic_write_text_and_bytes(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "报告.html"
-    assert atomic_write(target, "<p>售后</p>") == target
+    assert atomic_write(target, data="<p>售后</p>") == target
     assert target.read_text(encoding="utf-8") == "<p>售后</p>"
-    atomic_write(target, b"\x00\x01")
+    atomic_write(target, data=b"\x00\x01")
     assert target.read_bytes() == b"\x00\x01"
     assert [p.name for p in target.parent.iterdir()] == ["报告.html"]
 

@@ -345,25 +345,36 @@ def test_column_writes_render_exactly_like_great_tables(monkeypatch: pytest.Monk
 
     from aftersales_kit import sections
 
-    frame = pl.DataFrame({
-        "g": ["a", "a", "b", "b"],
-        "k": [PAYLOAD, None, "y&z", "q"],
-        "v": [1.5, None, float("nan"), 2.25],
-        "n": [1, 2, None, 4],
-        "p": [0.5, None, 0.25, float("nan")],
-    })
+    frame = pl.DataFrame(
+        {
+            "g": ["a", "a", "b", "b"],
+            "k": [PAYLOAD, None, "y&z", "q"],
+            "v": [1.5, None, float("nan"), 2.25],
+            "n": [1, 2, None, 4],
+            "p": [0.5, None, 0.25, float("nan")],
+        }
+    )
 
     def tables() -> list[str]:
         return [
-            sections._gt(frame, table_id="t", labels={"k": "K"}, lang=lang, groups="g",
-                         hours=["v"], ints=["n"], pct=["p"])
+            sections._gt(
+                frame,
+                table_id="t",
+                labels={"k": "K"},
+                lang=lang,
+                groups="g",
+                hours=["v"],
+                ints=["n"],
+                pct=["p"],
+            )
             for lang in ("zh", "en")
         ]
 
     fast = tables()
     assert getattr(gt._migrate_unformatted_to_output, "_aftersales_columns", False)
-    monkeypatch.setattr(gt, "_migrate_unformatted_to_output",
-                        gt._migrate_unformatted_to_output.stock)
+    monkeypatch.setattr(
+        gt, "_migrate_unformatted_to_output", gt._migrate_unformatted_to_output.stock
+    )
     monkeypatch.setattr(Body, "render_formats", Body.render_formats.stock)
     assert tables() == fast
     assert "&lt;script&gt;" in fast[0] and PAYLOAD not in fast[0]
