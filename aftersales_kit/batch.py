@@ -35,16 +35,6 @@ from aftersales_kit.files import atomic_write
 
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
-#: modules a new kernel imports before its first store (what the store notebook imports).
-WARM_IMPORTS = (
-    "polars",
-    "altair",
-    "great_tables",
-    "aftersales_kit.charts",
-    "aftersales_kit.sections",
-    "aftersales_kit.diagnose",
-    "aftersales_kit.load",
-)
 CACHE_DIR = ".cache"
 SIDECAR_SUFFIX = ".json"
 INDEX_NAME = "index.html"
@@ -262,7 +252,7 @@ def _worker_init(env: Mapping[str, str]) -> None:
     engine.register()
     report.vega_bundle()
     try:
-        engine.prewarm(warm_imports=WARM_IMPORTS)
+        engine.prewarm(warm_imports=report.WARM_IMPORTS)
     except AftersalesError:
         pass  # the first store retries the start and reports the failure as that store's
 
@@ -278,7 +268,7 @@ def render_job(job: Job) -> Outcome:
             out_dir=Path(job.out_dir),
             engine_name=engine.ENGINE_NAME,
             wall_timeout=job.timeout,
-            warm_imports=WARM_IMPORTS,
+            warm_imports=report.WARM_IMPORTS,
         )
         atomic_write(
             sidecar_path(html),

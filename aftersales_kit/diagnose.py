@@ -585,23 +585,9 @@ def _open_plan(lf: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl.LazyFra
         pl.col("rule").is_not_null()
     )
     return mask_personal(
-        status.select(
-            "store_id",
-            "service_id",
-            "order_id",
-            "scene",
-            "service_type",
-            "status",
-            "apply_time",
-            "elapsed_hours",
-            "stage",
-            "rule",
-            "breached",
-            "hours_to_breach",
-            "sku_name",
-            "customer_name",
-            "customer_phone",
-        ).sort("store_id", "hours_to_breach", "service_id", nulls_last=True)
+        status.select("store_id", *(c for c in _OPEN_COLUMNS if c != "projected_mean_delta")).sort(
+            "store_id", "hours_to_breach", "service_id", nulls_last=True
+        )
     )
 
 

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -60,6 +61,23 @@ def base_url(report_file: Path) -> Iterator[str]:
         server.server_close()
 
 
+def offline_page(browser: Any, *, base: str, errors: list[str], external: list[str]) -> Any:
+    """A page that records console errors and aborts (and records) every non-local request."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900}, device_scale_factor=1)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def guard(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", guard)
+    return page
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -76,19 +94,7 @@ def test_report_draws_offline_and_safely(report_file: Path, base_url: str) -> No
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900}, device_scale_factor=1)
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-
-            def guard(route: object) -> None:
-                url = route.request.url  # type: ignore[attr-defined]
-                if url.startswith(base_url):
-                    route.continue_()  # type: ignore[attr-defined]
-                else:
-                    external.append(url)
-                    route.abort()  # type: ignore[attr-defined]
-
-            page.route("**/*", guard)
+            page = offline_page(browser, base=base_url, errors=errors, external=external)
             page.goto(f"{base_url}/{report_file.name}", wait_until="load")
             page.wait_for_function(
                 "n => document.querySelectorAll('.report-chart svg.marks').length >= n",
@@ -163,19 +169,7 @@ def test_portfolio_index_draws_and_links_offline(portfolio_dir: Path) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e: errors.append(str(e)))
-
-                def guard(route: object) -> None:
-                    url = route.request.url  # type: ignore[attr-defined]
-                    if url.startswith(base):
-                        route.continue_()  # type: ignore[attr-defined]
-                    else:
-                        external.append(url)
-                        route.abort()  # type: ignore[attr-defined]
-
-                page.route("**/*", guard)
+                page = offline_page(browser, base=base, errors=errors, external=external)
                 page.goto(f"{base}/index.html", wait_until="load")
                 page.wait_for_function(
                     "document.querySelectorAll('.report-chart svg.marks').length >= 1",
