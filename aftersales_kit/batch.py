@@ -614,6 +614,43 @@ def summary_table(result: BatchResult, *, width: int = 110) -> str:
     return "\n".join(lines)
 
 
+def rebuild_index(
+    out_dir: str | Path,
+    *,
+    start: str | None = None,
+    end: str | None = None,
+    rules: str | Path | None = None,
+    as_of: str | None = None,
+    lang: str = "zh",
+) -> Path:
+    """Rebuild ``out_dir/index.html`` from the store reports already written for the window.
+
+    The last step after sharded runs: it reads only the per-store sidecars, no data, so every
+    store of the estate appears in one overview without re-rendering anything.
+    """
+    from aftersales_kit import engine, portfolio
+    from aftersales_kit.rules import parse_as_of, parse_window
+    from aftersales_kit.settings import load_rules
+
+    ruleset = load_rules(rules or None)
+    window = parse_window(start or None, end=end or None, rules=ruleset, as_of=parse_as_of(as_of))
+    out = Path(out_dir).resolve()
+    if not portfolio.collect_summaries(out, window=window):
+        msg = (
+            f"{out} 中没有 {window.start}~{window.end} 的店铺报告 (no store reports for this "
+            "window); 先运行 aftersales batch (run the batch first, with the same --start/--end)"
+        )
+        raise UsageError(msg)
+    summary = portfolio.write_summary(out, window=window)
+    os.environ.update(_worker_env())
+    engine.skip_slow_imports()
+    engine.register()
+    try:
+        return Path(render_index_job(str(summary), out_dir=str(out), lang=lang))
+    finally:
+        engine.shutdown_kernels()
+
+
 def command_batch(args: argparse.Namespace) -> int:
     """``aftersales batch [DATA...] [--stores a,b] [--workers n] [--shard K/N] [--force] …``."""
     from aftersales_kit.demo import ensure_demo
@@ -623,6 +660,17 @@ def command_batch(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         msg = f"--workers 必须 ≥ 1 (must be at least 1): {args.workers}"
         raise UsageError(msg)
+    if getattr(args, "index_only", False):
+        index = rebuild_index(
+            Path(args.out),
+            start=args.start,
+            end=args.end,
+            rules=args.rules,
+            as_of=args.as_of,
+            lang=args.lang,
+        )
+        print(index)
+        return 0
     paths = list(args.data) or [ensure_demo()]
     stores = [s for s in args.stores.split(",") if s.strip()] if args.stores else None
     result = run_batch(

@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="parallel workers (default: core count)")
     p.add_argument("--shard", help="K/N: run only the K-th of N stable shards (1-based)")
     p.add_argument("--force", action="store_true", help="re-render up-to-date reports")
+    p.add_argument(
+        "--index-only",
+        dest="index_only",
+        action="store_true",
+        help="only rebuild reports/index.html from the reports already there (after sharded runs)",
+    )
 
     p = sub.add_parser("email", help="email store diagnoses (or write .eml with --dry-run)")
     _data_args(p, required=False)

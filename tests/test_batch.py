@@ -246,3 +246,31 @@ def test_ctrl_c_leaves_no_half_written_report_and_the_rerun_resumes(
     status = {o.store: o.status for o in result.outcomes}
     assert {s for s, v in status.items() if v == "skipped"} == finished
     assert {s for s, v in status.items() if v == "done"} == set(STORES) - finished
+
+
+@pytest.mark.slow
+def test_sharded_runs_then_index_only_cover_every_store(demo_data: Path, tmp_path: Path) -> None:
+    import re
+
+    from aftersales_kit import cli
+
+    out = tmp_path / "reports"
+    common = ["--out", str(out), "--end", "2026-03-31", "--as-of", "2026-04-01 09:00"]
+    for k in (1, 2):
+        argv = ["batch", str(demo_data), "--shard", f"{k}/2", "--workers", "1", *common]
+        assert cli.main(argv) == 0
+    mtimes = {p: p.stat().st_mtime_ns for p in out.glob("*/*.html")}
+    assert len(mtimes) == len(STORES)
+
+    assert cli.main(["batch", "--index-only", *common]) == 0
+    index = (out / "index.html").read_text(encoding="utf-8")
+    links = re.findall(r'href="([^"#:]+\.html)"', index)
+    assert sorted({Path(link).parent.name for link in links}) == sorted(STORES)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/*.html")} == mtimes  # nothing re-rendered
+
+
+def test_index_only_without_reports_is_a_usage_error(tmp_path: Path) -> None:
+    from aftersales_kit import cli
+
+    argv = ["batch", "--index-only", "--out", str(tmp_path), "--end", "2026-03-31"]
+    assert cli.main(argv) == 2
