@@ -14,11 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from naive import naive_report
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / ".data" / "batch_100x1000"
 STORES, ORDERS, END, AS_OF = 100, 1000, "2026-03-31", "2026-04-01 09:00"
 NAIVE_SAMPLE = 3
-BIN = Path(sys.executable).parent
 
 
 def ensure_data() -> Path:
@@ -31,39 +32,10 @@ def ensure_data() -> Path:
 
 
 def naive(parquet: Path, stores: list[str], work: Path) -> float:
-    started = time.perf_counter()
-    for store in stores:
-        nb = work / f"{store}.ipynb"
-        subprocess.run(
-            [
-                str(BIN / "papermill"),
-                str(ROOT / "notebooks" / "store_report.ipynb"),
-                str(nb),
-                "-k",
-                "python3",
-                "--no-progress-bar",
-                "-p",
-                "store",
-                store,
-                "-p",
-                "end",
-                END,
-                "-p",
-                "as_of",
-                AS_OF,
-                "-y",
-                f"data: [{parquet}]",
-            ],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "AFTERSALES_REPORT": "1"},
-        )
-        subprocess.run(
-            [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
-            check=True,
-            capture_output=True,
-        )
-    return (time.perf_counter() - started) / len(stores)
+    total = sum(
+        naive_report(store=store, data=parquet, as_of=AS_OF, work=work, end=END) for store in stores
+    )
+    return total / len(stores)
 
 
 def main() -> int:

@@ -17,11 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from naive import naive_report
+
 ROOT = Path(__file__).resolve().parent.parent
 STORE, AS_OF = "1000101", "2026-11-25 09:00:00"
 REPEAT = 5
 TARGET_S = 4.0
-BIN = Path(sys.executable).parent
 
 
 def ours(out: Path) -> float:
@@ -47,36 +48,7 @@ def ours(out: Path) -> float:
 
 
 def naive(data: Path, work: Path) -> float:
-    nb = work / f"{STORE}.ipynb"
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            str(BIN / "papermill"),
-            str(ROOT / "notebooks" / "store_report.ipynb"),
-            str(nb),
-            "-k",
-            "python3",
-            "--no-progress-bar",
-            "-p",
-            "store",
-            STORE,
-            "-p",
-            "as_of",
-            AS_OF,
-            "-y",
-            f"data: [{data}]",
-        ],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-        env={**os.environ, "AFTERSALES_REPORT": "1"},
-    )
-    subprocess.run(
-        [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
+    return naive_report(store=STORE, data=data, as_of=AS_OF, work=work)
 
 
 def main() -> int:
