@@ -379,3 +379,26 @@ def test_column_writes_render_exactly_like_great_tables(monkeypatch: pytest.Monk
     assert tables() == fast
     assert "&lt;script&gt;" in fast[0] and PAYLOAD not in fast[0]
     assert "1.5 小时" in fast[0] and "1.5 h" in fast[1]
+
+
+def test_order_lists_are_plain_escaped_tables() -> None:
+    from aftersales_kit import sections
+
+    view = pl.DataFrame(
+        {"rank": [1, 2], "sku_name": [PAYLOAD, None], "hours": [281.66, 60.04]},
+        schema={"rank": pl.Int64, "sku_name": pl.String, "hours": pl.Float64},
+    )
+    html = sections._frame_table(
+        view,
+        labels={"rank": "#", "sku_name": "商品名称", "hours": "时长"},
+        lang="zh",
+        hours=["hours"],
+    )
+    assert '<table class="report-table compact">' in html
+    assert '<th class="num">#</th><th>商品名称</th><th class="num">时长</th>' in html
+    assert (
+        '<tr><td class="num">1</td><td>&lt;script&gt;window.__pwned=1&lt;/script&gt;</td>'
+        '<td class="num">281.7 小时</td></tr>'
+    ) in html
+    assert '<tr><td class="num">2</td><td>—</td><td class="num">60.0 小时</td></tr>' in html
+    assert PAYLOAD not in html
