@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write .eml files to reports/outbox/ instead of sending",
     )
     p.add_argument("--resend", action="store_true", help="send even if the sent-log has it")
+    p.add_argument(
+        "--zip-report",
+        dest="zip_report",
+        action="store_true",
+        help="attach the HTML report zipped (for mail gateways that block .html attachments)",
+    )
     return parser
 
 

@@ -81,6 +81,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "chart_scene": "各场景环节耗时构成（小时）",
         "chart_alerts": "预警规则触发单量",
         "foot_report": "完整交互式报告见附件「{report}」（请用浏览器打开）。",
+        "foot_report_zip": (
+            "完整交互式报告在附件「{report}」中，解压后用浏览器打开其中的 HTML 文件。"
+        ),
         "foot_xlsx": "行动清单（即将超时预警单、历史TOP100、预警明细）见附件「{xlsx}」。",
         "foot_privacy": "客户姓名、电话、地址均已脱敏。本邮件由 aftersales-kit 自动生成。",
         "report_file": "售后时长诊断_{store}_{start}_{end}.html",
@@ -121,6 +124,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "chart_scene": "Stage hours by scene",
         "chart_alerts": "Orders breaking each alert rule",
         "foot_report": "The full interactive report is attached as “{report}” (open in a browser).",
+        "foot_report_zip": (
+            "The full interactive report is in “{report}”: unzip it and open the HTML file in a "
+            "browser."
+        ),
         "foot_xlsx": "Action lists (open orders at risk, TOP100, alert details): “{xlsx}”.",
         "foot_privacy": "Customer names, phones and addresses are masked. Sent by aftersales-kit.",
         "report_file": "aftersales_{store}_{start}_{end}.html",
@@ -367,16 +374,33 @@ def subject(diagnosis: Any, *, lang: str = "zh", store_name: str | None = None) 
 
 
 def attachment_names(
-    diagnosis: Any, *, lang: str = "zh", store_name: str | None = None
+    diagnosis: Any, *, lang: str = "zh", store_name: str | None = None, zipped: bool = False
 ) -> tuple[str, str]:
-    """(report file name, xlsx file name); Chinese, encoded per RFC 2231 by the email policy."""
+    """(report file name, xlsx file name); Chinese, encoded per RFC 2231 by the email policy.
+
+    With ``zipped`` the report's name is that of the ``.zip`` holding it.
+    """
     d = diagnosis
     values = {
         "store": _store_name(d, store_name).replace(" ", "_"),
         "start": fmt.day(d.window.start),
         "end": fmt.day(d.window.end),
     }
-    return _s("report_file", lang, **values), _s("xlsx_file", lang, **values)
+    report = _s("report_file", lang, **values)
+    if zipped:
+        report = report.removesuffix(".html") + ".zip"
+    return report, _s("xlsx_file", lang, **values)
+
+
+def _footer(diagnosis: Any, *, lang: str, store_name: str | None, zipped: bool) -> list[str]:
+    report_name, xlsx_name = attachment_names(
+        diagnosis, lang=lang, store_name=store_name, zipped=zipped
+    )
+    return [
+        _s("foot_report_zip" if zipped else "foot_report", lang, report=report_name),
+        _s("foot_xlsx", lang, xlsx=xlsx_name),
+        _s("foot_privacy", lang),
+    ]
 
 
 def render_body(
@@ -385,18 +409,14 @@ def render_body(
     charts: Sequence[EmailChart],
     lang: str = "zh",
     store_name: str | None = None,
+    zip_report: bool = False,
 ) -> str:
     """The email HTML: the lean template with its CSS inlined; refuses to exceed 100 KB."""
     import css_inline
 
     context = _context(diagnosis, lang=lang, store_name=store_name)
-    report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
     context["charts"] = [{"cid": c.cid, "title": c.title, "width": c.width} for c in charts]
-    context["footer"] = [
-        _s("foot_report", lang, report=report_name),
-        _s("foot_xlsx", lang, xlsx=xlsx_name),
-        _s("foot_privacy", lang),
-    ]
+    context["footer"] = _footer(diagnosis, lang=lang, store_name=store_name, zipped=zip_report)
     page = _jinja().get_template("store_email.html.j2").render(**context)
     inliner = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
     body = inliner.inline(page)
@@ -410,7 +430,9 @@ def render_body(
     return body
 
 
-def render_text(diagnosis: Any, *, lang: str = "zh", store_name: str | None = None) -> str:
+def render_text(
+    diagnosis: Any, *, lang: str = "zh", store_name: str | None = None, zip_report: bool = False
+) -> str:
     """The plain-text alternative: the same summary without tables or images."""
     c = _context(diagnosis, lang=lang, store_name=store_name)
     lines = [c["heading"], c["meta"], ""]
@@ -424,14 +446,8 @@ def render_text(diagnosis: Any, *, lang: str = "zh", store_name: str | None = No
             lines.append(f"{i}. {f['title']}")
             if f["suggestion"]:
                 lines.append(f"   {f['suggestion']}")
-    report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
-    lines += [
-        "",
-        _s("text_charts", lang),
-        _s("foot_report", lang, report=report_name),
-        _s("foot_xlsx", lang, xlsx=xlsx_name),
-        _s("foot_privacy", lang),
-    ]
+    lines += ["", _s("text_charts", lang)]
+    lines += _footer(diagnosis, lang=lang, store_name=store_name, zipped=zip_report)
     return "\n".join(lines) + "\n"
 
 
@@ -448,6 +464,7 @@ def build_message(
     lang: str = "zh",
     store_name: str | None = None,
     charts: Sequence[EmailChart] | None = None,
+    zip_report: bool = False,
 ) -> EmailMessage:
     """Build the whole message for one store (see the module docstring for its MIME tree).
 
@@ -474,7 +491,9 @@ def build_message(
     domain = parseaddr(sender)[1].rpartition("@")[2] or "aftersales.local"
     if charts is None:
         charts = email_charts(diagnosis, lang=lang, domain=domain)
-    html = render_body(diagnosis, charts=charts, lang=lang, store_name=store_name)
+    html = render_body(
+        diagnosis, charts=charts, lang=lang, store_name=store_name, zip_report=zip_report
+    )
     report_bytes = report_html if isinstance(report_html, bytes) else Path(report_html).read_bytes()
     report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
 
@@ -486,7 +505,9 @@ def build_message(
         message["Cc"] = ", ".join(cc)
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=domain)
-    message.set_content(render_text(diagnosis, lang=lang, store_name=store_name))
+    message.set_content(
+        render_text(diagnosis, lang=lang, store_name=store_name, zip_report=zip_report)
+    )
     message.add_alternative(html, subtype="html")
     related = message.get_payload()[1]
     for number, chart in enumerate(charts, 1):
@@ -498,14 +519,24 @@ def build_message(
             disposition="inline",
             filename=f"chart-{number}.png",
         )
-    # As text with an explicit charset, so clients that preview it do not guess the encoding.
-    message.add_attachment(
-        report_bytes.decode("utf-8", "replace"),
-        subtype="html",
-        charset="utf-8",
-        cte="base64",
-        filename=report_name,
-    )
+    if zip_report:
+        # Many company mail gateways quarantine .html attachments; a zip passes.
+        zip_name, _ = attachment_names(diagnosis, lang=lang, store_name=store_name, zipped=True)
+        message.add_attachment(
+            _zip_one(report_bytes, name=report_name),
+            maintype="application",
+            subtype="zip",
+            filename=zip_name,
+        )
+    else:
+        # As text with an explicit charset, so clients that preview it do not guess the encoding.
+        message.add_attachment(
+            report_bytes.decode("utf-8", "replace"),
+            subtype="html",
+            charset="utf-8",
+            cte="base64",
+            filename=report_name,
+        )
     message.add_attachment(
         action_lists_bytes(diagnosis, lang=lang),
         maintype=XLSX_TYPE[0],
@@ -513,6 +544,17 @@ def build_message(
         filename=xlsx_name,
     )
     return message
+
+
+def _zip_one(data: bytes, *, name: str) -> bytes:
+    """``data`` as the single file ``name`` of a deflated zip (UTF-8 file name)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def write_eml(message: EmailMessage, *, outbox: Path, stem: str) -> Path:
@@ -614,6 +656,7 @@ def deliver(
     lang: str = "zh",
     store_name: str | None = None,
     charts: Sequence[EmailChart] | None = None,
+    zip_report: bool = False,
 ) -> Delivery:
     """Send one store's email (or write it as ``.eml`` with ``dry_run``), honouring the sent-log.
 
@@ -634,6 +677,7 @@ def deliver(
         lang=lang,
         store_name=store_name,
         charts=charts,
+        zip_report=zip_report,
     )
     d = diagnosis
     stem = f"{d.store_id}_{fmt.day(d.window.start)}_{fmt.day(d.window.end)}"
@@ -855,6 +899,7 @@ def command_email(args: argparse.Namespace) -> int:
             resend=args.resend,
             lang=args.lang,
             store_name=target.name,
+            zip_report=getattr(args, "zip_report", False),
         )
         if outcome.eml is not None:
             print(outcome.eml)

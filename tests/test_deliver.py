@@ -598,3 +598,32 @@ def test_stale_report_is_rendered_and_mailed_without_phones(demo_files, charts, 
             payload = part.get_payload(decode=True)
             assert not PHONE.search(payload), part.get_content_type()
             assert not any(p in payload for p in phones), part.get_content_type()
+
+
+def test_zip_report_attaches_the_report_zipped(diagnosis, charts, report_file) -> None:
+    import io
+    import zipfile
+
+    message = deliver.build_message(
+        diagnosis,
+        report_html=report_file,
+        sender=SENDER,
+        to=["a@example.com"],
+        charts=charts,
+        zip_report=True,
+    )
+    parsed = _parse(message.as_bytes())
+    html_name, _ = deliver.attachment_names(diagnosis)
+    zip_name, xlsx_name = deliver.attachment_names(diagnosis, zipped=True)
+    attachments = list(parsed.iter_attachments())
+    assert [a.get_filename() for a in attachments] == [zip_name, xlsx_name]
+    assert zip_name == html_name.removesuffix(".html") + ".zip"
+    assert attachments[0].get_content_type() == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(attachments[0].get_content())) as archive:
+        assert archive.namelist() == [html_name]
+        assert archive.read(html_name) == report_file.read_bytes()
+    assert not [p for p in parsed.walk() if p.get_filename() == html_name]  # no bare .html
+    text = parsed.get_body(("plain",)).get_content()
+    assert f"完整交互式报告在附件「{zip_name}」中，解压后用浏览器打开" in text
+    html = parsed.get_body(("html",)).get_content()
+    assert zip_name in html
