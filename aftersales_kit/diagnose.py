@@ -961,14 +961,16 @@ def _warning(mean: float | None, *, observed: Mapping[str, float], rules: Rules)
 def _quality(df: pl.DataFrame, kpis: Kpis, load_report: Any | None) -> DataQuality:
     excluded = {r: int(kpis.excluded.get(r, 0)) for r in EXCLUDED_REASONS}
     excluded.update({r: int(v) for r, v in kpis.excluded.items() if r not in excluded})
-    warnings = getattr(load_report, "warnings", None) or ()
+    # warnings keeps only the first few Problems of each kind; warning_counts has the totals.
+    counts = getattr(load_report, "warning_counts", None)
+    warnings = sum(counts.values()) if counts else len(getattr(load_report, "warnings", None) or ())
     return DataQuality(
         excluded=excluded,
         out_of_order=int(df["out_of_order"][0]) if df.height else 0,
         intervention_unbounded=int(df["intervention_unbounded"][0]) if df.height else 0,
         duplicates_dropped=int(getattr(load_report, "duplicates_dropped", 0) or 0),
         bad_rows_dropped=int(getattr(load_report, "bad_rows_dropped", 0) or 0),
-        load_warnings=len(warnings),
+        load_warnings=int(warnings),
     )
 
 

@@ -505,7 +505,8 @@ def test_data_quality_counts() -> None:
     class Report:
         duplicates_dropped = 3
         bad_rows_dropped = 1
-        warnings = ("w",)
+        warnings = ("w",)  # only the first Problems of each kind are kept ...
+        warning_counts = {"sign_before_pickup": 25, "audit_before_apply": 2}  # ... not the totals
 
     d = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF, load_report=Report())[
         "S2"
@@ -513,7 +514,7 @@ def test_data_quality_counts() -> None:
     dq = d.data_quality
     assert dq.excluded["apply_too_old"] == 1 and sum(dq.excluded.values()) == 1
     assert (dq.intervention_unbounded, dq.out_of_order) == (1, 0)
-    assert (dq.duplicates_dropped, dq.bad_rows_dropped, dq.load_warnings) == (3, 1, 1)
+    assert (dq.duplicates_dropped, dq.bad_rows_dropped, dq.load_warnings) == (3, 1, 27)
 
 
 def test_unknown_store_lists_stores_found() -> None:
