@@ -273,9 +273,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "标记京东介入但缺少介入时间（未扣除）",
         "JD intervention without interval (not subtracted)",
     ),
-    "dq.duplicates_dropped": ("重复服务单（保留最新一行）", "Duplicate service orders dropped"),
-    "dq.bad_rows_dropped": ("无法解析而跳过的行", "Unparseable rows dropped"),
-    "dq.load_warnings": ("读取时的警告", "Load warnings"),
+    "dq.duplicates_dropped": (
+        "重复服务单（保留最新一行；全部导入文件）",
+        "Duplicate service orders dropped (all files loaded)",
+    ),
+    "dq.bad_rows_dropped": (
+        "无法解析而跳过的行（全部导入文件）",
+        "Unparseable rows dropped (all files loaded)",
+    ),
+    "dq.load_warnings": ("读取时的警告（全部导入文件）", "Load warnings (all files loaded)"),
 }
 
 #: data value labels: (kind, value) -> (zh, en); missing values show as themselves.
