@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pickle
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 
 import polars as pl
 import pytest
@@ -502,13 +503,13 @@ def test_data_quality_counts() -> None:
         done("B4", datetime(2026, 3, 12, 10), (1, 0, 0, 0, 1), store="S2", jd_intervened=True),
     ]
 
-    class Report:
-        duplicates_dropped = 3
-        bad_rows_dropped = 1
-        warnings = ("w",)  # only the first Problems of each kind are kept ...
-        warning_counts = {"sign_before_pickup": 25, "audit_before_apply": 2}  # ... not the totals
-
-    d = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF, load_report=Report())[
+    report = SimpleNamespace(
+        duplicates_dropped=3,
+        bad_rows_dropped=1,
+        warnings=("w",),  # only the first Problems of each kind are kept ...
+        warning_counts={"sign_before_pickup": 25, "audit_before_apply": 2},  # ... not the totals
+    )
+    d = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF, load_report=report)[
         "S2"
     ]
     dq = d.data_quality
