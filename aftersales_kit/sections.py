@@ -121,11 +121,7 @@ def _frame_table(
     num = [i for i, c in enumerate(columns) if c in hours or view.schema[c].is_integer()]
     rows = (
         [
-            "—"
-            if value is None
-            else fmt.hours(value, lang=lang)
-            if column in hours
-            else str(value)
+            "—" if value is None else fmt.hours(value, lang=lang) if column in hours else str(value)
             for column, value in zip(columns, row, strict=True)
         ]
         for row in view.iter_rows()

@@ -509,9 +509,7 @@ def test_data_quality_counts() -> None:
         warnings=("w",),  # only the first Problems of each kind are kept ...
         warning_counts={"sign_before_pickup": 25, "audit_before_apply": 2},  # ... not the totals
     )
-    d = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF, load_report=report)[
-        "S2"
-    ]
+    d = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF, load_report=report)["S2"]
     dq = d.data_quality
     assert dq.excluded["apply_too_old"] == 1 and sum(dq.excluded.values()) == 1
     assert (dq.intervention_unbounded, dq.out_of_order) == (1, 0)
