@@ -526,11 +526,13 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    # Read the workers before shutdown: shutdown() sets the executor's private table to None.
+    # Stop the workers first, then wait for the executor's manager thread to notice and finish:
+    # shutting down without waiting left that thread to write to a closed pipe at interpreter
+    # exit, which printed a traceback after our clear error message.
     processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
     for proc in processes:
         proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_pool(
