@@ -36,8 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from aftersales_kit import format as fmt
+from aftersales_kit import text
 from aftersales_kit.errors import DeliveryError, UnknownStoreError, UsageError
-from aftersales_kit.export import STAGE_LABELS, action_lists_bytes, label
+from aftersales_kit.export import action_lists_bytes
 from aftersales_kit.files import atomic_write
 from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
 
@@ -50,96 +51,10 @@ CHART_WIDTH = 552  # CSS px inside the 600 px body; the PNG is drawn at 2× for 
 XLSX_TYPE = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 SENT_LOG = "sent-log.jsonl"
 
-#: Email-only strings (the report's strings live in text.py).
-STRINGS: dict[str, dict[str, str]] = {
-    "zh": {
-        "subject": "【售后时长诊断】{store} {start}~{end} 平均 {mean} {delta}",
-        "heading": "{store} 售后服务时长诊断",
-        "meta": "统计窗口 {start} 至 {end}（{days} 天）· 数据截至 {until} · 店铺 ID {store_id}",
-        "mean": "平均时长",
-        "median": "中位数",
-        "p90": "P90",
-        "over60": "超60小时占比",
-        "vs_prev": "较上期 {delta}",
-        "counted": "计入 {n} 单",
-        "target": "目标 {target}",
-        "peer": "同行中位 {peer}",
-        "short_board": "短板",
-        "short_board_text": (
-            "超出目标 {target} 的时长主要来自「{scene}·{stage}」：超出 {excess}，"
-            "占全部超出部分的 {share}（其中商家可控 {controllable}）。"
-        ),
-        "controllable_text": (
-            "商家可控部分最大的是「{scene}·{stage}」（可控超出 {controllable}），建议优先改进。"
-        ),
-        "no_short_board": "本期平均时长未超出目标 {target}，没有明显短板。",
-        "open_risk": "即将计入的预警单：{n} 单（其中已超时 {breached} 单），明细见附件行动清单。",
-        "findings": "主要发现与建议",
-        "warning_high": "消费者预警风险：高 — 平均时长 {mean} 超过预警线 {line}。",
-        "warning_watch": "消费者预警风险：需关注 — 平均时长 {mean}，预警线 {line}。",
-        "chart_trend": "每日平均售后时长（小时）",
-        "chart_scene": "各场景环节耗时构成（小时）",
-        "chart_alerts": "预警规则触发单量",
-        "foot_report": "完整交互式报告见附件「{report}」（请用浏览器打开）。",
-        "foot_report_zip": (
-            "完整交互式报告在附件「{report}」中，解压后用浏览器打开其中的 HTML 文件。"
-        ),
-        "foot_xlsx": "行动清单（即将超时预警单、历史TOP100、预警明细）见附件「{xlsx}」。",
-        "foot_privacy": "客户姓名、电话、地址均已脱敏。本邮件由 aftersales-kit 自动生成。",
-        "report_file": "售后时长诊断_{store}_{start}_{end}.html",
-        "xlsx_file": "售后行动清单_{store}_{start}_{end}.xlsx",
-        "text_findings": "主要发现：",
-        "text_charts": "图表请在支持 HTML 的邮件客户端中查看。",
-    },
-    "en": {
-        "subject": "[After-sales duration] {store} {start}~{end} mean {mean} {delta}",
-        "heading": "{store} after-sales duration diagnosis",
-        "meta": "Window {start} to {end} ({days} days) · data until {until} · store {store_id}",
-        "mean": "Mean",
-        "median": "Median",
-        "p90": "P90",
-        "over60": "Over 60 h",
-        "vs_prev": "vs previous {delta}",
-        "counted": "{n} orders counted",
-        "target": "target {target}",
-        "peer": "peer median {peer}",
-        "short_board": "Short board",
-        "short_board_text": (
-            "Hours above the {target} target come mostly from {scene} · {stage}: {excess} "
-            "above target, {share} of the total excess ({controllable} controllable)."
-        ),
-        "controllable_text": (
-            "The largest part you control is {scene} · {stage} ({controllable} above target): "
-            "start there."
-        ),
-        "no_short_board": "The mean is within the {target} target; no short board this window.",
-        "open_risk": (
-            "Open orders at risk: {n} ({breached} already over a limit); "
-            "see the action-list attachment."
-        ),
-        "findings": "Findings and suggestions",
-        "warning_high": "Consumer-warning risk: HIGH — mean {mean} is above the {line} line.",
-        "warning_watch": "Consumer-warning risk: watch — mean {mean}, warning line {line}.",
-        "chart_trend": "Daily mean after-sales hours",
-        "chart_scene": "Stage hours by scene",
-        "chart_alerts": "Orders breaking each alert rule",
-        "foot_report": "The full interactive report is attached as “{report}” (open in a browser).",
-        "foot_report_zip": (
-            "The full interactive report is in “{report}”: unzip it and open the HTML file in a "
-            "browser."
-        ),
-        "foot_xlsx": "Action lists (open orders at risk, TOP100, alert details): “{xlsx}”.",
-        "foot_privacy": "Customer names, phones and addresses are masked. Sent by aftersales-kit.",
-        "report_file": "aftersales_{store}_{start}_{end}.html",
-        "xlsx_file": "aftersales_actions_{store}_{start}_{end}.xlsx",
-        "text_findings": "Findings:",
-        "text_charts": "Charts are shown in the HTML version of this email.",
-    },
-}
-
 
 def _s(key: str, lang: str, **values: object) -> str:
-    return STRINGS["en" if lang == "en" else "zh"][key].format(**values)
+    """The email's string ``key`` (``mail.<key>`` in text.py)."""
+    return text.t(f"mail.{key}", lang, **values)
 
 
 def _one_line(text: object) -> str:
@@ -152,8 +67,6 @@ def _one_line(text: object) -> str:
 
 def finding_text(finding: Any, *, lang: str = "zh") -> tuple[str, str]:
     """(title, suggestion) of one ``Finding`` in the report's wording (``text.finding_text``)."""
-    from aftersales_kit import text
-
     rendered = text.finding_text(finding, lang=lang)
     return rendered.title, rendered.advice
 
@@ -257,8 +170,6 @@ def _store_name(d: Any, override: str | None = None) -> str:
 
 
 def _scene_label(scene: str, lang: str) -> str:
-    from aftersales_kit import text
-
     return text.label("scene", scene, lang)
 
 
@@ -304,7 +215,7 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
             lang,
             target=target,
             scene=_scene_label(sb.scene, lang),
-            stage=label(STAGE_LABELS, key=sb.stage, lang=lang),
+            stage=text.label("stage", sb.stage, lang),
             excess=fmt.hours(sb.excess_hours, lang=lang),
             share=fmt.pct(sb.share_of_excess),
             controllable=fmt.hours(sb.controllable_excess_hours, lang=lang),
@@ -315,7 +226,7 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
                 "controllable_text",
                 lang,
                 scene=_scene_label(cb.scene, lang),
-                stage=label(STAGE_LABELS, key=cb.stage, lang=lang),
+                stage=text.label("stage", cb.stage, lang),
                 controllable=fmt.hours(cb.controllable_excess_hours, lang=lang),
             )
     risk = d.open_at_risk

@@ -19,6 +19,8 @@ import xlsxwriter
 
 from aftersales_kit.files import atomic_path
 from aftersales_kit.format import mask_personal
+from aftersales_kit.settings import RULE_NAMES, STAGES
+from aftersales_kit.text import label
 
 #: Leading characters that make Excel/WPS read text as a formula (OWASP, ASVS 1.2.10).
 FORMULA_TRIGGER = r"^[=+\-@\t\r]"
@@ -61,34 +63,6 @@ HEADERS: dict[str, tuple[str, str]] = {
     "address": ("收货地址(已脱敏)", "Address (masked)"),
 }
 
-#: Stage and rule labels shown in cells (and reused by the email body).
-STAGE_LABELS: dict[str, tuple[str, str]] = {
-    "audit": ("审核", "audit"),
-    "return_ship": ("取件/寄回", "return shipping"),
-    "transit": ("逆向运输", "return transit"),
-    "inbound": ("签收→入库", "sign → inbound"),
-    "process": ("入库→处理", "inbound → processing"),
-    "intervention": ("京东介入", "JD intervention"),
-}
-RULE_LABELS: dict[str, tuple[str, str]] = {
-    "audit_over_24h": ("审核超24小时", "audit > 24 h"),
-    "return_ship_over_24h": ("取件/寄回超24小时", "return shipping > 24 h"),
-    "tracking_stale_over_48h": ("物流超48小时未更新", "tracking stale > 48 h"),
-    "transit_over_72h": ("逆向超3天未到仓", "transit > 72 h"),
-    "inbound_over_24h": ("签收超24小时未入库", "not booked in > 24 h"),
-    "inbound_over_48h": ("签收超48小时未入库", "not booked in > 48 h"),
-    "process_over_24h": ("入库超24小时未处理", "not processed > 24 h"),
-    "total_over_60h": ("总时长超60小时", "total > 60 h"),
-}
-
-
-def label(table: Mapping[str, tuple[str, str]], *, key: str | None, lang: str = "zh") -> str:
-    """Display label of a stage or rule name; unknown names are shown as they are."""
-    if key is None:
-        return ""
-    pair = table.get(key)
-    return key if pair is None else pair[0 if lang == "zh" else 1]
-
 
 def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix ``'`` to string cells starting with ``= + - @`` tab or CR; other dtypes untouched.
@@ -110,7 +84,7 @@ def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
 def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
     exprs = []
     if "stage" in frame.columns:
-        mapping = {k: label(STAGE_LABELS, key=k, lang=lang) for k in STAGE_LABELS}
+        mapping = {k: label("stage", k, lang) for k in (*STAGES, "intervention")}
         exprs.append(pl.col("stage").cast(pl.String).replace(mapping))
     for column in ("rule", "rules"):
         if column in frame.columns:
@@ -121,7 +95,7 @@ def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
                 .list.eval(
                     pl.element()
                     .str.strip_chars()
-                    .replace({k: label(RULE_LABELS, key=k, lang=lang) for k in RULE_LABELS})
+                    .replace({k: label("rule", k, lang) for k in RULE_NAMES})
                 )
                 .list.join("、" if lang == "zh" else ", ")
             )

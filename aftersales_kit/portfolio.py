@@ -24,61 +24,12 @@ NOTEBOOK = ROOT / "notebooks" / "portfolio.ipynb"
 META_MIME = "application/vnd.aftersales.report+json"
 SUMMARY_DIR = ".cache"
 
-#: this page's own strings (zh, en); labels of scenes/stages come from text.label.
-STRINGS: dict[str, tuple[str, str]] = {
-    "title": ("多店铺售后时长总览", "After-sales duration portfolio"),
-    "all_stores": ("全部店铺", "All stores"),
-    "headline": (
-        "共 {n} 家店铺；{high} 家有消费者提示风险，{watch} 家需关注；"
-        "{open} 个未完结订单有超时风险。",
-        "{n} stores; {high} at consumer-warning risk, {watch} to watch; "
-        "{open} open orders at risk.",
-    ),
-    "sec.ranking": (
-        "店铺排名（平均售后时长，从长到短）",
-        "Stores ranked by mean hours (longest first)",
-    ),
-    "sec.distribution": ("店铺平均时长分布", "Distribution of store means"),
-    "sec.warning": ("消费者提示风险店铺", "Stores at consumer-warning risk"),
-    "sec.short_boards": ("最常见的短板", "Most common short boards"),
-    "sec.open": ("各店铺有超时风险的未完结订单", "Open orders at risk per store"),
-    "col.rank": ("排名", "Rank"),
-    "col.store": ("店铺", "Store"),
-    "col.mean": ("平均时长", "Mean"),
-    "col.prev": ("上期", "Previous"),
-    "col.change": ("变化", "Change"),
-    "col.counted": ("计入单量", "Counted"),
-    "col.over": ("超60小时占比", "Over 60 h"),
-    "col.short_board": ("短板", "Short board"),
-    "col.level": ("风险", "Risk"),
-    "col.scene": ("场景", "Scene"),
-    "col.stage": ("环节", "Stage"),
-    "col.stores": ("店铺数", "Stores"),
-    "col.excess": ("超目标小时合计", "Excess hours"),
-    "col.open": ("风险订单", "At risk"),
-    "col.breached": ("已超时", "Breached"),
-    "col.report": ("报告", "Report"),
-    "open_report": ("查看报告", "Open report"),
-    "level.high": ("高", "High"),
-    "level.watch": ("关注", "Watch"),
-    "level.ok": ("正常", "OK"),
-    "chart.stores": ("店铺数", "Stores"),
-    "chart.mean": ("平均售后时长（小时）", "Mean after-sales hours"),
-    "none.stores": ("没有已生成的店铺报告。", "No store reports yet."),
-    "none.warning": ("没有店铺有消费者提示风险。", "No store is at consumer-warning risk."),
-    "none.short_boards": ("没有店铺超过目标时长。", "No store is above its target."),
-    "none.open": ("没有有超时风险的未完结订单。", "No open orders at risk."),
-    "footer": (
-        "每家店铺的数字来自其报告的诊断结果；点击店铺名打开报告。",
-        "Each store's figures come from its report's diagnosis; click a store to open its report.",
-    ),
-}
-
 
 def s(key: str, lang: str = "zh", **values: object) -> str:
-    """This page's string ``key`` in ``lang``."""
-    text = STRINGS[key][0 if lang == "zh" else 1]
-    return text.format(**values) if values else text
+    """This page's string ``key`` (``pf.<key>`` in text.py)."""
+    from aftersales_kit.text import t
+
+    return t(f"pf.{key}", lang, **values)
 
 
 # --- data -----------------------------------------------------------------------------------------

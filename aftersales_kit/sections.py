@@ -162,7 +162,7 @@ GT_COLUMN_WRITES_VERSION = "1.1.0"
 def _column_writes() -> None:
     """Write great-tables' formatted and escaped cells one column at a time on polars frames.
 
-    great-tables 1.1 sets every body cell with ``frame[row, col] = value`` (its own TODO notes
+    great-tables 1.1 sets every body cell with ``frame[row, col] = value`` (its source notes
     this is slow on polars): a full polars Series round trip per cell, 1 500 per report and about
     a fifth of a warm kernel's time per store. These replacements compute exactly the same values
     in the same order (formatters still read the original data; the last write to a cell wins) and
