@@ -108,8 +108,3 @@ def mask_personal(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyF
     """Mask every personal-data column present (DOMAIN §2); other columns are untouched."""
     present = [c for c in PERSONAL_COLUMNS if c in frame.collect_schema().names()]
     return frame.with_columns(_MASKERS[c](c).alias(c) for c in present)
-
-
-def mask_phone(value: str | None) -> str | None:
-    """Scalar form of :func:`mask_phone_expr` for text outside frames."""
-    return pl.select(mask_phone_expr(pl.lit(value, dtype=pl.String))).item()

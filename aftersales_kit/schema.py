@@ -103,8 +103,3 @@ FREE_TEXT_COLUMNS: tuple[str, ...] = ("sku_name", "reason", "store_name", "audit
 
 #: Cell values that mean null in JD exports.
 NULL_MARKERS: tuple[str, ...] = ("", "-", "--", "无")
-
-
-def empty_frame() -> pl.DataFrame:
-    """An empty frame in the canonical schema."""
-    return pl.DataFrame(schema=COLUMNS)

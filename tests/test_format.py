@@ -1,0 +1,52 @@
+"""Formatting and masking (format.py): where numbers and personal data become text."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from aftersales_kit import format as fmt
+
+
+def test_hours_percentages_deltas_and_dates() -> None:
+    assert fmt.hours(281.66) == "281.7 小时"
+    assert fmt.hours(1234.56, lang="en") == "1,234.6 h"
+    assert fmt.hours(5.0, unit=False) == "5.0"
+    assert fmt.hours(None) == "—"
+    assert fmt.pct(0.12345) == "12.3%"
+    assert fmt.pct(None) == "—"
+    assert fmt.delta_pct(281.7, previous=251.5) == "↑12%"
+    assert fmt.delta_pct(90.0, previous=100.0) == "↓10%"
+    assert fmt.delta_pct(100.0, previous=100.0) == "→0%"
+    assert fmt.delta_pct(1.0, previous=0.0) == "—"
+    assert fmt.delta_pct(None, previous=1.0) == "—"
+    assert fmt.day(date(2026, 3, 1)) == "2026-03-01"
+    assert fmt.day(datetime(2026, 3, 1, 9), short=True) == "03-01"
+    assert fmt.timestamp(datetime(2026, 3, 1, 9, 5, 59)) == "2026-03-01 09:05"
+    assert fmt.escape('<a href="x">&</a>') == "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+    assert fmt.escape(None) == ""
+
+
+def test_personal_data_is_masked() -> None:
+    frame = pl.DataFrame(
+        {
+            "customer_name": ["张三丰", "李四", "王", "", None],
+            "customer_phone": ["13812345678", "138 1234 5678", "010-1234567", "12", None],
+            "address": ["北京市朝阳区建国路88号", "上海", None, "a", "b"],
+            "sku_name": ["不动", "不动", "不动", "不动", "不动"],
+        }
+    )
+    expected = pl.DataFrame(
+        {
+            "customer_name": ["张**", "李*", "*", "", None],
+            "customer_phone": ["138****5678", "138****5678", "010****67", "****", None],
+            "address": ["北京市朝阳区****", "上海****", None, "a****", "b****"],
+            "sku_name": ["不动", "不动", "不动", "不动", "不动"],
+        }
+    )
+    assert_frame_equal(fmt.mask_personal(frame), expected)
+    # Only the personal columns present are touched; lazy frames work the same way.
+    only_phone = pl.LazyFrame({"customer_phone": ["13912345678"], "x": [1]})
+    assert fmt.mask_personal(only_phone).collect().rows() == [("139****5678", 1)]
