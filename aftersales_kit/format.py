@@ -23,6 +23,27 @@ def hours(value: float | None, *, lang: str = "zh", unit: bool = True) -> str:
     return f"{text} {HOURS_UNIT.get(lang, 'h')}" if unit else text
 
 
+def hours_label(value: float | None, *, lang: str = "zh") -> str:
+    """A threshold in a label: ``60.0`` → ``"60小时"`` / ``"60 h"``; ``1.5`` → ``"1.5小时"``.
+
+    Labels name a rule ("超60小时占比"), so whole numbers carry no ".0" and the Chinese unit sits
+    right after the number, as in JD's own wording.
+    """
+    if value is None:
+        return "—"
+    number = f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
+    return f"{number}小时" if lang == "zh" else f"{number} h"
+
+
+#: English nouns whose plural is "<noun>s"; :func:`plural` and text.t use it.
+COUNT_NOUNS: tuple[str, ...] = ("order", "store", "day", "row", "return", "week", "hour")
+
+
+def plural(n: int, noun: str) -> str:
+    """``plural(1, "order")`` → ``"1 order"``; ``plural(2, "order")`` → ``"2 orders"``."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def pct(value: float | None, *, digits: int = 1) -> str:
     """``0.1234`` → ``"12.3%"``."""
     if value is None:
@@ -94,17 +115,71 @@ def mask_address_expr(col: str | pl.Expr) -> pl.Expr:
     """Keep the first 6 characters (province/city) and hide the rest: ``北京市朝阳区****``."""
     e = pl.col(col) if isinstance(col, str) else col
     s = e.cast(pl.String)
-    return pl.when(s.is_null()).then(s).otherwise(s.str.slice(0, 6) + pl.lit("****"))
+    # An already masked value stays as it is, so masking twice changes nothing.
+    return (
+        pl.when(s.is_null() | s.str.ends_with("****"))
+        .then(s)
+        .otherwise(s.str.slice(0, 6) + pl.lit("****"))
+    )
+
+
+def mask_account_expr(col: str | pl.Expr) -> pl.Expr:
+    """下单账号 ``jd_ab12cd`` → ``j****d``: first and last character only (a login is an ID)."""
+    e = pl.col(col) if isinstance(col, str) else col
+    s = e.cast(pl.String).str.strip_chars()
+    n = s.str.len_chars()
+    return (
+        pl.when(s.is_null() | (n == 0) | s.str.contains("****", literal=True))
+        .then(s)
+        .when(n <= 2)
+        .then(pl.lit("****"))
+        .otherwise(s.str.slice(0, 1) + pl.lit("****") + s.str.slice(-1, 1))
+    )
+
+
+#: A bare region name (省/市 as JD exports them): 2–12 Chinese characters, at most one region
+#: suffix. Anything else in a 省/市 cell (a street, a number, a name) is more than a region.
+REGION_NAME = r"^[\p{Han}]{2,12}$"
+#: Mainland mobile numbers and other runs of 7+ digits (landlines, IDs) inside free text.
+PHONE_IN_TEXT = r"(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}|\d{7,}"
+
+
+def mask_region_expr(col: str | pl.Expr) -> pl.Expr:
+    """省/市: a bare region name (``广东省``, ``深圳市``) stays; anything more is masked like an
+    address (first 6 characters, then ``****``)."""
+    e = pl.col(col) if isinstance(col, str) else col
+    s = e.cast(pl.String).str.strip_chars()
+    return (
+        pl.when(s.is_null() | s.str.contains(REGION_NAME) | s.str.ends_with("****"))
+        .then(s)
+        .otherwise(s.str.slice(0, 6) + pl.lit("****"))
+    )
+
+
+def mask_text_expr(col: str | pl.Expr) -> pl.Expr:
+    """Customer free text (客户问题描述): phone numbers and long digit runs become ``****``."""
+    e = pl.col(col) if isinstance(col, str) else col
+    return e.cast(pl.String).str.replace_all(PHONE_IN_TEXT, "****")
 
 
 _MASKERS = {
+    "buyer_account": mask_account_expr,
     "customer_name": mask_name_expr,
     "customer_phone": mask_phone_expr,
     "address": mask_address_expr,
+    "province": mask_region_expr,
+    "city": mask_region_expr,
+    "description": mask_text_expr,
 }
 
 
 def mask_personal(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
-    """Mask every personal-data column present (DOMAIN §2); other columns are untouched."""
-    present = [c for c in PERSONAL_COLUMNS if c in frame.collect_schema().names()]
-    return frame.with_columns(_MASKERS[c](c).alias(c) for c in present)
+    """Mask every personal-data column present (DOMAIN §2) and phone numbers in the customer's
+    description; other columns are untouched. Idempotent: masking twice gives the same text."""
+    names = frame.collect_schema().names()
+    # A personal column without its own masker is hidden whole: never shown raw.
+    present = [c for c in (*PERSONAL_COLUMNS, "description") if c in names]
+    return frame.with_columns(
+        (_MASKERS[c](c) if c in _MASKERS else pl.lit("****", dtype=pl.String)).alias(c)
+        for c in present
+    )

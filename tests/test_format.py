@@ -50,3 +50,31 @@ def test_personal_data_is_masked() -> None:
     # Only the personal columns present are touched; lazy frames work the same way.
     only_phone = pl.LazyFrame({"customer_phone": ["13912345678"], "x": [1]})
     assert fmt.mask_personal(only_phone).collect().rows() == [("139****5678", 1)]
+
+
+def test_new_personal_columns_are_masked_and_masking_is_idempotent() -> None:
+    # Issue 9: 下单账号, 省/市 holding more than a region name, phone numbers in 客户问题描述.
+    frame = pl.DataFrame(
+        {
+            "buyer_account": ["jd_ab12cd", "ab", None],
+            "province": ["广东省", "广东省深圳市南山区科技园1号", None],
+            "city": ["深圳市", "深圳市南山区 13812345678", None],
+            "description": ["请打13812345678联系我", "坏了，电话 138 1234 5678", None],
+        }
+    )
+    masked = fmt.mask_personal(frame)
+    assert masked.rows() == [
+        ("j****d", "广东省", "深圳市", "请打****联系我"),
+        ("****", "广东省深圳市****", "深圳市南山区****", "坏了，电话 ****"),
+        (None, None, None, None),
+    ]
+    assert_frame_equal(fmt.mask_personal(masked), masked)
+
+
+def test_labels_drop_the_point_zero_and_plurals_agree() -> None:
+    assert fmt.hours_label(60.0) == "60小时"
+    assert fmt.hours_label(60.0, lang="en") == "60 h"
+    assert fmt.hours_label(1.5) == "1.5小时"
+    assert fmt.plural(1, "order") == "1 order"
+    assert fmt.plural(2, "order") == "2 orders"
+    assert fmt.plural(1234, "store") == "1,234 stores"
