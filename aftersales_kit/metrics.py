@@ -19,7 +19,9 @@ import polars as pl
 
 from aftersales_kit.errors import UnknownStoreError
 from aftersales_kit.rules import (
+    DataTraits,
     Window,
+    data_traits,
     derive_orders,
     open_order_status,
     parse_as_of,
@@ -48,21 +50,39 @@ class Kpis:
 
 
 def sample_in_window(
-    orders: pl.LazyFrame | pl.DataFrame, *, window: Window, rules: Rules
+    orders: pl.LazyFrame | pl.DataFrame,
+    *,
+    window: Window,
+    rules: Rules,
+    traits: DataTraits | None = None,
 ) -> pl.LazyFrame:
     """In-window rows with the per-order figures and the sample columns.
 
-    Accepts raw canonical orders or :func:`derive_orders` output. Filtering on complete_time
-    first means the per-order derivation runs only on the window's rows (about a sixth of a
-    180-day export), which is most of the speed of :func:`store_metrics`.
+    Accepts raw canonical orders or :func:`derive_orders` output. Filtering on the possible
+    completion times first means the per-order derivation runs only on rows that can be in the
+    window (about a sixth of a 180-day export), which is most of the speed of
+    :func:`store_metrics`. ``traits`` default to those of ``orders`` (one extra scan).
     """
     lf = orders.lazy()
+    if "hours" in lf.collect_schema().names():
+        return window_sample(_may_complete_in(lf, window), window=window, rules=rules)
+    if traits is None:
+        traits = data_traits(lf)
+    derived = derive_orders(_may_complete_in(lf, window), rules=rules, traits=traits)
+    return window_sample(derived, window=window, rules=rules)
+
+
+def _may_complete_in(lf: pl.LazyFrame, window: Window) -> pl.LazyFrame:
+    """Rows whose 暂完结 can fall in ``window``: the source's 暂完结时间, or else either possible
+    clock end (first audit or first processing, DOMAIN §3) — a superset ``window_sample`` trims."""
+
+    def inside(col: str) -> pl.Expr:
+        c = pl.col(col)
+        return ((c >= window.start_at) & (c < window.end_before)).fill_null(False)
+
     complete = pl.col("complete_time")
-    in_window = (complete >= window.start_at) & (complete < window.end_before)
-    lf = lf.filter(in_window)
-    if "hours" not in lf.collect_schema().names():
-        lf = derive_orders(lf, rules=rules)
-    return window_sample(lf, window=window, rules=rules)
+    derived = complete.is_null() & (inside("first_audit_time") | inside("first_process_time"))
+    return lf.filter(inside("complete_time") | derived)
 
 
 def _aggregations(rules: Rules) -> list[pl.Expr]:
@@ -85,7 +105,23 @@ def _aggregations(rules: Rules) -> list[pl.Expr]:
         (pl.col(f"alert_{r}") & counted).sum().cast(pl.Int64).alias(f"alert_{r}")
         for r in RULE_NAMES
     ]
+    jd = pl.col("jd_hours").filter(counted & pl.col("jd_hours").is_not_null())
+    aggs += [
+        jd.len().cast(pl.Int64).alias("jd_compared"),
+        (pl.col("jd_matched") & counted).sum().cast(pl.Int64).alias("jd_matched"),
+        jd.mean().alias("jd_mean_hours"),
+        pl.col("jd_diff_hours").filter(counted).abs().max().alias("jd_max_abs_diff_hours"),
+    ]
     return aggs
+
+
+#: The §7 ``jd_check`` object's keys -> store_metrics columns.
+JD_CHECK_COLUMNS: dict[str, str] = {
+    "compared": "jd_compared",
+    "matched": "jd_matched",
+    "mean_jd_hours": "jd_mean_hours",
+    "max_abs_diff_hours": "jd_max_abs_diff_hours",
+}
 
 
 def metrics_columns() -> list[str]:
@@ -100,17 +136,28 @@ def metrics_columns() -> list[str]:
         *(f"excluded_{r}" for r in EXCLUDED_REASONS),
         *(f"stage_{s}" for s in STAGE_KEYS),
         *(f"alert_{r}" for r in RULE_NAMES),
+        *JD_CHECK_COLUMNS.values(),
         "scenes",
     ]
 
 
 def store_metrics_lazy(
-    orders: pl.LazyFrame | pl.DataFrame, *, window: Window, rules: Rules
+    orders: pl.LazyFrame | pl.DataFrame,
+    *,
+    window: Window,
+    rules: Rules,
+    traits: DataTraits | None = None,
 ) -> pl.LazyFrame:
-    """The plan behind :func:`store_metrics`, to combine with other plans in one ``collect_all``."""
+    """The plan behind :func:`store_metrics`, to combine with other plans in one ``collect_all``.
+
+    ``traits`` (default: those of ``orders``, one eager scan) decide which alert rules are
+    unavailable: their columns are null for every store (DOMAIN §5, §7).
+    """
     lf = orders.lazy()
+    if traits is None:
+        traits = _traits_of(lf)
     stores = lf.select("store_id").unique()
-    sample = sample_in_window(lf, window=window, rules=rules)
+    sample = sample_in_window(lf, window=window, rules=rules, traits=traits)
     main = sample.group_by("store_id").agg(_aggregations(rules))
     scenes = (
         sample.filter(pl.col("counted"))
@@ -120,21 +167,50 @@ def store_metrics_lazy(
         .group_by("store_id", maintain_order=True)
         .agg(pl.struct("scene", "count", "mean_hours").alias("scenes"))
     )
+    alerts = [f"alert_{r}" for r in RULE_NAMES]
     zero_filled = [
         "counted",
         *(f"excluded_{r}" for r in EXCLUDED_REASONS),
-        *(f"alert_{r}" for r in RULE_NAMES),
+        *(f"alert_{r}" for r in RULE_NAMES if traits.available[r]),
+        "jd_compared",
+        "jd_matched",
     ]
+    unavailable = [f"alert_{r}" for r in RULE_NAMES if not traits.available[r]]
     return (
         stores.join(main, on="store_id", how="left")
         .join(scenes, on="store_id", how="left")
         .with_columns(
             pl.col(zero_filled).fill_null(0),
+            *(pl.lit(None, dtype=pl.Int64).alias(c) for c in unavailable),
             pl.col("scenes").fill_null(pl.lit([], dtype=_SCENE_STRUCT)),
         )
+        .with_columns(pl.col(alerts).cast(pl.Int64))
         .select(metrics_columns())
         .sort("store_id")
     )
+
+
+def _traits_of(lf: pl.LazyFrame) -> DataTraits:
+    """Traits of raw orders, or read back from derived ones (an unavailable rule is all null)."""
+    if "hours" not in lf.collect_schema().names():
+        return data_traits(lf)
+    row = (
+        lf.select(
+            *(pl.col(f"alert_{r}").is_not_null().any().alias(r) for r in RULE_NAMES),
+            _jd_whole().alias("_jd"),
+        )
+        .collect()
+        .row(0, named=True)
+    )
+    return DataTraits(
+        available=MappingProxyType({r: bool(row[r]) for r in RULE_NAMES}),
+        jd_whole_hours=bool(row["_jd"]),
+    )
+
+
+def _jd_whole() -> pl.Expr:
+    jd = pl.col("jd_hours")
+    return (jd.is_null() | (jd == jd.round(0))).all()
 
 
 def store_metrics(
@@ -227,7 +303,13 @@ def _store_row(
     orders: pl.LazyFrame | pl.DataFrame, *, store_id: str, window: Window, rules: Rules
 ) -> dict[str, object]:
     lf = orders.lazy()
-    one = store_metrics(lf.filter(pl.col("store_id") == store_id), window=window, rules=rules)
+    # Traits of every store loaded: a rule is available when any store has its inputs.
+    one = store_metrics_lazy(
+        lf.filter(pl.col("store_id") == store_id),
+        window=window,
+        rules=rules,
+        traits=_traits_of(lf),
+    ).collect()
     if one.height == 0:
         raise unknown_store_error(store_id, stores=stores_in(lf))
     return one.row(0, named=True)
@@ -252,8 +334,17 @@ def metrics_row_json(row: Mapping[str, object], *, window: Window) -> dict[str, 
             s["scene"]: {"count": int(s["count"]), "mean_hours": float(s["mean_hours"])}
             for s in scenes  # type: ignore[union-attr]
         },
-        "alerts": {r: int(row[f"alert_{r}"]) for r in RULE_NAMES},  # type: ignore[call-overload]
+        "alerts": {r: _count(row[f"alert_{r}"]) for r in RULE_NAMES},
+        "jd_check": {
+            key: (_count(row[col]) or 0) if key in ("compared", "matched") else _finite(row[col])
+            for key, col in JD_CHECK_COLUMNS.items()
+        },
     }
+
+
+def _count(value: object) -> int | None:
+    """A count, or None for an unavailable rule."""
+    return None if value is None else int(value)  # type: ignore[call-overload]
 
 
 def metrics_json(
@@ -326,7 +417,16 @@ def summary_text(result: Mapping[str, object]) -> str:
         lines.append(f"  {scene}: {stats['count']} 单 (orders), {fmt.hours(stats['mean_hours'])}")
     lines.append("预警单 (alerts):")
     for rule, count in result["alerts"].items():  # type: ignore[attr-defined]
-        lines.append(f"  {rule}: {count}")
+        shown = "需要物流数据 (unavailable: needs logistics data)" if count is None else count
+        lines.append(f"  {rule}: {shown}")
+    jd = result.get("jd_check") or {}
+    if jd.get("compared"):  # type: ignore[attr-defined]
+        lines.append(
+            f"京东售后整体时长核对 (JD per-order hours check): "
+            f"{jd['matched']}/{jd['compared']} 一致 (matched), "  # type: ignore[index]
+            f"京东均值 (JD mean) {fmt.hours(jd['mean_jd_hours'])}, "  # type: ignore[index]
+            f"最大差 (max diff) {fmt.hours(jd['max_abs_diff_hours'])}"  # type: ignore[index]
+        )
     if "open" in result:
         open_ = result["open"]
         lines.append(
@@ -349,6 +449,7 @@ def command_metrics(args: argparse.Namespace) -> int:
     window = parse_window(args.start, end=args.end, rules=rules, as_of=as_of)
     loaded = load(
         args.data,
+        store_id=getattr(args, "store_id", None),
         config=load_config(getattr(args, "config", None)),
         skip_bad_rows=bool(getattr(args, "skip_bad_rows", False)),
     )

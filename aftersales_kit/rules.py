@@ -8,17 +8,22 @@ Hours are calendar hours as floats at microsecond precision: ``Δµs / 3_600_000
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from types import MappingProxyType
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from aftersales_kit.errors import UsageError
-from aftersales_kit.settings import RULE_NAMES, STAGES, Rules
+from aftersales_kit.schema import COLUMNS
+from aftersales_kit.settings import RULE_NAMES, STAGES, Rules, SceneRule
 
 US_PER_HOUR = 3_600_000_000
 CHINA = ZoneInfo("Asia/Shanghai")
+_YES = ("是", "true", "True")
 
 #: Columns ``derive_orders`` adds, in order.
 DERIVED_COLUMNS: tuple[str, ...] = (
@@ -33,6 +38,8 @@ DERIVED_COLUMNS: tuple[str, ...] = (
     "out_of_order",
     "intervention_unbounded",
     *(f"alert_{r}" for r in RULE_NAMES),
+    "jd_diff_hours",
+    "jd_matched",
 )
 #: §5 stage rules on completed orders: rule -> (later, earlier) timestamp; over = strictly greater.
 ALERT_SPANS: dict[str, tuple[str, str]] = {
@@ -44,6 +51,8 @@ ALERT_SPANS: dict[str, tuple[str, str]] = {
     "inbound_over_48h": ("inbound_time", "sign_time"),
     "process_over_24h": ("first_process_time", "inbound_time"),
 }
+#: Scenes whose open orders never wait for goods to come back (DOMAIN §3, issue 10 claim 5).
+NO_RETURN_SCENES: tuple[str, ...] = ("线下换新", "闪电退款", "仅退款", "直赔/补发")
 #: Columns ``window_sample`` adds.
 SAMPLE_COLUMNS: tuple[str, ...] = ("in_window", "excluded_reason", "counted")
 #: Columns ``open_order_status`` adds.
@@ -108,43 +117,139 @@ def hours_between(later: pl.Expr, *, earlier: pl.Expr) -> pl.Expr:
     return (later - earlier).dt.total_microseconds() / US_PER_HOUR
 
 
+def _scene_match(rule: SceneRule) -> pl.Expr:
+    """Any of the row's fields equals one of its values or starts with one of its prefixes."""
+    hits: list[pl.Expr] = []
+    for name in rule.fields:
+        col = pl.col(name)
+        if COLUMNS[name] == pl.Boolean:
+            if any(v in _YES for v in rule.values):
+                hits.append(col.fill_null(False))
+            continue
+        if rule.values:
+            hits.append(col.is_in(list(rule.values)).fill_null(False))
+        hits.extend(col.str.starts_with(p).fill_null(False) for p in rule.prefixes)
+    return pl.any_horizontal(hits) if hits else pl.lit(False)
+
+
 def _scene_exprs(rules: Rules) -> tuple[pl.Expr, pl.Expr]:
     """(scene name, clock stops at first audit) from the ordered scene table."""
-    scene: pl.Expr | None = None
-    audit_ended: pl.Expr | None = None
+    scene: Any = None
+    audit_ended: Any = None
     for rule in rules.scenes:
-        match = pl.col(rule.field).is_in(list(rule.values)).fill_null(False)
+        match = _scene_match(rule)
         is_audit = pl.lit(rule.stop == "first_audit")
-        if scene is None:
-            scene = pl.when(match).then(pl.lit(rule.scene))
-            audit_ended = pl.when(match).then(is_audit)
-        else:
-            scene = scene.when(match).then(pl.lit(rule.scene))  # type: ignore[attr-defined]
-            audit_ended = audit_ended.when(match).then(is_audit)  # type: ignore[union-attr]
-    if scene is None or audit_ended is None:
+        scene = (pl.when(match) if scene is None else scene.when(match)).then(pl.lit(rule.scene))
+        audit_ended = (pl.when(match) if audit_ended is None else audit_ended.when(match)).then(
+            is_audit
+        )
+    if scene is None:
         return pl.col("service_type"), pl.lit(False)
-    return (
-        scene.otherwise(pl.col("service_type")),  # type: ignore[attr-defined]
-        audit_ended.otherwise(pl.lit(False)),  # type: ignore[attr-defined]
+    return scene.otherwise(pl.col("service_type")), audit_ended.otherwise(pl.lit(False))
+
+
+#: §4 checkpoints after apply, in order; the clock end (first_process or first_audit) closes.
+CHECKPOINTS: tuple[str, ...] = ("first_audit_time", "return_start", "sign_time", "inbound_time")
+_APPLY, _AUDIT, _RETURN, _SIGN, _INBOUND, _END = range(6)
+
+
+def _gap_stage(start: int, end: int) -> str:
+    """The §4 stage of a gap between two checkpoints that take part (first row that fits)."""
+    if start == _APPLY:
+        return "audit"
+    if end == _RETURN:
+        return "return_ship"
+    if start == _RETURN:
+        return "transit"
+    if start == _AUDIT and end in (_SIGN, _INBOUND):
+        return "return_ship"
+    if start == _SIGN and end == _INBOUND:
+        return "inbound"
+    return "process"
+
+
+#: What each §5 rule needs in the data set; a rule whose inputs no loaded row has is unavailable.
+RULE_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "audit_over_24h": (),
+    "return_ship_over_24h": (("pickup_time", "customer_ship_time"),),
+    "tracking_stale_over_48h": (
+        ("pickup_time", "customer_ship_time"),
+        ("logistics_update_time",),
+    ),
+    "transit_over_72h": (("pickup_time", "customer_ship_time"), ("sign_time", "inbound_time")),
+    "inbound_over_24h": (("sign_time",), ("inbound_time",)),
+    "inbound_over_48h": (("sign_time",), ("inbound_time",)),
+    "process_over_24h": (("inbound_time",),),
+    "total_over_60h": (),
+}
+
+
+def _available_expr(rule: str) -> pl.Expr:
+    """True when every input group of ``rule`` has a value somewhere in the whole frame."""
+    groups = [
+        pl.any_horizontal(pl.col(c).is_not_null().any() for c in group)
+        for group in RULE_INPUTS[rule]
+    ]
+    return pl.all_horizontal(groups) if groups else pl.lit(True)
+
+
+def _jd_whole_expr() -> pl.Expr:
+    jd = pl.col("jd_hours")
+    return (jd.is_null() | (jd == jd.round(0))).all()
+
+
+@dataclass(frozen=True)
+class DataTraits:
+    """Facts about the whole data set that per-order rules depend on (DOMAIN §3, §5).
+
+    ``available``: rule -> whether any loaded row has the rule's inputs (else the rule is
+    unavailable, null). ``jd_whole_hours``: every 售后整体时长 is a whole number (the old export),
+    so reconciliation allows 1 h instead of 0.01 h.
+    """
+
+    available: Mapping[str, bool]
+    jd_whole_hours: bool
+
+
+def data_traits(frame: pl.DataFrame | pl.LazyFrame) -> DataTraits:
+    """The :class:`DataTraits` of ``frame`` (canonical orders, every store loaded): one scan."""
+    exprs = [*(_available_expr(r).alias(r) for r in RULE_NAMES), _jd_whole_expr().alias("_jd")]
+    row = frame.lazy().select(exprs).collect().row(0, named=True)
+    return DataTraits(
+        available=MappingProxyType({r: bool(row[r]) for r in RULE_NAMES}),
+        jd_whole_hours=bool(row["_jd"]),
     )
 
 
-def derive_orders(frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules) -> pl.LazyFrame:
+def alert_availability(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, bool]:
+    """Rule -> whether the data set has its inputs (DOMAIN §5: unavailable rules are null)."""
+    return dict(data_traits(frame).available)
+
+
+def derive_orders(
+    frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules, traits: DataTraits | None = None
+) -> pl.LazyFrame:
     """Every canonical column plus the per-order JD figures (DOMAIN §3–§5).
 
     Parameters
     ----------
     frame
-        Canonical orders (``schema.COLUMNS``), any number of stores.
+        Canonical orders (``schema.COLUMNS``), any number of stores: rule availability (§5) is
+        decided over the whole frame, so pass every store loaded.
     rules
         From :func:`aftersales_kit.settings.load_rules`.
+    traits
+        Data-set facts computed on every store loaded (:func:`data_traits`); by default they are
+        computed over ``frame`` itself. Pass them when ``frame`` is a filtered part.
 
     Returns
     -------
-    LazyFrame with the input columns and ``DERIVED_COLUMNS``: ``scene``, ``return_start``,
-    ``clock_end``, ``is_open``, ``gross_hours``, ``intervention_hours``, ``hours``,
+    LazyFrame with the input columns (``complete_time`` filled with the clock end where the source
+    has no 暂完结时间) and ``DERIVED_COLUMNS``: ``scene``, ``return_start``, ``clock_end``,
+    ``is_open``, ``gross_hours``, ``intervention_hours``, ``hours``,
     ``stage_<audit|return_ship|transit|inbound|process>``, ``out_of_order``,
-    ``intervention_unbounded``, ``alert_<rule>``.
+    ``intervention_unbounded``, ``alert_<rule>`` (null when the rule is unavailable),
+    ``jd_diff_hours``, ``jd_matched``.
 
     Examples
     --------
@@ -162,41 +267,75 @@ def derive_orders(frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules) -> pl.Laz
         .then(pl.col("first_audit_time"))
         .otherwise(pl.col("first_process_time"))
         .alias("clock_end"),
+    )
+    # 暂完结: the source's time where it has one, else the moment the clock stopped.
+    lf = lf.with_columns(pl.coalesce("complete_time", "clock_end").alias("complete_time"))
+    end = pl.col("clock_end")
+    lf = lf.with_columns(
         (
             pl.col("complete_time").is_null()
             & ~pl.col("status").is_in(list(rules.terminal_statuses)).fill_null(False)
         ).alias("is_open"),
+        (end.is_not_null() & apply.is_not_null() & (end >= apply)).alias("_valid"),
     )
+    lf = _stage_chain(lf)
+    lf = _durations(lf)
+    lf = _alerts(lf, rules=rules, traits=traits)
+    lf = _jd_check(lf, traits=traits)
+    names = lf.collect_schema().names()
+    keep = [c for c in names if not c.startswith("_") and c not in DERIVED_COLUMNS]
+    return lf.select(*keep, *DERIVED_COLUMNS)
+
+
+def _stage_chain(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """§4: which checkpoints take part, and where each gap starts.
+
+    A checkpoint takes part (``_t<i>``) when present, not after the clock end and not before the
+    previous one that took part (else ``_ooo<i>``: out of order); audit-ended scenes have only the
+    audit checkpoint. ``_pt<i>`` / ``_pk<i>`` are the time and index of the checkpoint that a gap
+    ending at ``i`` starts from (``i`` = 5 is the clock end); the pair decides the gap's stage.
+    """
     end = pl.col("clock_end")
-    valid = (end.is_not_null() & apply.is_not_null() & (end >= apply)).alias("_valid")
-    lf = lf.with_columns(valid)
-    valid_c = pl.col("_valid")
+    lf = lf.with_columns(pl.col("apply_time").alias("_pt1"), pl.lit(_APPLY).alias("_pk1"))
+    for i, name in enumerate(CHECKPOINTS, start=1):
+        c = pl.col(name)
+        present = c.is_not_null() & (c <= end)
+        if i > _AUDIT:
+            present = present & ~pl.col("_audit_ended")
+        take = (present & (c >= pl.col(f"_pt{i}"))).fill_null(False)
+        lf = lf.with_columns(
+            take.alias(f"_t{i}"), (present.fill_null(False) & ~take).alias(f"_ooo{i}")
+        ).with_columns(
+            pl.when(pl.col(f"_t{i}")).then(c).otherwise(pl.col(f"_pt{i}")).alias(f"_pt{i + 1}"),
+            pl.when(pl.col(f"_t{i}"))
+            .then(pl.lit(i))
+            .otherwise(pl.col(f"_pk{i}"))
+            .alias(f"_pk{i + 1}"),
+        )
+    return lf
 
-    # A checkpoint takes part when present and not after the clock end; audit-ended scenes have
-    # only the audit checkpoint. prev_i is the latest accepted checkpoint before i: the running max
-    # of earlier candidates, because a skipped (out-of-order) one never raises it.
-    checkpoints = ("first_audit_time", "return_start", "sign_time", "inbound_time")
-    cands = []
-    for i, col in enumerate(checkpoints):
-        c = pl.col(col)
-        take = c.is_not_null() & (c <= end)
-        if i > 0:
-            take = take & ~pl.col("_audit_ended")
-        cands.append(pl.when(take).then(c).alias(f"_c{i}"))
-    lf = lf.with_columns(cands)
-    prevs = [apply]
-    for i in range(len(checkpoints)):
-        prevs.append(pl.max_horizontal(prevs[-1], pl.col(f"_c{i}")))
-    lf = lf.with_columns([p.alias(f"_p{i}") for i, p in enumerate(prevs)])
 
-    stage_exprs = []
-    for i, stage in enumerate(STAGES):
-        ends_at = pl.col(f"_c{i}") if i < len(checkpoints) else end
-        gap = hours_between(ends_at, earlier=pl.col(f"_p{i}")).clip(lower_bound=0.0).fill_null(0.0)
-        stage_exprs.append(pl.when(valid_c).then(gap).alias(f"stage_{stage}"))
-    out_of_order = pl.any_horizontal(
-        [(pl.col(f"_c{i}") < pl.col(f"_p{i}")).fill_null(False) for i in range(len(checkpoints))]
-    )
+def _durations(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Stage hours from the chain, gross hours, intervention and counted hours."""
+    end = pl.col("clock_end")
+    apply = pl.col("apply_time")
+    valid = pl.col("_valid")
+    last = len(CHECKPOINTS)
+    # Every gap that can exist, (start index, end index), booked to its §4 stage.
+    gaps: dict[str, list[pl.Expr]] = {s: [] for s in STAGES}
+    for i in range(1, _END + 1):
+        ends_at = end if i == _END else pl.col(CHECKPOINTS[i - 1])
+        taken = pl.lit(True) if i == _END else pl.col(f"_t{i}")
+        hours = hours_between(ends_at, earlier=pl.col(f"_pt{i}")).clip(lower_bound=0.0)
+        for k in range(i):
+            gaps[_gap_stage(k, i)].append(
+                pl.when(taken & (pl.col(f"_pk{i}") == k)).then(hours).otherwise(0.0)
+            )
+    stage_exprs = [
+        pl.when(valid).then(pl.sum_horizontal(gaps[s]).fill_null(0.0)).alias(f"stage_{s}")
+        for s in STAGES
+    ]
+    out_of_order = pl.any_horizontal(pl.col(f"_ooo{i}") for i in range(1, last + 1))
 
     flagged = pl.col("jd_intervened").fill_null(False)
     i_start, i_end = pl.col("intervention_start"), pl.col("intervention_end")
@@ -205,37 +344,73 @@ def derive_orders(frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules) -> pl.Laz
         pl.min_horizontal(i_end, end), earlier=pl.max_horizontal(i_start, apply)
     )
     intervention = (
-        pl.when(valid_c & bounded & ~pl.col("_audit_ended"))
+        pl.when(valid & bounded & ~pl.col("_audit_ended"))
         .then(overlap.clip(lower_bound=0.0))
         .otherwise(0.0)
     )
-    gross = pl.when(valid_c).then(hours_between(end, earlier=apply))
-    lf = lf.with_columns(
+    gross = pl.when(valid).then(hours_between(end, earlier=apply))
+    return lf.with_columns(
         gross.alias("gross_hours"),
         intervention.alias("intervention_hours"),
         *stage_exprs,
-        (valid_c & out_of_order).alias("out_of_order"),
+        (valid & out_of_order).alias("out_of_order"),
         (flagged & ~bounded).alias("intervention_unbounded"),
     ).with_columns((pl.col("gross_hours") - pl.col("intervention_hours")).alias("hours"))
 
-    completed = ~pl.col("is_open")
+
+def _taken(i: int) -> pl.Expr:
+    """Checkpoint ``i``'s time when it took part in the stage chain, else null."""
+    return pl.when(pl.col(f"_t{i}")).then(pl.col(CHECKPOINTS[i - 1]))
+
+
+def _alerts(lf: pl.LazyFrame, *, rules: Rules, traits: DataTraits | None) -> pl.LazyFrame:
+    """§5 rules on completed orders, from the stage chain only; null when unavailable."""
     th = rules.thresholds
-    spans = ALERT_SPANS
-    alerts = [
-        (
-            completed & (hours_between(pl.col(a), earlier=pl.col(b)) > th[rule]).fill_null(False)
-        ).alias(f"alert_{rule}")
-        for rule, (a, b) in spans.items()
-    ]
-    alerts.append(
-        (completed & (pl.col("hours") > th["total_over_60h"]).fill_null(False)).alias(
-            "alert_total_over_60h"
-        )
+    audit, ret, sign, inbound = _taken(_AUDIT), _taken(_RETURN), _taken(_SIGN), _taken(_INBOUND)
+    end = pl.col("clock_end")
+    update = pl.col("logistics_update_time")
+    update_in_chain = pl.when((update >= ret) & (update <= end)).then(update)
+    process_end = pl.when(~pl.col("_audit_ended")).then(end)
+    spans = {
+        "audit_over_24h": (audit, pl.col("apply_time")),
+        "return_ship_over_24h": (ret, audit),
+        "tracking_stale_over_48h": (update_in_chain, ret),
+        "transit_over_72h": (pl.coalesce(sign, inbound), ret),
+        "inbound_over_24h": (inbound, sign),
+        "inbound_over_48h": (inbound, sign),
+        "process_over_24h": (process_end, inbound),
+    }
+    completed = ~pl.col("is_open")
+    exprs = []
+    for rule in RULE_NAMES:
+        if rule == "total_over_60h":
+            over = pl.col("hours") > th[rule]
+        else:
+            later, earlier = spans[rule]
+            over = hours_between(later, earlier=earlier) > th[rule]
+        fired = completed & over.fill_null(False)
+        available = _available_expr(rule) if traits is None else pl.lit(traits.available[rule])
+        exprs.append(pl.when(available).then(fired).alias(f"alert_{rule}"))
+    return lf.with_columns(exprs)
+
+
+#: |ours − JD| within which an order matches JD's 售后整体时长(H) (DOMAIN §3).
+JD_MATCH_HOURS = 0.01
+#: The same when every jd_hours of the data set is whole (the old export rounds to hours).
+JD_MATCH_WHOLE_HOURS = 1.0
+
+
+def _jd_check(lf: pl.LazyFrame, *, traits: DataTraits | None) -> pl.LazyFrame:
+    """Ours − JD's 售后整体时长(H) per order, and whether they match (DOMAIN §3)."""
+    jd = pl.col("jd_hours")
+    all_whole = _jd_whole_expr() if traits is None else pl.lit(traits.jd_whole_hours)
+    tolerance = pl.when(all_whole).then(JD_MATCH_WHOLE_HOURS).otherwise(JD_MATCH_HOURS)
+    diff = pl.col("hours") - jd
+    return lf.with_columns(diff.alias("jd_diff_hours")).with_columns(
+        pl.when(pl.col("jd_diff_hours").is_not_null())
+        .then(pl.col("jd_diff_hours").abs() <= tolerance + 1e-9)
+        .alias("jd_matched")
     )
-    lf = lf.with_columns(alerts)
-    names = lf.collect_schema().names()
-    keep = [c for c in names if not c.startswith("_") and c not in DERIVED_COLUMNS]
-    return lf.select(*keep, *DERIVED_COLUMNS)
 
 
 def _audit_ended_scenes(rules: Rules) -> list[str]:
@@ -310,9 +485,14 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
 
     audit, ret = pl.col("first_audit_time"), pl.col("return_start")
     sign, inbound = pl.col("sign_time"), pl.col("inbound_time")
-    expects_return = pl.col("service_type").is_in(list(rules.return_service_types)).fill_null(
-        False
-    ) | pl.col("approve_result").is_in(list(rules.return_approve_results)).fill_null(False)
+    return_ways = list(rules.return_approve_results)
+    # An open 上门换新/线下换新 order waits for the merchant to send the new item, a 闪电退款 or
+    # refund-only one for the refund: none waits for goods to come back.
+    expects_return = (
+        pl.col("service_type").is_in(list(rules.return_service_types)).fill_null(False)
+        | pl.col("approve_result").is_in(return_ways).fill_null(False)
+        | pl.col("return_method").is_in(return_ways).fill_null(False)
+    ) & ~pl.col("scene").is_in(list(NO_RETURN_SCENES)).fill_null(False)
     stage = (
         pl.when(stopped)
         .then(pl.lit("stopped"))

@@ -56,19 +56,24 @@ _STRING_LISTS = ("terminal_statuses", "return_service_types", "return_approve_re
 _TABLES = ("thresholds", "stage_targets")
 _ARRAYS = ("holidays", "scenes")
 _KNOWN = (*_SCALARS, *_STRING_LISTS, *_TABLES, *_ARRAYS)
-_SCENE_KEYS = ("scene", "field", "values", "stop", "missing_stop")
+_SCENE_KEYS = ("scene", "field", "values", "prefixes", "stop", "missing_stop")
 _STRING_COLUMNS = tuple(c for c, t in COLUMNS.items() if t == COLUMNS["status"])
+#: Columns a scene row may match on: text columns and the yes/no flash_refund.
+_SCENE_FIELDS = (*_STRING_COLUMNS, "flash_refund")
 
 
 @dataclass(frozen=True)
 class SceneRule:
-    """A DOMAIN §3 scene table row: ``field`` ∈ ``values`` ⇒ ``scene``, clock stops at ``stop``."""
+    """A DOMAIN §3 scene table row: any of ``fields`` equal to one of ``values`` or starting with
+    one of ``prefixes`` ⇒ ``scene``, clock stops at ``stop``. A yes/no field (flash_refund)
+    matches when it is true and ``values`` holds 是."""
 
     scene: str
-    field: str
+    fields: tuple[str, ...]
     values: tuple[str, ...]
     stop: str  # "first_audit" or "first_process"
     missing_stop: str = "missing_end"  # exclusion reason when the stop timestamp is missing
+    prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,8 +107,9 @@ class Rules:
             "scenes": [
                 {
                     "scene": s.scene,
-                    "field": s.field,
+                    "field": list(s.fields),
                     "values": list(s.values),
+                    "prefixes": list(s.prefixes),
                     "stop": s.stop,
                     "missing_stop": s.missing_stop,
                 }
@@ -340,18 +346,29 @@ def _scenes(value: object, source: Path | None) -> tuple[SceneRule, ...]:
                     f"可用 (allowed): {', '.join(_SCENE_KEYS)}"
                 )
                 raise RulesError(msg)
-        for name in ("scene", "field", "values", "stop"):
+        for name in ("scene", "field", "stop"):
             if name not in item:
                 msg = f"{_where(source)}: 缺少 (missing) {key}.{name}"
                 raise RulesError(msg)
         if not isinstance(item["scene"], str) or not item["scene"]:
             msg = f"{_where(source)}: {key}.scene 必须是非空字符串 (a non-empty string)"
             raise RulesError(msg)
-        if item["field"] not in _STRING_COLUMNS:
-            msg = (
-                f"{_where(source)}: {key}.field 不是文本列 (not a text column): "
-                f"{item['field']!r}; 可用 (allowed): {', '.join(_STRING_COLUMNS)}"
-            )
+        fields = _strings(
+            [item["field"]] if isinstance(item["field"], str) else item["field"],
+            f"{key}.field",
+            source,
+        )
+        for name in fields:
+            if name not in _SCENE_FIELDS:
+                msg = (
+                    f"{_where(source)}: {key}.field 不是文本列 (not a text column): "
+                    f"{name!r}; 可用 (allowed): {', '.join(_SCENE_FIELDS)}"
+                )
+                raise RulesError(msg)
+        values = _strings(item.get("values", []), f"{key}.values", source)
+        prefixes = _strings(item.get("prefixes", []), f"{key}.prefixes", source)
+        if not values and not prefixes:
+            msg = f"{_where(source)}: 缺少 (missing) {key}.values"
             raise RulesError(msg)
         if item["stop"] not in STOPS:
             msg = (
@@ -369,10 +386,11 @@ def _scenes(value: object, source: Path | None) -> tuple[SceneRule, ...]:
         scenes.append(
             SceneRule(
                 scene=item["scene"],
-                field=item["field"],
-                values=_strings(item["values"], f"{key}.values", source),
+                fields=fields,
+                values=values,
                 stop=item["stop"],
                 missing_stop=missing_stop,
+                prefixes=prefixes,
             )
         )
     return tuple(scenes)

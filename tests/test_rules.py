@@ -151,14 +151,16 @@ def test_out_of_order_checkpoint_is_skipped_and_flagged() -> None:
             "first_process_time": h(50),
         }
     ).row(0, named=True)
-    assert stages(out) == (10.0, 20.0, 0.0, 10.0, 10.0)
+    # pickup → inbound is goods in transit (DOMAIN §4 rewritten), never warehouse time.
+    assert stages(out) == (10.0, 20.0, 10.0, 0.0, 10.0)
     assert sum(stages(out)) == out["gross_hours"] == 50.0
     assert out["out_of_order"] is True
 
 
 def test_audit_before_apply_is_out_of_order() -> None:
     out = derived({"first_audit_time": h(-1), "first_process_time": h(5)}).row(0, named=True)
-    assert stages(out) == (0.0, 0.0, 0.0, 0.0, 5.0)
+    # DOMAIN §4 (rewritten): a gap that starts at apply is audit time.
+    assert stages(out) == (5.0, 0.0, 0.0, 0.0, 0.0)
     assert out["out_of_order"] is True
 
 
@@ -404,20 +406,16 @@ def test_total_alert_uses_counted_hours_after_intervention() -> None:
 def test_alerts_not_evaluated_without_timestamps_or_on_open_orders() -> None:
     out = derived(
         {"first_process_time": h(100)},  # nothing but apply and process
-        {
-            "first_audit_time": h(30),
-            "first_process_time": h(100),
-            "status": "待处理",
-            "complete_time": None,
-        },
+        {"first_audit_time": h(30), "status": "待处理", "complete_time": None},
     )
     alert_cols = [f"alert_{r}" for r in RULE_NAMES if r != "total_over_60h"]
     assert out.row(0, named=True)["alert_total_over_60h"] is True
     assert not any(out.row(0, named=True)[c] for c in alert_cols)
+    assert out.row(1, named=True)["is_open"] is True
     assert not any(out.row(1, named=True)[c] for c in [*alert_cols, "alert_total_over_60h"])
 
 
-def test_alerts_use_raw_timestamps_even_when_out_of_order() -> None:
+def test_alerts_use_only_checkpoints_of_the_stage_chain() -> None:
     out = derived(
         {
             "first_audit_time": h(1),
@@ -428,8 +426,12 @@ def test_alerts_use_raw_timestamps_even_when_out_of_order() -> None:
         }
     ).row(0, named=True)
     assert out["alert_return_ship_over_24h"] is True  # 29 h
-    assert out["alert_inbound_over_24h"] is True  # sign→inbound 30 h raw
-    assert out["stage_inbound"] == 20.0  # the stage counts from the pickup (sign skipped)
+    # The sign before the pickup took no part in the chain: no sign→inbound rule fires, and
+    # transit is measured pickup → inbound (20 h).
+    assert out["alert_inbound_over_24h"] is False
+    assert out["alert_transit_over_72h"] is False
+    assert out["stage_transit"] == 20.0
+    assert out["stage_inbound"] == 0.0
 
 
 # --- windows ------------------------------------------------------------------------------------
@@ -506,6 +508,7 @@ def test_open_order_status() -> None:
             "sign_time": h(3),
             "inbound_time": h(40),
         },
+        # DOMAIN §3: a recorded clock end is 暂完结 whatever the status, so it is not open.
         {
             "service_id": "stopped",
             "status": "待客户反馈",
@@ -535,7 +538,6 @@ def test_open_order_status() -> None:
         "transit": (50.0, "transit", "tracking_stale_over_48h", False, 0.0, None),
         "inbound": (50.0, "inbound", "inbound_over_24h", True, -2.0, "inbound_over_24h"),
         "process": (50.0, "process", "total_over_60h", False, 10.0, None),
-        "stopped": (20.0, "stopped", None, False, None, None),
     }
 
 

@@ -37,16 +37,34 @@ def test_defaults_match_domain() -> None:
         (datetime(2027, 2, 1), datetime(2027, 2, 15)),
         (datetime(2028, 1, 21), datetime(2028, 2, 4)),
     )
-    assert [s.scene for s in rules.scenes] == ["取消", "拒绝", "闪电退款", "线下换新", "返修换新"]
+    assert [s.scene for s in rules.scenes] == [
+        "取消",
+        "拒绝",
+        "直赔/补发",
+        "闪电退款",
+        "线下换新",
+        "返修换新",
+        "仅退款",
+    ]
     assert rules.scenes[0] == SceneRule(
         scene="取消",
-        field="status",
+        fields=("status",),
         values=("取消",),
         stop="first_audit",
         missing_stop="cancelled_before_audit",
     )
-    assert rules.scenes[1].values == ("审核不通过", "审核关闭", "拒绝")
-    assert rules.scenes[3].values == ("上门换新", "线下换新")
+    assert rules.scenes[1].fields == ("status", "approve_result")
+    assert rules.scenes[1].values == ("审核关闭", "审核不通过", "拒绝")
+    assert rules.scenes[2] == SceneRule(
+        scene="直赔/补发",
+        fields=("return_method", "approve_result", "service_type"),
+        values=("补发商品",),
+        stop="first_audit",
+        prefixes=("直赔",),
+    )
+    assert rules.scenes[3].fields == ("flash_refund", "return_method", "approve_result")
+    assert rules.scenes[4].values == ("上门换新", "线下换新")
+    assert rules.scenes[6].values == ("仅退款", "已收货退款", "未收货退款", "售前退款")
     assert (rules.window_days, rules.history_days) == (30, 180)
     assert (rules.warning_hours, rules.target_hours) == (60.0, 60.0)
     assert dict(rules.stage_targets) == {
@@ -80,7 +98,7 @@ to = 2026-02-20
     assert rules.thresholds["transit_over_72h"] == 72.0
     # arrays replace the default array whole
     assert rules.holidays == ((datetime(2026, 2, 10, 12), datetime(2026, 2, 20)),)
-    assert len(rules.scenes) == 5
+    assert len(rules.scenes) == 7
     assert rules.source == path
 
 
@@ -97,7 +115,7 @@ stop = "first_process"
     )
     rules = load_rules(path)
     assert rules.scenes == (
-        SceneRule("极速退款", "approve_result", ("极速退款",), "first_process", "missing_end"),
+        SceneRule("极速退款", ("approve_result",), ("极速退款",), "first_process", "missing_end"),
     )
 
 
