@@ -97,6 +97,47 @@ ALWAYS_BREAKDOWNS = ("scene", "service_type", "reason")
 #: breakdown key -> the stage column it is sorted by (slowest first); others sort by count.
 BREAKDOWN_SORT_STAGE = {"auditor": "audit", "carrier": "transit"}
 WITHOUT_LONGEST: tuple[int, ...] = (10, 50, 100)
+#: Scenes whose refund 闪电退款 / 极速审核 can issue at audit, before the goods travel (改善测算).
+REFUND_AT_AUDIT_SCENES: tuple[str, ...] = ("退货", "仅退款")
+#: The article's service-order classes (服务单分类), first match wins; keywords are searched in
+#: 一级/二级申请原因, 客户期望 and 服务单状态. Specific classes come first: a 质量问题 reason with a
+#: 划痕 detail is an ordinary defect. Orders matching none are "other".
+ORDER_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("refused", ("拒收",)),
+    ("defect", ("瑕疵", "划痕", "色差", "污渍", "少件", "漏发", "错发", "与描述不符", "包装")),
+    ("quality", ("质量", "故障", "损坏", "破损", "坏了", "不工作", "性能")),
+    ("no_reason", ("无理由", "不想要", "拍错", "多拍", "买错", "不喜欢")),
+)
+ORDER_CLASS_KEYS: tuple[str, ...] = (*(k for k, _ in ORDER_CLASSES), "other")
+#: Checkpoints of the stage chain (DOMAIN §4) and the tracking update; the report says which the
+#: data had, because a missing one folds its stage into the next (e.g. no sign time: 逆向物流 and
+#: 签收→验收入库 are one span).
+CHECKPOINTS: dict[str, tuple[str, ...]] = {
+    "first_audit_time": ("first_audit_time",),
+    "return_start": ("pickup_time", "customer_ship_time"),
+    "logistics_update_time": ("logistics_update_time",),
+    "sign_time": ("sign_time",),
+    "inbound_time": ("inbound_time",),
+    "first_process_time": ("first_process_time",),
+}
+#: Columns each §5 rule needs somewhere in the data set (DOMAIN §5 "Inputs"): any of the columns
+#: of every group. A rule whose inputs are absent is unavailable (null), never 0.
+RULE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "audit_over_24h": (),
+    "return_ship_over_24h": (("pickup_time", "customer_ship_time"),),
+    "tracking_stale_over_48h": (("pickup_time", "customer_ship_time"), ("logistics_update_time",)),
+    "transit_over_72h": (("pickup_time", "customer_ship_time"), ("sign_time", "inbound_time")),
+    "inbound_over_24h": (("sign_time",), ("inbound_time",)),
+    "inbound_over_48h": (("sign_time",), ("inbound_time",)),
+    "process_over_24h": (("inbound_time",),),
+    "total_over_60h": (),
+}
+#: Teams of the action lists (one xlsx sheet and one report table each).
+TEAMS: tuple[str, ...] = ("customer_service", "logistics", "warehouse")
+#: Orders that move tomorrow's figure most, shown in the 明天 section.
+TOMORROW_MOVERS = 5
+#: JD reconciliation: mismatching orders kept per store (the largest differences).
+JD_MISMATCH_ROWS = 200
 TOP_N = 100
 PEAK_HOURS = 3
 MIN_PEERS = 3
@@ -110,7 +151,8 @@ FINDING_LIMITS: dict[str, float] = {
     "trend_up_share": 0.05,  # mean up by at least 5 % vs the previous window
     "long_tail_share": 0.10,  # removing the n longest lowers the mean by at least 10 %
     "long_tail_min_counted": 50,  # only when the n longest are a small part of the orders
-    "warning_watch_share": 0.90,  # mean ≥ 90 % of the warning line is "watch"
+    "refund_at_audit_hours": 1.0,  # 闪电退款 what-if worth naming when it saves this much
+    "repetitive_share": 0.20,  # 仅退款 + 拒收件 share of counted orders worth the SA tool
 }
 
 _HOUR_US = 3_600_000_000.0
@@ -126,7 +168,9 @@ class FindingKind(enum.Enum):
     SHORT_BOARD_PROCESS = "short_board_process"
     CONTROLLABLE_SHORT_BOARD = "controllable_short_board"
     CONSUMER_WARNING = "consumer_warning"
+    OPEN_BREACHED = "open_breached"
     OPEN_AT_RISK = "open_at_risk"
+    OPEN_LONG = "open_long"
     TREND_UP = "trend_up"
     AUDIT_PEAK_STAFFING = "audit_peak_staffing"
     PICKUP_SLOW = "pickup_slow"
@@ -136,6 +180,10 @@ class FindingKind(enum.Enum):
     PROCESS_SLOW = "process_slow"
     LOW_FIRST_PASS = "low_first_pass"
     LONG_TAIL = "long_tail"
+    FLASH_REFUND = "flash_refund"
+    SA_TOOL = "sa_tool"
+    EXCHANGE_STOCK = "exchange_stock"
+    JD_MISMATCH = "jd_mismatch"
 
 
 _SHORT_BOARD_KIND = {
@@ -168,9 +216,18 @@ class ShortBoard:
     controllable_excess_hours: float
 
 
+WarningState = Literal["triggered", "not_triggered", "cannot_judge"]
+
+
 @dataclass(frozen=True)
 class WarningRisk:
-    """Consumer-warning risk (消费者预警): mean over the line, the full JD condition if known."""
+    """Consumer warning (交易咨询页面 "此店铺售后时效较长"): JD's condition and its state.
+
+    ``state``: ``triggered`` (every input given and every condition holds), ``not_triggered``
+    (the mean is within the line, or a given star/rank rate already fails the condition), or
+    ``cannot_judge`` (the duration condition holds but star or rank rates were not given).
+    ``level`` is the same three states in the older words (high / watch / ok) for the email.
+    """
 
     line_hours: float
     mean_over_line: bool
@@ -179,6 +236,58 @@ class WarningRisk:
     dispute_rank: float | None
     full_condition: bool | None
     level: Literal["high", "watch", "ok"]
+    state: WarningState = "not_triggered"
+
+
+@dataclass(frozen=True)
+class JdCheck:
+    """Our hours against JD's own per-order figure (售后整体时长(H)) on the counted orders."""
+
+    compared: int
+    matched: int
+    mean_hours: float | None  # ours, over the compared orders
+    mean_jd_hours: float | None
+    max_abs_diff_hours: float | None
+    #: service_id, hours, jd_hours, diff_hours (ours − JD), cause; largest difference first.
+    mismatches: pl.DataFrame
+
+    @property
+    def matched_share(self) -> float | None:
+        return self.matched / self.compared if self.compared else None
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The published 风向标 figure beside ours and JD's per-order mean, with the likely causes of
+    a gap (text.py words each cause; the flagged ones first)."""
+
+    published_hours: float
+    mean_hours: float | None
+    mean_jd_hours: float | None
+    gap_hours: float | None  # published − ours
+    causes: tuple[str, ...]
+    flagged: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Tomorrow:
+    """Tomorrow's figure with the data as of now: the 考核周期 shifted by one day.
+
+    ``leaving``/``entering``/``movers`` columns: service_id, apply_time, complete_time, hours,
+    reason (out_of_window | apply_too_old | enters), effect_hours (this order's part of
+    ``delta_hours``; the parts add up to it exactly).
+    """
+
+    window: Window
+    counted: int
+    mean_hours: float | None
+    delta_hours: float | None
+    leaving: pl.DataFrame
+    entering: pl.DataFrame
+    movers: pl.DataFrame
+    #: reason of the order that moves the figure most (e.g. apply_too_old: one very old order
+    #: aging out of the 180-day limit), None when nothing moves.
+    largest_reason: str | None
 
 
 @dataclass(frozen=True)
@@ -230,6 +339,15 @@ class Diagnosis:
     #: The cell with the most merchant-controllable excess hours: where the store itself can act
     #: when the short board is mostly outside its control (carrier transit, customer shipping).
     controllable_short_board: ShortBoard | None = None
+    #: checkpoint, orders, share: counted orders that had each checkpoint (stage section).
+    checkpoints: pl.DataFrame = field(default_factory=pl.DataFrame)
+    jd_check: JdCheck | None = None
+    reconciliation: Reconciliation | None = None
+    #: order_class, count, share, audit_mean_hours, first_pass_rate (服务单分类).
+    classes: pl.DataFrame = field(default_factory=pl.DataFrame)
+    #: team -> open orders for that team (customer_service, logistics, warehouse).
+    team_actions: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    tomorrow: Tomorrow | None = None
 
 
 # --- expressions ---------------------------------------------------------------------------------
@@ -294,6 +412,7 @@ def diagnose(
     observed: Mapping[str, float] | None = None,
     stores: Iterable[str] | None = None,
     load_report: Any | None = None,
+    published_hours: float | Mapping[str, float] | None = None,
 ) -> dict[str, Diagnosis]:
     """Diagnose the selected stores (default all) of a canonical frame for one window.
 
@@ -317,6 +436,9 @@ def diagnose(
         Store ids to diagnose; an id not in the data raises :class:`UnknownStoreError`.
     load_report
         The loader's ``LoadReport``, for duplicate/bad-row counts in ``data_quality``.
+    published_hours
+        The figure 风向标 shows today (``--published-hours``), for the reconciliation: one value
+        for every selected store, or a mapping store_id → value.
 
     Returns
     -------
@@ -349,10 +471,17 @@ def diagnose(
     # KPIs of every store (peers need the others' means) from metrics, the one source of them.
     plans["kpis"] = store_metrics_lazy(lf_all, window=window, rules=rules)
     plans["prev_kpis"] = store_metrics_lazy(lf, window=previous, rules=rules)
+    plans["availability"] = _availability_plan(lf_all)
     names = list(plans)
     collected = dict(zip(names, pl.collect_all([plans[n] for n in names]), strict=True))
     kpi_now = _kpis(collected.pop("kpis"))
     kpi_prev = _kpis(collected.pop("prev_kpis"))
+    present = collected.pop("availability").row(0, named=True)
+    available = {
+        rule: all(any(present[c] for c in group) for group in needs)
+        for rule, needs in RULE_NEEDS.items()
+    }
+    jd_whole = present.get("_jd_fractional", 0) == 0
     parts = {n: _split(df) for n, df in collected.items()}
     empties = {n: df.clear().drop("store_id") for n, df in collected.items()}
 
@@ -385,8 +514,30 @@ def diagnose(
             peer_count=len(peers),
             observed=obs,
             load_report=load_report,
+            available=available,
+            jd_whole=jd_whole,
+            published=_published_for(published_hours, sid),
         )
     return result
+
+
+def _availability_plan(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Which checkpoint columns hold any value in the whole data set (every store loaded)."""
+    columns = sorted({c for needs in RULE_NEEDS.values() for group in needs for c in group})
+    jd = pl.col("jd_hours")
+    return lf.select(
+        *[pl.col(c).is_not_null().any().alias(c) for c in columns],
+        (jd != jd.round(0)).fill_null(False).sum().alias("_jd_fractional"),
+    )
+
+
+def _published_for(published: float | Mapping[str, float] | None, sid: str) -> float | None:
+    if published is None:
+        return None
+    if isinstance(published, Mapping):
+        value = published.get(sid)
+        return None if value is None else float(value)
+    return float(published)
 
 
 def diagnose_store(
@@ -399,6 +550,7 @@ def diagnose_store(
     target_hours: float | None = None,
     observed: Mapping[str, float] | None = None,
     load_report: Any | None = None,
+    published_hours: float | None = None,
 ) -> Diagnosis:
     """Diagnose one store; raises :class:`UnknownStoreError` listing the stores found."""
     return diagnose(
@@ -410,6 +562,7 @@ def diagnose_store(
         observed=observed,
         stores=[store_id],
         load_report=load_report,
+        published_hours=published_hours,
     )[str(store_id)]
 
 
@@ -424,6 +577,7 @@ def _plans(
     over = float(rules.warning_hours)
     sid = "store_id"
     plans: dict[str, pl.LazyFrame] = {}
+    audit_h = _hours_between("first_audit_time", "apply_time")
     # Window-first sample (derivation only on the window's rows), then the counted orders.
     sample = sample_in_window(lf, window=window, rules=rules)
     counted = sample.filter(pl.col("counted")).with_columns(_excess_columns(target))
@@ -522,7 +676,6 @@ def _plans(
     plans["open"] = _open_plan(lf, as_of=as_of, rules=rules)
 
     apply_day = pl.col("apply_time").dt.date()
-    audit_h = _hours_between("first_audit_time", "apply_time")
     plans["heatmap"] = (
         lf.filter(apply_day.is_between(window.start, window.end))
         .with_columns(
@@ -555,6 +708,96 @@ def _plans(
             h.filter(rank > pl.min_horizontal(pl.lit(n), pl.len() - 1)).mean().alias(f"wl_{n}")
             for n in WITHOUT_LONGEST
         ],
+        # 闪电退款 / 极速审核: the scene's orders refunded at audit stop at their audit hours.
+        *[
+            pl.when(pl.col("scene") == scene)
+            .then(pl.min_horizontal(h, _stage("audit")))
+            .otherwise(h)
+            .mean()
+            .alias(f"ra_{i}")
+            for i, scene in enumerate(REFUND_AT_AUDIT_SCENES)
+        ],
+        *[
+            (pl.col("scene") == scene).sum().alias(f"ra_n_{i}")
+            for i, scene in enumerate(REFUND_AT_AUDIT_SCENES)
+        ],
+    )
+
+    plans["checkpoints"] = counted.group_by(sid).agg(
+        pl.len().alias("_counted"),
+        *[
+            pl.any_horizontal([pl.col(c).is_not_null() for c in cols]).sum().alias(name)
+            for name, cols in CHECKPOINTS.items()
+        ],
+    )
+
+    diff = pl.col("hours") - pl.col("jd_hours")
+    has_jd = counted.filter(pl.col("jd_hours").is_not_null() & pl.col("hours").is_not_null())
+    names = counted.collect_schema().names()
+    # rules.derive_orders decides the match (it knows the data-set-wide rounding); before it
+    # did, both tolerances are counted and the assembly picks one.
+    matched = pl.col("jd_matched").fill_null(False) if "jd_matched" in names else None
+    plans["jd"] = has_jd.group_by(sid).agg(
+        pl.len().alias("compared"),
+        (diff.abs() <= 0.01).sum().alias("within_0"),
+        (diff.abs() <= 1.0).sum().alias("within_1"),
+        (matched.sum() if matched is not None else pl.lit(None, dtype=pl.UInt32)).alias("matched"),
+        pl.col("hours").mean().alias("mean_hours"),
+        pl.col("jd_hours").mean().alias("mean_jd_hours"),
+        diff.abs().max().alias("max_abs_diff_hours"),
+        (pl.col("jd_hours") != pl.col("jd_hours").round(0)).sum().alias("fractional"),
+    )
+    mismatch = ~matched if matched is not None else diff.abs() > 0.01
+    plans["jd_mismatches"] = (
+        has_jd.filter(mismatch)
+        .select(
+            sid,
+            "service_id",
+            "scene",
+            "hours",
+            "jd_hours",
+            diff.alias("diff_hours"),
+            pl.col("jd_intervened"),
+        )
+        .filter(
+            pl.col("diff_hours").abs().rank("ordinal", descending=True).over(sid)
+            <= JD_MISMATCH_ROWS
+        )
+        .sort(sid, pl.col("diff_hours").abs(), "service_id", descending=[False, True, False])
+    )
+
+    plans["classes"] = (
+        counted.with_columns(_order_class().alias("order_class"))
+        .group_by(sid, "order_class")
+        .agg(
+            pl.len().cast(pl.Int64).alias("count"),
+            pl.when(audit_h >= 0).then(audit_h).mean().alias("audit_mean_hours"),
+            fb.is_not_null().sum().cast(pl.Int64).alias("feedback_known"),
+            (fb == 0).sum().cast(pl.Int64).alias("first_pass"),
+        )
+    )
+
+    tomorrow = Window(start=window.start + timedelta(days=1), end=window.end + timedelta(days=1))
+    keys = [sid, "service_id"]
+    order_cols = [sid, "service_id", "scene", "apply_time", "complete_time", "hours"]
+    counted_next = sample_in_window(lf, window=tomorrow, rules=rules).filter(pl.col("counted"))
+    plans["tomorrow"] = counted_next.group_by(sid).agg(
+        pl.len().cast(pl.Int64).alias("counted"), pl.col("hours").mean().alias("mean_hours")
+    )
+    plans["leaving"] = (
+        counted.select(order_cols)
+        .join(counted_next.select(keys), on=keys, how="anti")
+        .with_columns(
+            pl.when(pl.col("complete_time") < tomorrow.start_at)
+            .then(pl.lit("out_of_window"))
+            .otherwise(pl.lit("apply_too_old"))
+            .alias("reason")
+        )
+    )
+    plans["entering"] = (
+        counted_next.select(order_cols)
+        .join(counted.select(keys), on=keys, how="anti")
+        .with_columns(pl.lit("enters").alias("reason"))
     )
 
     plans["quality"] = (
@@ -581,8 +824,10 @@ def _open_plan(lf: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl.LazyFra
         rules=rules,
     )
     # A stopped clock under every threshold has no rule: nothing left to break, not at risk.
-    status = open_order_status(recent, as_of=as_of, rules=rules).filter(
-        pl.col("rule").is_not_null()
+    status = (
+        open_order_status(recent, as_of=as_of, rules=rules)
+        .filter(pl.col("rule").is_not_null())
+        .with_columns(_team().alias("team"), _next_action().alias("next_action"))
     )
     return mask_personal(
         status.select("store_id", *(c for c in _OPEN_COLUMNS if c != "projected_mean_delta")).sort(
@@ -617,6 +862,9 @@ def _assemble(
     peer_count: int,
     observed: Mapping[str, float],
     load_report: Any | None,
+    available: Mapping[str, bool],
+    jd_whole: bool,
+    published: float | None,
 ) -> Diagnosis:
     store_name = info["store_name"][0] if info.height and info["store_name"][0] else sid
     data_until = info["data_until"][0] if info.height else None
@@ -625,12 +873,17 @@ def _assemble(
     excess = _excess_frame(part("excess"))
     short_board = _short_board(excess)
     controllable_board = _short_board(excess, by="controllable_excess_hours")
-    alerts = _alerts_frame(part("alerts"), rules=rules)
+    alerts = _alerts_frame(part("alerts"), rules=rules, available=available)
     open_at_risk = _with_projection(part("open"), kpis)
+    jd_check = _jd_check(part("jd"), part("jd_mismatches"), whole=jd_whole)
+    tomorrow = _tomorrow(
+        part("tomorrow"), part("leaving"), part("entering"), window=window, kpis=kpis
+    )
     heatmap = _heatmap(part("heatmap"))
     peak_hours = _peak_hours(heatmap)
     first_pass = _first_pass(scalars)
     what_if = _what_if(scalars)
+    classes = _classes(part("classes"))
     warning = _warning(kpis.mean_hours, observed=observed, rules=rules)
     breakdowns = _breakdowns(part)
     quality = _quality(part("quality"), kpis, load_report)
@@ -650,6 +903,8 @@ def _assemble(
         warning=warning,
         open_at_risk=open_at_risk,
         breakdowns=breakdowns,
+        excess=excess,
+        jd_check=jd_check,
     )
     return Diagnosis(
         store_id=sid,
@@ -683,6 +938,19 @@ def _assemble(
         findings=findings,
         data_quality=quality,
         observed=dict(observed),
+        checkpoints=_checkpoints(part("checkpoints")),
+        jd_check=jd_check,
+        reconciliation=_reconcile(
+            published,
+            kpis=kpis,
+            jd_check=jd_check,
+            window=window,
+            as_of=as_of,
+            data_until=data_until,
+        ),
+        classes=classes,
+        team_actions=_team_actions(open_at_risk, rules=rules),
+        tomorrow=tomorrow,
     )
 
 
@@ -792,24 +1060,248 @@ def _short_board(excess: pl.DataFrame, *, by: str = "excess_hours") -> ShortBoar
     )
 
 
-def _alerts_frame(df: pl.DataFrame, *, rules: Rules) -> pl.DataFrame:
+def _alerts_frame(
+    df: pl.DataFrame, *, rules: Rules, available: Mapping[str, bool] | None = None
+) -> pl.DataFrame:
+    """Counted orders per rule; ``count``/``share`` null when the rule is unavailable (its inputs
+    are absent from the whole data set: "needs logistics data", never 0)."""
     counted = int(df["_counted"][0]) if df.height else 0
     names = list(rules.thresholds)
-    counts = [int(df[r][0]) if df.height else 0 for r in names]
+    ok = [bool((available or {}).get(r, True)) for r in names]
+    counts = [
+        (int(df[r][0]) if df.height else 0) if on else None for r, on in zip(names, ok, strict=True)
+    ]
     return pl.DataFrame(
         {
             "rule": names,
             "threshold_hours": [float(rules.thresholds[r]) for r in names],
             "count": counts,
-            "share": [c / counted if counted else None for c in counts],
+            "share": [c / counted if counted and c is not None else None for c in counts],
+            "available": ok,
+            "needs": [
+                None if on else ",".join(c for group in RULE_NEEDS.get(r, ()) for c in group)
+                for r, on in zip(names, ok, strict=True)
+            ],
         },
         schema={
             "rule": pl.String,
             "threshold_hours": pl.Float64,
             "count": pl.Int64,
             "share": pl.Float64,
+            "available": pl.Boolean,
+            "needs": pl.String,
         },
     )
+
+
+def _checkpoints(df: pl.DataFrame) -> pl.DataFrame:
+    counted = int(df["_counted"][0]) if df.height else 0
+    names = list(CHECKPOINTS)
+    orders = [int(df[c][0]) if df.height else 0 for c in names]
+    return pl.DataFrame(
+        {
+            "checkpoint": names,
+            "orders": orders,
+            "share": [o / counted if counted else None for o in orders],
+        },
+        schema={"checkpoint": pl.String, "orders": pl.Int64, "share": pl.Float64},
+    )
+
+
+_MISMATCH_SCHEMA = {
+    "service_id": pl.String,
+    "scene": pl.String,
+    "hours": pl.Float64,
+    "jd_hours": pl.Float64,
+    "diff_hours": pl.Float64,
+    "cause": pl.String,
+}
+
+
+def _jd_check(df: pl.DataFrame, mismatches: pl.DataFrame, *, whole: bool) -> JdCheck | None:
+    """JD's per-order hours against ours (DOMAIN §3): matched within 0.01 h, or 1 h when every
+    jd_hours of the data set is whole (the old export rounds)."""
+    if not df.height or not df["compared"][0]:
+        return None
+    rec = df.row(0, named=True)
+    tolerance = 1.0 if whole else 0.01
+    if rec["matched"] is not None:
+        matched = int(rec["matched"])
+    else:
+        matched = int(rec["within_1"] if whole else rec["within_0"])
+        mismatches = mismatches.filter(pl.col("diff_hours").abs() > tolerance)
+    # JD lower than ours: JD subtracted time the export does not show (an intervention); JD
+    # higher: JD's clock ran longer (a later end, e.g. a different scene or a re-processing).
+    cause = (
+        pl.when(pl.col("diff_hours") > 0)
+        .then(pl.lit("jd_subtracted"))
+        .otherwise(pl.lit("jd_later_end"))
+    )
+    listed = mismatches.with_columns(cause.alias("cause")).select(list(_MISMATCH_SCHEMA))
+    return JdCheck(
+        compared=int(rec["compared"]),
+        matched=matched,
+        mean_hours=rec["mean_hours"],
+        mean_jd_hours=rec["mean_jd_hours"],
+        max_abs_diff_hours=rec["max_abs_diff_hours"],
+        mismatches=listed.cast(_MISMATCH_SCHEMA),  # type: ignore[arg-type]
+    )
+
+
+#: Likely causes of a gap to the published 风向标 figure, in the order the report lists them.
+PUBLISHED_CAUSES = ("day_boundary", "intervention", "before_refresh", "missing_orders")
+#: 风向标 refreshes its figures in the morning; a download before this hour may be a day behind.
+REFRESH_HOUR = 9
+
+
+def _reconcile(
+    published: float | None,
+    *,
+    kpis: Kpis,
+    jd_check: JdCheck | None,
+    window: Window,
+    as_of: datetime,
+    data_until: datetime | None,
+) -> Reconciliation | None:
+    if published is None:
+        return None
+    mean = kpis.mean_hours
+    flagged = []
+    if window.end != as_of.date() - timedelta(days=1):
+        flagged.append("day_boundary")  # JD's 考核周期 ends yesterday
+    if jd_check is not None and jd_check.mismatches.filter(pl.col("diff_hours") > 0).height:
+        flagged.append("intervention")
+    if as_of.hour < REFRESH_HOUR:
+        flagged.append("before_refresh")
+    if data_until is None or data_until < window.end_before - timedelta(hours=12):
+        flagged.append("missing_orders")  # the download stops well before the window's end
+    return Reconciliation(
+        published_hours=float(published),
+        mean_hours=mean,
+        mean_jd_hours=None if jd_check is None else jd_check.mean_jd_hours,
+        gap_hours=None if mean is None else float(published) - mean,
+        causes=tuple(flagged) + tuple(c for c in PUBLISHED_CAUSES if c not in flagged),
+        flagged=tuple(flagged),
+    )
+
+
+_TOMORROW_SCHEMA = {
+    "service_id": pl.String,
+    "scene": pl.String,
+    "apply_time": pl.Datetime("us"),
+    "complete_time": pl.Datetime("us"),
+    "hours": pl.Float64,
+    "reason": pl.String,
+    "effect_hours": pl.Float64,
+}
+
+
+def _tomorrow(
+    stats: pl.DataFrame,
+    leaving: pl.DataFrame,
+    entering: pl.DataFrame,
+    *,
+    window: Window,
+    kpis: Kpis,
+) -> Tomorrow:
+    """Tomorrow's mean and each moving order's exact part of the change.
+
+    With today's mean m over n orders and tomorrow's n′ = n − leaving + entering, the change is
+    Σ_entering (h − m)/n′ − Σ_leaving (h − m)/n′, so each order's effect is ±(h − m)/n′.
+    """
+    shifted = Window(start=window.start + timedelta(days=1), end=window.end + timedelta(days=1))
+    counted = int(stats["counted"][0]) if stats.height else 0
+    mean = float(stats["mean_hours"][0]) if counted else None
+    today = kpis.mean_hours
+    empty = pl.DataFrame(schema=_TOMORROW_SCHEMA)
+    if not counted or today is None:
+        sign_leave = sign_enter = pl.lit(None, dtype=pl.Float64)
+    else:
+        sign_leave = -(pl.col("hours") - today) / counted
+        sign_enter = (pl.col("hours") - today) / counted
+
+    def shape(df: pl.DataFrame, effect: pl.Expr) -> pl.DataFrame:
+        if not df.height:
+            return empty
+        out = df.with_columns(effect.alias("effect_hours")).select(list(_TOMORROW_SCHEMA))
+        return out.sort(pl.col("effect_hours").abs(), "service_id", descending=[True, False])
+
+    leave = shape(leaving, sign_leave)
+    enter = shape(entering, sign_enter)
+    both = pl.concat([leave, enter])
+    movers = (
+        both.filter(pl.col("effect_hours").is_not_null())
+        .sort(pl.col("effect_hours").abs(), "service_id", descending=[True, False])
+        .head(TOMORROW_MOVERS)
+        if both.height
+        else empty
+    )
+    delta = None if mean is None or today is None else mean - today
+    largest = movers["reason"][0] if movers.height and delta is not None else None
+    return Tomorrow(
+        window=shifted,
+        counted=counted,
+        mean_hours=mean,
+        delta_hours=delta,
+        leaving=leave,
+        entering=enter,
+        movers=movers,
+        largest_reason=largest,
+    )
+
+
+def _classes(df: pl.DataFrame) -> pl.DataFrame:
+    """Counted orders per service-order class, in the article's order, with audit time and
+    一次性沟通完成率 (share of orders never sent to 待客户反馈, among those with the count)."""
+    total = int(df["count"].sum()) if df.height else 0
+    order = {k: i for i, k in enumerate(ORDER_CLASS_KEYS)}
+    return (
+        df.with_columns(
+            (pl.col("count") / total if total else pl.lit(None, dtype=pl.Float64)).alias("share"),
+            pl.when(pl.col("feedback_known") > 0)
+            .then(pl.col("first_pass") / pl.col("feedback_known"))
+            .alias("first_pass_rate"),
+            pl.col("order_class").replace_strict(order, return_dtype=pl.Int8).alias("_o"),
+        )
+        .sort("_o")
+        .select(
+            "order_class",
+            pl.col("count").cast(pl.Int64),
+            pl.col("share").cast(pl.Float64),
+            pl.col("audit_mean_hours").cast(pl.Float64),
+            pl.col("first_pass_rate").cast(pl.Float64),
+        )
+    )
+
+
+_TEAM_COLUMNS = (
+    "service_id",
+    "order_id",
+    "scene",
+    "status",
+    "stage",
+    "elapsed_hours",
+    "rule",
+    "hours_to_breach",
+    "next_action",
+    "sku_name",
+)
+
+
+def _team_actions(open_at_risk: pl.DataFrame, *, rules: Rules) -> dict[str, pl.DataFrame]:
+    """One action list per team: open orders over a stage threshold or due within the horizon,
+    most urgent first. An order whose only broken rule is the 60 h line is a long order, not a
+    missed deadline; it stays on its team's list while its stage rule is still open."""
+    horizon = _limits(rules)["open_horizon_hours"]
+    due = open_at_risk.filter(
+        pl.col("team").is_not_null() & (pl.col("hours_to_breach") <= horizon).fill_null(False)
+    )
+    return {
+        team: due.filter(pl.col("team") == team)
+        .sort("hours_to_breach", "service_id", nulls_last=True)
+        .select(_TEAM_COLUMNS)
+        for team in TEAMS
+    }
 
 
 _OPEN_COLUMNS = (
@@ -825,10 +1317,76 @@ _OPEN_COLUMNS = (
     "breached",
     "hours_to_breach",
     "projected_mean_delta",
+    "team",
+    "next_action",
     "sku_name",
     "customer_name",
     "customer_phone",
 )
+#: Scenes whose open order waits for the merchant to send the new item (上门换新 / 线下换新).
+REPLACEMENT_SCENES = ("线下换新", "上门换新", "返修换新")
+REFUND_SCENES = ("退货", "仅退款", "闪电退款", "已收货退款", "未收货退款", "售前退款")
+
+
+def _team(*, status: str = "status") -> pl.Expr:
+    """Who acts on an open order: customer service (audit, 待客户反馈, refunds without goods),
+    logistics (pickup, transit) or the warehouse (book in, process after inbound)."""
+    stage = pl.col("stage")
+    return (
+        pl.when(pl.col(status).str.contains("待客户反馈").fill_null(False) | (stage == "audit"))
+        .then(pl.lit("customer_service"))
+        .when(stage.is_in(["return_ship", "transit"]))
+        .then(pl.lit("logistics"))
+        .when((stage == "inbound") | ((stage == "process") & pl.col("inbound_time").is_not_null()))
+        .then(pl.lit("warehouse"))
+        .when(stage == "process")
+        .then(pl.lit("customer_service"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+
+
+def _next_action() -> pl.Expr:
+    """The next action key (text.py ``action.<key>``) from the stage and, in process, the scene:
+    a 维修 stops the clock at its first processing, a replacement at sending the new item."""
+    stage, scene = pl.col("stage"), pl.col("scene")
+    feedback = pl.col("status").str.contains("待客户反馈").fill_null(False)
+    return (
+        pl.when(feedback)
+        .then(pl.lit("chase_customer"))
+        .when(stage == "audit")
+        .then(pl.lit("audit"))
+        .when(stage == "return_ship")
+        .then(pl.lit("book_pickup"))
+        .when(stage == "transit")
+        .then(pl.lit("chase_carrier"))
+        .when(stage == "inbound")
+        .then(pl.lit("book_in"))
+        .when((stage == "process") & scene.is_in(REPLACEMENT_SCENES).fill_null(False))
+        .then(pl.lit("send_replacement"))
+        .when((stage == "process") & (scene == "维修").fill_null(False))
+        .then(pl.lit("start_repair"))
+        .when((stage == "process") & (scene == "换货").fill_null(False))
+        .then(pl.lit("ship_exchange"))
+        .when((stage == "process") & scene.is_in(REFUND_SCENES).fill_null(False))
+        .then(pl.lit("refund"))
+        .when(stage == "process")
+        .then(pl.lit("process"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+    )
+
+
+def _order_class() -> pl.Expr:
+    """The article's service-order class (服务单分类) from the reasons, type and status."""
+    text = pl.concat_str(
+        [pl.col(c).cast(pl.String) for c in ("reason", "reason_detail", "service_type", "status")],
+        separator="|",
+        ignore_nulls=True,
+    )
+    expr: Any = None
+    for key, words in ORDER_CLASSES:
+        hit = text.str.contains("|".join(words)).fill_null(False)
+        expr = pl.when(hit).then(pl.lit(key)) if expr is None else expr.when(hit).then(pl.lit(key))
+    return expr.otherwise(pl.lit("other"))
 
 
 def _with_projection(df: pl.DataFrame, kpis: Kpis) -> pl.DataFrame:
@@ -878,23 +1436,32 @@ def _what_if(scalars: pl.DataFrame) -> pl.DataFrame:
         "n": pl.Int64,
         "mean_hours": pl.Float64,
         "delta_hours": pl.Float64,
+        "scene": pl.String,
     }
     if scalars.height == 0:
-        return pl.DataFrame([("actual", None, None, None, None)], schema=schema, orient="row")
+        return pl.DataFrame([("actual", None, None, None, None, None)], schema=schema, orient="row")
     rec = scalars.row(0, named=True)
     actual = rec["actual"]
-    rows: list[tuple[object, ...]] = [("actual", None, None, actual, 0.0)]
+    rows: list[tuple[object, ...]] = [("actual", None, None, actual, 0.0, None)]
     rows += [
-        ("stage_meets_target", s, None, rec[f"cap_{s}"], rec[f"cap_{s}"] - actual) for s in STAGES
+        ("stage_meets_target", s, None, rec[f"cap_{s}"], rec[f"cap_{s}"] - actual, None)
+        for s in STAGES
     ]
-    rows.append(("all_stages_meet_target", None, None, rec["cap_all"], rec["cap_all"] - actual))
+    rows.append(
+        ("all_stages_meet_target", None, None, rec["cap_all"], rec["cap_all"] - actual, None)
+    )
     seen: set[int] = set()
     for n in WITHOUT_LONGEST:
         real = min(n, int(rec["counted"]) - 1)
         if real < 1 or real in seen:
             continue
         seen.add(real)
-        rows.append(("without_longest", None, real, rec[f"wl_{n}"], rec[f"wl_{n}"] - actual))
+        rows.append(("without_longest", None, real, rec[f"wl_{n}"], rec[f"wl_{n}"] - actual, None))
+    for i, scene in enumerate(REFUND_AT_AUDIT_SCENES):
+        count = int(rec.get(f"ra_n_{i}") or 0)
+        if count:
+            value = rec[f"ra_{i}"]
+            rows.append(("refund_at_audit", None, count, value, value - actual, scene))
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
@@ -930,23 +1497,36 @@ def _observed_for(observed: Mapping[str, Any] | None, sid: str) -> dict[str, flo
 
 
 def _warning(mean: float | None, *, observed: Mapping[str, float], rules: Rules) -> WarningRisk:
+    """JD's consumer-warning condition in three states (DOMAIN §6): never "high risk" on the
+    duration alone."""
     line = float(rules.warning_hours)
     over = mean is not None and mean > line
     star = observed.get("star")
     a_rank = observed.get("aftersales_rank")
     d_rank = observed.get("dispute_rank")
+    limit = float(rules.warning_rank)
+    # Each condition: True / False, or None when its input was not given.
+    conditions = [
+        over,
+        None if star is None else star <= float(rules.warning_star),
+        None if a_rank is None else a_rank <= limit,
+        None if d_rank is None else d_rank <= limit,
+    ]
     full: bool | None = None
-    if star is not None and a_rank is not None and d_rank is not None:
-        limit = float(rules.warning_rank)
-        full = over and star <= float(rules.warning_star) and a_rank <= limit and d_rank <= limit
-    watch_share = _limits(rules)["warning_watch_share"]
-    level: Literal["high", "watch", "ok"]
-    if full or (over and full is None):
-        level = "high"
-    elif over or (mean is not None and mean >= watch_share * line):
-        level = "watch"
+    if all(c is not None for c in conditions[1:]):
+        full = all(conditions)
+    state: WarningState
+    if not over or any(c is False for c in conditions):
+        state = "not_triggered"
+    elif full:
+        state = "triggered"
     else:
-        level = "ok"
+        state = "cannot_judge"
+    levels: dict[str, Literal["high", "watch", "ok"]] = {
+        "triggered": "high",
+        "cannot_judge": "watch",
+        "not_triggered": "ok",
+    }
     return WarningRisk(
         line_hours=line,
         mean_over_line=over,
@@ -954,7 +1534,8 @@ def _warning(mean: float | None, *, observed: Mapping[str, float], rules: Rules)
         aftersales_rank=a_rank,
         dispute_rank=d_rank,
         full_condition=full,
-        level=level,
+        level=levels[state],
+        state=state,
     )
 
 
@@ -1000,8 +1581,14 @@ def _findings(
     warning: WarningRisk,
     open_at_risk: pl.DataFrame,
     breakdowns: Mapping[str, pl.DataFrame],
+    excess: pl.DataFrame | None = None,
+    jd_check: JdCheck | None = None,
 ) -> tuple[Finding, ...]:
-    """Findings from the thresholds; values only, text.py words them."""
+    """Findings from the thresholds; values only, text.py words them.
+
+    A finding's title states the condition that fired it: when several conditions can fire one
+    kind, ``values["variant"]`` names the one that did and text.py has a title per variant.
+    """
     limits = _limits(rules)
     found: list[Finding] = []
     if kpis.counted == 0 or kpis.mean_hours is None:
@@ -1057,23 +1644,49 @@ def _findings(
                     },
                 )
             )
-    if warning.level != "ok":
+    if warning.mean_over_line:
+        # Three states (DOMAIN §6); the duration condition alone is never "high risk".
         found.append(
             Finding(
                 FindingKind.CONSUMER_WARNING,
-                3 if warning.level == "high" else 2,
+                {"triggered": 3, "cannot_judge": 2, "not_triggered": 1}[warning.state],
                 {
-                    "level": warning.level,
+                    "variant": warning.state,
                     "mean_hours": mean,
                     "line_hours": warning.line_hours,
-                    "full_condition": warning.full_condition,
+                    "star": warning.star,
+                    "aftersales_rank": warning.aftersales_rank,
+                    "dispute_rank": warning.dispute_rank,
+                    "star_limit": float(rules.warning_star),
+                    "rank_limit": float(rules.warning_rank),
                 },
             )
         )
     horizon = limits["open_horizon_hours"]
+    line_rule = "total_over_60h"
+    is_line = pl.col("rule") == line_rule
+    breached = pl.col("breached").fill_null(False)
+    # Already over a stage limit (act now); about to breach one within the horizon; and long
+    # orders over the 60 h line, which pull the mean up but are not a missed deadline.
+    over_now = open_at_risk.filter(breached & ~is_line)
     soon = open_at_risk.filter(
-        pl.col("breached").fill_null(False) | (pl.col("hours_to_breach") <= horizon)
+        ~breached & ~is_line & (pl.col("hours_to_breach") <= horizon).fill_null(False)
     )
+    long_open = open_at_risk.filter(breached & is_line)
+    if over_now.height:
+        found.append(
+            Finding(
+                FindingKind.OPEN_BREACHED,
+                3,
+                {
+                    "count": over_now.height,
+                    "max_over_hours": float(-over_now["hours_to_breach"].min()),
+                    "projected_mean_delta": float(
+                        over_now["projected_mean_delta"].fill_null(0.0).sum()
+                    ),
+                },
+            )
+        )
     if soon.height:
         found.append(
             Finding(
@@ -1081,10 +1694,21 @@ def _findings(
                 2,
                 {
                     "count": soon.height,
-                    "breached": int(soon["breached"].fill_null(False).sum()),
                     "horizon_hours": horizon,
+                    "min_left_hours": float(soon["hours_to_breach"].min()),
+                },
+            )
+        )
+    if long_open.height:
+        found.append(
+            Finding(
+                FindingKind.OPEN_LONG,
+                2,
+                {
+                    "count": long_open.height,
+                    "line_hours": float(rules.thresholds[line_rule]),
                     "projected_mean_delta": float(
-                        soon["projected_mean_delta"].fill_null(0.0).sum()
+                        long_open["projected_mean_delta"].fill_null(0.0).sum()
                     ),
                 },
             )
@@ -1146,24 +1770,30 @@ def _findings(
             )
         )
     inbound_mean = stage_hours["inbound"] or 0.0
-    if (
-        alert_hit("inbound_over_24h")
-        or alert_hit("inbound_over_48h")
-        or inbound_mean > limits["inbound_mean_hours"]
-    ):
+    # The title names the condition that fired: the mean above its limit, else the share of
+    # orders not booked in after 48 h, else after 24 h.
+    inbound_variant = (
+        "mean"
+        if inbound_mean > limits["inbound_mean_hours"]
+        else "over_48h"
+        if alert_hit("inbound_over_48h")
+        else "over_24h"
+        if alert_hit("inbound_over_24h")
+        else None
+    )
+    if inbound_variant is not None:
+        rule = "inbound_over_24h" if inbound_variant == "over_24h" else "inbound_over_48h"
         found.append(
             Finding(
                 FindingKind.INBOUND_SLOW,
                 2,
                 {
+                    "variant": inbound_variant,
+                    **(alert_values(rule) if rule in alert else {}),
                     "inbound_mean_hours": inbound_mean,
                     "inbound_mean_limit_hours": limits["inbound_mean_hours"],
-                    "over_24h_count": alert["inbound_over_24h"]["count"]
-                    if "inbound_over_24h" in alert
-                    else 0,
-                    "over_48h_count": alert["inbound_over_48h"]["count"]
-                    if "inbound_over_48h" in alert
-                    else 0,
+                    "over_24h_count": alert.get("inbound_over_24h", {}).get("count"),
+                    "over_48h_count": alert.get("inbound_over_48h", {}).get("count"),
                 },
             )
         )
@@ -1183,9 +1813,73 @@ def _findings(
             Finding(
                 FindingKind.LOW_FIRST_PASS,
                 1,
+                {"first_pass_rate": first_pass, "limit": limits["first_pass_rate"]},
+            )
+        )
+    refund = what_if.filter(
+        (pl.col("scenario") == "refund_at_audit")
+        & (pl.col("delta_hours") <= -limits["refund_at_audit_hours"])
+    ).sort("delta_hours")
+    # Only worth naming while the store is above its target (there is excess to remove).
+    if refund.height and short_board is not None:
+        best = refund.row(0, named=True)
+        found.append(
+            Finding(
+                FindingKind.FLASH_REFUND,
+                2,
                 {
-                    "first_pass_rate": first_pass,
-                    "limit": limits["first_pass_rate"],
+                    "scene": best["scene"],
+                    "count": best["n"],
+                    "mean_hours": mean,
+                    "mean_refund_hours": best["mean_hours"],
+                    "delta_hours": best["delta_hours"],
+                },
+            )
+        )
+    scenes = breakdowns.get("scene")
+    repetitive = 0
+    if scenes is not None and scenes.height:
+        repetitive = int(scenes.filter(pl.col("key").is_in(["仅退款", "拒绝"]))["count"].sum() or 0)
+    audit_board = short_board is not None and short_board.stage == "audit"
+    repetitive_share = repetitive / kpis.counted
+    if (audit_board or alert_hit("audit_over_24h")) and repetitive_share >= limits[
+        "repetitive_share"
+    ]:
+        found.append(
+            Finding(
+                FindingKind.SA_TOOL,
+                2,
+                {
+                    "count": repetitive,
+                    "share": repetitive_share,
+                    "audit_mean_hours": stage_hours["audit"],
+                },
+            )
+        )
+    if excess is not None and excess.height:
+        exchange = excess.filter(
+            (pl.col("scene") == "换货") & pl.col("stage").is_in(["process", "inbound"])
+        )
+        hours = float(exchange["excess_hours"].sum() or 0.0)
+        if hours > 0:
+            found.append(
+                Finding(
+                    FindingKind.EXCHANGE_STOCK,
+                    1,
+                    {"excess_hours": hours, "target_hours": target_hours},
+                )
+            )
+    if jd_check is not None and jd_check.compared and jd_check.matched < jd_check.compared:
+        found.append(
+            Finding(
+                FindingKind.JD_MISMATCH,
+                1,
+                {
+                    "count": jd_check.compared - jd_check.matched,
+                    "compared": jd_check.compared,
+                    "matched_share": jd_check.matched_share,
+                    "mean_hours": jd_check.mean_hours,
+                    "mean_jd_hours": jd_check.mean_jd_hours,
                 },
             )
         )

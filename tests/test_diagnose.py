@@ -311,13 +311,19 @@ def test_alerts_and_alert_orders(s1: Diagnosis) -> None:
     assert counts == {
         "audit_over_24h": 2,
         "return_ship_over_24h": 1,
-        "tracking_stale_over_48h": 0,
+        # No logistics_update_time anywhere in the data: unavailable (null), never 0 (issue 9).
+        "tracking_stale_over_48h": None,
         "transit_over_72h": 0,
         "inbound_over_24h": 0,
         "inbound_over_48h": 0,
         "process_over_24h": 0,
         "total_over_60h": 2,
     }
+    needs = dict(zip(s1.alerts["rule"], s1.alerts["needs"], strict=True))
+    assert (
+        needs["tracking_stale_over_48h"] == "pickup_time,customer_ship_time,logistics_update_time"
+    )
+    assert s1.alerts["available"].to_list() == [True, True, False, True, True, True, True, True]
     assert s1.alerts["share"][0] == 0.5
     assert s1.alerts["threshold_hours"][0] == 24.0
     assert s1.alert_orders["service_id"].to_list() == ["A2", "A1"]
@@ -409,11 +415,16 @@ def test_what_if(s1: Diagnosis) -> None:
                 *["stage_meets_target"] * 5,
                 "all_stages_meet_target",
                 "without_longest",
+                "refund_at_audit",
+                "refund_at_audit",
             ],
-            "stage": [None, "audit", "return_ship", "transit", "inbound", "process", None, None],
-            "n": [None, None, None, None, None, None, None, 3],
-            "mean_hours": [55.0, 49.5, 53.5, 55.0, 55.0, 55.0, 48.0, 16.0],
-            "delta_hours": [0.0, -5.5, -1.5, 0.0, 0.0, 0.0, -7.0, -39.0],
+            "stage": [None, "audit", "return_ship", "transit", "inbound", "process"] + [None] * 4,
+            "n": [None, None, None, None, None, None, None, 3, 2, 2],
+            # refund at audit (闪电退款/极速审核): 退货 A1, A2 stop at 30 h and 40 h
+            # → (30+40+24+16)/4; 仅退款 A3, A4 stop at 20 h and 8 h → (80+100+20+8)/4.
+            "mean_hours": [55.0, 49.5, 53.5, 55.0, 55.0, 55.0, 48.0, 16.0, 27.5, 52.0],
+            "delta_hours": [0.0, -5.5, -1.5, 0.0, 0.0, 0.0, -7.0, -39.0, -27.5, -3.0],
+            "scene": [None] * 8 + ["退货", "仅退款"],
         },
         schema={
             "scenario": pl.String,
@@ -421,23 +432,45 @@ def test_what_if(s1: Diagnosis) -> None:
             "n": pl.Int64,
             "mean_hours": pl.Float64,
             "delta_hours": pl.Float64,
+            "scene": pl.String,
         },
     )
     assert_frame_equal(s1.what_if, expected)
 
 
 def test_warning_levels() -> None:
-    assert _warning(55.0, observed={}, rules=RULES).level == "watch"  # ≥ 90 % of 60 h
-    assert _warning(50.0, observed={}, rules=RULES).level == "ok"
+    # Issue 10 claim 1: three states; the duration alone is never "high".
+    assert _warning(55.0, observed={}, rules=RULES).state == "not_triggered"
     no_obs = _warning(61.0, observed={}, rules=RULES)
-    assert (no_obs.mean_over_line, no_obs.full_condition, no_obs.level) == (True, None, "high")
+    assert (no_obs.mean_over_line, no_obs.full_condition, no_obs.state, no_obs.level) == (
+        True,
+        None,
+        "cannot_judge",
+        "watch",
+    )
     bad = {"star": 3.5, "aftersales_rank": 0.2, "dispute_rank": 0.1}
     full = _warning(61.0, observed=bad, rules=RULES)
-    assert (full.full_condition, full.level, full.star) == (True, "high", 3.5)
+    assert (full.full_condition, full.state, full.level, full.star) == (
+        True,
+        "triggered",
+        "high",
+        3.5,
+    )
     good_star = _warning(61.0, observed={**bad, "star": 4.2}, rules=RULES)
-    assert (good_star.full_condition, good_star.level) == (False, "watch")
+    assert (good_star.full_condition, good_star.state, good_star.level) == (
+        False,
+        "not_triggered",
+        "ok",
+    )
+    # A given star above 3.5 already decides it, even with the ranks missing.
+    assert _warning(61.0, observed={"star": 4.2}, rules=RULES).state == "not_triggered"
+    assert _warning(61.0, observed={"star": 3.0}, rules=RULES).state == "cannot_judge"
     at_line = _warning(60.0, observed=bad, rules=RULES)  # "over" is strictly greater
-    assert (at_line.mean_over_line, at_line.full_condition) == (False, False)
+    assert (at_line.mean_over_line, at_line.full_condition, at_line.state) == (
+        False,
+        False,
+        "not_triggered",
+    )
     none = _warning(None, observed={}, rules=RULES)
     assert (none.mean_over_line, none.level) == (False, "ok")
 
@@ -458,11 +491,13 @@ def test_findings_slow_audit_store(s1: Diagnosis) -> None:
     kinds = [f.kind for f in s1.findings]
     assert kinds == [
         FindingKind.SHORT_BOARD_AUDIT,
-        FindingKind.CONSUMER_WARNING,
+        FindingKind.OPEN_BREACHED,
         FindingKind.OPEN_AT_RISK,
         FindingKind.TREND_UP,
         FindingKind.AUDIT_PEAK_STAFFING,
         FindingKind.PICKUP_SLOW,
+        FindingKind.FLASH_REFUND,
+        FindingKind.SA_TOOL,
         FindingKind.LOW_FIRST_PASS,
     ]
     severities = [f.severity for f in s1.findings]
@@ -471,10 +506,16 @@ def test_findings_slow_audit_store(s1: Diagnosis) -> None:
     assert by_kind[FindingKind.SHORT_BOARD_AUDIT]["excess_hours"] == pytest.approx(23.5)
     assert by_kind[FindingKind.AUDIT_PEAK_STAFFING]["count"] == 2
     assert by_kind[FindingKind.AUDIT_PEAK_STAFFING]["peak_hours"] == (9, 10, 14)
-    assert by_kind[FindingKind.OPEN_AT_RISK]["count"] == 2
-    assert by_kind[FindingKind.OPEN_AT_RISK]["breached"] == 1
+    # Issue 10 claim 3: already over (O1, 1 h past the audit limit) apart from about to breach
+    # (O2, 10 h left).
+    assert by_kind[FindingKind.OPEN_BREACHED]["count"] == 1
+    assert by_kind[FindingKind.OPEN_BREACHED]["max_over_hours"] == pytest.approx(1.0)
+    assert by_kind[FindingKind.OPEN_AT_RISK]["count"] == 1
+    assert by_kind[FindingKind.OPEN_AT_RISK]["min_left_hours"] == pytest.approx(10.0)
     assert by_kind[FindingKind.TREND_UP]["change_share"] == pytest.approx(15 / 40)
-    assert by_kind[FindingKind.CONSUMER_WARNING]["level"] == "watch"
+    # The mean (55 h) is within the 60 h line: no consumer-warning finding at all.
+    assert by_kind[FindingKind.FLASH_REFUND]["mean_refund_hours"] == pytest.approx(27.5)
+    assert by_kind[FindingKind.SA_TOOL]["count"] == 2
     # values only: no sentences
     for f in s1.findings:
         assert all(not isinstance(v, str) or " " not in v for v in f.values.values())
@@ -590,7 +631,10 @@ def test_no_raw_personal_data_in_any_frame(s1: Diagnosis) -> None:
     raw = {"张三丰", "13812345678", "北京市朝阳区建国路1号", "李四", "13900001111"}
     frames = [v for v in vars(s1).values() if isinstance(v, pl.DataFrame)]
     frames += list(s1.breakdowns.values())
-    assert len(frames) == 17  # 11 fields + 6 breakdowns
+    frames += list(s1.team_actions.values())
+    assert s1.tomorrow is not None
+    frames += [s1.tomorrow.leaving, s1.tomorrow.entering, s1.tomorrow.movers]
+    assert len(frames) == 25  # 13 fields + 6 breakdowns + 3 teams + 3 tomorrow
     for df in frames:
         for col in df.select(pl.col(pl.String)).columns:
             assert not set(df[col].drop_nulls().to_list()) & raw, col
