@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
-import json
 import multiprocessing
 import os
 import pickle
@@ -29,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aftersales_kit import __version__
+from aftersales_kit import report as _report
 from aftersales_kit.errors import AftersalesError, UnknownStoreError, UsageError
-from aftersales_kit.files import atomic_write
+from aftersales_kit.files import atomic_write, writable_dir
 
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
 CACHE_DIR = ".cache"
-SIDECAR_SUFFIX = ".json"
+SIDECAR_SUFFIX = _report.SIDECAR_SUFFIX
 INDEX_NAME = "index.html"
 
 
@@ -124,76 +122,66 @@ def list_stores(paths: Sequence[Path]) -> list[str] | None:
 
 
 # --- fingerprints ---------------------------------------------------------------------------------
+# One freshness rule for report, batch and email lives in report.py; these names are its.
 
-
-def store_digests(frame: Any) -> dict[str, str]:
-    """store_id → sha256 of that store's rows, independent of row order (one pass over the frame).
-
-    polars row hashes are stable for one polars version only, which is part of the fingerprint.
-    """
-    import numpy as np
-    import polars as pl
-
-    if frame.height == 0:
-        return {}
-    hashed = frame.select("store_id").with_columns(pl.Series("_h", frame.hash_rows(seed=1)))
-    grouped = hashed.group_by("store_id").agg(pl.col("_h").sort())
-    out = {}
-    for store, hashes in grouped.iter_rows():
-        digest = hashlib.sha256(np.asarray(hashes, dtype=np.uint64).tobytes()).hexdigest()
-        out[str(store)] = digest
-    return out
-
-
-def _file_digest(path: str | Path | None) -> str:
-    if not path:
-        return ""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def fingerprint(
-    *,
-    rows: str,
-    params: Mapping[str, object],
-    peers: Mapping[str, object],
-    rules_digest: str,
-    notebook_digest: str,
-) -> str:
-    """One hex digest of everything a store's report depends on."""
-    import polars as pl
-
-    payload = {
-        "rows": rows,
-        "params": dict(params),
-        "peers": dict(peers),
-        "rules": rules_digest,
-        "notebook": notebook_digest,
-        "version": __version__,
-        "polars": pl.__version__,
-    }
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def sidecar_path(html_path: Path) -> Path:
-    return html_path.with_suffix(SIDECAR_SUFFIX)
-
-
-def read_sidecar(html_path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(sidecar_path(html_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def is_current(html_path: Path, *, digest: str) -> bool:
-    """The HTML exists and its sidecar records ``digest``."""
-    side = read_sidecar(html_path)
-    return html_path.exists() and side is not None and side.get("fingerprint") == digest
+store_digests = _report.store_digests
+sidecar_path = _report.sidecar_path
+read_sidecar = _report.read_sidecar
+is_current = _report.is_current
 
 
 def _write_cache(path: Path, diagnosis: Any) -> None:
     atomic_write(path, data=pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _remove_legacy_cache(out: Path) -> None:
+    """Pickled diagnoses that versions before 0.1.1 left in ``out/.cache/<store>/``.
+
+    They hold every store's order data; the output folder is meant to be zipped and shared.
+    """
+    legacy = out / CACHE_DIR
+    if legacy.is_dir() and not legacy.is_symlink():
+        for pkl in legacy.glob("*/*.pkl"):
+            pkl.unlink(missing_ok=True)
+
+
+# --- workers --------------------------------------------------------------------------------------
+
+
+def _cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPU quota of this container (cgroup v2 ``cpu.max``, else v1 CFS files), in CPUs."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
+
+
+def usable_cpus(*, cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup quota (a k8s pod)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    quota = _cgroup_cpus(cgroup_root)
+    if quota is not None:
+        count = min(count, max(1, int(quota)))
+    return max(1, count)
+
+
+def worker_count(requested: int | None, *, stores: int | None) -> int:
+    """Workers to start: the request (default every usable CPU), never more than the usable CPUs
+    (each worker keeps a ~650 MB kernel busy) nor than the stores to render."""
+    count = min(requested or sys.maxsize, usable_cpus())
+    if stores is not None:
+        count = min(count, stores)
+    return max(1, count)
 
 
 # --- jobs and outcomes ----------------------------------------------------------------------------
@@ -246,6 +234,9 @@ def _worker_init(env: Mapping[str, str]) -> None:
     os.environ.update(env)
     from aftersales_kit import engine
 
+    # A parent killed with SIGKILL must not leave this worker and its kernel running forever.
+    engine.die_with_parent()
+
     engine.skip_slow_imports()
     from aftersales_kit import report
 
@@ -270,10 +261,7 @@ def render_job(job: Job) -> Outcome:
             wall_timeout=job.timeout,
             warm_imports=report.WARM_IMPORTS,
         )
-        atomic_write(
-            sidecar_path(html),
-            data=json.dumps(job.sidecar, ensure_ascii=False, indent=1, default=str).encode("utf-8"),
-        )
+        report.write_sidecar(html, job.sidecar)
     except Exception as exc:  # a store's failure must not stop the batch; the reason is reported
         reason = str(exc) or type(exc).__name__
         if not isinstance(exc, AftersalesError):
@@ -341,51 +329,74 @@ def run_batch(
     force: bool = False,
     config: str | Path | None = None,
     skip_bad_rows: bool = False,
+    store_id: str | None = None,
     timeout: float = STORE_TIMEOUT,
     progress: bool = True,
     index: bool = True,
 ) -> BatchResult:
-    """Render the selected stores' reports (skipping current ones) and the portfolio index."""
-    from aftersales_kit.engine import skip_slow_imports
+    """Render the selected stores' reports (skipping current ones) and the portfolio index.
+
+    Intermediate files (each store's pickled diagnosis) live in a private temporary folder that is
+    removed at the end, on failure and on Ctrl-C too; nothing but reports, their notebooks and
+    sidecars lands in ``out_dir``.
+    """
+    from aftersales_kit.engine import remove_stale_ipc, skip_slow_imports
     from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
 
     skip_slow_imports()
     began = time.perf_counter()
-    out = Path(out_dir).resolve()
+    out = writable_dir(out_dir).resolve()
+    _remove_legacy_cache(out)
+    remove_stale_ipc()
     data = [Path(p).resolve() for p in paths]
     ruleset = load_rules(rules or None)
     moment = parse_as_of(as_of or None)
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
     wanted = None if stores is None else sorted({str(s).strip() for s in stores if str(s).strip()})
-    # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
-    pool = _start_pool(
-        max(1, min(workers or os.cpu_count() or 1, len(wanted) if wanted else sys.maxsize))
+    if stores is not None and not wanted:
+        msg = "--stores 中没有店铺ID (no store ids in --stores)"
+        raise UsageError(msg)
+    count = len(wanted) if wanted else None
+    if count is None and shard is None:
+        listed = list_stores(data)  # parquet: the store column alone, cheap
+        count = len(listed) if listed else None
+    base_params = _report.ReportParams(
+        start=window.start.isoformat(),
+        end=window.end.isoformat(),
+        data=tuple(str(p) for p in data),
+        rules=str(rules or ""),
+        lang=lang,
+        as_of=moment.isoformat(sep=" "),
+        skip_bad_rows=skip_bad_rows,
+        store_id=store_id or "",
     )
-    try:
-        return _run_batch(
-            pool,
-            began=began,
-            out=out,
-            data=data,
-            ruleset=ruleset,
-            moment=moment,
-            window=window,
-            wanted=wanted,
-            shard=shard,
-            lang=lang,
-            rules=rules,
-            as_of=as_of,
-            force=force,
-            config=config,
-            skip_bad_rows=skip_bad_rows,
-            timeout=timeout,
-            progress=progress,
-            index=index,
-        )
-    except BaseException:
-        _stop_pool(pool)
-        raise
+    with _report.private_dir("batch") as tmp:
+        # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
+        pool = _start_pool(worker_count(workers, stores=count))
+        try:
+            return _run_batch(
+                pool,
+                began=began,
+                out=out,
+                tmp=tmp,
+                data=data,
+                ruleset=ruleset,
+                moment=moment,
+                window=window,
+                wanted=wanted,
+                shard=shard,
+                base_params=base_params,
+                as_of_given=bool(as_of),
+                force=force,
+                config=config,
+                timeout=timeout,
+                progress=progress,
+                index=index,
+            )
+        except BaseException:
+            _stop_pool(pool)
+            raise
 
 
 def _run_batch(
@@ -393,23 +404,22 @@ def _run_batch(
     *,
     began: float,
     out: Path,
+    tmp: Path,
     data: list[Path],
     ruleset: Any,
     moment: Any,
     window: Any,
     wanted: list[str] | None,
     shard: tuple[int, int] | None,
-    lang: str,
-    rules: str | Path | None,
-    as_of: str | None,
+    base_params: Any,
+    as_of_given: bool,
     force: bool,
     config: str | Path | None,
-    skip_bad_rows: bool,
     timeout: float,
     progress: bool,
     index: bool,
 ) -> BatchResult:
-    from aftersales_kit import portfolio, report
+    from aftersales_kit import report
     from aftersales_kit.load import load
 
     pushdown = wanted
@@ -418,7 +428,13 @@ def _run_batch(
         if listed is not None:
             base = listed if wanted is None else [s for s in listed if s in set(wanted)]
             pushdown = in_shard(base, shard=shard)
-    loaded = load(data, stores=pushdown, config=config, skip_bad_rows=skip_bad_rows)
+    loaded = load(
+        data,
+        stores=pushdown,
+        config=config,
+        skip_bad_rows=base_params.skip_bad_rows,
+        store_id=base_params.store_id or None,
+    )
     frame = loaded.frame
     found = sorted(set(frame.get_column("store_id").drop_nulls().to_list()))
     if wanted is not None:
@@ -443,16 +459,6 @@ def _run_batch(
         load_report=loaded.report,
     )
     digests = store_digests(frame)
-    rules_digest = _file_digest(rules)
-    notebook_digest = _file_digest(report.NOTEBOOK)
-    base_params = report.ReportParams(
-        start=window.start.isoformat(),
-        end=window.end.isoformat(),
-        data=tuple(str(p) for p in data),
-        rules=str(Path(rules).resolve()) if rules else "",
-        lang=lang,
-        as_of=moment.isoformat(sep=" "),
-    )
 
     outcomes: dict[str, Outcome] = {}
     jobs: list[Job] = []
@@ -466,41 +472,35 @@ def _run_batch(
             outcomes[store] = Outcome(store, "failed", reason=str(exc))
             continue
         d = diagnoses[store]
-        # as_of changes every run when not given; a report made "now" stays current until its
-        # data, peers or options change, so only an explicit --as-of enters the fingerprint.
-        shown = dataclasses.asdict(base_params) | {
-            "store": store,
-            "as_of": as_of or "",
-            "data": "",
-            "cache": "",
-        }
-        digest = fingerprint(
+        params = dataclasses.replace(base_params, store=store)
+        digest = report.fingerprint(
+            params,
             rows=digests.get(store, ""),
-            params=shown,
-            peers={"median": d.peer_median_hours, "count": d.peer_count},
-            rules_digest=rules_digest,
-            notebook_digest=notebook_digest,
+            peers=report.peers_of(d),
+            as_of_given=as_of_given,
         )
         if not force and is_current(html, digest=digest):
             outcomes[store] = Outcome(
                 store, "skipped", reason="已是最新 (up to date)", path=str(html)
             )
             continue
-        cache = out / CACHE_DIR / report.safe_store(store) / f"{html.stem}.pkl"
+        cache = tmp / f"{len(jobs)}.pkl"  # not the store id: the folder is private anyway
         _write_cache(cache, d)
-        sidecar = {
-            "fingerprint": digest,
-            "version": __version__,
-            "rendered_at": moment.isoformat(sep=" "),
-            "summary": portfolio.store_summary(d, report=html.relative_to(out).as_posix()),
-        }
-        params = dataclasses.replace(base_params, store=store, cache=str(cache))
+        sidecar = report.sidecar(d, html_path=html, out_dir=out, digest=digest, lang=params.lang)
+        params = dataclasses.replace(params, cache=str(cache))
         jobs.append(Job(store, params, str(out), sidecar, timeout))
 
     index_path = None
     if jobs or index:
         index_path = _run_pool(
-            pool, jobs, outcomes, progress=progress, out=out, window=window, lang=lang, index=index
+            pool,
+            jobs,
+            outcomes,
+            progress=progress,
+            out=out,
+            window=window,
+            lang=base_params.lang,
+            index=index,
         )
     else:
         pool.shutdown(wait=True)
@@ -657,8 +657,7 @@ def command_batch(args: argparse.Namespace) -> int:
     """``aftersales batch [DATA...] [--stores a,b] [--workers n] [--shard K/N] [--force] …``."""
     from aftersales_kit.demo import ensure_demo
 
-    if getattr(args, "config", None):
-        os.environ["AFTERSALES_CONFIG"] = str(Path(args.config).resolve())
+    config = _report.use_config(args)
     if args.workers is not None and args.workers < 1:
         msg = f"--workers 必须 ≥ 1 (must be at least 1): {args.workers}"
         raise UsageError(msg)
@@ -674,7 +673,9 @@ def command_batch(args: argparse.Namespace) -> int:
         print(index)
         return 0
     paths = list(args.data) or [ensure_demo()]
-    stores = [s for s in args.stores.split(",") if s.strip()] if args.stores else None
+    stores = args.stores if isinstance(args.stores, list) or args.stores is None else None
+    if isinstance(args.stores, str):
+        stores = [s for s in args.stores.split(",") if s.strip()]
     result = run_batch(
         paths,
         out_dir=Path(args.out),
@@ -687,8 +688,9 @@ def command_batch(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         workers=args.workers,
         force=args.force,
-        config=getattr(args, "config", None),
+        config=config,
         skip_bad_rows=getattr(args, "skip_bad_rows", False),
+        store_id=getattr(args, "store_id", None),
     )
     print(summary_table(result), file=sys.stderr)
     if result.index is not None:

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from datetime import date, datetime
 
 from aftersales_kit import __version__
 from aftersales_kit.errors import AftersalesError
@@ -25,6 +26,72 @@ HANDLERS: dict[str, str] = {
 }
 
 
+#: JD's data and this toolkit's holiday tables cover this century; a year outside it is a typo
+#: (and 9999-12-31 + 1 day would overflow the date type deep inside the window arithmetic).
+YEARS = range(2000, 2100)
+
+
+def _check_year(value: date, text: str, option: str) -> None:
+    if value.year not in YEARS:
+        msg = (
+            f"{option}: 年份须在 {YEARS.start}–{YEARS.stop - 1} 之间 "
+            f"(year must be {YEARS.start}–{YEARS.stop - 1}): {text!r}"
+        )
+        raise argparse.ArgumentTypeError(msg)
+
+
+def day_arg(text: str) -> str:
+    """``YYYY-MM-DD`` within :data:`YEARS`, kept as text (the step modules parse it again)."""
+    try:
+        value = date.fromisoformat(text.strip())
+    except ValueError:
+        msg = f"不是有效日期 (not a valid date): {text!r}; 格式 (format) YYYY-MM-DD"
+        raise argparse.ArgumentTypeError(msg) from None
+    _check_year(value, text, "date")
+    return text
+
+
+def moment_arg(text: str) -> str:
+    """``YYYY-MM-DD[ HH:MM[:SS]]`` within :data:`YEARS`, kept as text."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        msg = f"不是有效时间 (not a valid date-time): {text!r}; 格式 (format) YYYY-MM-DD HH:MM:SS"
+        raise argparse.ArgumentTypeError(msg) from None
+    _check_year(value.date(), text, "--as-of")
+    return text
+
+
+def store_arg(text: str) -> str:
+    """A store id: not empty (``--store ""`` is a typo, not "the default store")."""
+    value = text.strip()
+    if not value:
+        msg = "店铺ID不能为空 (store id must not be empty)"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def stores_arg(text: str) -> list[str]:
+    """Comma-separated store ids, at least one (``--stores ","`` selects nothing: a typo)."""
+    ids = [s.strip() for s in text.split(",") if s.strip()]
+    if not ids:
+        msg = (
+            f"--stores 中没有店铺ID (no store ids in --stores): {text!r}; "
+            "例如 (e.g.) 1000101,1000102"
+        )
+        raise argparse.ArgumentTypeError(msg)
+    return ids
+
+
+def _store_id_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--store-id",
+        dest="store_id",
+        type=store_arg,
+        help="store id for files without a store column",
+    )
+
+
 def _data_args(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument(
         "data",
@@ -38,13 +105,18 @@ def _data_args(p: argparse.ArgumentParser, *, required: bool) -> None:
         action="store_true",
         help="drop rows with bad values (counted in the load report) instead of failing",
     )
+    _store_id_arg(p)
 
 
 def _window_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--start", help="window start date YYYY-MM-DD (default end − 29 days)")
-    p.add_argument("--end", help="window end date YYYY-MM-DD (default yesterday)")
+    p.add_argument(
+        "--start", type=day_arg, help="window start date YYYY-MM-DD (default end − 29 days)"
+    )
+    p.add_argument("--end", type=day_arg, help="window end date YYYY-MM-DD (default yesterday)")
     p.add_argument("--rules", help="rules TOML overriding thresholds, holidays, windows")
-    p.add_argument("--as-of", dest="as_of", help="report time for open orders (default now)")
+    p.add_argument(
+        "--as-of", dest="as_of", type=moment_arg, help="report time for open orders (default now)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,26 +129,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check JD export files and summarise them")
     _data_args(p, required=True)
-    p.add_argument("--store-id", dest="store_id", help="store id for files without a store column")
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
 
     p = sub.add_parser("demo", help="write a realistic demo data set")
     p.add_argument("--stores", type=int, default=12)
     p.add_argument("--orders", type=int, default=3000, help="service orders per store")
-    p.add_argument("--end", help="last day of data YYYY-MM-DD (default yesterday)")
+    p.add_argument("--end", type=day_arg, help="last day of data YYYY-MM-DD (default yesterday)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", default="data/demo")
     p.add_argument("--dirty", action="store_true", help="add typical export problems")
 
     p = sub.add_parser("metrics", help="compute a store's metrics for a window")
     _data_args(p, required=True)
-    p.add_argument("--store", required=True, help="store id")
+    p.add_argument("--store", required=True, type=store_arg, help="store id")
     _window_args(p)
     p.add_argument("--json", action="store_true", help="print the DOMAIN §7 JSON object")
 
     p = sub.add_parser("report", help="render one store's HTML diagnosis report")
     _data_args(p, required=False)
-    p.add_argument("--store", help="store id (default: the first demo store)")
+    p.add_argument("--store", type=store_arg, help="store id (default: the first demo store)")
     _window_args(p)
     p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.add_argument("--out", default="reports", help="reports folder")
@@ -97,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("batch", help="render every store's report and the portfolio index")
     _data_args(p, required=False)
-    p.add_argument("--stores", help="comma-separated store ids (default all)")
+    p.add_argument("--stores", type=stores_arg, help="comma-separated store ids (default all)")
     _window_args(p)
     p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.add_argument("--out", default="reports", help="reports folder")
@@ -113,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("email", help="email store diagnoses (or write .eml with --dry-run)")
     _data_args(p, required=False)
-    p.add_argument("--store", help="store id")
+    p.add_argument("--store", type=store_arg, help="store id")
     p.add_argument("--to", action="append", help="recipient address (repeatable)")
     p.add_argument("--all", action="store_true", help="every store in the recipients file")
     p.add_argument("--recipients", default="stores.toml", help="recipients file for --all")

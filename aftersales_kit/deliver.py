@@ -19,13 +19,13 @@ same person twice (``--resend`` overrides).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import json
 import pickle
 import re
 import sys
-import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +37,7 @@ from typing import Any
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
-from aftersales_kit.errors import DeliveryError, UnknownStoreError, UsageError
+from aftersales_kit.errors import DeliveryError, ReportError, UnknownStoreError, UsageError
 from aftersales_kit.export import action_lists_bytes
 from aftersales_kit.files import atomic_write
 from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
@@ -300,7 +300,28 @@ def attachment_names(
     report = _s("report_file", lang, **values)
     if zipped:
         report = report.removesuffix(".html") + ".zip"
-    return report, _s("xlsx_file", lang, **values)
+    return safe_filename(report), safe_filename(_s("xlsx_file", lang, **values))
+
+
+#: characters Windows refuses in a file name (and control characters); the store name comes from
+#: the data or the recipients file, so an attachment saved from Outlook must not fail on it.
+_UNSAFE_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+_RESERVED_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10))} | {
+    f"LPT{i}" for i in range(1, 10)
+}
+
+
+def safe_filename(name: str) -> str:
+    """``name`` usable as a file name on Windows, macOS and Linux: unsafe characters become
+    ``_``, no trailing dot or space (Windows drops them), no reserved device name."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    stem = _UNSAFE_NAME.sub("_", stem).rstrip(" .") or "report"
+    ext = _UNSAFE_NAME.sub("_", ext).rstrip(" .")
+    if stem.split(".")[0].upper() in _RESERVED_NAMES:
+        stem = f"_{stem}"
+    return f"{stem}.{ext}" if ext else stem
 
 
 def _footer(diagnosis: Any, *, lang: str, store_name: str | None, zipped: bool) -> list[str]:
@@ -514,18 +535,31 @@ class SentLog:
                 continue  # a torn last line from an interrupted run must not block sending
         return entries
 
-    def sent(self, *, fingerprint: str) -> set[str]:
-        """Recipients (lower-case addresses) that already received this report."""
+    def sent(self, *, fingerprint: str) -> dict[str, str]:
+        """Recipients (lower-case addresses) that got this report → ``sent`` or ``unknown``.
+
+        ``unknown`` (no reply after the message end) counts as sent: the mail may be queued, so
+        only ``--resend`` mails it again.
+        """
         return {
-            str(e.get("recipient", "")).lower()
+            str(e.get("recipient", "")).lower(): str(e.get("status", "sent"))
             for e in self._entries()
             if e.get("fingerprint") == fingerprint
         }
 
-    def record(self, *, fingerprint: str, diagnosis: Any, recipient: str, message_id: str) -> None:
+    def record(
+        self,
+        *,
+        fingerprint: str,
+        diagnosis: Any,
+        recipient: str,
+        message_id: str,
+        status: str = "sent",
+    ) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         entry = {
             "time": datetime.now().isoformat(timespec="seconds"),
+            "status": status,
             "fingerprint": fingerprint,
             "store_id": diagnosis.store_id,
             "start": fmt.day(diagnosis.window.start),
@@ -550,7 +584,7 @@ class Delivery:
 
     @property
     def ok(self) -> bool:
-        return all(r.status != "failed" for r in self.results)
+        return all(r.status not in ("failed", "unknown") for r in self.results)
 
 
 def deliver(
@@ -568,6 +602,7 @@ def deliver(
     store_name: str | None = None,
     charts: Sequence[EmailChart] | None = None,
     zip_report: bool = False,
+    key: str | None = None,
 ) -> Delivery:
     """Send one store's email (or write it as ``.eml`` with ``dry_run``), honouring the sent-log.
 
@@ -601,22 +636,31 @@ def deliver(
     assert settings is not None
     envelope = [addr for _, addr in getaddresses([*to, *cc]) if addr]
     log = SentLog(outbox / SENT_LOG)
-    key = fingerprint(d, lang=lang)
-    already = set() if resend else log.sent(fingerprint=key)
+    # The report's fingerprint when the caller has it (the CLI does); else the older identity.
+    key = key or fingerprint(d, lang=lang)
+    already = {} if resend else log.sent(fingerprint=key)
+    notes = {
+        "sent": "已发送过 (already sent; --resend to repeat)",
+        "unknown": (
+            "上次发送状态未知，可能已送达 (last attempt unknown: the server did not confirm; "
+            "--resend to send again)"
+        ),
+    }
     skipped = [
-        RecipientResult(r, "skipped", None, "已发送过 (already sent; --resend to repeat)")
+        RecipientResult(r, "skipped", None, notes.get(already[r.lower()], notes["sent"]))
         for r in envelope
         if r.lower() in already
     ]
     pending = [r for r in envelope if r.lower() not in already]
     results = send_message(message, recipients=pending, settings=settings) if pending else []
     for result in results:
-        if result.status == "sent":
+        if result.status in ("sent", "unknown"):
             log.record(
                 fingerprint=key,
                 diagnosis=d,
                 recipient=result.recipient,
                 message_id=str(message["Message-ID"]),
+                status=result.status,
             )
     by_addr = {r.recipient: r for r in [*skipped, *results]}
     return Delivery(store_id=d.store_id, results=tuple(by_addr[r] for r in envelope))
@@ -684,12 +728,44 @@ def load_recipients(path: str | Path) -> list[StoreRecipients]:
     return entries
 
 
-def _data_mtime(paths: Sequence[Path]) -> float:
-    newest = 0.0
-    for p in paths:
-        files = [p] if p.is_file() else [f for f in p.rglob("*") if f.is_file()]
-        newest = max([newest, *(f.stat().st_mtime for f in files)])
-    return newest
+def report_params(
+    diagnosis: Any,
+    *,
+    data: Sequence[Path],
+    rules: str | None,
+    lang: str,
+    as_of: str | None,
+    skip_bad_rows: bool = False,
+    store_id: str | None = None,
+) -> Any:
+    """The notebook parameters of the report this email attaches (as ``aftersales report``)."""
+    from aftersales_kit import report
+
+    d = diagnosis
+    return report.ReportParams(
+        store=d.store_id,
+        start=d.window.start.isoformat(),
+        end=d.window.end.isoformat(),
+        data=tuple(str(p) for p in data),
+        rules=rules or "",
+        lang=lang,
+        as_of=as_of or d.as_of.isoformat(sep=" "),
+        skip_bad_rows=skip_bad_rows,
+        store_id=store_id or "",
+    )
+
+
+def report_key(diagnosis: Any, *, params: Any, rows: str | None, as_of_given: bool) -> str:
+    """The report's fingerprint (:func:`aftersales_kit.report.fingerprint`, the one freshness
+    rule); without the rows digest it never matches a sidecar, so nothing stale is reused."""
+    from aftersales_kit import report
+
+    return report.fingerprint(
+        params,
+        rows=rows if rows is not None else f"unknown-{id(diagnosis)}",
+        peers=report.peers_of(diagnosis),
+        as_of_given=as_of_given,
+    )
 
 
 def ensure_report(
@@ -700,56 +776,67 @@ def ensure_report(
     rules: str | None,
     lang: str,
     as_of: str | None,
+    rows: str | None = None,
+    skip_bad_rows: bool = False,
+    store_id: str | None = None,
 ) -> Path:
-    """The store's rendered report: reused when newer than its inputs, else rendered now."""
+    """The store's report: reused when its sidecar has the same fingerprint, else rendered now.
+
+    The fingerprint is the batch's and ``aftersales report``'s (data rows, peers, language,
+    rules, window, explicit as-of, options), so a report of another language, rules file or
+    as-of is never attached.
+    """
     from aftersales_kit import report
 
     d = diagnosis
+    params = report_params(
+        d,
+        data=data,
+        rules=rules,
+        lang=lang,
+        as_of=as_of,
+        skip_bad_rows=skip_bad_rows,
+        store_id=store_id,
+    )
+    key = report_key(d, params=params, rows=rows, as_of_given=bool(as_of))
     path = report.report_path(out_dir, store=d.store_id, window=d.window)
-    inputs = [*data, *([Path(rules)] if rules else [])]
-    if path.exists() and path.stat().st_mtime >= _data_mtime(inputs):
+    if report.is_current(path, digest=key):
         return path
-    with tempfile.TemporaryDirectory(prefix="aftersales-email-") as tmp:
-        cache = ""
-        try:
-            cache_path = Path(tmp) / f"{d.store_id}.pkl"
-            cache_path.write_bytes(pickle.dumps(d))
-            cache = str(cache_path)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            cache = ""  # the notebook then recomputes from the data: slower, same result
-        params = report.ReportParams(
-            store=d.store_id,
-            start=d.window.start.isoformat(),
-            end=d.window.end.isoformat(),
-            data=tuple(str(p) for p in data),
-            rules=rules or "",
-            lang=lang,
-            as_of=as_of or d.as_of.isoformat(sep=" "),
-            cache=cache,
-        )
-        return report.render(params, out_dir=out_dir)
+    with report.private_dir("email") as tmp:
+        cache_path = tmp / "diagnosis.pkl"
+        cache_path.write_bytes(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))
+        path = report.render(dataclasses.replace(params, cache=str(cache_path)), out_dir=out_dir)
+    side = report.sidecar(d, html_path=path, out_dir=Path(out_dir), digest=key, lang=lang)
+    report.write_sidecar(path, side)
+    return path
 
 
 def _diagnoses(
     args: argparse.Namespace, store_ids: Sequence[str]
-) -> tuple[dict[str, Any], list[Path]]:
+) -> tuple[dict[str, Any], list[Path], dict[str, str]]:
     from aftersales_kit.config import load_config
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
+    from aftersales_kit.report import store_digests
     from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
 
     if args.data:
-        paths = [Path(p) for p in args.data]
+        paths = [Path(p).resolve() for p in args.data]
     else:
         from aftersales_kit.demo import ensure_demo
 
-        paths = [ensure_demo()]
+        paths = [ensure_demo().resolve()]
     rules = load_rules(args.rules)
     as_of = parse_as_of(args.as_of)
     window = parse_window(args.start, end=args.end, rules=rules, as_of=as_of)
     # Every store is loaded (not only the recipients'): the peer median compares with the others.
-    loaded = load(paths, config=load_config(args.config), skip_bad_rows=args.skip_bad_rows)
+    loaded = load(
+        paths,
+        config=load_config(args.config),
+        skip_bad_rows=args.skip_bad_rows,
+        store_id=getattr(args, "store_id", None),
+    )
     found = set(loaded.report.stores)
     missing = [s for s in store_ids if s not in found]
     if missing:
@@ -767,7 +854,7 @@ def _diagnoses(
         stores=list(store_ids),
         load_report=loaded.report,
     )
-    return diagnoses, paths
+    return diagnoses, paths, store_digests(loaded.frame)
 
 
 def command_email(args: argparse.Namespace) -> int:
@@ -791,27 +878,57 @@ def command_email(args: argparse.Namespace) -> int:
         if not args.dry_run:
             raise
         # A dry run needs no server; the .eml then shows a placeholder sender.
-    diagnoses, data = _diagnoses(args, [t.store_id for t in targets])
-    out_dir = Path(args.out)
+    from aftersales_kit.files import writable_dir
+    from aftersales_kit.report import use_config
+
+    use_config(args)
+    out_dir = writable_dir(Path(args.out), error=DeliveryError)
+    diagnoses, data, digests = _diagnoses(args, [t.store_id for t in targets])
     failed = False
     for target in targets:
         d = diagnoses[target.store_id]
-        report_html = ensure_report(
-            d, out_dir=out_dir, data=data, rules=args.rules, lang=args.lang, as_of=args.as_of
-        )
-        outcome = deliver(
-            d,
-            report_html=report_html,
-            to=target.to,
-            cc=target.cc,
-            settings=settings,
-            outbox=out_dir / "outbox",
-            dry_run=args.dry_run,
-            resend=args.resend,
-            lang=args.lang,
-            store_name=target.name,
-            zip_report=getattr(args, "zip_report", False),
-        )
+        options = {
+            "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
+            "store_id": getattr(args, "store_id", None),
+        }
+        try:
+            report_html = ensure_report(
+                d,
+                out_dir=out_dir,
+                data=data,
+                rules=args.rules,
+                lang=args.lang,
+                as_of=args.as_of,
+                rows=digests.get(target.store_id, ""),
+                **options,
+            )
+            params = report_params(
+                d, data=data, rules=args.rules, lang=args.lang, as_of=args.as_of, **options
+            )
+            outcome = deliver(
+                d,
+                report_html=report_html,
+                to=target.to,
+                cc=target.cc,
+                settings=settings,
+                outbox=out_dir / "outbox",
+                dry_run=args.dry_run,
+                resend=args.resend,
+                lang=args.lang,
+                store_name=target.name,
+                zip_report=getattr(args, "zip_report", False),
+                key=report_key(
+                    d,
+                    params=params,
+                    rows=digests.get(target.store_id, ""),
+                    as_of_given=bool(args.as_of),
+                ),
+            )
+        except (ReportError, DeliveryError) as exc:
+            # One store's broken report or refused message must not keep the others' mail back.
+            print(f"{target.store_id}\t-\tfailed {exc}", file=sys.stderr)
+            failed = True
+            continue
         if outcome.eml is not None:
             print(outcome.eml)
         for r in outcome.results:
@@ -820,5 +937,7 @@ def command_email(args: argparse.Namespace) -> int:
             print(f"{target.store_id}\t{r.recipient}\t{r.status}{code}{detail}")
         failed = failed or not outcome.ok
     if failed:
-        print("部分收件人发送失败 (some recipients failed)", file=sys.stderr)
+        print(
+            "部分收件人发送失败或状态未知 (some recipients failed or are unknown)", file=sys.stderr
+        )
     return 1 if failed else 0

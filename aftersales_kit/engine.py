@@ -22,8 +22,10 @@ and ``warm_imports`` (modules imported in a new kernel before its first notebook
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -90,6 +92,115 @@ def kernel_transport() -> dict[str, str]:
     else:
         os.makedirs(base, mode=0o700, exist_ok=True)
     return {"transport": "ipc", "ip": os.path.join(base, name)}
+
+
+#: environment variables a notebook never needs and must never see (the README promises that the
+#: SMTP password does not reach a notebook: a kernel could print or save its environment).
+SECRET_ENV = frozenset({"AFTERSALES_SMTP_PASSWORD"})
+
+
+def kernel_env() -> dict[str, str]:
+    """This process's environment without :data:`SECRET_ENV`, for the kernels it starts."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+
+
+_STALE_IPC = re.compile(r"^aftersales-(\d+)-[0-9a-f]{8}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_ipc() -> list[str]:
+    """Remove the IPC sockets and kernel connection files of kernels whose owner process is dead.
+
+    A process killed with SIGKILL runs no atexit handler, so its kernels' Unix sockets
+    (``aftersales-<pid>-…``) and connection files stay in the Jupyter runtime directory.
+    """
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    removed: list[str] = []
+    base = jupyter_runtime_dir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed
+    for name in names:
+        match = _STALE_IPC.match(name)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            path = os.path.join(base, name)
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except OSError:
+                pass
+    for name in names:
+        if not (name.startswith("kernel-") and name.endswith(".json")):
+            continue
+        path = os.path.join(base, name)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                ip = str(json.load(fh).get("ip", ""))
+        except (OSError, ValueError, AttributeError):
+            continue
+        match = _STALE_IPC.match(os.path.basename(ip))
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
+def die_with_parent(*, poll: float = 1.0) -> None:
+    """Make this worker process exit, with its kernels, when its parent dies (even by SIGKILL).
+
+    On Linux the kernel delivers SIGTERM at the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere, and as a second line, a daemon thread polls the parent pid. Either way the kernels
+    are killed first: they would otherwise keep ~650 MB each, forever.
+    """
+    parent = os.getppid()
+
+    def stop(*_args: object) -> None:
+        kill_kernels()
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, stop)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            logger.debug("prctl(PR_SET_PDEATHSIG) unavailable", exc_info=True)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        stop()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        stop()
+
+    threading.Thread(target=watch, name="aftersales-parent-watch", daemon=True).start()
+
+
+def kill_kernels() -> None:
+    """SIGKILL every kernel of this process at once (no handshake: the process is going away)."""
+    for kernel in list(_KERNELS.values()):
+        if kernel.pid is not None:
+            try:
+                os.kill(kernel.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def _remove_ipc_dirs() -> None:
@@ -227,7 +338,7 @@ def _start_kernel(
         try:
             # An in-memory history avoids SQLite lock clashes between parallel kernels.
             run_sync(km.start_kernel)(
-                extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=cwd
+                extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=cwd, env=kernel_env()
             )
             # One client for the kernel's life: a new client per notebook costs ~0.2 s in
             # wait_for_ready (it drains IOPub for 0.2 s), and two clients would share the session

@@ -1,16 +1,79 @@
-"""Atomic file writes: a reader, a crash or a Ctrl-C never leaves half a report, cache or mail.
+"""Safe file writes: a reader, a crash or a Ctrl-C never leaves half a report, cache or mail, and
+nothing is written through a symlink someone planted in the output folder.
 
 Everything goes to a hidden temporary sibling first and is renamed over the target with
-``os.replace``, which is atomic on one file system.
+``os.replace``, which is atomic on one file system and replaces a symlink at the target itself
+instead of following it. The temporary file is created exclusively (``O_EXCL | O_NOFOLLOW``), so a
+link planted under its name cannot redirect the write either.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from aftersales_kit.errors import AftersalesError, ReportError
+
+
+def fresh_file(path: str | Path) -> Path:
+    """Create ``path`` as a new empty regular file of ours (whatever was there is unlinked first).
+
+    Writers that open the path by name afterwards (papermill, xlsxwriter) then write into this
+    file, not through a symlink that was at that name.
+    """
+    target = Path(path)
+    target.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    os.close(os.open(target, flags, 0o644))
+    return target
+
+
+def safe_dir(base: str | Path, *parts: str) -> Path:
+    """``base/parts…`` created as real folders; a symlink among ``parts`` is refused.
+
+    ``base`` itself is the user's choice (it may be a link); below it, the toolkit owns the layout.
+    """
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            msg = (
+                f"输出文件夹中有符号链接，拒绝写入 (refusing to write through a symlink in the "
+                f"output folder): {path} -> {os.readlink(path)}; 请删除它 (remove it)"
+            )
+            raise ReportError(msg)
+        path.mkdir(exist_ok=True)
+    return path
+
+
+def writable_dir(
+    path: str | Path, *, error: type[AftersalesError] = ReportError, option: str = "--out"
+) -> Path:
+    """``path`` as a folder this process can write to (created if missing), else ``error``.
+
+    Checked by writing a probe file, because permission bits say nothing for root, read-only
+    mounts or /proc. The message names the folder and the reason instead of a traceback.
+    """
+    folder = Path(path)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}-{threading.get_ident()}"
+        fresh_file(probe)
+        probe.unlink()
+    except OSError as exc:
+        msg = (
+            f"{option} 输出文件夹不可写 (output folder is not writable): {folder}: "
+            f"{exc.strerror or exc}; 请换一个文件夹 (choose another folder)"
+        )
+        raise error(msg) from None
+    return folder
 
 
 @contextmanager
@@ -27,6 +90,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     # pid and thread keep parallel writers (batch workers, threads) off each other's files.
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
+        fresh_file(tmp)
         yield tmp
         os.replace(tmp, target)
     finally:

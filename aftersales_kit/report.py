@@ -12,11 +12,17 @@ import argparse
 import copy
 import dataclasses
 import functools
+import hashlib
+import json
 import os
 import re
+import shutil
+import stat
 import sys
+import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from aftersales_kit import __version__
 from aftersales_kit.errors import ReportError, UsageError
-from aftersales_kit.files import atomic_write
+from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "store_report.ipynb"
@@ -48,6 +54,10 @@ WARM_IMPORTS = (
     "aftersales_kit.load",
 )
 _SAFE_STORE = re.compile(r"^[\w][\w.\-]{0,99}$")  # \w is Unicode: 旗舰店 ids are fine
+#: the toolkit's private temporary folders (``tempfile.gettempdir()/aftersales-<kind>-<pid>-…``):
+#: pickled diagnoses live only there, never in the output folder that gets zipped and shared.
+PRIVATE_PREFIX = "aftersales-"
+SIDECAR_SUFFIX = ".json"
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,9 @@ class ReportParams:
 
     ``data`` is kept as a tuple (hashable); :meth:`as_papermill` turns it into the list papermill
     needs. Numeric "not given" markers follow the notebook: 0 for ``target_hours``/``star``, -1 for
-    the rank rates.
+    the rank rates. Path parameters (``data``, ``rules``) become absolute against the caller's
+    working directory, because the kernel may run elsewhere; ``data`` may be one path (a string)
+    or several. ``cache`` is refused unless it is in the toolkit's private temporary folder.
     """
 
     store: str = DEMO_STORE
@@ -71,12 +83,16 @@ class ReportParams:
     aftersales_rank: float = -1.0
     dispute_rank: float = -1.0
     cache: str = ""
+    skip_bad_rows: bool = False
+    store_id: str = ""
 
     def __post_init__(self) -> None:
-        if isinstance(self.data, str | Path):
-            object.__setattr__(self, "data", (str(self.data),))
-        else:
-            object.__setattr__(self, "data", tuple(str(p) for p in self.data))
+        object.__setattr__(self, "data", data_paths(self.data))
+        object.__setattr__(self, "rules", path_param(self.rules))
+        if self.cache:
+            object.__setattr__(self, "cache", str(check_cache(self.cache)))
+        object.__setattr__(self, "skip_bad_rows", bool(self.skip_bad_rows))
+        object.__setattr__(self, "store_id", str(self.store_id or ""))
         if self.lang not in {"zh", "en"}:
             msg = f"不支持的语言 (unsupported lang): {self.lang!r}; 可选 (allowed): zh, en"
             raise UsageError(msg)
@@ -90,7 +106,136 @@ class ReportParams:
         return values
 
 
-# --- paths --------------------------------------------------------------------------------------
+def data_paths(value: object, *, cwd: str | Path | None = None) -> tuple[str, ...]:
+    """The ``data`` parameter as absolute path strings.
+
+    ``papermill nb.ipynb out.ipynb -p data exports/all.parquet`` passes a string: that is one path,
+    never one path per character (``"/"`` alone would make the loader walk the whole disk). A list
+    or tuple gives several. Relative paths resolve against ``cwd`` (default: this process's working
+    directory, i.e. where the user ran the command).
+    """
+    if value is None or value == "":
+        return ()
+    items = [value] if isinstance(value, str | os.PathLike) else value
+    if not isinstance(items, list | tuple):
+        msg = f"data 参数应为路径或路径列表 (data must be a path or a list of paths): {value!r}"
+        raise UsageError(msg)
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    paths = []
+    for item in items:
+        if not isinstance(item, str | os.PathLike) or not str(item).strip():
+            msg = f"data 中有空路径或非路径 (empty or non-path entry in data): {item!r}"
+            raise UsageError(msg)
+        paths.append(os.path.abspath(base / Path(item).expanduser()))
+    return tuple(paths)
+
+
+def path_param(value: object, *, cwd: str | Path | None = None) -> str:
+    """A single path parameter (``rules``) as an absolute path string; ``""`` stays ``""``.
+
+    A one-element list is accepted too, so ``-y '{rules: [x.toml]}'`` means the same as ``-p``.
+    """
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str | os.PathLike):
+        msg = f"路径参数应为一个路径 (a path parameter must be one path): {value!r}"
+        raise UsageError(msg)
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    return os.path.abspath(base / Path(value).expanduser())
+
+
+# --- private temporary folders --------------------------------------------------------------------
+
+
+def _private_root() -> Path:
+    return Path(tempfile.gettempdir()).resolve()
+
+
+@contextmanager
+def private_dir(kind: str) -> Iterator[Path]:
+    """A 0700 temporary folder for intermediate files, removed on exit (error and Ctrl-C too).
+
+    The pid in the name lets the next run remove the folder of a run that was killed (SIGKILL
+    runs no ``finally``), see :func:`remove_stale_private_dirs`.
+    """
+    remove_stale_private_dirs()
+    path = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{kind}-{os.getpid()}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_private_dirs() -> list[Path]:
+    """Remove this user's private folders whose creating process is gone; returns them."""
+    removed = []
+    pattern = re.compile(rf"^{re.escape(PRIVATE_PREFIX)}[a-z]+-(\d+)-")
+    try:
+        entries = list(_private_root().iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+            continue
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def check_cache(path: str | Path) -> Path:
+    """``path`` when it is a file inside one of this user's private temporary folders.
+
+    A cache is a pickle, and unpickling runs code: only files the toolkit itself wrote to a 0700
+    folder of its own are accepted, never a path into the shared output folder or elsewhere.
+    """
+    target = Path(path).resolve()
+    root = _private_root()
+    try:
+        rel = target.relative_to(root)
+    except ValueError:
+        rel = None
+    ok = rel is not None and len(rel.parts) >= 2 and rel.parts[0].startswith(PRIVATE_PREFIX)
+    if ok:
+        try:
+            info = (root / rel.parts[0]).lstat()
+            ok = (
+                stat.S_ISDIR(info.st_mode)
+                and info.st_uid == os.getuid()
+                and not info.st_mode & 0o077
+                and target.is_file()
+            )
+        except OSError:
+            ok = False
+    if not ok:
+        msg = (
+            "cache 参数只能指向工具自己的临时文件夹 "
+            "(cache must be a file in the toolkit's private temporary folder "
+            f"{root}/{PRIVATE_PREFIX}…): {path}; "
+            "提示 (hint): 不要手动传 cache，留空即可 (leave cache empty)"
+        )
+        raise UsageError(msg)
+    return target
+
+
+# --- paths ----------------------------------------------------------------------------------------
 
 
 def safe_store(store: str) -> str:
@@ -115,7 +260,7 @@ def report_path(out_dir: str | Path, *, store: str, window: Any) -> Path:
     )
 
 
-# --- execute ------------------------------------------------------------------------------------
+# --- execute --------------------------------------------------------------------------------------
 
 
 @functools.cache
@@ -186,7 +331,7 @@ def _quiet_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
-# --- export -------------------------------------------------------------------------------------
+# --- export ---------------------------------------------------------------------------------------
 
 _export_lock = threading.Lock()
 
@@ -352,7 +497,7 @@ def export_html(nb: Any, *, lang: str = "zh") -> str:
     return body
 
 
-# --- render -------------------------------------------------------------------------------------
+# --- render ---------------------------------------------------------------------------------------
 
 
 def _window(params: ReportParams) -> Any:
@@ -409,45 +554,55 @@ def render(
     >>> render(ReportParams(store="1000101"))  # doctest: +SKIP
     PosixPath('reports/1000101/2026-10-27_2026-11-25.html')
     """
-    if not params.as_of:
-        # Fix "now" once, so the notebook's window and the file name cannot straddle midnight.
-        now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0, tzinfo=None)
-        params = dataclasses.replace(params, as_of=now.isoformat(sep=" "))
+    params = _fixed_now(params)
     store_dir = Path(out_dir) / safe_store(params.store)
-    own_kernel = None
-    if engine_name is None:
-        # Start the kernel first and let it import the notebook's modules (~2 s together) while
-        # this process imports papermill, checks the parameters and prepares the export. The
-        # notebook then runs on that kernel through the warm engine, still by papermill.
-        from aftersales_kit import engine
-
-        _quiet_imports()
-        os.environ[ENV_FLAG] = "1"  # before the kernel starts: it inherits the environment
-        engine_kwargs.setdefault("warm_imports", WARM_IMPORTS)
-        if not engine.has_kernel():
-            # Everything the start thread imports is imported here first: two threads importing
-            # jupyter_client's package at once can see a half-initialised module (ImportError).
-            import jupyter_client  # noqa: F401
-            import jupyter_core.paths
-            import jupyter_core.utils  # noqa: F401
-            import zmq  # noqa: F401
-
-            own_kernel = _KernelStart(engine_kwargs["warm_imports"])
-            own_kernel.start()
-        engine_name = engine.register()  # imports papermill: after the kernel start is under way
-    try:
+    with _kernel(engine_name, engine_kwargs) as name:
         return _render(
-            params,
-            store_dir=store_dir,
-            out_dir=Path(out_dir),
-            engine_name=engine_name,
-            **engine_kwargs,
+            params, store_dir=store_dir, out_dir=Path(out_dir), engine_name=name, **engine_kwargs
         )
+
+
+def _fixed_now(params: ReportParams) -> ReportParams:
+    if params.as_of:
+        return params
+    # Fix "now" once, so the notebook's window and the file name cannot straddle midnight.
+    now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0, tzinfo=None)
+    return dataclasses.replace(params, as_of=now.isoformat(sep=" "))
+
+
+@contextmanager
+def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[str]:
+    """The engine to run on: the given one, or this process's warm kernel started now.
+
+    Start the kernel first and let it import the notebook's modules (~2 s together) while this
+    process imports papermill, checks the parameters and prepares the export (and, for
+    :func:`render_store`, loads and diagnoses). The notebook then runs on that kernel through the
+    warm engine, still by papermill.
+    """
+    if engine_name is not None:
+        yield engine_name
+        return
+    from aftersales_kit import engine
+
+    _quiet_imports()
+    os.environ[ENV_FLAG] = "1"  # before the kernel starts: it inherits the environment
+    engine_kwargs.setdefault("warm_imports", WARM_IMPORTS)
+    own_kernel = None
+    if not engine.has_kernel():
+        # Everything the start thread imports is imported here first: two threads importing
+        # jupyter_client's package at once can see a half-initialised module (ImportError).
+        import jupyter_client  # noqa: F401
+        import jupyter_core.paths
+        import jupyter_core.utils  # noqa: F401
+        import zmq  # noqa: F401
+
+        own_kernel = _KernelStart(engine_kwargs["warm_imports"])
+        own_kernel.start()
+    try:
+        yield engine.register()  # imports papermill: after the kernel start is under way
     finally:
         if own_kernel is not None:
             own_kernel.join()
-            from aftersales_kit import engine
-
             engine.shutdown_kernel()
 
 
@@ -459,8 +614,12 @@ def _render(
     # starts and runs: the main thread only waits on the kernel then (~1.5 s off one report).
     warm = _Warm(params, out_dir)
     warm.start()
-    store_dir.mkdir(parents=True, exist_ok=True)
-    tmp_nb = store_dir / f".running-{os.getpid()}-{threading.get_ident()}.ipynb"
+    try:
+        store_dir = safe_dir(out_dir, store_dir.name)
+        remove_stale_running(store_dir)
+        tmp_nb = fresh_file(store_dir / f".running-{os.getpid()}-{threading.get_ident()}.ipynb")
+    except OSError as exc:
+        raise _write_error(store_dir, exc) from None
     from papermill.exceptions import PapermillExecutionError
 
     try:
@@ -479,11 +638,45 @@ def _render(
             )
             raise ReportError(msg) from exc
         html_path = warm.html_path()
-        atomic_write(html_path, data=export_html(nb, lang=params.lang))
-        os.replace(tmp_nb, html_path.with_suffix(".ipynb"))
+        html = export_html(nb, lang=params.lang)
+        try:
+            atomic_write(html_path, data=html)
+            os.replace(tmp_nb, html_path.with_suffix(".ipynb"))
+        except OSError as exc:  # disk full, folder removed or made read-only meanwhile
+            raise _write_error(html_path, exc) from None
     finally:
         tmp_nb.unlink(missing_ok=True)
     return html_path
+
+
+def _write_error(path: Path, exc: OSError) -> ReportError:
+    msg = f"报告无法写入 (cannot write the report): {path}: {exc.strerror or exc}"
+    return ReportError(msg)
+
+
+_RUNNING = re.compile(r"^\.(?:running-(\d+)-\d+\.ipynb|.+\.(\d+)\.\d+\.tmp)$")
+
+
+def remove_stale_running(folder: Path) -> list[Path]:
+    """Remove ``.running-<pid>-…`` notebooks and atomic-write temporaries of dead processes.
+
+    A run killed with SIGKILL leaves them behind; the pid in the name tells whether the writer is
+    still alive (another worker of a live batch keeps its files).
+    """
+    removed = []
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _RUNNING.match(entry.name)
+        if not match:
+            continue
+        pid = int(match.group(1) or match.group(2))
+        if pid != os.getpid() and not _pid_alive(pid):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 class _KernelStart(threading.Thread):
@@ -531,30 +724,265 @@ class _Warm(threading.Thread):
         return report_path(self.out_dir, store=self.params.store, window=self.window)
 
 
-def command_report(args: argparse.Namespace) -> int:
-    """``aftersales report [DATA...] --store ID …``: render and print the HTML path."""
-    if getattr(args, "config", None):
-        # The kernel's loader reads AFTERSALES_CONFIG (config.load_config); the notebook has no
-        # config parameter because configuration is the operator's, not the report's.
-        os.environ["AFTERSALES_CONFIG"] = str(Path(args.config).resolve())
+# --- freshness: one rule for report, batch and email ----------------------------------------------
 
-    def given(value: float | None, missing: float) -> float:
+
+def file_digest(path: str | Path | None) -> str:
+    """sha256 of a file's bytes; ``""`` for no file."""
+    if not path:
+        return ""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def store_digests(frame: Any) -> dict[str, str]:
+    """store_id → sha256 of that store's rows, independent of row order (one pass over the frame).
+
+    polars row hashes are stable for one polars version only, which is part of the fingerprint.
+    """
+    import numpy as np
+    import polars as pl
+
+    if frame.height == 0:
+        return {}
+    hashed = frame.select("store_id").with_columns(pl.Series("_h", frame.hash_rows(seed=1)))
+    grouped = hashed.group_by("store_id").agg(pl.col("_h").sort())
+    out = {}
+    for store, hashes in grouped.iter_rows():
+        digest = hashlib.sha256(np.asarray(hashes, dtype=np.uint64).tobytes()).hexdigest()
+        out[str(store)] = digest
+    return out
+
+
+def fingerprint(
+    params: ReportParams, *, rows: str, peers: Mapping[str, object], as_of_given: bool
+) -> str:
+    """The one freshness rule: a report is current when its sidecar records this digest.
+
+    Everything the page depends on: the store's rows, the peers it is compared with, every
+    parameter (language, window, target, observed values, store-id and skip options), the rules
+    file's content, the notebook and the versions. ``as_of`` counts only when the user gave it: a
+    report made "now" stays current until its data, peers or options change, so an interrupted
+    batch resumes and an email reuses the morning's report; a report for an explicit as-of is
+    never reused for another. The batch, ``aftersales report`` and ``aftersales email`` all call
+    this, so none of them can reuse a page another would have rendered differently.
+    """
+    import polars as pl
+
+    shown = dataclasses.asdict(params) | {
+        "as_of": params.as_of if as_of_given else "",
+        "data": "",  # the rows digest covers the data, wherever it is
+        "cache": "",
+        "rules": "",  # the rules file's content counts, not its path
+    }
+    payload = {
+        "rows": rows,
+        "params": shown,
+        "peers": dict(peers),
+        "rules": file_digest(params.rules),
+        "notebook": file_digest(NOTEBOOK),
+        "version": __version__,
+        "polars": pl.__version__,
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def peers_of(diagnosis: Any) -> dict[str, object]:
+    return {"median": diagnosis.peer_median_hours, "count": diagnosis.peer_count}
+
+
+def sidecar_path(html_path: Path) -> Path:
+    return html_path.with_suffix(SIDECAR_SUFFIX)
+
+
+def read_sidecar(html_path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(sidecar_path(html_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_current(html_path: Path, *, digest: str) -> bool:
+    """The HTML exists and its sidecar records ``digest``."""
+    side = read_sidecar(html_path)
+    return html_path.exists() and side is not None and side.get("fingerprint") == digest
+
+
+def sidecar(
+    diagnosis: Any, *, html_path: Path, out_dir: Path, digest: str, lang: str
+) -> dict[str, Any]:
+    """The sidecar JSON: the fingerprint plus the store's portfolio summary for ``index.html``."""
+    from aftersales_kit import portfolio
+
+    rel = Path(os.path.relpath(html_path, out_dir)).as_posix()
+    return {
+        "fingerprint": digest,
+        "version": __version__,
+        "lang": lang,
+        "rendered_at": diagnosis.as_of.isoformat(sep=" "),
+        "summary": portfolio.store_summary(diagnosis, report=rel),
+    }
+
+
+def write_sidecar(html_path: Path, data: Mapping[str, Any]) -> Path:
+    """Written last, after the HTML: a sidecar only ever vouches for a complete report."""
+    text = json.dumps(dict(data), ensure_ascii=False, indent=1, default=str)
+    return atomic_write(sidecar_path(html_path), data=text.encode("utf-8"))
+
+
+# --- one store from the command line --------------------------------------------------------------
+
+
+def demo_data() -> Path:
+    """The demo parquet (generated when missing), where the notebook's demo default finds it."""
+    from aftersales_kit.demo import ensure_demo
+
+    root = ROOT / "data" / "demo" if (ROOT / "pyproject.toml").exists() else Path("data/demo")
+    return ensure_demo(root)
+
+
+def render_store(
+    params: ReportParams,
+    *,
+    out_dir: str | Path = Path("reports"),
+    config: str | Path | None = None,
+    as_of_given: bool | None = None,
+) -> Path:
+    """Load and diagnose the store here (as the batch does), then render it from that diagnosis.
+
+    The loader's options (``store_id``, ``skip_bad_rows``, the config's header aliases) thus
+    apply exactly as in ``validate`` and the batch, the pickled diagnosis stays in a private
+    temporary folder, and the sidecar with the shared :func:`fingerprint` is written beside the
+    report so that ``batch`` and ``email`` know whether it is current.
+    """
+    from aftersales_kit.rules import parse_as_of, parse_window
+    from aftersales_kit.settings import load_rules
+
+    given = bool(params.as_of) if as_of_given is None else as_of_given
+    params = _fixed_now(params)
+    out = writable_dir(out_dir)
+    store_dir = out / safe_store(params.store)
+    with _kernel(None, engine_kwargs := {}) as engine_name:
+        ruleset = load_rules(params.rules or None)
+        moment = parse_as_of(params.as_of)
+        window = parse_window(
+            params.start or None, end=params.end or None, rules=ruleset, as_of=moment
+        )
+        params = dataclasses.replace(
+            params, start=window.start.isoformat(), end=window.end.isoformat()
+        )
+        if not params.data:
+            params = dataclasses.replace(params, data=(str(demo_data()),))
+        diagnosis, rows = _diagnose_one(params, ruleset=ruleset, window=window, config=config)
+        html_path = report_path(out, store=params.store, window=window)
+        digest = fingerprint(params, rows=rows, peers=peers_of(diagnosis), as_of_given=given)
+        with private_dir("report") as tmp:
+            cache = tmp / "diagnosis.pkl"
+            import pickle
+
+            cache.write_bytes(pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
+            html_path = _render(
+                dataclasses.replace(params, cache=str(cache)),
+                store_dir=store_dir,
+                out_dir=out,
+                engine_name=engine_name,
+                **engine_kwargs,
+            )
+        try:
+            write_sidecar(
+                html_path,
+                sidecar(
+                    diagnosis, html_path=html_path, out_dir=out, digest=digest, lang=params.lang
+                ),
+            )
+        except OSError as exc:
+            raise _write_error(sidecar_path(html_path), exc) from None
+    return html_path
+
+
+def _diagnose_one(
+    params: ReportParams, *, ruleset: Any, window: Any, config: str | Path | None
+) -> tuple[Any, str]:
+    """(Diagnosis, rows digest) of ``params.store``, compared with every store of the data."""
+    from aftersales_kit.diagnose import diagnose_store
+    from aftersales_kit.load import load
+    from aftersales_kit.metrics import unknown_store_error
+    from aftersales_kit.rules import parse_as_of
+
+    loaded = load(
+        list(params.data),
+        store_id=params.store_id or None,
+        config=config,
+        skip_bad_rows=params.skip_bad_rows,
+    )
+    if params.store not in loaded.report.stores:
+        raise unknown_store_error(params.store, stores=sorted(loaded.report.stores))
+    observed = {
+        name: float(value)
+        for name, value, given in (
+            ("star", params.star, params.star > 0),
+            ("aftersales_rank", params.aftersales_rank, params.aftersales_rank >= 0),
+            ("dispute_rank", params.dispute_rank, params.dispute_rank >= 0),
+        )
+        if given
+    }
+    diagnosis = diagnose_store(
+        loaded.frame,
+        store_id=params.store,
+        window=window,
+        rules=ruleset,
+        as_of=parse_as_of(params.as_of),
+        target_hours=params.target_hours or None,
+        observed=observed or None,
+        load_report=loaded.report,
+    )
+    return diagnosis, store_digests(loaded.frame).get(params.store, "")
+
+
+def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams:
+    """The notebook parameters of a ``report``/``batch``/``email`` command line.
+
+    The one mapping from options to parameters: every option that changes the page lands in a
+    parameter of the notebook's parameters cell (``tests/test_hardening_params.py`` walks them).
+    """
+
+    def given(name: str, missing: float) -> float:
+        value = getattr(args, name, None)
         return missing if value is None else float(value)
 
-    params = ReportParams(
-        store=args.store or DEMO_STORE,
-        start=args.start or "",
-        end=args.end or "",
-        data=tuple(str(Path(p).resolve()) for p in args.data),
-        rules=str(Path(args.rules).resolve()) if args.rules else "",
-        lang=args.lang,
-        as_of=args.as_of or "",
-        target_hours=given(args.target_hours, 0.0),
-        star=given(args.star, 0.0),
-        aftersales_rank=given(args.aftersales_rank, -1.0),
-        dispute_rank=given(args.dispute_rank, -1.0),
-    )
-    print(render(params, out_dir=Path(args.out)), flush=True)
+    values: dict[str, Any] = {
+        "store": getattr(args, "store", None) or DEMO_STORE,
+        "start": getattr(args, "start", None) or "",
+        "end": getattr(args, "end", None) or "",
+        "data": tuple(getattr(args, "data", None) or ()),
+        "rules": getattr(args, "rules", None) or "",
+        "lang": getattr(args, "lang", None) or "zh",
+        "as_of": getattr(args, "as_of", None) or "",
+        "target_hours": given("target_hours", 0.0),
+        "star": given("star", 0.0),
+        "aftersales_rank": given("aftersales_rank", -1.0),
+        "dispute_rank": given("dispute_rank", -1.0),
+        "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
+        "store_id": getattr(args, "store_id", None) or "",
+    }
+    values.update(overrides)
+    return ReportParams(**values)
+
+
+def use_config(args: argparse.Namespace) -> str | None:
+    """``--config`` as an absolute path, also exported for kernels (config.load_config reads it)."""
+    if not getattr(args, "config", None):
+        return None
+    path = str(Path(args.config).resolve())
+    os.environ["AFTERSALES_CONFIG"] = path
+    return path
+
+
+def command_report(args: argparse.Namespace) -> int:
+    """``aftersales report [DATA...] --store ID …``: render and print the HTML path."""
+    config = use_config(args)
+    params = params_from_args(args)
+    print(render_store(params, out_dir=Path(args.out), config=config), flush=True)
     # The command ends here: interpreter shutdown would otherwise garbage-collect every object of
     # ~1 300 modules (polars, nbconvert, papermill …), about 0.3 s of the merchant's wait.
     import gc

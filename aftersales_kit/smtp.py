@@ -38,13 +38,21 @@ class SmtpSettings:
     #: certificate verification itself is never switched off.
     cafile: str | None = None
     timeout: float = 30.0
+    #: wait for the reply to the end of DATA (RFC 5321 §4.5.3.2.6: 10 minutes). A server that
+    #: scans a large mail can take this long, and giving up earlier cannot tell sent from unsent.
+    data_timeout: float = 600.0
     retries: int = 3
     backoff_seconds: float = 2.0
 
 
 @dataclass(frozen=True)
 class RecipientResult:
-    """Outcome for one envelope recipient: ``status`` is sent, failed or skipped."""
+    """Outcome for one envelope recipient: ``status`` is sent, failed, skipped or unknown.
+
+    ``unknown``: the whole message was transmitted but the server's reply to the end of DATA never
+    came (timeout, dropped connection). The mail may well be queued, so it is not resent
+    automatically; the sent-log records it and a rerun needs ``--resend``.
+    """
 
     recipient: str
     status: str
@@ -109,6 +117,7 @@ def smtp_settings(
         password=env.get(ENV_PREFIX + "PASSWORD") or None,
         cafile=pick("cafile"),
         timeout=_number(pick("timeout"), "timeout", float, 30.0),
+        data_timeout=_number(pick("data_timeout"), "data_timeout", float, 600.0),
         retries=_number(pick("retries"), "retries", int, 3),
         backoff_seconds=_number(pick("backoff_seconds"), "backoff_seconds", float, 2.0),
     )
@@ -138,14 +147,63 @@ def _reply(detail: bytes | str) -> str:
     return " ".join(text.split())[:200]
 
 
+class _Tracking:
+    """smtplib client that remembers accepted recipients and whether the message end was sent.
+
+    smtplib's ``sendmail`` reports neither when DATA fails, and those two facts decide between
+    "failed, retry" and "unknown, do not resend".
+    """
+
+    data_timeout: float = 600.0
+
+    def _track_reset(self) -> None:
+        self.accepted: list[str] = []
+        self.body_sent = False
+        self._in_data = False
+
+    def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
+        reply = super().rcpt(recip, options)  # type: ignore[misc]
+        if reply[0] in (250, 251):
+            self.accepted.append(recip)
+        return reply
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        self._in_data = True
+        try:
+            return super().data(msg)  # type: ignore[misc]
+        finally:
+            self._in_data = False
+
+    def send(self, s: bytes | str) -> None:
+        super().send(s)  # type: ignore[misc]
+        if self._in_data and not self.body_sent:
+            data = s.encode("ascii") if isinstance(s, str) else s
+            if data.endswith(b"\r\n.\r\n"):
+                # From here on the server may have queued the mail whatever happens next.
+                self.body_sent = True
+                sock = getattr(self, "sock", None)
+                if sock is not None:
+                    sock.settimeout(self.data_timeout)
+
+
+class _Client(_Tracking, smtplib.SMTP):
+    pass
+
+
+class _ClientSSL(_Tracking, smtplib.SMTP_SSL):
+    pass
+
+
 def _connect(settings: SmtpSettings) -> smtplib.SMTP:
     context = ssl.create_default_context(cafile=settings.cafile)
     if settings.security == "ssl":
-        client: smtplib.SMTP = smtplib.SMTP_SSL(
+        client: smtplib.SMTP = _ClientSSL(
             settings.host, settings.port, timeout=settings.timeout, context=context
         )
     else:
-        client = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
+        client = _Client(settings.host, settings.port, timeout=settings.timeout)
+    client.data_timeout = settings.data_timeout  # type: ignore[attr-defined]
+    client._track_reset()  # type: ignore[attr-defined]
     try:
         client.ehlo()
         if settings.security == "starttls":
@@ -187,13 +245,17 @@ def send_message(
     while pending:
         attempt += 1
         retry: list[str] = []
+        client: smtplib.SMTP | None = None
         try:
             client = _connect(settings)
             try:
                 # send_message writes CRLF line ends; sendmail(bytes) would pass bare LFs through.
                 refused = client.send_message(message, from_addr=sender, to_addrs=pending)
             finally:
-                _quit(client)
+                if getattr(client, "body_sent", False):
+                    client.close()  # no QUIT after an unanswered DATA: it would wait again
+                else:
+                    _quit(client)
         except smtplib.SMTPAuthenticationError as exc:
             msg = (
                 f"SMTP 登录被拒绝 (login refused) {settings.host}:{settings.port} "
@@ -234,9 +296,19 @@ def send_message(
                 raise DeliveryError(msg) from None
             refused = {}
             detail = f"{type(exc).__name__}: {_reply(str(exc))}"
+            if client is not None and getattr(client, "body_sent", False):
+                accepted = set(getattr(client, "accepted", ()))
+                note = (
+                    "服务器未确认，可能已送达，不会自动重发 (no reply after the message was sent: "
+                    f"it may be delivered; not resent, use --resend): {detail}"
+                )
+                for rcpt in pending:
+                    if rcpt in accepted:
+                        results[rcpt] = RecipientResult(rcpt, "unknown", None, note, attempt)
             for rcpt in pending:
-                last[rcpt] = (None, detail)
-                retry.append(rcpt)
+                if rcpt not in results:
+                    last[rcpt] = (None, detail)
+                    retry.append(rcpt)
         else:
             for rcpt in pending:
                 if rcpt not in refused:
