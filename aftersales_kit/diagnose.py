@@ -70,7 +70,14 @@ from aftersales_kit.metrics import (
     stores_in,
     unknown_store_error,
 )
-from aftersales_kit.rules import Window, derive_orders, open_order_status
+from aftersales_kit.rules import (
+    RULE_INPUTS,
+    DataTraits,
+    Window,
+    data_traits,
+    derive_orders,
+    open_order_status,
+)
 from aftersales_kit.settings import EXCLUDED_REASONS, STAGES, Rules
 
 #: Overall controllability of each stage (DOMAIN §4); return_ship: see the module docstring.
@@ -119,18 +126,6 @@ CHECKPOINTS: dict[str, tuple[str, ...]] = {
     "sign_time": ("sign_time",),
     "inbound_time": ("inbound_time",),
     "first_process_time": ("first_process_time",),
-}
-#: Columns each §5 rule needs somewhere in the data set (DOMAIN §5 "Inputs"): any of the columns
-#: of every group. A rule whose inputs are absent is unavailable (null), never 0.
-RULE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "audit_over_24h": (),
-    "return_ship_over_24h": (("pickup_time", "customer_ship_time"),),
-    "tracking_stale_over_48h": (("pickup_time", "customer_ship_time"), ("logistics_update_time",)),
-    "transit_over_72h": (("pickup_time", "customer_ship_time"), ("sign_time", "inbound_time")),
-    "inbound_over_24h": (("sign_time",), ("inbound_time",)),
-    "inbound_over_48h": (("sign_time",), ("inbound_time",)),
-    "process_over_24h": (("inbound_time",),),
-    "total_over_60h": (),
 }
 #: Teams of the action lists (one xlsx sheet and one report table each).
 TEAMS: tuple[str, ...] = ("customer_service", "logistics", "warehouse")
@@ -467,21 +462,19 @@ def diagnose(
 
     previous = window.previous()
     lf = lf_all.filter(pl.col("store_id").is_in(selected)) if stores is not None else lf_all
-    plans = _plans(lf, window=window, rules=rules, as_of=as_of, target=target)
+    # Rule availability and the JD rounding are facts of the whole data set (every store
+    # loaded), decided once and passed to every derivation of a part of it.
+    traits = data_traits(lf_all)
+    plans = _plans(lf, window=window, rules=rules, as_of=as_of, target=target, traits=traits)
     # KPIs of every store (peers need the others' means) from metrics, the one source of them.
-    plans["kpis"] = store_metrics_lazy(lf_all, window=window, rules=rules)
-    plans["prev_kpis"] = store_metrics_lazy(lf, window=previous, rules=rules)
-    plans["availability"] = _availability_plan(lf_all)
+    plans["kpis"] = store_metrics_lazy(lf_all, window=window, rules=rules, traits=traits)
+    plans["prev_kpis"] = store_metrics_lazy(lf, window=previous, rules=rules, traits=traits)
     names = list(plans)
     collected = dict(zip(names, pl.collect_all([plans[n] for n in names]), strict=True))
     kpi_now = _kpis(collected.pop("kpis"))
     kpi_prev = _kpis(collected.pop("prev_kpis"))
-    present = collected.pop("availability").row(0, named=True)
-    available = {
-        rule: all(any(present[c] for c in group) for group in needs)
-        for rule, needs in RULE_NEEDS.items()
-    }
-    jd_whole = present.get("_jd_fractional", 0) == 0
+    available = dict(traits.available)
+    jd_whole = traits.jd_whole_hours
     parts = {n: _split(df) for n, df in collected.items()}
     empties = {n: df.clear().drop("store_id") for n, df in collected.items()}
 
@@ -519,16 +512,6 @@ def diagnose(
             published=_published_for(published_hours, sid),
         )
     return result
-
-
-def _availability_plan(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Which checkpoint columns hold any value in the whole data set (every store loaded)."""
-    columns = sorted({c for needs in RULE_NEEDS.values() for group in needs for c in group})
-    jd = pl.col("jd_hours")
-    return lf.select(
-        *[pl.col(c).is_not_null().any().alias(c) for c in columns],
-        (jd != jd.round(0)).fill_null(False).sum().alias("_jd_fractional"),
-    )
 
 
 def _published_for(published: float | Mapping[str, float] | None, sid: str) -> float | None:
@@ -570,7 +553,13 @@ def diagnose_store(
 
 
 def _plans(
-    lf: pl.LazyFrame, *, window: Window, rules: Rules, as_of: datetime, target: float
+    lf: pl.LazyFrame,
+    *,
+    window: Window,
+    rules: Rules,
+    as_of: datetime,
+    target: float,
+    traits: DataTraits,
 ) -> dict[str, pl.LazyFrame]:
     """Every aggregate, grouped by store_id, as lazy frames to collect together."""
     # Same line as metrics' over_60h_share, so breakdown shares agree with the KPI.
@@ -579,7 +568,7 @@ def _plans(
     plans: dict[str, pl.LazyFrame] = {}
     audit_h = _hours_between("first_audit_time", "apply_time")
     # Window-first sample (derivation only on the window's rows), then the counted orders.
-    sample = sample_in_window(lf, window=window, rules=rules)
+    sample = sample_in_window(lf, window=window, rules=rules, traits=traits)
     counted = sample.filter(pl.col("counted")).with_columns(_excess_columns(target))
 
     plans["stores"] = lf.group_by(sid).agg(
@@ -673,7 +662,7 @@ def _plans(
         )
     )
 
-    plans["open"] = _open_plan(lf, as_of=as_of, rules=rules)
+    plans["open"] = _open_plan(lf, as_of=as_of, rules=rules, traits=traits)
 
     apply_day = pl.col("apply_time").dt.date()
     plans["heatmap"] = (
@@ -780,7 +769,9 @@ def _plans(
     tomorrow = Window(start=window.start + timedelta(days=1), end=window.end + timedelta(days=1))
     keys = [sid, "service_id"]
     order_cols = [sid, "service_id", "scene", "apply_time", "complete_time", "hours"]
-    counted_next = sample_in_window(lf, window=tomorrow, rules=rules).filter(pl.col("counted"))
+    counted_next = sample_in_window(lf, window=tomorrow, rules=rules, traits=traits).filter(
+        pl.col("counted")
+    )
     plans["tomorrow"] = counted_next.group_by(sid).agg(
         pl.len().cast(pl.Int64).alias("counted"), pl.col("hours").mean().alias("mean_hours")
     )
@@ -811,7 +802,9 @@ def _plans(
     return plans
 
 
-def _open_plan(lf: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl.LazyFrame:
+def _open_plan(
+    lf: pl.LazyFrame, *, as_of: datetime, rules: Rules, traits: DataTraits
+) -> pl.LazyFrame:
     """Open orders that can still be counted in the next window, with their rule status."""
     earliest = as_of.date() - timedelta(days=int(rules.history_days) - 1)
     # An open order has no complete_time: filtering first keeps the derivation small.
@@ -822,6 +815,7 @@ def _open_plan(lf: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl.LazyFra
             & (pl.col("apply_time") <= as_of)
         ),
         rules=rules,
+        traits=traits,
     )
     # A stopped clock under every threshold has no rule: nothing left to break, not at risk.
     status = (
@@ -1079,7 +1073,7 @@ def _alerts_frame(
             "share": [c / counted if counted and c is not None else None for c in counts],
             "available": ok,
             "needs": [
-                None if on else ",".join(c for group in RULE_NEEDS.get(r, ()) for c in group)
+                None if on else ",".join(c for group in RULE_INPUTS.get(r, ()) for c in group)
                 for r, on in zip(names, ok, strict=True)
             ],
         },
