@@ -10,6 +10,13 @@ Example::
     service_id = ["服务单编号"]        # extra headers that mean the canonical column
     apply_time = ["客户申请时间"]
 
+    [stores."1000101"]                  # store identity of files without a store column
+    name = "示例旗舰店"
+    files = ["示例旗舰店_*.xlsx"]       # file-name globs (or paths relative to the data folder)
+    star = 4.2                          # optional per-store inputs of the report
+    aftersales_rank = 0.35
+    dispute_rank = 0.40
+
     [smtp]                              # any AFTERSALES_SMTP_* variable overrides these
     host = "smtp.exmail.qq.com"
     port = 465
@@ -21,6 +28,7 @@ Example::
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import tomllib
 from collections.abc import Mapping
@@ -32,6 +40,50 @@ from aftersales_kit.errors import UsageError
 from aftersales_kit.schema import ALIASES, COLUMNS
 
 DEFAULT_CONFIG = Path("aftersales.toml")
+#: A ``stores.toml`` inside a data folder gives its files their store identity (DOMAIN §2).
+STORES_FILE = "stores.toml"
+#: Keys a ``[stores."<id>"]`` entry may have: identity, per-store report inputs, delivery.
+STORE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str,
+    "files": list,
+    "to": (list, str),
+    "cc": (list, str),
+    "star": (int, float),
+    "aftersales_rank": (int, float),
+    "dispute_rank": (int, float),
+    "published_hours": (int, float),
+    "target_hours": (int, float),
+    "wecom": str,
+    "dingtalk": str,
+    "dingtalk_secret": str,
+}
+
+
+@dataclass(frozen=True)
+class StoreEntry:
+    """One ``[stores."<id>"]`` table: the store's id, name, file globs and its other keys."""
+
+    store_id: str
+    name: str | None = None
+    files: tuple[str, ...] = ()
+    extra: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    base: Path | None = None  # the folder the globs are relative to (a data folder's stores.toml)
+
+    def matches(self, path: Path) -> bool:
+        """Whether ``path`` is one of this store's files: a glob matches its name, or its path
+        relative to ``base``."""
+        rel: str | None = None
+        if self.base is not None:
+            try:
+                rel = path.resolve().relative_to(self.base.resolve()).as_posix()
+            except ValueError:
+                rel = None
+        for pattern in self.files:
+            if fnmatch.fnmatchcase(path.name, pattern):
+                return True
+            if rel is not None and fnmatch.fnmatchcase(rel, pattern):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -42,7 +94,16 @@ class Config:
         default_factory=lambda: MappingProxyType(ALIASES)
     )
     smtp: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    stores: tuple[StoreEntry, ...] = ()
     source: Path | None = None
+
+    def store_for(self, path: Path) -> StoreEntry | None:
+        """The configured store whose ``files`` match ``path`` (the first one)."""
+        return next((s for s in self.stores if s.matches(path)), None)
+
+    def store(self, store_id: str) -> StoreEntry | None:
+        """The ``[stores."<id>"]`` entry of ``store_id``, if configured."""
+        return next((s for s in self.stores if s.store_id == store_id), None)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -59,11 +120,71 @@ def load_config(path: str | Path | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"配置文件无法解析 (invalid TOML in {candidate}): {exc}"
         raise UsageError(msg) from exc
+    unknown = set(raw) - {"aliases", "smtp", "stores"}
+    if unknown:
+        msg = (
+            f"{candidate}: 未知的配置节 (unknown section) {', '.join(sorted(unknown))}; "
+            "可用 (allowed): aliases, smtp, stores"
+        )
+        raise UsageError(msg)
+    smtp = raw.get("smtp", {})
+    if not isinstance(smtp, dict):
+        msg = f"{candidate}: [smtp] 必须是表 (must be a table): smtp = {smtp!r}"
+        raise UsageError(msg)
     return Config(
         aliases=MappingProxyType(_merge_aliases(raw.get("aliases", {}), candidate)),
-        smtp=MappingProxyType(dict(raw.get("smtp", {}))),
+        smtp=MappingProxyType(dict(smtp)),
+        stores=parse_stores(raw.get("stores", {}), source=candidate, base=None),
         source=candidate,
     )
+
+
+def read_stores_file(path: Path) -> tuple[StoreEntry, ...]:
+    """The ``[stores]`` table of a data folder's ``stores.toml``; globs relative to its folder."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        msg = f"店铺映射文件无法读取 (cannot read {path}): {exc}"
+        raise UsageError(msg) from exc
+    return parse_stores(raw.get("stores", {}), source=path, base=path.parent)
+
+
+def parse_stores(value: object, *, source: Path, base: Path | None) -> tuple[StoreEntry, ...]:
+    """``[stores."<id>"]`` tables, every key checked (``STORE_KEYS``)."""
+    if not isinstance(value, dict):
+        msg = f'{source}: [stores] 必须是 [stores."<店铺ID>"] 表 (must be tables per store id)'
+        raise UsageError(msg)
+    entries = []
+    for store_id, entry in value.items():
+        where = f'{source}: stores."{store_id}"'
+        if not isinstance(entry, dict):
+            msg = f"{where} 必须是表 (must be a table)"
+            raise UsageError(msg)
+        for key, item in entry.items():
+            expected = STORE_KEYS.get(key)
+            if expected is None:
+                msg = (
+                    f"{where}.{key} 是未知键 (unknown key); 可用 (allowed): {', '.join(STORE_KEYS)}"
+                )
+                raise UsageError(msg)
+            if not isinstance(item, expected) or isinstance(item, bool):
+                msg = f"{where}.{key} 类型不对 (wrong type): {item!r}"
+                raise UsageError(msg)
+        files = entry.get("files", [])
+        if not all(isinstance(f, str) and f for f in files):
+            msg = f"{where}.files 必须是文件名通配符列表 (must be a list of file-name globs)"
+            raise UsageError(msg)
+        extra = {k: v for k, v in entry.items() if k not in ("name", "files")}
+        entries.append(
+            StoreEntry(
+                store_id=str(store_id).strip(),
+                name=entry.get("name") or None,
+                files=tuple(files),
+                extra=MappingProxyType(extra),
+                base=base,
+            )
+        )
+    return tuple(entries)
 
 
 def _merge_aliases(extra: object, source: Path) -> dict[str, tuple[str, ...]]:

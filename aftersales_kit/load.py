@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,14 +21,16 @@ from pathlib import Path
 
 import polars as pl
 
-from aftersales_kit.config import Config, load_config
-from aftersales_kit.errors import MAX_SHOWN, DataError, Problem
+from aftersales_kit.config import STORES_FILE, Config, StoreEntry, load_config, read_stores_file
+from aftersales_kit.errors import MAX_SHOWN, DataError, Problem, UsageError
 from aftersales_kit.schema import (
     ALIASES,
     COLUMNS,
     DATETIME,
     DATETIME_COLUMNS,
+    ENUM_COLUMNS,
     ID_COLUMNS,
+    KNOWN_VALUES,
     NULL_MARKERS,
     REQUIRED,
 )
@@ -43,6 +46,7 @@ _FILE = "__file"  # index of the source file
 _SEQ = "__seq"  # global read order, for "last row read wins"
 
 _SCI_ID = r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$"
+MAX_EXCEL_DIGITS = 15
 _EPOCH_MS = r"^\d{13}$"
 _EXCEL_SERIAL = r"^\d{5}(\.\d+)?$"
 _EXCEL_EPOCH = (1899, 12, 30)
@@ -72,9 +76,24 @@ MSG_BOOL = "无法识别的是/否值 (expected 是/否, true/false, 1/0, Y/N)"
 MSG_INT = "不是整数 (not an integer)"
 MSG_NUMBER = "不是数字 (not a number)"
 MSG_EMPTY_SERVICE_ID = "服务单号为空 (empty service_id)"
-MSG_EMPTY_STORE_ID = (
-    "店铺ID为空 (empty store_id); 提示 (hint): 单店铺文件可用 --store-id 指定 (give --store-id)"
+#: The four ways a file gets its store (DOMAIN §2), named by every "no store" message.
+STORE_IDENTITY_HINT = (
+    "京东导出文件没有店铺列，请任选一种方式指定店铺 (JD exports carry no store column; give the "
+    "store one of four ways): 1) 文件中的店铺ID列 (a store column such as 店铺ID); "
+    '2) --store-id ID; 3) 配置文件或数据文件夹中 stores.toml 的 [stores."<店铺ID>"] files = '
+    '["*.xlsx"] (a [stores] table mapping file-name globs to the store); '
+    "4) 放在 data/<店铺ID>/ 文件夹中 (files inside a data/<store id>/ folder)"
 )
+MSG_EMPTY_STORE_ID = f"店铺ID为空 (empty store_id); {STORE_IDENTITY_HINT}"
+MSG_LONG_ID = (
+    "数字格式的编号超过15位有效数字，Excel 已丢失末尾数字 (numeric ID cell with more than 15 "
+    "significant digits: Excel has already lost digits); 提示 (hint): 导出时将该列设为文本 "
+    "(export the column as text)"
+)
+#: How many header rows may stand above the data (DOMAIN §2): the first row with at least
+#: ``HEADER_MIN_MATCHES`` known headers among the first ``HEADER_SCAN_ROWS`` is the header.
+HEADER_SCAN_ROWS = 10
+HEADER_MIN_MATCHES = 3
 
 #: warning kind -> (later column, earlier column, message); "later < earlier" is odd.
 ORDER_CHECKS: dict[str, tuple[str, str, str]] = {
@@ -117,6 +136,9 @@ WARNING_LABELS: dict[str, str] = {
     "bad_row_dropped": "已跳过的坏行 (bad rows dropped)",
     "no_data_rows": "没有数据行的文件 (files without data rows)",
     "ignored_file": "忽略的文件 (ignored files)",
+    "unreadable_path": "无法读取的文件夹或文件，已跳过 (unreadable paths skipped)",
+    "unknown_value": "未知的枚举值（按“其他”规则处理） (unknown enumeration values)",
+    "service_id_in_two_stores": "同一服务单号出现在多个店铺 (service id under several stores)",
 }
 
 
@@ -183,6 +205,8 @@ class _FileFailure(Exception):
 class _Source:
     path: Path
     partitions: Mapping[str, str]  # hive-style ``key=value`` folders above the file
+    folder_store: str | None = None  # the ``data/<store id>/`` folder the file sits in
+    stores_files: tuple[StoreEntry, ...] = ()  # a data folder's stores.toml entries
 
     @property
     def name(self) -> str:
@@ -299,16 +323,22 @@ def load_unchecked(
 
     warnings = _Warnings()
     errors: list[Problem] = []
-    sources, ignored = _expand(paths, errors)
+    sources, ignored, unreadable = _expand(paths, errors)
     warnings.add("ignored_file", ignored, len(ignored))
+    warnings.add("unreadable_path", unreadable, len(unreadable))
+    store_id = store_id.strip() if isinstance(store_id, str) and store_id.strip() else None
 
     results: list[tuple[_Source, _FileResult]] = []
     for source in sources:
         partition_store = _partition_store(source, lookup)
-        given_store = partition_store or store_id
         if wanted is not None and partition_store is not None and partition_store not in wanted:
             continue  # a hive shard of another store: never opened
-        result = _load_file(source, lookup=lookup, store_id=given_store, stores=wanted)
+        given_store, given_name = _store_identity(
+            source, partition_store=partition_store, store_id=store_id, config=cfg
+        )
+        result = _load_file(
+            source, lookup=lookup, store_id=given_store, store_name=given_name, stores=wanted
+        )
         errors.extend(result.errors)
         if result.report is not None and result.report.rows_read == 0 and not result.errors:
             note = Problem(source.name, None, None, None, "文件没有数据行 (no data rows)")
@@ -335,6 +365,7 @@ def load_unchecked(
     names = [s.name for s, r in results if r.frame is not None]
     frame, duplicates = _combine(frames)
     _order_warnings(frame, names=names, headers=headers, warnings=warnings)
+    _value_warnings(frame, names=names, headers=headers, warnings=warnings)
 
     canonical = [*COLUMNS]
     extras = [c for c in frame.columns if c not in COLUMNS and not c.startswith("__")]
@@ -401,34 +432,75 @@ def summary_text(report: LoadReport) -> str:
 
 
 def normalize_header(header: str) -> str:
-    """NFKC, BOM and surrounding whitespace removed: ``'\\ufeff 服务单号 '`` → ``'服务单号'``."""
-    return unicodedata.normalize("NFKC", str(header)).replace("\ufeff", "").strip()
+    """NFKC, BOM, surrounding whitespace and the ``="…"`` Excel text wrapper removed:
+    ``'\\ufeff 服务单号 '`` → ``'服务单号'``, ``'="服务单号"'`` → ``'服务单号'``."""
+    text = unicodedata.normalize("NFKC", str(header)).replace("\ufeff", "").strip()
+    if text.startswith('="') and text.endswith('"') and len(text) >= 3:
+        text = text[2:-1].strip()
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
 # files
 
 
+def _store_identity(
+    source: _Source, *, partition_store: str | None, store_id: str | None, config: Config
+) -> tuple[str | None, str | None]:
+    """(store id, store name) for a file's rows that have no store column, in DOMAIN §2 order:
+    a hive ``store_id=`` folder (a store column), ``--store-id``, the configuration's or the data
+    folder's ``[stores]`` table, the ``data/<store id>/`` folder."""
+    entry = config.store_for(source.path) or next(
+        (e for e in source.stores_files if e.matches(source.path)), None
+    )
+    name = entry.name if entry is not None else None
+    if partition_store:
+        return partition_store, name
+    if store_id:
+        named = config.store(store_id)
+        return store_id, named.name if named is not None else name
+    if entry is not None:
+        return entry.store_id, name
+    if source.folder_store:
+        named = config.store(source.folder_store)
+        return source.folder_store, named.name if named is not None else None
+    return None, None
+
+
 def _expand(
     paths: Iterable[str | Path], errors: list[Problem]
-) -> tuple[list[_Source], list[Problem]]:
-    """Files to read, in order; folder members that are not exports are reported as ignored."""
+) -> tuple[list[_Source], list[Problem], list[Problem]]:
+    """Files to read, in order; (sources, ignored folder members, unreadable paths skipped).
+
+    Inside a folder given on the command line, a file in a first-level subfolder takes that
+    subfolder's name as its store (``data/<store id>/``), and a ``stores.toml`` at the folder's
+    top maps its files to stores.
+    """
     sources: list[_Source] = []
     ignored: list[Problem] = []
+    unreadable: list[Problem] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            if not os.access(path, os.R_OK | os.X_OK):
+                msg = "文件夹无法读取，权限不足 (folder not readable: permission denied)"
+                errors.append(Problem(str(path), None, None, None, msg))
+                continue
+            stores_files = _stores_file(path, errors)
             found = []
-            for member in sorted(p for p in path.rglob("*") if p.is_file()):
+            for member in _walk(path, unreadable):
                 rel = member.relative_to(path)
                 if any(part.startswith((".", "~$", "_")) for part in rel.parts):
                     continue  # hidden files, Excel lock files, _SUCCESS markers
+                if rel.as_posix() == STORES_FILE:
+                    continue
                 if member.suffix.lower() not in SUPPORTED_SUFFIXES:
                     ignored.append(
                         Problem(str(member), None, None, None, "不支持的文件类型，已忽略 (ignored)")
                     )
                     continue
-                found.append(_Source(member, _partitions(rel)))
+                folder = rel.parts[0] if len(rel.parts) > 1 and "=" not in rel.parts[0] else None
+                found.append(_Source(member, _partitions(rel), folder, stores_files))
             if not found:
                 msg = (
                     "文件夹中没有 .xlsx/.csv/.parquet 文件 (no .xlsx/.csv/.parquet files in folder)"
@@ -443,9 +515,42 @@ def _expand(
                 f"支持 (accepted): {', '.join(SUPPORTED_SUFFIXES)}"
             )
             errors.append(Problem(str(path), None, None, None, msg))
+        elif not os.access(path, os.R_OK):
+            msg = "文件无法读取，权限不足 (file not readable: permission denied)"
+            errors.append(Problem(str(path), None, None, None, msg))
         else:
-            sources.append(_Source(path, {}))
-    return sources, ignored
+            parent = path.parent.name
+            folder = parent if parent.isdigit() else None
+            sources.append(_Source(path, {}, folder, _stores_file(path.parent, errors)))
+    return sources, ignored, unreadable
+
+
+def _stores_file(folder: Path, errors: list[Problem]) -> tuple[StoreEntry, ...]:
+    candidate = folder / STORES_FILE
+    if not candidate.is_file():
+        return ()
+    try:
+        return read_stores_file(candidate)
+    except UsageError as exc:
+        errors.append(Problem(str(candidate), None, None, None, str(exc)))
+        return ()
+
+
+def _walk(folder: Path, unreadable: list[Problem]) -> list[Path]:
+    """Every file below ``folder``, sorted; subfolders that cannot be read are reported."""
+
+    def failed(exc: OSError) -> None:
+        msg = f"无法读取，已跳过 (cannot be read, skipped): {exc.strerror or exc}"
+        unreadable.append(Problem(str(exc.filename or folder), None, None, None, msg))
+
+    files = []
+    for root, dirs, names in os.walk(folder, onerror=failed):
+        dirs.sort()
+        for name in names:
+            member = Path(root) / name
+            if member.is_file():
+                files.append(member)
+    return sorted(files)
 
 
 def _partitions(rel: Path) -> dict[str, str]:
@@ -465,8 +570,17 @@ def _partition_store(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> 
     return None
 
 
-def _read_raw(source: _Source) -> pl.LazyFrame:
-    """The file as a lazy frame with its own headers and a ``__row`` spreadsheet row number."""
+@dataclass(frozen=True)
+class _Raw:
+    """A file as read: its own headers, ``__row`` = the spreadsheet row, and what was found."""
+
+    frame: pl.LazyFrame
+    header_row: int  # spreadsheet row of the headers (1-based)
+    numeric_ids: frozenset[str] = frozenset()  # ID columns stored as Excel numbers
+
+
+def _read_raw(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
+    """The file with its headers found (DOMAIN §2) and a ``__row`` spreadsheet row number."""
     path = source.path
     name = source.name
     if path.stat().st_size == 0:
@@ -476,17 +590,53 @@ def _read_raw(source: _Source) -> pl.LazyFrame:
         lf = pl.scan_parquet(path, row_index_name=_ROW, row_index_offset=2)
         if not lf.collect_schema().names()[1:]:
             raise _FileFailure(Problem(name, None, None, None, "文件没有列 (no columns)"))
+        raw = _Raw(lf, 1)
     elif suffix == ".csv":
-        lf = _read_csv(path, name).lazy()
+        df, header_row = _with_header(_read_csv(path, name), lookup)
+        raw = _Raw(df.lazy(), header_row)
     else:
-        lf = _read_excel(path, name).lazy()
+        raw = _read_excel(path, name, lookup)
+    lf = raw.frame
     extra = {k: v for k, v in source.partitions.items() if k not in lf.collect_schema()}
     if extra:
         lf = lf.with_columns(pl.lit(v, dtype=pl.String).alias(k) for k, v in extra.items())
-    return lf
+    return _Raw(lf, raw.header_row, raw.numeric_ids)
 
 
-def _read_excel(path: Path, name: str) -> pl.DataFrame:
+def _with_header(
+    df: pl.DataFrame, lookup: Mapping[str, tuple[str, int]]
+) -> tuple[pl.DataFrame, int]:
+    """Find the header row of a headerless read and name the columns from it.
+
+    The header is the first of the first ``HEADER_SCAN_ROWS`` rows with at least
+    ``HEADER_MIN_MATCHES`` known headers (row 1 of a 京麦 export holds merged group titles). An
+    empty header cell takes the text above it: the title of a cell merged down over both rows.
+    Without such a row the first row is the header, so "missing column" lists what it holds.
+    """
+    df = df.with_row_index(_ROW, offset=1)
+    data_cols = [c for c in df.columns if c != _ROW]
+    head = df.head(HEADER_SCAN_ROWS).select(data_cols).rows()
+    index = 0
+    for i, row in enumerate(head):
+        known = sum(1 for v in row if v and normalize_header(v).casefold() in lookup)
+        if known >= HEADER_MIN_MATCHES:
+            index = i
+            break
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for j in range(len(data_cols)):
+        cell = normalize_header(head[index][j]) if head and head[index][j] else ""
+        if not cell and index > 0 and head[index - 1][j]:
+            cell = normalize_header(head[index - 1][j])
+        cell = cell or f"__col{j + 1}"
+        seen[cell] = seen.get(cell, 0) + 1
+        # A repeated header keeps its first column under the name (first match wins).
+        names.append(cell if seen[cell] == 1 else f"{cell}__{seen[cell]}")
+    body = df.slice(index + 1).rename(dict(zip(data_cols, names, strict=True)))
+    return body.select(_ROW, *names), index + 1
+
+
+def _read_excel(path: Path, name: str, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
     import fastexcel
 
     reader = fastexcel.read_excel(path)
@@ -494,11 +644,50 @@ def _read_excel(path: Path, name: str) -> pl.DataFrame:
     if not sheets:
         raise _FileFailure(Problem(name, None, None, None, "工作簿没有工作表 (no sheets)"))
     sheet = PREFERRED_SHEET if PREFERRED_SHEET in sheets else sheets[0]
-    # Text for every cell keeps long IDs exact; calamine renders date cells as ISO text.
-    df = reader.load_sheet(sheet, dtypes="string").to_polars()
-    if df.width == 0:
+    # Text for every cell keeps long IDs exact; calamine renders date cells as ISO text. One
+    # read without a header row: the header is found in the data (two-row 京麦 layout).
+    df = reader.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
+    if df.width == 0 or df.height == 0:
         raise _FileFailure(Problem(name, None, None, None, f"工作表 {sheet} 为空 (empty sheet)"))
-    return df.with_row_index(_ROW, offset=2)
+    body, header_row = _with_header(df, lookup)
+    numeric = _numeric_id_columns(reader, sheet, body, header_row=header_row, lookup=lookup)
+    return _Raw(body.lazy(), header_row, numeric)
+
+
+def _numeric_id_columns(
+    reader: object,
+    sheet: str,
+    body: pl.DataFrame,
+    *,
+    header_row: int,
+    lookup: Mapping[str, tuple[str, int]],
+) -> frozenset[str]:
+    """ID columns whose cells are Excel numbers holding more than 15 digits.
+
+    Text cells read the same as number cells, so a second, typed read of just those columns
+    confirms it. It runs only when a long ID ends in 0, the mark Excel leaves when it cuts a
+    number to 15 significant digits, so clean text exports are read once.
+    """
+    suspects = []
+    for j, column in enumerate(body.columns):
+        hit = lookup.get(column.casefold())
+        if column == _ROW or hit is None or hit[0] not in ID_COLUMNS:
+            continue
+        text = body.get_column(column).str.strip_chars()
+        if text.str.contains(r"^\d{16,}0$").any():
+            suspects.append((j - 1, column))  # minus the __row column
+    if not suspects:
+        return frozenset()
+    typed = reader.load_sheet(  # type: ignore[attr-defined]
+        sheet,
+        header_row=header_row - 1,
+        use_columns=[j for j, _c in suspects],
+        schema_sample_rows=None,
+    )
+    kinds = [c.dtype for c in typed.available_columns()]
+    return frozenset(
+        col for (_j, col), kind in zip(suspects, kinds, strict=False) if kind != "string"
+    )
 
 
 def _read_csv(path: Path, name: str) -> pl.DataFrame:
@@ -535,10 +724,9 @@ def _parse_csv(data: bytes) -> pl.DataFrame:
     separator = "\t" if first_line.count(b"\t") > first_line.count(b",") else ","
     return pl.read_csv(
         io.BytesIO(data),
+        has_header=False,
         infer_schema=False,
         separator=separator,
-        row_index_name=_ROW,
-        row_index_offset=2,
     )
 
 
@@ -591,11 +779,14 @@ def _load_file(
     *,
     lookup: Mapping[str, tuple[str, int]],
     store_id: str | None,
+    store_name: str | None,
     stores: list[str] | None,
 ) -> _FileResult:
     name = source.name
     try:
-        return _convert_file(source, lookup=lookup, store_id=store_id, stores=stores)
+        return _convert_file(
+            source, lookup=lookup, store_id=store_id, store_name=store_name, stores=stores
+        )
     except _FileFailure as exc:
         return _FileResult(None, {}, None, [exc.problem], [])
     except (KeyboardInterrupt, SystemExit):
@@ -613,10 +804,12 @@ def _convert_file(
     *,
     lookup: Mapping[str, tuple[str, int]],
     store_id: str | None,
+    store_name: str | None,
     stores: list[str] | None,
 ) -> _FileResult:
     name = source.name
-    lf = _read_raw(source)
+    raw_file = _read_raw(source, lookup)
+    lf = raw_file.frame
     schema = lf.collect_schema()
     raw_names = [n for n in schema.names() if n != _ROW]
     mapped, extras = _map_headers(raw_names, lookup)
@@ -624,14 +817,17 @@ def _convert_file(
 
     missing = [c for c in REQUIRED if c not in mapped and not (c == "store_id" and store_id)]
     if missing:
-        found = ", ".join(normalize_header(n) for n in raw_names) or "(无 none)"
+        found = ", ".join(n for n in raw_names if not n.startswith("__col")) or "(无 none)"
         problems = []
         for column in missing:
+            if column == "store_id":
+                problems.append(Problem(name, None, column, None, STORE_IDENTITY_HINT))
+                continue
             zh = " / ".join(ALIASES.get(column, ()))
-            hint = " 或用 --store-id 指定 (or give --store-id)" if column == "store_id" else ""
             msg = (
-                f"缺少必需列 {column} ({zh}) (missing required column){hint}; "
-                f"找到的列 (headers found): {found}"
+                f"缺少必需列 {column} ({zh}) (missing required column); "
+                f"表头行 (header row used): 第 {raw_file.header_row} 行 (row "
+                f"{raw_file.header_row}); 找到的列 (headers found): {found}"
             )
             problems.append(Problem(name, None, column, None, msg))
         return _FileResult(None, headers, None, problems, [])
@@ -653,12 +849,13 @@ def _convert_file(
     texts: list[str] = []
     parsed: list[pl.Expr] = []
     checks: list[tuple[str, str, pl.Expr]] = []  # (header, message, bad-value text or null)
+    given = {"store_id": store_id, "store_name": store_name}
     for column, dtype in COLUMNS.items():
         raw = mapped.get(column)
         if raw is None:
-            outputs.append(pl.lit(store_id if column == "store_id" else None, dtype).alias(column))
+            outputs.append(pl.lit(given.get(column), dtype).alias(column))
             continue
-        conv = _convert(pl.col(raw), schema[raw], column)
+        conv = _convert(pl.col(raw), schema[raw], column, numeric=raw in raw_file.numeric_ids)
         converted = pl.col(column)
         if conv.text is not None and conv.parse is not None:
             text = f"__text_{column}"
@@ -669,10 +866,13 @@ def _convert_file(
             checks.append((headers[column], conv.message, bad))
             continue
         value = conv.value if conv.value is not None else pl.lit(None, dtype)
-        if column == "store_id" and store_id:
-            value = value.fill_null(pl.lit(store_id))
+        if given.get(column):
+            value = value.fill_null(pl.lit(given[column]))
         outputs.append(value.alias(column))
-        if conv.message:
+        if conv.message == MSG_LONG_ID:
+            bad = pl.when(converted.str.len_chars() > MAX_EXCEL_DIGITS).then(converted)
+            checks.append((headers[column], conv.message, bad))
+        elif conv.message:
             bad = pl.when(converted.str.contains(_SCI_ID)).then(converted)
             checks.append((headers[column], conv.message, bad))
         if column in ("service_id", "store_id"):
@@ -716,9 +916,13 @@ def _convert_file(
 
 
 def _clean_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Text with surrounding whitespace removed and the null markers (空, -, --, 无) as null."""
+    """Text with surrounding whitespace and the ``="…"`` Excel text wrapper of the old FBP
+    export removed, and the null markers (空, -, --, 无) as null."""
     text = expr if dtype == pl.String else expr.cast(pl.String)
     text = text.str.strip_chars()
+    if dtype == pl.String:
+        wrapped = text.str.starts_with('="') & text.str.ends_with('"')
+        text = pl.when(wrapped).then(text.str.slice(2).str.strip_suffix('"')).otherwise(text)
     return pl.when(~text.is_in(NULL_MARKERS)).then(text)
 
 
@@ -728,8 +932,9 @@ def _clean_id(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         return expr.round(0).cast(pl.Int64, strict=False).cast(pl.String)
     if dtype.is_integer():
         return expr.cast(pl.String)
-    # "123.0" comes from CSVs written by pandas with float IDs; the digits are all there.
-    text = _clean_text(expr, dtype)
+    # "123.0" comes from CSVs written by pandas with float IDs; the digits are all there. A
+    # leading ' is Excel's other text marker.
+    text = _clean_text(expr, dtype).str.strip_prefix("'")
     # Cheap tests first: a regex replace over every ID costs more than the rest of the cleaning.
     float_like = text.str.ends_with(".0") & text.str.contains(r"^\d+\.0$")
     return pl.when(float_like).then(text.str.strip_suffix(".0")).otherwise(text)
@@ -747,12 +952,18 @@ class _Conversion:
     message: str = ""
 
 
-def _convert(expr: pl.Expr, dtype: pl.DataType, column: str) -> _Conversion:
-    """One source column converted to its canonical dtype."""
+def _convert(
+    expr: pl.Expr, dtype: pl.DataType, column: str, *, numeric: bool = False
+) -> _Conversion:
+    """One source column converted to its canonical dtype; ``numeric``: an ID column of Excel
+    number cells (read as text)."""
     target = COLUMNS[column]
     if column in ID_COLUMNS:
         value = _clean_id(expr, dtype)
-        return _Conversion(value, message=MSG_SCI_ID if dtype == pl.String else "")
+        if numeric or dtype.is_numeric():
+            # Excel and float columns keep 15 significant digits: a longer ID has lost some.
+            return _Conversion(value, message=MSG_LONG_ID)
+        return _Conversion(value, message=MSG_SCI_ID)
     if target == pl.String:
         return _Conversion(_clean_text(expr, dtype))
     if column in DATETIME_COLUMNS:
@@ -879,8 +1090,8 @@ def _to_float(expr: pl.Expr, dtype: pl.DataType) -> _Conversion:
 
 
 def _amount_expr(text: pl.Expr) -> pl.Expr:
-    # Amounts as exported: "¥1,299.00".
-    return text.str.replace_all(r"[¥￥,\s]", "").cast(pl.Float64, strict=False)
+    # Amounts as exported: "¥1,299.00", "￥ 12.00", "12.00元".
+    return text.str.replace_all(r"[¥￥,\s元]", "").cast(pl.Float64, strict=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -888,24 +1099,84 @@ def _amount_expr(text: pl.Expr) -> pl.Expr:
 
 
 def _combine(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, int]:
-    """Concatenate in read order and apply the DOMAIN §2 duplicate rule; (frame, dropped)."""
+    """Concatenate in read order and apply the DOMAIN §2 duplicate rule; (frame, dropped).
+
+    Duplicates are per (store, service id): the same id under two stores is two orders (and a
+    warning, see :func:`_value_warnings`), so results never depend on which stores are selected.
+    """
     if not frames:
         empty = pl.DataFrame(schema={_ROW: pl.Int64, **COLUMNS, _FILE: pl.Int32})
         return empty, 0
     tagged = [f.with_columns(pl.lit(i, dtype=pl.Int32).alias(_FILE)) for i, f in enumerate(frames)]
     combined = tagged[0] if len(tagged) == 1 else pl.concat(tagged, how="diagonal")
-    if combined["service_id"].n_unique() == combined.height:
+    keys = ["store_id", "service_id"]
+    if combined.select(pl.struct(keys).n_unique()).item() == combined.height:
         return combined, 0
-    # Decided on a narrow frame: latest complete_time wins, a missing one loses (nulls sort
-    # first), and on a tie the last row read wins.
-    keys = combined.select("service_id", "complete_time").with_row_index(_SEQ)
+    # Decided on a narrow frame: the latest 暂完结 wins, a missing one loses (nulls sort first),
+    # and on a tie the last row read wins. Exports without 暂完结时间 use the latest clock
+    # checkpoint instead: the later download of an order has progressed at least as far.
+    complete = pl.coalesce(
+        "complete_time", pl.max_horizontal("first_process_time", "first_audit_time")
+    )
+    ranked = combined.select(*keys, complete.alias("__complete")).with_row_index(_SEQ)
     kept = (
-        keys.sort(["complete_time", _SEQ], nulls_last=False)
-        .unique(subset="service_id", keep="last")
+        ranked.sort(["__complete", _SEQ], nulls_last=False)
+        .unique(subset=keys, keep="last")
         .get_column(_SEQ)
         .sort()
     )
     return combined[kept], combined.height - kept.len()
+
+
+def _value_warnings(
+    frame: pl.DataFrame,
+    *,
+    names: Sequence[str],
+    headers: Sequence[Mapping[str, str]],
+    warnings: _Warnings,
+) -> None:
+    """Unknown enumeration values (kept; DOMAIN §3's "otherwise" rows apply) and service ids
+    under several stores, each with its count."""
+    if frame.height == 0:
+        return
+    for column in ENUM_COLUMNS:
+        known = sorted(KNOWN_VALUES[column])
+        odd = (
+            frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(known))
+            .group_by(column)
+            .agg(pl.len().alias("n"), pl.col(_FILE).first(), pl.col(_ROW).first())
+            .sort("n", column, descending=[True, False])
+        )
+        problems = [
+            Problem(
+                names[file],
+                row,
+                headers[file].get(column, column),
+                value,
+                f"未知的{column}取值，共 {n} 行，按“其他”规则处理 (unknown value in {n} rows; "
+                "the scene table's otherwise rows apply)",
+            )
+            for value, n, file, row in odd.iter_rows()
+        ]
+        warnings.add("unknown_value", problems, len(problems))
+    shared = (
+        frame.group_by("service_id")
+        .agg(pl.col("store_id").unique().sort().alias("stores"), pl.col(_FILE).first())
+        .filter(pl.col("stores").list.len() > 1)
+        .sort("service_id")
+    )
+    problems = [
+        Problem(
+            names[file],
+            None,
+            headers[file].get("service_id", "service_id"),
+            sid,
+            f"同一服务单号出现在 {len(stores)} 个店铺 {', '.join(stores)}，按不同服务单计 "
+            f"(one service id under {len(stores)} stores; kept as separate orders)",
+        )
+        for sid, stores, file in shared.iter_rows()
+    ]
+    warnings.add("service_id_in_two_stores", problems, len(problems))
 
 
 def _order_warnings(

@@ -129,7 +129,8 @@ ALIAS_CASES = [(c, h) for c in COLUMNS for h in (c, *ALIASES[c])]
 @pytest.mark.parametrize(("column", "header"), ALIAS_CASES)
 def test_every_header_alias(tmp_path: Path, column: str, header: str) -> None:
     text, expected = SAMPLE[COLUMNS[column]]
-    base = {ALIASES[c][0]: v for c, v in zip(REQUIRED, BASE.values(), strict=True)}
+    keys = (*REQUIRED, "complete_time")
+    base = {ALIASES[c][0]: v for c, v in zip(keys, BASE.values(), strict=True)}
     base.pop(ALIASES[column][0], None)
     path = write_csv(tmp_path / "a.csv", [{**base, header: text}])
     frame = load(path).frame
@@ -156,7 +157,15 @@ def test_more_specific_alias_wins_when_both_present(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "a.csv", [row(审核时间="2024-05-01 20:00:00")])
     frame = load(path).frame
     assert frame["first_audit_time"].to_list() == [datetime(2024, 5, 1, 11)]
-    assert frame["审核时间"].to_list() == ["2024-05-01 20:00:00"]
+    # 审核时间 is the latest audit (DOMAIN §2): last_audit_time, never the first.
+    assert frame["last_audit_time"].to_list() == [datetime(2024, 5, 1, 20)]
+
+
+@pytest.mark.parametrize("header", ["审核时间", "最新审核时间"])
+def test_latest_audit_never_binds_to_first_audit(tmp_path: Path, header: str) -> None:
+    rows = [{k: v for k, v in row().items() if k != "首次审核时间"} | {header: "2024-05-01 20:00"}]
+    with pytest.raises(DataError, match=r"缺少必需列 first_audit_time"):
+        load(write_csv(tmp_path / "a.csv", rows))
 
 
 def test_output_schema_and_store_id_argument(tmp_path: Path) -> None:
@@ -307,11 +316,21 @@ def test_dedupe_latest_complete_time_wins(tmp_path: Path) -> None:
         row(服务单号="S2", 暂完结时间="", 服务单状态="C"),
         row(服务单号="S2", 暂完结时间="2024-05-01 10:00:00", 服务单状态="D"),
         row(服务单号="S2", 暂完结时间="-", 服务单状态="E"),
+        row(服务单号="S3", 暂完结时间="-", 首次处理时间="", 服务单状态="F"),
+        row(服务单号="S3", 暂完结时间="2024-05-01 09:00:00", 首次处理时间="", 服务单状态="G"),
+        row(服务单号="S3", 暂完结时间="", 首次处理时间="", 首次审核时间="", 服务单状态="H"),
     ]
     loaded = load(write_csv(tmp_path / "a.csv", rows))
-    assert loaded.frame.select("service_id", "status").rows() == [("S1", "A"), ("S2", "D")]
-    assert loaded.report.duplicates_dropped == 3
-    assert loaded.report.rows == 2
+    # Without 暂完结时间 the clock end stands in (DOMAIN §3): C and E end 05-02 10:00, later than
+    # D's 05-01, and E is read last. For S3, F's audit at 05-01 11:00 beats G's 暂完结 09:00 and
+    # H has nothing: it loses.
+    assert loaded.frame.select("service_id", "status").rows() == [
+        ("S1", "A"),
+        ("S2", "E"),
+        ("S3", "F"),
+    ]
+    assert loaded.report.duplicates_dropped == 5
+    assert loaded.report.rows == 3
 
 
 def test_dedupe_tie_last_read_wins_across_files(tmp_path: Path) -> None:
@@ -336,7 +355,8 @@ def test_dedupe_tie_last_read_wins_across_files(tmp_path: Path) -> None:
 def test_missing_required_column_names_it_and_lists_headers(tmp_path: Path) -> None:
     rows = [{k: v for k, v in row().items() if k != "申请时间"}]
     path = write_csv(tmp_path / "a.csv", rows)
-    with pytest.raises(DataError, match=r"缺少必需列 apply_time \(申请时间\)") as info:
+    expected = r"缺少必需列 apply_time \(售后申请时间 / 售后服务单申请时间 / 申请时间\).*第 1 行"
+    with pytest.raises(DataError, match=expected) as info:
         load(path)
     assert "找到的列 (headers found): 服务单号, 店铺ID, 服务类型, 服务单状态, 首次审核时间" in str(
         info.value
@@ -344,7 +364,7 @@ def test_missing_required_column_names_it_and_lists_headers(tmp_path: Path) -> N
     assert info.value.problems[0].column == "apply_time"
     rows = [{k: v for k, v in row().items() if k != "店铺ID"}]
     with pytest.raises(
-        DataError, match=r"缺少必需列 store_id \(店铺ID / 店铺编号 / 商家ID\).*--store-id"
+        DataError, match=r"没有店铺列.*店铺ID.*--store-id.*stores.toml.*data/<店铺ID>/"
     ):
         load(write_csv(tmp_path / "b.csv", rows))
 
@@ -518,7 +538,7 @@ def test_validate_text_and_store_id(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert out.rstrip().endswith("结果 (result): 通过 (OK)")
     assert cli.main(["validate", str(path)]) == 1
     out = capsys.readouterr().out
-    assert "缺少必需列 store_id" in out and "Traceback" not in out
+    assert "--store-id" in out and "stores.toml" in out and "Traceback" not in out
     assert out.rstrip().endswith("结果 (result): 有错误 (errors found)")
     (tmp_path / "x.docx").write_bytes(b"word")
     assert cli.main(["validate", str(tmp_path / "x.docx"), "--json"]) == 1
