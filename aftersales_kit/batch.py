@@ -484,7 +484,7 @@ def _run_batch(
                 store, "skipped", reason="已是最新 (up to date)", path=str(html)
             )
             continue
-        cache = tmp / f"{len(jobs)}.pkl"  # not the store id: the folder is private anyway
+        cache = tmp / report.safe_store(store) / f"{html.stem}.pkl"
         _write_cache(cache, d)
         sidecar = report.sidecar(d, html_path=html, out_dir=out, digest=digest, lang=params.lang)
         params = dataclasses.replace(params, cache=str(cache))

@@ -302,14 +302,15 @@ def test_render_from_a_cached_diagnosis(data_file: Path, tmp_path: Path) -> None
     from aftersales_kit import sections
 
     diagnosis, _ = sections.prepare(store="1000102", data=[str(data_file)], as_of=AS_OF)
-    cache = tmp_path / "1000102.pkl"
-    cache.write_bytes(pickle.dumps(diagnosis))
-    path = report.render(
-        ReportParams(
-            store="1000102", data=("/nonexistent.parquet",), as_of=AS_OF, cache=str(cache)
-        ),
-        out_dir=tmp_path / "r",
-    )
+    with report.private_dir("test") as private:
+        cache = private / "1000102.pkl"
+        cache.write_bytes(pickle.dumps(diagnosis))
+        path = report.render(
+            ReportParams(
+                store="1000102", data=("/nonexistent.parquet",), as_of=AS_OF, cache=str(cache)
+            ),
+            out_dir=tmp_path / "r",
+        )
     assert path == tmp_path / "r" / "1000102" / "2026-10-02_2026-10-31.html"
     text = _visible_text(path.read_text(encoding="utf-8"))
     assert f"{diagnosis.kpis.counted} 单" in text

@@ -1,0 +1,309 @@
+"""Issue 11, items 1–2: path parameters and every CLI option reaching the notebook's parameters."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from aftersales_kit import batch, cli, report
+from aftersales_kit.errors import UsageError
+from aftersales_kit.report import ReportParams
+
+AS_OF = "2026-04-01 09:00:00"
+
+
+@pytest.fixture(scope="module")
+def orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aftersales_kit import demo
+
+    path = tmp_path_factory.mktemp("params") / "orders.parquet"
+    demo.generate(stores=2, orders=120, end=date(2026, 3, 31)).write_parquet(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bad_csv(orders: Path) -> Path:
+    """Two stores' orders as CSV with one unparseable application time (Excel row 5)."""
+    frame = pl.read_parquet(orders)
+    frame = frame.with_columns(pl.col(c).cast(pl.String) for c in frame.columns)
+    bad = pl.when(pl.int_range(pl.len()) == 3).then(pl.lit("not a date"))
+    frame = frame.with_columns(bad.otherwise(pl.col("apply_time")).alias("apply_time"))
+    path = orders.with_name("bad.csv")
+    frame.write_csv(path)
+    return path
+
+
+# --- item 1: a string is one path; relative paths resolve against the caller's cwd -------------
+
+
+def test_item1_data_string_is_one_path_not_one_per_character(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    params = ReportParams(data="exports/all.parquet")
+    assert params.data == (str(tmp_path / "exports" / "all.parquet"),)
+    assert params.as_papermill()["data"] == [str(tmp_path / "exports" / "all.parquet")]
+    assert report.data_paths("/") == ("/",)  # never ("/",) per character of a longer path
+    assert report.data_paths(["a.csv", "b/c.xlsx"], cwd="/x") == ("/x/a.csv", "/x/b/c.xlsx")
+    assert report.data_paths("") == () and report.data_paths([]) == ()
+    assert ReportParams(rules="my rules.toml").rules == str(tmp_path / "my rules.toml")
+    assert ReportParams(rules=["r.toml"]).rules == str(tmp_path / "r.toml")  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="data"):
+        report.data_paths(["ok.csv", ""])
+    with pytest.raises(UsageError, match="data"):
+        report.data_paths(7)
+
+
+def _prepare_calls_data_paths() -> bool:
+    from aftersales_kit import sections
+
+    return "store_id" in inspect.signature(sections.prepare).parameters
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    not _prepare_calls_data_paths(),
+    reason="sections.prepare must normalise data with report.data_paths (owned by the report team)",
+    strict=True,
+)
+def test_item1_papermill_cli_string_data_parameter(
+    orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``papermill nb out -p data exports/all.parquet`` (a string, relative to the caller's cwd)."""
+    import papermill as pm
+
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "all.parquet").write_bytes(orders.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    nb = pm.execute_notebook(
+        str(report.NOTEBOOK),
+        str(tmp_path / "out.ipynb"),
+        parameters={"store": "1000102", "data": "exports/all.parquet", "as_of": AS_OF},
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    assert nb.metadata.papermill.parameters["data"] == "exports/all.parquet"
+
+
+# --- item 2: every option of report and batch reaches the notebook -----------------------------
+
+
+def _options(command: str) -> dict[str, argparse.Action]:
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    actions = sub.choices[command]._actions
+    out = {}
+    for action in actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        out[action.option_strings[0] if action.option_strings else action.dest] = action
+    return out
+
+
+def _injected(params: ReportParams, tmp: Path) -> dict[str, Any]:
+    """The parameters papermill injects into the executed notebook (prepare only, no kernel)."""
+    import papermill as pm
+
+    nb = pm.execute_notebook(
+        str(report.NOTEBOOK),
+        str(tmp / "prepared.ipynb"),
+        parameters=params.as_papermill(),
+        prepare_only=True,
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    return dict(nb.metadata.papermill.parameters)
+
+
+def _report_values(data: Path, rules: Path) -> dict[str, list[str]]:
+    return {
+        "data": [str(data)],
+        "--store": ["--store", "1000102"],
+        "--start": ["--start", "2026-03-01"],
+        "--end": ["--end", "2026-03-20"],
+        "--rules": ["--rules", str(rules)],
+        "--as-of": ["--as-of", AS_OF],
+        "--lang": ["--lang", "en"],
+        "--target-hours": ["--target-hours", "48"],
+        "--star": ["--star", "4.2"],
+        "--aftersales-rank": ["--aftersales-rank", "0.3"],
+        "--dispute-rank": ["--dispute-rank", "0.4"],
+        "--skip-bad-rows": ["--skip-bad-rows"],
+        "--store-id": ["--store-id", "s9"],
+    }
+
+
+#: options that choose where or how, not what the page shows
+REPORT_EXEMPT = {"--out": "output folder", "--config": "operator config, kernel environment"}
+
+
+def test_item2_every_report_option_changes_the_notebook_parameters(
+    orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("", encoding="utf-8")
+    values = _report_values(orders, rules)
+    assert set(_options("report")) == set(values) | set(REPORT_EXEMPT), "classify new options"
+    captured: list[ReportParams] = []
+
+    def fake_render_store(params: ReportParams, **_: Any) -> Path:
+        captured.append(params)
+        return tmp_path / "x.html"
+
+    monkeypatch.setattr(report, "render_store", fake_render_store)
+    assert cli.main(["report", "--out", str(tmp_path / "r")]) == 0
+    baseline = _injected(captured[-1], tmp_path)
+    for option, argv in values.items():
+        assert cli.main(["report", *argv, "--out", str(tmp_path / "r")]) == 0
+        changed = _injected(captured[-1], tmp_path)
+        assert changed != baseline, option
+    assert set(baseline) == set(report.notebook_parameters())
+
+
+BATCH_EXEMPT = {
+    "--out": "output folder",
+    "--config": "operator config, kernel environment",
+    "--workers": "parallelism",
+    "--force": "re-render even when current",
+    "--index-only": "renders no store notebook",
+}
+
+
+def test_item2_every_batch_option_changes_the_notebook_parameters(
+    orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text("", encoding="utf-8")
+    copy = tmp_path / "copy.parquet"
+    copy.write_bytes(orders.read_bytes())
+    stores = ["1000101", "1000102"]
+    shard = next(
+        f"{k}/{n}"
+        for n in range(2, 20)
+        for k in range(1, n + 1)
+        if len(batch.in_shard(stores, shard=(k, n))) == 1
+    )
+    values = {
+        "data": [str(copy)],
+        "--stores": ["--stores", "1000102"],
+        "--shard": ["--shard", shard],
+        "--start": ["--start", "2026-03-01"],
+        "--end": ["--end", "2026-03-20"],
+        "--rules": ["--rules", str(rules)],
+        "--as-of": ["--as-of", "2026-04-02 10:00"],
+        "--lang": ["--lang", "en"],
+        "--skip-bad-rows": ["--skip-bad-rows"],
+        "--store-id": ["--store-id", "s9"],
+    }
+    assert set(_options("batch")) == set(values) | set(BATCH_EXEMPT), "classify new options"
+    runs: list[list[ReportParams]] = []
+
+    class NoPool:
+        def shutdown(self, **_: Any) -> None:
+            pass
+
+    def fake_run_pool(pool: Any, jobs: list[batch.Job], outcomes: dict, **_: Any) -> None:
+        runs.append([job.params for job in jobs])
+        for job in jobs:
+            outcomes[job.store] = batch.Outcome(job.store, "done")
+
+    monkeypatch.setattr(batch, "_start_pool", lambda workers: NoPool())
+    monkeypatch.setattr(batch, "_run_pool", fake_run_pool)
+    base_argv = ["batch", "--out", str(tmp_path / "r"), "--as-of", AS_OF]
+
+    def injected_set() -> list[dict[str, Any]]:
+        out = []
+        for params in runs[-1]:
+            shown = _injected(params, tmp_path)
+            shown["cache"] = ""  # a fresh private folder every run
+            out.append(shown)
+        return out
+
+    assert cli.main([*base_argv, str(orders)]) == 0
+    baseline = injected_set()
+    assert len(baseline) == 2
+    for option, argv in values.items():
+        data = [] if option == "data" else [str(orders)]
+        assert cli.main([*base_argv, *data, *argv]) == 0, option
+        assert injected_set() != baseline, option
+
+
+@pytest.mark.slow
+def test_item2_report_skip_bad_rows_works(
+    bad_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "r"
+    argv = ["report", str(bad_csv), "--store", "1000101", "--as-of", AS_OF, "--out", str(out)]
+    assert cli.main(argv) == 1
+    assert "--skip-bad-rows" in capsys.readouterr().err
+    assert cli.main([*argv, "--skip-bad-rows"]) == 0
+    html = Path(capsys.readouterr().out.strip())
+    assert html.exists()
+    import nbformat
+
+    nb = nbformat.read(html.with_suffix(".ipynb"), as_version=4)
+    assert nb.metadata.papermill.parameters["skip_bad_rows"] is True
+    assert not [p for p in out.rglob("*.pkl")]
+
+
+def test_item2_store_id_reaches_the_loader(
+    orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file without a store column renders with ``--store-id`` (report loads in this process)."""
+    frame = pl.read_parquet(orders).filter(pl.col("store_id") == "1000101").drop("store_id")
+    single = tmp_path / "single.parquet"
+    frame.write_parquet(single)
+    seen: dict[str, Any] = {}
+
+    def fake_render(params: ReportParams, **kwargs: Any) -> Path:
+        import pickle
+
+        seen["diagnosis"] = pickle.loads(Path(params.cache).read_bytes())
+        seen["params"] = params
+        return tmp_path / "r" / "s9" / "x.html"
+
+    monkeypatch.setattr(report, "_render", fake_render)
+    monkeypatch.setattr(report, "write_sidecar", lambda *a, **k: None)
+    monkeypatch.setattr(report, "_kernel", _no_kernel)
+    path = report.render_store(
+        ReportParams(store="s9", store_id="s9", data=(str(single),), as_of=AS_OF),
+        out_dir=tmp_path / "r",
+    )
+    assert path.name == "x.html"
+    assert seen["diagnosis"].store_id == "s9" and seen["diagnosis"].kpis.counted > 0
+    assert seen["params"].store_id == "s9"
+    assert not Path(seen["params"].cache).exists()  # the private folder is gone
+
+
+def _no_kernel(engine_name: Any, engine_kwargs: Any) -> Any:
+    from contextlib import nullcontext
+
+    return nullcontext("none")
+
+
+def test_item2_metrics_and_email_accept_store_id() -> None:
+    parser = cli.build_parser()
+    for command in ("validate", "metrics", "report", "batch", "email"):
+        extra = ["--store", "x"] if command == "metrics" else []
+        args = parser.parse_args([command, "d.csv", *extra, "--store-id", "s9"])
+        assert args.store_id == "s9", command
+
+
+def test_item2_environment_is_not_needed_for_the_config(tmp_path: Path) -> None:
+    args = argparse.Namespace(config=str(tmp_path / "a.toml"))
+    before = os.environ.get("AFTERSALES_CONFIG")
+    try:
+        assert report.use_config(args) == str((tmp_path / "a.toml").resolve())
+        assert os.environ["AFTERSALES_CONFIG"] == str((tmp_path / "a.toml").resolve())
+    finally:
+        if before is None:
+            os.environ.pop("AFTERSALES_CONFIG", None)
+        else:
+            os.environ["AFTERSALES_CONFIG"] = before
