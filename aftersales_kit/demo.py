@@ -1,9 +1,11 @@
-"""Realistic demo data: JD after-sales service orders (服务单) for several stores.
+"""Realistic demo data: JD after-sales service orders (服务单) for several stores, real shape.
 
 The generator simulates each order's life (application → audit → return shipping → transit →
-signing → inbound → processing → provisional completion) with numpy, vectorised over all rows, so
-a million orders take seconds. Stores differ on purpose (staffing, warehouse, product mix) so their
-reports tell different stories:
+signing → inbound → processing) with numpy, vectorised over all rows, so a million orders take
+seconds. Values follow the real 京麦 export (JD-EXPORTS.md): 客户期望, 服务单状态, 返回方式 and
+处理结果 use JD's own names, and every scene of DOMAIN §3 occurs (直赔/补发, 闪电退款, 线下换新,
+返修换新, the 仅退款 family). Stores differ on purpose (staffing, warehouse, product mix) so
+their reports tell different stories:
 
 - ``1000101`` 示例旗舰店: ordinary; evening and weekend audits lag, a few transit and inbound tails.
 - ``1000102`` 优品数码专营店: understaffed customer service, audits take about 40 h on average.
@@ -12,13 +14,16 @@ reports tell different stories:
 - further stores: varied characters (apparel exchanges, slow repairs, cheap carriers, a worsening
   trend, many 待客户反馈 rounds, late pickups), then randomised ones.
 
-``--dirty`` adds the export problems of DOMAIN §2 to the written files so the loader's validation
-has something to report.
+:func:`write_demo` writes what a merchant downloads (one 京麦 ``.xlsx`` per store plus the
+``stores.toml`` naming them) and the canonical parquet, which keeps the columns JD exports lack
+(signing, tracking, intervention) as data assembled from other systems would. ``--dirty`` adds the
+export problems of DOMAIN §2 to the xlsx files so the loader's validation has something to report.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import uuid
@@ -31,16 +36,16 @@ import numpy as np
 import polars as pl
 
 from aftersales_kit.errors import UsageError
-from aftersales_kit.schema import ALIASES, COLUMNS, DATETIME
+from aftersales_kit.jd_formats import write_jingmai_xlsx
+from aftersales_kit.schema import COLUMNS, DATETIME
 
 HISTORY_DAYS = 180
 FIRST_STORE_ID = 1000101
 MAX_STORES = 899  # keeps store ids at 7 digits (1000101 … 1000999)
-SHEET_NAME = "服务单明细"
 PARQUET_NAME = "all_stores.parquet"
-CSV_NAME = "all_stores.csv"
+EXPORTS_DIR = "exports"
+STORES_TOML = "stores.toml"
 DEFAULT_OUT = Path("data/demo")
-EXCEL_DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 #: Spring Festival exemption windows of DOMAIN §3 ([from, to), dates): staff are away, audits wait.
 SPRING_FESTIVALS: tuple[tuple[date, date], ...] = (
@@ -51,7 +56,15 @@ SPRING_FESTIVALS: tuple[tuple[date, date], ...] = (
     (date(2028, 1, 21), date(2028, 2, 4)),
 )
 
-TYPES = ("退货", "仅退款", "换货", "维修")
+#: What the customer asked for, as the simulation sees it; 客户期望 names come from it below.
+KINDS = ("return", "refund", "exchange", "repair", "reissue")
+K_RETURN, K_REFUND, K_EXCHANGE, K_REPAIR, K_REISSUE = range(len(KINDS))
+#: 客户期望 per kind; the refund kind is split over REFUND_TYPES.
+KIND_TYPES = ("退货", "", "换货", "维修", "补发商品")
+#: The 仅退款 family: 已收货退款 is what the 2026 backend calls 仅退款; older rows still say 仅退款.
+REFUND_TYPES = ("已收货退款", "未收货退款", "售前退款", "仅退款")
+REFUND_TYPE_P = np.array([0.42, 0.28, 0.15, 0.15])
+SERVICE_TYPES = ("退货", "换货", "维修", "补发商品", *REFUND_TYPES)
 CARRIERS = ("京东物流", "顺丰速运", "中通快递", "圆通速递", "韵达快递", "申通快递")
 #: Median hours from customer hand-over to the warehouse signing, per carrier above.
 CARRIER_TRANSIT_MEDIAN = np.array([20.0, 18.0, 40.0, 42.0, 44.0, 46.0])
@@ -195,21 +208,22 @@ CATALOGUE: dict[str, tuple[tuple[str, str, float], ...]] = {
 }
 FAMILIES = tuple(CATALOGUE)
 
-#: Service-type shares (退货, 仅退款, 换货, 维修) per product family.
-TYPE_SHARES: dict[str, tuple[float, float, float, float]] = {
-    "general": (0.55, 0.18, 0.15, 0.12),
-    "digital": (0.52, 0.14, 0.16, 0.18),
-    "home": (0.58, 0.22, 0.14, 0.06),
-    "baby": (0.56, 0.24, 0.15, 0.05),
-    "apparel": (0.50, 0.13, 0.34, 0.03),
-    "beauty": (0.55, 0.35, 0.09, 0.01),
-    "sports": (0.57, 0.17, 0.20, 0.06),
-    "appliance": (0.42, 0.10, 0.13, 0.35),
-    "food": (0.36, 0.60, 0.04, 0.00),
+
+#: Kind shares (return, refund, exchange, repair, reissue) per product family.
+KIND_SHARES: dict[str, tuple[float, float, float, float, float]] = {
+    "general": (0.53, 0.18, 0.15, 0.12, 0.02),
+    "digital": (0.50, 0.14, 0.16, 0.18, 0.02),
+    "home": (0.55, 0.22, 0.14, 0.06, 0.03),
+    "baby": (0.53, 0.24, 0.15, 0.05, 0.03),
+    "apparel": (0.48, 0.13, 0.34, 0.03, 0.02),
+    "beauty": (0.52, 0.35, 0.09, 0.01, 0.03),
+    "sports": (0.55, 0.17, 0.20, 0.06, 0.02),
+    "appliance": (0.40, 0.10, 0.13, 0.35, 0.02),
+    "food": (0.30, 0.60, 0.04, 0.00, 0.06),
 }
-#: The "does not fit" reason in each family's own words.
+#: The "does not fit" reason (二级申请原因) in each family's own words.
 FIT_REASON = {
-    "general": "不想要了",
+    "general": "用不习惯",
     "digital": "型号不适配",
     "home": "尺寸不合适",
     "baby": "尺码不合适",
@@ -220,42 +234,137 @@ FIT_REASON = {
     "food": "口味不喜欢",
 }
 FIT = "{fit}"
-#: service type -> (reasons, weights); FIT is replaced by the family's fit reason.
-REASONS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
-    "退货": (
-        ("七天无理由", "质量问题", "商品瑕疵", FIT, "发错货", "拒收", "物流损坏", "与描述不符"),
-        (0.42, 0.15, 0.10, 0.10, 0.05, 0.08, 0.05, 0.05),
+#: 二级申请原因 -> 一级申请原因 (FIT stands for the family's fit reason).
+REASON_PARENT: dict[str, str] = {
+    "不想要了": "七天无理由",
+    "拍错/多拍": "七天无理由",
+    FIT: "七天无理由",
+    "商品瑕疵": "质量问题",
+    "性能故障": "质量问题",
+    "做工粗糙": "质量问题",
+    "临期/变质": "质量问题",
+    "发错型号": "发错货",
+    "颜色款式与描述不符": "商品与描述不符",
+    "拒收": "物流问题",
+    "物流损坏": "物流问题",
+    "未收到货": "物流问题",
+    "少发配件": "少件/漏发",
+    "价保退差": "价格问题",
+}
+#: kind -> (二级申请原因, weights).
+REASONS: dict[int, tuple[tuple[str, ...], tuple[float, ...]]] = {
+    K_RETURN: (
+        (
+            "不想要了",
+            "拍错/多拍",
+            FIT,
+            "商品瑕疵",
+            "性能故障",
+            "发错型号",
+            "拒收",
+            "物流损坏",
+            "颜色款式与描述不符",
+        ),
+        (0.30, 0.12, 0.10, 0.12, 0.06, 0.06, 0.09, 0.07, 0.08),
     ),
-    "仅退款": (
-        ("少件/漏发", "拒收", "未收到货", "物流损坏", "商品瑕疵", "价保退差"),
+    K_REFUND: (
+        ("少发配件", "拒收", "未收到货", "物流损坏", "商品瑕疵", "价保退差"),
         (0.28, 0.22, 0.18, 0.12, 0.10, 0.10),
     ),
-    "换货": (
-        (FIT, "质量问题", "商品瑕疵", "发错货"),
-        (0.40, 0.25, 0.20, 0.15),
-    ),
-    "维修": (
-        ("质量问题", "性能故障"),
-        (0.70, 0.30),
-    ),
+    K_EXCHANGE: ((FIT, "商品瑕疵", "做工粗糙", "发错型号"), (0.40, 0.25, 0.20, 0.15)),
+    K_REPAIR: (("性能故障", "商品瑕疵", "做工粗糙"), (0.60, 0.25, 0.15)),
+    K_REISSUE: (("少发配件", "物流损坏", "临期/变质"), (0.55, 0.30, 0.15)),
 }
-#: service type -> (approve results, weights) for approved orders. 仅退款 needs no return.
-APPROVALS: dict[str, tuple[tuple[str, ...], tuple[float, ...]]] = {
-    "退货": (("上门取件", "客户发货", "闪电退款", "客户送货"), (0.58, 0.27, 0.12, 0.03)),
-    "仅退款": (("直接退款",), (1.0,)),
-    "换货": (("上门换新", "上门取件", "客户发货"), (0.35, 0.45, 0.20)),
-    "维修": (("返修换新", "上门取件", "客户发货"), (0.25, 0.50, 0.25)),
+QUALITY_PARENT = "质量问题"
+#: What customers write in 客户问题描述, per 二级申请原因 (FIT: any fit reason).
+DESCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "不想要了": ("买了用不上，申请退货", "不想要了，包装都没拆"),
+    "拍错/多拍": ("下单拍多了一件", "拍错规格了，麻烦退一下"),
+    FIT: ("不合适，想退换", "用着不合适，换一个"),
+    "商品瑕疵": ("收到有划痕", "表面有污渍，做工有问题"),
+    "性能故障": ("用了两天就坏了", "开不了机，充电也没反应"),
+    "做工粗糙": ("线头很多，质量太差", "做工粗糙，和图片差很多"),
+    "临期/变质": ("收到已经坏了，有异味", "快过期了"),
+    "发错型号": ("发错型号了", "颜色发错了，我要的是黑色"),
+    "颜色款式与描述不符": ("实物和详情页不一样", "颜色有色差"),
+    "拒收": ("已拒收", "没买过，拒收了"),
+    "物流损坏": ("外箱压坏了，东西也坏了", "快递摔坏了"),
+    "未收到货": ("显示签收但没收到", "一直没收到货"),
+    "少发配件": ("少了一个配件", "少发了一件"),
+    "价保退差": ("降价了，申请价保", "买完就降价"),
 }
-APPROVE_LABELS = (
+#: Share of descriptions left empty, and of those that carry the customer's phone number.
+EMPTY_DESCRIPTION_P = 0.35
+PHONE_IN_DESCRIPTION_P = 0.02
+
+#: 返回方式 (JD approveResult names). Clock stops: 直赔*/补发商品 at the first audit (DOMAIN §3).
+METHODS = (
     "上门取件",
     "客户发货",
-    "闪电退款",
     "客户送货",
-    "直接退款",
+    "闪电退款",
     "上门换新",
-    "返修换新",
+    "退款不退货",
+    "补发商品",
+    "直赔积分",
+    "直赔余额",
+    "直赔优惠券",
+    "直赔京豆",
+    "直赔商品",
 )
-REJECT_RESULT = "审核不通过"
+M_PICKUP, M_SHIP, M_SEND, M_FLASH, M_SWAP, M_NO_RETURN, M_REISSUE = range(7)
+M_COMP_FIRST = 7  # 直赔* from here on
+M_BALANCE = METHODS.index("直赔余额")
+#: kind -> (返回方式, weights) for approved orders.
+KIND_METHODS: dict[int, tuple[tuple[str, ...], tuple[float, ...]]] = {
+    K_RETURN: (
+        (
+            "上门取件",
+            "客户发货",
+            "闪电退款",
+            "客户送货",
+            "直赔余额",
+            "直赔优惠券",
+            "直赔京豆",
+            "直赔积分",
+        ),
+        (0.56, 0.26, 0.10, 0.03, 0.025, 0.012, 0.008, 0.005),
+    ),
+    K_REFUND: (("退款不退货", "直赔余额", "直赔优惠券", "直赔京豆"), (0.90, 0.05, 0.03, 0.02)),
+    K_EXCHANGE: (("上门换新", "上门取件", "客户发货", "直赔商品"), (0.33, 0.44, 0.18, 0.05)),
+    K_REPAIR: (("上门取件", "客户发货", "直赔优惠券"), (0.60, 0.36, 0.04)),
+    K_REISSUE: (("补发商品",), (1.0,)),
+}
+#: 处理结果 names; which one an order gets depends on its kind and 返回方式 (``_process``).
+PROCESS_RESULTS = ("退货", "换新", "换良", "线下换新", "维修", "返修换新", "原返", "赔付")
+P_RETURN, P_NEW, P_GOOD, P_OFFLINE, P_REPAIR, P_REPAIR_NEW, P_AS_IS, P_COMP = range(8)
+#: Repair outcomes (维修, 返修换新, 原返) and their median hours after inbound.
+REPAIR_RESULTS = (P_REPAIR, P_REPAIR_NEW, P_AS_IS)
+REPAIR_RESULT_P = np.array([0.55, 0.25, 0.20])
+REPAIR_HOURS = np.array([36.0, 24.0, 12.0])
+#: Exchange outcomes of items sent back (换新, 换良, 线下换新 at a JD store).
+EXCHANGE_RESULTS = (P_NEW, P_GOOD, P_OFFLINE)
+EXCHANGE_RESULT_P = np.array([0.80, 0.10, 0.10])
+
+APPROVED, REJECTED = "审核通过", "审核不通过"
+#: 服务单状态 (JD serviceStatus names; a rejection shows as 审核关闭).
+STATUSES = ("待审核", "待客户反馈", "待收货", "待处理", "待用户确认", "完成", "取消", "审核关闭")
+S_AUDIT, S_FEEDBACK, S_RECEIVE, S_PROCESS, S_CONFIRM, S_DONE, S_CANCEL, S_CLOSED = range(8)
+#: Share of approved orders audited again later (审核时间 after 商家首次审核时间).
+REAUDIT_P = 0.15
+
+#: Who books the processing (处理人); refunds the platform issues itself carry AUTO_PROCESSOR.
+PROCESSORS = (
+    "仓库-小刘",
+    "仓库-阿华",
+    "质检-老孙",
+    "售后-小美",
+    "售后-晓雯",
+    "维修-小郑",
+    "仓库-大伟",
+    "售后-阿强",
+)
+AUTO_PROCESSOR = "系统自动退款"
 AUTO_AUDITOR = "系统自动审核"
 AUDITORS = (
     "客服小王",
@@ -642,6 +751,50 @@ def _labels(
     return both.select(pl.when("m").then("v")).to_series()
 
 
+def _reason_labels() -> tuple[str, ...]:
+    labels = [r for r in REASON_PARENT if r != FIT]
+    labels += [f for f in dict.fromkeys(FIT_REASON.values()) if f not in labels]
+    return tuple(labels)
+
+
+#: Every 二级申请原因 the demo writes (FIT expanded to the families' fit reasons).
+REASON_LABELS = _reason_labels()
+
+_NAN = np.nan
+Arrays = dict[str, np.ndarray]
+
+
+class _Sim:
+    """One generation run: the random stream, the rows' stores and application times.
+
+    Hours are counted from ``start`` 00:00; ``now`` is the export time (end + 1 day 00:00), and
+    everything after it has not happened yet.
+    """
+
+    def __init__(
+        self, profiles: tuple[StoreProfile, ...], *, orders: int, start: date, seed: int
+    ) -> None:
+        self.profiles = profiles
+        self.start = start
+        self.now = HISTORY_DAYS * 24.0
+        self.rng = rng = np.random.default_rng([seed, 2])
+        scale = np.array([p.scale for p in profiles])
+        counts = np.maximum(1, np.rint(orders * scale)).astype(np.int64)
+        si = np.repeat(np.arange(len(profiles)), counts)
+        n = si.size
+        # Application time: day by volume, hour by the daily rhythm.
+        volume, self.load = _day_weights(start)
+        day = rng.choice(HISTORY_DAYS, size=n, p=volume / volume.sum())
+        hour = rng.choice(24, size=n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
+        apply = day * 24.0 + hour + rng.random(n)
+        order = np.lexsort((apply, si))
+        self.si, self.apply, self.n = si[order], apply[order], n
+
+    def param(self, field: str) -> np.ndarray:
+        """A StoreProfile field per row."""
+        return np.array([getattr(p, field) for p in self.profiles], dtype=np.float64)[self.si]
+
+
 def generate(
     *,
     stores: int = 12,
@@ -663,15 +816,15 @@ def generate(
     seed
         Same seed, same data.
     dirty
-        Add duplicate rows from overlapping exports (DOMAIN §2); the text-level problems
-        (scientific-notation IDs, empty markers, mixed date formats) are added by
-        :func:`write_demo`.
+        Add duplicate rows from overlapping exports (DOMAIN §2); the text-level problems (null
+        markers, mixed timestamp forms, scientific-notation IDs) are added by :func:`write_demo`.
 
     Returns
     -------
     pl.DataFrame
         The canonical schema (``schema.COLUMNS``), one row per service order, sorted by store and
-        apply time.
+        apply time. ``complete_time`` is the clock end of DOMAIN §3 (the cancellation for orders
+        cancelled before the audit); ``jd_hours`` is JD's 售后整体时长(H).
 
     Examples
     --------
@@ -682,131 +835,151 @@ def generate(
     _check_sizes(stores, orders)
     end_day = _parse_end(end)
     start = end_day - timedelta(days=HISTORY_DAYS - 1)
-    now = HISTORY_DAYS * 24.0  # export time (end + 1 day 00:00), hours since ``start`` 00:00
-    profiles = store_profiles(stores, seed=seed)
-    rng = np.random.default_rng([seed, 2])
+    sim = _Sim(store_profiles(stores, seed=seed), orders=orders, start=start, seed=seed)
+    o = _outcomes(sim)
+    o |= _audits(sim, o)
+    o |= _returns(sim, o)
+    o |= _processing(sim, o)
+    o |= _clock(sim, o)
+    frame = _frame(sim, o)
+    if dirty:
+        frame = _add_duplicates(frame, seed=seed)
+    return frame
 
-    def param(field: str) -> np.ndarray:
-        return np.array([getattr(p, field) for p in profiles], dtype=np.float64)
 
-    counts = np.maximum(1, np.rint(orders * param("scale"))).astype(np.int64)
-    si = np.repeat(np.arange(stores), counts)
-    n = si.size
-
-    # Application time: day by volume, hour by the daily rhythm.
-    volume, load = _day_weights(start)
-    day = rng.choice(HISTORY_DAYS, size=n, p=volume / volume.sum())
-    hour = rng.choice(24, size=n, p=HOUR_WEIGHTS / HOUR_WEIGHTS.sum())
-    apply = day * 24.0 + hour + rng.random(n)
-    order = np.lexsort((apply, si))
-    si, apply, day = si[order], apply[order], day[order]
-    wd0 = start.weekday()
-
-    family_idx = np.array([FAMILIES.index(p.family) for p in profiles])[si]
-    type_probs = np.array([TYPE_SHARES[p.family] for p in profiles])[si]
-    stype = _pick(rng, type_probs)
-
-    # Outcome: cancelled (some before the audit), rejected, or approved.
+def _outcomes(sim: _Sim) -> Arrays:
+    """What the customer asked for and what the merchant decided (cancel, reject, 返回方式)."""
+    rng, n = sim.rng, sim.n
+    family = np.array([FAMILIES.index(p.family) for p in sim.profiles])[sim.si]
+    kind = _pick(rng, np.array([KIND_SHARES[p.family] for p in sim.profiles])[sim.si])
+    refund_type = rng.choice(len(REFUND_TYPES), size=n, p=REFUND_TYPE_P)
     u = rng.random(n)
-    cancel = u < param("cancel_rate")[si]
-    reject = ~cancel & (u < param("cancel_rate")[si] + param("reject_rate")[si])
+    cancel_rate = sim.param("cancel_rate")
+    cancel = u < cancel_rate
+    reject = ~cancel & (u < cancel_rate + sim.param("reject_rate"))
     cancel_early = cancel & (rng.random(n) < 0.45)
-    closed = reject & (rng.random(n) < 0.2)  # 审核关闭: the customer never answered
+    closed = reject & (rng.random(n) < 0.2)  # 审核关闭 because the customer never answered
 
-    # Approve result by service type; stores differ in how much they use 闪电退款.
-    approve = np.full(n, -1)
-    for t, (labels, weights) in APPROVALS.items():
-        rows = np.flatnonzero(stype == TYPES.index(t))
+    # 返回方式 by kind; stores differ in how much they use 闪电退款.
+    method = np.zeros(n, dtype=np.int64)
+    flash_boost = sim.param("flash_boost")
+    for k, (labels, weights) in KIND_METHODS.items():
+        rows = np.flatnonzero(kind == k)
         w = np.tile(np.array(weights), (rows.size, 1))
-        if t == "退货":
-            w[:, labels.index("闪电退款")] *= param("flash_boost")[si[rows]]
-        approve[rows] = np.array([APPROVE_LABELS.index(x) for x in labels])[_pick(rng, w)]
-    a_pickup, a_ship, a_flash, a_send, a_refund, a_swap, a_repair = range(7)
+        if "闪电退款" in labels:
+            w[:, labels.index("闪电退款")] *= flash_boost[rows]
+        method[rows] = np.array([METHODS.index(x) for x in labels])[_pick(rng, w)]
+    reason = _draw_reasons(rng, kind, family)
+    auto_refund = (method == M_NO_RETURN) & (rng.random(n) < sim.param("auto_share"))
+    auto = ((method == M_FLASH) | auto_refund) & ~reject & ~cancel
+    parent = np.array([REASON_PARENT.get(r, "七天无理由") for r in REASON_LABELS])
+    return {
+        "kind": kind,
+        "refund_type": refund_type,
+        "cancel": cancel,
+        "cancel_early": cancel_early,
+        "reject": reject,
+        "closed": closed,
+        "approved": ~cancel & ~reject,
+        "method": method,
+        "reason": reason,
+        "quality": parent[reason] == QUALITY_PARENT,
+        "auto": auto,
+        "auto_refund": auto_refund & auto,
+        # Direct compensation and re-shipping stop the clock at the first audit (DOMAIN §3).
+        "audit_ended": (method >= M_COMP_FIRST) | (method == M_REISSUE),
+    }
 
-    # Audit: wait for the next staffed hour (nights, weekends, Spring Festival), then the queue.
-    ws, we = param("work_start")[si], param("work_end")[si]
+
+def _audits(sim: _Sim, o: Arrays) -> Arrays:
+    """First audit: wait for staff (nights, weekends, Spring Festival), queue, 待客户反馈 rounds
+    and JD intervention; plus cancellations."""
+    rng, n, apply, start = sim.rng, sim.n, sim.apply, sim.start
+    cancel, cancel_early, reject, closed = o["cancel"], o["cancel_early"], o["reject"], o["closed"]
+    ws, we = sim.param("work_start"), sim.param("work_end")
     hod = apply % 24.0
     dayn = np.floor(apply / 24.0)
     on_duty = (hod >= ws) & (hod < we)
     ready = np.where(on_duty, apply, np.where(hod < ws, dayn * 24 + ws, (dayn + 1) * 24 + ws))
     rday = np.floor(ready / 24.0)
-    rwd = (wd0 + rday) % 7
-    weekend_wait = (rwd >= 5) & (rng.random(n) < param("weekend_off")[si])
+    rwd = (start.weekday() + rday) % 7
+    weekend_wait = (rwd >= 5) & (rng.random(n) < sim.param("weekend_off"))
     ready = np.where(weekend_wait, (rday + 7 - rwd) * 24 + ws, ready)
     for h_from, h_to in SPRING_FESTIVALS:
         f0, f1 = (h_from - start).days * 24.0, (h_to - start).days * 24.0
         away = (apply >= f0) & (apply < f1) & (rng.random(n) < 0.85)
         back = f1 - rng.uniform(24.0, 96.0, n)  # staff return around 正月初六…初九
         ready = np.where(away, np.maximum(ready, back), ready)
-    load_day = load[np.minimum(np.floor(ready / 24.0).astype(np.int64), HISTORY_DAYS - 1)]
-    trend = 1.0 + param("audit_trend")[si] * np.clip(apply / now - 0.5, 0.0, None)
-    queue_median = param("audit_hours")[si] * load_day * trend
+    load_day = sim.load[np.minimum(np.floor(ready / 24.0).astype(np.int64), HISTORY_DAYS - 1)]
+    trend = 1.0 + sim.param("audit_trend") * np.clip(apply / sim.now - 0.5, 0.0, None)
+    queue_median = sim.param("audit_hours") * load_day * trend
     queue_median = np.where(ready > apply, queue_median * 1.3, queue_median)  # morning backlog
     audit_wait = ready - apply + _lognormal(rng, queue_median, 0.9, n, 240.0)
-    auto_refund = (approve == a_refund) & (rng.random(n) < param("auto_share")[si])
-    auto = (approve == a_flash) | auto_refund
-    auto &= ~reject & ~cancel
-    audit_wait = np.where(auto, rng.uniform(0.003, 0.08, n), audit_wait)
+    audit_wait = np.where(o["auto"], rng.uniform(0.003, 0.08, n), audit_wait)
 
     # 待客户反馈 rounds: the clock keeps running while the customer answers.
-    fp = param("first_pass")[si]
+    fp = sim.param("first_pass")
     rp = np.stack([fp, (1 - fp) * 0.65, (1 - fp) * 0.25, (1 - fp) * 0.10], axis=1)
-    rounds = np.where(auto, 0, _pick(rng, rp))
+    rounds = np.where(o["auto"], 0, _pick(rng, rp))
     rounds = np.where(closed, np.maximum(rounds, 1), rounds)
     answer = rng.gamma(np.maximum(rounds, 1), 14.0) * (rounds > 0)
     answer = np.where(closed, 72.0 + rng.uniform(0, 2, n), answer)  # auto-closed after 3 days
-    rereview = rounds * _lognormal(rng, param("audit_hours")[si] * 0.5, 0.8, n, 72.0)
+    rereview = rounds * _lognormal(rng, sim.param("audit_hours") * 0.5, 0.8, n, 72.0)
     audit_h = audit_wait + answer + rereview
 
-    # JD intervention: mostly disputes over quality and rejections.
-    reason_idx = _draw_reasons(rng, stype, family_idx)
-    quality = [reason_idx[0].index(r) for r in ("质量问题", "商品瑕疵", "性能故障")]
-    reason_quality = np.isin(reason_idx[1], quality)
-    jd_p = np.where(reject, 0.15, np.where(reason_quality, 0.05, 0.015))
+    # JD intervention, mostly over rejections and quality disputes; a few hours each. Rare on
+    # the rest so that JD's own hours differ from the export's for about 1 % of orders.
+    jd_p = np.where(reject, 0.15, np.where(o["quality"], 0.02, 0.005))
     jd = ~cancel_early & (rng.random(n) < jd_p)
     unbounded = jd & (rng.random(n) < 0.1)
-    dur = _lognormal(rng, 20.0, 0.7, n, 240.0)
+    dur = _lognormal(rng, 5.0, 0.6, n, 48.0)
     i_start = np.where(
         reject,
         apply + audit_h + rng.uniform(1.0, 24.0, n),
         apply + audit_wait * rng.uniform(0.2, 0.9, n),
     )
     audit_h = np.where(jd & ~reject, audit_h + dur, audit_h)  # the merchant waits for JD's ruling
-    i_end = i_start + dur
-    i_start = np.where(jd & ~unbounded, i_start, np.nan)
-    i_end = np.where(jd & ~unbounded, i_end, np.nan)
-
     audit = apply + audit_h
     cancel_at = np.where(
         cancel_early,
         apply + audit_h * rng.uniform(0.1, 0.9, n),
         audit + _lognormal(rng, 10.0, 1.0, n, 96.0),
     )
-    audit = np.where(cancel_early, np.nan, audit)
+    return {
+        "audit": np.where(cancel_early, _NAN, audit),
+        "cancel_at": np.where(cancel, cancel_at, _NAN),
+        "rounds": rounds,
+        "jd": jd,
+        "unbounded": unbounded,
+        # JD knows the interval even when the data does not (``unbounded``): jd_hours uses it.
+        "jd_start": np.where(jd, i_start, _NAN),
+        "jd_end": np.where(jd, i_start + dur, _NAN),
+    }
 
-    # Return logistics for approved orders.
-    approved = ~cancel & ~reject
-    by_pickup = approved & np.isin(approve, [a_pickup, a_flash, a_swap]) | (
-        approved & (approve == a_repair) & (rng.random(n) < 0.7)
-    )
-    by_ship = approved & ((approve == a_ship) | ((approve == a_repair) & ~by_pickup))
-    by_send = approved & (approve == a_send)
-    pickup_wait = _lognormal(rng, param("pickup_hours")[si], 0.6, n, 200.0)
-    swap_wait = _lognormal(rng, param("pickup_hours")[si] * 2, 0.5, n, 200.0)
-    pickup_wait = np.where(approve == a_swap, swap_wait, pickup_wait)
+
+def _returns(sim: _Sim, o: Arrays) -> Arrays:
+    """Return logistics of approved orders: pickup or customer shipping, transit, inbound."""
+    rng, n, method, audit = sim.rng, sim.n, o["method"], o["audit"]
+    approved = o["approved"]
+    by_pickup = approved & np.isin(method, [M_PICKUP, M_FLASH, M_SWAP])
+    by_ship = approved & (method == M_SHIP)
+    by_send = approved & (method == M_SEND)
+    pickup_hours = sim.param("pickup_hours")
+    pickup_wait = _lognormal(rng, pickup_hours, 0.6, n, 200.0)
+    swap_wait = _lognormal(rng, pickup_hours * 2, 0.5, n, 200.0)
+    pickup_wait = np.where(method == M_SWAP, swap_wait, pickup_wait)
     pickup_wait += (rng.random(n) < 0.05) * rng.uniform(48.0, 96.0, n)  # customer not at home
-    pickup = np.where(by_pickup, audit + pickup_wait, np.nan)
-    ship_wait = _lognormal(rng, param("ship_hours")[si], 0.8, n, 240.0)
-    ship = np.where(by_ship, audit + ship_wait, np.nan)
+    pickup = np.where(by_pickup, audit + pickup_wait, _NAN)
+    ship_wait = _lognormal(rng, sim.param("ship_hours"), 0.8, n, 240.0)
+    ship = np.where(by_ship, audit + ship_wait, _NAN)
     ship = np.where(by_send, audit + _lognormal(rng, 20.0, 0.6, n, 120.0), ship)
     rstart = np.where(by_pickup, pickup, ship)
 
-    cheap = param("cheap_carriers")[si]
+    cheap = sim.param("cheap_carriers")
     carrier_p = np.tile(CUSTOMER_CARRIER_P, (n, 1))
     carrier_p[:, 2:] *= (1.0 + 3.0 * cheap)[:, None]
     carrier = np.where(rng.random(n) < 0.92, 0, 1)  # pickups: JD's own couriers, some SF
     carrier = np.where(by_ship, _pick(rng, carrier_p), carrier)
-    has_carrier = by_pickup | by_ship
     region = _pick_region(rng, n)
     remote = np.array([r[4] for r in REGIONS])[region]
     transit = _lognormal(
@@ -817,195 +990,307 @@ def generate(
     sign_true = rstart + transit
     tracking = rstart + _lognormal(rng, 2.0, 1.0, n, 24.0)
     tracking += (rng.random(n) < 0.03) * rng.uniform(48.0, 120.0, n)  # tracking goes stale
-    tracking = np.where(has_carrier & (rng.random(n) > 0.02), tracking, np.nan)
+    tracking = np.where((by_pickup | by_ship) & (rng.random(n) > 0.02), tracking, _NAN)
 
-    inbound_wait = _lognormal(rng, param("inbound_hours")[si], 0.9, n, 120.0)
+    inbound_wait = _lognormal(rng, sim.param("inbound_hours"), 0.9, n, 120.0)
     inbound_wait += (rng.random(n) < 0.02) * rng.uniform(24.0, 96.0, n)  # parcel mislaid
-    backlog_from = now - param("backlog_days")[si] * 24.0
-    in_backlog = (param("backlog_days")[si] > 0) & (sign_true >= backlog_from)
+    backlog_days = sim.param("backlog_days")
+    in_backlog = (backlog_days > 0) & (sign_true >= sim.now - backlog_days * 24.0)
     inbound_wait += (in_backlog & (rng.random(n) < 0.75)) * rng.uniform(30.0, 120.0, n)
-    inbound = sign_true + inbound_wait
-
-    pf = param("process_factor")[si]
-    is_type = [stype == i for i in range(len(TYPES))]
-    process_median = np.select(
-        [
-            approve == a_flash,
-            approve == a_swap,
-            approve == a_refund,
-            approve == a_repair,
-            is_type[3],
-            is_type[2],
-        ],
-        [0.1, 0.2, 1.0 * pf, 24.0 * pf, 36.0 * pf, 8.0 * pf],
-        default=2.0 * pf,
-    )
-    process_wait = _lognormal(rng, process_median, 0.9, n, 360.0)
-    process = np.select(
-        [approve == a_flash, approve == a_swap, approve == a_refund],
-        [pickup + process_wait, pickup + process_wait, audit + process_wait],
-        default=inbound + process_wait,
-    )
-    process = np.where(approved, process, np.nan)
     returns = by_pickup | by_ship | by_send
-    for arr in (sign_true, inbound):
-        arr[~returns] = np.nan
     # Rare scanner errors: the sign scan predates the hand-over.
     misscan = returns & (rng.random(n) < 0.002)
     sign = np.where(misscan, rstart - rng.uniform(1.0, 12.0, n), sign_true)
-
-    delivery = _lognormal(rng, 50.0, 0.4, n, 200.0)  # the replacement or repaired item travels back
-    quick = rng.uniform(0.1, 6.0, n)
-    complete = np.select(
-        [
-            cancel,
-            reject,
-            approve == a_flash,
-            np.isin(approve, [a_swap, a_repair]) | is_type[2] | is_type[3],
-        ],
-        [
-            cancel_at,
-            audit + rng.uniform(0.0, 0.02, n),
-            np.fmax(process, inbound) + quick,
-            process + delivery,
-        ],
-        default=process + quick,
-    )
-    # A rejection completes at once; keep it inside the export when the audit is.
-    complete = np.where(reject & (audit < now), np.minimum(complete, now - 1e-4), complete)
-
-    times = {
-        "apply_time": apply,
-        "first_audit_time": audit,
-        "pickup_time": pickup,
-        "customer_ship_time": np.where(by_pickup, np.nan, ship),
-        "logistics_update_time": tracking,
-        "sign_time": sign,
-        "inbound_time": inbound,
-        "first_process_time": process,
-        "complete_time": complete,
-        "intervention_start": i_start,
-        "intervention_end": i_end,
+    return {
+        "pickup": pickup,
+        "ship": np.where(by_pickup, _NAN, ship),
+        "carrier": carrier,
+        "has_carrier": by_pickup | by_ship,
+        "region": region,
+        "tracking": tracking,
+        "sign": np.where(returns, sign, _NAN),
+        "inbound": np.where(returns, sign_true + inbound_wait, _NAN),
     }
-    # Everything after the export time has not happened yet: those orders are open.
-    for key, arr in times.items():
-        times[key] = np.where(arr < now, arr, np.nan)
-    is_open = np.isnan(times["complete_time"])
-    audited = ~np.isnan(times["first_audit_time"])
-    awaiting_item = np.isin(approve, [a_pickup, a_ship, a_flash, a_send, a_swap, a_repair])
-    awaiting_item &= np.isnan(times["inbound_time"])
-    status_idx = np.select(
+
+
+def _processing(sim: _Sim, o: Arrays) -> Arrays:
+    """First processing (refund, replacement, repair, compensation) and its 处理结果."""
+    rng, n, method, kind = sim.rng, sim.n, o["method"], o["kind"]
+    pf = sim.param("process_factor")
+    repair = rng.choice(len(REPAIR_RESULTS), size=n, p=REPAIR_RESULT_P)
+    exchange = rng.choice(len(EXCHANGE_RESULTS), size=n, p=EXCHANGE_RESULT_P)
+    compensated = method >= M_COMP_FIRST
+    at_audit = compensated | np.isin(method, [M_NO_RETURN, M_REISSUE])
+    at_pickup = np.isin(method, [M_FLASH, M_SWAP])
+    result = np.select(
+        [compensated, at_audit, method == M_SWAP, kind == K_EXCHANGE, kind == K_REPAIR],
+        [P_COMP, -1, P_NEW, np.array(EXCHANGE_RESULTS)[exchange], np.array(REPAIR_RESULTS)[repair]],
+        default=P_RETURN,
+    )
+    median = np.select(
+        [at_pickup, method == M_NO_RETURN, at_audit, kind == K_REPAIR, kind == K_EXCHANGE],
+        [np.where(method == M_FLASH, 0.1, 0.2), pf, 2.0 * pf, REPAIR_HOURS[repair] * pf, 8.0 * pf],
+        default=2.0 * pf,
+    )
+    wait = _lognormal(rng, median, 0.9, n, 360.0)
+    process = np.select(
+        [at_pickup, at_audit], [o["pickup"] + wait, o["audit"] + wait], default=o["inbound"] + wait
+    )
+    # The replacement or repaired item travels back: 待用户确认 until it arrives.
+    delivery = _lognormal(rng, 50.0, 0.4, n, 200.0)
+    sends_back = np.isin(kind, [K_EXCHANGE, K_REPAIR]) & ~compensated
+    return {
+        "process": np.where(o["approved"], process, _NAN),
+        "result": result,
+        "delivered": np.where(sends_back, process + delivery, process),
+    }
+
+
+def _clock(sim: _Sim, o: Arrays) -> Arrays:
+    """Everything after the export time has not happened yet; then 暂完结 and 服务单状态."""
+    rng, n, now = sim.rng, sim.n, sim.now
+
+    def seen(hours: np.ndarray) -> np.ndarray:
+        return np.where(hours < now, hours, _NAN)
+
+    audit, process = seen(o["audit"]), seen(o["process"])
+    is_cancel = o["cancel"] & (o["cancel_at"] < now)
+    # 暂完结 is the clock end (DOMAIN §3): a cancellation before the audit has only its own time.
+    stops_at_audit = o["reject"] | o["audit_ended"] | o["cancel"]
+    complete = np.where(stops_at_audit, audit, process)
+    complete = np.where(o["cancel_early"], o["cancel_at"], complete)
+    complete = np.where(o["cancel"] & ~is_cancel, _NAN, seen(complete))
+
+    audited = ~np.isnan(audit)
+    processed = ~np.isnan(process)
+    awaiting_item = np.isin(o["method"], [M_PICKUP, M_SHIP, M_SEND, M_FLASH, M_SWAP])
+    awaiting_item &= ~(o["inbound"] < now)
+    status = np.select(
         [
-            ~is_open & cancel,
-            ~is_open & reject & closed,
-            ~is_open & reject,
-            ~is_open,
-            ~audited & (rounds > 0),
+            is_cancel,
+            o["reject"] & audited,
+            ~audited & (o["rounds"] > 0),
             ~audited,
+            processed & (o["delivered"] >= now),
+            processed,
             awaiting_item,
         ],
-        [5, 7, 6, 4, 1, 0, 2],
-        default=3,
+        [S_CANCEL, S_CLOSED, S_FEEDBACK, S_AUDIT, S_CONFIRM, S_DONE, S_RECEIVE],
+        default=S_PROCESS,
     )
-    statuses = (
-        "待审核",
-        "待客户反馈",
-        "待收货",
-        "待处理",
-        "完成",
-        "取消",
-        "审核不通过",
-        "审核关闭",
-    )
-    jd_flag = jd & ~(~unbounded & np.isnan(times["intervention_start"]))
+    # Some approved orders are audited again later (a changed 返回方式, a customer's question).
+    again = o["approved"] & (rng.random(n) < REAUDIT_P)
+    last = audit + again * _lognormal(rng, 8.0, 1.0, n, 120.0)
+    last = np.where(last < now, last, audit)
+    jd = o["jd"] & ~o["cancel_early"]
+    return {
+        "audit": audit,
+        "last_audit": last,
+        "process": process,
+        "complete": complete,
+        "status": status,
+        "audited": audited,
+        "jd_flag": jd & (o["jd_start"] < now),
+        "i_start": seen(np.where(o["unbounded"], _NAN, o["jd_start"])),
+        "i_end": seen(np.where(o["unbounded"], _NAN, o["jd_end"])),
+    }
 
-    # Identities: JD numbers grow with time, so sort ids by apply time across stores.
+
+def _frame(sim: _Sim, o: Arrays) -> pl.DataFrame:
+    """The canonical frame, with JD's own hours computed from the written timestamps."""
+    rng, n, si, start = sim.rng, sim.n, sim.si, sim.start
+    stores = len(sim.profiles)
+    kind, method = o["kind"], o["method"]
+    processed = ~np.isnan(o["process"])
+    times = {
+        "apply_time": sim.apply,
+        "first_audit_time": o["audit"],
+        "last_audit_time": o["last_audit"],
+        "pickup_time": o["pickup"],
+        "customer_ship_time": o["ship"],
+        "logistics_update_time": o["tracking"],
+        "sign_time": o["sign"],
+        "inbound_time": o["inbound"],
+        "first_process_time": o["process"],
+        "complete_time": o["complete"],
+        "intervention_start": o["i_start"],
+        "intervention_end": o["i_end"],
+        "_jd_start": o["jd_start"],
+        "_jd_end": o["jd_end"],
+    }
+    # Everything after the export time has not happened yet.
+    times = {k: np.where(v < sim.now, v, _NAN) for k, v in times.items()}
+    service_type = np.select(
+        [kind == K_RETURN, kind == K_EXCHANGE, kind == K_REPAIR, kind == K_REISSUE],
+        [0, 1, 2, 3],
+        default=4 + o["refund_type"],
+    )
+    # The merchant's own decisions are unknown before the audit; the customer's choice is not.
+    decided = o["audit_ended"] | (method == M_FLASH)
+    shown_method = ~(decided & ~o["audited"])
+    approve = np.where(o["reject"], 1, 0)
+    goods = _goods(rng, si, [p.family for p in sim.profiles])
+    has_return = ~np.isnan(times["pickup_time"]) | ~np.isnan(times["customer_ship_time"])
+    carried = o["has_carrier"] & has_return
+    frame = pl.DataFrame(
+        {
+            **_identities(rng, sim.apply),
+            "store_id": _labels([store_id(i) for i in range(stores)], si),
+            "store_name": _labels([p.name for p in sim.profiles], si),
+            **goods,
+            "service_type": _labels(SERVICE_TYPES, service_type),
+            **_reasons(rng, o["reason"]),
+            "return_method": _labels(METHODS, method, shown_method),
+            "approve_result": _labels((APPROVED, REJECTED), approve, o["audited"]),
+            "process_result": _labels(
+                PROCESS_RESULTS, np.maximum(o["result"], 0), processed & (o["result"] >= 0)
+            ),
+            "flash_refund": pl.Series(shown_method & (method == M_FLASH)),
+            "status": _labels(STATUSES, o["status"]),
+            **{k: _hours_to_datetime(v, start) for k, v in times.items()},
+            "carrier": _labels(CARRIERS, o["carrier"], carried),
+            "waybill_no": _waybills(rng, o["carrier"], carried),
+            "jd_intervened": pl.Series(o["jd_flag"]),
+            "feedback_rounds": pl.Series(o["rounds"].astype(np.int32)),
+            "_stop_at_audit": pl.Series(o["audit_ended"] | o["reject"] | o["cancel"]),
+            **_people(rng, sim, o, processed),
+            **_customers(rng, n, o["region"]),
+        }
+    )
+    frame = frame.with_columns(
+        refund_amount=_refund_amounts(rng, frame, o),
+        jd_hours=_jd_hours(),
+    )
+    return frame.select([pl.col(c).cast(t) for c, t in COLUMNS.items()])
+
+
+def _jd_hours() -> pl.Expr:
+    """JD's 售后整体时长(H): clock end − apply, minus the intervention JD knows of (DOMAIN §3),
+    rounded to 0.01 h as the export shows it; null while the clock runs."""
+    end = pl.when("_stop_at_audit").then("first_audit_time").otherwise("first_process_time")
+    gross = (end - pl.col("apply_time")).dt.total_seconds() / 3600
+    overlap = (
+        pl.min_horizontal("_jd_end", end) - pl.max_horizontal("_jd_start", "apply_time")
+    ).dt.total_seconds() / 3600
+    subtract = (
+        pl.when(~pl.col("_stop_at_audit") & pl.col("_jd_end").is_not_null())
+        .then(overlap.clip(lower_bound=0))
+        .otherwise(0.0)
+    )
+    return pl.when(pl.col("complete_time").is_not_null()).then((gross - subtract).round(2))
+
+
+def _identities(rng: np.random.Generator, apply: np.ndarray) -> dict[str, pl.Series]:
+    """服务单号 (10 digits) and 订单号 (12, some 16 digits): JD numbers grow with time."""
+    n = apply.size
     by_time = np.argsort(apply, kind="stable")
     service_num = np.empty(n, dtype=np.int64)
     service_num[by_time] = 1_583_000_000 + np.cumsum(rng.integers(1, 60, n))
     order_num = (2.9e11 + (apply - rng.uniform(24.0, 360.0, n)) * 2.4e6).astype(np.int64)
     order_num += rng.integers(0, 999, n)
+    # Some order numbers have 16 digits: more than Excel keeps, so they must stay text cells.
+    long = rng.random(n) < 0.08
+    order_num = np.where(long, order_num * 10_000 + rng.integers(0, 10_000, n), order_num)
+    return {
+        "service_id": pl.Series(service_num).cast(pl.String),
+        "order_id": pl.Series(order_num).cast(pl.String),
+    }
 
+
+def _goods(rng: np.random.Generator, si: np.ndarray, families: list[str]) -> dict[str, pl.Series]:
+    """SKU (a few best sellers per store), quantity and 商品金额."""
+    family_idx = np.array([FAMILIES.index(f) for f in families])[si]
+    n = si.size
     sku_offsets = np.cumsum([0] + [len(CATALOGUE[f]) for f in FAMILIES])
     sizes = np.array([len(CATALOGUE[f]) for f in FAMILIES])[family_idx]
     sku_local = np.minimum((rng.pareto(1.2, n) * sizes / 4).astype(np.int64), sizes - 1)
-    sku_global = sku_offsets[family_idx] + sku_local
+    sku = sku_offsets[family_idx] + sku_local
     skus = [item for f in FAMILIES for item in CATALOGUE[f]]
     prices = np.array([item[2] for item in skus])
     quantity = np.where(rng.random(n) < 0.9, 1, rng.integers(2, 4, n))
-    refund_kind = np.isin(approve, [a_pickup, a_ship, a_flash, a_send, a_refund]) & (
-        is_type[0] | is_type[1]
-    )
-    partial = np.where(is_type[1], rng.choice([0.1, 0.2, 0.3, 0.5, 1.0], n), 1.0)
+    return {
+        "sku_id": pl.Series(100_012_000_000 + sku * 7_919 + 31).cast(pl.String),
+        "sku_name": _labels([s[0] for s in skus], sku),
+        "category": _labels([s[1] for s in skus], sku),
+        "quantity": pl.Series(quantity.astype(np.int32)),
+        "amount": pl.Series(np.round(prices[sku] * quantity, 2)),
+    }
+
+
+def _refund_amounts(rng: np.random.Generator, frame: pl.DataFrame, o: Arrays) -> pl.Series:
+    """退款金额: returns and refunds (refunds often partial), and 直赔余额 compensation."""
+    n, kind, method = frame.height, o["kind"], o["method"]
+    amount = frame["amount"].to_numpy()
+    refunding = np.isin(method, [M_PICKUP, M_SHIP, M_FLASH, M_SEND, M_NO_RETURN])
+    refunding &= np.isin(kind, [K_RETURN, K_REFUND]) & o["approved"]
+    partial = np.where(kind == K_REFUND, rng.choice([0.1, 0.2, 0.3, 0.5, 1.0], n), 1.0)
+    balance = (method == M_BALANCE) & o["approved"]
     refund = np.where(
-        refund_kind & ~cancel & ~reject,
-        np.round(prices[sku_global] * quantity * partial, 2),
-        np.nan,
+        refunding, amount * partial, np.where(balance, amount * rng.uniform(0.05, 0.3, n), _NAN)
     )
-
-    staff_idx = rng.integers(0, np.array([p.staff for p in profiles])[si])
-    # Each store has its own small team: a window of the auditor names.
-    team_start = np.array([(i * 5) % len(AUDITORS) for i in range(stores)])[si]
-    auditor_idx = (team_start + staff_idx) % len(AUDITORS)
-    auditor = _labels(
-        (*AUDITORS, AUTO_AUDITOR), np.where(auto, len(AUDITORS), auditor_idx), audited
-    )
-
-    has_return = ~np.isnan(times["pickup_time"]) | ~np.isnan(times["customer_ship_time"])
-    carried = has_carrier & has_return
-    frame = pl.DataFrame(
-        {
-            "service_id": pl.Series(service_num).cast(pl.String),
-            "store_id": _labels([store_id(i) for i in range(stores)], si),
-            "store_name": _labels([p.name for p in profiles], si),
-            "order_id": pl.Series(order_num).cast(pl.String),
-            "sku_id": pl.Series(100_012_000_000 + sku_global * 7_919 + 31).cast(pl.String),
-            "sku_name": _labels([s[0] for s in skus], sku_global),
-            "category": _labels([s[1] for s in skus], sku_global),
-            "service_type": _labels(TYPES, stype),
-            "reason": _labels(reason_idx[0], reason_idx[1]),
-            "approve_result": _labels(
-                (*APPROVE_LABELS, REJECT_RESULT),
-                np.where(reject, len(APPROVE_LABELS), np.maximum(approve, 0)),
-                audited & ~closed,
-            ),
-            "status": _labels(statuses, status_idx),
-            **{k: _hours_to_datetime(v, start) for k, v in times.items()},
-            "carrier": _labels(CARRIERS, carrier, carried),
-            "waybill_no": _waybills(rng, carrier, carried),
-            "jd_intervened": pl.Series(jd_flag),
-            "feedback_rounds": pl.Series(rounds.astype(np.int32)),
-            "quantity": pl.Series(quantity.astype(np.int32)),
-            "refund_amount": pl.Series(refund, nan_to_null=True),
-            "auditor": auditor,
-            **_customers(rng, n, region),
-        }
-    )
-    frame = frame.select([pl.col(c).cast(t) for c, t in COLUMNS.items()])
-    if dirty:
-        frame = _add_duplicates(frame, seed=seed)
-    return frame
+    return pl.Series(np.round(refund, 2), nan_to_null=True)
 
 
-def _draw_reasons(
-    rng: np.random.Generator, stype: np.ndarray, family_idx: np.ndarray
-) -> tuple[list[str], np.ndarray]:
-    """Reason per row as ``(labels, index)``; the fit reason depends on the family."""
-    labels: list[str] = []
-    for reasons, _ in REASONS.values():
-        labels.extend(r for r in reasons if r != FIT and r not in labels)
-    fit_labels = [FIT_REASON[f] for f in FAMILIES]
-    for label in fit_labels:
-        if label not in labels:
-            labels.append(label)
-    fit_index = np.array([labels.index(x) for x in fit_labels])
-    idx = np.zeros(stype.size, dtype=np.int64)
-    for t, (reasons, weights) in REASONS.items():
-        rows = np.flatnonzero(stype == TYPES.index(t))
+def _people(
+    rng: np.random.Generator, sim: _Sim, o: Arrays, processed: np.ndarray
+) -> dict[str, pl.Series]:
+    """审核人姓名, 处理人 (each store has its own small team) and 下单账号."""
+    si, n, stores = sim.si, sim.n, len(sim.profiles)
+    staff = np.array([p.staff for p in sim.profiles])[si]
+    team = np.array([(i * 5) % len(AUDITORS) for i in range(stores)])[si]
+    auditor_idx = (team + rng.integers(0, staff)) % len(AUDITORS)
+    auditor_idx = np.where(o["auto"], len(AUDITORS), auditor_idx)
+    crew = np.array([(i * 3) % len(PROCESSORS) for i in range(stores)])[si]
+    processor_idx = (crew + rng.integers(0, np.minimum(staff, 4))) % len(PROCESSORS)
+    platform = (o["method"] == M_FLASH) | o["auto_refund"]
+    processor_idx = np.where(platform, len(PROCESSORS), processor_idx)
+    # 下单账号 as JD shows it: jd_ and 12 hex digits, gathered three at a time (fast).
+    triples = [f"{i:03x}" for i in range(16**3)]
+    parts = [_labels(triples, rng.integers(0, 16**3, n)) for _ in range(4)]
+    return {
+        "auditor": _labels((*AUDITORS, AUTO_AUDITOR), auditor_idx, o["audited"]),
+        "processor": _labels((*PROCESSORS, AUTO_PROCESSOR), processor_idx, processed),
+        "buyer_account": pl.select(pl.concat_str(pl.lit("jd_"), *parts)).to_series(),
+    }
+
+
+def _draw_reasons(rng: np.random.Generator, kind: np.ndarray, family: np.ndarray) -> np.ndarray:
+    """二级申请原因 per row as an index into REASON_LABELS; FIT depends on the family."""
+    fit_index = np.array([REASON_LABELS.index(FIT_REASON[f]) for f in FAMILIES])
+    idx = np.zeros(kind.size, dtype=np.int64)
+    for k, (reasons, weights) in REASONS.items():
+        rows = np.flatnonzero(kind == k)
         draw = rng.choice(len(reasons), size=rows.size, p=np.array(weights) / sum(weights))
-        mapped = np.array([labels.index(r) if r != FIT else -1 for r in reasons])[draw]
-        idx[rows] = np.where(mapped < 0, fit_index[family_idx[rows]], mapped)
-    return labels, idx
+        mapped = np.array([REASON_LABELS.index(r) if r != FIT else -1 for r in reasons])[draw]
+        idx[rows] = np.where(mapped < 0, fit_index[family[rows]], mapped)
+    return idx
+
+
+def _reasons(rng: np.random.Generator, idx: np.ndarray) -> dict[str, pl.Series]:
+    """一级/二级申请原因 and 客户问题描述 (often empty; a few carry the customer's phone)."""
+    n = idx.size
+    parents = [REASON_PARENT.get(r, REASON_PARENT[FIT]) for r in REASON_LABELS]
+    texts = [DESCRIPTIONS.get(r, DESCRIPTIONS[FIT]) for r in REASON_LABELS]
+    per = len(texts[0])  # every reason has the same number of texts
+    u = rng.random(n)
+    description = _labels([t for ts in texts for t in ts], idx * per + rng.integers(0, per, n))
+    phone = pl.concat_str(
+        _labels(PHONE_PREFIXES, rng.integers(0, len(PHONE_PREFIXES), n)),
+        pl.Series(rng.integers(0, 10**8, n)).cast(pl.String).str.zfill(8),
+    )
+    with_phone = pl.Series(u >= 1 - PHONE_IN_DESCRIPTION_P)
+    described = pl.select(
+        pl.when(pl.lit(pl.Series(u < EMPTY_DESCRIPTION_P)))
+        .then(pl.lit(None, dtype=pl.String))
+        .when(with_phone)
+        .then(pl.concat_str(description, pl.lit("，急用请联系"), phone))
+        .otherwise(description)
+    ).to_series()
+    return {
+        "reason": _labels(parents, idx),
+        "reason_detail": _labels(REASON_LABELS, idx),
+        "description": described,
+    }
 
 
 def _pick_region(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -1028,7 +1313,7 @@ def _waybills(rng: np.random.Generator, carrier: np.ndarray, mask: np.ndarray) -
 
 
 def _customers(rng: np.random.Generator, n: int, region: np.ndarray) -> dict[str, pl.Series]:
-    """Fake but plausible names, mobile numbers and addresses."""
+    """Fake but plausible names, mobile numbers, addresses, 省 and 市."""
     surname = _labels(SURNAMES, rng.integers(0, len(SURNAMES), n))
     given1 = _labels(GIVEN, rng.integers(0, len(GIVEN), n))
     given2 = _labels(GIVEN, rng.integers(0, len(GIVEN), n), rng.random(n) < 0.7)
@@ -1082,30 +1367,46 @@ def _customers(rng: np.random.Generator, n: int, region: np.ndarray) -> dict[str
             "room",
         ),
     )
-    return {c: out[c] for c in out.columns}
+    return {
+        **{c: out[c] for c in out.columns},
+        "province": _labels([r[0] for r in REGIONS], region),
+        "city": _labels([r[1] for r in REGIONS], region),
+    }
 
 
 def _add_duplicates(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
-    """Overlapping exports: exact repeats, earlier snapshots, and re-completed orders."""
+    """Overlapping downloads: exact repeats, earlier snapshots, and re-completed orders."""
     rng = np.random.default_rng([seed, 3])
     n = frame.height
     k = max(3, n // 50)
     picks = rng.choice(n, size=min(3 * k, n), replace=False)
     exact = frame[picks[:k]]
-    done = frame[picks[k : 2 * k]].filter(pl.col("complete_time").is_not_null())
-    # An export taken before completion: still open, no completion time.
-    snapshot = done.with_columns(
-        complete_time=pl.lit(None, dtype=DATETIME),
-        status=pl.when(pl.col("status") == "完成").then(pl.lit("待处理")).otherwise("status"),
+    # A download taken before the processing: no 处理 columns, no clock end yet.
+    processed = (
+        pl.col("status").is_in(["完成", "待用户确认"])
+        & pl.col("process_result").is_not_null()
+        & (pl.col("process_result") != "赔付")
     )
-    # A reopened order: completed again later, the later row is the truth.
+    snapshot = (
+        frame[picks[k : 2 * k]]
+        .filter(processed)
+        .with_columns(
+            pl.lit(None, dtype=DATETIME).alias("first_process_time"),
+            pl.lit(None, dtype=DATETIME).alias("complete_time"),
+            pl.lit(None, dtype=pl.Float64).alias("jd_hours"),
+            pl.lit(None, dtype=pl.String).alias("process_result"),
+            pl.lit(None, dtype=pl.String).alias("processor"),
+            status=pl.lit("待处理"),
+        )
+    )
+    # A reopened order completed again later (data from another system): the later row wins.
     later = (
         frame[picks[2 * k :]]
         .filter(pl.col("complete_time").is_not_null())
         .with_columns(complete_time=pl.col("complete_time") + pl.duration(hours=30))
     )
     combined = pl.concat([frame, exact, snapshot, later])
-    # Keep the original row order overall but interleave the extra rows where exports overlap.
+    # Keep the original row order overall but interleave the extra rows where downloads overlap.
     extra = combined.height - n
     position = np.concatenate([np.arange(n, dtype=np.float64), rng.uniform(0, n, extra)])
     return (
@@ -1123,43 +1424,76 @@ class DemoFiles:
     """What :func:`write_demo` wrote."""
 
     out: Path
-    parquet: Path
+    exports: Path  # the folder a merchant would pass as data: the downloads and stores.toml
+    stores_toml: Path
     xlsx: tuple[Path, ...]
-    csv: Path | None  # the GB18030 CSV, written with ``dirty=True`` only
+    parquet: Path
     rows: int
     stores: tuple[str, ...]
 
     @property
     def paths(self) -> tuple[Path, ...]:
-        return (*self.xlsx, *([self.csv] if self.csv else []), self.parquet)
+        return (*self.xlsx, self.stores_toml, self.parquet)
 
 
-#: Optional canonical columns whose empty cells a dirty export fills with a null marker.
-_MARKER_COLUMNS = tuple(
-    c
-    for c in COLUMNS
-    if c
-    not in (
-        "service_id",
-        "store_id",
-        "store_name",
-        "service_type",
-        "status",
-        "apply_time",
-        "feedback_rounds",
-        "quantity",
-        "jd_intervened",
+#: Columns whose empty cells a dirty download fills with a null marker (never IDs, never the
+#: enumerations the scene depends on).
+_MARKER_COLUMNS = frozenset(
+    (
+        "reason_detail",
+        "description",
+        "process_result",
+        "auditor",
+        "processor",
+        "carrier",
+        "waybill_no",
+        "province",
+        "city",
+        "last_audit_time",
+        "pickup_time",
+        "inbound_time",
+        "first_process_time",
     )
 )
-_COLUMN_WIDTHS = {"sku_name": 44, "address": 44, "store_name": 16, "reason": 12, "waybill_no": 18}
+#: JD shows a zero timestamp as the epoch in China time; a dirty download has a few.
+EPOCH_ZERO = "1970-01-01 08:00:00"
+
+
+def export_file_name(store_name: str, *, end: date) -> str:
+    """The name of one store's 京麦 download, e.g. ``示例旗舰店_售后服务单_20251130.xlsx``."""
+    return f"{store_name}_售后服务单_{end:%Y%m%d}.xlsx"
+
+
+def stores_toml(stores: Mapping[str, str]) -> str:
+    """A ``stores.toml`` giving each store's downloads (by file-name glob) its id and name."""
+    lines = [
+        "# Which store each 京麦 download belongs to (DOMAIN §2, store identity).",
+        "# Globs are relative to this folder.",
+    ]
+    for sid, name in stores.items():
+        glob = export_file_name(name, end=date(2000, 1, 1)).replace("20000101", "*")
+        lines += [
+            "",
+            f"[stores.{_toml_string(sid)}]",
+            f"name = {_toml_string(name)}",
+            f"files = [{_toml_string(glob)}]",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(text: str) -> str:
+    # A JSON string is a valid TOML basic string.
+    return json.dumps(text, ensure_ascii=False)
 
 
 def write_demo(out: Path | str, **generate_kwargs: object) -> DemoFiles:
-    """Generate demo data and write it as JD exports.
+    """Generate demo data and write it as a merchant has it.
 
-    Writes ``out/<store_id>.xlsx`` per store (sheet 服务单明细, Chinese headers, Excel datetime
-    cells) and ``out/all_stores.parquet`` (canonical names). With ``dirty=True`` the files carry
-    the export problems of DOMAIN §2 and ``out/all_stores.csv`` (GB18030) is written as well.
+    Writes ``out/exports/<store name>_售后服务单_<end>.xlsx`` per store (the 京麦 自主售后 export:
+    two-row header, no store column, no 暂完结时间, text IDs), ``out/exports/stores.toml`` naming
+    the store of each file, and ``out/all_stores.parquet`` (canonical columns, every store). With
+    ``dirty=True`` the xlsx files carry the export problems of DOMAIN §2. Earlier demo downloads in
+    ``out/exports`` are removed first, so a rerun for another end date does not leave two.
 
     Parameters
     ----------
@@ -1174,153 +1508,86 @@ def write_demo(out: Path | str, **generate_kwargs: object) -> DemoFiles:
         The paths written, the row count and the store ids.
     """
     out = Path(out)
-    dirty = bool(generate_kwargs.get("dirty", False))
     seed = int(generate_kwargs.get("seed", 7))  # type: ignore[call-overload]
     frame = generate(**generate_kwargs)  # type: ignore[arg-type]
-    out.mkdir(parents=True, exist_ok=True)
-    overrides = _dirty_overrides(frame, seed=seed) if dirty else None
-    xlsx: list[Path] = []
-    stores = frame["store_id"].unique(maintain_order=True).to_list()
-    for sid in stores:
-        rows = frame["store_id"] == sid
-        path = out / f"{sid}.xlsx"
-        _write_xlsx(
-            frame.filter(rows),
-            path,
-            overrides=None if overrides is None else overrides.filter(rows),
-        )
+    end_day = _parse_end(generate_kwargs.get("end"))  # type: ignore[arg-type]
+    exports = out / EXPORTS_DIR
+    exports.mkdir(parents=True, exist_ok=True)
+    for old in exports.glob("*_售后服务单_*.xlsx"):
+        old.unlink()
+    cells = _dirty_cells(frame, seed=seed) if generate_kwargs.get("dirty") else frame
+    names = dict(frame.select("store_id", "store_name").unique(maintain_order=True).iter_rows())
+    xlsx = []
+    for sid, name in names.items():
+        path = exports / export_file_name(name, end=end_day)
+        write_jingmai_xlsx(cells.filter(pl.col("store_id") == sid), path)
         xlsx.append(path)
-    csv = None
-    if overrides is not None:
-        csv = out / CSV_NAME
-        _write_csv(frame, csv, overrides=overrides)
+    toml_path = exports / STORES_TOML
+    toml_path.write_text(stores_toml(names), encoding="utf-8")
     parquet = out / PARQUET_NAME
     frame.write_parquet(parquet, compression="zstd", compression_level=1)
-    return DemoFiles(out, parquet, tuple(xlsx), csv, frame.height, tuple(stores))
+    return DemoFiles(out, exports, toml_path, tuple(xlsx), parquet, frame.height, tuple(names))
 
 
-def _export_text(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every column as the text a JD CSV export shows."""
-    exprs = []
-    for c, dtype in COLUMNS.items():
-        if dtype == DATETIME:
-            exprs.append(pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S"))
-        elif dtype == pl.Boolean():
-            yes_no = pl.when(pl.col(c)).then(pl.lit("是")).when(pl.col(c).not_()).then(pl.lit("否"))
-            exprs.append(yes_no.alias(c))
-        elif dtype == pl.Float64():
-            exprs.append(pl.col(c).round(2).cast(pl.String))
-        else:
-            exprs.append(pl.col(c).cast(pl.String))
-    return frame.select(exprs)
-
-
-def _dirty_overrides(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
-    """Text that replaces cells in a dirty export (null = keep the cell as it is).
-
-    Some rows carry dates as ``YYYY/MM/DD HH:MM[:SS]`` text or 13-digit epoch milliseconds, a
-    few order ids lost their digits to scientific notation, and empty cells hold ``-``, ``--`` or
-    ``无``.
-    """
+def _dirty_cells(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
+    """The frame as the text a dirty download shows: timestamps in mixed forms
+    (``YYYY/MM/DD HH:MM[:SS]``, 13-digit epoch milliseconds, a few epoch-zero cells), empty cells
+    as ``-``, ``--`` or ``无``, and a few order ids already mangled to scientific notation."""
     rng = np.random.default_rng([seed, 4])
     n = frame.height
     form = rng.choice(4, size=n, p=[0.93, 0.03, 0.02, 0.02])  # 0 keep, 1 minutes, 2 seconds, 3 ms
     form[rng.choice(n, size=min(n, 3), replace=False)] = np.array([1, 2, 3])[: min(n, 3)]
     sci = rng.random(n) < 0.003
     sci[rng.choice(n, size=min(n, 2), replace=False)] = True
+    zero = rng.random(n) < 0.002
+    zero[rng.choice(n, size=min(n, 2), replace=False)] = True
     markers = _labels(("-", "--", "无", ""), rng.choice(4, size=n, p=[0.5, 0.2, 0.2, 0.1]))
-    helper = pl.DataFrame({"_form": pl.Series(form), "_sci": pl.Series(sci), "_marker": markers})
+    helper = pl.DataFrame({"_form": form, "_sci": sci, "_zero": zero, "_marker": markers})
     wide = pl.concat([frame, helper], how="horizontal")
     exprs = []
-    for c, dtype in COLUMNS.items():
-        e = pl.lit(None, dtype=pl.String)
+    for c, dtype in frame.schema.items():
+        col = pl.col(c)
         if dtype == DATETIME:
-            epoch_ms = pl.col(c).dt.epoch("ms") - 8 * 3600 * 1000  # China time → UTC instant
-            e = (
+            epoch_ms = col.dt.epoch("ms") - 8 * 3600 * 1000  # China time → UTC instant
+            text = (
                 pl.when(pl.col("_form") == 1)
-                .then(pl.col(c).dt.strftime("%Y/%m/%d %H:%M"))
+                .then(col.dt.strftime("%Y/%m/%d %H:%M"))
                 .when(pl.col("_form") == 2)
-                .then(pl.col(c).dt.strftime("%Y/%m/%d %H:%M:%S"))
+                .then(col.dt.strftime("%Y/%m/%d %H:%M:%S"))
                 .when(pl.col("_form") == 3)
                 .then(epoch_ms.cast(pl.String))
+                .otherwise(col.dt.strftime("%Y-%m-%d %H:%M:%S"))
             )
-        elif c == "order_id":
-            digits = pl.col(c)
-            e = pl.when(pl.col("_sci")).then(
-                pl.concat_str(
-                    digits.str.slice(0, 1),
-                    pl.lit("."),
-                    digits.str.slice(1, 5),
-                    pl.lit("E+"),
-                    (digits.str.len_chars() - 1).cast(pl.String),
+            if c == "pickup_time":
+                text = (
+                    pl.when(col.is_null() & pl.col("_zero"))
+                    .then(pl.lit(EPOCH_ZERO))
+                    .otherwise(text)
                 )
+        elif c == "order_id":
+            text = (
+                pl.when(pl.col("_sci"))
+                .then(
+                    pl.concat_str(
+                        col.str.slice(0, 1),
+                        pl.lit("."),
+                        col.str.slice(1, 5),
+                        pl.lit("E+"),
+                        (col.str.len_chars() - 1).cast(pl.String),
+                    )
+                )
+                .otherwise(col)
             )
-        if c in _MARKER_COLUMNS:
-            marker = pl.when(pl.col(c).is_null() & (pl.col("_marker") != "")).then("_marker")
-            e = pl.coalesce(e, marker)
-        exprs.append(e.alias(c))
-    return wide.select(exprs)
-
-
-def _write_xlsx(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame | None = None) -> None:
-    """One JD-style workbook: sheet 服务单明细, Chinese headers, datetime cells, IDs as text."""
-    import xlsxwriter  # only the demo writes workbooks
-
-    workbook = xlsxwriter.Workbook(
-        str(path),
-        {
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-            "nan_inf_to_errors": True,
-        },
-    )
-    sheet = workbook.add_worksheet(SHEET_NAME)
-    date_format = workbook.add_format({"num_format": EXCEL_DATETIME_FORMAT})
-    money_format = workbook.add_format({"num_format": "0.00"})
-    header_format = workbook.add_format({"bold": True})
-    # Excel serial days: 1970-01-01 is day 25569 of the 1900 date system.
-    cells = frame.select(
-        [
-            (
-                (pl.col(c).dt.epoch("us") / 86_400_000_000 + 25569.0)
-                if t == DATETIME
-                else pl.when(pl.col(c)).then(pl.lit("是")).otherwise(pl.lit("否"))
-                if t == pl.Boolean()
-                else pl.col(c)
-            ).alias(c)
-            for c, t in COLUMNS.items()
-        ]
-    )
-    for j, (c, dtype) in enumerate(COLUMNS.items()):
-        sheet.write_string(0, j, ALIASES[c][0], header_format)
-        values = cells[c].to_list()
-        if dtype == DATETIME:
-            write, fmt = sheet.write_number, date_format
-        elif dtype == pl.String():
-            write, fmt = sheet.write_string, None
+        elif dtype == pl.String and c in _MARKER_COLUMNS:
+            text = col
         else:
-            write, fmt = sheet.write_number, money_format if dtype == pl.Float64() else None
-        if c == "jd_intervened":
-            write = sheet.write_string
-        for r, value in enumerate(values, start=1):
-            if value is not None:
-                write(r, j, value, fmt)
-        if overrides is not None:
-            for r, text in enumerate(overrides[c].to_list(), start=1):
-                if text is not None:
-                    sheet.write_string(r, j, text)
-        width = 19 if dtype == DATETIME else _COLUMN_WIDTHS.get(c, 12)
-        sheet.set_column(j, j, width)
-    sheet.freeze_panes(1, 0)
-    workbook.close()
-
-
-def _write_csv(frame: pl.DataFrame, path: Path, *, overrides: pl.DataFrame) -> None:
-    """A GB18030 CSV as Excel in China saves it, with the dirty overrides applied."""
-    text = _export_text(frame)
-    merged = text.select([pl.coalesce(overrides[c], text[c]).alias(ALIASES[c][0]) for c in COLUMNS])
-    path.write_bytes(merged.write_csv().encode("gb18030"))
+            exprs.append(col)
+            continue
+        if c in _MARKER_COLUMNS:
+            marker = pl.col("_marker")
+            text = pl.when(text.is_null() & (marker != "")).then(marker).otherwise(text)
+        exprs.append(text.alias(c))
+    return wide.select(exprs)
 
 
 END_MARKER = ".demo-end"
@@ -1337,10 +1604,31 @@ def _stale(out: Path, generate_kwargs: Mapping[str, object]) -> bool:
     return written_end < _parse_end(None)
 
 
-def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
-    """Return ``out/all_stores.parquet``, generating the default demo (end = yesterday) if missing.
+def _ready(out: Path) -> bool:
+    """A complete demo: the parquet is written last."""
+    return (out / PARQUET_NAME).exists() and (out / EXPORTS_DIR / STORES_TOML).exists()
 
-    ``generate_kwargs`` (e.g. a smaller ``orders`` in tests) are passed to :func:`write_demo`.
+
+def _replace(src: Path, dst: Path) -> None:
+    """Move ``src`` onto ``dst``; a folder replaces an existing one (os.replace cannot)."""
+    if not (src.is_dir() and dst.exists()):
+        os.replace(src, dst)
+        return
+    old = dst.parent / f".{dst.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    os.replace(dst, old)
+    try:
+        os.replace(src, dst)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
+    """Return the demo's ``out/exports`` folder (the 京麦 downloads and their ``stores.toml``),
+    generating the default demo (end = yesterday) if missing.
+
+    Callers pass the folder as a data path. ``generate_kwargs`` (e.g. a smaller ``orders`` in
+    tests) are passed to :func:`write_demo`; the canonical parquet sits at
+    ``out/all_stores.parquet``.
 
     A demo that ``ensure_demo`` generated on an earlier day is regenerated, so the default
     report (window ending yesterday) always has current data.
@@ -1350,9 +1638,9 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
     process discards its copy.
     """
     out = Path(out)
-    target = out / PARQUET_NAME
-    if target.exists() and not _stale(out, generate_kwargs):
-        return target
+    exports = out / EXPORTS_DIR
+    if _ready(out) and not _stale(out, generate_kwargs):
+        return exports
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
@@ -1362,15 +1650,15 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
         try:
             os.rename(tmp, out)  # atomic; replaces only a missing or empty folder
         except OSError:
-            if target.exists() and not _stale(out, generate_kwargs):
-                return target  # another process finished first
+            if _ready(out) and not _stale(out, generate_kwargs):
+                return exports  # another process finished first
             # ``out`` holds other files: move ours in one by one, the parquet last.
             out.mkdir(parents=True, exist_ok=True)
             for path in sorted(tmp.iterdir(), key=lambda p: p.name == PARQUET_NAME):
-                os.replace(path, out / path.name)
+                _replace(path, out / path.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return exports
 
 
 def command_demo(args: argparse.Namespace) -> int:
@@ -1388,6 +1676,7 @@ def command_demo(args: argparse.Namespace) -> int:
         f"已生成{kind}演示数据 (demo data written): {len(files.stores)} 家店铺 (stores), "
         f"{files.rows:,} 条服务单 (service orders) → {files.out}"
     )
+    print(f"京麦导出 (JD exports, pass this folder as data): {files.exports}")
     for path in files.paths:
         print(f"  {path}")
     return 0

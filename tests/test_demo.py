@@ -1,12 +1,17 @@
-"""The demo generator: determinism, schema, statistical shape, JD-style files, dirty exports."""
+"""The demo generator: determinism, the real JD shape (京麦 xlsx, stores.toml), the stores'
+characters, every DOMAIN §3 scene, JD's own hours, dirty downloads, ensure_demo and the CLI."""
 
 from __future__ import annotations
 
 import re
 import threading
+import tomllib
+import zipfile
 from datetime import date, datetime, timedelta
+from fnmatch import fnmatch
 from pathlib import Path
 
+import fastexcel
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -14,18 +19,70 @@ from polars.testing import assert_frame_equal
 from aftersales_kit import demo
 from aftersales_kit.cli import main
 from aftersales_kit.errors import UsageError
-from aftersales_kit.schema import ALIASES, COLUMNS
+from aftersales_kit.schema import COLUMNS, KNOWN_VALUES
 
 END = date(2025, 11, 30)  # the 180 days before include 618 and 双11
 EXPORT = datetime(2025, 12, 1)  # end + 1 day 00:00: nothing can happen after it
-OPEN_STATUSES = {"待审核", "待客户反馈", "待收货", "待处理"}
-DONE_STATUSES = {"完成", "取消", "审核不通过", "审核关闭"}
+OPEN_STATUSES = {"待审核", "待客户反馈", "待收货", "待处理", "待用户确认"}
+DONE_STATUSES = {"完成", "取消", "审核关闭"}
+REFUND_FAMILY = ["仅退款", "已收货退款", "未收货退款", "售前退款"]
+AUDIT_ENDED = ["取消", "拒绝", "直赔/补发"]
 DT_COLUMNS = [c for c, t in COLUMNS.items() if t == pl.Datetime("us")]
+#: Row 2 of the 京麦 export, left to right (column A is empty: 服务单号 is merged down from row 1).
+JINGMAI_HEADERS = [
+    None,
+    "订单号",
+    "客户期望",
+    "服务单状态",
+    "一级申请原因",
+    "二级申请原因",
+    "客户问题描述",
+    "返回方式",
+    "售后申请时间",
+    "订单类型",
+    "出库状态",
+    "申请时订单状态",
+    "下单账号",
+    "商品编号",
+    "商品名称",
+    "商品金额",
+    "商品数量",
+    "退款金额",
+    "审核结果",
+    "审核时间",
+    "审核意见",
+    "审核人姓名",
+    "运单号",
+    "运费金额",
+    "快递公司",
+    "取件时间",
+    "商家收货时间",
+    "处理结果",
+    "处理人",
+    "自动审核类型",
+    "是否闪退订单",
+    "商家首次审核时间",
+    "商家首次处理时间",
+    "售后整体时长(H)",
+    "省",
+    "市",
+]
 
 
 @pytest.fixture(scope="module")
 def frame() -> pl.DataFrame:
     return demo.generate(stores=4, orders=500, end=END, seed=7)
+
+
+@pytest.fixture(scope="module")
+def big() -> pl.DataFrame:
+    """Enough orders for the rare cases (JD interventions)."""
+    return demo.generate(stores=6, orders=1500, end=END, seed=11)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> demo.DemoFiles:
+    return demo.write_demo(tmp_path_factory.mktemp("demo"), stores=4, orders=300, end=END, seed=3)
 
 
 def hours(a: str, b: str) -> pl.Expr:
@@ -34,49 +91,85 @@ def hours(a: str, b: str) -> pl.Expr:
 
 def with_scene(df: pl.DataFrame) -> pl.DataFrame:
     """DOMAIN §3 scene and clock end, computed independently of the generator."""
+    method, result = pl.col("return_method"), pl.col("process_result")
+    result_or_method = pl.col("approve_result")
     scene = (
         pl.when(pl.col("status") == "取消")
         .then(pl.lit("取消"))
-        .when(pl.col("status").is_in(["审核不通过", "审核关闭", "拒绝"]))
+        .when(
+            pl.col("status").is_in(["审核关闭", "审核不通过", "拒绝"])
+            | result_or_method.is_in(["审核不通过", "拒绝"])
+        )
         .then(pl.lit("拒绝"))
-        .when(pl.col("approve_result") == "闪电退款")
+        .when(
+            method.str.starts_with("直赔")
+            | (method == "补发商品")
+            | (pl.col("service_type") == "补发商品")
+        )
+        .then(pl.lit("直赔/补发"))
+        .when(pl.col("flash_refund") | (method == "闪电退款"))
         .then(pl.lit("闪电退款"))
-        .when(pl.col("approve_result").is_in(["上门换新", "线下换新"]))
+        .when(method.is_in(["上门换新", "线下换新"]) | result.is_in(["上门换新", "线下换新"]))
         .then(pl.lit("线下换新"))
-        .when(pl.col("approve_result") == "返修换新")
+        .when(result == "返修换新")
         .then(pl.lit("返修换新"))
+        .when(pl.col("service_type").is_in(REFUND_FAMILY))
+        .then(pl.lit("仅退款"))
         .otherwise(pl.col("service_type"))
     )
     clock_end = (
-        pl.when(pl.col("scene").is_in(["取消", "拒绝"]))
+        pl.when(pl.col("scene").is_in(AUDIT_ENDED))
         .then(pl.col("first_audit_time"))
         .otherwise(pl.col("first_process_time"))
     )
-    return df.with_columns(scene=scene).with_columns(clock_end=clock_end)
-
-
-def window_means(df: pl.DataFrame, end: date) -> dict[str, float]:
-    """Mean counted hours per store over the 30-day window ending at ``end`` (DOMAIN §3)."""
     overlap = (
         pl.min_horizontal("intervention_end", "clock_end")
         - pl.max_horizontal("intervention_start", "apply_time")
     ).dt.total_seconds() / 3600
-    counted = (
-        with_scene(df)
-        .with_columns(
-            hours=hours("apply_time", "clock_end")
-            - pl.when(~pl.col("scene").is_in(["取消", "拒绝"]) & pl.col("jd_intervened"))
-            .then(overlap.clip(0))
-            .otherwise(0)
-            .fill_null(0)
-        )
-        .filter(
-            pl.col("complete_time").dt.date().is_between(end - timedelta(days=29), end),
-            pl.col("hours") >= 0,
-        )
+    subtract = (
+        pl.when(~pl.col("scene").is_in(AUDIT_ENDED) & pl.col("jd_intervened"))
+        .then(overlap.clip(0))
+        .otherwise(0)
+        .fill_null(0)
     )
-    rows = counted.group_by("store_id").agg(pl.col("hours").mean()).rows()
+    return (
+        df.with_columns(scene=scene)
+        .with_columns(clock_end=clock_end)
+        .with_columns(gross=hours("apply_time", "clock_end"))
+        .with_columns(ours=pl.col("gross") - subtract)
+    )
+
+
+def counted(df: pl.DataFrame, end: date) -> pl.DataFrame:
+    """Orders counted in the 30-day window ending at ``end`` (DOMAIN §3, without holidays)."""
+    return with_scene(df).filter(
+        pl.col("complete_time").dt.date().is_between(end - timedelta(days=29), end),
+        pl.col("apply_time").dt.date() >= end - timedelta(days=179),
+        pl.col("ours") >= 0,
+    )
+
+
+def window_means(df: pl.DataFrame, end: date) -> dict[str, float]:
+    rows = counted(df, end).group_by("store_id").agg(pl.col("ours").mean()).rows()
     return dict(rows)
+
+
+def raw_sheet(path: Path) -> pl.DataFrame:
+    """Every cell of the first sheet as text, header rows included."""
+    sheet = fastexcel.read_excel(path).load_sheet(0, header_row=None, dtypes="string")
+    return sheet.to_polars()
+
+
+def sheet_xml(path: Path) -> str:
+    with zipfile.ZipFile(path) as book:
+        return book.read("xl/worksheets/sheet1.xml").decode()
+
+
+def data_rows(path: Path) -> pl.DataFrame:
+    """The data rows (from row 3) named by the row-2 headers, 服务单号 for column A."""
+    raw = raw_sheet(path)
+    names = ["服务单号", *(raw.row(1)[1:])]
+    return raw.slice(2).rename(dict(zip(raw.columns, names, strict=True)))
 
 
 # --- determinism and schema -----------------------------------------------------------------------
@@ -92,7 +185,7 @@ def test_schema_is_exactly_canonical(frame: pl.DataFrame) -> None:
     assert list(frame.schema.items()) == list(COLUMNS.items())
 
 
-def test_store_ids_names_and_sizes(frame: pl.DataFrame) -> None:
+def test_store_ids_names_sizes_and_ids(frame: pl.DataFrame) -> None:
     per_store = frame.group_by("store_id", "store_name").len().sort("store_id").rows()
     # orders × each store's scale (1.0, 0.8, 1.2, 0.7)
     assert per_store == [
@@ -103,7 +196,8 @@ def test_store_ids_names_and_sizes(frame: pl.DataFrame) -> None:
     ]
     assert frame["service_id"].is_unique().all()
     assert frame["service_id"].str.contains(r"^\d{10}$").all()
-    assert frame["order_id"].str.contains(r"^\d{12}$").all()
+    assert frame["order_id"].str.contains(r"^(\d{12}|\d{16})$").all()
+    assert frame["order_id"].str.len_chars().eq(16).any()  # beyond Excel's 15 digits
 
 
 def test_many_stores_get_unique_names() -> None:
@@ -141,36 +235,95 @@ def test_bad_sizes_and_end_are_usage_errors() -> None:
         demo.generate(end="30.11.2025")
 
 
-# --- statistical shape ----------------------------------------------------------------------------
+# --- JD vocabulary --------------------------------------------------------------------------------
 
 
 def test_service_type_shares(frame: pl.DataFrame) -> None:
     shares = dict(frame["service_type"].value_counts(normalize=True).rows())
-    assert 0.45 <= shares["退货"] <= 0.65
-    assert 0.12 <= shares["仅退款"] <= 0.30
+    assert set(shares) == {"退货", "换货", "维修", "补发商品", *REFUND_FAMILY}
+    assert 0.40 <= shares["退货"] <= 0.62
+    assert 0.12 <= sum(shares[t] for t in REFUND_FAMILY) <= 0.30
+    assert 0.08 <= shares["仅退款"] / sum(shares[t] for t in REFUND_FAMILY) <= 0.25
     assert 0.08 <= shares["换货"] <= 0.25
     assert 0.04 <= shares["维修"] <= 0.18
+    assert 0.01 <= shares["补发商品"] <= 0.05
 
 
-def test_vocabularies_are_jd_like(frame: pl.DataFrame) -> None:
-    assert set(frame["approve_result"].drop_nulls()) <= {
+def test_enumerations_are_jd_names(frame: pl.DataFrame) -> None:
+    for column in ("service_type", "status", "return_method", "approve_result", "process_result"):
+        assert set(frame[column].drop_nulls()) <= KNOWN_VALUES[column], column
+    assert set(frame["return_method"].drop_nulls()) == {
         "上门取件",
         "客户发货",
         "客户送货",
         "闪电退款",
         "上门换新",
-        "返修换新",
-        "直接退款",
-        "审核不通过",
+        "退款不退货",
+        "补发商品",
+        "直赔积分",
+        "直赔余额",
+        "直赔优惠券",
+        "直赔京豆",
+        "直赔商品",
     }
-    assert set(frame["carrier"].drop_nulls()) == set(demo.CARRIERS)
-    assert {"七天无理由", "质量问题", "商品瑕疵", "发错货", "拒收", "少件/漏发", "物流损坏"} <= set(
-        frame["reason"]
-    )
+    assert set(frame["approve_result"].drop_nulls()) == {"审核通过", "审核不通过"}
+    assert set(frame["process_result"].drop_nulls()) == {
+        "退货",
+        "换新",
+        "换良",
+        "线下换新",
+        "维修",
+        "返修换新",
+        "原返",
+        "赔付",
+    }
+    assert set(frame["status"]) == OPEN_STATUSES | DONE_STATUSES
+    assert frame["flash_refund"].null_count() == 0
+    flash = (frame["return_method"] == "闪电退款").fill_null(False)
+    assert frame["flash_refund"].equals(flash, check_names=False)
+    rejected = frame.filter(pl.col("approve_result") == "审核不通过")
+    assert set(rejected["status"]) == {"审核关闭"}  # 审核不通过 is not a POP status
+    not_audited = frame.filter(pl.col("first_audit_time").is_null())
+    assert not_audited["approve_result"].null_count() == not_audited.height
+
+
+def test_reasons_descriptions_and_people(frame: pl.DataFrame) -> None:
+    assert {"七天无理由", "质量问题", "物流问题", "少件/漏发", "发错货"} <= set(frame["reason"])
+    pairs = set(frame.select("reason", "reason_detail").unique().rows())
+    assert {("质量问题", "商品瑕疵"), ("质量问题", "性能故障"), ("物流问题", "拒收")} <= pairs
+    assert ("七天无理由", "尺码不合适") in pairs  # the baby store's own fit reason
+    described = frame["description"].drop_nulls()
+    assert 0.5 < described.len() / frame.height < 0.8
+    with_phone = described.filter(described.str.contains(r"1[3-9]\d{9}"))
+    assert 0 < with_phone.len() < 0.05 * frame.height
+    assert frame["buyer_account"].str.contains(r"^jd_[0-9a-f]{12}$").all()
     assert frame["customer_phone"].str.contains(r"^1[3-9]\d{9}$").all()
     assert frame["customer_name"].str.len_chars().is_between(2, 3).all()
     assert frame["address"].str.contains(r"^.{2,8}[省市区].*[区县].+号.+小区\d+栋\d单元\d+$").all()
+    regions = {(r[0], r[1]) for r in demo.REGIONS}
+    assert set(frame.select("province", "city").unique().rows()) <= regions
+    assert (frame["address"].str.starts_with(frame["province"])).all()
     assert frame["auditor"].drop_nulls().str.contains("^(客服|售后|系统自动审核)").all()
+    processed = frame.filter(pl.col("first_process_time").is_not_null())
+    assert processed["processor"].null_count() == 0
+    assert set(processed.filter("flash_refund")["processor"]) == {"系统自动退款"}
+    assert frame.filter(pl.col("first_process_time").is_null())["processor"].null_count() == (
+        frame["first_process_time"].null_count()
+    )
+
+
+def test_amounts(frame: pl.DataFrame) -> None:
+    assert (frame["amount"] > 0).all()
+    refunded = frame.filter(pl.col("refund_amount").is_not_null())
+    assert (refunded["refund_amount"] <= refunded["amount"]).all()
+    returns = frame.filter(pl.col("service_type") == "退货", pl.col("return_method") == "上门取件")
+    approved = returns.filter(pl.col("approve_result") == "审核通过", pl.col("status") != "取消")
+    assert (approved["refund_amount"] == approved["amount"]).all()
+    balance = frame.filter(pl.col("return_method") == "直赔余额", pl.col("status") == "完成")
+    assert (balance["refund_amount"] < balance["amount"]).all()
+
+
+# --- statistical shape ----------------------------------------------------------------------------
 
 
 def test_evening_peak(frame: pl.DataFrame) -> None:
@@ -202,17 +355,33 @@ def test_promotions_above_baseline(frame: pl.DataFrame) -> None:
 
 
 def test_store_characters(frame: pl.DataFrame) -> None:
-    audit = dict(
+    per_store = (
+        frame.group_by("store_id")
+        .agg(
+            audit=hours("apply_time", "first_audit_time").mean(),
+            flash=pl.col("flash_refund").mean(),
+        )
+        .sort("store_id")
+    )
+    audit = dict(per_store.select("store_id", "audit").rows())
+    assert max(audit, key=audit.__getitem__) == "1000102"  # understaffed: the slowest audits
+    assert audit["1000102"] > 30
+    assert min(audit, key=audit.__getitem__) == "1000104"  # excellent
+    flash = dict(per_store.select("store_id", "flash").rows())
+    assert max(flash, key=flash.__getitem__) == "1000104"  # refunds at pickup
+    median = dict(
         frame.group_by("store_id").agg(hours("apply_time", "first_audit_time").median()).rows()
     )
-    assert audit["1000102"] > 3 * audit["1000101"]  # understaffed
-    assert audit["1000104"] < 1.0 < audit["1000101"]  # excellent
+    assert median["1000104"] < 1.0 < median["1000101"]
     inbound = frame.filter(pl.col("store_id") == "1000103").with_columns(
         h=hours("sign_time", "inbound_time"), late=pl.col("sign_time") >= datetime(2025, 11, 1)
     )
     last_month = inbound.filter("late")["h"].mean()
     before = inbound.filter(~pl.col("late"))["h"].mean()
     assert last_month > 24 > 12 > before  # the warehouse backlog of the last month
+    means = window_means(frame, END)
+    assert means["1000104"] == min(means.values())
+    assert means["1000102"] == max(means.values())
 
 
 def test_audits_slower_at_night_and_weekends(frame: pl.DataFrame) -> None:
@@ -241,55 +410,105 @@ def test_spring_festival_audits_wait() -> None:
     assert festival > 3 * audit.filter(~pl.col("festival"))["h"].median()
 
 
-def test_every_scene_and_special_case_occurs(frame: pl.DataFrame) -> None:
+# --- scenes, clock ends and JD's hours ------------------------------------------------------------
+
+
+def test_every_scene_of_domain_3_occurs(frame: pl.DataFrame) -> None:
     scenes = with_scene(frame)
-    assert set(scenes["scene"]) >= {
+    counts = dict(scenes["scene"].value_counts().rows())
+    assert set(counts) == {
         "取消",
         "拒绝",
+        "直赔/补发",
         "闪电退款",
         "线下换新",
         "返修换新",
+        "仅退款",
         "退货",
         "换货",
         "维修",
-        "仅退款",
     }
+    assert min(counts.values()) >= 10
+    direct = scenes.filter(pl.col("scene") == "直赔/补发")
+    assert {"补发商品", "直赔余额", "直赔商品"} <= set(direct["return_method"])
+    offline = scenes.filter(pl.col("scene") == "线下换新")
+    assert {"上门换新", "上门取件"} <= set(offline["return_method"])  # by 返回方式 or 处理结果
+    assert "线下换新" in set(offline["process_result"])
+    refund_only = scenes.filter(pl.col("scene") == "仅退款")
+    assert set(refund_only["service_type"]) == set(REFUND_FAMILY)
+    assert set(refund_only["return_method"].drop_nulls()) == {"退款不退货"}
     cancelled = frame.filter(pl.col("status") == "取消")
     assert cancelled["first_audit_time"].null_count() > 0  # cancelled before audit
     assert cancelled["first_audit_time"].drop_nulls().len() > 0
-    assert set(frame["status"]) == OPEN_STATUSES | DONE_STATUSES
-    jd = frame.filter("jd_intervened")
+
+
+def test_interventions_and_feedback_rounds(frame: pl.DataFrame, big: pl.DataFrame) -> None:
+    jd = big.filter("jd_intervened")
     with_interval = jd.filter(pl.col("intervention_end").is_not_null())
     assert with_interval.height > 0
     assert (with_interval["intervention_end"] > with_interval["intervention_start"]).all()
     assert jd.filter(pl.col("intervention_start").is_null()).height > 0  # flagged, no interval
-    no_jd = frame.filter(~pl.col("jd_intervened"))
+    no_jd = big.filter(~pl.col("jd_intervened"))
     assert no_jd["intervention_start"].null_count() == no_jd.height
     assert set(frame["feedback_rounds"]) == {0, 1, 2, 3}
     first_pass = (frame["feedback_rounds"] == 0).mean()
     assert 0.6 < first_pass < 0.95
 
 
-def test_completed_orders_are_consistent(frame: pl.DataFrame) -> None:
+def test_complete_time_is_the_clock_end(frame: pl.DataFrame) -> None:
     done = with_scene(frame.filter(pl.col("complete_time").is_not_null()))
-    assert set(done["status"]) == DONE_STATUSES
     with_end = done.filter(pl.col("clock_end").is_not_null())
-    assert (with_end["complete_time"] >= with_end["clock_end"]).all()
+    assert with_end["complete_time"].equals(with_end["clock_end"], check_names=False)
+    # Only a cancellation before the audit has a completion without a clock end.
+    no_end = done.filter(pl.col("clock_end").is_null())
+    assert set(no_end["status"]) == {"取消"}
+    assert no_end["first_audit_time"].null_count() == no_end.height
     assert (with_end["clock_end"] >= with_end["apply_time"]).all()
-    process_scenes = done.filter(~pl.col("scene").is_in(["取消", "拒绝"]))
-    assert process_scenes["first_process_time"].null_count() == 0
-    only_refund = done.filter(pl.col("service_type") == "仅退款", pl.col("status") == "完成")
-    assert only_refund["pickup_time"].null_count() == only_refund.height  # nothing to send back
-    # Out-of-order scans exist only as rare noise.
+    # The clock stopped but the order goes on: compensation still to pay, replacement en route.
+    assert DONE_STATUSES | {"待用户确认"} <= set(done["status"])
+    assert set(done["status"]) <= DONE_STATUSES | {"待处理", "待用户确认"}
+    pending = done.filter(pl.col("status") == "待处理")
+    assert set(pending["scene"]) <= {"直赔/补发"}
+    refunds = done.filter(pl.col("scene") == "仅退款", pl.col("status") == "完成")
+    assert refunds["pickup_time"].null_count() == refunds.height  # nothing to send back
     rstart = pl.coalesce("pickup_time", "customer_ship_time")
-    odd = frame.filter(pl.col("sign_time") < rstart).height
-    assert odd <= 0.01 * frame.height
+    assert frame.filter(pl.col("sign_time") < rstart).height <= 0.01 * frame.height
+
+
+def test_last_audit_is_never_before_the_first(frame: pl.DataFrame) -> None:
+    audited = frame.filter(pl.col("first_audit_time").is_not_null())
+    assert audited["last_audit_time"].null_count() == 0
+    assert (audited["last_audit_time"] >= audited["first_audit_time"]).all()
+    later = (audited["last_audit_time"] > audited["first_audit_time"]).mean()
+    assert 0.05 < later < 0.25
+    assert frame.filter(pl.col("first_audit_time").is_null())["last_audit_time"].null_count() == (
+        frame["first_audit_time"].null_count()
+    )
+
+
+def test_jd_hours_are_ours_except_hidden_interventions(big: pl.DataFrame) -> None:
+    df = big
+    rows = counted(df, END)
+    # With every column (the canonical parquet) JD's figure is ours, to the export's 0.01 h,
+    # except where JD knew an intervention interval the data lacks.
+    known = rows.filter(~pl.col("jd_intervened") | pl.col("intervention_end").is_not_null())
+    assert (known["jd_hours"] - known["ours"]).abs().max() <= 0.005 + 1e-9
+    # Without the intervention columns (the 京麦 export) ours is the gross figure: about 1 % of
+    # counted orders differ, each by a few hours, all JD interventions.
+    differ = rows.filter((pl.col("gross") - pl.col("jd_hours")).abs() > 0.01)
+    assert 0.003 < differ.height / rows.height < 0.02
+    assert differ["jd_intervened"].all()
+    assert ((differ["gross"] - differ["jd_hours"]).is_between(0.5, 48.0)).all()
+    assert not differ["scene"].is_in(AUDIT_ENDED).any()
+    open_ = df.filter(pl.col("complete_time").is_null())
+    assert open_["jd_hours"].null_count() == open_.height
 
 
 def test_open_orders_only_near_the_end(frame: pl.DataFrame) -> None:
     open_ = frame.filter(pl.col("complete_time").is_null())
     assert open_.height > 0
-    assert set(open_["status"]) == OPEN_STATUSES
+    assert set(open_["status"]) <= OPEN_STATUSES
+    assert {"待审核", "待收货", "待处理"} <= set(open_["status"])
     assert (open_["apply_time"] >= datetime(2025, 10, 31)).all()
     not_audited = open_.filter(pl.col("status").is_in(["待审核", "待客户反馈"]))
     assert not_audited["first_audit_time"].null_count() == not_audited.height
@@ -297,37 +516,121 @@ def test_open_orders_only_near_the_end(frame: pl.DataFrame) -> None:
     waiting = open_.filter(pl.col("status") == "待收货")
     assert waiting["inbound_time"].null_count() == waiting.height
     done = frame.filter(pl.col("complete_time").is_not_null())
-    assert set(done["status"]).isdisjoint(OPEN_STATUSES)
+    assert not set(done["status"]) & {"待审核", "待客户反馈", "待收货"}
 
 
-# --- files ----------------------------------------------------------------------------------------
+# --- files: 京麦 downloads, stores.toml, parquet -------------------------------------------------
 
 
-def test_write_demo_xlsx_and_parquet(tmp_path: Path) -> None:
-    files = demo.write_demo(tmp_path, stores=2, orders=120, end=END, seed=3)
-    expected = demo.generate(stores=2, orders=120, end=END, seed=3)
-    assert files.xlsx == (tmp_path / "1000101.xlsx", tmp_path / "1000102.xlsx")
-    assert files.parquet == tmp_path / "all_stores.parquet"
-    assert files.csv is None
+def test_write_demo_layout(files: demo.DemoFiles) -> None:
+    out = files.out
+    expected = demo.generate(stores=4, orders=300, end=END, seed=3)
+    assert files.exports == out / "exports"
+    assert files.stores_toml == out / "exports" / "stores.toml"
+    assert files.parquet == out / "all_stores.parquet"
+    assert [p.name for p in files.xlsx] == [
+        "示例旗舰店_售后服务单_20251130.xlsx",
+        "优品数码专营店_售后服务单_20251130.xlsx",
+        "家居生活馆_售后服务单_20251130.xlsx",
+        "母婴优选店_售后服务单_20251130.xlsx",
+    ]
+    assert all(p.parent == files.exports for p in files.xlsx)
+    assert sorted(p.name for p in files.exports.iterdir()) == sorted(
+        [*(p.name for p in files.xlsx), "stores.toml"]
+    )
     assert files.rows == expected.height
-    assert files.stores == ("1000101", "1000102")
+    assert files.stores == ("1000101", "1000102", "1000103", "1000104")
+    assert files.paths == (*files.xlsx, files.stores_toml, files.parquet)
     assert_frame_equal(pl.read_parquet(files.parquet), expected)
 
-    sheet = pl.read_excel(files.xlsx[0], sheet_name="服务单明细")
-    assert sheet.columns == [ALIASES[c][0] for c in COLUMNS]
-    one = expected.filter(pl.col("store_id") == "1000101")
-    for column in DT_COLUMNS:  # real datetime cells, exact to the second
-        header = ALIASES[column][0]
-        assert isinstance(sheet.schema[header], pl.Datetime), header
-        assert sheet[header].cast(pl.Datetime("us")).eq_missing(one[column]).all()
-    for column in ("service_id", "store_id", "order_id", "sku_id", "customer_phone"):
-        header = ALIASES[column][0]
-        assert sheet[header].dtype == pl.String  # IDs are text cells, never numbers
-        assert sheet[header].to_list() == one[column].to_list()
-    assert set(sheet["是否京东介入"]) <= {"是", "否"}
+
+def test_stores_toml_maps_every_file(files: demo.DemoFiles) -> None:
+    text = files.stores_toml.read_text(encoding="utf-8")
+    assert (
+        '[stores."1000101"]\nname = "示例旗舰店"\nfiles = ["示例旗舰店_售后服务单_*.xlsx"]\n'
+        in text
+    )
+    table = tomllib.loads(text)
+    assert list(table) == ["stores"]
+    names = dict(pl.read_parquet(files.parquet).select("store_id", "store_name").unique().rows())
+    assert table["stores"] == {
+        sid: {"name": name, "files": [f"{name}_售后服务单_*.xlsx"]} for sid, name in names.items()
+    }
+    truth = pl.read_parquet(files.parquet)
+    for path in files.xlsx:
+        owners = [
+            sid
+            for sid, entry in table["stores"].items()
+            if any(fnmatch(path.name, glob) for glob in entry["files"])
+        ]
+        assert len(owners) == 1, path.name
+        ids = data_rows(path)["服务单号"].to_list()
+        mine = truth.filter(pl.col("store_id") == owners[0])["service_id"].to_list()
+        assert ids == mine  # the file holds exactly that store's orders
 
 
-def test_dirty_frame_has_overlapping_export_duplicates() -> None:
+def test_xlsx_has_the_two_row_jingmai_header(files: demo.DemoFiles) -> None:
+    path = files.xlsx[0]
+    raw = raw_sheet(path)
+    assert raw.width == len(JINGMAI_HEADERS)
+    titles = raw.row(0)
+    assert titles[0] == "服务单号"
+    assert [t for t in titles if t is not None] == [
+        "服务单号",
+        "申请信息",
+        "订单信息",
+        "审核信息",
+        "物流信息",
+        "处理信息",
+        "时效信息",
+        "客户信息",
+    ]
+    assert list(raw.row(1)) == JINGMAI_HEADERS
+    xml = sheet_xml(path)
+    merged = re.findall(r'<mergeCell ref="([A-Z]+\d+:[A-Z]+\d+)"/>', xml)
+    assert "A1:A2" in merged  # 服务单号 merged down over both header rows
+    assert "B1:I1" in merged  # 申请信息 over its eight columns
+    assert all(re.fullmatch(r"[A-Z]+1:[A-Z]+[12]", m) for m in merged)
+    # Data from row 3: the first data row is the store's first order.
+    mine = pl.read_parquet(files.parquet).filter(pl.col("store_id") == "1000101")
+    assert raw.row(2)[0] == mine["service_id"][0]
+    assert raw.height == 2 + mine.height
+    headers = set(JINGMAI_HEADERS[1:])
+    assert not {"店铺ID", "店铺编号", "店铺名称", "商家ID"} & headers  # no store column
+    assert "暂完结时间" not in headers and "完结时间" not in headers
+
+
+def test_xlsx_cells_are_the_orders(files: demo.DemoFiles) -> None:
+    truth = pl.read_parquet(files.parquet)
+    for path, sid in zip(files.xlsx, files.stores, strict=True):
+        rows = data_rows(path)
+        mine = truth.filter(pl.col("store_id") == sid)
+        assert rows.height == mine.height
+        assert rows["服务单号"].str.contains(r"^\d{10}$").all()
+        assert rows["订单号"].str.contains(r"^\d{12,16}$").all()
+        assert rows["订单号"].to_list() == mine["order_id"].to_list()
+        assert rows["客户期望"].to_list() == mine["service_type"].to_list()
+        assert rows["返回方式"].to_list() == mine["return_method"].to_list()
+        stamps = mine["first_audit_time"].dt.strftime("%Y-%m-%d %H:%M:%S")
+        assert rows["商家首次审核时间"].to_list() == stamps.to_list()
+        assert (
+            rows["审核时间"].to_list()
+            == mine["last_audit_time"].dt.strftime("%Y-%m-%d %H:%M:%S").to_list()
+        )
+        flash = rows["是否闪退订单"].to_list()
+        assert flash == ["是" if f else "否" for f in mine["flash_refund"]]
+        jd = rows["售后整体时长(H)"].cast(pl.Float64)
+        assert jd.equals(mine["jd_hours"], check_names=False)
+    # IDs are text cells (shared strings), never numbers Excel would round.
+    xml = sheet_xml(files.xlsx[0])
+    for cell in ("A3", "B3", "A4", "B4"):
+        assert re.search(rf'<c r="{cell}"[^>]* t="s"', xml), cell
+
+
+# --- dirty downloads ------------------------------------------------------------------------------
+
+
+def test_dirty_frame_has_overlapping_download_duplicates() -> None:
     clean = demo.generate(stores=2, orders=300, end=END, seed=4)
     dirty = demo.generate(stores=2, orders=300, end=END, seed=4, dirty=True)
     assert dirty.height > clean.height
@@ -335,40 +638,57 @@ def test_dirty_frame_has_overlapping_export_duplicates() -> None:
     assert dup.height > 0
     assert set(dup["service_id"]) <= set(clean["service_id"])
     spread = dup.group_by("service_id").agg(
-        n_complete=pl.col("complete_time").n_unique(), nulls=pl.col("complete_time").null_count()
+        n_complete=pl.col("complete_time").n_unique(),
+        nulls=pl.col("complete_time").null_count(),
+        unprocessed=pl.col("first_process_time").null_count(),
     )
-    assert (spread["n_complete"] > 1).any()  # one export has a later completion
-    assert (spread["nulls"] > 0).any()  # an earlier snapshot without completion
+    assert (spread["n_complete"] > 1).any()  # a later completion from another system
+    snapshots = spread.filter(pl.col("nulls") > 0)
+    assert snapshots.height > 0  # a download taken before the processing
+    assert (snapshots["unprocessed"] > 0).all()
 
 
-def test_dirty_csv_and_xlsx_carry_export_problems(tmp_path: Path) -> None:
+def test_dirty_xlsx_carry_export_problems(tmp_path: Path) -> None:
     files = demo.write_demo(tmp_path, stores=2, orders=300, end=END, seed=4, dirty=True)
-    assert files.csv == tmp_path / "all_stores.csv"
-    raw = files.csv.read_bytes()
-    with pytest.raises(UnicodeDecodeError):
-        raw.decode("utf-8")  # GB18030, as Excel in China saves it
-    csv = pl.read_csv(raw.decode("gb18030").encode(), infer_schema=False)
-    assert csv.columns == [ALIASES[c][0] for c in COLUMNS]
-    assert csv["服务单号"].is_duplicated().any()
-    assert csv["订单号"].str.contains(r"^\d\.\d{5}E\+11$").any()
-    markers = pl.concat([csv[ALIASES[c][0]] for c in ("pickup_time", "carrier", "auditor")])
+    rows = pl.concat([data_rows(p) for p in files.xlsx])
+    assert rows["服务单号"].is_duplicated().any()  # overlapping downloads
+    assert rows["订单号"].str.contains(r"^\d\.\d{5}E\+1[15]$").any()
+    markers = pl.concat([rows[c] for c in ("取件时间", "快递公司", "处理人", "商家收货时间")])
     assert {"-", "--", "无"} <= set(markers.drop_nulls())
-    applied = csv["申请时间"]
-    assert applied.str.contains(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$").any()
+    applied = rows["售后申请时间"]
+    assert applied.null_count() == 0
+    assert applied.str.contains(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$").mean() > 0.8
     assert applied.str.contains(r"^\d{4}/\d\d/\d\d \d\d:\d\d$").any()
     assert applied.str.contains(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d$").any()
     assert applied.str.contains(r"^\d{13}$").any()
+    assert (rows["取件时间"] == demo.EPOCH_ZERO).any()  # JD's zero timestamp
 
     # Epoch milliseconds are the UTC instant of the China-time value.
     truth = dict(pl.read_parquet(files.parquet).select("service_id", "apply_time").rows())
-    epoch_rows = csv.filter(pl.col("申请时间").str.contains(r"^\d{13}$"))
-    sid, ms = epoch_rows.row(0)[0], int(epoch_rows.row(0)[11])
-    assert datetime(1970, 1, 1) + timedelta(milliseconds=ms) + timedelta(hours=8) == truth[sid]
+    epoch = rows.filter(pl.col("售后申请时间").str.contains(r"^\d{13}$")).row(0, named=True)
+    ms = int(epoch["售后申请时间"])
+    moment = datetime(1970, 1, 1) + timedelta(milliseconds=ms) + timedelta(hours=8)
+    assert moment == truth[epoch["服务单号"]]
 
-    sheet = pl.read_excel(files.xlsx[0], sheet_name="服务单明细", infer_schema_length=0)
-    texts = set(sheet["取件时间"].drop_nulls()) | set(sheet["订单号"])
-    assert {"-", "--", "无"} & texts
-    assert any(re.fullmatch(r"\d\.\d{5}E\+11", t) for t in sheet["订单号"])
+
+# --- loading the demo through the loader ----------------------------------------------------------
+
+
+def test_loader_reads_the_exports_folder(files: demo.DemoFiles) -> None:
+    from aftersales_kit.load import load
+
+    loaded = load([files.exports])
+    truth = pl.read_parquet(files.parquet)
+    got = loaded.frame.sort("service_id")
+    want = truth.sort("service_id")
+    assert got["service_id"].to_list() == want["service_id"].to_list()
+    assert got["store_id"].to_list() == want["store_id"].to_list()
+    assert got["store_name"].to_list() == want["store_name"].to_list()
+    for column in ("apply_time", "first_audit_time", "first_process_time", "last_audit_time"):
+        assert got[column].equals(want[column], check_names=False), column
+    for column in ("service_type", "status", "return_method", "process_result", "flash_refund"):
+        assert got[column].equals(want[column], check_names=False), column
+    assert (got["jd_hours"] - want["jd_hours"]).abs().max() < 1e-9
 
 
 # --- ensure_demo and CLI --------------------------------------------------------------------------
@@ -377,16 +697,16 @@ def test_dirty_csv_and_xlsx_carry_export_problems(tmp_path: Path) -> None:
 def test_ensure_demo_generates_once(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     path = demo.ensure_demo(out, stores=2, orders=50, end=END)
-    assert path == out / "all_stores.parquet"
-    assert sorted(p.name for p in out.iterdir()) == [
-        ".demo-end",
-        "1000101.xlsx",
-        "1000102.xlsx",
-        "all_stores.parquet",
-    ]
-    stamp = path.stat().st_mtime_ns
+    assert path == out / "exports"
+    assert sorted(p.name for p in out.iterdir()) == [".demo-end", "all_stores.parquet", "exports"]
+    assert {p.name for p in path.iterdir()} == {
+        "示例旗舰店_售后服务单_20251130.xlsx",
+        "优品数码专营店_售后服务单_20251130.xlsx",
+        "stores.toml",
+    }
+    stamp = (out / "all_stores.parquet").stat().st_mtime_ns
     assert demo.ensure_demo(out, stores=2, orders=50, end=END) == path
-    assert path.stat().st_mtime_ns == stamp
+    assert (out / "all_stores.parquet").stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temporary folders left
 
 
@@ -407,8 +727,8 @@ def test_ensure_demo_concurrent_callers_agree(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert results == [out / "all_stores.parquet"] * 3
-    assert pl.read_parquet(results[0]).height == 80
+    assert results == [out / "exports"] * 3
+    assert pl.read_parquet(out / "all_stores.parquet").height == 80
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]
 
 
@@ -417,73 +737,64 @@ def test_ensure_demo_into_existing_folder(tmp_path: Path) -> None:
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     path = demo.ensure_demo(out, stores=1, orders=40, end=END)
-    assert path.exists()
+    assert path == out / "exports"
     assert (out / "notes.txt").read_text() == "keep me"
-    assert (out / "1000101.xlsx").exists()
+    assert (path / "示例旗舰店_售后服务单_20251130.xlsx").exists()
+    assert (path / "stores.toml").exists()
+    assert (out / "all_stores.parquet").exists()
+
+
+def test_ensure_demo_regenerates_a_demo_from_an_earlier_day(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    exports = demo.ensure_demo(out, stores=1, orders=50)
+    parquet = out / "all_stores.parquet"
+    marker = out / ".demo-end"
+    assert marker.read_text() == demo._parse_end(None).isoformat()
+    marker.write_text("2020-01-01")  # pretend it was generated long ago
+    (exports / "示例旗舰店_售后服务单_20200101.xlsx").write_bytes(b"old")
+    before = pl.read_parquet(parquet)["apply_time"].max()
+    assert demo.ensure_demo(out, stores=1, orders=50) == exports
+    assert marker.read_text() != "2020-01-01"
+    assert pl.read_parquet(parquet)["apply_time"].max() == before  # same seed, same end
+    # The old download is gone: the glob in stores.toml would otherwise match two files.
+    assert len(list(exports.glob("*.xlsx"))) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]
+    # A demo written with an explicit end (e.g. `aftersales demo --end`) is never replaced.
+    marker.write_text("2020-01-01")
+    demo.ensure_demo(out, stores=1, orders=50, end="2026-01-31")
+    assert marker.read_text() == "2020-01-01"
 
 
 def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli"
-    code = main(
-        [
-            "demo",
-            "--stores",
-            "2",
-            "--orders",
-            "60",
-            "--end",
-            "2025-11-30",
-            "--seed",
-            "9",
-            "--out",
-            str(out),
-        ]
-    )
-    assert code == 0
+    args = ["demo", "--stores", "2", "--orders", "60", "--end", "2025-11-30", "--seed", "9"]
+    assert main([*args, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "2 家店铺" in printed
-    for name in ("1000101.xlsx", "1000102.xlsx", "all_stores.parquet"):
-        assert str(out / name) in printed
+    assert str(out / "exports") in printed
+    for path in (
+        out / "exports" / "示例旗舰店_售后服务单_20251130.xlsx",
+        out / "exports" / "优品数码专营店_售后服务单_20251130.xlsx",
+        out / "exports" / "stores.toml",
+        out / "all_stores.parquet",
+    ):
+        assert str(path) in printed
+        assert path.exists()
     expected = demo.generate(stores=2, orders=60, end="2025-11-30", seed=9)
     assert_frame_equal(pl.read_parquet(out / "all_stores.parquet"), expected)
 
 
 def test_cli_demo_dirty_and_bad_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "dirty"
-    assert (
-        main(
-            [
-                "demo",
-                "--stores",
-                "1",
-                "--orders",
-                "80",
-                "--end",
-                "2025-11-30",
-                "--dirty",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    assert str(out / "all_stores.csv") in capsys.readouterr().out
-    assert main(["demo", "--end", "2025/11/30", "--out", str(tmp_path / "x")]) == 2
+    args = ["demo", "--stores", "1", "--orders", "80", "--end", "2025-11-30", "--dirty"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "dirty" in capsys.readouterr().out
+    rows = data_rows(out / "exports" / "示例旗舰店_售后服务单_20251130.xlsx")
+    assert rows["服务单号"].is_duplicated().any()
+    try:
+        code = main(["demo", "--end", "2025/11/30", "--out", str(tmp_path / "x")])
+    except SystemExit as exc:  # argparse may reject the date itself
+        code = exc.code
+    assert code == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
-
-
-def test_ensure_demo_regenerates_a_demo_from_an_earlier_day(tmp_path):
-    out = tmp_path / "demo"
-    target = demo.ensure_demo(out, stores=1, orders=50)
-    marker = out / ".demo-end"
-    assert marker.read_text() == demo._parse_end(None).isoformat()
-    marker.write_text("2020-01-01")  # pretend it was generated long ago
-    before = pl.read_parquet(target)["apply_time"].max()
-    demo.ensure_demo(out, stores=1, orders=50)
-    assert marker.read_text() != "2020-01-01"
-    assert pl.read_parquet(target)["apply_time"].max() == before  # same seed, same end: same data
-    # A demo written with an explicit end (e.g. `aftersales demo --end`) is never replaced.
-    marker.write_text("2020-01-01")
-    demo.ensure_demo(out, stores=1, orders=50, end="2026-01-31")
-    assert marker.read_text() == "2020-01-01"
