@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from datetime import date, datetime
 
@@ -20,8 +21,9 @@ def _fields(template: str) -> set[str]:
 
 
 def test_t_fills_placeholders_in_both_languages() -> None:
-    assert t("kpi.over_60h", "zh", hours="60.0 小时") == "超 60.0 小时 占比"
-    assert t("kpi.over_60h", "en", hours="60.0 h") == "Share over 60.0 h"
+    # Issue 10: no stray spaces inside Chinese sentences, whole numbers without ".0" in labels.
+    assert t("kpi.over_60h", "zh", hours="60小时") == "超60小时占比"
+    assert t("kpi.over_60h", "en", hours="60 h") == "Share over 60 h"
     assert t("report.title") == "售后服务时长诊断报告"
     assert t("report.title", "en") == "After-sales service duration report"
 
@@ -73,7 +75,7 @@ def test_short_board_finding_in_the_merchants_words() -> None:
         },
     )
     zh = finding_text(finding)
-    assert zh.title == "短板：退货的审核环节，超出目标的时长 42.3% 来自这里"
+    assert zh.title == "短板：退货的审核环节，超出目标的时长42.3%来自这里"
     assert "一次性沟通完成率" in zh.advice and "流程图" in zh.advice
     assert zh.severity == "紧急"
     en = finding_text(finding, lang="en")
@@ -96,7 +98,7 @@ def test_finding_values_are_formatted() -> None:
         },
     )
     text = finding_text(finding)
-    assert text.title == "审核超 24.0 小时 的单有 21 单（32.8%），申请高峰在 21:00、10:00"
+    assert text.title == "审核超24小时的服务单有21单（32.8%），申请高峰在21:00、10:00"
     assert "129.5 小时" in text.advice and "22.0 小时" in text.advice
     trend = finding_text(
         Finding(
@@ -106,12 +108,12 @@ def test_finding_values_are_formatted() -> None:
         ),
         lang="en",
     )
-    assert trend.title == "Duration rising: 60.0 h → 66.0 h (+10.0%)"
+    assert trend.title == "Duration up on the previous period: 60.0 h → 66.0 h (+10.0%)"
 
 
 def test_missing_values_show_a_dash_instead_of_failing() -> None:
     text = finding_text(Finding(FindingKind.PICKUP_SLOW, 2, {}))
-    assert text.title == "取件/寄回超 — 的单有 — 单（—）"
+    assert text.title == "取件/寄回超—的服务单有—单（—）"
 
 
 def test_findings_of_a_real_diagnosis_have_every_value() -> None:
@@ -139,7 +141,52 @@ def test_controllable_short_board_takes_its_stage_advice() -> None:
         {"scene": "仅退款", "stage": "audit", "controllable_excess_hours": 12.5},
     )
     zh = finding_text(finding, lang="zh")
-    assert zh.title == "商家可控的最大短板：仅退款的审核环节，可控的超出时长 12.5 小时"
+    assert zh.title == "商家可控的最大短板：仅退款的审核环节，可控的超出时长12.5 小时"
     assert zh.advice.startswith("审核阶段是商家主观可控的")
     en = finding_text(finding, lang="en")
     assert en.advice.startswith("The audit stage is fully in your hands")
+
+
+#: CJK ideographs and full-width punctuation; a space between two of them, or between one and a
+#: digit, is a stray space in a Chinese sentence (issue 10, "JD's terms").
+_CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+_STRAY = re.compile(rf"{_CJK}[ \t]+(?={_CJK}|\d)|(?<=\d)[ \t]+(?={_CJK})")
+
+
+#: Header lines of fields (store, dates, figure), not sentences: spaces separate the fields.
+_FIELD_LINES = frozenset({"mail.subject", "mail.heading"})
+
+
+def _zh_templates() -> list[tuple[str, str]]:
+    out = [(k, zh) for k, (zh, _) in STRINGS.items() if k not in _FIELD_LINES]
+    out += [(f"finding {k}", v[0]) for k, v in FINDINGS.items()]
+    out += [(f"advice {k}", v[2]) for k, v in FINDINGS.items()]
+    out += [(f"label {k}", zh) for k, (zh, _) in LABELS.items()]
+    return out
+
+
+@pytest.mark.parametrize(("key", "template"), _zh_templates())
+def test_no_stray_spaces_inside_chinese_sentences(key: str, template: str) -> None:
+    # Placeholders filled with a number: "共 {n} 单" would read "共 12 单".
+    filled = re.sub(r"\{[a-z_]+\}", "12", template)
+    assert not _STRAY.search(filled), (key, filled)
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["考核窗口", "统计窗口", "上一窗口", "本窗口", "同行", "假如", "交易页", "逆向运输", "高风险"],
+)
+def test_jd_terms_only(word: str) -> None:
+    # JD's own vocabulary (考核周期, 本批店铺中位, 改善测算, 交易咨询页面, 逆向物流) throughout.
+    hits = [k for k, zh in _zh_templates() if word in zh]
+    assert not hits, (word, hits)
+
+
+def test_english_plurals_agree_with_their_count() -> None:
+    assert t("kpi.counted_line", "en", n=1) == "1 service order counted"
+    assert t("kpi.counted_line", "en", n=2) == "2 service orders counted"
+    assert t("kpi.counted_line", "en", n="1,001") == "1,001 service orders counted"
+    one = finding_text(
+        Finding(FindingKind.OPEN_AT_RISK, 2, {"count": 1, "horizon_hours": 24.0}), lang="en"
+    )
+    assert one.title.startswith("Open service orders breaching a stage limit within 24 h: 1 ")
