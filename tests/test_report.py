@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from datetime import date
@@ -55,7 +56,8 @@ def test_params_match_the_notebook_parameters_cell() -> None:
     declared = report.notebook_parameters()
     params = ReportParams()
     assert list(declared) == list(params.as_papermill())
-    assert {k: json.loads(v["default"]) for k, v in declared.items()} == params.as_papermill()
+    defaults = {k: ast.literal_eval(v["default"]) for k, v in declared.items()}
+    assert defaults == params.as_papermill()
 
 
 def test_as_papermill_gives_plain_values() -> None:
