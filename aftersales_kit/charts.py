@@ -262,7 +262,10 @@ def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.C
 
 
 def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
-    """Counted orders breaking each §5 rule."""
+    """Counted orders breaking each §5 rule; unavailable rules (no data for them) are left out
+    rather than drawn as 0 — the section says which data would enable them."""
+    if "available" in alerts.columns:
+        alerts = alerts.filter(pl.col("available"))
     data = alerts.select(
         pl.col("rule")
         .map_elements(lambda r: label("rule", r, lang), return_dtype=pl.String)
@@ -326,7 +329,9 @@ def what_if_chart(
     """Mean hours under each what-if scenario, against the target line."""
     rows = [
         {
-            "scenario": what_if_label(r["scenario"], stage=r.get("stage"), n=r.get("n"), lang=lang),
+            "scenario": what_if_label(
+                r["scenario"], stage=r.get("stage"), n=r.get("n"), lang=lang, scene=r.get("scene")
+            ),
             "mean_hours": None if r["mean_hours"] is None else round(r["mean_hours"], 1),
             "delta_hours": None if r["delta_hours"] is None else round(r["delta_hours"], 1),
             "actual": r["scenario"] == "actual",
@@ -371,7 +376,17 @@ def what_if_chart(
     )
 
 
-def what_if_label(scenario: str, *, stage: str | None, n: int | None, lang: str = "zh") -> str:
-    """Label of one what-if row (a stage for ``stage_meets_target``, N for ``without_longest``)."""
+def what_if_label(
+    scenario: str,
+    *,
+    stage: str | None,
+    n: int | None,
+    lang: str = "zh",
+    scene: str | None = None,
+) -> str:
+    """Label of one what-if row (a stage for ``stage_meets_target``, N for ``without_longest``,
+    the scene for ``refund_at_audit``)."""
     stage_text = label("stage", stage, lang) if stage else ""
-    return t(f"whatif.{scenario}", lang, stage=stage_text, n="" if n is None else n)
+    scene_text = label("scene", scene, lang) if scene else ""
+    values = {"stage": stage_text, "n": "" if n is None else n, "scene": scene_text}
+    return t(f"whatif.{scenario}", lang, **values)

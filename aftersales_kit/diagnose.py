@@ -1276,6 +1276,7 @@ _TEAM_COLUMNS = (
     "stage",
     "elapsed_hours",
     "rule",
+    "breached",
     "hours_to_breach",
     "next_action",
     "sku_name",
@@ -1285,7 +1286,7 @@ _TEAM_COLUMNS = (
 def _team_actions(open_at_risk: pl.DataFrame, *, rules: Rules) -> dict[str, pl.DataFrame]:
     """One action list per team: open orders over a stage threshold or due within the horizon,
     most urgent first. An order whose only broken rule is the 60 h line is a long order, not a
-    missed deadline; it stays on its team's list while its stage rule is still open."""
+    missed deadline and is left off the lists."""
     horizon = _limits(rules)["open_horizon_hours"]
     due = open_at_risk.filter(
         pl.col("team").is_not_null() & (pl.col("hours_to_breach") <= horizon).fill_null(False)

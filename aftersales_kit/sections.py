@@ -28,14 +28,18 @@ from aftersales_kit.text import finding_text, label, t
 #: section id -> text key of its title; the template's navigation follows this order.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("sec-summary", "sec.summary"),
+    ("sec-tomorrow", "sec.tomorrow"),
     ("sec-trend", "sec.trend"),
     ("sec-stages", "sec.stages"),
     ("sec-breakdown", "sec.breakdown"),
     ("sec-alerts", "sec.alerts"),
+    ("sec-teams", "sec.teams"),
     ("sec-top100", "sec.top100"),
     ("sec-heatmap", "sec.heatmap"),
+    ("sec-classes", "sec.classes"),
     ("sec-whatif", "sec.whatif"),
     ("sec-suggestions", "sec.suggestions"),
+    ("sec-reconcile", "sec.reconcile"),
     ("sec-methodology", "sec.methodology"),
     ("sec-quality", "sec.quality"),
 )
@@ -43,6 +47,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 META_MIME = "application/vnd.aftersales.report+json"
 BUNDLE_TAG = "aftersales_vega_bundle"  # output metadata key of the interactive-only vega bundle
 OPEN_SHOWN = 30
+TEAM_SHOWN = 15
+MISMATCH_SHOWN = 20
 BREAKDOWN_ROWS = 8
 STAGES = ("audit", "return_ship", "transit", "inbound", "process")
 esc = fmt.escape
@@ -284,6 +290,9 @@ def prepare(
     aftersales_rank: float = -1.0,
     dispute_rank: float = -1.0,
     cache: str = "",
+    published_hours: float = 0.0,
+    skip_bad_rows: bool = False,
+    store_id: str = "",
 ) -> tuple[Any, Any]:
     """The notebook's one computing step: ``(Diagnosis, Rules)`` from the parameters.
 
@@ -307,7 +316,9 @@ def prepare(
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
     # Every store of the data, not only this one: the peer median is "the other stores in the
     # data" (ARCHITECTURE), and the batch computes it the same way, so both reports match.
-    loaded = load(list(data))
+    # a single path given as a string is one path, not a list of characters
+    paths = [data] if isinstance(data, str) else list(data)
+    loaded = load(paths, store_id=store_id or None, skip_bad_rows=skip_bad_rows)
     observed = {
         k: float(v)
         for k, v, given in (
@@ -326,6 +337,7 @@ def prepare(
         target_hours=target_hours or None,
         observed=observed or None,
         load_report=loaded.report,
+        published_hours=published_hours or None,
     )
     return diagnosis, ruleset
 
@@ -399,7 +411,8 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
     gap_text = t(
         "kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang)
     )
-    vs_target = esc(t("kpi.vs_target", lang, target=_h(d.target_hours, lang), gap=gap_text))
+    target = fmt.hours_label(d.target_hours, lang=lang)
+    vs_target = esc(t("kpi.vs_target", lang, target=target, gap=gap_text))
     counted = t("kpi.counted_line", lang, n=f"{k.counted:,}")
     if excluded := sum(d.data_quality.excluded.values()):
         counted += ("，" if lang == "zh" else "; ") + t("kpi.excluded", lang, n=excluded)
@@ -409,7 +422,7 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
             esc(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count))
         )
     lines.append(esc(counted))
-    over_label = t("kpi.over_60h", lang, hours=_h(d.warning.line_hours, lang))
+    over_label = t("kpi.over_60h", lang, hours=fmt.hours_label(d.warning.line_hours, lang=lang))
     previous = esc(t("report.previous", lang))
 
     def card(label_text: str, value: str, sub: str = "", main: bool = False) -> str:
@@ -441,22 +454,28 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
 
 
 def _risk(d: Any, lang: str) -> str:
+    """The consumer warning in three states (triggered / not triggered / cannot be judged)."""
     w = d.warning
     not_given = t("risk.not_given", lang)
     detail = t(
         "risk.detail",
         lang,
         mean=_h(d.kpis.mean_hours, lang),
-        line=_h(w.line_hours, lang),
-        star=not_given if w.star is None else f"{w.star:.1f}",
+        line=fmt.hours_label(w.line_hours, lang=lang),
+        star=not_given if w.star is None else f"{w.star:g}",
         aftersales_rank=not_given if w.aftersales_rank is None else fmt.pct(w.aftersales_rank),
         dispute_rank=not_given if w.dispute_rank is None else fmt.pct(w.dispute_rank),
     )
-    level = w.level if w.level in {"high", "watch", "ok"} else "watch"
+    state = getattr(w, "state", None) or {"high": "triggered", "watch": "cannot_judge"}.get(
+        w.level, "not_triggered"
+    )
+    level = {"triggered": "high", "cannot_judge": "watch"}.get(state, "ok")
+    line = fmt.hours_label(w.line_hours, lang=lang)
+    explain = t(f"risk.{state}", lang, mean=_h(d.kpis.mean_hours, lang), line=line)
     return (
         f'<div class="risk"><b>{esc(t("risk.label", lang))}</b>'
         f'<span class="badge badge--{level}">{esc(t(f"risk.{level}", lang))}</span>'
-        f"<span>{esc(detail)}</span></div>"
+        f"<span>{esc(detail)}</span></div>" + _p(esc(explain), "report-note risk-state")
     )
 
 
@@ -536,7 +555,30 @@ def stages(d: Any, *, lang: str = "zh") -> Section:
         box,
         ch.chart_html(chart, chart_id="chart-stages", lang=lang),
         _p(esc(t("stages.means", lang, items=items)), "report-note"),
+        _checkpoints_note(d, lang),
     )
+
+
+def _checkpoints_note(d: Any, lang: str) -> str:
+    """Which checkpoints the data had: a missing one folds its stage into the next."""
+    cp = getattr(d, "checkpoints", None)
+    if cp is None or not cp.height:
+        return ""
+    sep = "、" if lang == "zh" else ", "
+    present = [
+        f"{label('checkpoint', r['checkpoint'], lang)} {fmt.pct(r['share'])}"
+        for r in cp.iter_rows(named=True)
+        if r["orders"]
+    ]
+    missing = [
+        label("checkpoint", r["checkpoint"], lang)
+        for r in cp.iter_rows(named=True)
+        if not r["orders"]
+    ]
+    parts = [t("stages.checkpoints", lang, present=sep.join(present) or "—")]
+    if missing:
+        parts.append(t("stages.checkpoints_missing", lang, missing=sep.join(missing)))
+    return _p(esc("".join(parts) if lang == "zh" else " ".join(parts)), "report-note")
 
 
 # audit and transit means answer "which auditor is slow" and "whose transit is slow".
@@ -600,55 +642,365 @@ def _masked(frame: pl.DataFrame) -> pl.DataFrame:
     return fmt.mask_personal(frame)  # type: ignore[return-value]
 
 
+def _unavailable_note(alerts: pl.DataFrame, lang: str) -> str:
+    """Rules without their data: "needs logistics data" and the columns that would enable them."""
+    if "available" not in alerts.columns:
+        return ""
+    off = alerts.filter(~pl.col("available"))
+    if not off.height:
+        return ""
+    sep = "、" if lang == "zh" else ", "
+    rules = sep.join(label("rule", r, lang) for r in off["rule"])
+    columns: list[str] = []
+    for needs in off["needs"].drop_nulls():
+        for c in needs.split(","):
+            name = label("column", c, lang)
+            if c and name not in columns:
+                columns.append(name)
+    text = t("alerts.needs", lang, rules=rules, columns=sep.join(columns))
+    return f'<div class="report-callout">{esc(text)}</div>'
+
+
+def _open_status(lang: str) -> pl.Expr:
+    """Hours left, or already over (a stage limit); over 60 h is a long order, not a deadline."""
+    unit = fmt.HOURS_UNIT[lang]
+    hours = pl.col("hours_to_breach").abs().round(1).cast(pl.String) + pl.lit(f" {unit}")
+    over = t("open.over", lang, hours="\x00").split("\x00")
+    left = t("open.left", lang, hours="\x00").split("\x00")
+    line_in = t("open.line_in", lang, hours="\x00").split("\x00")
+    is_line = pl.col("rule") == "total_over_60h"
+    breached = pl.col("breached").fill_null(False)
+    return (
+        pl.when(breached & is_line)
+        .then(pl.lit(t("col.over_line", lang)))
+        .when(breached)
+        .then(pl.lit(over[0]) + hours + pl.lit(over[1]))
+        .when(is_line)
+        .then(pl.lit(line_in[0]) + hours + pl.lit(line_in[1]))
+        .otherwise(pl.lit(left[0]) + hours + pl.lit(left[1]))
+        .alias("hours_to_breach")
+    )
+
+
+def _label_col(column: str, kind: str, lang: str) -> pl.Expr:
+    return pl.col(column).map_elements(lambda v: label(kind, v, lang), return_dtype=pl.String)
+
+
+def _action_col(lang: str) -> pl.Expr:
+    return (
+        pl.col("next_action")
+        .map_elements(lambda v: t(f"action.{v}", lang), return_dtype=pl.String)
+        .alias("next_action")
+    )
+
+
 def alerts(d: Any, *, lang: str = "zh") -> Section:
-    """Alert counts per rule (chart) and the open orders at risk, most urgent first."""
+    """Alert counts per rule (chart), rules without data, and the service orders about to be
+    counted: already over (act now), about to breach (hours left), over 60 h (long orders)."""
     parts: list[str] = []
-    if d.alerts.height and int(d.alerts["count"].sum() or 0) > 0:
+    available = (
+        d.alerts.filter(pl.col("available")) if "available" in d.alerts.columns else d.alerts
+    )
+    if available.height and int(available["count"].sum() or 0) > 0:
         parts.append(
             ch.chart_html(ch.alerts_chart(d.alerts, lang=lang), chart_id="chart-alerts", lang=lang)
         )
     else:
         parts.append(_empty(t("alerts.none", lang)))
+    parts.append(_unavailable_note(d.alerts, lang))
     parts.append(f'<h3 class="report-h3">{esc(t("open.title", lang))}</h3>')
     risk = d.open_at_risk
     if not risk.height:
         parts.append(_empty(t("open.none", lang)))
         return _section("sec-alerts", lang, *parts)
-    breached = int(risk["breached"].fill_null(False).sum())
+    is_line = pl.col("rule") == "total_over_60h"
+    breached = pl.col("breached").fill_null(False)
+    horizon = 24.0
+    over = risk.filter(breached & ~is_line).height
+    soon = risk.filter(
+        ~breached & ~is_line & (pl.col("hours_to_breach") <= horizon).fill_null(False)
+    ).height
+    long = risk.filter(breached & is_line).height
     shown = risk.head(OPEN_SHOWN)
     parts.append(
-        _p(esc(t("open.summary", lang, n=risk.height, breached=breached, shown=shown.height)))
+        _p(
+            esc(
+                t(
+                    "open.summary",
+                    lang,
+                    n=f"{risk.height:,}",
+                    over=f"{over:,}",
+                    soon=f"{soon:,}",
+                    long=f"{long:,}",
+                    horizon=fmt.hours_label(horizon, lang=lang),
+                    shown=shown.height,
+                )
+            )
+        )
     )
-    unit = fmt.HOURS_UNIT[lang]
-    view = _masked(shown).select(
+    columns = [
         pl.col("service_id"),
-        pl.col("scene").map_elements(lambda v: label("scene", v, lang), return_dtype=pl.String),
-        pl.col("status").map_elements(lambda v: label("status", v, lang), return_dtype=pl.String),
+        _label_col("scene", "scene", lang),
+        _label_col("status", "status", lang),
         pl.col("apply_time").dt.strftime("%m-%d %H:%M"),
         pl.col("elapsed_hours"),
-        pl.col("rule").map_elements(lambda v: label("rule", v, lang), return_dtype=pl.String),
-        pl.when(pl.col("breached").fill_null(False))
-        .then(pl.lit(t("col.breached", lang)))
-        .otherwise(pl.col("hours_to_breach").round(1).cast(pl.String) + f" {unit}")
-        .alias("hours_to_breach"),
-        _short("sku_name"),
-        pl.col("customer_name"),
-        pl.col("customer_phone"),
-    )
+        _label_col("stage", "stage", lang),
+        _label_col("rule", "rule", lang),
+        _open_status(lang),
+    ]
+    if "next_action" in shown.columns:
+        columns.append(_action_col(lang))
+    columns += [_short("sku_name"), pl.col("customer_name"), pl.col("customer_phone")]
+    view = _masked(shown).select(columns)
     labels = {
         "service_id": t("col.service_id", lang),
         "scene": t("col.scene", lang),
         "status": t("col.status", lang),
         "apply_time": t("col.apply_time", lang),
         "elapsed_hours": t("col.elapsed", lang),
+        "stage": t("col.stage_now", lang),
         "rule": t("col.rule", lang),
         "hours_to_breach": t("col.to_breach", lang),
+        "next_action": t("col.next_action", lang),
         "sku_name": t("col.sku_name", lang),
         "customer_name": t("col.customer", lang),
         "customer_phone": t("col.phone", lang),
     }
     parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
     return _section("sec-alerts", lang, *parts)
+
+
+def teams(d: Any, *, lang: str = "zh") -> Section:
+    """One action list per team (customer service, logistics, warehouse), most urgent first."""
+    lists = getattr(d, "team_actions", None) or {}
+    parts = [_p(esc(t("team.note", lang, horizon=fmt.hours_label(24.0, lang=lang))), "report-note")]
+    for team in ("customer_service", "logistics", "warehouse"):
+        parts.append(f'<h3 class="report-h3">{esc(t(f"team.{team}", lang))}</h3>')
+        frame = lists.get(team)
+        if frame is None or not frame.height:
+            parts.append(_empty(t("team.none", lang)))
+            continue
+        view = frame.head(TEAM_SHOWN).select(
+            "service_id",
+            _label_col("scene", "scene", lang),
+            _label_col("status", "status", lang),
+            _label_col("stage", "stage", lang),
+            "elapsed_hours",
+            _open_status(lang),
+            _action_col(lang),
+            _short("sku_name"),
+        )
+        labels = {
+            "service_id": t("col.service_id", lang),
+            "scene": t("col.scene", lang),
+            "status": t("col.status", lang),
+            "stage": t("col.stage_now", lang),
+            "elapsed_hours": t("col.elapsed", lang),
+            "hours_to_breach": t("col.hours_left", lang),
+            "next_action": t("col.next_action", lang),
+            "sku_name": t("col.sku_name", lang),
+        }
+        parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
+    return _section("sec-teams", lang, *parts)
+
+
+def tomorrow(d: Any, *, rules: Any = None, lang: str = "zh") -> Section:
+    """Tomorrow's projected mean, the orders that leave and enter, the ones that move it most."""
+    tm = getattr(d, "tomorrow", None)
+    if tm is None or (tm.mean_hours is None and not tm.leaving.height):
+        return _section("sec-tomorrow", lang, _empty(t("report.no_data", lang)))
+    history = int(getattr(rules, "history_days", 180) or 180)
+    delta = "—" if tm.delta_hours is None else _signed_hours(tm.delta_hours, lang)
+    old = tm.leaving.filter(pl.col("reason") == "apply_too_old").height
+    parts = [
+        _p(
+            esc(
+                t(
+                    "tomorrow.headline",
+                    lang,
+                    start=fmt.day(tm.window.start),
+                    end=fmt.day(tm.window.end),
+                    mean=_h(tm.mean_hours, lang),
+                    delta=delta,
+                    n=f"{tm.counted:,}",
+                )
+            )
+        ),
+        _p(
+            esc(
+                t(
+                    "tomorrow.moves",
+                    lang,
+                    leaving=f"{tm.leaving.height:,}",
+                    out=f"{tm.leaving.height - old:,}",
+                    old=f"{old:,}",
+                    history_days=history,
+                    entering=f"{tm.entering.height:,}",
+                )
+            )
+        ),
+    ]
+    if tm.movers.height:
+        top = tm.movers.row(0, named=True)
+        key = {"apply_too_old": "largest_old", "out_of_window": "largest_out"}.get(
+            top["reason"], "largest_in"
+        )
+        text = t(
+            f"tomorrow.{key}",
+            lang,
+            service_id=top["service_id"],
+            hours=_h(top["hours"], lang),
+            history_days=history,
+            effect=_signed_hours(top["effect_hours"], lang),
+        )
+        parts.append(f'<div class="report-callout">{esc(text)}</div>')
+        view = tm.movers.select(
+            "service_id",
+            pl.col("reason")
+            .map_elements(lambda v: t(f"tomorrow.move.{v}", lang), return_dtype=pl.String)
+            .alias("move"),
+            _label_col("scene", "scene", lang),
+            pl.col("apply_time").dt.strftime("%Y-%m-%d"),
+            pl.col("complete_time").dt.strftime("%m-%d %H:%M"),
+            "hours",
+            pl.col("effect_hours")
+            .map_elements(lambda v: _signed_hours(v, lang), return_dtype=pl.String)
+            .alias("effect"),
+        )
+        labels = {
+            "service_id": t("col.service_id", lang),
+            "move": t("col.move", lang),
+            "scene": t("col.scene", lang),
+            "apply_time": t("col.apply_time", lang),
+            "complete_time": t("col.complete_time", lang),
+            "hours": t("col.hours", lang),
+            "effect": t("col.effect", lang),
+        }
+        parts.append(_frame_table(view, labels=labels, lang=lang, hours=["hours"]))
+    else:
+        parts.append(_empty(t("tomorrow.none", lang)))
+    return _section("sec-tomorrow", lang, *parts)
+
+
+def _signed_hours(value: float | None, lang: str) -> str:
+    if value is None:
+        return "—"
+    sign = "+" if value > 0.05 else "−" if value < -0.05 else "±"
+    return sign + _h(abs(value), lang)
+
+
+def classes(d: Any, *, lang: str = "zh") -> Section:
+    """The article's service-order classes: audit time, 一次性沟通完成率 and an SOP per class."""
+    frame = getattr(d, "classes", None)
+    if frame is None or not frame.height:
+        return _section("sec-classes", lang, _empty(t("classes.none", lang)))
+    rows = [
+        (
+            label("class", r["order_class"], lang),
+            f"{r['count']:,}",
+            fmt.pct(r["share"]),
+            _h(r["audit_mean_hours"], lang),
+            fmt.pct(r["first_pass_rate"]),
+            label("sop", r["order_class"], lang),
+        )
+        for r in frame.iter_rows(named=True)
+    ]
+    headers = [
+        t("col.order_class", lang),
+        t("col.count", lang),
+        t("col.share", lang),
+        t("col.audit_mean", lang),
+        t("col.first_pass", lang),
+        t("col.sop", lang),
+    ]
+    return _section(
+        "sec-classes",
+        lang,
+        _p(esc(t("classes.note", lang)), "report-note"),
+        _table(headers, rows, num=[1, 2, 3, 4]),
+    )
+
+
+def reconcile(d: Any, *, lang: str = "zh") -> Section:
+    """Our mean beside JD's per-order mean (matched share, mismatching orders) and, when given,
+    the figure 风向标 publishes with the likely causes of a gap."""
+    parts: list[str] = []
+    jd = getattr(d, "jd_check", None)
+    if jd is None:
+        parts.append(_p(esc(t("jd.none", lang)), "report-note"))
+    else:
+        parts.append(
+            _p(
+                esc(
+                    t(
+                        "jd.compare",
+                        lang,
+                        ours=_h(jd.mean_hours, lang),
+                        jd=_h(jd.mean_jd_hours, lang),
+                        compared=f"{jd.compared:,}",
+                        matched=f"{jd.matched:,}",
+                        share=fmt.pct(jd.matched_share),
+                    )
+                )
+            )
+        )
+        if jd.mismatches.height:
+            parts.append(f'<h3 class="report-h3">{esc(t("jd.mismatches", lang))}</h3>')
+            view = jd.mismatches.head(MISMATCH_SHOWN).select(
+                "service_id",
+                _label_col("scene", "scene", lang),
+                "hours",
+                "jd_hours",
+                "diff_hours",
+                pl.col("cause").map_elements(
+                    lambda v: t(f"jd.cause.{v}", lang), return_dtype=pl.String
+                ),
+            )
+            labels = {
+                "service_id": t("col.service_id", lang),
+                "scene": t("col.scene", lang),
+                "hours": t("col.ours", lang),
+                "jd_hours": t("col.jd", lang),
+                "diff_hours": t("col.diff", lang),
+                "cause": t("col.cause", lang),
+            }
+            parts.append(
+                _frame_table(
+                    view, labels=labels, lang=lang, hours=["hours", "jd_hours", "diff_hours"]
+                )
+            )
+    rec = getattr(d, "reconciliation", None)
+    if rec is None:
+        parts.append(_p(esc(t("published.none", lang)), "report-note"))
+    else:
+        parts.append(
+            _p(
+                esc(
+                    t(
+                        "published.compare",
+                        lang,
+                        published=_h(rec.published_hours, lang),
+                        ours=_h(rec.mean_hours, lang),
+                        gap=_signed_hours(rec.gap_hours, lang),
+                        jd=_h(rec.mean_jd_hours, lang),
+                    )
+                )
+            )
+        )
+        items = []
+        for cause in rec.causes:
+            text = t(
+                f"published.cause.{cause}",
+                lang,
+                start=fmt.day(d.window.start),
+                end=fmt.day(d.window.end),
+                until=fmt.timestamp(d.data_until),
+            )
+            if cause in rec.flagged:
+                text += t("published.flag", lang)
+            items.append(f"<li>{esc(text)}</li>")
+        parts.append(_p(esc(t("published.causes", lang))) + f"<ul>{''.join(items)}</ul>")
+    return _section("sec-reconcile", lang, *parts)
 
 
 def _short(column: str, limit: int = 14) -> pl.Expr:
@@ -765,14 +1117,28 @@ def what_if(d: Any, *, lang: str = "zh") -> Section:
                         "whatif.best",
                         lang,
                         scenario=ch.what_if_label(
-                            best["scenario"], stage=best.get("stage"), n=best.get("n"), lang=lang
+                            best["scenario"],
+                            stage=best.get("stage"),
+                            n=best.get("n"),
+                            lang=lang,
+                            scene=best.get("scene"),
                         ),
                         mean=_h(best["mean_hours"], lang),
-                        delta=_h(best["delta_hours"], lang),
+                        delta=_signed_hours(best["delta_hours"], lang),
                     )
                 )
             )
         )
+    if "scene" in wi.columns:
+        for r in wi.filter(pl.col("scenario") == "refund_at_audit").iter_rows(named=True):
+            text = t(
+                "whatif.refund",
+                lang,
+                scene=label("scene", r["scene"], lang),
+                mean=_h(r["mean_hours"], lang),
+                delta=_signed_hours(r["delta_hours"], lang),
+            )
+            parts.append(_p(esc(text)))
     return _section("sec-whatif", lang, *parts)
 
 
@@ -799,7 +1165,7 @@ def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
     # "rule: threshold in force" — the rule names carry JD's default, a rules file may change it.
     colon = "：" if lang == "zh" else ": "
     thresholds = sep.join(
-        f"{label('rule', name, lang)}{colon}{_h(value, lang)}"
+        f"{label('rule', name, lang)}{colon}{fmt.hours_label(value, lang=lang)}"
         for name, value in rules.thresholds.items()
     )
     # Only exemptions that can touch this sample: apply dates from end − history_days to end.
@@ -825,15 +1191,46 @@ def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
         t(
             "method.target",
             lang,
-            target=_h(d.target_hours, lang),
-            line=_h(d.warning.line_hours, lang),
+            target=fmt.hours_label(d.target_hours, lang=lang),
+            line=fmt.hours_label(d.warning.line_hours, lang=lang),
         ),
         t("method.thresholds", lang, items=thresholds),
         t("method.holidays", lang, items=holidays),
+        t("method.holidays_estimate", lang),
         t("method.holidays_used", lang, n=used),
         t("method.as_of", lang, as_of=fmt.timestamp(d.as_of)),
     ]
-    return _section("sec-methodology", lang, "".join(_p(esc(line)) for line in lines))
+    colon = "：" if lang == "zh" else ": "
+    sources = "".join(
+        f"<li>{esc(label('source', rule, lang))}{colon}{esc(t(f'method.source.{kind}', lang))}</li>"
+        for rule, kind in METHOD_SOURCES
+    )
+    return _section(
+        "sec-methodology",
+        lang,
+        "".join(_p(esc(line)) for line in lines),
+        f'<h3 class="report-h3">{esc(t("method.sources", lang))}</h3><ul>{sources}</ul>',
+    )
+
+
+#: Each rule of the toolkit and where it comes from (issue 10, "Methodology"): the merchant
+#: article (and the JD announcements it quotes), a public restatement of JD's rules, or the
+#: toolkit's own reading where JD says nothing.
+METHOD_SOURCES: tuple[tuple[str, str], ...] = (
+    ("sample", "article"),
+    ("scene_audit_end", "article"),
+    ("scene_process_end", "article"),
+    ("feedback", "article"),
+    ("intervention", "article"),
+    ("warning", "article"),
+    ("thresholds_article", "article"),
+    ("tools", "article"),
+    ("scene_restated", "restatement"),
+    ("scene_other", "toolkit"),
+    ("process_24h", "toolkit"),
+    ("total_60h", "toolkit"),
+    ("holidays", "toolkit"),
+)
 
 
 def data_quality(d: Any, *, lang: str = "zh") -> Section:
