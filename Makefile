@@ -20,10 +20,19 @@ export PYTHONUTF8 := 1
 WORKERS ?=
 TO ?=
 
-# Optional arguments shared by the report-like targets.
-WINDOW_ARGS = $(if $(START),--start $(START)) $(if $(END),--end $(END))
+# One shell word holding the value of a make variable, never shell syntax: DATA="my exports/x.xlsx"
+# stays one path and STORE='x; rm -rf ~' stays a (refused) store id. DATA is therefore one file
+# or folder; for several, give a folder (or call the CLI).
+quote = '$(subst ','\'',$(1))'
+arg = $(if $(2),$(1) $(call quote,$(2)))
 
-.PHONY: help setup data report reports notebook email test lint bench clean
+# Optional arguments shared by the report-like targets.
+WINDOW_ARGS = $(call arg,--start,$(START)) $(call arg,--end,$(END))
+DATA_ARG = $(if $(DATA),$(call quote,$(DATA)))
+# What the browser and PNG-chart tests need from Debian (see sysdeps).
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
+
+.PHONY: help setup sysdeps data report reports notebook email test lint bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -42,23 +51,36 @@ data: setup ## Generate the demo data set in data/demo (12 stores, 180 days)
 	$(PY) -m aftersales_kit demo --out data/demo
 
 report: setup ## Render one store report: make report [STORE=id START= END= DATA= LANG=zh|en]
-	$(PY) -m aftersales_kit report $(DATA) $(if $(STORE),--store $(STORE)) $(WINDOW_ARGS) --lang $(REPORT_LANG)
+	$(PY) -m aftersales_kit report $(DATA_ARG) $(call arg,--store,$(STORE)) $(WINDOW_ARGS) --lang $(REPORT_LANG)
 
 reports: setup ## Render every store's report and reports/index.html: make reports [STORES=a,b|all WORKERS=n]
-	$(PY) -m aftersales_kit batch $(DATA) $(if $(filter-out all,$(STORES)),--stores $(STORES)) \
-	  $(WINDOW_ARGS) $(if $(WORKERS),--workers $(WORKERS)) --lang $(REPORT_LANG)
+	$(PY) -m aftersales_kit batch $(DATA_ARG) $(call arg,--stores,$(filter-out all,$(STORES))) \
+	  $(WINDOW_ARGS) $(call arg,--workers,$(WORKERS)) --lang $(REPORT_LANG)
 
 notebook: setup ## Open Jupyter Lab on notebooks/
 	$(VENV)/bin/jupyter lab notebooks/
 
 email: setup ## Email one store's diagnosis: make email STORE=id TO=a@b.com [START= END= DATA=]
-	$(PY) -m aftersales_kit email $(DATA) $(if $(STORE),--store $(STORE)) $(if $(TO),--to $(TO)) $(WINDOW_ARGS) --lang $(REPORT_LANG)
+	$(PY) -m aftersales_kit email $(DATA_ARG) $(call arg,--store,$(STORE)) $(call arg,--to,$(TO)) \
+	  $(WINDOW_ARGS) --lang $(REPORT_LANG)
 
 lint: setup ## Run ruff
 	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
 	$(VENV)/bin/ruff format --check aftersales_kit tests benchmarks
 
-test: setup ## Run ruff and the whole test suite
+sysdeps: ## Install Debian's chromium and fonts-noto-cjk when missing (browser and PNG tests)
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "安装 (installing) $(SYSTEM_PACKAGES)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  else \
+	    echo "缺少系统软件包 (missing system packages), run: sudo apt-get install $(SYSTEM_PACKAGES)" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: setup sysdeps ## Run ruff and the whole test suite (installs chromium and CJK fonts when missing)
 	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
 	$(PY) -m pytest -n 2 -q
 

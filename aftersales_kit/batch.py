@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from aftersales_kit import report as _report
-from aftersales_kit.errors import AftersalesError, UnknownStoreError, UsageError
+from aftersales_kit.errors import AftersalesError, ReportError, UnknownStoreError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
 
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
@@ -394,6 +394,10 @@ def run_batch(
                 progress=progress,
                 index=index,
             )
+        except OSError as exc:  # the output folder filled up or vanished mid-run
+            _stop_pool(pool)
+            msg = f"报告无法写入 (cannot write the reports) in {out}: {exc.strerror or exc}"
+            raise ReportError(msg) from None
         except BaseException:
             _stop_pool(pool)
             raise
