@@ -164,14 +164,14 @@ def trend_chart(
     lines = [
         {
             "hours": line_hours,
-            "label": t("chart.warning_line", lang, hours=fmt.hours(line_hours, lang=lang)),
+            "label": t("chart.warning_line", lang, hours=fmt.hours_label(line_hours, lang=lang)),
         }
     ]
     if abs(target_hours - line_hours) > 1e-9:
         lines.append(
             {
                 "hours": target_hours,
-                "label": t("chart.target_line", lang, hours=fmt.hours(target_hours, lang=lang)),
+                "label": t("chart.target_line", lang, hours=fmt.hours_label(target_hours, lang=lang)),
             }
         )
     refs = alt.Chart(pl.DataFrame(lines))

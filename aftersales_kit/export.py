@@ -1,4 +1,6 @@
-"""The action lists of a diagnosis as one ``.xlsx``: open orders at risk, TOP100, alert details.
+"""The action lists of a diagnosis as one ``.xlsx``: one sheet per team (customer service,
+logistics, warehouse), the service-order alerts (open orders about to be counted), the history
+TOP100, alert details, tomorrow's moving orders and the orders whose hours differ from JD's.
 
 Personal columns are masked (again: masking is idempotent, and the workbook leaves the building) and
 text cells that a spreadsheet could read as a formula (leading ``= + - @`` tab or CR) get a visible
@@ -20,16 +22,22 @@ import xlsxwriter
 from aftersales_kit.files import atomic_path
 from aftersales_kit.format import mask_personal
 from aftersales_kit.settings import RULE_NAMES, STAGES
-from aftersales_kit.text import label
+from aftersales_kit.text import label, t
 
 #: Leading characters that make Excel/WPS read text as a formula (OWASP, ASVS 1.2.10).
 FORMULA_TRIGGER = r"^[=+\-@\t\r]"
 
-#: (Diagnosis attribute, zh sheet name, en sheet name); Excel limits names to 31 characters.
+#: (Diagnosis attribute path, zh sheet name, en sheet name); Excel limits names to 31 characters.
+#: A dotted path reaches inside a field (``team_actions.logistics``, ``tomorrow.movers``).
 SHEETS: tuple[tuple[str, str, str], ...] = (
-    ("open_at_risk", "即将超时预警单", "Open orders at risk"),
-    ("top100", "历史TOP100", "Top 100 longest"),
+    ("team_actions.customer_service", "客服行动清单", "Customer service"),
+    ("team_actions.logistics", "物流行动清单", "Logistics"),
+    ("team_actions.warehouse", "仓库行动清单", "Warehouse"),
+    ("open_at_risk", "售后服务单预警(即将计入)", "Service-order alerts"),
+    ("top100", "历史服务单预警TOP100", "History alerts (longest 100)"),
     ("alert_orders", "预警明细", "Alert details"),
+    ("tomorrow.movers", "明天影响最大的服务单", "Tomorrow's movers"),
+    ("jd_check.mismatches", "与京东时长不一致", "Differs from JD"),
 )
 
 #: column -> (zh header, en header).
@@ -58,9 +66,20 @@ HEADERS: dict[str, tuple[str, str]] = {
     "stage_inbound": ("签收→入库(小时)", "Inbound h"),
     "stage_process": ("入库→处理(小时)", "Process h"),
     "intervention_hours": ("京东介入(小时)", "Intervention h"),
+    "team": ("负责团队", "Team"),
+    "next_action": ("下一步", "Next action"),
+    "complete_time": ("暂完结时间", "Provisionally completed"),
+    "effect_hours": ("对明天均值的影响(小时)", "Effect on tomorrow's mean (h)"),
+    "jd_hours": ("京东售后整体时长(小时)", "JD hours"),
+    "diff_hours": ("差(本工具-京东,小时)", "Difference (ours - JD, h)"),
+    "cause": ("可能原因", "Likely cause"),
     "customer_name": ("客户姓名(已脱敏)", "Customer (masked)"),
     "customer_phone": ("联系电话(已脱敏)", "Phone (masked)"),
     "address": ("收货地址(已脱敏)", "Address (masked)"),
+    "buyer_account": ("下单账号(已脱敏)", "Buyer account (masked)"),
+    "province": ("省", "Province"),
+    "city": ("市", "City"),
+    "description": ("客户问题描述(电话已隐藏)", "Customer description (phones hidden)"),
 }
 
 
@@ -104,11 +123,40 @@ def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
         exprs.append(
             pl.when(pl.col("breached")).then(pl.lit(yes)).otherwise(pl.lit(no)).alias("breached")
         )
+    # Coded values become words: the next action, the team, why an order moves tomorrow, and
+    # the likely cause of a difference to JD's hours.
+    coded = {
+        "next_action": lambda v: t(f"action.{v}", lang),
+        "team": lambda v: label("team", v, lang),
+        "reason": lambda v: t(f"tomorrow.move.{v}", lang),
+        "cause": lambda v: t(f"jd.cause.{v}", lang),
+        "scene": lambda v: label("scene", v, lang),
+    }
+    for column, word in coded.items():
+        # "reason" is also the customer's apply reason (top100): only tomorrow's codes map.
+        if column not in frame.columns or frame.schema[column] != pl.String:
+            continue
+        values = frame[column].drop_nulls().unique().to_list()
+        if column == "reason" and not set(values) <= {"out_of_window", "apply_too_old", "enters"}:
+            continue
+        if column == "scene" and lang == "zh":
+            continue
+        exprs.append(pl.col(column).replace({v: word(v) for v in values}))
     return frame.with_columns(exprs) if exprs else frame
 
 
+def _field(diagnosis: Any, path: str) -> object:
+    """``a.b`` → ``diagnosis.a.b`` or ``diagnosis.a["b"]``; None when any part is missing."""
+    value: object = diagnosis
+    for part in path.split("."):
+        if value is None:
+            return None
+        value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
+    return value
+
+
 def action_frames(diagnosis: Any, *, lang: str = "zh") -> dict[str, pl.DataFrame]:
-    """The three action lists of a ``Diagnosis``, ready to write: sheet name → frame.
+    """The action lists of a ``Diagnosis``, ready to write: sheet name → frame.
 
     Personal data masked, stage/rule names translated, formula triggers neutralised, headers in
     ``lang``. Frames missing from the diagnosis are skipped; empty ones are kept (header only).
@@ -116,7 +164,7 @@ def action_frames(diagnosis: Any, *, lang: str = "zh") -> dict[str, pl.DataFrame
     idx = 1 if lang == "en" else 0
     sheets: dict[str, pl.DataFrame] = {}
     for attr, zh_name, en_name in SHEETS:
-        frame = getattr(diagnosis, attr, None)
+        frame = _field(diagnosis, attr)
         if not isinstance(frame, pl.DataFrame):
             continue
         prepared = neutralize_formulas(_labelled(mask_personal(frame), lang=lang))

@@ -64,11 +64,11 @@ def test_trend_chart_rounds_and_draws_the_lines() -> None:
         {"date": "2026-10-02", "counted": 5, "mean_hours": 40.0},
     ] in data
     assert [
-        {"hours": 60.0, "label": "预警线 60.0 小时"},
-        {"hours": 48.0, "label": "目标 48.0 小时"},
+        {"hours": 60.0, "label": "提示线60小时"},
+        {"hours": 48.0, "label": "目标48小时"},
     ] in data
     same = charts.trend_chart(daily, line_hours=60.0, target_hours=60.0, lang="en")
-    assert [{"hours": 60.0, "label": "Warning line 60.0 h"}] in _data(same)
+    assert [{"hours": 60.0, "label": "Warning line 60 h"}] in _data(same)
 
 
 def test_stage_by_scene_chart_labels_and_orders_stages() -> None:
@@ -83,7 +83,7 @@ def test_stage_by_scene_chart_labels_and_orders_stages() -> None:
     rows = _data(charts.stage_by_scene_chart(frame, lang="en"))[0]
     assert [(r["scene_label"], r["stage_label"], r["hours"], r["stage_order"]) for r in rows] == [
         ("Return", "Audit", 10.0, 0),
-        ("Return", "Return transit", 30.6, 2),
+        ("Return", "Reverse logistics", 30.6, 2),
         ("Cancelled", "Audit", 2.0, 0),
     ]
 
@@ -133,12 +133,12 @@ def test_scene_alerts_heatmap_and_what_if_charts() -> None:
     assert [(r["scenario"], r["mean_hours"], r["delta_hours"]) for r in rows] == [
         ("当前实际", 60.6, 0.0),
         ("审核达标", 51.7, -8.9),
-        ("去掉最长的 10 单", 48.4, -12.2),
+        ("去掉最长的10单", 48.4, -12.2),
     ]
 
 
 def test_what_if_label() -> None:
     assert charts.what_if_label("stage_meets_target", stage="inbound", n=None, lang="en") == (
-        "Sign→inbound meets its target"
+        "Sign → inspection & inbound meets its target"
     )
     assert charts.what_if_label("all_stages_meet_target", stage=None, n=None) == "所有环节达标"

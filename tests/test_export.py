@@ -69,6 +69,7 @@ def crafted(diagnosis):
         open_at_risk=open_at_risk,
         alert_orders=alert_orders,
         top100=diagnosis.top100.clear(),
+        jd_check=None,
     )
 
 
@@ -101,11 +102,21 @@ def test_neutralized_cells_never_start_with_a_trigger(values: list[str | None]) 
 
 def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
     sheets = action_frames(crafted)
-    assert list(sheets) == ["即将超时预警单", "历史TOP100", "预警明细"]
+    # Sheet names in JD's terms, one per team first (issue 10); the crafted diagnosis has no
+    # JD hours, so no "differs from JD" sheet.
+    assert list(sheets) == [
+        "客服行动清单",
+        "物流行动清单",
+        "仓库行动清单",
+        "售后服务单预警(即将计入)",
+        "历史服务单预警TOP100",
+        "预警明细",
+        "明天影响最大的服务单",
+    ]
     expected_open = pl.DataFrame(
         {
             "服务单号": ["S1", '\'=HYPERLINK("http://x")'],
-            "当前环节": ["审核", "签收→入库"],
+            "当前环节": ["审核", "签收→验收入库"],
             "预警规则": ["审核超24小时", "签收超48小时未入库"],
             "已超时": ["是", "否"],
             "申请时间": [datetime(2026, 3, 30, 8, 15), datetime(2026, 3, 29, 20, 0)],
@@ -115,20 +126,24 @@ def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
             "客户电话(已脱敏)": ["138****5678", "'+86****5678"],
         }
     ).rename({"客户电话(已脱敏)": "联系电话(已脱敏)"})
-    assert_frame_equal(sheets["即将超时预警单"], expected_open)
+    assert_frame_equal(sheets["售后服务单预警(即将计入)"], expected_open)
     expected_alerts = pl.DataFrame(
         {
             "服务单号": ["S9", "https://evil.example/x"],
-            "触发规则": ["审核超24小时、总时长超60小时", "'@SUM(A1)"],
+            "触发规则": ["审核超24小时、超60小时（拉高均值）", "'@SUM(A1)"],
             "售后时长(小时)": [-3.5, 70.25],
         }
     )
     assert_frame_equal(sheets["预警明细"], expected_alerts)
-    assert sheets["历史TOP100"].height == 0
+    assert sheets["历史服务单预警TOP100"].height == 0
 
     english = action_frames(crafted, lang="en")
-    assert list(english) == ["Open orders at risk", "Top 100 longest", "Alert details"]
-    assert english["Open orders at risk"]["Rule"].to_list() == [
+    assert list(english)[3:6] == [
+        "Service-order alerts",
+        "History alerts (longest 100)",
+        "Alert details",
+    ]
+    assert english["Service-order alerts"]["Rule"].to_list() == [
         "Audit > 24 h",
         "Not booked in 48 h after signing",
     ]
@@ -138,13 +153,21 @@ def test_workbook_round_trip_has_no_formulas(crafted, tmp_path: Path) -> None:
     path = write_action_lists(crafted, path=tmp_path / "out" / "行动清单.xlsx")
     assert path.exists() and [p.name for p in path.parent.iterdir()] == [path.name]
     book = pl.read_excel(path, sheet_id=0)
-    assert list(book) == ["即将超时预警单", "历史TOP100", "预警明细"]
-    sheet = book["即将超时预警单"]
+    assert list(book) == [
+        "客服行动清单",
+        "物流行动清单",
+        "仓库行动清单",
+        "售后服务单预警(即将计入)",
+        "历史服务单预警TOP100",
+        "预警明细",
+        "明天影响最大的服务单",
+    ]
+    sheet = book["售后服务单预警(即将计入)"]
     assert sheet["服务单号"].to_list() == ["S1", '\'=HYPERLINK("http://x")']
     assert sheet["联系电话(已脱敏)"].to_list() == ["138****5678", "'+86****5678"]
     assert sheet["申请时间"].to_list()[0] == datetime(2026, 3, 30, 8, 15)
     assert book["预警明细"]["售后时长(小时)"].to_list() == [-3.5, 70.25]
-    assert book["历史TOP100"].columns[:3] == ["排名", "服务单号", "订单号"]
+    assert book["历史服务单预警TOP100"].columns[:3] == ["排名", "服务单号", "订单号"]
     with zipfile.ZipFile(path) as z:
         sheets_xml = [z.read(n) for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
     assert all(b"<f>" not in xml for xml in sheets_xml)  # no formula cells at all
@@ -153,10 +176,29 @@ def test_workbook_round_trip_has_no_formulas(crafted, tmp_path: Path) -> None:
 
 def test_real_diagnosis_lists_are_masked(diagnosis) -> None:
     book = pl.read_excel(io.BytesIO(action_lists_bytes(diagnosis)), sheet_id=0)
-    assert book["历史TOP100"].height == diagnosis.top100.height > 0
-    assert book["即将超时预警单"].height == diagnosis.open_at_risk.height
+    assert book["历史服务单预警TOP100"].height == diagnosis.top100.height > 0
+    assert book["售后服务单预警(即将计入)"].height == diagnosis.open_at_risk.height
     assert book["预警明细"].height == diagnosis.alert_orders.height
-    phones = book["历史TOP100"]["联系电话(已脱敏)"].drop_nulls()
+    phones = book["历史服务单预警TOP100"]["联系电话(已脱敏)"].drop_nulls()
     assert phones.len() > 0 and phones.str.contains(r"^1[3-9]\d\*{4}\d{4}$").all()
-    names = book["历史TOP100"]["客户姓名(已脱敏)"].drop_nulls()
+    names = book["历史服务单预警TOP100"]["客户姓名(已脱敏)"].drop_nulls()
     assert names.str.contains(r"^.\*+$").all()
+
+
+def test_team_sheets_hold_each_teams_orders_with_next_action_and_hours_left(diagnosis) -> None:
+    # Issue 10 "one action list per team": every team's sheet is exactly its list, coded values
+    # in words, and no order appears on two teams' sheets.
+    sheets = action_frames(diagnosis)
+    seen: set[str] = set()
+    for team, name in (
+        ("customer_service", "客服行动清单"),
+        ("logistics", "物流行动清单"),
+        ("warehouse", "仓库行动清单"),
+    ):
+        frame = diagnosis.team_actions[team]
+        sheet = sheets[name]
+        assert sheet["服务单号"].to_list() == frame["service_id"].to_list()
+        assert {"下一步", "距超时(小时)", "当前环节"} <= set(sheet.columns)
+        assert not set(sheet["下一步"].drop_nulls()) & {"audit", "book_in", "chase_carrier"}
+        assert not seen & set(frame["service_id"])
+        seen |= set(frame["service_id"])
