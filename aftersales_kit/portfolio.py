@@ -45,7 +45,12 @@ def store_summary(d: Any, *, report: str) -> dict[str, Any]:
 
     board = d.short_board
     risk = d.open_at_risk
-    breached = int(risk.filter(pl.col("breached")).height) if risk.height else 0
+    # Already over a stage limit; an order past the 60 h line is a long order, not a breach.
+    over = pl.col("breached").fill_null(False) & (pl.col("rule") != "total_over_60h").fill_null(
+        True
+    )
+    breached = int(risk.filter(over).height) if risk.height else 0
+    tomorrow = getattr(d, "tomorrow", None)
     prev = d.prev_kpis.mean_hours
     mean = d.kpis.mean_hours
     return {
@@ -61,6 +66,9 @@ def store_summary(d: Any, *, report: str) -> dict[str, Any]:
         "median_hours": _f(d.kpis.median_hours),
         "over_60h_share": _f(d.kpis.over_60h_share),
         "warning_level": d.warning.level,
+        "warning_state": getattr(d.warning, "state", None),
+        "tomorrow_mean_hours": None if tomorrow is None else _f(tomorrow.mean_hours),
+        "tomorrow_delta_hours": None if tomorrow is None else _f(tomorrow.delta_hours),
         "line_hours": float(d.warning.line_hours),
         "short_board": None
         if board is None
@@ -252,6 +260,17 @@ def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     )
 
 
+def _tomorrow(row: Mapping[str, Any], lang: str) -> str:
+    """Tomorrow's projected mean and its change (the 考核周期 moves one day every morning)."""
+    mean = row.get("tomorrow_mean_hours")
+    if mean is None:
+        return "—"
+    delta = row.get("tomorrow_delta_hours")
+    sign = "" if delta is None else "+" if delta > 0.05 else "−" if delta < -0.05 else "±"
+    change = "" if delta is None else f" ({sign}{fmt.hours(abs(delta), lang=lang, unit=False)})"
+    return fmt.escape(fmt.hours(mean, lang=lang) + change)
+
+
 def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     rows = ranked(summary["stores"])
     if not rows:
@@ -265,6 +284,7 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
             _delta(r, lang),
             str(r["counted"]),
             fmt.escape(fmt.pct(r["over_60h_share"])),
+            _tomorrow(r, lang),
             _board_text(r["short_board"], lang),
             _level(r["warning_level"], lang),
         ]
@@ -280,11 +300,12 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
             "col.change",
             "col.counted",
             "col.over",
+            "col.tomorrow",
             "col.short_board",
             "col.level",
         )
     ]
-    table = _table(headers, body, num=(0, 2, 3, 5, 6))
+    table = _table(headers, body, num=(0, 2, 3, 5, 6, 7))
     return _section("pf-ranking", s("sec.ranking", lang), table)
 
 
