@@ -1,0 +1,147 @@
+"""Issue 11, item 6: a server that never answers the end of DATA; one recipient failing."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from datetime import date
+from email.message import EmailMessage
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from aftersales_kit import deliver, smtp
+from aftersales_kit.rules import Window
+
+
+class Server:
+    """aiosmtpd handler: ``silent`` swallows DATA without a reply; ``defer`` 4xx's RCPT forever."""
+
+    def __init__(self) -> None:
+        self.silent = False
+        self.defer: set[str] = set()
+        self.received: list[list[str]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.defer:
+            return "450 4.2.1 mailbox busy, try later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(list(envelope.rcpt_tos))  # the mail is queued here...
+        if self.silent:
+            await asyncio.sleep(30)  # ...but the reply never comes in time
+        return "250 Message accepted"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server():
+    handler = Server()
+    controller = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    try:
+        yield controller, handler
+    finally:
+        controller.stop()
+
+
+def _settings(controller: Controller) -> smtp.SmtpSettings:
+    return smtp.SmtpSettings(
+        host="127.0.0.1",
+        port=controller.port,
+        sender="report@example.com",
+        security="none",
+        timeout=5,
+        data_timeout=1.0,
+        retries=2,
+        backoff_seconds=0.0,
+    )
+
+
+def _message() -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "report@example.com"
+    message["To"] = "a@example.com"
+    message["Subject"] = "诊断"
+    message["Message-ID"] = "<x@example.com>"
+    message.set_content("hello")
+    return message
+
+
+def test_item6_default_data_end_timeout_is_rfc5321() -> None:
+    assert smtp.SmtpSettings(host="h", port=25, sender="s@x").data_timeout == 600.0
+    settings = smtp.smtp_settings(
+        {"host": "h", "from": "s@x"}, env={"AFTERSALES_SMTP_DATA_TIMEOUT": "900"}
+    )
+    assert settings.data_timeout == 900.0
+
+
+def test_item6_no_reply_after_data_is_unknown_and_not_resent(server, tmp_path: Path) -> None:
+    controller, handler = server
+    handler.silent = True
+    began = time.monotonic()
+    results = smtp.send_message(
+        _message(), recipients=["a@example.com", "b@example.com"], settings=_settings(controller)
+    )
+    assert [r.status for r in results] == ["unknown", "unknown"]
+    assert "--resend" in results[0].detail
+    assert len(handler.received) == 1  # sent once: no automatic retry of an ambiguous DATA
+    assert time.monotonic() - began < 10
+
+    # Through deliver(): the sent-log says "unknown"; a rerun skips; --resend sends again.
+    d = SimpleNamespace(
+        store_id="1000101", window=Window(start=date(2026, 3, 2), end=date(2026, 3, 31))
+    )
+    handler.received.clear()
+    kwargs = {
+        "report_html": b"<html></html>",
+        "to": ["a@example.com"],
+        "settings": _settings(controller),
+        "outbox": tmp_path,
+        "key": "k1",
+    }
+    original = deliver.build_message
+    deliver.build_message = lambda *a, **k: _message()  # type: ignore[assignment]
+    try:
+        first = deliver.deliver(d, **kwargs)
+        assert [r.status for r in first.results] == ["unknown"] and not first.ok
+        log = (tmp_path / deliver.SENT_LOG).read_text(encoding="utf-8")
+        assert '"status": "unknown"' in log
+        handler.silent = False
+        second = deliver.deliver(d, **kwargs)
+        assert [r.status for r in second.results] == ["skipped"]
+        assert "unknown" in second.results[0].detail
+        assert len(handler.received) == 1
+        third = deliver.deliver(d, resend=True, **kwargs)
+        assert [r.status for r in third.results] == ["sent"]
+        assert len(handler.received) == 2
+    finally:
+        deliver.build_message = original  # type: ignore[assignment]
+
+
+def test_item6_one_failing_recipient_does_not_block_the_others(server) -> None:
+    controller, handler = server
+    handler.defer = {"busy@example.com"}
+    results = smtp.send_message(
+        _message(),
+        recipients=["a@example.com", "busy@example.com", "b@example.com"],
+        settings=_settings(controller),
+    )
+    status = {r.recipient: r.status for r in results}
+    assert status == {
+        "a@example.com": "sent",
+        "busy@example.com": "failed",
+        "b@example.com": "sent",
+    }
+    assert handler.received[0] == ["a@example.com", "b@example.com"]  # delivered at once
+    assert all("busy@example.com" not in rcpts for rcpts in handler.received)
