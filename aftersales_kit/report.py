@@ -768,8 +768,15 @@ def fingerprint(
     """
     import polars as pl
 
+    as_of = ""
+    if as_of_given and params.as_of:
+        # "2026-04-01 09:00" and "2026-04-01 09:00:00" are the same moment
+        try:
+            as_of = datetime.fromisoformat(params.as_of.strip()).isoformat(sep=" ")
+        except ValueError:
+            as_of = params.as_of
     shown = dataclasses.asdict(params) | {
-        "as_of": params.as_of if as_of_given else "",
+        "as_of": as_of,
         "data": "",  # the rows digest covers the data, wherever it is
         "cache": "",
         "rules": "",  # the rules file's content counts, not its path
