@@ -1288,8 +1288,12 @@ def _team_actions(open_at_risk: pl.DataFrame, *, rules: Rules) -> dict[str, pl.D
     most urgent first. An order whose only broken rule is the 60 h line is a long order, not a
     missed deadline and is left off the lists."""
     horizon = _limits(rules)["open_horizon_hours"]
+    # Passing the 60 h line is no team's deadline (DOMAIN §5): those rows stay in the
+    # service-order alerts, not on a team's list.
     due = open_at_risk.filter(
-        pl.col("team").is_not_null() & (pl.col("hours_to_breach") <= horizon).fill_null(False)
+        pl.col("team").is_not_null()
+        & (pl.col("rule") != "total_over_60h").fill_null(True)
+        & (pl.col("hours_to_breach") <= horizon).fill_null(False)
     )
     return {
         team: due.filter(pl.col("team") == team)
@@ -1332,7 +1336,18 @@ def _team(*, status: str = "status") -> pl.Expr:
         .then(pl.lit("customer_service"))
         .when(stage.is_in(["return_ship", "transit"]))
         .then(pl.lit("logistics"))
-        .when((stage == "inbound") | ((stage == "process") & pl.col("inbound_time").is_not_null()))
+        # The warehouse books returns in, processes them and ships new items (replacements,
+        # exchanges, repairs); a refund with no goods back is customer service's.
+        .when(
+            (stage == "inbound")
+            | (
+                (stage == "process")
+                & (
+                    pl.col("inbound_time").is_not_null()
+                    | pl.col("scene").is_in([*REPLACEMENT_SCENES, "换货", "维修"]).fill_null(False)
+                )
+            )
+        )
         .then(pl.lit("warehouse"))
         .when(stage == "process")
         .then(pl.lit("customer_service"))
