@@ -497,13 +497,32 @@ def _existing_report(out: Path) -> Path:
 CLI_WINDOW = ["--start", "2026-03-01", "--end", "2026-03-30", "--as-of", "2026-03-31 09:00"]
 
 
+def _current_report(out: Path, data: Path) -> Path:
+    """An existing report whose sidecar has the fingerprint the email computes (so it is reused)."""
+    import argparse
+
+    from aftersales_kit import report
+
+    path = _existing_report(out)
+    args = argparse.Namespace(
+        data=[str(data)], rules=None, start="2026-03-01", end="2026-03-30",
+        as_of="2026-03-31 09:00", config=None, skip_bad_rows=False, store_id=None,
+    )  # fmt: skip
+    diagnoses, paths, digests = deliver._diagnoses(args, [STORE])
+    d = diagnoses[STORE]
+    params = deliver.report_params(d, data=paths, rules=None, lang="zh", as_of=args.as_of)
+    key = deliver.report_key(d, params=params, rows=digests[STORE], as_of_given=True)
+    report.write_sidecar(path, {"fingerprint": key})
+    return path
+
+
 def test_cli_dry_run_writes_eml(demo_files, tmp_path, monkeypatch, capsys) -> None:
     from aftersales_kit.cli import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AFTERSALES_CONFIG", raising=False)
     out = tmp_path / "reports"
-    _existing_report(out)
+    _current_report(out, demo_files)
     code = main(["email", str(demo_files), "--store", STORE, "--to", "a@example.com",
                  *CLI_WINDOW, "--out", str(out), "--dry-run"])  # fmt: skip
     assert code == 0
