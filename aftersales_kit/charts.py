@@ -171,7 +171,9 @@ def trend_chart(
         lines.append(
             {
                 "hours": target_hours,
-                "label": t("chart.target_line", lang, hours=fmt.hours_label(target_hours, lang=lang)),
+                "label": t(
+                    "chart.target_line", lang, hours=fmt.hours_label(target_hours, lang=lang)
+                ),
             }
         )
     refs = alt.Chart(pl.DataFrame(lines))

@@ -40,10 +40,23 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
   target; ``all_stages_meet_target``: every stage capped; ``without_longest``: the mean without
   the n longest counted orders for n in 10, 50, 100, each lowered to ``counted − 1`` when there
   are fewer orders (repeated n dropped).
-- **Consumer-warning level.** ``high``: the full JD condition holds (mean over the line, star ≤
-  ``warning_star``, both rank rates ≤ ``warning_rank``), or the mean is over the line and no
-  observed star/ranks were given; ``watch``: the mean is over the line but the observed values
-  do not meet the full condition, or the mean is within 10 % below the line; ``ok`` otherwise.
+- **Consumer warning (three states).** ``triggered``: the mean is over the line, the star ≤
+  ``warning_star`` and both star rank rates ≤ ``warning_rank``; ``cannot_judge``: the mean is
+  over the line but a star or rank rate was not given (and none given fails); ``not_triggered``
+  otherwise (JD lifts the warning once the mean is within the line). Never "high" on the
+  duration alone.
+- **Open orders** are split: already over a stage limit (act now), about to breach one within
+  ``open_horizon_hours`` (hours left), and past the 60 h line (a long order pulling the mean
+  up, not a deadline). **Team lists**: customer service (audit, 待客户反馈, refunds without goods
+  back), logistics (pickup, transit), warehouse (book in, process after inbound, send new items);
+  orders over a stage limit or due within the horizon; the 60 h line is nobody's deadline.
+- **Tomorrow** (明天): the window shifted by one day with the data as of now; each leaving or
+  entering order's effect is ±(hours − today's mean) / tomorrow's count, so the effects add up to
+  the change exactly.
+- **Service-order classes** (无理由退换, 质量问题退换, 普通瑕疵退换, 拒收件, other) by keywords
+  in the reasons, type and status (:data:`ORDER_CLASSES`), the toolkit's reading of the article.
+- **Refund at audit** (闪电退款 / 极速审核 what-if): each order of the scene stops at its audit
+  hours (``min(hours, stage_audit)``).
 - **Findings** carry values only (text.py words them); severity 3 = act now, 2 = important,
   1 = worth a look. Trigger limits are in :data:`FINDING_LIMITS`; a rules object may override
   them with a ``finding_limits`` mapping.

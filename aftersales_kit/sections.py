@@ -422,6 +422,20 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
             esc(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count))
         )
     lines.append(esc(counted))
+    jd = getattr(d, "jd_check", None)
+    if jd is not None:
+        # JD's own per-order figure beside ours (issue 9); details in the reconciliation section.
+        lines.append(
+            esc(
+                t(
+                    "kpi.vs_jd",
+                    lang,
+                    jd=_h(jd.mean_jd_hours, lang),
+                    ours=_h(jd.mean_hours, lang),
+                    share=fmt.pct(jd.matched_share),
+                )
+            )
+        )
     over_label = t("kpi.over_60h", lang, hours=fmt.hours_label(d.warning.line_hours, lang=lang))
     previous = esc(t("report.previous", lang))
 

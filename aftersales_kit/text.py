@@ -80,6 +80,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "median of the other stores in this batch {hours} ({n})",
     ),
     "kpi.excluded": ("另有{n}单未计入（见数据质量）", "{n} more not counted (see data quality)"),
+    "kpi.vs_jd": (
+        "京东逐单平均{jd}（同批本工具{ours}，一致{share}）",
+        "JD's per-order mean {jd} (ours {ours} on the same orders, {share} match)",
+    ),
     "kpi.counted_line": ("计入{n}单", "{n} service orders counted"),
     # consumer warning (three states)
     "risk.label": (
