@@ -60,13 +60,14 @@ def test_params_match_the_notebook_parameters_cell() -> None:
     assert defaults == params.as_papermill()
 
 
-def test_as_papermill_gives_plain_values() -> None:
+def test_as_papermill_gives_plain_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths become absolute: the kernel may run elsewhere
     params = ReportParams(store="1000102", data=["a.xlsx", Path("b.csv")], star=3, lang="en")
     values = params.as_papermill()
-    assert values["data"] == ["a.xlsx", "b.csv"]
+    assert values["data"] == [str(tmp_path / "a.xlsx"), str(tmp_path / "b.csv")]
     assert values["star"] == 3.0 and isinstance(values["star"], float)
     assert values["lang"] == "en"
-    assert params.data == ("a.xlsx", "b.csv")
+    assert params.data == (str(tmp_path / "a.xlsx"), str(tmp_path / "b.csv"))
 
 
 def test_unknown_language_is_refused() -> None:
