@@ -357,6 +357,22 @@ class Diagnosis:
     team_actions: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     tomorrow: Tomorrow | None = None
 
+    def open_split(self, *, horizon_hours: float = 24.0) -> dict[str, int]:
+        """Open service orders at risk, split as the report and email word them: ``over`` (a
+        stage limit already passed: act now), ``soon`` (a stage limit within the horizon) and
+        ``long`` (past the 60 h line: pulls the mean up, not a deadline)."""
+        risk = self.open_at_risk
+        if not risk.height:
+            return {"over": 0, "soon": 0, "long": 0}
+        line = pl.col("rule") == "total_over_60h"
+        breached = pl.col("breached").fill_null(False)
+        soon = ~breached & ~line & (pl.col("hours_to_breach") <= horizon_hours).fill_null(False)
+        return {
+            "over": risk.filter(breached & ~line).height,
+            "soon": risk.filter(soon).height,
+            "long": risk.filter(breached & line).height,
+        }
+
 
 # --- expressions ---------------------------------------------------------------------------------
 

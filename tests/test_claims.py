@@ -524,3 +524,7 @@ def test_unavailable_alerts_read_needs_logistics_data_never_zero() -> None:
     stages_zh = _text(sections.stages(d, lang="zh").html)
     assert "缺少的时间节点：" in stages_zh and "签收时间" in stages_zh
     assert t("alerts.unavailable", "en") == "needs logistics data"
+
+
+def test_open_split_for_the_email_and_portfolio(open_store: Diagnosis) -> None:
+    assert open_store.open_split() == {"over": 1, "soon": 1, "long": 1}
