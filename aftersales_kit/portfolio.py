@@ -41,15 +41,10 @@ def _f(value: object) -> float | None:
 
 def store_summary(d: Any, *, report: str) -> dict[str, Any]:
     """The portfolio row of one store, from its ``Diagnosis``; ``report`` is the relative link."""
-    import polars as pl
-
     board = d.short_board
     risk = d.open_at_risk
     # Already over a stage limit; an order past the 60 h line is a long order, not a breach.
-    over = pl.col("breached").fill_null(False) & (pl.col("rule") != "total_over_60h").fill_null(
-        True
-    )
-    breached = int(risk.filter(over).height) if risk.height else 0
+    breached = d.open_split()["over"]
     tomorrow = getattr(d, "tomorrow", None)
     prev = d.prev_kpis.mean_hours
     mean = d.kpis.mean_hours

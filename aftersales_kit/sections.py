@@ -727,14 +727,9 @@ def alerts(d: Any, *, lang: str = "zh") -> Section:
     if not risk.height:
         parts.append(_empty(t("open.none", lang)))
         return _section("sec-alerts", lang, *parts)
-    is_line = pl.col("rule") == "total_over_60h"
-    breached = pl.col("breached").fill_null(False)
     horizon = 24.0
-    over = risk.filter(breached & ~is_line).height
-    soon = risk.filter(
-        ~breached & ~is_line & (pl.col("hours_to_breach") <= horizon).fill_null(False)
-    ).height
-    long = risk.filter(breached & is_line).height
+    split = d.open_split(horizon_hours=horizon)
+    over, soon, long = split["over"], split["soon"], split["long"]
     shown = risk.head(OPEN_SHOWN)
     parts.append(
         _p(
