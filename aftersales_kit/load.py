@@ -674,7 +674,7 @@ def _numeric_id_columns(
         if column == _ROW or hit is None or hit[0] not in ID_COLUMNS:
             continue
         text = body.get_column(column).str.strip_chars()
-        if text.str.contains(r"^\d{16,}0$").any():
+        if text.str.contains(r"^\d{15,}0$").any():
             suspects.append((j - 1, column))  # minus the __row column
     if not suspects:
         return frozenset()
@@ -684,10 +684,8 @@ def _numeric_id_columns(
         use_columns=[j for j, _c in suspects],
         schema_sample_rows=None,
     )
-    kinds = [c.dtype for c in typed.available_columns()]
-    return frozenset(
-        col for (_j, col), kind in zip(suspects, kinds, strict=False) if kind != "string"
-    )
+    kinds = {c.index: c.dtype for c in typed.selected_columns}
+    return frozenset(col for j, col in suspects if kinds.get(j) in ("float", "int"))
 
 
 def _read_csv(path: Path, name: str) -> pl.DataFrame:
