@@ -452,6 +452,11 @@ def _run_batch(
             raise UnknownStoreError(msg)
     selected = in_shard(found if wanted is None else wanted, shard=shard)
 
+    from aftersales_kit.config import load_config, store_entries, store_inputs
+
+    # Star, rank rates and the published 风向标 figure per store, from [stores] tables.
+    entries = store_entries(load_config(config), data=data)
+    observed, published = store_inputs(entries, selected)
     failed: dict[str, str] = {}
     diagnoses = _diagnose_isolated(
         frame,
@@ -461,6 +466,8 @@ def _run_batch(
         rules=ruleset,
         as_of=moment,
         load_report=loaded.report,
+        observed=observed or None,
+        published_hours=published or None,
     )
     digests = store_digests(frame)
 

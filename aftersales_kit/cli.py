@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="observed dispute star rank rate, 0–1",
     )
+    p.add_argument(
+        "--published-hours",
+        dest="published_hours",
+        type=float,
+        help="the 售后服务时长 风向标 shows today, to reconcile with ours",
+    )
 
     p = sub.add_parser("batch", help="render every store's report and the portfolio index")
     _data_args(p, required=False)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -137,6 +137,44 @@ def load_config(path: str | Path | None = None) -> Config:
         stores=parse_stores(raw.get("stores", {}), source=candidate, base=None),
         source=candidate,
     )
+
+
+#: Per-store report inputs a ``[stores."<id>"]`` entry may give (issue 10: batches).
+OBSERVED_KEYS: tuple[str, ...] = ("star", "aftersales_rank", "dispute_rank")
+
+
+def store_entries(config: Config, *, data: Sequence[str | Path] = ()) -> dict[str, StoreEntry]:
+    """Every configured store: the configuration's ``[stores]`` and the ``stores.toml`` of each
+    data folder (or beside each data file); the configuration wins on the same id."""
+    found: dict[str, StoreEntry] = {}
+    for raw in data:
+        path = Path(raw)
+        folder = path if path.is_dir() else path.parent
+        candidate = folder / STORES_FILE
+        if candidate.is_file():
+            for entry in read_stores_file(candidate):
+                found.setdefault(entry.store_id, entry)
+    for entry in config.stores:
+        found[entry.store_id] = entry
+    return found
+
+
+def store_inputs(
+    entries: Mapping[str, StoreEntry], store_ids: Sequence[str]
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """(observed star/rank rates per store, published 风向标 hours per store) from the entries."""
+    observed: dict[str, dict[str, float]] = {}
+    published: dict[str, float] = {}
+    for sid in store_ids:
+        entry = entries.get(sid)
+        if entry is None:
+            continue
+        values = {k: float(entry.extra[k]) for k in OBSERVED_KEYS if k in entry.extra}  # type: ignore[arg-type]
+        if values:
+            observed[sid] = values
+        if "published_hours" in entry.extra:
+            published[sid] = float(entry.extra["published_hours"])  # type: ignore[arg-type]
+    return observed, published
 
 
 def read_stores_file(path: Path) -> tuple[StoreEntry, ...]:

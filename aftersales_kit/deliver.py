@@ -230,7 +230,8 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
                 controllable=fmt.hours(cb.controllable_excess_hours, lang=lang),
             )
     risk = d.open_at_risk
-    breached = int(risk["breached"].sum()) if "breached" in risk.columns and risk.height else 0
+    # Already over a stage limit; orders merely past the 60 h line are not a breach.
+    breached = d.open_split()["over"]
     warning_text, warning_high = "", False
     w = getattr(d, "warning", None)
     if w is not None and w.level in ("high", "watch"):
@@ -264,9 +265,27 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
         "warning_high": warning_high,
         "short_board": short_board,
         "open_risk": _s("open_risk", lang, n=f"{risk.height:,}", breached=f"{breached:,}"),
+        "tomorrow": _tomorrow_text(d, lang=lang),
         "findings": findings,
         "labels": {"short_board": _s("short_board", lang), "findings": _s("findings", lang)},
     }
+
+
+def _tomorrow_text(d: Any, *, lang: str) -> str:
+    """The 明天 line: tomorrow's projected mean with the 考核周期 shifted by a day."""
+    tomorrow = getattr(d, "tomorrow", None)
+    if tomorrow is None or tomorrow.mean_hours is None:
+        return ""
+    delta = tomorrow.delta_hours
+    signed = "±0" if not delta else ("+" if delta > 0 else "−") + fmt.hours(abs(delta), lang=lang)
+    return _s(
+        "tomorrow",
+        lang,
+        mean=fmt.hours(tomorrow.mean_hours, lang=lang),
+        delta=signed,
+        leaving=f"{tomorrow.leaving.height:,}",
+        entering=f"{tomorrow.entering.height:,}",
+    )
 
 
 def subject(diagnosis: Any, *, lang: str = "zh", store_name: str | None = None) -> str:
@@ -372,6 +391,8 @@ def render_text(
     if c["warning"]:
         lines += ["", c["warning"]]
     lines += ["", f"{c['labels']['short_board']}: {c['short_board']}", c["open_risk"]]
+    if c["tomorrow"]:
+        lines.append(c["tomorrow"])
     if c["findings"]:
         lines += ["", _s("text_findings", lang)]
         for i, f in enumerate(c["findings"], 1):

@@ -32,10 +32,12 @@ from zoneinfo import ZoneInfo
 from aftersales_kit import __version__
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
+from aftersales_kit.resources import resource_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "store_report.ipynb"
-TEMPLATES = ROOT / "templates"
+# in a checkout or inside the installed wheel (resources.py)
+NOTEBOOK = resource_dir("notebooks") / "store_report.ipynb"
+TEMPLATES = resource_dir("templates")
 TEMPLATE_NAME = "aftersales"
 DEMO_STORE = "1000101"
 # = sections.META_MIME / BUNDLE_TAG (repeated so this module imports no polars/altair)
@@ -85,6 +87,7 @@ class ReportParams:
     cache: str = ""
     skip_bad_rows: bool = False
     store_id: str = ""
+    published_hours: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", data_paths(self.data))
@@ -101,7 +104,7 @@ class ReportParams:
         """Plain str/float/list values, as papermill's Python translator expects (TOOLING §1.2)."""
         values = dataclasses.asdict(self)
         values["data"] = list(self.data)
-        for name in ("target_hours", "star", "aftersales_rank", "dispute_rank"):
+        for name in ("target_hours", "star", "aftersales_rank", "dispute_rank", "published_hours"):
             values[name] = float(values[name])
         return values
 
@@ -924,15 +927,21 @@ def _diagnose_one(
     )
     if params.store not in loaded.report.stores:
         raise unknown_store_error(params.store, stores=sorted(loaded.report.stores))
-    observed = {
-        name: float(value)
+    from aftersales_kit.config import load_config, store_entries, store_inputs
+
+    # The command line wins; a [stores] entry of the store fills what it does not give.
+    entries = store_entries(load_config(config), data=list(params.data))
+    configured, published = store_inputs(entries, [params.store])
+    observed = dict(configured.get(params.store, {}))
+    observed.update(
+        (name, float(value))
         for name, value, given in (
             ("star", params.star, params.star > 0),
             ("aftersales_rank", params.aftersales_rank, params.aftersales_rank >= 0),
             ("dispute_rank", params.dispute_rank, params.dispute_rank >= 0),
         )
         if given
-    }
+    )
     diagnosis = diagnose_store(
         loaded.frame,
         store_id=params.store,
@@ -942,6 +951,7 @@ def _diagnose_one(
         target_hours=params.target_hours or None,
         observed=observed or None,
         load_report=loaded.report,
+        published_hours=params.published_hours or published.get(params.store),
     )
     return diagnosis, store_digests(loaded.frame).get(params.store, "")
 
@@ -971,6 +981,7 @@ def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams
         "dispute_rank": given("dispute_rank", -1.0),
         "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
         "store_id": getattr(args, "store_id", None) or "",
+        "published_hours": given("published_hours", 0.0),
     }
     values.update(overrides)
     return ReportParams(**values)

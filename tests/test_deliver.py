@@ -245,15 +245,27 @@ def test_sent_message_structure_and_content(
     assert len(cids) == len(images) and set(cids) == image_ids
     assert all(i.get_content().startswith(b"\x89PNG\r\n\x1a\n") for i in images)
     assert 'style="' in html  # CSS was inlined
-    assert f"即将计入的预警单：{diagnosis.open_at_risk.height} 单" in html
-    assert f"即将计入的预警单：{diagnosis.open_at_risk.height} 单" in plain.get_content()
+    line = f"售后服务单预警（即将计入）：{diagnosis.open_at_risk.height}单"
+    assert line in html
+    assert line in plain.get_content()
+    if diagnosis.tomorrow is not None and diagnosis.tomorrow.mean_hours is not None:
+        assert "明天：预计平均" in html and "明天：预计平均" in plain.get_content()
 
     workbook = pl.read_excel(io.BytesIO(attachments[1].get_content()), sheet_id=0)
-    assert list(workbook) == ["即将超时预警单", "历史TOP100", "预警明细"]
-    top = workbook["历史TOP100"]
+    sheets = [
+        "客服行动清单",
+        "物流行动清单",
+        "仓库行动清单",
+        "售后服务单预警(即将计入)",
+        "历史服务单预警TOP100",
+        "预警明细",
+        "明天影响最大的服务单",
+    ]
+    assert [s for s in workbook if s != "与京东时长不一致"] == sheets
+    top = workbook["历史服务单预警TOP100"]
     assert top.height == diagnosis.top100.height > 0
     assert top["联系电话(已脱敏)"].drop_nulls().str.contains(r"^\d{3}\*{4}\d{4}$").all()
-    assert workbook["即将超时预警单"].height == diagnosis.open_at_risk.height
+    assert workbook["售后服务单预警(即将计入)"].height == diagnosis.open_at_risk.height
 
 
 def test_no_unmasked_phone_anywhere(demo_frame, diagnosis, charts, report_file, settings, server,

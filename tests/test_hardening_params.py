@@ -137,6 +137,7 @@ def _report_values(data: Path, rules: Path) -> dict[str, list[str]]:
         "--dispute-rank": ["--dispute-rank", "0.4"],
         "--skip-bad-rows": ["--skip-bad-rows"],
         "--store-id": ["--store-id", "s9"],
+        "--published-hours": ["--published-hours", "55.5"],
     }
 
 

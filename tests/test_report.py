@@ -160,7 +160,7 @@ def test_render_zh_writes_report_and_notebook(rendered_zh: Path) -> None:
         "核心指标",
         "趋势",
         "环节拆解与短板",
-        "历史时长 TOP100",
+        "历史服务单预警（时长TOP100）",
         "改进建议",
         "口径与方法",
         "数据质量",
@@ -224,8 +224,8 @@ def test_window_without_counted_orders_says_so(data_file: Path, tmp_path: Path) 
     assert path.name == "2020-01-01_2020-01-30.html"
     html = path.read_text(encoding="utf-8")
     text = _visible_text(html)
-    assert "本窗口内没有计入考核的服务单" in text
-    assert text.count("本窗口暂无数据。") >= 4
+    assert "本考核周期内没有计入考核的服务单" in text
+    assert text.count("本考核周期暂无数据。") >= 4
     assert 'class="jp-RenderedText' not in html  # no traceback or error output
 
 
@@ -316,7 +316,7 @@ def test_render_from_a_cached_diagnosis(data_file: Path, tmp_path: Path) -> None
         )
     assert path == tmp_path / "r" / "1000102" / "2026-10-02_2026-10-31.html"
     text = _visible_text(path.read_text(encoding="utf-8"))
-    assert f"{diagnosis.kpis.counted} 单" in text
+    assert f"计入{diagnosis.kpis.counted}单" in text
 
 
 def test_export_drops_the_interactive_bundle_and_the_meta_output() -> None:
