@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -223,6 +224,27 @@ def parse_stores(value: object, *, source: Path, base: Path | None) -> tuple[Sto
             )
         )
     return tuple(entries)
+
+
+#: ``${NAME}`` in a delivery value: webhook keys and robot secrets stay in the environment.
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) -> str:
+    """``value`` with every ``${NAME}`` replaced by the environment's ``NAME``.
+
+    A variable that is unset (or empty) is a :class:`UsageError` naming it and the key, because a
+    webhook without its key would fail later with a far less helpful message from the server.
+    """
+    env = os.environ if env is None else env
+    missing = [n for n in dict.fromkeys(_ENV_REF.findall(value)) if not env.get(n)]
+    if missing:
+        msg = (
+            f"{where}: 环境变量未设置 (environment variable not set): {', '.join(missing)}; "
+            f"请先 export {missing[0]}=... (set it before running)"
+        )
+        raise UsageError(msg)
+    return _ENV_REF.sub(lambda m: env[m.group(1)], value)
 
 
 def _merge_aliases(extra: object, source: Path) -> dict[str, tuple[str, ...]]:

@@ -28,7 +28,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
@@ -692,16 +692,73 @@ def deliver(
 
 @dataclass(frozen=True)
 class StoreRecipients:
-    """One ``[stores."<id>"]`` entry of the recipients file."""
+    """One ``[stores."<id>"]`` entry of the recipients file (``[estate]``: store_id ``estate``).
+
+    ``wecom``/``dingtalk`` are webhook URLs and ``dingtalk_secret`` the robot's signing secret,
+    with ``${NAME}`` already taken from the environment; they hold keys, so ``repr`` hides them.
+    """
 
     store_id: str
     to: tuple[str, ...]
     cc: tuple[str, ...] = ()
     name: str | None = None
+    wecom: str | None = field(default=None, repr=False)
+    dingtalk: str | None = field(default=None, repr=False)
+    dingtalk_secret: str | None = field(default=None, repr=False)
 
 
-def load_recipients(path: str | Path) -> list[StoreRecipients]:
-    """Parse ``stores.toml``: ``[stores."1000101"] name = "…", to = ["a@b.com"], cc = [...]``."""
+@dataclass(frozen=True)
+class RecipientsFile:
+    """The whole recipients file: the stores, the ``[estate]`` channels, ``report_base_url``."""
+
+    stores: tuple[StoreRecipients, ...]
+    estate: StoreRecipients | None = None
+    report_base_url: str | None = None
+
+
+#: The push channels of a store or of ``[estate]``; their values may use ``${NAME}``.
+CHANNEL_KEYS = ("wecom", "dingtalk", "dingtalk_secret")
+
+
+def _channels(
+    entry: Mapping[str, object], *, where: str, env: Mapping[str, str] | None
+) -> dict[str, str | None]:
+    from aftersales_kit.config import expand_env
+
+    values: dict[str, str | None] = {}
+    for key in CHANNEL_KEYS:
+        raw = entry.get(key)
+        if raw is None:
+            values[key] = None
+            continue
+        if not isinstance(raw, str):
+            msg = f"{where}.{key} 必须是字符串 (must be a string): {raw!r}"
+            raise UsageError(msg)
+        value = expand_env(raw, where=f"{where}.{key}", env=env).strip()
+        if key != "dingtalk_secret" and not value.startswith(("https://", "http://")):
+            # Never echo the value: it is a webhook with its key.
+            msg = f"{where}.{key} 不是 http(s) 网址 (is not an http(s) URL)"
+            raise UsageError(msg)
+        values[key] = value or None
+    if values["dingtalk_secret"] and not values["dingtalk"]:
+        msg = f"{where}: 有 dingtalk_secret 但没有 dingtalk (dingtalk_secret without dingtalk)"
+        raise UsageError(msg)
+    return values
+
+
+def read_recipients(
+    path: str | Path, *, env: Mapping[str, str] | None = None, require_to: bool = True
+) -> RecipientsFile:
+    """Parse the recipients file (``stores.toml``) with its push channels.
+
+    ``[stores."<id>"]`` tables are read by :func:`aftersales_kit.config.parse_stores` (the same
+    keys as a data folder's ``stores.toml``, so one file can serve both); ``[estate]`` holds the
+    channels of the estate summary; ``report_base_url`` (top level) is where ``reports/`` is
+    served. With ``require_to`` every store needs ``to`` (``email --all``); ``daily`` also takes
+    stores that only have push channels.
+    """
+    from aftersales_kit.config import expand_env, parse_stores
+
     path = Path(path)
     if not path.exists():
         msg = (
@@ -719,34 +776,49 @@ def load_recipients(path: str | Path) -> list[StoreRecipients]:
         msg = f'{path}: 缺少 [stores."<店铺ID>"] 表 (no [stores."<id>"] tables)'
         raise UsageError(msg)
     entries = []
-    for store_id, entry in stores.items():
-        where = f'{path}: stores."{store_id}"'
-        if not isinstance(entry, dict):
-            msg = f"{where} 必须是表 (must be a table)"
-            raise UsageError(msg)
-        unknown = set(entry) - {"name", "to", "cc"}
-        if unknown:
-            msg = (
-                f"{where} 含未知键 (unknown keys): {', '.join(sorted(unknown))}; 可用 name, to, cc"
-            )
-            raise UsageError(msg)
+    for parsed in parse_stores(stores, source=path, base=path.parent):
+        where = f'{path}: stores."{parsed.store_id}"'
         lists = {}
         for key in ("to", "cc"):
-            value = entry.get(key, [])
+            value = parsed.extra.get(key, [])
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 msg = f"{where}.{key} 必须是地址列表 (must be a list of addresses): {value!r}"
                 raise UsageError(msg)
             lists[key] = tuple(value)
-        if not lists["to"]:
+        if require_to and not lists["to"]:
             msg = f"{where}.to 为空 (no recipients)"
             raise UsageError(msg)
-        name = entry.get("name")
+        channels = _channels(parsed.extra, where=where, env=env)
         entries.append(
-            StoreRecipients(str(store_id), lists["to"], lists["cc"], str(name) if name else None)
+            StoreRecipients(parsed.store_id, lists["to"], lists["cc"], parsed.name, **channels)
         )
-    return entries
+    estate = None
+    table = raw.get("estate")
+    if table is not None:
+        unknown = set(table) - set(CHANNEL_KEYS) if isinstance(table, dict) else {"?"}
+        if unknown:
+            msg = (
+                f"{path}: [estate] 含未知键 (unknown keys): {', '.join(sorted(unknown))}; "
+                f"可用 (allowed): {', '.join(CHANNEL_KEYS)}"
+            )
+            raise UsageError(msg)
+        estate = StoreRecipients("estate", (), **_channels(table, where=f"{path}: estate", env=env))
+    base = raw.get("report_base_url")
+    if base is not None:
+        if not isinstance(base, str):
+            msg = f"{path}: report_base_url 必须是字符串 (must be a string): {base!r}"
+            raise UsageError(msg)
+        base = expand_env(base, where=f"{path}: report_base_url", env=env).strip() or None
+    return RecipientsFile(tuple(entries), estate, base)
+
+
+def load_recipients(
+    path: str | Path, *, env: Mapping[str, str] | None = None
+) -> list[StoreRecipients]:
+    """Parse ``stores.toml``: ``[stores."1000101"] name = "…", to = ["a@b.com"], cc = [...]``."""
+    return list(read_recipients(path, env=env).stores)
 
 
 def report_params(
