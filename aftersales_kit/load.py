@@ -16,6 +16,7 @@ import json
 import os
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -328,17 +329,31 @@ def load_unchecked(
     warnings.add("unreadable_path", unreadable, len(unreadable))
     store_id = store_id.strip() if isinstance(store_id, str) and store_id.strip() else None
 
-    results: list[tuple[_Source, _FileResult]] = []
-    for source in sources:
+    def read(source: _Source) -> tuple[_Source, _FileResult] | None:
         partition_store = _partition_store(source, lookup)
         if wanted is not None and partition_store is not None and partition_store not in wanted:
-            continue  # a hive shard of another store: never opened
+            return None  # a hive shard of another store: never opened
         given_store, given_name = _store_identity(
             source, partition_store=partition_store, store_id=store_id, config=cfg
         )
         result = _load_file(
             source, lookup=lookup, store_id=given_store, store_name=given_name, stores=wanted
         )
+        return source, result
+
+    # A folder of downloads is read in parallel: the readers (calamine, polars) release the GIL
+    # while parsing. Results keep the command-line order, so "last row read wins" is stable.
+    if len(sources) > 1:
+        with ThreadPoolExecutor(max_workers=min(len(sources), _usable_cpus())) as pool:
+            read_all = list(pool.map(read, sources))
+    else:
+        read_all = [read(s) for s in sources]
+
+    results: list[tuple[_Source, _FileResult]] = []
+    for item in read_all:
+        if item is None:
+            continue
+        source, result = item
         errors.extend(result.errors)
         if result.report is not None and result.report.rows_read == 0 and not result.errors:
             note = Problem(source.name, None, None, None, "文件没有数据行 (no data rows)")
@@ -382,6 +397,13 @@ def load_unchecked(
         warning_counts=warnings.counts,
     )
     return Loaded(frame=frame, report=report)
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def command_validate(args: argparse.Namespace) -> int:
