@@ -1,0 +1,591 @@
+# ruff: noqa: E501 -- the string table holds whole Chinese sentences (see text.py)
+"""Push the daily figures to 企业微信 group bots and 钉钉 robots (``aftersales daily``).
+
+Both take a JSON ``POST`` to a webhook URL and answer ``{"errcode": 0, "errmsg": "ok"}``:
+
+* 企业微信: ``{"msgtype": "markdown", "markdown": {"content": …}}``; the content may hold at most
+  4096 bytes of UTF-8; 20 messages a minute per bot, beyond that errcode 45009.
+* 钉钉: ``{"msgtype": "markdown", "markdown": {"title": …, "text": …}}``; with a signing secret
+  the URL gets ``timestamp`` (ms) and ``sign`` = base64(HMAC-SHA256(secret,
+  ``"{timestamp}\\n{secret}"``)); 20 a minute too, beyond that errcode 130101.
+
+The message is a phone-screen summary of a :class:`~aftersales_kit.diagnose.Diagnosis`: no
+customer data, only the store, its figures, counts and service-order ids. Messages are kept within
+4096 bytes for both (the 钉钉 limit is larger, a phone screen is not): whole lines are dropped
+first, and a last resort cut never splits a character.
+
+The strings live here rather than in text.py: they are only the push message's, and text.py's
+table is edited by several people at once. Labels shared with the report (teams, "已超时…") come
+from text.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from aftersales_kit import format as fmt
+from aftersales_kit import text
+from aftersales_kit.errors import UsageError
+
+CHANNELS = ("wecom", "dingtalk")
+#: 企业微信's markdown limit (bytes of UTF-8); applied to 钉钉 too.
+MAX_BYTES = 4096
+#: errcodes that mean "too many messages this minute": wait and send again.
+THROTTLE_CODES: dict[str, frozenset[int]] = {
+    "wecom": frozenset({45009}),
+    "dingtalk": frozenset({130101}),
+}
+ENV_PREFIX = "AFTERSALES_PUSH_"
+#: Urgent service orders listed per store.
+URGENT = 3
+#: Stores listed in the estate summary (worst first); the rest are counted.
+ESTATE_ROWS = 10
+#: A store name from data or a file is clipped to this many characters in the message.
+NAME_CHARS = 40
+ELLIPSIS = "…"
+
+#: key -> (zh, en)
+STRINGS: dict[str, tuple[str, str]] = {
+    "title": ("售后时长日报 {store}", "After-sales daily {store}"),
+    "heading": ("### 售后时长日报 · {store}", "### After-sales daily · {store}"),
+    "period": ("考核周期 {start}~{end}（{store_id}）", "Period {start}~{end} ({store_id})"),
+    "mean": (
+        "**平均 {mean}**（提示线 {line}，{side}）较上一周期 {delta}",
+        "**Mean {mean}** (warning line {line}, {side}), {delta} vs the previous period",
+    ),
+    "above": ("高出 {hours}", "{hours} above"),
+    "below": ("低于 {hours}", "{hours} below"),
+    "no_mean": ("本周期没有计入的服务单", "No service order counted in this period"),
+    "tomorrow": ("明天预计 {mean}（{delta}）", "Tomorrow projected {mean} ({delta})"),
+    "warning.triggered": (
+        "消费者提示：**已触发**，交易咨询页面显示“此店铺售后时效较长”",
+        "Consumer warning: **triggered**, the consultation page shows “此店铺售后时效较长”",
+    ),
+    "warning.cannot_judge": (
+        "消费者提示：时长超过提示线，星级/排名率未提供，无法判断",
+        "Consumer warning: over the line; star / rank rates not given, cannot judge",
+    ),
+    "warning.not_triggered": ("消费者提示：未触发", "Consumer warning: not triggered"),
+    "teams": (
+        "**各团队**（已超时 / {horizon}内将超时）",
+        "**Teams** (over / due within {horizon})",
+    ),
+    "team": ("- {team}：已超时 {over} 单，将超时 {soon} 单", "- {team}: {over} over, {soon} due"),
+    "urgent": ("**最紧急的服务单**", "**Most urgent service orders**"),
+    "urgent_row": ("- {service_id}（{team}，{left}）", "- {service_id} ({team}, {left})"),
+    "nothing_due": ("当前没有已超时或即将超时的服务单", "No open service order over or due"),
+    "link": ("[查看完整报告]({url})", "[Open the full report]({url})"),
+    "estate.title": ("售后时长日报 · 全部店铺", "After-sales daily · all stores"),
+    "estate.heading": (
+        "### 售后时长日报 · 全部店铺（{n}家）",
+        "### After-sales daily · all stores ({n})",
+    ),
+    "estate.counts": (
+        "超提示线 {over_line} 家；消费者提示已触发 {triggered} 家、无法判断 {cannot_judge} 家",
+        "{over_line} over the warning line; consumer warning triggered in {triggered}, cannot be judged in {cannot_judge}",
+    ),
+    "estate.open": (
+        "未完结服务单：已超时 {over} 单，{horizon}内将超时 {soon} 单",
+        "Open service orders: {over} over a limit, {soon} due within {horizon}",
+    ),
+    "estate.worst": ("**平均时长最高的店铺**", "**Stores with the highest mean**"),
+    "estate.row": (
+        "- {store}：{mean}（{delta}），明天 {tomorrow}，已超时 {over} 单",
+        "- {store}: {mean} ({delta}), tomorrow {tomorrow}, {over} over",
+    ),
+    "estate.more": ("- …另有 {n} 家", "- … {n} more"),
+    "estate.link": ("[店铺总览]({url})", "[Store overview]({url})"),
+}
+
+
+def s(key: str, lang: str = "zh", **values: object) -> str:
+    """The push string ``key`` in ``lang`` with ``{placeholders}`` filled."""
+    if lang not in ("zh", "en"):
+        msg = f"不支持的语言 (unsupported lang): {lang!r}; 可选 (allowed): zh, en"
+        raise UsageError(msg)
+    return STRINGS[key][0 if lang == "zh" else 1].format(**values)
+
+
+# --- the message ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """One push message: ``title`` (钉钉's notification line) and the markdown body."""
+
+    title: str
+    markdown: str
+
+
+def fit_bytes(body: str, *, limit: int = MAX_BYTES) -> str:
+    """``body`` within ``limit`` bytes of UTF-8: whole lines from the end first, then a cut at a
+    character boundary; a shortened body ends with ``…``."""
+    if len(body.encode("utf-8")) <= limit:
+        return body
+    room = limit - len(ELLIPSIS.encode("utf-8"))
+    lines = body.split("\n")
+    while len(lines) > 1 and len("\n".join(lines).encode("utf-8")) > room:
+        lines.pop()
+    kept = "\n".join(lines)
+    # One overlong line: cut its bytes, then drop a partial trailing character.
+    cut = kept.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return cut.rstrip() + ELLIPSIS
+
+
+def compose(
+    lines: Sequence[str], *, optional: Sequence[int] = (), tail: str = "", limit: int = MAX_BYTES
+) -> str:
+    """Join ``lines`` (and ``tail``, e.g. the report link, always kept) within ``limit`` bytes.
+
+    Lines whose indexes are in ``optional`` are dropped, the last one first, before anything else
+    is shortened.
+    """
+    keep = [True] * len(lines)
+    drop = sorted(optional, reverse=True)
+
+    def joined() -> str:
+        kept = [line for line, k in zip(lines, keep, strict=True) if k]
+        return "\n".join([*kept, tail] if tail else kept)
+
+    while len(joined().encode("utf-8")) > limit and drop:
+        keep[drop.pop(0)] = False
+    if len(joined().encode("utf-8")) <= limit:
+        return joined()
+    body = "\n".join(line for line, k in zip(lines, keep, strict=True) if k)
+    if not tail:
+        return fit_bytes(body, limit=limit)
+    return fit_bytes(body, limit=limit - len(tail.encode("utf-8")) - 1) + "\n" + tail
+
+
+_MARKUP = re.compile(r"[\x00-\x1f\x7f<>\[\]()`*_#|\\]+")
+
+
+def clean_name(name: object) -> str:
+    """A store name for a markdown line: no line breaks or markup (a name ``[x](http://…)``
+    must not become a link), at most :data:`NAME_CHARS` characters."""
+    cleaned = _MARKUP.sub(" ", str(name or "")).strip()
+    cleaned = re.sub(r"\s+", " ", cleaned)
+    return cleaned if len(cleaned) <= NAME_CHARS else cleaned[: NAME_CHARS - 1] + ELLIPSIS
+
+
+def _signed_hours(value: float | None, *, lang: str) -> str:
+    if value is None:
+        return "—"
+    if abs(value) < 0.05:
+        return "±0"
+    return ("+" if value > 0 else "−") + fmt.hours(abs(value), lang=lang)
+
+
+def _horizon(lang: str, hours: float) -> str:
+    return fmt.hours_label(hours, lang=lang)
+
+
+def team_counts(diagnosis: Any) -> dict[str, tuple[int, int]]:
+    """team → (already over a stage limit, due within the horizon) from ``team_actions``.
+
+    The team lists already leave out the 60 h line (no team's deadline) and anything due later
+    than the horizon, so "due" is every listed order not yet over.
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for team, frame in (getattr(diagnosis, "team_actions", None) or {}).items():
+        if frame is None or not frame.height:
+            out[team] = (0, 0)
+            continue
+        over = int(frame.get_column("breached").fill_null(False).sum())
+        out[team] = (over, frame.height - over)
+    return out
+
+
+def urgent_orders(diagnosis: Any, *, n: int = URGENT) -> list[tuple[str, str, float | None]]:
+    """The ``n`` most urgent open service orders as (service id, team, hours left; negative =
+    already over), most overdue first, as the team lists order them; one row per service id."""
+    import polars as pl
+
+    frames = [
+        f.select("service_id", "hours_to_breach").with_columns(pl.lit(team).alias("team"))
+        for team, f in (getattr(diagnosis, "team_actions", None) or {}).items()
+        if f is not None and f.height
+    ]
+    if not frames:
+        return []
+    rows = (
+        pl.concat(frames)
+        .sort("hours_to_breach", "service_id", nulls_last=True)
+        .unique(subset="service_id", keep="first", maintain_order=True)
+        .head(n)
+    )
+    return [(str(sid), team, left) for sid, left, team in rows.iter_rows()]
+
+
+def _left(hours: float | None, *, lang: str) -> str:
+    if hours is None:
+        return "—"
+    if hours < 0:
+        return text.t("open.over", lang, hours=fmt.hours(-hours, lang=lang))
+    return text.t("open.left", lang, hours=fmt.hours(hours, lang=lang))
+
+
+def store_message(
+    diagnosis: Any,
+    *,
+    lang: str = "zh",
+    store_name: str | None = None,
+    report_url: str | None = None,
+    horizon_hours: float = 24.0,
+    limit: int = MAX_BYTES,
+) -> Message:
+    """The per-store push: the mean against the warning line with its change, tomorrow's
+    projection, the consumer-warning state, over / due counts per team, the most urgent service
+    ids with hours left and the report link (when ``report_url``). No customer data."""
+    d = diagnosis
+    k, prev = d.kpis, d.prev_kpis
+    name = clean_name(store_name or getattr(d, "store_name", None) or d.store_id)
+    line = float(d.warning.line_hours)
+    lines = [
+        s("heading", lang, store=name),
+        s(
+            "period",
+            lang,
+            start=fmt.day(d.window.start, short=True),
+            end=fmt.day(d.window.end, short=True),
+            store_id=clean_name(d.store_id),
+        ),
+    ]
+    if k.mean_hours is None:
+        lines.append(s("no_mean", lang))
+    else:
+        gap = float(k.mean_hours) - line
+        side = s("above" if gap > 0 else "below", lang, hours=fmt.hours(abs(gap), lang=lang))
+        lines.append(
+            s(
+                "mean",
+                lang,
+                mean=fmt.hours(k.mean_hours, lang=lang),
+                line=fmt.hours_label(line, lang=lang),
+                side=side,
+                delta=fmt.delta_pct(k.mean_hours, previous=prev.mean_hours),
+            )
+        )
+    tomorrow = getattr(d, "tomorrow", None)
+    if tomorrow is not None and tomorrow.mean_hours is not None:
+        lines.append(
+            s(
+                "tomorrow",
+                lang,
+                mean=fmt.hours(tomorrow.mean_hours, lang=lang),
+                delta=_signed_hours(tomorrow.delta_hours, lang=lang),
+            )
+        )
+    state = getattr(d.warning, "state", None) or "not_triggered"
+    lines.append(s(f"warning.{state}", lang))
+    lines.append(s("teams", lang, horizon=_horizon(lang, horizon_hours)))
+    for team, (over, soon) in team_counts(d).items():
+        lines.append(s("team", lang, team=text.label("team", team, lang), over=over, soon=soon))
+    urgent = urgent_orders(d)
+    optional: list[int] = []
+    if urgent:
+        lines.append(s("urgent", lang))
+        for sid, team, left in urgent:
+            optional.append(len(lines))
+            lines.append(
+                s(
+                    "urgent_row",
+                    lang,
+                    service_id=clean_name(sid),
+                    team=text.label("team", team, lang),
+                    left=_left(left, lang=lang),
+                )
+            )
+    else:
+        lines.append(s("nothing_due", lang))
+    tail = s("link", lang, url=report_url) if report_url else ""
+    body = compose(lines, optional=optional, tail=tail, limit=limit)
+    return Message(title=s("title", lang, store=name), markdown=body)
+
+
+def estate_message(
+    diagnoses: Sequence[Any],
+    *,
+    lang: str = "zh",
+    names: Mapping[str, str] | None = None,
+    index_url: str | None = None,
+    horizon_hours: float = 24.0,
+    limit: int = MAX_BYTES,
+) -> Message:
+    """The estate summary: how many stores are over the line or have the warning, open orders
+    over and due, and the stores with the highest mean (at most :data:`ESTATE_ROWS`)."""
+    names = names or {}
+    rows = list(diagnoses)
+    states = [getattr(d.warning, "state", "not_triggered") for d in rows]
+    over_line = sum(
+        1
+        for d in rows
+        if d.kpis.mean_hours is not None and d.kpis.mean_hours > d.warning.line_hours
+    )
+    over = soon = 0
+    for d in rows:
+        split = d.open_split(horizon_hours=horizon_hours)
+        over += split["over"]
+        soon += split["soon"]
+    lines = [
+        s("estate.heading", lang, n=len(rows)),
+        s(
+            "estate.counts",
+            lang,
+            over_line=over_line,
+            triggered=states.count("triggered"),
+            cannot_judge=states.count("cannot_judge"),
+        ),
+        s("estate.open", lang, over=over, soon=soon, horizon=_horizon(lang, horizon_hours)),
+    ]
+    ranked = sorted(
+        (d for d in rows if d.kpis.mean_hours is not None),
+        key=lambda d: (-float(d.kpis.mean_hours), str(d.store_id)),
+    )
+    optional: list[int] = []
+    if ranked:
+        lines.append(s("estate.worst", lang))
+        for d in ranked[:ESTATE_ROWS]:
+            tomorrow = getattr(d, "tomorrow", None)
+            optional.append(len(lines))
+            lines.append(
+                s(
+                    "estate.row",
+                    lang,
+                    store=clean_name(names.get(d.store_id) or d.store_name or d.store_id),
+                    mean=fmt.hours(d.kpis.mean_hours, lang=lang),
+                    delta=fmt.delta_pct(d.kpis.mean_hours, previous=d.prev_kpis.mean_hours),
+                    tomorrow=fmt.hours(
+                        None if tomorrow is None else tomorrow.mean_hours, lang=lang
+                    ),
+                    over=d.open_split(horizon_hours=horizon_hours)["over"],
+                )
+            )
+        if len(ranked) > ESTATE_ROWS:
+            lines.append(s("estate.more", lang, n=len(ranked) - ESTATE_ROWS))
+    tail = s("estate.link", lang, url=index_url) if index_url else ""
+    body = compose(lines, optional=optional, tail=tail, limit=limit)
+    return Message(title=s("estate.title", lang), markdown=body)
+
+
+def report_url(base: str | None, relative: str) -> str | None:
+    """``base`` joined with a report's path relative to ``reports/`` (percent-encoded)."""
+    if not base:
+        return None
+    return base.rstrip("/") + "/" + urllib.parse.quote(relative.lstrip("/"))
+
+
+# --- the payloads ---------------------------------------------------------------------------------
+
+
+def payload(channel: str, message: Message) -> dict[str, Any]:
+    """The JSON body ``channel`` expects for a markdown message."""
+    if channel == "wecom":
+        return {"msgtype": "markdown", "markdown": {"content": message.markdown}}
+    if channel == "dingtalk":
+        return {
+            "msgtype": "markdown",
+            # 钉钉's markdown joins lines separated by a single newline; 企业微信's does not.
+            "markdown": {"title": message.title, "text": message.markdown.replace("\n", "\n\n")},
+        }
+    msg = f"未知的推送渠道 (unknown channel): {channel!r}; 可用 (allowed): {', '.join(CHANNELS)}"
+    raise UsageError(msg)
+
+
+def dingtalk_sign(secret: str, *, timestamp_ms: int) -> str:
+    """钉钉's ``sign``: base64(HMAC-SHA256(secret, "{timestamp}\\n{secret}")), not yet URL-encoded."""
+    to_sign = f"{timestamp_ms}\n{secret}".encode()
+    digest = hmac.new(secret.encode("utf-8"), to_sign, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def signed_url(url: str, *, secret: str | None, timestamp_ms: int | None = None) -> str:
+    """``url`` with ``timestamp`` and ``sign`` added when there is a secret (钉钉 加签)."""
+    if not secret:
+        return url
+    stamp = int(time.time() * 1000) if timestamp_ms is None else timestamp_ms
+    query = urllib.parse.urlencode(
+        {"timestamp": stamp, "sign": dingtalk_sign(secret, timestamp_ms=stamp)}
+    )
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
+# --- sending --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """Timeouts and retries; ``AFTERSALES_PUSH_*`` variables override the defaults."""
+
+    timeout: float = 10.0
+    retries: int = 3  # network errors and HTTP 5xx: tries after the first
+    backoff_seconds: float = 2.0  # doubled after each network retry
+    throttle_seconds: float = 60.0  # a bot allows 20 messages a minute: wait for the next minute
+    throttle_retries: int = 3
+
+
+def push_settings(env: Mapping[str, str] | None = None) -> PushSettings:
+    """:class:`PushSettings` from ``AFTERSALES_PUSH_TIMEOUT``, ``_RETRIES``, ``_BACKOFF_SECONDS``,
+    ``_THROTTLE_SECONDS`` and ``_THROTTLE_RETRIES``."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    defaults = PushSettings()
+    for name, kind in (
+        ("timeout", float),
+        ("retries", int),
+        ("backoff_seconds", float),
+        ("throttle_seconds", float),
+        ("throttle_retries", int),
+    ):
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw in (None, ""):
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            msg = (
+                f"{ENV_PREFIX}{name.upper()} 必须是非负数 (must be a non-negative number): {raw!r}"
+            )
+            raise UsageError(msg)
+        values[name] = value
+    return PushSettings(**{**asdict(defaults), **values})
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What happened to one message on one channel: ``status`` sent, failed, skipped or dry_run."""
+
+    store: str  # store id, or "estate"
+    channel: str
+    status: str
+    errcode: int | None = None
+    errmsg: str = ""
+    attempts: int = 0
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def describe(self) -> str:
+        """One line in the words of a JD back-office error: which store, which channel, the
+        errcode and errmsg."""
+        label = {"wecom": "企业微信 (WeCom)", "dingtalk": "钉钉 (DingTalk)"}.get(
+            self.channel, self.channel
+        )
+        if self.status != "failed":
+            return f"{self.store} {label}: {self.status}"
+        code = "" if self.errcode is None else f" errcode={self.errcode}"
+        errmsg = f" errmsg={self.errmsg}" if self.errmsg else ""
+        detail = f" — {self.detail}" if self.detail else ""
+        return f"店铺 (store) {self.store} {label} 推送失败 (push failed){code}{errmsg}{detail}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One attempt: the bot's JSON answer, or why there is none and whether to try again."""
+
+    answer: dict[str, Any] | None
+    detail: str = ""
+    retry: bool = False  # the network or the server was at fault: worth another try
+
+
+_SECRET_QUERY = re.compile(r"(key|access_token|sign|timestamp)=[^&\s]*", re.IGNORECASE)
+
+
+def redact(text_: str) -> str:
+    """Webhook keys, tokens and signatures out of a message (urllib errors may quote the URL)."""
+    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", text_)
+
+
+def _post(url: str, body: bytes, *, timeout: float) -> _Reply:
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as exc:
+        # 5xx and 429 are the server's or a proxy's trouble; other 4xx will not get better.
+        return _Reply(
+            None, f"HTTP {exc.code} {exc.reason}", retry=exc.code >= 500 or exc.code == 429
+        )
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return _Reply(None, redact(f"网络错误 (network error): {reason}"), retry=True)
+    try:
+        answer = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return _Reply(None, f"应答不是JSON (reply is not JSON): {raw[:120]!r}")
+    if not isinstance(answer, dict):
+        return _Reply(None, f"应答不是JSON对象 (reply is not a JSON object): {answer!r}")
+    return _Reply(answer)
+
+
+def send(
+    channel: str,
+    message: Message,
+    *,
+    url: str,
+    store: str,
+    secret: str | None = None,
+    settings: PushSettings | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushResult:
+    """Post ``message`` to one bot; never raises for the bot's or the network's failure.
+
+    errcode 0 is sent; a throttle errcode (45009 / 130101) waits ``throttle_seconds`` and tries
+    again (``throttle_retries`` times); network errors and HTTP 5xx retry with doubling backoff;
+    any other errcode is a failure naming the store, channel, errcode and errmsg. A 钉钉 request
+    is signed afresh on every attempt (the timestamp must be within an hour of the call).
+    """
+    settings = settings or push_settings()
+    body = json.dumps(payload(channel, message), ensure_ascii=False).encode("utf-8")
+    attempts = network_tries = throttles = 0
+    while True:
+        attempts += 1
+        target = signed_url(url, secret=secret) if channel == "dingtalk" else url
+        reply = _post(target, body, timeout=settings.timeout)
+        answer = reply.answer
+        if answer is None:
+            if reply.retry and network_tries < settings.retries:
+                sleep(settings.backoff_seconds * 2**network_tries)
+                network_tries += 1
+                continue
+            return PushResult(store, channel, "failed", attempts=attempts, detail=reply.detail)
+        try:
+            code = int(answer.get("errcode", -1))
+        except (TypeError, ValueError):
+            code = -1
+        errmsg = str(answer.get("errmsg", ""))[:200]
+        if code == 0:
+            return PushResult(store, channel, "sent", 0, errmsg, attempts)
+        if code in THROTTLE_CODES.get(channel, ()) and throttles < settings.throttle_retries:
+            throttles += 1
+            sleep(settings.throttle_seconds)
+            continue
+        return PushResult(store, channel, "failed", code, errmsg, attempts)
+
+
+def channel_id(channel: str, url: str) -> str:
+    """The sent-log's name of a bot: the channel and a short hash of its URL (never the URL,
+    which holds the key), so a new bot in the file gets the message and a rerun does not."""
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:10]
+    return f"{channel}:{digest}"
