@@ -23,6 +23,7 @@ HANDLERS: dict[str, str] = {
     "report": "aftersales_kit.report:command_report",
     "batch": "aftersales_kit.batch:command_batch",
     "email": "aftersales_kit.deliver:command_email",
+    "daily": "aftersales_kit.daily:command_daily",
 }
 
 
@@ -204,6 +205,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="write .eml files to reports/outbox/ instead of sending",
     )
     p.add_argument("--resend", action="store_true", help="send even if the sent-log has it")
+    p.add_argument(
+        "--zip-report",
+        dest="zip_report",
+        action="store_true",
+        help="attach the HTML report zipped (for mail gateways that block .html attachments)",
+    )
+
+    p = sub.add_parser(
+        "daily", help="the morning routine: render, mail and push to 企业微信/钉钉 (idempotent)"
+    )
+    _data_args(p, required=False)
+    p.add_argument(
+        "--recipients",
+        help="recipients file (default ./stores.toml, else the data folder's stores.toml)",
+    )
+    _window_args(p)
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.add_argument("--out", default="reports", help="reports folder")
+    p.add_argument("--workers", type=int, help="parallel report workers (default: core count)")
+    p.add_argument(
+        "--dry-run",
+        dest="dry_run",
+        action="store_true",
+        help="write mails (.eml) and push payloads (.json) to reports/outbox/ instead of sending",
+    )
     p.add_argument(
         "--zip-report",
         dest="zip_report",

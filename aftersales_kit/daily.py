@@ -1,0 +1,563 @@
+"""The morning routine in one command: ``aftersales daily`` / ``make daily``.
+
+1. load and validate the exports (the data-quality summary goes into the run record) and
+   diagnose every store once;
+2. render every store's report and the index with the batch (:func:`batch.run_batch`: current
+   reports are skipped, an interrupted run resumes; the index is rebuilt only when a report
+   changed or it is missing);
+3. mail each store of the recipients file that has ``to`` (as ``email --all``: the up-to-date
+   report is attached, the sent-log keeps a rerun from mailing it again);
+4. push a short message per store to its 企业微信 / 钉钉 bots and an estate summary to the
+   ``[estate]`` bots (:mod:`aftersales_kit.push`);
+5. write ``reports/daily-<end>.json`` and print a table.
+
+One sent-log (``reports/outbox/sent-log.jsonl``) holds mail and push: a push is logged under the
+store's report fingerprint with the bot as recipient (``wecom:<hash of its URL>``), so a second run
+for the same data sends nothing that was delivered. Each bot gets its messages in order from its
+own thread (the rate limit is per bot), so a throttled or broken bot holds up neither the others
+nor the mail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aftersales_kit import format as fmt
+from aftersales_kit import push
+from aftersales_kit.errors import AftersalesError, DeliveryError, UsageError
+
+RECORD_PREFIX = "daily-"
+PUSH_THREADS = 8
+ESTATE = "estate"
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def recipients_path(given: str | None, *, data: Sequence[Path]) -> Path:
+    """``--recipients``, else ``./stores.toml``, else the ``stores.toml`` of a data folder (the
+    file that already names each download's store can list its recipients too)."""
+    from aftersales_kit.config import STORES_FILE
+
+    if given:
+        return Path(given)
+    candidates = [Path(STORES_FILE)]
+    for path in data:
+        candidates.append((path if path.is_dir() else path.parent) / STORES_FILE)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    msg = (
+        "找不到收件人文件 (no recipients file): 请用 --recipients 指定，或在当前目录或数据文件夹中"
+        f"放置 {STORES_FILE} (pass --recipients, or put {STORES_FILE} here or in the data folder)"
+    )
+    raise UsageError(msg)
+
+
+class _Log:
+    """The sent-log shared with :mod:`aftersales_kit.deliver` (same file, same line shape);
+    appends from the push threads are serialised."""
+
+    def __init__(self, path: Path) -> None:
+        from aftersales_kit.deliver import SentLog
+
+        self.log = SentLog(path)
+        self.path = path
+        self.lock = threading.Lock()
+
+    def sent(self, *, fingerprint: str) -> dict[str, str]:
+        with self.lock:
+            return self.log.sent(fingerprint=fingerprint)
+
+    def record(self, *, fingerprint: str, store: str, recipient: str, window: Any) -> None:
+        entry = {
+            "time": datetime.now().isoformat(timespec="seconds"),
+            "status": "sent",
+            "fingerprint": fingerprint,
+            "store_id": store,
+            "start": fmt.day(window.start),
+            "end": fmt.day(window.end),
+            "recipient": recipient,
+            "message_id": "",
+            "channel": recipient.partition(":")[0],
+        }
+        with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+@dataclass(frozen=True)
+class PushJob:
+    """One message for one bot."""
+
+    store: str
+    channel: str
+    url: str = field(repr=False)
+    secret: str | None = field(repr=False)
+    message: push.Message
+    key: str
+
+
+def _run_push(
+    job: PushJob,
+    *,
+    log: _Log,
+    window: Any,
+    settings: push.PushSettings,
+    dry_run: bool,
+    outbox: Path,
+    stamp: str,
+) -> push.PushResult:
+    recipient = push.channel_id(job.channel, job.url)
+    if dry_run:
+        from aftersales_kit.files import atomic_write
+        from aftersales_kit.report import safe_store
+
+        path = outbox / f"push_{stamp}_{safe_store(job.store)}_{job.channel}.json"
+        # The payload as it would be posted; never the URL or the secret (they hold keys).
+        body = {
+            "store": job.store,
+            "channel": job.channel,
+            "bot": recipient,
+            "signed": bool(job.secret),
+            "payload": push.payload(job.channel, job.message),
+        }
+        atomic_write(path, data=json.dumps(body, ensure_ascii=False, indent=1))
+        return push.PushResult(job.store, job.channel, "dry_run", detail=str(path))
+    if recipient in log.sent(fingerprint=job.key):
+        return push.PushResult(job.store, job.channel, "skipped", detail="已推送过 (already sent)")
+    result = push.send(
+        job.channel,
+        job.message,
+        url=job.url,
+        store=job.store,
+        secret=job.secret,
+        settings=settings,
+    )
+    if result.status == "sent":
+        log.record(fingerprint=job.key, store=job.store, recipient=recipient, window=window)
+    return result
+
+
+def _push_all(jobs: Sequence[PushJob], **kwargs: Any) -> list[Future[list[push.PushResult]]]:
+    """Start the pushes: one thread per bot (its messages in order), several bots at once."""
+    by_bot: dict[str, list[PushJob]] = {}
+    for job in jobs:
+        by_bot.setdefault(job.url, []).append(job)
+
+    def run(group: list[PushJob]) -> list[push.PushResult]:
+        results = []
+        for job in group:
+            try:
+                results.append(_run_push(job, **kwargs))
+            except Exception as exc:  # one bot's surprise must not lose the others' results
+                detail = push.redact(f"{type(exc).__name__}: {exc}")
+                results.append(push.PushResult(job.store, job.channel, "failed", detail=detail))
+        return results
+
+    if not by_bot:
+        return []
+    pool = ThreadPoolExecutor(max_workers=min(PUSH_THREADS, len(by_bot)))
+    futures = [pool.submit(run, group) for group in by_bot.values()]
+    pool.shutdown(wait=False)
+    return futures
+
+
+def _mail_summary(outcome: Any) -> dict[str, Any]:
+    results = [
+        {"recipient": r.recipient, "status": r.status, "code": r.code, "detail": r.detail}
+        for r in outcome.results
+    ]
+    statuses = {r["status"] for r in results}
+    if outcome.eml is not None:
+        status = "dry_run"
+    elif statuses & {"failed", "unknown"}:
+        status = "failed"
+    elif statuses == {"skipped"}:
+        status = "skipped"
+    else:
+        status = "sent"
+    summary: dict[str, Any] = {"status": status, "recipients": results}
+    if outcome.eml is not None:
+        summary["eml"] = str(outcome.eml)
+    return summary
+
+
+def _estate_key(window: Any, *, lang: str, digests: Mapping[str, str]) -> str:
+    text = json.dumps(
+        {"window": [str(window.start), str(window.end)], "lang": lang, "rows": dict(digests)},
+        sort_keys=True,
+    )
+    return "estate-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _horizon(rules: Any) -> float:
+    from aftersales_kit.diagnose import FINDING_LIMITS
+
+    limits = dict(FINDING_LIMITS) | dict(getattr(rules, "finding_limits", None) or {})
+    return float(limits["open_horizon_hours"])
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def command_daily(args: argparse.Namespace) -> int:
+    """``aftersales daily [DATA...] [--recipients stores.toml] [--end D] [--out reports]
+    [--dry-run]``: exit 0 when everything was delivered, 1 when anything failed."""
+    from aftersales_kit import batch, deliver
+    from aftersales_kit import report as _report
+    from aftersales_kit.config import load_config, store_entries, store_inputs
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.files import atomic_write, writable_dir
+    from aftersales_kit.load import load
+    from aftersales_kit.rules import parse_as_of, parse_window
+    from aftersales_kit.settings import load_rules
+    from aftersales_kit.smtp import smtp_settings
+
+    config = _report.use_config(args)
+    lang = args.lang
+    dry_run = bool(args.dry_run)
+    out = writable_dir(Path(args.out), error=DeliveryError).resolve()
+    outbox = out / "outbox"
+    if args.data:
+        paths = [Path(p).resolve() for p in args.data]
+    else:
+        from aftersales_kit.demo import ensure_demo
+
+        paths = [ensure_demo().resolve()]
+    # Everything that can be wrong with the command is found before anything is rendered or sent.
+    recipients = deliver.read_recipients(
+        recipients_path(args.recipients, data=paths), require_to=False
+    )
+    settings = push.push_settings()
+    ruleset = load_rules(args.rules)
+    as_of = parse_as_of(args.as_of)
+    window = parse_window(args.start, end=args.end, rules=ruleset, as_of=as_of)
+    skip_bad_rows = bool(getattr(args, "skip_bad_rows", False))
+    store_id = getattr(args, "store_id", None)
+    smtp = None
+    smtp_error = ""
+    if any(t.to for t in recipients.stores) and not dry_run:
+        try:
+            smtp = smtp_settings(load_config(config).smtp)
+        except DeliveryError as exc:
+            smtp_error = str(exc)  # the mail fails; the pushes still go out
+
+    # 1. load, validate, diagnose every store (the peers and the estate summary need them all)
+    loaded = load(paths, config=config, skip_bad_rows=skip_bad_rows, store_id=store_id)
+    found = sorted(loaded.report.stores)
+    observed, published = store_inputs(store_entries(load_config(config), data=paths), found)
+    diagnoses = diagnose(
+        loaded.frame,
+        window=window,
+        rules=ruleset,
+        as_of=as_of,
+        load_report=loaded.report,
+        observed=observed or None,
+        published_hours=published or None,
+    )
+    digests = _report.store_digests(loaded.frame)
+
+    # 2. render what is not current, then the index when anything changed
+    result = batch.run_batch(
+        paths,
+        out_dir=out,
+        start=args.start,
+        end=args.end,
+        lang=lang,
+        rules=args.rules,
+        as_of=args.as_of,
+        workers=args.workers,
+        config=config,
+        skip_bad_rows=skip_bad_rows,
+        store_id=store_id,
+        progress=sys.stderr.isatty(),
+        index=False,
+    )
+    print(batch.summary_table(result), file=sys.stderr)
+    rendered = {o.store: o for o in result.outcomes}
+    index_path = out / batch.INDEX_NAME
+    index_error = ""
+    if result.by_status("done") or not index_path.exists():
+        try:
+            index_path = batch.rebuild_index(
+                out, start=args.start, end=args.end, rules=args.rules, as_of=args.as_of, lang=lang
+            )
+        except AftersalesError as exc:
+            index_error = str(exc)
+
+    # 3 + 4. pushes start in their threads; mail goes out meanwhile
+    base = recipients.report_base_url
+    horizon = _horizon(ruleset)
+    log = _Log(outbox / deliver.SENT_LOG)
+    records: dict[str, dict[str, Any]] = {}
+    keys: dict[str, str] = {}
+    jobs: list[PushJob] = []
+    options = {"skip_bad_rows": skip_bad_rows, "store_id": store_id}
+    for target in recipients.stores:
+        sid = target.store_id
+        record: dict[str, Any] = {
+            "name": target.name,
+            "report": None,
+            "mail": None,
+            "push": [],
+            "errors": [],
+        }
+        records[sid] = record
+        d = diagnoses.get(sid)
+        if d is None:
+            record["errors"].append(
+                "数据中没有这个店铺 (store not in the data); "
+                f"数据中的店铺 (found): {', '.join(found[:20])}"
+            )
+            continue
+        record["name"] = target.name or d.store_name
+        html = _report.report_path(out, store=sid, window=window)
+        outcome = rendered.get(sid)
+        if outcome is not None and outcome.status == "failed":
+            record["errors"].append(f"报告生成失败 (report failed): {outcome.reason.strip()[:300]}")
+        elif html.exists():
+            record["report"] = str(html)
+        params = deliver.report_params(
+            d, data=paths, rules=args.rules, lang=lang, as_of=args.as_of, **options
+        )
+        keys[sid] = key = deliver.report_key(
+            d, params=params, rows=digests.get(sid, ""), as_of_given=bool(args.as_of)
+        )
+        url = None
+        if record["report"]:
+            url = push.report_url(base, Path(os.path.relpath(html, out)).as_posix())
+        message = push.store_message(
+            d, lang=lang, store_name=target.name, report_url=url, horizon_hours=horizon
+        )
+        for channel in push.CHANNELS:
+            hook = getattr(target, channel)
+            if hook:
+                secret = target.dingtalk_secret if channel == "dingtalk" else None
+                jobs.append(PushJob(sid, channel, hook, secret, message, key))
+
+    estate = recipients.estate
+    estate_record: dict[str, Any] = {"push": []}
+    if estate is not None and (estate.wecom or estate.dingtalk):
+        index_url = push.report_url(base, batch.INDEX_NAME) if index_path.exists() else None
+        message = push.estate_message(
+            list(diagnoses.values()),
+            lang=lang,
+            names={t.store_id: t.name for t in recipients.stores if t.name},
+            index_url=index_url,
+            horizon_hours=horizon,
+        )
+        key = _estate_key(window, lang=lang, digests=digests)
+        for channel in push.CHANNELS:
+            hook = getattr(estate, channel)
+            if hook:
+                secret = estate.dingtalk_secret if channel == "dingtalk" else None
+                jobs.append(PushJob(ESTATE, channel, hook, secret, message, key))
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    futures = _push_all(
+        jobs, log=log, window=window, settings=settings, dry_run=dry_run, outbox=outbox, stamp=stamp
+    )
+
+    for target in recipients.stores:
+        sid = target.store_id
+        record = records[sid]
+        d = diagnoses.get(sid)
+        if not target.to or d is None:
+            record["mail"] = {"status": "none" if d is not None else "failed", "recipients": []}
+            continue
+        if record["errors"] and record["report"] is None:
+            record["mail"] = {"status": "failed", "recipients": [], "detail": record["errors"][-1]}
+            continue
+        if smtp is None and not dry_run:
+            record["mail"] = {"status": "failed", "recipients": [], "detail": smtp_error}
+            continue
+        try:
+            # Current after step 2, so this finds the batch's report; it renders only if not.
+            report_html = deliver.ensure_report(
+                d,
+                out_dir=out,
+                data=paths,
+                rules=args.rules,
+                lang=lang,
+                as_of=args.as_of,
+                rows=digests.get(sid, ""),
+                **options,
+            )
+            record["report"] = str(report_html)
+            outcome = deliver.deliver(
+                d,
+                report_html=report_html,
+                to=target.to,
+                cc=target.cc,
+                settings=smtp,
+                outbox=outbox,
+                dry_run=dry_run,
+                lang=lang,
+                store_name=target.name,
+                zip_report=bool(getattr(args, "zip_report", False)),
+                key=keys[sid],
+            )
+            record["mail"] = _mail_summary(outcome)
+        except AftersalesError as exc:
+            # One store's broken report or refused message must not keep the others' mail back.
+            record["mail"] = {"status": "failed", "recipients": [], "detail": str(exc)}
+
+    for future in futures:
+        for res in future.result():
+            target_record = estate_record if res.store == ESTATE else records[res.store]
+            target_record["push"].append(res.as_dict())
+
+    # 5. the run record and the table
+    failed_renders = [o for o in result.failed if o.store not in records]
+    ok = not index_error and not failed_renders and all(_store_ok(r) for r in records.values())
+    ok = ok and all(p["status"] != "failed" for p in estate_record["push"])
+    run = {
+        "date": window.end.isoformat(),
+        "run_at": datetime.now().isoformat(timespec="seconds"),
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "as_of": as_of.isoformat(sep=" "),
+        "dry_run": dry_run,
+        "ok": ok,
+        "data": [str(p) for p in paths],
+        "data_quality": loaded.report.as_json(),
+        "render": {
+            "done": len(result.by_status("done")),
+            "skipped": len(result.by_status("skipped")),
+            "failed": [{"store": o.store, "reason": o.reason} for o in result.failed],
+        },
+        "index": str(index_path) if index_path.exists() else None,
+        "index_error": index_error or None,
+        "stores": records,
+        "estate": estate_record,
+    }
+    record_path = out / f"{RECORD_PREFIX}{window.end.isoformat()}.json"
+    atomic_write(record_path, data=json.dumps(run, ensure_ascii=False, indent=1, default=str))
+    print(table(run))
+    for line in failures(run):
+        print(line, file=sys.stderr)
+    print(record_path)
+    return 0 if ok else 1
+
+
+def _store_ok(record: Mapping[str, Any]) -> bool:
+    mail = record.get("mail") or {}
+    return (
+        not record.get("errors")
+        and mail.get("status") != "failed"
+        and all(p["status"] != "failed" for p in record.get("push", []))
+    )
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+_STATUS = {
+    "sent": "已发送 (sent)",
+    "skipped": "已发过 (skipped)",
+    "failed": "失败 (failed)",
+    "dry_run": "已写入 (dry run)",
+    "none": "—",
+}
+
+
+def _push_cell(pushes: Sequence[Mapping[str, Any]], channel: str) -> str:
+    states = [p["status"] for p in pushes if p["channel"] == channel]
+    if not states:
+        return "—"
+    worst = "failed" if "failed" in states else states[0]
+    return _STATUS.get(worst, worst)
+
+
+def table(run: Mapping[str, Any]) -> str:
+    """The printed table: one line per store of the recipients file, then the estate line."""
+    header = ("店铺 (store)", "报告 (report)", "邮件 (mail)", "企业微信 (WeCom)", "钉钉 (DingTalk)")
+    rows = [header]
+    for sid, rec in run["stores"].items():
+        report = "✓" if rec.get("report") else "✗"
+        mail = _STATUS.get((rec.get("mail") or {}).get("status", "none"), "?")
+        rows.append(
+            (
+                f"{sid} {rec.get('name') or ''}".strip(),
+                report,
+                mail,
+                _push_cell(rec["push"], "wecom"),
+                _push_cell(rec["push"], "dingtalk"),
+            )
+        )
+    estate = run["estate"]["push"]
+    if estate:
+        rows.append(
+            (
+                "全部店铺 (estate)",
+                "—",
+                "—",
+                _push_cell(estate, "wecom"),
+                _push_cell(estate, "dingtalk"),
+            )
+        )
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(_pad(cell, w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
+    render = run["render"]
+    verdict = "全部送达 (all delivered)" if run["ok"] else "有失败 (something failed)"
+    lines.append(
+        f"{run['date']}: 报告 新生成 (rendered) {render['done']} · 已是最新 (up to date) "
+        f"{render['skipped']} · 失败 (failed) {len(render['failed'])} — {verdict}"
+    )
+    return "\n".join(lines)
+
+
+def failures(run: Mapping[str, Any]) -> list[str]:
+    """One line per failure: store, what, and the server's or the bot's words."""
+    lines = []
+    for fail in run["render"]["failed"]:
+        lines.append(
+            f"店铺 (store) {fail['store']} 报告失败 (report failed): {fail['reason'].strip()[:300]}"
+        )
+    if run.get("index_error"):
+        lines.append(f"总览失败 (index failed): {run['index_error']}")
+    for sid, rec in run["stores"].items():
+        lines.extend(f"店铺 (store) {sid}: {e}" for e in rec.get("errors", []))
+        mail = rec.get("mail") or {}
+        if mail.get("status") == "failed":
+            bad = [
+                " ".join(
+                    str(v)
+                    for v in (r["recipient"], r["status"], r.get("code"), r.get("detail"))
+                    if v
+                )
+                for r in mail.get("recipients", [])
+                if r["status"] in ("failed", "unknown")
+            ]
+            detail = "; ".join(bad) or mail.get("detail", "")
+            lines.append(f"店铺 (store) {sid} 邮件失败 (mail failed): {detail}")
+        lines.extend(_describe(p) for p in rec.get("push", []) if p["status"] == "failed")
+    lines.extend(_describe(p) for p in run["estate"]["push"] if p["status"] == "failed")
+    return lines
+
+
+def _describe(p: Mapping[str, Any]) -> str:
+    return push.PushResult(**p).describe()
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
