@@ -178,7 +178,7 @@ def test_batch_html_is_identical_to_a_single_report(demo_data: Path, tmp_path: P
     )
     assert single == tmp_path / "single" / store / "2026-03-02_2026-03-31.html"
     html = single.read_bytes()
-    assert "同组店铺中位".encode() in html  # the peer median line: peers come from all stores
+    assert "本批店铺中位".encode() in html  # the peer median line: peers come from all stores
     assert from_batch.read_bytes() == html
 
 
