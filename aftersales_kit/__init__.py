@@ -1,3 +1,37 @@
-"""aftersales-kit: JD.com after-sales service duration (售后服务时长) diagnosis."""
+"""aftersales-kit: JD.com after-sales service duration (售后服务时长) diagnosis.
+
+The Python API (docs/API.md)::
+
+    import aftersales_kit as ak
+    d = ak.analyze("exports/", store="1000101")   # a Diagnosis: displays in Jupyter
+    d.orders                                       # one row per order, every figure's source
+    estate = ak.analyze_estate("exports/")         # every store: the portfolio overview
+
+Importing the package changes no global state of altair, polars or pandas; the API is imported
+on first use, so the command line starts as fast as before.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = ["Diagnosis", "Estate", "__version__", "analyze", "analyze_estate"]
+
+if TYPE_CHECKING:
+    from aftersales_kit.api import Estate, analyze, analyze_estate
+    from aftersales_kit.diagnose import Diagnosis
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `aftersales_kit.analyze` imports polars; `aftersales --help` should not wait for it.
+    if name in {"analyze", "analyze_estate", "Estate"}:
+        from aftersales_kit import api
+
+        return getattr(api, name)
+    if name == "Diagnosis":
+        from aftersales_kit.diagnose import Diagnosis
+
+        return Diagnosis
+    msg = f"module 'aftersales_kit' has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -1,10 +1,14 @@
-"""The altair theme, the offline HTML renderer and the report's chart builders.
+"""The altair theme, the offline HTML markup and the report's chart builders.
 
-Importing this module registers and enables the ``aftersales`` theme and the ``aftersales_html``
-renderer (TOOLING §0): a chart becomes ``<div class="report-chart">`` plus a ``vegaEmbed(...)`` call
-on the global that the report template inlines once (``vl_convert.javascript_bundle()``), so the
-HTML needs no network. Chart builders take an already aggregated frame from a ``Diagnosis`` (never
-raw orders) and return an ``alt.Chart``; they never display or save it.
+Importing this module changes no global altair state (the active renderer and theme stay the
+analyst's): the report's charts are rendered explicitly by :func:`chart_html`, which applies the
+``aftersales`` theme for that one conversion and emits ``<div class="report-chart">`` plus a
+``vegaEmbed(...)`` call on the global that the report template inlines once
+(``vl_convert.javascript_bundle()``), so the HTML needs no network. In a live notebook the first
+displayed section injects that bundle and the report CSS once per kernel (:func:`notebook_assets`).
+Chart builders take an already aggregated frame from a ``Diagnosis`` (never raw orders) and return
+an ``alt.Chart``; they never display or save it. :func:`offline` displays any chart (the analyst's
+own too) the same offline way.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 # jsonschema (imported by altair) compiles the rfc3987_syntax grammar at import, about 1.4 s of a
 # 4 s report budget, only to validate IRI formats that Vega-Lite specs never use.
@@ -34,7 +40,6 @@ WIDTH = 720
 EMBED_OPTIONS: dict[str, object] = {"renderer": "svg", "actions": False}
 
 
-@alt.theme.register("aftersales", enable=True)
 def aftersales_theme() -> alt.theme.ThemeConfig:
     """One look for every chart: CJK font stack, quiet axes, the brand palette."""
     return {
@@ -106,19 +111,95 @@ def spec_html(spec: Mapping[str, object], *, chart_id: str, lang: str = "zh") ->
     )
 
 
+THEME = "aftersales"
+
+
+@functools.cache
+def _register_theme() -> None:
+    """Add the theme to altair's registry (not enabled): an analyst may opt in with
+    ``alt.theme.enable("aftersales")``; the report applies it per conversion in :func:`to_spec`."""
+    alt.theme.register(THEME, enable=False)(aftersales_theme)
+
+
+def to_spec(chart: alt.TopLevelMixin, *, validate: bool = False) -> dict:
+    """The chart's Vega-Lite dict with the ``aftersales`` theme, whatever theme is active.
+
+    The theme is switched on only for this conversion (altair merges the active theme in
+    ``to_dict``) and the previous one restored, so the analyst's own charts keep theirs.
+    """
+    _register_theme()
+    with alt.theme.enable(THEME):
+        return chart.to_dict(validate=validate)
+
+
 def chart_html(chart: alt.TopLevelMixin, *, chart_id: str | None = None, lang: str = "zh") -> str:
     """Render an altair chart to the report's offline markup (see :func:`spec_html`)."""
-    return spec_html(
-        chart.to_dict(validate=False), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang
+    return spec_html(to_spec(chart), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang)
+
+
+# --- live notebooks -------------------------------------------------------------------------------
+
+#: Set once this kernel has sent the report CSS and the vega bundle to the page.
+_assets_sent = False
+ASSETS_ID = "aftersales-report-css"
+
+
+@functools.cache
+def notebook_css() -> str:
+    """The report CSS minus the rules that would restyle JupyterLab itself (its UI font
+    variables and the page-level ``html``/``@page`` rules); ``body.report`` rules never match."""
+    from aftersales_kit.resources import resource_dir
+
+    css = (resource_dir("templates") / "aftersales" / "report.css").read_text(encoding="utf-8")
+    keep = [
+        line
+        for line in css.splitlines()
+        if "--jp-" not in line and not line.startswith(("html {", "@page"))
+    ]
+    return "\n".join(keep)
+
+
+def notebook_assets(*, force: bool = False) -> str:
+    """HTML that brings the report CSS and ``vegaEmbed`` into a live notebook page, once per
+    kernel ("" afterwards, and always "" while the toolkit renders a report: the template has
+    both). The CSS goes into ``document.head`` so it outlives the output that carried it."""
+    global _assets_sent
+    if os.environ.get("AFTERSALES_REPORT") == "1" or (_assets_sent and not force):
+        return ""
+    from aftersales_kit.report import vega_bundle
+
+    _assets_sent = True
+    css = notebook_css()
+    install = (
+        "<script>(function(){"
+        f'if(document.getElementById("{ASSETS_ID}"))return;'
+        'var s=document.createElement("style");'
+        f's.id="{ASSETS_ID}";s.textContent={_script_json(css)};document.head.appendChild(s);'
+        "})();</script>"
     )
+    return f"<style>{css}</style>{install}<script>{vega_bundle()}</script>"
 
 
-def _renderer(spec: dict, **_options: object) -> dict[str, str]:
-    return {"text/html": spec_html(spec, chart_id=f"chart-{next(_ids)}")}
+@dataclass(frozen=True)
+class OfflineChart:
+    """A chart displayed with the report's offline markup (no CDN, no Jupyter extension)."""
+
+    chart: alt.TopLevelMixin
+    lang: str = "zh"
+
+    def _repr_html_(self) -> str:
+        return notebook_assets() + chart_html(self.chart, lang=self.lang)
+
+    def __repr__(self) -> str:
+        title = self.chart.to_dict(validate=False).get("title", "")
+        text = title.get("text", "") if isinstance(title, dict) else title
+        return f"<altair chart {text}>".replace("  ", " ")
 
 
-alt.renderers.register("aftersales_html", _renderer)
-alt.renderers.enable("aftersales_html")
+def offline(chart: alt.TopLevelMixin, *, lang: str = "zh") -> OfflineChart:
+    """Display ``chart`` offline in a notebook: ``charts.offline(my_chart)`` as a cell's last
+    line. The analyst's active altair renderer and theme are left alone."""
+    return OfflineChart(chart, lang=lang)
 
 
 # --- chart builders -----------------------------------------------------------------------------

@@ -92,7 +92,9 @@ def chart_png(chart: Any, *, title: str | None = None, width: int = CHART_WIDTH)
     import vl_convert
 
     _register_fonts()
-    spec = dict(chart if isinstance(chart, Mapping) else chart.to_dict())
+    from aftersales_kit.charts import to_spec  # the report theme; importing enables none
+
+    spec = dict(chart if isinstance(chart, Mapping) else to_spec(chart))
     config = dict(spec.get("config", {}))
     config["font"] = CJK_FONT
     config["background"] = "#ffffff"

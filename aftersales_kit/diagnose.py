@@ -69,6 +69,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -90,6 +91,7 @@ from aftersales_kit.rules import (
     data_traits,
     derive_orders,
     open_order_status,
+    window_sample,
 )
 from aftersales_kit.settings import EXCLUDED_REASONS, STAGES, Rules
 
@@ -312,7 +314,83 @@ class DataQuality:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """All report data of one store; see docs/ARCHITECTURE.md "diagnose.py" for every field."""
+    """All report data of one store for one window: the view and the data in one object.
+
+    In a notebook it displays as KPI cards, the short board and the top findings
+    (``_repr_html_``); ``repr(d)`` is one line. Every figure is a field below; frames are polars
+    DataFrames with personal columns masked. ``to_html(path)`` writes the full report,
+    ``to_excel(path)`` the action lists (both as the command line does). docs/API.md has
+    worked examples; docs/METHOD.md the rules behind each number.
+
+    Attributes
+    ----------
+    store_id, store_name
+        The store (店铺ID, 店铺名称).
+    window, previous
+        The assessment window (考核周期, inclusive dates) and the one of the same length before it.
+    as_of
+        Report time: open orders are judged as of this moment.
+    data_until
+        The latest apply/complete time in the store's data.
+    kpis, prev_kpis
+        ``Kpis`` of the window / previous window: ``counted, mean_hours, median_hours,
+        p90_hours, over_60h_share, excluded`` (the JD figure is ``kpis.mean_hours``).
+    peer_median_hours, peer_count
+        Median of the other stores' mean hours (None with fewer than three peers), and their count.
+    target_hours
+        Target of the excess / short-board analysis.
+    trend_daily, trend_weekly
+        ``date|week_start, counted, mean_hours, …`` per day / week of the window.
+    breakdowns
+        ``scene, service_type, reason`` and, when the data has them, ``category, sku, auditor,
+        carrier`` → frame of ``key, count, share, mean_hours, …, excess_hours`` and stage means.
+    stage_means, stage_by_scene
+        Mean hours per stage (audit, return_ship, transit, inbound, process, intervention) overall
+        and per scene (long form).
+    excess, short_board, controllable_short_board
+        Hours above the target attributed to scene × stage; the largest cell (短板) and the largest
+        merchant-controllable one.
+    alerts, alert_orders
+        Counted orders breaking each §5 rule (``rule, threshold_hours, count, share``), and
+        those orders.
+    top100
+        The 100 longest counted orders (历史服务单预警).
+    open_at_risk
+        Open orders that can still be counted and have a rule left to break, soonest first, with
+        ``elapsed_hours, stage, rule, breached, hours_to_breach, projected_mean_delta``.
+    heatmap, peak_hours
+        Applications by weekday × hour with median audit hours; the busiest hours.
+    first_pass_rate
+        Share of counted orders audited once (None without the data).
+    what_if
+        Mean hours if a stage met its target, all stages did, or without the n longest orders.
+    warning
+        ``WarningRisk``: the consumer-warning line, the observed star/ranks and the level.
+    findings
+        ``Finding`` objects (kind, severity, values), most important first; text.py words them.
+    data_quality
+        Excluded orders by reason, out-of-order timestamps, duplicates and bad rows dropped.
+    observed
+        The star / rank rates given (``--star`` …), empty when none.
+    checkpoints, jd_check, reconciliation
+        Checkpoint coverage; how far our hours match JD's own per-order hours; the comparison
+        with the figure 风向标 publishes (``published_hours``).
+    classes
+        Service-order classes (无理由退换, 质量问题退换 …) with counts and audit figures.
+    team_actions
+        customer_service / logistics / warehouse → that team's open orders to act on.
+    tomorrow
+        Tomorrow's projected mean (the window moves one day) and the orders leaving / entering.
+    orders
+        One row per order of the store: every canonical column plus ``scene, clock_end,
+        hours, gross_hours, intervention_hours, stage_<stage>, alert_<rule>, is_open, in_window,
+        counted, excluded_reason`` and, for open orders, ``elapsed_hours, stage, rule, breached,
+        hours_to_breach, rules_broken, team, next_action, open_at_risk``. The frame every number
+        comes from (``orders.filter(counted)["hours"].mean() == kpis.mean_hours``). Only
+        :func:`aftersales_kit.analyze` keeps it; the reports leave it empty.
+    lang
+        Language of the notebook views (``zh`` or ``en``).
+    """
 
     store_id: str
     store_name: str
@@ -356,6 +434,43 @@ class Diagnosis:
     #: team -> open orders for that team (customer_service, logistics, warehouse).
     team_actions: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     tomorrow: Tomorrow | None = None
+    orders: pl.DataFrame = field(default_factory=pl.DataFrame)
+    lang: str = "zh"
+
+    def __repr__(self) -> str:
+        from aftersales_kit import format as fmt
+        from aftersales_kit.text import t
+
+        return t(
+            "api.repr",
+            self.lang,
+            store_name=self.store_name,
+            store_id=self.store_id,
+            start=self.window.start.isoformat(),
+            end=self.window.end.isoformat(),
+            counted=self.kpis.counted,
+            mean=fmt.hours(self.kpis.mean_hours, lang=self.lang),
+        )
+
+    def _repr_html_(self) -> str:
+        from aftersales_kit.sections import diagnosis_html
+
+        return diagnosis_html(self, lang=self.lang)
+
+    def to_html(self, path: str | Path, *, lang: str | None = None, rules: str = "") -> Path:
+        """Write the full HTML report of this diagnosis to ``path`` (the same page as
+        ``aftersales report``; ``rules`` names the rules file it was computed with, for the
+        methodology section). Returns the path."""
+        from aftersales_kit.api import render_diagnosis
+
+        return render_diagnosis(self, path=Path(path), lang=lang or self.lang, rules=rules)
+
+    def to_excel(self, path: str | Path, *, lang: str | None = None) -> Path:
+        """Write the action lists (open orders at risk, alerts, TOP100 …) as an ``.xlsx``, the
+        same workbook the email attaches. Returns the path."""
+        from aftersales_kit.export import write_action_lists
+
+        return write_action_lists(self, path=Path(path), lang=lang or self.lang)
 
     def open_split(self, *, horizon_hours: float = 24.0) -> dict[str, int]:
         """Open service orders at risk, split as the report and email word them: ``over`` (a
@@ -437,6 +552,7 @@ def diagnose(
     stores: Iterable[str] | None = None,
     load_report: Any | None = None,
     published_hours: float | Mapping[str, float] | None = None,
+    orders: bool = False,
 ) -> dict[str, Diagnosis]:
     """Diagnose the selected stores (default all) of a canonical frame for one window.
 
@@ -463,6 +579,9 @@ def diagnose(
     published_hours
         The figure 风向标 shows today (``--published-hours``), for the reconciliation: one value
         for every selected store, or a mapping store_id → value.
+    orders
+        Keep the per-order frame (:attr:`Diagnosis.orders`, one row per order of the store). Off
+        for the reports (they show aggregates only), on in :func:`aftersales_kit.analyze`.
 
     Returns
     -------
@@ -495,6 +614,8 @@ def diagnose(
     # loaded), decided once and passed to every derivation of a part of it.
     traits = data_traits(lf_all)
     plans = _plans(lf, window=window, rules=rules, as_of=as_of, target=target, traits=traits)
+    if orders:
+        plans["orders"] = _orders_plan(lf, window=window, rules=rules, as_of=as_of, traits=traits)
     # KPIs of every store (peers need the others' means) from metrics, the one source of them.
     plans["kpis"] = store_metrics_lazy(lf_all, window=window, rules=rules, traits=traits)
     plans["prev_kpis"] = store_metrics_lazy(lf, window=previous, rules=rules, traits=traits)
@@ -540,6 +661,8 @@ def diagnose(
             jd_whole=jd_whole,
             published=_published_for(published_hours, sid),
         )
+        if orders:
+            result[sid] = replace(result[sid], orders=part("orders", sid))
     return result
 
 
@@ -563,6 +686,7 @@ def diagnose_store(
     observed: Mapping[str, float] | None = None,
     load_report: Any | None = None,
     published_hours: float | None = None,
+    orders: bool = False,
 ) -> Diagnosis:
     """Diagnose one store; raises :class:`UnknownStoreError` listing the stores found."""
     return diagnose(
@@ -575,6 +699,7 @@ def diagnose_store(
         stores=[store_id],
         load_report=load_report,
         published_hours=published_hours,
+        orders=orders,
     )[str(store_id)]
 
 
@@ -856,6 +981,47 @@ def _open_plan(
         status.select("store_id", *(c for c in _OPEN_COLUMNS if c != "projected_mean_delta")).sort(
             "store_id", "hours_to_breach", "service_id", nulls_last=True
         )
+    )
+
+
+#: The open-order status columns of :attr:`Diagnosis.orders` (null on orders that are not open).
+ORDER_STATUS_COLUMNS = (
+    "elapsed_hours",
+    "stage",
+    "rule",
+    "breached",
+    "hours_to_breach",
+    "rules_broken",
+    "team",
+    "next_action",
+)
+
+
+def _orders_plan(
+    lf: pl.LazyFrame, *, window: Window, rules: Rules, as_of: datetime, traits: DataTraits
+) -> pl.LazyFrame:
+    """Every order with its per-order figures, the window sample and the open-order status.
+
+    The same derivations as the aggregates (``derive_orders`` → ``window_sample``,
+    ``open_order_status``), so ``counted`` rows reproduce the KPIs and ``open_at_risk`` rows are
+    the report's open orders at risk.
+    """
+    derived = window_sample(
+        derive_orders(lf, rules=rules, traits=traits), window=window, rules=rules
+    )
+    earliest = as_of.date() - timedelta(days=int(rules.history_days) - 1)
+    recent = (pl.col("apply_time").dt.date() >= earliest) & (pl.col("apply_time") <= as_of)
+    status = (
+        open_order_status(derived.filter(pl.col("is_open") & recent), as_of=as_of, rules=rules)
+        .with_columns(_team().alias("team"), _next_action().alias("next_action"))
+        .select("store_id", "service_id", *ORDER_STATUS_COLUMNS)
+    )
+    # A stopped clock under every threshold has no rule left to break: not at risk (as _open_plan).
+    at_risk = pl.col("rule").is_not_null() & pl.col("is_open")
+    return mask_personal(
+        derived.join(status, on=["store_id", "service_id"], how="left", nulls_equal=False)
+        .with_columns(at_risk.fill_null(False).alias("open_at_risk"))
+        .sort("store_id", "apply_time", "service_id", nulls_last=True)
     )
 
 

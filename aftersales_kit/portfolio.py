@@ -18,9 +18,10 @@ from aftersales_kit import __version__
 from aftersales_kit import format as fmt
 from aftersales_kit.errors import ReportError
 from aftersales_kit.files import atomic_write
+from aftersales_kit.resources import resource_dir
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "notebooks" / "portfolio.ipynb"
+NOTEBOOK = resource_dir("notebooks") / "portfolio.ipynb"
 META_MIME = "application/vnd.aftersales.report+json"
 SUMMARY_DIR = ".cache"
 

@@ -10,7 +10,6 @@ carriers) is escaped here or by great-tables; personal columns are masked again 
 from __future__ import annotations
 
 import functools
-import os
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -60,9 +59,16 @@ class Section:
 
     id: str
     html: str
+    lang: str = "zh"
 
     def _repr_html_(self) -> str:
-        return self.html
+        # A live notebook gets the report CSS and vegaEmbed with the first section it shows.
+        return ch.notebook_assets() + self.html
+
+    def __repr__(self) -> str:
+        # text/plain beside the HTML: the section's title, not 40 KB of markup
+        title = dict(SECTIONS).get(self.id)
+        return f"[{t(title, self.lang) if title else self.id}]"
 
     def __str__(self) -> str:
         return self.html
@@ -75,6 +81,7 @@ def _section(sec_id: str, lang: str, *parts: str) -> Section:
         sec_id,
         f'<section class="report-section" id="{sec_id}">'
         f'<h2 class="report-h2">{esc(title)}</h2>{body}</section>',
+        lang,
     )
 
 
@@ -299,47 +306,34 @@ def prepare(
     ``cache`` (a pickled ``Diagnosis`` from the batch) skips loading and diagnosing; otherwise the
     data (the demo data when ``data`` is empty) is loaded and ``store`` diagnosed against its peers.
     """
-    from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
 
-    ruleset = load_rules(rules or None)
     if cache:
-        return pickle.loads(Path(cache).read_bytes()), ruleset
-    from aftersales_kit.diagnose import diagnose_store
-    from aftersales_kit.load import load
+        return pickle.loads(Path(cache).read_bytes()), load_rules(rules or None)
+    from aftersales_kit.api import diagnose_data
 
     if not data:
         from aftersales_kit.demo import ensure_demo
 
         data = [str(ensure_demo(_demo_dir()))]
-    moment = parse_as_of(as_of or None)
-    window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
     # Every store of the data, not only this one: the peer median is "the other stores in the
     # data" (ARCHITECTURE), and the batch computes it the same way, so both reports match.
-    # a single path given as a string is one path, not a list of characters
-    paths = [data] if isinstance(data, str) else list(data)
-    loaded = load(paths, store_id=store_id or None, skip_bad_rows=skip_bad_rows)
-    observed = {
-        k: float(v)
-        for k, v, given in (
-            ("star", star, star > 0),
-            ("aftersales_rank", aftersales_rank, aftersales_rank >= 0),
-            ("dispute_rank", dispute_rank, dispute_rank >= 0),
-        )
-        if given
-    }
-    diagnosis = diagnose_store(
-        loaded.frame,
-        store_id=store,
-        window=window,
-        rules=ruleset,
-        as_of=moment,
-        target_hours=target_hours or None,
-        observed=observed or None,
-        load_report=loaded.report,
-        published_hours=published_hours or None,
+    computed = diagnose_data(
+        data,
+        stores=[store],
+        start=start,
+        end=end,
+        rules=rules,
+        as_of=as_of,
+        target_hours=target_hours,
+        star=star,
+        aftersales_rank=aftersales_rank,
+        dispute_rank=dispute_rank,
+        store_id=store_id,
+        skip_bad_rows=skip_bad_rows,
+        published_hours=published_hours,
     )
-    return diagnosis, ruleset
+    return computed.diagnoses[str(store)], computed.rules
 
 
 def _demo_dir() -> Path:
@@ -377,15 +371,18 @@ def report_meta(d: Any, *, rules: Any, lang: str = "zh") -> dict[str, object]:
 
 def show_meta(d: Any, *, rules: Any, lang: str = "zh") -> None:
     """Display :func:`report_meta` (kept out of the visible report by the exporter)."""
-    from IPython.display import HTML, display
+    from IPython.display import display
 
     display(report_meta(d, rules=rules, lang=lang), raw=True)
-    if os.environ.get("AFTERSALES_REPORT") != "1":
-        # Interactive Jupyter: no report template supplies vegaEmbed, so load it once here.
-        from aftersales_kit.report import vega_bundle
-
-        # tagged so that export_html drops it: the template already inlines the bundle once
-        display(HTML(f"<script>{vega_bundle()}</script>"), metadata={BUNDLE_TAG: True})
+    assets = ch.notebook_assets()
+    if assets:
+        # Interactive Jupyter: no report template supplies the CSS and vegaEmbed, so they come
+        # once per kernel; tagged so that an export drops them (the template has its own).
+        display(
+            {"text/html": assets, "text/plain": "[report CSS + vega]"},
+            raw=True,
+            metadata={BUNDLE_TAG: True},
+        )
 
 
 # --- sections -----------------------------------------------------------------------------------
@@ -1269,3 +1266,75 @@ def data_quality(d: Any, *, lang: str = "zh") -> Section:
         parts.append(f'<h3 class="report-h3">{esc(t("dq.other", lang))}</h3>')
         parts.append(_table([t("col.reason_excluded", lang), t("col.rows", lang)], other, num=[1]))
     return _section("sec-quality", lang, *parts)
+
+
+# --- notebook views of the Python API -------------------------------------------------------------
+
+#: Diagnosis frames the compact view points to (field → text key of its description).
+VIEW_FRAMES: tuple[tuple[str, str], ...] = (
+    ("orders", "api.frame.orders"),
+    ("open_at_risk", "api.frame.open_at_risk"),
+    ("top100", "api.frame.top100"),
+    ("breakdowns", "api.frame.breakdowns"),
+    ("trend_daily", "api.frame.trend_daily"),
+)
+VIEW_FINDINGS = 3
+
+
+def diagnosis_html(d: Any, *, lang: str = "zh") -> str:
+    """The compact notebook view of a ``Diagnosis``: KPI cards, short board, top findings and
+    the frames to explore (``Diagnosis._repr_html_``)."""
+    board = d.short_board
+    if board is None:
+        board_text = t("api.no_short_board", lang)
+    else:
+        board_text = t(
+            "api.short_board",
+            lang,
+            scene=label("scene", board.scene, lang),
+            stage=label("stage", board.stage, lang),
+            excess=_h(board.excess_hours, lang),
+        )
+    items = []
+    for finding in sorted(d.findings, key=lambda f: -int(f.severity))[:VIEW_FINDINGS]:
+        text = finding_text(finding, lang=lang)
+        sev = max(1, min(3, int(finding.severity)))
+        items.append(
+            f'<li class="finding"><div class="finding__title">'
+            f'<span class="badge badge--sev{sev}">{esc(text.severity)}</span>'
+            f"<span>{esc(text.title)}</span></div></li>"
+        )
+    findings = (
+        f'<h3 class="report-h3">{esc(t("api.findings", lang))}</h3>'
+        f'<ol class="findings">{"".join(items)}</ol>'
+        if items
+        else ""
+    )
+    rows = []
+    for name, key in VIEW_FRAMES:
+        value = getattr(d, name, None)
+        if isinstance(value, pl.DataFrame):
+            size = (
+                t("api.rows", lang, n=f"{value.height:,}")
+                if value.width
+                else t("api.no_orders", lang)
+            )
+        elif isinstance(value, Mapping):
+            size = ", ".join(str(k) for k in value)
+        else:
+            continue
+        rows.append(
+            f"<tr><td><code>d.{esc(name)}</code></td><td>{esc(t(key, lang))}</td>"
+            f'<td class="num">{esc(size)}</td></tr>'
+        )
+    frames = (
+        f'<h3 class="report-h3">{esc(t("api.frames", lang))}</h3>'
+        f'<table class="report-table compact"><tbody>{"".join(rows)}</tbody></table>'
+    )
+    head = f'<p class="report-lead"><b>{esc(repr(d))}</b></p>'
+    cards = kpi_cards(d, lang=lang).html
+    return (
+        ch.notebook_assets()
+        + f'<div class="aftersales-view">{head}{cards}'
+        + f'<p class="report-callout">{esc(board_text)}</p>{findings}{frames}</div>'
+    )

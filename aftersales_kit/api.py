@@ -1,0 +1,377 @@
+"""The Python API for notebooks and scripts: :func:`analyze` one store, :func:`analyze_estate`.
+
+Both run the same load → window → diagnose sequence as the reports (:func:`diagnose_data`, which
+``sections.prepare`` — the store notebook's computing step — calls too), so a number seen here is
+the number in the report. The returned objects are the view and the data at once: they display
+in Jupyter and carry polars frames to explore (docs/API.md).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from aftersales_kit.errors import DataError
+
+#: ``data`` may be one path, several, or a canonical polars frame.
+Data = str | os.PathLike | Sequence[str | os.PathLike] | pl.DataFrame | pl.LazyFrame
+
+
+@dataclass(frozen=True)
+class Computed:
+    """What :func:`diagnose_data` computed: the diagnoses and what they were computed with."""
+
+    diagnoses: dict[str, Any]
+    rules: Any
+    window: Any
+    as_of: datetime
+    load_report: Any | None
+
+
+def _frame_input(frame: pl.DataFrame | pl.LazyFrame, *, store_id: str | None) -> pl.DataFrame:
+    """A caller's frame in the canonical schema: required columns checked, optional ones added
+    as nulls, canonical dtypes, extra columns kept after them (as ``load`` returns them)."""
+    from aftersales_kit.schema import COLUMNS, REQUIRED
+
+    df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
+    if store_id and "store_id" not in df.columns:
+        df = df.with_columns(pl.lit(store_id, dtype=pl.String).alias("store_id"))
+    elif store_id:
+        df = df.with_columns(pl.col("store_id").cast(pl.String).fill_null(store_id))
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        msg = (
+            f"数据表缺少必需的列 (the frame lacks required columns): {', '.join(missing)}; "
+            "提示 (hint): 列名用 aftersales_kit.schema.COLUMNS 的规范名，或传入导出文件路径"
+        )
+        raise DataError(msg)
+    canonical = [
+        (pl.col(name) if name in df.columns else pl.lit(None)).cast(dtype).alias(name)
+        for name, dtype in COLUMNS.items()
+    ]
+    extra = [c for c in df.columns if c not in COLUMNS]
+    return df.select(*canonical, *extra)
+
+
+def diagnose_data(
+    data: Data,
+    *,
+    stores: Sequence[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rules: str | os.PathLike | None = None,
+    as_of: str | datetime | None = None,
+    target_hours: float | None = None,
+    star: float | None = None,
+    aftersales_rank: float | None = None,
+    dispute_rank: float | None = None,
+    store_id: str | None = None,
+    skip_bad_rows: bool = False,
+    published_hours: float | None = None,
+    config: str | os.PathLike | None = None,
+    orders: bool = False,
+) -> Computed:
+    """Load ``data``, fix the window and diagnose ``stores`` (default all) against every store.
+
+    The one copy of the sequence behind the store notebook and the API. Observed star / rank
+    rates and the published figure come from the arguments, else from the ``[stores]`` entries
+    of the config or of a data folder's ``stores.toml`` (as on the command line).
+    """
+    from aftersales_kit.config import load_config, store_entries, store_inputs
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.load import load
+    from aftersales_kit.metrics import stores_in, unknown_store_error
+    from aftersales_kit.rules import parse_as_of, parse_window
+    from aftersales_kit.settings import load_rules
+
+    ruleset = load_rules(str(rules) if rules else None)
+    moment = as_of if isinstance(as_of, datetime) else parse_as_of(as_of or None)
+    window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
+    if isinstance(data, pl.DataFrame | pl.LazyFrame):
+        frame, report, paths = _frame_input(data, store_id=store_id), None, []
+    else:
+        # a single path given as a string is one path, not a list of characters
+        paths = [data] if isinstance(data, str | os.PathLike) else list(data)
+        loaded = load(paths, store_id=store_id or None, config=config, skip_bad_rows=skip_bad_rows)
+        frame, report = loaded.frame, loaded.report
+    found = stores_in(frame)
+    selected = found if stores is None else [str(s) for s in stores]
+    for sid in selected:
+        if sid not in found:
+            raise unknown_store_error(sid, stores=found)
+    entries = store_entries(load_config(config), data=paths)
+    configured, published = store_inputs(entries, selected)
+    given = {
+        k: float(v)
+        for k, v, ok in (
+            ("star", star, star is not None and star > 0),
+            (
+                "aftersales_rank",
+                aftersales_rank,
+                aftersales_rank is not None and aftersales_rank >= 0,
+            ),
+            ("dispute_rank", dispute_rank, dispute_rank is not None and dispute_rank >= 0),
+        )
+        if ok
+    }
+    # The arguments win; a store's [stores] entry fills what they do not give.
+    observed = {sid: {**configured.get(sid, {}), **given} for sid in selected}
+    if published_hours:
+        published = dict.fromkeys(selected, float(published_hours))
+    diagnoses = diagnose(
+        frame,
+        window=window,
+        rules=ruleset,
+        as_of=moment,
+        target_hours=target_hours or None,
+        observed={k: v for k, v in observed.items() if v} or None,
+        stores=selected,
+        load_report=report,
+        published_hours=published or None,
+        orders=orders,
+    )
+    return Computed(diagnoses, ruleset, window, moment, report)
+
+
+def analyze(
+    data: Data,
+    *,
+    store: str,
+    start: str | None = None,
+    end: str | None = None,
+    rules: str | os.PathLike | None = None,
+    as_of: str | datetime | None = None,
+    target_hours: float | None = None,
+    star: float | None = None,
+    aftersales_rank: float | None = None,
+    dispute_rank: float | None = None,
+    store_id: str | None = None,
+    skip_bad_rows: bool = False,
+    published_hours: float | None = None,
+    config: str | os.PathLike | None = None,
+    lang: str = "zh",
+) -> Any:
+    """Diagnose one store: the ``Diagnosis`` behind ``aftersales report``, with its orders.
+
+    Parameters
+    ----------
+    data
+        A JD export file or folder, a list of them, or a polars DataFrame in the canonical schema
+        (``aftersales_kit.schema.COLUMNS``). Every store in it is diagnosed as a peer.
+    store
+        The store id (店铺ID).
+    start, end
+        The window (``YYYY-MM-DD``); default the 30 days ending yesterday (JD's 考核周期).
+    rules, as_of, target_hours, star, aftersales_rank, dispute_rank, store_id, skip_bad_rows,
+    published_hours, config
+        As the ``aftersales report`` options of the same names (``None``: not given).
+    lang
+        ``zh`` or ``en`` for the notebook views.
+
+    Returns
+    -------
+    Diagnosis
+        Displays as KPI cards, short board and findings; ``.orders`` has one row per order.
+
+    Examples
+    --------
+    >>> d = analyze("exports/", store="1000101", start="2026-03-01", end="2026-03-30")
+    ...  # doctest: +SKIP
+    >>> d.orders.filter("counted").group_by("scene").agg(pl.col("hours").mean())  # doctest: +SKIP
+    """
+    computed = diagnose_data(
+        data,
+        stores=[str(store)],
+        start=start,
+        end=end,
+        rules=rules,
+        as_of=as_of,
+        target_hours=target_hours,
+        star=star,
+        aftersales_rank=aftersales_rank,
+        dispute_rank=dispute_rank,
+        store_id=store_id,
+        skip_bad_rows=skip_bad_rows,
+        published_hours=published_hours,
+        config=config,
+        orders=True,
+    )
+    return replace(computed.diagnoses[str(store)], lang=_lang(lang))
+
+
+def _lang(lang: str) -> str:
+    from aftersales_kit.errors import UsageError
+
+    if lang not in {"zh", "en"}:
+        msg = f"不支持的语言 (unsupported lang): {lang!r}; 可选 (allowed): zh, en"
+        raise UsageError(msg)
+    return lang
+
+
+# --- many stores ----------------------------------------------------------------------------------
+
+#: The portfolio frame's columns (portfolio.store_summary, the short board flattened).
+PORTFOLIO_SCHEMA: dict[str, pl.DataType] = {
+    "store_id": pl.String(),
+    "store_name": pl.String(),
+    "counted": pl.Int64(),
+    "mean_hours": pl.Float64(),
+    "prev_mean_hours": pl.Float64(),
+    "delta_hours": pl.Float64(),
+    "median_hours": pl.Float64(),
+    "over_60h_share": pl.Float64(),
+    "tomorrow_mean_hours": pl.Float64(),
+    "warning_level": pl.String(),
+    "short_board_scene": pl.String(),
+    "short_board_stage": pl.String(),
+    "short_board_excess_hours": pl.Float64(),
+    "open_at_risk": pl.Int64(),
+    "open_breached": pl.Int64(),
+}
+
+
+@dataclass(frozen=True)
+class Estate:
+    """Many stores' diagnoses for one window: the portfolio overview and its data.
+
+    ``portfolio`` has one row per store (longest mean first); ``diagnoses`` maps store id →
+    ``Diagnosis``; ``summary`` is the portfolio notebook's input (the batch writes the same).
+    Displays as the overview of ``reports/index.html``.
+    """
+
+    diagnoses: Mapping[str, Any]
+    summary: Mapping[str, Any]
+    portfolio: pl.DataFrame
+    lang: str = "zh"
+    sections: tuple[str, ...] = field(
+        default=("headline", "ranking", "distribution", "warning_stores", "short_boards")
+    )
+
+    def __getitem__(self, store: str) -> Any:
+        return self.diagnoses[str(store)]
+
+    def __repr__(self) -> str:
+        from aftersales_kit.text import t
+
+        return t(
+            "api.estate_repr",
+            self.lang,
+            n=len(self.diagnoses),
+            start=self.summary["window_start"],
+            end=self.summary["window_end"],
+        )
+
+    def _repr_html_(self) -> str:
+        from aftersales_kit import charts, portfolio
+
+        parts = [
+            getattr(portfolio, name)(self.summary, lang=self.lang).html for name in self.sections
+        ]
+        parts.append(portfolio.open_at_risk(self.summary, lang=self.lang).html)
+        return charts.notebook_assets() + f'<div class="aftersales-view">{"".join(parts)}</div>'
+
+
+def estate_summary(diagnoses: Mapping[str, Any], *, window: Any) -> dict[str, Any]:
+    """The portfolio notebook's input computed from diagnoses (no report links)."""
+    from aftersales_kit import portfolio
+
+    return {
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "stores": [portfolio.store_summary(d, report="") for _, d in sorted(diagnoses.items())],
+    }
+
+
+def _portfolio_frame(summary: Mapping[str, Any]) -> pl.DataFrame:
+    from aftersales_kit.portfolio import ranked
+
+    rows = []
+    for r in ranked(summary["stores"]):
+        board = r.get("short_board") or {}
+        row = {k: r.get(k) for k in PORTFOLIO_SCHEMA if not k.startswith("short_board")}
+        row |= {
+            "short_board_scene": board.get("scene"),
+            "short_board_stage": board.get("stage"),
+            "short_board_excess_hours": board.get("excess_hours"),
+        }
+        rows.append(row)
+    return pl.DataFrame(rows, schema=PORTFOLIO_SCHEMA)
+
+
+def analyze_estate(
+    data: Data,
+    *,
+    stores: Sequence[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rules: str | os.PathLike | None = None,
+    as_of: str | datetime | None = None,
+    target_hours: float | None = None,
+    store_id: str | None = None,
+    skip_bad_rows: bool = False,
+    config: str | os.PathLike | None = None,
+    lang: str = "zh",
+) -> Estate:
+    """Diagnose every store of ``data`` (or ``stores``) for one window: the portfolio overview.
+
+    Options as :func:`analyze`; star, rank rates and published figures per store come from the
+    ``[stores]`` entries of the config or the data folder's ``stores.toml``.
+
+    Examples
+    --------
+    >>> estate = analyze_estate("exports/")  # doctest: +SKIP
+    >>> estate.portfolio.filter(pl.col("warning_level") != "ok")  # doctest: +SKIP
+    """
+    computed = diagnose_data(
+        data,
+        stores=stores,
+        start=start,
+        end=end,
+        rules=rules,
+        as_of=as_of,
+        target_hours=target_hours,
+        store_id=store_id,
+        skip_bad_rows=skip_bad_rows,
+        config=config,
+    )
+    lang = _lang(lang)
+    diagnoses = {sid: replace(d, lang=lang) for sid, d in computed.diagnoses.items()}
+    summary = estate_summary(diagnoses, window=computed.window)
+    return Estate(diagnoses, summary, _portfolio_frame(summary), lang=lang)
+
+
+# --- reports from a diagnosis ---------------------------------------------------------------------
+
+
+def render_diagnosis(d: Any, *, path: Path, lang: str = "zh", rules: str = "") -> Path:
+    """Write the HTML report of ``d`` to ``path`` through the store notebook (``to_html``).
+
+    The diagnosis is handed to the notebook as the batch does (a pickle in a private temporary
+    folder), so nothing is recomputed and the page is the one ``aftersales report`` writes.
+    """
+    from aftersales_kit import report
+    from aftersales_kit.files import atomic_write
+
+    with report.private_dir("api") as tmp:
+        cache = tmp / "diagnosis.pkl"
+        # the per-order frame is not shown in the report; keep the pickle small
+        cache.write_bytes(pickle.dumps(replace(d, orders=pl.DataFrame()), protocol=5))
+        params = report.ReportParams(
+            store=str(d.store_id),
+            start=d.window.start.isoformat(),
+            end=d.window.end.isoformat(),
+            as_of=d.as_of.isoformat(sep=" "),
+            rules=str(rules or ""),
+            lang=_lang(lang),
+            cache=str(cache),
+        )
+        html = report.render(params, out_dir=tmp / "out")
+        atomic_write(Path(path), data=html.read_bytes())
+    return Path(path)
