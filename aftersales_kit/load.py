@@ -140,6 +140,7 @@ WARNING_LABELS: dict[str, str] = {
     "unreadable_path": "无法读取的文件夹或文件，已跳过 (unreadable paths skipped)",
     "unknown_value": "未知的枚举值（按“其他”规则处理） (unknown enumeration values)",
     "service_id_in_two_stores": "同一服务单号出现在多个店铺 (service id under several stores)",
+    "logistics_unmatched": "物流数据中未匹配的运单号 (waybills matching no service order)",
 }
 
 
@@ -223,6 +224,7 @@ class _FileResult:
     report: FileReport | None
     errors: list[Problem]
     dropped: list[Problem]
+    logistics: bool = False  # a logistics export: waybill times, joined to orders by 运单号
 
 
 @dataclass
@@ -375,10 +377,13 @@ def load_unchecked(
                 FileReport(result.report.path, result.report.rows_read, bad_rows_dropped=0)
             )
 
-    frames = [r.frame for _s, r in results if r.frame is not None]
-    headers = [r.headers for _s, r in results if r.frame is not None]
-    names = [s.name for s, r in results if r.frame is not None]
+    usable = [(s, r) for s, r in results if r.frame is not None and not r.logistics]
+    frames = [r.frame for _s, r in usable if r.frame is not None]
+    headers = [r.headers for _s, r in usable]
+    names = [s.name for s, _r in usable]
     frame, duplicates = _combine(frames)
+    logistics = [r.frame for _s, r in results if r.frame is not None and r.logistics]
+    frame = _join_logistics(frame, logistics, warnings=warnings)
     _order_warnings(frame, names=names, headers=headers, warnings=warnings)
     _value_warnings(frame, names=names, headers=headers, warnings=warnings)
 
@@ -835,7 +840,17 @@ def _convert_file(
     mapped, extras = _map_headers(raw_names, lookup)
     headers = {c: normalize_header(raw) for c, raw in mapped.items()}
 
-    missing = [c for c in REQUIRED if c not in mapped and not (c == "store_id" and store_id)]
+    # A logistics export (运单号 + times, no 服务单号) adds the times JD's export lacks.
+    logistics = (
+        "service_id" not in mapped
+        and "waybill_no" in mapped
+        and any(c in mapped for c in LOGISTICS_COLUMNS)
+    )
+    missing = [
+        c
+        for c in REQUIRED
+        if c not in mapped and not (c == "store_id" and store_id) and not logistics
+    ]
     if missing:
         found = ", ".join(n for n in raw_names if not n.startswith("__col")) or "(无 none)"
         problems = []
@@ -852,7 +867,7 @@ def _convert_file(
             problems.append(Problem(name, None, column, None, msg))
         return _FileResult(None, headers, None, problems, [])
 
-    if stores is not None:
+    if stores is not None and not logistics:
         if "store_id" in mapped:
             raw_store = _clean_id(pl.col(mapped["store_id"]), schema[mapped["store_id"]])
             if store_id:
@@ -928,7 +943,7 @@ def _convert_file(
     n_bad = int(df["__bad"].sum())
     frame = df.filter(~pl.col("__bad")).drop("__bad", *err_names)
     report = FileReport(name, df.height, bad_rows_dropped=n_bad)
-    return _FileResult(frame, headers, report, [], dropped)
+    return _FileResult(frame, headers, report, [], dropped, logistics=logistics)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1146,6 +1161,50 @@ def _combine(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, int]:
         .sort()
     )
     return combined[kept], combined.height - kept.len()
+
+
+#: Columns a logistics export (ERP/WMS or carrier portal) can add by waybill number.
+LOGISTICS_COLUMNS: tuple[str, ...] = (
+    "pickup_time",
+    "customer_ship_time",
+    "logistics_update_time",
+    "sign_time",
+    "inbound_time",
+    "carrier",
+)
+
+
+def _join_logistics(
+    frame: pl.DataFrame, logistics: list[pl.DataFrame], *, warnings: _Warnings
+) -> pl.DataFrame:
+    """Fill the orders' missing logistics times from logistics exports, matched on 运单号.
+
+    The export's own value wins where it has one; for a waybill listed twice the last row read
+    wins. Waybills that match no order are counted as a warning.
+    """
+    if not logistics:
+        return frame
+    times = (
+        pl.concat(logistics, how="diagonal")
+        .filter(pl.col("waybill_no").is_not_null())
+        .unique(subset="waybill_no", keep="last", maintain_order=True)
+        .select("waybill_no", *(pl.col(c).alias(f"{c}__wb") for c in LOGISTICS_COLUMNS))
+    )
+    joined = frame.join(times, on="waybill_no", how="left")
+    unmatched = times.height - times.join(frame, on="waybill_no", how="semi").height
+    if unmatched:
+        note = Problem(
+            "",
+            None,
+            "waybill_no",
+            None,
+            f"物流数据中 {unmatched} 个运单号没有对应的服务单 "
+            f"({unmatched} waybills in the logistics data match no service order)",
+        )
+        warnings.add("logistics_unmatched", [note], unmatched)
+    return joined.with_columns(pl.coalesce(c, f"{c}__wb").alias(c) for c in LOGISTICS_COLUMNS).drop(
+        f"{c}__wb" for c in LOGISTICS_COLUMNS
+    )
 
 
 def _value_warnings(

@@ -249,6 +249,33 @@ def test_unreadable_explicit_path_is_an_error(tmp_path: Path) -> None:
         (tmp_path / "示例旗舰店_售后服务单_20260331.xlsx").chmod(0o644)
 
 
+def test_logistics_export_joins_by_waybill(tmp_path: Path) -> None:
+    rows = frame(
+        order(1, waybill_no="JD0001", first_process_time=at(100)),
+        order(2, waybill_no="JD0002", first_process_time=at(40), pickup_time=at(5)),
+    )
+    jingmai(tmp_path, rows)
+    (tmp_path / "logistics.csv").write_text(
+        "运单号,取件时间,签收时间,商家收货时间\n"
+        f"JD0001,{at(10):%Y-%m-%d %H:%M:%S},{at(90):%Y-%m-%d %H:%M:%S},{at(95):%Y-%m-%d %H:%M:%S}\n"
+        f"JD0002,{at(6):%Y-%m-%d %H:%M:%S},{at(30):%Y-%m-%d %H:%M:%S},\n"
+        "JD9999,2026-03-10 08:00:00,,\n",
+        encoding="utf-8",
+    )
+    loaded = load(tmp_path, store_id="1")
+    got = loaded.frame
+    assert got.height == 2  # the logistics rows are not orders
+    assert got["sign_time"].to_list() == [at(90), at(30)]
+    assert got["pickup_time"].to_list() == [at(10), at(5)]  # the export's own value wins
+    assert got["inbound_time"].to_list() == [at(95), None]
+    assert loaded.report.warning_counts["logistics_unmatched"] == 1
+    result = metrics_json(got, store_id="1", window=WINDOW, rules=RULES)
+    # With pickup and sign times the logistics rules become available.
+    assert result["alerts"]["transit_over_72h"] == 1  # pickup h10 → sign h90 = 80 h
+    assert result["alerts"]["tracking_stale_over_48h"] is None
+    assert result["stages"]["transit"] == pytest.approx((80 + 25) / 2)
+
+
 # --- rules on real exports ---------------------------------------------------------------------
 
 
