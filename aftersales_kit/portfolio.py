@@ -118,11 +118,18 @@ def load_summary(path: str | Path) -> dict[str, Any]:
 class Html:
     """Already-escaped HTML that displays as ``text/html``."""
 
-    def __init__(self, html: str) -> None:
+    def __init__(self, html: str, *, title: str = "") -> None:
         self.html = html
+        self.title = title
 
     def _repr_html_(self) -> str:
-        return self.html
+        from aftersales_kit.charts import notebook_assets
+
+        # a live notebook gets the report CSS and vegaEmbed with the first output (once)
+        return notebook_assets() + self.html
+
+    def __repr__(self) -> str:
+        return f"[{self.title}]" if self.title else "[…]"
 
     def __str__(self) -> str:
         return self.html
@@ -131,7 +138,8 @@ class Html:
 def _section(sec_id: str, title: str, body: str) -> Html:
     return Html(
         f'<section class="report-section" id="{sec_id}">'
-        f'<h2 class="report-h2">{fmt.escape(title)}</h2>{body}</section>'
+        f'<h2 class="report-h2">{fmt.escape(title)}</h2>{body}</section>',
+        title=title,
     )
 
 
@@ -160,6 +168,8 @@ def _table(
 
 def _link(row: Mapping[str, Any]) -> str:
     # Relative links only: the reports folder can be zipped and opened anywhere.
+    if not row.get("report"):  # computed in a notebook (analyze_estate): no report to link
+        return fmt.escape(row["store_name"])
     href = fmt.escape(row["report"])
     return f'<a href="{href}">{fmt.escape(row["store_name"])}</a>'
 
@@ -246,7 +256,7 @@ def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
         watch=levels.count("watch"),
         open=sum(r["open_at_risk"] for r in rows),
     )
-    return Html(f'<p class="report-lead">{fmt.escape(text)}</p>')
+    return Html(f'<p class="report-lead">{fmt.escape(text)}</p>', title=text)
 
 
 def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
