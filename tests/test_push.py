@@ -436,9 +436,7 @@ def test_a_missing_variable_is_named(tmp_path: Path) -> None:
     path = tmp_path / "stores.toml"
     path.write_text(RECIPIENTS, encoding="utf-8")
     env = {k: v for k, v in ENV.items() if k != "DINGTALK_SECRET"}
-    with pytest.raises(
-        UsageError, match=r'DINGTALK_SECRET.*|stores\."1000101"\.dingtalk_secret'
-    ) as err:
+    with pytest.raises(UsageError, match="DINGTALK_SECRET") as err:
         deliver.read_recipients(path, env=env, require_to=False)
     assert "DINGTALK_SECRET" in str(err.value) and "dingtalk_secret" in str(err.value)
     assert "环境变量未设置" in str(err.value)
