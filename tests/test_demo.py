@@ -217,7 +217,9 @@ def test_history_is_180_days_ending_at_end(frame: pl.DataFrame) -> None:
 
 def test_default_end_is_yesterday_and_default_shape() -> None:
     df = demo.generate()
-    yesterday = date.today() - timedelta(days=1)
+    from aftersales_kit.rules import CHINA
+
+    yesterday = datetime.now(CHINA).date() - timedelta(days=1)  # JD's days are China days
     assert df["apply_time"].max().date() == yesterday
     assert df["store_id"].n_unique() == 12
     assert df.filter(pl.col("store_id") == "1000101").height == 3000
