@@ -19,6 +19,8 @@ unexport LANG
 export PYTHONUTF8 := 1
 WORKERS ?=
 TO ?=
+PORT ?=
+JUPYTER_ARGS ?=
 
 # One shell word holding the value of a make variable, never shell syntax: DATA="my exports/x.xlsx"
 # stays one path and STORE='x; rm -rf ~' stays a (refused) store id. DATA is therefore one file
@@ -57,8 +59,12 @@ reports: setup ## Render every store's report and reports/index.html: make repor
 	$(PY) -m aftersales_kit batch $(DATA_ARG) $(call arg,--stores,$(filter-out all,$(STORES))) \
 	  $(WINDOW_ARGS) $(call arg,--workers,$(WORKERS)) --lang $(REPORT_LANG)
 
-notebook: setup ## Open Jupyter Lab on notebooks/
-	$(VENV)/bin/jupyter lab notebooks/
+# `make notebook PORT=8899 JUPYTER_ARGS="--no-browser"`; as root (containers, WSL) Jupyter
+# refuses to start without --allow-root, so it is added then.
+notebook: setup ## Open Jupyter Lab on notebooks/ (outputs stripped on save): [PORT=8888 JUPYTER_ARGS=...]
+	JUPYTER_CONFIG_PATH="$(CURDIR)/etc/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(call arg,--port,$(PORT)) \
+	  $$(if [ "$$(id -u)" = 0 ]; then echo --allow-root; fi) $(JUPYTER_ARGS)
 
 email: setup ## Email one store's diagnosis: make email STORE=id TO=a@b.com [START= END= DATA=]
 	$(PY) -m aftersales_kit email $(DATA_ARG) $(call arg,--store,$(STORE)) $(call arg,--to,$(TO)) \
