@@ -3,6 +3,7 @@ the store identity paths work, and DOMAIN §2–§5 rules that changed hold on t
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -441,3 +442,48 @@ def _flat(value: object, prefix: str = "") -> dict[str, object]:
             out.update(_flat(v, f"{prefix}{k}."))
         return out
     return {prefix: value}
+
+
+# --- whole commands on real-shape downloads --------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["config", "folder"])
+def test_cli_store_identity_from_stores_tables(
+    tmp_path: Path, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    jingmai(folder)
+    table = '[stores."8801"]\nname = "表中店"\nfiles = ["示例旗舰店_*.xlsx"]\n'
+    args = ["validate", str(folder), "--json"]
+    if where == "config":
+        (tmp_path / "aftersales.toml").write_text(table, encoding="utf-8")
+        args += ["--config", str(tmp_path / "aftersales.toml")]
+    else:
+        (folder / "stores.toml").write_text(table, encoding="utf-8")
+    assert cli.main(args) == 0
+    assert json.loads(capsys.readouterr().out)["stores"] == {"8801": ORDERS.height}
+
+
+@pytest.mark.slow
+def test_batch_over_a_folder_of_downloads_from_several_stores(tmp_path: Path) -> None:
+    from aftersales_kit.batch import run_batch
+    from aftersales_kit.demo import write_demo
+
+    files = write_demo(tmp_path / "demo", stores=2, orders=150, end="2026-03-31", seed=5)
+    result = run_batch(
+        [files.exports],
+        out_dir=tmp_path / "reports",
+        end="2026-03-30",
+        as_of="2026-03-31 09:00:00",
+        workers=1,
+        progress=False,
+    )
+    assert sorted(o.store for o in result.by_status("done")) == ["1000101", "1000102"]
+    assert result.failed == []
+    for store in ("1000101", "1000102"):
+        html = (tmp_path / "reports" / store / "2026-03-01_2026-03-30.html").read_text("utf-8")
+        assert "与京东数据核对" in html  # the export's 售后整体时长(H) is reconciled
+        assert "需要物流数据" in html  # no sign/tracking times in a JD export
+    index = (tmp_path / "reports" / "index.html").read_text("utf-8")
+    assert "1000101" in index and "1000102" in index
