@@ -19,6 +19,8 @@ unexport LANG
 export PYTHONUTF8 := 1
 WORKERS ?=
 TO ?=
+RECIPIENTS ?=
+DRY_RUN ?=
 PORT ?=
 JUPYTER_ARGS ?=
 
@@ -34,7 +36,7 @@ DATA_ARG = $(if $(DATA),$(call quote,$(DATA)))
 # What the browser and PNG-chart tests need from Debian (see sysdeps).
 SYSTEM_PACKAGES := chromium fonts-noto-cjk
 
-.PHONY: help setup sysdeps data report reports notebook email test lint bench clean
+.PHONY: help setup sysdeps data report reports notebook email daily test lint bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
@@ -69,6 +71,10 @@ notebook: setup ## Open Jupyter Lab on notebooks/ (outputs stripped on save): [P
 email: setup ## Email one store's diagnosis: make email STORE=id TO=a@b.com [START= END= DATA=]
 	$(PY) -m aftersales_kit email $(DATA_ARG) $(call arg,--store,$(STORE)) $(call arg,--to,$(TO)) \
 	  $(WINDOW_ARGS) --lang $(REPORT_LANG)
+
+daily: setup ## The morning routine (render, mail, 企业微信/钉钉): make daily [DATA= RECIPIENTS=stores.toml END= DRY_RUN=1]
+	$(PY) -m aftersales_kit daily $(DATA_ARG) $(call arg,--recipients,$(RECIPIENTS)) \
+	  $(call arg,--end,$(END)) $(if $(DRY_RUN),--dry-run) --lang $(REPORT_LANG)
 
 lint: setup ## Run ruff
 	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
