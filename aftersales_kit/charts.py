@@ -114,11 +114,14 @@ def spec_html(spec: Mapping[str, object], *, chart_id: str, lang: str = "zh") ->
 THEME = "aftersales"
 
 
-@functools.cache
 def _register_theme() -> None:
     """Add the theme to altair's registry (not enabled): an analyst may opt in with
-    ``alt.theme.enable("aftersales")``; the report applies it per conversion in :func:`to_spec`."""
-    alt.theme.register(THEME, enable=False)(aftersales_theme)
+    ``alt.theme.enable("aftersales")``; the report applies it per conversion in :func:`to_spec`.
+
+    Checked on every call: leaving an ``alt.theme.enable(...)`` block restores the registry as it
+    was when the block began, which may predate the registration."""
+    if THEME not in alt.theme.names():
+        alt.theme.register(THEME, enable=False)(aftersales_theme)
 
 
 def to_spec(chart: alt.TopLevelMixin, *, validate: bool = False) -> dict:
