@@ -41,11 +41,12 @@ import warnings, json
 warnings.simplefilter("ignore")
 import altair as alt, polars as pl, pandas as pd
 def state():
-    return [alt.renderers.active, alt.themes.active, alt.theme.active, json.dumps(pl.Config.state()),
-            repr(sorted(pd.options.display.__dict__["d"].items()))]
+    return [alt.renderers.active, alt.themes.active, alt.theme.active,
+            json.dumps(pl.Config.state()), repr(sorted(pd.options.display.__dict__["d"].items()))]
 before = state()
 import aftersales_kit, aftersales_kit.api, aftersales_kit.sections, aftersales_kit.charts
-import aftersales_kit.portfolio, aftersales_kit.report, aftersales_kit.diagnose, aftersales_kit.deliver
+import aftersales_kit.portfolio, aftersales_kit.report, aftersales_kit.diagnose
+import aftersales_kit.deliver
 assert aftersales_kit.analyze is aftersales_kit.api.analyze
 after = state()
 assert before == after, (before, after)
@@ -195,7 +196,7 @@ def test_frame_input_fills_optional_columns() -> None:
     frame = pl.DataFrame(
         {"service_id": ["1"], "apply_time": [None]}, schema_overrides={"apply_time": pl.Datetime}
     )
-    with pytest.raises(Exception, match="store_id|status"):
+    with pytest.raises(Exception, match=r"store_id|status"):
         _frame_input(frame, store_id=None)
     full = pl.DataFrame(schema=COLUMNS)
     assert _frame_input(full.drop("carrier"), store_id="9").columns == list(COLUMNS)

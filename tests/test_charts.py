@@ -17,19 +17,19 @@ def _data(chart: alt.TopLevelMixin) -> list[list[dict]]:
     return list(spec.get("datasets", {}).values())
 
 
-def test_theme_and_renderer_are_active() -> None:
-    assert alt.theme.active == "aftersales"
-    assert alt.renderers.active == "aftersales_html"
+def test_import_enables_no_theme_or_renderer() -> None:
+    # issue 12: the analyst's altair settings stay theirs; the report applies its theme itself
+    assert alt.theme.active == "default"
+    assert alt.renderers.active == "default"
     config = charts.aftersales_theme()["config"]
     assert "Noto Sans CJK SC" in config["font"] and "Microsoft YaHei" in config["font"]
+    chart = alt.Chart(pl.DataFrame({"a": [1]})).mark_bar().encode(x="a:Q")
+    assert charts.to_spec(chart)["config"]["font"] == config["font"]
 
 
-def test_renderer_emits_only_html_with_escaped_customer_text() -> None:
+def test_chart_html_emits_escaped_customer_text() -> None:
     frame = pl.DataFrame({"name": ["</script><script>window.__pwned=1</script>"], "n": [1]})
-    bundle = alt.Chart(frame).mark_bar().encode(x="n:Q", y="name:N")._repr_mimebundle_()
-    mime = bundle[0] if isinstance(bundle, tuple) else bundle
-    assert set(mime) == {"text/html"}
-    html = mime["text/html"]
+    html = charts.chart_html(alt.Chart(frame).mark_bar().encode(x="n:Q", y="name:N"))
     assert html.startswith('<div class="report-chart" id="chart-')
     assert html.count("</script>") == 1 and html.endswith("</script>")
     assert "<script>window.__pwned" not in html
