@@ -310,6 +310,8 @@ class DataQuality:
     duplicates_dropped: int = 0
     bad_rows_dropped: int = 0
     load_warnings: int = 0
+    #: (column, value, rows) for enumeration values JD does not document (all files loaded).
+    unknown_values: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1757,6 +1759,11 @@ def _quality(df: pl.DataFrame, kpis: Kpis, load_report: Any | None) -> DataQuali
         duplicates_dropped=int(getattr(load_report, "duplicates_dropped", 0) or 0),
         bad_rows_dropped=int(getattr(load_report, "bad_rows_dropped", 0) or 0),
         load_warnings=int(warnings),
+        unknown_values=tuple(
+            (column, value, rows)
+            for column, values in (getattr(load_report, "unknown_values", None) or {}).items()
+            for value, rows in values.items()
+        ),
     )
 
 

@@ -172,6 +172,9 @@ class LoadReport:
     errors: list[Problem]
     warnings: list[Problem]  # at most MAX_SHOWN per kind; full counts in warning_counts
     warning_counts: dict[str, int] = field(default_factory=dict)
+    #: column -> value -> rows, for enumeration values JD does not document (kept, DOMAIN §3
+    #: "otherwise" rows apply); shown in the report's data quality.
+    unknown_values: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         """The ``aftersales validate --json`` object."""
@@ -184,6 +187,7 @@ class LoadReport:
             "errors": [p.as_dict() for p in self.errors],
             "warnings": [p.as_dict() for p in self.warnings],
             "warning_counts": dict(self.warning_counts),
+            "unknown_values": {c: dict(v) for c, v in self.unknown_values.items()},
         }
 
 
@@ -385,7 +389,7 @@ def load_unchecked(
     logistics = [r.frame for _s, r in results if r.frame is not None and r.logistics]
     frame = _join_logistics(frame, logistics, warnings=warnings)
     _order_warnings(frame, names=names, headers=headers, warnings=warnings)
-    _value_warnings(frame, names=names, headers=headers, warnings=warnings)
+    unknown = _value_warnings(frame, names=names, headers=headers, warnings=warnings)
 
     canonical = [*COLUMNS]
     extras = [c for c in frame.columns if c not in COLUMNS and not c.startswith("__")]
@@ -400,6 +404,7 @@ def load_unchecked(
         errors=errors,
         warnings=warnings.shown,
         warning_counts=warnings.counts,
+        unknown_values=unknown,
     )
     return Loaded(frame=frame, report=report)
 
@@ -1213,11 +1218,12 @@ def _value_warnings(
     names: Sequence[str],
     headers: Sequence[Mapping[str, str]],
     warnings: _Warnings,
-) -> None:
+) -> dict[str, dict[str, int]]:
     """Unknown enumeration values (kept; DOMAIN §3's "otherwise" rows apply) and service ids
-    under several stores, each with its count."""
+    under several stores, each with its count; returns column -> unknown value -> rows."""
+    unknown: dict[str, dict[str, int]] = {}
     if frame.height == 0:
-        return
+        return unknown
     for column in ENUM_COLUMNS:
         known = sorted(KNOWN_VALUES[column])
         odd = (
@@ -1238,6 +1244,8 @@ def _value_warnings(
             for value, n, file, row in odd.iter_rows()
         ]
         warnings.add("unknown_value", problems, len(problems))
+        if odd.height:
+            unknown[column] = {str(v): int(n) for v, n in odd.select(column, "n").iter_rows()}
     shared = (
         frame.group_by("service_id")
         .agg(pl.col("store_id").unique().sort().alias("stores"), pl.col(_FILE).first())
@@ -1256,6 +1264,7 @@ def _value_warnings(
         for sid, stores, file in shared.iter_rows()
     ]
     warnings.add("service_id_in_two_stores", problems, len(problems))
+    return unknown
 
 
 def _order_warnings(

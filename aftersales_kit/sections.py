@@ -1254,7 +1254,11 @@ def data_quality(d: Any, *, lang: str = "zh") -> Section:
         )
         if getattr(dq, name, 0)
     ]
-    if not excluded and not other:
+    unknown = [
+        (f"{label('column', column, lang)}：{value}", f"{rows:,}")
+        for column, value, rows in getattr(dq, "unknown_values", ())
+    ]
+    if not excluded and not other and not unknown:
         return _section("sec-quality", lang, _empty(t("dq.clean", lang)))
     parts = []
     if excluded:
@@ -1265,6 +1269,9 @@ def data_quality(d: Any, *, lang: str = "zh") -> Section:
     if other:
         parts.append(f'<h3 class="report-h3">{esc(t("dq.other", lang))}</h3>')
         parts.append(_table([t("col.reason_excluded", lang), t("col.rows", lang)], other, num=[1]))
+    if unknown:
+        parts.append(f'<h3 class="report-h3">{esc(t("dq.unknown_values", lang))}</h3>')
+        parts.append(_table([t("dq.value", lang), t("col.rows", lang)], unknown, num=[1]))
     return _section("sec-quality", lang, *parts)
 
 

@@ -362,6 +362,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Unparseable rows dropped (all files loaded)",
     ),
     "dq.load_warnings": ("读取时的警告（全部导入文件）", "Load warnings (all files loaded)"),
+    "dq.unknown_values": (
+        "京东未列出的取值（已保留，按“其他”规则计时）",
+        "Values JD does not list (kept; timed by the scene table's otherwise rule)",
+    ),
+    "dq.value": ("列：取值", "Column: value"),
     # tomorrow (明天)
     "tomorrow.headline": (
         "明天的考核周期为{start}至{end}。按现有数据，明天的平均时长预计为{mean}（{delta}），计入{n}单。",
@@ -644,6 +649,11 @@ STRINGS: dict[str, tuple[str, str]] = {
 
 #: data value labels: (kind, value) -> (zh, en); missing values show as themselves.
 LABELS: dict[tuple[str, str], tuple[str, str]] = {
+    ("column", "service_type"): ("客户期望", "Customer expectation"),
+    ("column", "status"): ("服务单状态", "Service-order status"),
+    ("column", "return_method"): ("返回方式", "Return method"),
+    ("column", "approve_result"): ("审核结果", "Audit result"),
+    ("column", "process_result"): ("处理结果", "Processing result"),
     ("stage", "audit"): ("审核", "Audit"),
     ("stage", "return_ship"): ("取件/寄回", "Pickup / ship back"),
     ("stage", "transit"): ("逆向物流", "Reverse logistics"),

@@ -504,6 +504,7 @@ def test_validate_json_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         "errors": [],
         "warnings": [],
         "warning_counts": {},
+        "unknown_values": {},
     }
 
 

@@ -487,3 +487,22 @@ def test_batch_over_a_folder_of_downloads_from_several_stores(tmp_path: Path) ->
         assert "需要物流数据" in html  # no sign/tracking times in a JD export
     index = (tmp_path / "reports" / "index.html").read_text("utf-8")
     assert "1000101" in index and "1000102" in index
+
+
+def test_unknown_values_reach_the_report_data_quality(tmp_path: Path) -> None:
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.sections import data_quality
+
+    rows = frame(order(1, service_type="以旧换新", first_process_time=at(20)), order(2))
+    loaded = load(jingmai(tmp_path, rows), store_id="1")
+    assert loaded.report.unknown_values == {"service_type": {"以旧换新": 1}}
+    d = diagnose(
+        loaded.frame,
+        window=WINDOW,
+        rules=RULES,
+        as_of=datetime(2026, 3, 31, 9),
+        load_report=loaded.report,
+    )["1"]
+    assert d.data_quality.unknown_values == (("service_type", "以旧换新", 1),)
+    html = data_quality(d, lang="zh").html
+    assert "客户期望：以旧换新" in html
