@@ -231,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write mails (.eml) and push payloads (.json) to reports/outbox/ instead of sending",
     )
     p.add_argument(
+        "--deliver-only",
+        dest="deliver_only",
+        action="store_true",
+        help="render nothing: deliver the reports already in --out (after sharded batch runs)",
+    )
+    p.add_argument(
         "--zip-report",
         dest="zip_report",
         action="store_true",

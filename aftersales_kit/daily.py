@@ -9,7 +9,12 @@
    report is attached, the sent-log keeps a rerun from mailing it again);
 4. push a short message per store to its 企业微信 / 钉钉 bots and an estate summary to the
    ``[estate]`` bots (:mod:`aftersales_kit.push`);
-5. write ``reports/daily-<end>.json`` and print a table.
+5. write ``reports/daily-<end>.json`` (``<end>``: the last day of the 考核周期) and print a
+   table.
+
+``--deliver-only`` skips step 2 and delivers the reports already in ``--out``: after sharded
+``batch --shard K/N`` runs, whose peer medians are each shard's, this process (which loads every
+store) would otherwise find every report out of date and render the estate again.
 
 One sent-log (``reports/outbox/sent-log.jsonl``) holds mail and push: a push is logged under the
 store's report fingerprint with the bot as recipient (``wecom:<hash of its URL>``), so a second run
@@ -270,27 +275,33 @@ def command_daily(args: argparse.Namespace) -> int:
     )
     digests = _report.store_digests(loaded.frame)
 
-    # 2. render what is not current, then the index when anything changed
-    result = batch.run_batch(
-        paths,
-        out_dir=out,
-        start=args.start,
-        end=args.end,
-        lang=lang,
-        rules=args.rules,
-        as_of=args.as_of,
-        workers=args.workers,
-        config=config,
-        skip_bad_rows=skip_bad_rows,
-        store_id=store_id,
-        progress=sys.stderr.isatty(),
-        index=False,
-    )
-    print(batch.summary_table(result), file=sys.stderr)
+    # 2. render what is not current, then the index when anything changed; with --deliver-only
+    # the reports of sharded batch runs are taken as they are (their peers are the shard's, so
+    # this process, which loads every store, would otherwise find them all out of date).
+    deliver_only = bool(getattr(args, "deliver_only", False))
+    if deliver_only:
+        result = batch.BatchResult()
+    else:
+        result = batch.run_batch(
+            paths,
+            out_dir=out,
+            start=args.start,
+            end=args.end,
+            lang=lang,
+            rules=args.rules,
+            as_of=args.as_of,
+            workers=args.workers,
+            config=config,
+            skip_bad_rows=skip_bad_rows,
+            store_id=store_id,
+            progress=sys.stderr.isatty(),
+            index=False,
+        )
+        print(batch.summary_table(result), file=sys.stderr)
     rendered = {o.store: o for o in result.outcomes}
     index_path = out / batch.INDEX_NAME
     index_error = ""
-    if result.by_status("done") or not index_path.exists():
+    if not deliver_only and (result.by_status("done") or not index_path.exists()):
         try:
             index_path = batch.rebuild_index(
                 out, start=args.start, end=args.end, rules=args.rules, as_of=args.as_of, lang=lang
@@ -330,12 +341,19 @@ def command_daily(args: argparse.Namespace) -> int:
             record["errors"].append(f"报告生成失败 (report failed): {outcome.reason.strip()[:300]}")
         elif html.exists():
             record["report"] = str(html)
+        elif deliver_only:
+            record["errors"].append(
+                f"报告不存在 (no report): {html}; 请先运行 aftersales batch (run the batch first)"
+            )
         params = deliver.report_params(
             d, data=paths, rules=args.rules, lang=lang, as_of=args.as_of, **options
         )
         keys[sid] = key = deliver.report_key(
             d, params=params, rows=digests.get(sid, ""), as_of_given=bool(args.as_of)
         )
+        if deliver_only and record["report"]:
+            # What was delivered is that report: its own fingerprint names it in the sent-log.
+            key = keys[sid] = str((_report.read_sidecar(html) or {}).get("fingerprint") or key)
         url = None
         if record["report"]:
             url = push.report_url(base, Path(os.path.relpath(html, out)).as_posix())
@@ -385,17 +403,20 @@ def command_daily(args: argparse.Namespace) -> int:
             record["mail"] = {"status": "failed", "recipients": [], "detail": smtp_error}
             continue
         try:
-            # Current after step 2, so this finds the batch's report; it renders only if not.
-            report_html = deliver.ensure_report(
-                d,
-                out_dir=out,
-                data=paths,
-                rules=args.rules,
-                lang=lang,
-                as_of=args.as_of,
-                rows=digests.get(sid, ""),
-                **options,
-            )
+            if deliver_only:
+                report_html = Path(record["report"])
+            else:
+                # Current after step 2, so this finds the batch's report; it renders only if not.
+                report_html = deliver.ensure_report(
+                    d,
+                    out_dir=out,
+                    data=paths,
+                    rules=args.rules,
+                    lang=lang,
+                    as_of=args.as_of,
+                    rows=digests.get(sid, ""),
+                    **options,
+                )
             record["report"] = str(report_html)
             outcome = deliver.deliver(
                 d,
@@ -430,6 +451,7 @@ def command_daily(args: argparse.Namespace) -> int:
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
         "as_of": as_of.isoformat(sep=" "),
         "dry_run": dry_run,
+        "deliver_only": deliver_only,
         "ok": ok,
         "data": [str(p) for p in paths],
         "data_quality": loaded.report.as_json(),

@@ -175,6 +175,13 @@ def test_daily_delivers_everywhere_once(exports, mailbox, bots, tmp_path, monkey
     assert _counts(bots)[("wecom", "broken")] == 1 and len(bots.received) == 5
     assert len(mailbox.received) == 2 and _mtimes(out) == before
 
+    # 3b. delivery only (after sharded batches): the reports as they are, still nothing resent
+    assert main([*argv, "--deliver-only"]) == 0
+    capsys.readouterr()
+    assert len(bots.received) == 5 and len(mailbox.received) == 2 and _mtimes(out) == before
+    record = json.loads((out / f"daily-{END}.json").read_text(encoding="utf-8"))
+    assert record["deliver_only"] is True and record["render"]["done"] == 0
+
     # 4. --dry-run writes the mails and payloads, sends nothing
     assert main([*argv, "--dry-run"]) == 0
     capsys.readouterr()
