@@ -41,6 +41,19 @@ from aftersales_kit.errors import UsageError
 from aftersales_kit.schema import ALIASES, COLUMNS
 
 DEFAULT_CONFIG = Path("aftersales.toml")
+#: Keys of the ``[smtp]`` table (the password only ever comes from the environment).
+SMTP_KEYS: tuple[str, ...] = (
+    "host",
+    "port",
+    "security",
+    "user",
+    "from",
+    "cafile",
+    "timeout",
+    "data_timeout",
+    "retries",
+    "backoff_seconds",
+)
 #: A ``stores.toml`` inside a data folder gives its files their store identity (DOMAIN §2).
 STORES_FILE = "stores.toml"
 #: Keys a ``[stores."<id>"]`` entry may have: identity, per-store report inputs, delivery.
@@ -132,6 +145,24 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(smtp, dict):
         msg = f"{candidate}: [smtp] 必须是表 (must be a table): smtp = {smtp!r}"
         raise UsageError(msg)
+    for key, value in smtp.items():
+        if key == "password":
+            msg = (
+                f"{candidate}: [smtp] 不能包含 password (the [smtp] table must not hold the "
+                "password); 请改用环境变量 AFTERSALES_SMTP_PASSWORD (use the environment)"
+            )
+            raise UsageError(msg)
+        if key not in SMTP_KEYS:
+            msg = (
+                f"{candidate}: smtp.{key} 是未知键 (unknown key); "
+                f"可用 (allowed): {', '.join(SMTP_KEYS)}"
+            )
+            raise UsageError(msg)
+        if key == "port" and (
+            not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536
+        ):
+            msg = f"{candidate}: smtp.port 必须是 1–65535 的整数 (must be 1–65535): {value!r}"
+            raise UsageError(msg)
     return Config(
         aliases=MappingProxyType(_merge_aliases(raw.get("aliases", {}), candidate)),
         smtp=MappingProxyType(dict(smtp)),

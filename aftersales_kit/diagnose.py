@@ -64,6 +64,7 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -91,6 +92,7 @@ from aftersales_kit.rules import (
     data_traits,
     derive_orders,
     open_order_status,
+    uncovered_spring_festivals,
     window_sample,
 )
 from aftersales_kit.settings import EXCLUDED_REASONS, STAGES, Rules
@@ -312,6 +314,8 @@ class DataQuality:
     load_warnings: int = 0
     #: (column, value, rows) for enumeration values JD does not document (all files loaded).
     unknown_values: tuple[tuple[str, str, int], ...] = ()
+    #: Years whose Spring Festival the sample reaches but the holiday table does not cover.
+    holiday_years_missing: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -1077,7 +1081,10 @@ def _assemble(
     classes = _classes(part("classes"))
     warning = _warning(kpis.mean_hours, observed=observed, rules=rules)
     breakdowns = _breakdowns(part)
-    quality = _quality(part("quality"), kpis, load_report)
+    quality = dataclasses.replace(
+        _quality(part("quality"), kpis, load_report),
+        holiday_years_missing=uncovered_spring_festivals(window, rules=rules),
+    )
     findings = _findings(
         rules=rules,
         kpis=kpis,

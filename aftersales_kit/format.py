@@ -73,6 +73,16 @@ def timestamp(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M")
 
 
+#: Customer and staff free text longer than this is cut with "…" wherever it is shown.
+MAX_TEXT_CHARS = 500
+
+
+def clip(text: object, *, limit: int = MAX_TEXT_CHARS) -> str:
+    """``text`` as a string of at most ``limit`` characters, ending in "…" when cut."""
+    value = "" if text is None else str(text)
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 def escape(text: object) -> str:
     """HTML-escape untrusted text (customer input, product names)."""
     return html.escape("" if text is None else str(text), quote=True)

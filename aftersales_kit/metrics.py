@@ -364,8 +364,11 @@ def metrics_json(
 def open_summary(
     orders: pl.LazyFrame | pl.DataFrame, *, store_id: str, as_of: datetime, rules: Rules
 ) -> dict[str, object]:
-    """Open orders of a store as of ``as_of``: how many and how many already break a rule."""
-    lf = orders.lazy().filter(pl.col("store_id") == store_id)
+    """Open orders of a store as of ``as_of``: how many and how many already break a rule.
+
+    As the report: an order applied after ``as_of`` did not exist then, so it is not open.
+    """
+    lf = orders.lazy().filter((pl.col("store_id") == store_id) & (pl.col("apply_time") <= as_of))
     if "hours" not in lf.collect_schema().names():
         lf = derive_orders(lf, rules=rules)
     counts = (

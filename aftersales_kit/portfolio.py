@@ -169,9 +169,9 @@ def _table(
 def _link(row: Mapping[str, Any]) -> str:
     # Relative links only: the reports folder can be zipped and opened anywhere.
     if not row.get("report"):  # computed in a notebook (analyze_estate): no report to link
-        return fmt.escape(row["store_name"])
+        return fmt.escape(fmt.clip(row["store_name"]))
     href = fmt.escape(row["report"])
-    return f'<a href="{href}">{fmt.escape(row["store_name"])}</a>'
+    return f'<a href="{href}">{fmt.escape(fmt.clip(row["store_name"]))}</a>'
 
 
 def _delta(row: Mapping[str, Any], lang: str) -> str:

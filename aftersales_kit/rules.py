@@ -569,6 +569,27 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
     return lf.select(*keep, *OPEN_COLUMNS)
 
 
+#: Spring Festival (春节) falls between these days of January and February every year.
+_SPRING_FESTIVAL_SPAN = ((1, 21), (2, 20))
+
+
+def uncovered_spring_festivals(window: Window, *, rules: Rules) -> tuple[int, ...]:
+    """Years whose Spring Festival the sample's apply dates reach but no holiday window covers.
+
+    The packaged exemption table is an estimate that ends some year; past it, the report must
+    say "no exemption table for that year", never "none applies".
+    """
+    oldest = window.end - timedelta(days=rules.history_days - 1)
+    covered = {a.year for a, _b in rules.holidays} | {b.year for _a, b in rules.holidays}
+    missing = []
+    for year in range(oldest.year, window.end.year + 1):
+        (m1, d1), (m2, d2) = _SPRING_FESTIVAL_SPAN
+        season_start, season_end = date(year, m1, d1), date(year, m2, d2)
+        if season_start <= window.end and season_end >= oldest and year not in covered:
+            missing.append(year)
+    return tuple(missing)
+
+
 def parse_as_of(text: str | None) -> datetime:
     """``--as-of`` (``YYYY-MM-DD[ HH:MM[:SS]]``, China local time); default now in China."""
     if text is None:

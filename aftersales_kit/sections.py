@@ -105,7 +105,8 @@ def _table(
     num: Sequence[int] = (),
     compact: bool = False,
 ) -> str:
-    """A plain table; every cell is escaped. ``compact``: one line per row (order lists)."""
+    """A plain table; every cell is escaped, and text over ``fmt.MAX_TEXT_CHARS`` is cut with "…"
+    (customer text is untrusted and unbounded). ``compact``: one line per row (order lists)."""
     head = "".join(
         f'<th class="num">{esc(h)}</th>' if i in num else f"<th>{esc(h)}</th>"
         for i, h in enumerate(headers)
@@ -113,7 +114,7 @@ def _table(
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td class="num">{esc(c)}</td>' if i in num else f"<td>{esc(c)}</td>"
+            f'<td class="num">{esc(c)}</td>' if i in num else f"<td>{esc(fmt.clip(c))}</td>"
             for i, c in enumerate(row)
         )
         + "</tr>"
@@ -1181,6 +1182,13 @@ def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
     ]
     holidays = sep.join(f"{fmt.timestamp(a)} → {fmt.timestamp(b)}" for a, b in relevant)
     holidays = holidays or t("method.no_holidays", lang)
+    from aftersales_kit.rules import uncovered_spring_festivals
+
+    missing_years = uncovered_spring_festivals(d.window, rules=rules)
+    if missing_years:
+        holidays += sep + t(
+            "method.no_holiday_table", lang, years="、".join(map(str, missing_years))
+        )
     used = int(d.data_quality.excluded.get("holiday", 0))
     lines = [
         t(
@@ -1258,6 +1266,10 @@ def data_quality(d: Any, *, lang: str = "zh") -> Section:
         (f"{label('column', column, lang)}：{value}", f"{rows:,}")
         for column, value, rows in getattr(dq, "unknown_values", ())
     ]
+    years = getattr(dq, "holiday_years_missing", ())
+    if years:
+        note = t("method.no_holiday_table", lang, years="、".join(map(str, years)))
+        other.append((note, "—"))
     if not excluded and not other and not unknown:
         return _section("sec-quality", lang, _empty(t("dq.clean", lang)))
     parts = []

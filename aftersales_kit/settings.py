@@ -9,6 +9,7 @@ meaning.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ EXCLUDED_REASONS: tuple[str, ...] = (
     "missing_end",
     "invalid",
 )
+#: No threshold, target or window length is sensibly above ten years of hours or days.
+MAX_RULE_VALUE = 87_600
 #: Checkpoints a scene's clock can stop at.
 STOPS: tuple[str, ...] = ("first_audit", "first_process")
 
@@ -195,8 +198,17 @@ def _number(value: object, key: str, source: Path | None, *, integer: bool = Fal
         kind = "整数 (an integer)" if integer else "数字 (a number)"
         msg = f"{_where(source)}: {key} 必须是{kind}, 实际为 (got) {value!r}"
         raise RulesError(msg)
+    if not math.isfinite(value):  # TOML allows nan and inf: neither is a number of hours
+        msg = f"{_where(source)}: {key} 必须是有限数字 (must be a finite number): {value!r}"
+        raise RulesError(msg)
     if value < 0:
         msg = f"{_where(source)}: {key} 不能为负数 (must not be negative), 实际为 (got) {value!r}"
+        raise RulesError(msg)
+    if value > MAX_RULE_VALUE:
+        msg = (
+            f"{_where(source)}: {key} 数值过大 (absurdly large; at most {MAX_RULE_VALUE:,}), "
+            f"实际为 (got) {value!r}"
+        )
         raise RulesError(msg)
     return value  # type: ignore[return-value]
 

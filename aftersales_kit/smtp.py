@@ -131,8 +131,11 @@ def _number(raw: str | None, name: str, kind: type[_Num], default: _Num) -> _Num
     except ValueError:
         msg = f"SMTP {name} 必须是数字 (must be a number): {raw!r}"
         raise DeliveryError(msg) from None
-    if value < 0:
-        msg = f"SMTP {name} 不能为负 (must not be negative): {raw!r}"
+    if value < 0 or value != value or value == float("inf"):
+        msg = f"SMTP {name} 不能为负或无穷 (must be a finite, non-negative number): {raw!r}"
+        raise DeliveryError(msg)
+    if name == "port" and not 0 < value < 65536:
+        msg = f"SMTP port 必须在 1–65535 之间 (must be 1–65535): {raw!r}"
         raise DeliveryError(msg)
     return value
 
@@ -217,6 +220,20 @@ def _connect(settings: SmtpSettings) -> smtplib.SMTP:
     return client
 
 
+#: Without a SIZE the server announces, refuse mails over 20 MB (most providers' limit).
+MAX_MESSAGE_BYTES = 20 * 1024 * 1024
+
+
+def _check_size(size: int, *, limit: int, settings: SmtpSettings) -> None:
+    if size > limit:
+        msg = (
+            f"邮件过大 (message too large): {size / 1e6:.1f} MB，服务器上限 (server limit) "
+            f"{limit / 1e6:.1f} MB ({settings.host}); 请用 --zip-report 压缩报告，或缩短考核周期 "
+            "(use --zip-report or a shorter period)"
+        )
+        raise DeliveryError(msg)
+
+
 def send_message(
     message: EmailMessage,
     *,
@@ -237,6 +254,8 @@ def send_message(
         One result per recipient, in the given order.
     """
     sender = parseaddr(settings.sender)[1] or settings.sender
+    size = len(message.as_bytes())
+    _check_size(size, limit=MAX_MESSAGE_BYTES, settings=settings)
     order = list(dict.fromkeys(recipients))
     results: dict[str, RecipientResult] = {}
     pending = list(order)
@@ -248,6 +267,13 @@ def send_message(
         client: smtplib.SMTP | None = None
         try:
             client = _connect(settings)
+            advertised = client.esmtp_features.get("size", "").strip()
+            if advertised.isdigit() and int(advertised) > 0:
+                try:
+                    _check_size(size, limit=int(advertised), settings=settings)
+                except DeliveryError:
+                    _quit(client)
+                    raise
             try:
                 # send_message writes CRLF line ends; sendmail(bytes) would pass bare LFs through.
                 refused = client.send_message(message, from_addr=sender, to_addrs=pending)

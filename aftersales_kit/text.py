@@ -315,6 +315,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Exempt periods (by apply time): {items}",
     ),
     "method.no_holidays": ("本样本期不涉及不考核期间", "none within this sample"),
+    "method.no_holiday_table": (
+        "{years}年春节没有不考核期间表，请按京东当年公告在规则文件中补充 holidays",
+        "no Spring Festival exemption table for {years}: add JD's announcement to the rules "
+        "file's holidays",
+    ),
     "method.holidays_used": (
         "本周期因不考核而未计入{n}单。",
         "Exempt in this period (applied in a holiday): {n} service orders.",
@@ -633,17 +638,26 @@ STRINGS: dict[str, tuple[str, str]] = {
         "售后诊断 {store_name}（{store_id}）{start} — {end}：计入{counted}单，平均{mean}",
         "Diagnosis {store_name} ({store_id}) {start} — {end}: {counted} orders counted, mean {mean}",
     ),
-    "api.short_board": ("短板：{scene} · {stage}，超目标{excess}", "Short board: {scene} · {stage}, {excess} over target"),
+    "api.short_board": (
+        "短板：{scene} · {stage}，超目标{excess}",
+        "Short board: {scene} · {stage}, {excess} over target",
+    ),
     "api.no_short_board": ("没有超目标的环节。", "No stage is over the target."),
     "api.findings": ("主要发现", "Top findings"),
     "api.frames": ("数据表（在笔记本中直接取用）", "Frames (use them directly in the notebook)"),
     "api.frame.orders": ("每单明细：每个数字的来源", "every order: where each number comes from"),
     "api.frame.open_at_risk": ("即将计入的预警服务单", "open orders at risk"),
     "api.frame.top100": ("时长TOP100", "the longest 100 counted orders"),
-    "api.frame.breakdowns": ("按场景/类型/原因/SKU/审核人等拆分", "by scene, type, reason, SKU, auditor …"),
+    "api.frame.breakdowns": (
+        "按场景/类型/原因/SKU/审核人等拆分",
+        "by scene, type, reason, SKU, auditor …",
+    ),
     "api.frame.trend_daily": ("每日趋势", "daily trend"),
     "api.rows": ("{n}行", "{n} rows"),
-    "api.no_orders": ("未保留（由 aftersales_kit.analyze 计算时才有）", "not kept (analyze() keeps it)"),
+    "api.no_orders": (
+        "未保留（由 aftersales_kit.analyze 计算时才有）",
+        "not kept (analyze() keeps it)",
+    ),
     "api.estate_repr": ("{n}家店铺总览 {start} — {end}", "Portfolio of {n} stores {start} — {end}"),
 }
 
