@@ -1,0 +1,211 @@
+"""The notebooks as an analyst uses them (issue 12): all three run with their defaults, the
+project's Jupyter server keeps notebooks/ output-free on save, and in JupyterLab (headless
+Chromium) the store report is styled and every chart draws."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ("store_report.ipynb", "portfolio.ipynb", "explore.ipynb")
+TOKEN = "aftersales-test"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_are_committed_output_free(name: str) -> None:
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_with_defaults(name: str, tmp_path: Path) -> None:
+    env_flag = os.environ.pop("AFTERSALES_REPORT", None)  # as in a plain Jupyter session
+    try:
+        nb = pm.execute_notebook(
+            str(ROOT / "notebooks" / name),
+            str(tmp_path / name),
+            kernel_name="python3",
+            cwd=str(ROOT / "notebooks"),  # where Jupyter starts kernels for these files
+            progress_bar=False,
+            execution_timeout=300,
+            parameters={"out_dir": str(tmp_path)} if name == "explore.ipynb" else {},
+        )
+    finally:
+        if env_flag is not None:
+            os.environ["AFTERSALES_REPORT"] = env_flag
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    html = [o for o in outputs if "text/html" in o.get("data", {})]
+    assert html and all("text/plain" in o["data"] for o in html)  # text/plain beside HTML
+    text = "".join(o["data"]["text/html"] for o in html)
+    # the report CSS and the chart library (vegaEmbed) come once per kernel, before any chart
+    assert text.count('s.id="aftersales-report-css"') == 1
+    if "report-chart" in text:
+        assert text.index("vegaEmbed=") < text.index('class="report-chart"')
+
+
+# --- a running Jupyter server with the project configuration --------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on a copy of the repository's notebooks with etc/jupyter's configuration."""
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_PATH": str(ROOT / "etc" / "jupyter"),
+        "AFTERSALES_NOTEBOOKS": str(root / "notebooks"),
+        "JUPYTER_RUNTIME_DIR": str(root / ".runtime"),
+    }
+    env.pop("AFTERSALES_REPORT", None)
+    argv = [
+        str(Path(sys.executable).with_name("jupyter")),
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.root_dir={root}",
+        f"--IdentityProvider.token={TOKEN}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if hasattr(os, "getuid") and os.getuid() == 0:
+        argv.append("--allow-root")
+    log = (root / "server.log").open("w")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail((root / "server.log").read_text())
+        yield base, root
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _put(base: str, path: str, nb: nbformat.NotebookNode) -> None:
+    body = json.dumps({"type": "notebook", "format": "json", "content": nb}).encode()
+    request = urllib.request.Request(
+        f"{base}/api/contents/{path}?token={TOKEN}",
+        data=body,
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+@pytest.mark.slow
+def test_saving_through_the_server_strips_outputs_in_notebooks(lab: tuple[str, Path]) -> None:
+    base, root = lab
+    nb = nbformat.read(ROOT / "notebooks" / "store_report.ipynb", as_version=4)
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 1000)]
+    code.execution_count = 7
+    _put(base, "notebooks/saved.ipynb", nb)
+    _put(base, "elsewhere.ipynb", nb)
+    on_disk = nbformat.read(root / "notebooks" / "saved.ipynb", as_version=4)
+    assert all(
+        c.outputs == [] and c.execution_count is None
+        for c in on_disk.cells
+        if c.cell_type == "code"
+    )
+    kept = nbformat.read(root / "elsewhere.ipynb", as_version=4)
+    assert any(c.get("outputs") for c in kept.cells)  # executed copies elsewhere keep outputs
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+def test_lab_run_all_styles_kpis_and_draws_every_chart(lab: tuple[str, Path]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, _root = lab
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    external: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+        def guard(route: object) -> None:
+            url = route.request.url  # type: ignore[attr-defined]
+            if url.startswith(base) or url.startswith(("data:", "blob:")):
+                route.continue_()  # type: ignore[attr-defined]
+            else:
+                external.append(url)
+                route.abort()  # type: ignore[attr-defined]
+
+        page.route("**/*", guard)
+        page.goto(f"{base}/lab/tree/notebooks/store_report.ipynb?token={TOKEN}")
+        page.wait_for_function(
+            "window.jupyterapp && document.querySelector('.jp-Notebook') !== null", timeout=120_000
+        )
+        page.wait_for_function(
+            "(() => { const w = window.jupyterapp.shell.currentWidget;"
+            " return w && w.sessionContext && w.sessionContext.session"
+            " && w.sessionContext.session.kernel"
+            " && w.sessionContext.session.kernel.status === 'idle'; })()",
+            timeout=120_000,
+        )
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(
+            "document.querySelectorAll('#sec-quality').length > 0", timeout=240_000
+        )
+        n_charts = page.locator(".report-chart").count()
+        assert n_charts >= 4
+        page.wait_for_function(
+            "Array.from(document.querySelectorAll('.report-chart'))"
+            ".every(el => el.querySelector('svg, canvas'))",
+            timeout=60_000,
+        )
+        style = page.evaluate(
+            "(() => { const g = document.querySelector('.kpi-grid'),"
+            " k = document.querySelector('.kpi');"
+            " const gs = getComputedStyle(g), ks = getComputedStyle(k);"
+            " return [gs.display, ks.borderTopStyle, ks.borderTopLeftRadius]; })()"
+        )
+        assert style == ["grid", "solid", "8px"], style
+        assert page.locator(".vega-error").count() == 0
+        # (the words are in every chart's script source; only drawn text counts)
+        assert "(chart needs the report page)" not in page.inner_text(".jp-Notebook")
+        browser.close()
+    assert not external, external
