@@ -635,7 +635,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pf.col.tomorrow": ("明天预计", "Tomorrow"),
     # Python API views in notebooks (aftersales_kit.analyze / analyze_estate)
     "api.repr": (
-        "售后诊断 {store_name}（{store_id}）{start} — {end}：计入{counted}单，平均{mean}",
+        "售后诊断：{store_name}（{store_id}），{start}至{end}，计入{counted}单，平均{mean}",
         "Diagnosis {store_name} ({store_id}) {start} — {end}: {counted} orders counted, mean {mean}",
     ),
     "api.short_board": (
@@ -658,7 +658,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "未保留（由 aftersales_kit.analyze 计算时才有）",
         "not kept (analyze() keeps it)",
     ),
-    "api.estate_repr": ("{n}家店铺总览 {start} — {end}", "Portfolio of {n} stores {start} — {end}"),
+    "api.estate_repr": ("{n}家店铺总览，{start}至{end}", "Portfolio of {n} stores {start} — {end}"),
 }
 
 #: data value labels: (kind, value) -> (zh, en); missing values show as themselves.
