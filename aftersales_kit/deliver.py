@@ -37,10 +37,10 @@ from typing import Any
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
-from aftersales_kit.resources import resource_dir
 from aftersales_kit.errors import DeliveryError, ReportError, UnknownStoreError, UsageError
 from aftersales_kit.export import action_lists_bytes
 from aftersales_kit.files import atomic_write
+from aftersales_kit.resources import resource_dir
 from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
 
 TEMPLATE_DIR = resource_dir("templates") / "email"  # inside the wheel, or the checkout's
