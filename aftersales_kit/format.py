@@ -1,25 +1,59 @@
 """All formatting and masking in one place: hours, percentages, deltas, dates, personal data.
 
-Metric code never formats; templates, charts, tables and emails call these.
+Metric code never formats; templates, charts, tables and emails call these. Numbers and
+percentages go through Babel (``format_decimal``, ``format_percent``) in the report's locale.
+
+Finding values carry their type (:class:`Hours`, :class:`HoursLimit`, :class:`Share`,
+:class:`Change`, :class:`Count`, :class:`Star`, :class:`ClockHours`, :class:`Term`): small
+subclasses of ``float`` / ``int`` / ``tuple`` / ``str``, so they compute and compare as plain
+numbers while :func:`value` shows each kind its own way instead of guessing from a key's name.
 """
 
 from __future__ import annotations
 
 import html
 from datetime import date, datetime
+from decimal import Decimal
+from typing import ClassVar
 
 import polars as pl
+from babel import Locale
+from babel.numbers import format_decimal, format_percent
 
 from aftersales_kit.schema import PERSONAL_COLUMNS
 
 HOURS_UNIT = {"zh": "小时", "en": "h"}
+#: Report language -> Babel locale (grouping, decimal sign, plural rules).
+LOCALES = {"zh": "zh_CN", "en": "en"}
+
+
+def locale(lang: str) -> str:
+    """The Babel locale of a report language (English for any other)."""
+    return LOCALES.get(lang, "en")
+
+
+def _exact(value: float) -> Decimal:
+    # The float's exact binary value: Babel then rounds it as Python's own "{:.1f}" always has
+    # (Decimal(str(x)) would round 0.35 up to 0.4 where the report has always shown 0.3).
+    return Decimal(value)
+
+
+def number(value: float, *, lang: str = "zh", digits: int = 1) -> str:
+    """``1234.56`` → ``"1,234.6"`` (``digits`` decimals, grouped, in ``lang``'s locale)."""
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(_exact(float(value)), format=pattern, locale=locale(lang))
+
+
+def count(value: int, *, lang: str = "zh") -> str:
+    """``1234`` → ``"1,234"``."""
+    return format_decimal(int(value), format="#,##0", locale=locale(lang))
 
 
 def hours(value: float | None, *, lang: str = "zh", unit: bool = True) -> str:
     """``281.66`` → ``"281.7 小时"`` (one decimal); ``None`` → ``"—"``."""
     if value is None:
         return "—"
-    text = f"{value:,.1f}"
+    text = number(value, lang=lang)
     return f"{text} {HOURS_UNIT.get(lang, 'h')}" if unit else text
 
 
@@ -31,24 +65,30 @@ def hours_label(value: float | None, *, lang: str = "zh") -> str:
     """
     if value is None:
         return "—"
-    number = f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
-    return f"{number}小时" if lang == "zh" else f"{number} h"
+    digits = 0 if float(value).is_integer() else 1
+    text = number(value, lang=lang, digits=digits)
+    return f"{text}小时" if lang == "zh" else f"{text} h"
 
 
-#: English nouns whose plural is "<noun>s"; :func:`plural` and text.t use it.
-COUNT_NOUNS: tuple[str, ...] = ("order", "store", "day", "row", "return", "week", "hour")
+def plural(n: int, noun: str, *, plural_noun: str | None = None) -> str:
+    """``plural(1, "order")`` → ``"1 order"``; ``plural(2, "order")`` → ``"2 orders"``.
+
+    The form follows the English plural rule of CLDR (Babel); ``plural_noun`` for irregular ones.
+    """
+    form = Locale.parse("en").plural_form(n)
+    word = noun if form == "one" else plural_noun or f"{noun}s"
+    return f"{count(n, lang='en')} {word}"
 
 
-def plural(n: int, noun: str) -> str:
-    """``plural(1, "order")`` → ``"1 order"``; ``plural(2, "order")`` → ``"2 orders"``."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
-
-
-def pct(value: float | None, *, digits: int = 1) -> str:
+def pct(value: float | None, *, digits: int = 1, lang: str = "zh") -> str:
     """``0.1234`` → ``"12.3%"``."""
     if value is None:
         return "—"
-    return f"{value * 100:.{digits}f}%"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") + "%"
+    # Percent of the float product value × 100, as the report has always rounded it: Babel's own
+    # exact × 100 rounds a few ties (0.4995 → 49.9 %) the other way.
+    scaled = _exact(float(value) * 100) / 100
+    return format_percent(scaled, format=pattern, locale=locale(lang))
 
 
 def delta_pct(current: float | None, *, previous: float | None) -> str:
@@ -57,7 +97,116 @@ def delta_pct(current: float | None, *, previous: float | None) -> str:
         return "—"
     change = (current - previous) / previous
     arrow = "↑" if change > 0.0005 else "↓" if change < -0.0005 else "→"
-    return f"{arrow}{abs(change) * 100:.0f}%"
+    return f"{arrow}{pct(abs(change), digits=0)}"
+
+
+def signed_pct(value: float, *, lang: str = "zh") -> str:
+    """``0.1`` → ``"+10.0%"``; ``-0.1`` → ``"−10.0%"`` (a true minus sign)."""
+    return ("+" if value >= 0 else "−") + pct(abs(value), lang=lang)
+
+
+# --- typed values --------------------------------------------------------------------------------
+
+
+class Hours(float):
+    """A duration: ``Hours(63.25)`` shows as ``"63.3 小时"`` / ``"63.3 h"``."""
+
+    __slots__ = ()
+
+
+class HoursLimit(float):
+    """A rule's threshold, named like JD names it: ``HoursLimit(60)`` → ``"60小时"``."""
+
+    __slots__ = ()
+
+
+class Share(float):
+    """A fraction shown as a percentage: ``Share(0.443)`` → ``"44.3%"``."""
+
+    __slots__ = ()
+
+
+class Change(float):
+    """A signed relative change: ``Change(0.1)`` → ``"+10.0%"``."""
+
+    __slots__ = ()
+
+
+class Count(int):
+    """A number of things (orders, stores): ``Count(1234)`` → ``"1,234"``; sets English plurals."""
+
+    __slots__ = ()
+
+
+class Star(float):
+    """A store star rating: ``Star(3.5)`` → ``"3.5"``, ``Star(4)`` → ``"4"``."""
+
+    __slots__ = ()
+
+
+class ClockHours(tuple[int, ...]):
+    """Hours of the day: ``ClockHours((9, 21))`` → ``"9:00、21:00"``."""
+
+    __slots__ = ()
+
+
+class Term(str):
+    """A data value that the string catalog translates (``text.label(kind, value)``)."""
+
+    __slots__ = ()
+    kind: ClassVar[str] = ""
+
+
+class Stage(Term):
+    """A stage name (audit, return_ship, …)."""
+
+    __slots__ = ()
+    kind = "stage"
+
+
+class Scene(Term):
+    """A scene (退货, 仅退款, …)."""
+
+    __slots__ = ()
+    kind = "scene"
+
+
+class Rule(Term):
+    """An alert rule name (audit_over_24h, …)."""
+
+    __slots__ = ()
+    kind = "rule"
+
+
+def value(item: object, *, lang: str = "zh") -> str:
+    """One typed value as text; ``None`` → ``"—"``. A :class:`Term` shows as itself here (the
+    string catalog translates terms); untyped numbers show as grouped numbers."""
+    sep = "、" if lang == "zh" else ", "
+    match item:
+        case None:
+            return "—"
+        case bool():
+            return str(item)
+        case Hours():
+            return hours(item, lang=lang)
+        case HoursLimit():
+            return hours_label(item, lang=lang)
+        case Share():
+            return pct(item, lang=lang)
+        case Change():
+            return signed_pct(item, lang=lang)
+        case Star():
+            return format_decimal(_exact(item), format="0.######", locale=locale(lang))
+        case ClockHours():
+            return sep.join(f"{h}:00" for h in item)
+        case int():
+            return count(item, lang=lang)
+        case float():
+            return number(item, lang=lang)
+        case tuple() | list():
+            return sep.join(value(v, lang=lang) for v in item)
+        case _:
+            return str(item)
 
 
 def day(value: date | datetime | None, *, short: bool = False) -> str:

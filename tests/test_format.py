@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from aftersales_kit import format as fmt
@@ -78,3 +80,34 @@ def test_labels_drop_the_point_zero_and_plurals_agree() -> None:
     assert fmt.plural(1, "order") == "1 order"
     assert fmt.plural(2, "order") == "2 orders"
     assert fmt.plural(1234, "store") == "1,234 stores"
+
+
+def test_typed_values_are_shown_by_their_type() -> None:
+    # Issue 13: a finding value's type decides its text, not the name of its key.
+    assert fmt.value(fmt.Hours(63.25)) == "63.2 小时"
+    assert fmt.value(fmt.Hours(63.26), lang="en") == "63.3 h"
+    assert fmt.value(fmt.HoursLimit(60.0)) == "60小时"
+    assert fmt.value(fmt.HoursLimit(1.5), lang="en") == "1.5 h"
+    assert fmt.value(fmt.Share(0.4434)) == "44.3%"
+    assert fmt.value(fmt.Change(0.1)) == "+10.0%"
+    assert fmt.value(fmt.Change(-0.1)) == "−10.0%"
+    assert fmt.value(fmt.Count(1234)) == "1,234"
+    assert fmt.value(fmt.Star(3.5)) == "3.5"
+    assert fmt.value(fmt.Star(4.0)) == "4"
+    assert fmt.value(fmt.ClockHours((21, 10))) == "21:00、10:00"
+    assert fmt.value(fmt.ClockHours((21, 10)), lang="en") == "21:00, 10:00"
+    assert fmt.value(fmt.Stage("audit")) == "audit"  # terms are translated by text.py
+    assert fmt.value(None) == "—"
+    # They compute and compare as the plain numbers they are.
+    assert fmt.Count(2) / fmt.Count(4) == 0.5
+    assert fmt.Hours(1.5) == 1.5 and fmt.Stage("audit") == "audit"
+
+
+@given(st.floats(min_value=0, max_value=1e6, allow_nan=False))
+def test_babel_rounds_like_the_report_always_did(x: float) -> None:
+    # Through Babel, but the same digits as the hand formatting it replaced (no visible change).
+    assert fmt.hours(x, unit=False) == f"{x:,.1f}"
+    assert fmt.pct(x / 1000) == f"{x / 1000 * 100:,.1f}%"
+    current = 1 + x / 1e6
+    change = (current - 1.0) / 1.0
+    assert fmt.delta_pct(current, previous=1.0)[1:] == f"{abs(change) * 100:.0f}%"
