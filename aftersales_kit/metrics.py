@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 import polars as pl
 
@@ -35,6 +35,54 @@ STAGE_KEYS: tuple[str, ...] = (*STAGES, "intervention")
 _SCENE_STRUCT = pl.List(
     pl.Struct({"scene": pl.String(), "count": pl.Int64(), "mean_hours": pl.Float64()})
 )
+
+
+#: One named row of a :func:`store_metrics` frame: its values are typed by the frame's schema,
+#: which the static checker cannot see (polars' ``row(named=True)`` is ``dict[str, Any]``).
+MetricsRow = Mapping[str, Any]
+
+
+class SceneJson(TypedDict):
+    """One scene of the §7 ``scenes`` object."""
+
+    count: int
+    mean_hours: float
+
+
+class JdCheckJson(TypedDict):
+    """The §7 ``jd_check`` object: JD's own per-order hours against ours."""
+
+    compared: int
+    matched: int
+    mean_jd_hours: float | None
+    max_abs_diff_hours: float | None
+
+
+class OpenJson(TypedDict):
+    """Open orders of a store as of a time (``aftersales metrics`` adds it as ``open``)."""
+
+    as_of: str
+    count: int
+    breached: int
+
+
+class MetricsJson(TypedDict):
+    """The DOMAIN §7 object of one store and window."""
+
+    store_id: str
+    start: str
+    end: str
+    counted: int
+    mean_hours: float | None
+    median_hours: float | None
+    p90_hours: float | None
+    over_60h_share: float | None
+    excluded: dict[str, int]
+    stages: dict[str, float | None]
+    scenes: dict[str, SceneJson]
+    alerts: dict[str, int | None]
+    jd_check: JdCheckJson
+    open: NotRequired[OpenJson]
 
 
 @dataclass(frozen=True)
@@ -247,24 +295,23 @@ def store_metrics(
     return store_metrics_lazy(orders, window=window, rules=rules).collect(engine=engine)
 
 
-def _finite(value: object) -> float | None:
+def _finite(value: float | None) -> float | None:
+    """A float column's value, None for null and NaN."""
     if value is None:
         return None
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     return None if math.isnan(number) else number
 
 
-def kpis_from_row(row: Mapping[str, object]) -> Kpis:
+def kpis_from_row(row: MetricsRow) -> Kpis:
     """A :class:`Kpis` from one row of :func:`store_metrics` (as a dict)."""
     return Kpis(
-        counted=int(row["counted"]),  # type: ignore[arg-type]
+        counted=int(row["counted"]),
         mean_hours=_finite(row["mean_hours"]),
         median_hours=_finite(row["median_hours"]),
         p90_hours=_finite(row["p90_hours"]),
         over_60h_share=_finite(row["over_60h_share"]),
-        excluded=MappingProxyType(
-            {r: int(row[f"excluded_{r}"]) for r in EXCLUDED_REASONS}  # type: ignore[call-overload]
-        ),
+        excluded=MappingProxyType({r: int(row[f"excluded_{r}"]) for r in EXCLUDED_REASONS}),
     )
 
 
@@ -301,7 +348,7 @@ def unknown_store_error(store_id: str, *, stores: list[str]) -> UnknownStoreErro
 
 def _store_row(
     orders: pl.LazyFrame | pl.DataFrame, *, store_id: str, window: Window, rules: Rules
-) -> dict[str, object]:
+) -> MetricsRow:
     lf = orders.lazy()
     # Traits of every store loaded: a rule is available when any store has its inputs.
     one = store_metrics_lazy(
@@ -315,41 +362,42 @@ def _store_row(
     return one.row(0, named=True)
 
 
-def metrics_row_json(row: Mapping[str, object], *, window: Window) -> dict[str, object]:
+def metrics_row_json(row: MetricsRow, *, window: Window) -> MetricsJson:
     """The DOMAIN §7 object from one :func:`store_metrics` row."""
-    counted = int(row["counted"])  # type: ignore[arg-type]
-    scenes = row["scenes"] or []
+    jd = JD_CHECK_COLUMNS
     return {
         "store_id": row["store_id"],
         "start": window.start.isoformat(),
         "end": window.end.isoformat(),
-        "counted": counted,
+        "counted": int(row["counted"]),
         "mean_hours": _finite(row["mean_hours"]),
         "median_hours": _finite(row["median_hours"]),
         "p90_hours": _finite(row["p90_hours"]),
         "over_60h_share": _finite(row["over_60h_share"]),
-        "excluded": {r: int(row[f"excluded_{r}"]) for r in EXCLUDED_REASONS},  # type: ignore[call-overload]
+        "excluded": {r: int(row[f"excluded_{r}"]) for r in EXCLUDED_REASONS},
         "stages": {s: _finite(row[f"stage_{s}"]) for s in STAGE_KEYS},
         "scenes": {
             s["scene"]: {"count": int(s["count"]), "mean_hours": float(s["mean_hours"])}
-            for s in scenes  # type: ignore[union-attr]
+            for s in row["scenes"] or []
         },
         "alerts": {r: _count(row[f"alert_{r}"]) for r in RULE_NAMES},
         "jd_check": {
-            key: (_count(row[col]) or 0) if key in ("compared", "matched") else _finite(row[col])
-            for key, col in JD_CHECK_COLUMNS.items()
+            "compared": _count(row[jd["compared"]]) or 0,
+            "matched": _count(row[jd["matched"]]) or 0,
+            "mean_jd_hours": _finite(row[jd["mean_jd_hours"]]),
+            "max_abs_diff_hours": _finite(row[jd["max_abs_diff_hours"]]),
         },
     }
 
 
-def _count(value: object) -> int | None:
+def _count(value: int | None) -> int | None:
     """A count, or None for an unavailable rule."""
-    return None if value is None else int(value)  # type: ignore[call-overload]
+    return None if value is None else int(value)
 
 
 def metrics_json(
     frame_or_orders: pl.LazyFrame | pl.DataFrame, *, store_id: str, window: Window, rules: Rules
-) -> dict[str, object]:
+) -> MetricsJson:
     """Exactly the DOMAIN §7 object for one store (hour fields null when nothing is counted).
 
     Raises
@@ -363,7 +411,7 @@ def metrics_json(
 
 def open_summary(
     orders: pl.LazyFrame | pl.DataFrame, *, store_id: str, as_of: datetime, rules: Rules
-) -> dict[str, object]:
+) -> OpenJson:
     """Open orders of a store as of ``as_of``: how many and how many already break a rule.
 
     As the report: an order applied after ``as_of`` did not exist then, so it is not open.
@@ -380,7 +428,11 @@ def open_summary(
         .collect()
         .row(0, named=True)
     )
-    return {"as_of": as_of.isoformat(sep=" "), **counts}
+    return {
+        "as_of": as_of.isoformat(sep=" "),
+        "count": counts["count"],
+        "breached": counts["breached"],
+    }
 
 
 _LABELS = {
@@ -398,43 +450,42 @@ _LABELS = {
 }
 
 
-def summary_text(result: Mapping[str, object]) -> str:
+def summary_text(result: MetricsJson) -> str:
     """A readable bilingual summary of a §7 object (the ``aftersales metrics`` default output)."""
     from aftersales_kit import format as fmt
 
     lines = [
         f"店铺 (store) {result['store_id']}  窗口 (window) {result['start']} – {result['end']}",
         f"计入单量 (counted): {result['counted']}",
-        f"平均时长 (mean): {fmt.hours(result['mean_hours'])}    "  # type: ignore[arg-type]
-        f"中位数 (median): {fmt.hours(result['median_hours'])}    "  # type: ignore[arg-type]
-        f"P90: {fmt.hours(result['p90_hours'])}",  # type: ignore[arg-type]
-        f"超60小时占比 (share over 60 h): {fmt.pct(result['over_60h_share'])}",  # type: ignore[arg-type]
-        "剔除 (excluded): " + ", ".join(f"{_LABELS[k]} {v}" for k, v in result["excluded"].items()),  # type: ignore[attr-defined]
+        f"平均时长 (mean): {fmt.hours(result['mean_hours'])}    "
+        f"中位数 (median): {fmt.hours(result['median_hours'])}    "
+        f"P90: {fmt.hours(result['p90_hours'])}",
+        f"超60小时占比 (share over 60 h): {fmt.pct(result['over_60h_share'])}",
+        "剔除 (excluded): " + ", ".join(f"{_LABELS[k]} {v}" for k, v in result["excluded"].items()),
         "阶段均值 (stage means):",
     ]
-    for key, value in result["stages"].items():  # type: ignore[attr-defined]
+    for key, value in result["stages"].items():
         sign = "−" if key == "intervention" and value else ""
         lines.append(f"  {_LABELS[key]}: {sign}{fmt.hours(value)}")
     lines.append("场景 (scenes):")
-    for scene, stats in result["scenes"].items():  # type: ignore[attr-defined]
+    for scene, stats in result["scenes"].items():
         lines.append(f"  {scene}: {stats['count']} 单 (orders), {fmt.hours(stats['mean_hours'])}")
     lines.append("预警单 (alerts):")
-    for rule, count in result["alerts"].items():  # type: ignore[attr-defined]
+    for rule, count in result["alerts"].items():
         shown = "需要物流数据 (unavailable: needs logistics data)" if count is None else count
         lines.append(f"  {rule}: {shown}")
-    jd = result.get("jd_check") or {}
-    if jd.get("compared"):  # type: ignore[attr-defined]
+    jd = result["jd_check"]
+    if jd["compared"]:
         lines.append(
             f"京东售后整体时长核对 (JD per-order hours check): "
-            f"{jd['matched']}/{jd['compared']} 一致 (matched), "  # type: ignore[index]
-            f"京东均值 (JD mean) {fmt.hours(jd['mean_jd_hours'])}, "  # type: ignore[index]
-            f"最大差 (max diff) {fmt.hours(jd['max_abs_diff_hours'])}"  # type: ignore[index]
+            f"{jd['matched']}/{jd['compared']} 一致 (matched), "
+            f"京东均值 (JD mean) {fmt.hours(jd['mean_jd_hours'])}, "
+            f"最大差 (max diff) {fmt.hours(jd['max_abs_diff_hours'])}"
         )
-    if "open" in result:
-        open_ = result["open"]
+    if (open_ := result.get("open")) is not None:
         lines.append(
-            f"未完结单 (open orders, as of {open_['as_of']}): {open_['count']}, "  # type: ignore[index]
-            f"已超时 (already breaching a rule): {open_['breached']}"  # type: ignore[index]
+            f"未完结单 (open orders, as of {open_['as_of']}): {open_['count']}, "
+            f"已超时 (already breaching a rule): {open_['breached']}"
         )
     return "\n".join(lines)
 

@@ -8,11 +8,11 @@ Hours are calendar hours as floats at microsecond precision: ``Δµs / 3_600_000
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -20,6 +20,9 @@ import polars as pl
 from aftersales_kit.errors import UsageError
 from aftersales_kit.schema import COLUMNS
 from aftersales_kit.settings import RULE_NAMES, STAGES, Rules, SceneRule
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 US_PER_HOUR = 3_600_000_000
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -132,20 +135,25 @@ def _scene_match(rule: SceneRule) -> pl.Expr:
     return pl.any_horizontal(hits) if hits else pl.lit(False)
 
 
+def first_match(branches: Iterable[tuple[pl.Expr, pl.Expr]], *, otherwise: pl.Expr) -> pl.Expr:
+    """``when(c1).then(v1).when(c2).then(v2)….otherwise(o)``: the value of the first condition that
+    holds, ``otherwise`` when none does (or when there are no branches)."""
+    chain: Then | ChainedThen | None = None
+    for cond, value in branches:
+        chain = (pl.when(cond) if chain is None else chain.when(cond)).then(value)
+    return otherwise if chain is None else chain.otherwise(otherwise)
+
+
 def _scene_exprs(rules: Rules) -> tuple[pl.Expr, pl.Expr]:
     """(scene name, clock stops at first audit) from the ordered scene table."""
-    scene: Any = None
-    audit_ended: Any = None
-    for rule in rules.scenes:
-        match = _scene_match(rule)
-        is_audit = pl.lit(rule.stop == "first_audit")
-        scene = (pl.when(match) if scene is None else scene.when(match)).then(pl.lit(rule.scene))
-        audit_ended = (pl.when(match) if audit_ended is None else audit_ended.when(match)).then(
-            is_audit
-        )
-    if scene is None:
-        return pl.col("service_type"), pl.lit(False)
-    return scene.otherwise(pl.col("service_type")), audit_ended.otherwise(pl.lit(False))
+    matches = [(_scene_match(rule), rule) for rule in rules.scenes]
+    scene = first_match(
+        ((m, pl.lit(rule.scene)) for m, rule in matches), otherwise=pl.col("service_type")
+    )
+    audit_ended = first_match(
+        ((m, pl.lit(rule.stop == "first_audit")) for m, rule in matches), otherwise=pl.lit(False)
+    )
+    return scene, audit_ended
 
 
 #: §4 checkpoints after apply, in order; the clock end (first_process or first_audit) closes.
@@ -539,18 +547,17 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
     stage_rules = sorted(
         (r for r in RULE_NAMES if r != "total_over_60h"), key=lambda r: -th[r]
     )  # stable sort: ties keep the §5 order
-    chosen: pl.Expr | None = None
-    for r in [*stage_rules, "total_over_60h"]:
-        cond = pl.col(f"_htb_{r}") < 0
-        chosen = (pl.when(cond) if chosen is None else chosen.when(cond)).then(pl.lit(r))
     soonest = pl.min_horizontal([pl.col(f"_htb_{r}") for r in RULE_NAMES])
-    for r in RULE_NAMES:
-        chosen = chosen.when(pl.col(f"_htb_{r}") == soonest).then(pl.lit(r))  # type: ignore[union-attr]
-    rule = chosen.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[union-attr]
-    pick: pl.Expr | None = None
-    for r in RULE_NAMES:
-        cond = pl.col("rule") == r
-        pick = (pl.when(cond) if pick is None else pick.when(cond)).then(pl.col(f"_htb_{r}"))
+    rule = first_match(
+        [
+            *((pl.col(f"_htb_{r}") < 0, pl.lit(r)) for r in [*stage_rules, "total_over_60h"]),
+            *((pl.col(f"_htb_{r}") == soonest, pl.lit(r)) for r in RULE_NAMES),
+        ],
+        otherwise=pl.lit(None, dtype=pl.String),
+    )
+    pick = first_match(
+        ((pl.col("rule") == r, pl.col(f"_htb_{r}")) for r in RULE_NAMES), otherwise=pl.lit(None)
+    )
     broken = pl.concat_str(
         [pl.when(pl.col(f"_htb_{r}") < 0).then(pl.lit(r)) for r in RULE_NAMES],
         separator=",",
@@ -558,7 +565,7 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
     )
     lf = (
         lf.with_columns(rule.alias("rule"))
-        .with_columns(pick.otherwise(None).alias("hours_to_breach"))  # type: ignore[union-attr]
+        .with_columns(pick.alias("hours_to_breach"))
         .with_columns(
             (pl.col("hours_to_breach") < 0).fill_null(False).alias("breached"),
             pl.when(broken != "").then(broken).alias("rules_broken"),
