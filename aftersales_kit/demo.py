@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import numpy as np
 import polars as pl
@@ -740,7 +741,8 @@ def _pick(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     """One categorical draw per row from row-specific probabilities (rows of ``probs``)."""
     cum = np.cumsum(probs, axis=1)
     u = rng.random(probs.shape[0]) * cum[:, -1]
-    return np.minimum((u[:, None] > cum).sum(axis=1), probs.shape[1] - 1)
+    below: np.ndarray = (u[:, None] > cum).sum(axis=1)
+    return below.clip(max=probs.shape[1] - 1)
 
 
 def _labels(
@@ -796,6 +798,17 @@ class _Sim:
     def param(self, field: str) -> np.ndarray:
         """A StoreProfile field per row."""
         return np.array([getattr(p, field) for p in self.profiles], dtype=np.float64)[self.si]
+
+
+class DemoOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`generate`, passed on by :func:`write_demo` and
+    :func:`ensure_demo`."""
+
+    stores: int
+    orders: int
+    end: date | datetime | str | None
+    seed: int
+    dirty: bool
 
 
 def generate(
@@ -1489,7 +1502,7 @@ def _toml_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def write_demo(out: Path | str, **generate_kwargs: object) -> DemoFiles:
+def write_demo(out: Path | str, **generate_kwargs: Unpack[DemoOptions]) -> DemoFiles:
     """Generate demo data and write it as a merchant has it.
 
     Writes ``out/exports/<store name>_售后服务单_<end>.xlsx`` per store (the 京麦 自主售后 export:
@@ -1511,9 +1524,9 @@ def write_demo(out: Path | str, **generate_kwargs: object) -> DemoFiles:
         The paths written, the row count and the store ids.
     """
     out = Path(out)
-    seed = int(generate_kwargs.get("seed", 7))  # type: ignore[call-overload]
-    frame = generate(**generate_kwargs)  # type: ignore[arg-type]
-    end_day = _parse_end(generate_kwargs.get("end"))  # type: ignore[arg-type]
+    seed = generate_kwargs.get("seed", 7)
+    frame = generate(**generate_kwargs)
+    end_day = _parse_end(generate_kwargs.get("end"))
     exports = out / EXPORTS_DIR
     exports.mkdir(parents=True, exist_ok=True)
     for old in exports.glob("*_售后服务单_*.xlsx"):
@@ -1596,7 +1609,7 @@ def _dirty_cells(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
 END_MARKER = ".demo-end"
 
 
-def _stale(out: Path, generate_kwargs: Mapping[str, object]) -> bool:
+def _stale(out: Path, generate_kwargs: DemoOptions) -> bool:
     """A default demo written before yesterday would leave the default report window empty."""
     if "end" in generate_kwargs:
         return False
@@ -1625,7 +1638,7 @@ def _replace(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
+def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions]) -> Path:
     """Return the demo's ``out/exports`` folder (the 京麦 downloads and their ``stores.toml``),
     generating the default demo (end = yesterday) if missing.
 
@@ -1648,7 +1661,7 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: object) -> Path:
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         files = write_demo(tmp, **generate_kwargs)
-        end_day = _parse_end(generate_kwargs.get("end"))  # type: ignore[arg-type]
+        end_day = _parse_end(generate_kwargs.get("end"))
         (files.out / END_MARKER).write_text(end_day.isoformat(), encoding="utf-8")
         try:
             os.rename(tmp, out)  # atomic; replaces only a missing or empty folder

@@ -11,9 +11,9 @@ so nothing in it is ever evaluated or turned into a link.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 import polars.selectors as cs
@@ -23,6 +23,9 @@ from aftersales_kit.files import atomic_path
 from aftersales_kit.format import mask_personal
 from aftersales_kit.settings import RULE_NAMES, STAGES
 from aftersales_kit.text import label, t
+
+if TYPE_CHECKING:
+    from aftersales_kit.diagnose import Diagnosis
 
 #: Leading characters that make Excel/WPS read text as a formula (OWASP, ASVS 1.2.10).
 FORMULA_TRIGGER = r"^[=+\-@\t\r]"
@@ -125,7 +128,7 @@ def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
         )
     # Coded values become words: the next action, the team, why an order moves tomorrow, and
     # the likely cause of a difference to JD's hours.
-    coded = {
+    coded: dict[str, Callable[[str], str]] = {
         "next_action": lambda v: t(f"action.{v}", lang),
         "team": lambda v: label("team", v, lang),
         "reason": lambda v: t(f"tomorrow.move.{v}", lang),
@@ -145,7 +148,7 @@ def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
-def _field(diagnosis: Any, path: str) -> object:
+def _field(diagnosis: Diagnosis, path: str) -> object:
     """``a.b`` → ``diagnosis.a.b`` or ``diagnosis.a["b"]``; None when any part is missing."""
     value: object = diagnosis
     for part in path.split("."):
@@ -155,7 +158,7 @@ def _field(diagnosis: Any, path: str) -> object:
     return value
 
 
-def action_frames(diagnosis: Any, *, lang: str = "zh") -> dict[str, pl.DataFrame]:
+def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.DataFrame]:
     """The action lists of a ``Diagnosis``, ready to write: sheet name → frame.
 
     Personal data masked, stage/rule names translated, formula triggers neutralised, headers in
@@ -167,13 +170,16 @@ def action_frames(diagnosis: Any, *, lang: str = "zh") -> dict[str, pl.DataFrame
         frame = _field(diagnosis, attr)
         if not isinstance(frame, pl.DataFrame):
             continue
-        prepared = neutralize_formulas(_labelled(mask_personal(frame), lang=lang))
+        masked = mask_personal(frame)
+        if isinstance(masked, pl.LazyFrame):  # never: masking keeps the kind of frame it gets
+            masked = masked.collect()
+        prepared = neutralize_formulas(_labelled(masked, lang=lang))
         prepared = prepared.rename({c: HEADERS[c][idx] for c in prepared.columns if c in HEADERS})
         sheets[en_name if lang == "en" else zh_name] = prepared
     return sheets
 
 
-def _write(sheets: Mapping[str, pl.DataFrame], target: str | io.BytesIO) -> None:
+def _write(sheets: Mapping[str, pl.DataFrame], target: str | Path | io.BytesIO) -> None:
     # Our own Workbook, because polars applies the safe options only to workbooks it creates and
     # never sets strings_to_urls.
     workbook = xlsxwriter.Workbook(
@@ -195,14 +201,14 @@ def _write(sheets: Mapping[str, pl.DataFrame], target: str | io.BytesIO) -> None
         workbook.close()
 
 
-def action_lists_bytes(diagnosis: Any, *, lang: str = "zh") -> bytes:
+def action_lists_bytes(diagnosis: Diagnosis, *, lang: str = "zh") -> bytes:
     """The action-list workbook in memory (for an email attachment)."""
     buffer = io.BytesIO()
     _write(action_frames(diagnosis, lang=lang), buffer)
     return buffer.getvalue()
 
 
-def write_action_lists(diagnosis: Any, *, path: str | Path, lang: str = "zh") -> Path:
+def write_action_lists(diagnosis: Diagnosis, *, path: str | Path, lang: str = "zh") -> Path:
     """Write the action-list workbook to ``path`` atomically and return the path."""
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -192,7 +192,7 @@ def write_jingmai_xlsx(
                 if value is None or value == "":
                     continue
                 if column == "jd_hours":
-                    sheet.write_number(r, c, float(value))  # type: ignore[arg-type]
+                    sheet.write_number(r, c, float(value))
                 elif excel_dates and isinstance(value, datetime):
                     sheet.write_datetime(r, c, value, stamp)
                 elif column in ("amount", "refund_amount"):
@@ -221,7 +221,7 @@ def write_fbp_csv(
         for _h, column in headers:
             value = row.get(column) if column else None
             if column == "jd_hours" and value is not None:
-                text = str(round(float(value)))  # type: ignore[arg-type]
+                text = str(round(float(value)))
             else:
                 text = _cell(value, column)
             cells.append(_csv_cell(text, excel_text=excel_text and column in _TEXT_ID))
