@@ -14,9 +14,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import parseaddr
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from aftersales_kit.errors import DeliveryError
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 SECURITY_MODES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -150,7 +153,7 @@ def _reply(detail: bytes | str) -> str:
     return " ".join(text.split())[:200]
 
 
-class _Tracking:
+class _Client(smtplib.SMTP):
     """smtplib client that remembers accepted recipients and whether the message end was sent.
 
     smtplib's ``sendmail`` reports neither when DATA fails, and those two facts decide between
@@ -158,29 +161,33 @@ class _Tracking:
     """
 
     data_timeout: float = 600.0
+    accepted: list[str]
+    body_sent: bool = False
+    _in_data: bool = False
 
-    def _track_reset(self) -> None:
-        self.accepted: list[str] = []
+    def track_reset(self) -> None:
+        """Start tracking (before the first command)."""
+        self.accepted = []
         self.body_sent = False
         self._in_data = False
 
     def rcpt(self, recip: str, options: Sequence[str] = ()) -> tuple[int, bytes]:
-        reply = super().rcpt(recip, options)  # type: ignore[misc]
+        reply = super().rcpt(recip, options)
         if reply[0] in (250, 251):
             self.accepted.append(recip)
         return reply
 
-    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         self._in_data = True
         try:
-            return super().data(msg)  # type: ignore[misc]
+            return super().data(msg)
         finally:
             self._in_data = False
 
-    def send(self, s: bytes | str) -> None:
-        super().send(s)  # type: ignore[misc]
+    def send(self, s: ReadableBuffer | str) -> None:
+        super().send(s)
         if self._in_data and not self.body_sent:
-            data = s.encode("ascii") if isinstance(s, str) else s
+            data = s.encode("ascii") if isinstance(s, str) else bytes(s)
             if data.endswith(b"\r\n.\r\n"):
                 # From here on the server may have queued the mail whatever happens next.
                 self.body_sent = True
@@ -189,24 +196,20 @@ class _Tracking:
                     sock.settimeout(self.data_timeout)
 
 
-class _Client(_Tracking, smtplib.SMTP):
+class _ClientSSL(_Client, smtplib.SMTP_SSL):
     pass
 
 
-class _ClientSSL(_Tracking, smtplib.SMTP_SSL):
-    pass
-
-
-def _connect(settings: SmtpSettings) -> smtplib.SMTP:
+def _connect(settings: SmtpSettings) -> _Client:
     context = ssl.create_default_context(cafile=settings.cafile)
     if settings.security == "ssl":
-        client: smtplib.SMTP = _ClientSSL(
+        client: _Client = _ClientSSL(
             settings.host, settings.port, timeout=settings.timeout, context=context
         )
     else:
         client = _Client(settings.host, settings.port, timeout=settings.timeout)
-    client.data_timeout = settings.data_timeout  # type: ignore[attr-defined]
-    client._track_reset()  # type: ignore[attr-defined]
+    client.data_timeout = settings.data_timeout
+    client.track_reset()
     try:
         client.ehlo()
         if settings.security == "starttls":
@@ -264,7 +267,7 @@ def send_message(
     while pending:
         attempt += 1
         retry: list[str] = []
-        client: smtplib.SMTP | None = None
+        client: _Client | None = None
         try:
             client = _connect(settings)
             advertised = client.esmtp_features.get("size", "").strip()
@@ -278,7 +281,7 @@ def send_message(
                 # send_message writes CRLF line ends; sendmail(bytes) would pass bare LFs through.
                 refused = client.send_message(message, from_addr=sender, to_addrs=pending)
             finally:
-                if getattr(client, "body_sent", False):
+                if client.body_sent:
                     client.close()  # no QUIT after an unanswered DATA: it would wait again
                 else:
                     _quit(client)
@@ -322,8 +325,8 @@ def send_message(
                 raise DeliveryError(msg) from None
             refused = {}
             detail = f"{type(exc).__name__}: {_reply(str(exc))}"
-            if client is not None and getattr(client, "body_sent", False):
-                accepted = set(getattr(client, "accepted", ()))
+            if client is not None and client.body_sent:
+                accepted = set(client.accepted)
                 note = (
                     "服务器未确认，可能已送达，不会自动重发 (no reply after the message was sent: "
                     f"it may be delivered; not resent, use --resend): {detail}"
@@ -339,18 +342,18 @@ def send_message(
             for rcpt in pending:
                 if rcpt not in refused:
                     results[rcpt] = RecipientResult(rcpt, "sent", 250, "", attempt)
-        for rcpt, (code, detail) in refused.items():
-            reason = _reply(detail)
-            last[rcpt] = (code, reason)
-            if _is_transient(code):
+        for rcpt, (refused_code, reply) in refused.items():
+            reason = _reply(reply)
+            last[rcpt] = (refused_code, reason)
+            if _is_transient(refused_code):
                 retry.append(rcpt)
             else:
-                results[rcpt] = RecipientResult(rcpt, "failed", code, reason, attempt)
+                results[rcpt] = RecipientResult(rcpt, "failed", refused_code, reason, attempt)
         pending = [r for r in order if r in set(retry) and r not in results]
         if pending and attempt > settings.retries:
             for rcpt in pending:
-                code, detail = last.get(rcpt, (None, ""))
-                results[rcpt] = RecipientResult(rcpt, "failed", code, detail, attempt)
+                last_code, last_detail = last.get(rcpt, (None, ""))
+                results[rcpt] = RecipientResult(rcpt, "failed", last_code, last_detail, attempt)
             pending = []
         if pending:
             sleep(settings.backoff_seconds * 2 ** (attempt - 1))
