@@ -36,41 +36,138 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Annotated, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 
 from aftersales_kit.errors import UsageError
 from aftersales_kit.schema import ALIASES, COLUMNS
+from aftersales_kit.settings import Strict, explain, one_or_many, problem
 
 DEFAULT_CONFIG = Path("aftersales.toml")
-#: Keys of the ``[smtp]`` table (the password only ever comes from the environment).
-SMTP_KEYS: tuple[str, ...] = (
-    "host",
-    "port",
-    "security",
-    "user",
-    "from",
-    "cafile",
-    "timeout",
-    "data_timeout",
-    "retries",
-    "backoff_seconds",
-)
 #: A ``stores.toml`` inside a data folder gives its files their store identity (DOMAIN §2).
 STORES_FILE = "stores.toml"
-#: Keys a ``[stores."<id>"]`` entry may have: identity, per-store report inputs, delivery.
-STORE_KEYS: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "files": list,
-    "to": (list, str),
-    "cc": (list, str),
-    "star": (int, float),
-    "aftersales_rank": (int, float),
-    "dispute_rank": (int, float),
-    "published_hours": (int, float),
-    "target_hours": (int, float),
-    "wecom": str,
-    "dingtalk": str,
-    "dingtalk_secret": str,
-}
+#: The variable that holds the SMTP password (never the configuration file).
+PASSWORD_ENV = "AFTERSALES_SMTP_PASSWORD"
+
+
+def _port(value: int) -> int:
+    if not 0 < value < 65536:
+        msg = f"必须是 1–65535 的整数 (must be 1–65535): {value!r}"
+        raise problem(msg)
+    return value
+
+
+def _plain_number(value: object) -> object:
+    # bool is an int subclass; `star = true` is not a rating.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"必须是数字 (a number), 实际为 (got) {value!r}"
+        raise problem(msg)
+    return value
+
+
+def _non_negative(value: object) -> object:
+    _plain_number(value)
+    if value < 0:  # type: ignore[operator]  # a number after _plain_number
+        msg = f"不能为负数 (must not be negative), 实际为 (got) {value!r}"
+        raise problem(msg)
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_plain_number)]
+Seconds = Annotated[float, BeforeValidator(_non_negative)]
+Addresses = Annotated[list[StrictStr], BeforeValidator(one_or_many)]
+Glob = Annotated[StrictStr, Field(min_length=1)]
+
+
+class SmtpTable(Strict):
+    """``[smtp]``: the mail server; any ``AFTERSALES_SMTP_*`` variable overrides a key."""
+
+    host: StrictStr | None = None
+    port: Annotated[StrictInt, AfterValidator(_port)] | None = None
+    security: StrictStr | None = None
+    user: StrictStr | None = None
+    sender: StrictStr | None = Field(default=None, alias="from")
+    cafile: StrictStr | None = None
+    timeout: Seconds | None = None
+    data_timeout: Seconds | None = None
+    retries: Annotated[StrictInt, Field(ge=0)] | None = None
+    backoff_seconds: Seconds | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password(cls, data: object) -> object:
+        # A file is copied, mailed and committed; the password stays in the environment.
+        if isinstance(data, dict) and "password" in data:
+            msg = (
+                "不能写在配置文件里 (the [smtp] table must not hold the password); "
+                f"请改用环境变量 {PASSWORD_ENV} (use the environment)"
+            )
+            raise problem(msg, key="password")
+        return data
+
+
+class StoreTable(Strict):
+    """One ``[stores."<id>"]`` table: identity, per-store report inputs, delivery."""
+
+    name: StrictStr | None = None
+    files: list[Glob] = Field(default_factory=list)
+    to: Addresses = Field(default_factory=list)
+    cc: Addresses = Field(default_factory=list)
+    star: Number | None = None
+    aftersales_rank: Number | None = None
+    dispute_rank: Number | None = None
+    published_hours: Number | None = None
+    target_hours: Number | None = None
+    wecom: StrictStr | None = None
+    dingtalk: StrictStr | None = None
+    dingtalk_secret: StrictStr | None = None
+
+
+def _canonical(aliases: dict[str, list[str]]) -> dict[str, list[str]]:
+    for column in aliases:
+        if column not in COLUMNS:
+            msg = f"不是标准列名 (not a canonical column); 可用 (allowed): {', '.join(COLUMNS)}"
+            raise problem(msg, key=column)
+    return aliases
+
+
+class ConfigFile(Strict):
+    """The whole ``aftersales.toml``."""
+
+    aliases: Annotated[dict[str, Addresses], AfterValidator(_canonical)] = Field(
+        default_factory=dict
+    )
+    smtp: SmtpTable = SmtpTable()
+    stores: dict[str, StoreTable] = Field(default_factory=dict)
+
+
+#: Keys of the ``[smtp]`` table (the password only ever comes from the environment).
+SMTP_KEYS: tuple[str, ...] = tuple(f.alias or n for n, f in SmtpTable.model_fields.items())
+#: Keys a ``[stores."<id>"]`` entry may have.
+STORE_KEYS: tuple[str, ...] = tuple(StoreTable.model_fields)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(model: type[_M], raw: object, *, source: Path) -> _M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        lines = explain(exc, model=model, unknown="未知的配置项").splitlines()
+        msg = "\n".join(f"{source}: {line}" for line in lines)
+        raise UsageError(msg) from None
 
 
 @dataclass(frozen=True)
@@ -121,7 +218,17 @@ class Config:
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read the configuration file, or return the defaults when there is none."""
+    """Read the configuration file, or return the defaults when there is none.
+
+    ``path`` wins; without it the user's ``AFTERSALES_CONFIG`` variable names the file (the
+    toolkit itself never sets it), else ``./aftersales.toml`` is read when present.
+
+    Raises
+    ------
+    UsageError
+        The named file is missing, not TOML, or has an unknown section or key or a value of the
+        wrong type; the message names the file and the key path (``stores."1000101".files``).
+    """
     explicit = path or os.environ.get("AFTERSALES_CONFIG")
     candidate = Path(explicit) if explicit else DEFAULT_CONFIG
     if not candidate.exists():
@@ -134,38 +241,13 @@ def load_config(path: str | Path | None = None) -> Config:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"配置文件无法解析 (invalid TOML in {candidate}): {exc}"
         raise UsageError(msg) from exc
-    unknown = set(raw) - {"aliases", "smtp", "stores"}
-    if unknown:
-        msg = (
-            f"{candidate}: 未知的配置节 (unknown section) {', '.join(sorted(unknown))}; "
-            "可用 (allowed): aliases, smtp, stores"
-        )
-        raise UsageError(msg)
-    smtp = raw.get("smtp", {})
-    if not isinstance(smtp, dict):
-        msg = f"{candidate}: [smtp] 必须是表 (must be a table): smtp = {smtp!r}"
-        raise UsageError(msg)
-    for key, value in smtp.items():
-        if key == "password":
-            msg = (
-                f"{candidate}: [smtp] 不能包含 password (the [smtp] table must not hold the "
-                "password); 请改用环境变量 AFTERSALES_SMTP_PASSWORD (use the environment)"
-            )
-            raise UsageError(msg)
-        if key not in SMTP_KEYS:
-            msg = (
-                f"{candidate}: smtp.{key} 是未知键 (unknown key); "
-                f"可用 (allowed): {', '.join(SMTP_KEYS)}"
-            )
-            raise UsageError(msg)
-        if key == "port" and (
-            not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 65536
-        ):
-            msg = f"{candidate}: smtp.port 必须是 1–65535 的整数 (must be 1–65535): {value!r}"
-            raise UsageError(msg)
+    parsed = _validate(ConfigFile, raw, source=candidate)
+    merged = dict(ALIASES)
+    for column, headers in parsed.aliases.items():
+        merged[column] = (*merged.get(column, ()), *headers)
     return Config(
-        aliases=MappingProxyType(_merge_aliases(raw.get("aliases", {}), candidate)),
-        smtp=MappingProxyType(dict(smtp)),
+        aliases=MappingProxyType(merged),
+        smtp=MappingProxyType(dict(raw.get("smtp", {}))),
         stores=parse_stores(raw.get("stores", {}), source=candidate, base=None),
         source=candidate,
     )
@@ -220,41 +302,33 @@ def read_stores_file(path: Path) -> tuple[StoreEntry, ...]:
 
 
 def parse_stores(value: object, *, source: Path, base: Path | None) -> tuple[StoreEntry, ...]:
-    """``[stores."<id>"]`` tables, every key checked (``STORE_KEYS``)."""
-    if not isinstance(value, dict):
-        msg = f'{source}: [stores] 必须是 [stores."<店铺ID>"] 表 (must be tables per store id)'
-        raise UsageError(msg)
+    """``[stores."<id>"]`` tables, every key checked (:class:`StoreTable`).
+
+    ``extra`` keeps the values as the file has them (``to`` may be one address or a list;
+    ``${NAME}`` references are expanded later by :func:`expand_env`, where they are used).
+    """
+    tables = _validate(_StoresTable, {"stores": value}, source=source).stores
+    raw: dict[str, dict[str, object]] = value  # type: ignore[assignment]  # validated above
     entries = []
-    for store_id, entry in value.items():
-        where = f'{source}: stores."{store_id}"'
-        if not isinstance(entry, dict):
-            msg = f"{where} 必须是表 (must be a table)"
-            raise UsageError(msg)
-        for key, item in entry.items():
-            expected = STORE_KEYS.get(key)
-            if expected is None:
-                msg = (
-                    f"{where}.{key} 是未知键 (unknown key); 可用 (allowed): {', '.join(STORE_KEYS)}"
-                )
-                raise UsageError(msg)
-            if not isinstance(item, expected) or isinstance(item, bool):
-                msg = f"{where}.{key} 类型不对 (wrong type): {item!r}"
-                raise UsageError(msg)
-        files = entry.get("files", [])
-        if not all(isinstance(f, str) and f for f in files):
-            msg = f"{where}.files 必须是文件名通配符列表 (must be a list of file-name globs)"
-            raise UsageError(msg)
-        extra = {k: v for k, v in entry.items() if k not in ("name", "files")}
+    for store_id, table in tables.items():
+        extra = {k: v for k, v in raw[store_id].items() if k not in ("name", "files")}
         entries.append(
             StoreEntry(
                 store_id=str(store_id).strip(),
-                name=entry.get("name") or None,
-                files=tuple(files),
+                name=table.name or None,
+                files=tuple(table.files),
                 extra=MappingProxyType(extra),
                 base=base,
             )
         )
     return tuple(entries)
+
+
+class _StoresTable(Strict):
+    """``[stores]`` alone, as a data folder's ``stores.toml`` or a recipients file has it."""
+
+    model_config = ConfigDict(extra="ignore")
+    stores: dict[str, StoreTable]
 
 
 #: ``${NAME}`` in a delivery value: webhook keys and robot secrets stay in the environment.
@@ -276,24 +350,3 @@ def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) 
         )
         raise UsageError(msg)
     return _ENV_REF.sub(lambda m: env[m.group(1)], value)
-
-
-def _merge_aliases(extra: object, source: Path) -> dict[str, tuple[str, ...]]:
-    if not isinstance(extra, dict):
-        msg = f"{source}: [aliases] must be a table of column = [headers]"
-        raise UsageError(msg)
-    merged = dict(ALIASES)
-    for column, headers in extra.items():
-        if column not in COLUMNS:
-            msg = (
-                f"{source}: aliases.{column} is not a canonical column; "
-                f"expected one of: {', '.join(COLUMNS)}"
-            )
-            raise UsageError(msg)
-        if isinstance(headers, str):
-            headers = [headers]
-        if not isinstance(headers, list) or not all(isinstance(h, str) for h in headers):
-            msg = f"{source}: aliases.{column} must be a list of header strings"
-            raise UsageError(msg)
-        merged[column] = (*merged.get(column, ()), *headers)
-    return merged

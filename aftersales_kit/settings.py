@@ -5,18 +5,37 @@ overrides any subset of it. Scalar keys and the keys of ``[thresholds]`` and ``[
 override one by one; the arrays (``holidays``, ``scenes``, status lists) replace the default array
 whole, because merging two holiday calendars or two scene tables element by element has no sensible
 meaning.
+
+The merged file is validated by a pydantic schema (:class:`RulesFile`, every table with
+``extra="forbid"``); :func:`explain` turns its errors into messages that name the key path
+(``holidays.0.from``), the bad value and what was allowed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
+from typing import Annotated, Any, Literal, Self, TypeVar, get_args, get_origin
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from aftersales_kit.errors import RulesError
 from aftersales_kit.schema import COLUMNS
@@ -47,25 +66,15 @@ MAX_RULE_VALUE = 87_600
 #: Checkpoints a scene's clock can stop at.
 STOPS: tuple[str, ...] = ("first_audit", "first_process")
 
-_SCALARS: dict[str, type] = {
-    "window_days": int,
-    "history_days": int,
-    "warning_hours": float,
-    "target_hours": float,
-    "warning_star": float,
-    "warning_rank": float,
-}
-_STRING_LISTS = ("terminal_statuses", "return_service_types", "return_approve_results")
-_TABLES = ("thresholds", "stage_targets")
-_ARRAYS = ("holidays", "scenes")
-_KNOWN = (*_SCALARS, *_STRING_LISTS, *_TABLES, *_ARRAYS)
-_SCENE_KEYS = ("scene", "field", "values", "prefixes", "stop", "missing_stop")
 _STRING_COLUMNS = tuple(c for c, t in COLUMNS.items() if t == COLUMNS["status"])
 #: Columns a scene row may match on: text columns and the yes/no flash_refund.
 _SCENE_FIELDS = (*_STRING_COLUMNS, "flash_refund")
+#: Tables whose keys a user file overrides one by one (the rest is replaced whole).
+_TABLES = ("thresholds", "stage_targets")
+_N = TypeVar("_N", int, float)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SceneRule:
     """A DOMAIN §3 scene table row: any of ``fields`` equal to one of ``values`` or starting with
     one of ``prefixes`` ⇒ ``scene``, clock stops at ``stop``. A yes/no field (flash_refund)
@@ -79,7 +88,7 @@ class SceneRule:
     prefixes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Rules:
     """Every tunable of the JD rules; build with :func:`load_rules`, never mutate."""
 
@@ -90,7 +99,7 @@ class Rules:
     history_days: int = 180
     warning_hours: float = 60.0
     target_hours: float = 60.0
-    stage_targets: Mapping[str, float] = field(
+    stage_targets: Mapping[str, float] = dataclasses.field(
         default_factory=lambda: MappingProxyType(
             {"audit": 24.0, "return_ship": 24.0, "transit": 72.0, "inbound": 12.0, "process": 24.0}
         )
@@ -132,6 +141,321 @@ class Rules:
         }
 
 
+# --- the schema -----------------------------------------------------------------------------------
+
+
+def problem(message: str, *, key: str | None = None) -> PydanticCustomError:
+    """A validation error whose text is ``message`` as it is; ``key`` extends the error's path
+    (a model-level check names the field it blames, e.g. ``holidays.0`` + ``from``)."""
+    # The text goes in as a context value: braces in it are never read as a template.
+    context: dict[str, Any] = {"message": message}
+    if key is not None:
+        context["key"] = key
+    return PydanticCustomError("aftersales", "{message}", context)
+
+
+def _number(value: object) -> float:
+    # bool is an int subclass in Python; `true` is never a valid number of hours.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"必须是数字 (a number), 实际为 (got) {value!r}"
+        raise problem(msg)
+    if not math.isfinite(value):  # TOML allows nan and inf: neither is a number of hours
+        msg = f"必须是有限数字 (must be a finite number): {value!r}"
+        raise problem(msg)
+    return float(_in_range(value))
+
+
+def _in_range(value: _N) -> _N:
+    if value < 0:
+        msg = f"不能为负数 (must not be negative), 实际为 (got) {value!r}"
+        raise problem(msg)
+    if value > MAX_RULE_VALUE:
+        msg = f"数值过大 (absurdly large; at most {MAX_RULE_VALUE:,}), 实际为 (got) {value!r}"
+        raise problem(msg)
+    return value
+
+
+def _days(value: int) -> int:
+    _in_range(value)
+    if value == 0:
+        msg = "必须大于 0 (must be at least 1 day)"
+        raise problem(msg)
+    return value
+
+
+def _rate(value: float) -> float:
+    if value > 1:
+        msg = f"是 0–1 的比例 (a rate between 0 and 1): {value!r}"
+        raise problem(msg)
+    return value
+
+
+def _moment(value: object) -> datetime:
+    """A TOML date/datetime or an ISO string; a bare date means 00:00 that day."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            # Data are naive China local time; an offset would silently shift the window.
+            msg = "不要带时区 (use local China time without offset)"
+            raise problem(msg)
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            return parsed
+    msg = (
+        f"不是有效日期 (not a valid date): {value!r}; "
+        "格式 (format) YYYY-MM-DD 或 (or) YYYY-MM-DD HH:MM:SS"
+    )
+    raise problem(msg)
+
+
+def one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _scene_fields(names: list[str]) -> list[str]:
+    for name in names:
+        if name not in _SCENE_FIELDS:
+            msg = (
+                f"不是文本列 (not a text column): {name!r}; "
+                f"可用 (allowed): {', '.join(_SCENE_FIELDS)}"
+            )
+            raise problem(msg)
+    return names
+
+
+#: Hours (thresholds, targets): a finite, non-negative number, at most MAX_RULE_VALUE.
+Hours = Annotated[float, BeforeValidator(_number)]
+#: Window lengths in days: a whole number from 1 to MAX_RULE_VALUE.
+Days = Annotated[StrictInt, AfterValidator(_days)]
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+Strings = list[StrictStr]
+
+
+class Strict(BaseModel):
+    """A TOML table: unknown keys are refused, values are not coerced from other types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(Strict):
+    """``[thresholds]``: hours per §5 alert rule, in :data:`RULE_NAMES` order."""
+
+    audit_over_24h: Hours
+    return_ship_over_24h: Hours
+    tracking_stale_over_48h: Hours
+    transit_over_72h: Hours
+    inbound_over_24h: Hours
+    inbound_over_48h: Hours
+    process_over_24h: Hours
+    total_over_60h: Hours
+
+
+class StageTargets(Strict):
+    """``[stage_targets]``: what-if target hours per stage, in :data:`STAGES` order."""
+
+    audit: Hours
+    return_ship: Hours
+    transit: Hours
+    inbound: Hours
+    process: Hours
+
+
+class Holiday(Strict):
+    """One ``[[holidays]]`` window ``[from, to)``."""
+
+    start: Moment = Field(alias="from")
+    to: Moment
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.start >= self.to:
+            msg = f"({self.start}) 必须早于 to ({self.to}) (a window is [from, to) with from < to)"
+            raise problem(msg, key="from")
+        return self
+
+
+class Scene(Strict):
+    """One ``[[scenes]]`` row (see :class:`SceneRule`)."""
+
+    scene: Annotated[StrictStr, Field(min_length=1)]
+    fields: Annotated[
+        Strings, BeforeValidator(one_or_many), AfterValidator(_scene_fields), Field(alias="field")
+    ]
+    values: Strings = Field(default_factory=list)
+    prefixes: Strings = Field(default_factory=list)
+    stop: Literal["first_audit", "first_process"]
+    missing_stop: Literal["missing_end", "cancelled_before_audit"] = "missing_end"
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> Self:
+        if not self.values and not self.prefixes:
+            msg = "缺少 (missing) values 或 (or) prefixes"
+            raise problem(msg, key="values")
+        return self
+
+    def rule(self) -> SceneRule:
+        return SceneRule(
+            scene=self.scene,
+            fields=tuple(self.fields),
+            values=tuple(self.values),
+            stop=self.stop,
+            missing_stop=self.missing_stop,
+            prefixes=tuple(self.prefixes),
+        )
+
+
+class RulesFile(Strict):
+    """The whole rules file after merging the user's keys over the packaged defaults."""
+
+    window_days: Days
+    history_days: Days
+    warning_hours: Hours
+    target_hours: Hours
+    warning_star: Hours
+    warning_rank: Annotated[Hours, AfterValidator(_rate)]
+    terminal_statuses: Strings
+    return_service_types: Strings
+    return_approve_results: Strings
+    thresholds: Thresholds
+    stage_targets: StageTargets
+    holidays: list[Holiday]
+    scenes: list[Scene]
+
+    @model_validator(mode="after")
+    def _history_covers_window(self) -> Self:
+        if self.history_days < self.window_days:
+            msg = (
+                f"({self.history_days}) 不能小于 window_days ({self.window_days}) "
+                "(the apply-date limit must cover the window)"
+            )
+            raise problem(msg, key="history_days")
+        return self
+
+    def rules(self, source: Path | None) -> Rules:
+        return Rules(
+            thresholds=MappingProxyType(self.thresholds.model_dump()),
+            holidays=tuple(sorted((h.start, h.to) for h in self.holidays)),
+            scenes=tuple(s.rule() for s in self.scenes),
+            window_days=self.window_days,
+            history_days=self.history_days,
+            warning_hours=self.warning_hours,
+            target_hours=self.target_hours,
+            stage_targets=MappingProxyType(self.stage_targets.model_dump()),
+            warning_star=self.warning_star,
+            warning_rank=self.warning_rank,
+            terminal_statuses=tuple(self.terminal_statuses),
+            return_service_types=tuple(self.return_service_types),
+            return_approve_results=tuple(self.return_approve_results),
+            source=source,
+        )
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+#: What a pydantic error type means, for the messages of :func:`explain`.
+_KINDS: dict[str, str] = {
+    "int_type": "必须是整数 (an integer)",
+    "int_from_float": "必须是整数 (an integer)",
+    "float_type": "必须是数字 (a number)",
+    "string_type": "必须是字符串 (a string)",
+    "string_too_short": "必须是非空字符串 (a non-empty string)",
+    "list_type": "必须是数组 (must be a list or an array of tables)",
+}
+_TABLE_KINDS = ("model_type", "model_attributes_type", "dict_type")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    # Array indexes are ints; a table key that is all digits or not a bare word ("1000101",
+    # 示例店) is quoted as a TOML file writes it, so stores."1".files is not read as an index.
+    return ".".join(
+        str(p) if isinstance(p, int) or (_BARE.fullmatch(p) and not p.isdigit()) else f'"{p}"'
+        for p in loc
+    )
+
+
+def _inner(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The table model inside a field's annotation, and whether the next path part is an array
+    index or a table key to step over (``list[X]``, ``dict[str, X]``, ``X | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    origin = get_origin(annotation)
+    if origin in (list, dict):
+        return _inner(get_args(annotation)[-1])[0], True
+    for arg in get_args(annotation):
+        found = _inner(arg)
+        if found[0] is not None:
+            return found
+    return None, False
+
+
+def _allowed(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table at ``loc`` (inside ``model``) may have."""
+    current: type[BaseModel] | None = model
+    step_over = False
+    for part in loc:
+        if step_over:
+            step_over = False
+            continue
+        if current is None:
+            return []
+        fields = current.model_fields
+        info = next((f for n, f in fields.items() if (f.alias or n) == part), None)
+        if info is None:
+            return []
+        current, step_over = _inner(info.annotation)
+    if current is None:
+        return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def explain(
+    exc: ValidationError,
+    *,
+    model: type[BaseModel],
+    prefix: tuple[str, ...] = (),
+    unknown: str = "未知的规则项",
+) -> str:
+    """One line per error of ``exc``: the key path (``holidays.0.from``), what is wrong, and what
+    was allowed. ``prefix`` is the path of the validated table inside its file; ``unknown`` names
+    an unknown key in Chinese (a rule item, a configuration key)."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        ctx = error.get("ctx") or {}
+        if "key" in ctx:
+            loc = (*loc, ctx["key"])
+        path = _path((*prefix, *loc))
+        kind = error["type"]
+        value = error.get("input")
+        if kind == "aftersales":
+            text = f"{path} {ctx['message']}"
+        elif kind == "extra_forbidden":
+            allowed = ", ".join(_allowed(model, loc[:-1]))
+            text = f"{unknown} (unknown key) {path}; 可用 (allowed): {allowed}"
+        elif kind == "missing":
+            text = f"缺少 (missing) {path}"
+        elif kind == "literal_error":
+            text = f"{path} 只能是 (must be one of) {ctx.get('expected')}: {value!r}"
+        elif kind in _TABLE_KINDS:
+            text = f"{path} 必须是表 (must be a table like [{path}]), 实际为 (got) {value!r}"
+        elif kind in _KINDS:
+            text = f"{path} {_KINDS[kind]}, 实际为 (got) {value!r}"
+        else:
+            text = f"{path}: {error['msg']}, 实际为 (got) {value!r}"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
 def load_rules(path: str | Path | None = None) -> Rules:
     """Packaged default rules, overridden by the TOML file at ``path`` when given.
 
@@ -139,7 +463,8 @@ def load_rules(path: str | Path | None = None) -> Rules:
     ------
     RulesError
         The file is missing, not TOML, or has an unknown key, a wrong type, a negative threshold,
-        a holiday window with ``from >= to`` or a bad date; the message names the key.
+        a holiday window with ``from >= to`` or a bad date; the message names the file and the
+        key path (``holidays.0.from``).
 
     Examples
     --------
@@ -153,9 +478,15 @@ def load_rules(path: str | Path | None = None) -> Rules:
     source: Path | None = None
     if path is not None:
         source = Path(path)
-        user = _read_user_file(source)
-        raw = _merge(raw, user, source)
-    return _build(raw, source)
+        raw = _merge(raw, _read_user_file(source))
+    try:
+        parsed = RulesFile.model_validate(raw)
+    except ValidationError as exc:
+        where = str(source) if source is not None else "rules_default.toml"
+        lines = explain(exc, model=RulesFile).splitlines()
+        msg = "\n".join(f"{where}: {line}" for line in lines)
+        raise RulesError(msg) from None
+    return parsed.rules(source)
 
 
 def _read_user_file(source: Path) -> dict[str, object]:
@@ -169,240 +500,14 @@ def _read_user_file(source: Path) -> dict[str, object]:
         raise RulesError(msg) from exc
 
 
-def _where(source: Path | None) -> str:
-    return str(source) if source is not None else "rules_default.toml"
-
-
-def _merge(base: dict[str, object], user: dict[str, object], source: Path) -> dict[str, object]:
+def _merge(base: dict[str, object], user: dict[str, object]) -> dict[str, object]:
+    """``user`` over ``base``: the keys of ``[thresholds]``/``[stage_targets]`` one by one, every
+    other key whole. A value of the wrong shape is kept as it is for the schema to name."""
     merged = dict(base)
     for key, value in user.items():
-        if key not in _KNOWN:
-            msg = f"{source}: 未知的规则项 (unknown key) {key}; 可用 (allowed): {', '.join(_KNOWN)}"
-            raise RulesError(msg)
-        if key in _TABLES:
-            if not isinstance(value, dict):
-                msg = f"{source}: {key} 必须是表 (must be a table like [{key}])"
-                raise RulesError(msg)
-            table = dict(base[key])  # type: ignore[arg-type]
-            table.update(value)
-            merged[key] = table
+        table = base.get(key)
+        if key in _TABLES and isinstance(value, dict) and isinstance(table, dict):
+            merged[key] = {**table, **value}
         else:
             merged[key] = value
     return merged
-
-
-def _number(value: object, key: str, source: Path | None, *, integer: bool = False) -> float:
-    # bool is an int subclass in Python; `true` is never a valid number of hours.
-    ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if not ok or isinstance(value, bool):
-        kind = "整数 (an integer)" if integer else "数字 (a number)"
-        msg = f"{_where(source)}: {key} 必须是{kind}, 实际为 (got) {value!r}"
-        raise RulesError(msg)
-    if not math.isfinite(value):  # TOML allows nan and inf: neither is a number of hours
-        msg = f"{_where(source)}: {key} 必须是有限数字 (must be a finite number): {value!r}"
-        raise RulesError(msg)
-    if value < 0:
-        msg = f"{_where(source)}: {key} 不能为负数 (must not be negative), 实际为 (got) {value!r}"
-        raise RulesError(msg)
-    if value > MAX_RULE_VALUE:
-        msg = (
-            f"{_where(source)}: {key} 数值过大 (absurdly large; at most {MAX_RULE_VALUE:,}), "
-            f"实际为 (got) {value!r}"
-        )
-        raise RulesError(msg)
-    return value  # type: ignore[return-value]
-
-
-def _strings(value: object, key: str, source: Path | None) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        msg = f"{_where(source)}: {key} 必须是字符串列表 (must be a list of strings): {value!r}"
-        raise RulesError(msg)
-    return tuple(value)
-
-
-def _moment(value: object, key: str, source: Path | None) -> datetime:
-    """A TOML date/datetime or an ISO string; a bare date means 00:00 that day."""
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            # Data are naive China local time; an offset would silently shift the window.
-            msg = f"{_where(source)}: {key} 不要带时区 (use local China time without offset)"
-            raise RulesError(msg)
-        return value
-    if isinstance(value, date):
-        return datetime.combine(value, time())
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is None:
-            return parsed
-    msg = (
-        f"{_where(source)}: {key} 不是有效日期 (not a valid date): {value!r}; "
-        "格式 (format) YYYY-MM-DD 或 (or) YYYY-MM-DD HH:MM:SS"
-    )
-    raise RulesError(msg)
-
-
-def _build(raw: dict[str, object], source: Path | None) -> Rules:
-    where = _where(source)
-    for key in raw:
-        if key not in _KNOWN:
-            msg = f"{where}: 未知的规则项 (unknown key) {key}"
-            raise RulesError(msg)
-
-    thresholds = _table(raw, "thresholds", RULE_NAMES, source)
-    stage_targets = _table(raw, "stage_targets", STAGES, source)
-
-    scalars: dict[str, object] = {}
-    for key, kind in _SCALARS.items():
-        scalars[key] = (
-            int(_number(raw[key], key, source, integer=True))
-            if kind is int
-            else float(_number(raw[key], key, source))
-        )
-    for key in ("window_days", "history_days"):
-        if scalars[key] == 0:
-            msg = f"{where}: {key} 必须大于 0 (must be at least 1 day)"
-            raise RulesError(msg)
-    if scalars["history_days"] < scalars["window_days"]:  # type: ignore[operator]
-        msg = (
-            f"{where}: history_days ({scalars['history_days']}) 不能小于 window_days "
-            f"({scalars['window_days']}) (the apply-date limit must cover the window)"
-        )
-        raise RulesError(msg)
-    if scalars["warning_rank"] > 1:  # type: ignore[operator]
-        rank = raw["warning_rank"]
-        msg = f"{where}: warning_rank 是 0–1 的比例 (a rate between 0 and 1): {rank!r}"
-        raise RulesError(msg)
-
-    lists = {key: _strings(raw[key], key, source) for key in _STRING_LISTS}
-
-    return Rules(
-        thresholds=MappingProxyType(thresholds),
-        holidays=_holidays(raw["holidays"], source),
-        scenes=_scenes(raw["scenes"], source),
-        stage_targets=MappingProxyType(stage_targets),
-        source=source,
-        **scalars,  # type: ignore[arg-type]
-        **lists,  # type: ignore[arg-type]
-    )
-
-
-def _table(
-    raw: dict[str, object], key: str, names: tuple[str, ...], source: Path | None
-) -> dict[str, float]:
-    table = raw[key]
-    if not isinstance(table, dict):
-        msg = f"{_where(source)}: {key} 必须是表 (must be a table like [{key}])"
-        raise RulesError(msg)
-    out: dict[str, float] = {}
-    for name, value in table.items():
-        if name not in names:
-            msg = (
-                f"{_where(source)}: 未知的规则项 (unknown key) {key}.{name}; "
-                f"可用 (allowed): {', '.join(names)}"
-            )
-            raise RulesError(msg)
-        out[name] = float(_number(value, f"{key}.{name}", source))
-    missing = [n for n in names if n not in out]
-    if missing:
-        msg = f"{_where(source)}: 缺少 (missing) {key}.{missing[0]}"
-        raise RulesError(msg)
-    return {n: out[n] for n in names}
-
-
-def _holidays(value: object, source: Path | None) -> tuple[tuple[datetime, datetime], ...]:
-    if not isinstance(value, list):
-        msg = f"{_where(source)}: holidays 必须是 [[holidays]] 数组 (an array of tables)"
-        raise RulesError(msg)
-    windows: list[tuple[datetime, datetime]] = []
-    for i, item in enumerate(value):
-        key = f"holidays[{i}]"
-        if not isinstance(item, dict):
-            msg = f"{_where(source)}: {key} 必须是表 (must be a table with from/to)"
-            raise RulesError(msg)
-        for name in item:
-            if name not in ("from", "to"):
-                msg = f"{_where(source)}: 未知的规则项 (unknown key) {key}.{name}; 可用 from, to"
-                raise RulesError(msg)
-        if "from" not in item or "to" not in item:
-            msg = f"{_where(source)}: {key} 需要 from 和 to (needs both from and to)"
-            raise RulesError(msg)
-        start = _moment(item["from"], f"{key}.from", source)
-        end = _moment(item["to"], f"{key}.to", source)
-        if start >= end:
-            msg = (
-                f"{_where(source)}: {key}.from ({start}) 必须早于 to ({end}) "
-                "(a window is [from, to) with from < to)"
-            )
-            raise RulesError(msg)
-        windows.append((start, end))
-    return tuple(sorted(windows))
-
-
-def _scenes(value: object, source: Path | None) -> tuple[SceneRule, ...]:
-    if not isinstance(value, list):
-        msg = f"{_where(source)}: scenes 必须是 [[scenes]] 数组 (an array of tables)"
-        raise RulesError(msg)
-    scenes: list[SceneRule] = []
-    for i, item in enumerate(value):
-        key = f"scenes[{i}]"
-        if not isinstance(item, dict):
-            msg = f"{_where(source)}: {key} 必须是表 (must be a table)"
-            raise RulesError(msg)
-        for name in item:
-            if name not in _SCENE_KEYS:
-                msg = (
-                    f"{_where(source)}: 未知的规则项 (unknown key) {key}.{name}; "
-                    f"可用 (allowed): {', '.join(_SCENE_KEYS)}"
-                )
-                raise RulesError(msg)
-        for name in ("scene", "field", "stop"):
-            if name not in item:
-                msg = f"{_where(source)}: 缺少 (missing) {key}.{name}"
-                raise RulesError(msg)
-        if not isinstance(item["scene"], str) or not item["scene"]:
-            msg = f"{_where(source)}: {key}.scene 必须是非空字符串 (a non-empty string)"
-            raise RulesError(msg)
-        fields = _strings(
-            [item["field"]] if isinstance(item["field"], str) else item["field"],
-            f"{key}.field",
-            source,
-        )
-        for name in fields:
-            if name not in _SCENE_FIELDS:
-                msg = (
-                    f"{_where(source)}: {key}.field 不是文本列 (not a text column): "
-                    f"{name!r}; 可用 (allowed): {', '.join(_SCENE_FIELDS)}"
-                )
-                raise RulesError(msg)
-        values = _strings(item.get("values", []), f"{key}.values", source)
-        prefixes = _strings(item.get("prefixes", []), f"{key}.prefixes", source)
-        if not values and not prefixes:
-            msg = f"{_where(source)}: 缺少 (missing) {key}.values"
-            raise RulesError(msg)
-        if item["stop"] not in STOPS:
-            msg = (
-                f"{_where(source)}: {key}.stop 只能是 (must be one of) {', '.join(STOPS)}: "
-                f"{item['stop']!r}"
-            )
-            raise RulesError(msg)
-        missing_stop = item.get("missing_stop", "missing_end")
-        if missing_stop not in ("missing_end", "cancelled_before_audit"):
-            msg = (
-                f"{_where(source)}: {key}.missing_stop 只能是 (must be) missing_end 或 (or) "
-                f"cancelled_before_audit: {missing_stop!r}"
-            )
-            raise RulesError(msg)
-        scenes.append(
-            SceneRule(
-                scene=item["scene"],
-                fields=fields,
-                values=values,
-                stop=item["stop"],
-                missing_stop=missing_stop,
-                prefixes=prefixes,
-            )
-        )
-    return tuple(scenes)
