@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # jsonschema (imported by altair) compiles the rfc3987_syntax grammar at import, about 1.4 s of a
 # 4 s report budget, only to validate IRI formats that Vega-Lite specs never use.
@@ -124,7 +125,7 @@ def _register_theme() -> None:
         alt.theme.register(THEME, enable=False)(aftersales_theme)
 
 
-def to_spec(chart: alt.TopLevelMixin, *, validate: bool = False) -> dict:
+def to_spec(chart: alt.TopLevelMixin, *, validate: bool = False) -> dict[str, Any]:
     """The chart's Vega-Lite dict with the ``aftersales`` theme, whatever theme is active.
 
     The theme is switched on only for this conversion (altair merges the active theme in
@@ -265,12 +266,13 @@ def trend_chart(
         y=alt.Y("hours:Q"),  # channel objects, not shorthand: altair resolves those per call
         color=alt.Color("label:N", title=None, scale=alt.Scale(range=[RED, GREEN])),
     )
-    hours_layer = alt.layer(line, rule)
-    return (
-        alt.layer(bars, hours_layer)
-        .resolve_scale(y="independent")
-        .properties(title=t("chart.trend_title", lang), width=WIDTH, height=260)
+    hours_layer = alt.LayerChart(layer=[line, rule])
+    # altair's mark_*, encode and resolve_* return Any (their signatures are copied at runtime):
+    # the declared types below are where the charts become typed again.
+    layered: alt.LayerChart = alt.LayerChart(layer=[bars, hours_layer]).resolve_scale(
+        y="independent"
     )
+    return layered.properties(title=t("chart.trend_title", lang), width=WIDTH, height=260)
 
 
 def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
@@ -287,7 +289,7 @@ def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> a
         pl.col("stage").replace_strict({s: i for i, s in enumerate(order)}).alias("stage_order"),
     )
     stage_labels = [label("stage", s, lang) for s in order]
-    return (
+    chart: alt.Chart = (
         alt.Chart(data)
         .mark_bar()
         .encode(
@@ -311,8 +313,8 @@ def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> a
                 alt.Tooltip("count:Q", title=t("col.count", lang)),
             ],
         )
-        .properties(title=t("chart.stage_title", lang), width=WIDTH, height=alt.Step(26))
     )
+    return chart.properties(title=t("chart.stage_title", lang), width=WIDTH, height=alt.Step(26))
 
 
 def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
@@ -325,7 +327,7 @@ def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.C
         pl.col("share").round(4),
         pl.col("mean_hours").round(1),
     )
-    return (
+    chart: alt.Chart = (
         alt.Chart(data)
         .mark_bar()
         .encode(
@@ -343,8 +345,8 @@ def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.C
                 _tooltip_hours("mean_hours", t("chart.mean_hours", lang)),
             ],
         )
-        .properties(title=t("chart.scene_title", lang), width=WIDTH, height=alt.Step(24))
     )
+    return chart.properties(title=t("chart.scene_title", lang), width=WIDTH, height=alt.Step(24))
 
 
 def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
@@ -360,7 +362,7 @@ def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
         pl.col("share").round(4),
         "threshold_hours",
     ).with_row_index("order")
-    return (
+    chart: alt.Chart = (
         alt.Chart(data)
         .mark_bar(color=ORANGE)
         .encode(
@@ -372,8 +374,8 @@ def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
                 alt.Tooltip("share:Q", title=t("col.share", lang), format=".1%"),
             ],
         )
-        .properties(title=t("chart.alerts_title", lang), width=WIDTH, height=alt.Step(24))
     )
+    return chart.properties(title=t("chart.alerts_title", lang), width=WIDTH, height=alt.Step(24))
 
 
 def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
@@ -387,7 +389,7 @@ def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
         "applications",
         pl.col("median_audit_hours").round(1),
     )
-    return (
+    chart: alt.Chart = (
         alt.Chart(data)
         .mark_rect(stroke="white", strokeWidth=1)
         .encode(
@@ -405,8 +407,8 @@ def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
                 _tooltip_hours("median_audit_hours", t("chart.median_audit", lang)),
             ],
         )
-        .properties(title=t("chart.heatmap_title", lang), width=WIDTH, height=alt.Step(26))
     )
+    return chart.properties(title=t("chart.heatmap_title", lang), width=WIDTH, height=alt.Step(26))
 
 
 def what_if_chart(
@@ -457,7 +459,7 @@ def what_if_chart(
         .mark_rule(color=RED, strokeDash=[6, 4], strokeWidth=1.5)
         .encode(x=alt.X("hours:Q"))
     )
-    return alt.layer(bars, text, target).properties(
+    return alt.LayerChart(layer=[bars, text, target]).properties(
         title=t("chart.whatif_title", lang), width=WIDTH, height=alt.Step(28)
     )
 
