@@ -14,25 +14,33 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from aftersales_kit.errors import DataError
 
+if TYPE_CHECKING:
+    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.load import LoadReport
+    from aftersales_kit.rules import Window
+    from aftersales_kit.settings import Rules
+
+#: A file or folder path.
+StrPath = str | os.PathLike[str]
 #: ``data`` may be one path, several, or a canonical polars frame.
-Data = str | os.PathLike | Sequence[str | os.PathLike] | pl.DataFrame | pl.LazyFrame
+Data = StrPath | Sequence[StrPath] | pl.DataFrame | pl.LazyFrame
 
 
 @dataclass(frozen=True)
 class Computed:
     """What :func:`diagnose_data` computed: the diagnoses and what they were computed with."""
 
-    diagnoses: dict[str, Any]
-    rules: Any
-    window: Any
+    diagnoses: dict[str, Diagnosis]
+    rules: Rules
+    window: Window
     as_of: datetime
-    load_report: Any | None
+    load_report: LoadReport | None
 
 
 def _frame_input(frame: pl.DataFrame | pl.LazyFrame, *, store_id: str | None) -> pl.DataFrame:
@@ -66,7 +74,7 @@ def diagnose_data(
     stores: Sequence[str] | None = None,
     start: str | None = None,
     end: str | None = None,
-    rules: str | os.PathLike | None = None,
+    rules: StrPath | None = None,
     as_of: str | datetime | None = None,
     target_hours: float | None = None,
     star: float | None = None,
@@ -75,7 +83,7 @@ def diagnose_data(
     store_id: str | None = None,
     skip_bad_rows: bool = False,
     published_hours: float | None = None,
-    config: str | os.PathLike | None = None,
+    config: StrPath | None = None,
     orders: bool = False,
 ) -> Computed:
     """Load ``data``, fix the window and diagnose ``stores`` (default all) against every store.
@@ -91,38 +99,38 @@ def diagnose_data(
     from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
 
-    ruleset = load_rules(str(rules) if rules else None)
+    ruleset = load_rules(os.fspath(rules) if rules else None)
+    config_path = None if config is None else os.fspath(config)
     moment = as_of if isinstance(as_of, datetime) else parse_as_of(as_of or None)
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
+    report: LoadReport | None = None
+    paths: list[str] = []
     if isinstance(data, pl.DataFrame | pl.LazyFrame):
-        frame, report, paths = _frame_input(data, store_id=store_id), None, []
+        frame = _frame_input(data, store_id=store_id)
     else:
         # a single path given as a string is one path, not a list of characters
-        paths = [data] if isinstance(data, str | os.PathLike) else list(data)
-        loaded = load(paths, store_id=store_id or None, config=config, skip_bad_rows=skip_bad_rows)
+        paths = [os.fspath(p) for p in ([data] if isinstance(data, str | os.PathLike) else data)]
+        loaded = load(
+            paths, store_id=store_id or None, config=config_path, skip_bad_rows=skip_bad_rows
+        )
         frame, report = loaded.frame, loaded.report
     found = stores_in(frame)
     selected = found if stores is None else [str(s) for s in stores]
     for sid in selected:
         if sid not in found:
             raise unknown_store_error(sid, stores=found)
-    entries = store_entries(load_config(config), data=paths)
+    entries = store_entries(load_config(config_path), data=paths)
     configured, published = store_inputs(entries, selected)
-    given = {
-        k: float(v)
-        for k, v, ok in (
-            ("star", star, star is not None and star > 0),
-            (
-                "aftersales_rank",
-                aftersales_rank,
-                aftersales_rank is not None and aftersales_rank >= 0,
-            ),
-            ("dispute_rank", dispute_rank, dispute_rank is not None and dispute_rank >= 0),
-        )
-        if ok
-    }
+    given: dict[str, float] = {}
+    if star is not None and star > 0:
+        given["star"] = float(star)
+    if aftersales_rank is not None and aftersales_rank >= 0:
+        given["aftersales_rank"] = float(aftersales_rank)
+    if dispute_rank is not None and dispute_rank >= 0:
+        given["dispute_rank"] = float(dispute_rank)
     # The arguments win; a store's [stores] entry fills what they do not give.
     observed = {sid: {**configured.get(sid, {}), **given} for sid in selected}
+    observed = {k: v for k, v in observed.items() if v}
     if published_hours:
         published = dict.fromkeys(selected, float(published_hours))
     diagnoses = diagnose(
@@ -131,7 +139,8 @@ def diagnose_data(
         rules=ruleset,
         as_of=moment,
         target_hours=target_hours or None,
-        observed={k: v for k, v in observed.items() if v} or None,
+        # diagnose takes per-store observations too; its annotation says only the flat form
+        observed=observed or None,  # type: ignore[arg-type]
         stores=selected,
         load_report=report,
         published_hours=published or None,
@@ -146,7 +155,7 @@ def analyze(
     store: str,
     start: str | None = None,
     end: str | None = None,
-    rules: str | os.PathLike | None = None,
+    rules: StrPath | None = None,
     as_of: str | datetime | None = None,
     target_hours: float | None = None,
     star: float | None = None,
@@ -155,9 +164,9 @@ def analyze(
     store_id: str | None = None,
     skip_bad_rows: bool = False,
     published_hours: float | None = None,
-    config: str | os.PathLike | None = None,
+    config: StrPath | None = None,
     lang: str = "zh",
-) -> Any:
+) -> Diagnosis:
     """Diagnose one store: the ``Diagnosis`` behind ``aftersales report``, with its orders.
 
     Parameters
@@ -246,7 +255,8 @@ class Estate:
     Displays as the overview of ``reports/index.html``.
     """
 
-    diagnoses: Mapping[str, Any]
+    diagnoses: Mapping[str, Diagnosis]
+    #: JSON-shaped, as the batch writes it for the portfolio notebook
     summary: Mapping[str, Any]
     portfolio: pl.DataFrame
     lang: str = "zh"
@@ -254,7 +264,7 @@ class Estate:
         default=("headline", "ranking", "distribution", "warning_stores", "short_boards")
     )
 
-    def __getitem__(self, store: str) -> Any:
+    def __getitem__(self, store: str) -> Diagnosis:
         return self.diagnoses[str(store)]
 
     def __repr__(self) -> str:
@@ -278,7 +288,7 @@ class Estate:
         return charts.notebook_assets() + f'<div class="aftersales-view">{"".join(parts)}</div>'
 
 
-def estate_summary(diagnoses: Mapping[str, Any], *, window: Any) -> dict[str, Any]:
+def estate_summary(diagnoses: Mapping[str, Diagnosis], *, window: Window) -> dict[str, Any]:
     """The portfolio notebook's input computed from diagnoses (no report links)."""
     from aftersales_kit import portfolio
 
@@ -311,12 +321,12 @@ def analyze_estate(
     stores: Sequence[str] | None = None,
     start: str | None = None,
     end: str | None = None,
-    rules: str | os.PathLike | None = None,
+    rules: StrPath | None = None,
     as_of: str | datetime | None = None,
     target_hours: float | None = None,
     store_id: str | None = None,
     skip_bad_rows: bool = False,
-    config: str | os.PathLike | None = None,
+    config: StrPath | None = None,
     lang: str = "zh",
 ) -> Estate:
     """Diagnose every store of ``data`` (or ``stores``) for one window: the portfolio overview.
@@ -350,7 +360,7 @@ def analyze_estate(
 # --- reports from a diagnosis ---------------------------------------------------------------------
 
 
-def render_diagnosis(d: Any, *, path: Path, lang: str = "zh", rules: str = "") -> Path:
+def render_diagnosis(d: Diagnosis, *, path: Path, lang: str = "zh", rules: str = "") -> Path:
     """Write the HTML report of ``d`` to ``path`` through the store notebook (``to_html``).
 
     The diagnosis is handed to the notebook as the batch does (a pickle in a private temporary
