@@ -57,25 +57,26 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
   in the reasons, type and status (:data:`ORDER_CLASSES`), the toolkit's reading of the article.
 - **Refund at audit** (闪电退款 / 极速审核 what-if): each order of the scene stops at its audit
   hours (``min(hours, stage_audit)``).
-- **Findings** carry values only (text.py words them); severity 3 = act now, 2 = important,
-  1 = worth a look. Trigger limits are in :data:`FINDING_LIMITS`; a rules object may override
-  them with a ``finding_limits`` mapping.
+- **Findings** carry typed values only (text.py words them); one check per kind in
+  :mod:`aftersales_kit.findings`, which also holds their trigger limits (the toolkit's
+  constants, not a rules-file setting).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import polars as pl
 
 from aftersales_kit.errors import UsageError
+from aftersales_kit.findings import LIMITS, Finding, FindingContext, FindingKind, find
 from aftersales_kit.format import mask_personal
 from aftersales_kit.metrics import (
     Kpis,
@@ -154,67 +155,10 @@ TOP_N = 100
 PEAK_HOURS = 3
 MIN_PEERS = 3
 
-#: Default trigger limits of the findings; ``rules.finding_limits`` (when present) overrides any.
-FINDING_LIMITS: dict[str, float] = {
-    "alert_share": 0.05,  # a §5 rule broken by at least this share of counted orders
-    "inbound_mean_hours": 12.0,  # DOMAIN §5: sign→inbound should average ≤ 12 h
-    "first_pass_rate": 0.80,  # 一次性沟通完成率 below this is low
-    "open_horizon_hours": 24.0,  # open orders breaking a rule within this many hours
-    "trend_up_share": 0.05,  # mean up by at least 5 % vs the previous window
-    "long_tail_share": 0.10,  # removing the n longest lowers the mean by at least 10 %
-    "long_tail_min_counted": 50,  # only when the n longest are a small part of the orders
-    "refund_at_audit_hours": 1.0,  # 闪电退款 what-if worth naming when it saves this much
-    "repetitive_share": 0.20,  # 仅退款 + 拒收件 share of counted orders worth the SA tool
-}
+#: The findings' trigger limits as a mapping (daily.py reads the open-order horizon here).
+FINDING_LIMITS: Mapping[str, float] = MappingProxyType(dataclasses.asdict(LIMITS))
 
 _HOUR_US = 3_600_000_000.0
-
-
-class FindingKind(enum.Enum):
-    """Types of diagnosis findings; text.py holds one suggestion template per kind."""
-
-    SHORT_BOARD_AUDIT = "short_board_audit"
-    SHORT_BOARD_RETURN_SHIP = "short_board_return_ship"
-    SHORT_BOARD_TRANSIT = "short_board_transit"
-    SHORT_BOARD_INBOUND = "short_board_inbound"
-    SHORT_BOARD_PROCESS = "short_board_process"
-    CONTROLLABLE_SHORT_BOARD = "controllable_short_board"
-    CONSUMER_WARNING = "consumer_warning"
-    OPEN_BREACHED = "open_breached"
-    OPEN_AT_RISK = "open_at_risk"
-    OPEN_LONG = "open_long"
-    TREND_UP = "trend_up"
-    AUDIT_PEAK_STAFFING = "audit_peak_staffing"
-    PICKUP_SLOW = "pickup_slow"
-    TRACKING_STALE = "tracking_stale"
-    TRANSIT_SLOW = "transit_slow"
-    INBOUND_SLOW = "inbound_slow"
-    PROCESS_SLOW = "process_slow"
-    LOW_FIRST_PASS = "low_first_pass"
-    LONG_TAIL = "long_tail"
-    FLASH_REFUND = "flash_refund"
-    SA_TOOL = "sa_tool"
-    EXCHANGE_STOCK = "exchange_stock"
-    JD_MISMATCH = "jd_mismatch"
-
-
-_SHORT_BOARD_KIND = {
-    "audit": FindingKind.SHORT_BOARD_AUDIT,
-    "return_ship": FindingKind.SHORT_BOARD_RETURN_SHIP,
-    "transit": FindingKind.SHORT_BOARD_TRANSIT,
-    "inbound": FindingKind.SHORT_BOARD_INBOUND,
-    "process": FindingKind.SHORT_BOARD_PROCESS,
-}
-_KIND_ORDER = {kind: i for i, kind in enumerate(FindingKind)}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One finding: its kind, severity (3 act now, 2 important, 1 worth a look) and values."""
-
-    kind: FindingKind
-    severity: int
-    values: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -1085,24 +1029,27 @@ def _assemble(
         _quality(part("quality"), kpis, load_report),
         holiday_years_missing=uncovered_spring_festivals(window, rules=rules),
     )
-    findings = _findings(
-        rules=rules,
-        kpis=kpis,
-        prev_kpis=prev_kpis,
-        stage_means=stage_means,
-        short_board=short_board,
-        controllable_board=controllable_board,
-        target_hours=target,
-        alerts=alerts,
-        heatmap=heatmap,
-        peak_hours=peak_hours,
-        first_pass=first_pass,
-        what_if=what_if,
-        warning=warning,
-        open_at_risk=open_at_risk,
-        breakdowns=breakdowns,
-        excess=excess,
-        jd_check=jd_check,
+    findings = find(
+        FindingContext(
+            rules=rules,
+            kpis=kpis,
+            prev_kpis=prev_kpis,
+            stage_hours=dict(zip(stage_means["stage"], stage_means["hours"], strict=True)),
+            short_board=short_board,
+            controllable_board=controllable_board,
+            target_hours=target,
+            alerts={r["rule"]: r for r in alerts.iter_rows(named=True)},
+            heatmap=heatmap,
+            peak_hours=peak_hours,
+            first_pass=first_pass,
+            what_if=what_if,
+            warning=warning,
+            open_at_risk=open_at_risk,
+            breakdowns=breakdowns,
+            excess=excess,
+            jd_check=jd_check,
+            limits=LIMITS,
+        )
     )
     return Diagnosis(
         store_id=sid,
@@ -1491,7 +1438,7 @@ def _team_actions(open_at_risk: pl.DataFrame, *, rules: Rules) -> dict[str, pl.D
     """One action list per team: open orders over a stage threshold or due within the horizon,
     most urgent first. An order whose only broken rule is the 60 h line is a long order, not a
     missed deadline and is left off the lists."""
-    horizon = _limits(rules)["open_horizon_hours"]
+    horizon = LIMITS.open_horizon_hours
     # Passing the 60 h line is no team's deadline (DOMAIN §5): those rows stay in the
     # service-order alerts, not on a team's list.
     due = open_at_risk.filter(
@@ -1772,355 +1719,6 @@ def _quality(df: pl.DataFrame, kpis: Kpis, load_report: Any | None) -> DataQuali
             for value, rows in values.items()
         ),
     )
-
-
-# --- findings ------------------------------------------------------------------------------------
-
-
-def _limits(rules: Rules) -> dict[str, float]:
-    limits = dict(FINDING_LIMITS)
-    limits.update(getattr(rules, "finding_limits", None) or {})
-    return limits
-
-
-def _findings(
-    *,
-    rules: Rules,
-    kpis: Kpis,
-    prev_kpis: Kpis,
-    stage_means: pl.DataFrame,
-    short_board: ShortBoard | None,
-    controllable_board: ShortBoard | None,
-    target_hours: float,
-    alerts: pl.DataFrame,
-    heatmap: pl.DataFrame,
-    peak_hours: tuple[int, ...],
-    first_pass: float | None,
-    what_if: pl.DataFrame,
-    warning: WarningRisk,
-    open_at_risk: pl.DataFrame,
-    breakdowns: Mapping[str, pl.DataFrame],
-    excess: pl.DataFrame | None = None,
-    jd_check: JdCheck | None = None,
-) -> tuple[Finding, ...]:
-    """Findings from the thresholds; values only, text.py words them.
-
-    A finding's title states the condition that fired it: when several conditions can fire one
-    kind, ``values["variant"]`` names the one that did and text.py has a title per variant.
-    """
-    limits = _limits(rules)
-    found: list[Finding] = []
-    if kpis.counted == 0 or kpis.mean_hours is None:
-        return ()
-    mean = kpis.mean_hours
-    stage_hours = dict(zip(stage_means["stage"], stage_means["hours"], strict=True))
-    alert = {r["rule"]: r for r in alerts.iter_rows(named=True)}
-
-    def alert_values(rule: str) -> dict[str, object]:
-        row = alert[rule]
-        return {
-            "rule": rule,
-            "threshold_hours": row["threshold_hours"],
-            "count": row["count"],
-            "share": row["share"],
-        }
-
-    def alert_hit(rule: str) -> bool:
-        row = alert.get(rule)
-        return bool(row and row["count"] and row["share"] >= limits["alert_share"])
-
-    if short_board is not None:
-        found.append(
-            Finding(
-                _SHORT_BOARD_KIND[short_board.stage],
-                3,
-                {
-                    "scene": short_board.scene,
-                    "stage": short_board.stage,
-                    "excess_hours": short_board.excess_hours,
-                    "share_of_excess": short_board.share_of_excess,
-                    "controllable_excess_hours": short_board.controllable_excess_hours,
-                    "target_hours": target_hours,
-                },
-            )
-        )
-        mostly_outside = short_board.controllable_excess_hours < short_board.excess_hours / 2
-        if (
-            mostly_outside
-            and controllable_board is not None
-            and (controllable_board.scene, controllable_board.stage)
-            != (short_board.scene, short_board.stage)
-        ):
-            found.append(
-                Finding(
-                    FindingKind.CONTROLLABLE_SHORT_BOARD,
-                    3,
-                    {
-                        "scene": controllable_board.scene,
-                        "stage": controllable_board.stage,
-                        "controllable_excess_hours": controllable_board.controllable_excess_hours,
-                        "target_hours": target_hours,
-                    },
-                )
-            )
-    if warning.mean_over_line:
-        # Three states (DOMAIN §6); the duration condition alone is never "high risk".
-        found.append(
-            Finding(
-                FindingKind.CONSUMER_WARNING,
-                {"triggered": 3, "cannot_judge": 2, "not_triggered": 1}[warning.state],
-                {
-                    "variant": warning.state,
-                    "mean_hours": mean,
-                    "line_hours": warning.line_hours,
-                    "star": warning.star,
-                    "aftersales_rank": warning.aftersales_rank,
-                    "dispute_rank": warning.dispute_rank,
-                    "star_limit": float(rules.warning_star),
-                    "rank_limit": float(rules.warning_rank),
-                },
-            )
-        )
-    horizon = limits["open_horizon_hours"]
-    line_rule = "total_over_60h"
-    is_line = pl.col("rule") == line_rule
-    breached = pl.col("breached").fill_null(False)
-    # Already over a stage limit (act now); about to breach one within the horizon; and long
-    # orders over the 60 h line, which pull the mean up but are not a missed deadline.
-    over_now = open_at_risk.filter(breached & ~is_line)
-    soon = open_at_risk.filter(
-        ~breached & ~is_line & (pl.col("hours_to_breach") <= horizon).fill_null(False)
-    )
-    long_open = open_at_risk.filter(breached & is_line)
-    if over_now.height:
-        found.append(
-            Finding(
-                FindingKind.OPEN_BREACHED,
-                3,
-                {
-                    "count": over_now.height,
-                    "max_over_hours": float(-over_now["hours_to_breach"].min()),
-                    "projected_mean_delta": float(
-                        over_now["projected_mean_delta"].fill_null(0.0).sum()
-                    ),
-                },
-            )
-        )
-    if soon.height:
-        found.append(
-            Finding(
-                FindingKind.OPEN_AT_RISK,
-                2,
-                {
-                    "count": soon.height,
-                    "horizon_hours": horizon,
-                    "min_left_hours": float(soon["hours_to_breach"].min()),
-                },
-            )
-        )
-    if long_open.height:
-        found.append(
-            Finding(
-                FindingKind.OPEN_LONG,
-                2,
-                {
-                    "count": long_open.height,
-                    "line_hours": float(rules.thresholds[line_rule]),
-                    "projected_mean_delta": float(
-                        long_open["projected_mean_delta"].fill_null(0.0).sum()
-                    ),
-                },
-            )
-        )
-    prev = prev_kpis.mean_hours
-    if prev and (mean - prev) / prev >= limits["trend_up_share"]:
-        found.append(
-            Finding(
-                FindingKind.TREND_UP,
-                2,
-                {
-                    "mean_hours": mean,
-                    "previous_mean_hours": prev,
-                    "change_share": (mean - prev) / prev,
-                },
-            )
-        )
-    if alert_hit("audit_over_24h"):
-        peak = heatmap.filter(pl.col("hour").is_in(list(peak_hours)))
-        found.append(
-            Finding(
-                FindingKind.AUDIT_PEAK_STAFFING,
-                2,
-                {
-                    **alert_values("audit_over_24h"),
-                    "audit_mean_hours": stage_hours["audit"],
-                    "peak_hours": peak_hours,
-                    "peak_median_audit_hours": peak["median_audit_hours"].max(),
-                },
-            )
-        )
-    if alert_hit("return_ship_over_24h"):
-        found.append(
-            Finding(
-                FindingKind.PICKUP_SLOW,
-                2,
-                {
-                    **alert_values("return_ship_over_24h"),
-                    "return_ship_mean_hours": stage_hours["return_ship"],
-                },
-            )
-        )
-    if alert_hit("tracking_stale_over_48h"):
-        found.append(
-            Finding(FindingKind.TRACKING_STALE, 1, alert_values("tracking_stale_over_48h"))
-        )
-    if alert_hit("transit_over_72h"):
-        carriers = breakdowns.get("carrier")
-        slowest = carriers["key"][0] if carriers is not None and carriers.height else None
-        found.append(
-            Finding(
-                FindingKind.TRANSIT_SLOW,
-                2,
-                {
-                    **alert_values("transit_over_72h"),
-                    "transit_mean_hours": stage_hours["transit"],
-                    "slowest_carrier": slowest,
-                },
-            )
-        )
-    inbound_mean = stage_hours["inbound"] or 0.0
-    # The title names the condition that fired: the mean above its limit, else the share of
-    # orders not booked in after 48 h, else after 24 h.
-    inbound_variant = (
-        "mean"
-        if inbound_mean > limits["inbound_mean_hours"]
-        else "over_48h"
-        if alert_hit("inbound_over_48h")
-        else "over_24h"
-        if alert_hit("inbound_over_24h")
-        else None
-    )
-    if inbound_variant is not None:
-        rule = "inbound_over_24h" if inbound_variant == "over_24h" else "inbound_over_48h"
-        found.append(
-            Finding(
-                FindingKind.INBOUND_SLOW,
-                2,
-                {
-                    "variant": inbound_variant,
-                    **(alert_values(rule) if rule in alert else {}),
-                    "inbound_mean_hours": inbound_mean,
-                    "inbound_mean_limit_hours": limits["inbound_mean_hours"],
-                    "over_24h_count": alert.get("inbound_over_24h", {}).get("count"),
-                    "over_48h_count": alert.get("inbound_over_48h", {}).get("count"),
-                },
-            )
-        )
-    if alert_hit("process_over_24h"):
-        found.append(
-            Finding(
-                FindingKind.PROCESS_SLOW,
-                2,
-                {
-                    **alert_values("process_over_24h"),
-                    "process_mean_hours": stage_hours["process"],
-                },
-            )
-        )
-    if first_pass is not None and first_pass < limits["first_pass_rate"]:
-        found.append(
-            Finding(
-                FindingKind.LOW_FIRST_PASS,
-                1,
-                {"first_pass_rate": first_pass, "limit": limits["first_pass_rate"]},
-            )
-        )
-    refund = what_if.filter(
-        (pl.col("scenario") == "refund_at_audit")
-        & (pl.col("delta_hours") <= -limits["refund_at_audit_hours"])
-    ).sort("delta_hours")
-    # Only worth naming while the store is above its target (there is excess to remove).
-    if refund.height and short_board is not None:
-        best = refund.row(0, named=True)
-        found.append(
-            Finding(
-                FindingKind.FLASH_REFUND,
-                2,
-                {
-                    "scene": best["scene"],
-                    "count": best["n"],
-                    "mean_hours": mean,
-                    "mean_refund_hours": best["mean_hours"],
-                    "delta_hours": best["delta_hours"],
-                },
-            )
-        )
-    scenes = breakdowns.get("scene")
-    repetitive = 0
-    if scenes is not None and scenes.height:
-        repetitive = int(scenes.filter(pl.col("key").is_in(["仅退款", "拒绝"]))["count"].sum() or 0)
-    audit_board = short_board is not None and short_board.stage == "audit"
-    repetitive_share = repetitive / kpis.counted
-    if (audit_board or alert_hit("audit_over_24h")) and repetitive_share >= limits[
-        "repetitive_share"
-    ]:
-        found.append(
-            Finding(
-                FindingKind.SA_TOOL,
-                2,
-                {
-                    "count": repetitive,
-                    "share": repetitive_share,
-                    "audit_mean_hours": stage_hours["audit"],
-                },
-            )
-        )
-    if excess is not None and excess.height:
-        exchange = excess.filter(
-            (pl.col("scene") == "换货") & pl.col("stage").is_in(["process", "inbound"])
-        )
-        hours = float(exchange["excess_hours"].sum() or 0.0)
-        if hours > 0:
-            found.append(
-                Finding(
-                    FindingKind.EXCHANGE_STOCK,
-                    1,
-                    {"excess_hours": hours, "target_hours": target_hours},
-                )
-            )
-    if jd_check is not None and jd_check.compared and jd_check.matched < jd_check.compared:
-        found.append(
-            Finding(
-                FindingKind.JD_MISMATCH,
-                1,
-                {
-                    "count": jd_check.compared - jd_check.matched,
-                    "compared": jd_check.compared,
-                    "matched_share": jd_check.matched_share,
-                    "mean_hours": jd_check.mean_hours,
-                    "mean_jd_hours": jd_check.mean_jd_hours,
-                },
-            )
-        )
-    tail = what_if.filter(pl.col("scenario") == "without_longest").head(1)
-    enough = kpis.counted >= limits["long_tail_min_counted"]
-    if enough and tail.height and tail["mean_hours"][0] is not None and mean > 0:
-        drop = (mean - tail["mean_hours"][0]) / mean
-        if drop >= limits["long_tail_share"]:
-            found.append(
-                Finding(
-                    FindingKind.LONG_TAIL,
-                    1,
-                    {
-                        "n": int(tail["n"][0]),
-                        "mean_hours": mean,
-                        "mean_without_hours": tail["mean_hours"][0],
-                        "drop_share": drop,
-                    },
-                )
-            )
-    found.sort(key=lambda f: (-f.severity, _KIND_ORDER[f.kind]))
-    return tuple(found)
 
 
 # --- helpers -------------------------------------------------------------------------------------

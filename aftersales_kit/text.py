@@ -1,23 +1,30 @@
 # ruff: noqa: E501 -- a table of Chinese sentences: CJK is double width, and splitting a sentence
 # across literals makes it hard to review and to search for.
-"""Every user-facing string of the report and the email, in Chinese (default) and English.
+"""Every user-facing string of the toolkit, in Chinese (default) and English: one catalog.
 
-``t(key, lang, **values)`` looks a string up and fills ``{placeholders}``; ``label(kind, value,
-lang)`` translates a data value (stage, scene, rule, weekday, excluded reason) and falls back to the
-value itself. Suggestions are data too: one title and one piece of advice per ``FindingKind``
-(``finding.<kind>.title`` / ``finding.<kind>.advice``, kind in lower case), written in the words of
-the merchant article (DOMAIN §6), rendered by :func:`finding_text` from the finding's values.
+``t(key, lang, **values)`` looks a string up and fills ``{placeholders}``; a placeholder written
+``{n:one|other}`` is a word chosen by the plural rule of ``n`` (English "1 service order", "2
+service orders"). ``label(kind, value, lang)`` translates a data value (stage, scene, rule,
+weekday, excluded reason, load warning) and falls back to the value itself. Suggestions are data
+too: one title and one piece of advice per ``FindingKind`` (:data:`FINDINGS`), written in the
+words of the merchant article (DOMAIN §6), rendered by :func:`finding_text` from the finding's
+typed values.
 """
 
 from __future__ import annotations
 
-import re
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from babel import Locale
 
 from aftersales_kit import format as fmt
 from aftersales_kit.errors import UsageError
+
+if TYPE_CHECKING:
+    from aftersales_kit.findings import Finding
 
 LANGS = ("zh", "en")
 
@@ -43,7 +50,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "report.footer": (
         "口径：暂完结时间在考核周期内、申请时间在近{history_days}天内的服务单；时长＝计时终点−申请时间（自然小时，待客户反馈不暂停，扣除京东介入时长）；春节等不考核期间申请的服务单不计入。",
-        "Sample: service orders provisionally completed (暂完结) in the assessment period and applied within {history_days} days; hours = clock end − apply time (calendar hours, customer-feedback time not paused, JD intervention subtracted); service orders applied in exempt holidays are not counted.",
+        "Sample: service orders provisionally completed (暂完结) in the assessment period and applied within {history_days} {history_days:day|days}; hours = clock end − apply time (calendar hours, customer-feedback time not paused, JD intervention subtracted); service orders applied in exempt holidays are not counted.",
     ),
     # sections
     "sec.summary": ("核心指标", "Key figures"),
@@ -84,7 +91,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "京东逐单平均{jd}（同批本工具{ours}，一致{share}）",
         "JD's per-order mean {jd} (ours {ours} on the same orders, {share} match)",
     ),
-    "kpi.counted_line": ("计入{n}单", "{n} service orders counted"),
+    "kpi.counted_line": ("计入{n}单", "{n} {n:service order|service orders} counted"),
     # consumer warning (three states)
     "risk.label": (
         "消费者提示（交易咨询页面）",
@@ -253,7 +260,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "open.none": ("当前没有即将计入的预警服务单。", "No open service order is at risk right now."),
     "open.summary": (
         "未完结的预警服务单{n}单：已超时{over}单（立即处理），{soon}单将在{horizon}内超时，{long}单已超60小时（完结后拉高均值，不是超时）；下表显示最紧急的{shown}单。",
-        "{n} open service orders at risk: {over} already over a limit (act now), {soon} breach within {horizon}, {long} over 60 h (they pull the mean up when they close; not a deadline); the {shown} most urgent are shown.",
+        "{n} {n:open service order|open service orders} at risk: {over} already over a limit (act now), {soon} breach within {horizon}, {long} over 60 h (they pull the mean up when they close; not a deadline); the {shown} most urgent are shown.",
     ),
     "open.over": ("已超时{hours}", "over by {hours}"),
     "open.left": ("剩{hours}", "{hours} left"),
@@ -299,11 +306,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     # methodology
     "method.window": (
         "考核周期{start}至{end}（{days}天），上一周期{prev_start}至{prev_end}。",
-        "Assessment period {start} to {end} ({days} days); previous period {prev_start} to {prev_end}.",
+        "Assessment period {start} to {end} ({days} {days:day|days}); previous period {prev_start} to {prev_end}.",
     ),
     "method.sample": (
         "计入：暂完结时间在考核周期内，且申请时间不早于周期结束前{history_days}天；平均值为算术平均，P90为线性插值。",
-        "Counted: provisionally completed in the period and applied no earlier than {history_days} days before its end; the headline is the arithmetic mean, P90 uses linear interpolation.",
+        "Counted: provisionally completed in the period and applied no earlier than {history_days} {history_days:day|days} before its end; the headline is the arithmetic mean, P90 uses linear interpolation.",
     ),
     "method.clock": (
         "取消、拒绝、直赔、补发的服务单以商家首次审核为终点；闪电退款、线下换新、返修换新、退货、换货、维修、仅退款等以商家首次处理为终点。待客户反馈时间累计计算不剔除；京东介入时长扣除。",
@@ -322,7 +329,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "method.holidays_used": (
         "本周期因不考核而未计入{n}单。",
-        "Exempt in this period (applied in a holiday): {n} service orders.",
+        "Exempt in this period (applied in a holiday): {n} {n:service order|service orders}.",
     ),
     "method.target": (
         "目标时长{target}；消费者提示线{line}。",
@@ -375,11 +382,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     # tomorrow (明天)
     "tomorrow.headline": (
         "明天的考核周期为{start}至{end}。按现有数据，明天的平均时长预计为{mean}（{delta}），计入{n}单。",
-        "Tomorrow's assessment period is {start} to {end}. With the data as of now, tomorrow's mean is projected at {mean} ({delta}), {n} service orders counted.",
+        "Tomorrow's assessment period is {start} to {end}. With the data as of now, tomorrow's mean is projected at {mean} ({delta}), {n} {n:service order|service orders} counted.",
     ),
     "tomorrow.moves": (
         "移出样本{leaving}单（{out}单暂完结日期移出周期，{old}单申请时间超过{history_days}天），新计入{entering}单。",
-        "{leaving} service orders leave the sample ({out} completed before the new period, {old} applied more than {history_days} days before), {entering} enter.",
+        "{leaving} {leaving:service order leaves|service orders leave} the sample ({out} completed before the new period, {old} applied more than {history_days} {history_days:day|days} before), {entering} enter.",
     ),
     "tomorrow.largest_old": (
         "变化最大的一单：服务单{service_id}（{hours}）因申请时间超过{history_days}天移出样本，单这一单就让均值变化{effect}。",
@@ -424,7 +431,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     # reconciliation with JD's per-order hours
     "jd.compare": (
         "京东导出的售后整体时长：本工具平均{ours}，京东平均{jd}（同一批{compared}单）；一致{matched}单（{share}）。",
-        "JD's own per-order hours (售后整体时长): ours {ours}, JD's {jd} on the same {compared} service orders; {matched} match ({share}).",
+        "JD's own per-order hours (售后整体时长): ours {ours}, JD's {jd} on the same {compared} {compared:service order|service orders}; {matched} match ({share}).",
     ),
     "jd.none": (
         "数据中没有京东的售后整体时长，无法逐单核对。",
@@ -509,14 +516,14 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mail.heading": ("{store} 售后服务时长诊断", "{store} after-sales duration diagnosis"),
     "mail.meta": (
         "考核周期{start}至{end}（{days}天）· 数据截至{until} · 店铺ID {store_id}",
-        "Assessment period {start} to {end} ({days} days) · data until {until} · store {store_id}",
+        "Assessment period {start} to {end} ({days} {days:day|days}) · data until {until} · store {store_id}",
     ),
     "mail.mean": ("平均时长", "Mean"),
     "mail.median": ("中位数", "Median"),
     "mail.p90": ("P90", "P90"),
     "mail.over60": ("超60小时占比", "Over 60 h"),
     "mail.vs_prev": ("较上一周期{delta}", "vs the previous period {delta}"),
-    "mail.counted": ("计入{n}单", "{n} service orders counted"),
+    "mail.counted": ("计入{n}单", "{n} {n:service order|service orders} counted"),
     "mail.target": ("目标{target}", "target {target}"),
     "mail.peer": ("本批店铺中位{peer}", "median of this batch {peer}"),
     "mail.short_board": ("短板", "Short board"),
@@ -586,7 +593,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pf.all_stores": ("全部店铺", "All stores"),
     "pf.headline": (
         "共{n}家店铺；{high}家已触发消费者提示，{watch}家时长条件成立但无法判断；{open}个未完结服务单有超时风险。",
-        "{n} stores; {high} with the consumer warning triggered, {watch} where the duration condition holds but it cannot be judged; {open} open service orders at risk.",
+        "{n} {n:store|stores}; {high} with the consumer warning triggered, {watch} where the duration condition holds but it cannot be judged; {open} {open:open service order|open service orders} at risk.",
     ),
     "pf.sec.ranking": (
         "店铺排名（平均售后时长，从长到短）",
@@ -636,7 +643,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     # Python API views in notebooks (aftersales_kit.analyze / analyze_estate)
     "api.repr": (
         "售后诊断：{store_name}（{store_id}），{start}至{end}，计入{counted}单，平均{mean}",
-        "Diagnosis {store_name} ({store_id}) {start} — {end}: {counted} orders counted, mean {mean}",
+        "Diagnosis {store_name} ({store_id}) {start} — {end}: {counted} {counted:order|orders} counted, mean {mean}",
     ),
     "api.short_board": (
         "短板：{scene} · {stage}，超目标{excess}",
@@ -653,12 +660,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "by scene, type, reason, SKU, auditor …",
     ),
     "api.frame.trend_daily": ("每日趋势", "daily trend"),
-    "api.rows": ("{n}行", "{n} rows"),
+    "api.rows": ("{n}行", "{n} {n:row|rows}"),
     "api.no_orders": (
         "未保留（由 aftersales_kit.analyze 计算时才有）",
         "not kept (analyze() keeps it)",
     ),
-    "api.estate_repr": ("{n}家店铺总览，{start}至{end}", "Portfolio of {n} stores {start} — {end}"),
+    "api.estate_repr": (
+        "{n}家店铺总览，{start}至{end}",
+        "Portfolio of {n} {n:store|stores} {start} — {end}",
+    ),
 }
 
 #: data value labels: (kind, value) -> (zh, en); missing values show as themselves.
@@ -797,47 +807,53 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ),
 }
 
-#: FindingKind value (lower case) -> (title zh, title en, advice zh, advice en). Placeholders are the
-#: finding's values (diagnose.py), formatted by :func:`_format_values`; a missing one shows as "—".
-#: ``<kind>.<variant>`` is the text when ``values["variant"]`` names the condition that fired, and
-#: ``short_board_<stage>.<scene>`` the advice for one scene (维修's clock stops at its first
-#: processing, not at repair completion).
+#: FindingKind value -> (title zh, title en, advice zh, advice en). Placeholders are the finding's
+#: typed values (findings.py), each shown by its type; a missing one shows as "—".
+#: ``<kind>.<variant>`` is the text when ``values["variant"]`` names the condition that fired;
+#: ``short_board.<stage>`` the advice for a short board in that stage and
+#: ``short_board.<stage>.<scene>`` for one scene (维修's clock stops at its first processing, not
+#: at repair completion); ``short_board`` alone serves a stage without its own advice.
 _SB_TITLE = (
     "短板：{scene}的{stage}环节，超出目标的时长{share_of_excess}来自这里",
     "Short board: the {stage} stage of {scene}, {share_of_excess} of the hours above target",
 )
 FINDINGS: dict[str, tuple[str, str, str, str]] = {
-    "short_board_audit": (
+    "short_board": (
+        *_SB_TITLE,
+        "设好各环节预警后，提炼出相对异常的售后服务单明细，逐单跟进。",
+        "With alerts set for each stage, pull out the abnormal service orders and follow them up.",
+    ),
+    "short_board.audit": (
         *_SB_TITLE,
         "审核阶段是商家主观可控的。先对服务单类型做个分类，如无理由退换、质量问题退换、普通瑕疵退换、拒收件等；再对各个服务单类型作出完整有效的流程图（SOP），确保每类审单都有明确的沟通和处理方案可以给到客户，保证一次性沟通完成率，这样可以极大地缩短审核时长（见“服务单分类与SOP”）。重复性审核（仅退款、拒收件）可用售后自动化（SA）工具批量处理。",
         "The audit stage is fully in your hands. Classify service orders (no-reason return/exchange, quality issue, minor defect, refused delivery …) and draw a complete flow (SOP) per class, so every audit has a clear answer for the customer and is settled in one round; this cuts audit time the most (see “Service-order classes and SOPs”). Handle repetitive audits (refund only, refused parcels) in bulk with the 售后自动化 (SA) tool.",
     ),
-    "short_board_return_ship": (
+    "short_board.return_ship": (
         *_SB_TITLE,
         "上门取件或客户发货时间需控制在24小时以内：审核通过后立即预约上门取件，并提醒客户尽快寄回。符合条件的退款用闪电退款／极速审核，在货物寄回之前停止计时。",
         "Keep pickup or customer shipping within 24 hours: book the pickup right after approval and remind the customer to ship. Where a refund qualifies, use lightning refund / express audit (闪电退款 / 极速审核) to stop the clock before the goods travel.",
     ),
-    "short_board_transit": (
+    "short_board.transit": (
         *_SB_TITLE,
         "对逆向物流设好预警、做个预案：逆向信息需保持在48小时内更新，逆向超3天未到仓的要逐单催促快递。逆向物流不由商家控制，但符合条件的退款可用闪电退款／极速审核，在货物寄回之前停止计时。",
         "Set alerts and a plan for reverse logistics: tracking must update within 48 hours, and every return not at the warehouse after 3 days gets chased with the carrier. You do not control the carrier, but lightning refund / express audit (闪电退款 / 极速审核) stops the clock before the goods travel.",
     ),
-    "short_board_inbound": (
+    "short_board.inbound": (
         *_SB_TITLE,
         "签收到入库平均应在12小时内完成；超过24小时仍未入库的，要实时通知仓库，提醒仓库查找包裹，尽快安排质检入库。",
         "Sign-to-inbound should average 12 hours or less; when a parcel is not booked in after 24 hours, notify the warehouse at once to find it and inspect it.",
     ),
-    "short_board_process": (
+    "short_board.process": (
         *_SB_TITLE,
         "入库后尽快完成首次处理（退款、发出换新）：为每类服务单设定处理时限，入库超过24小时未处理即预警。",
         "Do the first processing (refund, ship the replacement) soon after inbound: set a deadline per class and alert when a service order waits 24 hours after inbound.",
     ),
-    "short_board_process.维修": (
+    "short_board.process.维修": (
         *_SB_TITLE,
         "维修的计时在商家首次处理时停止，而不是维修完成时：维修件入库后立即登记首次处理（开始维修），不要等维修完成才操作；入库超过24小时未处理即预警。",
         "A repair's clock stops at the merchant's first processing, not at repair completion: record the first processing (repair started) as soon as the item is booked in instead of waiting for the repair to finish; alert when one waits 24 hours after inbound.",
     ),
-    "short_board_process.换货": (
+    "short_board.process.换货": (
         *_SB_TITLE,
         "换货在发出新品时停止计时：使用换货占库存功能为换货预留库存，入库验收后立即发出；入库超过24小时未处理即预警。",
         "An exchange stops when the new item ships: reserve stock for exchanges with 换货占库存 and ship right after the return is inspected; alert when one waits 24 hours after inbound.",
@@ -850,25 +866,25 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
     ),
     "audit_peak_staffing": (
         "审核超{threshold_hours}的服务单有{count}单（{share}），申请高峰在{peak_hours}",
-        "{count} service orders ({share}) waited more than {threshold_hours} for audit; applications peak at {peak_hours}",
+        "{count} {count:service order|service orders} ({share}) waited more than {threshold_hours} for audit; applications peak at {peak_hours}",
         "在各时段人力的安排上，根据峰值合理安排人力，集中处理审核单：高峰时段审核时长中位数最高达{peak_median_audit_hours}，当前审核环节平均{audit_mean_hours}。",
         "Staff audits to the peaks and work the audit queue in those hours: the median audit time reaches {peak_median_audit_hours} at peak; the audit stage averages {audit_mean_hours}.",
     ),
     "pickup_slow": (
         "取件/寄回超{threshold_hours}的服务单有{count}单（{share}）",
-        "{count} service orders ({share}) took more than {threshold_hours} to be picked up or shipped",
+        "{count} {count:service order|service orders} ({share}) took more than {threshold_hours} to be picked up or shipped",
         "上门取件或发货时间需控制在24小时以内：审核通过后立即预约取件，并提醒客户尽快寄回（当前平均{return_ship_mean_hours}）。",
         "Keep pickup or shipping within 24 hours: book the pickup right after approval and remind the customer to ship (now {return_ship_mean_hours} on average).",
     ),
     "tracking_stale": (
         "逆向信息超{threshold_hours}未更新的服务单有{count}单（{share}）",
-        "{count} service orders ({share}) had no tracking update for {threshold_hours}",
+        "{count} {count:service order|service orders} ({share}) had no tracking update for {threshold_hours}",
         "逆向信息需保持在48小时内：对无轨迹的运单设好预警，主动联系快递核实包裹去向。",
         "Reverse tracking must update within 48 hours: alert on silent waybills and ask the carrier where the parcel is.",
     ),
     "transit_slow": (
         "逆向超3天未到仓的服务单有{count}单（{share}）",
-        "{count} returns ({share}) took more than 3 days to reach the warehouse",
+        "{count} {count:return|returns} ({share}) took more than 3 days to reach the warehouse",
         "逆向超3天未到仓要做预案：每天跟踪超时运单并催促快递公司（最慢的承运商：{slowest_carrier}），必要时更换逆向承运商。当前逆向物流平均{transit_mean_hours}。",
         "Plan for returns not at the warehouse after 3 days: chase those waybills daily (slowest carrier: {slowest_carrier}) and switch carriers if needed. Reverse logistics averages {transit_mean_hours}.",
     ),
@@ -880,19 +896,19 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
     ),
     "inbound_slow.over_48h": (
         "签收超{threshold_hours}未入库的服务单有{count}单（{share}）",
-        "Not booked in {threshold_hours} after signing: {count} service orders ({share})",
+        "Not booked in {threshold_hours} after signing: {count} {count:service order|service orders} ({share})",
         "签收48小时内要入库；超过24小时仍未入库的（{over_24h_count}单），要实时通知仓库，提醒仓库查找包裹，尽快安排质检入库。签收→验收入库当前平均{inbound_mean_hours}。",
         "Book in within 48 hours of signing; for parcels not booked in after 24 hours ({over_24h_count}) notify the warehouse at once to find and inspect them. Sign-to-inbound averages {inbound_mean_hours}.",
     ),
     "inbound_slow.over_24h": (
         "签收超{threshold_hours}未入库的服务单有{count}单（{share}）",
-        "Not booked in {threshold_hours} after signing: {count} service orders ({share})",
+        "Not booked in {threshold_hours} after signing: {count} {count:service order|service orders} ({share})",
         "超过24小时仍未入库的，要实时通知仓库，提醒仓库查找包裹，尽快安排质检入库。签收→验收入库当前平均{inbound_mean_hours}。",
         "When a parcel is not booked in after 24 hours, notify the warehouse at once to find and inspect it. Sign-to-inbound averages {inbound_mean_hours}.",
     ),
     "process_slow": (
         "入库后超{threshold_hours}未处理的服务单有{count}单（{share}）",
-        "{count} service orders ({share}) waited more than {threshold_hours} after inbound",
+        "{count} {count:service order|service orders} ({share}) waited more than {threshold_hours} after inbound",
         "入库后尽快完成首次处理（退款、发出换新；维修以开始处理为准）：为每类服务单设定处理时限，入库超过24小时未处理即预警（当前处理环节平均{process_mean_hours}）。",
         "Do the first processing soon after inbound (refund, ship the replacement; a repair counts when it starts): alert when a service order waits 24 hours (processing now averages {process_mean_hours}).",
     ),
@@ -952,13 +968,13 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
     ),
     "flash_refund": (
         "改善测算：{scene}的{count}单若在审核时即退款，平均从{mean_hours}降到{mean_refund_hours}",
-        "Improvement estimate: if the {scene} scene's {count} service orders were refunded at audit, the mean would drop from {mean_hours} to {mean_refund_hours}",
+        "Improvement estimate: if the {scene} scene's {count} {count:service order|service orders} were refunded at audit, the mean would drop from {mean_hours} to {mean_refund_hours}",
         "使用闪电退款／极速审核：对符合条件的服务单在审核通过时即退款，计时在货物寄回之前停止（闪电退款以首次处理为终点）。",
         "Use lightning refund / express audit (闪电退款 / 极速审核): refund eligible service orders when the audit passes, so the clock stops before the goods travel (a lightning refund stops at its first processing).",
     ),
     "sa_tool": (
         "重复性审核（仅退款、拒绝）{count}单，占{share}",
-        "{count} repetitive audits (refund only, rejected): {share} of the counted service orders",
+        "{count} {count:repetitive audit|repetitive audits} (refund only, rejected): {share} of the counted service orders",
         "针对售后服务单量大、重复性操作多的问题，使用售后自动化（SA）工具批量审核仅退款、拒收件等服务单（审核环节当前平均{audit_mean_hours}）。",
         "For many repetitive audits use JD's 售后自动化 (SA) tool to audit refund-only and refused parcels in bulk (the audit stage averages {audit_mean_hours}).",
     ),
@@ -1003,16 +1019,41 @@ def _check_lang(lang: str) -> int:
     return LANGS.index(lang)
 
 
-#: "1 orders" → "1 order": English templates say "{n} service orders"; one is singular.
-_SINGULAR = re.compile(
-    r"(?<![\d.,])1 ((?:(?:open|counted|repetitive) )?(?:service )?"
-    r"(?:order|store|day|row|return|week|audit|hour))s\b"
-)
+class _Filler(string.Formatter):
+    """Fills a template; ``{name:one|other}`` picks a word by the plural rule of ``name``'s value.
+
+    English says "1 service order" but "2 service orders": a template writes
+    ``{n} {n:service order|service orders}`` and the CLDR plural rule of the language (Babel)
+    chooses. With ``typed``, values are shown by their type (:func:`show`) and a missing one as
+    "—" (a finding's values); otherwise as ``str.format`` would and a missing one is an error.
+    """
+
+    def __init__(self, lang: str, *, typed: bool) -> None:
+        super().__init__()
+        self.lang = lang
+        self.typed = typed
+
+    def get_value(self, key: int | str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        if self.typed and isinstance(key, str) and key not in kwargs:
+            return None
+        return super().get_value(key, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" in format_spec:
+            return _plural_word(value, format_spec, lang=self.lang)
+        if self.typed and not format_spec:
+            return show(value, lang=self.lang)
+        return super().format_field(value, format_spec)
 
 
-def singular(text: str) -> str:
-    """English plurals right after a count of 1: ``"1 service orders"`` → ``"1 service order"``."""
-    return _SINGULAR.sub(r"1 \1", text)
+def _plural_word(value: object, forms: str, *, lang: str) -> str:
+    """``forms`` is "one|other" (CLDR categories, in that order); counts may be preformatted."""
+    one, _, other = forms.partition("|")
+    try:
+        n = float(str(value).replace(",", "")) if not isinstance(value, int | float) else value
+    except ValueError:
+        return other
+    return one if Locale.parse(fmt.locale(lang)).plural_form(n) == "one" else other
 
 
 def t(key: str, lang: str = "zh", **values: object) -> str:
@@ -1031,8 +1072,7 @@ def t(key: str, lang: str = "zh", **values: object) -> str:
     except KeyError:
         msg = f"unknown text key {key!r}"
         raise KeyError(msg) from None
-    text = template.format(**values) if values else template
-    return singular(text) if lang == "en" else text
+    return _Filler(lang, typed=False).vformat(template, (), values) if values else template
 
 
 def label(kind: str, value: object, lang: str = "zh") -> str:
@@ -1043,50 +1083,12 @@ def label(kind: str, value: object, lang: str = "zh") -> str:
     return pair[i] if pair else key
 
 
-class _Values(dict):
-    def __missing__(self, key: str) -> str:
-        return "—"
-
-
-#: Values that name a rule's limit: whole numbers without ".0" (超60小时, not 超60.0 小时).
-_LIMIT_KEYS = frozenset(
-    {"threshold_hours", "line_hours", "horizon_hours", "inbound_mean_limit_hours", "target_hours"}
-)
-
-
-def _format_value(key: str, value: object, lang: str) -> str:
-    sep = "、" if lang == "zh" else ", "
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return str(value)
-    if key in _LIMIT_KEYS and isinstance(value, float | int):
-        return fmt.hours_label(float(value), lang=lang)
-    if key in {"star", "star_limit"} and isinstance(value, float | int):
-        return f"{float(value):g}"
-    if key.endswith("rank") or key == "rank_limit":
-        return fmt.pct(float(value)) if isinstance(value, float | int) else str(value)
-    if key in {"count", "compared", "n"} and isinstance(value, int):
-        return f"{value:,}"
-    if key == "change_share" and isinstance(value, float | int):
-        return ("+" if value >= 0 else "−") + fmt.pct(abs(float(value)))
-    if isinstance(value, tuple | list):
-        if key.endswith("hours") and all(isinstance(v, int) for v in value):
-            return sep.join(f"{v}:00" for v in value)
-        return sep.join(str(v) for v in value)
-    if isinstance(value, float | int) and ("share" in key or key.endswith(("rate", "limit"))):
-        return fmt.pct(float(value))
-    if isinstance(value, float | int) and key.endswith(("hours", "delta")):
-        return fmt.hours(float(value), lang=lang)
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if key in {"stage", "scene", "rule"}:
-        return label(key, value, lang)
-    return str(value)
-
-
-def _format_values(values: Mapping[str, object], lang: str) -> _Values:
-    return _Values({k: _format_value(k, v, lang) for k, v in values.items()})
+def show(value: object, *, lang: str = "zh") -> str:
+    """A typed value as text: a :class:`~aftersales_kit.format.Term` (stage, scene, rule) in the
+    catalog's words, anything else by :func:`aftersales_kit.format.value`."""
+    if isinstance(value, fmt.Term):
+        return label(value.kind, value, lang)
+    return fmt.value(value, lang=lang)
 
 
 @dataclass(frozen=True)
@@ -1098,34 +1100,40 @@ class FindingText:
     severity: str
 
 
-def finding_text(finding: object, *, lang: str = "zh") -> FindingText:
-    """Title, advice and severity label of a ``diagnose.Finding`` in ``lang``.
+#: Kinds that take their advice from the short board of their ``stage`` value.
+_STAGE_ADVICE = frozenset({"short_board", "controllable_short_board"})
 
-    Works with any object that has ``kind`` (an Enum), ``severity`` (int) and ``values`` (mapping).
-    """
+
+def _finding_entry(kind: str, values: Mapping[str, object]) -> tuple[str, str, str, str]:
+    """The catalog entry of a finding: its variant's title, else its kind's; stage advice for the
+    short boards (the scene's own when there is one)."""
+    variant = values.get("variant")
+    entry = FINDINGS.get(f"{kind}.{variant}") or FINDINGS.get(kind)
+    if entry is None:
+        return _GENERIC
+    if kind in _STAGE_ADVICE:
+        board = f"short_board.{values.get('stage')}"
+        advice = (
+            FINDINGS.get(f"{board}.{values.get('scene')}")
+            or FINDINGS.get(board)
+            or FINDINGS["short_board"]
+        )
+        entry = (*entry[:2], *advice[2:])
+    return entry
+
+
+def finding_text(finding: Finding, *, lang: str = "zh") -> FindingText:
+    """Title, advice and severity label of a :class:`~aftersales_kit.findings.Finding` in
+    ``lang``; each value is shown by its type (hours, share, count, stage …)."""
     i = _check_lang(lang)
-    kind = getattr(finding.kind, "name", str(finding.kind)).lower()
-    values = dict(getattr(finding, "values", {}) or {})
-    variant = values.pop("variant", None)
-    scene = values.get("scene")
-    if kind == "controllable_short_board":
-        stage_kind = f"short_board_{values.get('stage')}"
-        stage_entry = FINDINGS.get(f"{stage_kind}.{scene}") or FINDINGS.get(stage_kind, _GENERIC)
-        entry = (*FINDINGS[kind][:2], *stage_entry[2:])
-    elif variant is not None and f"{kind}.{variant}" in FINDINGS:
-        entry = FINDINGS[f"{kind}.{variant}"]
-    elif kind.startswith("short_board_") and f"{kind}.{scene}" in FINDINGS:
-        entry = FINDINGS[f"{kind}.{scene}"]
-    elif kind in FINDINGS:
-        entry = FINDINGS[kind]
-    else:
-        entry = _GENERIC
+    kind = str(finding.kind)
+    values = dict(finding.values)
+    entry = _finding_entry(kind, values)
+    if entry is _GENERIC:
         values.setdefault("kind", kind)
-    filled = _format_values(values, lang)
-    formatter = string.Formatter()
-    title = formatter.vformat(entry[i], (), filled)
-    advice = formatter.vformat(entry[2 + i], (), filled)
-    if lang == "en":
-        title, advice = singular(title), singular(advice)
-    severity = max(1, min(3, int(getattr(finding, "severity", 1) or 1)))
+    values.pop("variant", None)
+    filler = _Filler(lang, typed=True)
+    title = filler.vformat(entry[i], (), values)
+    advice = filler.vformat(entry[2 + i], (), values)
+    severity = max(1, min(3, int(finding.severity or 1)))
     return FindingText(title=title, advice=advice, severity=t(f"severity.{severity}", lang))

@@ -267,13 +267,13 @@ def test_claim6_repair_stops_at_first_processing() -> None:
         "share_of_excess": 0.5,
         "controllable_excess_hours": 50.0,
     }
-    finding = Finding(FindingKind.SHORT_BOARD_PROCESS, 3, board)
+    finding = Finding(FindingKind.SHORT_BOARD, 3, board)
     zh = finding_text(finding, lang="zh").advice
     assert zh.startswith("维修的计时在商家首次处理时停止，而不是维修完成时")
     en = finding_text(finding, lang="en").advice
     assert en.startswith("A repair's clock stops at the merchant's first processing, not at repair")
     # No advice anywhere tells the merchant to finish the repair to stop the clock.
-    other = Finding(FindingKind.SHORT_BOARD_PROCESS, 3, {**board, "scene": "退货"})
+    other = Finding(FindingKind.SHORT_BOARD, 3, {**board, "scene": "退货"})
     assert "完成维修" not in finding_text(other, lang="zh").advice
     assert "finish the repair" not in finding_text(other, lang="en").advice
     assert "维修在首次处理（开始维修）时停止" in _text(

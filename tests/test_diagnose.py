@@ -490,7 +490,7 @@ def test_observed_through_diagnose() -> None:
 def test_findings_slow_audit_store(s1: Diagnosis) -> None:
     kinds = [f.kind for f in s1.findings]
     assert kinds == [
-        FindingKind.SHORT_BOARD_AUDIT,
+        FindingKind.SHORT_BOARD,
         FindingKind.OPEN_BREACHED,
         FindingKind.OPEN_AT_RISK,
         FindingKind.TREND_UP,
@@ -503,7 +503,8 @@ def test_findings_slow_audit_store(s1: Diagnosis) -> None:
     severities = [f.severity for f in s1.findings]
     assert severities == sorted(severities, reverse=True)
     by_kind = {f.kind: f.values for f in s1.findings}
-    assert by_kind[FindingKind.SHORT_BOARD_AUDIT]["excess_hours"] == pytest.approx(23.5)
+    assert by_kind[FindingKind.SHORT_BOARD]["stage"] == "audit"
+    assert by_kind[FindingKind.SHORT_BOARD]["excess_hours"] == pytest.approx(23.5)
     assert by_kind[FindingKind.AUDIT_PEAK_STAFFING]["count"] == 2
     assert by_kind[FindingKind.AUDIT_PEAK_STAFFING]["peak_hours"] == (9, 10, 14)
     # Issue 10 claim 3: already over (O1, 1 h past the audit limit) apart from about to breach
@@ -685,5 +686,5 @@ def test_findings_use_the_target_hours_argument() -> None:
         as_of=AS_OF,
         target_hours=90.0,
     )
-    board = next(f for f in d.findings if f.kind == FindingKind.SHORT_BOARD_AUDIT)
+    board = next(f for f in d.findings if f.kind == FindingKind.SHORT_BOARD)
     assert board.values["target_hours"] == 90.0

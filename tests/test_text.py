@@ -9,6 +9,7 @@ from datetime import date, datetime
 import pytest
 
 from aftersales_kit import demo
+from aftersales_kit import format as fmt
 from aftersales_kit.diagnose import Finding, FindingKind, diagnose
 from aftersales_kit.errors import UsageError
 from aftersales_kit.rules import default_window
@@ -64,14 +65,14 @@ def test_labels_translate_and_fall_back() -> None:
 
 def test_short_board_finding_in_the_merchants_words() -> None:
     finding = Finding(
-        FindingKind.SHORT_BOARD_AUDIT,
+        FindingKind.SHORT_BOARD,
         3,
         {
-            "scene": "退货",
-            "stage": "audit",
-            "excess_hours": 281.66,
-            "share_of_excess": 0.4234,
-            "controllable_excess_hours": 281.66,
+            "scene": fmt.Scene("退货"),
+            "stage": fmt.Stage("audit"),
+            "excess_hours": fmt.Hours(281.66),
+            "share_of_excess": fmt.Share(0.4234),
+            "controllable_excess_hours": fmt.Hours(281.66),
         },
     )
     zh = finding_text(finding)
@@ -88,13 +89,13 @@ def test_finding_values_are_formatted() -> None:
         FindingKind.AUDIT_PEAK_STAFFING,
         2,
         {
-            "rule": "audit_over_24h",
-            "threshold_hours": 24.0,
-            "count": 21,
-            "share": 0.328,
-            "audit_mean_hours": 22.04,
-            "peak_hours": (21, 10),
-            "peak_median_audit_hours": 129.46,
+            "rule": fmt.Rule("audit_over_24h"),
+            "threshold_hours": fmt.HoursLimit(24.0),
+            "count": fmt.Count(21),
+            "share": fmt.Share(0.328),
+            "audit_mean_hours": fmt.Hours(22.04),
+            "peak_hours": fmt.ClockHours((21, 10)),
+            "peak_median_audit_hours": fmt.Hours(129.46),
         },
     )
     text = finding_text(finding)
@@ -104,7 +105,11 @@ def test_finding_values_are_formatted() -> None:
         Finding(
             FindingKind.TREND_UP,
             2,
-            {"mean_hours": 66.0, "previous_mean_hours": 60.0, "change_share": 0.1},
+            {
+                "mean_hours": fmt.Hours(66.0),
+                "previous_mean_hours": fmt.Hours(60.0),
+                "change_share": fmt.Change(0.1),
+            },
         ),
         lang="en",
     )
@@ -138,7 +143,11 @@ def test_controllable_short_board_takes_its_stage_advice() -> None:
     finding = Finding(
         FindingKind.CONTROLLABLE_SHORT_BOARD,
         3,
-        {"scene": "仅退款", "stage": "audit", "controllable_excess_hours": 12.5},
+        {
+            "scene": fmt.Scene("仅退款"),
+            "stage": fmt.Stage("audit"),
+            "controllable_excess_hours": fmt.Hours(12.5),
+        },
     )
     zh = finding_text(finding, lang="zh")
     assert zh.title == "商家可控的最大短板：仅退款的审核环节，可控的超出时长12.5 小时"
@@ -187,6 +196,47 @@ def test_english_plurals_agree_with_their_count() -> None:
     assert t("kpi.counted_line", "en", n=2) == "2 service orders counted"
     assert t("kpi.counted_line", "en", n="1,001") == "1,001 service orders counted"
     one = finding_text(
-        Finding(FindingKind.OPEN_AT_RISK, 2, {"count": 1, "horizon_hours": 24.0}), lang="en"
+        Finding(
+            FindingKind.OPEN_AT_RISK,
+            2,
+            {"count": fmt.Count(1), "horizon_hours": fmt.HoursLimit(24.0)},
+        ),
+        lang="en",
     )
     assert one.title.startswith("Open service orders breaching a stage limit within 24 h: 1 ")
+    # The plural follows the count's value, whatever it is called (issue 13).
+    assert t("tomorrow.moves", "en", leaving=1, out=1, old=0, history_days=180, entering=2) == (
+        "1 service order leaves the sample (1 completed before the new period, 0 applied more "
+        "than 180 days before), 2 enter."
+    )
+    slow = Finding(
+        FindingKind.PICKUP_SLOW,
+        2,
+        {"count": fmt.Count(1), "share": fmt.Share(0.1), "threshold_hours": fmt.HoursLimit(24)},
+    )
+    assert finding_text(slow, lang="en").title == (
+        "1 service order (10.0%) took more than 24 h to be picked up or shipped"
+    )
+    slow = Finding(FindingKind.PICKUP_SLOW, 2, {**slow.values, "count": fmt.Count(2)})
+    assert finding_text(slow, lang="en").title.startswith("2 service orders (10.0%)")
+
+
+def test_values_are_shown_by_type_not_by_key_name() -> None:
+    # Issue 13: a share named like hours is still a share; an untyped number is just a number.
+    odd = Finding(FindingKind.TREND_UP, 2, {"mean_hours": fmt.Share(0.5), "change_share": 3})
+    assert finding_text(odd, lang="en").title == (
+        "Duration up on the previous period: — → 50.0% (3)"
+    )
+
+
+def test_every_short_board_stage_has_its_advice() -> None:
+    # One SHORT_BOARD kind, the stage a value; the 维修 scene has its own processing advice.
+    for stage in ("audit", "return_ship", "transit", "inbound", "process"):
+        board = Finding(FindingKind.SHORT_BOARD, 3, {"stage": fmt.Stage(stage)})
+        assert finding_text(board).advice == FINDINGS[f"short_board.{stage}"][2]
+    repair = Finding(
+        FindingKind.SHORT_BOARD, 3, {"stage": fmt.Stage("process"), "scene": fmt.Scene("维修")}
+    )
+    assert finding_text(repair).advice == FINDINGS["short_board.process.维修"][2]
+    other = Finding(FindingKind.SHORT_BOARD, 3, {"stage": fmt.Stage("intervention")})
+    assert finding_text(other).advice == FINDINGS["short_board"][2]
