@@ -36,11 +36,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from aftersales_kit import format as fmt
 from aftersales_kit import push
 from aftersales_kit.errors import AftersalesError, DeliveryError, UsageError
+
+if TYPE_CHECKING:
+    from aftersales_kit.deliver import Delivery
+    from aftersales_kit.rules import Window
+    from aftersales_kit.settings import Rules
 
 RECORD_PREFIX = "daily-"
 PUSH_THREADS = 8
@@ -85,7 +90,7 @@ class _Log:
         with self.lock:
             return self.log.sent(fingerprint=fingerprint)
 
-    def record(self, *, fingerprint: str, store: str, recipient: str, window: Any) -> None:
+    def record(self, *, fingerprint: str, store: str, recipient: str, window: Window) -> None:
         entry = {
             "time": datetime.now().isoformat(timespec="seconds"),
             "status": "sent",
@@ -119,7 +124,7 @@ def _run_push(
     job: PushJob,
     *,
     log: _Log,
-    window: Any,
+    window: Window,
     settings: push.PushSettings,
     dry_run: bool,
     outbox: Path,
@@ -156,7 +161,20 @@ def _run_push(
     return result
 
 
-def _push_all(jobs: Sequence[PushJob], **kwargs: Any) -> list[Future[list[push.PushResult]]]:
+class _PushOptions(TypedDict):
+    """What every push of a run shares (the keyword arguments of :func:`_run_push`)."""
+
+    log: _Log
+    window: Window
+    settings: push.PushSettings
+    dry_run: bool
+    outbox: Path
+    stamp: str
+
+
+def _push_all(
+    jobs: Sequence[PushJob], **kwargs: Unpack[_PushOptions]
+) -> list[Future[list[push.PushResult]]]:
     """Start the pushes: one thread per bot (its messages in order), several bots at once."""
     by_bot: dict[str, list[PushJob]] = {}
     for job in jobs:
@@ -180,13 +198,13 @@ def _push_all(jobs: Sequence[PushJob], **kwargs: Any) -> list[Future[list[push.P
     return futures
 
 
-def _mail_summary(outcome: Any) -> dict[str, Any]:
+def _mail_summary(delivery: Delivery) -> dict[str, Any]:
     results = [
         {"recipient": r.recipient, "status": r.status, "code": r.code, "detail": r.detail}
-        for r in outcome.results
+        for r in delivery.results
     ]
     statuses = {r["status"] for r in results}
-    if outcome.eml is not None:
+    if delivery.eml is not None:
         status = "dry_run"
     elif statuses & {"failed", "unknown"}:
         status = "failed"
@@ -195,12 +213,12 @@ def _mail_summary(outcome: Any) -> dict[str, Any]:
     else:
         status = "sent"
     summary: dict[str, Any] = {"status": status, "recipients": results}
-    if outcome.eml is not None:
-        summary["eml"] = str(outcome.eml)
+    if delivery.eml is not None:
+        summary["eml"] = str(delivery.eml)
     return summary
 
 
-def _estate_key(window: Any, *, lang: str, digests: Mapping[str, str]) -> str:
+def _estate_key(window: Window, *, lang: str, digests: Mapping[str, str]) -> str:
     text = json.dumps(
         {"window": [str(window.start), str(window.end)], "lang": lang, "rows": dict(digests)},
         sort_keys=True,
@@ -208,7 +226,7 @@ def _estate_key(window: Any, *, lang: str, digests: Mapping[str, str]) -> str:
     return "estate-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _horizon(rules: Any) -> float:
+def _horizon(rules: Rules) -> float:
     from aftersales_kit.diagnose import FINDING_LIMITS
 
     limits = dict(FINDING_LIMITS) | dict(getattr(rules, "finding_limits", None) or {})
@@ -270,7 +288,8 @@ def command_daily(args: argparse.Namespace) -> int:
         rules=ruleset,
         as_of=as_of,
         load_report=loaded.report,
-        observed=observed or None,
+        # diagnose takes per-store observations too; its annotation says only the flat form
+        observed=observed or None,  # type: ignore[arg-type]
         published_hours=published or None,
     )
     digests = _report.store_digests(loaded.frame)
@@ -316,7 +335,7 @@ def command_daily(args: argparse.Namespace) -> int:
     records: dict[str, dict[str, Any]] = {}
     keys: dict[str, str] = {}
     jobs: list[PushJob] = []
-    options = {"skip_bad_rows": skip_bad_rows, "store_id": store_id}
+    options: deliver.ReportOptions = {"skip_bad_rows": skip_bad_rows, "store_id": store_id}
     for target in recipients.stores:
         sid = target.store_id
         record: dict[str, Any] = {
@@ -418,7 +437,7 @@ def command_daily(args: argparse.Namespace) -> int:
                     **options,
                 )
             record["report"] = str(report_html)
-            outcome = deliver.deliver(
+            delivery = deliver.deliver(
                 d,
                 report_html=report_html,
                 to=target.to,
@@ -431,7 +450,7 @@ def command_daily(args: argparse.Namespace) -> int:
                 zip_report=bool(getattr(args, "zip_report", False)),
                 key=keys[sid],
             )
-            record["mail"] = _mail_summary(outcome)
+            record["mail"] = _mail_summary(delivery)
         except AftersalesError as exc:
             # One store's broken report or refused message must not keep the others' mail back.
             record["mail"] = {"status": "failed", "recipients": [], "detail": str(exc)}

@@ -33,7 +33,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, make_msgid, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
@@ -42,6 +42,13 @@ from aftersales_kit.export import action_lists_bytes
 from aftersales_kit.files import atomic_write
 from aftersales_kit.resources import resource_dir
 from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
+
+if TYPE_CHECKING:
+    import altair as alt
+    import jinja2
+
+    from aftersales_kit.diagnose import Diagnosis, Finding
+    from aftersales_kit.report import ReportParams
 
 TEMPLATE_DIR = resource_dir("templates") / "email"  # inside the wheel, or the checkout's
 #: Gmail clips bodies above ~102 KB; CID images do not count, markup and inline CSS do.
@@ -66,7 +73,7 @@ def _one_line(text: object) -> str:
 # --- findings text --------------------------------------------------------------------------------
 
 
-def finding_text(finding: Any, *, lang: str = "zh") -> tuple[str, str]:
+def finding_text(finding: Finding, *, lang: str = "zh") -> tuple[str, str]:
     """(title, suggestion) of one ``Finding`` in the report's wording (``text.finding_text``)."""
     rendered = text.finding_text(finding, lang=lang)
     return rendered.title, rendered.advice
@@ -84,7 +91,12 @@ def _register_fonts() -> None:
             vl_convert.register_font_directory(folder)
 
 
-def chart_png(chart: Any, *, title: str | None = None, width: int = CHART_WIDTH) -> bytes:
+def chart_png(
+    chart: alt.TopLevelMixin | Mapping[str, Any],
+    *,
+    title: str | None = None,
+    width: int = CHART_WIDTH,
+) -> bytes:
     """Render an altair chart (or a Vega-Lite dict) to a 2× PNG with the CJK font, no browser.
 
     The chart's font is forced to Noto Sans CJK SC: vl-convert draws with the fonts it has been
@@ -121,13 +133,13 @@ class EmailChart:
 
 
 def email_charts(
-    diagnosis: Any, *, lang: str = "zh", domain: str = "aftersales.local"
+    diagnosis: Diagnosis, *, lang: str = "zh", domain: str = "aftersales.local"
 ) -> list[EmailChart]:
     """The two or three PNG charts of the email, skipping those whose frame is empty."""
     from aftersales_kit import charts
 
     d = diagnosis
-    built: list[tuple[str, Any]] = []
+    built: list[tuple[str, alt.TopLevelMixin]] = []
     if d.trend_daily.height:
         line = getattr(getattr(d, "warning", None), "line_hours", None) or 60.0
         built.append(
@@ -156,7 +168,7 @@ def email_charts(
 
 
 @functools.cache
-def _jinja() -> Any:
+def _jinja() -> jinja2.Environment:
     import jinja2
 
     return jinja2.Environment(
@@ -168,7 +180,7 @@ def _jinja() -> Any:
     )
 
 
-def _store_name(d: Any, override: str | None = None) -> str:
+def _store_name(d: Diagnosis, override: str | None = None) -> str:
     return _one_line(override or getattr(d, "store_name", None) or d.store_id)
 
 
@@ -176,7 +188,7 @@ def _scene_label(scene: str, lang: str) -> str:
     return text.label("scene", scene, lang)
 
 
-def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
+def _context(d: Diagnosis, *, lang: str, store_name: str | None) -> dict[str, Any]:
     k, prev = d.kpis, d.prev_kpis
     name = _store_name(d, store_name)
     delta = fmt.delta_pct(k.mean_hours, previous=prev.mean_hours)
@@ -274,7 +286,7 @@ def _context(d: Any, *, lang: str, store_name: str | None) -> dict[str, Any]:
     }
 
 
-def _tomorrow_text(d: Any, *, lang: str) -> str:
+def _tomorrow_text(d: Diagnosis, *, lang: str) -> str:
     """The 明天 line: tomorrow's projected mean with the 考核周期 shifted by a day."""
     tomorrow = getattr(d, "tomorrow", None)
     if tomorrow is None or tomorrow.mean_hours is None:
@@ -291,7 +303,7 @@ def _tomorrow_text(d: Any, *, lang: str) -> str:
     )
 
 
-def subject(diagnosis: Any, *, lang: str = "zh", store_name: str | None = None) -> str:
+def subject(diagnosis: Diagnosis, *, lang: str = "zh", store_name: str | None = None) -> str:
     """``【售后时长诊断】示例旗舰店 03-01~03-30 平均 281.7 小时 ↑12%``."""
     d = diagnosis
     delta = fmt.delta_pct(d.kpis.mean_hours, previous=d.prev_kpis.mean_hours)
@@ -307,7 +319,7 @@ def subject(diagnosis: Any, *, lang: str = "zh", store_name: str | None = None) 
 
 
 def attachment_names(
-    diagnosis: Any, *, lang: str = "zh", store_name: str | None = None, zipped: bool = False
+    diagnosis: Diagnosis, *, lang: str = "zh", store_name: str | None = None, zipped: bool = False
 ) -> tuple[str, str]:
     """(report file name, xlsx file name); Chinese, encoded per RFC 2231 by the email policy.
 
@@ -346,7 +358,7 @@ def safe_filename(name: str) -> str:
     return f"{stem}.{ext}" if ext else stem
 
 
-def _footer(diagnosis: Any, *, lang: str, store_name: str | None, zipped: bool) -> list[str]:
+def _footer(diagnosis: Diagnosis, *, lang: str, store_name: str | None, zipped: bool) -> list[str]:
     report_name, xlsx_name = attachment_names(
         diagnosis, lang=lang, store_name=store_name, zipped=zipped
     )
@@ -358,7 +370,7 @@ def _footer(diagnosis: Any, *, lang: str, store_name: str | None, zipped: bool) 
 
 
 def render_body(
-    diagnosis: Any,
+    diagnosis: Diagnosis,
     *,
     charts: Sequence[EmailChart],
     lang: str = "zh",
@@ -385,7 +397,11 @@ def render_body(
 
 
 def render_text(
-    diagnosis: Any, *, lang: str = "zh", store_name: str | None = None, zip_report: bool = False
+    diagnosis: Diagnosis,
+    *,
+    lang: str = "zh",
+    store_name: str | None = None,
+    zip_report: bool = False,
 ) -> str:
     """The plain-text alternative: the same summary without tables or images."""
     c = _context(diagnosis, lang=lang, store_name=store_name)
@@ -411,7 +427,7 @@ def render_text(
 
 
 def build_message(
-    diagnosis: Any,
+    diagnosis: Diagnosis,
     *,
     report_html: Path | bytes,
     sender: str,
@@ -465,7 +481,7 @@ def build_message(
         render_text(diagnosis, lang=lang, store_name=store_name, zip_report=zip_report)
     )
     message.add_alternative(html, subtype="html")
-    related = message.get_payload()[1]
+    related = list(message.iter_parts())[1]  # multipart/alternative: text, then html
     for number, chart in enumerate(charts, 1):
         related.add_related(
             chart.png,
@@ -524,7 +540,7 @@ def write_eml(message: EmailMessage, *, outbox: Path, stem: str) -> Path:
 # --- sent-log -------------------------------------------------------------------------------------
 
 
-def fingerprint(diagnosis: Any, *, lang: str = "zh") -> str:
+def fingerprint(diagnosis: Diagnosis, *, lang: str = "zh") -> str:
     """Identity of "the same report": store, window, language and the data it was computed from.
 
     ``as_of`` is left out on purpose: a rerun a minute later is the same report.
@@ -575,7 +591,7 @@ class SentLog:
         self,
         *,
         fingerprint: str,
-        diagnosis: Any,
+        diagnosis: Diagnosis,
         recipient: str,
         message_id: str,
         status: str = "sent",
@@ -612,7 +628,7 @@ class Delivery:
 
 
 def deliver(
-    diagnosis: Any,
+    diagnosis: Diagnosis,
     *,
     report_html: Path | bytes,
     to: Sequence[str],
@@ -720,19 +736,27 @@ class RecipientsFile:
 
 
 #: The push channels of a store or of ``[estate]``; their values may use ``${NAME}``.
-CHANNEL_KEYS = ("wecom", "dingtalk", "dingtalk_secret")
+ChannelKey = Literal["wecom", "dingtalk", "dingtalk_secret"]
+CHANNEL_KEYS: tuple[ChannelKey, ...] = ("wecom", "dingtalk", "dingtalk_secret")
+
+
+class Channels(TypedDict):
+    """The push channels of a recipients entry (webhook URLs and the DingTalk signing secret)."""
+
+    wecom: str | None
+    dingtalk: str | None
+    dingtalk_secret: str | None
 
 
 def _channels(
     entry: Mapping[str, object], *, where: str, env: Mapping[str, str] | None
-) -> dict[str, str | None]:
+) -> Channels:
     from aftersales_kit.config import expand_env
 
-    values: dict[str, str | None] = {}
+    values: Channels = {"wecom": None, "dingtalk": None, "dingtalk_secret": None}
     for key in CHANNEL_KEYS:
         raw = entry.get(key)
         if raw is None:
-            values[key] = None
             continue
         if not isinstance(raw, str):
             msg = f"{where}.{key} 必须是字符串 (must be a string): {raw!r}"
@@ -824,8 +848,15 @@ def load_recipients(
     return list(read_recipients(path, env=env).stores)
 
 
+class ReportOptions(TypedDict):
+    """The load options a report was rendered with (part of its fingerprint)."""
+
+    skip_bad_rows: bool
+    store_id: str | None
+
+
 def report_params(
-    diagnosis: Any,
+    diagnosis: Diagnosis,
     *,
     data: Sequence[Path],
     rules: str | None,
@@ -833,7 +864,7 @@ def report_params(
     as_of: str | None,
     skip_bad_rows: bool = False,
     store_id: str | None = None,
-) -> Any:
+) -> ReportParams:
     """The notebook parameters of the report this email attaches (as ``aftersales report``)."""
     from aftersales_kit import report
 
@@ -851,7 +882,9 @@ def report_params(
     )
 
 
-def report_key(diagnosis: Any, *, params: Any, rows: str | None, as_of_given: bool) -> str:
+def report_key(
+    diagnosis: Diagnosis, *, params: ReportParams, rows: str | None, as_of_given: bool
+) -> str:
     """The report's fingerprint (:func:`aftersales_kit.report.fingerprint`, the one freshness
     rule); without the rows digest it never matches a sidecar, so nothing stale is reused."""
     from aftersales_kit import report
@@ -865,7 +898,7 @@ def report_key(diagnosis: Any, *, params: Any, rows: str | None, as_of_given: bo
 
 
 def ensure_report(
-    diagnosis: Any,
+    diagnosis: Diagnosis,
     *,
     out_dir: Path,
     data: Sequence[Path],
@@ -909,7 +942,7 @@ def ensure_report(
 
 def _diagnoses(
     args: argparse.Namespace, store_ids: Sequence[str]
-) -> tuple[dict[str, Any], list[Path], dict[str, str]]:
+) -> tuple[dict[str, Diagnosis], list[Path], dict[str, str]]:
     from aftersales_kit.config import load_config
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
@@ -983,7 +1016,7 @@ def command_email(args: argparse.Namespace) -> int:
     failed = False
     for target in targets:
         d = diagnoses[target.store_id]
-        options = {
+        options: ReportOptions = {
             "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
             "store_id": getattr(args, "store_id", None),
         }
