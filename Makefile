@@ -76,9 +76,10 @@ daily: setup ## The morning routine (render, mail, 企业微信/钉钉): make da
 	$(PY) -m aftersales_kit daily $(DATA_ARG) $(call arg,--recipients,$(RECIPIENTS)) \
 	  $(call arg,--end,$(END)) $(if $(DRY_RUN),--dry-run) --lang $(REPORT_LANG)
 
-lint: setup ## Run ruff
+lint: setup ## Run ruff and the type checker (mypy --strict, see [tool.mypy] in pyproject.toml)
 	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
 	$(VENV)/bin/ruff format --check aftersales_kit tests benchmarks
+	$(PY) -m mypy aftersales_kit
 
 sysdeps: ## Install Debian's chromium and fonts-noto-cjk when missing (browser and PNG tests)
 	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then \
@@ -92,8 +93,9 @@ sysdeps: ## Install Debian's chromium and fonts-noto-cjk when missing (browser a
 	  fi; \
 	fi
 
-test: setup sysdeps ## Run ruff and the whole test suite (installs chromium and CJK fonts when missing)
+test: setup sysdeps ## Run ruff, the type checker and the whole test suite (installs chromium and CJK fonts when missing)
 	$(VENV)/bin/ruff check aftersales_kit tests benchmarks
+	$(PY) -m mypy aftersales_kit
 	$(PY) -m pytest -n 2 -q
 
 bench: setup ## Run the benchmarks (metrics vs DuckDB/pandas, batch and one report vs naive)
