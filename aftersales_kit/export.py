@@ -43,48 +43,6 @@ SHEETS: tuple[tuple[str, str, str], ...] = (
     ("jd_check.mismatches", "与京东时长不一致", "Differs from JD"),
 )
 
-#: column -> (zh header, en header).
-HEADERS: dict[str, tuple[str, str]] = {
-    "rank": ("排名", "Rank"),
-    "service_id": ("服务单号", "Service id"),
-    "order_id": ("订单号", "Order id"),
-    "scene": ("场景", "Scene"),
-    "service_type": ("服务类型", "Service type"),
-    "reason": ("申请原因", "Reason"),
-    "status": ("服务单状态", "Status"),
-    "sku_name": ("商品名称", "Product"),
-    "apply_time": ("申请时间", "Applied"),
-    "clock_end": ("计时结束时间", "Clock end"),
-    "hours": ("售后时长(小时)", "Hours"),
-    "elapsed_hours": ("已耗时(小时)", "Elapsed hours"),
-    "stage": ("当前环节", "Stage"),
-    "rule": ("预警规则", "Rule"),
-    "rules": ("触发规则", "Rules broken"),
-    "breached": ("已超时", "Breached"),
-    "hours_to_breach": ("距超时(小时)", "Hours to breach"),
-    "projected_mean_delta": ("预计拉高均值(小时)", "Projected mean delta (h)"),
-    "stage_audit": ("审核(小时)", "Audit h"),
-    "stage_return_ship": ("取件/寄回(小时)", "Return ship h"),
-    "stage_transit": ("逆向运输(小时)", "Transit h"),
-    "stage_inbound": ("签收→入库(小时)", "Inbound h"),
-    "stage_process": ("入库→处理(小时)", "Process h"),
-    "intervention_hours": ("京东介入(小时)", "Intervention h"),
-    "team": ("负责团队", "Team"),
-    "next_action": ("下一步", "Next action"),
-    "complete_time": ("暂完结时间", "Provisionally completed"),
-    "effect_hours": ("对明天均值的影响(小时)", "Effect on tomorrow's mean (h)"),
-    "jd_hours": ("京东售后整体时长(小时)", "JD hours"),
-    "diff_hours": ("差(本工具-京东,小时)", "Difference (ours - JD, h)"),
-    "cause": ("可能原因", "Likely cause"),
-    "customer_name": ("客户姓名(已脱敏)", "Customer (masked)"),
-    "customer_phone": ("联系电话(已脱敏)", "Phone (masked)"),
-    "address": ("收货地址(已脱敏)", "Address (masked)"),
-    "buyer_account": ("下单账号(已脱敏)", "Buyer account (masked)"),
-    "province": ("省", "Province"),
-    "city": ("市", "City"),
-    "description": ("客户问题描述(电话已隐藏)", "Customer description (phones hidden)"),
-}
-
 
 def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix ``'`` to string cells starting with ``= + - @`` tab or CR; other dtypes untouched.
@@ -164,7 +122,6 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
     Personal data masked, stage/rule names translated, formula triggers neutralised, headers in
     ``lang``. Frames missing from the diagnosis are skipped; empty ones are kept (header only).
     """
-    idx = 1 if lang == "en" else 0
     sheets: dict[str, pl.DataFrame] = {}
     for attr, zh_name, en_name in SHEETS:
         frame = _field(diagnosis, attr)
@@ -174,7 +131,8 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
         if isinstance(masked, pl.LazyFrame):  # never: masking keeps the kind of frame it gets
             masked = masked.collect()
         prepared = neutralize_formulas(_labelled(masked, lang=lang))
-        prepared = prepared.rename({c: HEADERS[c][idx] for c in prepared.columns if c in HEADERS})
+        # Column headers from the string catalog (``xlsx`` labels); others keep their name.
+        prepared = prepared.rename({c: label("xlsx", c, lang) for c in prepared.columns})
         sheets[en_name if lang == "en" else zh_name] = prepared
     return sheets
 

@@ -35,6 +35,7 @@ from aftersales_kit.schema import (
     NULL_MARKERS,
     REQUIRED,
 )
+from aftersales_kit.text import both
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 SUPPORTED_SUFFIXES = (*EXCEL_SUFFIXES, ".csv", ".parquet")
@@ -125,23 +126,6 @@ ORDER_CHECKS: dict[str, tuple[str, str, str]] = {
     ),
 }
 MSG_NO_APPLY_TIME = "申请时间为空，该单无法计时 (no apply_time: the order cannot be timed)"
-
-#: warning kind -> label in the validate summary.
-WARNING_LABELS: dict[str, str] = {
-    "audit_before_apply": "审核早于申请 (audit before apply)",
-    "process_before_apply": "处理早于申请 (processing before apply)",
-    "complete_before_apply": "完结早于申请 (completion before apply)",
-    "sign_before_pickup": "签收早于取件 (signed before pickup)",
-    "intervention_end_before_start": "介入结束早于开始 (intervention ends before start)",
-    "missing_apply_time": "申请时间为空 (no apply_time)",
-    "bad_row_dropped": "已跳过的坏行 (bad rows dropped)",
-    "no_data_rows": "没有数据行的文件 (files without data rows)",
-    "ignored_file": "忽略的文件 (ignored files)",
-    "unreadable_path": "无法读取的文件夹或文件，已跳过 (unreadable paths skipped)",
-    "unknown_value": "未知的枚举值（按“其他”规则处理） (unknown enumeration values)",
-    "service_id_in_two_stores": "同一服务单号出现在多个店铺 (service id under several stores)",
-    "logistics_unmatched": "物流数据中未匹配的运单号 (waybills matching no service order)",
-}
 
 
 @dataclass(frozen=True)
@@ -446,9 +430,7 @@ def summary_text(report: LoadReport) -> str:
     lines.extend(f"  {store}: {rows} 行 (rows)" for store, rows in report.stores.items())
     total_warnings = sum(report.warning_counts.values())
     lines.append(f"警告 (warnings): {total_warnings}")
-    lines.extend(
-        f"  {WARNING_LABELS.get(kind, kind)}: {n}" for kind, n in report.warning_counts.items()
-    )
+    lines.extend(f"  {both('warning', kind)}: {n}" for kind, n in report.warning_counts.items())
     lines.extend(f"  - {p}" for p in report.warnings[:MAX_SHOWN])
     if len(report.warnings) > MAX_SHOWN:
         more = total_warnings - MAX_SHOWN

@@ -435,19 +435,11 @@ def open_summary(
     }
 
 
-_LABELS = {
-    "holiday": "春节不考核 holiday",
-    "apply_too_old": "申请超180天 apply_too_old",
-    "cancelled_before_audit": "审核前取消 cancelled_before_audit",
-    "missing_end": "缺结束时间 missing_end",
-    "invalid": "时间无效 invalid",
-    "audit": "审核 audit",
-    "return_ship": "取件/寄回 return_ship",
-    "transit": "逆向运输 transit",
-    "inbound": "签收→入库 inbound",
-    "process": "入库→处理 process",
-    "intervention": "京东介入扣除 intervention",
-}
+def _label(key: str) -> str:
+    """An excluded reason or stage in both languages (the string catalog's ``cli`` labels)."""
+    from aftersales_kit.text import both
+
+    return both("cli", key, form="{zh} {en}")
 
 
 def summary_text(result: MetricsJson) -> str:
@@ -461,12 +453,12 @@ def summary_text(result: MetricsJson) -> str:
         f"中位数 (median): {fmt.hours(result['median_hours'])}    "
         f"P90: {fmt.hours(result['p90_hours'])}",
         f"超60小时占比 (share over 60 h): {fmt.pct(result['over_60h_share'])}",
-        "剔除 (excluded): " + ", ".join(f"{_LABELS[k]} {v}" for k, v in result["excluded"].items()),
+        "剔除 (excluded): " + ", ".join(f"{_label(k)} {v}" for k, v in result["excluded"].items()),
         "阶段均值 (stage means):",
     ]
     for key, value in result["stages"].items():
         sign = "−" if key == "intervention" and value else ""
-        lines.append(f"  {_LABELS[key]}: {sign}{fmt.hours(value)}")
+        lines.append(f"  {_label(key)}: {sign}{fmt.hours(value)}")
     lines.append("场景 (scenes):")
     for scene, stats in result["scenes"].items():
         lines.append(f"  {scene}: {stats['count']} 单 (orders), {fmt.hours(stats['mean_hours'])}")

@@ -673,6 +673,82 @@ STRINGS: dict[str, tuple[str, str]] = {
 
 #: data value labels: (kind, value) -> (zh, en); missing values show as themselves.
 LABELS: dict[tuple[str, str], tuple[str, str]] = {
+    # command-line summaries (aftersales metrics / validate): printed in both languages
+    ("cli", "holiday"): ("春节不考核", "holiday"),
+    ("cli", "apply_too_old"): ("申请超180天", "apply_too_old"),
+    ("cli", "cancelled_before_audit"): ("审核前取消", "cancelled_before_audit"),
+    ("cli", "missing_end"): ("缺结束时间", "missing_end"),
+    ("cli", "invalid"): ("时间无效", "invalid"),
+    ("cli", "audit"): ("审核", "audit"),
+    ("cli", "return_ship"): ("取件/寄回", "return_ship"),
+    ("cli", "transit"): ("逆向物流", "transit"),
+    ("cli", "inbound"): ("签收→入库", "inbound"),
+    ("cli", "process"): ("入库→处理", "process"),
+    ("cli", "intervention"): ("京东介入扣除", "intervention"),
+    ("warning", "audit_before_apply"): ("审核早于申请", "audit before apply"),
+    ("warning", "process_before_apply"): ("处理早于申请", "processing before apply"),
+    ("warning", "complete_before_apply"): ("完结早于申请", "completion before apply"),
+    ("warning", "sign_before_pickup"): ("签收早于取件", "signed before pickup"),
+    ("warning", "intervention_end_before_start"): (
+        "介入结束早于开始",
+        "intervention ends before start",
+    ),
+    ("warning", "missing_apply_time"): ("申请时间为空", "no apply_time"),
+    ("warning", "bad_row_dropped"): ("已跳过的坏行", "bad rows dropped"),
+    ("warning", "no_data_rows"): ("没有数据行的文件", "files without data rows"),
+    ("warning", "ignored_file"): ("忽略的文件", "ignored files"),
+    ("warning", "unreadable_path"): ("无法读取的文件夹或文件，已跳过", "unreadable paths skipped"),
+    ("warning", "unknown_value"): (
+        "未知的枚举值（按“其他”规则处理）",
+        "unknown enumeration values",
+    ),
+    ("warning", "service_id_in_two_stores"): (
+        "同一服务单号出现在多个店铺",
+        "service id under several stores",
+    ),
+    ("warning", "logistics_unmatched"): (
+        "物流数据中未匹配的运单号",
+        "waybills matching no service order",
+    ),
+    # action-list workbook column headers (export.py)
+    ("xlsx", "rank"): ("排名", "Rank"),
+    ("xlsx", "service_id"): ("服务单号", "Service id"),
+    ("xlsx", "order_id"): ("订单号", "Order id"),
+    ("xlsx", "scene"): ("场景", "Scene"),
+    ("xlsx", "service_type"): ("服务类型", "Service type"),
+    ("xlsx", "reason"): ("申请原因", "Reason"),
+    ("xlsx", "status"): ("服务单状态", "Status"),
+    ("xlsx", "sku_name"): ("商品名称", "Product"),
+    ("xlsx", "apply_time"): ("申请时间", "Applied"),
+    ("xlsx", "clock_end"): ("计时结束时间", "Clock end"),
+    ("xlsx", "hours"): ("售后时长(小时)", "Hours"),
+    ("xlsx", "elapsed_hours"): ("已耗时(小时)", "Elapsed hours"),
+    ("xlsx", "stage"): ("当前环节", "Stage"),
+    ("xlsx", "rule"): ("预警规则", "Rule"),
+    ("xlsx", "rules"): ("触发规则", "Rules broken"),
+    ("xlsx", "breached"): ("已超时", "Breached"),
+    ("xlsx", "hours_to_breach"): ("距超时(小时)", "Hours to breach"),
+    ("xlsx", "projected_mean_delta"): ("预计拉高均值(小时)", "Projected mean delta (h)"),
+    ("xlsx", "stage_audit"): ("审核(小时)", "Audit h"),
+    ("xlsx", "stage_return_ship"): ("取件/寄回(小时)", "Return ship h"),
+    ("xlsx", "stage_transit"): ("逆向物流(小时)", "Transit h"),
+    ("xlsx", "stage_inbound"): ("签收→入库(小时)", "Inbound h"),
+    ("xlsx", "stage_process"): ("入库→处理(小时)", "Process h"),
+    ("xlsx", "intervention_hours"): ("京东介入(小时)", "Intervention h"),
+    ("xlsx", "team"): ("负责团队", "Team"),
+    ("xlsx", "next_action"): ("下一步", "Next action"),
+    ("xlsx", "complete_time"): ("暂完结时间", "Provisionally completed"),
+    ("xlsx", "effect_hours"): ("对明天均值的影响(小时)", "Effect on tomorrow's mean (h)"),
+    ("xlsx", "jd_hours"): ("京东售后整体时长(小时)", "JD hours"),
+    ("xlsx", "diff_hours"): ("差(本工具-京东,小时)", "Difference (ours - JD, h)"),
+    ("xlsx", "cause"): ("可能原因", "Likely cause"),
+    ("xlsx", "customer_name"): ("客户姓名(已脱敏)", "Customer (masked)"),
+    ("xlsx", "customer_phone"): ("联系电话(已脱敏)", "Phone (masked)"),
+    ("xlsx", "address"): ("收货地址(已脱敏)", "Address (masked)"),
+    ("xlsx", "buyer_account"): ("下单账号(已脱敏)", "Buyer account (masked)"),
+    ("xlsx", "province"): ("省", "Province"),
+    ("xlsx", "city"): ("市", "City"),
+    ("xlsx", "description"): ("客户问题描述(电话已隐藏)", "Customer description (phones hidden)"),
     ("column", "service_type"): ("客户期望", "Customer expectation"),
     ("column", "status"): ("服务单状态", "Service-order status"),
     ("column", "return_method"): ("返回方式", "Return method"),
@@ -1081,6 +1157,16 @@ def label(kind: str, value: object, lang: str = "zh") -> str:
     key = str(value)
     pair = LABELS.get((kind, key))
     return pair[i] if pair else key
+
+
+def both(kind: str, value: object, *, form: str = "{zh} ({en})") -> str:
+    """A data value in both languages, for the bilingual command-line output; unknown → itself.
+
+    >>> both("warning", "missing_apply_time")
+    '申请时间为空 (no apply_time)'
+    """
+    pair = LABELS.get((kind, str(value)))
+    return form.format(zh=pair[0], en=pair[1]) if pair else str(value)
 
 
 def show(value: object, *, lang: str = "zh") -> str:

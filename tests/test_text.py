@@ -14,7 +14,7 @@ from aftersales_kit.diagnose import Finding, FindingKind, diagnose
 from aftersales_kit.errors import UsageError
 from aftersales_kit.rules import default_window
 from aftersales_kit.settings import load_rules
-from aftersales_kit.text import FINDINGS, LABELS, STRINGS, finding_text, label, t
+from aftersales_kit.text import FINDINGS, LABELS, STRINGS, both, finding_text, label, t
 
 
 def _fields(template: str) -> set[str]:
@@ -240,3 +240,13 @@ def test_every_short_board_stage_has_its_advice() -> None:
     assert finding_text(repair).advice == FINDINGS["short_board.process.维修"][2]
     other = Finding(FindingKind.SHORT_BOARD, 3, {"stage": fmt.Stage("intervention")})
     assert finding_text(other).advice == FINDINGS["short_board"][2]
+
+
+def test_command_line_and_workbook_strings_come_from_the_catalog() -> None:
+    # Issue 13: metrics._LABELS, load.WARNING_LABELS and export.HEADERS live in text.LABELS.
+    assert both("warning", "missing_apply_time") == "申请时间为空 (no apply_time)"
+    assert both("cli", "holiday", form="{zh} {en}") == "春节不考核 holiday"
+    assert both("warning", "a_new_kind") == "a_new_kind"  # unknown: itself
+    assert label("xlsx", "service_id") == "服务单号"
+    assert label("xlsx", "service_id", "en") == "Service id"
+    assert label("xlsx", "stage_transit") == "逆向物流(小时)"  # JD's word, as everywhere else
