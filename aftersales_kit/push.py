@@ -33,11 +33,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
 from aftersales_kit.errors import UsageError
+
+if TYPE_CHECKING:
+    from aftersales_kit.diagnose import Diagnosis
 
 CHANNELS = ("wecom", "dingtalk")
 #: 企业微信's markdown limit (bytes of UTF-8); applied to 钉钉 too.
@@ -192,7 +195,7 @@ def _horizon(lang: str, hours: float) -> str:
     return fmt.hours_label(hours, lang=lang)
 
 
-def team_counts(diagnosis: Any) -> dict[str, tuple[int, int]]:
+def team_counts(diagnosis: Diagnosis) -> dict[str, tuple[int, int]]:
     """team → (already over a stage limit, due within the horizon) from ``team_actions``.
 
     The team lists already leave out the 60 h line (no team's deadline) and anything due later
@@ -208,7 +211,7 @@ def team_counts(diagnosis: Any) -> dict[str, tuple[int, int]]:
     return out
 
 
-def urgent_orders(diagnosis: Any, *, n: int = URGENT) -> list[tuple[str, str, float | None]]:
+def urgent_orders(diagnosis: Diagnosis, *, n: int = URGENT) -> list[tuple[str, str, float | None]]:
     """The ``n`` most urgent open service orders as (service id, team, hours left; negative =
     already over), most overdue first, as the team lists order them; one row per service id."""
     import polars as pl
@@ -238,7 +241,7 @@ def _left(hours: float | None, *, lang: str) -> str:
 
 
 def store_message(
-    diagnosis: Any,
+    diagnosis: Diagnosis,
     *,
     lang: str = "zh",
     store_name: str | None = None,
@@ -316,7 +319,7 @@ def store_message(
 
 
 def estate_message(
-    diagnoses: Sequence[Any],
+    diagnoses: Sequence[Diagnosis],
     *,
     lang: str = "zh",
     names: Mapping[str, str] | None = None,
@@ -352,7 +355,7 @@ def estate_message(
     ]
     ranked = sorted(
         (d for d in rows if d.kpis.mean_hours is not None),
-        key=lambda d: (-float(d.kpis.mean_hours), str(d.store_id)),
+        key=lambda d: (-(d.kpis.mean_hours or 0.0), str(d.store_id)),  # None filtered out
     )
     optional: list[int] = []
     if ranked:
