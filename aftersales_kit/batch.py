@@ -196,6 +196,7 @@ class Job:
     out_dir: str
     sidecar: dict[str, Any]
     timeout: float
+    kernel_env: Mapping[str, str] = field(default_factory=dict)  # report.report_env
 
 
 @dataclass(frozen=True)
@@ -226,12 +227,13 @@ class BatchResult:
 # --- worker side ----------------------------------------------------------------------------------
 
 
-def _worker_init(env: Mapping[str, str]) -> None:
-    """Runs once per worker process: cheap imports, the engine, and a kernel started right away."""
+def _worker_init(env: Mapping[str, str], pids: Any) -> None:
+    """Runs once per worker process: reports its pid, cheap imports, the engine, and a kernel
+    started right away with ``env`` added to its environment (this process's stays as it is)."""
     # Ctrl-C is the parent's to handle: it stops the pool; a worker dying mid-write is what the
     # atomic writes are for, but there is no point in tracebacks from every worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.update(env)
+    pids.put(os.getpid())  # the parent stops its workers by these, not by the pool's internals
     from aftersales_kit import engine
 
     # A parent killed with SIGKILL must not leave this worker and its kernel running forever.
@@ -243,7 +245,7 @@ def _worker_init(env: Mapping[str, str]) -> None:
     engine.register()
     report.vega_bundle()
     try:
-        engine.prewarm(warm_imports=report.WARM_IMPORTS)
+        engine.prewarm(warm_imports=report.WARM_IMPORTS, env=env)
     except AftersalesError:
         pass  # the first store retries the start and reports the failure as that store's
 
@@ -260,6 +262,7 @@ def render_job(job: Job) -> Outcome:
             engine_name=engine.ENGINE_NAME,
             wall_timeout=job.timeout,
             warm_imports=report.WARM_IMPORTS,
+            kernel_env=job.kernel_env,
         )
         report.write_sidecar(html, job.sidecar)
     except Exception as exc:  # a store's failure must not stop the batch; the reason is reported
@@ -270,27 +273,24 @@ def render_job(job: Job) -> Outcome:
     return Outcome(job.store, "done", path=str(html), seconds=time.perf_counter() - started)
 
 
-def render_index_job(summary: str, *, out_dir: str, lang: str) -> str:
+def render_index_job(
+    summary: str, *, out_dir: str, lang: str, kernel_env: Mapping[str, str]
+) -> str:
     """Execute and render the portfolio notebook in a worker; returns the index path."""
     from aftersales_kit import engine, portfolio
 
     return str(
         portfolio.render_index(
-            Path(summary), out_dir=Path(out_dir), lang=lang, engine_name=engine.ENGINE_NAME
+            Path(summary),
+            out_dir=Path(out_dir),
+            lang=lang,
+            engine_name=engine.ENGINE_NAME,
+            kernel_env=kernel_env,
         )
     )
 
 
 # --- parent side ----------------------------------------------------------------------------------
-
-
-def _worker_env() -> dict[str, str]:
-    from aftersales_kit import report
-
-    env = {report.ENV_FLAG: "1"}  # the kernel must see it from its start (charts use the bundle)
-    if os.environ.get("AFTERSALES_CONFIG"):
-        env["AFTERSALES_CONFIG"] = os.environ["AFTERSALES_CONFIG"]
-    return env
 
 
 def _diagnose_isolated(
@@ -373,7 +373,8 @@ def run_batch(
     )
     with _report.private_dir("batch") as tmp:
         # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
-        pool = _start_pool(worker_count(workers, stores=count))
+        kernel_env = _report.report_env(config=config)
+        pool = _start_pool(worker_count(workers, stores=count), env=kernel_env)
         try:
             return _run_batch(
                 pool,
@@ -393,6 +394,7 @@ def run_batch(
                 timeout=timeout,
                 progress=progress,
                 index=index,
+                kernel_env=kernel_env,
             )
         except OSError as exc:  # the output folder filled up or vanished mid-run
             _stop_pool(pool)
@@ -404,7 +406,7 @@ def run_batch(
 
 
 def _run_batch(
-    pool: ProcessPoolExecutor,
+    pool: WorkerPool,
     *,
     began: float,
     out: Path,
@@ -422,6 +424,7 @@ def _run_batch(
     timeout: float,
     progress: bool,
     index: bool,
+    kernel_env: Mapping[str, str],
 ) -> BatchResult:
     from aftersales_kit import report
     from aftersales_kit.load import load
@@ -499,7 +502,7 @@ def _run_batch(
         _write_cache(cache, d)
         sidecar = report.sidecar(d, html_path=html, out_dir=out, digest=digest, lang=params.lang)
         params = dataclasses.replace(params, cache=str(cache))
-        jobs.append(Job(store, params, str(out), sidecar, timeout))
+        jobs.append(Job(store, params, str(out), sidecar, timeout, kernel_env=kernel_env))
 
     index_path = None
     if jobs or index:
@@ -512,6 +515,7 @@ def _run_batch(
             window=window,
             lang=base_params.lang,
             index=index,
+            kernel_env=kernel_env,
         )
     else:
         pool.shutdown(wait=True)
@@ -525,29 +529,51 @@ def _worker_ready() -> int:
     return os.getpid()
 
 
-def _start_pool(workers: int) -> ProcessPoolExecutor:
+class WorkerPool(ProcessPoolExecutor):
+    """A spawn process pool whose workers report their pids from their initializer, so that the
+    pool can be stopped without reading the executor's private process table."""
+
+    def __init__(self, workers: int, *, env: Mapping[str, str]) -> None:
+        context = multiprocessing.get_context("spawn")  # fork + kernels misbehaves (TOOLING §1.9)
+        self._pids = context.SimpleQueue()
+        self.kernel_env = dict(env)
+        super().__init__(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_worker_init,
+            initargs=(self.kernel_env, self._pids),
+        )
+
+    def worker_pids(self) -> list[int]:
+        """The pids of every worker started so far."""
+        pids = []
+        while not self._pids.empty():
+            pids.append(self._pids.get())
+        return pids
+
+
+def _start_pool(workers: int, *, env: Mapping[str, str]) -> WorkerPool:
     """A spawn pool whose ``workers`` processes are started now (they warm a kernel each)."""
-    context = multiprocessing.get_context("spawn")  # fork + kernels misbehaves (TOOLING §1.9)
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_worker_init, initargs=(_worker_env(),)
-    )
+    pool = WorkerPool(workers, env=env)
     for _ in range(workers):  # a spawn pool starts a process per submit while none is idle
         pool.submit(_worker_ready)
     return pool
 
 
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
+def _stop_pool(pool: WorkerPool) -> None:
     # Stop the workers first, then wait for the executor's manager thread to notice and finish:
     # shutting down without waiting left that thread to write to a closed pipe at interpreter
     # exit, which printed a traceback after our clear error message.
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for proc in processes:
-        proc.terminate()
+    for pid in pool.worker_pids():
+        try:
+            os.kill(pid, signal.SIGTERM)  # what Process.terminate() sends
+        except ProcessLookupError:
+            pass  # already gone
     pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_pool(
-    pool: ProcessPoolExecutor,
+    pool: WorkerPool,
     jobs: list[Job],
     outcomes: dict[str, Outcome],
     *,
@@ -556,6 +582,7 @@ def _run_pool(
     window: Any,
     lang: str,
     index: bool,
+    kernel_env: Mapping[str, str],
 ) -> Path | None:
     from tqdm import tqdm
 
@@ -592,7 +619,11 @@ def _run_pool(
             try:
                 index_path = Path(
                     pool.submit(
-                        render_index_job, str(summary), out_dir=str(out), lang=lang
+                        render_index_job,
+                        str(summary),
+                        out_dir=str(out),
+                        lang=lang,
+                        kernel_env=kernel_env,
                     ).result()
                 )
             except Exception as exc:
@@ -655,11 +686,14 @@ def rebuild_index(
         )
         raise UsageError(msg)
     summary = portfolio.write_summary(out, window=window)
-    os.environ.update(_worker_env())
     engine.skip_slow_imports()
     engine.register()
     try:
-        return Path(render_index_job(str(summary), out_dir=str(out), lang=lang))
+        return Path(
+            render_index_job(
+                str(summary), out_dir=str(out), lang=lang, kernel_env=_report.report_env()
+            )
+        )
     finally:
         engine.shutdown_kernels()
 

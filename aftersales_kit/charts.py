@@ -17,14 +17,15 @@ import functools
 import itertools
 import json
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from aftersales_kit._compat import skip_rfc3987_syntax
+
 # jsonschema (imported by altair) compiles the rfc3987_syntax grammar at import, about 1.4 s of a
 # 4 s report budget, only to validate IRI formats that Vega-Lite specs never use.
-sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+skip_rfc3987_syntax()
 
 import altair as alt  # noqa: E402
 import polars as pl  # noqa: E402

@@ -15,8 +15,10 @@ It is registered under ``ENGINE_NAME`` by the ``papermill.engine`` entry point o
 :func:`register` registers it programmatically (for processes where entry points are stale).
 
 Extra engine keyword arguments (forwarded by ``execute_notebook(**engine_kwargs)``):
-``wall_timeout`` (seconds for the whole notebook; the kernel is killed and replaced when it is hit)
-and ``warm_imports`` (modules imported in a new kernel before its first notebook).
+``wall_timeout`` (seconds for the whole notebook; the kernel is killed and replaced when it is hit),
+``warm_imports`` (modules imported in a new kernel before its first notebook) and ``kernel_env``
+(variables the kernel gets on top of this process's environment; a kernel started with other
+values is replaced). The caller's ``os.environ`` is never changed.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from aftersales_kit._compat import RFC3987_PRELUDE, skip_rfc3987_syntax
 from aftersales_kit.errors import ReportError
 
 ENGINE_NAME = "aftersales-warm"
@@ -53,17 +56,9 @@ logger = logging.getLogger("aftersales_kit.engine")
 
 
 def skip_slow_imports() -> None:
-    """Stop jsonschema from importing rfc3987-syntax in this process.
-
-    jsonschema (pulled in by nbformat and altair) registers an optional ``iri`` format checker when
-    ``rfc3987_syntax`` is importable, and that module compiles a lark Earley grammar at import time:
-    about 1.5 s of every process start here. Neither the notebook schema (nbformat validates without
-    format checkers) nor the Vega-Lite schema altair validates against uses ``"format": "iri"``, so
-    the checker is dead weight. A ``None`` entry in ``sys.modules`` makes the import fail with
-    ImportError, which jsonschema suppresses. It only helps before jsonschema is first imported.
-    """
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    """Stop jsonschema from importing rfc3987-syntax in this process (see
+    :func:`aftersales_kit._compat.skip_rfc3987_syntax`)."""
+    skip_rfc3987_syntax()
 
 
 #: AF_UNIX socket paths are limited to 107 bytes; jupyter_client appends ``-<port>``.
@@ -99,9 +94,35 @@ def kernel_transport() -> dict[str, str]:
 SECRET_ENV = frozenset({"AFTERSALES_SMTP_PASSWORD"})
 
 
-def kernel_env() -> dict[str, str]:
-    """This process's environment without :data:`SECRET_ENV`, for the kernels it starts."""
-    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+def kernel_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without :data:`SECRET_ENV`, plus ``extra``, for the kernels it
+    starts (given to the kernel manager explicitly; this process's environment stays as it is)."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    env.update(extra or {})
+    return env
+
+
+def _env_key(extra: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((extra or {}).items()))
+
+
+def env_kernel_manager(extra: Mapping[str, str]) -> type:
+    """An ``AsyncKernelManager`` class whose kernels start with :func:`kernel_env` (``extra``).
+
+    For papermill's stock engine, which starts its kernel through nbclient without an ``env``:
+    nbclient accepts the class as ``kernel_manager_class`` and still owns (and shuts down) the
+    manager it creates.
+    """
+    from jupyter_client import AsyncKernelManager
+
+    values = dict(extra)
+
+    class EnvKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw.setdefault("env", kernel_env(values))
+            await super().start_kernel(**kw)
+
+    return EnvKernelManager
 
 
 _STALE_IPC = re.compile(r"^aftersales-(\d+)-[0-9a-f]{8}")
@@ -211,12 +232,7 @@ def _remove_ipc_dirs() -> None:
 
 
 #: run silently in every new kernel, before its first notebook.
-_KERNEL_PRELUDE = (
-    "import sys as _sys\n"
-    "if 'jsonschema' not in _sys.modules:\n"
-    "    _sys.modules.setdefault('rfc3987_syntax', None)\n"
-    "del _sys\n"
-)
+_KERNEL_PRELUDE = RFC3987_PRELUDE
 
 
 def _warm_code(modules: Iterable[str]) -> str:
@@ -264,6 +280,7 @@ class WarmKernel:
     km: Any  # jupyter_client.AsyncKernelManager
     kc: Any  # jupyter_client.AsyncKernelClient, kept connected between notebooks
     pid: int | None
+    env: tuple[tuple[str, str], ...] = ()  # the ``extra`` of kernel_env it was started with
     runs: int = 0
     broken: bool = field(default=False)
 
@@ -326,7 +343,12 @@ _LOCK = threading.Lock()
 
 
 def _start_kernel(
-    kernel_name: str, *, cwd: str, startup_timeout: float, warm_imports: Iterable[str]
+    kernel_name: str,
+    *,
+    cwd: str,
+    startup_timeout: float,
+    warm_imports: Iterable[str],
+    env: Mapping[str, str] | None = None,
 ) -> WarmKernel:
     import zmq
     from jupyter_client import AsyncKernelManager
@@ -338,7 +360,9 @@ def _start_kernel(
         try:
             # An in-memory history avoids SQLite lock clashes between parallel kernels.
             run_sync(km.start_kernel)(
-                extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=cwd, env=kernel_env()
+                extra_arguments=["--HistoryManager.hist_file=:memory:"],
+                cwd=cwd,
+                env=kernel_env(env),
             )
             # One client for the kernel's life: a new client per notebook costs ~0.2 s in
             # wait_for_ready (it drains IOPub for 0.2 s), and two clients would share the session
@@ -356,7 +380,7 @@ def _start_kernel(
             time.sleep(0.2 * attempt)
             continue
         pid = getattr(km.provisioner, "pid", None)
-        kernel = WarmKernel(kernel_name=kernel_name, km=km, kc=kc, pid=pid)
+        kernel = WarmKernel(kernel_name=kernel_name, km=km, kc=kc, pid=pid, env=_env_key(env))
         kernel.run_silent(_KERNEL_PRELUDE + _warm_code(warm_imports), timeout=startup_timeout * 2)
         return kernel
     msg = (
@@ -372,12 +396,20 @@ def get_kernel(
     cwd: str | None = None,
     startup_timeout: float = 60.0,
     warm_imports: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> WarmKernel:
-    """This process's warm kernel for ``kernel_name``, started (and warmed) on first use."""
+    """This process's warm kernel for ``kernel_name``, started (and warmed) on first use.
+
+    ``env`` is added to the kernel's environment (:func:`kernel_env`); a kernel started with other
+    values is replaced. ``None`` takes the kernel there is, or starts one without additions.
+    """
     with _LOCK:
         kernel = _KERNELS.get(kernel_name)
         if kernel is not None and (
-            kernel.broken or kernel.runs >= MAX_RUNS_PER_KERNEL or not _alive(kernel)
+            kernel.broken
+            or kernel.runs >= MAX_RUNS_PER_KERNEL
+            or (env is not None and kernel.env != _env_key(env))
+            or not _alive(kernel)
         ):
             _KERNELS.pop(kernel_name)
             kernel.shutdown()
@@ -388,6 +420,7 @@ def get_kernel(
                 cwd=cwd or os.getcwd(),
                 startup_timeout=startup_timeout,
                 warm_imports=warm_imports,
+                env=env,
             )
             _KERNELS[kernel_name] = kernel
         return kernel
@@ -426,10 +459,17 @@ atexit.register(shutdown_kernels)
 
 
 def prewarm(
-    kernel_name: str = "python3", *, warm_imports: Iterable[str] = (), startup_timeout: float = 60.0
+    kernel_name: str = "python3",
+    *,
+    warm_imports: Iterable[str] = (),
+    startup_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
 ) -> int | None:
     """Start this process's kernel ahead of the first notebook; returns the kernel pid."""
-    return get_kernel(kernel_name, startup_timeout=startup_timeout, warm_imports=warm_imports).pid
+    kernel = get_kernel(
+        kernel_name, startup_timeout=startup_timeout, warm_imports=warm_imports, env=env
+    )
+    return kernel.pid
 
 
 def _make_engine() -> type:
@@ -454,9 +494,10 @@ def _make_engine() -> type:
         ) -> Any:
             wall_timeout = kwargs.pop("wall_timeout", None)
             warm_imports = kwargs.pop("warm_imports", ())
+            env = kwargs.pop("kernel_env", None)
             kwargs = remove_args(["input_path", "timeout", "startup_timeout", "km"], **kwargs)
             kernel = get_kernel(
-                kernel_name, startup_timeout=start_timeout, warm_imports=warm_imports
+                kernel_name, startup_timeout=start_timeout, warm_imports=warm_imports, env=env
             )
             # papermill has already chdir'ed into its ``cwd`` argument; a reused kernel must follow.
             kernel.reset(cwd=os.getcwd())

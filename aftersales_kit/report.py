@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import stat
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
@@ -30,6 +29,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aftersales_kit import __version__
+from aftersales_kit._compat import skip_rfc3987_syntax
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
 from aftersales_kit.resources import resource_dir
@@ -45,6 +45,8 @@ META_MIME = "application/vnd.aftersales.report+json"
 BUNDLE_TAG = "aftersales_vega_bundle"
 #: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
 ENV_FLAG = "AFTERSALES_REPORT"
+#: the configuration file for a kernel that loads data itself (the user's fallback variable).
+CONFIG_ENV = "AFTERSALES_CONFIG"
 #: modules a new kernel imports before its first notebook (what the store notebook imports).
 WARM_IMPORTS = (
     "polars",
@@ -266,6 +268,16 @@ def report_path(out_dir: str | Path, *, store: str, window: Any) -> Path:
 # --- execute --------------------------------------------------------------------------------------
 
 
+def report_env(*, config: str | Path | None = None) -> dict[str, str]:
+    """What a report kernel gets on top of this process's environment: :data:`ENV_FLAG`, and the
+    configuration file when there is one. Given to the kernel manager explicitly (engine kwarg
+    ``kernel_env``); this process's ``os.environ`` is never changed."""
+    env = {ENV_FLAG: "1"}
+    if config:
+        env[CONFIG_ENV] = str(Path(config).resolve())
+    return env
+
+
 @functools.cache
 def notebook_parameters(notebook: Path = NOTEBOOK) -> dict[str, Any]:
     """The parameters cell of ``notebook`` (``papermill.inspect_notebook``), cached per process."""
@@ -298,7 +310,8 @@ def execute(
     """Run the report notebook with papermill and return the executed ``NotebookNode``.
 
     Unknown parameter names raise :class:`UsageError` before any kernel starts. Extra keyword
-    arguments go to papermill / the engine (e.g. ``execution_timeout``, ``cwd``).
+    arguments go to papermill / the engine (e.g. ``execution_timeout``, ``cwd``); ``kernel_env``
+    (default :func:`report_env`) is added to the kernel's environment, with any engine.
     """
     values = params.as_papermill() if isinstance(params, ReportParams) else dict(params)
     check_parameters(values, notebook=notebook)
@@ -306,9 +319,9 @@ def execute(
     import papermill as pm
     from traitlets.config import Config
 
-    from aftersales_kit.engine import kernel_transport
+    from aftersales_kit import engine
 
-    os.environ[ENV_FLAG] = "1"  # inherited by the kernel: charts use the template's bundle
+    env = dict(engine_kwargs.pop("kernel_env", None) or report_env())
     options: dict[str, Any] = {
         "kernel_name": "python3",
         "progress_bar": False,
@@ -320,8 +333,13 @@ def execute(
         "shutdown_kernel": "immediate",
         # Unix sockets, not localhost TCP: no "running over TCP without encryption" warning
         # printed by every kernel (the warm engine ignores this; it starts its kernels the same way)
-        "config": Config({"KernelManager": kernel_transport()}),
+        "config": Config({"KernelManager": engine.kernel_transport()}),
     }
+    # The kernel sees ENV_FLAG from its start (charts use the template's bundle).
+    if engine_name == engine.ENGINE_NAME:
+        options["kernel_env"] = env
+    else:  # papermill's stock engine: nbclient starts the kernel through this manager class
+        options["kernel_manager_class"] = engine.env_kernel_manager(env)
     options.update(engine_kwargs)
     return pm.execute_notebook(
         str(notebook), str(output), parameters=values, engine_name=engine_name, **options
@@ -331,7 +349,7 @@ def execute(
 def _quiet_imports() -> None:
     # jsonschema compiles the rfc3987_syntax grammar on import (~1.4 s) for IRI formats that
     # nbformat/nbconvert never check; skip it unless something already imported it.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    skip_rfc3987_syntax()
 
 
 # --- export ---------------------------------------------------------------------------------------
@@ -588,8 +606,9 @@ def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[
     from aftersales_kit import engine
 
     _quiet_imports()
-    os.environ[ENV_FLAG] = "1"  # before the kernel starts: it inherits the environment
     engine_kwargs.setdefault("warm_imports", WARM_IMPORTS)
+    # The same variables for the kernel started here and for the engine that then runs on it.
+    engine_kwargs.setdefault("kernel_env", report_env())
     own_kernel = None
     if not engine.has_kernel():
         # Everything the start thread imports is imported here first: two threads importing
@@ -599,7 +618,7 @@ def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[
         import jupyter_core.utils  # noqa: F401
         import zmq  # noqa: F401
 
-        own_kernel = _KernelStart(engine_kwargs["warm_imports"])
+        own_kernel = _KernelStart(engine_kwargs["warm_imports"], env=engine_kwargs["kernel_env"])
         own_kernel.start()
     try:
         yield engine.register()  # imports papermill: after the kernel start is under way
@@ -686,15 +705,16 @@ class _KernelStart(threading.Thread):
     """Starts this process's warm kernel in the background; a failure is left to the engine,
     which retries the start when the notebook needs the kernel and reports it properly."""
 
-    def __init__(self, warm_imports: Any) -> None:
+    def __init__(self, warm_imports: Any, *, env: Mapping[str, str]) -> None:
         super().__init__(daemon=True)
         self.warm_imports = tuple(warm_imports)
+        self.env = dict(env)
 
     def run(self) -> None:
         from aftersales_kit import engine
 
         try:
-            engine.prewarm(warm_imports=self.warm_imports)
+            engine.prewarm(warm_imports=self.warm_imports, env=self.env)
         except Exception:  # the engine retries the start and reports its failure
             engine.logger.debug("background kernel start failed", exc_info=True)
 
@@ -872,7 +892,8 @@ def render_store(
     params = _fixed_now(params)
     out = writable_dir(out_dir)
     store_dir = out / safe_store(params.store)
-    with _kernel(None, engine_kwargs := {}) as engine_name:
+    engine_kwargs: dict[str, Any] = {"kernel_env": report_env(config=config)}
+    with _kernel(None, engine_kwargs) as engine_name:
         ruleset = load_rules(params.rules or None)
         moment = parse_as_of(params.as_of)
         window = parse_window(
@@ -988,12 +1009,10 @@ def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams
 
 
 def use_config(args: argparse.Namespace) -> str | None:
-    """``--config`` as an absolute path, also exported for kernels (config.load_config reads it)."""
+    """``--config`` as an absolute path (kernels get it through :func:`report_env`, explicitly)."""
     if not getattr(args, "config", None):
         return None
-    path = str(Path(args.config).resolve())
-    os.environ["AFTERSALES_CONFIG"] = path
-    return path
+    return str(Path(args.config).resolve())
 
 
 def command_report(args: argparse.Namespace) -> int:

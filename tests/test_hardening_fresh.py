@@ -90,7 +90,7 @@ def test_item5_report_sidecar_is_the_batch_rule(
         for job in jobs:
             outcomes[job.store] = batch.Outcome(job.store, "done")
 
-    monkeypatch.setattr(batch, "_start_pool", lambda workers: NoPool())
+    monkeypatch.setattr(batch, "_start_pool", lambda workers, **_: NoPool())
     monkeypatch.setattr(batch, "_run_pool", run_pool)
     kwargs = {"out_dir": out, "as_of": AS_OF, "progress": False, "index": False}
     result = batch.run_batch([data], **kwargs)

@@ -215,7 +215,7 @@ def test_item2_every_batch_option_changes_the_notebook_parameters(
         for job in jobs:
             outcomes[job.store] = batch.Outcome(job.store, "done")
 
-    monkeypatch.setattr(batch, "_start_pool", lambda workers: NoPool())
+    monkeypatch.setattr(batch, "_start_pool", lambda workers, **_: NoPool())
     monkeypatch.setattr(batch, "_run_pool", fake_run_pool)
     base_argv = ["batch", "--out", str(tmp_path / "r"), "--as-of", AS_OF]
 
@@ -299,12 +299,8 @@ def test_item2_metrics_and_email_accept_store_id() -> None:
 
 def test_item2_environment_is_not_needed_for_the_config(tmp_path: Path) -> None:
     args = argparse.Namespace(config=str(tmp_path / "a.toml"))
-    before = os.environ.get("AFTERSALES_CONFIG")
-    try:
-        assert report.use_config(args) == str((tmp_path / "a.toml").resolve())
-        assert os.environ["AFTERSALES_CONFIG"] == str((tmp_path / "a.toml").resolve())
-    finally:
-        if before is None:
-            os.environ.pop("AFTERSALES_CONFIG", None)
-        else:
-            os.environ["AFTERSALES_CONFIG"] = before
+    before = dict(os.environ)
+    assert report.use_config(args) == str((tmp_path / "a.toml").resolve())
+    # the kernel gets it explicitly; the caller's environment is left alone (issue 13)
+    assert report.report_env(config=args.config)["AFTERSALES_CONFIG"] == report.use_config(args)
+    assert dict(os.environ) == before

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -47,6 +48,17 @@ def rendered_zh(data_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return report.render(
         ReportParams(store="1000101", data=(str(data_file),), as_of=AS_OF), out_dir=out
     )
+
+
+def test_render_leaves_the_callers_environment_unchanged(data_file: Path, tmp_path: Path) -> None:
+    """Issue 13: the kernel gets AFTERSALES_REPORT explicitly; os.environ is never mutated."""
+    before = dict(os.environ)
+    path = report.render(
+        ReportParams(store="1000101", data=(str(data_file),), as_of=AS_OF), out_dir=tmp_path
+    )
+    assert path.exists()
+    assert dict(os.environ) == before
+    assert report.report_env() == {report.ENV_FLAG: "1"}
 
 
 # --- parameters and paths (no kernel) -------------------------------------------------------------
@@ -339,50 +351,6 @@ def test_export_drops_the_interactive_bundle_and_the_meta_output() -> None:
     assert "BUNDLE" not in html and "<p>kept</p>" in html
     assert "<title>T · S · W</title>" in html
     assert cell.outputs[0]["data"] != {}  # the caller's notebook is not modified
-
-
-def test_column_writes_render_exactly_like_great_tables(monkeypatch: pytest.MonkeyPatch) -> None:
-    """sections' faster great-tables cell writes give byte-identical tables (nulls, NaN, escaping,
-    groups, every formatter the report uses, both languages)."""
-    from great_tables import gt
-    from great_tables._gt_data import Body
-
-    from aftersales_kit import sections
-
-    frame = pl.DataFrame(
-        {
-            "g": ["a", "a", "b", "b"],
-            "k": [PAYLOAD, None, "y&z", "q"],
-            "v": [1.5, None, float("nan"), 2.25],
-            "n": [1, 2, None, 4],
-            "p": [0.5, None, 0.25, float("nan")],
-        }
-    )
-
-    def tables() -> list[str]:
-        return [
-            sections._gt(
-                frame,
-                table_id="t",
-                labels={"k": "K"},
-                lang=lang,
-                groups="g",
-                hours=["v"],
-                ints=["n"],
-                pct=["p"],
-            )
-            for lang in ("zh", "en")
-        ]
-
-    fast = tables()
-    assert getattr(gt._migrate_unformatted_to_output, "_aftersales_columns", False)
-    monkeypatch.setattr(
-        gt, "_migrate_unformatted_to_output", gt._migrate_unformatted_to_output.stock
-    )
-    monkeypatch.setattr(Body, "render_formats", Body.render_formats.stock)
-    assert tables() == fast
-    assert "&lt;script&gt;" in fast[0] and PAYLOAD not in fast[0]
-    assert "1.5 小时" in fast[0] and "1.5 h" in fast[1]
 
 
 def test_order_lists_are_plain_escaped_tables() -> None:
