@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -36,6 +37,9 @@ from aftersales_kit.schema import (
     REQUIRED,
 )
 from aftersales_kit.text import both
+
+if TYPE_CHECKING:
+    import fastexcel
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 SUPPORTED_SUFFIXES = (*EXCEL_SUFFIXES, ".csv", ".parquet")
@@ -669,7 +673,7 @@ def _read_excel(path: Path, name: str, lookup: Mapping[str, tuple[str, int]]) ->
 
 
 def _numeric_id_columns(
-    reader: object,
+    reader: fastexcel.ExcelReader,
     sheet: str,
     body: pl.DataFrame,
     *,
@@ -692,7 +696,7 @@ def _numeric_id_columns(
             suspects.append((j - 1, column))  # minus the __row column
     if not suspects:
         return frozenset()
-    typed = reader.load_sheet(  # type: ignore[attr-defined]
+    typed = reader.load_sheet(
         sheet,
         header_row=header_row - 1,
         use_columns=[j for j, _c in suspects],
