@@ -14,15 +14,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aftersales_kit import __version__
 from aftersales_kit import format as fmt
 from aftersales_kit.errors import ReportError
 from aftersales_kit.files import atomic_write
+from aftersales_kit.html import Markup, Section, empty, meta_bundle, section, table, tag
 from aftersales_kit.resources import resource_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = resource_dir("notebooks") / "portfolio.ipynb"
-META_MIME = "application/vnd.aftersales.report+json"
 SUMMARY_DIR = ".cache"
 
 
@@ -115,72 +114,31 @@ def load_summary(path: str | Path) -> dict[str, Any]:
 # --- sections (called by the notebook) --------------------------------------------------
 
 
-class Html:
-    """Already-escaped HTML that displays as ``text/html``."""
-
-    def __init__(self, html: str, *, title: str = "") -> None:
-        self.html = html
-        self.title = title
-
-    def _repr_html_(self) -> str:
-        from aftersales_kit.charts import notebook_assets
-
-        # a live notebook gets the report CSS and vegaEmbed with the first output (once)
-        return notebook_assets() + self.html
-
-    def __repr__(self) -> str:
-        return f"[{self.title}]" if self.title else "[…]"
-
-    def __str__(self) -> str:
-        return self.html
-
-
-def _section(sec_id: str, title: str, body: str) -> Html:
-    return Html(
-        f'<section class="report-section" id="{sec_id}">'
-        f'<h2 class="report-h2">{fmt.escape(title)}</h2>{body}</section>',
-        title=title,
-    )
-
-
-def _empty(text: str) -> str:
-    return f'<div class="report-empty">{fmt.escape(text)}</div>'
+def _section(sec_id: str, title: str, body: Markup) -> Section:
+    return section(sec_id, body, title=title)
 
 
 def _table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], *, num: Sequence[int] = ()
-) -> str:
-    """Cells are HTML already (escaped by the caller); numbers are right-aligned."""
-    head = "".join(f"<th>{fmt.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>" for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return (
-        '<div class="table-scroll"><table class="report-table pf-table"><thead><tr>'
-        f"{head}</tr></thead><tbody>{body}</tbody></table></div>"
-    )
+    headers: Sequence[str], rows: Sequence[Sequence[str | Markup]], num: Sequence[int]
+) -> Markup:
+    return table(rows, headers=headers, num=num, classes=("pf-table",))
 
 
-def _link(row: Mapping[str, Any]) -> str:
-    # Relative links only: the reports folder can be zipped and opened anywhere.
+def _link(row: Mapping[str, Any]) -> str | Markup:
+    name = fmt.clip(row["store_name"])
     if not row.get("report"):  # computed in a notebook (analyze_estate): no report to link
-        return fmt.escape(fmt.clip(row["store_name"]))
-    href = fmt.escape(row["report"])
-    return f'<a href="{href}">{fmt.escape(fmt.clip(row["store_name"]))}</a>'
+        return name
+    # Relative links only: the reports folder can be zipped and opened anywhere.
+    return tag("a", name, href=row["report"])
 
 
-def _delta(row: Mapping[str, Any], lang: str) -> str:
+def _delta(row: Mapping[str, Any], lang: str) -> str | Markup:
     delta = row.get("delta_hours")
     if delta is None:
         return "—"
     arrow = "↑" if delta > 0 else "↓" if delta < 0 else "→"
     cls = "up" if delta > 0 else "down" if delta < 0 else ""
-    return f'<span class="{cls}">{arrow} {fmt.escape(fmt.hours(abs(delta), lang=lang))}</span>'
+    return tag("span", f"{arrow} {fmt.hours(abs(delta), lang=lang)}", class_=cls)
 
 
 def _board_text(board: Mapping[str, Any] | None, lang: str) -> str:
@@ -188,55 +146,43 @@ def _board_text(board: Mapping[str, Any] | None, lang: str) -> str:
 
     if not board:
         return "—"
-    scene, stage = label("scene", board["scene"], lang), label("stage", board["stage"], lang)
-    return fmt.escape(f"{scene} · {stage}")
+    return f"{label('scene', board['scene'], lang)} · {label('stage', board['stage'], lang)}"
 
 
-def _level(level: str, lang: str) -> str:
-    return f'<span class="risk-{fmt.escape(level)}">{fmt.escape(s("level." + level, lang))}</span>'
+def _level(level: str, lang: str) -> Markup:
+    return tag("span", s("level." + level, lang), class_=f"risk-{level}")
+
+
+#: the overview's sections (id, text key), in the navigation's order.
+NAV: tuple[tuple[str, str], ...] = (
+    ("pf-ranking", "ranking"),
+    ("pf-distribution", "distribution"),
+    ("pf-warning", "warning"),
+    ("pf-short-boards", "short_boards"),
+    ("pf-open", "open"),
+)
 
 
 def report_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> dict[str, object]:
     """Header values for the report template (same keys as a store report's meta)."""
-    from aftersales_kit.text import t
-
     start, end = summary["window_start"], summary["window_end"]
-    window = f"{start} — {end}"
     stores = summary.get("stores", [])
     # Sidecars written by an older toolkit version lack these keys; the header then shows "—".
     data_until = max((r["data_until"] for r in stores if r.get("data_until")), default=None)
     as_of = max((r["as_of"] for r in stores if r.get("as_of")), default=None)
-    meta = {
-        "lang": lang,
-        "title": s("title", lang),
-        "store_id": "",
-        "store_name": s("all_stores", lang),
-        "store_label": "",
-        "window": window,
-        "window_start": start,
-        "window_end": end,
-        "window_label": t("report.window", lang),
-        "data_until": (data_until or "—")[:16],
-        "data_until_label": t("report.data_until", lang),
-        "as_of": (as_of or "—")[:16],
-        "as_of_label": t("report.as_of", lang),
-        "version": __version__,
-        "version_label": t("report.version", lang),
-        "nav_label": t("report.nav", lang),
-        "nav": [
-            [sec, s(f"sec.{key}", lang)]
-            for sec, key in (
-                ("pf-ranking", "ranking"),
-                ("pf-distribution", "distribution"),
-                ("pf-warning", "warning"),
-                ("pf-short-boards", "short_boards"),
-                ("pf-open", "open"),
-            )
-        ],
-        "footer": s("footer", lang),
-        "generated_by": t("report.generated_by", lang, version=__version__),
-    }
-    return {META_MIME: meta, "text/plain": f"{meta['title']} · {window}"}
+    return meta_bundle(
+        lang,
+        title=s("title", lang),
+        store_id="",
+        store_name=s("all_stores", lang),
+        store_label="",
+        window_start=start,
+        window_end=end,
+        data_until=(data_until or "—")[:16],
+        as_of=(as_of or "—")[:16],
+        nav=[(sec, s(f"sec.{key}", lang)) for sec, key in NAV],
+        footer=s("footer", lang),
+    )
 
 
 def show_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> None:
@@ -245,7 +191,7 @@ def show_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> None:
     display(report_meta(summary, lang=lang), raw=True)
 
 
-def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     rows = summary["stores"]
     levels = [r["warning_level"] for r in rows]
     text = s(
@@ -256,7 +202,7 @@ def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
         watch=levels.count("watch"),
         open=sum(r["open_at_risk"] for r in rows),
     )
-    return Html(f'<p class="report-lead">{fmt.escape(text)}</p>', title=text)
+    return Section("pf-headline", text, tag("p", text, class_="report-lead"))
 
 
 def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -274,22 +220,22 @@ def _tomorrow(row: Mapping[str, Any], lang: str) -> str:
     delta = row.get("tomorrow_delta_hours")
     sign = "" if delta is None else "+" if delta > 0.05 else "−" if delta < -0.05 else "±"
     change = "" if delta is None else f" ({sign}{fmt.hours(abs(delta), lang=lang, unit=False)})"
-    return fmt.escape(fmt.hours(mean, lang=lang) + change)
+    return fmt.hours(mean, lang=lang) + change
 
 
-def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     rows = ranked(summary["stores"])
     if not rows:
-        return _section("pf-ranking", s("sec.ranking", lang), _empty(s("none.stores", lang)))
+        return _section("pf-ranking", s("sec.ranking", lang), empty(s("none.stores", lang)))
     body = [
         [
             str(i),
             _link(r),
-            fmt.escape(fmt.hours(r["mean_hours"], lang=lang)),
-            fmt.escape(fmt.hours(r["prev_mean_hours"], lang=lang)),
+            (fmt.hours(r["mean_hours"], lang=lang)),
+            (fmt.hours(r["prev_mean_hours"], lang=lang)),
             _delta(r, lang),
             str(r["counted"]),
-            fmt.escape(fmt.pct(r["over_60h_share"])),
+            (fmt.pct(r["over_60h_share"])),
             _tomorrow(r, lang),
             _board_text(r["short_board"], lang),
             _level(r["warning_level"], lang),
@@ -311,11 +257,11 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
             "col.level",
         )
     ]
-    table = _table(headers, body, num=(0, 2, 3, 5, 6, 7))
-    return _section("pf-ranking", s("sec.ranking", lang), table)
+    body_html = _table(headers, body, (0, 2, 3, 5, 6, 7))
+    return _section("pf-ranking", s("sec.ranking", lang), body_html)
 
 
-def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     import altair as alt
     import polars as pl
 
@@ -324,7 +270,7 @@ def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     rows = [r for r in summary["stores"] if r["mean_hours"] is not None]
     if not rows:
         return _section(
-            "pf-distribution", s("sec.distribution", lang), _empty(s("none.stores", lang))
+            "pf-distribution", s("sec.distribution", lang), empty(s("none.stores", lang))
         )
     frame = pl.DataFrame({"mean_hours": [r["mean_hours"] for r in rows]})
     line = rows[0]["line_hours"]
@@ -339,20 +285,21 @@ def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     rule = alt.Chart(pl.DataFrame({"line": [line]})).mark_rule(strokeDash=[4, 4]).encode(x="line:Q")
     # A fixed width: "container" draws 0 px wide inside the report layout.
     chart = (bars + rule).properties(width=charts.WIDTH, height=220)
-    html = charts.chart_html(chart, chart_id="pf-distribution-chart", lang=lang)
+    # charts.spec_html escapes the id and writes the spec as script-safe JSON: safe as it is.
+    html = Markup(charts.chart_html(chart, chart_id="pf-distribution-chart", lang=lang))
     return _section("pf-distribution", s("sec.distribution", lang), html)
 
 
-def warning_stores(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+def warning_stores(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     rows = [r for r in ranked(summary["stores"]) if r["warning_level"] in {"high", "watch"}]
     rows.sort(key=lambda r: r["warning_level"] != "high")  # stable: high first, then by mean
     if not rows:
-        return _section("pf-warning", s("sec.warning", lang), _empty(s("none.warning", lang)))
+        return _section("pf-warning", s("sec.warning", lang), empty(s("none.warning", lang)))
     body = [
         [
             _link(r),
             _level(r["warning_level"], lang),
-            fmt.escape(fmt.hours(r["mean_hours"], lang=lang)),
+            (fmt.hours(r["mean_hours"], lang=lang)),
             _delta(r, lang),
             _board_text(r["short_board"], lang),
         ]
@@ -361,7 +308,7 @@ def warning_stores(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
     headers = [
         s(k, lang) for k in ("col.store", "col.level", "col.mean", "col.change", "col.short_board")
     ]
-    return _section("pf-warning", s("sec.warning", lang), _table(headers, body, num=(2,)))
+    return _section("pf-warning", s("sec.warning", lang), _table(headers, body, (2,)))
 
 
 def short_board_counts(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, int, float]]:
@@ -375,39 +322,37 @@ def short_board_counts(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str
     return sorted(out, key=lambda x: (-x[2], -x[3], x[0], x[1]))
 
 
-def short_boards(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+def short_boards(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     from aftersales_kit.text import label
 
     counts = short_board_counts(summary["stores"])
     if not counts:
         return _section(
-            "pf-short-boards", s("sec.short_boards", lang), _empty(s("none.short_boards", lang))
+            "pf-short-boards", s("sec.short_boards", lang), empty(s("none.short_boards", lang))
         )
     body = [
         [
-            fmt.escape(label("scene", scene, lang)),
-            fmt.escape(label("stage", stage, lang)),
+            (label("scene", scene, lang)),
+            (label("stage", stage, lang)),
             str(n),
-            fmt.escape(fmt.hours(excess, lang=lang)),
+            (fmt.hours(excess, lang=lang)),
         ]
         for scene, stage, n, excess in counts
     ]
     headers = [s(k, lang) for k in ("col.scene", "col.stage", "col.stores", "col.excess")]
-    return _section(
-        "pf-short-boards", s("sec.short_boards", lang), _table(headers, body, num=(2, 3))
-    )
+    return _section("pf-short-boards", s("sec.short_boards", lang), _table(headers, body, (2, 3)))
 
 
-def open_at_risk(summary: Mapping[str, Any], *, lang: str = "zh") -> Html:
+def open_at_risk(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     rows = sorted(
         (r for r in summary["stores"] if r["open_at_risk"] > 0),
         key=lambda r: (-r["open_breached"], -r["open_at_risk"], r["store_id"]),
     )
     if not rows:
-        return _section("pf-open", s("sec.open", lang), _empty(s("none.open", lang)))
+        return _section("pf-open", s("sec.open", lang), empty(s("none.open", lang)))
     body = [[_link(r), str(r["open_at_risk"]), str(r["open_breached"])] for r in rows]
     headers = [s(k, lang) for k in ("col.store", "col.open", "col.breached")]
-    return _section("pf-open", s("sec.open", lang), _table(headers, body, num=(1, 2)))
+    return _section("pf-open", s("sec.open", lang), _table(headers, body, (1, 2)))
 
 
 # --- render ---------------------------------------------------------------------------------------

@@ -1,27 +1,39 @@
 """What each section of the store report shows; the notebook's cells call one function each.
 
 Every function takes a ``Diagnosis`` (computed once, nothing is recomputed here) and returns a
-:class:`Section`, one ``text/html`` output: a ``<section id=…>`` with its heading, text, charts
-(the offline renderer of :mod:`aftersales_kit.charts`) and tables (great-tables). A section whose
-data is empty says so instead of failing. All text from the data (product names, reasons, scenes,
-carriers) is escaped here or by great-tables; personal columns are masked again before display.
+:class:`~aftersales_kit.html.Section`, one ``text/html`` output: a ``<section id=…>`` with its
+heading, text, charts (the offline renderer of :mod:`aftersales_kit.charts`) and tables
+(great-tables, or the plain :func:`~aftersales_kit.html.table` for order lists). A section whose
+data is empty says so instead of failing. HTML is built with :mod:`aftersales_kit.html`, so all
+text from the data (product names, reasons, scenes, carriers) is escaped by construction or by
+great-tables; personal columns are masked again before display.
 """
 
 from __future__ import annotations
 
-import functools
 import pickle
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from aftersales_kit import __version__
 from aftersales_kit import charts as ch
 from aftersales_kit import format as fmt
+from aftersales_kit.html import (
+    BUNDLE_TAG,
+    SLOT,
+    Markup,
+    Section,
+    empty,
+    join,
+    meta_bundle,
+    section,
+    table,
+    tag,
+    with_html,
+)
 from aftersales_kit.text import finding_text, label, t
 
 #: section id -> text key of its title; the template's navigation follows this order.
@@ -42,94 +54,43 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("sec-methodology", "sec.methodology"),
     ("sec-quality", "sec.quality"),
 )
-#: the mimetype of the report's metadata output; the exporter reads it and removes it.
-META_MIME = "application/vnd.aftersales.report+json"
-BUNDLE_TAG = "aftersales_vega_bundle"  # output metadata key of the interactive-only vega bundle
 OPEN_SHOWN = 30
 TEAM_SHOWN = 15
 MISMATCH_SHOWN = 20
 BREAKDOWN_ROWS = 8
 STAGES = ("audit", "return_ship", "transit", "inbound", "process")
-esc = fmt.escape
+
+Part = Markup | str | None
 
 
-@dataclass(frozen=True)
-class Section:
-    """One report section as escaped HTML; displays as ``text/html``."""
-
-    id: str
-    html: str
-    lang: str = "zh"
-
-    def _repr_html_(self) -> str:
-        # A live notebook gets the report CSS and vegaEmbed with the first section it shows.
-        return ch.notebook_assets() + self.html
-
-    def __repr__(self) -> str:
-        # text/plain beside the HTML: the section's title, not 40 KB of markup
-        title = dict(SECTIONS).get(self.id)
-        return f"[{t(title, self.lang) if title else self.id}]"
-
-    def __str__(self) -> str:
-        return self.html
+def _section(sec_id: str, lang: str, *parts: Part) -> Section:
+    return section(sec_id, *parts, title=t(dict(SECTIONS)[sec_id], lang))
 
 
-def _section(sec_id: str, lang: str, *parts: str) -> Section:
-    title = t(dict(SECTIONS)[sec_id], lang)
-    body = "".join(parts)
-    return Section(
-        sec_id,
-        f'<section class="report-section" id="{sec_id}">'
-        f'<h2 class="report-h2">{esc(title)}</h2>{body}</section>',
-        lang,
-    )
+def _p(text: Part, cls: str = "") -> Markup:
+    return tag("p", text, class_=cls)
 
 
-def _p(text: str, cls: str = "") -> str:
-    """A paragraph of already-escaped HTML."""
-    return f'<p class="{cls}">{text}</p>' if cls else f"<p>{text}</p>"
+def _h3(text: str) -> Markup:
+    return tag("h3", text, class_="report-h3")
 
 
-def _empty(text: str) -> str:
-    return f'<div class="report-empty">{esc(text)}</div>'
+def _callout(text: Part, cls: str = "report-callout") -> Markup:
+    return tag("div", text, class_=cls)
+
+
+def _chart(chart: Any, *, chart_id: str, lang: str) -> Markup:
+    # charts.spec_html escapes the id and writes the spec as script-safe JSON: safe as it is.
+    return Markup(ch.chart_html(chart, chart_id=chart_id, lang=lang))
 
 
 def _h(value: float | None, lang: str) -> str:
     return fmt.hours(value, lang=lang)
 
 
-def _table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[str]],
-    *,
-    num: Sequence[int] = (),
-    compact: bool = False,
-) -> str:
-    """A plain table; every cell is escaped, and text over ``fmt.MAX_TEXT_CHARS`` is cut with "…"
-    (customer text is untrusted and unbounded). ``compact``: one line per row (order lists)."""
-    head = "".join(
-        f'<th class="num">{esc(h)}</th>' if i in num else f"<th>{esc(h)}</th>"
-        for i, h in enumerate(headers)
-    )
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{esc(c)}</td>' if i in num else f"<td>{esc(fmt.clip(c))}</td>"
-            for i, c in enumerate(row)
-        )
-        + "</tr>"
-        for row in rows
-    )
-    cls = "report-table compact" if compact else "report-table"
-    return (
-        f'<div class="table-scroll"><table class="{cls}">'
-        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
-    )
-
-
 def _frame_table(
     view: pl.DataFrame, *, labels: Mapping[str, str], lang: str, hours: Sequence[str] = ()
-) -> str:
+) -> Markup:
     """A plain escaped table of ``view`` (long order lists: ~20× cheaper than great-tables)."""
     columns = view.columns
     num = [i for i, c in enumerate(columns) if c in hours or view.schema[c].is_integer()]
@@ -140,109 +101,15 @@ def _frame_table(
         ]
         for row in view.iter_rows()
     )
-    return _table([labels.get(c, c) for c in columns], rows, num=num, compact=True)
+    headers = [labels.get(c, c) for c in columns]
+    return table(rows, headers=headers, num=num, classes=("compact",))
 
 
-@functools.cache
 def _great_tables() -> Any:
-    """great-tables' ``GT``, with its locale tables read once per process instead of per call.
+    """great-tables' ``GT`` with the checked speed-ups of :mod:`aftersales_kit._compat`."""
+    from aftersales_kit._compat import great_tables_gt
 
-    Every ``fmt_*`` call and the render re-read great-tables' packaged locale CSVs
-    (``x_locales.csv`` is 600 kB; 34 reads per report): about half of all table time on a warm
-    kernel. The files are package data and every caller only reads the rows, so one parsed copy per
-    path is equivalent.
-    """
-    import great_tables
-    from great_tables import GT, _locale
-
-    read = _locale.read_csv
-    if not getattr(read, "_aftersales_once", False):
-        parsed = functools.cache(lambda name: read(name))
-
-        def read_once(fname: Any) -> list[dict[str, Any]]:
-            return parsed(str(fname))
-
-        read_once._aftersales_once = True  # type: ignore[attr-defined]
-        _locale.read_csv = read_once
-    if great_tables.__version__ == GT_COLUMN_WRITES_VERSION:
-        _column_writes()
-    return GT
-
-
-#: the great-tables release whose two cell-writing loops :func:`_column_writes` replaces.
-GT_COLUMN_WRITES_VERSION = "1.1.0"
-
-
-def _column_writes() -> None:
-    """Write great-tables' formatted and escaped cells one column at a time on polars frames.
-
-    great-tables 1.1 sets every body cell with ``frame[row, col] = value`` (its source notes
-    this is slow on polars): a full polars Series round trip per cell, 1 500 per report and about
-    a fifth of a warm kernel's time per store. These replacements compute exactly the same values
-    in the same order (formatters still read the original data; the last write to a cell wins) and
-    replace each touched column once. They apply to polars bodies only and are installed only for
-    the great-tables version they were written against.
-    """
-    from great_tables import _gt_data, gt
-    from great_tables._gt_data import Body, FormatterSkipElement
-    from great_tables._tbl_data import _get_cell, is_na
-    from great_tables._text import _process_text
-
-    if getattr(gt._migrate_unformatted_to_output, "_aftersales_columns", False):
-        return
-    stock_render = Body.render_formats
-    stock_migrate = gt._migrate_unformatted_to_output
-
-    def write(body: pl.DataFrame, pending: dict[str, dict[int, Any]]) -> pl.DataFrame:
-        columns = []
-        for col, cells in pending.items():
-            values = body.get_column(col).to_list()
-            for row, value in cells.items():
-                values[row] = value
-            # strict=False casts like the per-cell writes did (a NaN becomes "NaN")
-            columns.append(pl.Series(col, values, dtype=body.schema[col], strict=False))
-        return body.with_columns(columns) if columns else body
-
-    def render_formats(self: Any, data_tbl: Any, formats: list[Any], context: Any) -> set:
-        if not isinstance(self.body, pl.DataFrame):
-            return stock_render(self, data_tbl, formats, context)
-        formatted: set[tuple[str, int]] = set()
-        pending: dict[str, dict[int, Any]] = {}
-        for fmt_info in formats:
-            eval_func = getattr(fmt_info.func, context, fmt_info.func.default)
-            if eval_func is None:  # great-tables raises the same for a formatter without one
-                msg = f"great-tables formatter has no {context!r} renderer"
-                raise RuntimeError(msg)
-            for col, row in fmt_info.cells.resolve():
-                result = eval_func(_get_cell(data_tbl, row, col))
-                if isinstance(result, FormatterSkipElement):
-                    continue
-                formatted.add((col, row))
-                pending.setdefault(col, {})[row] = result
-        self.body = write(self.body, pending)
-        return formatted
-
-    def migrate(data: Any, data_tbl: Any, formatted_cells: set, context: str) -> Any:
-        body = data._body.body
-        if not isinstance(body, pl.DataFrame) or not isinstance(data_tbl, pl.DataFrame):
-            return stock_migrate(data, data_tbl, formatted_cells, context)
-        pending: dict[str, dict[int, Any]] = {}
-        for col in data_tbl.columns:
-            for row in range(data_tbl.height):
-                if (col, row) in formatted_cells:
-                    continue
-                value = _get_cell(data_tbl, row, col)
-                if value is None or is_na(data_tbl, value):
-                    continue  # replace_null_frame handles these, as in great-tables
-                pending.setdefault(col, {})[row] = _process_text(str(value), context=context)
-        data._body.body = write(body, pending)
-        return data
-
-    migrate._aftersales_columns = True  # type: ignore[attr-defined]
-    migrate.stock = stock_migrate  # type: ignore[attr-defined]  # tests compare with these
-    render_formats.stock = stock_render  # type: ignore[attr-defined]
-    _gt_data.Body.render_formats = render_formats  # type: ignore[method-assign]
-    gt._migrate_unformatted_to_output = migrate
+    return great_tables_gt()
 
 
 def _gt(
@@ -255,19 +122,19 @@ def _gt(
     pct: Sequence[str] = (),
     ints: Sequence[str] = (),
     groups: str | None = None,
-) -> str:
+) -> Markup:
     """A great-tables table (GT escapes cell text) with a stable id and report formatting."""
     GT = _great_tables()
     unit = fmt.HOURS_UNIT[lang]
-    table = GT(frame, id=table_id, groupname_col=groups, locale="zh" if lang == "zh" else "en")
+    gt = GT(frame, id=table_id, groupname_col=groups, locale="zh" if lang == "zh" else "en")
     if hours:
-        table = table.fmt_number(columns=list(hours), decimals=1, pattern=f"{{x}} {unit}")
+        gt = gt.fmt_number(columns=list(hours), decimals=1, pattern=f"{{x}} {unit}")
     if pct:
-        table = table.fmt_percent(columns=list(pct), decimals=1)
+        gt = gt.fmt_percent(columns=list(pct), decimals=1)
     if ints:
-        table = table.fmt_integer(columns=list(ints))
-    table = (
-        table.cols_label(**{k: v for k, v in labels.items() if k in frame.columns})
+        gt = gt.fmt_integer(columns=list(ints))
+    gt = (
+        gt.cols_label(**{k: v for k, v in labels.items() if k in frame.columns})
         .sub_missing(missing_text="—")
         .tab_options(
             table_font_size="13px",
@@ -279,7 +146,8 @@ def _gt(
             table_border_top_color="#c9d3dd",
         )
     )
-    return f'<div class="table-scroll">{table.as_raw_html(all_important=True)}</div>'
+    # great-tables escapes every cell and label it writes: its HTML is safe as it is.
+    return tag("div", Markup(gt.as_raw_html(all_important=True)), class_="table-scroll")
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -345,29 +213,19 @@ def _demo_dir() -> Path:
 
 def report_meta(d: Any, *, rules: Any, lang: str = "zh") -> dict[str, object]:
     """The header/footer values the template shows, as a display bundle the exporter consumes."""
-    window = f"{fmt.day(d.window.start)} — {fmt.day(d.window.end)}"
-    meta = {
-        "lang": lang,
-        "title": t("report.title", lang),
-        "store_id": str(d.store_id),
-        "store_name": str(d.store_name or d.store_id),
-        "store_label": t("report.store", lang),
-        "window": window,
-        "window_start": d.window.start.isoformat(),
-        "window_end": d.window.end.isoformat(),
-        "window_label": t("report.window", lang),
-        "data_until": fmt.timestamp(d.data_until),
-        "data_until_label": t("report.data_until", lang),
-        "as_of": fmt.timestamp(d.as_of),
-        "as_of_label": t("report.as_of", lang),
-        "version": __version__,
-        "version_label": t("report.version", lang),
-        "nav_label": t("report.nav", lang),
-        "nav": [[anchor, t(key, lang)] for anchor, key in SECTIONS],
-        "footer": t("report.footer", lang, history_days=rules.history_days),
-        "generated_by": t("report.generated_by", lang, version=__version__),
-    }
-    return {META_MIME: meta, "text/plain": f"{meta['title']} · {meta['store_name']} · {window}"}
+    return meta_bundle(
+        lang,
+        title=t("report.title", lang),
+        store_id=str(d.store_id),
+        store_name=str(d.store_name or d.store_id),
+        store_label=t("report.store", lang),
+        window_start=fmt.day(d.window.start),
+        window_end=fmt.day(d.window.end),
+        data_until=fmt.timestamp(d.data_until),
+        as_of=fmt.timestamp(d.as_of),
+        nav=[(anchor, t(key, lang)) for anchor, key in SECTIONS],
+        footer=t("report.footer", lang, history_days=rules.history_days),
+    )
 
 
 def show_meta(d: Any, *, rules: Any, lang: str = "zh") -> None:
@@ -389,10 +247,48 @@ def show_meta(d: Any, *, rules: Any, lang: str = "zh") -> None:
 # --- sections -----------------------------------------------------------------------------------
 
 
-def _delta_html(current: float | None, previous: float | None) -> str:
+def _delta_html(current: float | None, previous: float | None) -> Markup:
     text = fmt.delta_pct(current, previous=previous)
     cls = "up" if text.startswith("↑") else "down" if text.startswith("↓") else ""
-    return f'<span class="{cls}">{esc(text)}</span>'
+    return tag("span", text, class_=cls)
+
+
+def _kpi_card(label_text: str, value: str, sub: Part = None, *, main: bool = False) -> Markup:
+    return tag(
+        "div",
+        tag("div", label_text, class_="kpi__label"),
+        tag("div", value, class_="kpi__value"),
+        tag("div", sub, class_="kpi__sub") if sub else None,
+        class_="kpi kpi--main" if main else "kpi",
+    )
+
+
+def _mean_lines(d: Any, lang: str) -> Markup:
+    """The main card's lines: vs the previous window, the target, the peers, the sample, JD."""
+    k, prev = d.kpis, d.prev_kpis
+    vs_prev = with_html(
+        t("kpi.vs_previous", lang, delta=SLOT, previous=_h(prev.mean_hours, lang)),
+        _delta_html(k.mean_hours, prev.mean_hours),
+    )
+    gap = k.mean_hours - d.target_hours
+    gap_text = t(
+        "kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang)
+    )
+    target = fmt.hours_label(d.target_hours, lang=lang)
+    lines: list[Part] = [vs_prev, t("kpi.vs_target", lang, target=target, gap=gap_text)]
+    if d.peer_median_hours is not None:
+        lines.append(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count))
+    counted = t("kpi.counted_line", lang, n=f"{k.counted:,}")
+    if excluded := sum(d.data_quality.excluded.values()):
+        counted += ("，" if lang == "zh" else "; ") + t("kpi.excluded", lang, n=excluded)
+    lines.append(counted)
+    jd = getattr(d, "jd_check", None)
+    if jd is not None:
+        # JD's own per-order figure beside ours (issue 9); details in the reconciliation section.
+        jd_hours, ours = _h(jd.mean_jd_hours, lang), _h(jd.mean_hours, lang)
+        share = fmt.pct(jd.matched_share)
+        lines.append(t("kpi.vs_jd", lang, jd=jd_hours, ours=ours, share=share))
+    return join(lines, Markup("<br>"))
 
 
 def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
@@ -400,72 +296,30 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
     k, prev = d.kpis, d.prev_kpis
     if not k.counted:
         excluded = sum(d.data_quality.excluded.values())
-        note = _empty(t("report.no_counted", lang))
-        extra = _p(esc(t("kpi.excluded", lang, n=excluded)), "report-note") if excluded else ""
+        note = empty(t("report.no_counted", lang))
+        extra = _p(t("kpi.excluded", lang, n=excluded), "report-note") if excluded else None
         return _section("sec-summary", lang, note, extra, _risk(d, lang))
-    subs = [t("kpi.vs_previous", lang, delta="{delta}", previous=_h(prev.mean_hours, lang))]
-    vs_prev = esc(subs[0]).replace("{delta}", _delta_html(k.mean_hours, prev.mean_hours))
-    gap = k.mean_hours - d.target_hours
-    gap_text = t(
-        "kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang)
-    )
-    target = fmt.hours_label(d.target_hours, lang=lang)
-    vs_target = esc(t("kpi.vs_target", lang, target=target, gap=gap_text))
-    counted = t("kpi.counted_line", lang, n=f"{k.counted:,}")
-    if excluded := sum(d.data_quality.excluded.values()):
-        counted += ("，" if lang == "zh" else "; ") + t("kpi.excluded", lang, n=excluded)
-    lines = [vs_prev, vs_target]
-    if d.peer_median_hours is not None:
-        lines.append(
-            esc(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count))
-        )
-    lines.append(esc(counted))
-    jd = getattr(d, "jd_check", None)
-    if jd is not None:
-        # JD's own per-order figure beside ours (issue 9); details in the reconciliation section.
-        lines.append(
-            esc(
-                t(
-                    "kpi.vs_jd",
-                    lang,
-                    jd=_h(jd.mean_jd_hours, lang),
-                    ours=_h(jd.mean_hours, lang),
-                    share=fmt.pct(jd.matched_share),
-                )
-            )
-        )
     over_label = t("kpi.over_60h", lang, hours=fmt.hours_label(d.warning.line_hours, lang=lang))
-    previous = esc(t("report.previous", lang))
-
-    def card(label_text: str, value: str, sub: str = "", main: bool = False) -> str:
-        cls = "kpi kpi--main" if main else "kpi"
-        sub_html = f'<div class="kpi__sub">{sub}</div>' if sub else ""
-        return (
-            f'<div class="{cls}"><div class="kpi__label">{esc(label_text)}</div>'
-            f'<div class="kpi__value">{esc(value)}</div>{sub_html}</div>'
-        )
-
+    previous = t("report.previous", lang)
     cards = [
-        card(t("kpi.mean", lang), _h(k.mean_hours, lang), "<br>".join(lines), main=True),
-        card(
+        _kpi_card(t("kpi.mean", lang), _h(k.mean_hours, lang), _mean_lines(d, lang), main=True),
+        _kpi_card(
             t("kpi.median", lang),
             _h(k.median_hours, lang),
-            f"{previous} {esc(_h(prev.median_hours, lang))}",
+            f"{previous} {_h(prev.median_hours, lang)}",
         ),
-        card(
-            t("kpi.p90", lang), _h(k.p90_hours, lang), f"{previous} {esc(_h(prev.p90_hours, lang))}"
+        _kpi_card(
+            t("kpi.p90", lang), _h(k.p90_hours, lang), f"{previous} {_h(prev.p90_hours, lang)}"
         ),
-        card(
-            over_label, fmt.pct(k.over_60h_share), f"{previous} {esc(fmt.pct(prev.over_60h_share))}"
+        _kpi_card(
+            over_label, fmt.pct(k.over_60h_share), f"{previous} {fmt.pct(prev.over_60h_share)}"
         ),
-        card(t("kpi.first_pass", lang), fmt.pct(d.first_pass_rate)),
+        _kpi_card(t("kpi.first_pass", lang), fmt.pct(d.first_pass_rate)),
     ]
-    return _section(
-        "sec-summary", lang, f'<div class="kpi-grid">{"".join(cards)}</div>', _risk(d, lang)
-    )
+    return _section("sec-summary", lang, tag("div", *cards, class_="kpi-grid"), _risk(d, lang))
 
 
-def _risk(d: Any, lang: str) -> str:
+def _risk(d: Any, lang: str) -> Markup:
     """The consumer warning in three states (triggered / not triggered / cannot be judged)."""
     w = d.warning
     not_given = t("risk.not_given", lang)
@@ -484,36 +338,29 @@ def _risk(d: Any, lang: str) -> str:
     level = {"triggered": "high", "cannot_judge": "watch"}.get(state, "ok")
     line = fmt.hours_label(w.line_hours, lang=lang)
     explain = t(f"risk.{state}", lang, mean=_h(d.kpis.mean_hours, lang), line=line)
-    return (
-        f'<div class="risk"><b>{esc(t("risk.label", lang))}</b>'
-        f'<span class="badge badge--{level}">{esc(t(f"risk.{level}", lang))}</span>'
-        f"<span>{esc(detail)}</span></div>" + _p(esc(explain), "report-note risk-state")
-    )
+    badge = tag("span", t(f"risk.{level}", lang), class_=f"badge badge--{level}")
+    box = tag("div", tag("b", t("risk.label", lang)), badge, tag("span", detail), class_="risk")
+    return box + _p(explain, "report-note risk-state")
 
 
 def trend(d: Any, *, lang: str = "zh") -> Section:
     """Daily mean hours and volume with the warning line; the weekly means as one line of text."""
     daily = d.trend_daily.filter(pl.col("counted") > 0) if d.trend_daily.height else d.trend_daily
     if not daily.height:
-        return _section("sec-trend", lang, _empty(t("report.no_data", lang)))
+        return _section("sec-trend", lang, empty(t("report.no_data", lang)))
     chart = ch.trend_chart(
         daily, line_hours=d.warning.line_hours, target_hours=d.target_hours, lang=lang
     )
-    parts = [ch.chart_html(chart, chart_id="chart-trend", lang=lang)]
+    parts: list[Part] = [_chart(chart, chart_id="chart-trend", lang=lang)]
     if d.kpis.mean_hours is not None:
-        parts.append(
-            _p(
-                esc(
-                    t(
-                        "trend.direction",
-                        lang,
-                        mean=_h(d.kpis.mean_hours, lang),
-                        previous=_h(d.prev_kpis.mean_hours, lang),
-                        delta=fmt.delta_pct(d.kpis.mean_hours, previous=d.prev_kpis.mean_hours),
-                    )
-                )
-            )
+        text = t(
+            "trend.direction",
+            lang,
+            mean=_h(d.kpis.mean_hours, lang),
+            previous=_h(d.prev_kpis.mean_hours, lang),
+            delta=fmt.delta_pct(d.kpis.mean_hours, previous=d.prev_kpis.mean_hours),
         )
+        parts.append(_p(text))
     weekly = (
         d.trend_weekly.filter(pl.col("counted") > 0) if d.trend_weekly.height else d.trend_weekly
     )
@@ -523,36 +370,39 @@ def trend(d: Any, *, lang: str = "zh") -> Section:
             f"{fmt.day(r['week_start'], short=True)} {_h(r['mean_hours'], lang)}"
             for r in weekly.iter_rows(named=True)
         )
-        parts.append(_p(esc(t("trend.weekly", lang, weeks=weeks)), "report-note"))
+        parts.append(_p(t("trend.weekly", lang, weeks=weeks), "report-note"))
     return _section("sec-trend", lang, *parts)
+
+
+def _short_board_callout(d: Any, lang: str) -> Markup:
+    """The short board (and the largest controllable one when it differs), or "none"."""
+    sb = d.short_board
+    if sb is None:
+        text = t("stages.no_short_board", lang, target=_h(d.target_hours, lang))
+        return _callout(text, "report-callout ok")
+    # The catalog sentences carry <b> (our own text, safe on purpose); the values are escaped
+    # by Markup.format.
+    callout = Markup(t("stages.short_board", lang)).format(
+        scene=label("scene", sb.scene, lang),
+        stage=label("stage", sb.stage, lang),
+        share=fmt.pct(sb.share_of_excess),
+        hours=_h(sb.excess_hours, lang),
+        controllable=_h(sb.controllable_excess_hours, lang),
+    )
+    cb = d.controllable_short_board
+    if cb is not None and (cb.scene, cb.stage) != (sb.scene, sb.stage):
+        callout += " " + Markup(t("stages.controllable_board", lang)).format(
+            scene=label("scene", cb.scene, lang),
+            stage=label("stage", cb.stage, lang),
+            controllable=_h(cb.controllable_excess_hours, lang),
+        )
+    return _callout(callout)
 
 
 def stages(d: Any, *, lang: str = "zh") -> Section:
     """Stage breakdown by scene (stacked chart) with the short board called out."""
     if not d.kpis.counted or not d.stage_by_scene.height:
-        return _section("sec-stages", lang, _empty(t("report.no_data", lang)))
-    sb = d.short_board
-    if sb is not None:
-        callout = t("stages.short_board", lang).format(
-            scene=esc(label("scene", sb.scene, lang)),
-            stage=esc(label("stage", sb.stage, lang)),
-            share=esc(fmt.pct(sb.share_of_excess)),
-            hours=esc(_h(sb.excess_hours, lang)),
-            controllable=esc(_h(sb.controllable_excess_hours, lang)),
-        )
-        cb = d.controllable_short_board
-        if cb is not None and (cb.scene, cb.stage) != (sb.scene, sb.stage):
-            callout += " " + t("stages.controllable_board", lang).format(
-                scene=esc(label("scene", cb.scene, lang)),
-                stage=esc(label("stage", cb.stage, lang)),
-                controllable=esc(_h(cb.controllable_excess_hours, lang)),
-            )
-        box = f'<div class="report-callout">{callout}</div>'
-    else:
-        box = (
-            f'<div class="report-callout ok">'
-            f"{esc(t('stages.no_short_board', lang, target=_h(d.target_hours, lang)))}</div>"
-        )
+        return _section("sec-stages", lang, empty(t("report.no_data", lang)))
     chart = ch.stage_by_scene_chart(d.stage_by_scene, lang=lang)
     sep = "；" if lang == "zh" else "; "
     items = sep.join(
@@ -564,18 +414,18 @@ def stages(d: Any, *, lang: str = "zh") -> Section:
     return _section(
         "sec-stages",
         lang,
-        box,
-        ch.chart_html(chart, chart_id="chart-stages", lang=lang),
-        _p(esc(t("stages.means", lang, items=items)), "report-note"),
+        _short_board_callout(d, lang),
+        _chart(chart, chart_id="chart-stages", lang=lang),
+        _p(t("stages.means", lang, items=items), "report-note"),
         _checkpoints_note(d, lang),
     )
 
 
-def _checkpoints_note(d: Any, lang: str) -> str:
+def _checkpoints_note(d: Any, lang: str) -> Markup | None:
     """Which checkpoints the data had: a missing one folds its stage into the next."""
     cp = getattr(d, "checkpoints", None)
     if cp is None or not cp.height:
-        return ""
+        return None
     sep = "、" if lang == "zh" else ", "
     present = [
         f"{label('checkpoint', r['checkpoint'], lang)} {fmt.pct(r['share'])}"
@@ -590,7 +440,7 @@ def _checkpoints_note(d: Any, lang: str) -> str:
     parts = [t("stages.checkpoints", lang, present=sep.join(present) or "—")]
     if missing:
         parts.append(t("stages.checkpoints_missing", lang, missing=sep.join(missing)))
-    return _p(esc("".join(parts) if lang == "zh" else " ".join(parts)), "report-note")
+    return _p("".join(parts) if lang == "zh" else " ".join(parts), "report-note")
 
 
 # audit and transit means answer "which auditor is slow" and "whose transit is slow".
@@ -610,10 +460,7 @@ def breakdown(d: Any, *, lang: str = "zh") -> Section:
     """Scene mix chart and one table by scene / service type / reason (and more when present)."""
     scene = d.breakdowns.get("scene")
     if not d.kpis.counted or scene is None or not scene.height:
-        return _section("sec-breakdown", lang, _empty(t("report.no_data", lang)))
-    parts = [
-        ch.chart_html(ch.scene_mix_chart(scene, lang=lang), chart_id="chart-scenes", lang=lang)
-    ]
+        return _section("sec-breakdown", lang, empty(t("report.no_data", lang)))
     frames = []
     for dim in ("scene", "service_type", "reason", "category", "carrier", "auditor"):
         frame = d.breakdowns.get(dim)
@@ -631,11 +478,13 @@ def breakdown(d: Any, *, lang: str = "zh") -> Section:
                 *[pl.col(c).cast(pl.Float64) for c in BREAKDOWN_LABELS],
             )
         )
-    table = pl.concat(frames)
     labels = {"key": t("col.key", lang), **{c: t(f"col.{c}", lang) for c in BREAKDOWN_LABELS}}
-    parts.append(
+    return _section(
+        "sec-breakdown",
+        lang,
+        _chart(ch.scene_mix_chart(scene, lang=lang), chart_id="chart-scenes", lang=lang),
         _gt(
-            table,
+            pl.concat(frames),
             table_id="tbl-breakdown",
             labels=labels,
             lang=lang,
@@ -643,10 +492,9 @@ def breakdown(d: Any, *, lang: str = "zh") -> Section:
             hours=["mean_hours", "median_hours", "p90_hours", "audit", "transit"],
             pct=["share", "over_60h_share"],
             ints=["count"],
-        )
+        ),
+        _p(t("breakdown.more", lang, n=BREAKDOWN_ROWS), "report-note"),
     )
-    parts.append(_p(esc(t("breakdown.more", lang, n=BREAKDOWN_ROWS)), "report-note"))
-    return _section("sec-breakdown", lang, *parts)
 
 
 def _masked(frame: pl.DataFrame) -> pl.DataFrame:
@@ -654,13 +502,13 @@ def _masked(frame: pl.DataFrame) -> pl.DataFrame:
     return fmt.mask_personal(frame)  # type: ignore[return-value]
 
 
-def _unavailable_note(alerts: pl.DataFrame, lang: str) -> str:
+def _unavailable_note(alerts: pl.DataFrame, lang: str) -> Markup | None:
     """Rules without their data: "needs logistics data" and the columns that would enable them."""
     if "available" not in alerts.columns:
-        return ""
+        return None
     off = alerts.filter(~pl.col("available"))
     if not off.height:
-        return ""
+        return None
     sep = "、" if lang == "zh" else ", "
     rules = sep.join(label("rule", r, lang) for r in off["rule"])
     columns: list[str] = []
@@ -669,17 +517,16 @@ def _unavailable_note(alerts: pl.DataFrame, lang: str) -> str:
             name = label("column", c, lang)
             if c and name not in columns:
                 columns.append(name)
-    text = t("alerts.needs", lang, rules=rules, columns=sep.join(columns))
-    return f'<div class="report-callout">{esc(text)}</div>'
+    return _callout(t("alerts.needs", lang, rules=rules, columns=sep.join(columns)))
 
 
 def _open_status(lang: str) -> pl.Expr:
     """Hours left, or already over (a stage limit); over 60 h is a long order, not a deadline."""
     unit = fmt.HOURS_UNIT[lang]
     hours = pl.col("hours_to_breach").abs().round(1).cast(pl.String) + pl.lit(f" {unit}")
-    over = t("open.over", lang, hours="\x00").split("\x00")
-    left = t("open.left", lang, hours="\x00").split("\x00")
-    line_in = t("open.line_in", lang, hours="\x00").split("\x00")
+    over = t("open.over", lang, hours=SLOT).split(SLOT)
+    left = t("open.left", lang, hours=SLOT).split(SLOT)
+    line_in = t("open.line_in", lang, hours=SLOT).split(SLOT)
     is_line = pl.col("rule") == "total_over_60h"
     breached = pl.col("breached").fill_null(False)
     return (
@@ -706,44 +553,40 @@ def _action_col(lang: str) -> pl.Expr:
     )
 
 
-def alerts(d: Any, *, lang: str = "zh") -> Section:
-    """Alert counts per rule (chart), rules without data, and the service orders about to be
-    counted: already over (act now), about to breach (hours left), over 60 h (long orders)."""
-    parts: list[str] = []
-    available = (
-        d.alerts.filter(pl.col("available")) if "available" in d.alerts.columns else d.alerts
-    )
-    if available.height and int(available["count"].sum() or 0) > 0:
-        parts.append(
-            ch.chart_html(ch.alerts_chart(d.alerts, lang=lang), chart_id="chart-alerts", lang=lang)
-        )
-    else:
-        parts.append(_empty(t("alerts.none", lang)))
-    parts.append(_unavailable_note(d.alerts, lang))
-    parts.append(f'<h3 class="report-h3">{esc(t("open.title", lang))}</h3>')
+#: Column labels (text keys) of the order lists.
+_ORDER_LABELS = {
+    "service_id": "col.service_id",
+    "scene": "col.scene",
+    "status": "col.status",
+    "apply_time": "col.apply_time",
+    "elapsed_hours": "col.elapsed",
+    "stage": "col.stage_now",
+    "rule": "col.rule",
+    "hours_to_breach": "col.to_breach",
+    "next_action": "col.next_action",
+    "sku_name": "col.sku_name",
+    "customer_name": "col.customer",
+    "customer_phone": "col.phone",
+}
+
+
+def _open_orders(d: Any, lang: str) -> list[Part]:
+    """The open orders about to be counted: a summary line and the first ``OPEN_SHOWN``."""
     risk = d.open_at_risk
     if not risk.height:
-        parts.append(_empty(t("open.none", lang)))
-        return _section("sec-alerts", lang, *parts)
+        return [empty(t("open.none", lang))]
     horizon = 24.0
     split = d.open_split(horizon_hours=horizon)
-    over, soon, long = split["over"], split["soon"], split["long"]
     shown = risk.head(OPEN_SHOWN)
-    parts.append(
-        _p(
-            esc(
-                t(
-                    "open.summary",
-                    lang,
-                    n=f"{risk.height:,}",
-                    over=f"{over:,}",
-                    soon=f"{soon:,}",
-                    long=f"{long:,}",
-                    horizon=fmt.hours_label(horizon, lang=lang),
-                    shown=shown.height,
-                )
-            )
-        )
+    summary = t(
+        "open.summary",
+        lang,
+        n=f"{risk.height:,}",
+        over=f"{split['over']:,}",
+        soon=f"{split['soon']:,}",
+        long=f"{split['long']:,}",
+        horizon=fmt.hours_label(horizon, lang=lang),
+        shown=shown.height,
     )
     columns = [
         pl.col("service_id"),
@@ -759,33 +602,42 @@ def alerts(d: Any, *, lang: str = "zh") -> Section:
         columns.append(_action_col(lang))
     columns += [_short("sku_name"), pl.col("customer_name"), pl.col("customer_phone")]
     view = _masked(shown).select(columns)
-    labels = {
-        "service_id": t("col.service_id", lang),
-        "scene": t("col.scene", lang),
-        "status": t("col.status", lang),
-        "apply_time": t("col.apply_time", lang),
-        "elapsed_hours": t("col.elapsed", lang),
-        "stage": t("col.stage_now", lang),
-        "rule": t("col.rule", lang),
-        "hours_to_breach": t("col.to_breach", lang),
-        "next_action": t("col.next_action", lang),
-        "sku_name": t("col.sku_name", lang),
-        "customer_name": t("col.customer", lang),
-        "customer_phone": t("col.phone", lang),
-    }
-    parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
-    return _section("sec-alerts", lang, *parts)
+    labels = {c: t(key, lang) for c, key in _ORDER_LABELS.items()}
+    return [_p(summary), _frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"])]
+
+
+def alerts(d: Any, *, lang: str = "zh") -> Section:
+    """Alert counts per rule (chart), rules without data, and the service orders about to be
+    counted: already over (act now), about to breach (hours left), over 60 h (long orders)."""
+    available = (
+        d.alerts.filter(pl.col("available")) if "available" in d.alerts.columns else d.alerts
+    )
+    if available.height and int(available["count"].sum() or 0) > 0:
+        counts = _chart(ch.alerts_chart(d.alerts, lang=lang), chart_id="chart-alerts", lang=lang)
+    else:
+        counts = empty(t("alerts.none", lang))
+    return _section(
+        "sec-alerts",
+        lang,
+        counts,
+        _unavailable_note(d.alerts, lang),
+        _h3(t("open.title", lang)),
+        *_open_orders(d, lang),
+    )
 
 
 def teams(d: Any, *, lang: str = "zh") -> Section:
     """One action list per team (customer service, logistics, warehouse), most urgent first."""
     lists = getattr(d, "team_actions", None) or {}
-    parts = [_p(esc(t("team.note", lang, horizon=fmt.hours_label(24.0, lang=lang))), "report-note")]
+    note = t("team.note", lang, horizon=fmt.hours_label(24.0, lang=lang))
+    parts: list[Part] = [_p(note, "report-note")]
+    labels = {c: t(key, lang) for c, key in _ORDER_LABELS.items()}
+    labels["hours_to_breach"] = t("col.hours_left", lang)
     for team in ("customer_service", "logistics", "warehouse"):
-        parts.append(f'<h3 class="report-h3">{esc(t(f"team.{team}", lang))}</h3>')
+        parts.append(_h3(t(f"team.{team}", lang)))
         frame = lists.get(team)
         if frame is None or not frame.height:
-            parts.append(_empty(t("team.none", lang)))
+            parts.append(empty(t("team.none", lang)))
             continue
         view = frame.head(TEAM_SHOWN).select(
             "service_id",
@@ -797,96 +649,80 @@ def teams(d: Any, *, lang: str = "zh") -> Section:
             _action_col(lang),
             _short("sku_name"),
         )
-        labels = {
-            "service_id": t("col.service_id", lang),
-            "scene": t("col.scene", lang),
-            "status": t("col.status", lang),
-            "stage": t("col.stage_now", lang),
-            "elapsed_hours": t("col.elapsed", lang),
-            "hours_to_breach": t("col.hours_left", lang),
-            "next_action": t("col.next_action", lang),
-            "sku_name": t("col.sku_name", lang),
-        }
         parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
     return _section("sec-teams", lang, *parts)
+
+
+def _movers(tm: Any, *, history: int, lang: str) -> list[Part]:
+    """The order that moves tomorrow's figure most, called out, and the list of movers."""
+    if not tm.movers.height:
+        return [empty(t("tomorrow.none", lang))]
+    top = tm.movers.row(0, named=True)
+    key = {"apply_too_old": "largest_old", "out_of_window": "largest_out"}.get(
+        top["reason"], "largest_in"
+    )
+    text = t(
+        f"tomorrow.{key}",
+        lang,
+        service_id=top["service_id"],
+        hours=_h(top["hours"], lang),
+        history_days=history,
+        effect=_signed_hours(top["effect_hours"], lang),
+    )
+    view = tm.movers.select(
+        "service_id",
+        pl.col("reason")
+        .map_elements(lambda v: t(f"tomorrow.move.{v}", lang), return_dtype=pl.String)
+        .alias("move"),
+        _label_col("scene", "scene", lang),
+        pl.col("apply_time").dt.strftime("%Y-%m-%d"),
+        pl.col("complete_time").dt.strftime("%m-%d %H:%M"),
+        "hours",
+        pl.col("effect_hours")
+        .map_elements(lambda v: _signed_hours(v, lang), return_dtype=pl.String)
+        .alias("effect"),
+    )
+    labels = {
+        "service_id": t("col.service_id", lang),
+        "move": t("col.move", lang),
+        "scene": t("col.scene", lang),
+        "apply_time": t("col.apply_time", lang),
+        "complete_time": t("col.complete_time", lang),
+        "hours": t("col.hours", lang),
+        "effect": t("col.effect", lang),
+    }
+    return [_callout(text), _frame_table(view, labels=labels, lang=lang, hours=["hours"])]
 
 
 def tomorrow(d: Any, *, rules: Any = None, lang: str = "zh") -> Section:
     """Tomorrow's projected mean, the orders that leave and enter, the ones that move it most."""
     tm = getattr(d, "tomorrow", None)
     if tm is None or (tm.mean_hours is None and not tm.leaving.height):
-        return _section("sec-tomorrow", lang, _empty(t("report.no_data", lang)))
+        return _section("sec-tomorrow", lang, empty(t("report.no_data", lang)))
     history = int(getattr(rules, "history_days", 180) or 180)
     delta = "—" if tm.delta_hours is None else _signed_hours(tm.delta_hours, lang)
     old = tm.leaving.filter(pl.col("reason") == "apply_too_old").height
-    parts = [
-        _p(
-            esc(
-                t(
-                    "tomorrow.headline",
-                    lang,
-                    start=fmt.day(tm.window.start),
-                    end=fmt.day(tm.window.end),
-                    mean=_h(tm.mean_hours, lang),
-                    delta=delta,
-                    n=f"{tm.counted:,}",
-                )
-            )
-        ),
-        _p(
-            esc(
-                t(
-                    "tomorrow.moves",
-                    lang,
-                    leaving=f"{tm.leaving.height:,}",
-                    out=f"{tm.leaving.height - old:,}",
-                    old=f"{old:,}",
-                    history_days=history,
-                    entering=f"{tm.entering.height:,}",
-                )
-            )
-        ),
-    ]
-    if tm.movers.height:
-        top = tm.movers.row(0, named=True)
-        key = {"apply_too_old": "largest_old", "out_of_window": "largest_out"}.get(
-            top["reason"], "largest_in"
-        )
-        text = t(
-            f"tomorrow.{key}",
-            lang,
-            service_id=top["service_id"],
-            hours=_h(top["hours"], lang),
-            history_days=history,
-            effect=_signed_hours(top["effect_hours"], lang),
-        )
-        parts.append(f'<div class="report-callout">{esc(text)}</div>')
-        view = tm.movers.select(
-            "service_id",
-            pl.col("reason")
-            .map_elements(lambda v: t(f"tomorrow.move.{v}", lang), return_dtype=pl.String)
-            .alias("move"),
-            _label_col("scene", "scene", lang),
-            pl.col("apply_time").dt.strftime("%Y-%m-%d"),
-            pl.col("complete_time").dt.strftime("%m-%d %H:%M"),
-            "hours",
-            pl.col("effect_hours")
-            .map_elements(lambda v: _signed_hours(v, lang), return_dtype=pl.String)
-            .alias("effect"),
-        )
-        labels = {
-            "service_id": t("col.service_id", lang),
-            "move": t("col.move", lang),
-            "scene": t("col.scene", lang),
-            "apply_time": t("col.apply_time", lang),
-            "complete_time": t("col.complete_time", lang),
-            "hours": t("col.hours", lang),
-            "effect": t("col.effect", lang),
-        }
-        parts.append(_frame_table(view, labels=labels, lang=lang, hours=["hours"]))
-    else:
-        parts.append(_empty(t("tomorrow.none", lang)))
-    return _section("sec-tomorrow", lang, *parts)
+    headline = t(
+        "tomorrow.headline",
+        lang,
+        start=fmt.day(tm.window.start),
+        end=fmt.day(tm.window.end),
+        mean=_h(tm.mean_hours, lang),
+        delta=delta,
+        n=f"{tm.counted:,}",
+    )
+    moves = t(
+        "tomorrow.moves",
+        lang,
+        leaving=f"{tm.leaving.height:,}",
+        out=f"{tm.leaving.height - old:,}",
+        old=f"{old:,}",
+        history_days=history,
+        entering=f"{tm.entering.height:,}",
+    )
+    return _section(
+        "sec-tomorrow", lang, _p(headline), _p(moves), *_movers(tm, history=history, lang=lang)
+    )
 
 
 def _signed_hours(value: float | None, lang: str) -> str:
@@ -900,7 +736,7 @@ def classes(d: Any, *, lang: str = "zh") -> Section:
     """The article's service-order classes: audit time, 一次性沟通完成率 and an SOP per class."""
     frame = getattr(d, "classes", None)
     if frame is None or not frame.height:
-        return _section("sec-classes", lang, _empty(t("classes.none", lang)))
+        return _section("sec-classes", lang, empty(t("classes.none", lang)))
     rows = [
         (
             label("class", r["order_class"], lang),
@@ -923,91 +759,83 @@ def classes(d: Any, *, lang: str = "zh") -> Section:
     return _section(
         "sec-classes",
         lang,
-        _p(esc(t("classes.note", lang)), "report-note"),
-        _table(headers, rows, num=[1, 2, 3, 4]),
+        _p(t("classes.note", lang), "report-note"),
+        table(rows, headers=headers, num=[1, 2, 3, 4]),
     )
+
+
+def _jd_check(d: Any, lang: str) -> list[Part]:
+    """Our mean beside JD's per-order mean, and the orders where the two differ."""
+    jd = getattr(d, "jd_check", None)
+    if jd is None:
+        return [_p(t("jd.none", lang), "report-note")]
+    compare = t(
+        "jd.compare",
+        lang,
+        ours=_h(jd.mean_hours, lang),
+        jd=_h(jd.mean_jd_hours, lang),
+        compared=f"{jd.compared:,}",
+        matched=f"{jd.matched:,}",
+        share=fmt.pct(jd.matched_share),
+    )
+    if not jd.mismatches.height:
+        return [_p(compare)]
+    view = jd.mismatches.head(MISMATCH_SHOWN).select(
+        "service_id",
+        _label_col("scene", "scene", lang),
+        "hours",
+        "jd_hours",
+        "diff_hours",
+        pl.col("cause").map_elements(lambda v: t(f"jd.cause.{v}", lang), return_dtype=pl.String),
+    )
+    labels = {
+        "service_id": t("col.service_id", lang),
+        "scene": t("col.scene", lang),
+        "hours": t("col.ours", lang),
+        "jd_hours": t("col.jd", lang),
+        "diff_hours": t("col.diff", lang),
+        "cause": t("col.cause", lang),
+    }
+    hours = ["hours", "jd_hours", "diff_hours"]
+    return [
+        _p(compare),
+        _h3(t("jd.mismatches", lang)),
+        _frame_table(view, labels=labels, lang=lang, hours=hours),
+    ]
+
+
+def _published(d: Any, lang: str) -> list[Part]:
+    """The figure 风向标 publishes beside ours, with the likely causes of a gap."""
+    rec = getattr(d, "reconciliation", None)
+    if rec is None:
+        return [_p(t("published.none", lang), "report-note")]
+    compare = t(
+        "published.compare",
+        lang,
+        published=_h(rec.published_hours, lang),
+        ours=_h(rec.mean_hours, lang),
+        gap=_signed_hours(rec.gap_hours, lang),
+        jd=_h(rec.mean_jd_hours, lang),
+    )
+    items = []
+    for cause in rec.causes:
+        text = t(
+            f"published.cause.{cause}",
+            lang,
+            start=fmt.day(d.window.start),
+            end=fmt.day(d.window.end),
+            until=fmt.timestamp(d.data_until),
+        )
+        if cause in rec.flagged:
+            text += t("published.flag", lang)
+        items.append(tag("li", text))
+    return [_p(compare), _p(t("published.causes", lang)), tag("ul", *items)]
 
 
 def reconcile(d: Any, *, lang: str = "zh") -> Section:
     """Our mean beside JD's per-order mean (matched share, mismatching orders) and, when given,
     the figure 风向标 publishes with the likely causes of a gap."""
-    parts: list[str] = []
-    jd = getattr(d, "jd_check", None)
-    if jd is None:
-        parts.append(_p(esc(t("jd.none", lang)), "report-note"))
-    else:
-        parts.append(
-            _p(
-                esc(
-                    t(
-                        "jd.compare",
-                        lang,
-                        ours=_h(jd.mean_hours, lang),
-                        jd=_h(jd.mean_jd_hours, lang),
-                        compared=f"{jd.compared:,}",
-                        matched=f"{jd.matched:,}",
-                        share=fmt.pct(jd.matched_share),
-                    )
-                )
-            )
-        )
-        if jd.mismatches.height:
-            parts.append(f'<h3 class="report-h3">{esc(t("jd.mismatches", lang))}</h3>')
-            view = jd.mismatches.head(MISMATCH_SHOWN).select(
-                "service_id",
-                _label_col("scene", "scene", lang),
-                "hours",
-                "jd_hours",
-                "diff_hours",
-                pl.col("cause").map_elements(
-                    lambda v: t(f"jd.cause.{v}", lang), return_dtype=pl.String
-                ),
-            )
-            labels = {
-                "service_id": t("col.service_id", lang),
-                "scene": t("col.scene", lang),
-                "hours": t("col.ours", lang),
-                "jd_hours": t("col.jd", lang),
-                "diff_hours": t("col.diff", lang),
-                "cause": t("col.cause", lang),
-            }
-            parts.append(
-                _frame_table(
-                    view, labels=labels, lang=lang, hours=["hours", "jd_hours", "diff_hours"]
-                )
-            )
-    rec = getattr(d, "reconciliation", None)
-    if rec is None:
-        parts.append(_p(esc(t("published.none", lang)), "report-note"))
-    else:
-        parts.append(
-            _p(
-                esc(
-                    t(
-                        "published.compare",
-                        lang,
-                        published=_h(rec.published_hours, lang),
-                        ours=_h(rec.mean_hours, lang),
-                        gap=_signed_hours(rec.gap_hours, lang),
-                        jd=_h(rec.mean_jd_hours, lang),
-                    )
-                )
-            )
-        )
-        items = []
-        for cause in rec.causes:
-            text = t(
-                f"published.cause.{cause}",
-                lang,
-                start=fmt.day(d.window.start),
-                end=fmt.day(d.window.end),
-                until=fmt.timestamp(d.data_until),
-            )
-            if cause in rec.flagged:
-                text += t("published.flag", lang)
-            items.append(f"<li>{esc(text)}</li>")
-        parts.append(_p(esc(t("published.causes", lang))) + f"<ul>{''.join(items)}</ul>")
-    return _section("sec-reconcile", lang, *parts)
+    return _section("sec-reconcile", lang, *_jd_check(d, lang), *_published(d, lang))
 
 
 def _short(column: str, limit: int = 14) -> pl.Expr:
@@ -1036,7 +864,7 @@ def top100(d: Any, *, lang: str = "zh") -> Section:
     """The longest counted orders of the window (TOP100), masked."""
     top = d.top100
     if not top.height:
-        return _section("sec-top100", lang, _empty(t("report.no_data", lang)))
+        return _section("sec-top100", lang, empty(t("report.no_data", lang)))
     stage_cols = [f"stage_{s}" for s in STAGES]
     view = _masked(top).select(
         "rank",
@@ -1065,7 +893,7 @@ def top100(d: Any, *, lang: str = "zh") -> Section:
     return _section(
         "sec-top100",
         lang,
-        _p(esc(t("top100.note", lang)), "report-note"),
+        _p(t("top100.note", lang), "report-note"),
         _frame_table(view, labels=labels, lang=lang, hours=["hours"]),
     )
 
@@ -1074,68 +902,58 @@ def heatmap(d: Any, *, lang: str = "zh") -> Section:
     """Applications by weekday × hour, with the staffing recommendation for the peak hours."""
     hm = d.heatmap
     if not hm.height or int(hm["applications"].sum() or 0) == 0:
-        return _section("sec-heatmap", lang, _empty(t("report.no_data", lang)))
-    parts = [ch.chart_html(ch.heatmap_chart(hm, lang=lang), chart_id="chart-heatmap", lang=lang)]
+        return _section("sec-heatmap", lang, empty(t("report.no_data", lang)))
+    parts: list[Part] = [
+        _chart(ch.heatmap_chart(hm, lang=lang), chart_id="chart-heatmap", lang=lang)
+    ]
     if d.peak_hours:
         sep = "、" if lang == "zh" else ", "
         hours_text = sep.join(f"{h:02d}:00–{h + 1:02d}:00" for h in d.peak_hours)
-        parts.append(
-            f'<div class="report-callout">{esc(t("heatmap.peak", lang, hours=hours_text))}</div>'
-        )
+        parts.append(_callout(t("heatmap.peak", lang, hours=hours_text)))
     else:
-        parts.append(_p(esc(t("heatmap.no_peak", lang))))
+        parts.append(_p(t("heatmap.no_peak", lang)))
     if d.first_pass_rate is not None:
-        parts.append(
-            _p(esc(t("heatmap.first_pass", lang, rate=fmt.pct(d.first_pass_rate))), "report-note")
-        )
+        rate = fmt.pct(d.first_pass_rate)
+        parts.append(_p(t("heatmap.first_pass", lang, rate=rate), "report-note"))
     return _section("sec-heatmap", lang, *parts)
+
+
+def _what_if_shown(d: Any) -> pl.DataFrame:
+    """The scenarios to show: "without the N longest" only while N is a small part of the sample."""
+    wi = d.what_if
+    tail = wi.filter(pl.col("scenario") == "without_longest")
+    if not tail.height:
+        return wi
+    keep = tail.filter(pl.col("n") * 5 <= d.kpis.counted)
+    keep = keep if keep.height else tail.sort("n").head(1)
+    return pl.concat(
+        [wi.filter(pl.col("scenario") != "without_longest"), keep], how="vertical_relaxed"
+    )
 
 
 def what_if(d: Any, *, lang: str = "zh") -> Section:
     """The mean if each stage met its target, if all did, and without the longest orders."""
     wi = d.what_if
     if not d.kpis.counted or not wi.height or wi["mean_hours"].is_null().all():
-        return _section("sec-whatif", lang, _empty(t("report.no_data", lang)))
-    # "Without the N longest" only means something while N is a small part of the sample.
-    tail = wi.filter(pl.col("scenario") == "without_longest")
-    if tail.height:
-        keep = tail.filter(pl.col("n") * 5 <= d.kpis.counted)
-        keep = keep if keep.height else tail.sort("n").head(1)
-        wi = pl.concat(
-            [wi.filter(pl.col("scenario") != "without_longest"), keep], how="vertical_relaxed"
-        )
-    parts = [
-        ch.chart_html(
-            ch.what_if_chart(wi, target_hours=d.target_hours, lang=lang),
-            chart_id="chart-whatif",
-            lang=lang,
-        )
-    ]
+        return _section("sec-whatif", lang, empty(t("report.no_data", lang)))
+    wi = _what_if_shown(d)
+    chart = ch.what_if_chart(wi, target_hours=d.target_hours, lang=lang)
+    parts: list[Part] = [_chart(chart, chart_id="chart-whatif", lang=lang)]
     # The lever to name is a stage the merchant can fix, not dropping orders.
     options = wi.filter(
         (pl.col("scenario") == "stage_meets_target") & pl.col("delta_hours").is_not_null()
     )
     if options.height:
         best = options.sort("delta_hours").row(0, named=True)
-        parts.append(
-            _p(
-                esc(
-                    t(
-                        "whatif.best",
-                        lang,
-                        scenario=ch.what_if_label(
-                            best["scenario"],
-                            stage=best.get("stage"),
-                            n=best.get("n"),
-                            lang=lang,
-                            scene=best.get("scene"),
-                        ),
-                        mean=_h(best["mean_hours"], lang),
-                        delta=_signed_hours(best["delta_hours"], lang),
-                    )
-                )
-            )
+        scenario = ch.what_if_label(
+            best["scenario"],
+            stage=best.get("stage"),
+            n=best.get("n"),
+            lang=lang,
+            scene=best.get("scene"),
         )
+        mean, delta = _h(best["mean_hours"], lang), _signed_hours(best["delta_hours"], lang)
+        parts.append(_p(t("whatif.best", lang, scenario=scenario, mean=mean, delta=delta)))
     if "scene" in wi.columns:
         for r in wi.filter(pl.col("scenario") == "refund_at_audit").iter_rows(named=True):
             text = t(
@@ -1145,25 +963,51 @@ def what_if(d: Any, *, lang: str = "zh") -> Section:
                 mean=_h(r["mean_hours"], lang),
                 delta=_signed_hours(r["delta_hours"], lang),
             )
-            parts.append(_p(esc(text)))
+            parts.append(_p(text))
     return _section("sec-whatif", lang, *parts)
+
+
+def _finding_item(finding: Any, *, lang: str, advice: bool = True) -> Markup:
+    """One finding: its severity badge and title, and (in the report) its advice."""
+    text = finding_text(finding, lang=lang)
+    sev = max(1, min(3, int(finding.severity)))
+    title = tag(
+        "div",
+        tag("span", text.severity, class_=f"badge badge--sev{sev}"),
+        tag("span", text.title),
+        class_="finding__title",
+    )
+    body = tag("p", text.advice, class_="finding__advice") if advice else None
+    return tag("li", title, body, class_="finding")
 
 
 def suggestions(d: Any, *, lang: str = "zh") -> Section:
     """One suggestion per finding, most severe first, in the article's words."""
     if not d.findings:
-        return _section("sec-suggestions", lang, _empty(t("suggestions.none", lang)))
-    items = []
-    for finding in sorted(d.findings, key=lambda f: -int(f.severity)):
-        text = finding_text(finding, lang=lang)
-        sev = max(1, min(3, int(finding.severity)))
-        items.append(
-            f'<li class="finding"><div class="finding__title">'
-            f'<span class="badge badge--sev{sev}">{esc(text.severity)}</span>'
-            f"<span>{esc(text.title)}</span></div>"
-            f'<p class="finding__advice">{esc(text.advice)}</p></li>'
+        return _section("sec-suggestions", lang, empty(t("suggestions.none", lang)))
+    items = [
+        _finding_item(f, lang=lang) for f in sorted(d.findings, key=lambda f: -int(f.severity))
+    ]
+    return _section("sec-suggestions", lang, tag("ol", *items, class_="findings"))
+
+
+def _holidays_text(d: Any, *, rules: Any, lang: str) -> str:
+    """The exemptions that can touch this sample (apply dates from end − history_days to end)."""
+    from aftersales_kit.rules import uncovered_spring_festivals
+
+    sep = "；" if lang == "zh" else "; "
+    earliest = d.window.end - timedelta(days=rules.history_days)
+    relevant = [
+        (a, b) for a, b in rules.holidays if a.date() <= d.window.end and b.date() >= earliest
+    ]
+    holidays = sep.join(f"{fmt.timestamp(a)} → {fmt.timestamp(b)}" for a, b in relevant)
+    holidays = holidays or t("method.no_holidays", lang)
+    missing_years = uncovered_spring_festivals(d.window, rules=rules)
+    if missing_years:
+        holidays += sep + t(
+            "method.no_holiday_table", lang, years="、".join(map(str, missing_years))
         )
-    return _section("sec-suggestions", lang, f'<ol class="findings">{"".join(items)}</ol>')
+    return holidays
 
 
 def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
@@ -1175,20 +1019,6 @@ def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
         f"{label('rule', name, lang)}{colon}{fmt.hours_label(value, lang=lang)}"
         for name, value in rules.thresholds.items()
     )
-    # Only exemptions that can touch this sample: apply dates from end − history_days to end.
-    earliest = d.window.end - timedelta(days=rules.history_days)
-    relevant = [
-        (a, b) for a, b in rules.holidays if a.date() <= d.window.end and b.date() >= earliest
-    ]
-    holidays = sep.join(f"{fmt.timestamp(a)} → {fmt.timestamp(b)}" for a, b in relevant)
-    holidays = holidays or t("method.no_holidays", lang)
-    from aftersales_kit.rules import uncovered_spring_festivals
-
-    missing_years = uncovered_spring_festivals(d.window, rules=rules)
-    if missing_years:
-        holidays += sep + t(
-            "method.no_holiday_table", lang, years="、".join(map(str, missing_years))
-        )
     used = int(d.data_quality.excluded.get("holiday", 0))
     lines = [
         t(
@@ -1209,21 +1039,21 @@ def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
             line=fmt.hours_label(d.warning.line_hours, lang=lang),
         ),
         t("method.thresholds", lang, items=thresholds),
-        t("method.holidays", lang, items=holidays),
+        t("method.holidays", lang, items=_holidays_text(d, rules=rules, lang=lang)),
         t("method.holidays_estimate", lang),
         t("method.holidays_used", lang, n=used),
         t("method.as_of", lang, as_of=fmt.timestamp(d.as_of)),
     ]
-    colon = "：" if lang == "zh" else ": "
-    sources = "".join(
-        f"<li>{esc(label('source', rule, lang))}{colon}{esc(t(f'method.source.{kind}', lang))}</li>"
+    sources = [
+        tag("li", f"{label('source', rule, lang)}{colon}{t(f'method.source.{kind}', lang)}")
         for rule, kind in METHOD_SOURCES
-    )
+    ]
     return _section(
         "sec-methodology",
         lang,
-        "".join(_p(esc(line)) for line in lines),
-        f'<h3 class="report-h3">{esc(t("method.sources", lang))}</h3><ul>{sources}</ul>',
+        *(_p(line) for line in lines),
+        _h3(t("method.sources", lang)),
+        tag("ul", *sources),
     )
 
 
@@ -1271,19 +1101,16 @@ def data_quality(d: Any, *, lang: str = "zh") -> Section:
         note = t("method.no_holiday_table", lang, years="、".join(map(str, years)))
         other.append((note, "—"))
     if not excluded and not other and not unknown:
-        return _section("sec-quality", lang, _empty(t("dq.clean", lang)))
-    parts = []
-    if excluded:
-        parts.append(f'<h3 class="report-h3">{esc(t("dq.excluded", lang))}</h3>')
-        parts.append(
-            _table([t("col.reason_excluded", lang), t("col.rows", lang)], excluded, num=[1])
-        )
-    if other:
-        parts.append(f'<h3 class="report-h3">{esc(t("dq.other", lang))}</h3>')
-        parts.append(_table([t("col.reason_excluded", lang), t("col.rows", lang)], other, num=[1]))
-    if unknown:
-        parts.append(f'<h3 class="report-h3">{esc(t("dq.unknown_values", lang))}</h3>')
-        parts.append(_table([t("dq.value", lang), t("col.rows", lang)], unknown, num=[1]))
+        return _section("sec-quality", lang, empty(t("dq.clean", lang)))
+    reason, rows = t("col.reason_excluded", lang), t("col.rows", lang)
+    parts: list[Part] = []
+    for title, body, headers in (
+        ("dq.excluded", excluded, [reason, rows]),
+        ("dq.other", other, [reason, rows]),
+        ("dq.unknown_values", unknown, [t("dq.value", lang), rows]),
+    ):
+        if body:
+            parts += [_h3(t(title, lang)), table(body, headers=headers, num=[1])]
     return _section("sec-quality", lang, *parts)
 
 
@@ -1300,6 +1127,26 @@ VIEW_FRAMES: tuple[tuple[str, str], ...] = (
 VIEW_FINDINGS = 3
 
 
+def _view_frames(d: Any, lang: str) -> Markup:
+    """The frames of the diagnosis to explore, with their sizes."""
+    rows = []
+    for name, key in VIEW_FRAMES:
+        value = getattr(d, name, None)
+        if isinstance(value, pl.DataFrame):
+            size = (
+                t("api.rows", lang, n=f"{value.height:,}")
+                if value.width
+                else t("api.no_orders", lang)
+            )
+        elif isinstance(value, Mapping):
+            size = ", ".join(str(k) for k in value)
+        else:
+            continue
+        rows.append([tag("code", f"d.{name}"), t(key, lang), size])
+    listing = table(rows, num=[2], classes=("compact",), scroll=False)
+    return _h3(t("api.frames", lang)) + listing
+
+
 def diagnosis_html(d: Any, *, lang: str = "zh") -> str:
     """The compact notebook view of a ``Diagnosis``: KPI cards, short board, top findings and
     the frames to explore (``Diagnosis._repr_html_``)."""
@@ -1314,46 +1161,19 @@ def diagnosis_html(d: Any, *, lang: str = "zh") -> str:
             stage=label("stage", board.stage, lang),
             excess=_h(board.excess_hours, lang),
         )
-    items = []
-    for finding in sorted(d.findings, key=lambda f: -int(f.severity))[:VIEW_FINDINGS]:
-        text = finding_text(finding, lang=lang)
-        sev = max(1, min(3, int(finding.severity)))
-        items.append(
-            f'<li class="finding"><div class="finding__title">'
-            f'<span class="badge badge--sev{sev}">{esc(text.severity)}</span>'
-            f"<span>{esc(text.title)}</span></div></li>"
-        )
+    top = sorted(d.findings, key=lambda f: -int(f.severity))[:VIEW_FINDINGS]
+    items = [_finding_item(f, lang=lang, advice=False) for f in top]
     findings = (
-        f'<h3 class="report-h3">{esc(t("api.findings", lang))}</h3>'
-        f'<ol class="findings">{"".join(items)}</ol>'
-        if items
-        else ""
+        _h3(t("api.findings", lang)) + tag("ol", *items, class_="findings") if items else None
     )
-    rows = []
-    for name, key in VIEW_FRAMES:
-        value = getattr(d, name, None)
-        if isinstance(value, pl.DataFrame):
-            size = (
-                t("api.rows", lang, n=f"{value.height:,}")
-                if value.width
-                else t("api.no_orders", lang)
-            )
-        elif isinstance(value, Mapping):
-            size = ", ".join(str(k) for k in value)
-        else:
-            continue
-        rows.append(
-            f"<tr><td><code>d.{esc(name)}</code></td><td>{esc(t(key, lang))}</td>"
-            f'<td class="num">{esc(size)}</td></tr>'
-        )
-    frames = (
-        f'<h3 class="report-h3">{esc(t("api.frames", lang))}</h3>'
-        f'<table class="report-table compact"><tbody>{"".join(rows)}</tbody></table>'
+    view = tag(
+        "div",
+        tag("p", tag("b", repr(d)), class_="report-lead"),
+        kpi_cards(d, lang=lang).html,
+        tag("p", board_text, class_="report-callout"),
+        findings,
+        _view_frames(d, lang),
+        class_="aftersales-view",
     )
-    head = f'<p class="report-lead"><b>{esc(repr(d))}</b></p>'
-    cards = kpi_cards(d, lang=lang).html
-    return (
-        ch.notebook_assets()
-        + f'<div class="aftersales-view">{head}{cards}'
-        + f'<p class="report-callout">{esc(board_text)}</p>{findings}{frames}</div>'
-    )
+    # the assets are our own markup (a str, which Markup's + would escape)
+    return ch.notebook_assets() + str(view)

@@ -133,12 +133,12 @@ def test_item8_unreadable_path_on_the_command_line_is_an_error(
 
 
 def test_low_long_customer_text_is_cut_in_tables() -> None:
-    from aftersales_kit.sections import _table
+    from aftersales_kit.html import table
 
     long = "很长的描述" * 200
     assert fmt.clip(long) == long[:499] + "…"
     assert fmt.clip("短") == "短"
-    html = _table(["描述"], [[long]])
+    html = table([[long]], headers=["描述"])
     assert long[:499] + "…" in html and long not in html
 
 

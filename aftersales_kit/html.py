@@ -1,0 +1,184 @@
+"""The one HTML layer of the report, the portfolio and the notebook views (markupsafe).
+
+HTML is built from :class:`~markupsafe.Markup`: :func:`tag` escapes every ``str`` child and
+attribute value and keeps ``Markup`` as it is, so text from the data (product names, reasons,
+customer text, store names) is escaped unless something marks it safe on purpose, never by
+remembering to call an escape function. :func:`table` is the one plain table and :class:`Section`
+the one section type; :func:`meta_bundle` is the header/footer display bundle both notebooks emit.
+Only markupsafe is imported at module level (format and text are imported where used), so the
+exporter can read :data:`META_MIME` from here without loading polars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+from aftersales_kit import __version__
+
+__all__ = [
+    "BUNDLE_TAG",
+    "META_MIME",
+    "SLOT",
+    "Markup",
+    "Section",
+    "empty",
+    "escape",
+    "join",
+    "meta_bundle",
+    "section",
+    "table",
+    "tag",
+    "with_html",
+]
+
+#: the mimetype of the report's metadata output; the exporter reads it and removes it.
+META_MIME = "application/vnd.aftersales.report+json"
+#: output metadata key of the interactive-only CSS + vega bundle (dropped by the exporter).
+BUNDLE_TAG = "aftersales_vega_bundle"
+#: A placeholder value for :func:`aftersales_kit.text.t` where HTML goes (see :func:`with_html`).
+SLOT = "\x00"
+
+
+def join(parts: Iterable[str | Markup | None], sep: str = "") -> Markup:
+    """``parts`` concatenated: ``str`` parts escaped, ``Markup`` kept, ``None`` left out."""
+    return Markup(escape(sep)).join(p for p in parts if p is not None)
+
+
+def tag(name: str, *children: str | Markup | None, **attrs: str | None) -> Markup:
+    """``<name …>children</name>``; ``class_`` becomes ``class``; an attribute that is ``None`` or
+    ``""`` is left out (``tag("p", text, class_="")`` is a bare ``<p>``)."""
+    attributes = Markup("").join(
+        Markup(' {}="{}"').format(key.rstrip("_").replace("_", "-"), value)
+        for key, value in attrs.items()
+        if value
+    )
+    return Markup("<{}{}>{}</{}>").format(Markup(name), attributes, join(children), Markup(name))
+
+
+def empty(text: str) -> Markup:
+    """What a section shows instead of data it does not have."""
+    return tag("div", text, class_="report-empty")
+
+
+def with_html(text: str, html: Markup) -> Markup:
+    """``text`` escaped, with each :data:`SLOT` in it replaced by ``html``.
+
+    For a catalog sentence with an HTML part: ``with_html(t("kpi.vs_previous", lang,
+    delta=SLOT, previous=…), delta_html)``; the sentence is filled (and its plurals fixed) as
+    plain text first, so nothing in it is ever read as HTML.
+    """
+    return html.join(text.split(SLOT))
+
+
+def table(
+    rows: Iterable[Sequence[str | Markup]],
+    *,
+    headers: Sequence[str] = (),
+    num: Sequence[int] = (),
+    classes: Sequence[str] = (),
+    scroll: bool = True,
+) -> Markup:
+    """The report's plain table: ``str`` cells escaped and cut at ``fmt.MAX_TEXT_CHARS`` with "…"
+    (customer text is untrusted and unbounded), ``Markup`` cells kept; the columns in ``num`` are
+    right-aligned numbers. ``classes`` are added to ``report-table`` (``compact``: one line per
+    row); no ``headers``, no ``<thead>``; ``scroll`` wraps it for narrow screens."""
+    from aftersales_kit import format as fmt
+
+    def cell(name: str, i: int, value: str | Markup) -> Markup:
+        text = value if isinstance(value, Markup) else fmt.clip(value)
+        return tag(name, text, class_="num" if i in num else None)
+
+    body = join(tag("tr", *(cell("td", i, c) for i, c in enumerate(row))) for row in rows)
+    head = (
+        tag("thead", tag("tr", *(cell("th", i, h) for i, h in enumerate(headers))))
+        if headers
+        else None
+    )
+    html = tag("table", head, tag("tbody", body), class_=" ".join(["report-table", *classes]))
+    return tag("div", html, class_="table-scroll") if scroll else html
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a page as HTML; displays as ``text/html`` with its title as ``text/plain``."""
+
+    id: str
+    title: str
+    html: Markup
+
+    def _repr_html_(self) -> str:
+        from aftersales_kit.charts import notebook_assets
+
+        # A live notebook gets the report CSS and vegaEmbed with the first output (once); the
+        # assets are our own markup (a str, which Markup's + would escape).
+        return notebook_assets() + str(self.html)
+
+    def __repr__(self) -> str:
+        # text/plain beside the HTML: the title, not 40 KB of markup
+        return f"[{self.title or self.id or '…'}]"
+
+    def __str__(self) -> str:
+        return str(self.html)
+
+    def __html__(self) -> Markup:
+        return self.html
+
+
+def section(sec_id: str, *parts: str | Markup | None, title: str) -> Section:
+    """``<section id=sec_id>`` with its ``<h2>`` title and ``parts`` (``str`` parts escaped)."""
+    html = tag(
+        "section",
+        tag("h2", title, class_="report-h2"),
+        *parts,
+        class_="report-section",
+        id=sec_id,
+    )
+    return Section(sec_id, title, html)
+
+
+def meta_bundle(
+    lang: str,
+    *,
+    title: str,
+    store_id: str,
+    store_name: str,
+    store_label: str,
+    window_start: str,
+    window_end: str,
+    data_until: str,
+    as_of: str,
+    nav: Sequence[tuple[str, str]],
+    footer: str,
+) -> dict[str, object]:
+    """The header/footer values the report template shows, as a display bundle the exporter
+    consumes (``text/plain`` beside it for a live notebook)."""
+    from aftersales_kit.text import t
+
+    window = f"{window_start} — {window_end}"
+    meta = {
+        "lang": lang,
+        "title": title,
+        "store_id": store_id,
+        "store_name": store_name,
+        "store_label": store_label,
+        "window": window,
+        "window_start": window_start,
+        "window_end": window_end,
+        "window_label": t("report.window", lang),
+        "data_until": data_until,
+        "data_until_label": t("report.data_until", lang),
+        "as_of": as_of,
+        "as_of_label": t("report.as_of", lang),
+        "version": __version__,
+        "version_label": t("report.version", lang),
+        "nav_label": t("report.nav", lang),
+        "nav": [[anchor, text] for anchor, text in nav],
+        "footer": footer,
+        "generated_by": t("report.generated_by", lang, version=__version__),
+    }
+    # a store's page names the store; the estate overview is all stores
+    plain = " · ".join([title, store_name, window] if store_id else [title, window])
+    return {META_MIME: meta, "text/plain": plain}
