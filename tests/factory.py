@@ -76,7 +76,8 @@ def orders_frame(rows: tuple[dict[str, object], ...], *, service_type: str) -> p
     """Completed orders of store s1 applied at T0 (ids o0, o1, …), overridden by each row."""
     base = {"store_id": "s1", "service_type": service_type, "status": "完成", "apply_time": T0}
     return canonical(
-        {**base, "service_id": f"o{i}", "complete_time": h(200), **row} for i, row in enumerate(rows)
+        {**base, "service_id": f"o{i}", "complete_time": h(200), **row}
+        for i, row in enumerate(rows)
     )
 
 
@@ -112,6 +113,9 @@ def estate() -> pl.DataFrame:
               carrier="顺丰", auditor="王", reason="商品损坏", **s1),
         order("A6", apply=day + 20 * 24 * H + 22 * H, stages=(12, 0, 0, 0, 2),
               service_type="仅退款", auditor="李", **s1),
+        # a refund left unaudited for 90 h: the mean goes over the 60 h line
+        order("A7", apply=day + 15 * 24 * H, stages=(90, 0, 0, 0, 10), service_type="仅退款",
+              auditor="李", **s1),
         # tomorrow: one order leaves the window (completed on its first day), one enters
         order("T1", apply=datetime(2026, 2, 27, 9), stages=(40, 0, 0, 0, 8),
               service_type="仅退款", **s1),
