@@ -12,11 +12,11 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
+from factory import canonical
 
 from aftersales_kit import sections
 from aftersales_kit.diagnose import Diagnosis, Finding, FindingKind, diagnose, diagnose_store
 from aftersales_kit.rules import Window, default_window
-from aftersales_kit.schema import COLUMNS
 from aftersales_kit.settings import load_rules
 from aftersales_kit.text import STRINGS, finding_text, t
 
@@ -25,10 +25,6 @@ WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
 AS_OF = datetime(2026, 3, 31, 10, 0)
 H = timedelta(hours=1)
 LANGS = ("zh", "en")
-
-
-def canonical(rows: list[dict[str, object]]) -> pl.DataFrame:
-    return pl.DataFrame([{c: r.get(c) for c in COLUMNS} for r in rows], schema=COLUMNS)
 
 
 def order(sid: str, **values: object) -> dict[str, object]:

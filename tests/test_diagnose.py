@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import polars as pl
 import pytest
+from factory import canonical
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -35,18 +36,12 @@ from aftersales_kit.diagnose import (
 )
 from aftersales_kit.errors import UnknownStoreError, UsageError
 from aftersales_kit.rules import Window
-from aftersales_kit.schema import COLUMNS
 from aftersales_kit.settings import load_rules
 
 RULES = load_rules()
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
 AS_OF = datetime(2026, 3, 31, 10, 0)
 H = timedelta(hours=1)
-
-
-def canonical(rows: list[dict[str, object]]) -> pl.DataFrame:
-    """A canonical frame: every schema column, missing ones null."""
-    return pl.DataFrame([{c: r.get(c) for c in COLUMNS} for r in rows], schema=COLUMNS)
 
 
 def done(

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import xlsxwriter
+from factory import canonical
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -54,7 +55,7 @@ def order(i: int, **values: object) -> dict[str, object]:
 
 
 def frame(*rows: dict[str, object]) -> pl.DataFrame:
-    return pl.DataFrame(list(rows), schema=COLUMNS)
+    return canonical(rows)
 
 
 ORDERS = frame(
