@@ -11,6 +11,7 @@ timestamps become warnings for the rules engine to deal with later.
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import json
 import os
@@ -610,7 +611,8 @@ def _read_raw(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
             raise _FileFailure(Problem(name, None, None, None, "文件没有列 (no columns)"))
         raw = _Raw(lf, 1)
     elif suffix == ".csv":
-        df, header_row = _with_header(_read_csv(path, name), lookup)
+        table, skipped = _read_csv(path, name)
+        df, header_row = _with_header(table, lookup, first_row=skipped + 1)
         raw = _Raw(df.lazy(), header_row)
     else:
         raw = _read_excel(path, name, lookup)
@@ -622,7 +624,7 @@ def _read_raw(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
 
 
 def _with_header(
-    df: pl.DataFrame, lookup: Mapping[str, tuple[str, int]]
+    df: pl.DataFrame, lookup: Mapping[str, tuple[str, int]], *, first_row: int = 1
 ) -> tuple[pl.DataFrame, int]:
     """Find the header row of a headerless read and name the columns from it.
 
@@ -630,8 +632,9 @@ def _with_header(
     ``HEADER_MIN_MATCHES`` known headers (row 1 of a 京麦 export holds merged group titles). An
     empty header cell takes the text above it: the title of a cell merged down over both rows.
     Without such a row the first row is the header, so "missing column" lists what it holds.
+    ``first_row`` is the spreadsheet row of ``df``'s first row.
     """
-    df = df.with_row_index(_ROW, offset=1)
+    df = df.with_row_index(_ROW, offset=first_row)
     data_cols = [c for c in df.columns if c != _ROW]
     head = df.head(HEADER_SCAN_ROWS).select(data_cols).rows()
     index = 0
@@ -651,7 +654,7 @@ def _with_header(
         # A repeated header keeps its first column under the name (first match wins).
         names.append(cell if seen[cell] == 1 else f"{cell}__{seen[cell]}")
     body = df.slice(index + 1).rename(dict(zip(data_cols, names, strict=True)))
-    return body.select(_ROW, *names), index + 1
+    return body.select(_ROW, *names), index + first_row
 
 
 def _read_excel(path: Path, name: str, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
@@ -706,7 +709,7 @@ def _numeric_id_columns(
     return frozenset(col for j, col in suspects if kinds.get(j) in ("float", "int"))
 
 
-def _read_csv(path: Path, name: str) -> pl.DataFrame:
+def _read_csv(path: Path, name: str) -> tuple[pl.DataFrame, int]:
     data = path.read_bytes()
     encoding = "utf-8"
     if data.startswith(b"\xef\xbb\xbf"):
@@ -734,16 +737,27 @@ def _read_csv(path: Path, name: str) -> pl.DataFrame:
         raise _FileFailure(Problem(name, None, None, None, msg)) from exc
 
 
-def _parse_csv(data: bytes) -> pl.DataFrame:
-    """All cells as text; polars itself rejects bytes that are not UTF-8."""
-    first_line = data[:65536].split(b"\n", 1)[0]
-    separator = "\t" if first_line.count(b"\t") > first_line.count(b",") else ","
-    return pl.read_csv(
+def _parse_csv(data: bytes) -> tuple[pl.DataFrame, int]:
+    """All cells as text, and how many title lines above the table were skipped.
+
+    A title line above the headers ("京东售后服务单导出") has fewer fields than the table, which a
+    headerless CSV parser would reject as ragged; such leading lines are skipped here and the
+    header row is found among the rest. polars itself rejects bytes that are not UTF-8.
+    """
+    head = data[:65536].split(b"\n", HEADER_SCAN_ROWS)[:HEADER_SCAN_ROWS]
+    separator = "\t" if head[0].count(b"\t") > head[0].count(b",") else ","
+    lines = [line.decode("utf-8", errors="replace") for line in head]
+    widths = [len(row) for row in csv.reader(lines, delimiter=separator)]
+    widest = max(widths, default=0)
+    skip = next((i for i, w in enumerate(widths) if w == widest), 0)
+    frame = pl.read_csv(
         io.BytesIO(data),
         has_header=False,
         infer_schema=False,
         separator=separator,
+        skip_rows=skip,
     )
+    return frame, skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -124,6 +124,21 @@ def test_fbp_gbk_csv_with_excel_text_cells(tmp_path: Path) -> None:
     assert got["process_result"][7] == "返修换新"  # 处理结果描述
 
 
+def test_csv_with_a_title_line_above_the_headers(tmp_path: Path) -> None:
+    path = tmp_path / "titled.csv"
+    path.write_text(
+        "京东售后服务单导出\n"
+        "服务单号,客户期望,服务单状态,售后申请时间,商家首次审核时间,商家首次处理时间\n"
+        "3200000001,退货,完成,2026-03-10 08:00:00,2026-03-10 09:00:00,2026-03-11 08:00:00\n"
+        "3200000002,退货,完成,2026-03-10 08:00:00,bad,2026-03-11 08:00:00\n",
+        encoding="gbk",
+    )
+    loaded = load_unchecked(path, store_id="1")
+    assert loaded.frame["service_id"].to_list() == ["3200000001"]
+    # The bad cell is reported at its spreadsheet row: title 1, header 2, data 3 and 4.
+    assert [(p.row, p.column) for p in loaded.report.errors] == [(4, "商家首次审核时间")]
+
+
 def test_leading_quote_ids_and_yuan_amounts(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text(
