@@ -4,13 +4,23 @@ Not a test. Generates demo-like data (``aftersales_kit.demo.generate`` in chunks
 ``benchmarks/.data/`` (cached), then runs each engine in its own subprocess so peak memory
 (``VmHWM``) is per engine, checks that all engines agree, and prints times, ratios and memory.
 
-    .venv/bin/python benchmarks/bench_metrics.py               # 1 M and 10 M orders
-    .venv/bin/python benchmarks/bench_metrics.py --quick       # 100 k orders, one run each
+    .venv/bin/python benchmarks/bench_metrics.py               # 1 M, 10 M and 1 M 京麦-shaped
+    .venv/bin/python benchmarks/bench_metrics.py --quick       # 100 k of both shapes, one run each
+
+Two data shapes: ``full`` (every canonical column, 暂完结时间 given) and ``jingmai`` (the same
+orders with the columns a 京麦 export lacks set to null: no 暂完结时间, so it is derived from the
+clock end; no customer ship, tracking or sign times, so three alert rules are unavailable).
 
 Every engine starts from the parquet files (reading them is inside every timing) and computes the
-same thing: window filter on complete_time, per-order scene / clock end / stages / intervention /
-exclusion / alerts, then per store counted, mean, median, P90 (linear), share over 60 h, excluded
-counts, stage means, alert counts and per-scene count and mean.
+same thing, written independently from DOMAIN §3–§5 in SQL and in pandas: the data-set traits on
+every row (which §5 rules have their inputs anywhere, whether every 售后整体时长 is whole), the
+window pre-filter on the possible completion times (暂完结时间, else first audit or first
+processing), per order the scene (the scene table of ``load_rules()``: fields matched by values
+and prefixes, the yes/no flash_refund), clock end, 暂完结 = coalesce(暂完结时间, clock end), the
+§4 stage chain with each gap booked by its (start, end) checkpoints, intervention, exclusion,
+the chain-only alerts (null when unavailable) and the JD reconciliation; then per store counted,
+mean, median, P90 (linear), share over 60 h, excluded counts, stage means, alert counts, jd_check
+and per-scene count and mean.
 
 ``diagnose`` (ours only, no DuckDB/pandas counterpart) times the full report data of every store:
 ``aftersales_kit.diagnose.diagnose`` on the same parquet scan — the §7 figures for this and the
@@ -33,8 +43,15 @@ from pathlib import Path
 
 import polars as pl
 
-from aftersales_kit.rules import ALERT_SPANS, Window
-from aftersales_kit.settings import EXCLUDED_REASONS, RULE_NAMES, STAGES, Rules, load_rules
+from aftersales_kit.rules import Window
+from aftersales_kit.settings import (
+    EXCLUDED_REASONS,
+    RULE_NAMES,
+    STAGES,
+    Rules,
+    SceneRule,
+    load_rules,
+)
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"
@@ -48,11 +65,20 @@ PEAK_LIMIT_MB = 4096
 READ_SECONDS: list[float] = []
 STORES = 50
 CHUNK_PER_STORE = 5000  # ≈ 250 k rows per generated chunk: bounded memory while generating
+#: Default cases: orders[:shape].
+DEFAULT_CASES = "1e6,1e7,1e6:jingmai"
+QUICK_CASES = "1e5,1e5:jingmai"
+SHAPES = ("full", "jingmai")
+#: Yes/no columns of the scene table: they match when true and the row's values hold 是.
+YES_NO = ("flash_refund",)
 NEEDED = [
     "store_id",
     "service_type",
     "status",
     "approve_result",
+    "return_method",
+    "process_result",
+    "flash_refund",
     "apply_time",
     "first_audit_time",
     "pickup_time",
@@ -62,11 +88,45 @@ NEEDED = [
     "inbound_time",
     "first_process_time",
     "complete_time",
+    "jd_hours",
     "jd_intervened",
     "intervention_start",
     "intervention_end",
 ]
+#: The columns the data-set traits need, read over every row.
+TRAIT_COLUMNS = [
+    "store_id",
+    "pickup_time",
+    "customer_ship_time",
+    "logistics_update_time",
+    "sign_time",
+    "inbound_time",
+    "jd_hours",
+]
+#: DOMAIN §5 "Inputs": rule -> groups of columns, each group needing one non-null value somewhere
+#: in the whole data set (no group: always available). Written from the text, not from rules.py.
+RULE_NEEDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "audit_over_24h": (),
+    "return_ship_over_24h": (("pickup_time", "customer_ship_time"),),
+    "tracking_stale_over_48h": (("pickup_time", "customer_ship_time"), ("logistics_update_time",)),
+    "transit_over_72h": (("pickup_time", "customer_ship_time"), ("sign_time", "inbound_time")),
+    "inbound_over_24h": (("sign_time",), ("inbound_time",)),
+    "inbound_over_48h": (("sign_time",), ("inbound_time",)),
+    "process_over_24h": (("inbound_time",),),
+    "total_over_60h": (),
+}
+#: §3 reconciliation: |ours − JD| tolerance, and the tolerance when every jd_hours is whole.
+JD_TOLERANCE, JD_WHOLE_TOLERANCE = 0.01, 1.0
+#: §4 checkpoints in order; "end" is the clock end (first processing, or first audit).
+CHAIN = ("apply", "first_audit", "return_start", "sign", "inbound", "end")
+CHAIN_COLUMNS = {
+    "first_audit": "first_audit_time",
+    "return_start": "return_start",
+    "sign": "sign_time",
+    "inbound": "inbound_time",
+}
 STAGE_KEYS = (*STAGES, "intervention")
+JD_FIGURES = ["jd_compared", "jd_matched", "jd_mean_hours", "jd_max_abs_diff_hours"]
 FIGURES = [
     "counted",
     "mean_hours",
@@ -76,14 +136,32 @@ FIGURES = [
     *(f"excluded_{r}" for r in EXCLUDED_REASONS),
     *(f"stage_{s}" for s in STAGE_KEYS),
     *(f"alert_{r}" for r in RULE_NAMES),
+    *JD_FIGURES,
 ]
+
+
+def gap_stage(start: str, end: str) -> str:
+    """DOMAIN §4: the stage of the gap between two checkpoints that take part (first row fits)."""
+    if start == "apply":
+        return "audit"
+    if end == "return_start":
+        return "return_ship"
+    if start == "return_start":
+        return "transit"
+    if start == "first_audit" and end in ("sign", "inbound"):
+        return "return_ship"
+    if start == "sign" and end == "inbound":
+        return "inbound"
+    return "process"  # first_audit, sign or inbound -> first_process
 
 
 # --- data -----------------------------------------------------------------------------------------
 
 
-def ensure_data(rows: int) -> Path:
-    """``benchmarks/.data/orders_<rows>/part-*.parquet``, generated once."""
+def ensure_data(rows: int, shape: str = "full") -> Path:
+    """``benchmarks/.data/orders_<rows>[_jingmai]/part-*.parquet``, generated once."""
+    if shape == "jingmai":
+        return _ensure_jingmai(rows)
     from aftersales_kit.demo import generate
 
     folder = DATA / f"orders_{rows}"
@@ -106,6 +184,27 @@ def ensure_data(rows: int) -> Path:
         chunk += 1
     done.write_text(str(written))
     print(f"  generated {written:,} orders in {time.perf_counter() - started:.0f} s → {folder}")
+    return folder
+
+
+def _ensure_jingmai(rows: int) -> Path:
+    """The ``full`` orders with the columns a 京麦 export lacks (JINGMAI_LAYOUT) set to null."""
+    from aftersales_kit.jd_formats import JINGMAI_LAYOUT
+
+    folder = DATA / f"orders_{rows}_jingmai"
+    done = folder / "_SUCCESS"
+    if done.exists():
+        return folder
+    source = ensure_data(rows)
+    present = {c for _g, cols in JINGMAI_LAYOUT for _h, c in cols if c}
+    absent = [c for c in NEEDED if c not in present and c != "store_id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in sorted(source.glob("*.parquet")):
+        frame = pl.read_parquet(part)
+        frame.with_columns(
+            pl.lit(None, dtype=frame.schema[c]).alias(c) for c in absent
+        ).write_parquet(folder / part.name)
+    done.write_text(",".join(absent))
     return folder
 
 
@@ -133,14 +232,36 @@ def _h(later: str, earlier: str) -> str:
     return f"((epoch_us({later}) - epoch_us({earlier})) / 3600000000.0)"
 
 
+def _in_sql(col: str) -> str:
+    return f"({col} >= TIMESTAMP '{WINDOW.start_at}' AND {col} < TIMESTAMP '{WINDOW.end_before}')"
+
+
+def _scene_sql(rule: SceneRule) -> str:
+    """Any field equal to a value or starting with a prefix (SQL: NULL never matches)."""
+    hits = []
+    for field in rule.fields:
+        if field in YES_NO:
+            if "是" in rule.values:
+                hits.append(f"{field}")
+            continue
+        if rule.values:
+            hits.append(f"{field} IN ({_sql_list(rule.values)})")
+        hits += [f"starts_with({field}, '{p}')" for p in rule.prefixes]
+    return " OR ".join(hits) or "FALSE"
+
+
+def _need_sql(rule: str) -> str:
+    groups = [
+        "(" + " OR ".join(f"traits.has_{c}" for c in group) + ")" for group in RULE_NEEDS[rule]
+    ]
+    return " AND ".join(groups) or "TRUE"
+
+
 def duckdb_sql(glob: str, rules: Rules) -> str:
     """The same computation as one DuckDB SQL statement (built from the same rules)."""
-    scene = " ".join(
-        f"WHEN {s.field} IN ({_sql_list(s.values)}) THEN '{s.scene}'" for s in rules.scenes
-    )
+    scene = " ".join(f"WHEN {_scene_sql(s)} THEN '{s.scene}'" for s in rules.scenes)
     audit = " ".join(
-        f"WHEN {s.field} IN ({_sql_list(s.values)}) THEN {str(s.stop == 'first_audit').upper()}"
-        for s in rules.scenes
+        f"WHEN {_scene_sql(s)} THEN {str(s.stop == 'first_audit').upper()}" for s in rules.scenes
     )
     holiday = (
         " OR ".join(
@@ -149,70 +270,139 @@ def duckdb_sql(glob: str, rules: Rules) -> str:
         )
         or "FALSE"
     )
-    cancel = _sql_list(
-        [s.scene for s in rules.scenes if s.missing_stop == "cancelled_before_audit"]
+    cancel = (
+        _sql_list([s.scene for s in rules.scenes if s.missing_stop == "cancelled_before_audit"])
+        or "NULL"
     )
     oldest = datetime.combine(WINDOW.end - timedelta(days=rules.history_days - 1), dtime())
     th = rules.thresholds
-    stage_ends = ["c0", "c1", "c2", "c3", "clock_end"]
-    stages = ",\n".join(
-        f"CASE WHEN valid THEN greatest(coalesce({_h(e, f'p{i}')}, 0), 0) END AS stage_{s}"
-        for i, (s, e) in enumerate(zip(STAGES, stage_ends, strict=True))
+    present = [c for c in TRAIT_COLUMNS if c != "store_id" and c != "jd_hours"]
+    # §4 chain: checkpoint i takes part (t_i) when present, not after the clock end, not before
+    # the previous one that took part (p_i, index k_i); after first_audit only when the clock
+    # does not stop at the audit.
+    chain = []
+    for i, name in enumerate(CHAIN[1:-1], start=1):
+        col = CHAIN_COLUMNS[name]
+        prev_p = "apply_time" if i == 1 else f"p{i}"
+        guard = "" if i == 1 else "NOT audit_ended AND "
+        chain.append(f"coalesce({guard}{col} <= clock_end AND {col} >= {prev_p}, FALSE) AS t{i}")
+        chain.append(f"CASE WHEN t{i} THEN {col} ELSE {prev_p} END AS p{i + 1}")
+        prev_k = "0" if i == 1 else f"k{i}"
+        chain.append(f"CASE WHEN t{i} THEN {i} ELSE {prev_k} END AS k{i + 1}")
+    # Each gap ending at checkpoint i (5 = clock end) from checkpoint k_i, booked to its stage.
+    stage_terms: dict[str, list[str]] = {s: [] for s in STAGES}
+    for i in range(1, len(CHAIN)):
+        col = "clock_end" if i == len(CHAIN) - 1 else CHAIN_COLUMNS[CHAIN[i]]
+        prev_p = "apply_time" if i == 1 else f"p{i}"
+        prev_k = "0" if i == 1 else f"k{i}"
+        taken = "TRUE" if i == len(CHAIN) - 1 else f"t{i}"
+        by_stage: dict[str, list[int]] = {}
+        for k in range(i):
+            by_stage.setdefault(gap_stage(CHAIN[k], CHAIN[i]), []).append(k)
+        for stage, ks in by_stage.items():
+            stage_terms[stage].append(
+                f"CASE WHEN {taken} AND {prev_k} IN ({', '.join(map(str, ks))}) "
+                f"THEN greatest({_h(col, prev_p)}, 0) ELSE 0 END"
+            )
+    stages = ",\n    ".join(
+        f"CASE WHEN valid THEN {' + '.join(stage_terms[s]) or '0'} END AS stage_{s}" for s in STAGES
     )
-    alerts = ",\n".join(
-        f"count_if(counted AND NOT is_open AND coalesce({_h(a, b)} > {th[r]}, FALSE)) AS alert_{r}"
-        for r, (a, b) in ALERT_SPANS.items()
+    # §5 on completed orders, only checkpoints of the chain (a_i: checkpoint i when it took part).
+    spans = {
+        "audit_over_24h": ("a1", "apply_time"),
+        "return_ship_over_24h": ("a2", "a1"),
+        "tracking_stale_over_48h": ("upd", "a2"),
+        "transit_over_72h": ("coalesce(a3, a4)", "a2"),
+        "inbound_over_24h": ("a4", "a3"),
+        "inbound_over_48h": ("a4", "a3"),
+        "process_over_24h": ("pend", "a4"),
+    }
+    alert_rows = ",\n    ".join(
+        f"NOT is_open AND coalesce({_h(a, b)} > {th[r]}, FALSE) AS al_{r}"
+        for r, (a, b) in spans.items()
     )
-    excluded = ",\n".join(
+    alert_counts = ",\n    ".join(f"count_if(counted AND al_{r}) AS alert_{r}" for r in spans)
+    alert_out = ",\n  ".join(
+        f"CASE WHEN {_need_sql(r)} THEN coalesce(agg.alert_{r}, 0) END AS alert_{r}"
+        for r in RULE_NAMES
+    )
+    excluded = ",\n    ".join(
         f"count_if(excluded_reason = '{r}') AS excluded_{r}" for r in EXCLUDED_REASONS
     )
-    stage_means = ",\n".join(f"avg(stage_{s}) FILTER (WHERE counted) AS stage_{s}" for s in STAGES)
+    excluded_out = ", ".join(
+        f"coalesce(agg.excluded_{r}, 0) AS excluded_{r}" for r in EXCLUDED_REASONS
+    )
+    stage_means = ",\n    ".join(
+        f"avg(stage_{s}) FILTER (WHERE counted) AS stage_{s}" for s in STAGES
+    )
+    means_out = ", ".join(f"agg.stage_{s}" for s in STAGE_KEYS)
+    has_store = ",\n    ".join(f"bool_or({c} IS NOT NULL) AS has_{c}" for c in present)
+    has_all = ", ".join(f"bool_or(has_{c}) AS has_{c}" for c in present)
+    fields = sorted({f for s in rules.scenes for f in s.fields} | set(NEEDED))
+    chain_sql = ",\n    ".join(chain)
     return f"""
-WITH src AS (
-  SELECT {", ".join(NEEDED)} FROM read_parquet('{glob}')
-  WHERE complete_time >= TIMESTAMP '{WINDOW.start_at}'
-    AND complete_time < TIMESTAMP '{WINDOW.end_before}'
+WITH whole AS (  -- every row: the store list and the data-set traits (DOMAIN §3, §5)
+  SELECT store_id,
+    {has_store},
+    bool_and(jd_hours IS NULL OR jd_hours = round(jd_hours)) AS jd_whole
+  FROM read_parquet('{glob}') GROUP BY store_id
+), traits AS (
+  SELECT {has_all}, bool_and(jd_whole) AS jd_whole FROM whole
+), src AS (  -- rows whose 暂完结 can fall in the window
+  SELECT {", ".join(fields)} FROM read_parquet('{glob}')
+  WHERE {_in_sql("complete_time")}
+     OR (complete_time IS NULL
+         AND ({_in_sql("first_audit_time")} OR {_in_sql("first_process_time")}))
 ), s AS (
   SELECT *, CASE {scene} ELSE service_type END AS scene,
-         CASE {audit} ELSE FALSE END AS audit_ended,
-         coalesce(pickup_time, customer_ship_time) AS return_start,
-         complete_time IS NULL
-           AND NOT coalesce(status IN ({_sql_list(rules.terminal_statuses)}), FALSE) AS is_open
+    CASE {audit} ELSE FALSE END AS audit_ended,
+    coalesce(pickup_time, customer_ship_time) AS return_start,
+    CASE WHEN audit_ended THEN first_audit_time ELSE first_process_time END AS clock_end,
+    coalesce(complete_time, clock_end) AS done,
+    done IS NULL
+      AND NOT coalesce(status IN ({_sql_list(rules.terminal_statuses)}), FALSE) AS is_open,
+    (clock_end IS NOT NULL AND apply_time IS NOT NULL AND clock_end >= apply_time) AS valid
   FROM src
-), e AS (
-  SELECT *, CASE WHEN audit_ended THEN first_audit_time ELSE first_process_time END AS clock_end
-  FROM s
-), v AS (
-  SELECT *, (clock_end IS NOT NULL AND apply_time IS NOT NULL AND clock_end >= apply_time) AS valid,
-    CASE WHEN first_audit_time <= clock_end THEN first_audit_time END AS c0,
-    CASE WHEN NOT audit_ended AND return_start <= clock_end THEN return_start END AS c1,
-    CASE WHEN NOT audit_ended AND sign_time <= clock_end THEN sign_time END AS c2,
-    CASE WHEN NOT audit_ended AND inbound_time <= clock_end THEN inbound_time END AS c3
-  FROM e
-), p AS (
-  SELECT *, apply_time AS p0, greatest(apply_time, c0) AS p1, greatest(apply_time, c0, c1) AS p2,
-    greatest(apply_time, c0, c1, c2) AS p3, greatest(apply_time, c0, c1, c2, c3) AS p4
-  FROM v
+), w AS (  -- in the window
+  SELECT * FROM s WHERE {_in_sql("done")}
+), c AS (
+  SELECT *,
+    {chain_sql}
+  FROM w
 ), o AS (
-  SELECT *, {stages},
+  SELECT *,
+    {stages},
     CASE WHEN valid AND coalesce(jd_intervened, FALSE) AND intervention_start IS NOT NULL
               AND intervention_end IS NOT NULL AND NOT audit_ended
          THEN greatest({
         _h("least(intervention_end, clock_end)", "greatest(intervention_start, apply_time)")
     }, 0)
          ELSE 0.0 END AS intervention_hours,
-    CASE WHEN valid THEN {_h("clock_end", "apply_time")} END AS gross_hours
-  FROM p
+    CASE WHEN valid THEN {_h("clock_end", "apply_time")} END - intervention_hours AS hours,
+    CASE WHEN t1 THEN first_audit_time END AS a1,
+    CASE WHEN t2 THEN return_start END AS a2,
+    CASE WHEN t3 THEN sign_time END AS a3,
+    CASE WHEN t4 THEN inbound_time END AS a4,
+    CASE WHEN logistics_update_time >= a2 AND logistics_update_time <= clock_end
+         THEN logistics_update_time END AS upd,
+    CASE WHEN NOT audit_ended THEN clock_end END AS pend
+  FROM c
 ), r AS (
-  SELECT *, gross_hours - intervention_hours AS hours,
+  SELECT *,
+    {alert_rows},
+    NOT is_open AND coalesce(hours > {th["total_over_60h"]}, FALSE) AS al_total_over_60h,
     CASE WHEN {holiday} THEN 'holiday'
          WHEN apply_time < TIMESTAMP '{oldest}' THEN 'apply_too_old'
          WHEN clock_end IS NULL AND scene IN ({cancel}) THEN 'cancelled_before_audit'
          WHEN clock_end IS NULL THEN 'missing_end'
-         WHEN gross_hours IS NULL THEN 'invalid' END AS excluded_reason
+         WHEN hours IS NULL THEN 'invalid' END AS excluded_reason,
+    hours - jd_hours AS jd_diff
   FROM o
 ), f AS MATERIALIZED (
-  SELECT *, excluded_reason IS NULL AS counted FROM r
+  SELECT r.*, excluded_reason IS NULL AS counted,
+    CASE WHEN jd_diff IS NOT NULL THEN abs(jd_diff) <= CASE WHEN traits.jd_whole
+         THEN {JD_WHOLE_TOLERANCE} ELSE {JD_TOLERANCE} END + 1e-9 END AS jd_ok
+  FROM r CROSS JOIN traits
 ), agg AS (
   SELECT store_id, count_if(counted) AS counted,
     avg(hours) FILTER (WHERE counted) AS mean_hours,
@@ -223,8 +413,12 @@ WITH src AS (
     {excluded},
     {stage_means},
     avg(intervention_hours) FILTER (WHERE counted) AS stage_intervention,
-    {alerts},
-    count_if(counted AND NOT is_open AND hours > {th["total_over_60h"]}) AS alert_total_over_60h
+    {alert_counts},
+    count_if(counted AND al_total_over_60h) AS alert_total_over_60h,
+    count_if(counted AND jd_hours IS NOT NULL) AS jd_compared,
+    count_if(counted AND jd_ok) AS jd_matched,
+    avg(jd_hours) FILTER (WHERE counted) AS jd_mean_hours,
+    max(abs(jd_diff)) FILTER (WHERE counted) AS jd_max_abs_diff_hours
   FROM f GROUP BY store_id
 ), sc AS (
   SELECT store_id, scene, count(*) AS n, avg(hours) AS m FROM f WHERE counted GROUP BY ALL
@@ -232,7 +426,13 @@ WITH src AS (
   SELECT store_id, list({{'scene': scene, 'count': n, 'mean_hours': m}}) AS scenes
   FROM sc GROUP BY store_id
 )
-SELECT agg.*, scl.scenes FROM agg LEFT JOIN scl USING (store_id) ORDER BY store_id
+SELECT whole.store_id, coalesce(agg.counted, 0) AS counted, agg.mean_hours, agg.median_hours,
+  agg.p90_hours, agg.over_60h_share, {excluded_out}, {means_out},
+  {alert_out},
+  coalesce(agg.jd_compared, 0) AS jd_compared, coalesce(agg.jd_matched, 0) AS jd_matched,
+  agg.jd_mean_hours, agg.jd_max_abs_diff_hours, scl.scenes
+FROM whole CROSS JOIN traits LEFT JOIN agg USING (store_id) LEFT JOIN scl USING (store_id)
+ORDER BY whole.store_id
 """
 
 
@@ -245,29 +445,55 @@ def run_duckdb(folder: Path, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame]:
     return result.drop("scenes"), scenes.drop_nulls("scene")
 
 
+def pandas_traits(df: object) -> tuple[dict[str, bool], bool, list[str]]:
+    """(rule -> available, every jd_hours whole, sorted store ids) of a whole pandas frame."""
+    has = {c: bool(df[c].notna().any()) for c in TRAIT_COLUMNS if c != "store_id"}  # type: ignore[index]
+    available = {r: all(any(has[c] for c in group) for group in RULE_NEEDS[r]) for r in RULE_NAMES}
+    jd = df["jd_hours"].dropna()  # type: ignore[index]
+    whole = bool((jd == jd.round(0)).all())
+    return available, whole, sorted(df["store_id"].dropna().unique())  # type: ignore[index]
+
+
 def run_pandas(
     folder: Path, rules: Rules, *, pushdown: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """What a pandas user would write: vectorised columns, ``groupby``, no row loops.
 
-    Reads the needed columns of every row, then filters the window in memory. ``pushdown``
-    (the opt-in ``pandas_pushdown`` engine) passes the window as pyarrow ``filters`` instead, to
-    show how much of pandas' time is reading rows outside the window.
+    Reads the needed columns of every row (the traits are decided on every row), then keeps the
+    rows that can complete in the window. ``pushdown`` (the opt-in ``pandas_pushdown`` engine)
+    reads only the trait columns of every row and passes the window pre-filter to pyarrow as
+    ``filters``, to show how much of pandas' time is reading rows outside the window.
     """
     import numpy as np
     import pandas as pd
+    import pyarrow.compute as pc
 
+    def inside(col: str) -> object:
+        return (pc.field(col) >= WINDOW.start_at) & (pc.field(col) < WINDOW.end_before)
+
+    fields = sorted({f for s in rules.scenes for f in s.fields} | set(NEEDED))
     started = time.perf_counter()
     if pushdown:
-        window = [
-            ("complete_time", ">=", WINDOW.start_at),
-            ("complete_time", "<", WINDOW.end_before),
-        ]
-        df = pd.read_parquet(folder, columns=NEEDED, filters=window)
+        whole = pd.read_parquet(folder, columns=TRAIT_COLUMNS)
+        may = inside("complete_time") | (  # type: ignore[operator]
+            pc.field("complete_time").is_null()
+            & (inside("first_audit_time") | inside("first_process_time"))  # type: ignore[operator]
+        )
+        df = pd.read_parquet(folder, columns=fields, filters=may)
     else:
-        df = pd.read_parquet(folder, columns=NEEDED)
+        whole = df = pd.read_parquet(folder, columns=fields)
     READ_SECONDS.append(time.perf_counter() - started)
-    df = df[(df.complete_time >= WINDOW.start_at) & (df.complete_time < WINDOW.end_before)].copy()
+    available, jd_whole, stores = pandas_traits(whole)
+    del whole
+
+    def within(col: pd.Series) -> pd.Series:
+        return (col >= WINDOW.start_at) & (col < WINDOW.end_before)
+
+    if not pushdown:
+        may_done = within(df.complete_time) | (
+            df.complete_time.isna() & (within(df.first_audit_time) | within(df.first_process_time))
+        )
+        df = df[may_done].copy()
 
     def hours(later: pd.Series, earlier: pd.Series) -> pd.Series:
         return (later - earlier) / pd.Timedelta(hours=1)
@@ -276,27 +502,50 @@ def run_pandas(
     audit_ended = pd.Series(False, index=df.index)
     matched = pd.Series(False, index=df.index)
     for s in rules.scenes:
-        hit = df[s.field].isin(s.values) & ~matched
+        hit = pd.Series(False, index=df.index)
+        for field in s.fields:
+            col = df[field]
+            if field in YES_NO:
+                if "是" in s.values:
+                    hit |= col.fillna(False).astype(bool)
+                continue
+            if s.values:
+                hit |= col.isin(s.values)
+            for p in s.prefixes:
+                hit |= col.str.startswith(p, na=False).astype(bool)
+        hit &= ~matched
         scene[hit] = s.scene
         audit_ended[hit] = s.stop == "first_audit"
         matched |= hit
     df["scene"] = scene
     df["return_start"] = df.pickup_time.fillna(df.customer_ship_time)
-    df["is_open"] = df.complete_time.isna() & ~df.status.isin(rules.terminal_statuses)
     end = df.first_process_time.where(~audit_ended, df.first_audit_time)
-    valid = end.notna() & df.apply_time.notna() & (end >= df.apply_time)
-    cands = [
-        df.first_audit_time.where(df.first_audit_time <= end),
-        df.return_start.where((df.return_start <= end) & ~audit_ended),
-        df.sign_time.where((df.sign_time <= end) & ~audit_ended),
-        df.inbound_time.where((df.inbound_time <= end) & ~audit_ended),
-        end,
-    ]
-    prev = df.apply_time
-    for stage, cand in zip(STAGES, cands, strict=True):
-        gap = hours(cand, prev).clip(lower=0).fillna(0.0)
-        df[f"stage_{stage}"] = gap.where(valid)
-        prev = pd.concat([prev, cand], axis=1).max(axis=1)
+    done = df.complete_time.fillna(end)
+    in_window = within(done)
+    df, end, audit_ended = df[in_window].copy(), end[in_window], audit_ended[in_window]
+    df["is_open"] = False  # in the window, so 暂完结 is known
+    apply = df.apply_time
+    valid = end.notna() & apply.notna() & (end >= apply)
+
+    # §4 chain: p = time of the last checkpoint that took part, k its index in CHAIN.
+    stage = {s: pd.Series(0.0, index=df.index) for s in STAGES}
+    taken: dict[str, pd.Series] = {}
+    p, k = apply, pd.Series(0, index=df.index)
+    for i, name in enumerate(CHAIN[1:-1], start=1):
+        c = df[CHAIN_COLUMNS[name]]
+        take = c.notna() & (c <= end) & (c >= p)
+        if i > 1:
+            take &= ~audit_ended
+        gap = hours(c, p)
+        for start in range(i):
+            stage[gap_stage(CHAIN[start], name)] += gap.where(take & (k == start), 0.0)
+        taken[name] = c.where(take)
+        p, k = c.where(take, p), k.where(~take, i)
+    gap = hours(end, p).clip(lower=0)
+    for start in range(len(CHAIN) - 1):
+        stage[gap_stage(CHAIN[start], "end")] += gap.where(k == start, 0.0)
+    for s in STAGES:
+        df[f"stage_{s}"] = stage[s].where(valid)
     bounded = (
         df.jd_intervened.fillna(False).astype(bool)
         & df.intervention_start.notna()
@@ -305,35 +554,47 @@ def run_pandas(
     )
     overlap = hours(
         pd.concat([df.intervention_end, end], axis=1).min(axis=1),
-        pd.concat([df.intervention_start, df.apply_time], axis=1).max(axis=1),
+        pd.concat([df.intervention_start, apply], axis=1).max(axis=1),
     ).clip(lower=0)
     df["intervention_hours"] = overlap.where(valid & bounded, 0.0)
-    df["hours"] = hours(end, df.apply_time).where(valid) - df.intervention_hours
+    df["hours"] = hours(end, apply).where(valid) - df.intervention_hours
 
     holiday = pd.Series(False, index=df.index)
     for a, b in rules.holidays:
-        holiday |= (df.apply_time >= a) & (df.apply_time < b)
+        holiday |= (apply >= a) & (apply < b)
     oldest = datetime.combine(WINDOW.end - timedelta(days=rules.history_days - 1), dtime())
     cancel = [s.scene for s in rules.scenes if s.missing_stop == "cancelled_before_audit"]
     reason = np.select(
-        [
-            holiday,
-            df.apply_time < oldest,
-            end.isna() & df.scene.isin(cancel),
-            end.isna(),
-            df.hours.isna(),
-        ],
+        [holiday, apply < oldest, end.isna() & df.scene.isin(cancel), end.isna(), df.hours.isna()],
         list(EXCLUDED_REASONS),
         default=None,
     )
     df["excluded_reason"] = reason
     df["counted"] = df.excluded_reason.isna()
+
     th = rules.thresholds
+    audit, ret = taken["first_audit"], taken["return_start"]
+    sign, inbound = taken["sign"], taken["inbound"]
+    update = df.logistics_update_time
+    update = update.where((update >= ret) & (update <= end))
+    spans = {
+        "audit_over_24h": (audit, apply),
+        "return_ship_over_24h": (ret, audit),
+        "tracking_stale_over_48h": (update, ret),
+        "transit_over_72h": (sign.fillna(inbound), ret),
+        "inbound_over_24h": (inbound, sign),
+        "inbound_over_48h": (inbound, sign),
+        "process_over_24h": (end.where(~audit_ended), inbound),
+    }
     completed = ~df.is_open
-    for rule, (a, b) in ALERT_SPANS.items():
-        df[f"alert_{rule}"] = completed & (hours(df[a], df[b]) > th[rule]).fillna(False)
+    for rule, (a, b) in spans.items():
+        df[f"alert_{rule}"] = completed & (hours(a, b) > th[rule])
     df["alert_total_over_60h"] = completed & (df.hours > th["total_over_60h"])
     df["over"] = (df.hours > rules.warning_hours).astype(float)
+    df["jd_diff"] = df.hours - df.jd_hours
+    tolerance = JD_WHOLE_TOLERANCE if jd_whole else JD_TOLERANCE
+    df["jd_ok"] = df.jd_diff.abs() <= tolerance + 1e-9
+    df["jd_abs"] = df.jd_diff.abs()
 
     counted = df[df.counted]
     g = counted.groupby("store_id")
@@ -345,7 +606,8 @@ def run_pandas(
             "p90_hours": g.hours.quantile(0.9),
             "over_60h_share": g.over.mean(),
         }
-    )
+    ).reindex(stores)
+    out.index.name = "store_id"
     excluded = df.groupby(["store_id", "excluded_reason"]).size().unstack(fill_value=0)
     for r in EXCLUDED_REASONS:
         out[f"excluded_{r}"] = excluded[r] if r in excluded else 0
@@ -355,18 +617,20 @@ def run_pandas(
     out["stage_intervention"] = means["intervention_hours"]
     sums = g[[f"alert_{r}" for r in RULE_NAMES]].sum()
     for r in RULE_NAMES:
-        out[f"alert_{r}"] = sums[f"alert_{r}"]
-    out = out.fillna({c: 0 for c in out.columns if c.startswith(("excluded_", "alert_"))})
+        out[f"alert_{r}"] = sums[f"alert_{r}"].reindex(stores).fillna(0) if available[r] else None
+    out["jd_compared"] = g.jd_hours.count()
+    out["jd_matched"] = g.jd_ok.sum()
+    out["jd_mean_hours"] = g.jd_hours.mean()
+    out["jd_max_abs_diff_hours"] = g.jd_abs.max()
+    zero = ["counted", *(f"excluded_{r}" for r in EXCLUDED_REASONS), "jd_compared", "jd_matched"]
+    out[zero] = out[zero].fillna(0)
     scenes = (
         counted.groupby(["store_id", "scene"])
         .hours.agg(["size", "mean"])
         .reset_index()
         .rename(columns={"size": "count", "mean": "mean_hours"})
     )
-    return (
-        pl.from_pandas(out.reset_index()).sort("store_id"),
-        pl.from_pandas(scenes),
-    )
+    return pl.from_pandas(out.reset_index()).sort("store_id"), pl.from_pandas(scenes)
 
 
 def run_polars_streaming(folder: Path, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -524,8 +788,14 @@ def _line(engine: str, r: dict[str, object]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1e6,1e7", help="comma-separated order counts")
-    parser.add_argument("--quick", action="store_true", help="100 k orders, one run per engine")
+    parser.add_argument(
+        "--sizes",
+        default=DEFAULT_CASES,
+        help="comma-separated order counts, each optionally :full or :jingmai (the data shape)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="100 k orders of both shapes, one run per engine"
+    )
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per engine (best and median are printed)"
@@ -538,14 +808,20 @@ def main() -> int:
         child(args.child, Path(args.data), Path(args.out), args.repeat)
         return 0
     if args.quick:
-        args.sizes, args.repeat = "1e5", 1
+        args.sizes, args.repeat = QUICK_CASES, 1
 
     engines = args.engines.split(",")
     failed = False
-    for size in (int(float(s)) for s in args.sizes.split(",")):
-        print(f"\n== {size:,} orders, window {WINDOW.start} – {WINDOW.end}, all stores ==")
-        folder = ensure_data(size)
-        out = DATA / f"results_{size}"
+    for case in args.sizes.split(","):
+        count, _, shape = case.partition(":")
+        size, shape = int(float(count)), shape or "full"
+        if shape not in SHAPES:
+            parser.error(f"unknown data shape {shape!r} (known: {', '.join(SHAPES)})")
+        print(
+            f"\n== {size:,} orders ({shape}), window {WINDOW.start} – {WINDOW.end}, all stores =="
+        )
+        folder = ensure_data(size, shape)
+        out = DATA / f"results_{folder.name}"
         out.mkdir(exist_ok=True)
         results = {}
         for engine in engines:
