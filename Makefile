@@ -98,10 +98,11 @@ test: setup sysdeps ## Run ruff, the type checker and the whole test suite (inst
 	$(PY) -m mypy aftersales_kit
 	$(PY) -m pytest -n 2 -q
 
-bench: setup ## Run the benchmarks (metrics vs DuckDB/pandas, batch and one report vs naive)
+bench: setup ## Run the benchmarks (metrics vs DuckDB/pandas, 京麦 xlsx load vs fastexcel, batch and one report vs naive)
 	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_batch.py
 	$(PY) benchmarks/bench_report.py
 
 clean: ## Remove generated data and reports (keeps .venv)
-	rm -rf data reports .pytest_cache .ruff_cache
+	rm -rf data reports .pytest_cache .ruff_cache .mypy_cache
