@@ -44,16 +44,6 @@ DERIVED_COLUMNS: tuple[str, ...] = (
     "jd_diff_hours",
     "jd_matched",
 )
-#: §5 stage rules on completed orders: rule -> (later, earlier) timestamp; over = strictly greater.
-ALERT_SPANS: dict[str, tuple[str, str]] = {
-    "audit_over_24h": ("first_audit_time", "apply_time"),
-    "return_ship_over_24h": ("return_start", "first_audit_time"),
-    "tracking_stale_over_48h": ("logistics_update_time", "return_start"),
-    "transit_over_72h": ("sign_time", "return_start"),
-    "inbound_over_24h": ("inbound_time", "sign_time"),
-    "inbound_over_48h": ("inbound_time", "sign_time"),
-    "process_over_24h": ("first_process_time", "inbound_time"),
-}
 #: Scenes whose open orders never wait for goods to come back (DOMAIN §3, issue 10 claim 5).
 NO_RETURN_SCENES: tuple[str, ...] = ("线下换新", "闪电退款", "仅退款", "直赔/补发")
 #: Columns ``window_sample`` adds.
