@@ -309,14 +309,13 @@ def load_unchecked(
     """Like :func:`load` but never raises for data problems: they are in ``report.errors``.
 
     Rows with bad cells are always left out of ``frame``; they count as ``bad_rows_dropped`` only
-    with ``skip_bad_rows`` (otherwise they are errors).
+    with ``skip_bad_rows`` (otherwise they are errors). The steps: expand the paths, read every
+    file, account for bad rows, combine and deduplicate, join logistics data, check values.
     """
     cfg = config if isinstance(config, Config) else load_config(config)
-    lookup = _alias_lookup(cfg.aliases)
     wanted = None if stores is None else sorted({str(s).strip() for s in stores})
     if isinstance(paths, (str, Path)):
         paths = [paths]
-
     warnings = _Warnings()
     errors: list[Problem] = []
     sources, ignored, unreadable = _expand(paths, errors)
@@ -324,12 +323,55 @@ def load_unchecked(
     warnings.add("unreadable_path", unreadable, len(unreadable))
     store_id = store_id.strip() if isinstance(store_id, str) and store_id.strip() else None
 
+    results = _read_all(sources, config=cfg, store_id=store_id, wanted=wanted)
+    for source, result in results:
+        errors.extend(result.errors)
+        if result.report is not None and result.report.rows_read == 0 and not result.errors:
+            note = Problem(source.name, None, None, None, "文件没有数据行 (no data rows)")
+            warnings.add("no_data_rows", [note], 1)
+    file_reports, bad_rows = _account_bad_rows(
+        results, skip_bad_rows=skip_bad_rows, errors=errors, warnings=warnings
+    )
+
+    usable = [(s, r) for s, r in results if r.frame is not None and not r.logistics]
+    frames = [r.frame for _s, r in usable if r.frame is not None]
+    headers = [r.headers for _s, r in usable]
+    names = [s.name for s, _r in usable]
+    frame, duplicates = _combine(frames)
+    logistics = [r.frame for _s, r in results if r.frame is not None and r.logistics]
+    frame = _join_logistics(frame, logistics, warnings=warnings)
+    _order_warnings(frame, names=names, headers=headers, warnings=warnings)
+    unknown = _value_warnings(frame, names=names, headers=headers, warnings=warnings)
+
+    extras = [c for c in frame.columns if c not in COLUMNS and not c.startswith("__")]
+    frame = frame.select(*COLUMNS, *extras)
+    store_counts = frame.group_by("store_id").len().sort("store_id")
+    report = LoadReport(
+        files=file_reports,
+        rows=frame.height,
+        duplicates_dropped=duplicates,
+        bad_rows_dropped=bad_rows,
+        stores={str(k): int(v) for k, v in store_counts.iter_rows()},
+        errors=errors,
+        warnings=warnings.shown,
+        warning_counts=warnings.counts,
+        unknown_values=unknown,
+    )
+    return Loaded(frame=frame, report=report)
+
+
+def _read_all(
+    sources: Sequence[_Source], *, config: Config, store_id: str | None, wanted: list[str] | None
+) -> list[tuple[_Source, _FileResult]]:
+    """Every source converted, in the given order (hive shards of other stores never opened)."""
+    lookup = _alias_lookup(config.aliases)
+
     def read(source: _Source) -> tuple[_Source, _FileResult] | None:
         partition_store = _partition_store(source, lookup)
         if wanted is not None and partition_store is not None and partition_store not in wanted:
-            return None  # a hive shard of another store: never opened
+            return None
         given_store, given_name = _store_identity(
-            source, partition_store=partition_store, store_id=store_id, config=cfg
+            source, partition_store=partition_store, store_id=store_id, config=config
         )
         result = _load_file(
             source, lookup=lookup, store_id=given_store, store_name=given_name, stores=wanted
@@ -343,18 +385,17 @@ def load_unchecked(
             read_all = list(pool.map(read, sources))
     else:
         read_all = [read(s) for s in sources]
+    return [item for item in read_all if item is not None]
 
-    results: list[tuple[_Source, _FileResult]] = []
-    for item in read_all:
-        if item is None:
-            continue
-        source, result = item
-        errors.extend(result.errors)
-        if result.report is not None and result.report.rows_read == 0 and not result.errors:
-            note = Problem(source.name, None, None, None, "文件没有数据行 (no data rows)")
-            warnings.add("no_data_rows", [note], 1)
-        results.append((source, result))
 
+def _account_bad_rows(
+    results: Sequence[tuple[_Source, _FileResult]],
+    *,
+    skip_bad_rows: bool,
+    errors: list[Problem],
+    warnings: _Warnings,
+) -> tuple[list[FileReport], int]:
+    """Bad rows are errors, or with ``skip_bad_rows`` warnings counted per file and in total."""
     bad_rows = 0
     file_reports: list[FileReport] = []
     for _source, result in results:
@@ -369,33 +410,7 @@ def load_unchecked(
             file_reports.append(
                 FileReport(result.report.path, result.report.rows_read, bad_rows_dropped=0)
             )
-
-    usable = [(s, r) for s, r in results if r.frame is not None and not r.logistics]
-    frames = [r.frame for _s, r in usable if r.frame is not None]
-    headers = [r.headers for _s, r in usable]
-    names = [s.name for s, _r in usable]
-    frame, duplicates = _combine(frames)
-    logistics = [r.frame for _s, r in results if r.frame is not None and r.logistics]
-    frame = _join_logistics(frame, logistics, warnings=warnings)
-    _order_warnings(frame, names=names, headers=headers, warnings=warnings)
-    unknown = _value_warnings(frame, names=names, headers=headers, warnings=warnings)
-
-    canonical = [*COLUMNS]
-    extras = [c for c in frame.columns if c not in COLUMNS and not c.startswith("__")]
-    frame = frame.select(*canonical, *extras)
-    store_counts = frame.group_by("store_id").len().sort("store_id")
-    report = LoadReport(
-        files=file_reports,
-        rows=frame.height,
-        duplicates_dropped=duplicates,
-        bad_rows_dropped=bad_rows,
-        stores={str(k): int(v) for k, v in store_counts.iter_rows()},
-        errors=errors,
-        warnings=warnings.shown,
-        warning_counts=warnings.counts,
-        unknown_values=unknown,
-    )
-    return Loaded(frame=frame, report=report)
+    return file_reports, bad_rows
 
 
 def _usable_cpus() -> int:
