@@ -856,6 +856,8 @@ def _convert_file(
     store_name: str | None,
     stores: list[str] | None,
 ) -> _FileResult:
+    """One file: read it, map its headers, check the required columns, filter to the wanted
+    stores, convert every column and report its bad cells."""
     name = source.name
     raw_file = _read_raw(source, lookup)
     lf = raw_file.frame
@@ -876,19 +878,7 @@ def _convert_file(
         if c not in mapped and not (c == "store_id" and store_id) and not logistics
     ]
     if missing:
-        found = ", ".join(n for n in raw_names if not n.startswith("__col")) or "(无 none)"
-        problems = []
-        for column in missing:
-            if column == "store_id":
-                problems.append(Problem(name, None, column, None, STORE_IDENTITY_HINT))
-                continue
-            zh = " / ".join(ALIASES.get(column, ()))
-            msg = (
-                f"缺少必需列 {column} ({zh}) (missing required column); "
-                f"表头行 (header row used): 第 {raw_file.header_row} 行 (row "
-                f"{raw_file.header_row}); 找到的列 (headers found): {found}"
-            )
-            problems.append(Problem(name, None, column, None, msg))
+        problems = _missing_columns(name, missing, raw_names, header_row=raw_file.header_row)
         return _FileResult(None, headers, None, problems, [])
 
     if stores is not None and not logistics:
@@ -901,73 +891,133 @@ def _convert_file(
         elif store_id not in stores:
             return _FileResult(None, headers, FileReport(name, 0), [], [])
 
-    # Three steps, each on the materialised columns of the one before: clean the text, parse
-    # it, check the cells. Polars does not share a Python UDF (the timestamp parser) between
-    # expressions, so one combined select would clean and parse twice.
-    outputs: list[pl.Expr] = [pl.col(_ROW).cast(pl.Int64)]
-    texts: list[str] = []
-    parsed: list[pl.Expr] = []
-    checks: list[tuple[str, str, pl.Expr]] = []  # (header, message, bad-value text or null)
-    given = {"store_id": store_id, "store_name": store_name}
+    plan = _conversion_plan(
+        mapped,
+        schema=schema,
+        headers=headers,
+        given={"store_id": store_id, "store_name": store_name},
+        numeric_ids=raw_file.numeric_ids,
+    )
+    plan.outputs.extend(
+        _clean_text(pl.col(raw), schema[raw]).alias(out) for raw, out in extras.items()
+    )
+    df, dropped = _run_plan(lf, plan, name=name, extras=list(extras.values()))
+    n_bad = int(df["__bad"].sum())
+    frame = df.filter(~pl.col("__bad")).drop("__bad", *plan.err_names)
+    report = FileReport(name, df.height, bad_rows_dropped=n_bad)
+    return _FileResult(frame, headers, report, [], dropped, logistics=logistics)
+
+
+def _missing_columns(
+    name: str, missing: Sequence[str], raw_names: Sequence[str], *, header_row: int
+) -> list[Problem]:
+    """One problem per missing required column, naming the header row used and what it held."""
+    found = ", ".join(n for n in raw_names if not n.startswith("__col")) or "(无 none)"
+    problems = []
+    for column in missing:
+        if column == "store_id":
+            problems.append(Problem(name, None, column, None, STORE_IDENTITY_HINT))
+            continue
+        zh = " / ".join(ALIASES.get(column, ()))
+        msg = (
+            f"缺少必需列 {column} ({zh}) (missing required column); "
+            f"表头行 (header row used): 第 {header_row} 行 (row {header_row}); "
+            f"找到的列 (headers found): {found}"
+        )
+        problems.append(Problem(name, None, column, None, msg))
+    return problems
+
+
+@dataclass
+class _Plan:
+    """The expressions converting one file: outputs, text parsed in a second step, checks."""
+
+    outputs: list[pl.Expr] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    parsed: list[pl.Expr] = field(default_factory=list)
+    checks: list[tuple[str, str, pl.Expr]] = field(default_factory=list)  # header, message, bad
+
+    @property
+    def err_names(self) -> list[str]:
+        return [f"__err{i}" for i in range(len(self.checks))]
+
+
+def _conversion_plan(
+    mapped: Mapping[str, str],
+    *,
+    schema: pl.Schema,
+    headers: Mapping[str, str],
+    given: Mapping[str, str | None],
+    numeric_ids: frozenset[str],
+) -> _Plan:
+    """Every canonical column's conversion and the checks that find its bad cells."""
+    plan = _Plan(outputs=[pl.col(_ROW).cast(pl.Int64)])
     for column, dtype in COLUMNS.items():
         raw = mapped.get(column)
         if raw is None:
-            outputs.append(pl.lit(given.get(column), dtype).alias(column))
+            plan.outputs.append(pl.lit(given.get(column), dtype).alias(column))
             continue
-        conv = _convert(pl.col(raw), schema[raw], column, numeric=raw in raw_file.numeric_ids)
+        conv = _convert(pl.col(raw), schema[raw], column, numeric=raw in numeric_ids)
         converted = pl.col(column)
         if conv.text is not None and conv.parse is not None:
             text = f"__text_{column}"
-            texts.append(text)
-            outputs.append(conv.text.alias(text))
-            parsed.append(conv.parse(pl.col(text)).alias(column))
+            plan.texts.append(text)
+            plan.outputs.append(conv.text.alias(text))
+            plan.parsed.append(conv.parse(pl.col(text)).alias(column))
             bad = pl.when(pl.col(text).is_not_null() & converted.is_null()).then(pl.col(text))
-            checks.append((headers[column], conv.message, bad))
+            plan.checks.append((headers[column], conv.message, bad))
             continue
         value = conv.value if conv.value is not None else pl.lit(None, dtype)
         if given.get(column):
             value = value.fill_null(pl.lit(given[column]))
-        outputs.append(value.alias(column))
+        plan.outputs.append(value.alias(column))
         if conv.message == MSG_LONG_ID:
             bad = pl.when(converted.str.len_chars() > MAX_EXCEL_DIGITS).then(converted)
-            checks.append((headers[column], conv.message, bad))
+            plan.checks.append((headers[column], conv.message, bad))
         elif conv.message:
             bad = pl.when(converted.str.contains(_SCI_ID)).then(converted)
-            checks.append((headers[column], conv.message, bad))
+            plan.checks.append((headers[column], conv.message, bad))
         if column in ("service_id", "store_id"):
             message = MSG_EMPTY_SERVICE_ID if column == "service_id" else MSG_EMPTY_STORE_ID
-            checks.append((headers[column], message, pl.when(converted.is_null()).then(pl.lit(""))))
-    outputs.extend(_clean_text(pl.col(raw), schema[raw]).alias(out) for raw, out in extras.items())
+            empty = pl.when(converted.is_null()).then(pl.lit(""))
+            plan.checks.append((headers[column], message, empty))
+    return plan
 
-    err_names = [f"__err{i}" for i in range(len(checks))]
-    errs = [expr.alias(n) for (_h, _m, expr), n in zip(checks, err_names, strict=True)]
+
+def _run_plan(
+    lf: pl.LazyFrame, plan: _Plan, *, name: str, extras: Sequence[str]
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """The converted frame with a ``__bad`` flag per row, and every bad cell as a Problem.
+
+    Three steps, each on the materialised columns of the one before: clean the text, parse it,
+    check the cells. Polars does not share a Python UDF (the timestamp parser) between
+    expressions, so one combined select would clean and parse twice.
+    """
+    err_names = plan.err_names
+    errs = [expr.alias(n) for (_h, _m, expr), n in zip(plan.checks, err_names, strict=True)]
     bad_any = (
         pl.any_horizontal(pl.col(n).is_not_null() for n in err_names) if errs else pl.lit(False)
     )
     df = (
-        lf.select(*outputs)
-        .with_columns(parsed)
+        lf.select(*plan.outputs)
+        .with_columns(plan.parsed)
         .with_columns(errs)
         .with_columns(bad_any.alias("__bad"))
-        .drop(texts)
-        .select(_ROW, *COLUMNS, *extras.values(), *err_names, "__bad")
+        .drop(plan.texts)
+        .select(_ROW, *COLUMNS, *extras, *err_names, "__bad")
         .collect()
     )
-
     dropped: list[Problem] = []
     if errs:
         bad_rows = df.filter(pl.col("__bad"))
-        for (header, message, _e), err in zip(checks, err_names, strict=True):
+        for (header, message, _e), err in zip(plan.checks, err_names, strict=True):
             hits = bad_rows.filter(pl.col(err).is_not_null()).select(_ROW, err)
             dropped.extend(
                 Problem(name, int(row), header, value or None, message)
                 for row, value in hits.iter_rows()
             )
         dropped.sort(key=lambda p: p.row or 0)
-    n_bad = int(df["__bad"].sum())
-    frame = df.filter(~pl.col("__bad")).drop("__bad", *err_names)
-    report = FileReport(name, df.height, bad_rows_dropped=n_bad)
-    return _FileResult(frame, headers, report, [], dropped, logistics=logistics)
+    return df, dropped
 
 
 # ---------------------------------------------------------------------------------------------
