@@ -1,4 +1,3 @@
-# ruff: noqa: E501 -- the string table holds whole Chinese sentences (see text.py)
 """Push the daily figures to 企业微信 group bots and 钉钉 robots (``aftersales daily``).
 
 Both take a JSON ``POST`` to a webhook URL and answer ``{"errcode": 0, "errmsg": "ok"}``:
@@ -14,9 +13,8 @@ customer data, only the store, its figures, counts and service-order ids. Messag
 4096 bytes for both (the 钉钉 limit is larger, a phone screen is not): whole lines are dropped
 first, and a last resort cut never splits a character.
 
-The strings live here rather than in text.py: they are only the push message's, and text.py's
-table is edited by several people at once. Labels shared with the report (teams, "已超时…") come
-from text.py.
+Its strings are the ``push.*`` keys of text.py's catalog; labels shared with the report (teams,
+"已超时…") are the report's.
 """
 
 from __future__ import annotations
@@ -59,66 +57,10 @@ ESTATE_ROWS = 10
 NAME_CHARS = 40
 ELLIPSIS = "…"
 
-#: key -> (zh, en)
-STRINGS: dict[str, tuple[str, str]] = {
-    "title": ("售后时长日报 {store}", "After-sales daily {store}"),
-    "heading": ("### 售后时长日报 · {store}", "### After-sales daily · {store}"),
-    "period": ("考核周期 {start}~{end}（{store_id}）", "Period {start}~{end} ({store_id})"),
-    "mean": (
-        "**平均 {mean}**（提示线 {line}，{side}）较上一周期 {delta}",
-        "**Mean {mean}** (warning line {line}, {side}), {delta} vs the previous period",
-    ),
-    "above": ("高出 {hours}", "{hours} above"),
-    "below": ("低于 {hours}", "{hours} below"),
-    "no_mean": ("本周期没有计入的服务单", "No service order counted in this period"),
-    "tomorrow": ("明天预计 {mean}（{delta}）", "Tomorrow projected {mean} ({delta})"),
-    "warning.triggered": (
-        "消费者提示：**已触发**，交易咨询页面显示“此店铺售后时效较长”",
-        "Consumer warning: **triggered**, the consultation page shows “此店铺售后时效较长”",
-    ),
-    "warning.cannot_judge": (
-        "消费者提示：时长超过提示线，星级/排名率未提供，无法判断",
-        "Consumer warning: over the line; star / rank rates not given, cannot judge",
-    ),
-    "warning.not_triggered": ("消费者提示：未触发", "Consumer warning: not triggered"),
-    "teams": (
-        "**各团队**（已超时 / {horizon}内将超时）",
-        "**Teams** (over / due within {horizon})",
-    ),
-    "team": ("- {team}：已超时 {over} 单，将超时 {soon} 单", "- {team}: {over} over, {soon} due"),
-    "urgent": ("**最紧急的服务单**", "**Most urgent service orders**"),
-    "urgent_row": ("- {service_id}（{team}，{left}）", "- {service_id} ({team}, {left})"),
-    "nothing_due": ("当前没有已超时或即将超时的服务单", "No open service order over or due"),
-    "link": ("[查看完整报告]({url})", "[Open the full report]({url})"),
-    "estate.title": ("售后时长日报 · 全部店铺", "After-sales daily · all stores"),
-    "estate.heading": (
-        "### 售后时长日报 · 全部店铺（{n}家）",
-        "### After-sales daily · all stores ({n})",
-    ),
-    "estate.counts": (
-        "超提示线 {over_line} 家；消费者提示已触发 {triggered} 家、无法判断 {cannot_judge} 家",
-        "{over_line} over the warning line; consumer warning triggered in {triggered}, cannot be judged in {cannot_judge}",
-    ),
-    "estate.open": (
-        "未完结服务单：已超时 {over} 单，{horizon}内将超时 {soon} 单",
-        "Open service orders: {over} over a limit, {soon} due within {horizon}",
-    ),
-    "estate.worst": ("**平均时长最高的店铺**", "**Stores with the highest mean**"),
-    "estate.row": (
-        "- {store}：{mean}（{delta}），明天 {tomorrow}，已超时 {over} 单",
-        "- {store}: {mean} ({delta}), tomorrow {tomorrow}, {over} over",
-    ),
-    "estate.more": ("- …另有 {n} 家", "- … {n} more"),
-    "estate.link": ("[店铺总览]({url})", "[Store overview]({url})"),
-}
-
 
 def s(key: str, lang: str = "zh", **values: object) -> str:
-    """The push string ``key`` in ``lang`` with ``{placeholders}`` filled."""
-    if lang not in ("zh", "en"):
-        msg = f"不支持的语言 (unsupported lang): {lang!r}; 可选 (allowed): zh, en"
-        raise UsageError(msg)
-    return STRINGS[key][0 if lang == "zh" else 1].format(**values)
+    """The push string ``key`` (``push.<key>`` in text.py) in ``lang`` with its values."""
+    return text.t(f"push.{key}", lang, **values)
 
 
 # --- the message ----------------------------------------------------------------------------------
@@ -408,7 +350,7 @@ def payload(channel: str, message: Message) -> dict[str, Any]:
 
 
 def dingtalk_sign(secret: str, *, timestamp_ms: int) -> str:
-    """钉钉's ``sign``: base64(HMAC-SHA256(secret, "{timestamp}\\n{secret}")), not yet URL-encoded."""
+    """钉钉's ``sign``: base64(HMAC-SHA256(secret, "{timestamp}\\n{secret}")), not URL-encoded."""
     to_sign = f"{timestamp_ms}\n{secret}".encode()
     digest = hmac.new(secret.encode("utf-8"), to_sign, hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")

@@ -669,6 +669,60 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{n}家店铺总览，{start}至{end}",
         "Portfolio of {n} {n:store|stores} {start} — {end}",
     ),
+    # the push message of ``aftersales daily`` (push.py): 企业微信 / 钉钉 markdown for a phone;
+    # figures stand apart with spaces, as the fields of a line
+    "push.title": ("售后时长日报 {store}", "After-sales daily {store}"),
+    "push.heading": ("### 售后时长日报 · {store}", "### After-sales daily · {store}"),
+    "push.period": ("考核周期 {start}~{end}（{store_id}）", "Period {start}~{end} ({store_id})"),
+    "push.mean": (
+        "**平均 {mean}**（提示线 {line}，{side}）较上一周期 {delta}",
+        "**Mean {mean}** (warning line {line}, {side}), {delta} vs the previous period",
+    ),
+    "push.above": ("高出 {hours}", "{hours} above"),
+    "push.below": ("低于 {hours}", "{hours} below"),
+    "push.no_mean": ("本周期没有计入的服务单", "No service order counted in this period"),
+    "push.tomorrow": ("明天预计 {mean}（{delta}）", "Tomorrow projected {mean} ({delta})"),
+    "push.warning.triggered": (
+        "消费者提示：**已触发**，交易咨询页面显示“此店铺售后时效较长”",
+        "Consumer warning: **triggered**, the consultation page shows “此店铺售后时效较长”",
+    ),
+    "push.warning.cannot_judge": (
+        "消费者提示：时长超过提示线，星级/排名率未提供，无法判断",
+        "Consumer warning: over the line; star / rank rates not given, cannot judge",
+    ),
+    "push.warning.not_triggered": ("消费者提示：未触发", "Consumer warning: not triggered"),
+    "push.teams": (
+        "**各团队**（已超时 / {horizon}内将超时）",
+        "**Teams** (over / due within {horizon})",
+    ),
+    "push.team": (
+        "- {team}：已超时 {over} 单，将超时 {soon} 单",
+        "- {team}: {over} {over:order|orders} over, {soon} due",
+    ),
+    "push.urgent": ("**最紧急的服务单**", "**Most urgent service orders**"),
+    "push.urgent_row": ("- {service_id}（{team}，{left}）", "- {service_id} ({team}, {left})"),
+    "push.nothing_due": ("当前没有已超时或即将超时的服务单", "No open service order over or due"),
+    "push.link": ("[查看完整报告]({url})", "[Open the full report]({url})"),
+    "push.estate.title": ("售后时长日报 · 全部店铺", "After-sales daily · all stores"),
+    "push.estate.heading": (
+        "### 售后时长日报 · 全部店铺（{n}家）",
+        "### After-sales daily · all stores ({n})",
+    ),
+    "push.estate.counts": (
+        "超提示线 {over_line} 家；消费者提示已触发 {triggered} 家、无法判断 {cannot_judge} 家",
+        "{over_line} {over_line:store|stores} over the warning line; consumer warning triggered in {triggered}, cannot be judged in {cannot_judge}",
+    ),
+    "push.estate.open": (
+        "未完结服务单：已超时 {over} 单，{horizon}内将超时 {soon} 单",
+        "Open service orders: {over} over a limit, {soon} due within {horizon}",
+    ),
+    "push.estate.worst": ("**平均时长最高的店铺**", "**Stores with the highest mean**"),
+    "push.estate.row": (
+        "- {store}：{mean}（{delta}），明天 {tomorrow}，已超时 {over} 单",
+        "- {store}: {mean} ({delta}), tomorrow {tomorrow}, {over} {over:order|orders} over",
+    ),
+    "push.estate.more": ("- …另有 {n} 家", "- … {n} more {n:store|stores}"),
+    "push.estate.link": ("[店铺总览]({url})", "[Store overview]({url})"),
 }
 
 #: data value labels: (kind, value) -> (zh, en); missing values show as themselves.

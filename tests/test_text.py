@@ -162,8 +162,11 @@ _CJK = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
 _STRAY = re.compile(rf"{_CJK}[ \t]+(?={_CJK}|\d)|(?<=\d)[ \t]+(?={_CJK})")
 
 
-#: Header lines of fields (store, dates, figure), not sentences: spaces separate the fields.
-_FIELD_LINES = frozenset({"mail.subject", "mail.heading"})
+#: Header lines of fields (store, dates, figure), not sentences: spaces separate the fields. The
+#: push message (a phone screen of figures, push.py) sets its figures apart the same way.
+_FIELD_LINES = frozenset({"mail.subject", "mail.heading"}) | {
+    k for k in STRINGS if k.startswith("push.")
+}
 
 
 def _zh_templates() -> list[tuple[str, str]]:
