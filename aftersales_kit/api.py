@@ -139,8 +139,7 @@ def diagnose_data(
         rules=ruleset,
         as_of=moment,
         target_hours=target_hours or None,
-        # diagnose takes per-store observations too; its annotation says only the flat form
-        observed=observed or None,  # type: ignore[arg-type]
+        observed=observed or None,
         stores=selected,
         load_report=report,
         published_hours=published or None,

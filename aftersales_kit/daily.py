@@ -288,8 +288,7 @@ def command_daily(args: argparse.Namespace) -> int:
         rules=ruleset,
         as_of=as_of,
         load_report=loaded.report,
-        # diagnose takes per-store observations too; its annotation says only the flat form
-        observed=observed or None,  # type: ignore[arg-type]
+        observed=observed or None,
         published_hours=published or None,
     )
     digests = _report.store_digests(loaded.frame)

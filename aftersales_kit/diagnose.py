@@ -66,12 +66,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 
@@ -92,11 +93,15 @@ from aftersales_kit.rules import (
     Window,
     data_traits,
     derive_orders,
+    first_match,
     open_order_status,
     uncovered_spring_festivals,
     window_sample,
 )
 from aftersales_kit.settings import EXCLUDED_REASONS, STAGES, Rules
+
+if TYPE_CHECKING:
+    from aftersales_kit.load import LoadReport
 
 #: Overall controllability of each stage (DOMAIN §4); return_ship: see the module docstring.
 CONTROLLABLE: dict[str, bool] = {
@@ -498,9 +503,9 @@ def diagnose(
     rules: Rules,
     as_of: datetime,
     target_hours: float | None = None,
-    observed: Mapping[str, float] | None = None,
+    observed: Mapping[str, float] | Mapping[str, Mapping[str, float]] | None = None,
     stores: Iterable[str] | None = None,
-    load_report: Any | None = None,
+    load_report: LoadReport | None = None,
     published_hours: float | Mapping[str, float] | None = None,
     orders: bool = False,
 ) -> dict[str, Diagnosis]:
@@ -595,7 +600,7 @@ def diagnose(
         result[sid] = _assemble(
             sid,
             info=info,
-            part=lambda name, sid=sid: part(name, sid),
+            part=partial(part, sid=sid),
             window=window,
             previous=previous,
             as_of=as_of,
@@ -634,7 +639,7 @@ def diagnose_store(
     as_of: datetime,
     target_hours: float | None = None,
     observed: Mapping[str, float] | None = None,
-    load_report: Any | None = None,
+    load_report: LoadReport | None = None,
     published_hours: float | None = None,
     orders: bool = False,
 ) -> Diagnosis:
@@ -989,7 +994,7 @@ def _assemble(
     sid: str,
     *,
     info: pl.DataFrame,
-    part: Any,
+    part: Callable[[str], pl.DataFrame],
     window: Window,
     previous: Window,
     as_of: datetime,
@@ -1000,7 +1005,7 @@ def _assemble(
     peer_median: float | None,
     peer_count: int,
     observed: Mapping[str, float],
-    load_report: Any | None,
+    load_report: LoadReport | None,
     available: Mapping[str, bool],
     jd_whole: bool,
     published: float | None,
@@ -1125,7 +1130,7 @@ _BREAKDOWN_COLUMNS = (
 )
 
 
-def _breakdowns(part: Any) -> dict[str, pl.DataFrame]:
+def _breakdowns(part: Callable[[str], pl.DataFrame]) -> dict[str, pl.DataFrame]:
     out: dict[str, pl.DataFrame] = {}
     for key in BREAKDOWNS:
         df = part(f"breakdown:{key}")
@@ -1330,15 +1335,17 @@ def _reconcile(
     )
 
 
-_TOMORROW_SCHEMA = {
-    "service_id": pl.String,
-    "scene": pl.String,
-    "apply_time": pl.Datetime("us"),
-    "complete_time": pl.Datetime("us"),
-    "hours": pl.Float64,
-    "reason": pl.String,
-    "effect_hours": pl.Float64,
-}
+_TOMORROW_SCHEMA = pl.Schema(
+    {
+        "service_id": pl.String(),
+        "scene": pl.String(),
+        "apply_time": pl.Datetime("us"),
+        "complete_time": pl.Datetime("us"),
+        "hours": pl.Float64(),
+        "reason": pl.String(),
+        "effect_hours": pl.Float64(),
+    }
+)
 
 
 def _tomorrow(
@@ -1543,11 +1550,13 @@ def _order_class() -> pl.Expr:
         separator="|",
         ignore_nulls=True,
     )
-    expr: Any = None
-    for key, words in ORDER_CLASSES:
-        hit = text.str.contains("|".join(words)).fill_null(False)
-        expr = pl.when(hit).then(pl.lit(key)) if expr is None else expr.when(hit).then(pl.lit(key))
-    return expr.otherwise(pl.lit("other"))
+    return first_match(
+        (
+            (text.str.contains("|".join(words)).fill_null(False), pl.lit(key))
+            for key, words in ORDER_CLASSES
+        ),
+        otherwise=pl.lit("other"),
+    )
 
 
 def _with_projection(df: pl.DataFrame, kpis: Kpis) -> pl.DataFrame:
@@ -1626,15 +1635,21 @@ def _what_if(scalars: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
-def _observed_for(observed: Mapping[str, Any] | None, sid: str) -> dict[str, float]:
+def _observed_for(
+    observed: Mapping[str, float] | Mapping[str, Mapping[str, float]] | None, sid: str
+) -> dict[str, float]:
     if not observed:
         return {}
-    if sid in observed and isinstance(observed[sid], Mapping):
-        chosen = observed[sid]
-    elif any(isinstance(v, Mapping) for v in observed.values()):
+    own = observed.get(sid)
+    if isinstance(own, Mapping):
+        return _checked_observed(own)
+    if any(isinstance(v, Mapping) for v in observed.values()):
         return {}
-    else:
-        chosen = observed
+    return _checked_observed(cast("Mapping[str, float]", observed))  # no value is a mapping
+
+
+def _checked_observed(chosen: Mapping[str, float | None]) -> dict[str, float]:
+    """The known observations of one store, range-checked; a None value is left out."""
     out: dict[str, float] = {}
     for key, value in chosen.items():
         if key not in ("star", "aftersales_rank", "dispute_rank"):
@@ -1700,22 +1715,43 @@ def _warning(mean: float | None, *, observed: Mapping[str, float], rules: Rules)
     )
 
 
-def _quality(df: pl.DataFrame, kpis: Kpis, load_report: Any | None) -> DataQuality:
+def _quality(df: pl.DataFrame, kpis: Kpis, load_report: LoadReport | None) -> DataQuality:
     excluded = {r: int(kpis.excluded.get(r, 0)) for r in EXCLUDED_REASONS}
     excluded.update({r: int(v) for r, v in kpis.excluded.items() if r not in excluded})
     # warnings keeps only the first few Problems of each kind; warning_counts has the totals.
-    counts = getattr(load_report, "warning_counts", None)
-    warnings = sum(counts.values()) if counts else len(getattr(load_report, "warnings", None) or ())
+    if load_report is None:
+        return _data_quality(df, excluded)
+    counts = load_report.warning_counts
+    warnings = sum(counts.values()) if counts else len(load_report.warnings)
+    return _data_quality(
+        df,
+        excluded,
+        duplicates_dropped=load_report.duplicates_dropped,
+        bad_rows_dropped=load_report.bad_rows_dropped,
+        load_warnings=warnings,
+        unknown_values=load_report.unknown_values,
+    )
+
+
+def _data_quality(
+    df: pl.DataFrame,
+    excluded: dict[str, int],
+    *,
+    duplicates_dropped: int = 0,
+    bad_rows_dropped: int = 0,
+    load_warnings: int = 0,
+    unknown_values: Mapping[str, Mapping[str, int]] | None = None,
+) -> DataQuality:
     return DataQuality(
         excluded=excluded,
         out_of_order=int(df["out_of_order"][0]) if df.height else 0,
         intervention_unbounded=int(df["intervention_unbounded"][0]) if df.height else 0,
-        duplicates_dropped=int(getattr(load_report, "duplicates_dropped", 0) or 0),
-        bad_rows_dropped=int(getattr(load_report, "bad_rows_dropped", 0) or 0),
-        load_warnings=int(warnings),
+        duplicates_dropped=int(duplicates_dropped),
+        bad_rows_dropped=int(bad_rows_dropped),
+        load_warnings=int(load_warnings),
         unknown_values=tuple(
             (column, value, rows)
-            for column, values in (getattr(load_report, "unknown_values", None) or {}).items()
+            for column, values in (unknown_values or {}).items()
             for value, rows in values.items()
         ),
     )

@@ -128,8 +128,6 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
         if not isinstance(frame, pl.DataFrame):
             continue
         masked = mask_personal(frame)
-        if isinstance(masked, pl.LazyFrame):  # never: masking keeps the kind of frame it gets
-            masked = masked.collect()
         prepared = neutralize_formulas(_labelled(masked, lang=lang))
         # Column headers from the string catalog (``xlsx`` labels); others keep their name.
         prepared = prepared.rename({c: label("xlsx", c, lang) for c in prepared.columns})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 from datetime import date, datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import polars as pl
 from babel import Locale
@@ -321,6 +321,9 @@ def mask_text_expr(col: str | pl.Expr) -> pl.Expr:
     return e.cast(pl.String).str.replace_all(PHONE_IN_TEXT, "****")
 
 
+#: A frame, eager or lazy: masking returns the same kind.
+_Frame = TypeVar("_Frame", pl.DataFrame, pl.LazyFrame)
+
 _MASKERS = {
     "buyer_account": mask_account_expr,
     "customer_name": mask_name_expr,
@@ -332,7 +335,7 @@ _MASKERS = {
 }
 
 
-def mask_personal(frame: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+def mask_personal(frame: _Frame) -> _Frame:
     """Mask every personal-data column present (DOMAIN §2) and phone numbers in the customer's
     description; other columns are untouched. Idempotent: masking twice gives the same text."""
     names = frame.collect_schema().names()

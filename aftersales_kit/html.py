@@ -11,7 +11,7 @@ exporter can read :data:`META_MIME` from here without loading polars.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -182,3 +182,17 @@ def meta_bundle(
     # a store's page names the store; the estate overview is all stores
     plain = " · ".join([title, store_name, window] if store_id else [title, window])
     return {META_MIME: meta, "text/plain": plain}
+
+
+def display_bundle(
+    bundle: Mapping[str, object], *, metadata: Mapping[str, object] | None = None
+) -> None:
+    """Show a raw MIME bundle in the running notebook (IPython's ``display(..., raw=True)``)."""
+    from IPython import display as ipython_display
+
+    # IPython's display() has no annotations: this is the typed boundary to it.
+    show: Callable[..., None] = ipython_display.display
+    if metadata is None:
+        show(bundle, raw=True)
+    else:
+        show(bundle, raw=True, metadata=metadata)

@@ -17,7 +17,16 @@ from typing import Any
 from aftersales_kit import format as fmt
 from aftersales_kit.errors import ReportError
 from aftersales_kit.files import atomic_write
-from aftersales_kit.html import Markup, Section, empty, meta_bundle, section, table, tag
+from aftersales_kit.html import (
+    Markup,
+    Section,
+    display_bundle,
+    empty,
+    meta_bundle,
+    section,
+    table,
+    tag,
+)
 from aftersales_kit.resources import resource_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,7 +117,8 @@ def write_summary(out_dir: Path, *, window: Any) -> Path:
 
 
 def load_summary(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    summary: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))  # JSON: Any
+    return summary
 
 
 # --- sections (called by the notebook) --------------------------------------------------
@@ -186,9 +196,7 @@ def report_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> dict[str, ob
 
 
 def show_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> None:
-    from IPython.display import display
-
-    display(report_meta(summary, lang=lang), raw=True)
+    display_bundle(report_meta(summary, lang=lang))
 
 
 def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:

@@ -12,10 +12,10 @@ great-tables; personal columns are masked again before display.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -26,6 +26,7 @@ from aftersales_kit.html import (
     SLOT,
     Markup,
     Section,
+    display_bundle,
     empty,
     join,
     meta_bundle,
@@ -35,6 +36,11 @@ from aftersales_kit.html import (
     with_html,
 )
 from aftersales_kit.text import finding_text, label, t
+
+if TYPE_CHECKING:
+    from aftersales_kit.diagnose import Diagnosis, Tomorrow
+    from aftersales_kit.findings import Finding
+    from aftersales_kit.settings import Rules
 
 #: section id -> text key of its title; the template's navigation follows this order.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -86,6 +92,11 @@ def _chart(chart: Any, *, chart_id: str, lang: str) -> Markup:
 
 def _h(value: float | None, lang: str) -> str:
     return fmt.hours(value, lang=lang)
+
+
+def _labeller(kind: str, lang: str) -> Callable[[str], str]:
+    """``value -> label(kind, value, lang)`` for ``map_elements``."""
+    return lambda value: label(kind, value, lang)
 
 
 def _frame_table(
@@ -169,7 +180,7 @@ def prepare(
     published_hours: float = 0.0,
     skip_bad_rows: bool = False,
     store_id: str = "",
-) -> tuple[Any, Any]:
+) -> tuple[Diagnosis, Rules]:
     """The notebook's one computing step: ``(Diagnosis, Rules)`` from the parameters.
 
     ``cache`` (a pickled ``Diagnosis`` from the batch) skips loading and diagnosing; otherwise the
@@ -211,7 +222,7 @@ def _demo_dir() -> Path:
     return root / "data" / "demo" if (root / "pyproject.toml").exists() else Path("data/demo")
 
 
-def report_meta(d: Any, *, rules: Any, lang: str = "zh") -> dict[str, object]:
+def report_meta(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> dict[str, object]:
     """The header/footer values the template shows, as a display bundle the exporter consumes."""
     return meta_bundle(
         lang,
@@ -228,18 +239,15 @@ def report_meta(d: Any, *, rules: Any, lang: str = "zh") -> dict[str, object]:
     )
 
 
-def show_meta(d: Any, *, rules: Any, lang: str = "zh") -> None:
+def show_meta(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> None:
     """Display :func:`report_meta` (kept out of the visible report by the exporter)."""
-    from IPython.display import display
-
-    display(report_meta(d, rules=rules, lang=lang), raw=True)
+    display_bundle(report_meta(d, rules=rules, lang=lang))
     assets = ch.notebook_assets()
     if assets:
         # Interactive Jupyter: no report template supplies the CSS and vegaEmbed, so they come
         # once per kernel; tagged so that an export drops them (the template has its own).
-        display(
+        display_bundle(
             {"text/html": assets, "text/plain": "[report CSS + vega]"},
-            raw=True,
             metadata={BUNDLE_TAG: True},
         )
 
@@ -263,14 +271,14 @@ def _kpi_card(label_text: str, value: str, sub: Part = None, *, main: bool = Fal
     )
 
 
-def _mean_lines(d: Any, lang: str) -> Markup:
+def _mean_lines(d: Diagnosis, mean: float, lang: str) -> Markup:
     """The main card's lines: vs the previous window, the target, the peers, the sample, JD."""
     k, prev = d.kpis, d.prev_kpis
     vs_prev = with_html(
         t("kpi.vs_previous", lang, delta=SLOT, previous=_h(prev.mean_hours, lang)),
         _delta_html(k.mean_hours, prev.mean_hours),
     )
-    gap = k.mean_hours - d.target_hours
+    gap = mean - d.target_hours
     gap_text = t(
         "kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang)
     )
@@ -291,10 +299,10 @@ def _mean_lines(d: Any, lang: str) -> Markup:
     return join(lines, Markup("<br>"))
 
 
-def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
+def kpi_cards(d: Diagnosis, *, lang: str = "zh") -> Section:
     """KPI cards: mean vs previous window, target and peers; median, P90, counted, over 60 h."""
     k, prev = d.kpis, d.prev_kpis
-    if not k.counted:
+    if not k.counted or k.mean_hours is None:  # counted orders always have a mean
         excluded = sum(d.data_quality.excluded.values())
         note = empty(t("report.no_counted", lang))
         extra = _p(t("kpi.excluded", lang, n=excluded), "report-note") if excluded else None
@@ -302,7 +310,12 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
     over_label = t("kpi.over_60h", lang, hours=fmt.hours_label(d.warning.line_hours, lang=lang))
     previous = t("report.previous", lang)
     cards = [
-        _kpi_card(t("kpi.mean", lang), _h(k.mean_hours, lang), _mean_lines(d, lang), main=True),
+        _kpi_card(
+            t("kpi.mean", lang),
+            _h(k.mean_hours, lang),
+            _mean_lines(d, k.mean_hours, lang),
+            main=True,
+        ),
         _kpi_card(
             t("kpi.median", lang),
             _h(k.median_hours, lang),
@@ -319,7 +332,7 @@ def kpi_cards(d: Any, *, lang: str = "zh") -> Section:
     return _section("sec-summary", lang, tag("div", *cards, class_="kpi-grid"), _risk(d, lang))
 
 
-def _risk(d: Any, lang: str) -> Markup:
+def _risk(d: Diagnosis, lang: str) -> Markup:
     """The consumer warning in three states (triggered / not triggered / cannot be judged)."""
     w = d.warning
     not_given = t("risk.not_given", lang)
@@ -343,7 +356,7 @@ def _risk(d: Any, lang: str) -> Markup:
     return box + _p(explain, "report-note risk-state")
 
 
-def trend(d: Any, *, lang: str = "zh") -> Section:
+def trend(d: Diagnosis, *, lang: str = "zh") -> Section:
     """Daily mean hours and volume with the warning line; the weekly means as one line of text."""
     daily = d.trend_daily.filter(pl.col("counted") > 0) if d.trend_daily.height else d.trend_daily
     if not daily.height:
@@ -374,7 +387,7 @@ def trend(d: Any, *, lang: str = "zh") -> Section:
     return _section("sec-trend", lang, *parts)
 
 
-def _short_board_callout(d: Any, lang: str) -> Markup:
+def _short_board_callout(d: Diagnosis, lang: str) -> Markup:
     """The short board (and the largest controllable one when it differs), or "none"."""
     sb = d.short_board
     if sb is None:
@@ -399,7 +412,7 @@ def _short_board_callout(d: Any, lang: str) -> Markup:
     return _callout(callout)
 
 
-def stages(d: Any, *, lang: str = "zh") -> Section:
+def stages(d: Diagnosis, *, lang: str = "zh") -> Section:
     """Stage breakdown by scene (stacked chart) with the short board called out."""
     if not d.kpis.counted or not d.stage_by_scene.height:
         return _section("sec-stages", lang, empty(t("report.no_data", lang)))
@@ -421,7 +434,7 @@ def stages(d: Any, *, lang: str = "zh") -> Section:
     )
 
 
-def _checkpoints_note(d: Any, lang: str) -> Markup | None:
+def _checkpoints_note(d: Diagnosis, lang: str) -> Markup | None:
     """Which checkpoints the data had: a missing one folds its stage into the next."""
     cp = getattr(d, "checkpoints", None)
     if cp is None or not cp.height:
@@ -456,7 +469,7 @@ BREAKDOWN_LABELS = (
 )
 
 
-def breakdown(d: Any, *, lang: str = "zh") -> Section:
+def breakdown(d: Diagnosis, *, lang: str = "zh") -> Section:
     """Scene mix chart and one table by scene / service type / reason (and more when present)."""
     scene = d.breakdowns.get("scene")
     if not d.kpis.counted or scene is None or not scene.height:
@@ -474,7 +487,7 @@ def breakdown(d: Any, *, lang: str = "zh") -> Section:
                 pl.col("key")
                 .cast(pl.String)
                 .fill_null("—")
-                .map_elements(lambda v, kind=kind: label(kind, v, lang), return_dtype=pl.String),
+                .map_elements(_labeller(kind, lang), return_dtype=pl.String),
                 *[pl.col(c).cast(pl.Float64) for c in BREAKDOWN_LABELS],
             )
         )
@@ -499,7 +512,7 @@ def breakdown(d: Any, *, lang: str = "zh") -> Section:
 
 def _masked(frame: pl.DataFrame) -> pl.DataFrame:
     """Mask personal columns again: cheap insurance if a frame ever arrives unmasked."""
-    return fmt.mask_personal(frame)  # type: ignore[return-value]
+    return fmt.mask_personal(frame)
 
 
 def _unavailable_note(alerts: pl.DataFrame, lang: str) -> Markup | None:
@@ -570,7 +583,7 @@ _ORDER_LABELS = {
 }
 
 
-def _open_orders(d: Any, lang: str) -> list[Part]:
+def _open_orders(d: Diagnosis, lang: str) -> list[Part]:
     """The open orders about to be counted: a summary line and the first ``OPEN_SHOWN``."""
     risk = d.open_at_risk
     if not risk.height:
@@ -606,7 +619,7 @@ def _open_orders(d: Any, lang: str) -> list[Part]:
     return [_p(summary), _frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"])]
 
 
-def alerts(d: Any, *, lang: str = "zh") -> Section:
+def alerts(d: Diagnosis, *, lang: str = "zh") -> Section:
     """Alert counts per rule (chart), rules without data, and the service orders about to be
     counted: already over (act now), about to breach (hours left), over 60 h (long orders)."""
     available = (
@@ -626,7 +639,7 @@ def alerts(d: Any, *, lang: str = "zh") -> Section:
     )
 
 
-def teams(d: Any, *, lang: str = "zh") -> Section:
+def teams(d: Diagnosis, *, lang: str = "zh") -> Section:
     """One action list per team (customer service, logistics, warehouse), most urgent first."""
     lists = getattr(d, "team_actions", None) or {}
     note = t("team.note", lang, horizon=fmt.hours_label(24.0, lang=lang))
@@ -653,7 +666,7 @@ def teams(d: Any, *, lang: str = "zh") -> Section:
     return _section("sec-teams", lang, *parts)
 
 
-def _movers(tm: Any, *, history: int, lang: str) -> list[Part]:
+def _movers(tm: Tomorrow, *, history: int, lang: str) -> list[Part]:
     """The order that moves tomorrow's figure most, called out, and the list of movers."""
     if not tm.movers.height:
         return [empty(t("tomorrow.none", lang))]
@@ -694,7 +707,7 @@ def _movers(tm: Any, *, history: int, lang: str) -> list[Part]:
     return [_callout(text), _frame_table(view, labels=labels, lang=lang, hours=["hours"])]
 
 
-def tomorrow(d: Any, *, rules: Any = None, lang: str = "zh") -> Section:
+def tomorrow(d: Diagnosis, *, rules: Rules | None = None, lang: str = "zh") -> Section:
     """Tomorrow's projected mean, the orders that leave and enter, the ones that move it most."""
     tm = getattr(d, "tomorrow", None)
     if tm is None or (tm.mean_hours is None and not tm.leaving.height):
@@ -732,7 +745,7 @@ def _signed_hours(value: float | None, lang: str) -> str:
     return sign + _h(abs(value), lang)
 
 
-def classes(d: Any, *, lang: str = "zh") -> Section:
+def classes(d: Diagnosis, *, lang: str = "zh") -> Section:
     """The article's service-order classes: audit time, 一次性沟通完成率 and an SOP per class."""
     frame = getattr(d, "classes", None)
     if frame is None or not frame.height:
@@ -764,7 +777,7 @@ def classes(d: Any, *, lang: str = "zh") -> Section:
     )
 
 
-def _jd_check(d: Any, lang: str) -> list[Part]:
+def _jd_check(d: Diagnosis, lang: str) -> list[Part]:
     """Our mean beside JD's per-order mean, and the orders where the two differ."""
     jd = getattr(d, "jd_check", None)
     if jd is None:
@@ -804,7 +817,7 @@ def _jd_check(d: Any, lang: str) -> list[Part]:
     ]
 
 
-def _published(d: Any, lang: str) -> list[Part]:
+def _published(d: Diagnosis, lang: str) -> list[Part]:
     """The figure 风向标 publishes beside ours, with the likely causes of a gap."""
     rec = getattr(d, "reconciliation", None)
     if rec is None:
@@ -832,7 +845,7 @@ def _published(d: Any, lang: str) -> list[Part]:
     return [_p(compare), _p(t("published.causes", lang)), tag("ul", *items)]
 
 
-def reconcile(d: Any, *, lang: str = "zh") -> Section:
+def reconcile(d: Diagnosis, *, lang: str = "zh") -> Section:
     """Our mean beside JD's per-order mean (matched share, mismatching orders) and, when given,
     the figure 风向标 publishes with the likely causes of a gap."""
     return _section("sec-reconcile", lang, *_jd_check(d, lang), *_published(d, lang))
@@ -860,7 +873,7 @@ def _longest_stage(stage_cols: Sequence[str], lang: str) -> pl.Expr:
     return name + pl.lit(" ") + longest.round(1).cast(pl.String)
 
 
-def top100(d: Any, *, lang: str = "zh") -> Section:
+def top100(d: Diagnosis, *, lang: str = "zh") -> Section:
     """The longest counted orders of the window (TOP100), masked."""
     top = d.top100
     if not top.height:
@@ -898,7 +911,7 @@ def top100(d: Any, *, lang: str = "zh") -> Section:
     )
 
 
-def heatmap(d: Any, *, lang: str = "zh") -> Section:
+def heatmap(d: Diagnosis, *, lang: str = "zh") -> Section:
     """Applications by weekday × hour, with the staffing recommendation for the peak hours."""
     hm = d.heatmap
     if not hm.height or int(hm["applications"].sum() or 0) == 0:
@@ -918,7 +931,7 @@ def heatmap(d: Any, *, lang: str = "zh") -> Section:
     return _section("sec-heatmap", lang, *parts)
 
 
-def _what_if_shown(d: Any) -> pl.DataFrame:
+def _what_if_shown(d: Diagnosis) -> pl.DataFrame:
     """The scenarios to show: "without the N longest" only while N is a small part of the sample."""
     wi = d.what_if
     tail = wi.filter(pl.col("scenario") == "without_longest")
@@ -931,7 +944,7 @@ def _what_if_shown(d: Any) -> pl.DataFrame:
     )
 
 
-def what_if(d: Any, *, lang: str = "zh") -> Section:
+def what_if(d: Diagnosis, *, lang: str = "zh") -> Section:
     """The mean if each stage met its target, if all did, and without the longest orders."""
     wi = d.what_if
     if not d.kpis.counted or not wi.height or wi["mean_hours"].is_null().all():
@@ -967,7 +980,7 @@ def what_if(d: Any, *, lang: str = "zh") -> Section:
     return _section("sec-whatif", lang, *parts)
 
 
-def _finding_item(finding: Any, *, lang: str, advice: bool = True) -> Markup:
+def _finding_item(finding: Finding, *, lang: str, advice: bool = True) -> Markup:
     """One finding: its severity badge and title, and (in the report) its advice."""
     text = finding_text(finding, lang=lang)
     sev = max(1, min(3, int(finding.severity)))
@@ -981,7 +994,7 @@ def _finding_item(finding: Any, *, lang: str, advice: bool = True) -> Markup:
     return tag("li", title, body, class_="finding")
 
 
-def suggestions(d: Any, *, lang: str = "zh") -> Section:
+def suggestions(d: Diagnosis, *, lang: str = "zh") -> Section:
     """One suggestion per finding, most severe first, in the article's words."""
     if not d.findings:
         return _section("sec-suggestions", lang, empty(t("suggestions.none", lang)))
@@ -991,7 +1004,7 @@ def suggestions(d: Any, *, lang: str = "zh") -> Section:
     return _section("sec-suggestions", lang, tag("ol", *items, class_="findings"))
 
 
-def _holidays_text(d: Any, *, rules: Any, lang: str) -> str:
+def _holidays_text(d: Diagnosis, *, rules: Rules, lang: str) -> str:
     """The exemptions that can touch this sample (apply dates from end − history_days to end)."""
     from aftersales_kit.rules import uncovered_spring_festivals
 
@@ -1010,7 +1023,7 @@ def _holidays_text(d: Any, *, rules: Any, lang: str) -> str:
     return holidays
 
 
-def methodology(d: Any, *, rules: Any, lang: str = "zh") -> Section:
+def methodology(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> Section:
     """The sample, the clock, thresholds, windows and the holiday exemptions used."""
     sep = "；" if lang == "zh" else "; "
     # "rule: threshold in force" — the rule names carry JD's default, a rules file may change it.
@@ -1077,7 +1090,7 @@ METHOD_SOURCES: tuple[tuple[str, str], ...] = (
 )
 
 
-def data_quality(d: Any, *, lang: str = "zh") -> Section:
+def data_quality(d: Diagnosis, *, lang: str = "zh") -> Section:
     """Excluded orders by reason and the other data notes, with counts."""
     dq = d.data_quality
     excluded = [(label("excluded", k, lang), f"{int(v):,}") for k, v in dq.excluded.items() if v]
@@ -1127,7 +1140,7 @@ VIEW_FRAMES: tuple[tuple[str, str], ...] = (
 VIEW_FINDINGS = 3
 
 
-def _view_frames(d: Any, lang: str) -> Markup:
+def _view_frames(d: Diagnosis, lang: str) -> Markup:
     """The frames of the diagnosis to explore, with their sizes."""
     rows = []
     for name, key in VIEW_FRAMES:
@@ -1147,7 +1160,7 @@ def _view_frames(d: Any, lang: str) -> Markup:
     return _h3(t("api.frames", lang)) + listing
 
 
-def diagnosis_html(d: Any, *, lang: str = "zh") -> str:
+def diagnosis_html(d: Diagnosis, *, lang: str = "zh") -> str:
     """The compact notebook view of a ``Diagnosis``: KPI cards, short board, top findings and
     the frames to explore (``Diagnosis._repr_html_``)."""
     board = d.short_board

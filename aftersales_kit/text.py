@@ -1173,7 +1173,7 @@ class _Filler(string.Formatter):
             return _plural_word(value, format_spec, lang=self.lang)
         if self.typed and not format_spec:
             return show(value, lang=self.lang)
-        return super().format_field(value, format_spec)
+        return str(super().format_field(value, format_spec))
 
 
 def _plural_word(value: object, forms: str, *, lang: str) -> str:

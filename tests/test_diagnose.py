@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import pickle
 from datetime import date, datetime, timedelta
-from types import SimpleNamespace
 
 import polars as pl
 import pytest
@@ -34,7 +33,8 @@ from aftersales_kit.diagnose import (
     diagnose,
     diagnose_store,
 )
-from aftersales_kit.errors import UnknownStoreError, UsageError
+from aftersales_kit.errors import Problem, UnknownStoreError, UsageError
+from aftersales_kit.load import LoadReport
 from aftersales_kit.rules import Window
 from aftersales_kit.settings import load_rules
 
@@ -540,10 +540,16 @@ def test_data_quality_counts() -> None:
         done("B4", datetime(2026, 3, 12, 10), (1, 0, 0, 0, 1), store="S2", jd_intervened=True),
     ]
 
-    report = SimpleNamespace(
+    report = LoadReport(
+        files=[],
+        rows=len(rows),
         duplicates_dropped=3,
         bad_rows_dropped=1,
-        warnings=("w",),  # only the first Problems of each kind are kept ...
+        stores={"S2": len(rows)},
+        errors=[],
+        warnings=[
+            Problem("a.xlsx", 2, "sign_time", None, "w")
+        ],  # only the first of each kind is kept ...
         warning_counts={"sign_before_pickup": 25, "audit_before_apply": 2},  # ... not the totals
     )
     d = diagnose(canonical(rows), window=WINDOW, rules=RULES, as_of=AS_OF, load_report=report)["S2"]
