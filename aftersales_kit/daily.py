@@ -38,14 +38,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from aftersales_kit import format as fmt
-from aftersales_kit import push
+from aftersales_kit import batch, deliver, push
 from aftersales_kit.errors import AftersalesError, DeliveryError, UsageError
 
 if TYPE_CHECKING:
-    from aftersales_kit.deliver import Delivery
+    from aftersales_kit.deliver import Delivery, RecipientsFile, ReportOptions, StoreRecipients
+    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.load import Loaded
     from aftersales_kit.rules import Window
     from aftersales_kit.settings import Rules
+    from aftersales_kit.smtp import SmtpSettings
 
 RECORD_PREFIX = "daily-"
 PUSH_THREADS = 8
@@ -83,7 +85,6 @@ class _Log:
         from aftersales_kit.deliver import SentLog
 
         self.log = SentLog(path)
-        self.path = path
         self.lock = threading.Lock()
 
     def sent(self, *, fingerprint: str) -> dict[str, str]:
@@ -91,21 +92,17 @@ class _Log:
             return self.log.sent(fingerprint=fingerprint)
 
     def record(self, *, fingerprint: str, store: str, recipient: str, window: Window) -> None:
-        entry = {
-            "time": datetime.now().isoformat(timespec="seconds"),
-            "status": "sent",
-            "fingerprint": fingerprint,
-            "store_id": store,
-            "start": fmt.day(window.start),
-            "end": fmt.day(window.end),
-            "recipient": recipient,
-            "message_id": "",
-            "channel": recipient.partition(":")[0],
-        }
+        from aftersales_kit.deliver import log_entry
+
+        entry = log_entry(
+            fingerprint=fingerprint,
+            store_id=store,
+            window=window,
+            recipient=recipient,
+            channel=recipient.partition(":")[0],
+        )
         with self.lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            self.log.append(entry)
 
 
 @dataclass(frozen=True)
@@ -226,41 +223,111 @@ def _estate_key(window: Window, *, lang: str, digests: Mapping[str, str]) -> str
     return "estate-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _horizon(rules: Rules) -> float:
-    from aftersales_kit.diagnose import FINDING_LIMITS
+def _horizon() -> float:
+    """How far ahead an open service order counts as due (the findings' limit)."""
+    from aftersales_kit.findings import LIMITS
 
-    limits = dict(FINDING_LIMITS) | dict(getattr(rules, "finding_limits", None) or {})
-    return float(limits["open_horizon_hours"])
+    return float(LIMITS.open_horizon_hours)
 
 
 # --- the command ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The command line, parsed and checked before anything is rendered or sent."""
+
+    args: argparse.Namespace
+    config: str | None
+    out: Path
+    paths: list[Path]
+    recipients: RecipientsFile
+    push_settings: push.PushSettings
+    ruleset: Rules
+    as_of: datetime
+    window: Window
+    options: ReportOptions
+    deliver_only: bool
+    smtp: SmtpSettings | None
+    smtp_error: str
+
+    @property
+    def lang(self) -> str:
+        return str(self.args.lang)
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.args.dry_run)
+
+    @property
+    def outbox(self) -> Path:
+        return self.out / "outbox"
+
+
+@dataclass(frozen=True)
+class _Data:
+    """Step 1: the exports loaded and every store diagnosed."""
+
+    loaded: Loaded
+    found: list[str]
+    diagnoses: dict[str, Diagnosis]
+    digests: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Render:
+    """Step 2: the batch's outcome and the index."""
+
+    result: batch.BatchResult
+    index_path: Path
+    index_error: str
+
+
 def command_daily(args: argparse.Namespace) -> int:
     """``aftersales daily [DATA...] [--recipients stores.toml] [--end D] [--out reports]
     [--dry-run]``: exit 0 when everything was delivered, 1 when anything failed."""
-    from aftersales_kit import batch, deliver
+    plan = _plan(args)
+    data = _diagnose_all(plan)
+    rendered = _render(plan)
+    records, keys, jobs = _store_pushes(plan, data, rendered)
+    estate_jobs, estate_record = _estate_pushes(plan, data, rendered)
+    # 3 + 4. pushes start in their threads; mail goes out meanwhile
+    futures = _push_all(
+        [*jobs, *estate_jobs],
+        log=_Log(plan.outbox / deliver.SENT_LOG),
+        window=plan.window,
+        settings=plan.push_settings,
+        dry_run=plan.dry_run,
+        outbox=plan.outbox,
+        stamp=datetime.now().strftime("%Y%m%d-%H%M%S"),
+    )
+    for target in plan.recipients.stores:
+        records[target.store_id]["mail"] = _mail(plan, data, target, records, keys)
+    for future in futures:
+        for res in future.result():
+            target_record = estate_record if res.store == ESTATE else records[res.store]
+            target_record["push"].append(res.as_dict())
+    # 5. the run record and the table
+    return _finish(plan, data, rendered, records, estate_record)
+
+
+def _plan(args: argparse.Namespace) -> _Plan:
+    """Everything that can be wrong with the command, found before anything is rendered."""
     from aftersales_kit import report as _report
-    from aftersales_kit.config import load_config, store_entries, store_inputs
-    from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.files import atomic_write, writable_dir
-    from aftersales_kit.load import load
+    from aftersales_kit.config import load_config
+    from aftersales_kit.files import writable_dir
     from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
     from aftersales_kit.smtp import smtp_settings
 
     config = _report.use_config(args)
-    lang = args.lang
-    dry_run = bool(args.dry_run)
     out = writable_dir(Path(args.out), error=DeliveryError).resolve()
-    outbox = out / "outbox"
     if args.data:
         paths = [Path(p).resolve() for p in args.data]
     else:
         from aftersales_kit.demo import ensure_demo
 
         paths = [ensure_demo().resolve()]
-    # Everything that can be wrong with the command is found before anything is rendered or sent.
     recipients = deliver.read_recipients(
         recipients_path(args.recipients, data=paths), require_to=False
     )
@@ -268,74 +335,109 @@ def command_daily(args: argparse.Namespace) -> int:
     ruleset = load_rules(args.rules)
     as_of = parse_as_of(args.as_of)
     window = parse_window(args.start, end=args.end, rules=ruleset, as_of=as_of)
-    skip_bad_rows = bool(getattr(args, "skip_bad_rows", False))
-    store_id = getattr(args, "store_id", None)
+    options: ReportOptions = {
+        "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
+        "store_id": getattr(args, "store_id", None),
+    }
     smtp = None
     smtp_error = ""
-    if any(t.to for t in recipients.stores) and not dry_run:
+    if any(t.to for t in recipients.stores) and not args.dry_run:
         try:
             smtp = smtp_settings(load_config(config).smtp)
         except DeliveryError as exc:
             smtp_error = str(exc)  # the mail fails; the pushes still go out
+    return _Plan(
+        args=args,
+        config=config,
+        out=out,
+        paths=paths,
+        recipients=recipients,
+        push_settings=settings,
+        ruleset=ruleset,
+        as_of=as_of,
+        window=window,
+        options=options,
+        deliver_only=bool(getattr(args, "deliver_only", False)),
+        smtp=smtp,
+        smtp_error=smtp_error,
+    )
 
-    # 1. load, validate, diagnose every store (the peers and the estate summary need them all)
-    loaded = load(paths, config=config, skip_bad_rows=skip_bad_rows, store_id=store_id)
+
+def _diagnose_all(plan: _Plan) -> _Data:
+    """1. load, validate, diagnose every store (the peers and the estate summary need them all)."""
+    from aftersales_kit import report as _report
+    from aftersales_kit.config import load_config, store_entries, store_inputs
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.load import load
+
+    loaded = load(plan.paths, config=plan.config, **plan.options)
     found = sorted(loaded.report.stores)
-    observed, published = store_inputs(store_entries(load_config(config), data=paths), found)
+    observed, published = store_inputs(
+        store_entries(load_config(plan.config), data=plan.paths), found
+    )
     diagnoses = diagnose(
         loaded.frame,
-        window=window,
-        rules=ruleset,
-        as_of=as_of,
+        window=plan.window,
+        rules=plan.ruleset,
+        as_of=plan.as_of,
         load_report=loaded.report,
         observed=observed or None,
         published_hours=published or None,
     )
-    digests = _report.store_digests(loaded.frame)
+    return _Data(loaded, found, diagnoses, _report.store_digests(loaded.frame))
 
-    # 2. render what is not current, then the index when anything changed; with --deliver-only
-    # the reports of sharded batch runs are taken as they are (their peers are the shard's, so
-    # this process, which loads every store, would otherwise find them all out of date).
-    deliver_only = bool(getattr(args, "deliver_only", False))
-    if deliver_only:
-        result = batch.BatchResult()
-    else:
-        result = batch.run_batch(
-            paths,
-            out_dir=out,
-            start=args.start,
-            end=args.end,
-            lang=lang,
-            rules=args.rules,
-            as_of=args.as_of,
-            workers=args.workers,
-            config=config,
-            skip_bad_rows=skip_bad_rows,
-            store_id=store_id,
-            progress=sys.stderr.isatty(),
-            index=False,
-        )
-        print(batch.summary_table(result), file=sys.stderr)
-    rendered = {o.store: o for o in result.outcomes}
-    index_path = out / batch.INDEX_NAME
+
+def _render(plan: _Plan) -> _Render:
+    """2. render what is not current, then the index when anything changed.
+
+    With --deliver-only the reports of sharded batch runs are taken as they are (their peers are
+    the shard's, so this process, which loads every store, would otherwise find them all out of
+    date).
+    """
+    args = plan.args
+    index_path = plan.out / batch.INDEX_NAME
+    if plan.deliver_only:
+        return _Render(batch.BatchResult(), index_path, "")
+    result = batch.run_batch(
+        plan.paths,
+        out_dir=plan.out,
+        start=args.start,
+        end=args.end,
+        lang=plan.lang,
+        rules=args.rules,
+        as_of=args.as_of,
+        workers=args.workers,
+        config=plan.config,
+        **plan.options,
+        progress=sys.stderr.isatty(),
+        index=False,
+    )
+    print(batch.summary_table(result), file=sys.stderr)
     index_error = ""
-    if not deliver_only and (result.by_status("done") or not index_path.exists()):
+    if result.by_status("done") or not index_path.exists():
         try:
             index_path = batch.rebuild_index(
-                out, start=args.start, end=args.end, rules=args.rules, as_of=args.as_of, lang=lang
+                plan.out,
+                start=args.start,
+                end=args.end,
+                rules=args.rules,
+                as_of=args.as_of,
+                lang=plan.lang,
             )
         except AftersalesError as exc:
             index_error = str(exc)
+    return _Render(result, index_path, index_error)
 
-    # 3 + 4. pushes start in their threads; mail goes out meanwhile
-    base = recipients.report_base_url
-    horizon = _horizon(ruleset)
-    log = _Log(outbox / deliver.SENT_LOG)
+
+def _store_pushes(
+    plan: _Plan, data: _Data, rendered: _Render
+) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[PushJob]]:
+    """Each store's record (its report or why there is none), fingerprint and push jobs."""
     records: dict[str, dict[str, Any]] = {}
     keys: dict[str, str] = {}
     jobs: list[PushJob] = []
-    options: deliver.ReportOptions = {"skip_bad_rows": skip_bad_rows, "store_id": store_id}
-    for target in recipients.stores:
+    outcomes = {o.store: o for o in rendered.result.outcomes}
+    for target in plan.recipients.stores:
         sid = target.store_id
         record: dict[str, Any] = {
             "name": target.name,
@@ -345,145 +447,172 @@ def command_daily(args: argparse.Namespace) -> int:
             "errors": [],
         }
         records[sid] = record
-        d = diagnoses.get(sid)
+        d = data.diagnoses.get(sid)
         if d is None:
             record["errors"].append(
                 "数据中没有这个店铺 (store not in the data); "
-                f"数据中的店铺 (found): {', '.join(found[:20])}"
+                f"数据中的店铺 (found): {', '.join(data.found[:20])}"
             )
             continue
         record["name"] = target.name or d.store_name
-        html = _report.report_path(out, store=sid, window=window)
-        outcome = rendered.get(sid)
-        if outcome is not None and outcome.status == "failed":
-            record["errors"].append(f"报告生成失败 (report failed): {outcome.reason.strip()[:300]}")
-        elif html.exists():
-            record["report"] = str(html)
-        elif deliver_only:
-            record["errors"].append(
-                f"报告不存在 (no report): {html}; 请先运行 aftersales batch (run the batch first)"
-            )
-        params = deliver.report_params(
-            d, data=paths, rules=args.rules, lang=lang, as_of=args.as_of, **options
-        )
-        keys[sid] = key = deliver.report_key(
-            d, params=params, rows=digests.get(sid, ""), as_of_given=bool(args.as_of)
-        )
-        if deliver_only and record["report"]:
-            # What was delivered is that report: its own fingerprint names it in the sent-log.
-            key = keys[sid] = str((_report.read_sidecar(html) or {}).get("fingerprint") or key)
+        html = _report_of(plan, sid, record, outcome=outcomes.get(sid))
+        keys[sid] = key = _store_key(plan, d, rows=data.digests.get(sid, ""), html=html)
         url = None
         if record["report"]:
-            url = push.report_url(base, Path(os.path.relpath(html, out)).as_posix())
+            relative = Path(os.path.relpath(html, plan.out)).as_posix()
+            url = push.report_url(plan.recipients.report_base_url, relative)
         message = push.store_message(
-            d, lang=lang, store_name=target.name, report_url=url, horizon_hours=horizon
+            d, lang=plan.lang, store_name=target.name, report_url=url, horizon_hours=_horizon()
         )
-        for channel in push.CHANNELS:
-            hook = getattr(target, channel)
-            if hook:
-                secret = target.dingtalk_secret if channel == "dingtalk" else None
-                jobs.append(PushJob(sid, channel, hook, secret, message, key))
+        jobs += _jobs(sid, target, message, key)
+    return records, keys, jobs
 
-    estate = recipients.estate
-    estate_record: dict[str, Any] = {"push": []}
-    if estate is not None and (estate.wecom or estate.dingtalk):
-        index_url = push.report_url(base, batch.INDEX_NAME) if index_path.exists() else None
-        message = push.estate_message(
-            list(diagnoses.values()),
-            lang=lang,
-            names={t.store_id: t.name for t in recipients.stores if t.name},
-            index_url=index_url,
-            horizon_hours=horizon,
+
+def _report_of(
+    plan: _Plan, sid: str, record: dict[str, Any], *, outcome: batch.Outcome | None
+) -> Path:
+    """The store's report path; ``record`` gets it when it exists, or the reason it does not."""
+    from aftersales_kit import report as _report
+
+    html = _report.report_path(plan.out, store=sid, window=plan.window)
+    if outcome is not None and outcome.status == "failed":
+        record["errors"].append(f"报告生成失败 (report failed): {outcome.reason.strip()[:300]}")
+    elif html.exists():
+        record["report"] = str(html)
+    elif plan.deliver_only:
+        record["errors"].append(
+            f"报告不存在 (no report): {html}; 请先运行 aftersales batch (run the batch first)"
         )
-        key = _estate_key(window, lang=lang, digests=digests)
-        for channel in push.CHANNELS:
-            hook = getattr(estate, channel)
-            if hook:
-                secret = estate.dingtalk_secret if channel == "dingtalk" else None
-                jobs.append(PushJob(ESTATE, channel, hook, secret, message, key))
+    return html
 
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    futures = _push_all(
-        jobs, log=log, window=window, settings=settings, dry_run=dry_run, outbox=outbox, stamp=stamp
+
+def _store_key(plan: _Plan, d: Diagnosis, *, rows: str, html: Path) -> str:
+    """The report's fingerprint; with --deliver-only the existing report's own (what was
+    delivered is that report: its fingerprint names it in the sent-log)."""
+    from aftersales_kit import report as _report
+
+    args = plan.args
+    params = deliver.report_params(
+        d, data=plan.paths, rules=args.rules, lang=plan.lang, as_of=args.as_of, **plan.options
     )
+    key = deliver.report_key(d, params=params, rows=rows, as_of_given=bool(args.as_of))
+    if plan.deliver_only and html.exists():
+        return str((_report.read_sidecar(html) or {}).get("fingerprint") or key)
+    return key
 
-    for target in recipients.stores:
-        sid = target.store_id
-        record = records[sid]
-        d = diagnoses.get(sid)
-        if not target.to or d is None:
-            record["mail"] = {"status": "none" if d is not None else "failed", "recipients": []}
-            continue
-        if record["errors"] and record["report"] is None:
-            record["mail"] = {"status": "failed", "recipients": [], "detail": record["errors"][-1]}
-            continue
-        if smtp is None and not dry_run:
-            record["mail"] = {"status": "failed", "recipients": [], "detail": smtp_error}
-            continue
-        try:
-            if deliver_only:
-                report_html = Path(record["report"])
-            else:
-                # Current after step 2, so this finds the batch's report; it renders only if not.
-                report_html = deliver.ensure_report(
-                    d,
-                    out_dir=out,
-                    data=paths,
-                    rules=args.rules,
-                    lang=lang,
-                    as_of=args.as_of,
-                    rows=digests.get(sid, ""),
-                    **options,
-                )
-            record["report"] = str(report_html)
-            delivery = deliver.deliver(
-                d,
-                report_html=report_html,
-                to=target.to,
-                cc=target.cc,
-                settings=smtp,
-                outbox=outbox,
-                dry_run=dry_run,
-                lang=lang,
-                store_name=target.name,
-                zip_report=bool(getattr(args, "zip_report", False)),
-                key=keys[sid],
-            )
-            record["mail"] = _mail_summary(delivery)
-        except AftersalesError as exc:
-            # One store's broken report or refused message must not keep the others' mail back.
-            record["mail"] = {"status": "failed", "recipients": [], "detail": str(exc)}
 
-    for future in futures:
-        for res in future.result():
-            target_record = estate_record if res.store == ESTATE else records[res.store]
-            target_record["push"].append(res.as_dict())
+def _jobs(sid: str, target: StoreRecipients, message: push.Message, key: str) -> list[PushJob]:
+    """One job per bot of ``target`` (企业微信, 钉钉 with its signing secret)."""
+    jobs = []
+    for channel in push.CHANNELS:
+        hook = getattr(target, channel)
+        if hook:
+            secret = target.dingtalk_secret if channel == "dingtalk" else None
+            jobs.append(PushJob(sid, channel, hook, secret, message, key))
+    return jobs
 
-    # 5. the run record and the table
+
+def _estate_pushes(
+    plan: _Plan, data: _Data, rendered: _Render
+) -> tuple[list[PushJob], dict[str, Any]]:
+    """The estate summary's jobs (the ``[estate]`` bots) and its record."""
+    estate = plan.recipients.estate
+    record: dict[str, Any] = {"push": []}
+    if estate is None or not (estate.wecom or estate.dingtalk):
+        return [], record
+    base = plan.recipients.report_base_url
+    index_url = push.report_url(base, batch.INDEX_NAME) if rendered.index_path.exists() else None
+    message = push.estate_message(
+        list(data.diagnoses.values()),
+        lang=plan.lang,
+        names={t.store_id: t.name for t in plan.recipients.stores if t.name},
+        index_url=index_url,
+        horizon_hours=_horizon(),
+    )
+    key = _estate_key(plan.window, lang=plan.lang, digests=data.digests)
+    return _jobs(ESTATE, estate, message, key), record
+
+
+def _mail(
+    plan: _Plan,
+    data: _Data,
+    target: StoreRecipients,
+    records: dict[str, dict[str, Any]],
+    keys: Mapping[str, str],
+) -> dict[str, Any]:
+    """3. one store's mail (as ``email --all``) and its summary for the run record."""
+    sid = target.store_id
+    record = records[sid]
+    d = data.diagnoses.get(sid)
+    if not target.to or d is None:
+        return {"status": "none" if d is not None else "failed", "recipients": []}
+    if record["errors"] and record["report"] is None:
+        return {"status": "failed", "recipients": [], "detail": record["errors"][-1]}
+    if plan.smtp is None and not plan.dry_run:
+        return {"status": "failed", "recipients": [], "detail": plan.smtp_error}
+    args = plan.args
+    try:
+        # Current after step 2, so this finds the batch's report; it renders only if not.
+        report_html, delivery = deliver.mail_store(
+            d,
+            target=target,
+            out_dir=plan.out,
+            data=plan.paths,
+            rules=args.rules,
+            lang=plan.lang,
+            as_of=args.as_of,
+            rows=data.digests.get(sid, ""),
+            options=plan.options,
+            settings=plan.smtp,
+            dry_run=plan.dry_run,
+            zip_report=bool(getattr(args, "zip_report", False)),
+            report_html=Path(record["report"]) if plan.deliver_only else None,
+            key=keys[sid],
+        )
+    except AftersalesError as exc:
+        # One store's broken report or refused message must not keep the others' mail back.
+        return {"status": "failed", "recipients": [], "detail": str(exc)}
+    record["report"] = str(report_html)
+    return _mail_summary(delivery)
+
+
+def _finish(
+    plan: _Plan,
+    data: _Data,
+    rendered: _Render,
+    records: dict[str, dict[str, Any]],
+    estate_record: dict[str, Any],
+) -> int:
+    """5. write ``daily-<end>.json``, print the table and the failures; the exit code."""
+    from aftersales_kit.files import atomic_write
+
+    result, index_path = rendered.result, rendered.index_path
     failed_renders = [o for o in result.failed if o.store not in records]
-    ok = not index_error and not failed_renders and all(_store_ok(r) for r in records.values())
+    ok = not rendered.index_error and not failed_renders
+    ok = ok and all(_store_ok(r) for r in records.values())
     ok = ok and all(p["status"] != "failed" for p in estate_record["push"])
+    window = plan.window
     run = {
         "date": window.end.isoformat(),
         "run_at": datetime.now().isoformat(timespec="seconds"),
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
-        "as_of": as_of.isoformat(sep=" "),
-        "dry_run": dry_run,
-        "deliver_only": deliver_only,
+        "as_of": plan.as_of.isoformat(sep=" "),
+        "dry_run": plan.dry_run,
+        "deliver_only": plan.deliver_only,
         "ok": ok,
-        "data": [str(p) for p in paths],
-        "data_quality": loaded.report.as_json(),
+        "data": [str(p) for p in plan.paths],
+        "data_quality": data.loaded.report.as_json(),
         "render": {
             "done": len(result.by_status("done")),
             "skipped": len(result.by_status("skipped")),
             "failed": [{"store": o.store, "reason": o.reason} for o in result.failed],
         },
         "index": str(index_path) if index_path.exists() else None,
-        "index_error": index_error or None,
+        "index_error": rendered.index_error or None,
         "stores": records,
         "estate": estate_record,
     }
-    record_path = out / f"{RECORD_PREFIX}{window.end.isoformat()}.json"
+    record_path = plan.out / f"{RECORD_PREFIX}{window.end.isoformat()}.json"
     atomic_write(record_path, data=json.dumps(run, ensure_ascii=False, indent=1, default=str))
     print(table(run))
     for line in failures(run):

@@ -47,8 +47,10 @@ if TYPE_CHECKING:
     import altair as alt
     import jinja2
 
+    from aftersales_kit.config import StoreEntry
     from aftersales_kit.diagnose import Diagnosis, Finding
     from aftersales_kit.report import ReportParams
+    from aftersales_kit.rules import Window
 
 TEMPLATE_DIR = resource_dir("templates") / "email"  # inside the wheel, or the checkout's
 #: Gmail clips bodies above ~102 KB; CID images do not count, markup and inline CSS do.
@@ -189,13 +191,50 @@ def _scene_label(scene: str, lang: str) -> str:
 
 
 def _context(d: Diagnosis, *, lang: str, store_name: str | None) -> dict[str, Any]:
-    k, prev = d.kpis, d.prev_kpis
+    """What the email templates show: every value already formatted in ``lang``."""
     name = _store_name(d, store_name)
+    # Already over a stage limit; orders merely past the 60 h line are not a breach.
+    breached = d.open_split()["over"]
+    warning_text, warning_high = _warning_text(d, lang=lang)
+    findings = []
+    for f in sorted(d.findings, key=lambda f: -f.severity)[:4]:
+        title, suggestion = finding_text(f, lang=lang)
+        findings.append({"title": title, "suggestion": suggestion})
+    return {
+        "lang": lang,
+        "store": name,
+        "subject": subject(d, lang=lang, store_name=store_name),
+        "heading": _s("heading", lang, store=name),
+        "meta": _s(
+            "meta",
+            lang,
+            start=fmt.day(d.window.start),
+            end=fmt.day(d.window.end),
+            days=(d.window.end - d.window.start).days + 1,
+            until=fmt.timestamp(d.data_until),
+            store_id=d.store_id,
+        ),
+        "cards": _cards(d, lang=lang),
+        "warning": warning_text,
+        "warning_high": warning_high,
+        "short_board": _short_board_text(d, lang=lang),
+        "open_risk": _s(
+            "open_risk", lang, n=f"{d.open_at_risk.height:,}", breached=f"{breached:,}"
+        ),
+        "tomorrow": _tomorrow_text(d, lang=lang),
+        "findings": findings,
+        "labels": {"short_board": _s("short_board", lang), "findings": _s("findings", lang)},
+    }
+
+
+def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
+    """The four figure cards: mean (with its change), median, P90, share over 60 h."""
+    k, prev = d.kpis, d.prev_kpis
     delta = fmt.delta_pct(k.mean_hours, previous=prev.mean_hours)
     trend = "up" if delta.startswith("↑") else "down" if delta.startswith("↓") else ""
     target = fmt.hours(d.target_hours, lang=lang)
     peer = getattr(d, "peer_median_hours", None)
-    cards = [
+    return [
         {
             "label": _s("mean", lang),
             "value": fmt.hours(k.mean_hours, lang=lang),
@@ -221,69 +260,48 @@ def _context(d: Diagnosis, *, lang: str, store_name: str | None) -> dict[str, An
             "trend": "",
         },
     ]
+
+
+def _short_board_text(d: Diagnosis, *, lang: str) -> str:
+    """The short board, and the controllable one when it is another (scene, stage)."""
+    target = fmt.hours(d.target_hours, lang=lang)
     sb = d.short_board
     if sb is None:
-        short_board = _s("no_short_board", lang, target=target)
-    else:
-        short_board = _s(
-            "short_board_text",
+        return _s("no_short_board", lang, target=target)
+    out = _s(
+        "short_board_text",
+        lang,
+        target=target,
+        scene=_scene_label(sb.scene, lang),
+        stage=text.label("stage", sb.stage, lang),
+        excess=fmt.hours(sb.excess_hours, lang=lang),
+        share=fmt.pct(sb.share_of_excess),
+        controllable=fmt.hours(sb.controllable_excess_hours, lang=lang),
+    )
+    cb = getattr(d, "controllable_short_board", None)
+    if cb is not None and (cb.scene, cb.stage) != (sb.scene, sb.stage):
+        out += " " + _s(
+            "controllable_text",
             lang,
-            target=target,
-            scene=_scene_label(sb.scene, lang),
-            stage=text.label("stage", sb.stage, lang),
-            excess=fmt.hours(sb.excess_hours, lang=lang),
-            share=fmt.pct(sb.share_of_excess),
-            controllable=fmt.hours(sb.controllable_excess_hours, lang=lang),
+            scene=_scene_label(cb.scene, lang),
+            stage=text.label("stage", cb.stage, lang),
+            controllable=fmt.hours(cb.controllable_excess_hours, lang=lang),
         )
-        cb = getattr(d, "controllable_short_board", None)
-        if cb is not None and (cb.scene, cb.stage) != (sb.scene, sb.stage):
-            short_board += " " + _s(
-                "controllable_text",
-                lang,
-                scene=_scene_label(cb.scene, lang),
-                stage=text.label("stage", cb.stage, lang),
-                controllable=fmt.hours(cb.controllable_excess_hours, lang=lang),
-            )
-    risk = d.open_at_risk
-    # Already over a stage limit; orders merely past the 60 h line are not a breach.
-    breached = d.open_split()["over"]
-    warning_text, warning_high = "", False
+    return out
+
+
+def _warning_text(d: Diagnosis, *, lang: str) -> tuple[str, bool]:
+    """(the consumer-warning line, whether it is triggered); empty below the line."""
     w = getattr(d, "warning", None)
-    if w is not None and w.level in ("high", "watch"):
-        warning_high = w.level == "high"
-        warning_text = _s(
-            f"warning_{w.level}",
-            lang,
-            mean=fmt.hours(k.mean_hours, lang=lang),
-            line=fmt.hours(w.line_hours, lang=lang),
-        )
-    findings = []
-    for f in sorted(d.findings, key=lambda f: -f.severity)[:4]:
-        title, suggestion = finding_text(f, lang=lang)
-        findings.append({"title": title, "suggestion": suggestion})
-    return {
-        "lang": lang,
-        "store": name,
-        "subject": subject(d, lang=lang, store_name=store_name),
-        "heading": _s("heading", lang, store=name),
-        "meta": _s(
-            "meta",
-            lang,
-            start=fmt.day(d.window.start),
-            end=fmt.day(d.window.end),
-            days=(d.window.end - d.window.start).days + 1,
-            until=fmt.timestamp(d.data_until),
-            store_id=d.store_id,
-        ),
-        "cards": cards,
-        "warning": warning_text,
-        "warning_high": warning_high,
-        "short_board": short_board,
-        "open_risk": _s("open_risk", lang, n=f"{risk.height:,}", breached=f"{breached:,}"),
-        "tomorrow": _tomorrow_text(d, lang=lang),
-        "findings": findings,
-        "labels": {"short_board": _s("short_board", lang), "findings": _s("findings", lang)},
-    }
+    if w is None or w.level not in ("high", "watch"):
+        return "", False
+    line = _s(
+        f"warning_{w.level}",
+        lang,
+        mean=fmt.hours(d.kpis.mean_hours, lang=lang),
+        line=fmt.hours(w.line_hours, lang=lang),
+    )
+    return line, w.level == "high"
 
 
 def _tomorrow_text(d: Diagnosis, *, lang: str) -> str:
@@ -453,22 +471,13 @@ def build_message(
     charts
         Pre-rendered charts; default renders them with :func:`email_charts`.
     """
-    if not to:
-        msg = "没有收件人 (no recipients): 请用 --to 指定 (pass --to ADDR)"
-        raise UsageError(msg)
-    for address in (sender, *to, *cc):
-        if "@" not in parseaddr(address)[1] or "\n" in address or "\r" in address:
-            msg = f"邮件地址无效 (invalid email address): {address!r}"
-            raise UsageError(msg)
+    _check_addresses(sender, to=to, cc=cc)
     domain = parseaddr(sender)[1].rpartition("@")[2] or "aftersales.local"
     if charts is None:
         charts = email_charts(diagnosis, lang=lang, domain=domain)
     html = render_body(
         diagnosis, charts=charts, lang=lang, store_name=store_name, zip_report=zip_report
     )
-    report_bytes = report_html if isinstance(report_html, bytes) else Path(report_html).read_bytes()
-    report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
-
     message = EmailMessage()
     message["Subject"] = subject(diagnosis, lang=lang, store_name=store_name)
     message["From"] = sender
@@ -491,6 +500,40 @@ def build_message(
             disposition="inline",
             filename=f"chart-{number}.png",
         )
+    _attach_files(
+        message,
+        diagnosis,
+        report_html=report_html,
+        lang=lang,
+        store_name=store_name,
+        zip_report=zip_report,
+    )
+    return message
+
+
+def _check_addresses(sender: str, *, to: Sequence[str], cc: Sequence[str]) -> None:
+    """At least one ``to``; every address has an ``@`` and no line break."""
+    if not to:
+        msg = "没有收件人 (no recipients): 请用 --to 指定 (pass --to ADDR)"
+        raise UsageError(msg)
+    for address in (sender, *to, *cc):
+        if "@" not in parseaddr(address)[1] or "\n" in address or "\r" in address:
+            msg = f"邮件地址无效 (invalid email address): {address!r}"
+            raise UsageError(msg)
+
+
+def _attach_files(
+    message: EmailMessage,
+    diagnosis: Diagnosis,
+    *,
+    report_html: Path | bytes,
+    lang: str,
+    store_name: str | None,
+    zip_report: bool,
+) -> None:
+    """Attach the full report (as html, or zipped) and the xlsx action lists."""
+    report_bytes = report_html if isinstance(report_html, bytes) else Path(report_html).read_bytes()
+    report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
     if zip_report:
         # Many company mail gateways quarantine .html attachments; a zip passes.
         zip_name, _ = attachment_names(diagnosis, lang=lang, store_name=store_name, zipped=True)
@@ -515,7 +558,6 @@ def build_message(
         subtype=XLSX_TYPE[1],
         filename=xlsx_name,
     )
-    return message
 
 
 def _zip_one(data: bytes, *, name: str) -> bytes:
@@ -596,19 +638,50 @@ class SentLog:
         message_id: str,
         status: str = "sent",
     ) -> None:
+        """Log one delivered mail: the report's ``fingerprint`` and the recipient's address."""
+        self.append(
+            log_entry(
+                fingerprint=fingerprint,
+                store_id=diagnosis.store_id,
+                window=diagnosis.window,
+                recipient=recipient.lower(),
+                message_id=message_id,
+                status=status,
+            )
+        )
+
+    def append(self, entry: Mapping[str, object]) -> None:
+        """Append one line (an entry of :func:`log_entry`); the folder is made when missing."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {
-            "time": datetime.now().isoformat(timespec="seconds"),
-            "status": status,
-            "fingerprint": fingerprint,
-            "store_id": diagnosis.store_id,
-            "start": fmt.day(diagnosis.window.start),
-            "end": fmt.day(diagnosis.window.end),
-            "recipient": recipient.lower(),
-            "message_id": message_id,
-        }
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+
+def log_entry(
+    *,
+    fingerprint: str,
+    store_id: str,
+    window: Window,
+    recipient: str,
+    message_id: str = "",
+    status: str = "sent",
+    channel: str | None = None,
+) -> dict[str, str]:
+    """One sent-log line: the report (fingerprint, store, window), the recipient (an address, or
+    a bot as ``wecom:<hash>``) and when; ``channel`` for a push."""
+    entry = {
+        "time": datetime.now().isoformat(timespec="seconds"),
+        "status": status,
+        "fingerprint": fingerprint,
+        "store_id": store_id,
+        "start": fmt.day(window.start),
+        "end": fmt.day(window.end),
+        "recipient": recipient,
+        "message_id": message_id,
+    }
+    if channel is not None:
+        entry["channel"] = channel
+    return entry
 
 
 # --- delivery -------------------------------------------------------------------------------------
@@ -666,28 +739,51 @@ def deliver(
         zip_report=zip_report,
     )
     d = diagnosis
-    stem = f"{d.store_id}_{fmt.day(d.window.start)}_{fmt.day(d.window.end)}"
     if dry_run:
+        stem = f"{d.store_id}_{fmt.day(d.window.start)}_{fmt.day(d.window.end)}"
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return Delivery(
             store_id=d.store_id, eml=write_eml(message, outbox=outbox, stem=f"{stem}_{stamp}")
         )
-
     assert settings is not None
-    envelope = [addr for _, addr in getaddresses([*to, *cc]) if addr]
-    log = SentLog(outbox / SENT_LOG)
-    # The report's fingerprint when the caller has it (the CLI does); else the older identity.
-    key = key or fingerprint(d, lang=lang)
+    return _send_logged(
+        message,
+        d,
+        envelope=[addr for _, addr in getaddresses([*to, *cc]) if addr],
+        settings=settings,
+        log=SentLog(outbox / SENT_LOG),
+        # The report's fingerprint when the caller has it (the CLI does); else the older identity.
+        key=key or fingerprint(d, lang=lang),
+        resend=resend,
+    )
+
+
+#: Why a recipient is skipped, by its sent-log status.
+_SKIP_NOTES = {
+    "sent": "已发送过 (already sent; --resend to repeat)",
+    "unknown": (
+        "上次发送状态未知，可能已送达 (last attempt unknown: the server did not confirm; "
+        "--resend to send again)"
+    ),
+}
+
+
+def _send_logged(
+    message: EmailMessage,
+    diagnosis: Diagnosis,
+    *,
+    envelope: Sequence[str],
+    settings: SmtpSettings,
+    log: SentLog,
+    key: str,
+    resend: bool,
+) -> Delivery:
+    """Send to the recipients the sent-log has not seen for ``key``; log those delivered."""
     already = {} if resend else log.sent(fingerprint=key)
-    notes = {
-        "sent": "已发送过 (already sent; --resend to repeat)",
-        "unknown": (
-            "上次发送状态未知，可能已送达 (last attempt unknown: the server did not confirm; "
-            "--resend to send again)"
-        ),
-    }
     skipped = [
-        RecipientResult(r, "skipped", None, notes.get(already[r.lower()], notes["sent"]))
+        RecipientResult(
+            r, "skipped", None, _SKIP_NOTES.get(already[r.lower()], _SKIP_NOTES["sent"])
+        )
         for r in envelope
         if r.lower() in already
     ]
@@ -697,13 +793,13 @@ def deliver(
         if result.status in ("sent", "unknown"):
             log.record(
                 fingerprint=key,
-                diagnosis=d,
+                diagnosis=diagnosis,
                 recipient=result.recipient,
                 message_id=str(message["Message-ID"]),
                 status=result.status,
             )
     by_addr = {r.recipient: r for r in [*skipped, *results]}
-    return Delivery(store_id=d.store_id, results=tuple(by_addr[r] for r in envelope))
+    return Delivery(store_id=diagnosis.store_id, results=tuple(by_addr[r] for r in envelope))
 
 
 # --- CLI ------------------------------------------------------------------------------------------
@@ -784,9 +880,28 @@ def read_recipients(
     served. With ``require_to`` every store needs ``to`` (``email --all``); ``daily`` also takes
     stores that only have push channels.
     """
-    from aftersales_kit.config import expand_env, parse_stores
+    from aftersales_kit.config import parse_stores
 
     path = Path(path)
+    raw = _read_toml(path)
+    stores = raw.get("stores")
+    if not isinstance(stores, dict) or not stores:
+        msg = f'{path}: 缺少 [stores."<店铺ID>"] 表 (no [stores."<id>"] tables)'
+        raise UsageError(msg)
+    entries = tuple(
+        _store_recipients(
+            parsed, where=f'{path}: stores."{parsed.store_id}"', env=env, require_to=require_to
+        )
+        for parsed in parse_stores(stores, source=path, base=path.parent)
+    )
+    return RecipientsFile(
+        entries,
+        _estate(raw.get("estate"), path=path, env=env),
+        _base_url(raw.get("report_base_url"), path=path, env=env),
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     if not path.exists():
         msg = (
             f"收件人文件不存在 (recipients file not found): {path}; "
@@ -794,51 +909,56 @@ def read_recipients(
         )
         raise UsageError(msg)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         msg = f"收件人文件无法解析 (invalid TOML in {path}): {exc}"
         raise UsageError(msg) from exc
-    stores = raw.get("stores")
-    if not isinstance(stores, dict) or not stores:
-        msg = f'{path}: 缺少 [stores."<店铺ID>"] 表 (no [stores."<id>"] tables)'
+
+
+def _store_recipients(
+    parsed: StoreEntry, *, where: str, env: Mapping[str, str] | None, require_to: bool
+) -> StoreRecipients:
+    """One store's ``to``/``cc`` lists and push channels."""
+    lists = {}
+    for key in ("to", "cc"):
+        value = parsed.extra.get(key, [])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            msg = f"{where}.{key} 必须是地址列表 (must be a list of addresses): {value!r}"
+            raise UsageError(msg)
+        lists[key] = tuple(value)
+    if require_to and not lists["to"]:
+        msg = f"{where}.to 为空 (no recipients)"
         raise UsageError(msg)
-    entries = []
-    for parsed in parse_stores(stores, source=path, base=path.parent):
-        where = f'{path}: stores."{parsed.store_id}"'
-        lists = {}
-        for key in ("to", "cc"):
-            value = parsed.extra.get(key, [])
-            if isinstance(value, str):
-                value = [value]
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                msg = f"{where}.{key} 必须是地址列表 (must be a list of addresses): {value!r}"
-                raise UsageError(msg)
-            lists[key] = tuple(value)
-        if require_to and not lists["to"]:
-            msg = f"{where}.to 为空 (no recipients)"
-            raise UsageError(msg)
-        channels = _channels(parsed.extra, where=where, env=env)
-        entries.append(
-            StoreRecipients(parsed.store_id, lists["to"], lists["cc"], parsed.name, **channels)
+    channels = _channels(parsed.extra, where=where, env=env)
+    return StoreRecipients(parsed.store_id, lists["to"], lists["cc"], parsed.name, **channels)
+
+
+def _estate(table: object, *, path: Path, env: Mapping[str, str] | None) -> StoreRecipients | None:
+    """The ``[estate]`` table: push channels only."""
+    if table is None:
+        return None
+    unknown = set(table) - set(CHANNEL_KEYS) if isinstance(table, dict) else {"?"}
+    if unknown or not isinstance(table, dict):
+        msg = (
+            f"{path}: [estate] 含未知键 (unknown keys): {', '.join(sorted(unknown))}; "
+            f"可用 (allowed): {', '.join(CHANNEL_KEYS)}"
         )
-    estate = None
-    table = raw.get("estate")
-    if table is not None:
-        unknown = set(table) - set(CHANNEL_KEYS) if isinstance(table, dict) else {"?"}
-        if unknown:
-            msg = (
-                f"{path}: [estate] 含未知键 (unknown keys): {', '.join(sorted(unknown))}; "
-                f"可用 (allowed): {', '.join(CHANNEL_KEYS)}"
-            )
-            raise UsageError(msg)
-        estate = StoreRecipients("estate", (), **_channels(table, where=f"{path}: estate", env=env))
-    base = raw.get("report_base_url")
-    if base is not None:
-        if not isinstance(base, str):
-            msg = f"{path}: report_base_url 必须是字符串 (must be a string): {base!r}"
-            raise UsageError(msg)
-        base = expand_env(base, where=f"{path}: report_base_url", env=env).strip() or None
-    return RecipientsFile(tuple(entries), estate, base)
+        raise UsageError(msg)
+    return StoreRecipients("estate", (), **_channels(table, where=f"{path}: estate", env=env))
+
+
+def _base_url(base: object, *, path: Path, env: Mapping[str, str] | None) -> str | None:
+    """``report_base_url`` with ``${NAME}`` expanded; empty → None."""
+    from aftersales_kit.config import expand_env
+
+    if base is None:
+        return None
+    if not isinstance(base, str):
+        msg = f"{path}: report_base_url 必须是字符串 (must be a string): {base!r}"
+        raise UsageError(msg)
+    return expand_env(base, where=f"{path}: report_base_url", env=env).strip() or None
 
 
 def load_recipients(
@@ -986,84 +1106,127 @@ def _diagnoses(
     return diagnoses, paths, store_digests(loaded.frame)
 
 
-def command_email(args: argparse.Namespace) -> int:
-    """``aftersales email``: one store (--store, --to) or every store of a recipients file."""
+def mail_store(
+    diagnosis: Diagnosis,
+    *,
+    target: StoreRecipients,
+    out_dir: Path,
+    data: Sequence[Path],
+    rules: str | None,
+    lang: str,
+    as_of: str | None,
+    rows: str,
+    options: ReportOptions,
+    settings: SmtpSettings | None,
+    dry_run: bool,
+    resend: bool = False,
+    zip_report: bool = False,
+    report_html: Path | None = None,
+    key: str | None = None,
+) -> tuple[Path, Delivery]:
+    """One store's mail, as ``email`` and ``daily`` send it: the current report (rendered when
+    it is not, unless ``report_html`` is given), its fingerprint (unless ``key``), then
+    :func:`deliver` to ``target``'s ``to``/``cc`` with ``out_dir/outbox`` as the outbox.
+
+    Returns the report attached and what happened to the mail.
+    """
+    d = diagnosis
+    if report_html is None:
+        report_html = ensure_report(
+            d, out_dir=out_dir, data=data, rules=rules, lang=lang, as_of=as_of, rows=rows, **options
+        )
+    if key is None:
+        params = report_params(d, data=data, rules=rules, lang=lang, as_of=as_of, **options)
+        key = report_key(d, params=params, rows=rows, as_of_given=bool(as_of))
+    delivery = deliver(
+        d,
+        report_html=report_html,
+        to=target.to,
+        cc=target.cc,
+        settings=settings,
+        outbox=out_dir / "outbox",
+        dry_run=dry_run,
+        resend=resend,
+        lang=lang,
+        store_name=target.name,
+        zip_report=zip_report,
+        key=key,
+    )
+    return report_html, delivery
+
+
+def _email_targets(args: argparse.Namespace) -> list[StoreRecipients]:
+    """``--all``: every store of the recipients file; else the one ``--store`` with ``--to``."""
     if args.all:
         if args.store or args.to:
             msg = "--all 不能与 --store/--to 同用 (use either --all or --store with --to)"
             raise UsageError(msg)
-        targets = load_recipients(args.recipients)
-    else:
-        if not args.store or not args.to:
-            msg = "需要 --store 和 --to，或使用 --all (pass --store ID --to ADDR, or --all)"
-            raise UsageError(msg)
-        targets = [StoreRecipients(args.store, tuple(args.to))]
+        return load_recipients(args.recipients)
+    if not args.store or not args.to:
+        msg = "需要 --store 和 --to，或使用 --all (pass --store ID --to ADDR, or --all)"
+        raise UsageError(msg)
+    return [StoreRecipients(args.store, tuple(args.to))]
+
+
+def _email_settings(args: argparse.Namespace) -> SmtpSettings | None:
+    """The SMTP settings; a dry run needs no server (the .eml then shows a placeholder sender)."""
     from aftersales_kit.config import load_config
 
-    settings: SmtpSettings | None = None
     try:
-        settings = smtp_settings(load_config(args.config).smtp)
+        return smtp_settings(load_config(args.config).smtp)
     except DeliveryError:
         if not args.dry_run:
             raise
-        # A dry run needs no server; the .eml then shows a placeholder sender.
+        return None
+
+
+def _print_delivery(store_id: str, outcome: Delivery) -> None:
+    if outcome.eml is not None:
+        print(outcome.eml)
+    for r in outcome.results:
+        code = "" if r.code is None else f" {r.code}"
+        detail = f" {r.detail}" if r.detail else ""
+        print(f"{store_id}\t{r.recipient}\t{r.status}{code}{detail}")
+
+
+def command_email(args: argparse.Namespace) -> int:
+    """``aftersales email``: one store (--store, --to) or every store of a recipients file."""
     from aftersales_kit.files import writable_dir
     from aftersales_kit.report import use_config
 
+    targets = _email_targets(args)
+    settings = _email_settings(args)
     use_config(args)
     out_dir = writable_dir(Path(args.out), error=DeliveryError)
     diagnoses, data, digests = _diagnoses(args, [t.store_id for t in targets])
+    options: ReportOptions = {
+        "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
+        "store_id": getattr(args, "store_id", None),
+    }
     failed = False
     for target in targets:
-        d = diagnoses[target.store_id]
-        options: ReportOptions = {
-            "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
-            "store_id": getattr(args, "store_id", None),
-        }
         try:
-            report_html = ensure_report(
-                d,
+            _, outcome = mail_store(
+                diagnoses[target.store_id],
+                target=target,
                 out_dir=out_dir,
                 data=data,
                 rules=args.rules,
                 lang=args.lang,
                 as_of=args.as_of,
                 rows=digests.get(target.store_id, ""),
-                **options,
-            )
-            params = report_params(
-                d, data=data, rules=args.rules, lang=args.lang, as_of=args.as_of, **options
-            )
-            outcome = deliver(
-                d,
-                report_html=report_html,
-                to=target.to,
-                cc=target.cc,
+                options=options,
                 settings=settings,
-                outbox=out_dir / "outbox",
                 dry_run=args.dry_run,
                 resend=args.resend,
-                lang=args.lang,
-                store_name=target.name,
                 zip_report=getattr(args, "zip_report", False),
-                key=report_key(
-                    d,
-                    params=params,
-                    rows=digests.get(target.store_id, ""),
-                    as_of_given=bool(args.as_of),
-                ),
             )
         except (ReportError, DeliveryError) as exc:
             # One store's broken report or refused message must not keep the others' mail back.
             print(f"{target.store_id}\t-\tfailed {exc}", file=sys.stderr)
             failed = True
             continue
-        if outcome.eml is not None:
-            print(outcome.eml)
-        for r in outcome.results:
-            code = "" if r.code is None else f" {r.code}"
-            detail = f" {r.detail}" if r.detail else ""
-            print(f"{target.store_id}\t{r.recipient}\t{r.status}{code}{detail}")
+        _print_delivery(target.store_id, outcome)
         failed = failed or not outcome.ok
     if failed:
         print(
