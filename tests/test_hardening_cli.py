@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shlex
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -127,12 +127,20 @@ def test_item8_out_of_range_dates_and_empty_stores_are_usage_errors(
     assert "Traceback" not in result.stderr and "OverflowError" not in result.stderr
 
 
-def test_item8_attachment_names_are_safe_on_windows() -> None:
-    d = SimpleNamespace(
+def test_item8_attachment_names_are_safe_on_windows(data: Path) -> None:
+    import polars as pl
+
+    from aftersales_kit.diagnose import diagnose_store
+    from aftersales_kit.settings import load_rules
+
+    real = diagnose_store(
+        pl.read_parquet(data),
         store_id="1000101",
-        store_name='A<B>:C"/D\\E|F?G*H. ',
         window=Window(start=date(2026, 3, 2), end=date(2026, 3, 31)),
+        rules=load_rules(),
+        as_of=datetime(2026, 4, 1, 9, 0),
     )
+    d = dataclasses.replace(real, store_name='A<B>:C"/D\\E|F?G*H. ')
     for name in (*deliver.attachment_names(d), *deliver.attachment_names(d, zipped=True)):
         assert not set('<>:"/\\|?*') & set(name), name
         stem = name.rsplit(".", 1)[0]

@@ -454,3 +454,16 @@ def test_bad_channel_values_are_usage_errors(tmp_path: Path) -> None:
     path.write_text('[stores."1"]\nto = ["a@b.com"]\ndingtalk_secret = "S"\n', encoding="utf-8")
     with pytest.raises(UsageError, match="dingtalk_secret without dingtalk"):
         deliver.read_recipients(path)
+
+
+def test_english_counts_agree_with_their_number() -> None:
+    # Issue 13: the push strings are text.py's push.* keys, English plurals by count.
+    assert push.s("team", "en", team="Warehouse", over=1, soon=2) == (
+        "- Warehouse: 1 order over, 2 due"
+    )
+    assert push.s("team", "en", team="Warehouse", over=3, soon=0).startswith(
+        "- Warehouse: 3 orders"
+    )
+    assert push.s("estate.more", "en", n=1) == "- … 1 more store"
+    assert push.s("estate.more", "en", n=4) == "- … 4 more stores"
+    assert push.s("team", "zh", team="仓库", over=1, soon=2) == "- 仓库：已超时 1 单，将超时 2 单"
