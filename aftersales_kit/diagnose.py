@@ -98,7 +98,7 @@ from aftersales_kit.rules import (
     uncovered_spring_festivals,
     window_sample,
 )
-from aftersales_kit.settings import EXCLUDED_REASONS, STAGES, Rules
+from aftersales_kit.settings import EXCLUDED_REASONS, STAGES, Rules, SceneName, Stage, Status
 
 if TYPE_CHECKING:
     from aftersales_kit.load import LoadReport
@@ -128,7 +128,7 @@ ALWAYS_BREAKDOWNS = ("scene", "service_type", "reason")
 BREAKDOWN_SORT_STAGE = {"auditor": "audit", "carrier": "transit"}
 WITHOUT_LONGEST: tuple[int, ...] = (10, 50, 100)
 #: Scenes whose refund 闪电退款 / 极速审核 can issue at audit, before the goods travel (改善测算).
-REFUND_AT_AUDIT_SCENES: tuple[str, ...] = ("退货", "仅退款")
+REFUND_AT_AUDIT_SCENES: tuple[str, ...] = (SceneName.RETURN.value, SceneName.REFUND_ONLY.value)
 #: The article's service-order classes (服务单分类), first match wins; keywords are searched in
 #: 一级/二级申请原因, 客户期望 and 服务单状态. Specific classes come first: a 质量问题 reason with a
 #: 划痕 detail is an ordinary defect. Orders matching none are "other".
@@ -1481,8 +1481,22 @@ _OPEN_COLUMNS = (
     "customer_phone",
 )
 #: Scenes whose open order waits for the merchant to send the new item (上门换新 / 线下换新).
-REPLACEMENT_SCENES = ("线下换新", "上门换新", "返修换新")
-REFUND_SCENES = ("退货", "仅退款", "闪电退款", "已收货退款", "未收货退款", "售前退款")
+REPLACEMENT_SCENES: tuple[str, ...] = (
+    SceneName.OFFLINE_REPLACEMENT.value,
+    SceneName.HOME_REPLACEMENT.value,
+    SceneName.REPAIR_REPLACEMENT.value,
+)
+REFUND_SCENES: tuple[str, ...] = (
+    SceneName.RETURN.value,
+    SceneName.REFUND_ONLY.value,
+    SceneName.FLASH_REFUND.value,
+    SceneName.REFUND_RECEIVED.value,
+    SceneName.REFUND_NOT_RECEIVED.value,
+    SceneName.PRESALE_REFUND.value,
+)
+
+#: Scenes whose processing is the warehouse's: replacements, exchanges and repairs.
+_WAREHOUSE_SCENES = [*REPLACEMENT_SCENES, SceneName.EXCHANGE.value, SceneName.REPAIR.value]
 
 
 def _team(*, status: str = "status") -> pl.Expr:
@@ -1490,24 +1504,27 @@ def _team(*, status: str = "status") -> pl.Expr:
     logistics (pickup, transit) or the warehouse (book in, process after inbound)."""
     stage = pl.col("stage")
     return (
-        pl.when(pl.col(status).str.contains("待客户反馈").fill_null(False) | (stage == "audit"))
+        pl.when(
+            pl.col(status).str.contains(Status.AWAITING_CUSTOMER).fill_null(False)
+            | (stage == Stage.AUDIT)
+        )
         .then(pl.lit("customer_service"))
-        .when(stage.is_in(["return_ship", "transit"]))
+        .when(stage.is_in([Stage.RETURN_SHIP.value, Stage.TRANSIT.value]))
         .then(pl.lit("logistics"))
         # The warehouse books returns in, processes them and ships new items (replacements,
         # exchanges, repairs); a refund with no goods back is customer service's.
         .when(
-            (stage == "inbound")
+            (stage == Stage.INBOUND)
             | (
-                (stage == "process")
+                (stage == Stage.PROCESS)
                 & (
                     pl.col("inbound_time").is_not_null()
-                    | pl.col("scene").is_in([*REPLACEMENT_SCENES, "换货", "维修"]).fill_null(False)
+                    | pl.col("scene").is_in(_WAREHOUSE_SCENES).fill_null(False)
                 )
             )
         )
         .then(pl.lit("warehouse"))
-        .when(stage == "process")
+        .when(stage == Stage.PROCESS)
         .then(pl.lit("customer_service"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
@@ -1517,27 +1534,27 @@ def _next_action() -> pl.Expr:
     """The next action key (text.py ``action.<key>``) from the stage and, in process, the scene:
     a 维修 stops the clock at its first processing, a replacement at sending the new item."""
     stage, scene = pl.col("stage"), pl.col("scene")
-    feedback = pl.col("status").str.contains("待客户反馈").fill_null(False)
+    feedback = pl.col("status").str.contains(Status.AWAITING_CUSTOMER).fill_null(False)
     return (
         pl.when(feedback)
         .then(pl.lit("chase_customer"))
-        .when(stage == "audit")
+        .when(stage == Stage.AUDIT)
         .then(pl.lit("audit"))
-        .when(stage == "return_ship")
+        .when(stage == Stage.RETURN_SHIP)
         .then(pl.lit("book_pickup"))
-        .when(stage == "transit")
+        .when(stage == Stage.TRANSIT)
         .then(pl.lit("chase_carrier"))
-        .when(stage == "inbound")
+        .when(stage == Stage.INBOUND)
         .then(pl.lit("book_in"))
-        .when((stage == "process") & scene.is_in(REPLACEMENT_SCENES).fill_null(False))
+        .when((stage == Stage.PROCESS) & scene.is_in(REPLACEMENT_SCENES).fill_null(False))
         .then(pl.lit("send_replacement"))
-        .when((stage == "process") & (scene == "维修").fill_null(False))
+        .when((stage == Stage.PROCESS) & (scene == SceneName.REPAIR).fill_null(False))
         .then(pl.lit("start_repair"))
-        .when((stage == "process") & (scene == "换货").fill_null(False))
+        .when((stage == Stage.PROCESS) & (scene == SceneName.EXCHANGE).fill_null(False))
         .then(pl.lit("ship_exchange"))
-        .when((stage == "process") & scene.is_in(REFUND_SCENES).fill_null(False))
+        .when((stage == Stage.PROCESS) & scene.is_in(REFUND_SCENES).fill_null(False))
         .then(pl.lit("refund"))
-        .when(stage == "process")
+        .when(stage == Stage.PROCESS)
         .then(pl.lit("process"))
         .otherwise(pl.lit(None, dtype=pl.String))
     )

@@ -33,6 +33,8 @@ from aftersales_kit.format import (
     Stage,
     Star,
 )
+from aftersales_kit.settings import SceneName
+from aftersales_kit.settings import Stage as StageName  # format.Stage is the finding value
 
 if TYPE_CHECKING:
     from aftersales_kit.diagnose import JdCheck, ShortBoard, WarningRisk
@@ -429,7 +431,7 @@ def flash_refund(ctx: FindingContext) -> Finding | None:
 
 
 #: Scenes of repetitive audits the SA tool handles in bulk.
-REPETITIVE_SCENES = ("仅退款", "拒绝")
+REPETITIVE_SCENES: tuple[str, ...] = (SceneName.REFUND_ONLY.value, SceneName.REFUSED.value)
 
 
 @check
@@ -459,7 +461,8 @@ def exchange_stock(ctx: FindingContext) -> Finding | None:
     if excess is None or not excess.height:
         return None
     exchange = excess.filter(
-        (pl.col("scene") == "换货") & pl.col("stage").is_in(["process", "inbound"])
+        (pl.col("scene") == SceneName.EXCHANGE)
+        & pl.col("stage").is_in([StageName.PROCESS.value, StageName.INBOUND.value])
     )
     hours = float(exchange["excess_hours"].sum() or 0.0)
     if hours <= 0:

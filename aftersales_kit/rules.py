@@ -19,7 +19,17 @@ import polars as pl
 
 from aftersales_kit.errors import UsageError
 from aftersales_kit.schema import COLUMNS
-from aftersales_kit.settings import RULE_NAMES, STAGES, Rules, SceneRule
+from aftersales_kit.settings import (
+    RULE_NAMES,
+    STAGES,
+    ExcludedReason,
+    Rule,
+    Rules,
+    SceneName,
+    SceneRule,
+    Stage,
+    Stop,
+)
 
 if TYPE_CHECKING:
     from polars.expr.whenthen import ChainedThen, Then
@@ -45,7 +55,12 @@ DERIVED_COLUMNS: tuple[str, ...] = (
     "jd_matched",
 )
 #: Scenes whose open orders never wait for goods to come back (DOMAIN §3, issue 10 claim 5).
-NO_RETURN_SCENES: tuple[str, ...] = ("线下换新", "闪电退款", "仅退款", "直赔/补发")
+NO_RETURN_SCENES: tuple[str, ...] = (
+    SceneName.OFFLINE_REPLACEMENT.value,
+    SceneName.FLASH_REFUND.value,
+    SceneName.REFUND_ONLY.value,
+    SceneName.COMPENSATION.value,
+)
 #: Columns ``window_sample`` adds.
 SAMPLE_COLUMNS: tuple[str, ...] = ("in_window", "excluded_reason", "counted")
 #: Columns ``open_order_status`` adds.
@@ -141,7 +156,7 @@ def _scene_exprs(rules: Rules) -> tuple[pl.Expr, pl.Expr]:
         ((m, pl.lit(rule.scene)) for m, rule in matches), otherwise=pl.col("service_type")
     )
     audit_ended = first_match(
-        ((m, pl.lit(rule.stop == "first_audit")) for m, rule in matches), otherwise=pl.lit(False)
+        ((m, pl.lit(rule.stop == Stop.FIRST_AUDIT)) for m, rule in matches), otherwise=pl.lit(False)
     )
     return scene, audit_ended
 
@@ -151,19 +166,19 @@ CHECKPOINTS: tuple[str, ...] = ("first_audit_time", "return_start", "sign_time",
 _APPLY, _AUDIT, _RETURN, _SIGN, _INBOUND, _END = range(6)
 
 
-def _gap_stage(start: int, end: int) -> str:
+def _gap_stage(start: int, end: int) -> Stage:
     """The §4 stage of a gap between two checkpoints that take part (first row that fits)."""
     if start == _APPLY:
-        return "audit"
+        return Stage.AUDIT
     if end == _RETURN:
-        return "return_ship"
+        return Stage.RETURN_SHIP
     if start == _RETURN:
-        return "transit"
+        return Stage.TRANSIT
     if start == _AUDIT and end in (_SIGN, _INBOUND):
-        return "return_ship"
+        return Stage.RETURN_SHIP
     if start == _SIGN and end == _INBOUND:
-        return "inbound"
-    return "process"
+        return Stage.INBOUND
+    return Stage.PROCESS
 
 
 #: What each §5 rule needs in the data set; a rule whose inputs no loaded row has is unavailable.
@@ -381,7 +396,7 @@ def _alerts(lf: pl.LazyFrame, *, rules: Rules, traits: DataTraits | None) -> pl.
     completed = ~pl.col("is_open")
     exprs = []
     for rule in RULE_NAMES:
-        if rule == "total_over_60h":
+        if rule == Rule.TOTAL_OVER_60H:
             over = pl.col("hours") > th[rule]
         else:
             later, earlier = spans[rule]
@@ -412,7 +427,7 @@ def _jd_check(lf: pl.LazyFrame, *, traits: DataTraits | None) -> pl.LazyFrame:
 
 
 def _audit_ended_scenes(rules: Rules) -> list[str]:
-    return [s.scene for s in rules.scenes if s.stop == "first_audit"]
+    return [s.scene for s in rules.scenes if s.stop == Stop.FIRST_AUDIT]
 
 
 def window_sample(orders: pl.LazyFrame, *, window: Window, rules: Rules) -> pl.LazyFrame:
@@ -430,21 +445,23 @@ def window_sample(orders: pl.LazyFrame, *, window: Window, rules: Rules) -> pl.L
     for start, end in rules.holidays:
         holiday = holiday | ((apply >= start) & (apply < end)).fill_null(False)
     oldest = datetime.combine(window.end - timedelta(days=rules.history_days - 1), time())
-    cancel_scenes = [s.scene for s in rules.scenes if s.missing_stop == "cancelled_before_audit"]
+    cancel_scenes = [
+        s.scene for s in rules.scenes if s.missing_stop == ExcludedReason.CANCELLED_BEFORE_AUDIT
+    ]
     no_end = pl.col("clock_end").is_null()
     reason = (
         pl.when(~pl.col("in_window"))
         .then(pl.lit(None, dtype=pl.String))
         .when(holiday)
-        .then(pl.lit("holiday"))
+        .then(pl.lit(ExcludedReason.HOLIDAY))
         .when((apply < oldest).fill_null(False))
-        .then(pl.lit("apply_too_old"))
+        .then(pl.lit(ExcludedReason.APPLY_TOO_OLD))
         .when(no_end & pl.col("scene").is_in(cancel_scenes).fill_null(False))
-        .then(pl.lit("cancelled_before_audit"))
+        .then(pl.lit(ExcludedReason.CANCELLED_BEFORE_AUDIT))
         .when(no_end)
-        .then(pl.lit("missing_end"))
+        .then(pl.lit(ExcludedReason.MISSING_END))
         .when(pl.col("hours").is_null())
-        .then(pl.lit("invalid"))
+        .then(pl.lit(ExcludedReason.INVALID))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
     return (
@@ -467,8 +484,25 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
     When several rules are broken, ``rule`` is the broken stage rule with the highest threshold
     (e.g. inbound_over_48h over inbound_over_24h), else total_over_60h.
     """
-    th = rules.thresholds
     now = pl.lit(as_of, dtype=pl.Datetime("us"))
+    htb = _hours_to_breach(rules.thresholds, now=now)
+    lf = (
+        orders.lazy()
+        .filter(pl.col("is_open"))
+        .with_columns(
+            _elapsed_hours(rules, now=now).alias("elapsed_hours"),
+            _open_stage(rules).alias("stage"),
+        )
+        .with_columns([e.alias(f"_htb_{r}") for r, e in htb.items()])
+    )
+    lf = _with_rule(lf, thresholds=rules.thresholds)
+    names = lf.collect_schema().names()
+    keep = [c for c in names if not c.startswith("_") and c not in OPEN_COLUMNS]
+    return lf.select(*keep, *OPEN_COLUMNS)
+
+
+def _elapsed_hours(rules: Rules, *, now: pl.Expr) -> pl.Expr:
+    """Hours so far minus JD intervention so far; the fixed ``hours`` once the clock stopped."""
     apply = pl.col("apply_time")
     audit_ended = pl.col("scene").is_in(_audit_ended_scenes(rules)).fill_null(False)
     flagged = pl.col("jd_intervened").fill_null(False)
@@ -479,8 +513,11 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
         so_far.clip(lower_bound=0.0)
     ).otherwise(0.0)
     stopped = pl.col("hours").is_not_null()
-    elapsed = pl.when(stopped).then(pl.col("hours")).otherwise(running)
+    return pl.when(stopped).then(pl.col("hours")).otherwise(running)
 
+
+def _open_stage(rules: Rules) -> pl.Expr:
+    """The stage an open order waits in, or ``stopped`` when its clock end is recorded."""
     audit, ret = pl.col("first_audit_time"), pl.col("return_start")
     sign, inbound = pl.col("sign_time"), pl.col("inbound_time")
     return_ways = list(rules.return_approve_results)
@@ -491,56 +528,65 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
         | pl.col("approve_result").is_in(return_ways).fill_null(False)
         | pl.col("return_method").is_in(return_ways).fill_null(False)
     ) & ~pl.col("scene").is_in(list(NO_RETURN_SCENES)).fill_null(False)
-    stage = (
-        pl.when(stopped)
+    return (
+        pl.when(pl.col("hours").is_not_null())
         .then(pl.lit("stopped"))
         .when(audit.is_null())
-        .then(pl.lit("audit"))
+        .then(pl.lit(Stage.AUDIT))
         .when(ret.is_null() & expects_return)
-        .then(pl.lit("return_ship"))
+        .then(pl.lit(Stage.RETURN_SHIP))
         .when(ret.is_not_null() & sign.is_null())
-        .then(pl.lit("transit"))
+        .then(pl.lit(Stage.TRANSIT))
         .when(sign.is_not_null() & inbound.is_null())
-        .then(pl.lit("inbound"))
-        .otherwise(pl.lit("process"))
+        .then(pl.lit(Stage.INBOUND))
+        .otherwise(pl.lit(Stage.PROCESS))
     )
+
+
+def _hours_to_breach(th: Mapping[str, float], *, now: pl.Expr) -> dict[Rule, pl.Expr]:
+    """Per rule: its threshold minus the time spent where it can still apply, else null."""
+    apply, audit, ret = pl.col("apply_time"), pl.col("first_audit_time"), pl.col("return_start")
+    sign, inbound = pl.col("sign_time"), pl.col("inbound_time")
+    stopped = pl.col("hours").is_not_null()
+    elapsed = pl.col("elapsed_hours")
 
     def since(col: pl.Expr) -> pl.Expr:
         return hours_between(now, earlier=col)
 
+    def left(rule: Rule, col: pl.Expr) -> pl.Expr:
+        return th[rule] - since(col)
+
     st = pl.col("stage")
-    htb = {
-        "audit_over_24h": pl.when(st == "audit").then(th["audit_over_24h"] - since(apply)),
-        "return_ship_over_24h": pl.when(st == "return_ship").then(
-            th["return_ship_over_24h"] - since(audit)
+    total = Rule.TOTAL_OVER_60H
+    return {
+        Rule.AUDIT_OVER_24H: pl.when(st == Stage.AUDIT).then(left(Rule.AUDIT_OVER_24H, apply)),
+        Rule.RETURN_SHIP_OVER_24H: pl.when(st == Stage.RETURN_SHIP).then(
+            left(Rule.RETURN_SHIP_OVER_24H, audit)
         ),
-        "tracking_stale_over_48h": pl.when(
-            (st == "transit") & pl.col("logistics_update_time").is_null()
-        ).then(th["tracking_stale_over_48h"] - since(ret)),
-        "transit_over_72h": pl.when(st == "transit").then(th["transit_over_72h"] - since(ret)),
-        "inbound_over_24h": pl.when(st == "inbound").then(th["inbound_over_24h"] - since(sign)),
-        "inbound_over_48h": pl.when(st == "inbound").then(th["inbound_over_48h"] - since(sign)),
-        "process_over_24h": pl.when((st == "process") & inbound.is_not_null()).then(
-            th["process_over_24h"] - since(inbound)
+        Rule.TRACKING_STALE_OVER_48H: pl.when(
+            (st == Stage.TRANSIT) & pl.col("logistics_update_time").is_null()
+        ).then(left(Rule.TRACKING_STALE_OVER_48H, ret)),
+        Rule.TRANSIT_OVER_72H: pl.when(st == Stage.TRANSIT).then(left(Rule.TRANSIT_OVER_72H, ret)),
+        Rule.INBOUND_OVER_24H: pl.when(st == Stage.INBOUND).then(left(Rule.INBOUND_OVER_24H, sign)),
+        Rule.INBOUND_OVER_48H: pl.when(st == Stage.INBOUND).then(left(Rule.INBOUND_OVER_48H, sign)),
+        Rule.PROCESS_OVER_24H: pl.when((st == Stage.PROCESS) & inbound.is_not_null()).then(
+            left(Rule.PROCESS_OVER_24H, inbound)
         ),
         # A stopped clock never grows: only an already-broken total can apply.
-        "total_over_60h": pl.when(~stopped | (pl.col("elapsed_hours") > th["total_over_60h"])).then(
-            th["total_over_60h"] - pl.col("elapsed_hours")
-        ),
+        total: pl.when(~stopped | (elapsed > th[total])).then(th[total] - elapsed),
     }
-    lf = (
-        orders.lazy()
-        .filter(pl.col("is_open"))
-        .with_columns(elapsed.alias("elapsed_hours"), stage.alias("stage"))
-        .with_columns([e.alias(f"_htb_{r}") for r, e in htb.items()])
-    )
+
+
+def _with_rule(lf: pl.LazyFrame, *, thresholds: Mapping[str, float]) -> pl.LazyFrame:
+    """``rule`` (broken, else soonest), ``hours_to_breach``, ``breached``, ``rules_broken``."""
+    total = Rule.TOTAL_OVER_60H.value
     stage_rules = sorted(
-        (r for r in RULE_NAMES if r != "total_over_60h"), key=lambda r: -th[r]
+        (r for r in RULE_NAMES if r != total), key=lambda r: -thresholds[r]
     )  # stable sort: ties keep the §5 order
     soonest = pl.min_horizontal([pl.col(f"_htb_{r}") for r in RULE_NAMES])
     rule = first_match(
         [
-            *((pl.col(f"_htb_{r}") < 0, pl.lit(r)) for r in [*stage_rules, "total_over_60h"]),
+            *((pl.col(f"_htb_{r}") < 0, pl.lit(r)) for r in [*stage_rules, total]),
             *((pl.col(f"_htb_{r}") == soonest, pl.lit(r)) for r in RULE_NAMES),
         ],
         otherwise=pl.lit(None, dtype=pl.String),
@@ -553,7 +599,7 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
         separator=",",
         ignore_nulls=True,
     )
-    lf = (
+    return (
         lf.with_columns(rule.alias("rule"))
         .with_columns(pick.alias("hours_to_breach"))
         .with_columns(
@@ -561,9 +607,6 @@ def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) ->
             pl.when(broken != "").then(broken).alias("rules_broken"),
         )
     )
-    names = lf.collect_schema().names()
-    keep = [c for c in names if not c.startswith("_") and c not in OPEN_COLUMNS]
-    return lf.select(*keep, *OPEN_COLUMNS)
 
 
 #: Spring Festival (春节) falls between these days of January and February every year.

@@ -35,6 +35,7 @@ from aftersales_kit.html import (
     tag,
     with_html,
 )
+from aftersales_kit.settings import STAGES as _STAGES
 from aftersales_kit.text import finding_text, label, t
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ OPEN_SHOWN = 30
 TEAM_SHOWN = 15
 MISMATCH_SHOWN = 20
 BREAKDOWN_ROWS = 8
-STAGES = ("audit", "return_ship", "transit", "inbound", "process")
+STAGES = _STAGES  # §4 stages in checkpoint order
 
 Part = Markup | str | None
 

@@ -19,6 +19,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from datetime import date, datetime, time
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -40,31 +41,92 @@ from pydantic_core import PydanticCustomError
 from aftersales_kit.errors import RulesError
 from aftersales_kit.schema import COLUMNS
 
+
+class Rule(StrEnum):
+    """§5 alert rules, in report order."""
+
+    AUDIT_OVER_24H = "audit_over_24h"
+    RETURN_SHIP_OVER_24H = "return_ship_over_24h"
+    TRACKING_STALE_OVER_48H = "tracking_stale_over_48h"
+    TRANSIT_OVER_72H = "transit_over_72h"
+    INBOUND_OVER_24H = "inbound_over_24h"
+    INBOUND_OVER_48H = "inbound_over_48h"
+    PROCESS_OVER_24H = "process_over_24h"
+    TOTAL_OVER_60H = "total_over_60h"
+
+
+class Stage(StrEnum):
+    """§4 stages, in checkpoint order."""
+
+    AUDIT = "audit"
+    RETURN_SHIP = "return_ship"
+    TRANSIT = "transit"
+    INBOUND = "inbound"
+    PROCESS = "process"
+
+
+class ExcludedReason(StrEnum):
+    """§3 exclusion reasons, in precedence order."""
+
+    HOLIDAY = "holiday"
+    APPLY_TOO_OLD = "apply_too_old"
+    CANCELLED_BEFORE_AUDIT = "cancelled_before_audit"
+    MISSING_END = "missing_end"
+    INVALID = "invalid"
+
+
+class Stop(StrEnum):
+    """Checkpoints a scene's clock can stop at."""
+
+    FIRST_AUDIT = "first_audit"
+    FIRST_PROCESS = "first_process"
+
+
+class SceneName(StrEnum):
+    """Scenes the code names: the packaged scene table's and the service types (DOMAIN §3).
+
+    A user scene table may add others; the data's ``scene`` column stays a plain string.
+    """
+
+    CANCELLED = "取消"
+    REFUSED = "拒绝"
+    COMPENSATION = "直赔/补发"
+    FLASH_REFUND = "闪电退款"
+    OFFLINE_REPLACEMENT = "线下换新"
+    HOME_REPLACEMENT = "上门换新"
+    REPAIR_REPLACEMENT = "返修换新"
+    REFUND_ONLY = "仅退款"
+    REFUND_RECEIVED = "已收货退款"
+    REFUND_NOT_RECEIVED = "未收货退款"
+    PRESALE_REFUND = "售前退款"
+    RETURN = "退货"
+    EXCHANGE = "换货"
+    REPAIR = "维修"
+
+
+class Status(StrEnum):
+    """服务单状态 values the code names: the packaged terminal ones, and 待客户反馈."""
+
+    COMPLETED = "完成"
+    CANCELLED = "取消"
+    AUDIT_REJECTED = "审核不通过"
+    AUDIT_CLOSED = "审核关闭"
+    REFUSED = "拒绝"
+    AWAITING_CUSTOMER = "待客户反馈"
+
+
+# The tuples hold the plain strings: a polars frame built from enum members would get an Enum
+# dtype, while the strings keep every frame and JSON file as it was.
 #: §5 alert rules in report order.
-RULE_NAMES: tuple[str, ...] = (
-    "audit_over_24h",
-    "return_ship_over_24h",
-    "tracking_stale_over_48h",
-    "transit_over_72h",
-    "inbound_over_24h",
-    "inbound_over_48h",
-    "process_over_24h",
-    "total_over_60h",
-)
+RULE_NAMES: tuple[str, ...] = tuple(r.value for r in Rule)
 #: §4 stages in checkpoint order.
-STAGES: tuple[str, ...] = ("audit", "return_ship", "transit", "inbound", "process")
+STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
 #: §3 exclusion reasons in precedence order.
-EXCLUDED_REASONS: tuple[str, ...] = (
-    "holiday",
-    "apply_too_old",
-    "cancelled_before_audit",
-    "missing_end",
-    "invalid",
-)
+EXCLUDED_REASONS: tuple[str, ...] = tuple(r.value for r in ExcludedReason)
 #: No threshold, target or window length is sensibly above ten years of hours or days.
 MAX_RULE_VALUE = 87_600
 #: Checkpoints a scene's clock can stop at.
-STOPS: tuple[str, ...] = ("first_audit", "first_process")
+STOPS: tuple[str, ...] = tuple(s.value for s in Stop)
 
 _STRING_COLUMNS = tuple(c for c, t in COLUMNS.items() if t == COLUMNS["status"])
 #: Columns a scene row may match on: text columns and the yes/no flash_refund.
@@ -106,8 +168,18 @@ class Rules:
     )
     warning_star: float = 3.5
     warning_rank: float = 0.20
-    terminal_statuses: tuple[str, ...] = ("完成", "取消", "审核不通过", "审核关闭", "拒绝")
-    return_service_types: tuple[str, ...] = ("退货", "换货", "维修")
+    terminal_statuses: tuple[str, ...] = (
+        Status.COMPLETED.value,
+        Status.CANCELLED.value,
+        Status.AUDIT_REJECTED.value,
+        Status.AUDIT_CLOSED.value,
+        Status.REFUSED.value,
+    )
+    return_service_types: tuple[str, ...] = (
+        SceneName.RETURN.value,
+        SceneName.EXCHANGE.value,
+        SceneName.REPAIR.value,
+    )
     return_approve_results: tuple[str, ...] = ("上门取件", "客户发货", "客户送货", "返修换新")
     source: Path | None = None  # the user file, None for the packaged defaults
 

@@ -169,3 +169,28 @@ def test_invalid_file_names_the_key(tmp_path: Path, text: str, match: str) -> No
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RulesError, match="not found"):
         load_rules(tmp_path / "nope.toml")
+
+
+def test_vocabulary_enums_keep_the_strings() -> None:
+    """Stage/Rule/ExcludedReason are StrEnums; the tuple aliases stay plain strings (issue 13)."""
+    from aftersales_kit.settings import (
+        EXCLUDED_REASONS,
+        RULE_NAMES,
+        STAGES,
+        STOPS,
+        ExcludedReason,
+        Rule,
+        Stage,
+        Stop,
+    )
+
+    for enum_type, names in (
+        (Stage, STAGES),
+        (Rule, RULE_NAMES),
+        (ExcludedReason, EXCLUDED_REASONS),
+        (Stop, STOPS),
+    ):
+        assert names == tuple(enum_type)
+        assert all(type(n) is str for n in names)
+    assert Stage.RETURN_SHIP == "return_ship" and f"{Rule.TOTAL_OVER_60H}" == "total_over_60h"
+    assert load_rules().thresholds[Rule.AUDIT_OVER_24H] == 24.0
