@@ -195,9 +195,7 @@ def store_message(
     projection, the consumer-warning state, over / due counts per team, the most urgent service
     ids with hours left and the report link (when ``report_url``). No customer data."""
     d = diagnosis
-    k, prev = d.kpis, d.prev_kpis
     name = clean_name(store_name or getattr(d, "store_name", None) or d.store_id)
-    line = float(d.warning.line_hours)
     lines = [
         s("heading", lang, store=name),
         s(
@@ -207,7 +205,22 @@ def store_message(
             end=fmt.day(d.window.end, short=True),
             store_id=clean_name(d.store_id),
         ),
+        *_figure_lines(d, lang=lang),
+        s("teams", lang, horizon=_horizon(lang, horizon_hours)),
     ]
+    for team, (over, soon) in team_counts(d).items():
+        lines.append(s("team", lang, team=text.label("team", team, lang), over=over, soon=soon))
+    optional = _urgent_lines(d, lines, lang=lang)
+    tail = s("link", lang, url=report_url) if report_url else ""
+    body = compose(lines, optional=optional, tail=tail, limit=limit)
+    return Message(title=s("title", lang, store=name), markdown=body)
+
+
+def _figure_lines(d: Diagnosis, *, lang: str) -> list[str]:
+    """The mean against the warning line, tomorrow's projection, the consumer-warning state."""
+    k, prev = d.kpis, d.prev_kpis
+    line = float(d.warning.line_hours)
+    lines = []
     if k.mean_hours is None:
         lines.append(s("no_mean", lang))
     else:
@@ -235,29 +248,30 @@ def store_message(
         )
     state = getattr(d.warning, "state", None) or "not_triggered"
     lines.append(s(f"warning.{state}", lang))
-    lines.append(s("teams", lang, horizon=_horizon(lang, horizon_hours)))
-    for team, (over, soon) in team_counts(d).items():
-        lines.append(s("team", lang, team=text.label("team", team, lang), over=over, soon=soon))
+    return lines
+
+
+def _urgent_lines(d: Diagnosis, lines: list[str], *, lang: str) -> list[int]:
+    """Append the most urgent service orders to ``lines``; their indexes (dropped first when
+    the message is too long)."""
     urgent = urgent_orders(d)
-    optional: list[int] = []
-    if urgent:
-        lines.append(s("urgent", lang))
-        for sid, team, left in urgent:
-            optional.append(len(lines))
-            lines.append(
-                s(
-                    "urgent_row",
-                    lang,
-                    service_id=clean_name(sid),
-                    team=text.label("team", team, lang),
-                    left=_left(left, lang=lang),
-                )
-            )
-    else:
+    if not urgent:
         lines.append(s("nothing_due", lang))
-    tail = s("link", lang, url=report_url) if report_url else ""
-    body = compose(lines, optional=optional, tail=tail, limit=limit)
-    return Message(title=s("title", lang, store=name), markdown=body)
+        return []
+    lines.append(s("urgent", lang))
+    optional = []
+    for sid, team, left in urgent:
+        optional.append(len(lines))
+        lines.append(
+            s(
+                "urgent_row",
+                lang,
+                service_id=clean_name(sid),
+                team=text.label("team", team, lang),
+                left=_left(left, lang=lang),
+            )
+        )
+    return optional
 
 
 def estate_message(
@@ -273,6 +287,27 @@ def estate_message(
     over and due, and the stores with the highest mean (at most :data:`ESTATE_ROWS`)."""
     names = names or {}
     rows = list(diagnoses)
+    lines = _estate_counts(rows, lang=lang, horizon_hours=horizon_hours)
+    ranked = sorted(
+        (d for d in rows if d.kpis.mean_hours is not None),
+        key=lambda d: (-(d.kpis.mean_hours or 0.0), str(d.store_id)),  # None filtered out
+    )
+    optional: list[int] = []
+    if ranked:
+        lines.append(s("estate.worst", lang))
+        for d in ranked[:ESTATE_ROWS]:
+            optional.append(len(lines))
+            name = names.get(d.store_id) or d.store_name or d.store_id
+            lines.append(_estate_row(d, name=name, lang=lang, horizon_hours=horizon_hours))
+        if len(ranked) > ESTATE_ROWS:
+            lines.append(s("estate.more", lang, n=len(ranked) - ESTATE_ROWS))
+    tail = s("estate.link", lang, url=index_url) if index_url else ""
+    body = compose(lines, optional=optional, tail=tail, limit=limit)
+    return Message(title=s("estate.title", lang), markdown=body)
+
+
+def _estate_counts(rows: Sequence[Diagnosis], *, lang: str, horizon_hours: float) -> list[str]:
+    """The heading, the stores over the line or with the warning, the open orders over / due."""
     states = [getattr(d.warning, "state", "not_triggered") for d in rows]
     over_line = sum(
         1
@@ -284,7 +319,7 @@ def estate_message(
         split = d.open_split(horizon_hours=horizon_hours)
         over += split["over"]
         soon += split["soon"]
-    lines = [
+    return [
         s("estate.heading", lang, n=len(rows)),
         s(
             "estate.counts",
@@ -295,34 +330,20 @@ def estate_message(
         ),
         s("estate.open", lang, over=over, soon=soon, horizon=_horizon(lang, horizon_hours)),
     ]
-    ranked = sorted(
-        (d for d in rows if d.kpis.mean_hours is not None),
-        key=lambda d: (-(d.kpis.mean_hours or 0.0), str(d.store_id)),  # None filtered out
+
+
+def _estate_row(d: Diagnosis, *, name: str, lang: str, horizon_hours: float) -> str:
+    """One store of the estate's worst list: mean, change, tomorrow, orders over."""
+    tomorrow = getattr(d, "tomorrow", None)
+    return s(
+        "estate.row",
+        lang,
+        store=clean_name(name),
+        mean=fmt.hours(d.kpis.mean_hours, lang=lang),
+        delta=fmt.delta_pct(d.kpis.mean_hours, previous=d.prev_kpis.mean_hours),
+        tomorrow=fmt.hours(None if tomorrow is None else tomorrow.mean_hours, lang=lang),
+        over=d.open_split(horizon_hours=horizon_hours)["over"],
     )
-    optional: list[int] = []
-    if ranked:
-        lines.append(s("estate.worst", lang))
-        for d in ranked[:ESTATE_ROWS]:
-            tomorrow = getattr(d, "tomorrow", None)
-            optional.append(len(lines))
-            lines.append(
-                s(
-                    "estate.row",
-                    lang,
-                    store=clean_name(names.get(d.store_id) or d.store_name or d.store_id),
-                    mean=fmt.hours(d.kpis.mean_hours, lang=lang),
-                    delta=fmt.delta_pct(d.kpis.mean_hours, previous=d.prev_kpis.mean_hours),
-                    tomorrow=fmt.hours(
-                        None if tomorrow is None else tomorrow.mean_hours, lang=lang
-                    ),
-                    over=d.open_split(horizon_hours=horizon_hours)["over"],
-                )
-            )
-        if len(ranked) > ESTATE_ROWS:
-            lines.append(s("estate.more", lang, n=len(ranked) - ESTATE_ROWS))
-    tail = s("estate.link", lang, url=index_url) if index_url else ""
-    body = compose(lines, optional=optional, tail=tail, limit=limit)
-    return Message(title=s("estate.title", lang), markdown=body)
 
 
 def report_url(base: str | None, relative: str) -> str | None:
