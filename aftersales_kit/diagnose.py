@@ -673,13 +673,32 @@ def _plans(
     """Every aggregate, grouped by store_id, as lazy frames to collect together."""
     # Same line as metrics' over_60h_share, so breakdown shares agree with the KPI.
     over = float(rules.warning_hours)
-    sid = "store_id"
-    plans: dict[str, pl.LazyFrame] = {}
-    audit_h = _hours_between("first_audit_time", "apply_time")
     # Window-first sample (derivation only on the window's rows), then the counted orders.
     sample = sample_in_window(lf, window=window, rules=rules, traits=traits)
     counted = sample.filter(pl.col("counted")).with_columns(_excess_columns(target))
+    return {
+        **_trend_plans(lf, counted, over=over),
+        **_breakdown_plans(counted, over=over),
+        **_stage_plans(counted),
+        **_alert_plans(counted, rules=rules),
+        **_top_plan(counted),
+        "open": _open_plan(lf, as_of=as_of, rules=rules, traits=traits),
+        **_heatmap_plan(lf, window=window),
+        **_scalars_plan(counted, rules=rules),
+        **_checkpoints_plan(counted),
+        **_jd_plans(counted),
+        **_classes_plan(counted),
+        **_tomorrow_plans(lf, counted, window=window, rules=rules, traits=traits),
+        **_quality_plan(sample),
+    }
 
+
+def _trend_plans(
+    lf: pl.LazyFrame, counted: pl.LazyFrame, *, over: float
+) -> dict[str, pl.LazyFrame]:
+    """Store names and data dates; counted orders per day and per week."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     plans["stores"] = lf.group_by(sid).agg(
         pl.col("store_name").drop_nulls().mode().sort().first().alias("store_name"),
         pl.max_horizontal(pl.col("apply_time").max(), pl.col("complete_time").max()).alias(
@@ -697,13 +716,25 @@ def _plans(
     plans["trend_weekly"] = counted.group_by(
         sid, pl.col("complete_time").dt.truncate("1w").dt.date().alias("week_start")
     ).agg(pl.len().cast(pl.Int64).alias("counted"), pl.col("hours").mean().alias("mean_hours"))
+    return plans
 
+
+def _breakdown_plans(counted: pl.LazyFrame, *, over: float) -> dict[str, pl.LazyFrame]:
+    """Hour statistics per value of each breakdown column."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     with_total = counted.with_columns(pl.len().over(sid).alias("_total"))
     for key, col in BREAKDOWNS.items():
         plans[f"breakdown:{key}"] = with_total.group_by(
             sid, pl.col(col).cast(pl.String).alias("key")
         ).agg(*_hour_stats(over), pl.col("_total").first())
+    return plans
 
+
+def _stage_plans(counted: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
+    """Stage means overall and per scene; excess hours per scene × stage."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     stage_cols = [
         *[_stage(s).mean().alias(s) for s in STAGES],
         (-pl.col("intervention_hours").fill_null(0.0).mean()).alias("intervention"),
@@ -716,7 +747,13 @@ def _plans(
         *[pl.col(f"excess_{s}").sum() for s in STAGES],
         *[pl.col(f"ctrl_{s}").sum() for s in STAGES],
     )
+    return plans
 
+
+def _alert_plans(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFrame]:
+    """Orders breaking each §5 rule: counts, and the orders with their rule names."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     alert_rules = list(rules.thresholds)
     plans["alerts"] = counted.group_by(sid).agg(
         pl.len().alias("_counted"),
@@ -745,7 +782,13 @@ def _plans(
         )
         .sort(sid, "hours", "service_id", descending=[False, True, False])
     )
+    return plans
 
+
+def _top_plan(counted: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
+    """The TOP_N longest counted orders per store."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     plans["top100"] = mask_personal(
         # Keep only orders that can make a store's TOP_N (ties included) before the exact sort.
         counted.filter(pl.col("hours").rank("min", descending=True).over(sid) <= TOP_N)
@@ -770,9 +813,14 @@ def _plans(
             "customer_phone",
         )
     )
+    return plans
 
-    plans["open"] = _open_plan(lf, as_of=as_of, rules=rules, traits=traits)
 
+def _heatmap_plan(lf: pl.LazyFrame, *, window: Window) -> dict[str, pl.LazyFrame]:
+    """Applications by weekday × hour with median audit hours."""
+    sid = "store_id"
+    audit_h = _hours_between("first_audit_time", "apply_time")
+    plans: dict[str, pl.LazyFrame] = {}
     apply_day = pl.col("apply_time").dt.date()
     plans["heatmap"] = (
         lf.filter(apply_day.is_between(window.start, window.end))
@@ -787,7 +835,13 @@ def _plans(
             pl.col("_audit").median().alias("median_audit_hours"),
         )
     )
+    return plans
 
+
+def _scalars_plan(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFrame]:
+    """First-pass counts and the what-if means (stage targets, without longest, refund at audit)."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     fb = pl.col("feedback_rounds")
     h = pl.col("hours")
     capped = {s: (_stage(s) - float(rules.stage_targets[s])).clip(lower_bound=0.0) for s in STAGES}
@@ -820,7 +874,13 @@ def _plans(
             for i, scene in enumerate(REFUND_AT_AUDIT_SCENES)
         ],
     )
+    return plans
 
+
+def _checkpoints_plan(counted: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
+    """Counted orders that had each checkpoint."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     plans["checkpoints"] = counted.group_by(sid).agg(
         pl.len().alias("_counted"),
         *[
@@ -828,7 +888,13 @@ def _plans(
             for name, cols in CHECKPOINTS.items()
         ],
     )
+    return plans
 
+
+def _jd_plans(counted: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
+    """Our hours against JD's per-order hours: the summary and the largest mismatches."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     diff = pl.col("hours") - pl.col("jd_hours")
     has_jd = counted.filter(pl.col("jd_hours").is_not_null() & pl.col("hours").is_not_null())
     names = counted.collect_schema().names()
@@ -863,7 +929,15 @@ def _plans(
         )
         .sort(sid, pl.col("diff_hours").abs(), "service_id", descending=[False, True, False])
     )
+    return plans
 
+
+def _classes_plan(counted: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
+    """Service-order classes with counts, audit hours and first passes."""
+    sid = "store_id"
+    audit_h = _hours_between("first_audit_time", "apply_time")
+    fb = pl.col("feedback_rounds")
+    plans: dict[str, pl.LazyFrame] = {}
     plans["classes"] = (
         counted.with_columns(_order_class().alias("order_class"))
         .group_by(sid, "order_class")
@@ -874,7 +948,20 @@ def _plans(
             (fb == 0).sum().cast(pl.Int64).alias("first_pass"),
         )
     )
+    return plans
 
+
+def _tomorrow_plans(
+    lf: pl.LazyFrame,
+    counted: pl.LazyFrame,
+    *,
+    window: Window,
+    rules: Rules,
+    traits: DataTraits,
+) -> dict[str, pl.LazyFrame]:
+    """Tomorrow's window: its sample, and the orders leaving and entering."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     tomorrow = Window(start=window.start + timedelta(days=1), end=window.end + timedelta(days=1))
     keys = [sid, "service_id"]
     order_cols = [sid, "service_id", "scene", "apply_time", "complete_time", "hours"]
@@ -899,7 +986,13 @@ def _plans(
         .join(counted.select(keys), on=keys, how="anti")
         .with_columns(pl.lit("enters").alias("reason"))
     )
+    return plans
 
+
+def _quality_plan(sample: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
+    """Out-of-order timestamps and unbounded interventions in the window."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {}
     plans["quality"] = (
         sample.filter(pl.col("in_window"))
         .group_by(sid)
