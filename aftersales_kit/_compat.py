@@ -7,16 +7,26 @@ equivalence test per patch: the patched and the stock behaviour give the same re
 - :func:`skip_rfc3987_syntax` keeps jsonschema from importing ``rfc3987_syntax`` (1.5 s).
 - :func:`great_tables_gt` reads great-tables' locale tables once and writes its formatted cells
   one column at a time (great-tables ``GT_VERSION``).
+- :func:`html_exporter_class` is nbconvert's ``HTMLExporter`` without its final BeautifulSoup pass
+  (nbconvert ``NBCONVERT_VERSION``).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nbconvert import HTMLExporter
+    from nbformat import NotebookNode
 
 #: The great-tables release whose internals :func:`great_tables_gt` replaces.
 GT_VERSION = "1.1.0"
+#: The nbconvert release whose ``HTMLExporter.from_notebook_node`` :func:`html_exporter_class`
+#: re-implements (the pinned one, requirements.txt).
+NBCONVERT_VERSION = "7.17.2"
 
 #: :func:`skip_rfc3987_syntax` as code, run in every new kernel before its first notebook.
 RFC3987_PRELUDE = (
@@ -39,6 +49,7 @@ def skip_rfc3987_syntax() -> None:
     helps before jsonschema is first imported, and is left alone afterwards.
     """
     if "jsonschema" not in sys.modules:
+        # None in sys.modules is the documented way to make an import fail; typeshed says Module
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
@@ -71,6 +82,7 @@ def _locale_once() -> None:
     def read_once(fname: Any) -> list[dict[str, Any]]:
         return parsed(str(fname))
 
+    # markers on the function object: mypy has no attributes for plain functions
     read_once._aftersales_once = True  # type: ignore[attr-defined]
     read_once.stock = read  # type: ignore[attr-defined]  # tests compare with it
     _locale.read_csv = read_once
@@ -91,10 +103,11 @@ def _column_writes() -> None:
     from great_tables._tbl_data import _get_cell, is_na
     from great_tables._text import _process_text
 
-    if getattr(gt._migrate_unformatted_to_output, "_aftersales_columns", False):
+    # a private function great-tables does not re-export; this module replaces it on purpose
+    stock_migrate = gt._migrate_unformatted_to_output  # type: ignore[attr-defined]
+    if getattr(stock_migrate, "_aftersales_columns", False):
         return
     stock_render = Body.render_formats
-    stock_migrate = gt._migrate_unformatted_to_output
 
     def write(body: pl.DataFrame, pending: dict[str, dict[int, Any]]) -> pl.DataFrame:
         columns = []
@@ -141,8 +154,83 @@ def _column_writes() -> None:
         data._body.body = write(body, pending)
         return data
 
+    # markers on the function objects (tests compare with the stock ones); mypy has no attributes
+    # for plain functions, and the method / private function are replaced on purpose
     migrate._aftersales_columns = True  # type: ignore[attr-defined]
-    migrate.stock = stock_migrate  # type: ignore[attr-defined]  # tests compare with these
+    migrate.stock = stock_migrate  # type: ignore[attr-defined]
     render_formats.stock = stock_render  # type: ignore[attr-defined]
     _gt_data.Body.render_formats = render_formats  # type: ignore[method-assign]
-    gt._migrate_unformatted_to_output = migrate
+    gt._migrate_unformatted_to_output = migrate  # type: ignore[attr-defined]
+
+
+# --- nbconvert ------------------------------------------------------------------------------------
+
+#: an output area's opening tag as nbconvert's lab template writes it (class attribute first).
+_OUTPUT_DIV = re.compile(r'(<div class="[^"<>]*\bjp-OutputArea-output\b[^"<>]*"[^<>]*?)(/?)>')
+
+
+def focusable_outputs(html: str) -> str:
+    """``tabindex="0"`` on every output area, as nbconvert's HTMLExporter adds it."""
+
+    def add(match: re.Match[str]) -> str:
+        tag = match.group(1)
+        return match.group(0) if " tabindex=" in tag else f'{tag} tabindex="0"{match.group(2)}>'
+
+    return _OUTPUT_DIV.sub(add, html)
+
+
+@functools.cache
+def html_exporter_class() -> type[HTMLExporter]:
+    """nbconvert's ``HTMLExporter`` without its final BeautifulSoup pass on
+    :data:`NBCONVERT_VERSION`; the stock class on any other release.
+
+    After rendering, nbconvert 7 parses the whole page with BeautifulSoup (html.parser) only to add
+    ``alt`` to ``<img>`` tags and ``tabindex`` to input/output areas, then re-serialises it:
+    0.5–1 s per report, more than the rest of the export. The replacement adds the output areas'
+    ``tabindex`` directly and deliberately skips the rest, which a report never needs:
+
+    - ``alt`` on ``<img>``: a report has no ``<img>`` outputs (charts are vega-embed, tables HTML);
+    - ``tabindex`` on input areas: a report has none (``exclude_input``);
+    - the re-serialisation itself (attribute quoting, ``<br/>``, entity forms): the page is the same
+      document, so ``str(BeautifulSoup(ours, "html.parser"))`` equals the stock page
+      (tests/test_compat.py checks exactly that on an executed store report).
+    """
+    import nbconvert
+    from nbconvert import HTMLExporter
+
+    if nbconvert.__version__ != NBCONVERT_VERSION:
+        return HTMLExporter
+    return _soupless_exporter()
+
+
+def _soupless_exporter() -> type[HTMLExporter]:
+    from nbconvert import HTMLExporter
+    from nbconvert.exporters.templateexporter import TemplateExporter
+    from nbconvert.filters.highlight import Highlight2HTML
+    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+
+    class ReportHTMLExporter(HTMLExporter):
+        """HTMLExporter without its final BeautifulSoup pass (:func:`html_exporter_class`)."""
+
+        # nbconvert's own override carries the same ignore: TemplateExporter's signature differs
+        def from_notebook_node(  # type: ignore[override]
+            self, nb: NotebookNode, resources: dict[str, Any] | None = None, **kw: Any
+        ) -> tuple[str, dict[str, Any]]:
+            # The filter set-up of HTMLExporter.from_notebook_node (nbconvert 7.17.2), minus the
+            # soup. These nbconvert helpers have no annotations (untyped calls, strict mypy).
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight_code = self.filters.get(
+                "highlight_code",
+                Highlight2HTML(pygments_lexer=lexer, parent=self),  # type: ignore[no-untyped-call]
+            )
+            resources = self._init_resources(resources)  # type: ignore[no-untyped-call]
+            filter_data_type = WidgetsDataTypeFilter(  # type: ignore[no-untyped-call]
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources
+            )
+            self.register_filter("highlight_code", highlight_code)  # type: ignore[no-untyped-call]
+            self.register_filter("filter_data_type", filter_data_type)  # type: ignore[no-untyped-call]
+            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return focusable_outputs(html), resources
+
+    return ReportHTMLExporter

@@ -41,6 +41,8 @@ class Computed:
     window: Window
     as_of: datetime
     load_report: LoadReport | None
+    #: the canonical frame diagnosed (every store loaded)
+    frame: pl.DataFrame
 
 
 def _frame_input(frame: pl.DataFrame | pl.LazyFrame, *, store_id: str | None) -> pl.DataFrame:
@@ -145,7 +147,7 @@ def diagnose_data(
         published_hours=published or None,
         orders=orders,
     )
-    return Computed(diagnoses, ruleset, window, moment, report)
+    return Computed(diagnoses, ruleset, window, moment, report, frame)
 
 
 def analyze(

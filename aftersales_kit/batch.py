@@ -24,12 +24,23 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aftersales_kit import report as _report
-from aftersales_kit.errors import AftersalesError, ReportError, UnknownStoreError, UsageError
+from aftersales_kit.errors import AftersalesError, ReportError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
+from aftersales_kit.report import ReportParams, Sidecar
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.load import LoadReport
+    from aftersales_kit.rules import Window
+    from aftersales_kit.settings import Rules
 
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
@@ -130,7 +141,7 @@ read_sidecar = _report.read_sidecar
 is_current = _report.is_current
 
 
-def _write_cache(path: Path, diagnosis: Any) -> None:
+def _write_cache(path: Path, diagnosis: Diagnosis) -> None:
     atomic_write(path, data=pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
 
 
@@ -192,9 +203,9 @@ class Job:
     """One store to render (picklable; sent to a worker)."""
 
     store: str
-    params: Any  # report.ReportParams
+    params: ReportParams
     out_dir: str
-    sidecar: dict[str, Any]
+    sidecar: Sidecar
     timeout: float
     kernel_env: Mapping[str, str] = field(default_factory=dict)  # report.report_env
 
@@ -227,7 +238,7 @@ class BatchResult:
 # --- worker side ----------------------------------------------------------------------------------
 
 
-def _worker_init(env: Mapping[str, str], pids: Any) -> None:
+def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
     """Runs once per worker process: reports its pid, cheap imports, the engine, and a kernel
     started right away with ``env`` added to its environment (this process's stays as it is)."""
     # Ctrl-C is the parent's to handle: it stops the pool; a worker dying mid-write is what the
@@ -293,25 +304,28 @@ def render_index_job(
 # --- parent side ----------------------------------------------------------------------------------
 
 
-def _diagnose_isolated(
-    frame: Any, stores: list[str], *, on_fail: dict[str, str], **kwargs: Any
-) -> dict[str, Any]:
-    """``diagnose`` for all ``stores`` in one pass; if that raises, store by store, so one store's
-    bad data fails only that store (its reason lands in ``on_fail``)."""
-    from aftersales_kit.diagnose import diagnose
+@dataclass(frozen=True)
+class _Batch:
+    """One batch run's settings, fixed before any data is loaded."""
 
-    if not stores:
-        return {}
-    try:
-        return diagnose(frame, stores=stores, **kwargs)
-    except Exception:
-        result = {}
-        for store in stores:
-            try:
-                result.update(diagnose(frame, stores=[store], **kwargs))
-            except Exception as exc:
-                on_fail[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
-        return result
+    out: Path
+    data: list[Path]
+    rules: Rules
+    as_of: datetime
+    window: Window
+    #: the stores asked for (``--stores``), ``None`` for all
+    wanted: list[str] | None
+    shard: tuple[int, int] | None
+    #: every store's parameters but ``store`` and ``cache``
+    base_params: ReportParams
+    as_of_given: bool
+    force: bool
+    config: str | Path | None
+    timeout: float
+    progress: bool
+    index: bool
+    kernel_env: Mapping[str, str]
+    began: float
 
 
 def run_batch(
@@ -340,11 +354,66 @@ def run_batch(
     removed at the end, on failure and on Ctrl-C too; nothing but reports, their notebooks and
     sidecars lands in ``out_dir``.
     """
-    from aftersales_kit.engine import remove_stale_ipc, skip_slow_imports
+    from aftersales_kit.engine import skip_slow_imports
+
+    skip_slow_imports()
+    batch = _prepare(
+        paths,
+        out_dir=out_dir,
+        stores=stores,
+        shard=shard,
+        start=start,
+        end=end,
+        lang=lang,
+        rules=rules,
+        as_of=as_of,
+        force=force,
+        config=config,
+        skip_bad_rows=skip_bad_rows,
+        store_id=store_id,
+        timeout=timeout,
+        progress=progress,
+        index=index,
+    )
+    with _report.private_dir("batch") as tmp:
+        # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
+        count = worker_count(workers, stores=_store_count(batch))
+        pool = _start_pool(count, env=batch.kernel_env)
+        try:
+            return _run_batch(pool, batch, tmp=tmp)
+        except OSError as exc:  # the output folder filled up or vanished mid-run
+            _stop_pool(pool)
+            msg = f"报告无法写入 (cannot write the reports) in {batch.out}: {exc.strerror or exc}"
+            raise ReportError(msg) from None
+        except BaseException:
+            _stop_pool(pool)
+            raise
+
+
+def _prepare(
+    paths: Sequence[str | Path],
+    *,
+    out_dir: str | Path,
+    stores: Sequence[str] | None,
+    shard: tuple[int, int] | None,
+    start: str | None,
+    end: str | None,
+    lang: str,
+    rules: str | Path | None,
+    as_of: str | None,
+    force: bool,
+    config: str | Path | None,
+    skip_bad_rows: bool,
+    store_id: str | None,
+    timeout: float,
+    progress: bool,
+    index: bool,
+) -> _Batch:
+    """Check the options, clean what dead runs left, fix the window: the run's settings."""
+    from aftersales_kit.engine import remove_stale_ipc
     from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
 
-    skip_slow_imports()
     began = time.perf_counter()
     out = writable_dir(out_dir).resolve()
     _remove_legacy_cache(out)
@@ -353,15 +422,7 @@ def run_batch(
     ruleset = load_rules(rules or None)
     moment = parse_as_of(as_of or None)
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
-    wanted = None if stores is None else sorted({str(s).strip() for s in stores if str(s).strip()})
-    if stores is not None and not wanted:
-        msg = "--stores 中没有店铺ID (no store ids in --stores)"
-        raise UsageError(msg)
-    count = len(wanted) if wanted else None
-    if count is None and shard is None:
-        listed = list_stores(data)  # parquet: the store column alone, cheap
-        count = len(listed) if listed else None
-    base_params = _report.ReportParams(
+    base_params = ReportParams(
         start=window.start.isoformat(),
         end=window.end.isoformat(),
         data=tuple(str(p) for p in data),
@@ -371,158 +432,205 @@ def run_batch(
         skip_bad_rows=skip_bad_rows,
         store_id=store_id or "",
     )
-    with _report.private_dir("batch") as tmp:
-        # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
-        kernel_env = _report.report_env(config=config)
-        pool = _start_pool(worker_count(workers, stores=count), env=kernel_env)
-        try:
-            return _run_batch(
-                pool,
-                began=began,
-                out=out,
-                tmp=tmp,
-                data=data,
-                ruleset=ruleset,
-                moment=moment,
-                window=window,
-                wanted=wanted,
-                shard=shard,
-                base_params=base_params,
-                as_of_given=bool(as_of),
-                force=force,
-                config=config,
-                timeout=timeout,
-                progress=progress,
-                index=index,
-                kernel_env=kernel_env,
-            )
-        except OSError as exc:  # the output folder filled up or vanished mid-run
-            _stop_pool(pool)
-            msg = f"报告无法写入 (cannot write the reports) in {out}: {exc.strerror or exc}"
-            raise ReportError(msg) from None
-        except BaseException:
-            _stop_pool(pool)
-            raise
-
-
-def _run_batch(
-    pool: WorkerPool,
-    *,
-    began: float,
-    out: Path,
-    tmp: Path,
-    data: list[Path],
-    ruleset: Any,
-    moment: Any,
-    window: Any,
-    wanted: list[str] | None,
-    shard: tuple[int, int] | None,
-    base_params: Any,
-    as_of_given: bool,
-    force: bool,
-    config: str | Path | None,
-    timeout: float,
-    progress: bool,
-    index: bool,
-    kernel_env: Mapping[str, str],
-) -> BatchResult:
-    from aftersales_kit import report
-    from aftersales_kit.load import load
-
-    pushdown = wanted
-    if shard is not None:
-        listed = list_stores(data)
-        if listed is not None:
-            base = listed if wanted is None else [s for s in listed if s in set(wanted)]
-            pushdown = in_shard(base, shard=shard)
-    loaded = load(
-        data,
-        stores=pushdown,
-        config=config,
-        skip_bad_rows=base_params.skip_bad_rows,
-        store_id=base_params.store_id or None,
-    )
-    frame = loaded.frame
-    found = sorted(set(frame.get_column("store_id").drop_nulls().to_list()))
-    if wanted is not None:
-        missing = [s for s in wanted if s not in set(found)]
-        if missing:
-            msg = (
-                f"数据中没有这些店铺 (stores not in the data): {', '.join(missing)}; "
-                f"数据中的店铺 (stores found): {', '.join(found[:20])}"
-                f"{' …' if len(found) > 20 else ''}"
-            )
-            raise UnknownStoreError(msg)
-    selected = in_shard(found if wanted is None else wanted, shard=shard)
-
-    from aftersales_kit.config import load_config, store_entries, store_inputs
-
-    # Star, rank rates and the published 风向标 figure per store, from [stores] tables.
-    entries = store_entries(load_config(config), data=data)
-    observed, published = store_inputs(entries, selected)
-    failed: dict[str, str] = {}
-    diagnoses = _diagnose_isolated(
-        frame,
-        selected,
-        on_fail=failed,
-        window=window,
+    return _Batch(
+        out=out,
+        data=data,
         rules=ruleset,
         as_of=moment,
-        load_report=loaded.report,
-        observed=observed or None,
-        published_hours=published or None,
+        window=window,
+        wanted=_wanted(stores),
+        shard=shard,
+        base_params=base_params,
+        as_of_given=bool(as_of),
+        force=force,
+        config=config,
+        timeout=timeout,
+        progress=progress,
+        index=index,
+        kernel_env=_report.report_env(config=config),
+        began=began,
     )
-    digests = store_digests(frame)
 
+
+def _wanted(stores: Sequence[str] | None) -> list[str] | None:
+    """``--stores`` as sorted ids; an empty selection is a usage error."""
+    if stores is None:
+        return None
+    wanted = sorted({str(s).strip() for s in stores if str(s).strip()})
+    if not wanted:
+        msg = "--stores 中没有店铺ID (no store ids in --stores)"
+        raise UsageError(msg)
+    return wanted
+
+
+def _store_count(batch: _Batch) -> int | None:
+    """How many stores the run renders at most, when known without loading (sizes the pool)."""
+    if batch.wanted:
+        return len(batch.wanted)
+    if batch.shard is None:
+        listed = list_stores(batch.data)  # parquet: the store column alone, cheap
+        return len(listed) if listed else None
+    return None
+
+
+def _run_batch(pool: WorkerPool, batch: _Batch, *, tmp: Path) -> BatchResult:
+    """Load → select → diagnose → skip current reports → render the rest and the index."""
+    frame, load_report = _load(batch)
+    selected = _selected(batch, frame)
+    failed: dict[str, str] = {}
+    diagnoses = _diagnose_selected(batch, frame, selected, load_report=load_report, failed=failed)
+    digests = store_digests(frame)
     outcomes: dict[str, Outcome] = {}
     jobs: list[Job] = []
     for store in selected:
-        if store in failed:
-            outcomes[store] = Outcome(store, "failed", reason=failed[store])
-            continue
-        try:
-            html = report.report_path(out, store=store, window=window)
-        except UsageError as exc:
-            outcomes[store] = Outcome(store, "failed", reason=str(exc))
-            continue
-        d = diagnoses[store]
-        params = dataclasses.replace(base_params, store=store)
-        digest = report.fingerprint(
-            params,
-            rows=digests.get(store, ""),
-            peers=report.peers_of(d),
-            as_of_given=as_of_given,
+        planned = (
+            Outcome(store, "failed", reason=failed[store])
+            if store in failed
+            else _plan_store(batch, store, diagnoses[store], rows=digests.get(store, ""), tmp=tmp)
         )
-        if not force and is_current(html, digest=digest):
-            outcomes[store] = Outcome(
-                store, "skipped", reason="已是最新 (up to date)", path=str(html)
-            )
-            continue
-        cache = tmp / report.safe_store(store) / f"{html.stem}.pkl"
-        _write_cache(cache, d)
-        sidecar = report.sidecar(d, html_path=html, out_dir=out, digest=digest, lang=params.lang)
-        params = dataclasses.replace(params, cache=str(cache))
-        jobs.append(Job(store, params, str(out), sidecar, timeout, kernel_env=kernel_env))
-
+        if isinstance(planned, Job):
+            jobs.append(planned)
+        else:
+            outcomes[store] = planned
     index_path = None
-    if jobs or index:
-        index_path = _run_pool(
-            pool,
-            jobs,
-            outcomes,
-            progress=progress,
-            out=out,
-            window=window,
-            lang=base_params.lang,
-            index=index,
-            kernel_env=kernel_env,
-        )
+    if jobs or batch.index:
+        index_path = _run_pool(pool, jobs, outcomes, batch=batch)
     else:
         pool.shutdown(wait=True)
     ordered = [outcomes[s] for s in selected]
     if "__index__" in outcomes:
         ordered.append(outcomes["__index__"])
-    return BatchResult(outcomes=ordered, index=index_path, seconds=time.perf_counter() - began)
+    return BatchResult(
+        outcomes=ordered, index=index_path, seconds=time.perf_counter() - batch.began
+    )
+
+
+def _load(batch: _Batch) -> tuple[pl.DataFrame, LoadReport]:
+    """The data of the selected stores: only this shard's when the inputs are parquet.
+
+    Not :func:`aftersales_kit.api.diagnose_data`: the batch pushes the shard's store list into the
+    parquet scan and diagnoses store by store when the one pass fails, which that does not.
+    """
+    from aftersales_kit.load import load
+
+    pushdown = batch.wanted
+    if batch.shard is not None:
+        listed = list_stores(batch.data)
+        if listed is not None:
+            wanted = batch.wanted
+            base = listed if wanted is None else [s for s in listed if s in set(wanted)]
+            pushdown = in_shard(base, shard=batch.shard)
+    loaded = load(
+        batch.data,
+        stores=pushdown,
+        config=batch.config,
+        skip_bad_rows=batch.base_params.skip_bad_rows,
+        store_id=batch.base_params.store_id or None,
+    )
+    return loaded.frame, loaded.report
+
+
+def _selected(batch: _Batch, frame: pl.DataFrame) -> list[str]:
+    """The stores to render; a ``--stores`` id missing from the data is an error."""
+    from aftersales_kit.metrics import stores_in, unknown_store_error
+
+    found = stores_in(frame)
+    if batch.wanted is not None:
+        missing = [s for s in batch.wanted if s not in set(found)]
+        if missing:
+            raise unknown_store_error(", ".join(missing), stores=found)
+    return in_shard(found if batch.wanted is None else batch.wanted, shard=batch.shard)
+
+
+def _diagnose_selected(
+    batch: _Batch,
+    frame: pl.DataFrame,
+    selected: list[str],
+    *,
+    load_report: LoadReport,
+    failed: dict[str, str],
+) -> dict[str, Diagnosis]:
+    """Every selected store's diagnosis; star, rank rates and the published 风向标 figure per
+    store come from the ``[stores]`` tables."""
+    from aftersales_kit.config import load_config, store_entries, store_inputs
+
+    entries = store_entries(load_config(batch.config), data=batch.data)
+    observed, published = store_inputs(entries, selected)
+    return _diagnose_isolated(
+        frame,
+        selected,
+        on_fail=failed,
+        window=batch.window,
+        rules=batch.rules,
+        as_of=batch.as_of,
+        load_report=load_report,
+        observed=observed or None,
+        published_hours=published or None,
+    )
+
+
+def _diagnose_isolated(
+    frame: pl.DataFrame,
+    stores: list[str],
+    *,
+    on_fail: dict[str, str],
+    window: Window,
+    rules: Rules,
+    as_of: datetime,
+    load_report: LoadReport,
+    observed: Mapping[str, Mapping[str, float]] | None,
+    published_hours: Mapping[str, float] | None,
+) -> dict[str, Diagnosis]:
+    """``diagnose`` for all ``stores`` in one pass; if that raises, store by store, so one store's
+    bad data fails only that store (its reason lands in ``on_fail``)."""
+    from aftersales_kit.diagnose import diagnose
+
+    def run(some: list[str]) -> dict[str, Diagnosis]:
+        return diagnose(
+            frame,
+            stores=some,
+            window=window,
+            rules=rules,
+            as_of=as_of,
+            load_report=load_report,
+            observed=observed,
+            published_hours=published_hours,
+        )
+
+    if not stores:
+        return {}
+    try:
+        return run(stores)
+    except Exception:
+        result: dict[str, Diagnosis] = {}
+        for store in stores:
+            try:
+                result.update(run([store]))
+            except Exception as exc:
+                on_fail[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
+        return result
+
+
+def _plan_store(batch: _Batch, store: str, d: Diagnosis, *, rows: str, tmp: Path) -> Outcome | Job:
+    """A failed or skipped :class:`Outcome` for ``store``, or the :class:`Job` that renders it
+    (its diagnosis pickled to ``tmp``)."""
+    from aftersales_kit import report
+
+    try:
+        html = report.report_path(batch.out, store=store, window=batch.window)
+    except UsageError as exc:
+        return Outcome(store, "failed", reason=str(exc))
+    params = dataclasses.replace(batch.base_params, store=store)
+    digest = report.fingerprint(
+        params, rows=rows, peers=report.peers_of(d), as_of_given=batch.as_of_given
+    )
+    if not batch.force and is_current(html, digest=digest):
+        return Outcome(store, "skipped", reason="已是最新 (up to date)", path=str(html))
+    cache = tmp / report.safe_store(store) / f"{html.stem}.pkl"
+    _write_cache(cache, d)
+    side = report.sidecar(d, html_path=html, out_dir=batch.out, digest=digest, lang=params.lang)
+    params = dataclasses.replace(params, cache=str(cache))
+    return Job(store, params, str(batch.out), side, batch.timeout, kernel_env=batch.kernel_env)
 
 
 def _worker_ready() -> int:
@@ -535,7 +643,7 @@ class WorkerPool(ProcessPoolExecutor):
 
     def __init__(self, workers: int, *, env: Mapping[str, str]) -> None:
         context = multiprocessing.get_context("spawn")  # fork + kernels misbehaves (TOOLING §1.9)
-        self._pids = context.SimpleQueue()
+        self._pids: SimpleQueue[int] = context.SimpleQueue()
         self.kernel_env = dict(env)
         super().__init__(
             max_workers=workers,
@@ -573,20 +681,20 @@ def _stop_pool(pool: WorkerPool) -> None:
 
 
 def _run_pool(
-    pool: WorkerPool,
-    jobs: list[Job],
-    outcomes: dict[str, Outcome],
-    *,
-    progress: bool,
-    out: Path,
-    window: Any,
-    lang: str,
-    index: bool,
-    kernel_env: Mapping[str, str],
+    pool: WorkerPool, jobs: list[Job], outcomes: dict[str, Outcome], *, batch: _Batch
 ) -> Path | None:
-    from tqdm import tqdm
+    """Render ``jobs`` on the pool (``outcomes`` filled in), then the index; shut the pool down."""
+    _render_stores(pool, jobs, outcomes, progress=batch.progress)
+    index_path = _render_index(pool, outcomes, batch=batch) if batch.index else None
+    pool.shutdown(wait=True)  # on an exception, run_batch stops the pool instead
+    return index_path
 
-    from aftersales_kit import portfolio
+
+def _render_stores(
+    pool: WorkerPool, jobs: list[Job], outcomes: dict[str, Outcome], *, progress: bool
+) -> None:
+    """Each job on a worker, a progress bar on stderr; a dead worker fails only its store."""
+    from tqdm import tqdm  # type: ignore[import-untyped]  # no types-tqdm in the environment
 
     bar = tqdm(
         total=len(jobs),
@@ -596,7 +704,6 @@ def _run_pool(
         disable=not progress or not jobs,
         dynamic_ncols=True,
     )
-    index_path = None
     try:
         pending: dict[Future[Outcome], Job] = {pool.submit(render_job, job): job for job in jobs}
         while pending:
@@ -613,26 +720,28 @@ def _run_pool(
                 bar.update(1)
                 if outcome.status == "failed":
                     bar.set_postfix_str(f"失败 (failed) {len(_failed(outcomes))}")
+    finally:
         bar.close()
-        if index:
-            summary = portfolio.write_summary(out, window=window)
-            try:
-                index_path = Path(
-                    pool.submit(
-                        render_index_job,
-                        str(summary),
-                        out_dir=str(out),
-                        lang=lang,
-                        kernel_env=kernel_env,
-                    ).result()
-                )
-            except Exception as exc:
-                outcomes["__index__"] = Outcome(INDEX_NAME, "failed", reason=str(exc))
-    except BaseException:
-        bar.close()
-        raise  # run_batch stops the pool
-    pool.shutdown(wait=True)
-    return index_path
+
+
+def _render_index(pool: WorkerPool, outcomes: dict[str, Outcome], *, batch: _Batch) -> Path | None:
+    """``index.html`` from the sidecars, on a worker; a failure is the ``__index__`` outcome."""
+    from aftersales_kit import portfolio
+
+    summary = portfolio.write_summary(batch.out, window=batch.window)
+    try:
+        return Path(
+            pool.submit(
+                render_index_job,
+                str(summary),
+                out_dir=str(batch.out),
+                lang=batch.base_params.lang,
+                kernel_env=batch.kernel_env,
+            ).result()
+        )
+    except Exception as exc:
+        outcomes["__index__"] = Outcome(INDEX_NAME, "failed", reason=str(exc))
+        return None
 
 
 def _failed(outcomes: Mapping[str, Outcome]) -> list[Outcome]:

@@ -36,10 +36,15 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aftersales_kit._compat import RFC3987_PRELUDE, skip_rfc3987_syntax
 from aftersales_kit.errors import ReportError
+
+if TYPE_CHECKING:
+    from jupyter_client.asynchronous.client import AsyncKernelClient
+    from jupyter_client.manager import AsyncKernelManager
+    from nbformat import NotebookNode
 
 ENGINE_NAME = "aftersales-warm"
 #: kernel start attempts; ZMQ port races and slow starts are transient (TOOLING §1.9).
@@ -106,19 +111,21 @@ def _env_key(extra: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((extra or {}).items()))
 
 
-def env_kernel_manager(extra: Mapping[str, str]) -> type:
+def env_kernel_manager(extra: Mapping[str, str]) -> type[AsyncKernelManager]:
     """An ``AsyncKernelManager`` class whose kernels start with :func:`kernel_env` (``extra``).
 
     For papermill's stock engine, which starts its kernel through nbclient without an ``env``:
     nbclient accepts the class as ``kernel_manager_class`` and still owns (and shuts down) the
     manager it creates.
     """
-    from jupyter_client import AsyncKernelManager
+    from jupyter_client.manager import AsyncKernelManager
 
     values = dict(extra)
 
     class EnvKernelManager(AsyncKernelManager):
-        async def start_kernel(self, **kw: Any) -> None:
+        # jupyter_client types the async start_kernel as KernelManager's sync one (and ignores
+        # the mismatch in its own class body)
+        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
             kw.setdefault("env", kernel_env(values))
             await super().start_kernel(**kw)
 
@@ -277,8 +284,8 @@ class WarmKernel:
     """One started kernel, its manager and its long-lived client."""
 
     kernel_name: str
-    km: Any  # jupyter_client.AsyncKernelManager
-    kc: Any  # jupyter_client.AsyncKernelClient, kept connected between notebooks
+    km: AsyncKernelManager
+    kc: AsyncKernelClient  # kept connected between notebooks
     pid: int | None
     env: tuple[tuple[str, str], ...] = ()  # the ``extra`` of kernel_env it was started with
     runs: int = 0
@@ -296,7 +303,7 @@ class WarmKernel:
             timeout=timeout,
             output_hook=lambda _msg: None,
         )
-        content = reply["content"]
+        content: dict[str, Any] = reply["content"]  # a Jupyter message: JSON
         if content.get("status") != "ok":
             msg = (
                 f"预热内核执行控制代码失败 (warm kernel control code failed): "
@@ -351,7 +358,7 @@ def _start_kernel(
     env: Mapping[str, str] | None = None,
 ) -> WarmKernel:
     import zmq
-    from jupyter_client import AsyncKernelManager
+    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
     last: BaseException | None = None
@@ -473,11 +480,10 @@ def prewarm(
 
 
 def _make_engine() -> type:
-    from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine
-    from papermill.utils import merge_kwargs, remove_args
 
-    class WarmKernelEngine(NBClientEngine):
+    # papermill has no type hints (pyproject: ignore_missing_imports), so its base class is Any
+    class WarmKernelEngine(NBClientEngine):  # type: ignore[misc]
         """papermill engine executing on this process's warm kernel (namespace reset per run)."""
 
         @classmethod
@@ -491,62 +497,98 @@ def _make_engine() -> type:
             start_timeout: float = 60,
             execution_timeout: float | None = None,
             **kwargs: Any,
-        ) -> Any:
+        ) -> NotebookNode:
+            # papermill's signature (nb_man is its NotebookExecutionManager, the files any stream)
             wall_timeout = kwargs.pop("wall_timeout", None)
-            warm_imports = kwargs.pop("warm_imports", ())
-            env = kwargs.pop("kernel_env", None)
-            kwargs = remove_args(["input_path", "timeout", "startup_timeout", "km"], **kwargs)
-            kernel = get_kernel(
-                kernel_name, startup_timeout=start_timeout, warm_imports=warm_imports, env=env
+            kernel = _kernel_for_run(
+                kernel_name,
+                start_timeout=start_timeout,
+                warm_imports=kwargs.pop("warm_imports", ()),
+                env=kwargs.pop("kernel_env", None),
             )
-            # papermill has already chdir'ed into its ``cwd`` argument; a reused kernel must follow.
-            kernel.reset(cwd=os.getcwd())
-            kernel.runs += 1
-            client = PapermillNotebookClient(
+            client = _notebook_client(
                 nb_man,
-                km=kernel.km,
-                **merge_kwargs(
-                    kwargs,
-                    timeout=execution_timeout,
-                    startup_timeout=start_timeout,
-                    kernel_name=kernel_name,
-                    log=logging.getLogger("papermill"),
-                    log_output=log_output,
-                    stdout_file=stdout_file,
-                    stderr_file=stderr_file,
-                ),
+                kernel,
+                kwargs,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
             )
-            # With km and kc given, nbclient neither starts nor shuts down anything (it does not
-            # own the manager), so the kernel outlives this notebook.
-            client.kc = kernel.kc
-            watchdog = None
-            fired = threading.Event()
-
-            def expire() -> None:
-                fired.set()
-                kernel.kill()
-
-            if wall_timeout:
-                watchdog = threading.Timer(wall_timeout, expire)
-                watchdog.daemon = True
-                watchdog.start()
-            try:
-                return client.execute()
-            except BaseException:
-                # A timeout, a dead kernel or Ctrl-C can leave the kernel busy: never reuse it.
-                kernel.broken = True
-                if fired.is_set():
-                    msg = (
-                        f"笔记本执行超过 {wall_timeout:g} 秒，已终止 "
-                        f"(notebook exceeded the wall-clock timeout of {wall_timeout:g} s)"
-                    )
-                    raise TimeoutError(msg) from None
-                raise
-            finally:
-                if watchdog is not None:
-                    watchdog.cancel()
+            return _execute_watched(client, kernel, wall_timeout=wall_timeout)
 
     return WarmKernelEngine
+
+
+def _kernel_for_run(
+    kernel_name: str,
+    *,
+    start_timeout: float,
+    warm_imports: Iterable[str],
+    env: Mapping[str, str] | None,
+) -> WarmKernel:
+    """This process's warm kernel, its namespace reset for the next notebook."""
+    kernel = get_kernel(
+        kernel_name, startup_timeout=start_timeout, warm_imports=warm_imports, env=env
+    )
+    # papermill has already chdir'ed into its ``cwd`` argument; a reused kernel must follow.
+    kernel.reset(cwd=os.getcwd())
+    kernel.runs += 1
+    return kernel
+
+
+def _notebook_client(
+    nb_man: Any, kernel: WarmKernel, kwargs: dict[str, Any], **options: Any
+) -> Any:
+    """papermill's notebook client on ``kernel`` (its manager and its long-lived client)."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.utils import merge_kwargs, remove_args
+
+    kwargs = remove_args(["input_path", "timeout", "startup_timeout", "km"], **kwargs)
+    client = PapermillNotebookClient(
+        nb_man,
+        km=kernel.km,
+        **merge_kwargs(kwargs, log=logging.getLogger("papermill"), **options),
+    )
+    # With km and kc given, nbclient neither starts nor shuts down anything (it does not own the
+    # manager), so the kernel outlives this notebook.
+    client.kc = kernel.kc
+    return client
+
+
+def _execute_watched(
+    client: Any, kernel: WarmKernel, *, wall_timeout: float | None
+) -> NotebookNode:
+    """``client.execute()``, the kernel killed when it runs past ``wall_timeout`` seconds."""
+    watchdog = None
+    fired = threading.Event()
+
+    def expire() -> None:
+        fired.set()
+        kernel.kill()
+
+    if wall_timeout:
+        watchdog = threading.Timer(wall_timeout, expire)
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        nb: NotebookNode = client.execute()  # papermill's client: untyped
+        return nb
+    except BaseException:
+        # A timeout, a dead kernel or Ctrl-C can leave the kernel busy: never reuse it.
+        kernel.broken = True
+        if fired.is_set():
+            msg = (
+                f"笔记本执行超过 {wall_timeout:g} 秒，已终止 "
+                f"(notebook exceeded the wall-clock timeout of {wall_timeout:g} s)"
+            )
+            raise TimeoutError(msg) from None
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
 
 
 _ENGINE: type | None = None

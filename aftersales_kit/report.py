@@ -20,19 +20,27 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from aftersales_kit import __version__
-from aftersales_kit._compat import skip_rfc3987_syntax
+from aftersales_kit._compat import html_exporter_class, skip_rfc3987_syntax
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
 from aftersales_kit.resources import resource_dir
+
+if TYPE_CHECKING:
+    import polars as pl
+    from nbconvert import HTMLExporter
+    from nbformat import NotebookNode
+
+    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.rules import Window
 
 ROOT = Path(__file__).resolve().parent.parent
 # in a checkout or inside the installed wheel (resources.py)
@@ -185,7 +193,7 @@ def _pid_alive(pid: int) -> bool:
 
 def remove_stale_private_dirs() -> list[Path]:
     """Remove this user's private folders whose creating process is gone; returns them."""
-    removed = []
+    removed: list[Path] = []
     pattern = re.compile(rf"^{re.escape(PRIVATE_PREFIX)}[a-z]+-(\d+)-")
     try:
         entries = list(_private_root().iterdir())
@@ -213,23 +221,7 @@ def check_cache(path: str | Path) -> Path:
     """
     target = Path(path).resolve()
     root = _private_root()
-    try:
-        rel = target.relative_to(root)
-    except ValueError:
-        rel = None
-    ok = rel is not None and len(rel.parts) >= 2 and rel.parts[0].startswith(PRIVATE_PREFIX)
-    if ok:
-        try:
-            info = (root / rel.parts[0]).lstat()
-            ok = (
-                stat.S_ISDIR(info.st_mode)
-                and info.st_uid == os.getuid()
-                and not info.st_mode & 0o077
-                and target.is_file()
-            )
-        except OSError:
-            ok = False
-    if not ok:
+    if not _in_private_dir(target, root=root):
         msg = (
             "cache 参数只能指向工具自己的临时文件夹 "
             "(cache must be a file in the toolkit's private temporary folder "
@@ -238,6 +230,26 @@ def check_cache(path: str | Path) -> Path:
         )
         raise UsageError(msg)
     return target
+
+
+def _in_private_dir(target: Path, *, root: Path) -> bool:
+    """``target`` is a file below a 0700 ``aftersales-…`` folder of this user in ``root``."""
+    try:
+        rel = target.relative_to(root)
+    except ValueError:
+        return False
+    if len(rel.parts) < 2 or not rel.parts[0].startswith(PRIVATE_PREFIX):
+        return False
+    try:
+        info = (root / rel.parts[0]).lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode)
+        and info.st_uid == os.getuid()
+        and not info.st_mode & 0o077
+        and target.is_file()
+    )
 
 
 # --- paths ----------------------------------------------------------------------------------------
@@ -256,7 +268,7 @@ def safe_store(store: str) -> str:
     return text
 
 
-def report_path(out_dir: str | Path, *, store: str, window: Any) -> Path:
+def report_path(out_dir: str | Path, *, store: str, window: Window) -> Path:
     """``out_dir/<store>/<start>_<end>.html``; unsafe store ids (``../``, ``/``, NUL …) refused."""
     return (
         Path(out_dir)
@@ -284,7 +296,8 @@ def notebook_parameters(notebook: Path = NOTEBOOK) -> dict[str, Any]:
     _quiet_imports()
     import papermill as pm
 
-    return pm.inspect_notebook(str(notebook))
+    declared: dict[str, Any] = pm.inspect_notebook(str(notebook))
+    return declared
 
 
 def check_parameters(values: Mapping[str, object], *, notebook: Path = NOTEBOOK) -> None:
@@ -306,7 +319,7 @@ def execute(
     engine_name: str | None = None,
     notebook: Path = NOTEBOOK,
     **engine_kwargs: Any,
-) -> Any:
+) -> NotebookNode:
     """Run the report notebook with papermill and return the executed ``NotebookNode``.
 
     Unknown parameter names raise :class:`UsageError` before any kernel starts. Extra keyword
@@ -317,6 +330,16 @@ def execute(
     check_parameters(values, notebook=notebook)
     _quiet_imports()
     import papermill as pm
+
+    options = _papermill_options(engine_name, engine_kwargs)
+    nb: NotebookNode = pm.execute_notebook(
+        str(notebook), str(output), parameters=values, engine_name=engine_name, **options
+    )
+    return nb
+
+
+def _papermill_options(engine_name: str | None, engine_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """papermill's keyword arguments for one report run (``engine_kwargs`` win)."""
     from traitlets.config import Config
 
     from aftersales_kit import engine
@@ -341,9 +364,7 @@ def execute(
     else:  # papermill's stock engine: nbclient starts the kernel through this manager class
         options["kernel_manager_class"] = engine.env_kernel_manager(env)
     options.update(engine_kwargs)
-    return pm.execute_notebook(
-        str(notebook), str(output), parameters=values, engine_name=engine_name, **options
-    )
+    return options
 
 
 def _quiet_imports() -> None:
@@ -379,7 +400,8 @@ def vega_bundle() -> str:
             return text
     except OSError:
         pass
-    text = vl_convert.javascript_bundle()
+    # the stub makes ``snippet`` required; the runtime default (globals on window) is the one used
+    text = vl_convert.javascript_bundle()  # type: ignore[call-arg]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, data=text)
@@ -388,61 +410,8 @@ def vega_bundle() -> str:
     return text
 
 
-#: an output area's opening tag as nbconvert's lab template writes it (class attribute first).
-_OUTPUT_DIV = re.compile(r'(<div class="[^"<>]*\bjp-OutputArea-output\b[^"<>]*"[^<>]*?)(/?)>')
-
-
-def _focusable_outputs(html: str) -> str:
-    """``tabindex="0"`` on every output area, as nbconvert's HTMLExporter adds it."""
-
-    def add(match: re.Match[str]) -> str:
-        tag = match.group(1)
-        return match.group(0) if " tabindex=" in tag else f'{tag} tabindex="0"{match.group(2)}>'
-
-    return _OUTPUT_DIV.sub(add, html)
-
-
-@functools.cache
-def _report_exporter_class() -> type:
-    from nbconvert import HTMLExporter
-    from nbconvert.exporters.templateexporter import TemplateExporter
-    from nbconvert.filters.highlight import Highlight2HTML
-    from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
-
-    class ReportHTMLExporter(HTMLExporter):
-        """HTMLExporter without its final BeautifulSoup pass.
-
-        After rendering, nbconvert 7 parses the whole page with BeautifulSoup (html.parser) only to
-        add ``alt`` to ``<img>`` tags and ``tabindex`` to input/output areas, then re-serialises it:
-        0.5–1 s per report, more than the rest of the export. A report has no input areas
-        (``exclude_input``) and no ``<img>`` outputs (charts are vega-embed, tables are HTML), so
-        the same page is produced by adding the output areas' ``tabindex`` directly.
-        """
-
-        def from_notebook_node(  # type: ignore[override]
-            self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
-        ) -> tuple[str, dict[str, Any]]:
-            # The filter set-up of HTMLExporter.from_notebook_node (nbconvert 7.17), minus the soup.
-            langinfo = nb.metadata.get("language_info", {})
-            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-            highlight_code = self.filters.get(
-                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
-            )
-            resources = self._init_resources(resources)
-            filter_data_type = WidgetsDataTypeFilter(
-                notebook_metadata=self._nb_metadata, parent=self, resources=resources
-            )
-            self.register_filter("highlight_code", highlight_code)
-            self.register_filter("filter_data_type", filter_data_type)
-            html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-            return _focusable_outputs(html), resources
-
-    return ReportHTMLExporter
-
-
-@functools.cache
-def _exporter(lang: str) -> Any:
-    _quiet_imports()
+def _new_exporter(exporter_class: type[HTMLExporter], *, lang: str) -> HTMLExporter:
+    """An exporter of ``exporter_class`` set up for reports (template, no code, no prompts)."""
     from traitlets.config import Config
 
     config = Config()
@@ -451,7 +420,7 @@ def _exporter(lang: str) -> Any:
         "injected-parameters",
         "remove_cell",
     }
-    return _report_exporter_class()(
+    return exporter_class(
         config=config,
         template_name=TEMPLATE_NAME,
         extra_template_basedirs=[str(TEMPLATES)],
@@ -462,7 +431,14 @@ def _exporter(lang: str) -> Any:
     )
 
 
-def _take_meta(nb: Any) -> dict[str, Any] | None:
+@functools.cache
+def _exporter(lang: str) -> HTMLExporter:
+    _quiet_imports()
+    # without nbconvert's BeautifulSoup pass on the pinned release (_compat.html_exporter_class)
+    return _new_exporter(html_exporter_class(), lang=lang)
+
+
+def _take_meta(nb: NotebookNode) -> dict[str, Any] | None:
     """Remove the report-metadata (and any vega bundle) output from ``nb`` in place; return meta."""
     found = None
     for cell in nb.cells:
@@ -481,7 +457,7 @@ def _take_meta(nb: Any) -> dict[str, Any] | None:
     return found
 
 
-def _fallback_meta(nb: Any, lang: str) -> dict[str, Any]:
+def _fallback_meta(nb: NotebookNode, lang: str) -> dict[str, Any]:
     from aftersales_kit.text import t
 
     params = nb.metadata.get("papermill", {}).get("parameters", {})
@@ -506,22 +482,27 @@ def _fallback_meta(nb: Any, lang: str) -> dict[str, Any]:
     }
 
 
-def export_html(nb: Any, *, lang: str = "zh") -> str:
+def export_html(nb: NotebookNode, *, lang: str = "zh") -> str:
     """The executed notebook as one self-contained HTML page (no code, no CDN, vega once)."""
-    nb = copy.deepcopy(nb)
-    meta = _take_meta(nb) or _fallback_meta(nb, lang)
-    nb.metadata["title"] = f"{meta['title']} · {meta['store_name']} · {meta['window']}"
-    resources = {"vega_bundle": vega_bundle(), "report": meta}
+    page, resources = _export_input(nb, lang=lang)
     exporter = _exporter(lang)
     with _export_lock:  # one shared exporter per language; its preprocessors are not reentrant
-        body, _ = exporter.from_notebook_node(nb, resources=resources)
+        body, _ = exporter.from_notebook_node(page, resources=resources)
     return body
+
+
+def _export_input(nb: NotebookNode, *, lang: str) -> tuple[NotebookNode, dict[str, Any]]:
+    """A copy of ``nb`` without the metadata output, and the template's resources."""
+    page = copy.deepcopy(nb)
+    meta = _take_meta(page) or _fallback_meta(page, lang)
+    page.metadata["title"] = f"{meta['title']} · {meta['store_name']} · {meta['window']}"
+    return page, {"vega_bundle": vega_bundle(), "report": meta}
 
 
 # --- render ---------------------------------------------------------------------------------------
 
 
-def _window(params: ReportParams) -> Any:
+def _window(params: ReportParams) -> Window:
     from aftersales_kit.rules import parse_as_of, parse_window
     from aftersales_kit.settings import load_rules
 
@@ -536,10 +517,8 @@ def _window(params: ReportParams) -> Any:
 
 def _failed_cell(nb_path: Path) -> str:
     """``#index `first line``` of the cell with an error output in the kept notebook."""
-    import nbformat
-
     try:
-        nb = nbformat.read(nb_path, as_version=4)
+        nb = _read_notebook(nb_path)
     except (OSError, ValueError):
         return "?"
     code_index = 0
@@ -551,6 +530,13 @@ def _failed_cell(nb_path: Path) -> str:
             first = next((line for line in cell.source.splitlines() if line.strip()), "")
             return f"#{code_index} `{first.strip()}`"
     return "?"
+
+
+def _read_notebook(path: Path) -> NotebookNode:
+    import nbformat
+
+    nb: NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]  # nbformat
+    return nb
 
 
 def render(
@@ -685,7 +671,7 @@ def remove_stale_running(folder: Path) -> list[Path]:
     A run killed with SIGKILL leaves them behind; the pid in the name tells whether the writer is
     still alive (another worker of a live batch keeps its files).
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except OSError:
@@ -705,7 +691,7 @@ class _KernelStart(threading.Thread):
     """Starts this process's warm kernel in the background; a failure is left to the engine,
     which retries the start when the notebook needs the kernel and reports it properly."""
 
-    def __init__(self, warm_imports: Any, *, env: Mapping[str, str]) -> None:
+    def __init__(self, warm_imports: Iterable[str], *, env: Mapping[str, str]) -> None:
         super().__init__(daemon=True)
         self.warm_imports = tuple(warm_imports)
         self.env = dict(env)
@@ -726,7 +712,7 @@ class _Warm(threading.Thread):
         super().__init__(daemon=True)
         self.params = params
         self.out_dir = out_dir
-        self.window: Any = None
+        self.window: Window | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -736,7 +722,8 @@ class _Warm(threading.Thread):
             # one throw-away export compiles the templates off the critical path
             import nbformat
 
-            export_html(nbformat.v4.new_notebook(), lang=self.params.lang)
+            empty = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]  # nbformat: untyped
+            export_html(empty, lang=self.params.lang)
         except BaseException as exc:  # re-raised in the caller's thread by html_path()
             self.error = exc
 
@@ -744,6 +731,7 @@ class _Warm(threading.Thread):
         self.join()
         if self.error is not None:
             raise self.error
+        assert self.window is not None  # run() sets it or the error
         return report_path(self.out_dir, store=self.params.store, window=self.window)
 
 
@@ -757,7 +745,7 @@ def file_digest(path: str | Path | None) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def store_digests(frame: Any) -> dict[str, str]:
+def store_digests(frame: pl.DataFrame) -> dict[str, str]:
     """store_id → sha256 of that store's rows, independent of row order (one pass over the frame).
 
     polars row hashes are stable for one polars version only, which is part of the fingerprint.
@@ -769,7 +757,7 @@ def store_digests(frame: Any) -> dict[str, str]:
         return {}
     hashed = frame.select("store_id").with_columns(pl.Series("_h", frame.hash_rows(seed=1)))
     grouped = hashed.group_by("store_id").agg(pl.col("_h").sort())
-    out = {}
+    out: dict[str, str] = {}
     for store, hashes in grouped.iter_rows():
         digest = hashlib.sha256(np.asarray(hashes, dtype=np.uint64).tobytes()).hexdigest()
         out[str(store)] = digest
@@ -817,19 +805,40 @@ def fingerprint(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def peers_of(diagnosis: Any) -> dict[str, object]:
+def peers_of(diagnosis: Diagnosis) -> dict[str, object]:
     return {"median": diagnosis.peer_median_hours, "count": diagnosis.peer_count}
+
+
+class Sidecar(TypedDict, total=False):
+    """The JSON written beside each report (``<start>_<end>.json``) by report, batch and email.
+
+    :func:`sidecar` fills every key; they are optional because a file on disk may come from an
+    older version (readers use ``.get``).
+    """
+
+    #: :func:`fingerprint` of what the page was rendered from
+    fingerprint: str
+    #: the toolkit version that wrote it
+    version: str
+    lang: str
+    #: the diagnosis' as-of moment, ``YYYY-MM-DD HH:MM:SS``
+    rendered_at: str
+    #: ``portfolio.store_summary``: the store's row of ``index.html`` (JSON values)
+    summary: dict[str, Any]
 
 
 def sidecar_path(html_path: Path) -> Path:
     return html_path.with_suffix(SIDECAR_SUFFIX)
 
 
-def read_sidecar(html_path: Path) -> dict[str, Any] | None:
+def read_sidecar(html_path: Path) -> Sidecar | None:
+    """The sidecar beside ``html_path``; ``None`` when missing or not a JSON object."""
     try:
-        return json.loads(sidecar_path(html_path).read_text(encoding="utf-8"))
+        data = json.loads(sidecar_path(html_path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    # JSON boundary: written by write_sidecar; readers use .get() for every key
+    return cast("Sidecar", data) if isinstance(data, dict) else None
 
 
 def is_current(html_path: Path, *, digest: str) -> bool:
@@ -839,8 +848,8 @@ def is_current(html_path: Path, *, digest: str) -> bool:
 
 
 def sidecar(
-    diagnosis: Any, *, html_path: Path, out_dir: Path, digest: str, lang: str
-) -> dict[str, Any]:
+    diagnosis: Diagnosis, *, html_path: Path, out_dir: Path, digest: str, lang: str
+) -> Sidecar:
     """The sidecar JSON: the fingerprint plus the store's portfolio summary for ``index.html``."""
     from aftersales_kit import portfolio
 
@@ -854,7 +863,7 @@ def sidecar(
     }
 
 
-def write_sidecar(html_path: Path, data: Mapping[str, Any]) -> Path:
+def write_sidecar(html_path: Path, data: Sidecar) -> Path:
     """Written last, after the HTML: a sidecar only ever vouches for a complete report."""
     text = json.dumps(dict(data), ensure_ascii=False, indent=1, default=str)
     return atomic_write(sidecar_path(html_path), data=text.encode("utf-8"))
@@ -885,96 +894,76 @@ def render_store(
     temporary folder, and the sidecar with the shared :func:`fingerprint` is written beside the
     report so that ``batch`` and ``email`` know whether it is current.
     """
-    from aftersales_kit.rules import parse_as_of, parse_window
-    from aftersales_kit.settings import load_rules
-
     given = bool(params.as_of) if as_of_given is None else as_of_given
     params = _fixed_now(params)
     out = writable_dir(out_dir)
-    store_dir = out / safe_store(params.store)
+    safe_store(params.store)  # refused before any kernel starts
     engine_kwargs: dict[str, Any] = {"kernel_env": report_env(config=config)}
     with _kernel(None, engine_kwargs) as engine_name:
-        ruleset = load_rules(params.rules or None)
-        moment = parse_as_of(params.as_of)
-        window = parse_window(
-            params.start or None, end=params.end or None, rules=ruleset, as_of=moment
-        )
+        if not params.data:
+            params = dataclasses.replace(params, data=(str(demo_data()),))
+        diagnosis, rows, window = _diagnose_one(params, config=config)
         params = dataclasses.replace(
             params, start=window.start.isoformat(), end=window.end.isoformat()
         )
-        if not params.data:
-            params = dataclasses.replace(params, data=(str(demo_data()),))
-        diagnosis, rows = _diagnose_one(params, ruleset=ruleset, window=window, config=config)
-        html_path = report_path(out, store=params.store, window=window)
         digest = fingerprint(params, rows=rows, peers=peers_of(diagnosis), as_of_given=given)
-        with private_dir("report") as tmp:
-            cache = tmp / "diagnosis.pkl"
-            import pickle
-
-            cache.write_bytes(pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
-            html_path = _render(
-                dataclasses.replace(params, cache=str(cache)),
-                store_dir=store_dir,
-                out_dir=out,
-                engine_name=engine_name,
-                **engine_kwargs,
-            )
+        html_path = _render_diagnosis(
+            diagnosis, params, out=out, engine_name=engine_name, **engine_kwargs
+        )
+        side = sidecar(diagnosis, html_path=html_path, out_dir=out, digest=digest, lang=params.lang)
         try:
-            write_sidecar(
-                html_path,
-                sidecar(
-                    diagnosis, html_path=html_path, out_dir=out, digest=digest, lang=params.lang
-                ),
-            )
+            write_sidecar(html_path, side)
         except OSError as exc:
             raise _write_error(sidecar_path(html_path), exc) from None
     return html_path
 
 
 def _diagnose_one(
-    params: ReportParams, *, ruleset: Any, window: Any, config: str | Path | None
-) -> tuple[Any, str]:
-    """(Diagnosis, rows digest) of ``params.store``, compared with every store of the data."""
-    from aftersales_kit.diagnose import diagnose_store
-    from aftersales_kit.load import load
-    from aftersales_kit.metrics import unknown_store_error
-    from aftersales_kit.rules import parse_as_of
+    params: ReportParams, *, config: str | Path | None
+) -> tuple[Diagnosis, str, Window]:
+    """(Diagnosis, rows digest, window) of ``params.store``, compared with every store of the data.
 
-    loaded = load(
+    The API's one load → window → diagnose sequence (:func:`aftersales_kit.api.diagnose_data`):
+    the command line wins, a ``[stores]`` entry of the store fills what it does not give.
+    """
+    from aftersales_kit.api import diagnose_data
+
+    computed = diagnose_data(
         list(params.data),
-        store_id=params.store_id or None,
-        config=config,
-        skip_bad_rows=params.skip_bad_rows,
-    )
-    if params.store not in loaded.report.stores:
-        raise unknown_store_error(params.store, stores=sorted(loaded.report.stores))
-    from aftersales_kit.config import load_config, store_entries, store_inputs
-
-    # The command line wins; a [stores] entry of the store fills what it does not give.
-    entries = store_entries(load_config(config), data=list(params.data))
-    configured, published = store_inputs(entries, [params.store])
-    observed = dict(configured.get(params.store, {}))
-    observed.update(
-        (name, float(value))
-        for name, value, given in (
-            ("star", params.star, params.star > 0),
-            ("aftersales_rank", params.aftersales_rank, params.aftersales_rank >= 0),
-            ("dispute_rank", params.dispute_rank, params.dispute_rank >= 0),
-        )
-        if given
-    )
-    diagnosis = diagnose_store(
-        loaded.frame,
-        store_id=params.store,
-        window=window,
-        rules=ruleset,
-        as_of=parse_as_of(params.as_of),
+        stores=[params.store],
+        start=params.start or None,
+        end=params.end or None,
+        rules=params.rules or None,
+        as_of=params.as_of or None,
         target_hours=params.target_hours or None,
-        observed=observed or None,
-        load_report=loaded.report,
-        published_hours=params.published_hours or published.get(params.store),
+        star=params.star,
+        aftersales_rank=params.aftersales_rank,
+        dispute_rank=params.dispute_rank,
+        store_id=params.store_id or None,
+        skip_bad_rows=params.skip_bad_rows,
+        published_hours=params.published_hours or None,
+        config=config,
     )
-    return diagnosis, store_digests(loaded.frame).get(params.store, "")
+    rows = store_digests(computed.frame).get(params.store, "")
+    return computed.diagnoses[params.store], rows, computed.window
+
+
+def _render_diagnosis(
+    diagnosis: Diagnosis, params: ReportParams, *, out: Path, engine_name: str, **engine_kwargs: Any
+) -> Path:
+    """Render ``params.store`` from ``diagnosis``, pickled to a private folder for the notebook."""
+    import pickle
+
+    with private_dir("report") as tmp:
+        cache = tmp / "diagnosis.pkl"
+        cache.write_bytes(pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
+        return _render(
+            dataclasses.replace(params, cache=str(cache)),
+            store_dir=out / safe_store(params.store),
+            out_dir=out,
+            engine_name=engine_name,
+            **engine_kwargs,
+        )
 
 
 def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams:
