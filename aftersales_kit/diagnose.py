@@ -552,14 +552,7 @@ def diagnose(
     """
     target = float(rules.target_hours if target_hours is None else target_hours)
     lf_all = frame.lazy()
-    found = stores_in(lf_all)
-    if stores is None:
-        selected = found
-    else:
-        selected = sorted(dict.fromkeys(str(s) for s in stores))
-        missing = [s for s in selected if s not in found]
-        if missing:
-            raise unknown_store_error(", ".join(missing), stores=found)
+    selected = _selected(stores_in(lf_all), stores)
     if not selected:
         return {}
 
@@ -589,17 +582,10 @@ def diagnose(
     result: dict[str, Diagnosis] = {}
     for sid in selected:
         kpis = kpi_now.get(sid) or _empty_kpis()
-        peers = [
-            k.mean_hours
-            for other, k in kpi_now.items()
-            if other != sid and k.counted > 0 and k.mean_hours is not None
-        ]
-        peer_median = _median(peers) if len(peers) >= MIN_PEERS else None
-        info = part("stores", sid)
-        obs = _observed_for(observed, sid)
+        peers = _peer_means(kpi_now, sid)
         result[sid] = _assemble(
             sid,
-            info=info,
+            info=part("stores", sid),
             part=partial(part, sid=sid),
             window=window,
             previous=previous,
@@ -608,9 +594,9 @@ def diagnose(
             target=target,
             kpis=kpis,
             prev_kpis=kpi_prev.get(sid) or _empty_kpis(),
-            peer_median=peer_median,
+            peer_median=_median(peers) if len(peers) >= MIN_PEERS else None,
             peer_count=len(peers),
-            observed=obs,
+            observed=_observed_for(observed, sid),
             load_report=load_report,
             available=available,
             jd_whole=jd_whole,
@@ -619,6 +605,26 @@ def diagnose(
         if orders:
             result[sid] = replace(result[sid], orders=part("orders", sid))
     return result
+
+
+def _selected(found: list[str], stores: Iterable[str] | None) -> list[str]:
+    """The store ids to diagnose (default all found), sorted; an unknown id raises."""
+    if stores is None:
+        return found
+    selected = sorted(dict.fromkeys(str(s) for s in stores))
+    missing = [s for s in selected if s not in found]
+    if missing:
+        raise unknown_store_error(", ".join(missing), stores=found)
+    return selected
+
+
+def _peer_means(kpi_now: Mapping[str, Kpis], sid: str) -> list[float]:
+    """Mean hours of the other stores with counted orders (the peers of ``sid``)."""
+    return [
+        k.mean_hours
+        for other, k in kpi_now.items()
+        if other != sid and k.counted > 0 and k.mean_hours is not None
+    ]
 
 
 def _published_for(published: float | Mapping[str, float] | None, sid: str) -> float | None:
@@ -1127,29 +1133,7 @@ def _assemble(
         _quality(part("quality"), kpis, load_report),
         holiday_years_missing=uncovered_spring_festivals(window, rules=rules),
     )
-    findings = find(
-        FindingContext(
-            rules=rules,
-            kpis=kpis,
-            prev_kpis=prev_kpis,
-            stage_hours=dict(zip(stage_means["stage"], stage_means["hours"], strict=True)),
-            short_board=short_board,
-            controllable_board=controllable_board,
-            target_hours=target,
-            alerts={r["rule"]: r for r in alerts.iter_rows(named=True)},
-            heatmap=heatmap,
-            peak_hours=peak_hours,
-            first_pass=first_pass,
-            what_if=what_if,
-            warning=warning,
-            open_at_risk=open_at_risk,
-            breakdowns=breakdowns,
-            excess=excess,
-            jd_check=jd_check,
-            limits=LIMITS,
-        )
-    )
-    return Diagnosis(
+    diagnosis = Diagnosis(
         store_id=sid,
         store_name=store_name,
         window=window,
@@ -1178,7 +1162,7 @@ def _assemble(
         first_pass_rate=first_pass,
         what_if=what_if,
         warning=warning,
-        findings=findings,
+        findings=(),  # below, from the figures
         data_quality=quality,
         observed=dict(observed),
         checkpoints=_checkpoints(part("checkpoints")),
@@ -1194,6 +1178,33 @@ def _assemble(
         classes=classes,
         team_actions=_team_actions(open_at_risk, rules=rules),
         tomorrow=tomorrow,
+    )
+    return replace(diagnosis, findings=_find(diagnosis, rules=rules))
+
+
+def _find(d: Diagnosis, *, rules: Rules) -> tuple[Finding, ...]:
+    """The findings of an assembled diagnosis (every check reads its figures)."""
+    return find(
+        FindingContext(
+            rules=rules,
+            kpis=d.kpis,
+            prev_kpis=d.prev_kpis,
+            stage_hours=dict(zip(d.stage_means["stage"], d.stage_means["hours"], strict=True)),
+            short_board=d.short_board,
+            controllable_board=d.controllable_short_board,
+            target_hours=d.target_hours,
+            alerts={r["rule"]: r for r in d.alerts.iter_rows(named=True)},
+            heatmap=d.heatmap,
+            peak_hours=d.peak_hours,
+            first_pass=d.first_pass_rate,
+            what_if=d.what_if,
+            warning=d.warning,
+            open_at_risk=d.open_at_risk,
+            breakdowns=d.breakdowns,
+            excess=d.excess,
+            jd_check=d.jd_check,
+            limits=LIMITS,
+        )
     )
 
 
