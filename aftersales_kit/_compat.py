@@ -186,7 +186,8 @@ def html_exporter_class() -> type[HTMLExporter]:
 
     After rendering, nbconvert 7 parses the whole page with BeautifulSoup (html.parser) only to add
     ``alt`` to ``<img>`` tags and ``tabindex`` to input/output areas, then re-serialises it:
-    0.5–1 s per report, more than the rest of the export. The replacement adds the output areas'
+    ~0.08 s per report, ten times the rest of the export and a third of a warm batch worker's time
+    per store (docs/benchmarks.md, 2026-12-02). The replacement adds the output areas'
     ``tabindex`` directly and deliberately skips the rest, which a report never needs:
 
     - ``alt`` on ``<img>``: a report has no ``<img>`` outputs (charts are vega-embed, tables HTML);
