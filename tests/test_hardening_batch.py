@@ -66,19 +66,22 @@ def test_item3_private_dir_is_removed_on_error_and_ctrl_c() -> None:
 
 @pytest.mark.slow
 def test_item3_batch_leaves_no_intermediate_files_in_the_output(
-    demo_data: Path, tmp_path: Path
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "reports"
     legacy = out / ".cache" / "1000101" / "old.pkl"  # left by an older version
     legacy.parent.mkdir(parents=True)
     legacy.write_bytes(b"x")
-    before = set(Path(tempfile.gettempdir()).glob("aftersales-batch-*"))
+    # A temporary folder of this test alone: parallel test workers run batches of their own.
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     result = batch.run_batch(
         [demo_data], out_dir=out, end="2026-03-31", as_of=AS_OF, workers=1, progress=False
     )
     assert not result.failed
     assert not list(out.rglob("*.pkl"))
-    assert set(Path(tempfile.gettempdir()).glob("aftersales-batch-*")) == before
+    assert list(private.iterdir()) == []
 
 
 # --- item 4: kill -9 of the parent ---------------------------------------------------------------
