@@ -628,7 +628,7 @@ def _read_raw(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
     elif suffix == ".csv":
         table, skipped = _read_csv(path, name)
         df, header_row = _with_header(table, lookup, first_row=skipped + 1)
-        raw = _Raw(df.lazy(), header_row)
+        raw = _Raw(_unwrap_excel_text(df).lazy(), header_row)
     else:
         raw = _read_excel(path, name, lookup)
     lf = raw.frame
@@ -1025,14 +1025,25 @@ def _run_plan(
 
 
 def _clean_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Text with surrounding whitespace and the ``="…"`` Excel text wrapper of the old FBP
-    export removed, and the null markers (空, -, --, 无) as null."""
+    """Text with surrounding whitespace removed and the null markers (空, -, --, 无) as null."""
     text = expr if dtype == pl.String else expr.cast(pl.String)
     text = text.str.strip_chars()
-    if dtype == pl.String:
-        wrapped = text.str.starts_with('="') & text.str.ends_with('"')
-        text = pl.when(wrapped).then(text.str.slice(2).str.strip_suffix('"')).otherwise(text)
     return pl.when(~text.is_in(NULL_MARKERS)).then(text)
+
+
+def _unwrap_excel_text(df: pl.DataFrame) -> pl.DataFrame:
+    """The old FBP CSV writes cells as ``="…"`` (Excel's keep-as-text trick): keep what is inside.
+
+    Done once when a CSV is read, so spreadsheets (which never carry it) pay nothing.
+    """
+    cells = [c for c, t in df.schema.items() if t == pl.String and c != _ROW]
+    return df.with_columns(
+        pl.when(pl.col(c).str.starts_with('="') & pl.col(c).str.ends_with('"'))
+        .then(pl.col(c).str.slice(2).str.strip_suffix('"'))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in cells
+    )
 
 
 def _clean_id(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -1295,8 +1306,11 @@ def _value_warnings(
         return unknown
     for column in ENUM_COLUMNS:
         known = sorted(KNOWN_VALUES[column])
+        unknown_rows = pl.col(column).is_not_null() & ~pl.col(column).is_in(known)
+        if not frame.select(unknown_rows.any()).item():
+            continue  # the common case: one cheap scan, no grouping
         odd = (
-            frame.filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(known))
+            frame.filter(unknown_rows)
             .group_by(column)
             .agg(pl.len().alias("n"), pl.col(_FILE).first(), pl.col(_ROW).first())
             .sort("n", column, descending=[True, False])
@@ -1313,8 +1327,9 @@ def _value_warnings(
             for value, n, file, row in odd.iter_rows()
         ]
         warnings.add("unknown_value", problems, len(problems))
-        if odd.height:
-            unknown[column] = {str(v): int(n) for v, n in odd.select(column, "n").iter_rows()}
+        unknown[column] = {str(v): int(n) for v, n in odd.select(column, "n").iter_rows()}
+    if frame.select(pl.col("store_id").n_unique()).item() < 2:
+        return unknown  # one store: no service id can be under two
     shared = (
         frame.group_by("service_id")
         .agg(pl.col("store_id").unique().sort().alias("stores"), pl.col(_FILE).first())
