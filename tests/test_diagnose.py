@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
-from factory import canonical
+from factory import canonical, order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -50,40 +50,10 @@ def done(
     stages: tuple[float, float, float, float, float],
     *,
     store: str = "S1",
-    service_type: str = "退货",
-    approve_result: str | None = None,
     **extra: object,
 ) -> dict[str, object]:
-    """A completed order whose checkpoints follow the given stage hours (0 = no checkpoint)."""
-    audit, ret, transit, inbound, process = stages
-    row: dict[str, object] = {
-        "service_id": service_id,
-        "store_id": store,
-        "store_name": f"{store}店",
-        "order_id": f"O-{service_id}",
-        "sku_name": f"商品{service_id}",
-        "service_type": service_type,
-        "reason": "质量问题",
-        "approve_result": approve_result,
-        "status": "完成",
-        "apply_time": apply,
-    }
-    t = apply + audit * H
-    row["first_audit_time"] = t
-    if ret:
-        t += ret * H
-        row["pickup_time" if approve_result == "上门取件" else "customer_ship_time"] = t
-    if transit:
-        t += transit * H
-        row["sign_time"] = t
-    if inbound:
-        t += inbound * H
-        row["inbound_time"] = t
-    t += process * H
-    row["first_process_time"] = t
-    row["complete_time"] = t
-    row.update(extra)
-    return row
+    """A completed order of store S1 whose checkpoints follow the given stage hours."""
+    return order(service_id, apply=apply, stages=stages, store=store, **extra)
 
 
 def s1_rows() -> list[dict[str, object]]:
