@@ -23,8 +23,8 @@ from aftersales_kit.errors import DataError
 if TYPE_CHECKING:
     from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.load import LoadReport
-    from aftersales_kit.rules import Window
-    from aftersales_kit.settings import Rules
+    from aftersales_kit.rules import Rules
+    from aftersales_kit.window import Window
 
 #: A file or folder path.
 StrPath = str | os.PathLike[str]
@@ -98,8 +98,8 @@ def diagnose_data(
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
     from aftersales_kit.metrics import stores_in, unknown_store_error
-    from aftersales_kit.rules import parse_as_of, parse_window
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_as_of, parse_window
 
     ruleset = load_rules(os.fspath(rules) if rules else None)
     config_path = None if config is None else os.fspath(config)

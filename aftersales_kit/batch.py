@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
     from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.load import LoadReport
-    from aftersales_kit.rules import Window
-    from aftersales_kit.settings import Rules
+    from aftersales_kit.rules import Rules
+    from aftersales_kit.window import Window
 
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
@@ -411,8 +411,8 @@ def _prepare(
 ) -> _Batch:
     """Check the options, clean what dead runs left, fix the window: the run's settings."""
     from aftersales_kit.engine import remove_stale_ipc
-    from aftersales_kit.rules import parse_as_of, parse_window
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_as_of, parse_window
 
     began = time.perf_counter()
     out = writable_dir(out_dir).resolve()
@@ -782,8 +782,8 @@ def rebuild_index(
     store of the estate appears in one overview without re-rendering anything.
     """
     from aftersales_kit import engine, portfolio
-    from aftersales_kit.rules import parse_as_of, parse_window
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_as_of, parse_window
 
     ruleset = load_rules(rules or None)
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=parse_as_of(as_of))

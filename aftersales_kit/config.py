@@ -2,7 +2,7 @@
 
 Looked up from ``--config FILE``, else the ``AFTERSALES_CONFIG`` environment variable, else
 ``./aftersales.toml`` when present. Rules (thresholds, holidays, windows) live in a separate rules
-file, see :mod:`aftersales_kit.settings`.
+file, see :mod:`aftersales_kit.rules`.
 
 Example::
 
@@ -51,8 +51,8 @@ from pydantic import (
 )
 
 from aftersales_kit.errors import UsageError
+from aftersales_kit.rules import Strict, explain, one_or_many, problem
 from aftersales_kit.schema import ALIASES, COLUMNS
-from aftersales_kit.settings import Strict, explain, one_or_many, problem
 
 DEFAULT_CONFIG = Path("aftersales.toml")
 #: A ``stores.toml`` inside a data folder gives its files their store identity (DOMAIN §2).

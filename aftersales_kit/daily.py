@@ -45,9 +45,9 @@ if TYPE_CHECKING:
     from aftersales_kit.deliver import Delivery, RecipientsFile, ReportOptions, StoreRecipients
     from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.load import Loaded
-    from aftersales_kit.rules import Window
-    from aftersales_kit.settings import Rules
+    from aftersales_kit.rules import Rules
     from aftersales_kit.smtp import SmtpSettings
+    from aftersales_kit.window import Window
 
 RECORD_PREFIX = "daily-"
 PUSH_THREADS = 8
@@ -316,9 +316,9 @@ def _plan(args: argparse.Namespace) -> _Plan:
     from aftersales_kit import report as _report
     from aftersales_kit.config import load_config
     from aftersales_kit.files import writable_dir
-    from aftersales_kit.rules import parse_as_of, parse_window
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
     from aftersales_kit.smtp import smtp_settings
+    from aftersales_kit.window import parse_as_of, parse_window
 
     config = _report.use_config(args)
     out = writable_dir(Path(args.out), error=DeliveryError).resolve()

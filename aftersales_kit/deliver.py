@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from aftersales_kit import format as fmt
 from aftersales_kit import text
 from aftersales_kit.errors import DeliveryError, ReportError, UnknownStoreError, UsageError
-from aftersales_kit.export import action_lists_bytes
 from aftersales_kit.files import atomic_write
 from aftersales_kit.resources import resource_dir
 from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
+from aftersales_kit.xlsx import action_lists_bytes
 
 if TYPE_CHECKING:
     import altair as alt
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from aftersales_kit.config import StoreEntry
     from aftersales_kit.diagnose import Diagnosis, Finding
     from aftersales_kit.report import ReportParams
-    from aftersales_kit.rules import Window
+    from aftersales_kit.window import Window
 
 TEMPLATE_DIR = resource_dir("templates") / "email"  # inside the wheel, or the checkout's
 #: Gmail clips bodies above ~102 KB; CID images do not count, markup and inline CSS do.
@@ -1067,8 +1067,8 @@ def _diagnoses(
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
     from aftersales_kit.report import store_digests
-    from aftersales_kit.rules import parse_as_of, parse_window
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_as_of, parse_window
 
     if args.data:
         paths = [Path(p).resolve() for p in args.data]

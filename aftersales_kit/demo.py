@@ -681,7 +681,7 @@ def store_profiles(stores: int, *, seed: int = 7) -> tuple[StoreProfile, ...]:
 def _parse_end(end: date | datetime | str | None) -> date:
     if end is None:
         # Yesterday in China, the day JD's 考核周期 ends (the report's default window too).
-        from aftersales_kit.rules import CHINA
+        from aftersales_kit.window import CHINA
 
         return datetime.now(CHINA).date() - timedelta(days=1)
     if isinstance(end, datetime):

@@ -2,7 +2,7 @@
 
 The report, notebook and email render from a :class:`Diagnosis` without computing anything.
 All per-order rules (scene, clock end, stage hours, exclusions, alert flags, open-order status)
-come from :mod:`aftersales_kit.rules` and the KPIs from :mod:`aftersales_kit.metrics`; this
+come from :mod:`aftersales_kit.orders` and the KPIs from :mod:`aftersales_kit.metrics`; this
 module only aggregates them. Personal columns are masked here
 (:func:`aftersales_kit.format.mask_personal`), so raw personal data never leaves this module.
 
@@ -23,7 +23,7 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
   orders already counted), ties broken by service_id.
 - **Open orders at risk** = open orders whose apply date is within ``history_days`` of
   ``as_of`` (so the next window can still count them) and that have a rule left to break, with
-  the status from :func:`aftersales_kit.rules.open_order_status` (``hours_to_breach`` < 0: hours
+  the status from :func:`aftersales_kit.orders.open_order_status` (``hours_to_breach`` < 0: hours
   already over). ``projected_mean_delta`` = the change of the current window's mean if the
   order were closed now at its elapsed hours and counted:
   ``(elapsed_hours − mean_hours) / (counted + 1)``.
@@ -87,18 +87,17 @@ from aftersales_kit.metrics import (
     stores_in,
     unknown_store_error,
 )
-from aftersales_kit.rules import (
+from aftersales_kit.orders import (
     RULE_INPUTS,
     DataTraits,
-    Window,
     data_traits,
     derive_orders,
     first_match,
     open_order_status,
-    uncovered_spring_festivals,
     window_sample,
 )
-from aftersales_kit.settings import EXCLUDED_REASONS, STAGES, Rules, SceneName, Stage, Status
+from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Rules, SceneName, Stage, Status
+from aftersales_kit.window import Window, uncovered_spring_festivals
 
 if TYPE_CHECKING:
     from aftersales_kit.load import LoadReport
@@ -423,7 +422,7 @@ class Diagnosis:
     def to_excel(self, path: str | Path, *, lang: str | None = None) -> Path:
         """Write the action lists (open orders at risk, alerts, TOP100 …) as an ``.xlsx``, the
         same workbook the email attaches. Returns the path."""
-        from aftersales_kit.export import write_action_lists
+        from aftersales_kit.xlsx import write_action_lists
 
         return write_action_lists(self, path=Path(path), lang=lang or self.lang)
 

@@ -33,13 +33,13 @@ from aftersales_kit.format import (
     Stage,
     Star,
 )
-from aftersales_kit.settings import SceneName
-from aftersales_kit.settings import Stage as StageName  # format.Stage is the finding value
+from aftersales_kit.rules import SceneName
+from aftersales_kit.rules import Stage as StageName  # format.Stage is the finding value
 
 if TYPE_CHECKING:
     from aftersales_kit.diagnose import JdCheck, ShortBoard, WarningRisk
     from aftersales_kit.metrics import Kpis
-    from aftersales_kit.settings import Rules
+    from aftersales_kit.rules import Rules
 
 
 class FindingKind(enum.StrEnum):

@@ -18,17 +18,15 @@ from typing import Any, Literal, NotRequired, TypedDict
 import polars as pl
 
 from aftersales_kit.errors import UnknownStoreError
-from aftersales_kit.rules import (
+from aftersales_kit.orders import (
     DataTraits,
-    Window,
     data_traits,
     derive_orders,
     open_order_status,
-    parse_as_of,
-    parse_window,
     window_sample,
 )
-from aftersales_kit.settings import EXCLUDED_REASONS, RULE_NAMES, STAGES, Rules, load_rules
+from aftersales_kit.rules import EXCLUDED_REASONS, RULE_NAMES, STAGES, Rules, load_rules
+from aftersales_kit.window import Window, parse_as_of, parse_window
 
 #: Stage keys of the §7 ``stages`` object (intervention is the mean hours subtracted).
 STAGE_KEYS: tuple[str, ...] = (*STAGES, "intervention")
@@ -273,7 +271,7 @@ def store_metrics(
     Parameters
     ----------
     orders
-        Canonical orders or :func:`aftersales_kit.rules.derive_orders` output, any stores.
+        Canonical orders or :func:`aftersales_kit.orders.derive_orders` output, any stores.
     window, rules
         The sample window and the rules.
     engine

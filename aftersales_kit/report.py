@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
     from aftersales_kit.diagnose import Diagnosis
-    from aftersales_kit.rules import Window
+    from aftersales_kit.window import Window
 
 ROOT = Path(__file__).resolve().parent.parent
 # in a checkout or inside the installed wheel (resources.py)
@@ -503,8 +503,8 @@ def _export_input(nb: NotebookNode, *, lang: str) -> tuple[NotebookNode, dict[st
 
 
 def _window(params: ReportParams) -> Window:
-    from aftersales_kit.rules import parse_as_of, parse_window
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_as_of, parse_window
 
     rules = load_rules(params.rules or None)
     return parse_window(

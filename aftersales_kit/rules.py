@@ -1,672 +1,585 @@
-"""Per-order JD rules (DOMAIN §3–§5): scene, clock end, hours, stages, alerts, window sample.
+"""JD rule settings (DOMAIN §3–§5): thresholds, holiday windows, the scene table, window lengths.
 
-Everything is a polars expression over whole columns; nothing loops over rows, so the same code
-serves one store in a test and every store of a 10 M-row export in one lazy query.
+The packaged ``rules_default.toml`` holds the defaults; a user rules file (``--rules FILE``)
+overrides any subset of it. Scalar keys and the keys of ``[thresholds]`` and ``[stage_targets]``
+override one by one; the arrays (``holidays``, ``scenes``, status lists) replace the default array
+whole, because merging two holiday calendars or two scene tables element by element has no sensible
+meaning.
 
-Hours are calendar hours as floats at microsecond precision: ``Δµs / 3_600_000_000``.
+The merged file is validated by a pydantic schema (:class:`RulesFile`, every table with
+``extra="forbid"``); :func:`explain` turns its errors into messages that name the key path
+(``holidays.0.from``), the bad value and what was allowed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+import dataclasses
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import date, datetime, time
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
+from typing import Annotated, Any, Literal, Self, TypeVar, get_args, get_origin
 
-import polars as pl
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from aftersales_kit.errors import UsageError
+from aftersales_kit.errors import RulesError
 from aftersales_kit.schema import COLUMNS
-from aftersales_kit.settings import (
-    RULE_NAMES,
-    STAGES,
-    ExcludedReason,
-    Rule,
-    Rules,
-    SceneName,
-    SceneRule,
-    Stage,
-    Stop,
-)
-
-if TYPE_CHECKING:
-    from polars.expr.whenthen import ChainedThen, Then
-
-US_PER_HOUR = 3_600_000_000
-CHINA = ZoneInfo("Asia/Shanghai")
-_YES = ("是", "true", "True")
-
-#: Columns ``derive_orders`` adds, in order.
-DERIVED_COLUMNS: tuple[str, ...] = (
-    "scene",
-    "return_start",
-    "clock_end",
-    "is_open",
-    "gross_hours",
-    "intervention_hours",
-    "hours",
-    *(f"stage_{s}" for s in STAGES),
-    "out_of_order",
-    "intervention_unbounded",
-    *(f"alert_{r}" for r in RULE_NAMES),
-    "jd_diff_hours",
-    "jd_matched",
-)
-#: Scenes whose open orders never wait for goods to come back (DOMAIN §3, issue 10 claim 5).
-NO_RETURN_SCENES: tuple[str, ...] = (
-    SceneName.OFFLINE_REPLACEMENT.value,
-    SceneName.FLASH_REFUND.value,
-    SceneName.REFUND_ONLY.value,
-    SceneName.COMPENSATION.value,
-)
-#: Columns ``window_sample`` adds.
-SAMPLE_COLUMNS: tuple[str, ...] = ("in_window", "excluded_reason", "counted")
-#: Columns ``open_order_status`` adds.
-OPEN_COLUMNS: tuple[str, ...] = (
-    "elapsed_hours",
-    "stage",
-    "rule",
-    "breached",
-    "hours_to_breach",
-    "rules_broken",
-)
 
 
-@dataclass(frozen=True)
-class Window:
-    """A window of whole days, both ends inclusive (JD: end = yesterday, 30 days)."""
+class Rule(StrEnum):
+    """§5 alert rules, in report order."""
 
-    start: date
-    end: date
-
-    def __post_init__(self) -> None:
-        if self.start > self.end:
-            msg = (
-                f"窗口开始日期晚于结束日期 (window start {self.start} is after end {self.end}); "
-                "请检查 --start/--end (check --start/--end)"
-            )
-            raise UsageError(msg)
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-    @property
-    def start_at(self) -> datetime:
-        """First instant inside the window."""
-        return datetime.combine(self.start, time())
-
-    @property
-    def end_before(self) -> datetime:
-        """First instant after the window (the window is ``[start_at, end_before)``)."""
-        return datetime.combine(self.end + timedelta(days=1), time())
-
-    def previous(self) -> Window:
-        """The window of the same length that ends the day before this one starts."""
-        end = self.start - timedelta(days=1)
-        return Window(start=end - timedelta(days=self.days - 1), end=end)
+    AUDIT_OVER_24H = "audit_over_24h"
+    RETURN_SHIP_OVER_24H = "return_ship_over_24h"
+    TRACKING_STALE_OVER_48H = "tracking_stale_over_48h"
+    TRANSIT_OVER_72H = "transit_over_72h"
+    INBOUND_OVER_24H = "inbound_over_24h"
+    INBOUND_OVER_48H = "inbound_over_48h"
+    PROCESS_OVER_24H = "process_over_24h"
+    TOTAL_OVER_60H = "total_over_60h"
 
 
-def default_window(
-    *, end: date | None = None, rules: Rules, as_of: datetime | None = None
-) -> Window:
-    """JD's window: ``end`` (default the day before ``as_of``, i.e. yesterday in China) and the
-    ``window_days − 1`` days before it."""
-    if end is None:
-        now = as_of if as_of is not None else datetime.now(CHINA).replace(tzinfo=None)
-        end = now.date() - timedelta(days=1)
-    return Window(start=end - timedelta(days=rules.window_days - 1), end=end)
+class Stage(StrEnum):
+    """§4 stages, in checkpoint order."""
+
+    AUDIT = "audit"
+    RETURN_SHIP = "return_ship"
+    TRANSIT = "transit"
+    INBOUND = "inbound"
+    PROCESS = "process"
 
 
-def hours_between(later: pl.Expr, *, earlier: pl.Expr) -> pl.Expr:
-    """Calendar hours from ``earlier`` to ``later`` (null when either is null)."""
-    return (later - earlier).dt.total_microseconds() / US_PER_HOUR
+class ExcludedReason(StrEnum):
+    """§3 exclusion reasons, in precedence order."""
+
+    HOLIDAY = "holiday"
+    APPLY_TOO_OLD = "apply_too_old"
+    CANCELLED_BEFORE_AUDIT = "cancelled_before_audit"
+    MISSING_END = "missing_end"
+    INVALID = "invalid"
 
 
-def _scene_match(rule: SceneRule) -> pl.Expr:
-    """Any of the row's fields equals one of its values or starts with one of its prefixes."""
-    hits: list[pl.Expr] = []
-    for name in rule.fields:
-        col = pl.col(name)
-        if COLUMNS[name] == pl.Boolean:
-            if any(v in _YES for v in rule.values):
-                hits.append(col.fill_null(False))
-            continue
-        if rule.values:
-            hits.append(col.is_in(list(rule.values)).fill_null(False))
-        hits.extend(col.str.starts_with(p).fill_null(False) for p in rule.prefixes)
-    return pl.any_horizontal(hits) if hits else pl.lit(False)
+class Stop(StrEnum):
+    """Checkpoints a scene's clock can stop at."""
+
+    FIRST_AUDIT = "first_audit"
+    FIRST_PROCESS = "first_process"
 
 
-def first_match(branches: Iterable[tuple[pl.Expr, pl.Expr]], *, otherwise: pl.Expr) -> pl.Expr:
-    """``when(c1).then(v1).when(c2).then(v2)….otherwise(o)``: the value of the first condition that
-    holds, ``otherwise`` when none does (or when there are no branches)."""
-    chain: Then | ChainedThen | None = None
-    for cond, value in branches:
-        chain = (pl.when(cond) if chain is None else chain.when(cond)).then(value)
-    return otherwise if chain is None else chain.otherwise(otherwise)
+class SceneName(StrEnum):
+    """Scenes the code names: the packaged scene table's and the service types (DOMAIN §3).
 
-
-def _scene_exprs(rules: Rules) -> tuple[pl.Expr, pl.Expr]:
-    """(scene name, clock stops at first audit) from the ordered scene table."""
-    matches = [(_scene_match(rule), rule) for rule in rules.scenes]
-    scene = first_match(
-        ((m, pl.lit(rule.scene)) for m, rule in matches), otherwise=pl.col("service_type")
-    )
-    audit_ended = first_match(
-        ((m, pl.lit(rule.stop == Stop.FIRST_AUDIT)) for m, rule in matches), otherwise=pl.lit(False)
-    )
-    return scene, audit_ended
-
-
-#: §4 checkpoints after apply, in order; the clock end (first_process or first_audit) closes.
-CHECKPOINTS: tuple[str, ...] = ("first_audit_time", "return_start", "sign_time", "inbound_time")
-_APPLY, _AUDIT, _RETURN, _SIGN, _INBOUND, _END = range(6)
-
-
-def _gap_stage(start: int, end: int) -> Stage:
-    """The §4 stage of a gap between two checkpoints that take part (first row that fits)."""
-    if start == _APPLY:
-        return Stage.AUDIT
-    if end == _RETURN:
-        return Stage.RETURN_SHIP
-    if start == _RETURN:
-        return Stage.TRANSIT
-    if start == _AUDIT and end in (_SIGN, _INBOUND):
-        return Stage.RETURN_SHIP
-    if start == _SIGN and end == _INBOUND:
-        return Stage.INBOUND
-    return Stage.PROCESS
-
-
-#: What each §5 rule needs in the data set; a rule whose inputs no loaded row has is unavailable.
-RULE_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "audit_over_24h": (),
-    "return_ship_over_24h": (("pickup_time", "customer_ship_time"),),
-    "tracking_stale_over_48h": (
-        ("pickup_time", "customer_ship_time"),
-        ("logistics_update_time",),
-    ),
-    "transit_over_72h": (("pickup_time", "customer_ship_time"), ("sign_time", "inbound_time")),
-    "inbound_over_24h": (("sign_time",), ("inbound_time",)),
-    "inbound_over_48h": (("sign_time",), ("inbound_time",)),
-    "process_over_24h": (("inbound_time",),),
-    "total_over_60h": (),
-}
-
-
-def _available_expr(rule: str) -> pl.Expr:
-    """True when every input group of ``rule`` has a value somewhere in the whole frame."""
-    groups = [
-        pl.any_horizontal(pl.col(c).is_not_null().any() for c in group)
-        for group in RULE_INPUTS[rule]
-    ]
-    return pl.all_horizontal(groups) if groups else pl.lit(True)
-
-
-def _jd_whole_expr() -> pl.Expr:
-    jd = pl.col("jd_hours")
-    return (jd.is_null() | (jd == jd.round(0))).all()
-
-
-@dataclass(frozen=True)
-class DataTraits:
-    """Facts about the whole data set that per-order rules depend on (DOMAIN §3, §5).
-
-    ``available``: rule -> whether any loaded row has the rule's inputs (else the rule is
-    unavailable, null). ``jd_whole_hours``: every 售后整体时长 is a whole number (the old export),
-    so reconciliation allows 1 h instead of 0.01 h.
+    A user scene table may add others; the data's ``scene`` column stays a plain string.
     """
 
-    available: Mapping[str, bool]
-    jd_whole_hours: bool
+    CANCELLED = "取消"
+    REFUSED = "拒绝"
+    COMPENSATION = "直赔/补发"
+    FLASH_REFUND = "闪电退款"
+    OFFLINE_REPLACEMENT = "线下换新"
+    HOME_REPLACEMENT = "上门换新"
+    REPAIR_REPLACEMENT = "返修换新"
+    REFUND_ONLY = "仅退款"
+    REFUND_RECEIVED = "已收货退款"
+    REFUND_NOT_RECEIVED = "未收货退款"
+    PRESALE_REFUND = "售前退款"
+    RETURN = "退货"
+    EXCHANGE = "换货"
+    REPAIR = "维修"
 
 
-def data_traits(frame: pl.DataFrame | pl.LazyFrame) -> DataTraits:
-    """The :class:`DataTraits` of ``frame`` (canonical orders, every store loaded): one scan."""
-    exprs = [*(_available_expr(r).alias(r) for r in RULE_NAMES), _jd_whole_expr().alias("_jd")]
-    row = frame.lazy().select(exprs).collect().row(0, named=True)
-    return DataTraits(
-        available=MappingProxyType({r: bool(row[r]) for r in RULE_NAMES}),
-        jd_whole_hours=bool(row["_jd"]),
-    )
+class Status(StrEnum):
+    """服务单状态 values the code names: the packaged terminal ones, and 待客户反馈."""
+
+    COMPLETED = "完成"
+    CANCELLED = "取消"
+    AUDIT_REJECTED = "审核不通过"
+    AUDIT_CLOSED = "审核关闭"
+    REFUSED = "拒绝"
+    AWAITING_CUSTOMER = "待客户反馈"
 
 
-def alert_availability(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, bool]:
-    """Rule -> whether the data set has its inputs (DOMAIN §5: unavailable rules are null)."""
-    return dict(data_traits(frame).available)
+# The tuples hold the plain strings: a polars frame built from enum members would get an Enum
+# dtype, while the strings keep every frame and JSON file as it was.
+#: §5 alert rules in report order.
+RULE_NAMES: tuple[str, ...] = tuple(r.value for r in Rule)
+#: §4 stages in checkpoint order.
+STAGES: tuple[str, ...] = tuple(s.value for s in Stage)
+#: §3 exclusion reasons in precedence order.
+EXCLUDED_REASONS: tuple[str, ...] = tuple(r.value for r in ExcludedReason)
+#: No threshold, target or window length is sensibly above ten years of hours or days.
+MAX_RULE_VALUE = 87_600
+#: Checkpoints a scene's clock can stop at.
+STOPS: tuple[str, ...] = tuple(s.value for s in Stop)
+
+_STRING_COLUMNS = tuple(c for c, t in COLUMNS.items() if t == COLUMNS["status"])
+#: Columns a scene row may match on: text columns and the yes/no flash_refund.
+_SCENE_FIELDS = (*_STRING_COLUMNS, "flash_refund")
+#: Tables whose keys a user file overrides one by one (the rest is replaced whole).
+_TABLES = ("thresholds", "stage_targets")
+_N = TypeVar("_N", int, float)
 
 
-def derive_orders(
-    frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules, traits: DataTraits | None = None
-) -> pl.LazyFrame:
-    """Every canonical column plus the per-order JD figures (DOMAIN §3–§5).
+@dataclasses.dataclass(frozen=True)
+class SceneRule:
+    """A DOMAIN §3 scene table row: any of ``fields`` equal to one of ``values`` or starting with
+    one of ``prefixes`` ⇒ ``scene``, clock stops at ``stop``. A yes/no field (flash_refund)
+    matches when it is true and ``values`` holds 是."""
 
-    Parameters
-    ----------
-    frame
-        Canonical orders (``schema.COLUMNS``), any number of stores: rule availability (§5) is
-        decided over the whole frame, so pass every store loaded.
-    rules
-        From :func:`aftersales_kit.settings.load_rules`.
-    traits
-        Data-set facts computed on every store loaded (:func:`data_traits`); by default they are
-        computed over ``frame`` itself. Pass them when ``frame`` is a filtered part.
-
-    Returns
-    -------
-    LazyFrame with the input columns (``complete_time`` filled with the clock end where the source
-    has no 暂完结时间) and ``DERIVED_COLUMNS``: ``scene``, ``return_start``, ``clock_end``,
-    ``is_open``, ``gross_hours``, ``intervention_hours``, ``hours``,
-    ``stage_<audit|return_ship|transit|inbound|process>``, ``out_of_order``,
-    ``intervention_unbounded``, ``alert_<rule>`` (null when the rule is unavailable),
-    ``jd_diff_hours``, ``jd_matched``.
-
-    Examples
-    --------
-    >>> derive_orders(frame, rules=load_rules()).select("service_id", "scene", "hours").collect()
-    """
-    lf = frame.lazy()
-    scene, audit_ended = _scene_exprs(rules)
-    apply = pl.col("apply_time")
-    lf = lf.with_columns(
-        scene.alias("scene"),
-        audit_ended.alias("_audit_ended"),
-        pl.coalesce("pickup_time", "customer_ship_time").alias("return_start"),
-    ).with_columns(
-        pl.when(pl.col("_audit_ended"))
-        .then(pl.col("first_audit_time"))
-        .otherwise(pl.col("first_process_time"))
-        .alias("clock_end"),
-    )
-    # 暂完结: the source's time where it has one, else the moment the clock stopped.
-    lf = lf.with_columns(pl.coalesce("complete_time", "clock_end").alias("complete_time"))
-    end = pl.col("clock_end")
-    lf = lf.with_columns(
-        (
-            pl.col("complete_time").is_null()
-            & ~pl.col("status").is_in(list(rules.terminal_statuses)).fill_null(False)
-        ).alias("is_open"),
-        (end.is_not_null() & apply.is_not_null() & (end >= apply)).alias("_valid"),
-    )
-    lf = _stage_chain(lf)
-    lf = _durations(lf)
-    lf = _alerts(lf, rules=rules, traits=traits)
-    lf = _jd_check(lf, traits=traits)
-    names = lf.collect_schema().names()
-    keep = [c for c in names if not c.startswith("_") and c not in DERIVED_COLUMNS]
-    return lf.select(*keep, *DERIVED_COLUMNS)
+    scene: str
+    fields: tuple[str, ...]
+    values: tuple[str, ...]
+    stop: str  # "first_audit" or "first_process"
+    missing_stop: str = "missing_end"  # exclusion reason when the stop timestamp is missing
+    prefixes: tuple[str, ...] = ()
 
 
-def _stage_chain(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """§4: which checkpoints take part, and where each gap starts.
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """Every tunable of the JD rules; build with :func:`load_rules`, never mutate."""
 
-    A checkpoint takes part (``_t<i>``) when present, not after the clock end and not before the
-    previous one that took part (else ``_ooo<i>``: out of order); audit-ended scenes have only the
-    audit checkpoint. ``_pt<i>`` / ``_pk<i>`` are the time and index of the checkpoint that a gap
-    ending at ``i`` starts from (``i`` = 5 is the clock end); the pair decides the gap's stage.
-    """
-    end = pl.col("clock_end")
-    lf = lf.with_columns(pl.col("apply_time").alias("_pt1"), pl.lit(_APPLY).alias("_pk1"))
-    for i, name in enumerate(CHECKPOINTS, start=1):
-        c = pl.col(name)
-        present = c.is_not_null() & (c <= end)
-        if i > _AUDIT:
-            present = present & ~pl.col("_audit_ended")
-        take = (present & (c >= pl.col(f"_pt{i}"))).fill_null(False)
-        lf = lf.with_columns(
-            take.alias(f"_t{i}"), (present.fill_null(False) & ~take).alias(f"_ooo{i}")
-        ).with_columns(
-            pl.when(pl.col(f"_t{i}")).then(c).otherwise(pl.col(f"_pt{i}")).alias(f"_pt{i + 1}"),
-            pl.when(pl.col(f"_t{i}"))
-            .then(pl.lit(i))
-            .otherwise(pl.col(f"_pk{i}"))
-            .alias(f"_pk{i + 1}"),
-        )
-    return lf
-
-
-def _durations(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Stage hours from the chain, gross hours, intervention and counted hours."""
-    end = pl.col("clock_end")
-    apply = pl.col("apply_time")
-    valid = pl.col("_valid")
-    last = len(CHECKPOINTS)
-    # Every gap that can exist, (start index, end index), booked to its §4 stage.
-    gaps: dict[str, list[pl.Expr]] = {s: [] for s in STAGES}
-    for i in range(1, _END + 1):
-        ends_at = end if i == _END else pl.col(CHECKPOINTS[i - 1])
-        taken = pl.lit(True) if i == _END else pl.col(f"_t{i}")
-        hours = hours_between(ends_at, earlier=pl.col(f"_pt{i}")).clip(lower_bound=0.0)
-        for k in range(i):
-            gaps[_gap_stage(k, i)].append(
-                pl.when(taken & (pl.col(f"_pk{i}") == k)).then(hours).otherwise(0.0)
-            )
-    stage_exprs = [
-        pl.when(valid).then(pl.sum_horizontal(gaps[s]).fill_null(0.0)).alias(f"stage_{s}")
-        for s in STAGES
-    ]
-    out_of_order = pl.any_horizontal(pl.col(f"_ooo{i}") for i in range(1, last + 1))
-
-    flagged = pl.col("jd_intervened").fill_null(False)
-    i_start, i_end = pl.col("intervention_start"), pl.col("intervention_end")
-    bounded = flagged & i_start.is_not_null() & i_end.is_not_null()
-    overlap = hours_between(
-        pl.min_horizontal(i_end, end), earlier=pl.max_horizontal(i_start, apply)
-    )
-    intervention = (
-        pl.when(valid & bounded & ~pl.col("_audit_ended"))
-        .then(overlap.clip(lower_bound=0.0))
-        .otherwise(0.0)
-    )
-    gross = pl.when(valid).then(hours_between(end, earlier=apply))
-    return lf.with_columns(
-        gross.alias("gross_hours"),
-        intervention.alias("intervention_hours"),
-        *stage_exprs,
-        (valid & out_of_order).alias("out_of_order"),
-        (flagged & ~bounded).alias("intervention_unbounded"),
-    ).with_columns((pl.col("gross_hours") - pl.col("intervention_hours")).alias("hours"))
-
-
-def _taken(i: int) -> pl.Expr:
-    """Checkpoint ``i``'s time when it took part in the stage chain, else null."""
-    return pl.when(pl.col(f"_t{i}")).then(pl.col(CHECKPOINTS[i - 1]))
-
-
-def _alerts(lf: pl.LazyFrame, *, rules: Rules, traits: DataTraits | None) -> pl.LazyFrame:
-    """§5 rules on completed orders, from the stage chain only; null when unavailable."""
-    th = rules.thresholds
-    audit, ret, sign, inbound = _taken(_AUDIT), _taken(_RETURN), _taken(_SIGN), _taken(_INBOUND)
-    end = pl.col("clock_end")
-    update = pl.col("logistics_update_time")
-    update_in_chain = pl.when((update >= ret) & (update <= end)).then(update)
-    process_end = pl.when(~pl.col("_audit_ended")).then(end)
-    spans = {
-        "audit_over_24h": (audit, pl.col("apply_time")),
-        "return_ship_over_24h": (ret, audit),
-        "tracking_stale_over_48h": (update_in_chain, ret),
-        "transit_over_72h": (pl.coalesce(sign, inbound), ret),
-        "inbound_over_24h": (inbound, sign),
-        "inbound_over_48h": (inbound, sign),
-        "process_over_24h": (process_end, inbound),
-    }
-    completed = ~pl.col("is_open")
-    exprs = []
-    for rule in RULE_NAMES:
-        if rule == Rule.TOTAL_OVER_60H:
-            over = pl.col("hours") > th[rule]
-        else:
-            later, earlier = spans[rule]
-            over = hours_between(later, earlier=earlier) > th[rule]
-        fired = completed & over.fill_null(False)
-        available = _available_expr(rule) if traits is None else pl.lit(traits.available[rule])
-        exprs.append(pl.when(available).then(fired).alias(f"alert_{rule}"))
-    return lf.with_columns(exprs)
-
-
-#: |ours − JD| within which an order matches JD's 售后整体时长(H) (DOMAIN §3).
-JD_MATCH_HOURS = 0.01
-#: The same when every jd_hours of the data set is whole (the old export rounds to hours).
-JD_MATCH_WHOLE_HOURS = 1.0
-
-
-def _jd_check(lf: pl.LazyFrame, *, traits: DataTraits | None) -> pl.LazyFrame:
-    """Ours − JD's 售后整体时长(H) per order, and whether they match (DOMAIN §3)."""
-    jd = pl.col("jd_hours")
-    all_whole = _jd_whole_expr() if traits is None else pl.lit(traits.jd_whole_hours)
-    tolerance = pl.when(all_whole).then(JD_MATCH_WHOLE_HOURS).otherwise(JD_MATCH_HOURS)
-    diff = pl.col("hours") - jd
-    return lf.with_columns(diff.alias("jd_diff_hours")).with_columns(
-        pl.when(pl.col("jd_diff_hours").is_not_null())
-        .then(pl.col("jd_diff_hours").abs() <= tolerance + 1e-9)
-        .alias("jd_matched")
-    )
-
-
-def _audit_ended_scenes(rules: Rules) -> list[str]:
-    return [s.scene for s in rules.scenes if s.stop == Stop.FIRST_AUDIT]
-
-
-def window_sample(orders: pl.LazyFrame, *, window: Window, rules: Rules) -> pl.LazyFrame:
-    """Add the sample (口径) of ``window``: ``in_window``, ``excluded_reason``, ``counted``.
-
-    ``in_window``: complete_time in ``[start 00:00, end+1 00:00)``. An in-window order is counted
-    unless one reason applies; the first of holiday, apply_too_old (apply date before
-    ``end − (history_days − 1)``), cancelled_before_audit, missing_end, invalid is recorded.
-    An order without apply_time has no valid duration and lands in ``invalid``.
-    """
-    complete = pl.col("complete_time")
-    apply = pl.col("apply_time")
-    in_window = ((complete >= window.start_at) & (complete < window.end_before)).fill_null(False)
-    holiday = pl.lit(False)
-    for start, end in rules.holidays:
-        holiday = holiday | ((apply >= start) & (apply < end)).fill_null(False)
-    oldest = datetime.combine(window.end - timedelta(days=rules.history_days - 1), time())
-    cancel_scenes = [
-        s.scene for s in rules.scenes if s.missing_stop == ExcludedReason.CANCELLED_BEFORE_AUDIT
-    ]
-    no_end = pl.col("clock_end").is_null()
-    reason = (
-        pl.when(~pl.col("in_window"))
-        .then(pl.lit(None, dtype=pl.String))
-        .when(holiday)
-        .then(pl.lit(ExcludedReason.HOLIDAY))
-        .when((apply < oldest).fill_null(False))
-        .then(pl.lit(ExcludedReason.APPLY_TOO_OLD))
-        .when(no_end & pl.col("scene").is_in(cancel_scenes).fill_null(False))
-        .then(pl.lit(ExcludedReason.CANCELLED_BEFORE_AUDIT))
-        .when(no_end)
-        .then(pl.lit(ExcludedReason.MISSING_END))
-        .when(pl.col("hours").is_null())
-        .then(pl.lit(ExcludedReason.INVALID))
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
-    return (
-        orders.lazy()
-        .with_columns(in_window.alias("in_window"))
-        .with_columns(reason.alias("excluded_reason"))
-        .with_columns((pl.col("in_window") & pl.col("excluded_reason").is_null()).alias("counted"))
-    )
-
-
-def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl.LazyFrame:
-    """Open orders (``is_open``) as of ``as_of`` with the §5 open-order rules.
-
-    Adds ``elapsed_hours`` (as_of − apply_time minus JD intervention so far; the fixed ``hours``
-    when the clock already stopped), ``stage`` (audit, return_ship, transit, inbound, process, or
-    ``stopped`` when the clock end is already recorded), ``rule`` (the rule broken, else the one
-    that will break next; null when none can), ``breached``, ``hours_to_breach`` (threshold minus
-    time spent; negative = hours already over) and ``rules_broken`` (comma-joined, null if none).
-
-    When several rules are broken, ``rule`` is the broken stage rule with the highest threshold
-    (e.g. inbound_over_48h over inbound_over_24h), else total_over_60h.
-    """
-    now = pl.lit(as_of, dtype=pl.Datetime("us"))
-    htb = _hours_to_breach(rules.thresholds, now=now)
-    lf = (
-        orders.lazy()
-        .filter(pl.col("is_open"))
-        .with_columns(
-            _elapsed_hours(rules, now=now).alias("elapsed_hours"),
-            _open_stage(rules).alias("stage"),
-        )
-        .with_columns([e.alias(f"_htb_{r}") for r, e in htb.items()])
-    )
-    lf = _with_rule(lf, thresholds=rules.thresholds)
-    names = lf.collect_schema().names()
-    keep = [c for c in names if not c.startswith("_") and c not in OPEN_COLUMNS]
-    return lf.select(*keep, *OPEN_COLUMNS)
-
-
-def _elapsed_hours(rules: Rules, *, now: pl.Expr) -> pl.Expr:
-    """Hours so far minus JD intervention so far; the fixed ``hours`` once the clock stopped."""
-    apply = pl.col("apply_time")
-    audit_ended = pl.col("scene").is_in(_audit_ended_scenes(rules)).fill_null(False)
-    flagged = pl.col("jd_intervened").fill_null(False)
-    i_start, i_end = pl.col("intervention_start"), pl.col("intervention_end")
-    bounded = flagged & i_start.is_not_null() & i_end.is_not_null() & ~audit_ended
-    so_far = hours_between(pl.min_horizontal(i_end, now), earlier=pl.max_horizontal(i_start, apply))
-    running = hours_between(now, earlier=apply) - pl.when(bounded).then(
-        so_far.clip(lower_bound=0.0)
-    ).otherwise(0.0)
-    stopped = pl.col("hours").is_not_null()
-    return pl.when(stopped).then(pl.col("hours")).otherwise(running)
-
-
-def _open_stage(rules: Rules) -> pl.Expr:
-    """The stage an open order waits in, or ``stopped`` when its clock end is recorded."""
-    audit, ret = pl.col("first_audit_time"), pl.col("return_start")
-    sign, inbound = pl.col("sign_time"), pl.col("inbound_time")
-    return_ways = list(rules.return_approve_results)
-    # An open 上门换新/线下换新 order waits for the merchant to send the new item, a 闪电退款 or
-    # refund-only one for the refund: none waits for goods to come back.
-    expects_return = (
-        pl.col("service_type").is_in(list(rules.return_service_types)).fill_null(False)
-        | pl.col("approve_result").is_in(return_ways).fill_null(False)
-        | pl.col("return_method").is_in(return_ways).fill_null(False)
-    ) & ~pl.col("scene").is_in(list(NO_RETURN_SCENES)).fill_null(False)
-    return (
-        pl.when(pl.col("hours").is_not_null())
-        .then(pl.lit("stopped"))
-        .when(audit.is_null())
-        .then(pl.lit(Stage.AUDIT))
-        .when(ret.is_null() & expects_return)
-        .then(pl.lit(Stage.RETURN_SHIP))
-        .when(ret.is_not_null() & sign.is_null())
-        .then(pl.lit(Stage.TRANSIT))
-        .when(sign.is_not_null() & inbound.is_null())
-        .then(pl.lit(Stage.INBOUND))
-        .otherwise(pl.lit(Stage.PROCESS))
-    )
-
-
-def _hours_to_breach(th: Mapping[str, float], *, now: pl.Expr) -> dict[Rule, pl.Expr]:
-    """Per rule: its threshold minus the time spent where it can still apply, else null."""
-    apply, audit, ret = pl.col("apply_time"), pl.col("first_audit_time"), pl.col("return_start")
-    sign, inbound = pl.col("sign_time"), pl.col("inbound_time")
-    stopped = pl.col("hours").is_not_null()
-    elapsed = pl.col("elapsed_hours")
-
-    def since(col: pl.Expr) -> pl.Expr:
-        return hours_between(now, earlier=col)
-
-    def left(rule: Rule, col: pl.Expr) -> pl.Expr:
-        return th[rule] - since(col)
-
-    st = pl.col("stage")
-    total = Rule.TOTAL_OVER_60H
-    return {
-        Rule.AUDIT_OVER_24H: pl.when(st == Stage.AUDIT).then(left(Rule.AUDIT_OVER_24H, apply)),
-        Rule.RETURN_SHIP_OVER_24H: pl.when(st == Stage.RETURN_SHIP).then(
-            left(Rule.RETURN_SHIP_OVER_24H, audit)
-        ),
-        Rule.TRACKING_STALE_OVER_48H: pl.when(
-            (st == Stage.TRANSIT) & pl.col("logistics_update_time").is_null()
-        ).then(left(Rule.TRACKING_STALE_OVER_48H, ret)),
-        Rule.TRANSIT_OVER_72H: pl.when(st == Stage.TRANSIT).then(left(Rule.TRANSIT_OVER_72H, ret)),
-        Rule.INBOUND_OVER_24H: pl.when(st == Stage.INBOUND).then(left(Rule.INBOUND_OVER_24H, sign)),
-        Rule.INBOUND_OVER_48H: pl.when(st == Stage.INBOUND).then(left(Rule.INBOUND_OVER_48H, sign)),
-        Rule.PROCESS_OVER_24H: pl.when((st == Stage.PROCESS) & inbound.is_not_null()).then(
-            left(Rule.PROCESS_OVER_24H, inbound)
-        ),
-        # A stopped clock never grows: only an already-broken total can apply.
-        total: pl.when(~stopped | (elapsed > th[total])).then(th[total] - elapsed),
-    }
-
-
-def _with_rule(lf: pl.LazyFrame, *, thresholds: Mapping[str, float]) -> pl.LazyFrame:
-    """``rule`` (broken, else soonest), ``hours_to_breach``, ``breached``, ``rules_broken``."""
-    total = Rule.TOTAL_OVER_60H.value
-    stage_rules = sorted(
-        (r for r in RULE_NAMES if r != total), key=lambda r: -thresholds[r]
-    )  # stable sort: ties keep the §5 order
-    soonest = pl.min_horizontal([pl.col(f"_htb_{r}") for r in RULE_NAMES])
-    rule = first_match(
-        [
-            *((pl.col(f"_htb_{r}") < 0, pl.lit(r)) for r in [*stage_rules, total]),
-            *((pl.col(f"_htb_{r}") == soonest, pl.lit(r)) for r in RULE_NAMES),
-        ],
-        otherwise=pl.lit(None, dtype=pl.String),
-    )
-    pick = first_match(
-        ((pl.col("rule") == r, pl.col(f"_htb_{r}")) for r in RULE_NAMES), otherwise=pl.lit(None)
-    )
-    broken = pl.concat_str(
-        [pl.when(pl.col(f"_htb_{r}") < 0).then(pl.lit(r)) for r in RULE_NAMES],
-        separator=",",
-        ignore_nulls=True,
-    )
-    return (
-        lf.with_columns(rule.alias("rule"))
-        .with_columns(pick.alias("hours_to_breach"))
-        .with_columns(
-            (pl.col("hours_to_breach") < 0).fill_null(False).alias("breached"),
-            pl.when(broken != "").then(broken).alias("rules_broken"),
+    thresholds: Mapping[str, float]
+    holidays: tuple[tuple[datetime, datetime], ...]
+    scenes: tuple[SceneRule, ...]
+    window_days: int = 30
+    history_days: int = 180
+    warning_hours: float = 60.0
+    target_hours: float = 60.0
+    stage_targets: Mapping[str, float] = dataclasses.field(
+        default_factory=lambda: MappingProxyType(
+            {"audit": 24.0, "return_ship": 24.0, "transit": 72.0, "inbound": 12.0, "process": 24.0}
         )
     )
+    warning_star: float = 3.5
+    warning_rank: float = 0.20
+    terminal_statuses: tuple[str, ...] = (
+        Status.COMPLETED.value,
+        Status.CANCELLED.value,
+        Status.AUDIT_REJECTED.value,
+        Status.AUDIT_CLOSED.value,
+        Status.REFUSED.value,
+    )
+    return_service_types: tuple[str, ...] = (
+        SceneName.RETURN.value,
+        SceneName.EXCHANGE.value,
+        SceneName.REPAIR.value,
+    )
+    return_approve_results: tuple[str, ...] = ("上门取件", "客户发货", "客户送货", "返修换新")
+    source: Path | None = None  # the user file, None for the packaged defaults
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data (for the report's methodology section and notebook parameters)."""
+        return {
+            "thresholds": dict(self.thresholds),
+            "holidays": [[a.isoformat(sep=" "), b.isoformat(sep=" ")] for a, b in self.holidays],
+            "scenes": [
+                {
+                    "scene": s.scene,
+                    "field": list(s.fields),
+                    "values": list(s.values),
+                    "prefixes": list(s.prefixes),
+                    "stop": s.stop,
+                    "missing_stop": s.missing_stop,
+                }
+                for s in self.scenes
+            ],
+            "window_days": self.window_days,
+            "history_days": self.history_days,
+            "warning_hours": self.warning_hours,
+            "target_hours": self.target_hours,
+            "stage_targets": dict(self.stage_targets),
+            "warning_star": self.warning_star,
+            "warning_rank": self.warning_rank,
+            "terminal_statuses": list(self.terminal_statuses),
+            "return_service_types": list(self.return_service_types),
+            "return_approve_results": list(self.return_approve_results),
+            "source": None if self.source is None else str(self.source),
+        }
 
 
-#: Spring Festival (春节) falls between these days of January and February every year.
-_SPRING_FESTIVAL_SPAN = ((1, 21), (2, 20))
+# --- the schema -----------------------------------------------------------------------------------
 
 
-def uncovered_spring_festivals(window: Window, *, rules: Rules) -> tuple[int, ...]:
-    """Years whose Spring Festival the sample's apply dates reach but no holiday window covers.
-
-    The packaged exemption table is an estimate that ends some year; past it, the report must
-    say "no exemption table for that year", never "none applies".
-    """
-    oldest = window.end - timedelta(days=rules.history_days - 1)
-    covered = {a.year for a, _b in rules.holidays} | {b.year for _a, b in rules.holidays}
-    missing = []
-    for year in range(oldest.year, window.end.year + 1):
-        (m1, d1), (m2, d2) = _SPRING_FESTIVAL_SPAN
-        season_start, season_end = date(year, m1, d1), date(year, m2, d2)
-        if season_start <= window.end and season_end >= oldest and year not in covered:
-            missing.append(year)
-    return tuple(missing)
+def problem(message: str, *, key: str | None = None) -> PydanticCustomError:
+    """A validation error whose text is ``message`` as it is; ``key`` extends the error's path
+    (a model-level check names the field it blames, e.g. ``holidays.0`` + ``from``)."""
+    # The text goes in as a context value: braces in it are never read as a template.
+    context: dict[str, Any] = {"message": message}
+    if key is not None:
+        context["key"] = key
+    return PydanticCustomError("aftersales", "{message}", context)
 
 
-def parse_as_of(text: str | None) -> datetime:
-    """``--as-of`` (``YYYY-MM-DD[ HH:MM[:SS]]``, China local time); default now in China."""
-    if text is None:
-        return datetime.now(CHINA).replace(microsecond=0, tzinfo=None)
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is not None:
-        msg = (
-            f"--as-of 不是有效时间 (not a valid local date-time): {text!r}; "
-            "格式 (format) YYYY-MM-DD HH:MM:SS"
-        )
-        raise UsageError(msg)
+def _number(value: object) -> float:
+    # bool is an int subclass in Python; `true` is never a valid number of hours.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"必须是数字 (a number), 实际为 (got) {value!r}"
+        raise problem(msg)
+    if not math.isfinite(value):  # TOML allows nan and inf: neither is a number of hours
+        msg = f"必须是有限数字 (must be a finite number): {value!r}"
+        raise problem(msg)
+    return float(_in_range(value))
+
+
+def _in_range(value: _N) -> _N:
+    if value < 0:
+        msg = f"不能为负数 (must not be negative), 实际为 (got) {value!r}"
+        raise problem(msg)
+    if value > MAX_RULE_VALUE:
+        msg = f"数值过大 (absurdly large; at most {MAX_RULE_VALUE:,}), 实际为 (got) {value!r}"
+        raise problem(msg)
     return value
 
 
-def _parse_day(text: str, option: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        msg = f"{option} 不是有效日期 (not a valid date): {text!r}; 格式 (format) YYYY-MM-DD"
-        raise UsageError(msg) from None
+def _days(value: int) -> int:
+    _in_range(value)
+    if value == 0:
+        msg = "必须大于 0 (must be at least 1 day)"
+        raise problem(msg)
+    return value
 
 
-def parse_window(
-    start: str | None, *, end: str | None, rules: Rules, as_of: datetime | None = None
-) -> Window:
-    """The window of ``--start``/``--end``.
+def _rate(value: float) -> float:
+    if value > 1:
+        msg = f"是 0–1 的比例 (a rate between 0 and 1): {value!r}"
+        raise problem(msg)
+    return value
 
-    Neither: JD's default (end = the day before ``as_of``, ``window_days`` long). Only ``--end``:
-    the ``window_days`` ending there. Only ``--start``: the ``window_days`` starting there.
+
+def _moment(value: object) -> datetime:
+    """A TOML date/datetime or an ISO string; a bare date means 00:00 that day."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:
+            # Data are naive China local time; an offset would silently shift the window.
+            msg = "不要带时区 (use local China time without offset)"
+            raise problem(msg)
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time())
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is None:
+            return parsed
+    msg = (
+        f"不是有效日期 (not a valid date): {value!r}; "
+        "格式 (format) YYYY-MM-DD 或 (or) YYYY-MM-DD HH:MM:SS"
+    )
+    raise problem(msg)
+
+
+def one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+def _scene_fields(names: list[str]) -> list[str]:
+    for name in names:
+        if name not in _SCENE_FIELDS:
+            msg = (
+                f"不是文本列 (not a text column): {name!r}; "
+                f"可用 (allowed): {', '.join(_SCENE_FIELDS)}"
+            )
+            raise problem(msg)
+    return names
+
+
+#: Hours (thresholds, targets): a finite, non-negative number, at most MAX_RULE_VALUE.
+Hours = Annotated[float, BeforeValidator(_number)]
+#: Window lengths in days: a whole number from 1 to MAX_RULE_VALUE.
+Days = Annotated[StrictInt, AfterValidator(_days)]
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+Strings = list[StrictStr]
+
+
+class Strict(BaseModel):
+    """A TOML table: unknown keys are refused, values are not coerced from other types."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(Strict):
+    """``[thresholds]``: hours per §5 alert rule, in :data:`RULE_NAMES` order."""
+
+    audit_over_24h: Hours
+    return_ship_over_24h: Hours
+    tracking_stale_over_48h: Hours
+    transit_over_72h: Hours
+    inbound_over_24h: Hours
+    inbound_over_48h: Hours
+    process_over_24h: Hours
+    total_over_60h: Hours
+
+
+class StageTargets(Strict):
+    """``[stage_targets]``: what-if target hours per stage, in :data:`STAGES` order."""
+
+    audit: Hours
+    return_ship: Hours
+    transit: Hours
+    inbound: Hours
+    process: Hours
+
+
+class Holiday(Strict):
+    """One ``[[holidays]]`` window ``[from, to)``."""
+
+    start: Moment = Field(alias="from")
+    to: Moment
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.start >= self.to:
+            msg = f"({self.start}) 必须早于 to ({self.to}) (a window is [from, to) with from < to)"
+            raise problem(msg, key="from")
+        return self
+
+
+class Scene(Strict):
+    """One ``[[scenes]]`` row (see :class:`SceneRule`)."""
+
+    scene: Annotated[StrictStr, Field(min_length=1)]
+    fields: Annotated[
+        Strings, BeforeValidator(one_or_many), AfterValidator(_scene_fields), Field(alias="field")
+    ]
+    values: Strings = Field(default_factory=list)
+    prefixes: Strings = Field(default_factory=list)
+    stop: Literal["first_audit", "first_process"]
+    missing_stop: Literal["missing_end", "cancelled_before_audit"] = "missing_end"
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> Self:
+        if not self.values and not self.prefixes:
+            msg = "缺少 (missing) values 或 (or) prefixes"
+            raise problem(msg, key="values")
+        return self
+
+    def rule(self) -> SceneRule:
+        return SceneRule(
+            scene=self.scene,
+            fields=tuple(self.fields),
+            values=tuple(self.values),
+            stop=self.stop,
+            missing_stop=self.missing_stop,
+            prefixes=tuple(self.prefixes),
+        )
+
+
+class RulesFile(Strict):
+    """The whole rules file after merging the user's keys over the packaged defaults."""
+
+    window_days: Days
+    history_days: Days
+    warning_hours: Hours
+    target_hours: Hours
+    warning_star: Hours
+    warning_rank: Annotated[Hours, AfterValidator(_rate)]
+    terminal_statuses: Strings
+    return_service_types: Strings
+    return_approve_results: Strings
+    thresholds: Thresholds
+    stage_targets: StageTargets
+    holidays: list[Holiday]
+    scenes: list[Scene]
+
+    @model_validator(mode="after")
+    def _history_covers_window(self) -> Self:
+        if self.history_days < self.window_days:
+            msg = (
+                f"({self.history_days}) 不能小于 window_days ({self.window_days}) "
+                "(the apply-date limit must cover the window)"
+            )
+            raise problem(msg, key="history_days")
+        return self
+
+    def rules(self, source: Path | None) -> Rules:
+        return Rules(
+            thresholds=MappingProxyType(self.thresholds.model_dump()),
+            holidays=tuple(sorted((h.start, h.to) for h in self.holidays)),
+            scenes=tuple(s.rule() for s in self.scenes),
+            window_days=self.window_days,
+            history_days=self.history_days,
+            warning_hours=self.warning_hours,
+            target_hours=self.target_hours,
+            stage_targets=MappingProxyType(self.stage_targets.model_dump()),
+            warning_star=self.warning_star,
+            warning_rank=self.warning_rank,
+            terminal_statuses=tuple(self.terminal_statuses),
+            return_service_types=tuple(self.return_service_types),
+            return_approve_results=tuple(self.return_approve_results),
+            source=source,
+        )
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+#: What a pydantic error type means, for the messages of :func:`explain`.
+_KINDS: dict[str, str] = {
+    "int_type": "必须是整数 (an integer)",
+    "int_from_float": "必须是整数 (an integer)",
+    "float_type": "必须是数字 (a number)",
+    "string_type": "必须是字符串 (a string)",
+    "string_too_short": "必须是非空字符串 (a non-empty string)",
+    "list_type": "必须是数组 (must be a list or an array of tables)",
+}
+_TABLE_KINDS = ("model_type", "model_attributes_type", "dict_type")
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    # Array indexes are ints; a table key that is all digits or not a bare word ("1000101",
+    # 示例店) is quoted as a TOML file writes it, so stores."1".files is not read as an index.
+    return ".".join(
+        str(p) if isinstance(p, int) or (_BARE.fullmatch(p) and not p.isdigit()) else f'"{p}"'
+        for p in loc
+    )
+
+
+def _inner(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The table model inside a field's annotation, and whether the next path part is an array
+    index or a table key to step over (``list[X]``, ``dict[str, X]``, ``X | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    origin = get_origin(annotation)
+    if origin in (list, dict):
+        return _inner(get_args(annotation)[-1])[0], True
+    for arg in get_args(annotation):
+        found = _inner(arg)
+        if found[0] is not None:
+            return found
+    return None, False
+
+
+def _allowed(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table at ``loc`` (inside ``model``) may have."""
+    current: type[BaseModel] | None = model
+    step_over = False
+    for part in loc:
+        if step_over:
+            step_over = False
+            continue
+        if current is None:
+            return []
+        fields = current.model_fields
+        info = next((f for n, f in fields.items() if (f.alias or n) == part), None)
+        if info is None:
+            return []
+        current, step_over = _inner(info.annotation)
+    if current is None:
+        return []
+    return [f.alias or n for n, f in current.model_fields.items()]
+
+
+def explain(
+    exc: ValidationError,
+    *,
+    model: type[BaseModel],
+    prefix: tuple[str, ...] = (),
+    unknown: str = "未知的规则项",
+) -> str:
+    """One line per error of ``exc``: the key path (``holidays.0.from``), what is wrong, and what
+    was allowed. ``prefix`` is the path of the validated table inside its file; ``unknown`` names
+    an unknown key in Chinese (a rule item, a configuration key)."""
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        ctx = error.get("ctx") or {}
+        if "key" in ctx:
+            loc = (*loc, ctx["key"])
+        path = _path((*prefix, *loc))
+        kind = error["type"]
+        value = error.get("input")
+        if kind == "aftersales":
+            text = f"{path} {ctx['message']}"
+        elif kind == "extra_forbidden":
+            allowed = ", ".join(_allowed(model, loc[:-1]))
+            text = f"{unknown} (unknown key) {path}; 可用 (allowed): {allowed}"
+        elif kind == "missing":
+            text = f"缺少 (missing) {path}"
+        elif kind == "literal_error":
+            text = f"{path} 只能是 (must be one of) {ctx.get('expected')}: {value!r}"
+        elif kind in _TABLE_KINDS:
+            text = f"{path} 必须是表 (must be a table like [{path}]), 实际为 (got) {value!r}"
+        elif kind in _KINDS:
+            text = f"{path} {_KINDS[kind]}, 实际为 (got) {value!r}"
+        else:
+            text = f"{path}: {error['msg']}, 实际为 (got) {value!r}"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+# --- loading --------------------------------------------------------------------------------------
+
+
+def load_rules(path: str | Path | None = None) -> Rules:
+    """Packaged default rules, overridden by the TOML file at ``path`` when given.
+
+    Raises
+    ------
+    RulesError
+        The file is missing, not TOML, or has an unknown key, a wrong type, a negative threshold,
+        a holiday window with ``from >= to`` or a bad date; the message names the file and the
+        key path (``holidays.0.from``).
+
+    Examples
+    --------
+    >>> load_rules().thresholds["audit_over_24h"]
+    24.0
     """
-    if start is None:
-        end_day = None if end is None else _parse_day(end, "--end")
-        return default_window(end=end_day, rules=rules, as_of=as_of)
-    start_day = _parse_day(start, "--start")
-    if end is None:
-        return Window(start=start_day, end=start_day + timedelta(days=rules.window_days - 1))
-    return Window(start=start_day, end=_parse_day(end, "--end"))
+    default_text = (
+        resources.files("aftersales_kit").joinpath("rules_default.toml").read_text(encoding="utf-8")
+    )
+    raw = tomllib.loads(default_text)
+    source: Path | None = None
+    if path is not None:
+        source = Path(path)
+        raw = _merge(raw, _read_user_file(source))
+    try:
+        parsed = RulesFile.model_validate(raw)
+    except ValidationError as exc:
+        where = str(source) if source is not None else "rules_default.toml"
+        lines = explain(exc, model=RulesFile).splitlines()
+        msg = "\n".join(f"{where}: {line}" for line in lines)
+        raise RulesError(msg) from None
+    return parsed.rules(source)
+
+
+def _read_user_file(source: Path) -> dict[str, object]:
+    if not source.is_file():
+        msg = f"规则文件不存在 (rules file not found): {source}"
+        raise RulesError(msg)
+    try:
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        msg = f"规则文件无法解析 (invalid TOML in {source}): {exc}"
+        raise RulesError(msg) from exc
+
+
+def _merge(base: dict[str, object], user: dict[str, object]) -> dict[str, object]:
+    """``user`` over ``base``: the keys of ``[thresholds]``/``[stage_targets]`` one by one, every
+    other key whole. A value of the wrong shape is kept as it is for the schema to name."""
+    merged = dict(base)
+    for key, value in user.items():
+        table = base.get(key)
+        if key in _TABLES and isinstance(value, dict) and isinstance(table, dict):
+            merged[key] = {**table, **value}
+        else:
+            merged[key] = value
+    return merged

@@ -35,13 +35,13 @@ from aftersales_kit.html import (
     tag,
     with_html,
 )
-from aftersales_kit.settings import STAGES as _STAGES
+from aftersales_kit.rules import STAGES as _STAGES
 from aftersales_kit.text import finding_text, label, t
 
 if TYPE_CHECKING:
     from aftersales_kit.diagnose import Diagnosis, Tomorrow
     from aftersales_kit.findings import Finding
-    from aftersales_kit.settings import Rules
+    from aftersales_kit.rules import Rules
 
 #: section id -> text key of its title; the template's navigation follows this order.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -187,7 +187,7 @@ def prepare(
     ``cache`` (a pickled ``Diagnosis`` from the batch) skips loading and diagnosing; otherwise the
     data (the demo data when ``data`` is empty) is loaded and ``store`` diagnosed against its peers.
     """
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
 
     if cache:
         return pickle.loads(Path(cache).read_bytes()), load_rules(rules or None)
@@ -1007,7 +1007,7 @@ def suggestions(d: Diagnosis, *, lang: str = "zh") -> Section:
 
 def _holidays_text(d: Diagnosis, *, rules: Rules, lang: str) -> str:
     """The exemptions that can touch this sample (apply dates from end − history_days to end)."""
-    from aftersales_kit.rules import uncovered_spring_festivals
+    from aftersales_kit.window import uncovered_spring_festivals
 
     sep = "；" if lang == "zh" else "; "
     earliest = d.window.end - timedelta(days=rules.history_days)

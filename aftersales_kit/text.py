@@ -764,7 +764,7 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
         "物流数据中未匹配的运单号",
         "waybills matching no service order",
     ),
-    # action-list workbook column headers (export.py)
+    # action-list workbook column headers (xlsx.py)
     ("xlsx", "rank"): ("排名", "Rank"),
     ("xlsx", "service_id"): ("服务单号", "Service id"),
     ("xlsx", "order_id"): ("订单号", "Order id"),

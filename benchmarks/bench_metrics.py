@@ -43,8 +43,7 @@ from pathlib import Path
 
 import polars as pl
 
-from aftersales_kit.rules import Window
-from aftersales_kit.settings import (
+from aftersales_kit.rules import (
     EXCLUDED_REASONS,
     RULE_NAMES,
     STAGES,
@@ -52,6 +51,7 @@ from aftersales_kit.settings import (
     SceneRule,
     load_rules,
 )
+from aftersales_kit.window import Window
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / ".data"

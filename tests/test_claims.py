@@ -16,9 +16,9 @@ from factory import canonical
 
 from aftersales_kit import sections
 from aftersales_kit.diagnose import Diagnosis, Finding, FindingKind, diagnose, diagnose_store
-from aftersales_kit.rules import Window, default_window
-from aftersales_kit.settings import load_rules
+from aftersales_kit.rules import load_rules
 from aftersales_kit.text import STRINGS, finding_text, t
+from aftersales_kit.window import Window, default_window
 
 RULES = load_rules()
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))

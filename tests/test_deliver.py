@@ -25,7 +25,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from aftersales_kit import deliver, smtp
 from aftersales_kit.errors import DeliveryError, UsageError
-from aftersales_kit.rules import Window
+from aftersales_kit.window import Window
 
 USER, PASSWORD = "reporter", "s3cret-PW!x"
 SENDER = "售后诊断 <report@example.com>"
@@ -50,7 +50,7 @@ def demo_frame() -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def diagnosis(demo_frame: pl.DataFrame):
     from aftersales_kit.diagnose import diagnose_store
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
 
     return diagnose_store(
         demo_frame, store_id=STORE, window=WINDOW, rules=load_rules(), as_of=AS_OF
@@ -607,7 +607,7 @@ def test_stale_report_is_rendered_and_mailed_without_phones(demo_files, charts, 
     import os
 
     from aftersales_kit.diagnose import diagnose_store
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
 
     _, mailbox = server
     frame = pl.read_parquet(demo_files)

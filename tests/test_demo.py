@@ -217,7 +217,7 @@ def test_history_is_180_days_ending_at_end(frame: pl.DataFrame) -> None:
 
 def test_default_end_is_yesterday_and_default_shape() -> None:
     df = demo.generate()
-    from aftersales_kit.rules import CHINA
+    from aftersales_kit.window import CHINA
 
     yesterday = datetime.now(CHINA).date() - timedelta(days=1)  # JD's days are China days
     assert df["apply_time"].max().date() == yesterday

@@ -35,8 +35,8 @@ from aftersales_kit.diagnose import (
 )
 from aftersales_kit.errors import Problem, UnknownStoreError, UsageError
 from aftersales_kit.load import LoadReport
-from aftersales_kit.rules import Window
-from aftersales_kit.settings import load_rules
+from aftersales_kit.rules import load_rules
+from aftersales_kit.window import Window
 
 RULES = load_rules()
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))

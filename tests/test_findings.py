@@ -22,7 +22,7 @@ from aftersales_kit.findings import (
     find,
 )
 from aftersales_kit.metrics import Kpis
-from aftersales_kit.settings import load_rules
+from aftersales_kit.rules import load_rules
 
 RULES = load_rules()
 WHAT_IF_SCHEMA = {

@@ -18,7 +18,7 @@ import pytest
 from aftersales_kit import deliver, engine, files, report
 from aftersales_kit.errors import ReportError
 from aftersales_kit.report import ReportParams
-from aftersales_kit.rules import Window
+from aftersales_kit.window import Window
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,7 +131,7 @@ def test_item8_attachment_names_are_safe_on_windows(data: Path) -> None:
     import polars as pl
 
     from aftersales_kit.diagnose import diagnose_store
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
 
     real = diagnose_store(
         pl.read_parquet(data),

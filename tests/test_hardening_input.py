@@ -18,9 +18,9 @@ from aftersales_kit.config import load_config
 from aftersales_kit.errors import DeliveryError, RulesError, UsageError
 from aftersales_kit.load import load_unchecked
 from aftersales_kit.metrics import open_summary
-from aftersales_kit.rules import Window, uncovered_spring_festivals
-from aftersales_kit.settings import load_rules
+from aftersales_kit.rules import load_rules
 from aftersales_kit.smtp import SmtpSettings, send_message
+from aftersales_kit.window import Window, uncovered_spring_festivals
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e9"])

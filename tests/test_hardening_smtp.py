@@ -14,8 +14,8 @@ from aiosmtpd.controller import Controller
 
 from aftersales_kit import deliver, demo, smtp
 from aftersales_kit.diagnose import Diagnosis, diagnose_store
-from aftersales_kit.rules import Window
-from aftersales_kit.settings import load_rules
+from aftersales_kit.rules import load_rules
+from aftersales_kit.window import Window
 
 
 class Server:

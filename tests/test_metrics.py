@@ -23,8 +23,9 @@ from aftersales_kit.metrics import (
     metrics_json,
     store_metrics,
 )
-from aftersales_kit.rules import Window, derive_orders
-from aftersales_kit.settings import load_rules
+from aftersales_kit.orders import derive_orders
+from aftersales_kit.rules import load_rules
+from aftersales_kit.window import Window
 
 RULES = load_rules()
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))

@@ -12,8 +12,8 @@ from syrupy.assertion import SnapshotAssertion
 
 from aftersales_kit import portfolio
 from aftersales_kit.diagnose import diagnose
-from aftersales_kit.rules import Window
-from aftersales_kit.settings import load_rules
+from aftersales_kit.rules import load_rules
+from aftersales_kit.window import Window
 
 SECTIONS = ("headline", "ranking", "distribution", "warning_stores", "short_boards", "open_at_risk")
 

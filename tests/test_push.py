@@ -167,8 +167,8 @@ def diagnoses(tmp_path_factory):
     from aftersales_kit.demo import write_demo
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
-    from aftersales_kit.rules import parse_as_of, parse_window
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_as_of, parse_window
 
     files = write_demo(tmp_path_factory.mktemp("demo"), stores=2, orders=150, end=date(2026, 3, 31))
     loaded = load([files.exports])

@@ -20,9 +20,10 @@ from aftersales_kit.errors import DataError
 from aftersales_kit.jd_formats import write_fbp_csv, write_jingmai_xlsx
 from aftersales_kit.load import load, load_unchecked
 from aftersales_kit.metrics import metrics_json
-from aftersales_kit.rules import Window, derive_orders
+from aftersales_kit.orders import derive_orders
+from aftersales_kit.rules import load_rules
 from aftersales_kit.schema import COLUMNS
-from aftersales_kit.settings import load_rules
+from aftersales_kit.window import Window
 
 RULES = load_rules()
 T0 = datetime(2026, 3, 10, 8, 0, 0)

@@ -16,7 +16,7 @@ import pytest
 from aftersales_kit import demo, report
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.report import ReportParams, report_path
-from aftersales_kit.rules import Window
+from aftersales_kit.window import Window
 
 pytestmark = pytest.mark.slow
 

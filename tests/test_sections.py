@@ -15,8 +15,8 @@ from aftersales_kit import sections
 from aftersales_kit.diagnose import Diagnosis, diagnose
 from aftersales_kit.html import Section
 from aftersales_kit.load import LoadReport
-from aftersales_kit.rules import Window
-from aftersales_kit.settings import Rules, load_rules
+from aftersales_kit.rules import Rules, load_rules
+from aftersales_kit.window import Window
 
 RULES = load_rules()
 #: every section function of the notebook, in the report's order.

@@ -12,9 +12,9 @@ from aftersales_kit import demo
 from aftersales_kit import format as fmt
 from aftersales_kit.diagnose import Finding, FindingKind, diagnose
 from aftersales_kit.errors import UsageError
-from aftersales_kit.rules import default_window
-from aftersales_kit.settings import load_rules
+from aftersales_kit.rules import load_rules
 from aftersales_kit.text import FINDINGS, LABELS, STRINGS, both, finding_text, label, t
+from aftersales_kit.window import default_window
 
 
 def _fields(template: str) -> set[str]:

@@ -14,13 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from aftersales_kit.export import (
+from aftersales_kit.window import Window
+from aftersales_kit.xlsx import (
     action_frames,
     action_lists_bytes,
     neutralize_formulas,
     write_action_lists,
 )
-from aftersales_kit.rules import Window
 
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
 
@@ -29,7 +29,7 @@ WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
 def diagnosis():
     from aftersales_kit.demo import generate
     from aftersales_kit.diagnose import diagnose_store
-    from aftersales_kit.settings import load_rules
+    from aftersales_kit.rules import load_rules
 
     frame = generate(stores=2, orders=300, end=WINDOW.end)
     return diagnose_store(

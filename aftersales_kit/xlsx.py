@@ -21,7 +21,7 @@ import xlsxwriter
 
 from aftersales_kit.files import atomic_path
 from aftersales_kit.format import mask_personal
-from aftersales_kit.settings import RULE_NAMES, STAGES
+from aftersales_kit.rules import RULE_NAMES, STAGES
 from aftersales_kit.text import label, t
 
 if TYPE_CHECKING:
