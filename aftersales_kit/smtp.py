@@ -237,6 +237,23 @@ def _check_size(size: int, *, limit: int, settings: SmtpSettings) -> None:
         raise DeliveryError(msg)
 
 
+@dataclass
+class _Progress:
+    """What the attempts so far found: final results, the last reply per recipient, and who is
+    retried in the next round."""
+
+    results: dict[str, RecipientResult] = field(default_factory=dict)
+    last: dict[str, tuple[int | None, str]] = field(default_factory=dict)
+    retry: list[str] = field(default_factory=list)
+
+    def fail(self, rcpt: str, code: int | None, detail: str, attempt: int) -> None:
+        self.results[rcpt] = RecipientResult(rcpt, "failed", code, detail, attempt)
+
+    def again(self, rcpt: str, code: int | None, detail: str) -> None:
+        self.last[rcpt] = (code, detail)
+        self.retry.append(rcpt)
+
+
 def send_message(
     message: EmailMessage,
     *,
@@ -256,108 +273,154 @@ def send_message(
     list[RecipientResult]
         One result per recipient, in the given order.
     """
-    sender = parseaddr(settings.sender)[1] or settings.sender
     size = len(message.as_bytes())
     _check_size(size, limit=MAX_MESSAGE_BYTES, settings=settings)
     order = list(dict.fromkeys(recipients))
-    results: dict[str, RecipientResult] = {}
+    progress = _Progress()
     pending = list(order)
-    last: dict[str, tuple[int | None, str]] = {}
     attempt = 0
     while pending:
         attempt += 1
-        retry: list[str] = []
-        client: _Client | None = None
-        try:
-            client = _connect(settings)
-            advertised = client.esmtp_features.get("size", "").strip()
-            if advertised.isdigit() and int(advertised) > 0:
-                try:
-                    _check_size(size, limit=int(advertised), settings=settings)
-                except DeliveryError:
-                    _quit(client)
-                    raise
-            try:
-                # send_message writes CRLF line ends; sendmail(bytes) would pass bare LFs through.
-                refused = client.send_message(message, from_addr=sender, to_addrs=pending)
-            finally:
-                if client.body_sent:
-                    client.close()  # no QUIT after an unanswered DATA: it would wait again
-                else:
-                    _quit(client)
-        except smtplib.SMTPAuthenticationError as exc:
-            msg = (
-                f"SMTP 登录被拒绝 (login refused) {settings.host}:{settings.port} "
-                f"用户 (user) {settings.user}: {exc.smtp_code} {_reply(exc.smtp_error)}; "
-                f"请检查 {ENV_PREFIX}USER / {ENV_PREFIX}PASSWORD"
-            )
-            raise DeliveryError(msg) from None
-        except smtplib.SMTPNotSupportedError as exc:
-            msg = (
-                f"SMTP 服务器不支持所需功能 (server lacks a required feature) "
-                f"{settings.host}:{settings.port}: {exc}; 请检查 {ENV_PREFIX}SECURITY"
-            )
-            raise DeliveryError(msg) from None
-        except smtplib.SMTPRecipientsRefused as exc:
-            refused = exc.recipients
-            # A 421 mid-envelope makes smtplib give up on the rest: they are pending, not refused.
-            for rcpt in pending:
-                if rcpt not in refused:
-                    retry.append(rcpt)
-                    last[rcpt] = (None, "连接中断 (connection closed)")
-        except smtplib.SMTPResponseException as exc:
-            code, detail = exc.smtp_code, _reply(exc.smtp_error)
-            refused = {}
-            for rcpt in pending:
-                last[rcpt] = (code, detail)
-                if _is_transient(code):
-                    retry.append(rcpt)
-                else:
-                    results[rcpt] = RecipientResult(rcpt, "failed", code, detail, attempt)
-        except (OSError, smtplib.SMTPException) as exc:
-            # ssl.SSLCertVerificationError is an OSError too, but retrying cannot fix it.
-            if isinstance(exc, ssl.SSLCertVerificationError):
-                msg = (
-                    f"SMTP 证书验证失败 (certificate verification failed) "
-                    f"{settings.host}:{settings.port}: {exc.verify_message}; "
-                    f"可用 {ENV_PREFIX}CAFILE 指定信任的证书"
-                )
-                raise DeliveryError(msg) from None
-            refused = {}
-            detail = f"{type(exc).__name__}: {_reply(str(exc))}"
-            if client is not None and client.body_sent:
-                accepted = set(client.accepted)
-                note = (
-                    "服务器未确认，可能已送达，不会自动重发 (no reply after the message was sent: "
-                    f"it may be delivered; not resent, use --resend): {detail}"
-                )
-                for rcpt in pending:
-                    if rcpt in accepted:
-                        results[rcpt] = RecipientResult(rcpt, "unknown", None, note, attempt)
-            for rcpt in pending:
-                if rcpt not in results:
-                    last[rcpt] = (None, detail)
-                    retry.append(rcpt)
-        else:
-            for rcpt in pending:
-                if rcpt not in refused:
-                    results[rcpt] = RecipientResult(rcpt, "sent", 250, "", attempt)
-        for rcpt, (refused_code, reply) in refused.items():
-            reason = _reply(reply)
-            last[rcpt] = (refused_code, reason)
-            if _is_transient(refused_code):
-                retry.append(rcpt)
-            else:
-                results[rcpt] = RecipientResult(rcpt, "failed", refused_code, reason, attempt)
-        pending = [r for r in order if r in set(retry) and r not in results]
+        progress.retry = []
+        _attempt(
+            message,
+            pending=pending,
+            size=size,
+            settings=settings,
+            progress=progress,
+            attempt=attempt,
+        )
+        retry = set(progress.retry)
+        pending = [r for r in order if r in retry and r not in progress.results]
         if pending and attempt > settings.retries:
             for rcpt in pending:
-                last_code, last_detail = last.get(rcpt, (None, ""))
-                results[rcpt] = RecipientResult(rcpt, "failed", last_code, last_detail, attempt)
+                last_code, last_detail = progress.last.get(rcpt, (None, ""))
+                progress.fail(rcpt, last_code, last_detail, attempt)
             pending = []
         if pending:
             sleep(settings.backoff_seconds * 2 ** (attempt - 1))
-    return [results[r] for r in order]
+    return [progress.results[r] for r in order]
+
+
+def _attempt(
+    message: EmailMessage,
+    *,
+    pending: Sequence[str],
+    size: int,
+    settings: SmtpSettings,
+    progress: _Progress,
+    attempt: int,
+) -> None:
+    """One connection: send to ``pending`` and record, per recipient, sent / failed / unknown or
+    retry. Raises :class:`DeliveryError` for what no retry can fix (login, TLS, size)."""
+    sender = parseaddr(settings.sender)[1] or settings.sender
+    client: _Client | None = None
+    refused: Mapping[str, tuple[int, bytes | str]] = {}
+    try:
+        client = _connect(settings)
+        _check_advertised_size(client, size=size, settings=settings)
+        try:
+            # send_message writes CRLF line ends; sendmail(bytes) would pass bare LFs through.
+            refused = client.send_message(message, from_addr=sender, to_addrs=list(pending))
+        finally:
+            if client.body_sent:
+                client.close()  # no QUIT after an unanswered DATA: it would wait again
+            else:
+                _quit(client)
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = exc.recipients
+        # A 421 mid-envelope makes smtplib give up on the rest: they are pending, not refused.
+        for rcpt in pending:
+            if rcpt not in refused:
+                progress.again(rcpt, None, "连接中断 (connection closed)")
+    except (OSError, smtplib.SMTPException) as exc:
+        fatal = _fatal(exc, settings=settings)
+        if fatal is not None:
+            raise fatal from None
+        _record_failure(exc, client=client, pending=pending, progress=progress, attempt=attempt)
+        return
+    else:
+        for rcpt in pending:
+            if rcpt not in refused:
+                progress.results[rcpt] = RecipientResult(rcpt, "sent", 250, "", attempt)
+    for rcpt, (refused_code, reply) in refused.items():
+        reason = _reply(reply)
+        if _is_transient(refused_code):
+            progress.again(rcpt, refused_code, reason)
+        else:
+            progress.last[rcpt] = (refused_code, reason)
+            progress.fail(rcpt, refused_code, reason, attempt)
+
+
+def _check_advertised_size(client: _Client, *, size: int, settings: SmtpSettings) -> None:
+    """The server's SIZE limit, when it announces one (RFC 1870), before any DATA is sent."""
+    advertised = client.esmtp_features.get("size", "").strip()
+    if advertised.isdigit() and int(advertised) > 0:
+        try:
+            _check_size(size, limit=int(advertised), settings=settings)
+        except DeliveryError:
+            _quit(client)
+            raise
+
+
+def _fatal(exc: BaseException, *, settings: SmtpSettings) -> DeliveryError | None:
+    """The error for failures no retry can fix (login, missing feature, certificate), else None."""
+    where = f"{settings.host}:{settings.port}"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        msg = (
+            f"SMTP 登录被拒绝 (login refused) {where} "
+            f"用户 (user) {settings.user}: {exc.smtp_code} {_reply(exc.smtp_error)}; "
+            f"请检查 {ENV_PREFIX}USER / {ENV_PREFIX}PASSWORD"
+        )
+        return DeliveryError(msg)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        msg = (
+            f"SMTP 服务器不支持所需功能 (server lacks a required feature) "
+            f"{where}: {exc}; 请检查 {ENV_PREFIX}SECURITY"
+        )
+        return DeliveryError(msg)
+    # ssl.SSLCertVerificationError is an OSError too, but retrying cannot fix it.
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        msg = (
+            f"SMTP 证书验证失败 (certificate verification failed) "
+            f"{where}: {exc.verify_message}; 可用 {ENV_PREFIX}CAFILE 指定信任的证书"
+        )
+        return DeliveryError(msg)
+    return None
+
+
+def _record_failure(
+    exc: BaseException,
+    *,
+    client: _Client | None,
+    pending: Sequence[str],
+    progress: _Progress,
+    attempt: int,
+) -> None:
+    """A reply code fails or retries every pending recipient; a lost connection retries them,
+    except those the server had accepted when the message body was already sent: "unknown"."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code, detail = exc.smtp_code, _reply(exc.smtp_error)
+        for rcpt in pending:
+            if _is_transient(code):
+                progress.again(rcpt, code, detail)
+            else:
+                progress.last[rcpt] = (code, detail)
+                progress.fail(rcpt, code, detail, attempt)
+        return
+    detail = f"{type(exc).__name__}: {_reply(str(exc))}"
+    if client is not None and client.body_sent:
+        accepted = set(client.accepted)
+        note = (
+            "服务器未确认，可能已送达，不会自动重发 (no reply after the message was sent: "
+            f"it may be delivered; not resent, use --resend): {detail}"
+        )
+        for rcpt in pending:
+            if rcpt in accepted:
+                progress.results[rcpt] = RecipientResult(rcpt, "unknown", None, note, attempt)
+    for rcpt in pending:
+        if rcpt not in progress.results:
+            progress.again(rcpt, None, detail)
 
 
 def _quit(client: smtplib.SMTP) -> None:
