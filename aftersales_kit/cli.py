@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from aftersales_kit import __version__
 from aftersales_kit.errors import AftersalesError
@@ -93,6 +94,11 @@ def _store_id_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
+if TYPE_CHECKING:
+    #: The object add_subparsers() returns (argparse names it privately; generic only in stubs).
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
 def _data_args(p: argparse.ArgumentParser, *, required: bool) -> None:
     p.add_argument(
         "data",
@@ -127,11 +133,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aftersales-kit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _validate_command,
+        _demo_command,
+        _metrics_command,
+        _report_command,
+        _batch_command,
+        _email_command,
+        _daily_command,
+    ):
+        add(sub)
+    return parser
 
+
+def _validate_command(sub: Subparsers) -> None:
     p = sub.add_parser("validate", help="check JD export files and summarise them")
     _data_args(p, required=True)
     p.add_argument("--json", action="store_true", help="print the load report as JSON")
 
+
+def _demo_command(sub: Subparsers) -> None:
     p = sub.add_parser("demo", help="write a realistic demo data set")
     p.add_argument("--stores", type=int, default=12)
     p.add_argument("--orders", type=int, default=3000, help="service orders per store")
@@ -140,12 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/demo")
     p.add_argument("--dirty", action="store_true", help="add typical export problems")
 
+
+def _metrics_command(sub: Subparsers) -> None:
     p = sub.add_parser("metrics", help="compute a store's metrics for a window")
     _data_args(p, required=True)
     p.add_argument("--store", required=True, type=store_arg, help="store id")
     _window_args(p)
     p.add_argument("--json", action="store_true", help="print the DOMAIN §7 JSON object")
 
+
+def _report_command(sub: Subparsers) -> None:
     p = sub.add_parser("report", help="render one store's HTML diagnosis report")
     _data_args(p, required=False)
     p.add_argument("--store", type=store_arg, help="store id (default: the first demo store)")
@@ -173,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="the 售后服务时长 风向标 shows today, to reconcile with ours",
     )
 
+
+def _batch_command(sub: Subparsers) -> None:
     p = sub.add_parser("batch", help="render every store's report and the portfolio index")
     _data_args(p, required=False)
     p.add_argument("--stores", type=stores_arg, help="comma-separated store ids (default all)")
@@ -189,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="only rebuild reports/index.html from the reports already there (after sharded runs)",
     )
 
+
+def _email_command(sub: Subparsers) -> None:
     p = sub.add_parser("email", help="email store diagnoses (or write .eml with --dry-run)")
     _data_args(p, required=False)
     p.add_argument("--store", type=store_arg, help="store id")
@@ -212,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="attach the HTML report zipped (for mail gateways that block .html attachments)",
     )
 
+
+def _daily_command(sub: Subparsers) -> None:
     p = sub.add_parser(
         "daily", help="the morning routine: render, mail and push to 企业微信/钉钉 (idempotent)"
     )
@@ -242,7 +273,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="attach the HTML report zipped (for mail gateways that block .html attachments)",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
