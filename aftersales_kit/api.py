@@ -118,9 +118,9 @@ def diagnose_data(
         frame, report = loaded.frame, loaded.report
     found = stores_in(frame)
     selected = found if stores is None else [str(s) for s in stores]
-    for sid in selected:
-        if sid not in found:
-            raise unknown_store_error(sid, stores=found)
+    missing = [sid for sid in selected if sid not in found]
+    if missing:
+        raise unknown_store_error(", ".join(missing), stores=found)
     entries = store_entries(load_config(config_path), data=paths)
     configured, published = store_inputs(entries, selected)
     given: dict[str, float] = {}

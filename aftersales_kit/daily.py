@@ -364,27 +364,26 @@ def _plan(args: argparse.Namespace) -> _Plan:
 
 
 def _diagnose_all(plan: _Plan) -> _Data:
-    """1. load, validate, diagnose every store (the peers and the estate summary need them all)."""
+    """1. load, validate, diagnose every store (the peers and the estate summary need them all),
+    through the one pipeline the other commands use (``api.diagnose_data``)."""
     from aftersales_kit import report as _report
-    from aftersales_kit.config import load_config, store_entries, store_inputs
-    from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.load import load
+    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.load import Loaded, LoadReport
 
-    loaded = load(plan.paths, config=plan.config, **plan.options)
-    found = sorted(loaded.report.stores)
-    observed, published = store_inputs(
-        store_entries(load_config(plan.config), data=plan.paths), found
-    )
-    diagnoses = diagnose(
-        loaded.frame,
-        window=plan.window,
-        rules=plan.ruleset,
+    computed = diagnose_data(
+        [str(p) for p in plan.paths],
+        start=plan.window.start.isoformat(),
+        end=plan.window.end.isoformat(),
+        rules=plan.args.rules,
         as_of=plan.as_of,
-        load_report=loaded.report,
-        observed=observed or None,
-        published_hours=published or None,
+        config=plan.config,
+        **plan.options,
     )
-    return _Data(loaded, found, diagnoses, _report.store_digests(loaded.frame))
+    report = computed.load_report
+    assert isinstance(report, LoadReport)  # paths, not a frame: the load report exists
+    loaded = Loaded(frame=computed.frame, report=report)
+    found = sorted(report.stores)
+    return _Data(loaded, found, dict(computed.diagnoses), _report.store_digests(computed.frame))
 
 
 def _render(plan: _Plan) -> _Render:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
-from aftersales_kit.errors import DeliveryError, ReportError, UnknownStoreError, UsageError
+from aftersales_kit.errors import DeliveryError, ReportError, UsageError
 from aftersales_kit.files import atomic_write
 from aftersales_kit.resources import resource_dir
 from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
@@ -1063,12 +1063,10 @@ def ensure_report(
 def _diagnoses(
     args: argparse.Namespace, store_ids: Sequence[str]
 ) -> tuple[dict[str, Diagnosis], list[Path], dict[str, str]]:
-    from aftersales_kit.config import load_config
-    from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.load import load
+    """The stores' diagnoses through the one pipeline (``api.diagnose_data``), every store of the
+    data loaded (the peer median compares with the others), plus the paths and row digests."""
+    from aftersales_kit.api import diagnose_data
     from aftersales_kit.report import store_digests
-    from aftersales_kit.rules import load_rules
-    from aftersales_kit.window import parse_as_of, parse_window
 
     if args.data:
         paths = [Path(p).resolve() for p in args.data]
@@ -1076,34 +1074,18 @@ def _diagnoses(
         from aftersales_kit.demo import ensure_demo
 
         paths = [ensure_demo().resolve()]
-    rules = load_rules(args.rules)
-    as_of = parse_as_of(args.as_of)
-    window = parse_window(args.start, end=args.end, rules=rules, as_of=as_of)
-    # Every store is loaded (not only the recipients'): the peer median compares with the others.
-    loaded = load(
-        paths,
-        config=load_config(args.config),
-        skip_bad_rows=args.skip_bad_rows,
-        store_id=getattr(args, "store_id", None),
-    )
-    found = set(loaded.report.stores)
-    missing = [s for s in store_ids if s not in found]
-    if missing:
-        msg = (
-            f"数据中没有这些店铺 (stores not in the data): {', '.join(missing)}; "
-            f"数据中的店铺 (found): {', '.join(sorted(found)) or '无'}"
-            "; 请检查 --store 或 stores.toml (check --store or stores.toml)"
-        )
-        raise UnknownStoreError(msg)
-    diagnoses = diagnose(
-        loaded.frame,
-        window=window,
-        rules=rules,
-        as_of=as_of,
+    computed = diagnose_data(
+        [str(p) for p in paths],
         stores=list(store_ids),
-        load_report=loaded.report,
+        start=args.start,
+        end=args.end,
+        rules=args.rules,
+        as_of=args.as_of,
+        store_id=getattr(args, "store_id", None),
+        skip_bad_rows=bool(args.skip_bad_rows),
+        config=args.config,
     )
-    return diagnoses, paths, store_digests(loaded.frame)
+    return dict(computed.diagnoses), paths, store_digests(computed.frame)
 
 
 def mail_store(
