@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from aftersales_kit import report as _report
 from aftersales_kit.errors import AftersalesError, ReportError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
+from aftersales_kit.host import usable_cpus
 from aftersales_kit.report import ReportParams, Sidecar
 
 if TYPE_CHECKING:
@@ -157,33 +158,6 @@ def _remove_legacy_cache(out: Path) -> None:
 
 
 # --- workers --------------------------------------------------------------------------------------
-
-
-def _cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> float | None:
-    """The CPU quota of this container (cgroup v2 ``cpu.max``, else v1 CFS files), in CPUs."""
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError, ZeroDivisionError):
-        pass
-    try:
-        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-    except (OSError, ValueError):
-        return None
-    return quota_us / period_us if quota_us > 0 and period_us > 0 else None
-
-
-def usable_cpus(*, cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
-    """The CPUs this process may use: its affinity mask, capped by a cgroup quota (a k8s pod)."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        count = os.cpu_count() or 1
-    quota = _cgroup_cpus(cgroup_root)
-    if quota is not None:
-        count = min(count, max(1, int(quota)))
-    return max(1, count)
 
 
 def worker_count(requested: int | None, *, stores: int | None) -> int:

@@ -88,6 +88,7 @@ from aftersales_kit.metrics import (
     unknown_store_error,
 )
 from aftersales_kit.orders import (
+    OPEN_COLUMNS,
     RULE_INPUTS,
     DataTraits,
     data_traits,
@@ -1038,16 +1039,7 @@ def _open_plan(
 
 
 #: The open-order status columns of :attr:`Diagnosis.orders` (null on orders that are not open).
-ORDER_STATUS_COLUMNS = (
-    "elapsed_hours",
-    "stage",
-    "rule",
-    "breached",
-    "hours_to_breach",
-    "rules_broken",
-    "team",
-    "next_action",
-)
+ORDER_STATUS_COLUMNS = (*OPEN_COLUMNS, "team", "next_action")
 
 
 def _orders_plan(
@@ -1128,8 +1120,10 @@ def _assemble(
     classes = _classes(part("classes"))
     warning = _warning(kpis.mean_hours, observed=observed, rules=rules)
     breakdowns = _breakdowns(part)
-    quality = dataclasses.replace(
-        _quality(part("quality"), kpis, load_report),
+    quality = _quality(
+        part("quality"),
+        kpis,
+        load_report,
         holiday_years_missing=uncovered_spring_festivals(window, rules=rules),
     )
     diagnosis = Diagnosis(
@@ -1835,12 +1829,18 @@ def _warning(mean: float | None, *, observed: Mapping[str, float], rules: Rules)
     )
 
 
-def _quality(df: pl.DataFrame, kpis: Kpis, load_report: LoadReport | None) -> DataQuality:
+def _quality(
+    df: pl.DataFrame,
+    kpis: Kpis,
+    load_report: LoadReport | None,
+    *,
+    holiday_years_missing: tuple[int, ...] = (),
+) -> DataQuality:
     excluded = {r: int(kpis.excluded.get(r, 0)) for r in EXCLUDED_REASONS}
     excluded.update({r: int(v) for r, v in kpis.excluded.items() if r not in excluded})
     # warnings keeps only the first few Problems of each kind; warning_counts has the totals.
     if load_report is None:
-        return _data_quality(df, excluded)
+        return _data_quality(df, excluded, holiday_years_missing=holiday_years_missing)
     counts = load_report.warning_counts
     warnings = sum(counts.values()) if counts else len(load_report.warnings)
     return _data_quality(
@@ -1850,6 +1850,7 @@ def _quality(df: pl.DataFrame, kpis: Kpis, load_report: LoadReport | None) -> Da
         bad_rows_dropped=load_report.bad_rows_dropped,
         load_warnings=warnings,
         unknown_values=load_report.unknown_values,
+        holiday_years_missing=holiday_years_missing,
     )
 
 
@@ -1861,6 +1862,7 @@ def _data_quality(
     bad_rows_dropped: int = 0,
     load_warnings: int = 0,
     unknown_values: Mapping[str, Mapping[str, int]] | None = None,
+    holiday_years_missing: tuple[int, ...] = (),
 ) -> DataQuality:
     return DataQuality(
         excluded=excluded,
@@ -1874,6 +1876,7 @@ def _data_quality(
             for column, values in (unknown_values or {}).items()
             for value, rows in values.items()
         ),
+        holiday_years_missing=holiday_years_missing,
     )
 
 

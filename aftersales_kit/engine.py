@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from aftersales_kit._compat import RFC3987_PRELUDE, skip_rfc3987_syntax
 from aftersales_kit.errors import ReportError
+from aftersales_kit.host import pid_alive
 
 if TYPE_CHECKING:
     from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -135,16 +136,6 @@ def env_kernel_manager(extra: Mapping[str, str]) -> type[AsyncKernelManager]:
 _STALE_IPC = re.compile(r"^aftersales-(\d+)-[0-9a-f]{8}")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_ipc() -> list[str]:
     """Remove the IPC sockets and kernel connection files of kernels whose owner process is dead.
 
@@ -161,7 +152,7 @@ def remove_stale_ipc() -> list[str]:
         return removed
     for name in names:
         match = _STALE_IPC.match(name)
-        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
             path = os.path.join(base, name)
             try:
                 os.unlink(path)
@@ -178,7 +169,7 @@ def remove_stale_ipc() -> list[str]:
         except (OSError, ValueError, AttributeError):
             continue
         match = _STALE_IPC.match(os.path.basename(ip))
-        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and not pid_alive(int(match.group(1))):
             try:
                 os.unlink(path)
                 removed.append(path)

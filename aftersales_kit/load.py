@@ -26,6 +26,7 @@ import polars as pl
 
 from aftersales_kit.config import STORES_FILE, Config, StoreEntry, load_config, read_stores_file
 from aftersales_kit.errors import MAX_SHOWN, DataError, Problem, UsageError
+from aftersales_kit.host import usable_cpus
 from aftersales_kit.schema import (
     ALIASES,
     COLUMNS,
@@ -381,7 +382,7 @@ def _read_all(
     # A folder of downloads is read in parallel: the readers (calamine, polars) release the GIL
     # while parsing. Results keep the command-line order, so "last row read wins" is stable.
     if len(sources) > 1:
-        with ThreadPoolExecutor(max_workers=min(len(sources), _usable_cpus())) as pool:
+        with ThreadPoolExecutor(max_workers=min(len(sources), usable_cpus())) as pool:
             read_all = list(pool.map(read, sources))
     else:
         read_all = [read(s) for s in sources]
@@ -411,13 +412,6 @@ def _account_bad_rows(
                 FileReport(result.report.path, result.report.rows_read, bad_rows_dropped=0)
             )
     return file_reports, bad_rows
-
-
-def _usable_cpus() -> int:
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def command_validate(args: argparse.Namespace) -> int:

@@ -201,7 +201,7 @@ def store_metrics_lazy(
     """
     lf = orders.lazy()
     if traits is None:
-        traits = _traits_of(lf)
+        traits = data_traits(lf)
     stores = lf.select("store_id").unique()
     sample = sample_in_window(lf, window=window, rules=rules, traits=traits)
     main = sample.group_by("store_id").agg(_aggregations(rules))
@@ -234,29 +234,6 @@ def store_metrics_lazy(
         .select(metrics_columns())
         .sort("store_id")
     )
-
-
-def _traits_of(lf: pl.LazyFrame) -> DataTraits:
-    """Traits of raw orders, or read back from derived ones (an unavailable rule is all null)."""
-    if "hours" not in lf.collect_schema().names():
-        return data_traits(lf)
-    row = (
-        lf.select(
-            *(pl.col(f"alert_{r}").is_not_null().any().alias(r) for r in RULE_NAMES),
-            _jd_whole().alias("_jd"),
-        )
-        .collect()
-        .row(0, named=True)
-    )
-    return DataTraits(
-        available=MappingProxyType({r: bool(row[r]) for r in RULE_NAMES}),
-        jd_whole_hours=bool(row["_jd"]),
-    )
-
-
-def _jd_whole() -> pl.Expr:
-    jd = pl.col("jd_hours")
-    return (jd.is_null() | (jd == jd.round(0))).all()
 
 
 def store_metrics(
@@ -353,7 +330,7 @@ def _store_row(
         lf.filter(pl.col("store_id") == store_id),
         window=window,
         rules=rules,
-        traits=_traits_of(lf),
+        traits=data_traits(lf),
     ).collect()
     if one.height == 0:
         raise unknown_store_error(store_id, stores=stores_in(lf))

@@ -189,9 +189,16 @@ class DataTraits:
 
 
 def data_traits(frame: pl.DataFrame | pl.LazyFrame) -> DataTraits:
-    """The :class:`DataTraits` of ``frame`` (canonical orders, every store loaded): one scan."""
-    exprs = [*(_available_expr(r).alias(r) for r in RULE_NAMES), _jd_whole_expr().alias("_jd")]
-    row = frame.lazy().select(exprs).collect().row(0, named=True)
+    """The :class:`DataTraits` of ``frame`` (canonical orders, every store loaded): one scan.
+
+    :func:`derive_orders` output works too: its unavailable rules are the all-null alerts.
+    """
+    lf = frame.lazy()
+    if "hours" in lf.collect_schema().names():
+        available = [pl.col(f"alert_{r}").is_not_null().any().alias(r) for r in RULE_NAMES]
+    else:
+        available = [_available_expr(r).alias(r) for r in RULE_NAMES]
+    row = lf.select(*available, _jd_whole_expr().alias("_jd")).collect().row(0, named=True)
     return DataTraits(
         available=MappingProxyType({r: bool(row[r]) for r in RULE_NAMES}),
         jd_whole_hours=bool(row["_jd"]),

@@ -32,6 +32,7 @@ from aftersales_kit import __version__
 from aftersales_kit._compat import html_exporter_class, skip_rfc3987_syntax
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
+from aftersales_kit.host import pid_alive
 from aftersales_kit.resources import resource_dir
 
 if TYPE_CHECKING:
@@ -181,16 +182,6 @@ def private_dir(kind: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_private_dirs() -> list[Path]:
     """Remove this user's private folders whose creating process is gone; returns them."""
     removed: list[Path] = []
@@ -201,7 +192,7 @@ def remove_stale_private_dirs() -> list[Path]:
         return removed
     for entry in entries:
         match = pattern.match(entry.name)
-        if not match or int(match.group(1)) == os.getpid() or _pid_alive(int(match.group(1))):
+        if not match or int(match.group(1)) == os.getpid() or pid_alive(int(match.group(1))):
             continue
         try:
             info = entry.lstat()
@@ -681,7 +672,7 @@ def remove_stale_running(folder: Path) -> list[Path]:
         if not match:
             continue
         pid = int(match.group(1) or match.group(2))
-        if pid != os.getpid() and not _pid_alive(pid):
+        if pid != os.getpid() and not pid_alive(pid):
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aftersales_kit import batch, report
+from aftersales_kit import batch, host, report
 from aftersales_kit.errors import UsageError
 from aftersales_kit.report import ReportParams
 
@@ -189,15 +189,18 @@ def test_item8_workers_capped_by_stores_and_cpus(
     cgroup = tmp_path / "cg"
     cgroup.mkdir()
     (cgroup / "cpu.max").write_text("150000 100000\n")
-    assert batch._cgroup_cpus(cgroup) == 1.5
+    assert host.cgroup_cpus(cgroup) == 1.5
     (cgroup / "cpu.max").write_text("max 100000\n")
-    assert batch._cgroup_cpus(cgroup) is None
+    assert host.cgroup_cpus(cgroup) is None
     monkeypatch.setattr(batch, "usable_cpus", lambda **_: 2)
     assert batch.worker_count(64, stores=10) == 2
     assert batch.worker_count(None, stores=1) == 1
     assert batch.worker_count(None, stores=None) == 2
     assert batch.worker_count(1, stores=5) == 1
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
-    monkeypatch.setattr(batch, "_cgroup_cpus", lambda root: 1.5)
     monkeypatch.undo()
-    assert 1 <= batch.usable_cpus() <= (os.cpu_count() or 1)
+    # 4 CPUs in the affinity mask, a quota of 1.5 CPUs (a pod): one worker's worth.
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    (cgroup / "cpu.max").write_text("150000 100000\n")
+    assert host.usable_cpus(cgroup_root=cgroup) == 1
+    monkeypatch.undo()
+    assert 1 <= host.usable_cpus() <= (os.cpu_count() or 1)

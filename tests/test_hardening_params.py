@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 from datetime import date
 from pathlib import Path
@@ -61,18 +60,7 @@ def test_item1_data_string_is_one_path_not_one_per_character(
         report.data_paths(7)
 
 
-def _prepare_calls_data_paths() -> bool:
-    from aftersales_kit import sections
-
-    return "store_id" in inspect.signature(sections.prepare).parameters
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(
-    not _prepare_calls_data_paths(),
-    reason="sections.prepare must normalise data with report.data_paths (owned by the report team)",
-    strict=True,
-)
 def test_item1_papermill_cli_string_data_parameter(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
