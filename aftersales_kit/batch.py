@@ -279,6 +279,15 @@ def render_index_job(
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """Data a caller has already loaded and diagnosed (every selected store), for run_batch."""
+
+    frame: pl.DataFrame
+    report: LoadReport
+    diagnoses: Mapping[str, Diagnosis]
+
+
+@dataclass(frozen=True)
 class _Batch:
     """One batch run's settings, fixed before any data is loaded."""
 
@@ -321,12 +330,14 @@ def run_batch(
     timeout: float = STORE_TIMEOUT,
     progress: bool = True,
     index: bool = True,
+    prepared: Prepared | None = None,
 ) -> BatchResult:
     """Render the selected stores' reports (skipping current ones) and the portfolio index.
 
     Intermediate files (each store's pickled diagnosis) live in a private temporary folder that is
     removed at the end, on failure and on Ctrl-C too; nothing but reports, their notebooks and
-    sidecars lands in ``out_dir``.
+    sidecars lands in ``out_dir``. ``prepared``: data already loaded and diagnosed by the caller
+    with the same inputs (``daily``), so it is not loaded and diagnosed twice.
     """
     from aftersales_kit.engine import skip_slow_imports
 
@@ -354,7 +365,7 @@ def run_batch(
         count = worker_count(workers, stores=_store_count(batch))
         pool = _start_pool(count, env=batch.kernel_env)
         try:
-            return _run_batch(pool, batch, tmp=tmp)
+            return _run_batch(pool, batch, tmp=tmp, prepared=prepared)
         except OSError as exc:  # the output folder filled up or vanished mid-run
             _stop_pool(pool)
             msg = f"报告无法写入 (cannot write the reports) in {batch.out}: {exc.strerror or exc}"
@@ -447,12 +458,19 @@ def _store_count(batch: _Batch) -> int | None:
     return None
 
 
-def _run_batch(pool: WorkerPool, batch: _Batch, *, tmp: Path) -> BatchResult:
+def _run_batch(
+    pool: WorkerPool, batch: _Batch, *, tmp: Path, prepared: Prepared | None = None
+) -> BatchResult:
     """Load → select → diagnose → skip current reports → render the rest and the index."""
-    frame, load_report = _load(batch)
+    frame, load_report = _load(batch) if prepared is None else (prepared.frame, prepared.report)
     selected = _selected(batch, frame)
     failed: dict[str, str] = {}
-    diagnoses = _diagnose_selected(batch, frame, selected, load_report=load_report, failed=failed)
+    if prepared is None:
+        diagnoses = _diagnose_selected(
+            batch, frame, selected, load_report=load_report, failed=failed
+        )
+    else:
+        diagnoses = dict(prepared.diagnoses)
     digests = store_digests(frame)
     outcomes: dict[str, Outcome] = {}
     jobs: list[Job] = []

@@ -288,7 +288,7 @@ def command_daily(args: argparse.Namespace) -> int:
     [--dry-run]``: exit 0 when everything was delivered, 1 when anything failed."""
     plan = _plan(args)
     data = _diagnose_all(plan)
-    rendered = _render(plan)
+    rendered = _render(plan, data=data)
     records, keys, jobs = _store_pushes(plan, data, rendered)
     estate_jobs, estate_record = _estate_pushes(plan, data, rendered)
     # 3 + 4. pushes start in their threads; mail goes out meanwhile
@@ -386,7 +386,7 @@ def _diagnose_all(plan: _Plan) -> _Data:
     return _Data(loaded, found, dict(computed.diagnoses), _report.store_digests(computed.frame))
 
 
-def _render(plan: _Plan) -> _Render:
+def _render(plan: _Plan, *, data: _Data) -> _Render:
     """2. render what is not current, then the index when anything changed.
 
     With --deliver-only the reports of sharded batch runs are taken as they are (their peers are
@@ -410,6 +410,8 @@ def _render(plan: _Plan) -> _Render:
         **plan.options,
         progress=sys.stderr.isatty(),
         index=False,
+        # Step 1 loaded and diagnosed every store with the same inputs: no second pass.
+        prepared=batch.Prepared(data.loaded.frame, data.loaded.report, data.diagnoses),
     )
     print(batch.summary_table(result), file=sys.stderr)
     index_error = ""
