@@ -205,11 +205,6 @@ def data_traits(frame: pl.DataFrame | pl.LazyFrame) -> DataTraits:
     )
 
 
-def alert_availability(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, bool]:
-    """Rule -> whether the data set has its inputs (DOMAIN §5: unavailable rules are null)."""
-    return dict(data_traits(frame).available)
-
-
 def derive_orders(
     frame: pl.LazyFrame | pl.DataFrame, *, rules: Rules, traits: DataTraits | None = None
 ) -> pl.LazyFrame:
