@@ -90,6 +90,7 @@ from aftersales_kit.metrics import (
 from aftersales_kit.orders import (
     OPEN_COLUMNS,
     RULE_INPUTS,
+    TEAMS,
     DataTraits,
     data_traits,
     derive_orders,
@@ -97,7 +98,7 @@ from aftersales_kit.orders import (
     open_order_status,
     window_sample,
 )
-from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Rules, SceneName, Stage, Status
+from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Family, Rules, SceneName
 from aftersales_kit.window import Window, uncovered_spring_festivals
 
 if TYPE_CHECKING:
@@ -107,12 +108,14 @@ if TYPE_CHECKING:
 CONTROLLABLE: dict[str, bool] = {
     "audit": True,
     "return_ship": True,
+    "return_transit": False,
     "transit": False,
     "inbound": True,
     "process": True,
     "intervention": False,
 }
-MERCHANT_PICKUP = "上门取件"
+#: Stages a what-if caps at their line: the controllable ones (DOMAIN §4, §6).
+LEVER_STAGES: tuple[str, ...] = tuple(s for s in STAGES if CONTROLLABLE[s])
 #: breakdown key -> source column; the first three always appear, the rest when the column has data.
 BREAKDOWNS: dict[str, str] = {
     "scene": "scene",
@@ -150,8 +153,6 @@ CHECKPOINTS: dict[str, tuple[str, ...]] = {
     "inbound_time": ("inbound_time",),
     "first_process_time": ("first_process_time",),
 }
-#: Teams of the action lists (one xlsx sheet and one report table each).
-TEAMS: tuple[str, ...] = ("customer_service", "logistics", "warehouse")
 #: Orders that move tomorrow's figure most, shown in the 明天 section.
 TOMORROW_MOVERS = 5
 #: JD reconciliation: mismatching orders kept per store (the largest differences).
@@ -428,19 +429,21 @@ class Diagnosis:
         return write_action_lists(self, path=Path(path), lang=lang or self.lang)
 
     def open_split(self, *, horizon_hours: float = 24.0) -> dict[str, int]:
-        """Open service orders at risk, split as the report and email word them: ``over`` (a
-        stage limit already passed: act now), ``soon`` (a stage limit within the horizon) and
-        ``long`` (past the 60 h line: pulls the mean up, not a deadline)."""
+        """Open service orders that can still count, split as the report and email word them:
+        ``over`` (past a warning line: act now), ``soon`` (a line within the horizon), ``later``
+        (a line further ahead) and ``long`` (past the 60 h line: pulls the mean up once it
+        counts, not a deadline; may overlap the others)."""
         risk = self.open_at_risk
         if not risk.height:
-            return {"over": 0, "soon": 0, "long": 0}
-        line = pl.col("rule") == "total_over_60h"
+            return {"over": 0, "soon": 0, "later": 0, "long": 0}
+        risk = risk.filter(pl.col("will_count"))
         breached = pl.col("breached").fill_null(False)
-        soon = ~breached & ~line & (pl.col("hours_to_breach") <= horizon_hours).fill_null(False)
+        left = pl.col("hours_to_breach")
         return {
-            "over": risk.filter(breached & ~line).height,
-            "soon": risk.filter(soon).height,
-            "long": risk.filter(breached & line).height,
+            "over": risk.filter(breached).height,
+            "soon": risk.filter(~breached & (left <= horizon_hours).fill_null(False)).height,
+            "later": risk.filter((left > horizon_hours).fill_null(False)).height,
+            "long": risk.filter(pl.col("over_60h")).height,
         }
 
 
@@ -457,10 +460,9 @@ def _hours_between(end: str, start: str) -> pl.Expr:
 
 
 def _merchant_pickup() -> pl.Expr:
-    """Orders whose return pickup the merchant books (上门取件), so return_ship is controllable."""
-    return (pl.col("approve_result") == MERCHANT_PICKUP).fill_null(False) | pl.col(
-        "pickup_time"
-    ).is_not_null()
+    """Orders whose return pickup the merchant books (the pickup family, DOMAIN §4), so their
+    return_ship is controllable; a customer's own shipping is not."""
+    return (pl.col("family") == Family.PICKUP.value).fill_null(False)
 
 
 def _excess_columns(target: float) -> list[pl.Expr]:
@@ -571,7 +573,6 @@ def diagnose(
     collected = dict(zip(names, pl.collect_all([plans[n] for n in names]), strict=True))
     kpi_now = _kpis(collected.pop("kpis"))
     kpi_prev = _kpis(collected.pop("prev_kpis"))
-    available = dict(traits.available)
     jd_whole = traits.jd_whole_hours
     parts = {n: _split(df) for n, df in collected.items()}
     empties = {n: df.clear().drop("store_id") for n, df in collected.items()}
@@ -598,7 +599,7 @@ def diagnose(
             peer_count=len(peers),
             observed=_observed_for(observed, sid),
             load_report=load_report,
-            available=available,
+            available=traits.available_for(sid),
             jd_whole=jd_whole,
             published=_published_for(published_hours, sid),
         )
@@ -731,9 +732,18 @@ def _breakdown_plans(counted: pl.LazyFrame, *, over: float) -> dict[str, pl.Lazy
     plans: dict[str, pl.LazyFrame] = {}
     with_total = counted.with_columns(pl.len().over(sid).alias("_total"))
     for key, col in BREAKDOWNS.items():
+        stats = _hour_stats(over)
+        if key == "carrier":
+            # A carrier's transit is measured only from a pickup or ship time: without one the
+            # span is return_transit (customer and carrier together), and 0 would read "fast".
+            measured = pl.col("return_start").is_not_null()
+            stats = [
+                *(e for e in stats if e.meta.output_name() != "transit"),
+                _stage("transit").filter(measured).mean().alias("transit"),
+            ]
         plans[f"breakdown:{key}"] = with_total.group_by(
             sid, pl.col(col).cast(pl.String).alias("key")
-        ).agg(*_hour_stats(over), pl.col("_total").first())
+        ).agg(*stats, pl.col("_total").first())
     return plans
 
 
@@ -850,14 +860,20 @@ def _scalars_plan(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFr
     plans: dict[str, pl.LazyFrame] = {}
     fb = pl.col("feedback_rounds")
     h = pl.col("hours")
-    capped = {s: (_stage(s) - float(rules.stage_targets[s])).clip(lower_bound=0.0) for s in STAGES}
+    # Only what the merchant controls can meet a line (DOMAIN §6): a customer's own shipping
+    # (return_ship outside the pickup family) stays as it is.
+    capped = {
+        s: (_stage(s) - float(rules.stage_targets[s])).clip(lower_bound=0.0)
+        * (_merchant_pickup().cast(pl.Float64) if s == "return_ship" else 1.0)
+        for s in LEVER_STAGES
+    }
     rank = h.rank("ordinal", descending=True)
     plans["scalars"] = counted.group_by(sid).agg(
         pl.len().alias("counted"),
         fb.is_not_null().sum().alias("fb_known"),
         (fb == 0).sum().alias("fb_zero"),
         h.mean().alias("actual"),
-        *[(h - capped[s]).clip(lower_bound=0.0).mean().alias(f"cap_{s}") for s in STAGES],
+        *[(h - capped[s]).clip(lower_bound=0.0).mean().alias(f"cap_{s}") for s in LEVER_STAGES],
         (h - pl.sum_horizontal(list(capped.values())))
         .clip(lower_bound=0.0)
         .mean()
@@ -1010,36 +1026,76 @@ def _quality_plan(sample: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
     return plans
 
 
-def _open_plan(
+#: Words in 客户问题描述 that announce a dispute (DOMAIN §6: half of the warning condition is the
+#: 交易纠纷 rank).
+DISPUTE_WORDS: tuple[str, ...] = ("投诉", "12315", "差评", "举报", "介入", "律师")
+
+
+def _dispute_risk(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """``dispute_risk``: the customer's text threatens a dispute, or an earlier service order on
+    the same 订单号 + 商品编号 was closed at audit (审核关闭) and the customer applied again."""
+    keys = ["store_id", "order_id", "sku_id"]
+    closed = (
+        lf.filter((pl.col("status") == "审核关闭") & pl.col("order_id").is_not_null())
+        .group_by(keys)
+        .agg(pl.col("apply_time").min().alias("_closed_first"))
+    )
+    words = pl.col("description").str.contains("|".join(DISPUTE_WORDS)).fill_null(False)
+    again = (pl.col("_closed_first") < pl.col("apply_time")).fill_null(False)
+    return (
+        lf.join(closed, on=keys, how="left", nulls_equal=True)
+        .with_columns((words | again).alias("dispute_risk"))
+        .drop("_closed_first")
+    )
+
+
+def _open_orders(
     lf: pl.LazyFrame, *, as_of: datetime, rules: Rules, traits: DataTraits
 ) -> pl.LazyFrame:
-    """Open orders that can still be counted in the next window, with their rule status."""
-    earliest = as_of.date() - timedelta(days=int(rules.history_days) - 1)
+    """Every open order applied by ``as_of`` with its §5 status and dispute flag."""
     # An open order has no complete_time: filtering first keeps the derivation small.
-    recent = derive_orders(
-        lf.filter(
-            pl.col("complete_time").is_null()
-            & (pl.col("apply_time").dt.date() >= earliest)
-            & (pl.col("apply_time") <= as_of)
-        ),
+    maybe_open = lf.filter(pl.col("complete_time").is_null() & (pl.col("apply_time") <= as_of))
+    status = open_order_status(
+        derive_orders(maybe_open, rules=rules, traits=traits),
+        as_of=as_of,
         rules=rules,
         traits=traits,
     )
-    # A stopped clock under every threshold has no rule: nothing left to break, not at risk.
-    status = (
-        open_order_status(recent, as_of=as_of, rules=rules)
-        .filter(pl.col("rule").is_not_null())
-        .with_columns(_team().alias("team"), _next_action().alias("next_action"))
+    flagged = _dispute_risk(lf).select("store_id", "service_id", "dispute_risk")
+    return status.join(flagged, on=["store_id", "service_id"], how="left").with_columns(
+        pl.col("dispute_risk").fill_null(False)
     )
+
+
+#: The order of open orders everywhere (report, team lists, xlsx, push, ``actions``): the
+#: soonest due first (most overdue on top), orders without a line last, then the oldest.
+OPEN_ORDER_SORT: tuple[tuple[str, bool], ...] = (
+    ("hours_to_breach", False),
+    ("elapsed_hours", True),
+    ("service_id", False),
+)
+
+
+def sort_open(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame``'s open orders in :data:`OPEN_ORDER_SORT` order."""
+    cols, desc = zip(*OPEN_ORDER_SORT, strict=True)
+    return frame.sort(list(cols), descending=list(desc), nulls_last=True)
+
+
+def _open_plan(
+    lf: pl.LazyFrame, *, as_of: datetime, rules: Rules, traits: DataTraits
+) -> pl.LazyFrame:
+    """Every open order (DOMAIN §5), personal data masked."""
+    cols, desc = zip(*OPEN_ORDER_SORT, strict=True)
     return mask_personal(
-        status.select("store_id", *(c for c in _OPEN_COLUMNS if c != "projected_mean_delta")).sort(
-            "store_id", "hours_to_breach", "service_id", nulls_last=True
-        )
+        _open_orders(lf, as_of=as_of, rules=rules, traits=traits)
+        .select("store_id", *(c for c in _OPEN_COLUMNS if c != "projected_mean_delta"))
+        .sort(["store_id", *cols], descending=[False, *desc], nulls_last=True)
     )
 
 
 #: The open-order status columns of :attr:`Diagnosis.orders` (null on orders that are not open).
-ORDER_STATUS_COLUMNS = (*OPEN_COLUMNS, "team", "next_action")
+ORDER_STATUS_COLUMNS = (*OPEN_COLUMNS, "dispute_risk")
 
 
 def _orders_plan(
@@ -1048,24 +1104,18 @@ def _orders_plan(
     """Every order with its per-order figures, the window sample and the open-order status.
 
     The same derivations as the aggregates (``derive_orders`` → ``window_sample``,
-    ``open_order_status``), so ``counted`` rows reproduce the KPIs and ``open_at_risk`` rows are
-    the report's open orders at risk.
+    ``open_order_status``), so ``counted`` rows reproduce the KPIs and ``is_open`` rows with a
+    ``stage`` are the report's open orders.
     """
     derived = window_sample(
         derive_orders(lf, rules=rules, traits=traits), window=window, rules=rules
     )
-    earliest = as_of.date() - timedelta(days=int(rules.history_days) - 1)
-    recent = (pl.col("apply_time").dt.date() >= earliest) & (pl.col("apply_time") <= as_of)
-    status = (
-        open_order_status(derived.filter(pl.col("is_open") & recent), as_of=as_of, rules=rules)
-        .with_columns(_team().alias("team"), _next_action().alias("next_action"))
-        .select("store_id", "service_id", *ORDER_STATUS_COLUMNS)
+    status = _open_orders(lf, as_of=as_of, rules=rules, traits=traits).select(
+        "store_id", "service_id", *ORDER_STATUS_COLUMNS
     )
-    # A stopped clock under every threshold has no rule left to break: not at risk (as _open_plan).
-    at_risk = pl.col("rule").is_not_null() & pl.col("is_open")
     return mask_personal(
         derived.join(status, on=["store_id", "service_id"], how="left", nulls_equal=False)
-        .with_columns(at_risk.fill_null(False).alias("open_at_risk"))
+        .with_columns(pl.col("stage").is_not_null().alias("open_at_risk"))
         .sort("store_id", "apply_time", "service_id", nulls_last=True)
     )
 
@@ -1105,8 +1155,10 @@ def _assemble(
     scalars = part("scalars")
     stage_means = _stage_means(part("stage_means"))
     excess = _excess_frame(part("excess"))
-    short_board = _short_board(excess)
+    # The short board is chosen among what the merchant controls (DOMAIN §4, §6): carrier and
+    # customer time is shown, labelled 不可控, but is never the board or the lever.
     controllable_board = _short_board(excess, by="controllable_excess_hours")
+    short_board = controllable_board
     alerts = _alerts_frame(part("alerts"), rules=rules, available=available)
     open_at_risk = _with_projection(part("open"), kpis)
     jd_check = _jd_check(part("jd"), part("jd_mismatches"), whole=jd_whole)
@@ -1169,7 +1221,7 @@ def _assemble(
             data_until=data_until,
         ),
         classes=classes,
-        team_actions=_team_actions(open_at_risk, rules=rules),
+        team_actions=_team_actions(open_at_risk),
         tomorrow=tomorrow,
     )
     return replace(diagnosis, findings=_find(diagnosis, rules=rules))
@@ -1528,34 +1580,29 @@ _TEAM_COLUMNS = (
     "order_id",
     "scene",
     "status",
+    "return_method",
+    "waybill_no",
+    "carrier",
     "stage",
     "elapsed_hours",
     "rule",
     "breached",
     "hours_to_breach",
+    "due_at",
+    "over_60h",
+    "will_count",
+    "dispute_risk",
     "next_action",
     "sku_name",
 )
 
 
-def _team_actions(open_at_risk: pl.DataFrame, *, rules: Rules) -> dict[str, pl.DataFrame]:
-    """One action list per team: open orders over a stage threshold or due within the horizon,
-    most urgent first. An order whose only broken rule is the 60 h line is a long order, not a
-    missed deadline and is left off the lists."""
-    horizon = LIMITS.open_horizon_hours
-    # Passing the 60 h line is no team's deadline (DOMAIN §5): those rows stay in the
-    # service-order alerts, not on a team's list.
-    due = open_at_risk.filter(
-        pl.col("team").is_not_null()
-        & (pl.col("rule") != "total_over_60h").fill_null(True)
-        & (pl.col("hours_to_breach") <= horizon).fill_null(False)
-    )
-    return {
-        team: due.filter(pl.col("team") == team)
-        .sort("hours_to_breach", "service_id", nulls_last=True)
-        .select(_TEAM_COLUMNS)
-        for team in TEAMS
-    }
+def _team_actions(open_orders: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """One list per team (cs, logistics, warehouse) of the same rows as the open-order list
+    and ``aftersales actions``, in the same order; orders that can never count stay on them
+    (``will_count`` false: 不计入考核)."""
+    ordered = sort_open(open_orders)
+    return {team: ordered.filter(pl.col("team") == team).select(_TEAM_COLUMNS) for team in TEAMS}
 
 
 _OPEN_COLUMNS = (
@@ -1564,97 +1611,28 @@ _OPEN_COLUMNS = (
     "scene",
     "service_type",
     "status",
+    "return_method",
+    "waybill_no",
+    "carrier",
     "apply_time",
     "elapsed_hours",
     "stage",
+    "team",
     "rule",
+    "rule_start",
     "breached",
     "hours_to_breach",
+    "due_at",
+    "over_60h",
+    "will_count",
+    "dispute_risk",
+    "status_known",
     "projected_mean_delta",
-    "team",
     "next_action",
     "sku_name",
     "customer_name",
     "customer_phone",
 )
-#: Scenes whose open order waits for the merchant to send the new item (上门换新 / 线下换新).
-REPLACEMENT_SCENES: tuple[str, ...] = (
-    SceneName.OFFLINE_REPLACEMENT.value,
-    SceneName.HOME_REPLACEMENT.value,
-    SceneName.REPAIR_REPLACEMENT.value,
-)
-REFUND_SCENES: tuple[str, ...] = (
-    SceneName.RETURN.value,
-    SceneName.REFUND_ONLY.value,
-    SceneName.FLASH_REFUND.value,
-    SceneName.REFUND_RECEIVED.value,
-    SceneName.REFUND_NOT_RECEIVED.value,
-    SceneName.PRESALE_REFUND.value,
-)
-
-#: Scenes whose processing is the warehouse's: replacements, exchanges and repairs.
-_WAREHOUSE_SCENES = [*REPLACEMENT_SCENES, SceneName.EXCHANGE.value, SceneName.REPAIR.value]
-
-
-def _team(*, status: str = "status") -> pl.Expr:
-    """Who acts on an open order: customer service (audit, 待客户反馈, refunds without goods),
-    logistics (pickup, transit) or the warehouse (book in, process after inbound)."""
-    stage = pl.col("stage")
-    return (
-        pl.when(
-            pl.col(status).str.contains(Status.AWAITING_CUSTOMER).fill_null(False)
-            | (stage == Stage.AUDIT)
-        )
-        .then(pl.lit("customer_service"))
-        .when(stage.is_in([Stage.RETURN_SHIP.value, Stage.TRANSIT.value]))
-        .then(pl.lit("logistics"))
-        # The warehouse books returns in, processes them and ships new items (replacements,
-        # exchanges, repairs); a refund with no goods back is customer service's.
-        .when(
-            (stage == Stage.INBOUND)
-            | (
-                (stage == Stage.PROCESS)
-                & (
-                    pl.col("inbound_time").is_not_null()
-                    | pl.col("scene").is_in(_WAREHOUSE_SCENES).fill_null(False)
-                )
-            )
-        )
-        .then(pl.lit("warehouse"))
-        .when(stage == Stage.PROCESS)
-        .then(pl.lit("customer_service"))
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
-
-
-def _next_action() -> pl.Expr:
-    """The next action key (text.py ``action.<key>``) from the stage and, in process, the scene:
-    a 维修 stops the clock at its first processing, a replacement at sending the new item."""
-    stage, scene = pl.col("stage"), pl.col("scene")
-    feedback = pl.col("status").str.contains(Status.AWAITING_CUSTOMER).fill_null(False)
-    return (
-        pl.when(feedback)
-        .then(pl.lit("chase_customer"))
-        .when(stage == Stage.AUDIT)
-        .then(pl.lit("audit"))
-        .when(stage == Stage.RETURN_SHIP)
-        .then(pl.lit("book_pickup"))
-        .when(stage == Stage.TRANSIT)
-        .then(pl.lit("chase_carrier"))
-        .when(stage == Stage.INBOUND)
-        .then(pl.lit("book_in"))
-        .when((stage == Stage.PROCESS) & scene.is_in(REPLACEMENT_SCENES).fill_null(False))
-        .then(pl.lit("send_replacement"))
-        .when((stage == Stage.PROCESS) & (scene == SceneName.REPAIR).fill_null(False))
-        .then(pl.lit("start_repair"))
-        .when((stage == Stage.PROCESS) & (scene == SceneName.EXCHANGE).fill_null(False))
-        .then(pl.lit("ship_exchange"))
-        .when((stage == Stage.PROCESS) & scene.is_in(REFUND_SCENES).fill_null(False))
-        .then(pl.lit("refund"))
-        .when(stage == Stage.PROCESS)
-        .then(pl.lit("process"))
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
 
 
 def _order_class() -> pl.Expr:
@@ -1677,7 +1655,10 @@ def _with_projection(df: pl.DataFrame, kpis: Kpis) -> pl.DataFrame:
     if kpis.mean_hours is None:
         delta = pl.lit(None, dtype=pl.Float64)
     else:
-        delta = (pl.col("elapsed_hours") - kpis.mean_hours) / (kpis.counted + 1)
+        # Only an order that can count moves the figure.
+        delta = pl.when(pl.col("will_count")).then(
+            (pl.col("elapsed_hours") - kpis.mean_hours) / (kpis.counted + 1)
+        )
     return df.with_columns(delta.alias("projected_mean_delta")).select(_OPEN_COLUMNS)
 
 
@@ -1729,7 +1710,7 @@ def _what_if(scalars: pl.DataFrame) -> pl.DataFrame:
     rows: list[tuple[object, ...]] = [("actual", None, None, actual, 0.0, None)]
     rows += [
         ("stage_meets_target", s, None, rec[f"cap_{s}"], rec[f"cap_{s}"] - actual, None)
-        for s in STAGES
+        for s in LEVER_STAGES
     ]
     rows.append(
         ("all_stages_meet_target", None, None, rec["cap_all"], rec["cap_all"] - actual, None)

@@ -251,8 +251,9 @@ def consumer_warning(ctx: FindingContext) -> Finding | None:
     )
 
 
-_IS_LINE = pl.col("rule") == LINE_RULE
-_BREACHED = pl.col("breached").fill_null(False)
+#: Open orders that can still count (the others are listed as 不计入考核, never a finding).
+_COUNTS = pl.col("will_count").fill_null(False)
+_BREACHED = pl.col("breached").fill_null(False) & _COUNTS
 
 
 def _projected(frame: pl.DataFrame) -> Hours:
@@ -262,7 +263,7 @@ def _projected(frame: pl.DataFrame) -> Hours:
 @check
 def open_breached(ctx: FindingContext) -> Finding | None:
     """Open orders already over a stage limit: act now."""
-    over = ctx.open_at_risk.filter(_BREACHED & ~_IS_LINE)
+    over = ctx.open_at_risk.filter(_BREACHED)
     if not over.height:
         return None
     values = {
@@ -278,7 +279,7 @@ def open_at_risk(ctx: FindingContext) -> Finding | None:
     """Open orders about to breach a stage limit within the horizon."""
     horizon = ctx.limits.open_horizon_hours
     within = (pl.col("hours_to_breach") <= horizon).fill_null(False)
-    soon = ctx.open_at_risk.filter(~_BREACHED & ~_IS_LINE & within)
+    soon = ctx.open_at_risk.filter(_COUNTS & ~_BREACHED & within)
     if not soon.height:
         return None
     values = {
@@ -292,7 +293,7 @@ def open_at_risk(ctx: FindingContext) -> Finding | None:
 @check
 def open_long(ctx: FindingContext) -> Finding | None:
     """Open orders past the 60 h line: they pull the mean up, they missed no deadline."""
-    long_open = ctx.open_at_risk.filter(_BREACHED & _IS_LINE)
+    long_open = ctx.open_at_risk.filter(_COUNTS & pl.col("over_60h").fill_null(False))
     if not long_open.height:
         return None
     values = {

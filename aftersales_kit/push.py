@@ -137,19 +137,17 @@ def _horizon(lang: str, hours: float) -> str:
     return fmt.hours_label(hours, lang=lang)
 
 
-def team_counts(diagnosis: Diagnosis) -> dict[str, tuple[int, int]]:
-    """team → (already over a stage limit, due within the horizon) from ``team_actions``.
+def team_counts(diagnosis: Diagnosis, *, horizon_hours: float = 24.0) -> dict[str, tuple[int, int]]:
+    """team → (past a warning line, due within the horizon) from ``team_actions``: orders that
+    can still count (the lists also keep the others, marked 不计入考核)."""
+    import polars as pl
 
-    The team lists already leave out the 60 h line (no team's deadline) and anything due later
-    than the horizon, so "due" is every listed order not yet over.
-    """
     out: dict[str, tuple[int, int]] = {}
-    for team, frame in (getattr(diagnosis, "team_actions", None) or {}).items():
-        if frame is None or not frame.height:
-            out[team] = (0, 0)
-            continue
-        over = int(frame.get_column("breached").fill_null(False).sum())
-        out[team] = (over, frame.height - over)
+    for team, frame in diagnosis.team_actions.items():
+        counts = frame.filter(pl.col("will_count"))
+        over = int(counts["breached"].fill_null(False).sum())
+        due = counts.filter(~pl.col("breached") & (pl.col("hours_to_breach") <= horizon_hours))
+        out[team] = (over, due.height)
     return out
 
 
@@ -159,9 +157,11 @@ def urgent_orders(diagnosis: Diagnosis, *, n: int = URGENT) -> list[tuple[str, s
     import polars as pl
 
     frames = [
-        f.select("service_id", "hours_to_breach").with_columns(pl.lit(team).alias("team"))
-        for team, f in (getattr(diagnosis, "team_actions", None) or {}).items()
-        if f is not None and f.height
+        f.filter(pl.col("will_count") & pl.col("hours_to_breach").is_not_null())
+        .select("service_id", "hours_to_breach")
+        .with_columns(pl.lit(team).alias("team"))
+        for team, f in diagnosis.team_actions.items()
+        if f.height
     ]
     if not frames:
         return []
@@ -208,7 +208,7 @@ def store_message(
         *_figure_lines(d, lang=lang),
         s("teams", lang, horizon=_horizon(lang, horizon_hours)),
     ]
-    for team, (over, soon) in team_counts(d).items():
+    for team, (over, soon) in team_counts(d, horizon_hours=horizon_hours).items():
         lines.append(s("team", lang, team=text.label("team", team, lang), over=over, soon=soon))
     optional = _urgent_lines(d, lines, lang=lang)
     tail = s("link", lang, url=report_url) if report_url else ""

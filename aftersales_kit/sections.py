@@ -35,6 +35,7 @@ from aftersales_kit.html import (
     tag,
     with_html,
 )
+from aftersales_kit.orders import TEAMS
 from aftersales_kit.rules import STAGES as _STAGES
 from aftersales_kit.text import finding_text, label, t
 
@@ -535,24 +536,41 @@ def _unavailable_note(alerts: pl.DataFrame, lang: str) -> Markup | None:
 
 
 def _open_status(lang: str) -> pl.Expr:
-    """Hours left, or already over (a stage limit); over 60 h is a long order, not a deadline."""
+    """Hours left to the order's warning line, or past it; no line; plus 不计入考核 / 纠纷风险."""
     unit = fmt.HOURS_UNIT[lang]
     hours = pl.col("hours_to_breach").abs().round(1).cast(pl.String) + pl.lit(f" {unit}")
     over = t("open.over", lang, hours=SLOT).split(SLOT)
     left = t("open.left", lang, hours=SLOT).split(SLOT)
-    line_in = t("open.line_in", lang, hours=SLOT).split(SLOT)
-    is_line = pl.col("rule") == "total_over_60h"
     breached = pl.col("breached").fill_null(False)
-    return (
-        pl.when(breached & is_line)
-        .then(pl.lit(t("col.over_line", lang)))
+    no_line = (
+        pl.when(
+            (pl.col("next_action").is_in(["process_goods", "process_repair"]))
+            & pl.col("rule").is_null()
+        )
+        .then(pl.lit(t("open.no_inbound_time", lang)))
+        .otherwise(pl.lit(t("open.no_line", lang)))
+    )
+    status = (
+        pl.when(pl.col("hours_to_breach").is_null())
+        .then(no_line)
         .when(breached)
         .then(pl.lit(over[0]) + hours + pl.lit(over[1]))
-        .when(is_line)
-        .then(pl.lit(line_in[0]) + hours + pl.lit(line_in[1]))
         .otherwise(pl.lit(left[0]) + hours + pl.lit(left[1]))
-        .alias("hours_to_breach")
     )
+    sep = pl.lit("；" if lang == "zh" else "; ")
+    marks = pl.concat_str(
+        [
+            status,
+            pl.when(~pl.col("will_count").fill_null(True)).then(
+                sep + pl.lit(t("open.not_counted", lang))
+            ),
+            pl.when(pl.col("dispute_risk").fill_null(False)).then(
+                sep + pl.lit(t("open.dispute", lang))
+            ),
+        ],
+        ignore_nulls=True,
+    )
+    return marks.alias("hours_to_breach")
 
 
 def _label_col(column: str, kind: str, lang: str) -> pl.Expr:
@@ -578,6 +596,9 @@ _ORDER_LABELS = {
     "rule": "col.rule",
     "hours_to_breach": "col.to_breach",
     "next_action": "col.next_action",
+    "return_method": "col.return_method",
+    "waybill_no": "col.waybill",
+    "carrier": "col.carrier",
     "sku_name": "col.sku_name",
     "customer_name": "col.customer",
     "customer_phone": "col.phone",
@@ -598,6 +619,7 @@ def _open_orders(d: Diagnosis, lang: str) -> list[Part]:
         n=f"{risk.height:,}",
         over=f"{split['over']:,}",
         soon=f"{split['soon']:,}",
+        later=f"{split['later']:,}",
         long=f"{split['long']:,}",
         horizon=fmt.hours_label(horizon, lang=lang),
         shown=shown.height,
@@ -647,22 +669,35 @@ def teams(d: Diagnosis, *, lang: str = "zh") -> Section:
     parts: list[Part] = [_p(note, "report-note")]
     labels = {c: t(key, lang) for c, key in _ORDER_LABELS.items()}
     labels["hours_to_breach"] = t("col.hours_left", lang)
-    for team in ("customer_service", "logistics", "warehouse"):
+    for team in TEAMS:
         parts.append(_h3(t(f"team.{team}", lang)))
         frame = lists.get(team)
         if frame is None or not frame.height:
             parts.append(empty(t("team.none", lang)))
             continue
+        # The logistics team chases parcels: it needs the waybill, the carrier and the method.
+        parcel = (
+            [pl.col("waybill_no"), pl.col("carrier"), pl.col("return_method")]
+            if team == "logistics"
+            else []
+        )
         view = frame.head(TEAM_SHOWN).select(
             "service_id",
             _label_col("scene", "scene", lang),
             _label_col("status", "status", lang),
             _label_col("stage", "stage", lang),
+            *parcel,
             "elapsed_hours",
             _open_status(lang),
             _action_col(lang),
             _short("sku_name"),
         )
+        if frame.height > TEAM_SHOWN:
+            parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
+            parts.append(
+                _p(t("team.more", lang, n=f"{frame.height - TEAM_SHOWN:,}"), "report-note")
+            )
+            continue
         parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
     return _section("sec-teams", lang, *parts)
 

@@ -203,9 +203,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.hours": ("时长", "Hours"),
     "col.status": ("状态", "Status"),
     "col.elapsed": ("已耗时", "Elapsed"),
-    "col.to_breach": ("距超时", "Hours left"),
-    "col.breached": ("已超时", "already over"),
+    "col.to_breach": ("距预警线", "Hours left"),
+    "col.breached": ("超预警线", "past the line"),
     "col.customer": ("客户", "Customer"),
+    "col.return_method": ("返回方式", "Return method"),
+    "col.waybill": ("运单号", "Waybill"),
+    "col.carrier": ("快递公司", "Carrier"),
     "col.phone": ("电话", "Phone"),
     "col.stages": (
         "审核 / 寄回 / 运输 / 入库 / 处理",
@@ -259,10 +262,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "open.none": ("当前没有即将计入的预警服务单。", "No open service order is at risk right now."),
     "open.summary": (
-        "未完结的预警服务单{n}单：已超时{over}单（立即处理），{soon}单将在{horizon}内超时，{long}单已超60小时（完结后拉高均值，不是超时）；下表显示最紧急的{shown}单。",
-        "{n} {n:open service order|open service orders} at risk: {over} already over a limit (act now), {soon} breach within {horizon}, {long} over 60 h (they pull the mean up when they close; not a deadline); the {shown} most urgent are shown.",
+        "未完结服务单{n}单：超预警线{over}单（立即处理），{soon}单将在{horizon}内到预警线，另有{later}单{horizon}后到期，{long}单已超60小时提示线（完结后拉高均值，不是截止时间）；下表显示最紧急的{shown}单。状态以导出时为准。",
+        "{n} open service {n:order|orders}: {over} past a warning line (act now), {soon} reach one within {horizon}, {later} more due after {horizon}, {long} over the 60 h line (they pull the mean up when they close; not a deadline); the {shown} most urgent are shown. Statuses are as of the export.",
     ),
-    "open.over": ("已超时{hours}", "over by {hours}"),
+    "open.as_of_export": ("状态以导出时为准。", "Statuses are as of the export."),
+    "open.not_counted": ("不计入考核", "not counted"),
+    "open.dispute": ("纠纷风险", "dispute risk"),
+    "open.no_rule": ("无预警线", "no line"),
+    "open.no_inbound_time": ("无收货时间，无法计算", "no receipt time, cannot compute"),
+    "open.over": ("超预警线{hours}", "past the line by {hours}"),
     "open.left": ("剩{hours}", "{hours} left"),
     "open.line_in": ("{hours}后超60小时", "passes 60 h in {hours}"),
     # TOP100
@@ -405,22 +413,23 @@ STRINGS: dict[str, tuple[str, str]] = {
     "tomorrow.move.apply_too_old": ("申请超180天", "past the 180-day limit"),
     "tomorrow.move.enters": ("新计入", "enters"),
     # action lists per team
-    "team.customer_service": (
-        "客服（待审核／待客户反馈）",
-        "Customer service (awaiting audit / customer)",
+    "team.cs": (
+        "客服（审核／客户反馈／退款／提醒寄回／服务商上门）",
+        "Customer service (audit / customer feedback / refunds / ship reminders / technicians)",
     ),
     "team.logistics": (
-        "物流（未取件／超3天未到仓）",
-        "Logistics (no pickup / not arrived after 3 days)",
+        "物流（上门取件／查件催快递）",
+        "Logistics (pickups / tracking and chasing parcels)",
     ),
     "team.warehouse": (
-        "仓库（未验收入库／入库未处理）",
-        "Warehouse (not booked in / not processed)",
+        "仓库（收货入库／处理／换新发货）",
+        "Warehouse (receiving / processing / sending replacements)",
     ),
     "team.none": ("该团队当前没有需要处理的服务单。", "Nothing for this team right now."),
+    "team.more": ("另有{n}单，见行动清单xlsx。", "{n} more in the action-list xlsx."),
     "team.note": (
-        "每个团队：已超时或将在{horizon}内超时的未完结服务单，最紧急的在前。完整清单见行动清单xlsx。",
-        "Per team: open service orders already over a limit or breaching within {horizon}, most urgent first. The full lists are in the action-list xlsx.",
+        "每个团队的全部未完结服务单，超预警线或最先到期的在前（{horizon}内到期的为重点）；不计入考核的仍列出并注明。状态以导出时为准。完整清单见行动清单xlsx。",
+        "Every open service order per team, those past a warning line or due soonest first (due within {horizon}: the focus); orders that will not count stay listed, marked. Statuses are as of the export. The full lists are in the action-list xlsx.",
     ),
     # service-order classes
     "classes.note": (
@@ -482,32 +491,49 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Audit it (one round, per the class SOP)",
     ),
     "action.chase_customer": (
-        "联系客户补齐信息，尽快完成审核",
-        "Call the customer for what is missing and finish the audit",
+        "跟进客户反馈，补齐信息后尽快审核",
+        "Follow up the customer's feedback and finish the audit",
     ),
-    "action.book_pickup": (
-        "预约上门取件／提醒客户寄回",
-        "Book the pickup / remind the customer to ship",
+    "action.confirm_refund": (
+        "等待用户确认／核实退款到账",
+        "Wait for the customer's confirmation / check the refund arrived",
     ),
-    "action.chase_carrier": ("催促快递、核实包裹去向", "Chase the carrier and locate the parcel"),
-    "action.book_in": (
-        "通知仓库查找包裹并验收入库",
-        "Tell the warehouse to find the parcel and book it in",
+    "action.chase_technician": (
+        "催服务商上门／确认上门时间",
+        "Chase the service provider / confirm the visit time",
     ),
-    "action.send_replacement": (
-        "发出新品（上门换新／线下换新）",
-        "Send the new item (replacement)",
+    "action.process_goods": (
+        "货已收到：立即处理（退款／换新发货）",
+        "Goods received: process now (refund / send the replacement)",
     ),
-    "action.start_repair": (
-        "登记首次处理（开始维修即停止计时）",
-        "Record the first processing (starting the repair stops the clock)",
-    ),
-    "action.ship_exchange": (
-        "发出换货（可用换货占库存）",
-        "Ship the exchange (reserve stock with 换货占库存)",
+    "action.process_repair": (
+        "维修件已收到：安排检测／送修，按实际进度处理（勿提前登记处理结果）",
+        "Repair received: arrange inspection / repair and record progress as it happens (never record a result early)",
     ),
     "action.refund": ("退款", "Refund"),
-    "action.process": ("完成首次处理", "Do the first processing"),
+    "action.send_replacement": (
+        "安排换新发货／上门换新",
+        "Send the replacement / replace at the door",
+    ),
+    "action.book_in": (
+        "通知仓库验收入库",
+        "Tell the warehouse to inspect and book it in",
+    ),
+    "action.chase_carrier": ("催快递、核实包裹去向", "Chase the carrier and locate the parcel"),
+    "action.track_waybill": (
+        "按运单号查物流、催快递",
+        "Track the waybill and chase the carrier",
+    ),
+    "action.remind_customer_ship": ("提醒客户寄回", "Remind the customer to ship it back"),
+    "action.book_pickup": ("预约／催促上门取件", "Book / chase the pickup"),
+    "action.confirm_return_method": (
+        "联系客户确认寄回方式",
+        "Ask the customer how the item comes back",
+    ),
+    "action.verify_status": (
+        "核实服务单状态（状态不在京东已知列表中）",
+        "Check the order's status (not one JD lists)",
+    ),
     # email (deliver.py)
     "mail.subject": (
         "【售后时长诊断】{store} {start}~{end} 平均 {mean} {delta}",
@@ -540,8 +566,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The mean is within the {target} target; no short board this period.",
     ),
     "mail.open_risk": (
-        "售后服务单预警（即将计入）：{n}单（其中已超时{breached}单），明细见附件行动清单。",
-        "Service-order alerts (about to be counted): {n} ({breached} already over a limit); see the action-list attachment.",
+        "未完结服务单：{n}单（其中超预警线{breached}单），明细见附件行动清单（状态以导出时为准）。",
+        "Open service orders: {n} ({breached} past a warning line); see the action-list attachment (statuses as of the export).",
     ),
     "mail.findings": ("主要发现与建议", "Findings and suggestions"),
     "mail.warning_high": (
@@ -620,7 +646,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pf.col.stores": ("店铺数", "Stores"),
     "pf.col.excess": ("超目标小时合计", "Excess hours"),
     "pf.col.open": ("预警服务单", "At risk"),
-    "pf.col.breached": ("已超时", "Already over"),
+    "pf.col.breached": ("超预警线", "Past a line"),
     "pf.col.report": ("报告", "Report"),
     "pf.open_report": ("查看报告", "Open report"),
     "pf.level.high": ("已触发", "Triggered"),
@@ -692,16 +718,19 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "push.warning.not_triggered": ("消费者提示：未触发", "Consumer warning: not triggered"),
     "push.teams": (
-        "**各团队**（已超时 / {horizon}内将超时）",
-        "**Teams** (over / due within {horizon})",
+        "**各团队**（超预警线 / {horizon}内到期）",
+        "**Teams** (past a line / due within {horizon})",
     ),
     "push.team": (
-        "- {team}：已超时 {over} 单，将超时 {soon} 单",
+        "- {team}：超预警线 {over} 单，即将到期 {soon} 单",
         "- {team}: {over} {over:order|orders} over, {soon} due",
     ),
     "push.urgent": ("**最紧急的服务单**", "**Most urgent service orders**"),
     "push.urgent_row": ("- {service_id}（{team}，{left}）", "- {service_id} ({team}, {left})"),
-    "push.nothing_due": ("当前没有已超时或即将超时的服务单", "No open service order over or due"),
+    "push.nothing_due": (
+        "当前没有超预警线或即将到期的服务单（状态以导出时为准）",
+        "No open service order past a line or due (statuses as of the export)",
+    ),
     "push.link": ("[查看完整报告]({url})", "[Open the full report]({url})"),
     "push.estate.title": ("售后时长日报 · 全部店铺", "After-sales daily · all stores"),
     "push.estate.heading": (
@@ -713,12 +742,12 @@ STRINGS: dict[str, tuple[str, str]] = {
         "{over_line} {over_line:store|stores} over the warning line; consumer warning triggered in {triggered}, cannot be judged in {cannot_judge}",
     ),
     "push.estate.open": (
-        "未完结服务单：已超时 {over} 单，{horizon}内将超时 {soon} 单",
+        "未完结服务单：超预警线 {over} 单，{horizon}内到期 {soon} 单",
         "Open service orders: {over} over a limit, {soon} due within {horizon}",
     ),
     "push.estate.worst": ("**平均时长最高的店铺**", "**Stores with the highest mean**"),
     "push.estate.row": (
-        "- {store}：{mean}（{delta}），明天 {tomorrow}，已超时 {over} 单",
+        "- {store}：{mean}（{delta}），明天 {tomorrow}，超预警线 {over} 单",
         "- {store}: {mean} ({delta}), tomorrow {tomorrow}, {over} {over:order|orders} over",
     ),
     "push.estate.more": ("- …另有 {n} 家", "- … {n} more {n:store|stores}"),
@@ -780,8 +809,19 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("xlsx", "stage"): ("当前环节", "Stage"),
     ("xlsx", "rule"): ("预警规则", "Rule"),
     ("xlsx", "rules"): ("触发规则", "Rules broken"),
-    ("xlsx", "breached"): ("已超时", "Breached"),
-    ("xlsx", "hours_to_breach"): ("距超时(小时)", "Hours to breach"),
+    ("xlsx", "breached"): ("超预警线", "Past the line"),
+    ("xlsx", "hours_to_breach"): (
+        "距预警线(小时，负数为已超出)",
+        "Hours left (negative: past the line)",
+    ),
+    ("xlsx", "due_at"): ("到期时间", "Due at"),
+    ("xlsx", "over_60h"): ("已超60小时提示线", "Over the 60 h line"),
+    ("xlsx", "will_count"): ("计入考核", "Will count"),
+    ("xlsx", "dispute_risk"): ("纠纷风险", "Dispute risk"),
+    ("xlsx", "return_method"): ("返回方式", "Return method"),
+    ("xlsx", "waybill_no"): ("运单号", "Waybill"),
+    ("xlsx", "carrier"): ("快递公司", "Carrier"),
+    ("xlsx", "stage_return_transit"): ("寄回及运输(小时)", "Return & transit h"),
     ("xlsx", "projected_mean_delta"): ("预计拉高均值(小时)", "Projected mean delta (h)"),
     ("xlsx", "stage_audit"): ("审核(小时)", "Audit h"),
     ("xlsx", "stage_return_ship"): ("取件/寄回(小时)", "Return ship h"),
@@ -810,6 +850,10 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("column", "process_result"): ("处理结果", "Processing result"),
     ("stage", "audit"): ("审核", "Audit"),
     ("stage", "return_ship"): ("取件/寄回", "Pickup / ship back"),
+    ("stage", "return_transit"): (
+        "寄回及运输（导出无法拆分）",
+        "Return shipping & transit (not separable in the export)",
+    ),
     ("stage", "transit"): ("逆向物流", "Reverse logistics"),
     ("stage", "inbound"): ("签收→验收入库", "Sign → inspection & inbound"),
     ("stage", "process"): ("处理", "Processing"),
@@ -830,6 +874,10 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("rule", "inbound_over_24h"): ("签收超24小时未入库", "Not booked in 24 h after signing"),
     ("rule", "inbound_over_48h"): ("签收超48小时未入库", "Not booked in 48 h after signing"),
     ("rule", "process_over_24h"): ("入库超24小时未处理", "Not processed 24 h after inbound"),
+    ("rule", "refund_over_24h"): (
+        "审核后超24小时未退款（本工具的预警线）",
+        "Not refunded 24 h after audit (the toolkit's line)",
+    ),
     ("rule", "total_over_60h"): ("超60小时（拉高均值）", "Over 60 h (pulls the mean up)"),
     ("weekday", "1"): ("周一", "Mon"),
     ("weekday", "2"): ("周二", "Tue"),
@@ -847,7 +895,6 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("status", "待客户反馈"): ("待客户反馈", "Awaiting customer"),
     ("status", "待收货"): ("待收货", "Awaiting goods"),
     ("status", "待处理"): ("待处理", "Awaiting processing"),
-    ("stage", "stopped"): ("已停止计时", "Clock stopped"),
     ("scene", "直赔/补发"): ("直赔/补发", "Direct compensation / re-ship"),
     ("scene", "上门换新"): ("上门换新", "Replacement at the door"),
     ("status", "待审核领取"): ("待审核领取", "Awaiting audit pickup"),
@@ -858,7 +905,7 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("class", "defect"): ("普通瑕疵退换", "Minor-defect return/exchange"),
     ("class", "refused"): ("拒收件", "Refused delivery"),
     ("class", "other"): ("其他", "Other"),
-    ("team", "customer_service"): ("客服", "Customer service"),
+    ("team", "cs"): ("客服", "Customer service"),
     ("team", "logistics"): ("物流", "Logistics"),
     ("team", "warehouse"): ("仓库", "Warehouse"),
     ("checkpoint", "first_audit_time"): ("商家首次审核时间", "first audit time"),

@@ -33,10 +33,10 @@ FORMULA_TRIGGER = r"^[=+\-@\t\r]"
 #: (Diagnosis attribute path, zh sheet name, en sheet name); Excel limits names to 31 characters.
 #: A dotted path reaches inside a field (``team_actions.logistics``, ``tomorrow.movers``).
 SHEETS: tuple[tuple[str, str, str], ...] = (
-    ("team_actions.customer_service", "客服行动清单", "Customer service"),
+    ("team_actions.cs", "客服行动清单", "Customer service"),
     ("team_actions.logistics", "物流行动清单", "Logistics"),
     ("team_actions.warehouse", "仓库行动清单", "Warehouse"),
-    ("open_at_risk", "售后服务单预警(即将计入)", "Service-order alerts"),
+    ("open_at_risk", "未完结服务单(状态以导出时为准)", "Open service orders"),
     ("top100", "历史服务单预警TOP100", "History alerts (longest 100)"),
     ("alert_orders", "预警明细", "Alert details"),
     ("tomorrow.movers", "明天影响最大的服务单", "Tomorrow's movers"),
@@ -79,11 +79,12 @@ def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
                 )
                 .list.join("、" if lang == "zh" else ", ")
             )
-    if "breached" in frame.columns:
-        yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
-        exprs.append(
-            pl.when(pl.col("breached")).then(pl.lit(yes)).otherwise(pl.lit(no)).alias("breached")
-        )
+    yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
+    for column in ("breached", "over_60h", "will_count", "dispute_risk"):
+        if column in frame.columns:
+            exprs.append(
+                pl.when(pl.col(column)).then(pl.lit(yes)).otherwise(pl.lit(no)).alias(column)
+            )
     # Coded values become words: the next action, the team, why an order moves tomorrow, and
     # the likely cause of a difference to JD's hours.
     coded: dict[str, Callable[[str], str]] = {
