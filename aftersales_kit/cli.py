@@ -21,6 +21,7 @@ HANDLERS: dict[str, str] = {
     "validate": "aftersales_kit.load:command_validate",
     "demo": "aftersales_kit.demo:command_demo",
     "metrics": "aftersales_kit.metrics:command_metrics",
+    "actions": "aftersales_kit.actions:command_actions",
     "report": "aftersales_kit.report:command_report",
     "batch": "aftersales_kit.batch:command_batch",
     "email": "aftersales_kit.deliver:command_email",
@@ -137,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         _validate_command,
         _demo_command,
         _metrics_command,
+        _actions_command,
         _report_command,
         _batch_command,
         _email_command,
@@ -168,6 +170,20 @@ def _metrics_command(sub: Subparsers) -> None:
     p.add_argument("--store", required=True, type=store_arg, help="store id")
     _window_args(p)
     p.add_argument("--json", action="store_true", help="print the DOMAIN §7 JSON object")
+
+
+def _actions_command(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "actions", help="every open service order with its team, rule, hours left and next action"
+    )
+    _data_args(p, required=True)
+    p.add_argument("--store", required=True, type=store_arg, help="store id")
+    p.add_argument("--rules", help="rules TOML overriding thresholds, holidays, windows")
+    p.add_argument(
+        "--as-of", dest="as_of", type=moment_arg, help="report time for open orders (default now)"
+    )
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.add_argument("--json", action="store_true", help="print the DOMAIN §7 open-orders JSON")
 
 
 def _report_command(sub: Subparsers) -> None:
