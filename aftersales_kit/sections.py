@@ -421,9 +421,10 @@ def stages(d: Diagnosis, *, lang: str = "zh") -> Section:
     chart = ch.stage_by_scene_chart(d.stage_by_scene, lang=lang)
     sep = "；" if lang == "zh" else "; "
     items = sep.join(
-        f"{label('stage', r['stage'], lang)} {_h(r['hours'], lang)}"
-        + (f"（{t('stages.controllable', lang)}）" if lang == "zh" and r["controllable"] else "")
-        + (f" ({t('stages.controllable', lang)})" if lang == "en" and r["controllable"] else "")
+        f"{label('stage', r['stage'], lang)} {_stage_hours(d, r['stage'], r['hours'], lang)}"
+        + _bracket(
+            t("stages.controllable" if r["controllable"] else "stages.uncontrollable", lang), lang
+        )
         for r in d.stage_means.iter_rows(named=True)
     )
     return _section(
@@ -434,6 +435,25 @@ def stages(d: Diagnosis, *, lang: str = "zh") -> Section:
         _p(t("stages.means", lang, items=items), "report-note"),
         _checkpoints_note(d, lang),
     )
+
+
+def _bracket(text: str, lang: str) -> str:
+    return f"（{text}）" if lang == "zh" else f" ({text})"
+
+
+def _stage_hours(d: Diagnosis, stage: str, hours: float | None, lang: str) -> str:
+    """A stage mean, or "—" for sign → inbound when no order has a sign time (DOMAIN §4): its
+    hours are in the stage before, and "0.0 小时" would read as a fast warehouse."""
+    if stage == "inbound" and not _has_checkpoint(d, "sign_time"):
+        return t("stages.inbound_unmeasured", lang)
+    return _h(hours, lang)
+
+
+def _has_checkpoint(d: Diagnosis, checkpoint: str) -> bool:
+    cp = d.checkpoints
+    if not cp.height:
+        return False
+    return bool(cp.filter(pl.col("checkpoint") == checkpoint)["orders"].sum())
 
 
 def _checkpoints_note(d: Diagnosis, lang: str) -> Markup | None:

@@ -169,6 +169,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "stages.means": ("各环节平均时长：{items}", "Mean hours per stage: {items}"),
     "stages.controllable": ("可控", "controllable"),
     "stages.uncontrollable": ("不可控", "not controllable"),
+    "stages.inbound_unmeasured": (
+        "—（无签收时间，并入上一环节）",
+        "— (no sign time: part of the stage before)",
+    ),
     "stages.checkpoints": (
         "本数据含有的时间节点：{present}。",
         "Checkpoints in this data: {present}.",
@@ -622,8 +626,8 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pf.title": ("多店铺售后时长总览", "After-sales duration portfolio"),
     "pf.all_stores": ("全部店铺", "All stores"),
     "pf.headline": (
-        "共{n}家店铺；{high}家已触发消费者提示，{watch}家时长条件成立但无法判断；{open}个未完结服务单有超时风险。",
-        "{n} {n:store|stores}; {high} with the consumer warning triggered, {watch} where the duration condition holds but it cannot be judged; {open} {open:open service order|open service orders} at risk.",
+        "共{n}家店铺；{high}家已触发消费者提示，{watch}家时长条件成立但无法判断；{open}个未完结服务单将计入考核（状态以导出时为准）。",
+        "{n} {n:store|stores}; {high} with the consumer warning triggered, {watch} where the duration condition holds but it cannot be judged; {open} {open:open service order|open service orders} that will count (statuses as of the export).",
     ),
     "pf.sec.ranking": (
         "店铺排名（平均售后时长，从长到短）",
@@ -649,7 +653,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pf.col.stage": ("环节", "Stage"),
     "pf.col.stores": ("店铺数", "Stores"),
     "pf.col.excess": ("超目标小时合计", "Excess hours"),
-    "pf.col.open": ("预警服务单", "At risk"),
+    "pf.col.open": ("未完结服务单", "Open orders"),
     "pf.col.breached": ("超预警线", "Past a line"),
     "pf.col.report": ("报告", "Report"),
     "pf.open_report": ("查看报告", "Open report"),
@@ -1118,16 +1122,16 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
         "Time waiting for customer feedback keeps counting. Prepare a clear answer per class (standard replies, list of required evidence) so each case is settled in one round (rates per class in “Service-order classes and SOPs”).",
     ),
     "open_breached": (
-        "{count}单未完结服务单已超过环节时限（最多超{max_over_hours}），立即处理",
-        "Open service orders already over a stage limit: {count} (by up to {max_over_hours}); act now",
-        "对即将被计算的服务单进行预警：今天先处理已超时的服务单（见各团队行动清单），尽快完结，以免继续拉长时长。",
-        "Work the service orders already over a limit today (see the action lists per team) and close them before they grow longer.",
+        "{count}单未完结服务单已超过环节预警线（最多超{max_over_hours}），立即处理",
+        "Open service orders past a stage warning line: {count} (by up to {max_over_hours}); act now",
+        "对即将被计算的服务单进行预警：今天先处理超预警线的服务单（见各团队行动清单），尽快完结，以免继续拉长时长。",
+        "Work the service orders past a warning line today (see the action lists per team) and close them before they grow longer.",
     ),
     "open_at_risk": (
-        "{count}单未完结服务单将在{horizon_hours}内超时（最近的剩{min_left_hours}）",
-        "Open service orders breaching a stage limit within {horizon_hours}: {count} (the nearest in {min_left_hours})",
-        "按剩余时间从少到多处理，在超时之前完成当前环节。",
-        "Work them by hours left, fewest first, and finish the current stage before the limit.",
+        "{count}单未完结服务单将在{horizon_hours}内到达环节预警线（最近的剩{min_left_hours}）",
+        "Open service orders reaching a stage warning line within {horizon_hours}: {count} (the nearest in {min_left_hours})",
+        "按剩余时间从少到多处理，在到达预警线之前完成当前环节。",
+        "Work them by hours left, fewest first, and finish the current stage before the line.",
     ),
     "open_long": (
         "{count}单未完结服务单已超{line_hours}，完结后将拉高平均时长",
