@@ -242,14 +242,17 @@ def data_traits(frame: pl.DataFrame | pl.LazyFrame) -> DataTraits:
     lf = frame.lazy()
     per_store = (
         lf.group_by("store_id")
-        .agg(pl.col(c).is_not_null().any() for c in PRESENCE_COLUMNS)
+        .agg(
+            *(pl.col(c).is_not_null().any() for c in PRESENCE_COLUMNS),
+            _jd_whole_expr().alias("_jd"),
+        )
         .collect()
     )
     present = {
         str(row["store_id"]): frozenset(c for c in PRESENCE_COLUMNS if row[c])
         for row in per_store.iter_rows(named=True)
     }
-    whole = bool(lf.select(_jd_whole_expr()).collect().item())
+    whole = bool(per_store["_jd"].all())
     return DataTraits(
         available=MappingProxyType(
             {r: any(_rule_available(r, have) for have in present.values()) for r in RULE_NAMES}
