@@ -271,7 +271,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "open.as_of_export": ("状态以导出时为准。", "Statuses are as of the export."),
     "actions.heading": (
-        "店铺 {store} 未完结服务单（截至 {as_of}），按团队",
+        "店铺{store}未完结服务单（截至{as_of}），按团队",
         "Store {store}: open service orders as of {as_of}, per team",
     ),
     "open.not_counted": ("不计入考核", "not counted"),

@@ -37,6 +37,8 @@ OPEN_SCHEMA = {
     "rule": pl.String,
     "breached": pl.Boolean,
     "hours_to_breach": pl.Float64,
+    "over_60h": pl.Boolean,
+    "will_count": pl.Boolean,
     "projected_mean_delta": pl.Float64,
 }
 
@@ -132,12 +134,17 @@ def test_inbound_title_names_the_condition_that_fired() -> None:
 
 
 def test_open_orders_split_into_over_soon_and_long() -> None:
+    # over a line (2 h), due in 5 h, over 60 h with its line 40 h ahead, due in 30 h, and one
+    # far over its line that can never count (applied > 180 days ago).
     frame = pl.DataFrame(
         {
-            "rule": ["audit_over_24h", "audit_over_24h", "total_over_60h", "audit_over_24h"],
-            "breached": [True, False, True, False],
-            "hours_to_breach": [-2.0, 5.0, -1.0, 30.0],
-            "projected_mean_delta": [0.5, 0.1, 1.5, 0.0],
+            "rule": ["audit_over_24h", "audit_over_24h", "transit_over_72h", "audit_over_24h"]
+            + ["audit_over_24h"],
+            "breached": [True, False, False, False, True],
+            "hours_to_breach": [-2.0, 5.0, 40.0, 30.0, -900.0],
+            "over_60h": [False, False, True, False, True],
+            "will_count": [True, True, True, True, False],
+            "projected_mean_delta": [0.5, 0.1, 1.5, 0.0, None],
         },
         schema=OPEN_SCHEMA,
     )
@@ -154,7 +161,7 @@ def test_open_orders_split_into_over_soon_and_long() -> None:
     # The horizon is a limit: a wider one catches the order 30 h from its limit too.
     wide = dataclasses.replace(LIMITS, open_horizon_hours=48.0)
     found = {f.kind: f.values for f in find(context(open_at_risk=frame, limits=wide))}
-    assert found[FindingKind.OPEN_AT_RISK]["count"] == 2
+    assert found[FindingKind.OPEN_AT_RISK]["count"] == 3  # 5 h, 30 h and 40 h
 
 
 @pytest.mark.parametrize(
