@@ -584,6 +584,9 @@ def _open_status(lang: str) -> pl.Expr:
             pl.when(~pl.col("will_count").fill_null(True)).then(
                 sep + pl.lit(t("open.not_counted", lang))
             ),
+            pl.when(
+                pl.col("over_60h").fill_null(False) & pl.col("will_count").fill_null(True)
+            ).then(sep + pl.lit(t("open.long", lang))),
             pl.when(pl.col("dispute_risk").fill_null(False)).then(
                 sep + pl.lit(t("open.dispute", lang))
             ),

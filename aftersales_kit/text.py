@@ -276,6 +276,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "open.not_counted": ("不计入考核", "not counted"),
     "open.dispute": ("纠纷风险", "dispute risk"),
+    "open.long": ("超60小时（拉高均值）", "over 60 h (pulls the mean up)"),
     "open.no_line": ("无预警线", "no line"),
     "open.no_inbound_time": ("无收货时间，无法计算", "no receipt time, cannot compute"),
     "open.over": ("超预警线{hours}", "past the line by {hours}"),
