@@ -245,7 +245,7 @@ def test_sent_message_structure_and_content(
     assert len(cids) == len(images) and set(cids) == image_ids
     assert all(i.get_content().startswith(b"\x89PNG\r\n\x1a\n") for i in images)
     assert 'style="' in html  # CSS was inlined
-    line = f"售后服务单预警（即将计入）：{diagnosis.open_at_risk.height}单"
+    line = f"未完结服务单：{diagnosis.open_at_risk.height}单"
     assert line in html
     assert line in plain.get_content()
     if diagnosis.tomorrow is not None and diagnosis.tomorrow.mean_hours is not None:
@@ -256,7 +256,7 @@ def test_sent_message_structure_and_content(
         "客服行动清单",
         "物流行动清单",
         "仓库行动清单",
-        "售后服务单预警(即将计入)",
+        "未完结服务单(状态以导出时为准)",
         "历史服务单预警TOP100",
         "预警明细",
         "明天影响最大的服务单",
@@ -265,7 +265,7 @@ def test_sent_message_structure_and_content(
     top = workbook["历史服务单预警TOP100"]
     assert top.height == diagnosis.top100.height > 0
     assert top["联系电话(已脱敏)"].drop_nulls().str.contains(r"^\d{3}\*{4}\d{4}$").all()
-    assert workbook["售后服务单预警(即将计入)"].height == diagnosis.open_at_risk.height
+    assert workbook["未完结服务单(状态以导出时为准)"].height == diagnosis.open_at_risk.height
 
 
 def test_no_unmasked_phone_anywhere(demo_frame, diagnosis, charts, report_file, settings, server,
