@@ -143,7 +143,7 @@ def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
         "History alerts (longest 100)",
         "Alert details",
     ]
-    assert english["Service-order alerts"]["Rule"].to_list() == [
+    assert english["Open service orders"]["Rule"].to_list() == [
         "Audit > 24 h",
         "Not booked in 48 h after signing",
     ]
