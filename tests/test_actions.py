@@ -365,5 +365,5 @@ def test_the_short_board_is_what_the_merchant_controls(diagnosis) -> None:  # ty
     board = diagnosis.short_board
     assert (board.scene, board.stage) == ("退货", "process")
     assert board.excess_hours == pytest.approx(10 * 10 / 70)
-    stages = dict(zip(diagnosis.stage_means["stage"], diagnosis.stage_means["controllable"]))
+    stages = dict(diagnosis.stage_means.select("stage", "controllable").iter_rows())
     assert stages["return_transit"] is False

@@ -257,7 +257,9 @@ def test_claim5_open_replacement_waits_for_the_new_item() -> None:
     zh = _text(sections.alerts(d, lang="zh").html)
     assert "安排换新发货／上门换新" in zh and "上门取件" not in zh
     en = _text(sections.alerts(d, lang="en").html)
-    assert "Send the replacement / replace at the door" in en and "Book / chase the pickup" not in en
+    assert (
+        "Send the replacement / replace at the door" in en and "Book / chase the pickup" not in en
+    )
 
 
 # --- claim 6: 维修 stops at its first processing ----------------------------------------------------

@@ -138,8 +138,7 @@ def test_open_orders_split_into_over_soon_and_long() -> None:
     # far over its line that can never count (applied > 180 days ago).
     frame = pl.DataFrame(
         {
-            "rule": ["audit_over_24h", "audit_over_24h", "transit_over_72h", "audit_over_24h"]
-            + ["audit_over_24h"],
+            "rule": ["audit_over_24h"] * 2 + ["transit_over_72h"] + ["audit_over_24h"] * 2,
             "breached": [True, False, False, False, True],
             "hours_to_breach": [-2.0, 5.0, 40.0, 30.0, -900.0],
             "over_60h": [False, False, True, False, True],

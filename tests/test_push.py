@@ -469,4 +469,5 @@ def test_english_counts_agree_with_their_number() -> None:
     )
     assert push.s("estate.more", "en", n=1) == "- … 1 more store"
     assert push.s("estate.more", "en", n=4) == "- … 4 more stores"
-    assert push.s("team", "zh", team="仓库", over=1, soon=2) == "- 仓库：超预警线 1 单，即将到期 2 单"
+    zh = push.s("team", "zh", team="仓库", over=1, soon=2)
+    assert zh == "- 仓库：超预警线 1 单，即将到期 2 单"

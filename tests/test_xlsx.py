@@ -198,7 +198,8 @@ def test_team_sheets_hold_each_teams_orders_with_next_action_and_hours_left(diag
         frame = diagnosis.team_actions[team]
         sheet = sheets[name]
         assert sheet["服务单号"].to_list() == frame["service_id"].to_list()
-        assert {"下一步", "距预警线(小时，负数为已超出)", "当前环节", "运单号", "快递公司"} <= set(sheet.columns)
+        wanted = {"下一步", "距预警线(小时，负数为已超出)", "当前环节", "运单号", "快递公司"}
+        assert wanted <= set(sheet.columns)
         assert not set(sheet["下一步"].drop_nulls()) & {"audit", "book_in", "chase_carrier"}
         assert not seen & set(frame["service_id"])
         seen |= set(frame["service_id"])
