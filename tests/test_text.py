@@ -206,7 +206,7 @@ def test_english_plurals_agree_with_their_count() -> None:
         ),
         lang="en",
     )
-    assert one.title.startswith("Open service orders breaching a stage limit within 24 h: 1 ")
+    assert one.title.startswith("Open service orders reaching a stage warning line within 24 h: 1 ")
     # The plural follows the count's value, whatever it is called (issue 13).
     assert t("tomorrow.moves", "en", leaving=1, out=1, old=0, history_days=180, entering=2) == (
         "1 service order leaves the sample (1 completed before the new period, 0 applied more "
