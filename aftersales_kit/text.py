@@ -85,7 +85,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kpi.vs_target": ("目标{target}，{gap}", "target {target}, {gap}"),
     "kpi.vs_line": (
         "提示线{line}（京东消费者提示条件之一，不是考核目标；星级按同类目商家排名），{gap}",
-        "warning line {line} (one of JD's consumer-warning conditions, not a target; the star ranks against peers), {gap}",
+        "warning line {line} (one of JD's consumer-warning conditions, not a target; the star is ranked within the category), {gap}",
     ),
     "kpi.above_target": ("高出{hours}", "{hours} above"),
     "kpi.below_target": ("低于{hours}", "{hours} below"),
@@ -119,7 +119,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "risk.rank_note": (
         "排名率（按提示条件推断）：越低越差——提示条件是两项排名率都≤{rank}，即排在同类目商家的后段；“排名率10%”不是“前10%”。",
-        "Rank rates (inferred from the condition): lower is worse — the warning needs both at or below {rank}, i.e. near the bottom of the category's peers; a rank rate of 10 % is not “top 10 %”.",
+        "Rank rates (inferred from the condition): lower is worse — the warning needs both at or below {rank}, i.e. near the bottom of the category; a rank rate of 10 % is not “top 10 %”.",
     ),
     "risk.triggered": (
         "按风向标时长满足提示条件（已触发）：京东在交易咨询页面向消费者提示（提示文案以京东为准）；任一条件不再满足时解除（以京东为准）。",
