@@ -565,8 +565,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Send the new item (replacement)",
     ),
     "action.start_repair": (
-        "登记首次处理（开始维修即停止计时）",
-        "Record the first processing (starting the repair stops the clock)",
+        "安排检测／送修，按实际进度处理（勿提前登记处理结果）",
+        "Arrange the inspection / repair and record progress as it happens (never a 处理结果 in advance)",
     ),
     "action.ship_exchange": (
         "发出换货（可用换货占库存）",

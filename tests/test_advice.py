@@ -321,3 +321,76 @@ def test_load_warnings_itemised_by_kind() -> None:
     page = str(sections.data_quality(d, lang="zh").html)
     assert "读取时：同一服务单号出现在多个店铺（全部导入文件）" in page and "33,300" in page
     assert "读取时的警告" not in page and "33,339" not in page
+
+
+# --- every rendered output of the demo ------------------------------------------------------------
+
+#: Words no report, mail or push may carry (issue 17): 极速审核 is not a JD tool, 闪电退款 does not
+#: refund at audit, and a repair's 处理结果 is never recorded early.
+FORBIDDEN = (
+    "极速审核",
+    "审核时即退款",
+    "立即登记首次处理",
+    "登记首次处理（开始维修",
+    "express audit",
+    "refunded at audit",
+    "lightning refund",
+    "Lightning refund",
+    "--star",
+    "--published-hours",
+)
+
+
+@pytest.fixture(scope="module")
+def demo_outputs() -> dict[str, str]:
+    from aftersales_kit import deliver, demo, push
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.xlsx import action_frames
+
+    end = date(2026, 10, 31)
+    frame = demo.generate(stores=3, orders=900, end=end)
+    window = Window(start=end - timedelta(days=29), end=end)
+    as_of = datetime(2026, 11, 1, 9)
+    found = diagnose(frame, window=window, rules=RULES, as_of=as_of)
+    found |= {
+        f"{sid}-published": d
+        for sid, d in diagnose(
+            frame, window=window, rules=RULES, as_of=as_of, published_hours=58.3, observed=BAD
+        ).items()
+    }
+    out: dict[str, str] = {}
+    for key, d in found.items():
+        for lang in ("zh", "en"):
+            page = [html(d, lang=lang)]
+            page += [
+                str(f(d, lang=lang).html)
+                for f in (sections.alerts, sections.teams, sections.classes, sections.reconcile)
+            ]
+            out[f"{key} report {lang}"] = "".join(page)
+            out[f"{key} mail {lang}"] = deliver.render_text(d, lang=lang) + deliver.render_body(
+                d, charts=[], lang=lang
+            )
+            out[f"{key} push {lang}"] = push.store_message(d, lang=lang).markdown
+            out[f"{key} xlsx {lang}"] = "".join(
+                str(f.rows()) for f in action_frames(d, lang=lang).values()
+            )
+    out["estate push"] = push.estate_message(list(found.values()), lang="zh").markdown
+    return out
+
+
+def test_no_output_of_the_demo_names_a_wrong_lever(demo_outputs: dict[str, str]) -> None:
+    hits = [(key, word) for key, text in demo_outputs.items() for word in FORBIDDEN if word in text]
+    assert not hits
+
+
+def test_a_published_figure_under_the_line_says_triggered_nowhere(
+    demo_outputs: dict[str, str],
+) -> None:
+    published = {k: v for k, v in demo_outputs.items() if "-published " in k}
+    assert published
+    said = [
+        key
+        for key, text in published.items()
+        if "已触发" in text or "riggered" in text.replace("ot triggered", "")
+    ]
+    assert not said
