@@ -981,9 +981,9 @@ def _scalars_plan(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFr
     capped = {s: (_stage(s) - float(rules.stage_targets[s])).clip(lower_bound=0.0) for s in STAGES}
     rank = h.rank("ordinal", descending=True)
     to_pickup = _hours_between("pickup_time", "apply_time")
-    pickup_family = pl.col("return_method").is_in(PICKUP_METHODS) | pl.col(
-        "approve_result"
-    ).is_in(PICKUP_METHODS)
+    pickup_family = pl.col("return_method").is_in(PICKUP_METHODS) | pl.col("approve_result").is_in(
+        PICKUP_METHODS
+    )
     flash = (
         (pl.col("scene") == FLASH_WHAT_IF_SCENE) & pickup_family.fill_null(False) & (to_pickup >= 0)
     ).fill_null(False)
@@ -2158,10 +2158,10 @@ __all__ = [
     "DataQuality",
     "Diagnosis",
     "Finding",
-    "FlashRefundCheck",
-    "Staffing",
     "FindingKind",
+    "FlashRefundCheck",
     "ShortBoard",
+    "Staffing",
     "WarningRisk",
     "diagnose",
     "diagnose_store",

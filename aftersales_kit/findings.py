@@ -272,7 +272,9 @@ def consumer_warning(ctx: FindingContext) -> Finding | None:
         return None if value is None else Share(value)
 
     basis = getattr(warning, "basis", "ours")
-    variant = "triggered_ours" if warning.state == "triggered" and basis == "ours" else warning.state
+    variant = (
+        "triggered_ours" if warning.state == "triggered" and basis == "ours" else warning.state
+    )
     duration = getattr(warning, "duration_hours", None)
     return Finding(
         FindingKind.CONSUMER_WARNING,

@@ -21,6 +21,7 @@ import polars as pl
 
 from aftersales_kit import charts as ch
 from aftersales_kit import format as fmt
+from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS
 from aftersales_kit.html import (
     BUNDLE_TAG,
     SLOT,
@@ -35,7 +36,6 @@ from aftersales_kit.html import (
     tag,
     with_html,
 )
-from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS
 from aftersales_kit.rules import STAGES as _STAGES
 from aftersales_kit.text import finding_text, label, t
 

@@ -704,7 +704,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "没有店铺触发消费者提示或需要判断。",
         "No store has the warning triggered or undetermined.",
     ),
-    "pf.none.short_boards": ("没有店铺有超出提示线的服务单。", "No store has orders over the line."),
+    "pf.none.short_boards": (
+        "没有店铺有超出提示线的服务单。",
+        "No store has orders over the line.",
+    ),
     "pf.none.open": ("没有即将计入的预警服务单。", "No open service orders at risk."),
     "pf.footer": (
         "每家店铺的数字来自其报告的诊断结果；点击店铺名打开报告。",

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- exact Chinese sentences: CJK is double width, and a split sentence is hard to search for.
 """What the report advises and claims about JD (DOMAIN §6): the consumer warning judged on the
 published 风向标 figure, the 60 h line as 提示线 (not a target), the 闪电退款 upper bound, SA 自动审核,
 staffing from hours of the day, tomorrow without today's completions, data quality by kind.
@@ -117,7 +118,9 @@ def test_triggered_from_our_hours_is_an_estimate_to_check_on_the_wind_vane() -> 
     assert page.count("排名率（按提示条件推断）：越低越差") == 1
     finding = next(f for f in d.findings if f.kind == FindingKind.CONSUMER_WARNING)
     assert finding.values["variant"] == "triggered_ours"
-    assert finding_text(finding).title.startswith("按本工具时长满足提示条件（预计已触发），请在风向标核实")
+    assert finding_text(finding).title.startswith(
+        "按本工具时长满足提示条件（预计已触发），请在风向标核实"
+    )
     context = deliver._context(d, lang="zh", store_name=None)
     assert "预计已触发" in context["warning"] and "发给运营" in context["warning"]
     body = push.store_message(d, lang="zh").markdown
@@ -133,7 +136,10 @@ def test_nobody_is_told_to_run_a_command_line_flag() -> None:
     texts = [html(d), str(context), push.store_message(d, lang="zh").markdown]
     for text in texts:
         assert "--" + "star" not in text and "--published-hours" not in text
-    assert "请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营" in context["warning"]
+    assert (
+        "请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营"
+        in context["warning"]
+    )
 
 
 # --- the 60 h line and the target ---------------------------------------------------------------
@@ -185,7 +191,10 @@ def test_flash_refund_upper_bound_stops_pickup_returns_at_pickup() -> None:
     assert row["mean_hours"] == pytest.approx(37.875)
     assert row["delta_hours"] == pytest.approx(-10.0)
     page = str(sections.what_if(d, lang="zh").html)
-    assert "若1单有取件时间的上门取件退货都在取件时停止计时，平均时长最多降到37.9 小时（−10.0 小时）" in page
+    assert (
+        "若1单有取件时间的上门取件退货都在取件时停止计时，平均时长最多降到37.9 小时（−10.0 小时）"
+        in page
+    )
     assert "这是上限" in page and "资格" in page
 
 
@@ -295,7 +304,10 @@ def test_tomorrow_says_today_is_missing_and_what_closing_long_open_orders_would_
     assert (tm.open_over_line, tm.mean_if_closed) == (1, pytest.approx(44.0))
     page = str(sections.tomorrow(d, rules=RULES, lang="zh").html)
     assert "不含今天完结的服务单（尚未在数据中）" in page
-    assert "若今天完结已超60小时的1单未完结服务单（按当前已耗时计），明天的平均时长将为44.0 小时" in page
+    assert (
+        "若今天完结已超60小时的1单未完结服务单（按当前已耗时计），明天的平均时长将为44.0 小时"
+        in page
+    )
 
 
 # --- data quality ---------------------------------------------------------------------------------

@@ -274,7 +274,9 @@ def test_claim6_repair_end_is_the_toolkits_reading_and_never_advises_early_recor
     # gaming the metric. The advice says so and names the legitimate levers (this test asserted
     # the old "record the first processing at once" advice before).
     zh = finding_text(finding, lang="zh").advice
-    assert zh.startswith("京东未明确维修的计时终点（本工具按京麦记录的首次处理动作计），请向京东确认")
+    assert zh.startswith(
+        "京东未明确维修的计时终点（本工具按京麦记录的首次处理动作计），请向京东确认"
+    )
     assert "立即登记首次处理" not in zh and "不要提前登记" in zh
     assert all(lever in zh for lever in ("返修换新", "直接换新", "上门维修", "时限（SLA）"))
     en = finding_text(finding, lang="en").advice

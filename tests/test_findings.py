@@ -129,7 +129,10 @@ def test_a_target_is_named_a_target_only_when_the_user_set_it() -> None:
     (default,) = find(context(short_board=board))
     assert default.values["line_name"] == "warning"
     (own,) = find(context(short_board=board, target_hours=48.0, target_given=True))
-    assert text.finding_text(own).title == "短板：退货的审核环节，服务单超出目标48小时的时长100.0%来自这里"
+    assert (
+        text.finding_text(own).title
+        == "短板：退货的审核环节，服务单超出目标48小时的时长100.0%来自这里"
+    )
 
 
 def test_inbound_title_names_the_condition_that_fired() -> None:

@@ -92,8 +92,15 @@ def test_short_board_finding_in_the_merchants_words() -> None:
     )
     assert en.severity == "Urgent"
     target = finding_text(
-        Finding(FindingKind.SHORT_BOARD, 2, {**finding.values, "target_hours": fmt.HoursLimit(48),
-                                              "line_name": fmt.LineName("target")})
+        Finding(
+            FindingKind.SHORT_BOARD,
+            2,
+            {
+                **finding.values,
+                "target_hours": fmt.HoursLimit(48),
+                "line_name": fmt.LineName("target"),
+            },
+        )
     )
     assert target.title == "短板：退货的审核环节，服务单超出目标48小时的时长42.3%来自这里"
 
