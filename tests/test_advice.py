@@ -406,3 +406,61 @@ def test_a_published_figure_under_the_line_says_triggered_nowhere(
         if "已触发" in text or "riggered" in text.replace("ot triggered", "")
     ]
     assert not said
+
+
+# --- wording ----------------------------------------------------------------------------------------
+
+
+def test_tomorrows_movers_sheet_says_move_not_reason() -> None:
+    from aftersales_kit.xlsx import action_frames
+
+    rows = [
+        # completed on the window's first day: it leaves the window tomorrow
+        order("M1", apply=datetime(2026, 2, 27, 9), stages=(40, 0, 0, 0, 8), service_type="仅退款"),
+        order("M2", apply=DAY, stages=(10, 0, 0, 0, 10), service_type="仅退款"),
+    ]
+    d = store(rows)
+    sheet = action_frames(d, lang="zh")["明天影响最大的服务单"]
+    assert "变动" in sheet.columns and "申请原因" not in sheet.columns
+    assert sheet["变动"].to_list() == ["移出周期"]
+
+
+def test_intervention_hidden_at_zero_and_only_missing_columns_named() -> None:
+    rows = [
+        order("P1", apply=DAY, stages=(2, 20, 0, 30, 10), approve_result="上门取件"),
+        order("P2", apply=DAY + H, stages=(2, 0, 0, 0, 10), service_type="仅退款"),
+    ]
+    d = store(rows)
+    stages_text = str(sections.stages(d, lang="zh").html)
+    assert "京东介入" not in stages_text
+    alerts_text = str(sections.alerts(d, lang="zh").html)
+    # Pickup and inbound times exist: only the tracking update and the sign time are missing.
+    assert "数据中没有物流更新时间、签收时间，这些预警无法计算" in alerts_text
+    assert "数据中没有取件时间" not in alerts_text and "入库时间，" not in alerts_text
+
+
+def test_scene_named_door_to_door_or_offline_replacement() -> None:
+    rows = [order("X1", apply=DAY, stages=(2, 0, 0, 0, 20), approve_result="上门换新")]
+    page = str(sections.breakdown(store(rows), lang="zh").html)
+    assert "上门换新/线下换新" in page
+    en = str(sections.breakdown(store(rows), lang="en").html)
+    assert "door-to-door / offline replacement (上门换新/线下换新)" in en
+
+
+def test_open_order_summary_counts_add_up() -> None:
+    rows = [
+        order("Q1", apply=DAY, stages=(2, 5, 0, 5, 10), approve_result="上门取件"),
+        # open, unaudited for 2 h at the report time: due in 22 h (within the horizon)
+        {"service_id": "Q2", "store_id": "s1", "service_type": "仅退款", "status": "待审核",
+         "apply_time": AS_OF - 2 * H},
+        # open, picked up 1 h ago: 3 days to reach the warehouse, due after the horizon
+        {"service_id": "Q3", "store_id": "s1", "service_type": "退货", "status": "待收货",
+         "return_method": "上门取件", "approve_result": "上门取件", "apply_time": AS_OF - 3 * H,
+         "first_audit_time": AS_OF - 2 * H, "pickup_time": AS_OF - 1 * H},
+    ]  # fmt: skip
+    d = store(rows)
+    assert d.open_split() == {"over": 0, "soon": 1, "long": 0}
+    assert d.open_at_risk.height == 2
+    page = str(sections.alerts(d, lang="zh").html)
+    # 0 over + 1 within 24 h + 0 over 60 h + 1 later = 2 (E18)
+    assert "0单已超60小时（完结后拉高均值，不是超时），另有1单24小时后到期" in page
