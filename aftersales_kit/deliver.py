@@ -232,7 +232,11 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
     k, prev = d.kpis, d.prev_kpis
     delta = fmt.delta_pct(k.mean_hours, previous=prev.mean_hours)
     trend = "up" if delta.startswith("↑") else "down" if delta.startswith("↓") else ""
-    target = fmt.hours(d.target_hours, lang=lang)
+    # The 60 h line is the consumer-warning line, not a target: 目标 only when the user set one.
+    if getattr(d, "target_given", False):
+        line_sub = _s("target", lang, target=fmt.hours(d.target_hours, lang=lang))
+    else:
+        line_sub = _s("line", lang, line=fmt.hours(d.warning.line_hours, lang=lang))
     peer = getattr(d, "peer_median_hours", None)
     return [
         {
@@ -250,7 +254,7 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
         {
             "label": _s("p90", lang),
             "value": fmt.hours(k.p90_hours, lang=lang),
-            "sub": _s("target", lang, target=target),
+            "sub": line_sub,
             "trend": "",
         },
         {
@@ -264,7 +268,9 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
 
 def _short_board_text(d: Diagnosis, *, lang: str) -> str:
     """The short board, and the controllable one when it is another (scene, stage)."""
-    target = fmt.hours(d.target_hours, lang=lang)
+    from aftersales_kit.sections import excess_line
+
+    target = excess_line(d, lang)
     sb = d.short_board
     if sb is None:
         return _s("no_short_board", lang, target=target)
@@ -295,11 +301,17 @@ def _warning_text(d: Diagnosis, *, lang: str) -> tuple[str, bool]:
     w = getattr(d, "warning", None)
     if w is None or w.level not in ("high", "watch"):
         return "", False
+    # JD judges on its own figure: from ours, "triggered" is an estimate to check on 风向标, and
+    # the store manager is asked for the 风向标 figures (never for a command-line flag).
+    basis = getattr(w, "basis", "ours")
+    key = f"warning_{w.level}" + ("_ours" if w.level == "high" and basis == "ours" else "")
+    duration = getattr(w, "duration_hours", None)
     line = _s(
-        f"warning_{w.level}",
+        key,
         lang,
-        mean=fmt.hours(d.kpis.mean_hours, lang=lang),
+        mean=fmt.hours(d.kpis.mean_hours if duration is None else duration, lang=lang),
         line=fmt.hours(w.line_hours, lang=lang),
+        basis=text.label("basis", basis, lang),
     )
     return line, w.level == "high"
 

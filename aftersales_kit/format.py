@@ -4,7 +4,8 @@ Metric code never formats; templates, charts, tables and emails call these. Numb
 percentages go through Babel (``format_decimal``, ``format_percent``) in the report's locale.
 
 Finding values carry their type (:class:`Hours`, :class:`HoursLimit`, :class:`Share`,
-:class:`Change`, :class:`Count`, :class:`Star`, :class:`ClockHours`, :class:`Term`): small
+:class:`Change`, :class:`Count`, :class:`Star`, :class:`ClockHours`, :class:`Term` and its
+:class:`Stage`, :class:`Scene`, :class:`Rule`, :class:`LineName`, :class:`Basis`): small
 subclasses of ``float`` / ``int`` / ``tuple`` / ``str``, so they compute and compare as plain
 numbers while :func:`value` shows each kind its own way instead of guessing from a key's name.
 """
@@ -176,6 +177,22 @@ class Rule(Term):
 
     __slots__ = ()
     kind = "rule"
+
+
+class LineName(Term):
+    """Which line an excess is measured over: ``warning`` (the 60 h 提示线, not a JD target) or
+    ``target`` (the user's own 目标, when set)."""
+
+    __slots__ = ()
+    kind = "line"
+
+
+class Basis(Term):
+    """Whose duration figure the consumer-warning condition used: ``published`` (风向标) or
+    ``ours`` (按本工具计算)."""
+
+    __slots__ = ()
+    kind = "basis"
 
 
 def value(item: object, *, lang: str = "zh") -> str:

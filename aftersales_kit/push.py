@@ -247,6 +247,9 @@ def _figure_lines(d: Diagnosis, *, lang: str) -> list[str]:
             )
         )
     state = getattr(d.warning, "state", None) or "not_triggered"
+    # From our own hours a triggered state is only an estimate: check it on 风向标.
+    if state == "triggered" and getattr(d.warning, "basis", "ours") == "ours":
+        state = "triggered_ours"
     lines.append(s(f"warning.{state}", lang))
     return lines
 

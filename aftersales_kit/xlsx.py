@@ -91,6 +91,7 @@ def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
         "next_action": lambda v: t(f"action.{v}", lang),
         "team": lambda v: label("team", v, lang),
         "reason": lambda v: t(f"tomorrow.move.{v}", lang),
+        "move": lambda v: t(f"tomorrow.move.{v}", lang),
         "cause": lambda v: t(f"jd.cause.{v}", lang),
         "scene": lambda v: label("scene", v, lang),
     }
@@ -128,6 +129,9 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
         frame = _field(diagnosis, attr)
         if not isinstance(frame, pl.DataFrame):
             continue
+        if attr == "tomorrow.movers" and "reason" in frame.columns:
+            # Why an order moves tomorrow is its 变动, not the customer's 申请原因.
+            frame = frame.rename({"reason": "move"})
         masked = mask_personal(frame)
         prepared = neutralize_formulas(_labelled(masked, lang=lang))
         # Column headers from the string catalog (``xlsx`` labels); others keep their name.

@@ -81,33 +81,39 @@ def test_claim1_duration_alone_cannot_be_judged(slow: pl.DataFrame) -> None:
     d = _warning_store(slow, None)
     assert (d.warning.state, d.warning.level) == ("cannot_judge", "watch")
     assert _titles(d, FindingKind.CONSUMER_WARNING, "zh") == [
-        "时长条件成立：平均70.0 小时超过60小时；未提供店铺星级或星级排名率，无法判断是否触发消费者提示"
+        "时长条件成立：售后服务时长70.0 小时（按本工具计算）超过60小时；未提供店铺星级或星级排名率，"
+        "无法判断是否触发消费者提示"
     ]
     assert _titles(d, FindingKind.CONSUMER_WARNING, "en") == [
-        "The duration condition holds: mean 70.0 h above 60 h; store star or star rank rates not "
-        "given, so the consumer warning cannot be judged"
+        "The duration condition holds: 70.0 h (computed by this toolkit) above 60 h; store star or "
+        "star rank rates not given, so the consumer warning cannot be judged"
     ]
     zh = _text(sections.kpi_cards(d, lang="zh").html)
     assert "无法判断" in zh and "高风险" not in zh
-    assert "--star、--aftersales-rank、--dispute-rank" in zh
-    assert "star、aftersales_rank、dispute_rank" in zh  # the per-store configuration keys
+    # The report goes to store managers: it asks for the 风向标 figures, never a command-line flag
+    # (issue 17; this test asserted the flags before).
+    assert "风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率" in zh and "发给运营" in zh
+    assert "--star" not in zh
     en = _text(sections.kpi_cards(d, lang="en").html)
-    assert "Cannot be judged" in en and "--star, --aftersales-rank and --dispute-rank" in en
+    assert "Cannot be judged" in en and "send the store star" in en and "--star" not in en
     assert "High" not in en
 
 
 def test_claim1_triggered_quotes_the_consumer_text(slow: pl.DataFrame) -> None:
     d = _warning_store(slow, {"star": 3.4, "aftersales_rank": 0.15, "dispute_rank": 0.2})
     assert (d.warning.state, d.warning.level) == ("triggered", "high")
+    # From our own hours (no 风向标 figure given) it is an estimate to check on 风向标 (issue 17).
     assert _titles(d, FindingKind.CONSUMER_WARNING, "zh") == [
-        "已触发消费者提示：平均70.0 小时超过60小时，店铺星级3.4、售后服务星级排名率15.0%、"
-        "交易纠纷星级排名率20.0%均满足条件"
+        "按本工具时长满足提示条件（预计已触发），请在风向标核实：售后服务时长70.0 小时（按本工具计算）"
+        "超过60小时，店铺星级3.4、两项星级排名率15.0%／20.0%"
     ]
     for lang in LANGS:
         html = _text(sections.kpi_cards(d, lang=lang).html)
-        assert "此店铺售后时效较长" in html
+        assert "此店铺售后时效较长" in html and "以京东为准" in html
     assert "交易咨询页面" in _text(sections.kpi_cards(d, lang="zh").html)
-    assert "transaction-consultation page" in _text(sections.kpi_cards(d, lang="en").html)
+    assert "pre-sale consultation page (交易咨询页面)" in _text(
+        sections.kpi_cards(d, lang="en").html
+    )
 
 
 def test_claim1_not_triggered_when_a_given_rate_fails_or_the_mean_is_within(
@@ -116,8 +122,8 @@ def test_claim1_not_triggered_when_a_given_rate_fails_or_the_mean_is_within(
     d = _warning_store(slow, {"star": 4.2})  # the star alone already fails the condition
     assert (d.warning.state, d.warning.level) == ("not_triggered", "ok")
     assert _titles(d, FindingKind.CONSUMER_WARNING, "en") == [
-        "Mean 70.0 h is above 60 h, but the store star or a star rank rate is out of range: the "
-        "consumer warning is not triggered"
+        "Duration 70.0 h (computed by this toolkit) is above 60 h, but the store star or a star "
+        "rank rate is out of range: the consumer warning is not triggered"
     ]
     within = canonical([done("A", datetime(2026, 3, 10, 9), 59.0)])
     d = _warning_store(within, {"star": 3.0, "aftersales_rank": 0.1, "dispute_rank": 0.1})
@@ -262,10 +268,10 @@ def test_claim5_open_replacement_waits_for_the_new_item() -> None:
     )
 
 
-# --- claim 6: 维修 stops at its first processing ----------------------------------------------------
+# --- claim 6: 维修's clock end is the toolkit's reading, stated as such -------------------------------
 
 
-def test_claim6_repair_stops_at_first_processing() -> None:
+def test_claim6_repair_end_is_the_toolkits_reading_and_never_advises_early_recording() -> None:
     board = {
         "scene": "维修",
         "stage": "process",
@@ -274,15 +280,22 @@ def test_claim6_repair_stops_at_first_processing() -> None:
         "controllable_excess_hours": 50.0,
     }
     finding = Finding(FindingKind.SHORT_BOARD, 3, board)
+    # Issue 17 (E9): JD does not say where 维修 stops; recording a 处理结果 early could read as
+    # gaming the metric. The advice says so and names the legitimate levers (this test asserted
+    # the old "record the first processing at once" advice before).
     zh = finding_text(finding, lang="zh").advice
-    assert zh.startswith("维修的计时在商家首次处理时停止，而不是维修完成时")
+    assert zh.startswith(
+        "京东未明确维修的计时终点（本工具按京麦记录的首次处理动作计），请向京东确认"
+    )
+    assert "立即登记首次处理" not in zh and "不要提前登记" in zh
+    assert all(lever in zh for lever in ("返修换新", "直接换新", "上门维修", "时限（SLA）"))
     en = finding_text(finding, lang="en").advice
-    assert en.startswith("A repair's clock stops at the merchant's first processing, not at repair")
+    assert en.startswith("JD does not say where a repair's clock stops")
     # No advice anywhere tells the merchant to finish the repair to stop the clock.
     other = Finding(FindingKind.SHORT_BOARD, 3, {**board, "scene": "退货"})
     assert "完成维修" not in finding_text(other, lang="zh").advice
     assert "finish the repair" not in finding_text(other, lang="en").advice
-    assert "维修在首次处理（开始维修）时停止" in _text(
+    assert "维修的计时终点：京东未明确，本工具按京麦记录的首次处理动作计" in _text(
         sections.methodology(_any_diagnosis(), rules=RULES, lang="zh").html
     )
 
@@ -540,4 +553,11 @@ def test_unavailable_alerts_read_needs_logistics_data_never_zero() -> None:
 
 
 def test_open_split_for_the_email_and_portfolio(open_store: Diagnosis) -> None:
-    assert open_store.open_split() == {"over": 1, "soon": 1, "later": 0, "long": 1}
+    assert open_store.open_split() == {
+        "over": 1,
+        "soon": 1,
+        "later": 0,
+        "no_line": 1,
+        "not_counted": 0,
+        "long": 1,
+    }

@@ -214,7 +214,13 @@ def test_render_en_and_header(data_file: Path, tmp_path: Path) -> None:
     html = path.read_text(encoding="utf-8")
     assert_self_contained(html)
     text = _visible_text(html)
-    for heading in ("Key figures", "Trend", "Stages and short board", "Suggestions", "Methodology"):
+    for heading in (
+        "Key figures",
+        "Trend",
+        "Stages and bottleneck (短板)",
+        "Suggestions",
+        "Methodology",
+    ):
         assert heading in text
     assert "核心指标" not in text
     assert "aftersales-kit" in text and "1000102" in text
