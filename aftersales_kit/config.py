@@ -159,13 +159,16 @@ STORE_KEYS: tuple[str, ...] = tuple(StoreTable.model_fields)
 
 
 _M = TypeVar("_M", bound=BaseModel)
+#: Keys whose values may be webhook keys or signing secrets: an error names their type, never
+#: the value (stderr ends up in cron mail and logs).
+SECRET_KEYS = frozenset({"wecom", "dingtalk", "dingtalk_secret", "password"})
 
 
 def _validate(model: type[_M], raw: object, *, source: Path) -> _M:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        lines = explain(exc, model=model, unknown="未知的配置项").splitlines()
+        lines = explain(exc, model=model, unknown="未知的配置项", hidden=SECRET_KEYS).splitlines()
         msg = "\n".join(f"{source}: {line}" for line in lines)
         raise UsageError(msg) from None
 
@@ -333,6 +336,9 @@ class _StoresTable(Strict):
 
 #: ``${NAME}`` in a delivery value: webhook keys and robot secrets stay in the environment.
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Names of the variables :func:`expand_env` has read in this process: they hold webhook keys and
+#: robot secrets, so report kernels never get them (:func:`aftersales_kit.engine.kernel_env`).
+EXPANDED_NAMES: set[str] = set()
 
 
 def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) -> str:
@@ -342,7 +348,10 @@ def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) 
     webhook without its key would fail later with a far less helpful message from the server.
     """
     env = os.environ if env is None else env
-    missing = [n for n in dict.fromkeys(_ENV_REF.findall(value)) if not env.get(n)]
+    _check_references(value, where=where)
+    names = list(dict.fromkeys(_ENV_REF.findall(value)))
+    EXPANDED_NAMES.update(names)
+    missing = [n for n in names if not env.get(n)]
     if missing:
         msg = (
             f"{where}: 环境变量未设置 (environment variable not set): {', '.join(missing)}; "
@@ -350,3 +359,19 @@ def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) 
         )
         raise UsageError(msg)
     return _ENV_REF.sub(lambda m: env[m.group(1)], value)
+
+
+def _check_references(value: str, *, where: str) -> None:
+    """Every ``${`` starts a whole ``${NAME}``: an unclosed ``${WECOM_KEY`` would otherwise be
+    sent as it is, and the bot's "invalid key" would not say why. The value is not echoed (the
+    rest of it may be a key written in the file)."""
+    rest = _ENV_REF.sub("", value)
+    if "${" in rest:
+        start = rest.index("${")
+        fragment = re.match(r"\$\{[A-Za-z0-9_]*", rest[start:])
+        shown = fragment.group(0) if fragment else "${"
+        msg = (
+            f"{where}: 环境变量引用不完整 (unclosed or invalid variable reference) {shown!r}; "
+            "写法 (write it as) ${NAME}"
+        )
+        raise UsageError(msg)

@@ -152,7 +152,11 @@ def test_daily_delivers_everywhere_once(exports, mailbox, bots, tmp_path, monkey
     for text in (first.out, first.err, json.dumps(record)):
         assert "k1" not in text.replace("1000101", "") and SECRET not in text
     log = (out / "outbox" / "sent-log.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(log) == 6  # two mails, four pushes: one log for both
+    # One log for mail and push: every send announced "pending" before it, its outcome after.
+    entries = [json.loads(line) for line in log]
+    assert [e["status"] for e in entries].count("pending") == 7
+    final = {e["recipient"]: e["status"] for e in entries}
+    assert sorted(final.values()) == ["failed"] + ["sent"] * 6  # two mails, four pushes
     before = _mtimes(out)
 
     # 2. the same day again: nothing resent, nothing re-rendered; the broken bot still fails
