@@ -742,7 +742,7 @@ def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str,
     try:
         atomic_write(path, data=json.dumps(record, ensure_ascii=False, indent=1, default=str))
     except OSError as exc:
-        why = f"运行记录无法写入 (run record not written): {describe_os_error(exc)}"
+        why = f"运行记录无法写入 (run record not written): {path}: {describe_os_error(exc)}"
         if error:
             print(f"错误 (error): {why}", file=sys.stderr)
         return record, why
