@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import re
 import tomllib
@@ -84,7 +85,26 @@ def _non_negative(value: object) -> object:
     return value
 
 
+def _between(low: float, high: float, *, low_open: bool = False) -> AfterValidator:
+    """A finite number in [low, high] (or (low, high] with ``low_open``): a star of 7, a rank rate
+    of 1.5 or a target of −5 hours is a typo, not a setting."""
+
+    def check(value: float) -> float:
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            span = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+            msg = f"必须在 {span} 之间 (must be in {span}), 实际为 (got) {value!r}"
+            raise problem(msg)
+        return value
+
+    return AfterValidator(check)
+
+
 Number = Annotated[float, BeforeValidator(_plain_number)]
+Star = Annotated[Number, _between(0, 5)]
+Rate = Annotated[Number, _between(0, 1)]
+Hours = Annotated[Number, _between(0, 10_000)]
+PositiveHours = Annotated[Number, _between(0, 10_000, low_open=True)]
 Seconds = Annotated[float, BeforeValidator(_non_negative)]
 Addresses = Annotated[list[StrictStr], BeforeValidator(one_or_many)]
 Glob = Annotated[StrictStr, Field(min_length=1)]
@@ -124,11 +144,11 @@ class StoreTable(Strict):
     files: list[Glob] = Field(default_factory=list)
     to: Addresses = Field(default_factory=list)
     cc: Addresses = Field(default_factory=list)
-    star: Number | None = None
-    aftersales_rank: Number | None = None
-    dispute_rank: Number | None = None
-    published_hours: Number | None = None
-    target_hours: Number | None = None
+    star: Star | None = None
+    aftersales_rank: Rate | None = None
+    dispute_rank: Rate | None = None
+    published_hours: Hours | None = None
+    target_hours: PositiveHours | None = None
     wecom: StrictStr | None = None
     dingtalk: StrictStr | None = None
     dingtalk_secret: StrictStr | None = None

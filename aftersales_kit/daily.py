@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from aftersales_kit import batch, deliver, push
+from aftersales_kit import format as fmt
 from aftersales_kit.errors import AftersalesError, DeliveryError, UsageError
 
 if TYPE_CHECKING:
@@ -792,7 +793,7 @@ def table(run: Mapping[str, Any]) -> str:
         mail = _STATUS.get((rec.get("mail") or {}).get("status", "none"), "?")
         rows.append(
             (
-                f"{sid} {rec.get('name') or ''}".strip(),
+                fmt.visible(f"{sid} {rec.get('name') or ''}").strip(),
                 report,
                 mail,
                 _push_cell(rec["push"], "wecom"),

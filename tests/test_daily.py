@@ -195,6 +195,9 @@ def test_daily_delivers_everywhere_once(exports, mailbox, bots, tmp_path, monkey
         len(list(outbox.glob("1000101_*.eml"))) == 1
         and len(list(outbox.glob("1000102_*.eml"))) == 1
     )
+    # The preview shows the sender the real run used (AFTERSALES_SMTP_FROM), not a placeholder.
+    [eml] = outbox.glob("1000101_*.eml")
+    assert b"From: =?utf-8?b?" in eml.read_bytes() and b"<report@example.com>" in eml.read_bytes()
     payloads = {
         (body["store"], body["channel"]): body
         for body in (json.loads(p.read_text(encoding="utf-8")) for p in outbox.glob("push_*.json"))

@@ -56,6 +56,19 @@ def test_a_bidi_override_in_a_store_name_reaches_no_attachment_name(store) -> No
     assert RLO not in deliver.subject(d) and "示例gnp.exe店" in deliver.subject(d)
 
 
+def test_a_bidi_override_reaches_no_report_heading_or_index_link(store) -> None:
+    from aftersales_kit.html import META_MIME, meta_bundle
+    from aftersales_kit.portfolio import store_summary
+
+    d = dataclasses.replace(store, store_name=f"示例{RLO}gnp.exe")
+    bundle = meta_bundle("zh", title="售后诊断", store_id="1000101", store_name=d.store_name,
+                         store_label="店铺", window_start="2026-03-02", window_end=END,
+                         data_until="-", as_of="-", nav=[], footer="")  # fmt: skip
+    assert bundle[META_MIME]["store_name"] == "示例gnp.exe"  # type: ignore[index]
+    assert RLO not in str(bundle["text/plain"])
+    assert store_summary(d, report="1000101/x.html")["store_name"] == "示例gnp.exe"
+
+
 def test_a_bidi_override_or_mention_reaches_no_push_or_estate_line(store) -> None:
     d = dataclasses.replace(store, store_name=HOSTILE)
     for md in (
@@ -223,6 +236,20 @@ def test_impossible_numbers_and_a_missing_rules_file_are_usage_errors(option, ca
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert option[0] in err and "Traceback" not in err
+
+
+def test_impossible_per_store_inputs_in_the_config_are_named(tmp_path: Path) -> None:
+    config = tmp_path / "aftersales.toml"
+    config.write_text(
+        '[stores."1"]\nstar = 7\ntarget_hours = -5\npublished_hours = nan\naftersales_rank = 1.5\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(UsageError) as caught:
+        load_config(config)
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 4
+    for key in ("star", "target_hours", "published_hours", "aftersales_rank"):
+        assert any(f'stores."1".{key} ' in line for line in lines), key
 
 
 def test_dry_run_mail_shows_the_sender_the_real_send_uses(exports, tmp_path, monkeypatch) -> None:
