@@ -738,6 +738,9 @@ def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str,
         "index_error": rendered.index_error or None,
         "stores": records,
         "estate": estate_record,
+        "stores_without_orders": sorted(
+            sid for sid, d in (run.data.diagnoses if run.data else {}).items() if not d.kpis.counted
+        ),
     }
     path = _record_path(plan)
     try:
@@ -817,6 +820,13 @@ def table(run: Mapping[str, Any]) -> str:
     ]
     render = run["render"]
     verdict = "全部送达 (all delivered)" if run["ok"] else "有失败 (something failed)"
+    empty = run.get("stores_without_orders") or []
+    if run["ok"] and empty:
+        # "All delivered" next to pushes saying nothing is overdue would read as all clear.
+        verdict = (
+            f"已送达，但 {len(empty)} 家店铺本周期没有计入的服务单，请确认数据是否最新 "
+            f"(delivered, but {len(empty)} stores have no counted orders: is the data current?)"
+        )
     lines.append(
         f"{run['date']}: 报告 新生成 (rendered) {render['done']} · 已是最新 (up to date) "
         f"{render['skipped']} · 失败 (failed) {len(render['failed'])} — {verdict}"

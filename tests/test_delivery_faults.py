@@ -422,3 +422,24 @@ def test_a_refused_connection_is_still_retried(tmp_path) -> None:
                        store="1000101", settings=push.PushSettings(timeout=1, retries=2,
                        backoff_seconds=0.01), sleep=sleeps.append)  # fmt: skip
     assert result.status == "failed" and result.attempts == 3 and len(sleeps) == 2
+
+
+# --- nothing counted is not "all clear" ----------------------------------------------------------
+
+
+def test_a_period_with_no_counted_orders_is_not_reported_as_all_delivered(
+    exports, bots, tmp_path, monkeypatch, capsys
+) -> None:
+    # Exports that end months before the period: every store has nothing counted.
+    monkeypatch.chdir(tmp_path)
+    recipients = _recipients(tmp_path / "stores.toml", bots)
+    out = tmp_path / "reports"
+    argv = ["daily", str(exports), "--recipients", str(recipients), "--end", "2026-11-30",
+            "--as-of", "2026-12-01 09:00", "--out", str(out), "--dry-run",
+            "--workers", "2"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "全部送达" not in printed
+    assert "2 stores have no counted orders: is the data current?" in printed
+    record = json.loads((out / "daily-2026-11-30.json").read_text(encoding="utf-8"))
+    assert record["stores_without_orders"] == ["1000101", "1000102"]
