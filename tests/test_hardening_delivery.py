@@ -184,6 +184,19 @@ def test_webhook_keys_never_reach_a_report_kernel(tmp_path: Path, monkeypatch) -
     assert env["LANG_HINT"] == "kept" and env["AFTERSALES_REPORT"] == "1"
 
 
+@pytest.mark.slow
+def test_a_running_report_kernel_has_no_webhook_key_in_its_environment(monkeypatch) -> None:
+    # What the adversarial run read: /proc/<kernel pid>/environ while reports render.
+    monkeypatch.setenv("WECOM_KEY", "LEAK-wecom")
+    monkeypatch.setenv("DINGTALK_SECRET", "LEAK-ding")
+    kernel = engine.get_kernel("python3", env={"AFTERSALES_REPORT": "scrub-test"})
+    try:
+        environ = Path(f"/proc/{kernel.pid}/environ").read_bytes()
+    finally:
+        kernel.shutdown()
+    assert b"AFTERSALES_REPORT=scrub-test" in environ and b"LEAK-" not in environ
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
