@@ -243,8 +243,10 @@ def _mail_summary(delivery: Delivery) -> dict[str, Any]:
     statuses = {r["status"] for r in results}
     if delivery.eml is not None:
         status = "dry_run"
-    elif statuses & {"failed", "unknown"}:
+    elif "failed" in statuses:
         status = "failed"
+    elif "unknown" in statuses:
+        status = "unknown"  # the server never confirmed: may be delivered, not resent
     elif statuses == {"skipped"}:
         status = "skipped"
     else:
@@ -761,7 +763,7 @@ def _store_ok(record: Mapping[str, Any]) -> bool:
     mail = record.get("mail") or {}
     return (
         not record.get("errors")
-        and mail.get("status") != "failed"
+        and mail.get("status") not in ("failed", "unknown")
         and not mail.get("log_error")
         and all(_push_ok(p) for p in record.get("push", []))
     )
@@ -846,7 +848,7 @@ def failures(run: Mapping[str, Any]) -> list[str]:
     for sid, rec in run["stores"].items():
         lines.extend(f"店铺 (store) {sid}: {e}" for e in rec.get("errors", []))
         mail = rec.get("mail") or {}
-        if mail.get("status") == "failed":
+        if mail.get("status") in ("failed", "unknown"):
             bad = [
                 " ".join(
                     str(v)
@@ -857,7 +859,12 @@ def failures(run: Mapping[str, Any]) -> list[str]:
                 if r["status"] in ("failed", "unknown")
             ]
             detail = "; ".join(bad) or mail.get("detail", "")
-            lines.append(f"店铺 (store) {sid} 邮件失败 (mail failed): {detail}")
+            what = (
+                "邮件失败 (mail failed)"
+                if mail["status"] == "failed"
+                else "邮件未确认 (mail unconfirmed)"
+            )
+            lines.append(f"店铺 (store) {sid} {what}: {detail}")
         if mail.get("log_error"):
             lines.append(f"店铺 (store) {sid} 邮件 (mail): {mail['log_error']}")
         lines.extend(_describe(p) for p in rec.get("push", []) if not _push_ok(p))
