@@ -612,7 +612,8 @@ def fingerprint(diagnosis: Diagnosis, *, lang: str = "zh") -> str:
 
 
 class SentLog:
-    """Append-only JSON lines: one line per (report fingerprint, recipient) delivered."""
+    """Append-only JSON lines: per (report fingerprint, recipient) a ``pending`` line before the
+    send and one with its outcome (``sent``, ``failed``, ``unknown``) after it; the last wins."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -623,9 +624,11 @@ class SentLog:
         entries = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                entries.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a torn last line from an interrupted run must not block sending
+            if isinstance(entry, dict):
+                entries.append(entry)
         return entries
 
     def sent(self, *, fingerprint: str) -> dict[str, str]:
@@ -642,27 +645,6 @@ class SentLog:
             if e.get("fingerprint") == fingerprint
         }
         return {r: status for r, status in last.items() if status in HELD}
-
-    def record(
-        self,
-        *,
-        fingerprint: str,
-        diagnosis: Diagnosis,
-        recipient: str,
-        message_id: str,
-        status: str = "sent",
-    ) -> None:
-        """Log one delivered mail: the report's ``fingerprint`` and the recipient's address."""
-        self.append(
-            log_entry(
-                fingerprint=fingerprint,
-                store_id=diagnosis.store_id,
-                window=diagnosis.window,
-                recipient=recipient.lower(),
-                message_id=message_id,
-                status=status,
-            )
-        )
 
     def append(self, entry: Mapping[str, object]) -> None:
         """Append one line (an entry of :func:`log_entry`); the folder is made when missing."""
