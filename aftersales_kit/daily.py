@@ -647,8 +647,12 @@ def _mail(
     sid = target.store_id
     record = records[sid]
     d = data.diagnoses.get(sid)
-    if not target.to or d is None:
-        return {"status": "none" if d is not None else "failed", "recipients": []}
+    if d is None:
+        # The store's own line says why (not in the data); this one must not be blank.
+        detail = "没有这个店铺的诊断，未发送 (no diagnosis for this store: nothing sent)"
+        return {"status": "failed" if target.to else "none", "recipients": [], "detail": detail}
+    if not target.to:
+        return {"status": "none", "recipients": []}
     if record["errors"] and record["report"] is None:
         return {"status": "failed", "recipients": [], "detail": record["errors"][-1]}
     if plan.smtp is None and not plan.dry_run:

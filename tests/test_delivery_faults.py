@@ -443,3 +443,21 @@ def test_a_period_with_no_counted_orders_is_not_reported_as_all_delivered(
     assert "2 stores have no counted orders: is the data current?" in printed
     record = json.loads((out / "daily-2026-11-30.json").read_text(encoding="utf-8"))
     assert record["stores_without_orders"] == ["1000101", "1000102"]
+
+
+def test_a_store_missing_from_the_data_fails_its_mail_with_a_reason(
+    exports, rendered, bots, tmp_path
+) -> None:
+    out = tmp_path / "reports"
+    shutil.copytree(rendered, out)
+    recipients = _recipients(tmp_path / "stores.toml", bots)
+    with recipients.open("a", encoding="utf-8") as fh:
+        fh.write('\n[stores."1000199"]\nto = ["m9@example.com"]\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERSALES_")}
+    done = subprocess.run([*_daily(exports, recipients, out), "--dry-run"], env=env,
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 1
+    _no_traceback(done.stderr)
+    [line] = [x for x in done.stderr.splitlines() if "1000199 邮件失败 (mail failed)" in x]
+    assert line.endswith("no diagnosis for this store: nothing sent)")
+    assert "店铺 (store) 1000199: 数据中没有这个店铺 (store not in the data)" in done.stderr
