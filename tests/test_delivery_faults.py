@@ -34,16 +34,20 @@ pytestmark = pytest.mark.slow
 
 
 class Mailbox:
-    """aiosmtpd handler: records each DATA; with ``hold`` it waits that long before the 250."""
+    """aiosmtpd handler: records each DATA; with ``hold`` it waits that long before the 250,
+    with ``gate`` until the test opens it."""
 
     def __init__(self) -> None:
         self.received: list[str] = []
         self.hold = 0.0
+        self.gate: threading.Event | None = None  # when set: no reply until the test opens it
 
     async def handle_DATA(self, server, session, envelope):
         self.received.extend(envelope.rcpt_tos)
         if self.hold:
             await asyncio.sleep(self.hold)
+        if self.gate is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait, 120)
         return "250 Message accepted"
 
 
@@ -303,14 +307,18 @@ def test_two_daily_runs_on_one_folder_send_each_mail_once(
     out = tmp_path / "reports"
     shutil.copytree(rendered, out)
     recipients = _recipients(tmp_path / "stores.toml", bots)
-    mailbox.hold = 5  # the first run is still sending when the second starts
+    mailbox.gate = threading.Event()  # the first run waits for its 250 until the second ended
     first = subprocess.Popen(_daily(exports, recipients, out), env=_env(mailbox),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 120
     while not mailbox.received and time.monotonic() < deadline:
         time.sleep(0.05)
-    second = subprocess.run(_daily(exports, recipients, out), env=_env(mailbox),
-                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    try:
+        second = subprocess.run(_daily(exports, recipients, out), env=_env(mailbox),
+                                capture_output=True, text=True, timeout=300,
+                                check=False)  # fmt: skip
+    finally:
+        mailbox.gate.set()
     _, first_err = first.communicate(timeout=300)
     assert first.returncode == 0, first_err
     assert second.returncode == 1
