@@ -13,6 +13,7 @@ numbers while :func:`value` shows each kind its own way instead of guessing from
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar, TypeVar
@@ -247,6 +248,21 @@ def clip(text: object, *, limit: int = MAX_TEXT_CHARS) -> str:
     """``text`` as a string of at most ``limit`` characters, ending in "…" when cut."""
     value = "" if text is None else str(text)
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+#: Characters that change how the text around them is shown without being visible themselves:
+#: C0/C1 controls, the bidi embeddings, overrides and isolates (U+202E makes ``gnp.exe`` read
+#: ``exe.png``), zero-width spaces and marks, line/paragraph separators, the BOM.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b\u200c\u200e\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+
+
+def visible(text: object, *, replacement: str = "") -> str:
+    """``text`` without controls, bidi overrides and invisible characters, for a name from the
+    data or a file shown in a file name, a push or a heading (a store name must not reorder the
+    figures or the file extension after it). The zero-width joiner of emoji is kept."""
+    return _INVISIBLE.sub(replacement, str(text or ""))
 
 
 def escape(text: object) -> str:

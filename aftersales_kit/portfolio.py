@@ -59,7 +59,8 @@ def store_summary(d: Any, *, report: str) -> dict[str, Any]:
     mean = d.kpis.mean_hours
     return {
         "store_id": str(d.store_id),
-        "store_name": str(d.store_name or d.store_id),
+        # Shown as the index's link text: no bidi override may reverse what follows it.
+        "store_name": fmt.visible(d.store_name or d.store_id),
         "report": report,
         "window_start": d.window.start.isoformat(),
         "window_end": d.window.end.isoformat(),

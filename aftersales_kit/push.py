@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
@@ -118,9 +119,10 @@ _MARKUP = re.compile(r"[\x00-\x1f\x7f<>\[\]()`*_#|\\]+")
 
 
 def clean_name(name: object) -> str:
-    """A store name for a markdown line: no line breaks or markup (a name ``[x](http://…)``
-    must not become a link), at most :data:`NAME_CHARS` characters."""
-    cleaned = _MARKUP.sub(" ", str(name or "")).strip()
+    """A store name or service id for a markdown line: no line breaks or markup (a name
+    ``[x](http://…)`` must not become a link), no mention (``@all`` becomes ``＠all``), no bidi
+    override (it would reverse the figures after it), at most :data:`NAME_CHARS` characters."""
+    cleaned = fmt.visible(_MARKUP.sub(" ", str(name or ""))).replace("@", "＠").strip()
     cleaned = re.sub(r"\s+", " ", cleaned)
     return cleaned if len(cleaned) <= NAME_CHARS else cleaned[: NAME_CHARS - 1] + ELLIPSIS
 
@@ -436,7 +438,10 @@ def push_settings(env: Mapping[str, str] | None = None) -> PushSettings:
 
 @dataclass(frozen=True)
 class PushResult:
-    """What happened to one message on one channel: ``status`` sent, failed, skipped or dry_run."""
+    """What happened to one message on one channel: ``status`` sent, failed, unknown, skipped or
+    dry_run. ``unknown``: the POST reached the bot but no usable answer came back (a dropped
+    connection, a timeout, a garbled reply), so the message may be in the group: it is not
+    posted again without ``--resend``. ``log_error``: the sent-log could not be written."""
 
     store: str  # store id, or "estate"
     channel: str
@@ -445,10 +450,11 @@ class PushResult:
     errmsg: str = ""
     attempts: int = 0
     detail: str = ""
+    log_error: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        return self.status not in ("failed", "unknown") and not self.log_error
 
     def describe(self) -> str:
         """One line in the words of a JD back-office error: which store, which channel, the
@@ -456,6 +462,12 @@ class PushResult:
         label = {"wecom": "企业微信 (WeCom)", "dingtalk": "钉钉 (DingTalk)"}.get(
             self.channel, self.channel
         )
+        if self.log_error:
+            return f"店铺 (store) {self.store} {label} {self.status}: {self.log_error}"
+        if self.status == "unknown":
+            return (
+                f"店铺 (store) {self.store} {label} 推送状态未知 (push unconfirmed): {self.detail}"
+            )
         if self.status != "failed":
             return f"{self.store} {label}: {self.status}"
         code = "" if self.errcode is None else f" errcode={self.errcode}"
@@ -469,11 +481,17 @@ class PushResult:
 
 @dataclass(frozen=True)
 class _Reply:
-    """One attempt: the bot's JSON answer, or why there is none and whether to try again."""
+    """One attempt: the bot's JSON answer, or why there is none and whether to try again;
+    ``delivered``: the whole request went out and no usable answer came back, so the bot may
+    have posted it (never retried: a second POST could post it twice)."""
 
     answer: dict[str, Any] | None
     detail: str = ""
     retry: bool = False  # the network or the server was at fault: worth another try
+    delivered: bool = False
+
+
+_UNCONFIRMED = "可能已发出，不会自动重发 (it may be posted; not resent, use --resend)"
 
 
 _SECRET_QUERY = re.compile(r"(key|access_token|sign|timestamp)=[^&\s]*", re.IGNORECASE)
@@ -496,13 +514,25 @@ def _post(url: str, body: bytes, *, timeout: float) -> _Reply:
         return _Reply(
             None, f"HTTP {exc.code} {exc.reason}", retry=exc.code >= 500 or exc.code == 429
         )
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return _Reply(None, redact(f"网络错误 (network error): {reason}"), retry=True)
+    except urllib.error.URLError as exc:
+        # urllib wraps what fails while connecting and sending: the bot never had the request.
+        return _Reply(None, redact(f"网络错误 (network error): {exc.reason}"), retry=True)
+    except (http.client.HTTPException, OSError) as exc:
+        # Raised while waiting for or reading the answer: the request was sent whole.
+        detail = f"发出后无应答 (no answer after the request was sent): {type(exc).__name__}"
+        reason = str(exc)
+        detail += f": {reason}" if reason else ""
+        return _Reply(None, redact(f"{detail}; {_UNCONFIRMED}"), delivered=True)
     try:
         answer = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        return _Reply(None, f"应答不是JSON (reply is not JSON): {raw[:120]!r}")
+        # A garbled JSON answer came from the bot itself (it may have posted); an HTML page is a
+        # proxy's or a login wall's, which never passed the message on.
+        looks_json = raw.lstrip()[:1] in (b"{", b"[")
+        detail = f"应答不是JSON (reply is not JSON): {raw[:120]!r}"
+        if looks_json:
+            return _Reply(None, redact(f"{detail}; {_UNCONFIRMED}"), delivered=True)
+        return _Reply(None, detail)
     if not isinstance(answer, dict):
         return _Reply(None, f"应答不是JSON对象 (reply is not a JSON object): {answer!r}")
     return _Reply(answer)
@@ -521,7 +551,9 @@ def send(
     """Post ``message`` to one bot; never raises for the bot's or the network's failure.
 
     errcode 0 is sent; a throttle errcode (45009 / 130101) waits ``throttle_seconds`` and tries
-    again (``throttle_retries`` times); network errors and HTTP 5xx retry with doubling backoff;
+    again (``throttle_retries`` times); network errors before the request is sent and HTTP 5xx
+    retry with doubling backoff; a request sent whole without a usable answer (dropped, timed
+    out, garbled JSON) is ``unknown`` and never posted again (the bot may have posted it);
     any other errcode is a failure naming the store, channel, errcode and errmsg. A 钉钉 request
     is signed afresh on every attempt (the timestamp must be within an hour of the call).
     """
@@ -533,6 +565,8 @@ def send(
         target = signed_url(url, secret=secret) if channel == "dingtalk" else url
         reply = _post(target, body, timeout=settings.timeout)
         answer = reply.answer
+        if answer is None and reply.delivered:
+            return PushResult(store, channel, "unknown", attempts=attempts, detail=reply.detail)
         if answer is None:
             if reply.retry and network_tries < settings.retries:
                 sleep(settings.backoff_seconds * 2**network_tries)

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, time
 from enum import StrEnum
 from importlib import resources
@@ -566,16 +566,28 @@ def _allowed(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return [f.alias or n for n, f in current.model_fields.items()]
 
 
+class _Hidden:
+    """A value shown by its type alone (``<list>``), for keys that may hold a secret."""
+
+    def __init__(self, value: object) -> None:
+        self.kind = type(value).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}, 值已隐藏 (value hidden)>"
+
+
 def explain(
     exc: ValidationError,
     *,
     model: type[BaseModel],
     prefix: tuple[str, ...] = (),
     unknown: str = "未知的规则项",
+    hidden: Collection[str] = (),
 ) -> str:
     """One line per error of ``exc``: the key path (``holidays.0.from``), what is wrong, and what
     was allowed. ``prefix`` is the path of the validated table inside its file; ``unknown`` names
-    an unknown key in Chinese (a rule item, a configuration key)."""
+    an unknown key in Chinese (a rule item, a configuration key). The values of keys in
+    ``hidden`` (webhook URLs, secrets) are named by their type only, never echoed."""
     lines = []
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -585,6 +597,8 @@ def explain(
         path = _path((*prefix, *loc))
         kind = error["type"]
         value = error.get("input")
+        if any(part in hidden for part in loc if isinstance(part, str)):
+            value = _Hidden(value)
         if kind == "aftersales":
             text = f"{path} {ctx['message']}"
         elif kind == "extra_forbidden":
