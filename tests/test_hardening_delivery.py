@@ -89,9 +89,10 @@ def test_mentions_and_markup_in_service_ids_are_neutralised(store) -> None:
             "service_id": hostile_ids,
             "hours_to_breach": [-5.0, -1.0, 2.0, 3.0, 4.0],
             "breached": [True, True, False, False, False],
+            "will_count": [True] * 5,
         }
     )
-    teams = {"customer_service": frame}
+    teams = {"cs": frame}
     md = push.store_message(dataclasses.replace(store, team_actions=teams)).markdown
     urgent = md.split("\n")[-3:]  # the three most urgent, one line each
     assert all(line.startswith("- ") for line in urgent), md
