@@ -258,6 +258,11 @@ _INVISIBLE = re.compile(
 )
 
 
+#: Bidi controls alone: text that may keep its tabs and line breaks (customer text in a workbook)
+#: still must not reorder what follows it.
+BIDI_CONTROLS = "[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+
+
 def visible(text: object, *, replacement: str = "") -> str:
     """``text`` without controls, bidi overrides and invisible characters, for a name from the
     data or a file shown in a file name, a push or a heading (a store name must not reorder the

@@ -19,6 +19,7 @@ import polars as pl
 import polars.selectors as cs
 import xlsxwriter
 
+from aftersales_kit import format as fmt
 from aftersales_kit.files import atomic_path
 from aftersales_kit.format import mask_personal
 from aftersales_kit.rules import RULE_NAMES, STAGES
@@ -45,19 +46,22 @@ SHEETS: tuple[tuple[str, str, str], ...] = (
 
 
 def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Prefix ``'`` to string cells starting with ``= + - @`` tab or CR; other dtypes untouched.
+    """Prefix ``'`` to string cells starting with ``= + - @`` tab or CR, and drop bidi controls
+    from them; other dtypes untouched.
 
     Examples
     --------
     >>> neutralize_formulas(pl.DataFrame({"a": ["=1+1", "ok"], "n": [-1, 2]})).rows()
     [("'=1+1", -1), ('ok', 2)]
     """
-    return frame.with_columns(
+    # Bidi overrides go first: a cell must neither run as a formula nor reorder what follows.
+    plain = frame.with_columns(cs.string().str.replace_all(fmt.BIDI_CONTROLS, ""))
+    return plain.with_columns(
         pl.when(pl.col(c).str.contains(FORMULA_TRIGGER))
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))
         .alias(c)
-        for c in frame.select(cs.string()).columns
+        for c in plain.select(cs.string()).columns
     )
 
 

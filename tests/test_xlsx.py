@@ -203,3 +203,9 @@ def test_team_sheets_hold_each_teams_orders_with_next_action_and_hours_left(diag
         assert not set(sheet["下一步"].drop_nulls()) & {"audit", "book_in", "chase_carrier"}
         assert not seen & set(frame["service_id"])
         seen |= set(frame["service_id"])
+
+
+def test_bidi_overrides_are_dropped_from_workbook_cells() -> None:
+    # U+202E would show "exe.xslx" for "xlsx.exe" and reorder the figures after a name.
+    frame = pl.DataFrame({"name": ["店\u202egpj.exe", "=1+1\u202e"], "n": [1, 2]})
+    assert neutralize_formulas(frame).rows() == [("店gpj.exe", 1), ("'=1+1", 2)]
