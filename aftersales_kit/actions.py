@@ -46,11 +46,26 @@ class ActionRow(TypedDict):
     action_text: str
 
 
+class CompensationRow(TypedDict):
+    """An audited 直赔/补发 order still 待处理: not open (its clock stopped), listed apart."""
+
+    service_id: str
+    status: str | None
+    scene: str | None
+    team: str
+    order_id: str | None
+    apply_time: str | None
+    first_audit_time: str | None
+    action: str
+    action_text: str
+
+
 class ActionsJson(TypedDict):
     store_id: str
     as_of: str
     data_as_of: str | None
     orders: list[ActionRow]
+    compensation_pending: list[CompensationRow]
 
 
 def _moment(value: datetime | None) -> str | None:
@@ -98,6 +113,20 @@ def actions_json(d: Diagnosis, *, lang: str = "zh") -> ActionsJson:
         "as_of": d.as_of.strftime("%Y-%m-%d %H:%M:%S"),
         "data_as_of": _moment(d.data_until),
         "orders": action_rows(d, lang=lang),
+        "compensation_pending": [
+            {
+                "service_id": str(r["service_id"]),
+                "status": r["status"],
+                "scene": r["scene"],
+                "team": "cs",
+                "order_id": r["order_id"],
+                "apply_time": _moment(r["apply_time"]),
+                "first_audit_time": _moment(r["first_audit_time"]),
+                "action": r["next_action"],
+                "action_text": t(f"action.{r['next_action']}", lang),
+            }
+            for r in d.compensation_pending.iter_rows(named=True)
+        ],
     }
 
 
@@ -138,6 +167,12 @@ def actions_text(d: Diagnosis, *, lang: str = "zh") -> str:
                 "、".join(marks) if lang == "zh" else ", ".join(marks),
             ]
             lines.append("  " + " | ".join(c for c in cells if c))
+    pending = d.compensation_pending
+    if pending.height:
+        lines += ["", f"{t('team.compensation', lang)} ({pending.height})"]
+        for c in pending.iter_rows(named=True):
+            action = t(f"action.{c['next_action']}", lang)
+            lines.append(f"  {c['service_id']} | {action}")
     return "\n".join(lines)
 
 

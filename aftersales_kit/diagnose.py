@@ -482,6 +482,9 @@ class Diagnosis:
     #: The user set ``target_hours`` (an argument or a rules file): only then is it a 目标;
     #: by default the excess is measured over the 60 h 提示线, which is not a JD target.
     target_given: bool = False
+    #: Audited 直赔/补发 orders still 待处理 (DOMAIN §5): their clock stopped at the audit, so
+    #: they are not open, but customer service still owes the compensation or the re-shipment.
+    compensation_pending: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def __repr__(self) -> str:
         from aftersales_kit import format as fmt
@@ -785,6 +788,7 @@ def _plans(
         **_alert_plans(counted, rules=rules),
         **_top_plan(counted),
         "open": _open_plan(lf, as_of=as_of, rules=rules, traits=traits),
+        "compensation": _compensation_plan(lf, as_of=as_of, rules=rules),
         **_heatmap_plan(lf, window=window),
         **_scalars_plan(counted, rules=rules),
         **_checkpoints_plan(counted),
@@ -1220,6 +1224,58 @@ def _open_plan(
     )
 
 
+#: 服务单状态 values of an audited order whose merchant still has something to do.
+PENDING_STATUSES: tuple[str, ...] = ("待处理", "待处理领取")
+_COMPENSATION_COLUMNS = (
+    "service_id",
+    "order_id",
+    "scene",
+    "service_type",
+    "status",
+    "return_method",
+    "apply_time",
+    "first_audit_time",
+    "elapsed_hours",
+    "next_action",
+    "sku_name",
+)
+
+
+def _compensation_plan(lf: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl.LazyFrame:
+    """Audited 直赔/补发 orders still waiting for the merchant (listed apart, no warning line):
+    待发放赔付 for 直赔, 待补发 for 补发."""
+    waiting = lf.filter(
+        pl.col("status").is_in(list(PENDING_STATUSES))
+        & pl.col("first_audit_time").is_not_null()
+        & (pl.col("apply_time") <= as_of)
+    )
+    reship = (
+        (pl.col("return_method") == "补发商品")
+        | (pl.col("approve_result") == "补发商品")
+        | (pl.col("service_type") == "补发商品")
+    ).fill_null(False)
+    derived = derive_orders(waiting, rules=rules).filter(
+        pl.col("scene") == SceneName.COMPENSATION.value
+    )
+    return (
+        derived.with_columns(
+            _hours_between_lit("first_audit_time", as_of).alias("elapsed_hours"),
+            pl.when(reship)
+            .then(pl.lit("reship"))
+            .otherwise(pl.lit("pay_compensation"))
+            .alias("next_action"),
+        )
+        .select("store_id", *_COMPENSATION_COLUMNS)
+        .sort("store_id", "first_audit_time", "service_id")
+    )
+
+
+def _hours_between_lit(start: str, end: datetime) -> pl.Expr:
+    """Hours from column ``start`` to the moment ``end``."""
+    moment = pl.lit(end, dtype=pl.Datetime("us"))
+    return (moment - pl.col(start)).dt.total_microseconds() / _HOUR_US
+
+
 #: The open-order status columns of :attr:`Diagnosis.orders` (null on orders that are not open).
 ORDER_STATUS_COLUMNS = (*OPEN_COLUMNS, "dispute_risk")
 
@@ -1367,6 +1423,7 @@ def _assemble(
         classes=classes,
         team_actions=_team_actions(open_at_risk),
         tomorrow=tomorrow,
+        compensation_pending=part("compensation"),
     )
     return replace(diagnosis, findings=_find(diagnosis, rules=rules))
 

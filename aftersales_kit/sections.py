@@ -772,6 +772,19 @@ def teams(d: Diagnosis, *, lang: str = "zh") -> Section:
             )
             continue
         parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
+    pending = d.compensation_pending
+    if pending.height:
+        parts.append(_h3(t("team.compensation", lang)))
+        view = pending.head(TEAM_SHOWN).select(
+            "service_id",
+            _label_col("scene", "scene", lang),
+            _label_col("status", "status", lang),
+            pl.col("elapsed_hours").alias("waited"),
+            _action_col(lang),
+            _short("sku_name"),
+        )
+        waited = {**labels, "waited": t("col.waited", lang)}
+        parts.append(_frame_table(view, labels=waited, lang=lang, hours=["waited"]))
     return _section("sec-teams", lang, *parts)
 
 

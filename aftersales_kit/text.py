@@ -605,6 +605,13 @@ STRINGS: dict[str, tuple[str, str]] = {
         "联系客户确认寄回方式",
         "Ask the customer how the item comes back",
     ),
+    "action.pay_compensation": ("待发放赔付：尽快发放", "Compensation due: pay it"),
+    "action.reship": ("待补发：尽快补发商品", "Re-shipment due: send the item"),
+    "team.compensation": (
+        "已审核待赔付／待补发（计时已在审核时停止，无预警线）",
+        "Audited, compensation or re-shipment still due (their clock stopped at the audit; no line)",
+    ),
+    "col.waited": ("审核后已等待", "Waiting since audit"),
     "action.verify_status": (
         "核实服务单状态（状态不在京东已知列表中）",
         "Check the order's status (not one JD lists)",

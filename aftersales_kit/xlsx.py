@@ -42,7 +42,12 @@ SHEETS: tuple[tuple[str, str, str], ...] = (
     ("alert_orders", "预警明细", "Alert details"),
     ("tomorrow.movers", "明天影响最大的服务单", "Tomorrow's movers"),
     ("jd_check.mismatches", "与京东时长不一致", "Differs from JD"),
+    ("compensation_pending", "待赔付_待补发", "Compensation due"),
 )
+
+
+#: Sheets written only when they have rows.
+OPTIONAL_SHEETS: frozenset[str] = frozenset({"compensation_pending"})
 
 
 def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
@@ -126,13 +131,16 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
     """The action lists of a ``Diagnosis``, ready to write: sheet name → frame.
 
     Personal data masked, stage/rule names translated, formula triggers neutralised, headers in
-    ``lang``. Frames missing from the diagnosis are skipped; empty ones are kept (header only).
+    ``lang``. Frames missing from the diagnosis are skipped; empty ones are kept (header only),
+    except the :data:`OPTIONAL_SHEETS`.
     """
     sheets: dict[str, pl.DataFrame] = {}
     for attr, zh_name, en_name in SHEETS:
         frame = _field(diagnosis, attr)
         if not isinstance(frame, pl.DataFrame):
             continue
+        if attr in OPTIONAL_SHEETS and not frame.height:
+            continue  # a sheet of something rare appears only when there is some
         if attr == "tomorrow.movers" and "reason" in frame.columns:
             # Why an order moves tomorrow is its 变动, not the customer's 申请原因.
             frame = frame.rename({"reason": "move"})

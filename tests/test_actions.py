@@ -224,6 +224,15 @@ ROWS = [
         "2026-12-02 20:00:00",
         text="三天了没人理，再不处理就打12315投诉",
     ),
+    # 补发 stops its clock at the audit: not open, but the re-shipment is still owed
+    row(
+        "1583000116",
+        "补发商品",
+        "待处理",
+        "补发商品",
+        "2026-12-02 09:00:00",
+        audit="2026-12-02 10:00:00",
+    ),
 ]
 
 #: service_id → (stage, team, rule, hours left, next action), in the lists' order: the soonest
@@ -341,16 +350,17 @@ def test_stage_means_put_the_unsplittable_span_in_return_transit(export: Path, c
     )
     assert code == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["counted"] == 3
-    assert got["mean_hours"] == pytest.approx(127 / 3)
+    # C1–C3 and the 补发 (its clock stops at the audit: 1 h, audit only)
+    assert got["counted"] == 4
+    assert got["mean_hours"] == pytest.approx(128 / 4)
     assert got["stages"] == pytest.approx(
         {
-            "audit": 5 / 3,
-            "return_ship": 24 / 3,
-            "return_transit": 58 / 3,
-            "transit": 24 / 3,
+            "audit": 6 / 4,
+            "return_ship": 24 / 4,
+            "return_transit": 58 / 4,
+            "transit": 24 / 4,
             "inbound": 0.0,
-            "process": 16 / 3,
+            "process": 16 / 4,
             "intervention": 0.0,
         }
     )
@@ -367,3 +377,19 @@ def test_the_short_board_is_what_the_merchant_controls(diagnosis) -> None:  # ty
     assert board.excess_hours == pytest.approx(10 * 10 / 70)
     stages = dict(diagnosis.stage_means.select("stage", "controllable").iter_rows())
     assert stages["return_transit"] is False
+
+
+def test_audited_compensation_still_owed_is_listed_apart(export: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code = main(
+        ["actions", str(export), "--store-id", "X", "--store", "X", "--as-of", AS_OF, "--json"]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "1583000116" not in {o["service_id"] for o in out["orders"]}
+    (pending,) = out["compensation_pending"]
+    assert (pending["service_id"], pending["team"], pending["action"]) == (
+        "1583000116",
+        "cs",
+        "reship",
+    )
+    assert pending["action_text"] == "待补发：尽快补发商品"
