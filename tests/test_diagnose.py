@@ -636,9 +636,7 @@ def test_no_raw_personal_data_in_any_frame(s1: Diagnosis) -> None:
     frames += list(s1.team_actions.values())
     assert s1.tomorrow is not None
     frames += [s1.tomorrow.leaving, s1.tomorrow.entering, s1.tomorrow.movers]
-    assert (
-        len(frames) == 28
-    )  # 16 fields (orders, compensation too) + 6 breakdowns + 3 teams + 3 tomorrow
+    assert len(frames) == 28  # 16 fields + 6 breakdowns + 3 teams + 3 tomorrow
     for df in frames:
         for col in df.select(pl.col(pl.String)).columns:
             assert not set(df[col].drop_nulls().to_list()) & raw, col
