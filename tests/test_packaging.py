@@ -23,6 +23,7 @@ EXPECTED = {
     "aftersales_kit/templates/aftersales/conf.json",
     "aftersales_kit/templates/aftersales/report.css",
     "aftersales_kit/templates/email/store_email.html.j2",
+    "aftersales_kit/py.typed",
 }
 
 
@@ -32,7 +33,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in ("aftersales_kit", "notebooks", "templates"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "requirements.txt"):
         shutil.copy2(ROOT / name, src / name)
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
@@ -51,6 +52,22 @@ def test_wheel_carries_notebooks_and_templates(wheel: Path) -> None:
     assert all(n.startswith(("aftersales_kit/", "aftersales_kit-")) for n in names), names
 
 
+def test_wheel_declares_the_pinned_requirements(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        (meta,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        declared = {
+            line.split(":", 1)[1].strip()
+            for line in zf.read(meta).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        }
+    pinned = {
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert declared == pinned
+
+
 def test_checkout_resources_are_the_top_level_folders() -> None:
     from aftersales_kit import report, resources
 
@@ -61,20 +78,25 @@ def test_checkout_resources_are_the_top_level_folders() -> None:
 
 @pytest.mark.slow
 def test_installed_wheel_renders_from_any_directory(wheel: Path, tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), wheel],
-        check=True,
+    # A fresh virtual environment and a plain `pip install` of the wheel: its declared
+    # dependencies are all it gets (no --no-deps, nothing from this checkout's venv).
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
         capture_output=True,
+        text=True,
+        check=False,
     )
+    assert install.returncode == 0, install.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    # The installed copy first on the path (the kernel inherits it): not this checkout.
-    env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    env.pop("AFTERSALES_REPORT", None)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AFTERSALES_REPORT")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     probe = subprocess.run(
         [
-            sys.executable,
+            str(python),
             "-c",
             "import aftersales_kit.resources as r, aftersales_kit.report as rep;"
             "print(r.__file__); print(rep.NOTEBOOK); print(rep.TEMPLATES)",
@@ -86,13 +108,13 @@ def test_installed_wheel_renders_from_any_directory(wheel: Path, tmp_path: Path)
         check=True,
     )
     lines = probe.stdout.split()
-    assert all(line.startswith(str(site)) for line in lines), lines
+    assert all(line.startswith(str(venv)) for line in lines), lines
     from aftersales_kit import demo
 
     files = demo.write_demo(tmp_path / "demo", stores=2, orders=120, end="2026-03-31")
     run = subprocess.run(
         [
-            sys.executable,
+            str(python),
             "-m",
             "aftersales_kit",
             "report",
