@@ -530,8 +530,26 @@ def _selected(batch: _Batch, frame: pl.DataFrame) -> list[str]:
     if batch.wanted is not None:
         missing = [s for s in batch.wanted if s not in set(found)]
         if missing:
-            raise unknown_store_error(", ".join(missing), stores=found)
+            raise unknown_store_error(", ".join(missing), stores=_stores_in_data(batch, found))
     return in_shard(found if batch.wanted is None else batch.wanted, shard=batch.shard)
+
+
+def _stores_in_data(batch: _Batch, loaded: list[str]) -> list[str]:
+    """Every store of the data, for the "store not found" message: the load kept only the stores
+    asked for, so list them again (the store column of parquet, else a full load)."""
+    from aftersales_kit.load import load_unchecked
+    from aftersales_kit.metrics import stores_in
+
+    listed = list_stores(batch.data)
+    if listed is not None:
+        return listed
+    try:
+        frame = load_unchecked(
+            batch.data, config=batch.config, store_id=batch.base_params.store_id or None
+        ).frame
+    except AftersalesError:
+        return loaded
+    return stores_in(frame)
 
 
 def _diagnose_selected(
