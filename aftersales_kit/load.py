@@ -706,7 +706,7 @@ def _folder_source(
         if folder == root or root not in folder.parents:
             break
         folder = folder.parent
-    child = rel.parts[0] if len(rel.parts) > 1 and "=" not in rel.parts[0] else None
+    child = rel.parts[0] if len(rel.parts) > 1 else None  # store_id=… is a partition (column)
     # A folder holding its own stores.toml is a set of stores, never one store.
     own_table = child is not None and bool(table(root / child))
     folder_store = (
