@@ -54,7 +54,10 @@ def day_arg(text: str) -> str:
 
 
 def moment_arg(text: str) -> str:
-    """``YYYY-MM-DD[ HH:MM[:SS]]`` within :data:`YEARS`, kept as text."""
+    """``YYYY-MM-DD[ HH:MM[:SS]]`` within :data:`YEARS`, or ``data`` (as of the data's latest
+    timestamp), kept as text."""
+    if text.strip().casefold() == "data":
+        return "data"
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -122,7 +125,11 @@ def _window_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--end", type=day_arg, help="window end date YYYY-MM-DD (default yesterday)")
     p.add_argument("--rules", help="rules TOML overriding thresholds, holidays, windows")
     p.add_argument(
-        "--as-of", dest="as_of", type=moment_arg, help="report time for open orders (default now)"
+        "--as-of",
+        dest="as_of",
+        type=moment_arg,
+        help="report time for open orders: YYYY-MM-DD[ HH:MM[:SS]] or 'data' (the data's latest "
+        "timestamp); default now, or the data's time when the download is more than 48 h old",
     )
 
 

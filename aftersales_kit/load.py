@@ -39,6 +39,7 @@ from aftersales_kit.schema import (
     KNOWN_VALUES,
     NULL_MARKERS,
     REQUIRED,
+    latest_timestamp,
 )
 from aftersales_kit.text import both
 
@@ -350,7 +351,7 @@ def load_unchecked(
     frames = [r.frame for _s, r in usable if r.frame is not None]
     headers = [r.headers for _s, r in usable]
     names = [s.name for s, _r in usable]
-    now = china_now()
+    now = _china_now()
     mtimes = [_mtime(s.path) for s, _r in usable]
     frame, duplicates = _combine(frames, mtimes=mtimes, now=now)
     frame, shared_rows = _shared_service_ids(
@@ -473,6 +474,14 @@ def summary_text(report: LoadReport) -> str:
         lines.append(f"跳过的坏行 (bad rows dropped): {report.bad_rows_dropped}")
     lines.append(f"店铺 (stores): {len(report.stores)}")
     lines.extend(f"  {store}: {rows} 行 (rows)" for store, rows in report.stores.items())
+    if report.data_as_of:
+        # DOMAIN §2 "Data as of": an old download is diagnosed as of its data (report, batch).
+        now = _china_now()
+        lines.append("数据截至 (data as of):")
+        for store, latest in report.data_as_of.items():
+            days = int((now - latest).total_seconds() // 86400)
+            old = f" — ⚠ {days} 天前的数据 ({days} days old)" if now - latest > _STALE_AFTER else ""
+            lines.append(f"  {store}: {latest.isoformat(sep=' ')}{old}")
     total_warnings = sum(report.warning_counts.values())
     lines.append(f"警告 (warnings): {total_warnings}")
     lines.extend(f"  {both('warning', kind)}: {n}" for kind, n in report.warning_counts.items())
@@ -1415,11 +1424,14 @@ def _amount_expr(text: pl.Expr) -> pl.Expr:
 # all files -> one frame
 
 
-def china_now() -> datetime:
-    """Now as naive China local time (the timestamps' clock)."""
-    from aftersales_kit.window import CHINA
+#: DOMAIN §2: data more than this older than now is an old download.
+_STALE_AFTER = timedelta(hours=48)
 
-    return datetime.now(CHINA).replace(tzinfo=None, microsecond=0)
+
+def _china_now() -> datetime:
+    from aftersales_kit.window import china_now
+
+    return china_now()
 
 
 def _mtime(path: Path) -> datetime:
@@ -1431,11 +1443,6 @@ def _mtime(path: Path) -> datetime:
     except OSError:
         return datetime.min
     return datetime.fromtimestamp(stamp, CHINA).replace(tzinfo=None)
-
-
-def _latest_timestamp(columns: Iterable[str], *, now: datetime) -> pl.Expr:
-    """A row's latest timestamp not after ``now`` (a future one is a data error, not data)."""
-    return pl.max_horizontal(pl.when(pl.col(c) <= now).then(pl.col(c)) for c in columns)
 
 
 def _combine(
@@ -1466,7 +1473,7 @@ def _combine(
         *keys,
         _FILE,
         complete.alias("__complete"),
-        _latest_timestamp(present, now=now).alias("__latest"),
+        latest_timestamp(present, now=now).alias("__latest"),
     ).with_row_index(_SEQ)
     files = pl.DataFrame(
         {_FILE: list(range(len(frames))), "__mtime": list(mtimes)},
@@ -1537,10 +1544,6 @@ def _shared_service_ids(
     return kept, dropped
 
 
-#: A download whose latest timestamp is older than this is "old" (DOMAIN §2 "Data as of").
-STALE_AFTER = timedelta(hours=48)
-
-
 def _data_as_of(
     frame: pl.DataFrame,
     *,
@@ -1577,7 +1580,7 @@ def _data_as_of(
         )
     warnings.add("future_timestamp", problems, sum(int(n) for n in counts.values()))
     per_store = frame.group_by("store_id").agg(
-        _latest_timestamp(present, now=now).max().alias("as_of"),
+        latest_timestamp(present, now=now).max().alias("as_of"),
         pl.col(_FILE).unique().alias("files"),
     )
     as_of: dict[str, datetime] = {}
