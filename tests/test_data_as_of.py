@@ -242,3 +242,17 @@ def test_download_coverage_in_data_quality(tmp_path: Path) -> None:
     d = diagnose_data(tmp_path, as_of="2026-10-10 09:00", start="2026-09-10", end="2026-10-09")
     quality = str(sections.data_quality(d.diagnoses["1000101"], lang="en").html)
     assert "not after this window" in quality
+
+
+def test_metrics_json_prints_as_of_and_data_as_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    latest = datetime(2026, 3, 30, 18, 0, 0)
+    download(tmp_path / "1000101" / "x.xlsx", latest=latest, age_days=0)
+    args = ["metrics", str(tmp_path), "--store", "1000101", "--json"]
+    assert cli.main([*args, "--as-of", "data"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["as_of"] == got["data_as_of"] == "2026-03-30 18:00:00"
+    assert (got["start"], got["end"], got["counted"]) == ("2026-02-28", "2026-03-29", 20)
