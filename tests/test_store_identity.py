@@ -242,3 +242,48 @@ def test_validate_json_shows_data_as_of_per_store(
     assert cli.main(["validate", str(data), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["data_as_of"] == {"1000101": "2026-03-10 11:30:00"}
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aftersales_kit.demo import write_demo
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    write_demo(out, stores=12, orders=60, end="2026-03-31", seed=7)
+    return out
+
+
+def test_validate_on_the_demo_folder_sees_exactly_its_12_stores(
+    demo_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["validate", str(demo_folder), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert list(got["stores"]) == [str(1000101 + i) for i in range(12)]
+    assert len(got["files"]) == 12  # the downloads; the canonical parquet in _canonical/ is skipped
+    assert got["errors"] == []
+    assert "service_id_in_two_stores" not in got["warning_counts"]
+
+
+def test_batch_on_the_demo_folder_renders_exactly_its_12_stores(
+    demo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typing import Any
+
+    from aftersales_kit import batch
+
+    rendered: list[str] = []
+
+    class NoPool:
+        def shutdown(self, **_: Any) -> None:
+            pass
+
+    def fake_run_pool(pool: Any, jobs: list[batch.Job], outcomes: dict[str, Any], **_: Any) -> None:
+        for job in jobs:
+            rendered.append(job.store)
+            outcomes[job.store] = batch.Outcome(job.store, "done")
+
+    monkeypatch.setattr(batch, "_start_pool", lambda workers, **_: NoPool())
+    monkeypatch.setattr(batch, "_run_pool", fake_run_pool)
+    args = ["batch", str(demo_folder), "--out", str(tmp_path / "r"), "--as-of", "2026-04-01 09:00"]
+    assert cli.main(args) == 0
+    assert rendered == [str(1000101 + i) for i in range(12)]
