@@ -291,7 +291,8 @@ def load(
 
     Examples
     --------
-    >>> loaded = load("data/demo/all_stores.parquet", stores=["1000101"])  # doctest: +SKIP
+    >>> parquet = "data/demo/_canonical/all_stores.parquet"
+    >>> loaded = load(parquet, stores=["1000101"])  # doctest: +SKIP
     >>> loaded.report.stores  # doctest: +SKIP
     {'1000101': 3000}
     """
