@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from aftersales_kit.errors import UsageError
-from aftersales_kit.jd_formats import write_jingmai_xlsx
+from aftersales_kit.jd_formats import write_fbp_csv, write_jingmai_xlsx
 from aftersales_kit.schema import COLUMNS, DATETIME
 
 HISTORY_DAYS = 180
@@ -1463,10 +1463,12 @@ class DemoFiles:
     parquet: Path
     rows: int
     stores: tuple[str, ...]
+    #: ``dirty`` only: one store's download as the old FBP GBK CSV re-saved with ``="…"`` cells
+    csv: tuple[Path, ...] = ()
 
     @property
     def paths(self) -> tuple[Path, ...]:
-        return (*self.xlsx, self.stores_toml, self.parquet)
+        return (*self.xlsx, *self.csv, self.stores_toml, self.parquet)
 
 
 #: Columns whose empty cells a dirty download fills with a null marker (never IDs, never the
@@ -1504,7 +1506,8 @@ def stores_toml(stores: Mapping[str, str]) -> str:
         "# Globs are relative to this folder.",
     ]
     for sid, name in stores.items():
-        glob = export_file_name(name, end=date(2000, 1, 1)).replace("20000101", "*")
+        # any extension: a dirty demo writes one store as the old FBP .csv
+        glob = export_file_name(name, end=date(2000, 1, 1)).replace("20000101.xlsx", "*")
         lines += [
             "",
             f"[stores.{_toml_string(sid)}]",
@@ -1547,23 +1550,31 @@ def write_demo(out: Path | str, **generate_kwargs: Unpack[DemoOptions]) -> DemoF
     end_day = _parse_end(generate_kwargs.get("end"))
     exports = out / EXPORTS_DIR
     exports.mkdir(parents=True, exist_ok=True)
-    for old in exports.glob("*_售后服务单_*.xlsx"):
+    for old in [*exports.glob("*_售后服务单_*.xlsx"), *exports.glob("*_售后服务单_*.csv")]:
         old.unlink()
     cells = _dirty_cells(frame, seed=seed) if generate_kwargs.get("dirty") else frame
     names = dict(frame.select("store_id", "store_name").unique(maintain_order=True).iter_rows())
-    xlsx = []
+    dirty = bool(generate_kwargs.get("dirty"))
+    # A dirty demo of two or more stores has its last store as the old FBP CSV, re-saved by a
+    # tool that wrapped headers and IDs as ="…" (the loader's CSV path gets exercised too).
+    as_csv = list(names)[-1] if dirty and len(names) > 1 else None
+    xlsx, csv = [], []
     for sid, name in names.items():
+        rows = cells.filter(pl.col("store_id") == sid)
         path = exports / export_file_name(name, end=end_day)
-        write_jingmai_xlsx(
-            cells.filter(pl.col("store_id") == sid), path, dirty=bool(generate_kwargs.get("dirty"))
-        )
+        if sid == as_csv:
+            csv.append(write_fbp_csv(rows, path.with_suffix(".csv"), excel_text=True))
+            continue
+        write_jingmai_xlsx(rows, path, dirty=dirty)
         xlsx.append(path)
     toml_path = exports / STORES_TOML
     toml_path.write_text(stores_toml(names), encoding="utf-8")
     parquet = out / CANONICAL_DIR / PARQUET_NAME
     parquet.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(parquet, compression="zstd", compression_level=1)
-    return DemoFiles(out, exports, toml_path, tuple(xlsx), parquet, frame.height, tuple(names))
+    return DemoFiles(
+        out, exports, toml_path, tuple(xlsx), parquet, frame.height, tuple(names), tuple(csv)
+    )
 
 
 def _dirty_cells(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:

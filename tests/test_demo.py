@@ -550,15 +550,12 @@ def test_write_demo_layout(files: demo.DemoFiles) -> None:
 
 def test_stores_toml_maps_every_file(files: demo.DemoFiles) -> None:
     text = files.stores_toml.read_text(encoding="utf-8")
-    assert (
-        '[stores."1000101"]\nname = "示例旗舰店"\nfiles = ["示例旗舰店_售后服务单_*.xlsx"]\n'
-        in text
-    )
+    assert '[stores."1000101"]\nname = "示例旗舰店"\nfiles = ["示例旗舰店_售后服务单_*"]\n' in text
     table = tomllib.loads(text)
     assert list(table) == ["stores"]
     names = dict(pl.read_parquet(files.parquet).select("store_id", "store_name").unique().rows())
     assert table["stores"] == {
-        sid: {"name": name, "files": [f"{name}_售后服务单_*.xlsx"]} for sid, name in names.items()
+        sid: {"name": name, "files": [f"{name}_售后服务单_*"]} for sid, name in names.items()
     }
     truth = pl.read_parquet(files.parquet)
     for path in files.xlsx:
@@ -894,3 +891,20 @@ def test_the_demo_folder_loads_each_order_once_as_its_stores(files: demo.DemoFil
     assert sorted(f.path for f in loaded.report.files) == sorted(str(p) for p in files.xlsx)
     assert loaded.report.errors == []
     assert "service_id_in_two_stores" not in loaded.report.warning_counts
+
+
+def test_a_dirty_demo_has_one_store_as_a_resaved_fbp_csv(tmp_path: Path) -> None:
+    from aftersales_kit.load import load
+
+    files = demo.write_demo(tmp_path, stores=2, orders=80, end=END, seed=4, dirty=True)
+    [csv] = files.csv
+    assert csv.name == "优品数码专营店_售后服务单_20251130.csv"
+    assert [p.name for p in files.xlsx] == ["示例旗舰店_售后服务单_20251130.xlsx"]
+    raw = csv.read_bytes()
+    assert raw.startswith('="服务单号",="订单号"'.encode("gbk"))  # headers and IDs as ="…"
+    loaded = load(files.exports, skip_bad_rows=True)
+    truth = pl.read_parquet(files.parquet)
+    assert loaded.report.stores.keys() == {"1000101", "1000102"}
+    got = set(loaded.frame.filter(pl.col("store_id") == "1000102")["service_id"])
+    assert got <= set(truth.filter(pl.col("store_id") == "1000102")["service_id"])
+    assert len(got) > 0
