@@ -603,13 +603,17 @@ def _no_store_message(source: _Source) -> str:
 def _check_store_id_option(sources: Sequence[_Source], *, store_id: str, config: Config) -> None:
     """``--store-id`` is refused where it would override or merge stores (DOMAIN §2)."""
     lookup = _alias_lookup(config.aliases)
-    mapped = [
-        s
-        for s in sources
-        if _partition_store(s, lookup) is not None
-        or _matching(config.stores, s.path)
-        or _matching(s.stores_files, s.path)
-    ]
+
+    def other_store(source: _Source) -> bool:
+        """The file already has a store, and not this one."""
+        ids = {e.store_id for e in _matching(config.stores, source.path)}
+        ids |= {e.store_id for e in _matching(source.stores_files, source.path)}
+        partition = _partition_store(source, lookup)
+        if partition is not None:
+            ids.add(partition)
+        return bool(ids - {store_id})
+
+    mapped = [s for s in sources if other_store(s)]
     folders = sorted({str(s.path.parent) for s in sources})
     if mapped:
         first = mapped[0]

@@ -203,8 +203,9 @@ def test_store_id_option_is_refused_where_it_would_merge_stores(
     )
     [problem] = load_unchecked(csv, store_id="1000109").report.errors
     assert "已有店铺列" in problem.message
-    # one folder of one store's downloads: fine
+    # one folder of one store's downloads: fine; so is the id the stores.toml gives anyway
     assert load(data / "a", store_id="1000101").report.stores == {"1000101": 1}
+    assert load(folder / "甲店_1.xlsx", store_id="1000101").report.stores == {"1000101": 1}
 
 
 def test_the_newest_download_wins_a_duplicate(tmp_path: Path) -> None:
