@@ -694,7 +694,8 @@ def _expand(
             msg = "文件无法读取，权限不足 (file not readable: permission denied)"
             errors.append(Problem(str(path), None, None, None, msg))
         else:
-            entries = table(path.parent)
+            # Not through table(): a file given alone leaves the other stores' globs unmatched.
+            entries = _stores_file(path.parent, errors)
             stores_file = path.parent / STORES_FILE if entries else None
             # A file given alone in a data/<store id>/ folder: that folder is the store.
             parent = path.parent.name
@@ -734,8 +735,8 @@ def _folder_source(
 def _unmatched_globs(
     tables: Mapping[Path, tuple[StoreEntry, ...]], sources: Sequence[_Source], warnings: _Warnings
 ) -> None:
-    """A data folder's stores.toml entry whose globs match no file loaded: a store silently
-    missing otherwise (a renamed download, a typo in the glob)."""
+    """A stores.toml entry of a data folder given whose globs match no file loaded: a store
+    silently missing otherwise (a renamed download, a typo in the glob)."""
     notes = []
     for folder, entries in tables.items():
         for entry in entries:

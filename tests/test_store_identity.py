@@ -175,6 +175,10 @@ def test_a_glob_matching_no_file_is_a_warning_naming_the_store(
     assert cli.main(["validate", str(folder)]) == 1
     out = capsys.readouterr().out
     assert "店铺 1000102 的 files 没有匹配任何文件" in out
+    # one file given alone: the other stores' globs are not expected to match
+    alone = load(folder / "甲店_1.xlsx").report
+    assert alone.stores == {"1000101": 1}
+    assert "stores_glob_unmatched" not in alone.warning_counts
 
 
 def test_store_id_option_is_refused_where_it_would_merge_stores(
