@@ -724,37 +724,37 @@ STRINGS: dict[str, tuple[str, str]] = {
     "push.estate.more": ("- …另有 {n} 家", "- … {n} more {n:store|stores}"),
     "push.estate.link": ("[店铺总览]({url})", "[Store overview]({url})"),
     # data as of (DOMAIN §2): one line wherever the store's figures are shown
-    "data.age_days": ("{n} 天", "{n} {n:day|days}"),
-    "data.age_hours": ("{n} 小时", "{n} {n:hour|hours}"),
+    "data.age_days": ("{n}天", "{n} {n:day|days}"),
+    "data.age_hours": ("{n}小时", "{n} {n:hour|hours}"),
     "data.old": (
-        "⚠ 数据截至 {data_as_of}，比报告时间早 {age}：请确认是最新下载（报告时间 {as_of}）",
+        "⚠ 数据截至{data_as_of}，比报告时间早{age}：请确认是最新下载（报告时间{as_of}）",
         "⚠ Data as of {data_as_of}, {age} before the report time: check that this is the latest "
         "download (report time {as_of})",
     ),
     "data.old_shifted": (
-        "⚠ 数据截至 {data_as_of}（{age}前的下载）：报告时间与考核周期按数据时间计算，"
+        "⚠ 数据截至{data_as_of}（{age}前的下载）：报告时间与考核周期按数据时间计算，"
         "未完结单的状态以导出时为准",
         "⚠ Data as of {data_as_of} (a download {age} old): the report time and the window follow "
         "the data; open orders' status is as exported",
     ),
     "data.stale_peers": (
-        "⚠ 数据过期：本店数据截至 {data_as_of}，比最新的店铺早 48 小时以上，不参与排名",
+        "⚠ 数据过期：本店数据截至{data_as_of}，比最新的店铺早48小时以上，不参与排名",
         "⚠ Data out of date: this store's data ends {data_as_of}, more than 48 hours before the "
         "newest store's; left out of the rankings",
     ),
     "pf.stale": ("数据过期（不参与排名）", "Data out of date (not ranked)"),
     "dq.coverage": ("下载覆盖（估计）", "Download coverage (estimate)"),
     "dq.coverage_full": (
-        "数据中最早的申请日期为 {earliest}，不晚于本考核周期的 180 天申请上限 {limit}"
-        "（窗口结束 − 179 天）：在本周期内完结的服务单都在下载的日期范围内。",
+        "数据中最早的申请日期为{earliest}，不晚于本考核周期的180天申请上限{limit}"
+        "（窗口结束−179天）：在本周期内完结的服务单都在下载的日期范围内。",
         "The earliest apply date in the data is {earliest}, not after this window's 180-day "
         "apply limit {limit} (window end − 179 days): every order completed in the window is "
         "within the download's dates.",
     ),
     "dq.coverage_short": (
-        "数据中最早的申请日期为 {earliest}，晚于本考核周期的 180 天申请上限 {limit}"
-        "（窗口结束 − 179 天）：{limit} 至 {before} 申请、在本周期内完结的服务单不在数据中，"
-        "均值可能与风向标不同。导出时请选择申请日期从 {limit}（或更早）到今天。",
+        "数据中最早的申请日期为{earliest}，晚于本考核周期的180天申请上限{limit}"
+        "（窗口结束−179天）：{limit}至{before}申请、在本周期内完结的服务单不在数据中，"
+        "均值可能与风向标不同。导出时请选择申请日期从{limit}（或更早）到今天。",
         "The earliest apply date in the data is {earliest}, after this window's 180-day apply "
         "limit {limit} (window end − 179 days): orders applied from {limit} to {before} and "
         "completed in the window are missing, so the mean may differ from 风向标's. Export "

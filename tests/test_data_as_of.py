@@ -129,7 +129,7 @@ def test_an_old_download_is_diagnosed_as_of_its_data(tmp_path: Path) -> None:
     assert d.kpis.mean_hours == pytest.approx(10.0)
     notice = text.data_notice(d, "zh")
     assert notice is not None
-    assert f"数据截至 {latest:%Y-%m-%d %H:%M}" in notice and "按数据时间计算" in notice
+    assert f"数据截至{latest:%Y-%m-%d %H:%M}" in notice and "按数据时间计算" in notice
     assert "\n" not in notice
     assert notice in str(sections.kpi_cards(d, lang="zh").html)
     assert notice in push.store_message(d, lang="zh").markdown
@@ -168,7 +168,7 @@ def test_as_of_given_wins_and_measures_the_age(tmp_path: Path) -> None:
     assert d.window.end == date(2026, 3, 30)
     assert text.data_notice(d, "zh") is None  # 15 h before the report time: not old
     d = diagnose_data(tmp_path, as_of="2026-04-05 09:00").diagnoses["1000101"]
-    assert "比报告时间早 5 天" in (text.data_notice(d, "zh") or "")
+    assert "比报告时间早5天" in (text.data_notice(d, "zh") or "")
 
 
 def test_cli_validate_and_report_say_the_data_is_old(
@@ -192,7 +192,7 @@ def test_cli_report_on_an_old_download(tmp_path: Path, capsys: pytest.CaptureFix
     end = latest.date() - DAY
     html = Path(captured.out.strip())
     assert html.name == f"{end - timedelta(days=29)}_{end}.html"
-    assert f"店铺 (store) 1000101: ⚠ 数据截至 {latest:%Y-%m-%d %H:%M}" in captured.err
+    assert f"店铺 (store) 1000101: ⚠ 数据截至{latest:%Y-%m-%d %H:%M}" in captured.err
     page = html.read_text(encoding="utf-8")
     assert "按数据时间计算" in page
 
@@ -237,8 +237,8 @@ def test_download_coverage_in_data_quality(tmp_path: Path) -> None:
     assert d.earliest_apply == date(2026, 3, 10)
     assert d.apply_limit == date(2025, 10, 2)
     html = str(sections.data_quality(d, lang="zh").html)
-    assert "数据中最早的申请日期为 2026-03-10，晚于本考核周期的 180 天申请上限 2025-10-02" in html
-    assert "2025-10-02 至 2026-03-09 申请" in html
+    assert "数据中最早的申请日期为2026-03-10，晚于本考核周期的180天申请上限2025-10-02" in html
+    assert "2025-10-02至2026-03-09申请" in html
     d = diagnose_data(tmp_path, as_of="2026-10-10 09:00", start="2026-09-10", end="2026-10-09")
     quality = str(sections.data_quality(d.diagnoses["1000101"], lang="en").html)
     assert "not after this window" in quality
