@@ -1033,7 +1033,7 @@ def _load_file(
         )
     except _FileFailure as exc:
         return _FileResult(None, {}, None, [exc.problem], [])
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, UsageError):
         raise
     # Corrupt files make readers raise anything, even Rust panics (BaseException subclasses).
     except BaseException as exc:
@@ -1083,10 +1083,11 @@ def _convert_file(
         return _FileResult(None, headers, None, problems, [])
     if store_id and "store_id" in mapped and source.partitions.get("store_id") is None:
         msg = (
-            f"文件已有店铺列 {headers['store_id']}，--store-id 被拒绝 (the file has a store "
-            "column: --store-id refused, it would override it); 提示 (hint): 去掉 --store-id"
+            f"--store-id {store_id} 被拒绝 (refused): {name} 已有店铺列 {headers['store_id']} "
+            "(the file has a store column; --store-id would override it); 提示 (hint): 去掉 "
+            "--store-id (drop it)"
         )
-        return _FileResult(None, headers, None, [Problem(name, None, "store_id", None, msg)], [])
+        raise UsageError(msg)
 
     if stores is not None and not logistics:
         if "store_id" in mapped:
