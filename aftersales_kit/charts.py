@@ -474,7 +474,7 @@ def what_if_label(
     scene: str | None = None,
 ) -> str:
     """Label of one what-if row (a stage for ``stage_meets_target``, N for ``without_longest``,
-    the scene for ``refund_at_audit``)."""
+    the scene for ``flash_refund_at_pickup``)."""
     stage_text = label("stage", stage, lang) if stage else ""
     scene_text = label("scene", scene, lang) if scene else ""
     values = {"stage": stage_text, "n": "" if n is None else n, "scene": scene_text}

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aftersales_kit import __version__
@@ -21,6 +23,7 @@ HANDLERS: dict[str, str] = {
     "validate": "aftersales_kit.load:command_validate",
     "demo": "aftersales_kit.demo:command_demo",
     "metrics": "aftersales_kit.metrics:command_metrics",
+    "actions": "aftersales_kit.actions:command_actions",
     "report": "aftersales_kit.report:command_report",
     "batch": "aftersales_kit.batch:command_batch",
     "email": "aftersales_kit.deliver:command_email",
@@ -88,6 +91,61 @@ def stores_arg(text: str) -> list[str]:
     return ids
 
 
+def _number(text: str, option: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        msg = f"{option}: 不是有限的数字 (not a finite number): {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def positive_hours(text: str) -> float:
+    """``--target-hours``: a finite number of hours above 0 (a target of −5 h or ∞ is a typo)."""
+    value = _number(text, "--target-hours")
+    if value <= 0:
+        msg = f"--target-hours: 必须大于 0 (must be above 0): {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def hours_arg(text: str) -> float:
+    """``--published-hours``: a finite number of hours, 0 or more."""
+    value = _number(text, "--published-hours")
+    if value < 0:
+        msg = f"--published-hours: 不能为负 (must not be negative): {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def star_arg(text: str) -> float:
+    """``--star``: 风向标 stars, 0–5."""
+    value = _number(text, "--star")
+    if not 0 <= value <= 5:
+        msg = f"--star: 必须在 0–5 之间 (must be 0–5): {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def rate_arg(text: str) -> float:
+    """A rank rate, 0–1."""
+    value = _number(text, "rank")
+    if not 0 <= value <= 1:
+        msg = f"必须在 0–1 之间 (a rank rate must be 0–1): {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def rules_arg(text: str) -> str:
+    """``--rules``: an existing file (a missing one is a typo on the command line: exit 2)."""
+    if not Path(text).is_file():
+        msg = f"规则文件不存在 (rules file not found): {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return text
+
+
 def _store_id_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store-id",
@@ -123,7 +181,9 @@ def _window_args(p: argparse.ArgumentParser) -> None:
         "--start", type=day_arg, help="window start date YYYY-MM-DD (default end − 29 days)"
     )
     p.add_argument("--end", type=day_arg, help="window end date YYYY-MM-DD (default yesterday)")
-    p.add_argument("--rules", help="rules TOML overriding thresholds, holidays, windows")
+    p.add_argument(
+        "--rules", type=rules_arg, help="rules TOML overriding thresholds, holidays, windows"
+    )
     p.add_argument(
         "--as-of",
         dest="as_of",
@@ -144,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         _validate_command,
         _demo_command,
         _metrics_command,
+        _actions_command,
         _report_command,
         _batch_command,
         _email_command,
@@ -177,6 +238,20 @@ def _metrics_command(sub: Subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the DOMAIN §7 JSON object")
 
 
+def _actions_command(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "actions", help="every open service order with its team, rule, hours left and next action"
+    )
+    _data_args(p, required=True)
+    p.add_argument("--store", required=True, type=store_arg, help="store id")
+    p.add_argument("--rules", help="rules TOML overriding thresholds, holidays, windows")
+    p.add_argument(
+        "--as-of", dest="as_of", type=moment_arg, help="report time for open orders (default now)"
+    )
+    p.add_argument("--lang", choices=("zh", "en"), default="zh")
+    p.add_argument("--json", action="store_true", help="print the DOMAIN §7 open-orders JSON")
+
+
 def _report_command(sub: Subparsers) -> None:
     p = sub.add_parser("report", help="render one store's HTML diagnosis report")
     _data_args(p, required=False)
@@ -184,24 +259,24 @@ def _report_command(sub: Subparsers) -> None:
     _window_args(p)
     p.add_argument("--lang", choices=("zh", "en"), default="zh")
     p.add_argument("--out", default="reports", help="reports folder")
-    p.add_argument("--target-hours", dest="target_hours", type=float)
-    p.add_argument("--star", type=float, help="observed store star (风向标)")
+    p.add_argument("--target-hours", dest="target_hours", type=positive_hours)
+    p.add_argument("--star", type=star_arg, help="observed store star (风向标)")
     p.add_argument(
         "--aftersales-rank",
         dest="aftersales_rank",
-        type=float,
+        type=rate_arg,
         help="observed after-sales star rank rate, 0–1",
     )
     p.add_argument(
         "--dispute-rank",
         dest="dispute_rank",
-        type=float,
+        type=rate_arg,
         help="observed dispute star rank rate, 0–1",
     )
     p.add_argument(
         "--published-hours",
         dest="published_hours",
-        type=float,
+        type=hours_arg,
         help="the 售后服务时长 风向标 shows today, to reconcile with ours",
     )
 
@@ -240,7 +315,11 @@ def _email_command(sub: Subparsers) -> None:
         action="store_true",
         help="write .eml files to reports/outbox/ instead of sending",
     )
-    p.add_argument("--resend", action="store_true", help="send even if the sent-log has it")
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="send even if the sent-log has it (also sends what is logged unknown or pending)",
+    )
     p.add_argument(
         "--zip-report",
         dest="zip_report",
@@ -275,6 +354,11 @@ def _daily_command(sub: Subparsers) -> None:
         help="render nothing: deliver the reports already in --out (after sharded batch runs)",
     )
     p.add_argument(
+        "--resend",
+        action="store_true",
+        help="mail and push even what the sent-log has (sent, unknown or pending)",
+    )
+    p.add_argument(
         "--zip-report",
         dest="zip_report",
         action="store_true",
@@ -283,14 +367,39 @@ def _daily_command(sub: Subparsers) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand: exit 0 (ok), 1 (data, report or delivery error), 2 (usage), with one
+    clear line on stderr and never a traceback for what the toolkit can name."""
     args = build_parser().parse_args(argv)
     module_name, func_name = HANDLERS[args.command].split(":")
     try:
         handler = getattr(importlib.import_module(module_name), func_name)
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except AftersalesError as exc:
         print(f"错误 (error): {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("已中断 (interrupted)", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `aftersales … | head`: the reader has gone; say nothing more, and keep the
+        # interpreter's final flush of stdout from printing a traceback of its own.
+        _silence_stdout()
+        return 1
+    except OSError as exc:
+        # A full disk, a vanished folder: named in one line (the step modules name theirs).
+        from aftersales_kit.files import describe_os_error
+
+        print(f"错误 (error): {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+
+
+def _silence_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import re
 import tomllib
@@ -84,7 +85,26 @@ def _non_negative(value: object) -> object:
     return value
 
 
+def _between(low: float, high: float, *, low_open: bool = False) -> AfterValidator:
+    """A finite number in [low, high] (or (low, high] with ``low_open``): a star of 7, a rank rate
+    of 1.5 or a target of −5 hours is a typo, not a setting."""
+
+    def check(value: float) -> float:
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or value > high:
+            span = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+            msg = f"必须在 {span} 之间 (must be in {span}), 实际为 (got) {value!r}"
+            raise problem(msg)
+        return value
+
+    return AfterValidator(check)
+
+
 Number = Annotated[float, BeforeValidator(_plain_number)]
+Star = Annotated[Number, _between(0, 5)]
+Rate = Annotated[Number, _between(0, 1)]
+Hours = Annotated[Number, _between(0, 10_000)]
+PositiveHours = Annotated[Number, _between(0, 10_000, low_open=True)]
 Seconds = Annotated[float, BeforeValidator(_non_negative)]
 Addresses = Annotated[list[StrictStr], BeforeValidator(one_or_many)]
 Glob = Annotated[StrictStr, Field(min_length=1)]
@@ -124,11 +144,11 @@ class StoreTable(Strict):
     files: list[Glob] = Field(default_factory=list)
     to: Addresses = Field(default_factory=list)
     cc: Addresses = Field(default_factory=list)
-    star: Number | None = None
-    aftersales_rank: Number | None = None
-    dispute_rank: Number | None = None
-    published_hours: Number | None = None
-    target_hours: Number | None = None
+    star: Star | None = None
+    aftersales_rank: Rate | None = None
+    dispute_rank: Rate | None = None
+    published_hours: Hours | None = None
+    target_hours: PositiveHours | None = None
     wecom: StrictStr | None = None
     dingtalk: StrictStr | None = None
     dingtalk_secret: StrictStr | None = None
@@ -159,13 +179,16 @@ STORE_KEYS: tuple[str, ...] = tuple(StoreTable.model_fields)
 
 
 _M = TypeVar("_M", bound=BaseModel)
+#: Keys whose values may be webhook keys or signing secrets: an error names their type, never
+#: the value (stderr ends up in cron mail and logs).
+SECRET_KEYS = frozenset({"wecom", "dingtalk", "dingtalk_secret", "password"})
 
 
 def _validate(model: type[_M], raw: object, *, source: Path) -> _M:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        lines = explain(exc, model=model, unknown="未知的配置项").splitlines()
+        lines = explain(exc, model=model, unknown="未知的配置项", hidden=SECRET_KEYS).splitlines()
         msg = "\n".join(f"{source}: {line}" for line in lines)
         raise UsageError(msg) from None
 
@@ -333,6 +356,9 @@ class _StoresTable(Strict):
 
 #: ``${NAME}`` in a delivery value: webhook keys and robot secrets stay in the environment.
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Names of the variables :func:`expand_env` has read in this process: they hold webhook keys and
+#: robot secrets, so report kernels never get them (:func:`aftersales_kit.engine.kernel_env`).
+EXPANDED_NAMES: set[str] = set()
 
 
 def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) -> str:
@@ -342,7 +368,10 @@ def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) 
     webhook without its key would fail later with a far less helpful message from the server.
     """
     env = os.environ if env is None else env
-    missing = [n for n in dict.fromkeys(_ENV_REF.findall(value)) if not env.get(n)]
+    _check_references(value, where=where)
+    names = list(dict.fromkeys(_ENV_REF.findall(value)))
+    EXPANDED_NAMES.update(names)
+    missing = [n for n in names if not env.get(n)]
     if missing:
         msg = (
             f"{where}: 环境变量未设置 (environment variable not set): {', '.join(missing)}; "
@@ -350,3 +379,19 @@ def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) 
         )
         raise UsageError(msg)
     return _ENV_REF.sub(lambda m: env[m.group(1)], value)
+
+
+def _check_references(value: str, *, where: str) -> None:
+    """Every ``${`` starts a whole ``${NAME}``: an unclosed ``${WECOM_KEY`` would otherwise be
+    sent as it is, and the bot's "invalid key" would not say why. The value is not echoed (the
+    rest of it may be a key written in the file)."""
+    rest = _ENV_REF.sub("", value)
+    if "${" in rest:
+        start = rest.index("${")
+        fragment = re.match(r"\$\{[A-Za-z0-9_]*", rest[start:])
+        shown = fragment.group(0) if fragment else "${"
+        msg = (
+            f"{where}: 环境变量引用不完整 (unclosed or invalid variable reference) {shown!r}; "
+            "写法 (write it as) ${NAME}"
+        )
+        raise UsageError(msg)

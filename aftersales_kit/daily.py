@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from aftersales_kit import batch, deliver, push
+from aftersales_kit import format as fmt
 from aftersales_kit.errors import AftersalesError, DeliveryError, UsageError
 
 if TYPE_CHECKING:
@@ -92,7 +93,10 @@ class _Log:
         with self.lock:
             return self.log.sent(fingerprint=fingerprint)
 
-    def record(self, *, fingerprint: str, store: str, recipient: str, window: Window) -> None:
+    def record(
+        self, *, fingerprint: str, store: str, recipient: str, window: Window, status: str
+    ) -> None:
+        """One line; ``OSError`` (a full disk) is the caller's to handle."""
         from aftersales_kit.deliver import log_entry
 
         entry = log_entry(
@@ -101,6 +105,7 @@ class _Log:
             window=window,
             recipient=recipient,
             channel=recipient.partition(":")[0],
+            status=status,
         )
         with self.lock:
             self.log.append(entry)
@@ -118,6 +123,14 @@ class PushJob:
     key: str
 
 
+#: Why a bot is skipped, by its sent-log status.
+_PUSH_SKIP_NOTES = {
+    "sent": "已推送过 (already sent)",
+    "unknown": "上次推送状态未知，可能已发出 (last push unconfirmed: it may be posted; --resend)",
+    "pending": "上次推送被中断，可能已发出 (last push interrupted: it may be posted; --resend)",
+}
+
+
 def _run_push(
     job: PushJob,
     *,
@@ -125,9 +138,14 @@ def _run_push(
     window: Window,
     settings: push.PushSettings,
     dry_run: bool,
+    resend: bool,
     outbox: Path,
     stamp: str,
 ) -> push.PushResult:
+    """One message to one bot, logged "pending" before the POST and with its outcome after it
+    (a bot whose "pending" cannot be written is not posted to)."""
+    from aftersales_kit.deliver import log_failure
+
     recipient = push.channel_id(job.channel, job.url)
     if dry_run:
         from aftersales_kit.files import atomic_write
@@ -144,8 +162,22 @@ def _run_push(
         }
         atomic_write(path, data=json.dumps(body, ensure_ascii=False, indent=1))
         return push.PushResult(job.store, job.channel, "dry_run", detail=str(path))
-    if recipient in log.sent(fingerprint=job.key):
-        return push.PushResult(job.store, job.channel, "skipped", detail="已推送过 (already sent)")
+    held = {} if resend else log.sent(fingerprint=job.key)
+    if recipient in held:
+        why = _PUSH_SKIP_NOTES.get(held[recipient], _PUSH_SKIP_NOTES["sent"])
+        return push.PushResult(job.store, job.channel, "skipped", detail=why)
+
+    def note(status: str) -> None:
+        log.record(
+            fingerprint=job.key, store=job.store, recipient=recipient, window=window, status=status
+        )
+
+    try:
+        note("pending")
+    except OSError as exc:
+        return push.PushResult(
+            job.store, job.channel, "failed", detail=log_failure(exc, path=log.log.path)
+        )
     result = push.send(
         job.channel,
         job.message,
@@ -154,8 +186,14 @@ def _run_push(
         secret=job.secret,
         settings=settings,
     )
-    if result.status == "sent":
-        log.record(fingerprint=job.key, store=job.store, recipient=recipient, window=window)
+    try:
+        note(result.status)
+    except OSError as exc:
+        detail = log_failure(exc, path=log.log.path)
+        return dataclasses.replace(
+            result,
+            log_error=f"{detail}; 已记为待定，不会自动重发 (left as pending: not resent)",
+        )
     return result
 
 
@@ -166,6 +204,7 @@ class _PushOptions(TypedDict):
     window: Window
     settings: push.PushSettings
     dry_run: bool
+    resend: bool
     outbox: Path
     stamp: str
 
@@ -204,8 +243,10 @@ def _mail_summary(delivery: Delivery) -> dict[str, Any]:
     statuses = {r["status"] for r in results}
     if delivery.eml is not None:
         status = "dry_run"
-    elif statuses & {"failed", "unknown"}:
+    elif "failed" in statuses:
         status = "failed"
+    elif "unknown" in statuses:
+        status = "unknown"  # the server never confirmed: may be delivered, not resent
     elif statuses == {"skipped"}:
         status = "skipped"
     else:
@@ -213,6 +254,8 @@ def _mail_summary(delivery: Delivery) -> dict[str, Any]:
     summary: dict[str, Any] = {"status": status, "recipients": results}
     if delivery.eml is not None:
         summary["eml"] = str(delivery.eml)
+    if delivery.log_error:
+        summary["log_error"] = delivery.log_error
     return summary
 
 
@@ -251,6 +294,7 @@ class _Plan:
     deliver_only: bool
     smtp: SmtpSettings | None
     smtp_error: str
+    sender: str | None = None
 
     @property
     def lang(self) -> str:
@@ -259,6 +303,10 @@ class _Plan:
     @property
     def dry_run(self) -> bool:
         return bool(self.args.dry_run)
+
+    @property
+    def resend(self) -> bool:
+        return bool(getattr(self.args, "resend", False))
 
     @property
     def outbox(self) -> Path:
@@ -285,34 +333,81 @@ class _Render:
     index_error: str
 
 
+@dataclass
+class _Run:
+    """What a run has done so far: the run record is written from this on every exit path."""
+
+    data: _Data | None = None
+    rendered: _Render | None = None
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    estate: dict[str, Any] = field(default_factory=lambda: {"push": []})
+    futures: list[Future[list[push.PushResult]]] = field(default_factory=list)
+
+    def collect(self) -> None:
+        """Wait for the push threads and file their results (once)."""
+        futures, self.futures = self.futures, []
+        for future in futures:
+            for res in future.result():
+                record = self.estate if res.store == ESTATE else self.records[res.store]
+                record["push"].append(res.as_dict())
+
+
 def command_daily(args: argparse.Namespace) -> int:
     """``aftersales daily [DATA...] [--recipients stores.toml] [--end D] [--out reports]
-    [--dry-run]``: exit 0 when everything was delivered, 1 when anything failed."""
+    [--dry-run] [--resend]``: exit 0 when everything was delivered, 1 when anything failed.
+
+    One run per output folder at a time (:func:`aftersales_kit.files.folder_lock`); the run
+    record is written however the run ends (an error, Ctrl-C, a full disk), since it is the one
+    place that says what was sent.
+    """
+    from aftersales_kit.files import folder_lock
+
     plan = _plan(args)
-    data = _diagnose_all(plan)
-    if data.clock is not None:  # the data fixed the report time and window
+    with folder_lock(plan.out, error=DeliveryError, what="daily"):
+        run = _Run()
+        try:
+            plan = _deliver_all(plan, run)
+        except BaseException as exc:
+            run.collect()
+            _write_record(plan, run, error=_what_stopped(exc))
+            raise
+        run.collect()
+        return _finish(plan, run)
+
+
+def _what_stopped(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "已中断 (interrupted)"
+    if isinstance(exc, OSError):
+        from aftersales_kit.files import describe_os_error
+
+        return describe_os_error(exc)
+    return str(exc) or type(exc).__name__
+
+
+def _deliver_all(plan: _Plan, run: _Run) -> _Plan:
+    """Steps 1–4, filling ``run`` as they go; returns the plan with the report time and window
+    the data fixed (DOMAIN §2 "Data as of")."""
+    run.data = data = _diagnose_all(plan)
+    if data.clock is not None:
         plan = dataclasses.replace(plan, as_of=data.clock.as_of, window=data.clock.window)
-    rendered = _render(plan, data=data)
-    records, keys, jobs = _store_pushes(plan, data, rendered)
-    estate_jobs, estate_record = _estate_pushes(plan, data, rendered)
+    run.rendered = rendered = _render(plan, data=data)
+    run.records, keys, jobs = _store_pushes(plan, data, rendered)
+    estate_jobs, run.estate = _estate_pushes(plan, data, rendered)
     # 3 + 4. pushes start in their threads; mail goes out meanwhile
-    futures = _push_all(
+    run.futures = _push_all(
         [*jobs, *estate_jobs],
         log=_Log(plan.outbox / deliver.SENT_LOG),
         window=plan.window,
         settings=plan.push_settings,
         dry_run=plan.dry_run,
+        resend=plan.resend,
         outbox=plan.outbox,
         stamp=datetime.now().strftime("%Y%m%d-%H%M%S"),
     )
     for target in plan.recipients.stores:
-        records[target.store_id]["mail"] = _mail(plan, data, target, records, keys)
-    for future in futures:
-        for res in future.result():
-            target_record = estate_record if res.store == ESTATE else records[res.store]
-            target_record["push"].append(res.as_dict())
-    # 5. the run record and the table
-    return _finish(plan, data, rendered, records, estate_record)
+        run.records[target.store_id]["mail"] = _mail(plan, data, target, run.records, keys)
+    return plan
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
@@ -321,7 +416,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     from aftersales_kit.config import load_config
     from aftersales_kit.files import writable_dir
     from aftersales_kit.rules import load_rules
-    from aftersales_kit.smtp import smtp_settings
+    from aftersales_kit.smtp import configured_sender, smtp_settings
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
     config = _report.use_config(args)
@@ -346,9 +441,12 @@ def _plan(args: argparse.Namespace) -> _Plan:
     }
     smtp = None
     smtp_error = ""
+    smtp_table = load_config(config).smtp
+    # A dry run's .eml shows the sender a real run uses (when one is configured).
+    sender = configured_sender(smtp_table)
     if any(t.to for t in recipients.stores) and not args.dry_run:
         try:
-            smtp = smtp_settings(load_config(config).smtp)
+            smtp = smtp_settings(smtp_table)
         except DeliveryError as exc:
             smtp_error = str(exc)  # the mail fails; the pushes still go out
     return _Plan(
@@ -365,6 +463,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
         deliver_only=bool(getattr(args, "deliver_only", False)),
         smtp=smtp,
         smtp_error=smtp_error,
+        sender=sender,
     )
 
 
@@ -439,6 +538,10 @@ def _render(plan: _Plan, *, data: _Data) -> _Render:
             )
         except AftersalesError as exc:
             index_error = str(exc)
+        except OSError as exc:  # a full disk: the deliveries still go out
+            from aftersales_kit.files import describe_os_error
+
+            index_error = describe_os_error(exc)
     return _Render(result, index_path, index_error)
 
 
@@ -557,8 +660,12 @@ def _mail(
     sid = target.store_id
     record = records[sid]
     d = data.diagnoses.get(sid)
-    if not target.to or d is None:
-        return {"status": "none" if d is not None else "failed", "recipients": []}
+    if d is None:
+        # The store's own line says why (not in the data); this one must not be blank.
+        detail = "没有这个店铺的诊断，未发送 (no diagnosis for this store: nothing sent)"
+        return {"status": "failed" if target.to else "none", "recipients": [], "detail": detail}
+    if not target.to:
+        return {"status": "none", "recipients": []}
     if record["errors"] and record["report"] is None:
         return {"status": "failed", "recipients": [], "detail": record["errors"][-1]}
     if plan.smtp is None and not plan.dry_run:
@@ -578,34 +685,59 @@ def _mail(
             options=plan.options,
             settings=plan.smtp,
             dry_run=plan.dry_run,
+            resend=plan.resend,
             zip_report=bool(getattr(args, "zip_report", False)),
             report_html=Path(record["report"]) if plan.deliver_only else None,
             key=keys[sid],
+            sender=plan.sender,
         )
     except AftersalesError as exc:
         # One store's broken report or refused message must not keep the others' mail back.
         return {"status": "failed", "recipients": [], "detail": str(exc)}
+    except OSError as exc:  # a full disk while rendering or writing the .eml
+        from aftersales_kit.files import describe_os_error
+
+        return {"status": "failed", "recipients": [], "detail": describe_os_error(exc)}
     record["report"] = str(report_html)
     return _mail_summary(delivery)
 
 
-def _finish(
-    plan: _Plan,
-    data: _Data,
-    rendered: _Render,
-    records: dict[str, dict[str, Any]],
-    estate_record: dict[str, Any],
-) -> int:
+def _finish(plan: _Plan, run: _Run) -> int:
     """5. write ``daily-<end>.json``, print the table and the failures; the exit code."""
-    from aftersales_kit.files import atomic_write
+    record, record_error = _write_record(plan, run)
+    print(table(record))
+    for line in failures(record):
+        print(line, file=sys.stderr)
+    if record_error:
+        print(f"错误 (error): {record_error}", file=sys.stderr)
+        return 1
+    print(_record_path(plan))
+    return 0 if record["ok"] else 1
 
+
+def _record_path(plan: _Plan) -> Path:
+    return plan.out / f"{RECORD_PREFIX}{plan.window.end.isoformat()}.json"
+
+
+def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str, Any], str]:
+    """Build and write the run record; (the record, why it could not be written or "").
+
+    ``error`` is what stopped the run early (the steps not reached have no entries). A record
+    that cannot be written (a full disk) is said in one line on stderr when the run stopped
+    early (the caller's error follows), else returned for :func:`_finish` to print.
+    """
+    from aftersales_kit.batch import BatchResult
+    from aftersales_kit.files import atomic_write, describe_os_error
+
+    rendered = run.rendered or _Render(BatchResult(), plan.out / batch.INDEX_NAME, "")
     result, index_path = rendered.result, rendered.index_path
+    records, estate_record = run.records, run.estate
     failed_renders = [o for o in result.failed if o.store not in records]
-    ok = not rendered.index_error and not failed_renders
+    ok = not error and not rendered.index_error and not failed_renders
     ok = ok and all(_store_ok(r) for r in records.values())
-    ok = ok and all(p["status"] != "failed" for p in estate_record["push"])
+    ok = ok and all(_push_ok(p) for p in estate_record["push"])
     window = plan.window
-    run = {
+    record: dict[str, Any] = {
         "date": window.end.isoformat(),
         "run_at": datetime.now().isoformat(timespec="seconds"),
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
@@ -613,8 +745,9 @@ def _finish(
         "dry_run": plan.dry_run,
         "deliver_only": plan.deliver_only,
         "ok": ok,
+        "error": error or None,
         "data": [str(p) for p in plan.paths],
-        "data_quality": data.loaded.report.as_json(),
+        "data_quality": run.data.loaded.report.as_json() if run.data is not None else None,
         "render": {
             "done": len(result.by_status("done")),
             "skipped": len(result.by_status("skipped")),
@@ -624,22 +757,32 @@ def _finish(
         "index_error": rendered.index_error or None,
         "stores": records,
         "estate": estate_record,
+        "stores_without_orders": sorted(
+            sid for sid, d in (run.data.diagnoses if run.data else {}).items() if not d.kpis.counted
+        ),
     }
-    record_path = plan.out / f"{RECORD_PREFIX}{window.end.isoformat()}.json"
-    atomic_write(record_path, data=json.dumps(run, ensure_ascii=False, indent=1, default=str))
-    print(table(run))
-    for line in failures(run):
-        print(line, file=sys.stderr)
-    print(record_path)
-    return 0 if ok else 1
+    path = _record_path(plan)
+    try:
+        atomic_write(path, data=json.dumps(record, ensure_ascii=False, indent=1, default=str))
+    except OSError as exc:
+        why = f"运行记录无法写入 (run record not written): {path}: {describe_os_error(exc)}"
+        if error:
+            print(f"错误 (error): {why}", file=sys.stderr)
+        return record, why
+    return record, ""
+
+
+def _push_ok(p: Mapping[str, Any]) -> bool:
+    return p["status"] not in ("failed", "unknown") and not p.get("log_error")
 
 
 def _store_ok(record: Mapping[str, Any]) -> bool:
     mail = record.get("mail") or {}
     return (
         not record.get("errors")
-        and mail.get("status") != "failed"
-        and all(p["status"] != "failed" for p in record.get("push", []))
+        and mail.get("status") not in ("failed", "unknown")
+        and not mail.get("log_error")
+        and all(_push_ok(p) for p in record.get("push", []))
     )
 
 
@@ -650,6 +793,7 @@ _STATUS = {
     "skipped": "已发过 (skipped)",
     "failed": "失败 (failed)",
     "dry_run": "已写入 (dry run)",
+    "unknown": "未确认 (unknown)",
     "none": "—",
 }
 
@@ -658,7 +802,7 @@ def _push_cell(pushes: Sequence[Mapping[str, Any]], channel: str) -> str:
     states = [p["status"] for p in pushes if p["channel"] == channel]
     if not states:
         return "—"
-    worst = "failed" if "failed" in states else states[0]
+    worst = next((w for w in ("failed", "unknown") if w in states), states[0])
     return _STATUS.get(worst, worst)
 
 
@@ -671,7 +815,7 @@ def table(run: Mapping[str, Any]) -> str:
         mail = _STATUS.get((rec.get("mail") or {}).get("status", "none"), "?")
         rows.append(
             (
-                f"{sid} {rec.get('name') or ''}".strip(),
+                fmt.visible(f"{sid} {rec.get('name') or ''}").strip(),
                 report,
                 mail,
                 _push_cell(rec["push"], "wecom"),
@@ -695,6 +839,13 @@ def table(run: Mapping[str, Any]) -> str:
     ]
     render = run["render"]
     verdict = "全部送达 (all delivered)" if run["ok"] else "有失败 (something failed)"
+    empty = run.get("stores_without_orders") or []
+    if run["ok"] and empty:
+        # "All delivered" next to pushes saying nothing is overdue would read as all clear.
+        verdict = (
+            f"已送达，但 {len(empty)} 家店铺本周期没有计入的服务单，请确认数据是否最新 "
+            f"(delivered, but {len(empty)} stores have no counted orders: is the data current?)"
+        )
     lines.append(
         f"{run['date']}: 报告 新生成 (rendered) {render['done']} · 已是最新 (up to date) "
         f"{render['skipped']} · 失败 (failed) {len(render['failed'])} — {verdict}"
@@ -714,7 +865,7 @@ def failures(run: Mapping[str, Any]) -> list[str]:
     for sid, rec in run["stores"].items():
         lines.extend(f"店铺 (store) {sid}: {e}" for e in rec.get("errors", []))
         mail = rec.get("mail") or {}
-        if mail.get("status") == "failed":
+        if mail.get("status") in ("failed", "unknown"):
             bad = [
                 " ".join(
                     str(v)
@@ -725,9 +876,16 @@ def failures(run: Mapping[str, Any]) -> list[str]:
                 if r["status"] in ("failed", "unknown")
             ]
             detail = "; ".join(bad) or mail.get("detail", "")
-            lines.append(f"店铺 (store) {sid} 邮件失败 (mail failed): {detail}")
-        lines.extend(_describe(p) for p in rec.get("push", []) if p["status"] == "failed")
-    lines.extend(_describe(p) for p in run["estate"]["push"] if p["status"] == "failed")
+            what = (
+                "邮件失败 (mail failed)"
+                if mail["status"] == "failed"
+                else "邮件未确认 (mail unconfirmed)"
+            )
+            lines.append(f"店铺 (store) {sid} {what}: {detail}")
+        if mail.get("log_error"):
+            lines.append(f"店铺 (store) {sid} 邮件 (mail): {mail['log_error']}")
+        lines.extend(_describe(p) for p in rec.get("push", []) if not _push_ok(p))
+    lines.extend(_describe(p) for p in run["estate"]["push"] if not _push_ok(p))
     return lines
 
 

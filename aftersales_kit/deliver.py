@@ -19,10 +19,13 @@ same person twice (``--resend`` overrides).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
+import os
 import pickle
 import re
 import sys
@@ -40,7 +43,13 @@ from aftersales_kit import text
 from aftersales_kit.errors import DeliveryError, ReportError, UsageError
 from aftersales_kit.files import atomic_write
 from aftersales_kit.resources import resource_dir
-from aftersales_kit.smtp import RecipientResult, SmtpSettings, send_message, smtp_settings
+from aftersales_kit.smtp import (
+    RecipientResult,
+    SmtpSettings,
+    configured_sender,
+    send_message,
+    smtp_settings,
+)
 from aftersales_kit.xlsx import action_lists_bytes
 
 if TYPE_CHECKING:
@@ -68,8 +77,9 @@ def _s(key: str, lang: str, **values: object) -> str:
 
 
 def _one_line(text: object) -> str:
-    """Untrusted text for a header or file name: no line breaks, no path separators."""
-    return re.sub(r"[\x00-\x1f\x7f/\\]+", " ", str(text or "")).strip()
+    """Untrusted text for a header or file name: no line breaks, no path separators, no bidi
+    override or other invisible character (a name must not reverse an attachment's extension)."""
+    return fmt.visible(re.sub(r"[\x00-\x1f\x7f/\\]+", " ", str(text or ""))).strip()
 
 
 # --- findings text --------------------------------------------------------------------------------
@@ -232,7 +242,11 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
     k, prev = d.kpis, d.prev_kpis
     delta = fmt.delta_pct(k.mean_hours, previous=prev.mean_hours)
     trend = "up" if delta.startswith("↑") else "down" if delta.startswith("↓") else ""
-    target = fmt.hours(d.target_hours, lang=lang)
+    # The 60 h line is the consumer-warning line, not a target: 目标 only when the user set one.
+    if getattr(d, "target_given", False):
+        line_sub = _s("target", lang, target=fmt.hours(d.target_hours, lang=lang))
+    else:
+        line_sub = _s("line", lang, line=fmt.hours(d.warning.line_hours, lang=lang))
     peer = getattr(d, "peer_median_hours", None)
     return [
         {
@@ -250,7 +264,7 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
         {
             "label": _s("p90", lang),
             "value": fmt.hours(k.p90_hours, lang=lang),
-            "sub": _s("target", lang, target=target),
+            "sub": line_sub,
             "trend": "",
         },
         {
@@ -264,7 +278,9 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
 
 def _short_board_text(d: Diagnosis, *, lang: str) -> str:
     """The short board, and the controllable one when it is another (scene, stage)."""
-    target = fmt.hours(d.target_hours, lang=lang)
+    from aftersales_kit.sections import excess_line
+
+    target = excess_line(d, lang)
     sb = d.short_board
     if sb is None:
         return _s("no_short_board", lang, target=target)
@@ -295,11 +311,17 @@ def _warning_text(d: Diagnosis, *, lang: str) -> tuple[str, bool]:
     w = getattr(d, "warning", None)
     if w is None or w.level not in ("high", "watch"):
         return "", False
+    # JD judges on its own figure: from ours, "triggered" is an estimate to check on 风向标, and
+    # the store manager is asked for the 风向标 figures (never for a command-line flag).
+    basis = getattr(w, "basis", "ours")
+    key = f"warning_{w.level}" + ("_ours" if w.level == "high" and basis == "ours" else "")
+    duration = getattr(w, "duration_hours", None)
     line = _s(
-        f"warning_{w.level}",
+        key,
         lang,
-        mean=fmt.hours(d.kpis.mean_hours, lang=lang),
+        mean=fmt.hours(d.kpis.mean_hours if duration is None else duration, lang=lang),
         line=fmt.hours(w.line_hours, lang=lang),
+        basis=text.label("basis", basis, lang),
     )
     return line, w.level == "high"
 
@@ -366,6 +388,7 @@ _RESERVED_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)
 def safe_filename(name: str) -> str:
     """``name`` usable as a file name on Windows, macOS and Linux: unsafe characters become
     ``_``, no trailing dot or space (Windows drops them), no reserved device name."""
+    name = fmt.visible(_UNSAFE_NAME.sub("_", name))  # controls → "_", bidi overrides dropped
     stem, dot, ext = name.rpartition(".")
     if not dot:
         stem, ext = name, ""
@@ -601,7 +624,8 @@ def fingerprint(diagnosis: Diagnosis, *, lang: str = "zh") -> str:
 
 
 class SentLog:
-    """Append-only JSON lines: one line per (report fingerprint, recipient) delivered."""
+    """Append-only JSON lines: per (report fingerprint, recipient) a ``pending`` line before the
+    send and one with its outcome (``sent``, ``failed``, ``unknown``) after it; the last wins."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -612,49 +636,64 @@ class SentLog:
         entries = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                entries.append(json.loads(line))
+                entry = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a torn last line from an interrupted run must not block sending
+            if isinstance(entry, dict):
+                entries.append(entry)
         return entries
 
     def sent(self, *, fingerprint: str) -> dict[str, str]:
-        """Recipients (lower-case addresses) that got this report → ``sent`` or ``unknown``.
+        """Recipients (lower-case addresses) this report must not go to again without
+        ``--resend`` → their last status: ``sent``, ``unknown`` or ``pending``.
 
-        ``unknown`` (no reply after the message end) counts as sent: the mail may be queued, so
-        only ``--resend`` mails it again.
+        ``unknown`` (no reply after the message end) and ``pending`` (logged before the send,
+        never resolved: the run was killed or the disk was full mid-send) count as sent: the
+        mail may be queued. A last status ``failed`` is sent again.
         """
-        return {
+        last = {
             str(e.get("recipient", "")).lower(): str(e.get("status", "sent"))
             for e in self._entries()
             if e.get("fingerprint") == fingerprint
         }
-
-    def record(
-        self,
-        *,
-        fingerprint: str,
-        diagnosis: Diagnosis,
-        recipient: str,
-        message_id: str,
-        status: str = "sent",
-    ) -> None:
-        """Log one delivered mail: the report's ``fingerprint`` and the recipient's address."""
-        self.append(
-            log_entry(
-                fingerprint=fingerprint,
-                store_id=diagnosis.store_id,
-                window=diagnosis.window,
-                recipient=recipient.lower(),
-                message_id=message_id,
-                status=status,
-            )
-        )
+        return {r: status for r, status in last.items() if status in HELD}
 
     def append(self, entry: Mapping[str, object]) -> None:
         """Append one line (an entry of :func:`log_entry`); the folder is made when missing."""
+        self.append_all([entry])
+
+    def append_all(self, entries: Sequence[Mapping[str, object]]) -> None:
+        """Append ``entries`` as lines, all or none, on disk (fsync) before this returns.
+
+        A "pending" line must survive a kill or a power cut during the send it announces. When
+        the disk is full the file is cut back to where it was (a torn line or half the batch
+        would announce sends that never happen) and ``OSError`` is raised; callers decide.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        data = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries).encode("utf-8")
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, data) != len(data):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
+
+
+#: Sent-log statuses that keep a recipient from being sent the same report again (``--resend``
+#: overrides): delivered, unconfirmed after the message end, or announced and never resolved.
+HELD = ("sent", "unknown", "pending")
+
+
+def log_failure(exc: OSError, *, path: Path) -> str:
+    """Why the sent-log could not be written, in one line (a full disk, a read-only folder)."""
+    reason = exc.strerror or str(exc)
+    return f"发送记录无法写入 (sent-log not writable): {path}: {reason}"
 
 
 def log_entry(
@@ -689,15 +728,19 @@ def log_entry(
 
 @dataclass(frozen=True)
 class Delivery:
-    """What happened to one store's email."""
+    """What happened to one store's email; ``log_error`` when the sent-log could not be
+    written (the results still say what the server did)."""
 
     store_id: str
     results: tuple[RecipientResult, ...] = ()
     eml: Path | None = None
+    log_error: str = ""
 
     @property
     def ok(self) -> bool:
-        return all(r.status not in ("failed", "unknown") for r in self.results)
+        return not self.log_error and all(
+            r.status not in ("failed", "unknown") for r in self.results
+        )
 
 
 def deliver(
@@ -765,6 +808,10 @@ _SKIP_NOTES = {
         "上次发送状态未知，可能已送达 (last attempt unknown: the server did not confirm; "
         "--resend to send again)"
     ),
+    "pending": (
+        "上次发送被中断，可能已送达 (last attempt was interrupted mid-send: it may be delivered; "
+        "--resend to send again)"
+    ),
 }
 
 
@@ -778,7 +825,12 @@ def _send_logged(
     key: str,
     resend: bool,
 ) -> Delivery:
-    """Send to the recipients the sent-log has not seen for ``key``; log those delivered."""
+    """Send to the recipients the sent-log does not hold for ``key``, each logged "pending"
+    before the send and with its outcome after it.
+
+    A recipient whose "pending" line cannot be written is not sent to (a later run could not know
+    it was); an outcome that cannot be written leaves "pending", which a rerun skips.
+    """
     already = {} if resend else log.sent(fingerprint=key)
     skipped = [
         RecipientResult(
@@ -788,18 +840,53 @@ def _send_logged(
         if r.lower() in already
     ]
     pending = [r for r in envelope if r.lower() not in already]
-    results = send_message(message, recipients=pending, settings=settings) if pending else []
-    for result in results:
-        if result.status in ("sent", "unknown"):
-            log.record(
-                fingerprint=key,
-                diagnosis=diagnosis,
-                recipient=result.recipient,
-                message_id=str(message["Message-ID"]),
-                status=result.status,
+    message_id = str(message["Message-ID"])
+
+    def note(recipients: Sequence[str], status: str | Sequence[str]) -> None:
+        statuses = [status] * len(recipients) if isinstance(status, str) else list(status)
+        log.append_all(
+            [
+                log_entry(
+                    fingerprint=key,
+                    store_id=diagnosis.store_id,
+                    window=diagnosis.window,
+                    recipient=r.lower(),
+                    message_id=message_id,
+                    status=st,
+                )
+                for r, st in zip(recipients, statuses, strict=True)
+            ]
+        )
+
+    results: list[RecipientResult] = []
+    log_error = ""
+    if pending:
+        try:
+            note(pending, "pending")
+        except OSError as exc:
+            log_error = log_failure(exc, path=log.path)
+            results = [RecipientResult(r, "failed", None, log_error) for r in pending]
+            pending = []
+    if pending:
+        try:
+            results = send_message(message, recipients=pending, settings=settings)
+        except DeliveryError:
+            # Login, certificate or size: refused before any DATA, so nothing went out.
+            with contextlib.suppress(OSError):  # if it stays pending, --resend sends it
+                note(pending, "failed")
+            raise
+        try:
+            note([r.recipient for r in results], [r.status for r in results])
+        except OSError as exc:
+            log_error = log_failure(exc, path=log.path) + (
+                "; 已记为待定，不会自动重发 (left as pending: not resent without --resend)"
             )
     by_addr = {r.recipient: r for r in [*skipped, *results]}
-    return Delivery(store_id=diagnosis.store_id, results=tuple(by_addr[r] for r in envelope))
+    return Delivery(
+        store_id=diagnosis.store_id,
+        results=tuple(by_addr[r] for r in envelope),
+        log_error=log_error,
+    )
 
 
 # --- CLI ------------------------------------------------------------------------------------------
@@ -855,7 +942,8 @@ def _channels(
         if raw is None:
             continue
         if not isinstance(raw, str):
-            msg = f"{where}.{key} 必须是字符串 (must be a string): {raw!r}"
+            # Named by its type only: the value may be a key written in the file.
+            msg = f"{where}.{key} 必须是字符串 (must be a string), 实际为 {type(raw).__name__}"
             raise UsageError(msg)
         value = expand_env(raw, where=f"{where}.{key}", env=env).strip()
         if key != "dingtalk_secret" and not value.startswith(("https://", "http://")):
@@ -958,7 +1046,22 @@ def _base_url(base: object, *, path: Path, env: Mapping[str, str] | None) -> str
     if not isinstance(base, str):
         msg = f"{path}: report_base_url 必须是字符串 (must be a string): {base!r}"
         raise UsageError(msg)
-    return expand_env(base, where=f"{path}: report_base_url", env=env).strip() or None
+    url = expand_env(base, where=f"{path}: report_base_url", env=env).strip()
+    if not url:
+        return None
+    # It becomes a markdown link in every push: only a plain http(s) address, nothing that could
+    # close the link and open another one or mention @all.
+    if not url.lower().startswith(("https://", "http://")) or _URL_BREAKERS.search(url):
+        msg = (
+            f"{path}: report_base_url 必须是 http(s) 网址，不含空格和 ()[]<>\"'` "
+            "(must be a plain http(s) URL without spaces or brackets), "
+            "例如 (e.g.) https://intranet.example/reports"
+        )
+        raise UsageError(msg)
+    return url
+
+
+_URL_BREAKERS = re.compile(r"[\s()\[\]<>\"'`\\]|[\x00-\x1f\x7f]")
 
 
 def load_recipients(
@@ -1108,6 +1211,7 @@ def mail_store(
     zip_report: bool = False,
     report_html: Path | None = None,
     key: str | None = None,
+    sender: str | None = None,
 ) -> tuple[Path, Delivery]:
     """One store's mail, as ``email`` and ``daily`` send it: the current report (rendered when
     it is not, unless ``report_html`` is given), its fingerprint (unless ``key``), then
@@ -1136,6 +1240,7 @@ def mail_store(
         store_name=target.name,
         zip_report=zip_report,
         key=key,
+        sender=sender,
     )
     return report_html, delivery
 
@@ -1153,16 +1258,19 @@ def _email_targets(args: argparse.Namespace) -> list[StoreRecipients]:
     return [StoreRecipients(args.store, tuple(args.to))]
 
 
-def _email_settings(args: argparse.Namespace) -> SmtpSettings | None:
-    """The SMTP settings; a dry run needs no server (the .eml then shows a placeholder sender)."""
+def _email_settings(args: argparse.Namespace) -> tuple[SmtpSettings | None, str | None]:
+    """The SMTP settings and the sender; a dry run needs no server, but its .eml shows the
+    configured sender when there is one (the preview is the mail a real run sends)."""
     from aftersales_kit.config import load_config
 
+    table = load_config(args.config).smtp
     try:
-        return smtp_settings(load_config(args.config).smtp)
+        settings = smtp_settings(table)
     except DeliveryError:
         if not args.dry_run:
             raise
-        return None
+        return None, configured_sender(table)
+    return settings, settings.sender
 
 
 def _print_delivery(store_id: str, outcome: Delivery) -> None:
@@ -1172,17 +1280,33 @@ def _print_delivery(store_id: str, outcome: Delivery) -> None:
         code = "" if r.code is None else f" {r.code}"
         detail = f" {r.detail}" if r.detail else ""
         print(f"{store_id}\t{r.recipient}\t{r.status}{code}{detail}")
+    if outcome.log_error:
+        print(f"{store_id}\t-\t{outcome.log_error}", file=sys.stderr)
 
 
 def command_email(args: argparse.Namespace) -> int:
-    """``aftersales email``: one store (--store, --to) or every store of a recipients file."""
-    from aftersales_kit.files import writable_dir
+    """``aftersales email``: one store (--store, --to) or every store of a recipients file.
+
+    One run per output folder at a time (its sent-log), as ``daily``."""
+    from aftersales_kit.files import folder_lock, writable_dir
     from aftersales_kit.report import use_config
 
     targets = _email_targets(args)
-    settings = _email_settings(args)
+    settings, sender = _email_settings(args)
     use_config(args)
     out_dir = writable_dir(Path(args.out), error=DeliveryError)
+    with folder_lock(out_dir, error=DeliveryError, what="email"):
+        return _email_all(args, targets, out_dir=out_dir, settings=settings, sender=sender)
+
+
+def _email_all(
+    args: argparse.Namespace,
+    targets: Sequence[StoreRecipients],
+    *,
+    out_dir: Path,
+    settings: SmtpSettings | None,
+    sender: str | None,
+) -> int:
     diagnoses, data, digests = _diagnoses(args, [t.store_id for t in targets])
     options: ReportOptions = {
         "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
@@ -1205,10 +1329,17 @@ def command_email(args: argparse.Namespace) -> int:
                 dry_run=args.dry_run,
                 resend=args.resend,
                 zip_report=getattr(args, "zip_report", False),
+                sender=sender,
             )
         except (ReportError, DeliveryError) as exc:
             # One store's broken report or refused message must not keep the others' mail back.
             print(f"{target.store_id}\t-\tfailed {exc}", file=sys.stderr)
+            failed = True
+            continue
+        except OSError as exc:  # a full disk while rendering or writing the .eml
+            from aftersales_kit.files import describe_os_error
+
+            print(f"{target.store_id}\t-\tfailed {describe_os_error(exc)}", file=sys.stderr)
             failed = True
             continue
         _print_delivery(target.store_id, outcome)

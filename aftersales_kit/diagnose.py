@@ -40,11 +40,12 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
   target; ``all_stages_meet_target``: every stage capped; ``without_longest``: the mean without
   the n longest counted orders for n in 10, 50, 100, each lowered to ``counted − 1`` when there
   are fewer orders (repeated n dropped).
-- **Consumer warning (three states).** ``triggered``: the mean is over the line, the star ≤
-  ``warning_star`` and both star rank rates ≤ ``warning_rank``; ``cannot_judge``: the mean is
-  over the line but a star or rank rate was not given (and none given fails); ``not_triggered``
-  otherwise (JD lifts the warning once the mean is within the line). Never "high" on the
-  duration alone.
+- **Consumer warning (three states).** The duration figure is the published 风向标 hours when
+  given (``published_hours``: JD judges on its own figure), else our mean (labelled
+  按本工具计算; triggered then reads 预计已触发). ``triggered``: that figure is over the line,
+  the star ≤ ``warning_star`` and both star rank rates ≤ ``warning_rank``; ``cannot_judge``:
+  the figure is over the line but a star or rank rate was not given (and none given fails);
+  ``not_triggered`` otherwise. Never "high" on the duration alone.
 - **Open orders** are split: already over a stage limit (act now), about to breach one within
   ``open_horizon_hours`` (hours left), and past the 60 h line (a long order pulling the mean
   up, not a deadline). **Team lists**: customer service (audit, 待客户反馈, refunds without goods
@@ -55,8 +56,11 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
   the change exactly.
 - **Service-order classes** (无理由退换, 质量问题退换, 普通瑕疵退换, 拒收件, other) by keywords
   in the reasons, type and status (:data:`ORDER_CLASSES`), the toolkit's reading of the article.
-- **Refund at audit** (闪电退款 / 极速审核 what-if): each order of the scene stops at its audit
-  hours (``min(hours, stage_audit)``).
+- **闪电退款 what-if** (an upper bound; JD decides eligibility per order): every counted 退货
+  whose return method is of the pickup family (:data:`rules.FAMILY_METHODS`) and has a pickup
+  time stops its clock at pickup (``min(hours, pickup_time − apply_time)``). Kept only when
+  more than half of the data's own 闪退 rows with both times show the first processing within
+  1 h of the pickup (:class:`FlashRefundCheck`); otherwise the report says why it is left out.
 - **Findings** carry typed values only (text.py words them); one check per kind in
   :mod:`aftersales_kit.findings`, which also holds their trigger limits (the toolkit's
   constants, not a rules-file setting).
@@ -90,6 +94,7 @@ from aftersales_kit.metrics import (
 from aftersales_kit.orders import (
     OPEN_COLUMNS,
     RULE_INPUTS,
+    TEAMS,
     DataTraits,
     data_traits,
     derive_orders,
@@ -97,7 +102,7 @@ from aftersales_kit.orders import (
     open_order_status,
     window_sample,
 )
-from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Rules, SceneName, Stage, Status
+from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Family, Rules, SceneName
 from aftersales_kit.schema import latest_timestamp
 from aftersales_kit.window import Window, uncovered_spring_festivals
 
@@ -108,12 +113,14 @@ if TYPE_CHECKING:
 CONTROLLABLE: dict[str, bool] = {
     "audit": True,
     "return_ship": True,
+    "return_transit": False,
     "transit": False,
     "inbound": True,
     "process": True,
     "intervention": False,
 }
-MERCHANT_PICKUP = "上门取件"
+#: Stages a what-if caps at their line: the controllable ones (DOMAIN §4, §6).
+LEVER_STAGES: tuple[str, ...] = tuple(s for s in STAGES if CONTROLLABLE[s])
 #: breakdown key -> source column; the first three always appear, the rest when the column has data.
 BREAKDOWNS: dict[str, str] = {
     "scene": "scene",
@@ -128,8 +135,11 @@ ALWAYS_BREAKDOWNS = ("scene", "service_type", "reason")
 #: breakdown key -> the stage column it is sorted by (slowest first); others sort by count.
 BREAKDOWN_SORT_STAGE = {"auditor": "audit", "carrier": "transit"}
 WITHOUT_LONGEST: tuple[int, ...] = (10, 50, 100)
-#: Scenes whose refund 闪电退款 / 极速审核 can issue at audit, before the goods travel (改善测算).
-REFUND_AT_AUDIT_SCENES: tuple[str, ...] = (SceneName.RETURN.value, SceneName.REFUND_ONLY.value)
+#: The 闪电退款 what-if's scene: returns for a refund (换货 and 维修 are not refunds).
+FLASH_WHAT_IF_SCENE = SceneName.RETURN.value
+#: The data's own 闪退 rows must show the first processing within this many hours of the pickup
+#: for the what-if to be kept (its premise: 闪电退款 stops the clock at pickup).
+FLASH_PICKUP_TOLERANCE_HOURS = 1.0
 #: The article's service-order classes (服务单分类), first match wins; keywords are searched in
 #: 一级/二级申请原因, 客户期望 and 服务单状态. Specific classes come first: a 质量问题 reason with a
 #: 划痕 detail is an ordinary defect. Orders matching none are "other".
@@ -151,14 +161,18 @@ CHECKPOINTS: dict[str, tuple[str, ...]] = {
     "inbound_time": ("inbound_time",),
     "first_process_time": ("first_process_time",),
 }
-#: Teams of the action lists (one xlsx sheet and one report table each).
-TEAMS: tuple[str, ...] = ("customer_service", "logistics", "warehouse")
 #: Orders that move tomorrow's figure most, shown in the 明天 section.
 TOMORROW_MOVERS = 5
 #: JD reconciliation: mismatching orders kept per store (the largest differences).
 JD_MISMATCH_ROWS = 200
 TOP_N = 100
 PEAK_HOURS = 3
+#: Staffing advice only from hours of the day with at least this many applications (DOMAIN §6).
+MIN_STAFFING_APPLICATIONS = 20
+#: Hours of the day the staffing advice names: the slowest and the fastest (up to this many).
+STAFFING_HOURS = 2
+#: Applications from this hour until the morning shift starts (NIGHT_END) are "night".
+NIGHT_START, NIGHT_END = 19, 8
 MIN_PEERS = 3
 
 #: The findings' trigger limits as a mapping (daily.py reads the open-order horizon here).
@@ -189,6 +203,8 @@ class WarningRisk:
     (the mean is within the line, or a given star/rank rate already fails the condition), or
     ``cannot_judge`` (the duration condition holds but star or rank rates were not given).
     ``level`` is the same three states in the older words (high / watch / ok) for the email.
+    The duration condition uses the published 风向标 figure when one is given (``basis``
+    "published"), else ours ("ours": a triggered state is then "预计已触发", to check on 风向标).
     """
 
     line_hours: float
@@ -199,6 +215,58 @@ class WarningRisk:
     full_condition: bool | None
     level: Literal["high", "watch", "ok"]
     state: WarningState = "not_triggered"
+    #: Whose duration figure the condition used: the 风向标 figure the user gave (JD judges on
+    #: its own figure) or, without one, ours ("按本工具计算": triggered is then an estimate).
+    basis: Literal["published", "ours"] = "ours"
+    #: The duration figure the condition used (the published one, else our mean).
+    duration_hours: float | None = None
+    #: The condition's star and rank-rate limits (rules ``warning_star`` / ``warning_rank``).
+    star_limit: float = 3.5
+    rank_limit: float = 0.2
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """Audit waits by hour of the day (every weekday together), from hours with at least
+    :data:`MIN_STAFFING_APPLICATIONS` applications: the slowest and the fastest hours with their
+    median audit hours, and whether the slow hours are at night (they wait for the morning)."""
+
+    slow_hours: tuple[int, ...]
+    slow_median_hours: float
+    fast_hours: tuple[int, ...]
+    fast_median_hours: float
+    night: bool
+    #: Hours of the day with enough applications to judge.
+    hours_judged: int
+
+
+@dataclass(frozen=True)
+class FlashRefundCheck:
+    """The 闪电退款 what-if's premise checked on the data (DOMAIN §6).
+
+    ``candidates``: counted pickup-family returns with a pickup time (the what-if's orders);
+    ``flash_rows``: counted 闪退 orders with both a pickup and a first-processing time;
+    ``at_pickup``: those whose first processing lies within 1 h of the pickup. The what-if is
+    kept only when there are candidates and more than half of the 闪退 rows are at pickup.
+    """
+
+    candidates: int
+    flash_rows: int
+    at_pickup: int
+
+    @property
+    def reason(self) -> Literal["kept", "no_candidates", "no_flash_rows", "not_at_pickup"]:
+        if not self.candidates:
+            return "no_candidates"
+        if not self.flash_rows:
+            return "no_flash_rows"
+        if self.at_pickup * 2 <= self.flash_rows:
+            return "not_at_pickup"
+        return "kept"
+
+    @property
+    def kept(self) -> bool:
+        return self.reason == "kept"
 
 
 @dataclass(frozen=True)
@@ -250,6 +318,11 @@ class Tomorrow:
     #: reason of the order that moves the figure most (e.g. apply_too_old: one very old order
     #: aging out of the 180-day limit), None when nothing moves.
     largest_reason: str | None
+    #: Today's completions are not in the data yet (the download is of yesterday): the open
+    #: orders already over the 60 h line that will count, and tomorrow's mean if they all closed
+    #: today at their elapsed hours (None when there are none).
+    open_over_line: int = 0
+    mean_if_closed: float | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +339,9 @@ class DataQuality:
     unknown_values: tuple[tuple[str, str, int], ...] = ()
     #: Years whose Spring Festival the sample reaches but the holiday table does not cover.
     holiday_years_missing: tuple[int, ...] = ()
+    #: (kind, count) of the load warnings (all files loaded), most frequent first: the report
+    #: itemises them by kind, never one lump count.
+    load_warning_counts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -293,8 +369,9 @@ class Diagnosis:
         p90_hours, over_60h_share, excluded`` (the JD figure is ``kpis.mean_hours``).
     peer_median_hours, peer_count
         Median of the other stores' mean hours (None with fewer than three peers), and their count.
-    target_hours
-        Target of the excess / short-board analysis.
+    target_hours, target_given
+        The line of the excess / short-board analysis: the user's target when set
+        (``target_given``), else the 60 h consumer-warning line (提示线), which is not a target.
     trend_daily, trend_weekly
         ``date|week_start, counted, mean_hours, …`` per day / week of the window.
     breakdowns
@@ -318,8 +395,11 @@ class Diagnosis:
         Applications by weekday × hour with median audit hours; the busiest hours.
     first_pass_rate
         Share of counted orders audited once (None without the data).
-    what_if
-        Mean hours if a stage met its target, all stages did, or without the n longest orders.
+    what_if, flash_refund
+        Mean hours if a stage met its target, all stages did, without the n longest orders, or
+        (``flash_refund_at_pickup``, an upper bound) if every pickup-family return with a pickup
+        time stopped at pickup; ``flash_refund`` says whether the data's own 闪退 rows support
+        that premise (the row is left out otherwise).
     warning
         ``WarningRisk``: the consumer-warning line, the observed star/ranks and the level.
     findings
@@ -392,6 +472,17 @@ class Diagnosis:
     tomorrow: Tomorrow | None = None
     orders: pl.DataFrame = field(default_factory=pl.DataFrame)
     lang: str = "zh"
+    #: hour, applications, median_audit_hours: applications by hour of the day (all weekdays).
+    hourly: pl.DataFrame = field(default_factory=pl.DataFrame)
+    #: Staffing advice from ``hourly`` (None: no hour has enough applications).
+    staffing: Staffing | None = None
+    #: Counted 仅退款 and 拒收件 orders: repetitive audits an SA 自动审核 rule can take.
+    sa_candidates: int = 0
+    #: The 闪电退款 what-if's premise on this data: kept, or why it was left out.
+    flash_refund: FlashRefundCheck | None = None
+    #: The user set ``target_hours`` (an argument or a rules file): only then is it a 目标;
+    #: by default the excess is measured over the 60 h 提示线, which is not a JD target.
+    target_given: bool = False
     #: DOMAIN §2 "Data as of": the latest timestamp in the store's rows (future ones ignored).
     data_as_of: datetime | None = None
     #: hours from data_as_of to the run's "now" (the given --as-of, else the real clock)
@@ -441,19 +532,22 @@ class Diagnosis:
         return write_action_lists(self, path=Path(path), lang=lang or self.lang)
 
     def open_split(self, *, horizon_hours: float = 24.0) -> dict[str, int]:
-        """Open service orders at risk, split as the report and email word them: ``over`` (a
-        stage limit already passed: act now), ``soon`` (a stage limit within the horizon) and
-        ``long`` (past the 60 h line: pulls the mean up, not a deadline)."""
+        """Open service orders split as the report and email word them. Of those that can still
+        count: ``over`` (past a warning line: act now), ``soon`` (a line within the horizon),
+        ``later`` (a line further ahead), ``no_line`` (their stage has none); ``not_counted``
+        (can never count). These five add up to every open order. ``long``: past the 60 h line
+        among those that count (pulls the mean up once it counts, not a deadline; overlaps)."""
         risk = self.open_at_risk
-        if not risk.height:
-            return {"over": 0, "soon": 0, "long": 0}
-        line = pl.col("rule") == "total_over_60h"
+        counts = risk.filter(pl.col("will_count"))
         breached = pl.col("breached").fill_null(False)
-        soon = ~breached & ~line & (pl.col("hours_to_breach") <= horizon_hours).fill_null(False)
+        left = pl.col("hours_to_breach")
         return {
-            "over": risk.filter(breached & ~line).height,
-            "soon": risk.filter(soon).height,
-            "long": risk.filter(breached & line).height,
+            "over": counts.filter(breached).height,
+            "soon": counts.filter(~breached & (left <= horizon_hours).fill_null(False)).height,
+            "later": counts.filter((left > horizon_hours).fill_null(False)).height,
+            "no_line": counts.filter(left.is_null()).height,
+            "not_counted": risk.height - counts.height,
+            "long": counts.filter(pl.col("over_60h")).height,
         }
 
 
@@ -470,10 +564,9 @@ def _hours_between(end: str, start: str) -> pl.Expr:
 
 
 def _merchant_pickup() -> pl.Expr:
-    """Orders whose return pickup the merchant books (上门取件), so return_ship is controllable."""
-    return (pl.col("approve_result") == MERCHANT_PICKUP).fill_null(False) | pl.col(
-        "pickup_time"
-    ).is_not_null()
+    """Orders whose return pickup the merchant books (the pickup family, DOMAIN §4), so their
+    return_ship is controllable; a customer's own shipping is not."""
+    return (pl.col("family") == Family.PICKUP.value).fill_null(False)
 
 
 def _excess_columns(target: float) -> list[pl.Expr]:
@@ -564,6 +657,9 @@ def diagnose(
     41.7
     """
     target = float(rules.target_hours if target_hours is None else target_hours)
+    # The 60 h line is JD's consumer-warning line, not a target (DOMAIN §6): a target is the
+    # user's own goal, shown as 目标 only when set (an argument, or a rules file that moves it).
+    target_given = target_hours is not None or target != float(rules.warning_hours)
     lf_all = frame.lazy()
     selected = _selected(stores_in(lf_all), stores)
     if not selected:
@@ -584,7 +680,6 @@ def diagnose(
     collected = dict(zip(names, pl.collect_all([plans[n] for n in names]), strict=True))
     kpi_now = _kpis(collected.pop("kpis"))
     kpi_prev = _kpis(collected.pop("prev_kpis"))
-    available = dict(traits.available)
     jd_whole = traits.jd_whole_hours
     parts = {n: _split(df) for n, df in collected.items()}
     empties = {n: df.clear().drop("store_id") for n, df in collected.items()}
@@ -605,13 +700,14 @@ def diagnose(
             as_of=as_of,
             rules=rules,
             target=target,
+            target_given=target_given,
             kpis=kpis,
             prev_kpis=kpi_prev.get(sid) or _empty_kpis(),
             peer_median=_median(peers) if len(peers) >= MIN_PEERS else None,
             peer_count=len(peers),
             observed=_observed_for(observed, sid),
             load_report=load_report,
-            available=available,
+            available=traits.available_for(sid),
             jd_whole=jd_whole,
             published=_published_for(published_hours, sid),
         )
@@ -709,7 +805,16 @@ def _plans(
         **_classes_plan(counted),
         **_tomorrow_plans(lf, counted, window=window, rules=rules, traits=traits),
         **_quality_plan(sample),
+        "present": lf.group_by("store_id").agg(
+            pl.col(c).is_not_null().any() for c in _RULE_COLUMNS
+        ),
     }
+
+
+#: Every column a §5 rule needs beyond the required ones (for the "needs data" note).
+_RULE_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(c for groups in RULE_INPUTS.values() for group in groups for c in group)
+)
 
 
 def _trend_plans(
@@ -746,9 +851,18 @@ def _breakdown_plans(counted: pl.LazyFrame, *, over: float) -> dict[str, pl.Lazy
     plans: dict[str, pl.LazyFrame] = {}
     with_total = counted.with_columns(pl.len().over(sid).alias("_total"))
     for key, col in BREAKDOWNS.items():
+        stats = _hour_stats(over)
+        if key == "carrier":
+            # A carrier's transit is measured only from a pickup or ship time: without one the
+            # span is return_transit (customer and carrier together), and 0 would read "fast".
+            measured = pl.col("return_start").is_not_null()
+            stats = [
+                *(e for e in stats if e.meta.output_name() != "transit"),
+                _stage("transit").filter(measured).mean().alias("transit"),
+            ]
         plans[f"breakdown:{key}"] = with_total.group_by(
             sid, pl.col(col).cast(pl.String).alias("key")
-        ).agg(*_hour_stats(over), pl.col("_total").first())
+        ).agg(*stats, pl.col("_total").first())
     return plans
 
 
@@ -838,7 +952,7 @@ def _top_plan(counted: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
 
 
 def _heatmap_plan(lf: pl.LazyFrame, *, window: Window) -> dict[str, pl.LazyFrame]:
-    """Applications by weekday × hour with median audit hours."""
+    """Applications by weekday × hour, and by hour of the day, with median audit hours."""
     sid = "store_id"
     audit_h = _hours_between("first_audit_time", "apply_time")
     plans: dict[str, pl.LazyFrame] = {}
@@ -856,23 +970,54 @@ def _heatmap_plan(lf: pl.LazyFrame, *, window: Window) -> dict[str, pl.LazyFrame
             pl.col("_audit").median().alias("median_audit_hours"),
         )
     )
+    # Staffing advice reads hours of the day over all weekdays: one weekday × hour cell holds
+    # too few applications to say anything (a median of 5 is noise).
+    plans["hourly"] = (
+        lf.filter(apply_day.is_between(window.start, window.end))
+        .with_columns(
+            pl.col("apply_time").dt.hour().cast(pl.Int8).alias("hour"),
+            pl.when(audit_h >= 0).then(audit_h).alias("_audit"),
+        )
+        .group_by(sid, "hour")
+        .agg(
+            pl.len().cast(pl.Int64).alias("applications"),
+            pl.col("_audit").median().alias("median_audit_hours"),
+        )
+        .sort(sid, "hour")
+    )
     return plans
 
 
 def _scalars_plan(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFrame]:
-    """First-pass counts and the what-if means (stage targets, without longest, refund at audit)."""
+    """First-pass counts and the what-if means (stage targets, without longest, 闪电退款)."""
     sid = "store_id"
     plans: dict[str, pl.LazyFrame] = {}
     fb = pl.col("feedback_rounds")
     h = pl.col("hours")
-    capped = {s: (_stage(s) - float(rules.stage_targets[s])).clip(lower_bound=0.0) for s in STAGES}
+    # Only what the merchant controls can meet a line (DOMAIN §6): a customer's own shipping
+    # (return_ship outside the pickup family) stays as it is.
+    capped = {
+        s: (_stage(s) - float(rules.stage_targets[s])).clip(lower_bound=0.0)
+        * (_merchant_pickup().cast(pl.Float64) if s == "return_ship" else 1.0)
+        for s in LEVER_STAGES
+    }
     rank = h.rank("ordinal", descending=True)
+    to_pickup = _hours_between("pickup_time", "apply_time")
+    # The pickup family (DOMAIN §2): 闪电退款 refunds at the carrier's pickup (揽收), so only
+    # these returns could stop their clock there.
+    flash = (
+        (pl.col("scene") == FLASH_WHAT_IF_SCENE) & _merchant_pickup() & (to_pickup >= 0)
+    ).fill_null(False)
+    gap = _hours_between("first_process_time", "pickup_time")
+    own_flash = ((pl.col("scene") == SceneName.FLASH_REFUND.value) & gap.is_not_null()).fill_null(
+        False
+    )
     plans["scalars"] = counted.group_by(sid).agg(
         pl.len().alias("counted"),
         fb.is_not_null().sum().alias("fb_known"),
         (fb == 0).sum().alias("fb_zero"),
         h.mean().alias("actual"),
-        *[(h - capped[s]).clip(lower_bound=0.0).mean().alias(f"cap_{s}") for s in STAGES],
+        *[(h - capped[s]).clip(lower_bound=0.0).mean().alias(f"cap_{s}") for s in LEVER_STAGES],
         (h - pl.sum_horizontal(list(capped.values())))
         .clip(lower_bound=0.0)
         .mean()
@@ -881,19 +1026,16 @@ def _scalars_plan(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFr
             h.filter(rank > pl.min_horizontal(pl.lit(n), pl.len() - 1)).mean().alias(f"wl_{n}")
             for n in WITHOUT_LONGEST
         ],
-        # 闪电退款 / 极速审核: the scene's orders refunded at audit stop at their audit hours.
-        *[
-            pl.when(pl.col("scene") == scene)
-            .then(pl.min_horizontal(h, _stage("audit")))
-            .otherwise(h)
-            .mean()
-            .alias(f"ra_{i}")
-            for i, scene in enumerate(REFUND_AT_AUDIT_SCENES)
-        ],
-        *[
-            (pl.col("scene") == scene).sum().alias(f"ra_n_{i}")
-            for i, scene in enumerate(REFUND_AT_AUDIT_SCENES)
-        ],
+        # 闪电退款 (refund at pickup): every pickup-family return with a pickup time stops there.
+        pl.when(flash).then(pl.min_horizontal(h, to_pickup)).otherwise(h).mean().alias("flash"),
+        flash.sum().alias("flash_n"),
+        # The premise, checked on the data's own 闪退 rows: first processing at the pickup.
+        own_flash.sum().alias("flash_rows"),
+        (own_flash & (gap.abs() <= FLASH_PICKUP_TOLERANCE_HOURS)).sum().alias("flash_at_pickup"),
+        # Repetitive audits the SA tool's 自动审核 rules suit: 仅退款 and 拒收件.
+        ((pl.col("scene") == SceneName.REFUND_ONLY.value) | (_order_class() == "refused"))
+        .sum()
+        .alias("sa_candidates"),
     )
     return plans
 
@@ -1025,36 +1167,76 @@ def _quality_plan(sample: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
     return plans
 
 
-def _open_plan(
+#: Words in 客户问题描述 that announce a dispute (DOMAIN §6: half of the warning condition is the
+#: 交易纠纷 rank).
+DISPUTE_WORDS: tuple[str, ...] = ("投诉", "12315", "差评", "举报", "介入", "律师")
+
+
+def _dispute_risk(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """``dispute_risk``: the customer's text threatens a dispute, or an earlier service order on
+    the same 订单号 + 商品编号 was closed at audit (审核关闭) and the customer applied again."""
+    keys = ["store_id", "order_id", "sku_id"]
+    closed = (
+        lf.filter((pl.col("status") == "审核关闭") & pl.col("order_id").is_not_null())
+        .group_by(keys)
+        .agg(pl.col("apply_time").min().alias("_closed_first"))
+    )
+    words = pl.col("description").str.contains("|".join(DISPUTE_WORDS)).fill_null(False)
+    again = (pl.col("_closed_first") < pl.col("apply_time")).fill_null(False)
+    return (
+        lf.join(closed, on=keys, how="left", nulls_equal=True)
+        .with_columns((words | again).alias("dispute_risk"))
+        .drop("_closed_first")
+    )
+
+
+def _open_orders(
     lf: pl.LazyFrame, *, as_of: datetime, rules: Rules, traits: DataTraits
 ) -> pl.LazyFrame:
-    """Open orders that can still be counted in the next window, with their rule status."""
-    earliest = as_of.date() - timedelta(days=int(rules.history_days) - 1)
+    """Every open order applied by ``as_of`` with its §5 status and dispute flag."""
     # An open order has no complete_time: filtering first keeps the derivation small.
-    recent = derive_orders(
-        lf.filter(
-            pl.col("complete_time").is_null()
-            & (pl.col("apply_time").dt.date() >= earliest)
-            & (pl.col("apply_time") <= as_of)
-        ),
+    maybe_open = lf.filter(pl.col("complete_time").is_null() & (pl.col("apply_time") <= as_of))
+    status = open_order_status(
+        derive_orders(maybe_open, rules=rules, traits=traits),
+        as_of=as_of,
         rules=rules,
         traits=traits,
     )
-    # A stopped clock under every threshold has no rule: nothing left to break, not at risk.
-    status = (
-        open_order_status(recent, as_of=as_of, rules=rules)
-        .filter(pl.col("rule").is_not_null())
-        .with_columns(_team().alias("team"), _next_action().alias("next_action"))
+    flagged = _dispute_risk(lf).select("store_id", "service_id", "dispute_risk")
+    return status.join(flagged, on=["store_id", "service_id"], how="left").with_columns(
+        pl.col("dispute_risk").fill_null(False)
     )
+
+
+#: The order of open orders everywhere (report, team lists, xlsx, push, ``actions``): the
+#: soonest due first (most overdue on top), orders without a line last, then the oldest.
+OPEN_ORDER_SORT: tuple[tuple[str, bool], ...] = (
+    ("hours_to_breach", False),
+    ("elapsed_hours", True),
+    ("service_id", False),
+)
+
+
+def sort_open(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame``'s open orders in :data:`OPEN_ORDER_SORT` order."""
+    cols, desc = zip(*OPEN_ORDER_SORT, strict=True)
+    return frame.sort(list(cols), descending=list(desc), nulls_last=True)
+
+
+def _open_plan(
+    lf: pl.LazyFrame, *, as_of: datetime, rules: Rules, traits: DataTraits
+) -> pl.LazyFrame:
+    """Every open order (DOMAIN §5), personal data masked."""
+    cols, desc = zip(*OPEN_ORDER_SORT, strict=True)
     return mask_personal(
-        status.select("store_id", *(c for c in _OPEN_COLUMNS if c != "projected_mean_delta")).sort(
-            "store_id", "hours_to_breach", "service_id", nulls_last=True
-        )
+        _open_orders(lf, as_of=as_of, rules=rules, traits=traits)
+        .select("store_id", *(c for c in _OPEN_COLUMNS if c != "projected_mean_delta"))
+        .sort(["store_id", *cols], descending=[False, *desc], nulls_last=True)
     )
 
 
 #: The open-order status columns of :attr:`Diagnosis.orders` (null on orders that are not open).
-ORDER_STATUS_COLUMNS = (*OPEN_COLUMNS, "team", "next_action")
+ORDER_STATUS_COLUMNS = (*OPEN_COLUMNS, "dispute_risk")
 
 
 def _orders_plan(
@@ -1063,24 +1245,18 @@ def _orders_plan(
     """Every order with its per-order figures, the window sample and the open-order status.
 
     The same derivations as the aggregates (``derive_orders`` → ``window_sample``,
-    ``open_order_status``), so ``counted`` rows reproduce the KPIs and ``open_at_risk`` rows are
-    the report's open orders at risk.
+    ``open_order_status``), so ``counted`` rows reproduce the KPIs and ``is_open`` rows with a
+    ``stage`` are the report's open orders.
     """
     derived = window_sample(
         derive_orders(lf, rules=rules, traits=traits), window=window, rules=rules
     )
-    earliest = as_of.date() - timedelta(days=int(rules.history_days) - 1)
-    recent = (pl.col("apply_time").dt.date() >= earliest) & (pl.col("apply_time") <= as_of)
-    status = (
-        open_order_status(derived.filter(pl.col("is_open") & recent), as_of=as_of, rules=rules)
-        .with_columns(_team().alias("team"), _next_action().alias("next_action"))
-        .select("store_id", "service_id", *ORDER_STATUS_COLUMNS)
+    status = _open_orders(lf, as_of=as_of, rules=rules, traits=traits).select(
+        "store_id", "service_id", *ORDER_STATUS_COLUMNS
     )
-    # A stopped clock under every threshold has no rule left to break: not at risk (as _open_plan).
-    at_risk = pl.col("rule").is_not_null() & pl.col("is_open")
     return mask_personal(
         derived.join(status, on=["store_id", "service_id"], how="left", nulls_equal=False)
-        .with_columns(at_risk.fill_null(False).alias("open_at_risk"))
+        .with_columns(pl.col("stage").is_not_null().alias("open_at_risk"))
         .sort("store_id", "apply_time", "service_id", nulls_last=True)
     )
 
@@ -1105,6 +1281,7 @@ def _assemble(
     as_of: datetime,
     rules: Rules,
     target: float,
+    target_given: bool = False,
     kpis: Kpis,
     prev_kpis: Kpis,
     peer_median: float | None,
@@ -1121,20 +1298,34 @@ def _assemble(
     scalars = part("scalars")
     stage_means = _stage_means(part("stage_means"))
     excess = _excess_frame(part("excess"))
-    short_board = _short_board(excess)
+    # The short board is chosen among what the merchant controls (DOMAIN §4, §6): carrier and
+    # customer time is shown, labelled 不可控, but is never the board or the lever.
     controllable_board = _short_board(excess, by="controllable_excess_hours")
-    alerts = _alerts_frame(part("alerts"), rules=rules, available=available)
+    short_board = controllable_board
+    present = part("present")
+    alerts = _alerts_frame(
+        part("alerts"),
+        rules=rules,
+        available=available,
+        present={c: bool(present[c][0]) for c in present.columns} if present.height else None,
+    )
     open_at_risk = _with_projection(part("open"), kpis)
     jd_check = _jd_check(part("jd"), part("jd_mismatches"), whole=jd_whole)
     tomorrow = _tomorrow(
-        part("tomorrow"), part("leaving"), part("entering"), window=window, kpis=kpis
+        part("tomorrow"),
+        part("leaving"),
+        part("entering"),
+        window=window,
+        kpis=kpis,
+        open_orders=open_at_risk,
+        line=float(rules.warning_hours),
     )
     heatmap = _heatmap(part("heatmap"))
     peak_hours = _peak_hours(heatmap)
     first_pass = _first_pass(scalars)
     what_if = _what_if(scalars)
     classes = _classes(part("classes"))
-    warning = _warning(kpis.mean_hours, observed=observed, rules=rules)
+    warning = _warning(kpis.mean_hours, observed=observed, rules=rules, published=published)
     breakdowns = _breakdowns(part)
     quality = _quality(
         part("quality"),
@@ -1158,6 +1349,11 @@ def _assemble(
         peer_median_hours=peer_median,
         peer_count=peer_count,
         target_hours=target,
+        target_given=target_given,
+        flash_refund=_flash_check(scalars),
+        sa_candidates=int(scalars["sa_candidates"][0] or 0) if scalars.height else 0,
+        hourly=part("hourly"),
+        staffing=_staffing(part("hourly")),
         trend_daily=_fill_days(part("trend_daily"), window),
         trend_weekly=_fill_weeks(part("trend_weekly"), window),
         breakdowns=breakdowns,
@@ -1189,7 +1385,7 @@ def _assemble(
             data_until=data_until,
         ),
         classes=classes,
-        team_actions=_team_actions(open_at_risk, rules=rules),
+        team_actions=_team_actions(open_at_risk),
         tomorrow=tomorrow,
     )
     return replace(diagnosis, findings=_find(diagnosis, rules=rules))
@@ -1217,6 +1413,10 @@ def _find(d: Diagnosis, *, rules: Rules) -> tuple[Finding, ...]:
             excess=d.excess,
             jd_check=d.jd_check,
             limits=LIMITS,
+            target_given=d.target_given,
+            sa_candidates=d.sa_candidates,
+            staffing=d.staffing,
+            flash_check=d.flash_refund,
         )
     )
 
@@ -1328,13 +1528,25 @@ def _short_board(excess: pl.DataFrame, *, by: str = "excess_hours") -> ShortBoar
 
 
 def _alerts_frame(
-    df: pl.DataFrame, *, rules: Rules, available: Mapping[str, bool] | None = None
+    df: pl.DataFrame,
+    *,
+    rules: Rules,
+    available: Mapping[str, bool] | None = None,
+    present: Mapping[str, bool] | None = None,
 ) -> pl.DataFrame:
     """Counted orders per rule; ``count``/``share`` null when the rule is unavailable (its inputs
-    are absent from the whole data set: "needs logistics data", never 0)."""
+    are absent from the whole data set: "needs logistics data", never 0). ``needs`` names only
+    the inputs really missing: the columns of each input none of whose columns has data in the
+    store (``present``: column → any value)."""
     counted = int(df["_counted"][0]) if df.height else 0
     names = list(rules.thresholds)
     ok = [bool((available or {}).get(r, True)) for r in names]
+
+    def missing(rule: str) -> str:
+        groups = RULE_INPUTS.get(rule, ())
+        absent = [g for g in groups if present is None or not any(present.get(c) for c in g)]
+        return ",".join(c for group in absent for c in group)
+
     counts = [
         (int(df[r][0]) if df.height else 0) if on else None for r, on in zip(names, ok, strict=True)
     ]
@@ -1345,10 +1557,7 @@ def _alerts_frame(
             "count": counts,
             "share": [c / counted if counted and c is not None else None for c in counts],
             "available": ok,
-            "needs": [
-                None if on else ",".join(c for group in RULE_INPUTS.get(r, ()) for c in group)
-                for r, on in zip(names, ok, strict=True)
-            ],
+            "needs": [None if on else missing(r) for r, on in zip(names, ok, strict=True)],
         },
         schema={
             "rule": pl.String,
@@ -1472,11 +1681,15 @@ def _tomorrow(
     *,
     window: Window,
     kpis: Kpis,
+    open_orders: pl.DataFrame | None = None,
+    line: float = 60.0,
 ) -> Tomorrow:
     """Tomorrow's mean and each moving order's exact part of the change.
 
     With today's mean m over n orders and tomorrow's n′ = n − leaving + entering, the change is
     Σ_entering (h − m)/n′ − Σ_leaving (h − m)/n′, so each order's effect is ±(h − m)/n′.
+    ``mean_if_closed`` = (n′ × tomorrow's mean + Σ elapsed) / (n′ + k) over the k open orders
+    past ``line`` that can still count (closed today, they enter tomorrow's window).
     """
     shifted = Window(start=window.start + timedelta(days=1), end=window.end + timedelta(days=1))
     counted = int(stats["counted"][0]) if stats.height else 0
@@ -1507,6 +1720,7 @@ def _tomorrow(
     )
     delta = None if mean is None or today is None else mean - today
     largest = movers["reason"][0] if movers.height and delta is not None else None
+    over_line, mean_if_closed = _closed_today(open_orders, counted=counted, mean=mean, line=line)
     return Tomorrow(
         window=shifted,
         counted=counted,
@@ -1516,7 +1730,25 @@ def _tomorrow(
         entering=enter,
         movers=movers,
         largest_reason=largest,
+        open_over_line=over_line,
+        mean_if_closed=mean_if_closed,
     )
+
+
+def _closed_today(
+    open_orders: pl.DataFrame | None, *, counted: int, mean: float | None, line: float
+) -> tuple[int, float | None]:
+    """The open orders past ``line`` that can count, and tomorrow's mean if they closed today."""
+    if open_orders is None or not open_orders.height or "elapsed_hours" not in open_orders.columns:
+        return 0, None
+    over = open_orders.filter(pl.col("elapsed_hours") > line)
+    if "will_count" in over.columns:  # an order that can never count stays out (DOMAIN §5)
+        over = over.filter(pl.col("will_count").fill_null(True))
+    if not over.height:
+        return 0, None
+    elapsed = float(over["elapsed_hours"].sum())
+    total = (mean or 0.0) * counted + elapsed
+    return over.height, total / (counted + over.height)
 
 
 def _classes(df: pl.DataFrame) -> pl.DataFrame:
@@ -1548,34 +1780,29 @@ _TEAM_COLUMNS = (
     "order_id",
     "scene",
     "status",
+    "return_method",
+    "waybill_no",
+    "carrier",
     "stage",
     "elapsed_hours",
     "rule",
     "breached",
     "hours_to_breach",
+    "due_at",
+    "over_60h",
+    "will_count",
+    "dispute_risk",
     "next_action",
     "sku_name",
 )
 
 
-def _team_actions(open_at_risk: pl.DataFrame, *, rules: Rules) -> dict[str, pl.DataFrame]:
-    """One action list per team: open orders over a stage threshold or due within the horizon,
-    most urgent first. An order whose only broken rule is the 60 h line is a long order, not a
-    missed deadline and is left off the lists."""
-    horizon = LIMITS.open_horizon_hours
-    # Passing the 60 h line is no team's deadline (DOMAIN §5): those rows stay in the
-    # service-order alerts, not on a team's list.
-    due = open_at_risk.filter(
-        pl.col("team").is_not_null()
-        & (pl.col("rule") != "total_over_60h").fill_null(True)
-        & (pl.col("hours_to_breach") <= horizon).fill_null(False)
-    )
-    return {
-        team: due.filter(pl.col("team") == team)
-        .sort("hours_to_breach", "service_id", nulls_last=True)
-        .select(_TEAM_COLUMNS)
-        for team in TEAMS
-    }
+def _team_actions(open_orders: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """One list per team (cs, logistics, warehouse) of the same rows as the open-order list
+    and ``aftersales actions``, in the same order; orders that can never count stay on them
+    (``will_count`` false: 不计入考核)."""
+    ordered = sort_open(open_orders)
+    return {team: ordered.filter(pl.col("team") == team).select(_TEAM_COLUMNS) for team in TEAMS}
 
 
 _OPEN_COLUMNS = (
@@ -1584,97 +1811,28 @@ _OPEN_COLUMNS = (
     "scene",
     "service_type",
     "status",
+    "return_method",
+    "waybill_no",
+    "carrier",
     "apply_time",
     "elapsed_hours",
     "stage",
+    "team",
     "rule",
+    "rule_start",
     "breached",
     "hours_to_breach",
+    "due_at",
+    "over_60h",
+    "will_count",
+    "dispute_risk",
+    "status_known",
     "projected_mean_delta",
-    "team",
     "next_action",
     "sku_name",
     "customer_name",
     "customer_phone",
 )
-#: Scenes whose open order waits for the merchant to send the new item (上门换新 / 线下换新).
-REPLACEMENT_SCENES: tuple[str, ...] = (
-    SceneName.OFFLINE_REPLACEMENT.value,
-    SceneName.HOME_REPLACEMENT.value,
-    SceneName.REPAIR_REPLACEMENT.value,
-)
-REFUND_SCENES: tuple[str, ...] = (
-    SceneName.RETURN.value,
-    SceneName.REFUND_ONLY.value,
-    SceneName.FLASH_REFUND.value,
-    SceneName.REFUND_RECEIVED.value,
-    SceneName.REFUND_NOT_RECEIVED.value,
-    SceneName.PRESALE_REFUND.value,
-)
-
-#: Scenes whose processing is the warehouse's: replacements, exchanges and repairs.
-_WAREHOUSE_SCENES = [*REPLACEMENT_SCENES, SceneName.EXCHANGE.value, SceneName.REPAIR.value]
-
-
-def _team(*, status: str = "status") -> pl.Expr:
-    """Who acts on an open order: customer service (audit, 待客户反馈, refunds without goods),
-    logistics (pickup, transit) or the warehouse (book in, process after inbound)."""
-    stage = pl.col("stage")
-    return (
-        pl.when(
-            pl.col(status).str.contains(Status.AWAITING_CUSTOMER).fill_null(False)
-            | (stage == Stage.AUDIT)
-        )
-        .then(pl.lit("customer_service"))
-        .when(stage.is_in([Stage.RETURN_SHIP.value, Stage.TRANSIT.value]))
-        .then(pl.lit("logistics"))
-        # The warehouse books returns in, processes them and ships new items (replacements,
-        # exchanges, repairs); a refund with no goods back is customer service's.
-        .when(
-            (stage == Stage.INBOUND)
-            | (
-                (stage == Stage.PROCESS)
-                & (
-                    pl.col("inbound_time").is_not_null()
-                    | pl.col("scene").is_in(_WAREHOUSE_SCENES).fill_null(False)
-                )
-            )
-        )
-        .then(pl.lit("warehouse"))
-        .when(stage == Stage.PROCESS)
-        .then(pl.lit("customer_service"))
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
-
-
-def _next_action() -> pl.Expr:
-    """The next action key (text.py ``action.<key>``) from the stage and, in process, the scene:
-    a 维修 stops the clock at its first processing, a replacement at sending the new item."""
-    stage, scene = pl.col("stage"), pl.col("scene")
-    feedback = pl.col("status").str.contains(Status.AWAITING_CUSTOMER).fill_null(False)
-    return (
-        pl.when(feedback)
-        .then(pl.lit("chase_customer"))
-        .when(stage == Stage.AUDIT)
-        .then(pl.lit("audit"))
-        .when(stage == Stage.RETURN_SHIP)
-        .then(pl.lit("book_pickup"))
-        .when(stage == Stage.TRANSIT)
-        .then(pl.lit("chase_carrier"))
-        .when(stage == Stage.INBOUND)
-        .then(pl.lit("book_in"))
-        .when((stage == Stage.PROCESS) & scene.is_in(REPLACEMENT_SCENES).fill_null(False))
-        .then(pl.lit("send_replacement"))
-        .when((stage == Stage.PROCESS) & (scene == SceneName.REPAIR).fill_null(False))
-        .then(pl.lit("start_repair"))
-        .when((stage == Stage.PROCESS) & (scene == SceneName.EXCHANGE).fill_null(False))
-        .then(pl.lit("ship_exchange"))
-        .when((stage == Stage.PROCESS) & scene.is_in(REFUND_SCENES).fill_null(False))
-        .then(pl.lit("refund"))
-        .when(stage == Stage.PROCESS)
-        .then(pl.lit("process"))
-        .otherwise(pl.lit(None, dtype=pl.String))
-    )
 
 
 def _order_class() -> pl.Expr:
@@ -1697,7 +1855,10 @@ def _with_projection(df: pl.DataFrame, kpis: Kpis) -> pl.DataFrame:
     if kpis.mean_hours is None:
         delta = pl.lit(None, dtype=pl.Float64)
     else:
-        delta = (pl.col("elapsed_hours") - kpis.mean_hours) / (kpis.counted + 1)
+        # Only an order that can count moves the figure.
+        delta = pl.when(pl.col("will_count")).then(
+            (pl.col("elapsed_hours") - kpis.mean_hours) / (kpis.counted + 1)
+        )
     return df.with_columns(delta.alias("projected_mean_delta")).select(_OPEN_COLUMNS)
 
 
@@ -1727,6 +1888,31 @@ def _peak_hours(heatmap: pl.DataFrame) -> tuple[int, ...]:
     return tuple(int(h) for h in by_hour["hour"])
 
 
+def _staffing(hourly: pl.DataFrame) -> Staffing | None:
+    """The slowest and fastest hours of the day by median audit, among hours with enough
+    applications; None when fewer than two hours have enough (nothing to compare)."""
+    judged = hourly.filter(
+        (pl.col("applications") >= MIN_STAFFING_APPLICATIONS)
+        & pl.col("median_audit_hours").is_not_null()
+    )
+    if judged.height < 2:  # one hour has nothing to compare with
+        return None
+    # The slowest hours (up to STAFFING_HOURS, always leaving one) against the fastest others.
+    ranked = judged.sort(["median_audit_hours", "hour"], descending=[True, False])
+    slow = ranked.head(min(STAFFING_HOURS, judged.height - 1))
+    fast = ranked.tail(judged.height - slow.height).sort(["median_audit_hours", "hour"])
+    fast = fast.head(STAFFING_HOURS)
+    slow_hours = tuple(int(h) for h in slow["hour"])
+    return Staffing(
+        slow_hours=slow_hours,
+        slow_median_hours=float(slow["median_audit_hours"][0]),
+        fast_hours=tuple(int(h) for h in fast["hour"]),
+        fast_median_hours=float(fast["median_audit_hours"][0]),
+        night=all(h >= NIGHT_START or h < NIGHT_END for h in slow_hours),
+        hours_judged=judged.height,
+    )
+
+
 def _first_pass(scalars: pl.DataFrame) -> float | None:
     if scalars.height == 0 or not scalars["fb_known"][0]:
         return None
@@ -1749,7 +1935,7 @@ def _what_if(scalars: pl.DataFrame) -> pl.DataFrame:
     rows: list[tuple[object, ...]] = [("actual", None, None, actual, 0.0, None)]
     rows += [
         ("stage_meets_target", s, None, rec[f"cap_{s}"], rec[f"cap_{s}"] - actual, None)
-        for s in STAGES
+        for s in LEVER_STAGES
     ]
     rows.append(
         ("all_stages_meet_target", None, None, rec["cap_all"], rec["cap_all"] - actual, None)
@@ -1761,12 +1947,23 @@ def _what_if(scalars: pl.DataFrame) -> pl.DataFrame:
             continue
         seen.add(real)
         rows.append(("without_longest", None, real, rec[f"wl_{n}"], rec[f"wl_{n}"] - actual, None))
-    for i, scene in enumerate(REFUND_AT_AUDIT_SCENES):
-        count = int(rec.get(f"ra_n_{i}") or 0)
-        if count:
-            value = rec[f"ra_{i}"]
-            rows.append(("refund_at_audit", None, count, value, value - actual, scene))
+    if _flash_check(scalars).kept:
+        value = rec["flash"]
+        n = int(rec["flash_n"])
+        rows.append(("flash_refund_at_pickup", None, n, value, value - actual, FLASH_WHAT_IF_SCENE))
     return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _flash_check(scalars: pl.DataFrame) -> FlashRefundCheck:
+    """Whether the 闪电退款 what-if is kept: candidates, and the data's own 闪退 rows at pickup."""
+    if scalars.height == 0:
+        return FlashRefundCheck(candidates=0, flash_rows=0, at_pickup=0)
+    rec = scalars.row(0, named=True)
+    return FlashRefundCheck(
+        candidates=int(rec.get("flash_n") or 0),
+        flash_rows=int(rec.get("flash_rows") or 0),
+        at_pickup=int(rec.get("flash_at_pickup") or 0),
+    )
 
 
 def _observed_for(
@@ -1806,11 +2003,19 @@ def _checked_observed(chosen: Mapping[str, float | None]) -> dict[str, float]:
     return out
 
 
-def _warning(mean: float | None, *, observed: Mapping[str, float], rules: Rules) -> WarningRisk:
+def _warning(
+    mean: float | None,
+    *,
+    observed: Mapping[str, float],
+    rules: Rules,
+    published: float | None = None,
+) -> WarningRisk:
     """JD's consumer-warning condition in three states (DOMAIN §6): never "high risk" on the
-    duration alone."""
+    duration alone. JD judges on its own figure: the published 风向标 hours when given, else
+    ours (then labelled 按本工具计算)."""
     line = float(rules.warning_hours)
-    over = mean is not None and mean > line
+    duration = mean if published is None else float(published)
+    over = duration is not None and duration > line
     star = observed.get("star")
     a_rank = observed.get("aftersales_rank")
     d_rank = observed.get("dispute_rank")
@@ -1846,6 +2051,10 @@ def _warning(mean: float | None, *, observed: Mapping[str, float], rules: Rules)
         full_condition=full,
         level=levels[state],
         state=state,
+        basis="ours" if published is None else "published",
+        duration_hours=duration,
+        star_limit=float(rules.warning_star),
+        rank_limit=limit,
     )
 
 
@@ -1871,6 +2080,9 @@ def _quality(
         load_warnings=warnings,
         unknown_values=load_report.unknown_values,
         holiday_years_missing=holiday_years_missing,
+        load_warning_counts=tuple(
+            sorted(((str(k), int(v)) for k, v in counts.items() if v), key=lambda kv: -kv[1])
+        ),
     )
 
 
@@ -1883,6 +2095,7 @@ def _data_quality(
     load_warnings: int = 0,
     unknown_values: Mapping[str, Mapping[str, int]] | None = None,
     holiday_years_missing: tuple[int, ...] = (),
+    load_warning_counts: tuple[tuple[str, int], ...] = (),
 ) -> DataQuality:
     return DataQuality(
         excluded=excluded,
@@ -1897,6 +2110,7 @@ def _data_quality(
             for value, rows in values.items()
         ),
         holiday_years_missing=holiday_years_missing,
+        load_warning_counts=load_warning_counts,
     )
 
 
@@ -1936,7 +2150,9 @@ __all__ = [
     "Diagnosis",
     "Finding",
     "FindingKind",
+    "FlashRefundCheck",
     "ShortBoard",
+    "Staffing",
     "WarningRisk",
     "diagnose",
     "diagnose_store",

@@ -98,12 +98,28 @@ def kernel_transport() -> dict[str, str]:
 #: environment variables a notebook never needs and must never see (the README promises that the
 #: SMTP password does not reach a notebook: a kernel could print or save its environment).
 SECRET_ENV = frozenset({"AFTERSALES_SMTP_PASSWORD"})
+#: Names that hold credentials by convention (``WECOM_KEY``, ``DINGTALK_TOKEN``, ``DT_SECRET``,
+#: ``*_PASSWORD``, webhook URLs): kept from every kernel too. The recipients file may name its
+#: variables anything, so those it expands are added by name as well (see ``secret_names``), but
+#: a batch worker is a fresh process that never read that file: the pattern is what covers it.
+SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|HOOK|AUTH", re.IGNORECASE)
+
+
+def secret_names() -> frozenset[str]:
+    """Every variable of this process's environment a kernel must not get."""
+    from aftersales_kit.config import EXPANDED_NAMES
+
+    return frozenset(
+        {*SECRET_ENV, *EXPANDED_NAMES, *(k for k in os.environ if SECRET_NAME.search(k))}
+    )
 
 
 def kernel_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without :data:`SECRET_ENV`, plus ``extra``, for the kernels it
-    starts (given to the kernel manager explicitly; this process's environment stays as it is)."""
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
+    """This process's environment without the secrets (:func:`secret_names`), plus ``extra``,
+    for the kernels it starts (given to the kernel manager explicitly; this process's
+    environment stays as it is)."""
+    hidden = secret_names()
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
     env.update(extra or {})
     return env
 

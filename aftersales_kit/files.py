@@ -9,6 +9,7 @@ link planted under its name cannot redirect the write either.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import threading
@@ -105,3 +106,52 @@ def atomic_write(path: str | Path, *, data: bytes | str) -> Path:
         else:
             tmp.write_bytes(data)
     return Path(path)
+
+
+LOCK_NAME = ".aftersales.lock"
+
+
+@contextmanager
+def folder_lock(
+    folder: str | Path, *, error: type[AftersalesError] = ReportError, what: str = "daily"
+) -> Iterator[Path]:
+    """Hold the one delivery lock of ``folder`` (``flock`` on ``folder/.aftersales.lock``).
+
+    Two runs that mail from one output folder would both read the sent-log before either wrote
+    it and send everything twice; the second run therefore stops at once with a line naming the
+    holder instead of waiting (a cron run stuck behind a hung one would otherwise pile up). The
+    kernel drops the lock when its holder dies, so a killed run never leaves the folder locked.
+    """
+    import fcntl
+
+    path = Path(folder) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+            msg = (
+                f"另一个运行正在使用此输出文件夹 (another run is delivering from this folder, "
+                f"pid {holder}): {folder}; 请等它结束后再运行 {what} (wait for it to finish; "
+                f"nothing was sent twice)"
+            )
+            raise error(msg) from None
+        with contextlib.suppress(OSError):  # a full disk must not stop the run here
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def describe_os_error(exc: OSError) -> str:
+    """An ``OSError`` in one line: what went wrong (a full disk named as such) and the file."""
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"磁盘空间不足 (no space left on device){where}; 请清理空间后重试 (free space, rerun)"
+        )
+    if exc.errno == errno.EROFS:
+        return f"文件系统只读 (read-only file system){where}"
+    return f"{exc.strerror or type(exc).__name__}{where}"

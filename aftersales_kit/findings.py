@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any, cast
 import polars as pl
 
 from aftersales_kit.format import (
+    Basis,
     Change,
     ClockHours,
     Count,
     Hours,
     HoursLimit,
+    LineName,
     Rule,
     Scene,
     Share,
@@ -37,7 +39,13 @@ from aftersales_kit.rules import SceneName
 from aftersales_kit.rules import Stage as StageName  # format.Stage is the finding value
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import JdCheck, ShortBoard, WarningRisk
+    from aftersales_kit.diagnose import (
+        FlashRefundCheck,
+        JdCheck,
+        ShortBoard,
+        Staffing,
+        WarningRisk,
+    )
     from aftersales_kit.metrics import Kpis
     from aftersales_kit.rules import Rules
 
@@ -95,7 +103,7 @@ class FindingLimits:
     trend_up_share: float = 0.05  # mean up by at least 5 % vs the previous window
     long_tail_share: float = 0.10  # removing the n longest lowers the mean by at least 10 %
     long_tail_min_counted: int = 50  # only when the n longest are a small part of the orders
-    refund_at_audit_hours: float = 1.0  # 闪电退款 what-if worth naming when it saves this much
+    flash_refund_hours: float = 1.0  # 闪电退款 what-if worth naming when it saves this much
     repetitive_share: float = 0.20  # 仅退款 + 拒收件 share of counted orders worth the SA tool
 
 
@@ -136,6 +144,24 @@ class FindingContext:
     excess: pl.DataFrame | None = None
     jd_check: JdCheck | None = None
     limits: FindingLimits = field(default=LIMITS)
+    #: The user set the target (else the excess is over the 60 h 提示线, not a target).
+    target_given: bool = False
+    #: Counted 仅退款 and 拒收件 orders: repetitive audits for SA 自动审核 rules.
+    sa_candidates: int = 0
+    #: Audit waits by hour of the day (hours with enough applications only).
+    staffing: Staffing | None = None
+    #: Whether the data's own 闪退 rows support the 闪电退款 what-if.
+    flash_check: FlashRefundCheck | None = None
+
+    @property
+    def line_name(self) -> LineName:
+        """What the excess is measured over: the user's 目标, else the 提示线."""
+        return LineName("target" if self.target_given else "warning")
+
+    @property
+    def over_line(self) -> bool:
+        """The mean is over the consumer-warning line (only then can a short board be 紧急)."""
+        return self.mean > float(self.rules.warning_hours)
 
     @property
     def mean(self) -> float:
@@ -190,7 +216,7 @@ def short_board(ctx: FindingContext) -> Finding | None:
         return None
     return Finding(
         FindingKind.SHORT_BOARD,
-        3,
+        _board_severity(ctx),
         {
             "scene": Scene(board.scene),
             "stage": Stage(board.stage),
@@ -198,8 +224,15 @@ def short_board(ctx: FindingContext) -> Finding | None:
             "share_of_excess": Share(board.share_of_excess),
             "controllable_excess_hours": Hours(board.controllable_excess_hours),
             "target_hours": HoursLimit(ctx.target_hours),
+            "line_name": ctx.line_name,
         },
     )
+
+
+def _board_severity(ctx: FindingContext) -> int:
+    """紧急 (3) only while the mean is over the 提示线: a store under it is not urgent for its
+    long orders alone (DOMAIN §6)."""
+    return 3 if ctx.over_line else 2
 
 
 @check
@@ -212,12 +245,13 @@ def controllable_short_board(ctx: FindingContext) -> Finding | None:
         return None
     return Finding(
         FindingKind.CONTROLLABLE_SHORT_BOARD,
-        3,
+        _board_severity(ctx),
         {
             "scene": Scene(mine.scene),
             "stage": Stage(mine.stage),
             "controllable_excess_hours": Hours(mine.controllable_excess_hours),
             "target_hours": HoursLimit(ctx.target_hours),
+            "line_name": ctx.line_name,
         },
     )
 
@@ -227,7 +261,9 @@ _WARNING_SEVERITY = {"triggered": 3, "cannot_judge": 2, "not_triggered": 1}
 
 @check
 def consumer_warning(ctx: FindingContext) -> Finding | None:
-    """Three states (DOMAIN §6); the duration condition alone is never "high risk"."""
+    """Three states (DOMAIN §6); the duration condition alone is never "high risk". The
+    condition uses the published 风向标 figure when given: JD judges on its own figure, so a
+    triggered state from ours is only "预计已触发" (variant ``triggered_ours``)."""
     warning = ctx.warning
     if not warning.mean_over_line:
         return None
@@ -235,12 +271,18 @@ def consumer_warning(ctx: FindingContext) -> Finding | None:
     def rank(value: float | None) -> Share | None:
         return None if value is None else Share(value)
 
+    basis = getattr(warning, "basis", "ours")
+    variant = (
+        "triggered_ours" if warning.state == "triggered" and basis == "ours" else warning.state
+    )
+    duration = getattr(warning, "duration_hours", None)
     return Finding(
         FindingKind.CONSUMER_WARNING,
         _WARNING_SEVERITY[warning.state],
         {
-            "variant": warning.state,
-            "mean_hours": Hours(ctx.mean),
+            "variant": variant,
+            "basis": Basis(basis),
+            "mean_hours": Hours(ctx.mean if duration is None else duration),
             "line_hours": HoursLimit(warning.line_hours),
             "star": None if warning.star is None else Star(warning.star),
             "aftersales_rank": rank(warning.aftersales_rank),
@@ -251,8 +293,9 @@ def consumer_warning(ctx: FindingContext) -> Finding | None:
     )
 
 
-_IS_LINE = pl.col("rule") == LINE_RULE
-_BREACHED = pl.col("breached").fill_null(False)
+#: Open orders that can still count (the others are listed as 不计入考核, never a finding).
+_COUNTS = pl.col("will_count").fill_null(False)
+_BREACHED = pl.col("breached").fill_null(False) & _COUNTS
 
 
 def _projected(frame: pl.DataFrame) -> Hours:
@@ -262,7 +305,7 @@ def _projected(frame: pl.DataFrame) -> Hours:
 @check
 def open_breached(ctx: FindingContext) -> Finding | None:
     """Open orders already over a stage limit: act now."""
-    over = ctx.open_at_risk.filter(_BREACHED & ~_IS_LINE)
+    over = ctx.open_at_risk.filter(_BREACHED)
     if not over.height:
         return None
     values = {
@@ -278,7 +321,7 @@ def open_at_risk(ctx: FindingContext) -> Finding | None:
     """Open orders about to breach a stage limit within the horizon."""
     horizon = ctx.limits.open_horizon_hours
     within = (pl.col("hours_to_breach") <= horizon).fill_null(False)
-    soon = ctx.open_at_risk.filter(~_BREACHED & ~_IS_LINE & within)
+    soon = ctx.open_at_risk.filter(_COUNTS & ~_BREACHED & within)
     if not soon.height:
         return None
     values = {
@@ -292,7 +335,7 @@ def open_at_risk(ctx: FindingContext) -> Finding | None:
 @check
 def open_long(ctx: FindingContext) -> Finding | None:
     """Open orders past the 60 h line: they pull the mean up, they missed no deadline."""
-    long_open = ctx.open_at_risk.filter(_BREACHED & _IS_LINE)
+    long_open = ctx.open_at_risk.filter(_COUNTS & pl.col("over_60h").fill_null(False))
     if not long_open.height:
         return None
     values = {
@@ -318,15 +361,26 @@ def trend_up(ctx: FindingContext) -> Finding | None:
 
 @check
 def audit_peak_staffing(ctx: FindingContext) -> Finding | None:
+    """Staff to the hours of the day, judged only on hours with enough applications (all
+    weekdays together): one weekday × hour cell is too small to advise on."""
     if not ctx.alert_hit("audit_over_24h"):
         return None
-    peak = ctx.heatmap.filter(pl.col("hour").is_in(list(ctx.peak_hours)))
-    values = {
+    staffing = ctx.staffing
+    values: dict[str, object] = {
         **ctx.alert_values("audit_over_24h"),
         "audit_mean_hours": ctx.stage_mean("audit"),
         "peak_hours": ClockHours(ctx.peak_hours),
-        "peak_median_audit_hours": _hours(cast("float | None", peak["median_audit_hours"].max())),
     }
+    if staffing is None:
+        values["variant"] = "few"
+    else:
+        values["variant"] = "night" if staffing.night else "hours"
+        values |= {
+            "slow_hours": ClockHours(staffing.slow_hours),
+            "slow_median_hours": Hours(staffing.slow_median_hours),
+            "fast_hours": ClockHours(staffing.fast_hours),
+            "fast_median_hours": Hours(staffing.fast_median_hours),
+        }
     return Finding(FindingKind.AUDIT_PEAK_STAFFING, 2, values)
 
 
@@ -410,12 +464,14 @@ def low_first_pass(ctx: FindingContext) -> Finding | None:
 
 @check
 def flash_refund(ctx: FindingContext) -> Finding | None:
-    """Only worth naming while the store is above its target (there is excess to remove)."""
+    """闪电退款's upper bound (pickup-family returns stopping at pickup), only while there is
+    excess to remove and only when the data's own 闪退 rows support the premise (the what-if
+    row exists only then)."""
     if ctx.short_board is None:
         return None
     refund = ctx.what_if.filter(
-        (pl.col("scenario") == "refund_at_audit")
-        & (pl.col("delta_hours") <= -ctx.limits.refund_at_audit_hours)
+        (pl.col("scenario") == "flash_refund_at_pickup")
+        & (pl.col("delta_hours") <= -ctx.limits.flash_refund_hours)
     ).sort("delta_hours")
     if not refund.height:
         return None
@@ -430,17 +486,11 @@ def flash_refund(ctx: FindingContext) -> Finding | None:
     return Finding(FindingKind.FLASH_REFUND, 2, values)
 
 
-#: Scenes of repetitive audits the SA tool handles in bulk.
-REPETITIVE_SCENES: tuple[str, ...] = (SceneName.REFUND_ONLY.value, SceneName.REFUSED.value)
-
-
 @check
 def sa_tool(ctx: FindingContext) -> Finding | None:
-    scenes = ctx.breakdowns.get("scene")
-    repetitive = 0
-    if scenes is not None and scenes.height:
-        chosen = scenes.filter(pl.col("key").is_in(REPETITIVE_SCENES))
-        repetitive = int(chosen["count"].sum() or 0)
+    """SA 自动审核 rules for repetitive audits (仅退款, 拒收件): never bulk rejections, which
+    raise 交易纠纷 (half of the consumer-warning condition)."""
+    repetitive = int(ctx.sa_candidates)
     share = repetitive / ctx.kpis.counted
     audit_board = ctx.short_board is not None and ctx.short_board.stage == "audit"
     if not (audit_board or ctx.alert_hit("audit_over_24h")):
@@ -467,7 +517,11 @@ def exchange_stock(ctx: FindingContext) -> Finding | None:
     hours = float(exchange["excess_hours"].sum() or 0.0)
     if hours <= 0:
         return None
-    values = {"excess_hours": Hours(hours), "target_hours": HoursLimit(ctx.target_hours)}
+    values = {
+        "excess_hours": Hours(hours),
+        "target_hours": HoursLimit(ctx.target_hours),
+        "line_name": ctx.line_name,
+    }
     return Finding(FindingKind.EXCHANGE_STOCK, 1, values)
 
 

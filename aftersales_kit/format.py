@@ -4,7 +4,8 @@ Metric code never formats; templates, charts, tables and emails call these. Numb
 percentages go through Babel (``format_decimal``, ``format_percent``) in the report's locale.
 
 Finding values carry their type (:class:`Hours`, :class:`HoursLimit`, :class:`Share`,
-:class:`Change`, :class:`Count`, :class:`Star`, :class:`ClockHours`, :class:`Term`): small
+:class:`Change`, :class:`Count`, :class:`Star`, :class:`ClockHours`, :class:`Term` and its
+:class:`Stage`, :class:`Scene`, :class:`Rule`, :class:`LineName`, :class:`Basis`): small
 subclasses of ``float`` / ``int`` / ``tuple`` / ``str``, so they compute and compare as plain
 numbers while :func:`value` shows each kind its own way instead of guessing from a key's name.
 """
@@ -12,6 +13,7 @@ numbers while :func:`value` shows each kind its own way instead of guessing from
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from typing import ClassVar, TypeVar
@@ -178,6 +180,22 @@ class Rule(Term):
     kind = "rule"
 
 
+class LineName(Term):
+    """Which line an excess is measured over: ``warning`` (the 60 h 提示线, not a JD target) or
+    ``target`` (the user's own 目标, when set)."""
+
+    __slots__ = ()
+    kind = "line"
+
+
+class Basis(Term):
+    """Whose duration figure the consumer-warning condition used: ``published`` (风向标) or
+    ``ours`` (按本工具计算)."""
+
+    __slots__ = ()
+    kind = "basis"
+
+
 def value(item: object, *, lang: str = "zh") -> str:
     """One typed value as text; ``None`` → ``"—"``. A :class:`Term` shows as itself here (the
     string catalog translates terms); untyped numbers show as grouped numbers."""
@@ -230,6 +248,26 @@ def clip(text: object, *, limit: int = MAX_TEXT_CHARS) -> str:
     """``text`` as a string of at most ``limit`` characters, ending in "…" when cut."""
     value = "" if text is None else str(text)
     return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+#: Characters that change how the text around them is shown without being visible themselves:
+#: C0/C1 controls, the bidi embeddings, overrides and isolates (U+202E makes ``gnp.exe`` read
+#: ``exe.png``), zero-width spaces and marks, line/paragraph separators, the BOM.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b\u200c\u200e\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+
+
+#: Bidi controls alone: text that may keep its tabs and line breaks (customer text in a workbook)
+#: still must not reorder what follows it.
+BIDI_CONTROLS = "[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+
+
+def visible(text: object, *, replacement: str = "") -> str:
+    """``text`` without controls, bidi overrides and invisible characters, for a name from the
+    data or a file shown in a file name, a push or a heading (a store name must not reorder the
+    figures or the file extension after it). The zero-width joiner of emoji is kept."""
+    return _INVISIBLE.sub(replacement, str(text or ""))
 
 
 def escape(text: object) -> str:

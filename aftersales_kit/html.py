@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 from aftersales_kit import __version__
+from aftersales_kit import format as fmt
 
 __all__ = [
     "BUNDLE_TAG",
@@ -158,6 +159,8 @@ def meta_bundle(
     from aftersales_kit.text import t
 
     window = f"{window_start} — {window_end}"
+    # The name heads the page and its <title>: a bidi override in it must not reorder them.
+    store_name = fmt.visible(store_name)
     meta = {
         "lang": lang,
         "title": title,

@@ -220,17 +220,22 @@ def store_metrics_lazy(
     zero_filled = [
         "counted",
         *(f"excluded_{r}" for r in EXCLUDED_REASONS),
-        *(f"alert_{r}" for r in RULE_NAMES if traits.available[r]),
         "jd_compared",
         "jd_matched",
     ]
-    unavailable = [f"alert_{r}" for r in RULE_NAMES if not traits.available[r]]
     return (
         stores.join(main, on="store_id", how="left")
         .join(scenes, on="store_id", how="left")
         .with_columns(
             pl.col(zero_filled).fill_null(0),
-            *(pl.lit(None, dtype=pl.Int64).alias(c) for c in unavailable),
+            # A rule is unavailable (null, never 0) for a store whose rows lack its inputs.
+            *(
+                pl.when(traits.rule_available(r))
+                .then(pl.col(f"alert_{r}").fill_null(0))
+                .otherwise(None)
+                .alias(f"alert_{r}")
+                for r in RULE_NAMES
+            ),
             pl.col("scenes").fill_null(pl.lit([], dtype=_SCENE_STRUCT)),
         )
         .with_columns(pl.col(alerts).cast(pl.Int64))

@@ -11,17 +11,24 @@ Hours are calendar hours as floats at microsecond precision: ``Δµs / 3_600_000
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from aftersales_kit.rules import (
+    AUDITED_STATUSES,
+    FAMILY_EXPECTATIONS,
+    FAMILY_METHODS,
+    KNOWN_STATUSES,
+    ON_SITE_STATUSES,
     RULE_NAMES,
     STAGES,
     ExcludedReason,
+    Family,
     Rule,
     Rules,
     SceneName,
@@ -45,6 +52,7 @@ _YES = ("是", "true", "True")
 #: Columns ``derive_orders`` adds, in order.
 DERIVED_COLUMNS: tuple[str, ...] = (
     "scene",
+    "family",
     "return_start",
     "clock_end",
     "is_open",
@@ -53,6 +61,7 @@ DERIVED_COLUMNS: tuple[str, ...] = (
     "hours",
     *(f"stage_{s}" for s in STAGES),
     "out_of_order",
+    "no_receipt_time",
     "intervention_unbounded",
     *(f"alert_{r}" for r in RULE_NAMES),
     "jd_diff_hours",
@@ -60,11 +69,16 @@ DERIVED_COLUMNS: tuple[str, ...] = (
 )
 
 
-#: Scenes whose open orders never wait for goods to come back (DOMAIN §3, issue 10 claim 5).
+#: Scenes whose goods are not on their way back when the clock stops (DOMAIN §4): refunds without
+#: goods, 闪电退款 (refunded at pickup), replacements at the door, compensation.
 NO_RETURN_SCENES: tuple[str, ...] = (
     SceneName.OFFLINE_REPLACEMENT.value,
+    SceneName.HOME_REPLACEMENT.value,
     SceneName.FLASH_REFUND.value,
     SceneName.REFUND_ONLY.value,
+    SceneName.REFUND_RECEIVED.value,
+    SceneName.REFUND_NOT_RECEIVED.value,
+    SceneName.PRESALE_REFUND.value,
     SceneName.COMPENSATION.value,
 )
 
@@ -73,14 +87,21 @@ NO_RETURN_SCENES: tuple[str, ...] = (
 SAMPLE_COLUMNS: tuple[str, ...] = ("in_window", "excluded_reason", "counted")
 
 
-#: Columns ``open_order_status`` adds.
+#: Columns ``open_order_status`` adds (DOMAIN §5): where the order waits, whose it is, the rule
+#: that applies and when it is due.
 OPEN_COLUMNS: tuple[str, ...] = (
     "elapsed_hours",
     "stage",
+    "team",
     "rule",
-    "breached",
+    "rule_start",
     "hours_to_breach",
-    "rules_broken",
+    "breached",
+    "due_at",
+    "over_60h",
+    "will_count",
+    "next_action",
+    "status_known",
 )
 
 
@@ -131,7 +152,11 @@ _APPLY, _AUDIT, _RETURN, _SIGN, _INBOUND, _END = range(6)
 
 
 def _gap_stage(start: int, end: int) -> Stage:
-    """The §4 stage of a gap between two checkpoints that take part (first row that fits)."""
+    """The §4 stage of a gap between two checkpoints that take part (first row that fits).
+
+    first_audit → first_process is process here; :func:`_durations` books it to return_transit
+    when the goods come back and no receipt checkpoint took part (``no_receipt_time``).
+    """
     if start == _APPLY:
         return Stage.AUDIT
     if end == _RETURN:
@@ -139,13 +164,15 @@ def _gap_stage(start: int, end: int) -> Stage:
     if start == _RETURN:
         return Stage.TRANSIT
     if start == _AUDIT and end in (_SIGN, _INBOUND):
-        return Stage.RETURN_SHIP
+        # No return start: the customer's shipping and the carrier cannot be told apart.
+        return Stage.RETURN_TRANSIT
     if start == _SIGN and end == _INBOUND:
         return Stage.INBOUND
     return Stage.PROCESS
 
 
-#: What each §5 rule needs in the data set; a rule whose inputs no loaded row has is unavailable.
+#: What each §5 rule needs in the data set; a rule whose inputs no row of the store has is
+#: unavailable for that store.
 RULE_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "audit_over_24h": (),
     "return_ship_over_24h": (("pickup_time", "customer_ship_time"),),
@@ -157,17 +184,17 @@ RULE_INPUTS: dict[str, tuple[tuple[str, ...], ...]] = {
     "inbound_over_24h": (("sign_time",), ("inbound_time",)),
     "inbound_over_48h": (("sign_time",), ("inbound_time",)),
     "process_over_24h": (("inbound_time",),),
+    "refund_over_24h": (),
     "total_over_60h": (),
 }
+#: Optional columns whose presence in a store's rows decides what can be computed for it.
+PRESENCE_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(c for groups in RULE_INPUTS.values() for group in groups for c in group)
+)
 
 
-def _available_expr(rule: str) -> pl.Expr:
-    """True when every input group of ``rule`` has a value somewhere in the whole frame."""
-    groups = [
-        pl.any_horizontal(pl.col(c).is_not_null().any() for c in group)
-        for group in RULE_INPUTS[rule]
-    ]
-    return pl.all_horizontal(groups) if groups else pl.lit(True)
+def _rule_available(rule: str, present: frozenset[str]) -> bool:
+    return all(any(c in present for c in group) for group in RULE_INPUTS[rule])
 
 
 def _jd_whole_expr() -> pl.Expr:
@@ -177,32 +204,96 @@ def _jd_whole_expr() -> pl.Expr:
 
 @dataclass(frozen=True)
 class DataTraits:
-    """Facts about the whole data set that per-order rules depend on (DOMAIN §3, §5).
+    """Facts about the loaded data that per-order rules depend on (DOMAIN §3, §5).
 
-    ``available``: rule -> whether any loaded row has the rule's inputs (else the rule is
-    unavailable, null). ``jd_whole_hours``: every 售后整体时长 is a whole number (the old export),
-    so reconciliation allows 1 h instead of 0.01 h.
+    ``present``: store -> the :data:`PRESENCE_COLUMNS` some row of that store has; a rule whose
+    inputs a store lacks is unavailable for it (null, never 0). ``available``: rule -> whether
+    it is available for any store. ``jd_whole_hours``: every 售后整体时长 is a whole number (the
+    old export), so reconciliation allows 1 h instead of 0.01 h.
     """
 
     available: Mapping[str, bool]
     jd_whole_hours: bool
+    present: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def available_for(self, store_id: str) -> dict[str, bool]:
+        """rule -> available for ``store_id`` (a store not loaded has nothing)."""
+        have = self.present.get(store_id, frozenset())
+        return {r: _rule_available(r, have) for r in RULE_NAMES}
+
+    def stores_with(self, rule: str) -> list[str]:
+        """The stores ``rule`` is available for."""
+        return sorted(s for s, have in self.present.items() if _rule_available(rule, have))
+
+    def has(self, column: str) -> pl.Expr:
+        """True on the rows of stores where some row has ``column``."""
+        return pl.col("store_id").is_in([s for s, v in self.present.items() if column in v])
+
+    def rule_available(self, rule: str) -> pl.Expr:
+        """True on the rows of stores ``rule`` is available for."""
+        if not RULE_INPUTS[rule]:
+            return pl.lit(True)
+        return pl.col("store_id").is_in(self.stores_with(rule)).fill_null(False)
 
 
 def data_traits(frame: pl.DataFrame | pl.LazyFrame) -> DataTraits:
-    """The :class:`DataTraits` of ``frame`` (canonical orders, every store loaded): one scan.
-
-    :func:`derive_orders` output works too: its unavailable rules are the all-null alerts.
-    """
+    """The :class:`DataTraits` of ``frame`` (canonical or derived orders, every store loaded):
+    one scan."""
     lf = frame.lazy()
-    if "hours" in lf.collect_schema().names():
-        available = [pl.col(f"alert_{r}").is_not_null().any().alias(r) for r in RULE_NAMES]
-    else:
-        available = [_available_expr(r).alias(r) for r in RULE_NAMES]
-    row = lf.select(*available, _jd_whole_expr().alias("_jd")).collect().row(0, named=True)
-    return DataTraits(
-        available=MappingProxyType({r: bool(row[r]) for r in RULE_NAMES}),
-        jd_whole_hours=bool(row["_jd"]),
+    per_store = (
+        lf.group_by("store_id")
+        .agg(
+            *(pl.col(c).is_not_null().any() for c in PRESENCE_COLUMNS),
+            _jd_whole_expr().alias("_jd"),
+        )
+        .collect()
     )
+    present = {
+        str(row["store_id"]): frozenset(c for c in PRESENCE_COLUMNS if row[c])
+        for row in per_store.iter_rows(named=True)
+    }
+    whole = bool(per_store["_jd"].all())
+    return DataTraits(
+        available=MappingProxyType(
+            {r: any(_rule_available(r, have) for have in present.values()) for r in RULE_NAMES}
+        ),
+        jd_whole_hours=whole,
+        present=MappingProxyType(present),
+    )
+
+
+def _present_expr(column: str) -> pl.Expr:
+    """Without traits: whether some row of the same store has ``column``."""
+    return pl.col(column).is_not_null().any().over("store_id")
+
+
+def _available_expr(rule: str, traits: DataTraits | None) -> pl.Expr:
+    if traits is not None:
+        return traits.rule_available(rule)
+    groups = [pl.any_horizontal(_present_expr(c) for c in group) for group in RULE_INPUTS[rule]]
+    return pl.all_horizontal(groups) if groups else pl.lit(True)
+
+
+def family_expr() -> pl.Expr:
+    """The return-method family (:class:`Family`) of each order, null when not recognised.
+
+    A technician's status decides first; then 返回方式, then 审核结果 (some exports carry the
+    approveResult names there), then 是否闪退订单 (闪电退款 is for pickups), then 客户期望.
+    """
+    branches: list[tuple[pl.Expr, pl.Expr]] = [
+        (pl.col("status").is_in(list(ON_SITE_STATUSES)).fill_null(False), pl.lit(Family.ON_SITE))
+    ]
+    for column in ("return_method", "approve_result"):
+        branches += [
+            (pl.col(column).is_in(list(names)).fill_null(False), pl.lit(family.value))
+            for family, names in ((Family(f), n) for f, n in FAMILY_METHODS.items())
+        ]
+    branches.append((pl.col("flash_refund").fill_null(False), pl.lit(Family.PICKUP.value)))
+    branches += [
+        (pl.col("service_type").is_in(list(names)).fill_null(False), pl.lit(Family(f).value))
+        for f, names in FAMILY_EXPECTATIONS.items()
+    ]
+    return first_match(branches, otherwise=pl.lit(None, dtype=pl.String))
 
 
 def derive_orders(
@@ -239,9 +330,18 @@ def derive_orders(
     apply = pl.col("apply_time")
     lf = lf.with_columns(
         scene.alias("scene"),
+        family_expr().alias("family"),
         audit_ended.alias("_audit_ended"),
         pl.coalesce("pickup_time", "customer_ship_time").alias("return_start"),
     ).with_columns(
+        # The goods travel back before processing (DOMAIN §4): not a refund without goods, a
+        # 闪电退款 (refunded at pickup), a replacement at the door or a technician's visit.
+        (
+            ~pl.col("scene").is_in(list(NO_RETURN_SCENES)).fill_null(False)
+            & ~pl.col("family")
+            .is_in([Family.NO_GOODS.value, Family.ON_SITE.value])
+            .fill_null(False)
+        ).alias("_goods_back"),
         pl.when(pl.col("_audit_ended"))
         .then(pl.col("first_audit_time"))
         .otherwise(pl.col("first_process_time"))
@@ -307,9 +407,15 @@ def _durations(lf: pl.LazyFrame) -> pl.LazyFrame:
         taken = pl.lit(True) if i == _END else pl.col(f"_t{i}")
         hours = hours_between(ends_at, earlier=pl.col(f"_pt{i}")).clip(lower_bound=0.0)
         for k in range(i):
-            gaps[_gap_stage(k, i)].append(
-                pl.when(taken & (pl.col(f"_pk{i}") == k)).then(hours).otherwise(0.0)
-            )
+            here = taken & (pl.col(f"_pk{i}") == k)
+            if (k, i) == (_AUDIT, _END):
+                # Audit straight to processing with goods on their way back: the return's
+                # shipping and transit hide in the span, which is not processing time.
+                no_receipt = here & pl.col("_goods_back")
+                gaps[Stage.RETURN_TRANSIT].append(pl.when(no_receipt).then(hours).otherwise(0.0))
+                gaps[Stage.PROCESS].append(pl.when(here & ~no_receipt).then(hours).otherwise(0.0))
+                continue
+            gaps[_gap_stage(k, i)].append(pl.when(here).then(hours).otherwise(0.0))
     stage_exprs = [
         pl.when(valid).then(pl.sum_horizontal(gaps[s]).fill_null(0.0)).alias(f"stage_{s}")
         for s in STAGES
@@ -333,6 +439,12 @@ def _durations(lf: pl.LazyFrame) -> pl.LazyFrame:
         intervention.alias("intervention_hours"),
         *stage_exprs,
         (valid & out_of_order).alias("out_of_order"),
+        (
+            valid
+            & pl.col("_goods_back")
+            & (pl.col(f"_pk{_END}") == _AUDIT)
+            & ~pl.col("_audit_ended")
+        ).alias("no_receipt_time"),
         (flagged & ~bounded).alias("intervention_unbounded"),
     ).with_columns((pl.col("gross_hours") - pl.col("intervention_hours")).alias("hours"))
 
@@ -350,6 +462,7 @@ def _alerts(lf: pl.LazyFrame, *, rules: Rules, traits: DataTraits | None) -> pl.
     update = pl.col("logistics_update_time")
     update_in_chain = pl.when((update >= ret) & (update <= end)).then(update)
     process_end = pl.when(~pl.col("_audit_ended")).then(end)
+    no_goods = (pl.col("family") == Family.NO_GOODS.value).fill_null(False)
     spans = {
         "audit_over_24h": (audit, pl.col("apply_time")),
         "return_ship_over_24h": (ret, audit),
@@ -358,6 +471,7 @@ def _alerts(lf: pl.LazyFrame, *, rules: Rules, traits: DataTraits | None) -> pl.
         "inbound_over_24h": (inbound, sign),
         "inbound_over_48h": (inbound, sign),
         "process_over_24h": (process_end, inbound),
+        "refund_over_24h": (pl.when(no_goods).then(process_end), audit),
     }
     completed = ~pl.col("is_open")
     exprs = []
@@ -368,8 +482,7 @@ def _alerts(lf: pl.LazyFrame, *, rules: Rules, traits: DataTraits | None) -> pl.
             later, earlier = spans[rule]
             over = hours_between(later, earlier=earlier) > th[rule]
         fired = completed & over.fill_null(False)
-        available = _available_expr(rule) if traits is None else pl.lit(traits.available[rule])
-        exprs.append(pl.when(available).then(fired).alias(f"alert_{rule}"))
+        exprs.append(pl.when(_available_expr(rule, traits)).then(fired).alias(f"alert_{rule}"))
     return lf.with_columns(exprs)
 
 
@@ -440,138 +553,283 @@ def window_sample(orders: pl.LazyFrame, *, window: Window, rules: Rules) -> pl.L
     )
 
 
-def open_order_status(orders: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl.LazyFrame:
-    """Open orders (``is_open``) as of ``as_of`` with the §5 open-order rules.
+class Team(StrEnum):
+    """Who acts on an open order (DOMAIN §5)."""
 
-    Adds ``elapsed_hours`` (as_of − apply_time minus JD intervention so far; the fixed ``hours``
-    when the clock already stopped), ``stage`` (audit, return_ship, transit, inbound, process, or
-    ``stopped`` when the clock end is already recorded), ``rule`` (the rule broken, else the one
-    that will break next; null when none can), ``breached``, ``hours_to_breach`` (threshold minus
-    time spent; negative = hours already over) and ``rules_broken`` (comma-joined, null if none).
+    CS = "cs"  # customer service: audits, customers, refunds without goods, service providers
+    LOGISTICS = "logistics"  # pickups and parcels on their way
+    WAREHOUSE = "warehouse"  # receiving, booking in, processing goods, sending new items
 
-    When several rules are broken, ``rule`` is the broken stage rule with the highest threshold
-    (e.g. inbound_over_48h over inbound_over_24h), else total_over_60h.
+
+TEAMS: tuple[str, ...] = tuple(t.value for t in Team)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One row of the §5 open-order table: stage, team, next action and the rules it watches."""
+
+    name: str
+    stage: Stage
+    team: Team
+    action: str
+    rules: tuple[Rule, ...] = ()
+
+
+#: DOMAIN §5's open-order table, tried top to bottom (conditions in :func:`_row_conditions`).
+OPEN_ROWS: tuple[_Row, ...] = (
+    _Row("user_confirm", Stage.PROCESS, Team.CS, "confirm_refund"),
+    _Row("awaiting_audit", Stage.AUDIT, Team.CS, "audit", (Rule.AUDIT_OVER_24H,)),
+    _Row("customer_feedback", Stage.AUDIT, Team.CS, "chase_customer", (Rule.AUDIT_OVER_24H,)),
+    _Row("on_site", Stage.PROCESS, Team.CS, "chase_technician"),
+    _Row("goods_in", Stage.PROCESS, Team.WAREHOUSE, "process_goods", (Rule.PROCESS_OVER_24H,)),
+    _Row("refund", Stage.PROCESS, Team.CS, "refund", (Rule.REFUND_OVER_24H,)),
+    _Row("replacement", Stage.PROCESS, Team.WAREHOUSE, "send_replacement"),
+    _Row(
+        "signed",
+        Stage.INBOUND,
+        Team.WAREHOUSE,
+        "book_in",
+        (Rule.INBOUND_OVER_24H, Rule.INBOUND_OVER_48H),
+    ),
+    _Row(
+        "in_transit",
+        Stage.TRANSIT,
+        Team.LOGISTICS,
+        "chase_carrier",
+        (Rule.TRACKING_STALE_OVER_48H, Rule.TRANSIT_OVER_72H),
+    ),
+    _Row("waybill", Stage.RETURN_TRANSIT, Team.LOGISTICS, "track_waybill"),
+    _Row(
+        "customer_to_ship",
+        Stage.RETURN_SHIP,
+        Team.CS,
+        "remind_customer_ship",
+        (Rule.RETURN_SHIP_OVER_24H,),
+    ),
+    _Row(
+        "to_pick_up", Stage.RETURN_SHIP, Team.LOGISTICS, "book_pickup", (Rule.RETURN_SHIP_OVER_24H,)
+    ),
+    _Row(
+        "method_unknown",
+        Stage.RETURN_SHIP,
+        Team.CS,
+        "confirm_return_method",
+        (Rule.RETURN_SHIP_OVER_24H,),
+    ),
+    _Row("not_audited", Stage.AUDIT, Team.CS, "audit", (Rule.AUDIT_OVER_24H,)),
+)
+#: The action of an open order whose 服务单状态 is not one JD-EXPORTS.md lists.
+VERIFY_STATUS_ACTION = "verify_status"
+#: Every next-action code (text.py ``action.<code>``).
+ACTIONS: tuple[str, ...] = (*dict.fromkeys(r.action for r in OPEN_ROWS), VERIFY_STATUS_ACTION)
+#: 维修 in the warehouse: its own wording (never record a 处理结果 before it is true).
+REPAIR_ACTION = "process_repair"
+
+
+def _goods_back() -> pl.Expr:
+    return ~pl.col("scene").is_in(list(NO_RETURN_SCENES)).fill_null(False) & ~pl.col(
+        "family"
+    ).is_in([Family.NO_GOODS.value, Family.ON_SITE.value]).fill_null(False)
+
+
+def _row_conditions(traits: DataTraits) -> list[pl.Expr]:
+    """The condition of each :data:`OPEN_ROWS` row; statuses count only when JD lists them."""
+    status = pl.col("status")
+    known = status.is_in(list(KNOWN_STATUSES)).fill_null(True)
+
+    def is_status(*values: str) -> pl.Expr:
+        return status.is_in(list(values)).fill_null(False) & known
+
+    family = pl.col("family")
+
+    def is_family(f: Family) -> pl.Expr:
+        return (family == f.value).fill_null(False)
+
+    audited = (
+        pl.col("first_audit_time").is_not_null()
+        | pl.col("last_audit_time").is_not_null()
+        | is_status(*AUDITED_STATUSES)
+    )
+    waybill = pl.col("waybill_no").is_not_null()
+    started = pl.col("return_start").is_not_null()
+    inbound = pl.col("inbound_time").is_not_null()
+    # A pickup-family order with a 运单号 counts as moving only when the data cannot say
+    # whether the pickup happened (the store's rows have no 取件时间 at all).
+    no_pickup_column = ~traits.has("pickup_time")
+    conditions = {
+        "user_confirm": is_status("待用户确认", "提交退款申请"),
+        "awaiting_audit": is_status("待审核", "待审核领取"),
+        "customer_feedback": is_status("待客户反馈", "客户已反馈", "待审核和待客户反馈"),
+        "on_site": is_family(Family.ON_SITE),
+        "goods_in": inbound | (is_status("待处理", "待处理领取") & _goods_back()),
+        "refund": audited & is_family(Family.NO_GOODS),
+        "replacement": audited
+        & pl.col("scene")
+        .is_in([SceneName.OFFLINE_REPLACEMENT.value, SceneName.HOME_REPLACEMENT.value])
+        .fill_null(False),
+        "signed": pl.col("sign_time").is_not_null() & ~inbound,
+        "in_transit": started,
+        "waybill": audited
+        & waybill
+        & (
+            is_family(Family.CUSTOMER_SHIP)
+            | family.is_null()
+            | (is_family(Family.PICKUP) & no_pickup_column)
+        ),
+        "customer_to_ship": audited & is_family(Family.CUSTOMER_SHIP) & ~waybill,
+        "to_pick_up": audited & is_family(Family.PICKUP),
+        "method_unknown": audited & family.is_null() & ~waybill,
+        "not_audited": pl.lit(True),
+    }
+    return [conditions[row.name] for row in OPEN_ROWS]
+
+
+def _rule_starts() -> dict[Rule, pl.Expr]:
+    """Where each open-order rule's hours start (审核时间 stands in for a blank first audit)."""
+    audit = pl.coalesce("first_audit_time", "last_audit_time")
+    return {
+        Rule.AUDIT_OVER_24H: pl.col("apply_time"),
+        Rule.RETURN_SHIP_OVER_24H: audit,
+        Rule.TRACKING_STALE_OVER_48H: pl.col("return_start"),
+        Rule.TRANSIT_OVER_72H: pl.col("return_start"),
+        Rule.INBOUND_OVER_24H: pl.col("sign_time"),
+        Rule.INBOUND_OVER_48H: pl.col("sign_time"),
+        Rule.PROCESS_OVER_24H: pl.col("inbound_time"),
+        Rule.REFUND_OVER_24H: audit,
+    }
+
+
+def open_order_status(
+    orders: pl.LazyFrame,
+    *,
+    as_of: datetime,
+    rules: Rules,
+    traits: DataTraits | None = None,
+) -> pl.LazyFrame:
+    """Open orders (``is_open``) as of ``as_of`` placed by DOMAIN §5's table.
+
+    Adds ``elapsed_hours`` (as_of − apply_time minus JD intervention so far), ``stage``,
+    ``team`` (cs, logistics, warehouse), ``rule`` (the highest line of the row already crossed,
+    else the nearest ahead; null when the row watches none or the store lacks its inputs),
+    ``rule_start``, ``hours_to_breach`` (threshold − hours since the rule's start; negative: over
+    the line), ``breached``, ``due_at`` (start + threshold), ``over_60h``, ``will_count`` (false
+    when the order can never count: applied before tomorrow's 180-day limit, or 春节-exempt),
+    ``next_action`` (a stable code, text.py ``action.<code>``) and ``status_known``.
+
+    An order whose 服务单状态 JD does not list is placed by its checkpoints alone, goes to
+    customer service and gets ``verify_status``. ``traits`` (default: those of ``orders``)
+    decide per store which rules can be computed.
     """
+    if traits is None:
+        traits = data_traits(orders)
     now = pl.lit(as_of, dtype=pl.Datetime("us"))
-    htb = _hours_to_breach(rules.thresholds, now=now)
+    th = rules.thresholds
+    conditions = _row_conditions(traits)
+    row = first_match(
+        ((cond, pl.lit(i, dtype=pl.Int8)) for i, cond in enumerate(conditions)),
+        otherwise=pl.lit(len(OPEN_ROWS) - 1, dtype=pl.Int8),
+    )
+
+    def pick(values: Iterable[str]) -> pl.Expr:
+        mapping = dict(enumerate(values))
+        return pl.col("_row").replace_strict(mapping, return_dtype=pl.String)
+
+    starts = _rule_starts()
+    htb: dict[Rule, pl.Expr] = {}
+    for rule, start in starts.items():
+        rows = [i for i, r in enumerate(OPEN_ROWS) if rule in r.rules]
+        applies = pl.col("_row").is_in(rows) & _available_expr(rule, traits)
+        if rule == Rule.TRACKING_STALE_OVER_48H:
+            applies = applies & pl.col("logistics_update_time").is_null()
+        if rule == Rule.AUDIT_OVER_24H:
+            # A re-audit (审核 already done once) watches no line.
+            applies = applies & pl.coalesce("first_audit_time", "last_audit_time").is_null()
+        htb[rule] = pl.when(applies).then(th[rule] - hours_between(now, earlier=start))
+    earliest = datetime.combine(as_of.date() - timedelta(days=rules.history_days - 1), time())
+    holiday = pl.lit(False)
+    for h_start, h_end in rules.holidays:
+        holiday = holiday | ((pl.col("apply_time") >= h_start) & (pl.col("apply_time") < h_end))
+    known = pl.col("status").is_in(list(KNOWN_STATUSES)).fill_null(True)
+    repair = (pl.col("scene") == SceneName.REPAIR.value).fill_null(False)
+    action = pick(r.action for r in OPEN_ROWS)
     lf = (
         orders.lazy()
         .filter(pl.col("is_open"))
         .with_columns(
+            row.alias("_row"),
             _elapsed_hours(rules, now=now).alias("elapsed_hours"),
-            _open_stage(rules).alias("stage"),
+            known.alias("status_known"),
         )
-        .with_columns([e.alias(f"_htb_{r}") for r, e in htb.items()])
+        .with_columns(
+            pick(r.stage for r in OPEN_ROWS).alias("stage"),
+            pl.when(pl.col("status_known"))
+            .then(pick(r.team for r in OPEN_ROWS))
+            .otherwise(pl.lit(Team.CS.value))
+            .alias("team"),
+            pl.when(~pl.col("status_known"))
+            .then(pl.lit(VERIFY_STATUS_ACTION))
+            .when((action == "process_goods") & repair)
+            .then(pl.lit(REPAIR_ACTION))
+            .otherwise(action)
+            .alias("next_action"),
+            *(e.alias(f"_htb_{r}") for r, e in htb.items()),
+            (pl.col("elapsed_hours") > th[Rule.TOTAL_OVER_60H]).fill_null(False).alias("over_60h"),
+            ((pl.col("apply_time") >= earliest) & ~holiday).fill_null(False).alias("will_count"),
+        )
     )
-    lf = _with_rule(lf, thresholds=rules.thresholds)
+    lf = _with_rule(lf, thresholds=th, rules=list(htb))
+    start = first_match(
+        ((pl.col("rule") == r.value, starts[r]) for r in htb),
+        otherwise=pl.lit(None, dtype=pl.Datetime("us")),
+    )
+    threshold = first_match(
+        ((pl.col("rule") == r.value, pl.lit(float(th[r]))) for r in htb),
+        otherwise=pl.lit(None, dtype=pl.Float64),
+    )
+    lf = lf.with_columns(start.alias("rule_start")).with_columns(
+        (
+            pl.col("rule_start")
+            + pl.duration(microseconds=(threshold * US_PER_HOUR).cast(pl.Int64))
+        ).alias("due_at")
+    )
     names = lf.collect_schema().names()
     keep = [c for c in names if not c.startswith("_") and c not in OPEN_COLUMNS]
     return lf.select(*keep, *OPEN_COLUMNS)
 
 
 def _elapsed_hours(rules: Rules, *, now: pl.Expr) -> pl.Expr:
-    """Hours so far minus JD intervention so far; the fixed ``hours`` once the clock stopped."""
+    """Hours so far minus JD intervention so far (an open order's clock is still running)."""
     apply = pl.col("apply_time")
     audit_ended = pl.col("scene").is_in(_audit_ended_scenes(rules)).fill_null(False)
     flagged = pl.col("jd_intervened").fill_null(False)
     i_start, i_end = pl.col("intervention_start"), pl.col("intervention_end")
     bounded = flagged & i_start.is_not_null() & i_end.is_not_null() & ~audit_ended
     so_far = hours_between(pl.min_horizontal(i_end, now), earlier=pl.max_horizontal(i_start, apply))
-    running = hours_between(now, earlier=apply) - pl.when(bounded).then(
+    return hours_between(now, earlier=apply) - pl.when(bounded).then(
         so_far.clip(lower_bound=0.0)
     ).otherwise(0.0)
-    stopped = pl.col("hours").is_not_null()
-    return pl.when(stopped).then(pl.col("hours")).otherwise(running)
 
 
-def _open_stage(rules: Rules) -> pl.Expr:
-    """The stage an open order waits in, or ``stopped`` when its clock end is recorded."""
-    audit, ret = pl.col("first_audit_time"), pl.col("return_start")
-    sign, inbound = pl.col("sign_time"), pl.col("inbound_time")
-    return_ways = list(rules.return_approve_results)
-    # An open 上门换新/线下换新 order waits for the merchant to send the new item, a 闪电退款 or
-    # refund-only one for the refund: none waits for goods to come back.
-    expects_return = (
-        pl.col("service_type").is_in(list(rules.return_service_types)).fill_null(False)
-        | pl.col("approve_result").is_in(return_ways).fill_null(False)
-        | pl.col("return_method").is_in(return_ways).fill_null(False)
-    ) & ~pl.col("scene").is_in(list(NO_RETURN_SCENES)).fill_null(False)
-    return (
-        pl.when(pl.col("hours").is_not_null())
-        .then(pl.lit("stopped"))
-        .when(audit.is_null())
-        .then(pl.lit(Stage.AUDIT))
-        .when(ret.is_null() & expects_return)
-        .then(pl.lit(Stage.RETURN_SHIP))
-        .when(ret.is_not_null() & sign.is_null())
-        .then(pl.lit(Stage.TRANSIT))
-        .when(sign.is_not_null() & inbound.is_null())
-        .then(pl.lit(Stage.INBOUND))
-        .otherwise(pl.lit(Stage.PROCESS))
-    )
-
-
-def _hours_to_breach(th: Mapping[str, float], *, now: pl.Expr) -> dict[Rule, pl.Expr]:
-    """Per rule: its threshold minus the time spent where it can still apply, else null."""
-    apply, audit, ret = pl.col("apply_time"), pl.col("first_audit_time"), pl.col("return_start")
-    sign, inbound = pl.col("sign_time"), pl.col("inbound_time")
-    stopped = pl.col("hours").is_not_null()
-    elapsed = pl.col("elapsed_hours")
-
-    def since(col: pl.Expr) -> pl.Expr:
-        return hours_between(now, earlier=col)
-
-    def left(rule: Rule, col: pl.Expr) -> pl.Expr:
-        return th[rule] - since(col)
-
-    st = pl.col("stage")
-    total = Rule.TOTAL_OVER_60H
-    return {
-        Rule.AUDIT_OVER_24H: pl.when(st == Stage.AUDIT).then(left(Rule.AUDIT_OVER_24H, apply)),
-        Rule.RETURN_SHIP_OVER_24H: pl.when(st == Stage.RETURN_SHIP).then(
-            left(Rule.RETURN_SHIP_OVER_24H, audit)
-        ),
-        Rule.TRACKING_STALE_OVER_48H: pl.when(
-            (st == Stage.TRANSIT) & pl.col("logistics_update_time").is_null()
-        ).then(left(Rule.TRACKING_STALE_OVER_48H, ret)),
-        Rule.TRANSIT_OVER_72H: pl.when(st == Stage.TRANSIT).then(left(Rule.TRANSIT_OVER_72H, ret)),
-        Rule.INBOUND_OVER_24H: pl.when(st == Stage.INBOUND).then(left(Rule.INBOUND_OVER_24H, sign)),
-        Rule.INBOUND_OVER_48H: pl.when(st == Stage.INBOUND).then(left(Rule.INBOUND_OVER_48H, sign)),
-        Rule.PROCESS_OVER_24H: pl.when((st == Stage.PROCESS) & inbound.is_not_null()).then(
-            left(Rule.PROCESS_OVER_24H, inbound)
-        ),
-        # A stopped clock never grows: only an already-broken total can apply.
-        total: pl.when(~stopped | (elapsed > th[total])).then(th[total] - elapsed),
-    }
-
-
-def _with_rule(lf: pl.LazyFrame, *, thresholds: Mapping[str, float]) -> pl.LazyFrame:
-    """``rule`` (broken, else soonest), ``hours_to_breach``, ``breached``, ``rules_broken``."""
-    total = Rule.TOTAL_OVER_60H.value
-    stage_rules = sorted(
-        (r for r in RULE_NAMES if r != total), key=lambda r: -thresholds[r]
-    )  # stable sort: ties keep the §5 order
-    soonest = pl.min_horizontal([pl.col(f"_htb_{r}") for r in RULE_NAMES])
+def _with_rule(
+    lf: pl.LazyFrame, *, thresholds: Mapping[str, float], rules: list[Rule]
+) -> pl.LazyFrame:
+    """``rule`` (the highest line crossed, else the nearest ahead), ``hours_to_breach``,
+    ``breached``."""
+    crossed_first = sorted(rules, key=lambda r: -thresholds[r])  # stable: ties keep §5 order
+    soonest = pl.min_horizontal([pl.col(f"_htb_{r}") for r in rules])
     rule = first_match(
         [
-            *((pl.col(f"_htb_{r}") < 0, pl.lit(r)) for r in [*stage_rules, total]),
-            *((pl.col(f"_htb_{r}") == soonest, pl.lit(r)) for r in RULE_NAMES),
+            *((pl.col(f"_htb_{r}") < 0, pl.lit(r.value)) for r in crossed_first),
+            *((pl.col(f"_htb_{r}") == soonest, pl.lit(r.value)) for r in rules),
         ],
         otherwise=pl.lit(None, dtype=pl.String),
     )
     pick = first_match(
-        ((pl.col("rule") == r, pl.col(f"_htb_{r}")) for r in RULE_NAMES), otherwise=pl.lit(None)
-    )
-    broken = pl.concat_str(
-        [pl.when(pl.col(f"_htb_{r}") < 0).then(pl.lit(r)) for r in RULE_NAMES],
-        separator=",",
-        ignore_nulls=True,
+        ((pl.col("rule") == r.value, pl.col(f"_htb_{r}")) for r in rules),
+        otherwise=pl.lit(None, dtype=pl.Float64),
     )
     return (
         lf.with_columns(rule.alias("rule"))
         .with_columns(pick.alias("hours_to_breach"))
-        .with_columns(
-            (pl.col("hours_to_breach") < 0).fill_null(False).alias("breached"),
-            pl.when(broken != "").then(broken).alias("rules_broken"),
-        )
+        .with_columns((pl.col("hours_to_breach") < 0).fill_null(False).alias("breached"))
     )

@@ -51,15 +51,16 @@ def _f(value: object) -> float | None:
 def store_summary(d: Any, *, report: str) -> dict[str, Any]:
     """The portfolio row of one store, from its ``Diagnosis``; ``report`` is the relative link."""
     board = d.short_board
-    risk = d.open_at_risk
-    # Already over a stage limit; an order past the 60 h line is a long order, not a breach.
+    # Open orders that will count; past a stage warning line (the 60 h line is no deadline).
+    risk = d.open_at_risk.filter(d.open_at_risk["will_count"])
     breached = d.open_split()["over"]
     tomorrow = getattr(d, "tomorrow", None)
     prev = d.prev_kpis.mean_hours
     mean = d.kpis.mean_hours
     return {
         "store_id": str(d.store_id),
-        "store_name": str(d.store_name or d.store_id),
+        # Shown as the index's link text: no bidi override may reverse what follows it.
+        "store_name": fmt.visible(d.store_name or d.store_id),
         "report": report,
         "window_start": d.window.start.isoformat(),
         "window_end": d.window.end.isoformat(),

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
@@ -118,9 +119,10 @@ _MARKUP = re.compile(r"[\x00-\x1f\x7f<>\[\]()`*_#|\\]+")
 
 
 def clean_name(name: object) -> str:
-    """A store name for a markdown line: no line breaks or markup (a name ``[x](http://…)``
-    must not become a link), at most :data:`NAME_CHARS` characters."""
-    cleaned = _MARKUP.sub(" ", str(name or "")).strip()
+    """A store name or service id for a markdown line: no line breaks or markup (a name
+    ``[x](http://…)`` must not become a link), no mention (``@all`` becomes ``＠all``), no bidi
+    override (it would reverse the figures after it), at most :data:`NAME_CHARS` characters."""
+    cleaned = fmt.visible(_MARKUP.sub(" ", str(name or ""))).replace("@", "＠").strip()
     cleaned = re.sub(r"\s+", " ", cleaned)
     return cleaned if len(cleaned) <= NAME_CHARS else cleaned[: NAME_CHARS - 1] + ELLIPSIS
 
@@ -137,19 +139,17 @@ def _horizon(lang: str, hours: float) -> str:
     return fmt.hours_label(hours, lang=lang)
 
 
-def team_counts(diagnosis: Diagnosis) -> dict[str, tuple[int, int]]:
-    """team → (already over a stage limit, due within the horizon) from ``team_actions``.
+def team_counts(diagnosis: Diagnosis, *, horizon_hours: float = 24.0) -> dict[str, tuple[int, int]]:
+    """team → (past a warning line, due within the horizon) from ``team_actions``: orders that
+    can still count (the lists also keep the others, marked 不计入考核)."""
+    import polars as pl
 
-    The team lists already leave out the 60 h line (no team's deadline) and anything due later
-    than the horizon, so "due" is every listed order not yet over.
-    """
     out: dict[str, tuple[int, int]] = {}
-    for team, frame in (getattr(diagnosis, "team_actions", None) or {}).items():
-        if frame is None or not frame.height:
-            out[team] = (0, 0)
-            continue
-        over = int(frame.get_column("breached").fill_null(False).sum())
-        out[team] = (over, frame.height - over)
+    for team, frame in diagnosis.team_actions.items():
+        counts = frame.filter(pl.col("will_count"))
+        over = int(counts["breached"].fill_null(False).sum())
+        due = counts.filter(~pl.col("breached") & (pl.col("hours_to_breach") <= horizon_hours))
+        out[team] = (over, due.height)
     return out
 
 
@@ -159,9 +159,11 @@ def urgent_orders(diagnosis: Diagnosis, *, n: int = URGENT) -> list[tuple[str, s
     import polars as pl
 
     frames = [
-        f.select("service_id", "hours_to_breach").with_columns(pl.lit(team).alias("team"))
-        for team, f in (getattr(diagnosis, "team_actions", None) or {}).items()
-        if f is not None and f.height
+        f.filter(pl.col("will_count") & pl.col("hours_to_breach").is_not_null())
+        .select("service_id", "hours_to_breach")
+        .with_columns(pl.lit(team).alias("team"))
+        for team, f in diagnosis.team_actions.items()
+        if f.height
     ]
     if not frames:
         return []
@@ -209,7 +211,7 @@ def store_message(
         *_figure_lines(d, lang=lang),
         s("teams", lang, horizon=_horizon(lang, horizon_hours)),
     ]
-    for team, (over, soon) in team_counts(d).items():
+    for team, (over, soon) in team_counts(d, horizon_hours=horizon_hours).items():
         lines.append(s("team", lang, team=text.label("team", team, lang), over=over, soon=soon))
     optional = _urgent_lines(d, lines, lang=lang)
     tail = s("link", lang, url=report_url) if report_url else ""
@@ -254,6 +256,9 @@ def _figure_lines(d: Diagnosis, *, lang: str) -> list[str]:
             )
         )
     state = getattr(d.warning, "state", None) or "not_triggered"
+    # From our own hours a triggered state is only an estimate: check it on 风向标.
+    if state == "triggered" and getattr(d.warning, "basis", "ours") == "ours":
+        state = "triggered_ours"
     lines.append(s(f"warning.{state}", lang))
     return lines
 
@@ -441,7 +446,10 @@ def push_settings(env: Mapping[str, str] | None = None) -> PushSettings:
 
 @dataclass(frozen=True)
 class PushResult:
-    """What happened to one message on one channel: ``status`` sent, failed, skipped or dry_run."""
+    """What happened to one message on one channel: ``status`` sent, failed, unknown, skipped or
+    dry_run. ``unknown``: the POST reached the bot but no usable answer came back (a dropped
+    connection, a timeout, a garbled reply), so the message may be in the group: it is not
+    posted again without ``--resend``. ``log_error``: the sent-log could not be written."""
 
     store: str  # store id, or "estate"
     channel: str
@@ -450,10 +458,11 @@ class PushResult:
     errmsg: str = ""
     attempts: int = 0
     detail: str = ""
+    log_error: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        return self.status not in ("failed", "unknown") and not self.log_error
 
     def describe(self) -> str:
         """One line in the words of a JD back-office error: which store, which channel, the
@@ -461,6 +470,12 @@ class PushResult:
         label = {"wecom": "企业微信 (WeCom)", "dingtalk": "钉钉 (DingTalk)"}.get(
             self.channel, self.channel
         )
+        if self.log_error:
+            return f"店铺 (store) {self.store} {label} {self.status}: {self.log_error}"
+        if self.status == "unknown":
+            return (
+                f"店铺 (store) {self.store} {label} 推送状态未知 (push unconfirmed): {self.detail}"
+            )
         if self.status != "failed":
             return f"{self.store} {label}: {self.status}"
         code = "" if self.errcode is None else f" errcode={self.errcode}"
@@ -474,11 +489,17 @@ class PushResult:
 
 @dataclass(frozen=True)
 class _Reply:
-    """One attempt: the bot's JSON answer, or why there is none and whether to try again."""
+    """One attempt: the bot's JSON answer, or why there is none and whether to try again;
+    ``delivered``: the whole request went out and no usable answer came back, so the bot may
+    have posted it (never retried: a second POST could post it twice)."""
 
     answer: dict[str, Any] | None
     detail: str = ""
     retry: bool = False  # the network or the server was at fault: worth another try
+    delivered: bool = False
+
+
+_UNCONFIRMED = "可能已发出，不会自动重发 (it may be posted; not resent, use --resend)"
 
 
 _SECRET_QUERY = re.compile(r"(key|access_token|sign|timestamp)=[^&\s]*", re.IGNORECASE)
@@ -501,13 +522,25 @@ def _post(url: str, body: bytes, *, timeout: float) -> _Reply:
         return _Reply(
             None, f"HTTP {exc.code} {exc.reason}", retry=exc.code >= 500 or exc.code == 429
         )
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return _Reply(None, redact(f"网络错误 (network error): {reason}"), retry=True)
+    except urllib.error.URLError as exc:
+        # urllib wraps what fails while connecting and sending: the bot never had the request.
+        return _Reply(None, redact(f"网络错误 (network error): {exc.reason}"), retry=True)
+    except (http.client.HTTPException, OSError) as exc:
+        # Raised while waiting for or reading the answer: the request was sent whole.
+        detail = f"发出后无应答 (no answer after the request was sent): {type(exc).__name__}"
+        reason = str(exc)
+        detail += f": {reason}" if reason else ""
+        return _Reply(None, redact(f"{detail}; {_UNCONFIRMED}"), delivered=True)
     try:
         answer = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
-        return _Reply(None, f"应答不是JSON (reply is not JSON): {raw[:120]!r}")
+        # A garbled JSON answer came from the bot itself (it may have posted); an HTML page is a
+        # proxy's or a login wall's, which never passed the message on.
+        looks_json = raw.lstrip()[:1] in (b"{", b"[")
+        detail = f"应答不是JSON (reply is not JSON): {raw[:120]!r}"
+        if looks_json:
+            return _Reply(None, redact(f"{detail}; {_UNCONFIRMED}"), delivered=True)
+        return _Reply(None, detail)
     if not isinstance(answer, dict):
         return _Reply(None, f"应答不是JSON对象 (reply is not a JSON object): {answer!r}")
     return _Reply(answer)
@@ -526,7 +559,9 @@ def send(
     """Post ``message`` to one bot; never raises for the bot's or the network's failure.
 
     errcode 0 is sent; a throttle errcode (45009 / 130101) waits ``throttle_seconds`` and tries
-    again (``throttle_retries`` times); network errors and HTTP 5xx retry with doubling backoff;
+    again (``throttle_retries`` times); network errors before the request is sent and HTTP 5xx
+    retry with doubling backoff; a request sent whole without a usable answer (dropped, timed
+    out, garbled JSON) is ``unknown`` and never posted again (the bot may have posted it);
     any other errcode is a failure naming the store, channel, errcode and errmsg. A 钉钉 request
     is signed afresh on every attempt (the timestamp must be within an hour of the call).
     """
@@ -538,6 +573,8 @@ def send(
         target = signed_url(url, secret=secret) if channel == "dingtalk" else url
         reply = _post(target, body, timeout=settings.timeout)
         answer = reply.answer
+        if answer is None and reply.delivered:
+            return PushResult(store, channel, "unknown", attempts=attempts, detail=reply.detail)
         if answer is None:
             if reply.retry and network_tries < settings.retries:
                 sleep(settings.backoff_seconds * 2**network_tries)

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, time
 from enum import StrEnum
 from importlib import resources
@@ -52,6 +52,7 @@ class Rule(StrEnum):
     INBOUND_OVER_24H = "inbound_over_24h"
     INBOUND_OVER_48H = "inbound_over_48h"
     PROCESS_OVER_24H = "process_over_24h"
+    REFUND_OVER_24H = "refund_over_24h"
     TOTAL_OVER_60H = "total_over_60h"
 
 
@@ -60,6 +61,7 @@ class Stage(StrEnum):
 
     AUDIT = "audit"
     RETURN_SHIP = "return_ship"
+    RETURN_TRANSIT = "return_transit"
     TRANSIT = "transit"
     INBOUND = "inbound"
     PROCESS = "process"
@@ -127,6 +129,82 @@ EXCLUDED_REASONS: tuple[str, ...] = tuple(r.value for r in ExcludedReason)
 MAX_RULE_VALUE = 87_600
 #: Checkpoints a scene's clock can stop at.
 STOPS: tuple[str, ...] = tuple(s.value for s in Stop)
+
+# --- return-method families and statuses (DOMAIN §2, §5; JD-EXPORTS.md) ---------------------------
+
+
+class Family(StrEnum):
+    """How the goods of a service order come back (DOMAIN §2 "Return-method families")."""
+
+    PICKUP = "pickup"  # the merchant's carrier picks the item up (上门取件 …)
+    CUSTOMER_SHIP = "customer_ship"  # the customer sends or brings it (客户发货 …)
+    NO_GOODS = "no_goods"  # refund without goods back (已收货退款, 退款不退货 …)
+    ON_SITE = "on_site"  # a technician visits (上门维修, 大家电安装 …)
+
+
+#: 返回方式 / 取件方式 names per family. 闪电退款 is JD's refund at pickup for 上门取件 returns, so
+#: an order approved as 闪电退款 still waits for its pickup.
+FAMILY_METHODS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        Family.PICKUP: (
+            "上门取件",
+            "自营取件",
+            "上门换新取件",
+            "京东快运上门取件",
+            "德邦取件",
+            "门店上门取件",
+            "闪电退款",
+        ),
+        Family.CUSTOMER_SHIP: ("客户发货", "客户送货", "送货至门店", "快递至门店"),
+        Family.NO_GOODS: ("退款不退货", "虚拟退款"),
+        Family.ON_SITE: (
+            "上门维修",
+            "上门检测",
+            "大家电安装",
+            "大家电移机",
+            "大家电维修",
+            "大家电检测",
+        ),
+    }
+)
+#: 客户期望 values that decide the family when 返回方式 does not.
+FAMILY_EXPECTATIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        Family.NO_GOODS: ("仅退款", "已收货退款", "未收货退款", "售前退款"),
+        Family.ON_SITE: FAMILY_METHODS[Family.ON_SITE],
+    }
+)
+#: 服务单状态 values of a technician's visit: on-site whatever the method says.
+ON_SITE_STATUSES: tuple[str, ...] = ("上门维修中", "上门检测中", "待下发维修中心接单")
+#: Statuses that mean the merchant already audited (DOMAIN §5 "Audited").
+AUDITED_STATUSES: tuple[str, ...] = (
+    "待收货",
+    "待处理",
+    "待处理领取",
+    "待用户确认",
+    "提交退款申请",
+    *ON_SITE_STATUSES,
+)
+#: Every 服务单状态 JD-EXPORTS.md lists (open and terminal); another value is "not recognised":
+#: its open orders are placed by their checkpoints alone and counted in data quality.
+KNOWN_STATUSES: tuple[str, ...] = (
+    "待审核领取",
+    "待审核",
+    "待客户反馈",
+    "客户已反馈",
+    "待审核和待客户反馈",
+    "待收货",
+    "待处理领取",
+    "待处理",
+    "待用户确认",
+    "提交退款申请",
+    "完成",
+    "取消",
+    "审核关闭",
+    "审核不通过",
+    "拒绝",
+    *ON_SITE_STATUSES,
+)
 
 _STRING_COLUMNS = tuple(c for c, t in COLUMNS.items() if t == COLUMNS["status"])
 #: Columns a scene row may match on: text columns and the yes/no flash_refund.
@@ -325,6 +403,7 @@ class Thresholds(Strict):
     inbound_over_24h: Hours
     inbound_over_48h: Hours
     process_over_24h: Hours
+    refund_over_24h: Hours
     total_over_60h: Hours
 
 
@@ -487,16 +566,28 @@ def _allowed(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
     return [f.alias or n for n, f in current.model_fields.items()]
 
 
+class _Hidden:
+    """A value shown by its type alone (``<list>``), for keys that may hold a secret."""
+
+    def __init__(self, value: object) -> None:
+        self.kind = type(value).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}, 值已隐藏 (value hidden)>"
+
+
 def explain(
     exc: ValidationError,
     *,
     model: type[BaseModel],
     prefix: tuple[str, ...] = (),
     unknown: str = "未知的规则项",
+    hidden: Collection[str] = (),
 ) -> str:
     """One line per error of ``exc``: the key path (``holidays.0.from``), what is wrong, and what
     was allowed. ``prefix`` is the path of the validated table inside its file; ``unknown`` names
-    an unknown key in Chinese (a rule item, a configuration key)."""
+    an unknown key in Chinese (a rule item, a configuration key). The values of keys in
+    ``hidden`` (webhook URLs, secrets) are named by their type only, never echoed."""
     lines = []
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -506,6 +597,8 @@ def explain(
         path = _path((*prefix, *loc))
         kind = error["type"]
         value = error.get("input")
+        if any(part in hidden for part in loc if isinstance(part, str)):
+            value = _Hidden(value)
         if kind == "aftersales":
             text = f"{path} {ctx['message']}"
         elif kind == "extra_forbidden":

@@ -21,6 +21,7 @@ import polars as pl
 
 from aftersales_kit import charts as ch
 from aftersales_kit import format as fmt
+from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS
 from aftersales_kit.html import (
     BUNDLE_TAG,
     SLOT,
@@ -35,6 +36,7 @@ from aftersales_kit.html import (
     tag,
     with_html,
 )
+from aftersales_kit.orders import TEAMS
 from aftersales_kit.rules import STAGES as _STAGES
 from aftersales_kit.text import data_notice, finding_text, label, t
 
@@ -279,12 +281,20 @@ def _mean_lines(d: Diagnosis, mean: float, lang: str) -> Markup:
         t("kpi.vs_previous", lang, delta=SLOT, previous=_h(prev.mean_hours, lang)),
         _delta_html(k.mean_hours, prev.mean_hours),
     )
-    gap = mean - d.target_hours
-    gap_text = t(
-        "kpi.above_target" if gap > 0 else "kpi.below_target", lang, hours=_h(abs(gap), lang)
-    )
-    target = fmt.hours_label(d.target_hours, lang=lang)
-    lines: list[Part] = [vs_prev, t("kpi.vs_target", lang, target=target, gap=gap_text)]
+    lines: list[Part] = [vs_prev]
+
+    def gap_text(line: float) -> str:
+        gap = mean - line
+        key = "kpi.above_target" if gap > 0 else "kpi.below_target"
+        return t(key, lang, hours=_h(abs(gap), lang))
+
+    # The 60 h line is the consumer-warning line, not a target; a target only when the user set one.
+    line_hours = d.warning.line_hours
+    line = fmt.hours_label(line_hours, lang=lang)
+    lines.append(t("kpi.vs_line", lang, line=line, gap=gap_text(line_hours)))
+    if getattr(d, "target_given", False):
+        target = fmt.hours_label(d.target_hours, lang=lang)
+        lines.append(t("kpi.vs_target", lang, target=target, gap=gap_text(d.target_hours)))
     if d.peer_median_hours is not None:
         lines.append(t("kpi.vs_peers", lang, hours=_h(d.peer_median_hours, lang), n=d.peer_count))
     counted = t("kpi.counted_line", lang, n=f"{k.counted:,}")
@@ -341,10 +351,15 @@ def _risk(d: Diagnosis, lang: str) -> Markup:
     """The consumer warning in three states (triggered / not triggered / cannot be judged)."""
     w = d.warning
     not_given = t("risk.not_given", lang)
+    basis = getattr(w, "basis", "ours")
+    duration = getattr(w, "duration_hours", None)
+    duration = d.kpis.mean_hours if duration is None else duration
+    basis_text = label("basis", basis, lang)
     detail = t(
         "risk.detail",
         lang,
-        mean=_h(d.kpis.mean_hours, lang),
+        mean=_h(duration, lang),
+        basis=basis_text,
         line=fmt.hours_label(w.line_hours, lang=lang),
         star=not_given if w.star is None else f"{w.star:g}",
         aftersales_rank=not_given if w.aftersales_rank is None else fmt.pct(w.aftersales_rank),
@@ -355,10 +370,30 @@ def _risk(d: Diagnosis, lang: str) -> Markup:
     )
     level = {"triggered": "high", "cannot_judge": "watch"}.get(state, "ok")
     line = fmt.hours_label(w.line_hours, lang=lang)
-    explain = t(f"risk.{state}", lang, mean=_h(d.kpis.mean_hours, lang), line=line)
-    badge = tag("span", t(f"risk.{level}", lang), class_=f"badge badge--{level}")
+    # JD judges on its own figure: from ours, "triggered" is only an estimate to check on 风向标.
+    key = state
+    if state == "triggered" and basis == "ours":
+        key = "triggered_ours"
+    elif state == "not_triggered" and not w.mean_over_line:
+        key = "not_triggered_line"
+    explain = t(f"risk.{key}", lang, mean=_h(duration, lang), line=line, basis=basis_text)
+    badge_key = "risk.high_ours" if key == "triggered_ours" else f"risk.{level}"
+    badge = tag("span", t(badge_key, lang), class_=f"badge badge--{level}")
     box = tag("div", tag("b", t("risk.label", lang)), badge, tag("span", detail), class_="risk")
-    return box + _p(explain, "report-note risk-state")
+    rules_text = t(
+        "risk.explain",
+        lang,
+        line=line,
+        star=f"{getattr(w, 'star_limit', 3.5):g}",
+        rank=fmt.pct(getattr(w, "rank_limit", 0.2), digits=0),
+    )
+    rank_note = t("risk.rank_note", lang, rank=fmt.pct(getattr(w, "rank_limit", 0.2), digits=0))
+    return (
+        box
+        + _p(explain, "report-note risk-state")
+        + _p(rules_text, "report-note")
+        + _p(rank_note, "report-note")
+    )
 
 
 def trend(d: Diagnosis, *, lang: str = "zh") -> Section:
@@ -392,15 +427,24 @@ def trend(d: Diagnosis, *, lang: str = "zh") -> Section:
     return _section("sec-trend", lang, *parts)
 
 
+def excess_line(d: Diagnosis, lang: str) -> str:
+    """What the excess is measured over: "提示线60小时" by default, "目标50小时" when the user set
+    a target (the 60 h line is not a JD target)."""
+    kind = "target" if getattr(d, "target_given", False) else "warning"
+    return t(f"stages.line.{kind}", lang, hours=fmt.hours_label(d.target_hours, lang=lang))
+
+
 def _short_board_callout(d: Diagnosis, lang: str) -> Markup:
     """The short board (and the largest controllable one when it differs), or "none"."""
     sb = d.short_board
+    line = excess_line(d, lang)
     if sb is None:
-        text = t("stages.no_short_board", lang, target=_h(d.target_hours, lang))
+        text = t("stages.no_short_board", lang, line=line)
         return _callout(text, "report-callout ok")
     # The catalog sentences carry <b> (our own text, safe on purpose); the values are escaped
     # by Markup.format.
     callout = Markup(t("stages.short_board", lang)).format(
+        line=line,
         scene=label("scene", sb.scene, lang),
         stage=label("stage", sb.stage, lang),
         share=fmt.pct(sb.share_of_excess),
@@ -424,10 +468,13 @@ def stages(d: Diagnosis, *, lang: str = "zh") -> Section:
     chart = ch.stage_by_scene_chart(d.stage_by_scene, lang=lang)
     sep = "；" if lang == "zh" else "; "
     items = sep.join(
-        f"{label('stage', r['stage'], lang)} {_h(r['hours'], lang)}"
-        + (f"（{t('stages.controllable', lang)}）" if lang == "zh" and r["controllable"] else "")
-        + (f" ({t('stages.controllable', lang)})" if lang == "en" and r["controllable"] else "")
+        f"{label('stage', r['stage'], lang)} {_stage_hours(d, r['stage'], r['hours'], lang)}"
+        + _bracket(
+            t("stages.controllable" if r["controllable"] else "stages.uncontrollable", lang), lang
+        )
         for r in d.stage_means.iter_rows(named=True)
+        # JD intervention subtracts time; a row of zero says nothing (hidden).
+        if not (r["stage"] == "intervention" and not r["hours"])
     )
     return _section(
         "sec-stages",
@@ -437,6 +484,25 @@ def stages(d: Diagnosis, *, lang: str = "zh") -> Section:
         _p(t("stages.means", lang, items=items), "report-note"),
         _checkpoints_note(d, lang),
     )
+
+
+def _bracket(text: str, lang: str) -> str:
+    return f"（{text}）" if lang == "zh" else f" ({text})"
+
+
+def _stage_hours(d: Diagnosis, stage: str, hours: float | None, lang: str) -> str:
+    """A stage mean, or "—" for sign → inbound when no order has a sign time (DOMAIN §4): its
+    hours are in the stage before, and "0.0 小时" would read as a fast warehouse."""
+    if stage == "inbound" and not _has_checkpoint(d, "sign_time"):
+        return t("stages.inbound_unmeasured", lang)
+    return _h(hours, lang)
+
+
+def _has_checkpoint(d: Diagnosis, checkpoint: str) -> bool:
+    cp = d.checkpoints
+    if not cp.height:
+        return False
+    return bool(cp.filter(pl.col("checkpoint") == checkpoint)["orders"].sum())
 
 
 def _checkpoints_note(d: Diagnosis, lang: str) -> Markup | None:
@@ -529,34 +595,57 @@ def _unavailable_note(alerts: pl.DataFrame, lang: str) -> Markup | None:
         return None
     sep = "、" if lang == "zh" else ", "
     rules = sep.join(label("rule", r, lang) for r in off["rule"])
+    # ``needs`` names only the inputs the data really lacks (diagnose checks each column).
     columns: list[str] = []
     for needs in off["needs"].drop_nulls():
         for c in needs.split(","):
             name = label("column", c, lang)
             if c and name not in columns:
                 columns.append(name)
+    if not columns:
+        return _callout(t("alerts.needs_no_columns", lang, rules=rules))
     return _callout(t("alerts.needs", lang, rules=rules, columns=sep.join(columns)))
 
 
 def _open_status(lang: str) -> pl.Expr:
-    """Hours left, or already over (a stage limit); over 60 h is a long order, not a deadline."""
+    """Hours left to the order's warning line, or past it; no line; plus 不计入考核 / 纠纷风险."""
     unit = fmt.HOURS_UNIT[lang]
     hours = pl.col("hours_to_breach").abs().round(1).cast(pl.String) + pl.lit(f" {unit}")
     over = t("open.over", lang, hours=SLOT).split(SLOT)
     left = t("open.left", lang, hours=SLOT).split(SLOT)
-    line_in = t("open.line_in", lang, hours=SLOT).split(SLOT)
-    is_line = pl.col("rule") == "total_over_60h"
     breached = pl.col("breached").fill_null(False)
-    return (
-        pl.when(breached & is_line)
-        .then(pl.lit(t("col.over_line", lang)))
+    no_line = (
+        pl.when(
+            (pl.col("next_action").is_in(["process_goods", "process_repair"]))
+            & pl.col("rule").is_null()
+        )
+        .then(pl.lit(t("open.no_inbound_time", lang)))
+        .otherwise(pl.lit(t("open.no_line", lang)))
+    )
+    status = (
+        pl.when(pl.col("hours_to_breach").is_null())
+        .then(no_line)
         .when(breached)
         .then(pl.lit(over[0]) + hours + pl.lit(over[1]))
-        .when(is_line)
-        .then(pl.lit(line_in[0]) + hours + pl.lit(line_in[1]))
         .otherwise(pl.lit(left[0]) + hours + pl.lit(left[1]))
-        .alias("hours_to_breach")
     )
+    sep = pl.lit("；" if lang == "zh" else "; ")
+    marks = pl.concat_str(
+        [
+            status,
+            pl.when(~pl.col("will_count").fill_null(True)).then(
+                sep + pl.lit(t("open.not_counted", lang))
+            ),
+            pl.when(
+                pl.col("over_60h").fill_null(False) & pl.col("will_count").fill_null(True)
+            ).then(sep + pl.lit(t("open.long", lang))),
+            pl.when(pl.col("dispute_risk").fill_null(False)).then(
+                sep + pl.lit(t("open.dispute", lang))
+            ),
+        ],
+        ignore_nulls=True,
+    )
+    return marks.alias("hours_to_breach")
 
 
 def _label_col(column: str, kind: str, lang: str) -> pl.Expr:
@@ -582,6 +671,9 @@ _ORDER_LABELS = {
     "rule": "col.rule",
     "hours_to_breach": "col.to_breach",
     "next_action": "col.next_action",
+    "return_method": "col.return_method",
+    "waybill_no": "col.waybill",
+    "carrier": "col.carrier",
     "sku_name": "col.sku_name",
     "customer_name": "col.customer",
     "customer_phone": "col.phone",
@@ -602,6 +694,9 @@ def _open_orders(d: Diagnosis, lang: str) -> list[Part]:
         n=f"{risk.height:,}",
         over=f"{split['over']:,}",
         soon=f"{split['soon']:,}",
+        later=f"{split['later']:,}",
+        no_line=f"{split['no_line']:,}",
+        not_counted=f"{split['not_counted']:,}",
         long=f"{split['long']:,}",
         horizon=fmt.hours_label(horizon, lang=lang),
         shown=shown.height,
@@ -651,22 +746,35 @@ def teams(d: Diagnosis, *, lang: str = "zh") -> Section:
     parts: list[Part] = [_p(note, "report-note")]
     labels = {c: t(key, lang) for c, key in _ORDER_LABELS.items()}
     labels["hours_to_breach"] = t("col.hours_left", lang)
-    for team in ("customer_service", "logistics", "warehouse"):
+    for team in TEAMS:
         parts.append(_h3(t(f"team.{team}", lang)))
         frame = lists.get(team)
         if frame is None or not frame.height:
             parts.append(empty(t("team.none", lang)))
             continue
+        # The logistics team chases parcels: it needs the waybill, the carrier and the method.
+        parcel = (
+            [pl.col("waybill_no"), pl.col("carrier"), pl.col("return_method")]
+            if team == "logistics"
+            else []
+        )
         view = frame.head(TEAM_SHOWN).select(
             "service_id",
             _label_col("scene", "scene", lang),
             _label_col("status", "status", lang),
             _label_col("stage", "stage", lang),
+            *parcel,
             "elapsed_hours",
             _open_status(lang),
             _action_col(lang),
             _short("sku_name"),
         )
+        if frame.height > TEAM_SHOWN:
+            parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
+            parts.append(
+                _p(t("team.more", lang, n=f"{frame.height - TEAM_SHOWN:,}"), "report-note")
+            )
+            continue
         parts.append(_frame_table(view, labels=labels, lang=lang, hours=["elapsed_hours"]))
     return _section("sec-teams", lang, *parts)
 
@@ -738,9 +846,15 @@ def tomorrow(d: Diagnosis, *, rules: Rules | None = None, lang: str = "zh") -> S
         history_days=history,
         entering=f"{tm.entering.height:,}",
     )
-    return _section(
-        "sec-tomorrow", lang, _p(headline), _p(moves), *_movers(tm, history=history, lang=lang)
-    )
+    # Yesterday's download has none of today's completions (E13): say so, and what closing
+    # today's open orders over the line would do.
+    parts: list[Part] = [_p(headline), _p(moves), _p(t("tomorrow.not_today", lang), "report-note")]
+    if getattr(tm, "open_over_line", 0) and tm.mean_if_closed is not None:
+        line = fmt.hours_label(d.warning.line_hours, lang=lang)
+        n = tm.open_over_line
+        mean = _h(tm.mean_if_closed, lang)
+        parts.append(_p(t("tomorrow.if_closed", lang, n=n, line=line, mean=mean)))
+    return _section("sec-tomorrow", lang, *parts, *_movers(tm, history=history, lang=lang))
 
 
 def _signed_hours(value: float | None, lang: str) -> str:
@@ -925,15 +1039,35 @@ def heatmap(d: Diagnosis, *, lang: str = "zh") -> Section:
         _chart(ch.heatmap_chart(hm, lang=lang), chart_id="chart-heatmap", lang=lang)
     ]
     if d.peak_hours:
-        sep = "、" if lang == "zh" else ", "
-        hours_text = sep.join(f"{h:02d}:00–{h + 1:02d}:00" for h in d.peak_hours)
-        parts.append(_callout(t("heatmap.peak", lang, hours=hours_text)))
+        parts.append(_p(t("heatmap.peak", lang, hours=_clock_ranges(d.peak_hours, lang))))
     else:
         parts.append(_p(t("heatmap.no_peak", lang)))
+    # Staffing advice from hours of the day with enough applications, never one weekday × hour
+    # cell (a handful of applications).
+    staffing = getattr(d, "staffing", None)
+    if staffing is None:
+        parts.append(_p(t("heatmap.staffing_few", lang, min=MIN_STAFFING_APPLICATIONS)))
+    else:
+        key = "heatmap.staffing_night" if staffing.night else "heatmap.staffing_hours"
+        text = t(
+            key,
+            lang,
+            min=MIN_STAFFING_APPLICATIONS,
+            slow_hours=_clock_ranges(staffing.slow_hours, lang),
+            slow=_h(staffing.slow_median_hours, lang),
+            fast_hours=_clock_ranges(staffing.fast_hours, lang),
+            fast=_h(staffing.fast_median_hours, lang),
+        )
+        parts.append(_callout(text))
     if d.first_pass_rate is not None:
         rate = fmt.pct(d.first_pass_rate)
         parts.append(_p(t("heatmap.first_pass", lang, rate=rate), "report-note"))
     return _section("sec-heatmap", lang, *parts)
+
+
+def _clock_ranges(hours: Sequence[int], lang: str) -> str:
+    sep = "、" if lang == "zh" else ", "
+    return sep.join(f"{h:02d}:00–{h + 1:02d}:00" for h in hours)
 
 
 def _what_if_shown(d: Diagnosis) -> pl.DataFrame:
@@ -972,16 +1106,25 @@ def what_if(d: Diagnosis, *, lang: str = "zh") -> Section:
         )
         mean, delta = _h(best["mean_hours"], lang), _signed_hours(best["delta_hours"], lang)
         parts.append(_p(t("whatif.best", lang, scenario=scenario, mean=mean, delta=delta)))
-    if "scene" in wi.columns:
-        for r in wi.filter(pl.col("scenario") == "refund_at_audit").iter_rows(named=True):
-            text = t(
-                "whatif.refund",
-                lang,
-                scene=label("scene", r["scene"], lang),
-                mean=_h(r["mean_hours"], lang),
-                delta=_signed_hours(r["delta_hours"], lang),
-            )
-            parts.append(_p(text))
+    for r in wi.filter(pl.col("scenario") == "flash_refund_at_pickup").iter_rows(named=True):
+        text = t(
+            "whatif.flash",
+            lang,
+            n=f"{r['n']:,}",
+            mean=_h(r["mean_hours"], lang),
+            delta=_signed_hours(r["delta_hours"], lang),
+        )
+        parts.append(_p(text))
+    # The premise failed on this data's own 闪退 rows: say why the estimate is left out.
+    check = getattr(d, "flash_refund", None)
+    if check is not None and check.reason in ("no_flash_rows", "not_at_pickup"):
+        dropped = t(
+            f"whatif.flash_dropped.{check.reason}",
+            lang,
+            rows=f"{check.flash_rows:,}",
+            at_pickup=f"{check.at_pickup:,}",
+        )
+        parts.append(_p(dropped, "report-note"))
     return _section("sec-whatif", lang, *parts)
 
 
@@ -1051,7 +1194,7 @@ def methodology(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> Section:
         t("method.sample", lang, history_days=rules.history_days),
         t("method.clock", lang),
         t(
-            "method.target",
+            "method.target" if getattr(d, "target_given", False) else "method.line",
             lang,
             target=fmt.hours_label(d.target_hours, lang=lang),
             line=fmt.hours_label(d.warning.line_hours, lang=lang),
@@ -1084,11 +1227,19 @@ METHOD_SOURCES: tuple[tuple[str, str], ...] = (
     ("scene_process_end", "article"),
     ("feedback", "article"),
     ("intervention", "article"),
-    ("warning", "article"),
     ("thresholds_article", "article"),
     ("tools", "article"),
+    ("warning", "announcement"),
     ("scene_restated", "restatement"),
+    ("flash_refund", "restatement"),
     ("scene_other", "toolkit"),
+    ("repair_end", "toolkit"),
+    ("line_60h", "toolkit"),
+    ("short_board", "toolkit"),
+    ("controllable", "toolkit"),
+    ("class_keywords", "toolkit"),
+    ("warning_text", "toolkit"),
+    ("refresh", "toolkit"),
     ("process_24h", "toolkit"),
     ("total_60h", "toolkit"),
     ("holidays", "toolkit"),
@@ -1106,10 +1257,18 @@ def data_quality(d: Diagnosis, *, lang: str = "zh") -> Section:
             "intervention_unbounded",
             "duplicates_dropped",
             "bad_rows_dropped",
-            "load_warnings",
         )
         if getattr(dq, name, 0)
     ]
+    # The load warnings itemised by kind (never one lump count); the lump only for a data
+    # quality built without the per-kind counts.
+    by_kind = getattr(dq, "load_warning_counts", ())
+    other += [
+        (t("dq.load_warning", lang, kind=label("warning", kind, lang)), f"{n:,}")
+        for kind, n in by_kind
+    ]
+    if dq.load_warnings and not by_kind:
+        other.append((t("dq.load_warnings", lang), f"{int(dq.load_warnings):,}"))
     unknown = [
         (f"{label('column', column, lang)}：{value}", f"{rows:,}")
         for column, value, rows in getattr(dq, "unknown_values", ())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,10 +41,12 @@ class SmtpSettings:
     #: extra CA bundle to trust (a company CA, or a test server's self-signed certificate);
     #: certificate verification itself is never switched off.
     cafile: str | None = None
+    #: every wait on the server, the reply to the end of DATA included (unless ``data_timeout``)
     timeout: float = 30.0
-    #: wait for the reply to the end of DATA (RFC 5321 §4.5.3.2.6: 10 minutes). A server that
-    #: scans a large mail can take this long, and giving up earlier cannot tell sent from unsent.
-    data_timeout: float = 600.0
+    #: wait for the reply to the end of DATA; None: ``timeout``. A hung relay must not hold a
+    #: daily run for RFC 5321's 10 minutes per store; a mail not confirmed in time is "unknown"
+    #: (never resent automatically), so a longer wait is only needed for a slow scanning relay.
+    data_timeout: float | None = None
     retries: int = 3
     backoff_seconds: float = 2.0
 
@@ -95,7 +98,7 @@ def smtp_settings(
         return None if raw in (None, "") else str(raw)
 
     host = pick("host")
-    sender = pick("from")
+    sender = configured_sender(table, env=env)
     if not host or not sender:
         missing = ", ".join(ENV_PREFIX + n for n, v in (("HOST", host), ("FROM", sender)) if not v)
         msg = (
@@ -120,10 +123,27 @@ def smtp_settings(
         password=env.get(ENV_PREFIX + "PASSWORD") or None,
         cafile=pick("cafile"),
         timeout=_number(pick("timeout"), "timeout", float, 30.0),
-        data_timeout=_number(pick("data_timeout"), "data_timeout", float, 600.0),
+        data_timeout=_optional(pick("data_timeout"), "data_timeout"),
         retries=_number(pick("retries"), "retries", int, 3),
         backoff_seconds=_number(pick("backoff_seconds"), "backoff_seconds", float, 2.0),
     )
+
+
+def configured_sender(
+    smtp: Mapping[str, object] | None = None, *, env: Mapping[str, str] | None = None
+) -> str | None:
+    """``AFTERSALES_SMTP_FROM``, else the ``[smtp]`` ``from``: the sender a dry run's ``.eml``
+    shows, so the preview is the mail that will be sent."""
+    env = os.environ if env is None else env
+    value = env.get(ENV_PREFIX + "FROM")
+    if value not in (None, ""):
+        return value
+    raw = (smtp or {}).get("from")
+    return None if raw in (None, "") else str(raw)
+
+
+def _optional(raw: str | None, name: str) -> float | None:
+    return None if raw is None else _number(raw, name, float, 0.0)
 
 
 def _number(raw: str | None, name: str, kind: type[_Num], default: _Num) -> _Num:
@@ -160,7 +180,7 @@ class _Client(smtplib.SMTP):
     "failed, retry" and "unknown, do not resend".
     """
 
-    data_timeout: float = 600.0
+    data_timeout: float = 30.0
     accepted: list[str]
     body_sent: bool = False
     _in_data: bool = False
@@ -208,7 +228,9 @@ def _connect(settings: SmtpSettings) -> _Client:
         )
     else:
         client = _Client(settings.host, settings.port, timeout=settings.timeout)
-    client.data_timeout = settings.data_timeout
+    client.data_timeout = (
+        settings.timeout if settings.data_timeout is None else settings.data_timeout
+    )
     client.track_reset()
     try:
         client.ehlo()
@@ -216,11 +238,31 @@ def _connect(settings: SmtpSettings) -> _Client:
             client.starttls(context=context)
             client.ehlo()
         if settings.user:
+            if settings.security == "none":
+                _warn_plain_auth(settings)
             client.login(settings.user, settings.password or "")
     except BaseException:
         client.close()
         raise
     return client
+
+
+_warned: set[tuple[str, int]] = set()
+
+
+def _warn_plain_auth(settings: SmtpSettings) -> None:
+    """Once per server: the login goes over an unencrypted connection (AUTH PLAIN/LOGIN carry
+    the password in base64, readable by anyone on the path)."""
+    where = (settings.host, settings.port)
+    if where in _warned:
+        return
+    _warned.add(where)
+    print(
+        f"警告 (warning): SMTP 登录未加密 (login over an unencrypted connection) "
+        f"{settings.host}:{settings.port}: 密码以明文传输 (the password crosses the network in "
+        f"clear); 请设置 {ENV_PREFIX}SECURITY=starttls 或 ssl",
+        file=sys.stderr,
+    )
 
 
 #: Without a SIZE the server announces, refuse mails over 20 MB (most providers' limit).

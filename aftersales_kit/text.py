@@ -55,7 +55,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     # sections
     "sec.summary": ("核心指标", "Key figures"),
     "sec.trend": ("趋势", "Trend"),
-    "sec.stages": ("环节拆解与短板", "Stages and short board"),
+    "sec.stages": ("环节拆解与短板", "Stages and bottleneck (短板)"),
     "sec.breakdown": ("场景、类型与原因", "Scenes, types and reasons"),
     "sec.alerts": ("售后服务单预警（即将计入）", "Service-order alerts (about to be counted)"),
     "sec.top100": ("历史服务单预警（时长TOP100）", "History service-order alerts (longest 100)"),
@@ -74,14 +74,21 @@ STRINGS: dict[str, tuple[str, str]] = {
     "kpi.p90": ("P90", "P90"),
     "kpi.counted": ("计入服务单", "Counted service orders"),
     "kpi.over_60h": ("超{hours}占比", "Share over {hours}"),
-    "kpi.first_pass": ("一次性沟通完成率", "One-round communication rate"),
+    "kpi.first_pass": (
+        "一次性沟通完成率",
+        "First-contact resolution rate (一次性沟通完成率)",
+    ),
     "kpi.vs_previous": (
         "较上一周期{delta}（{previous}）",
         "{delta} vs the previous period ({previous})",
     ),
     "kpi.vs_target": ("目标{target}，{gap}", "target {target}, {gap}"),
+    "kpi.vs_line": (
+        "提示线{line}（京东消费者提示条件之一，不是考核目标；星级按同类目商家排名），{gap}",
+        "warning line {line} (one of JD's consumer-warning conditions, not a target; the star is ranked within the category), {gap}",
+    ),
     "kpi.above_target": ("高出{hours}", "{hours} above"),
-    "kpi.below_target": ("低于目标{hours}", "{hours} below"),
+    "kpi.below_target": ("低于{hours}", "{hours} below"),
     "kpi.vs_peers": (
         "本批店铺中位{hours}（其他{n}家）",
         "median of the other stores in this batch {hours} ({n})",
@@ -95,31 +102,44 @@ STRINGS: dict[str, tuple[str, str]] = {
     # consumer warning (three states)
     "risk.label": (
         "消费者提示（交易咨询页面）",
-        "Consumer warning (transaction-consultation page)",
+        "Consumer warning (the store's pre-sale consultation page, 交易咨询页面)",
     ),
     "risk.high": ("已触发", "Triggered"),
+    "risk.high_ours": ("预计已触发", "Probably triggered"),
     "risk.watch": ("无法判断", "Cannot be judged"),
     "risk.ok": ("未触发", "Not triggered"),
     "risk.detail": (
-        "平均时长{mean}／提示线{line}；店铺星级{star}，售后服务星级排名率{aftersales_rank}，交易纠纷星级排名率{dispute_rank}",
-        "mean {mean} / line {line}; store star {star}, after-sales star rank rate {aftersales_rank}, dispute star rank rate {dispute_rank}",
+        "售后服务时长{mean}（{basis}）／提示线{line}；店铺星级{star}，售后服务星级排名率{aftersales_rank}，交易纠纷星级排名率{dispute_rank}",
+        "duration {mean} ({basis}) / line {line}; store star {star}, after-sales star rank rate {aftersales_rank}, dispute star rank rate {dispute_rank}",
     ),
     "risk.not_given": ("未提供", "not given"),
     "risk.explain": (
-        "京东规则：售后服务时长＞{line}，且店铺星级≤{star}、售后服务星级排名率与交易纠纷星级排名率同时≤{rank}时，在交易咨询页面向消费者提示。",
-        "JD's rule: when the mean duration > {line}, the store star ≤ {star} and both the after-sales and the dispute star rank rates ≤ {rank}, consumers see a warning on the transaction-consultation page.",
+        "提示条件（京东2022-12-27公告，以京东现行规则为准）：售后服务时长＞{line}，且店铺星级≤{star}、售后服务星级排名率与交易纠纷星级排名率同时≤{rank}时，京东在交易咨询页面向消费者提示。京东按风向标上的自有数值判断；未提供风向标数值时，本报告按本工具计算的时长推断。提示文案（“此店铺售后时效较长…”）与解除规则（任一条件不再满足时解除）以京东为准。",
+        "The condition (JD's announcement of 2022-12-27; JD's current rules prevail): when the after-sales duration > {line}, the store star ≤ {star} and both the after-sales and the dispute star rank rates ≤ {rank}, JD shows consumers a warning on the store's pre-sale consultation page (交易咨询页面). JD judges on its own 风向标 figures; without them this report infers from the toolkit's own duration. The wording shown to consumers (“此店铺售后时效较长…”) and the lifting rule (lifted once any condition no longer holds) are as JD states them (以京东为准).",
+    ),
+    "risk.rank_note": (
+        "排名率（按提示条件推断）：越低越差——提示条件是两项排名率都≤{rank}，即排在同类目商家的后段；“排名率10%”不是“前10%”。",
+        "Rank rates (inferred from the condition): lower is worse — the warning needs both at or below {rank}, i.e. near the bottom of the category; a rank rate of 10 % is not “top 10 %”.",
     ),
     "risk.triggered": (
-        "已触发：京东在交易咨询页面向消费者提示“此店铺售后时效较长”。平均时长降到{line}以内后提示解除。",
-        "Triggered: JD shows consumers “此店铺售后时效较长” (this store's after-sales service takes long) on the transaction-consultation page. It lifts once the mean is within {line}.",
+        "按风向标时长满足提示条件（已触发）：京东在交易咨询页面向消费者提示（提示文案以京东为准）；任一条件不再满足时解除（以京东为准）。",
+        "By the 风向标 figure the condition holds (triggered): JD shows consumers a warning on the pre-sale consultation page (wording as JD states it); it lifts once any condition no longer holds (以京东为准).",
+    ),
+    "risk.triggered_ours": (
+        "按本工具时长满足提示条件（预计已触发），请在风向标核实。本报告没有风向标的售后服务时长：请店长把风向标上的售后服务时长发给运营录入。",
+        "By this toolkit's duration the condition holds (probably triggered); check it on 风向标. This report has no 风向标 duration: ask the store manager to send the 风向标 figure to operations.",
     ),
     "risk.not_triggered": (
-        "未触发：平均时长、店铺星级与两项星级排名率没有同时满足提示条件。",
-        "Not triggered: the mean, the store star and the two star rank rates do not all meet the condition.",
+        "未触发：店铺星级或星级排名率不满足提示条件。",
+        "Not triggered: the store star or a star rank rate does not meet the condition.",
+    ),
+    "risk.not_triggered_line": (
+        "未触发：{basis}售后服务时长{mean}未超过提示线{line}。",
+        "Not triggered: the duration {mean} ({basis}) is not above the {line} line.",
     ),
     "risk.cannot_judge": (
-        "时长条件成立（平均{mean}超过{line}）；未提供店铺星级或星级排名率，无法判断是否触发。请用--star、--aftersales-rank、--dispute-rank提供（批量时在配置文件的店铺下填写star、aftersales_rank、dispute_rank）。",
-        "The duration condition holds (mean {mean} above {line}); the store star or star rank rates were not given, so the warning cannot be judged. Give them with --star, --aftersales-rank and --dispute-rank (for a batch: the keys star, aftersales_rank and dispute_rank of each store in the configuration).",
+        "时长条件成立（{basis}售后服务时长{mean}超过{line}）；未提供店铺星级或星级排名率，无法判断是否触发。请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率（以及售后服务时长）发给运营录入。",
+        "The duration condition holds ({mean}, {basis}, above {line}); the store star or star rank rates were not given, so the warning cannot be judged. Ask the store manager to send the store star, the after-sales and the dispute star rank rates (and the duration) shown on 风向标 to operations.",
     ),
     # charts
     "chart.date": ("日期", "Date"),
@@ -155,20 +175,26 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     # stages
     "stages.short_board": (
-        "短板：<b>{scene}</b>的<b>{stage}</b>环节，超出目标的时长中{share}来自这里（{hours}，其中商家可控{controllable}）。",
-        "Short board: the <b>{stage}</b> stage of <b>{scene}</b> accounts for {share} of the hours above target ({hours}; {controllable} controllable by you).",
+        "短板：<b>{scene}</b>的<b>{stage}</b>环节，服务单超出{line}的时长中{share}来自这里（{hours}，其中商家可控{controllable}）。",
+        "Bottleneck (短板): the <b>{stage}</b> stage of <b>{scene}</b> accounts for {share} of the hours orders spent over the {line} ({hours}; {controllable} controllable by you).",
     ),
     "stages.controllable_board": (
         "商家可控部分最大的是<b>{scene}</b>的<b>{stage}</b>环节（可控超出{controllable}），建议优先改进。",
-        "The largest part you control is the <b>{stage}</b> stage of <b>{scene}</b> ({controllable} above target): start there.",
+        "The largest part you control is the <b>{stage}</b> stage of <b>{scene}</b> ({controllable} over the line): start there.",
     ),
     "stages.no_short_board": (
-        "平均时长未超过目标{target}，没有明显短板。",
-        "The mean is within the target of {target}; no short board stands out.",
+        "没有服务单超过{line}，没有明显短板。",
+        "No service order is over the {line}; no bottleneck (短板) stands out.",
     ),
+    "stages.line.warning": ("提示线{hours}", "{hours} warning line"),
+    "stages.line.target": ("目标{hours}", "{hours} target"),
     "stages.means": ("各环节平均时长：{items}", "Mean hours per stage: {items}"),
     "stages.controllable": ("可控", "controllable"),
     "stages.uncontrollable": ("不可控", "not controllable"),
+    "stages.inbound_unmeasured": (
+        "—（无签收时间，并入上一环节）",
+        "— (no sign time: part of the stage before)",
+    ),
     "stages.checkpoints": (
         "本数据含有的时间节点：{present}。",
         "Checkpoints in this data: {present}.",
@@ -191,7 +217,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.over_60h_share": ("超60小时占比", "Over 60 h"),
     "col.audit": ("审核均值", "Audit mean"),
     "col.transit": ("逆向物流均值", "Reverse logistics mean"),
-    "col.excess_hours": ("超目标小时", "Hours above target"),
+    "col.excess_hours": ("超出小时", "Hours over the line"),
     "col.rule": ("预警规则", "Rule"),
     "col.threshold": ("阈值", "Threshold"),
     "col.rank": ("排名", "Rank"),
@@ -203,9 +229,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.hours": ("时长", "Hours"),
     "col.status": ("状态", "Status"),
     "col.elapsed": ("已耗时", "Elapsed"),
-    "col.to_breach": ("距超时", "Hours left"),
-    "col.breached": ("已超时", "already over"),
+    "col.to_breach": ("距预警线", "Hours left"),
+    "col.breached": ("超预警线", "past the line"),
     "col.customer": ("客户", "Customer"),
+    "col.return_method": ("返回方式", "Return method"),
+    "col.waybill": ("运单号", "Waybill"),
+    "col.carrier": ("快递公司", "Carrier"),
     "col.phone": ("电话", "Phone"),
     "col.stages": (
         "审核 / 寄回 / 运输 / 入库 / 处理",
@@ -227,7 +256,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "col.cause": ("可能原因", "Likely cause"),
     "col.order_class": ("服务单类型", "Class"),
     "col.audit_mean": ("平均审核时长", "Mean audit time"),
-    "col.first_pass": ("一次性沟通完成率", "One-round rate"),
+    "col.first_pass": ("一次性沟通完成率", "First-contact resolution rate"),
     "col.sop": ("SOP要点", "SOP prompt"),
     "col.effect": ("对明天均值的影响", "Effect on tomorrow's mean"),
     "col.move": ("变动", "Move"),
@@ -251,6 +280,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "需要物流数据：{rules}。数据中没有{columns}，这些预警无法计算（不是0）。",
         "Needs logistics data: {rules}. The data has no {columns}, so these alerts cannot be computed (they are not 0).",
     ),
+    "alerts.needs_no_columns": (
+        "需要物流数据：{rules}。这些预警无法计算（不是0）。",
+        "Needs logistics data: {rules}. These alerts cannot be computed (they are not 0).",
+    ),
     "alerts.unavailable": ("需要物流数据", "needs logistics data"),
     # service-order alerts (open orders)
     "open.title": (
@@ -259,10 +292,20 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "open.none": ("当前没有即将计入的预警服务单。", "No open service order is at risk right now."),
     "open.summary": (
-        "未完结的预警服务单{n}单：已超时{over}单（立即处理），{soon}单将在{horizon}内超时，{long}单已超60小时（完结后拉高均值，不是超时）；下表显示最紧急的{shown}单。",
-        "{n} {n:open service order|open service orders} at risk: {over} already over a limit (act now), {soon} breach within {horizon}, {long} over 60 h (they pull the mean up when they close; not a deadline); the {shown} most urgent are shown.",
+        "未完结服务单{n}单：超预警线{over}单（立即处理），{soon}单将在{horizon}内到预警线，另有{later}单{horizon}后到期，{no_line}单当前环节无预警线，{not_counted}单不计入考核；其中{long}单已超60小时提示线（完结后拉高均值，不是截止时间）。下表显示最紧急的{shown}单，状态以导出时为准。",
+        "{n} open service {n:order|orders}: {over} past a warning line (act now), {soon} reach one within {horizon}, {later} more due after {horizon}, {no_line} in a stage without a line, {not_counted} that will not count; {long} of them over the 60 h line (they pull the mean up when they close; not a deadline). The {shown} most urgent are shown; statuses are as of the export.",
     ),
-    "open.over": ("已超时{hours}", "over by {hours}"),
+    "open.as_of_export": ("状态以导出时为准。", "Statuses are as of the export."),
+    "actions.heading": (
+        "店铺{store}未完结服务单（截至{as_of}），按团队",
+        "Store {store}: open service orders as of {as_of}, per team",
+    ),
+    "open.not_counted": ("不计入考核", "not counted"),
+    "open.dispute": ("纠纷风险", "dispute risk"),
+    "open.long": ("超60小时（拉高均值）", "over 60 h (pulls the mean up)"),
+    "open.no_line": ("无预警线", "no line"),
+    "open.no_inbound_time": ("无收货时间，无法计算", "no receipt time, cannot compute"),
+    "open.over": ("超预警线{hours}", "past the line by {hours}"),
     "open.left": ("剩{hours}", "{hours} left"),
     "open.line_in": ("{hours}后超60小时", "passes 60 h in {hours}"),
     # TOP100
@@ -272,13 +315,25 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     # heatmap
     "heatmap.peak": (
-        "申请高峰在{hours}。建议在这些时段集中安排审核人力，并在高峰后2小时内清空待审核服务单。",
-        "Applications peak at {hours}. Staff audits in these hours and clear the audit queue within 2 hours after the peak.",
+        "申请最多的时段：{hours}（一周各天合计）。",
+        "Most applications arrive at {hours} (all weekdays together).",
+    ),
+    "heatmap.staffing_night": (
+        "按申请时段（一周各天合计，只看申请≥{min}单的时段）：{slow_hours}申请的审核中位数为{slow}，{fast_hours}申请的为{fast}——夜间申请要等到第二天早班。建议用售后自动化（SA）为重复性审核设置自动审核规则，或让早班第一件事清空夜间积压。",
+        "By hour of application (all weekdays together, hours with at least {min} applications only): applications at {slow_hours} wait a median {slow} for audit, those at {fast_hours} {fast} — night applications wait for the morning shift. Set SA 自动审核 rules for repetitive audits, or have the morning shift clear the night backlog first.",
+    ),
+    "heatmap.staffing_hours": (
+        "按申请时段（一周各天合计，只看申请≥{min}单的时段）：{slow_hours}申请的审核中位数最高（{slow}），{fast_hours}最低（{fast}）。在审核慢的时段补充审核人力或设置自动审核规则。",
+        "By hour of application (all weekdays together, hours with at least {min} applications only): audits are slowest for applications at {slow_hours} (median {slow}) and fastest at {fast_hours} ({fast}). Add audit staff or SA 自动审核 rules for the slow hours.",
+    ),
+    "heatmap.staffing_few": (
+        "没有申请≥{min}单的时段，申请量太少，无法按时段给出排班建议。",
+        "No hour of the day has {min} applications or more: too few to advise on staffing by hour.",
     ),
     "heatmap.no_peak": ("申请时段分布较均匀。", "Applications are spread evenly."),
     "heatmap.first_pass": (
         "一次性沟通完成率{rate}（没有转入待客户反馈的服务单占比）。",
-        "One-round communication rate {rate} (service orders never sent back to the customer for feedback).",
+        "First-contact resolution rate (一次性沟通完成率) {rate} (service orders never sent back to the customer for feedback).",
     ),
     # improvement estimates
     "whatif.actual": ("当前实际", "Actual"),
@@ -289,10 +344,21 @@ STRINGS: dict[str, tuple[str, str]] = {
         "最有效的一项：{scenario}，平均时长可降至{mean}（{delta}）。",
         "Biggest lever: {scenario}; the mean would drop to {mean} ({delta}).",
     ),
-    "whatif.refund_at_audit": ("{scene}审核时即退款", "{scene} refunded at audit"),
-    "whatif.refund": (
-        "闪电退款／极速审核：若{scene}的服务单在审核时即退款（货物寄回之前停止计时），平均时长为{mean}（{delta}）。",
-        "闪电退款 / 极速审核 (lightning refund / express audit): if {scene} service orders were refunded at audit (the clock stops before the goods travel), the mean would be {mean} ({delta}).",
+    "whatif.flash_refund_at_pickup": (
+        "闪电退款上限：上门取件退货在取件时停止计时",
+        "Flash Refund (闪电退款) upper bound: pickup returns stop at pickup",
+    ),
+    "whatif.flash": (
+        "闪电退款（京东对符合条件的订单先行退款；公开说法：快递揽收后退款；资格、适用的返回方式和是否需开通以京东规则为准）：若{n}单有取件时间的上门取件退货都在取件时停止计时，平均时长最多降到{mean}（{delta}）。这是上限，假设这些退货全部适用；客户自行寄回的退货不适用。",
+        "Flash Refund (闪电退款: JD refunds eligible orders in advance, publicly said to be once the carrier picks the parcel up; eligibility, return methods and whether you must enable it are JD's to decide): if all {n} pickup returns with a pickup time stopped their clock at pickup, the mean would drop to at most {mean} ({delta}). This is an upper bound assuming every one of them qualifies; returns the customer ships are not covered.",
+    ),
+    "whatif.flash_dropped.no_flash_rows": (
+        "闪电退款测算未列出：数据中没有可核对的闪退服务单（同时有取件时间和商家首次处理时间），无法确认闪电退款在取件时停止计时。",
+        "No Flash Refund (闪电退款) estimate: the data has no 闪退 service order with both a pickup and a first-processing time, so it cannot confirm that a Flash Refund stops the clock at pickup.",
+    ),
+    "whatif.flash_dropped.not_at_pickup": (
+        "闪电退款测算未列出：数据中有取件时间的闪退服务单{rows}单，只有{at_pickup}单的商家首次处理时间在取件时间1小时以内，不支持“取件时停止计时”的假设。",
+        "No Flash Refund (闪电退款) estimate: of the data's {rows} 闪退 service orders with a pickup time, only {at_pickup} had their first processing within 1 hour of the pickup, which does not support “the clock stops at pickup”.",
     ),
     # suggestions
     "suggestions.none": (
@@ -314,7 +380,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "method.clock": (
         "取消、拒绝、直赔、补发的服务单以商家首次审核为终点；闪电退款、线下换新、返修换新、退货、换货、维修、仅退款等以商家首次处理为终点。待客户反馈时间累计计算不剔除；京东介入时长扣除。",
-        "Cancelled, rejected, direct-compensation (直赔) and re-shipment (补发) service orders stop at the merchant's first audit; all others (lightning refund, offline replacement, repair replacement, return, exchange, repair, refund only …) at the first processing. Customer-feedback time is not paused; JD intervention time is subtracted.",
+        "Cancelled, rejected, direct-compensation (直赔) and re-shipment (补发) service orders stop at the merchant's first audit; all others (Flash Refund, door-to-door / offline replacement, repair replacement, return, exchange, repair, refund only …) at the first processing. Customer-feedback time is not paused; JD intervention time is subtracted.",
     ),
     "method.thresholds": ("预警阈值：{items}", "Alert thresholds: {items}"),
     "method.holidays": (
@@ -332,8 +398,12 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Exempt in this period (applied in a holiday): {n} {n:service order|service orders}.",
     ),
     "method.target": (
-        "目标时长{target}；消费者提示线{line}。",
-        "Target {target}; consumer-warning line {line}.",
+        "目标时长{target}（用户设定）；消费者提示线{line}（提示条件之一，不是京东考核目标）。短板与超出时长按超出目标计算。",
+        "Target {target} (set by the user); consumer-warning line {line} (one of the warning conditions, not a JD target). The bottleneck (短板) and the excess hours are measured over the target.",
+    ),
+    "method.line": (
+        "消费者提示线{line}：京东消费者提示条件之一，不是考核目标（60小时以下的店铺仍可能排在同类目商家的后20%）。短板与超出时长按超出提示线计算；可在规则文件中设定自己的目标（target_hours）。",
+        "Consumer-warning line {line}: one of JD's warning conditions, not a target (a store under 60 h can still rank in its peers' bottom 20 %). The bottleneck (短板) and the excess hours are measured over this line; set your own target (target_hours) in the rules file.",
     ),
     "method.as_of": (
         "未完结服务单的已耗时按报告时间{as_of}计算。",
@@ -345,6 +415,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "the merchant article (JD after-sales duration)",
     ),
     "method.source.restatement": ("公开转述的京东规则", "a public restatement of JD's rules"),
+    "method.source.announcement": (
+        "京东2022-12-27公告（以京东现行规则为准）",
+        "JD's announcement of 2022-12-27 (JD's current rules prevail)",
+    ),
     "method.source.toolkit": (
         "本工具的理解（京东未明确）",
         "the toolkit's own reading (JD does not say)",
@@ -374,6 +448,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Unparseable rows dropped (all files loaded)",
     ),
     "dq.load_warnings": ("读取时的警告（全部导入文件）", "Load warnings (all files loaded)"),
+    "dq.load_warning": ("读取时：{kind}（全部导入文件）", "Load: {kind} (all files loaded)"),
     "dq.unknown_values": (
         "京东未列出的取值（已保留，按“其他”规则计时）",
         "Values JD does not list (kept; timed by the scene table's otherwise rule)",
@@ -401,26 +476,35 @@ STRINGS: dict[str, tuple[str, str]] = {
         "The largest change: service order {service_id} ({hours}) enters, moving the mean by {effect}.",
     ),
     "tomorrow.none": ("明天没有服务单移出或计入。", "No service order leaves or enters tomorrow."),
+    "tomorrow.not_today": (
+        "不含今天完结的服务单（尚未在数据中）。",
+        "Service orders completed today are not included (they are not in the data yet).",
+    ),
+    "tomorrow.if_closed": (
+        "若今天完结已超{line}的{n}单未完结服务单（按当前已耗时计），明天的平均时长将为{mean}。",
+        "If the {n} open {n:service order|service orders} already over {line} closed today (at their elapsed hours), tomorrow's mean would be {mean}.",
+    ),
     "tomorrow.move.out_of_window": ("移出周期", "leaves the period"),
     "tomorrow.move.apply_too_old": ("申请超180天", "past the 180-day limit"),
     "tomorrow.move.enters": ("新计入", "enters"),
     # action lists per team
-    "team.customer_service": (
-        "客服（待审核／待客户反馈）",
-        "Customer service (awaiting audit / customer)",
+    "team.cs": (
+        "客服（审核／客户反馈／退款／提醒寄回／服务商上门）",
+        "Customer service (audit / customer feedback / refunds / ship reminders / technicians)",
     ),
     "team.logistics": (
-        "物流（未取件／超3天未到仓）",
-        "Logistics (no pickup / not arrived after 3 days)",
+        "物流（上门取件／查件催快递）",
+        "Logistics (pickups / tracking and chasing parcels)",
     ),
     "team.warehouse": (
-        "仓库（未验收入库／入库未处理）",
-        "Warehouse (not booked in / not processed)",
+        "仓库（收货入库／处理／换新发货）",
+        "Warehouse (receiving / processing / sending replacements)",
     ),
     "team.none": ("该团队当前没有需要处理的服务单。", "Nothing for this team right now."),
+    "team.more": ("另有{n}单，见行动清单xlsx。", "{n} more in the action-list xlsx."),
     "team.note": (
-        "每个团队：已超时或将在{horizon}内超时的未完结服务单，最紧急的在前。完整清单见行动清单xlsx。",
-        "Per team: open service orders already over a limit or breaching within {horizon}, most urgent first. The full lists are in the action-list xlsx.",
+        "每个团队的全部未完结服务单，超预警线或最先到期的在前（{horizon}内到期的为重点）；不计入考核的仍列出并注明。状态以导出时为准。完整清单见行动清单xlsx。",
+        "Every open service order per team, those past a warning line or due soonest first (due within {horizon}: the focus); orders that will not count stay listed, marked. Statuses are as of the export. The full lists are in the action-list xlsx.",
     ),
     # service-order classes
     "classes.note": (
@@ -465,16 +549,16 @@ STRINGS: dict[str, tuple[str, str]] = {
         "JD intervention: time JD subtracts that the export does not show",
     ),
     "published.cause.before_refresh": (
-        "数据在每天9点风向标更新之前下载，比风向标少一天",
-        "data downloaded before 风向标's 9:00 refresh is a day behind",
+        "风向标按天更新（T−1）：数据下载时间与风向标的更新可能相差一天",
+        "风向标 updates daily (T−1): the download and 风向标's figure may be a day apart",
     ),
     "published.cause.missing_orders": (
         "下载的数据缺少部分服务单（数据截至{until}）",
         "service orders missing from the download (data until {until})",
     ),
     "published.none": (
-        "未提供风向标数值；用--published-hours提供后可与风向标核对。",
-        "No 风向标 figure given; pass --published-hours to reconcile with it.",
+        "未提供风向标数值：请店长把风向标上的售后服务时长发给运营录入，即可与风向标核对。",
+        "No 风向标 figure given: ask the store manager to send the duration shown on 风向标 to operations to reconcile with it.",
     ),
     # next actions of open service orders
     "action.audit": (
@@ -482,32 +566,49 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Audit it (one round, per the class SOP)",
     ),
     "action.chase_customer": (
-        "联系客户补齐信息，尽快完成审核",
-        "Call the customer for what is missing and finish the audit",
+        "跟进客户反馈，补齐信息后尽快审核",
+        "Follow up the customer's feedback and finish the audit",
     ),
-    "action.book_pickup": (
-        "预约上门取件／提醒客户寄回",
-        "Book the pickup / remind the customer to ship",
+    "action.confirm_refund": (
+        "等待用户确认／核实退款到账",
+        "Wait for the customer's confirmation / check the refund arrived",
     ),
-    "action.chase_carrier": ("催促快递、核实包裹去向", "Chase the carrier and locate the parcel"),
-    "action.book_in": (
-        "通知仓库查找包裹并验收入库",
-        "Tell the warehouse to find the parcel and book it in",
+    "action.chase_technician": (
+        "催服务商上门／确认上门时间",
+        "Chase the service provider / confirm the visit time",
     ),
-    "action.send_replacement": (
-        "发出新品（上门换新／线下换新）",
-        "Send the new item (replacement)",
+    "action.process_goods": (
+        "货已收到：立即处理（退款／换新发货）",
+        "Goods received: process now (refund / send the replacement)",
     ),
-    "action.start_repair": (
-        "登记首次处理（开始维修即停止计时）",
-        "Record the first processing (starting the repair stops the clock)",
-    ),
-    "action.ship_exchange": (
-        "发出换货（可用换货占库存）",
-        "Ship the exchange (reserve stock with 换货占库存)",
+    "action.process_repair": (
+        "维修件已收到：安排检测／送修，按实际进度处理（勿提前登记处理结果）",
+        "Repair received: arrange inspection / repair and record progress as it happens (never record a result early)",
     ),
     "action.refund": ("退款", "Refund"),
-    "action.process": ("完成首次处理", "Do the first processing"),
+    "action.send_replacement": (
+        "安排换新发货／上门换新",
+        "Send the replacement / replace at the door",
+    ),
+    "action.book_in": (
+        "通知仓库验收入库",
+        "Tell the warehouse to inspect and book it in",
+    ),
+    "action.chase_carrier": ("催快递、核实包裹去向", "Chase the carrier and locate the parcel"),
+    "action.track_waybill": (
+        "按运单号查物流、催快递",
+        "Track the waybill and chase the carrier",
+    ),
+    "action.remind_customer_ship": ("提醒客户寄回", "Remind the customer to ship it back"),
+    "action.book_pickup": ("预约／催促上门取件", "Book / chase the pickup"),
+    "action.confirm_return_method": (
+        "联系客户确认寄回方式",
+        "Ask the customer how the item comes back",
+    ),
+    "action.verify_status": (
+        "核实服务单状态（状态不在京东已知列表中）",
+        "Check the order's status (not one JD lists)",
+    ),
     # email (deliver.py)
     "mail.subject": (
         "【售后时长诊断】{store} {start}~{end} 平均 {mean} {delta}",
@@ -525,32 +626,37 @@ STRINGS: dict[str, tuple[str, str]] = {
     "mail.vs_prev": ("较上一周期{delta}", "vs the previous period {delta}"),
     "mail.counted": ("计入{n}单", "{n} {n:service order|service orders} counted"),
     "mail.target": ("目标{target}", "target {target}"),
+    "mail.line": ("提示线{line}（不是考核目标）", "warning line {line} (not a target)"),
     "mail.peer": ("本批店铺中位{peer}", "median of this batch {peer}"),
     "mail.short_board": ("短板", "Short board"),
     "mail.short_board_text": (
-        "超出目标{target}的时长主要来自「{scene}·{stage}」：超出{excess}，占全部超出部分的{share}（其中商家可控{controllable}）。",
-        "Hours above the {target} target come mostly from {scene} · {stage}: {excess} above target, {share} of the total excess ({controllable} controllable).",
+        "服务单超出{target}的时长主要来自「{scene}·{stage}」：超出{excess}，占全部超出部分的{share}（其中商家可控{controllable}）。",
+        "Hours orders spent over the {target} come mostly from {scene} · {stage}: {excess}, {share} of the total ({controllable} controllable).",
     ),
     "mail.controllable_text": (
         "商家可控部分最大的是「{scene}·{stage}」（可控超出{controllable}），建议优先改进。",
-        "The largest part you control is {scene} · {stage} ({controllable} above target): start there.",
+        "The largest part you control is {scene} · {stage} ({controllable} over the line): start there.",
     ),
     "mail.no_short_board": (
-        "本周期平均时长未超出目标{target}，没有明显短板。",
-        "The mean is within the {target} target; no short board this period.",
+        "本周期没有服务单超出{target}，没有明显短板。",
+        "No service order is over the {target}; no bottleneck (短板) this period.",
     ),
     "mail.open_risk": (
-        "售后服务单预警（即将计入）：{n}单（其中已超时{breached}单），明细见附件行动清单。",
-        "Service-order alerts (about to be counted): {n} ({breached} already over a limit); see the action-list attachment.",
+        "未完结服务单：{n}单（其中超预警线{breached}单），明细见附件行动清单（状态以导出时为准）。",
+        "Open service orders: {n} ({breached} past a warning line); see the action-list attachment (statuses as of the export).",
     ),
     "mail.findings": ("主要发现与建议", "Findings and suggestions"),
     "mail.warning_high": (
-        "消费者提示：已触发——平均时长{mean}超过{line}，且星级与两项星级排名率满足条件，交易咨询页面显示“此店铺售后时效较长”。",
-        "Consumer warning: TRIGGERED — mean {mean} above {line} with the star and both star rank rates in range; the transaction-consultation page shows “此店铺售后时效较长”.",
+        "消费者提示：按风向标时长{mean}（超过{line}），店铺星级与两项星级排名率满足提示条件（已触发，以京东为准）。",
+        "Consumer warning: by the 风向标 duration {mean} (above {line}) the store star and both star rank rates meet the condition (triggered; as JD states it).",
+    ),
+    "mail.warning_high_ours": (
+        "消费者提示：按本工具时长{mean}（超过{line}）满足提示条件（预计已触发），请在风向标核实，并把风向标上的售后服务时长发给运营。",
+        "Consumer warning: by this toolkit's duration {mean} (above {line}) the condition holds (probably triggered); check it on 风向标 and send the 风向标 duration to operations.",
     ),
     "mail.warning_watch": (
-        "消费者提示：时长条件成立（平均{mean}超过{line}）；未提供星级／星级排名率，无法判断是否触发。",
-        "Consumer warning: the duration condition holds (mean {mean} above {line}); star / star rank rates not given, so it cannot be judged.",
+        "消费者提示：时长条件成立（{basis}时长{mean}超过{line}）；星级／星级排名率未提供，无法判断。请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营。",
+        "Consumer warning: the duration condition holds ({mean}, {basis}, above {line}); star / star rank rates not given, so it cannot be judged. Please send the store star and the two star rank rates shown on 风向标 to operations.",
     ),
     "mail.chart_trend": ("每日平均售后时长（小时）", "Daily mean after-sales hours"),
     "mail.chart_scene": ("各场景环节耗时构成（小时）", "Stage hours by scene"),
@@ -585,15 +691,15 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Charts are shown in the HTML version of this email.",
     ),
     "mail.tomorrow": (
-        "明天：预计平均{mean}（{delta}），移出{leaving}单、新计入{entering}单。",
-        "Tomorrow: projected mean {mean} ({delta}); {leaving} leave, {entering} enter.",
+        "明天：预计平均{mean}（{delta}），移出{leaving}单、新计入{entering}单（不含今天完结的服务单，尚未在数据中）。",
+        "Tomorrow: projected mean {mean} ({delta}); {leaving} leave, {entering} enter (service orders completed today are not in the data yet).",
     ),
     # portfolio overview (portfolio.py)
     "pf.title": ("多店铺售后时长总览", "After-sales duration portfolio"),
     "pf.all_stores": ("全部店铺", "All stores"),
     "pf.headline": (
-        "共{n}家店铺；{high}家已触发消费者提示，{watch}家时长条件成立但无法判断；{open}个未完结服务单有超时风险。",
-        "{n} {n:store|stores}; {high} with the consumer warning triggered, {watch} where the duration condition holds but it cannot be judged; {open} {open:open service order|open service orders} at risk.",
+        "共{n}家店铺；{high}家满足消费者提示条件，{watch}家时长条件成立但无法判断；{open}个未完结服务单将计入考核（状态以导出时为准）。",
+        "{n} {n:store|stores}; {high} meeting the consumer-warning condition, {watch} where the duration condition holds but it cannot be judged; {open} {open:open service order|open service orders} that will count (statuses as of the export).",
     ),
     "pf.sec.ranking": (
         "店铺排名（平均售后时长，从长到短）",
@@ -601,7 +707,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "pf.sec.distribution": ("店铺平均时长分布", "Distribution of store means"),
     "pf.sec.warning": ("消费者提示", "Consumer warning"),
-    "pf.sec.short_boards": ("最常见的短板", "Most common short boards"),
+    "pf.sec.short_boards": ("最常见的短板", "Most common bottlenecks (短板)"),
     "pf.sec.open": (
         "各店铺售后服务单预警（即将计入）",
         "Service-order alerts per store (about to be counted)",
@@ -613,17 +719,17 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pf.col.change": ("变化", "Change"),
     "pf.col.counted": ("计入服务单", "Counted"),
     "pf.col.over": ("超60小时占比", "Over 60 h"),
-    "pf.col.short_board": ("短板", "Short board"),
+    "pf.col.short_board": ("短板", "Bottleneck (短板)"),
     "pf.col.level": ("消费者提示", "Consumer warning"),
     "pf.col.scene": ("场景", "Scene"),
     "pf.col.stage": ("环节", "Stage"),
     "pf.col.stores": ("店铺数", "Stores"),
-    "pf.col.excess": ("超目标小时合计", "Excess hours"),
-    "pf.col.open": ("预警服务单", "At risk"),
-    "pf.col.breached": ("已超时", "Already over"),
+    "pf.col.excess": ("超出小时合计", "Excess hours"),
+    "pf.col.open": ("未完结服务单", "Open orders"),
+    "pf.col.breached": ("超预警线", "Past a line"),
     "pf.col.report": ("报告", "Report"),
     "pf.open_report": ("查看报告", "Open report"),
-    "pf.level.high": ("已触发", "Triggered"),
+    "pf.level.high": ("已触发／预计已触发", "Triggered / probably"),
     "pf.level.watch": ("无法判断", "Cannot judge"),
     "pf.level.ok": ("未触发", "Not triggered"),
     "pf.chart.stores": ("店铺数", "Stores"),
@@ -633,7 +739,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "没有店铺触发消费者提示或需要判断。",
         "No store has the warning triggered or undetermined.",
     ),
-    "pf.none.short_boards": ("没有店铺超过目标时长。", "No store is above its target."),
+    "pf.none.short_boards": (
+        "没有店铺有超出提示线的服务单。",
+        "No store has orders over the line.",
+    ),
     "pf.none.open": ("没有即将计入的预警服务单。", "No open service orders at risk."),
     "pf.footer": (
         "每家店铺的数字来自其报告的诊断结果；点击店铺名打开报告。",
@@ -646,10 +755,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Diagnosis {store_name} ({store_id}) {start} — {end}: {counted} {counted:order|orders} counted, mean {mean}",
     ),
     "api.short_board": (
-        "短板：{scene} · {stage}，超目标{excess}",
-        "Short board: {scene} · {stage}, {excess} over target",
+        "短板：{scene} · {stage}，超出{excess}",
+        "Bottleneck (短板): {scene} · {stage}, {excess} over the line",
     ),
-    "api.no_short_board": ("没有超目标的环节。", "No stage is over the target."),
+    "api.no_short_board": ("没有超出提示线的环节。", "No stage is over the line."),
     "api.findings": ("主要发现", "Top findings"),
     "api.frames": ("数据表（在笔记本中直接取用）", "Frames (use them directly in the notebook)"),
     "api.frame.orders": ("每单明细：每个数字的来源", "every order: where each number comes from"),
@@ -681,27 +790,37 @@ STRINGS: dict[str, tuple[str, str]] = {
     "push.above": ("高出 {hours}", "{hours} above"),
     "push.below": ("低于 {hours}", "{hours} below"),
     "push.no_mean": ("本周期没有计入的服务单", "No service order counted in this period"),
-    "push.tomorrow": ("明天预计 {mean}（{delta}）", "Tomorrow projected {mean} ({delta})"),
+    "push.tomorrow": (
+        "明天预计 {mean}（{delta}，不含今天完结的服务单）",
+        "Tomorrow projected {mean} ({delta}; today's completions not in the data yet)",
+    ),
     "push.warning.triggered": (
-        "消费者提示：**已触发**，交易咨询页面显示“此店铺售后时效较长”",
-        "Consumer warning: **triggered**, the consultation page shows “此店铺售后时效较长”",
+        "消费者提示：按风向标数值**已触发**（以京东为准）",
+        "Consumer warning: **triggered** by the 风向标 figures (as JD states it)",
+    ),
+    "push.warning.triggered_ours": (
+        "消费者提示：按本工具时长**预计已触发**，请在风向标核实，并把风向标上的售后服务时长发给运营",
+        "Consumer warning: **probably triggered** by this toolkit's duration; check 风向标 and send its duration to operations",
     ),
     "push.warning.cannot_judge": (
-        "消费者提示：时长超过提示线，星级/排名率未提供，无法判断",
-        "Consumer warning: over the line; star / rank rates not given, cannot judge",
+        "消费者提示：时长超过提示线，星级/排名率未提供，无法判断；请把风向标上的星级和两项排名率发给运营",
+        "Consumer warning: over the line; star / rank rates not given, cannot judge; please send the 风向标 star and rank rates to operations",
     ),
     "push.warning.not_triggered": ("消费者提示：未触发", "Consumer warning: not triggered"),
     "push.teams": (
-        "**各团队**（已超时 / {horizon}内将超时）",
-        "**Teams** (over / due within {horizon})",
+        "**各团队**（超预警线 / {horizon}内到期）",
+        "**Teams** (past a line / due within {horizon})",
     ),
     "push.team": (
-        "- {team}：已超时 {over} 单，将超时 {soon} 单",
+        "- {team}：超预警线 {over} 单，即将到期 {soon} 单",
         "- {team}: {over} {over:order|orders} over, {soon} due",
     ),
     "push.urgent": ("**最紧急的服务单**", "**Most urgent service orders**"),
     "push.urgent_row": ("- {service_id}（{team}，{left}）", "- {service_id} ({team}, {left})"),
-    "push.nothing_due": ("当前没有已超时或即将超时的服务单", "No open service order over or due"),
+    "push.nothing_due": (
+        "当前没有超预警线或即将到期的服务单（状态以导出时为准）",
+        "No open service order past a line or due (statuses as of the export)",
+    ),
     "push.link": ("[查看完整报告]({url})", "[Open the full report]({url})"),
     "push.estate.title": ("售后时长日报 · 全部店铺", "After-sales daily · all stores"),
     "push.estate.heading": (
@@ -709,16 +828,16 @@ STRINGS: dict[str, tuple[str, str]] = {
         "### After-sales daily · all stores ({n})",
     ),
     "push.estate.counts": (
-        "超提示线 {over_line} 家；消费者提示已触发 {triggered} 家、无法判断 {cannot_judge} 家",
-        "{over_line} {over_line:store|stores} over the warning line; consumer warning triggered in {triggered}, cannot be judged in {cannot_judge}",
+        "超提示线 {over_line} 家；满足消费者提示条件 {triggered} 家、无法判断 {cannot_judge} 家",
+        "{over_line} {over_line:store|stores} over the warning line; consumer-warning condition met in {triggered}, cannot be judged in {cannot_judge}",
     ),
     "push.estate.open": (
-        "未完结服务单：已超时 {over} 单，{horizon}内将超时 {soon} 单",
+        "未完结服务单：超预警线 {over} 单，{horizon}内到期 {soon} 单",
         "Open service orders: {over} over a limit, {soon} due within {horizon}",
     ),
     "push.estate.worst": ("**平均时长最高的店铺**", "**Stores with the highest mean**"),
     "push.estate.row": (
-        "- {store}：{mean}（{delta}），明天 {tomorrow}，已超时 {over} 单",
+        "- {store}：{mean}（{delta}），明天 {tomorrow}，超预警线 {over} 单",
         "- {store}: {mean} ({delta}), tomorrow {tomorrow}, {over} {over:order|orders} over",
     ),
     "push.estate.more": ("- …另有 {n} 家", "- … {n} more {n:store|stores}"),
@@ -808,6 +927,7 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("xlsx", "scene"): ("场景", "Scene"),
     ("xlsx", "service_type"): ("服务类型", "Service type"),
     ("xlsx", "reason"): ("申请原因", "Reason"),
+    ("xlsx", "move"): ("变动", "Move"),
     ("xlsx", "status"): ("服务单状态", "Status"),
     ("xlsx", "sku_name"): ("商品名称", "Product"),
     ("xlsx", "apply_time"): ("申请时间", "Applied"),
@@ -817,8 +937,19 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("xlsx", "stage"): ("当前环节", "Stage"),
     ("xlsx", "rule"): ("预警规则", "Rule"),
     ("xlsx", "rules"): ("触发规则", "Rules broken"),
-    ("xlsx", "breached"): ("已超时", "Breached"),
-    ("xlsx", "hours_to_breach"): ("距超时(小时)", "Hours to breach"),
+    ("xlsx", "breached"): ("超预警线", "Past the line"),
+    ("xlsx", "hours_to_breach"): (
+        "距预警线(小时，负数为已超出)",
+        "Hours left (negative: past the line)",
+    ),
+    ("xlsx", "due_at"): ("到期时间", "Due at"),
+    ("xlsx", "over_60h"): ("已超60小时提示线", "Over the 60 h line"),
+    ("xlsx", "will_count"): ("计入考核", "Will count"),
+    ("xlsx", "dispute_risk"): ("纠纷风险", "Dispute risk"),
+    ("xlsx", "return_method"): ("返回方式", "Return method"),
+    ("xlsx", "waybill_no"): ("运单号", "Waybill"),
+    ("xlsx", "carrier"): ("快递公司", "Carrier"),
+    ("xlsx", "stage_return_transit"): ("寄回及运输(小时)", "Return & transit h"),
     ("xlsx", "projected_mean_delta"): ("预计拉高均值(小时)", "Projected mean delta (h)"),
     ("xlsx", "stage_audit"): ("审核(小时)", "Audit h"),
     ("xlsx", "stage_return_ship"): ("取件/寄回(小时)", "Return ship h"),
@@ -847,14 +978,22 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("column", "process_result"): ("处理结果", "Processing result"),
     ("stage", "audit"): ("审核", "Audit"),
     ("stage", "return_ship"): ("取件/寄回", "Pickup / ship back"),
+    ("stage", "return_transit"): (
+        "寄回及运输（导出无法拆分）",
+        "Return shipping & transit (not separable in the export)",
+    ),
     ("stage", "transit"): ("逆向物流", "Reverse logistics"),
     ("stage", "inbound"): ("签收→验收入库", "Sign → inspection & inbound"),
     ("stage", "process"): ("处理", "Processing"),
     ("stage", "intervention"): ("京东介入（扣除）", "JD intervention (subtracted)"),
     ("scene", "取消"): ("取消", "Cancelled"),
     ("scene", "拒绝"): ("拒绝", "Rejected"),
-    ("scene", "闪电退款"): ("闪电退款", "Lightning refund"),
-    ("scene", "线下换新"): ("线下换新", "Offline replacement"),
+    ("scene", "闪电退款"): ("闪电退款", "Flash Refund (闪电退款)"),
+    # 上门换新 (audit result) and 线下换新 (processing result) are different JD names of one scene.
+    ("scene", "线下换新"): (
+        "上门换新/线下换新",
+        "door-to-door / offline replacement (上门换新/线下换新)",
+    ),
     ("scene", "返修换新"): ("返修换新", "Repair replacement"),
     ("scene", "退货"): ("退货", "Return"),
     ("scene", "换货"): ("换货", "Exchange"),
@@ -867,6 +1006,10 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("rule", "inbound_over_24h"): ("签收超24小时未入库", "Not booked in 24 h after signing"),
     ("rule", "inbound_over_48h"): ("签收超48小时未入库", "Not booked in 48 h after signing"),
     ("rule", "process_over_24h"): ("入库超24小时未处理", "Not processed 24 h after inbound"),
+    ("rule", "refund_over_24h"): (
+        "审核后超24小时未退款（本工具的预警线）",
+        "Not refunded 24 h after audit (the toolkit's line)",
+    ),
     ("rule", "total_over_60h"): ("超60小时（拉高均值）", "Over 60 h (pulls the mean up)"),
     ("weekday", "1"): ("周一", "Mon"),
     ("weekday", "2"): ("周二", "Tue"),
@@ -884,9 +1027,15 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("status", "待客户反馈"): ("待客户反馈", "Awaiting customer"),
     ("status", "待收货"): ("待收货", "Awaiting goods"),
     ("status", "待处理"): ("待处理", "Awaiting processing"),
-    ("stage", "stopped"): ("已停止计时", "Clock stopped"),
     ("scene", "直赔/补发"): ("直赔/补发", "Direct compensation / re-ship"),
-    ("scene", "上门换新"): ("上门换新", "Replacement at the door"),
+    ("scene", "上门换新"): (
+        "上门换新/线下换新",
+        "door-to-door / offline replacement (上门换新/线下换新)",
+    ),
+    ("line", "warning"): ("提示线", "warning line"),
+    ("line", "target"): ("目标", "target"),
+    ("basis", "ours"): ("按本工具计算", "computed by this toolkit"),
+    ("basis", "published"): ("风向标", "风向标 figure"),
     ("status", "待审核领取"): ("待审核领取", "Awaiting audit pickup"),
     ("status", "待处理领取"): ("待处理领取", "Awaiting processing pickup"),
     ("status", "待用户确认"): ("待用户确认", "Awaiting user confirmation"),
@@ -895,7 +1044,7 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("class", "defect"): ("普通瑕疵退换", "Minor-defect return/exchange"),
     ("class", "refused"): ("拒收件", "Refused delivery"),
     ("class", "other"): ("其他", "Other"),
-    ("team", "customer_service"): ("客服", "Customer service"),
+    ("team", "cs"): ("客服", "Customer service"),
     ("team", "logistics"): ("物流", "Logistics"),
     ("team", "warehouse"): ("仓库", "Warehouse"),
     ("checkpoint", "first_audit_time"): ("商家首次审核时间", "first audit time"),
@@ -910,20 +1059,20 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("column", "sign_time"): ("签收时间", "sign time"),
     ("column", "inbound_time"): ("入库时间", "inbound time"),
     ("sop", "no_reason"): (
-        "核对七天无理由条件（商品完好、配件齐全）后直接通过；符合条件的用闪电退款／极速审核，在寄回前退款。",
-        "Check the 7-day no-reason conditions (intact, complete) and approve at once; where eligible use lightning refund / express audit to refund before the goods travel.",
+        "核对七天无理由条件（商品完好、配件齐全）后直接通过，审核通过即预约上门取件；重复性审核可用售后自动化（SA）设置自动审核规则。上门取件的退货可能适用闪电退款（揽收后退款，资格由京东判定）。",
+        "Check the 7-day no-reason conditions (intact, complete), approve at once and book the pickup; set SA 自动审核 rules for repetitive audits. Pickup returns may qualify for Flash Refund (闪电退款: refunded once the carrier picks up; JD decides eligibility).",
     ),
     ("sop", "quality"): (
         "一次性说明所需凭证（照片、视频、检测报告）和处理方案（退、换、修），审核通过即预约上门取件。",
         "Ask for all evidence in one message (photos, video, test report), state the remedy (refund, exchange, repair) and book the pickup as soon as the audit passes.",
     ),
     ("sop", "defect"): (
-        "给出固定的补偿方案（小额补偿或退换二选一），一次沟通完成；能直赔的直赔，审核时即停止计时。",
+        "给出固定的补偿方案（小额补偿或退换二选一），一次沟通完成；能直赔的直赔（直赔以审核为计时终点）。",
         "Offer a fixed remedy (small compensation or return/exchange) in one round; where possible compensate directly (直赔), which stops the clock at audit.",
     ),
     ("sop", "refused"): (
-        "拒收件到仓即验收入库并退款；重复性审核用售后自动化（SA）工具批量处理。",
-        "Book refused parcels in and refund as soon as they arrive; handle these repetitive audits in bulk with the 售后自动化 (SA) tool.",
+        "拒收件到仓即验收入库并退款；这类重复性审核用售后自动化（SA）设置自动审核规则（不要批量驳回：驳回会增加交易纠纷）。",
+        "Book refused parcels in and refund as soon as they arrive; set SA 自动审核 rules for these repetitive audits (never reject in bulk: rejections raise 交易纠纷 disputes).",
     ),
     ("sop", "other"): (
         "补充申请原因，把常见情况归入上面四类，并为其写好流程和话术。",
@@ -936,11 +1085,43 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("source", "scene_restated"): ("直赔、补发以首次审核为终点", "直赔 / 补发 stop at first audit"),
     ("source", "scene_process_end"): (
         "线下换新、退货、返修换新、闪电退款以首次处理为终点",
-        "offline replacement, return, repair replacement, lightning refund stop at first processing",
+        "offline replacement, return, repair replacement, Flash Refund stop at first processing",
     ),
     ("source", "scene_other"): (
-        "文章未列出的场景（换货、维修、仅退款等）以首次处理为终点；维修在首次处理（开始维修）时停止，而不是维修完成时",
-        "scenes the article does not name (exchange, repair, refund only …) stop at first processing; a repair stops at its first processing (repair started), not at repair completion",
+        "文章未列出的场景（换货、维修、仅退款等）以首次处理为终点",
+        "scenes the article does not name (exchange, repair, refund only …) stop at first processing",
+    ),
+    ("source", "repair_end"): (
+        "维修的计时终点：京东未明确，本工具按京麦记录的首次处理动作计（不是维修完成），请向京东确认",
+        "a repair's clock end: JD does not say; the toolkit uses the first 处理 action recorded in 京麦 (not repair completion) — confirm with JD",
+    ),
+    ("source", "line_60h"): (
+        "60小时是消费者提示线（提示条件之一），不是京东考核目标",
+        "60 h is the consumer-warning line (one of its conditions), not a JD target",
+    ),
+    ("source", "short_board"): (
+        "短板按服务单超出60小时（或所设目标）的时长归因到场景×环节（风向标的短板按同类目商家排名，导出数据无法复现）",
+        "the bottleneck (短板) as the scene × stage holding the most hours over 60 h (or the target set); 风向标 ranks against category peers, which the export cannot show",
+    ),
+    ("source", "controllable"): (
+        "哪些环节商家可控（审核、上门取件的取件、入库、处理）",
+        "which stages the merchant controls (audit, pickup of 上门取件 returns, inbound, processing)",
+    ),
+    ("source", "class_keywords"): (
+        "服务单分类（无理由、质量问题、普通瑕疵、拒收件）所用的关键词",
+        "the keywords that sort service orders into classes (no reason, quality, minor defect, refused)",
+    ),
+    ("source", "refresh"): (
+        "风向标的更新时点（文章未写明；本工具按T−1、上午更新推断）",
+        "when 风向标 updates (not in the article; the toolkit assumes daily, T−1, in the morning)",
+    ),
+    ("source", "warning_text"): (
+        "消费者提示文案与解除规则（文章在此截断；任一条件不再满足时解除为本工具的推断，以京东为准）",
+        "the warning's wording and its lifting rule (the article is cut off there; lifting once any condition fails is the toolkit's reading, 以京东为准)",
+    ),
+    ("source", "flash_refund"): (
+        "闪电退款：京东对符合条件的订单先行退款，公开说法为快递揽收后退款；资格与适用的返回方式以京东规则为准",
+        "Flash Refund (闪电退款): JD refunds eligible orders in advance, publicly said to be at the carrier's pickup; eligibility and return methods are JD's rules",
     ),
     ("source", "feedback"): ("待客户反馈时间累计，不剔除", "customer-feedback time accumulates"),
     ("source", "intervention"): ("扣除京东介入时长", "JD intervention subtracted"),
@@ -949,8 +1130,8 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
         "provisionally completed in 30 days, applied within 180",
     ),
     ("source", "warning"): (
-        "消费者提示条件（＞60小时、星级≤3.5、两项星级排名率≤20%）",
-        "the consumer-warning condition (> 60 h, star ≤ 3.5, both star rank rates ≤ 20 %)",
+        "消费者提示条件（＞60小时、星级≤3.5、两项星级排名率≤20%），京东按风向标上的自有数值判断",
+        "the consumer-warning condition (> 60 h, star ≤ 3.5, both star rank rates ≤ 20 %), judged by JD on its own 风向标 figures",
     ),
     ("source", "thresholds_article"): (
         "取件／发货24小时、逆向信息48小时、逆向3天到仓、签收48小时内入库、签收到入库平均12小时、24小时未入库通知仓库",
@@ -969,8 +1150,8 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
         "the exact Spring Festival exemption dates",
     ),
     ("source", "tools"): (
-        "售后自动化（SA）工具、闪电退款／极速审核、换货占库存",
-        "the 售后自动化 (SA) tool, lightning refund / express audit, 换货占库存 (stock reserved for exchanges)",
+        "售后自动化（SA）工具、换货占库存",
+        "the 售后自动化 (SA) tool, 换货占库存 (stock reserved for exchanges)",
     ),
 }
 
@@ -981,8 +1162,8 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
 #: ``short_board.<stage>.<scene>`` for one scene (维修's clock stops at its first processing, not
 #: at repair completion); ``short_board`` alone serves a stage without its own advice.
 _SB_TITLE = (
-    "短板：{scene}的{stage}环节，超出目标的时长{share_of_excess}来自这里",
-    "Short board: the {stage} stage of {scene}, {share_of_excess} of the hours above target",
+    "短板：{scene}的{stage}环节，服务单超出{line_name}{target_hours}的时长{share_of_excess}来自这里",
+    "Bottleneck (短板): the {stage} stage of {scene}, {share_of_excess} of the hours orders spent over the {target_hours} {line_name}",
 )
 FINDINGS: dict[str, tuple[str, str, str, str]] = {
     "short_board": (
@@ -992,18 +1173,18 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
     ),
     "short_board.audit": (
         *_SB_TITLE,
-        "审核阶段是商家主观可控的。先对服务单类型做个分类，如无理由退换、质量问题退换、普通瑕疵退换、拒收件等；再对各个服务单类型作出完整有效的流程图（SOP），确保每类审单都有明确的沟通和处理方案可以给到客户，保证一次性沟通完成率，这样可以极大地缩短审核时长（见“服务单分类与SOP”）。重复性审核（仅退款、拒收件）可用售后自动化（SA）工具批量处理。",
-        "The audit stage is fully in your hands. Classify service orders (no-reason return/exchange, quality issue, minor defect, refused delivery …) and draw a complete flow (SOP) per class, so every audit has a clear answer for the customer and is settled in one round; this cuts audit time the most (see “Service-order classes and SOPs”). Handle repetitive audits (refund only, refused parcels) in bulk with the 售后自动化 (SA) tool.",
+        "审核阶段是商家主观可控的。先对服务单类型做个分类，如无理由退换、质量问题退换、普通瑕疵退换、拒收件等；再对各个服务单类型作出完整有效的流程图（SOP），确保每类审单都有明确的沟通和处理方案可以给到客户，保证一次性沟通完成率，这样可以极大地缩短审核时长（见“服务单分类与SOP”）。重复性审核（仅退款、拒收件）可用售后自动化（SA）设置自动审核规则；不要批量驳回：驳回会增加交易纠纷，而交易纠纷星级排名率是消费者提示条件之一。",
+        "The audit stage is fully in your hands. Classify service orders (no-reason return/exchange, quality issue, minor defect, refused delivery …) and draw a complete flow (SOP) per class, so every audit has a clear answer for the customer and is settled in one round; this cuts audit time the most (see “Service-order classes and SOPs”). Set SA 自动审核 rules for repetitive audits (refund only, refused parcels); never reject in bulk: rejections raise 交易纠纷 disputes, whose star rank rate is half of the consumer-warning condition.",
     ),
     "short_board.return_ship": (
         *_SB_TITLE,
-        "上门取件或客户发货时间需控制在24小时以内：审核通过后立即预约上门取件，并提醒客户尽快寄回。符合条件的退款用闪电退款／极速审核，在货物寄回之前停止计时。",
-        "Keep pickup or customer shipping within 24 hours: book the pickup right after approval and remind the customer to ship. Where a refund qualifies, use lightning refund / express audit (闪电退款 / 极速审核) to stop the clock before the goods travel.",
+        "上门取件或客户发货时间需控制在24小时以内：审核通过后立即预约上门取件，并提醒客户尽快寄回。上门取件的退货可能适用闪电退款（公开说法：快递揽收后退款；资格由京东判定）。",
+        "Keep pickup or customer shipping within 24 hours: book the pickup right after approval and remind the customer to ship. Pickup returns may qualify for Flash Refund (闪电退款: publicly said to refund once the carrier picks up; JD decides eligibility).",
     ),
     "short_board.transit": (
         *_SB_TITLE,
-        "对逆向物流设好预警、做个预案：逆向信息需保持在48小时内更新，逆向超3天未到仓的要逐单催促快递。逆向物流不由商家控制，但符合条件的退款可用闪电退款／极速审核，在货物寄回之前停止计时。",
-        "Set alerts and a plan for reverse logistics: tracking must update within 48 hours, and every return not at the warehouse after 3 days gets chased with the carrier. You do not control the carrier, but lightning refund / express audit (闪电退款 / 极速审核) stops the clock before the goods travel.",
+        "对逆向物流设好预警、做个预案：逆向信息需保持在48小时内更新，逆向超3天未到仓的要逐单催促快递。逆向物流不由商家控制；上门取件的退货可能适用闪电退款（揽收后退款，资格由京东判定）。",
+        "Set alerts and a plan for reverse logistics: tracking must update within 48 hours, and every return not at the warehouse after 3 days gets chased with the carrier. You do not control the carrier; pickup returns may qualify for Flash Refund (闪电退款: refunded once the carrier picks up; JD decides eligibility).",
     ),
     "short_board.inbound": (
         *_SB_TITLE,
@@ -1017,8 +1198,8 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
     ),
     "short_board.process.维修": (
         *_SB_TITLE,
-        "维修的计时在商家首次处理时停止，而不是维修完成时：维修件入库后立即登记首次处理（开始维修），不要等维修完成才操作；入库超过24小时未处理即预警。",
-        "A repair's clock stops at the merchant's first processing, not at repair completion: record the first processing (repair started) as soon as the item is booked in instead of waiting for the repair to finish; alert when one waits 24 hours after inbound.",
+        "京东未明确维修的计时终点（本工具按京麦记录的首次处理动作计），请向京东确认；处理结果按实际进度登记，不要提前登记。可行的做法：低价值商品用返修换新或直接换新，能上门的用上门维修，与服务商约定维修时限（SLA）；入库超过24小时未处理即预警。",
+        "JD does not say where a repair's clock stops (the toolkit uses the first 处理 action recorded in 京麦): confirm it with JD, and record a 处理结果 only when it is true. Legitimate levers: 返修换新 or a direct replacement for low-value items, 上门维修 (on-site repair) where possible, and a repair SLA with the service provider; alert when one waits 24 hours after inbound.",
     ),
     "short_board.process.换货": (
         *_SB_TITLE,
@@ -1026,16 +1207,34 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
         "An exchange stops when the new item ships: reserve stock for exchanges with 换货占库存 and ship right after the return is inspected; alert when one waits 24 hours after inbound.",
     ),
     "controllable_short_board": (
-        "商家可控的最大短板：{scene}的{stage}环节，可控的超出时长{controllable_excess_hours}",
-        "Largest short board you control: the {stage} stage of {scene}, {controllable_excess_hours} above target",
+        "商家可控的最大短板：{scene}的{stage}环节，可控的超出{line_name}时长{controllable_excess_hours}",
+        "Largest bottleneck (短板) you control: the {stage} stage of {scene}, {controllable_excess_hours} over the {line_name}",
         "",
         "",
     ),
     "audit_peak_staffing": (
-        "审核超{threshold_hours}的服务单有{count}单（{share}），申请高峰在{peak_hours}",
-        "{count} {count:service order|service orders} ({share}) waited more than {threshold_hours} for audit; applications peak at {peak_hours}",
-        "在各时段人力的安排上，根据峰值合理安排人力，集中处理审核单：高峰时段审核时长中位数最高达{peak_median_audit_hours}，当前审核环节平均{audit_mean_hours}。",
-        "Staff audits to the peaks and work the audit queue in those hours: the median audit time reaches {peak_median_audit_hours} at peak; the audit stage averages {audit_mean_hours}.",
+        "审核超{threshold_hours}的服务单有{count}单（{share}），申请最多的时段在{peak_hours}",
+        "{count} {count:service order|service orders} ({share}) waited more than {threshold_hours} for audit; most applications arrive at {peak_hours}",
+        "先按服务单分类写好SOP，重复性审核设置SA自动审核规则；当前审核环节平均{audit_mean_hours}。",
+        "Write an SOP per class and set SA 自动审核 rules for repetitive audits; the audit stage averages {audit_mean_hours}.",
+    ),
+    "audit_peak_staffing.night": (
+        "审核超{threshold_hours}的服务单有{count}单（{share}），夜间申请要等到早班",
+        "{count} {count:service order|service orders} ({share}) waited more than {threshold_hours} for audit; night applications wait for the morning shift",
+        "按申请时段（一周各天合计，只看申请≥20单的时段）：{slow_hours}申请的审核中位数为{slow_median_hours}，{fast_hours}申请的为{fast_median_hours}。用售后自动化（SA）为重复性审核设置自动审核规则，或让早班第一件事清空夜间积压；当前审核环节平均{audit_mean_hours}。",
+        "By hour of application (all weekdays together, hours with at least 20 applications): applications at {slow_hours} wait a median {slow_median_hours} for audit, those at {fast_hours} {fast_median_hours}. Set SA 自动审核 rules for repetitive audits, or have the morning shift clear the night backlog first; the audit stage averages {audit_mean_hours}.",
+    ),
+    "audit_peak_staffing.hours": (
+        "审核超{threshold_hours}的服务单有{count}单（{share}），{slow_hours}申请的审核最慢",
+        "{count} {count:service order|service orders} ({share}) waited more than {threshold_hours} for audit; applications at {slow_hours} wait longest",
+        "按申请时段（一周各天合计，只看申请≥20单的时段）：{slow_hours}申请的审核中位数为{slow_median_hours}，{fast_hours}申请的为{fast_median_hours}。在审核慢的时段补充审核人力，或为重复性审核设置SA自动审核规则；当前审核环节平均{audit_mean_hours}。",
+        "By hour of application (all weekdays together, hours with at least 20 applications): applications at {slow_hours} wait a median {slow_median_hours} for audit, those at {fast_hours} {fast_median_hours}. Add audit staff in the slow hours or set SA 自动审核 rules for repetitive audits; the audit stage averages {audit_mean_hours}.",
+    ),
+    "audit_peak_staffing.few": (
+        "审核超{threshold_hours}的服务单有{count}单（{share}）",
+        "{count} {count:service order|service orders} ({share}) waited more than {threshold_hours} for audit",
+        "申请量太少（没有申请≥20单的时段），无法按时段判断审核人力；先按服务单分类写好SOP，重复性审核设置SA自动审核规则。当前审核环节平均{audit_mean_hours}。",
+        "Too few applications to judge staffing by hour (no hour has 20); write an SOP per class and set SA 自动审核 rules for repetitive audits. The audit stage averages {audit_mean_hours}.",
     ),
     "pickup_slow": (
         "取件/寄回超{threshold_hours}的服务单有{count}单（{share}）",
@@ -1076,44 +1275,50 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
     "process_slow": (
         "入库后超{threshold_hours}未处理的服务单有{count}单（{share}）",
         "{count} {count:service order|service orders} ({share}) waited more than {threshold_hours} after inbound",
-        "入库后尽快完成首次处理（退款、发出换新；维修以开始处理为准）：为每类服务单设定处理时限，入库超过24小时未处理即预警（当前处理环节平均{process_mean_hours}）。",
-        "Do the first processing soon after inbound (refund, ship the replacement; a repair counts when it starts): alert when a service order waits 24 hours (processing now averages {process_mean_hours}).",
+        "入库后尽快完成首次处理（退款、发出换新）：为每类服务单设定处理时限，入库超过24小时未处理即预警（当前处理环节平均{process_mean_hours}）。维修的计时终点京东未明确，请向京东确认，处理结果按实际进度登记。",
+        "Do the first processing soon after inbound (refund, ship the replacement): alert when a service order waits 24 hours (processing now averages {process_mean_hours}). JD does not say where a repair's clock stops: confirm it with JD and record a 处理结果 only when it is true.",
     ),
     "consumer_warning.triggered": (
-        "已触发消费者提示：平均{mean_hours}超过{line_hours}，店铺星级{star}、售后服务星级排名率{aftersales_rank}、交易纠纷星级排名率{dispute_rank}均满足条件",
-        "Consumer warning triggered: mean {mean_hours} above {line_hours}, store star {star}, after-sales star rank rate {aftersales_rank} and dispute star rank rate {dispute_rank} all in range",
-        "交易咨询页面正在向消费者提示“此店铺售后时效较长”。平均时长降到{line_hours}以内后提示解除：先处理即将计入的预警服务单，再按短板环节逐项改进。",
-        "The transaction-consultation page shows consumers “此店铺售后时效较长”. It lifts once the mean is within {line_hours}: clear the service orders about to be counted first, then fix the short board.",
+        "按风向标数值满足消费者提示条件（已触发）：售后服务时长{mean_hours}超过{line_hours}，店铺星级{star}、售后服务星级排名率{aftersales_rank}、交易纠纷星级排名率{dispute_rank}",
+        "The consumer-warning condition holds by the 风向标 figures (triggered): duration {mean_hours} above {line_hours}, store star {star}, after-sales star rank rate {aftersales_rank}, dispute star rank rate {dispute_rank}",
+        "京东在交易咨询页面向消费者提示（提示文案以京东为准）；任一条件不再满足时解除（以京东为准）。先处理即将计入的预警服务单，再按短板环节逐项改进。",
+        "JD shows consumers a warning on the pre-sale consultation page (交易咨询页面; wording as JD states it); it lifts once any condition no longer holds (以京东为准). Clear the service orders about to be counted first, then fix the bottleneck (短板).",
+    ),
+    "consumer_warning.triggered_ours": (
+        "按本工具时长满足提示条件（预计已触发），请在风向标核实：售后服务时长{mean_hours}（{basis}）超过{line_hours}，店铺星级{star}、两项星级排名率{aftersales_rank}／{dispute_rank}",
+        "By this toolkit's duration the consumer-warning condition holds (probably triggered); check it on 风向标: duration {mean_hours} ({basis}) above {line_hours}, store star {star}, star rank rates {aftersales_rank} / {dispute_rank}",
+        "京东按风向标上的自有数值判断：请店长在风向标核实，并把风向标上的售后服务时长发给运营录入。提示文案与解除规则（任一条件不再满足时解除）以京东为准。先处理即将计入的预警服务单，再按短板环节逐项改进。",
+        "JD judges on its own 风向标 figures: ask the store manager to check 风向标 and send its duration to operations. The wording and the lifting rule (lifted once any condition no longer holds) are as JD states them. Clear the service orders about to be counted first, then fix the bottleneck (短板).",
     ),
     "consumer_warning.cannot_judge": (
-        "时长条件成立：平均{mean_hours}超过{line_hours}；未提供店铺星级或星级排名率，无法判断是否触发消费者提示",
-        "The duration condition holds: mean {mean_hours} above {line_hours}; store star or star rank rates not given, so the consumer warning cannot be judged",
-        "京东在平均时长＞60小时且店铺星级≤{star_limit}、售后服务星级排名率与交易纠纷星级排名率同时≤{rank_limit}时，在交易咨询页面提示“此店铺售后时效较长”。请用--star、--aftersales-rank、--dispute-rank提供这三项（批量时在配置文件的店铺下填写star、aftersales_rank、dispute_rank）。",
-        "JD shows “此店铺售后时效较长” on the transaction-consultation page when the mean > 60 h, the store star ≤ {star_limit} and both star rank rates ≤ {rank_limit}. Give the three with --star, --aftersales-rank and --dispute-rank (for a batch: star, aftersales_rank and dispute_rank of each store in the configuration).",
+        "时长条件成立：售后服务时长{mean_hours}（{basis}）超过{line_hours}；未提供店铺星级或星级排名率，无法判断是否触发消费者提示",
+        "The duration condition holds: {mean_hours} ({basis}) above {line_hours}; store star or star rank rates not given, so the consumer warning cannot be judged",
+        "京东在售后服务时长＞{line_hours}且店铺星级≤{star_limit}、售后服务星级排名率与交易纠纷星级排名率同时≤{rank_limit}时，在交易咨询页面向消费者提示（以京东为准）。请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率发给运营录入。排名率越低越差（按提示条件推断）。",
+        "JD shows consumers a warning on the pre-sale consultation page (交易咨询页面) when the duration > {line_hours}, the store star ≤ {star_limit} and both star rank rates ≤ {rank_limit} (as JD states it). Ask the store manager to send the store star and both star rank rates shown on 风向标 to operations. Lower rank rates are worse (inferred from the condition).",
     ),
     "consumer_warning.not_triggered": (
-        "平均{mean_hours}超过{line_hours}，但店铺星级或星级排名率不满足条件，未触发消费者提示",
-        "Mean {mean_hours} is above {line_hours}, but the store star or a star rank rate is out of range: the consumer warning is not triggered",
-        "星级或星级排名率一旦满足条件（星级≤{star_limit}、两项星级排名率≤{rank_limit}），提示就会出现；先把平均时长降到60小时以内。",
-        "Once the star and rank rates fall into range (star ≤ {star_limit}, both rank rates ≤ {rank_limit}) the warning appears; bring the mean within 60 hours first.",
+        "售后服务时长{mean_hours}（{basis}）超过{line_hours}，但店铺星级或星级排名率不满足条件，未触发消费者提示",
+        "Duration {mean_hours} ({basis}) is above {line_hours}, but the store star or a star rank rate is out of range: the consumer warning is not triggered",
+        "星级或星级排名率一旦满足条件（星级≤{star_limit}、两项星级排名率≤{rank_limit}），提示就会出现；先把平均时长降到{line_hours}以内。",
+        "Once the star and rank rates fall into range (star ≤ {star_limit}, both rank rates ≤ {rank_limit}) the warning appears; bring the mean within {line_hours} first.",
     ),
     "low_first_pass": (
         "一次性沟通完成率{first_pass_rate}，低于{limit}",
-        "One-round communication rate {first_pass_rate}, below {limit}",
+        "First-contact resolution rate (一次性沟通完成率) {first_pass_rate}, below {limit}",
         "转入待客户反馈的审核时间会累计计算，不剔除客户反馈时间。为每类服务单准备明确的沟通和处理方案（标准话术、所需凭证清单），保证一次性沟通完成（各类完成率见“服务单分类与SOP”）。",
         "Time waiting for customer feedback keeps counting. Prepare a clear answer per class (standard replies, list of required evidence) so each case is settled in one round (rates per class in “Service-order classes and SOPs”).",
     ),
     "open_breached": (
-        "{count}单未完结服务单已超过环节时限（最多超{max_over_hours}），立即处理",
-        "Open service orders already over a stage limit: {count} (by up to {max_over_hours}); act now",
-        "对即将被计算的服务单进行预警：今天先处理已超时的服务单（见各团队行动清单），尽快完结，以免继续拉长时长。",
-        "Work the service orders already over a limit today (see the action lists per team) and close them before they grow longer.",
+        "{count}单未完结服务单已超过环节预警线（最多超{max_over_hours}），立即处理",
+        "Open service orders past a stage warning line: {count} (by up to {max_over_hours}); act now",
+        "对即将被计算的服务单进行预警：今天先处理超预警线的服务单（见各团队行动清单），尽快完结，以免继续拉长时长。",
+        "Work the service orders past a warning line today (see the action lists per team) and close them before they grow longer.",
     ),
     "open_at_risk": (
-        "{count}单未完结服务单将在{horizon_hours}内超时（最近的剩{min_left_hours}）",
-        "Open service orders breaching a stage limit within {horizon_hours}: {count} (the nearest in {min_left_hours})",
-        "按剩余时间从少到多处理，在超时之前完成当前环节。",
-        "Work them by hours left, fewest first, and finish the current stage before the limit.",
+        "{count}单未完结服务单将在{horizon_hours}内到达环节预警线（最近的剩{min_left_hours}）",
+        "Open service orders reaching a stage warning line within {horizon_hours}: {count} (the nearest in {min_left_hours})",
+        "按剩余时间从少到多处理，在到达预警线之前完成当前环节。",
+        "Work them by hours left, fewest first, and finish the current stage before the line.",
     ),
     "open_long": (
         "{count}单未完结服务单已超{line_hours}，完结后将拉高平均时长",
@@ -1134,20 +1339,20 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
         "Review the history service-order alerts (longest 100) one by one, find where each got stuck, and add alerts and a plan for similar cases.",
     ),
     "flash_refund": (
-        "改善测算：{scene}的{count}单若在审核时即退款，平均从{mean_hours}降到{mean_refund_hours}",
-        "Improvement estimate: if the {scene} scene's {count} {count:service order|service orders} were refunded at audit, the mean would drop from {mean_hours} to {mean_refund_hours}",
-        "使用闪电退款／极速审核：对符合条件的服务单在审核通过时即退款，计时在货物寄回之前停止（闪电退款以首次处理为终点）。",
-        "Use lightning refund / express audit (闪电退款 / 极速审核): refund eligible service orders when the audit passes, so the clock stops before the goods travel (a lightning refund stops at its first processing).",
+        "闪电退款上限测算：{count}单有取件时间的上门取件退货若都在取件时停止计时，平均最多从{mean_hours}降到{mean_refund_hours}",
+        "Flash Refund (闪电退款) upper bound: if all {count} pickup {count:return|returns} with a pickup time stopped at pickup, the mean would drop from {mean_hours} to at most {mean_refund_hours}",
+        "闪电退款由京东对符合条件的订单先行退款（公开说法：快递揽收后退款）；触发时点、适用的返回方式和商家是否需开通以京东规则为准。这是上限：假设这些退货全部适用，资格由京东按订单判定；客户自行寄回的退货不适用。先确保审核后及时预约上门取件。",
+        "Flash Refund (闪电退款): JD refunds eligible orders in advance (publicly said to be once the carrier picks the parcel up); when it fires, which return methods qualify and whether you must enable it are JD's rules. This is an upper bound assuming every one of these returns qualifies (JD decides per order); returns the customer ships are not covered. First make sure pickups are booked right after the audit.",
     ),
     "sa_tool": (
-        "重复性审核（仅退款、拒绝）{count}单，占{share}",
-        "{count} {count:repetitive audit|repetitive audits} (refund only, rejected): {share} of the counted service orders",
-        "针对售后服务单量大、重复性操作多的问题，使用售后自动化（SA）工具批量审核仅退款、拒收件等服务单（审核环节当前平均{audit_mean_hours}）。",
-        "For many repetitive audits use JD's 售后自动化 (SA) tool to audit refund-only and refused parcels in bulk (the audit stage averages {audit_mean_hours}).",
+        "重复性审核（仅退款、拒收件）{count}单，占{share}",
+        "{count} {count:repetitive audit|repetitive audits} (refund only, refused delivery): {share} of the counted service orders",
+        "针对售后服务单量大、重复性操作多的问题，用售后自动化（SA）为仅退款、拒收件等重复性审核设置自动审核规则（审核环节当前平均{audit_mean_hours}）。不要批量驳回：驳回会增加交易纠纷，而交易纠纷星级排名率是消费者提示条件之一。",
+        "For many repetitive audits set SA 自动审核 rules (JD's 售后自动化 tool) for refund-only and refused parcels (the audit stage averages {audit_mean_hours}). Never reject in bulk: rejections raise 交易纠纷 disputes, whose star rank rate is half of the consumer-warning condition.",
     ),
     "exchange_stock": (
-        "换货在入库／处理环节超出目标的时长合计{excess_hours}",
-        "Exchanges spend {excess_hours} above target in inbound / processing",
+        "换货在入库／处理环节超出{line_name}{target_hours}的时长合计{excess_hours}",
+        "Exchanges spend {excess_hours} over the {target_hours} {line_name} in inbound / processing",
         "换货要等新品发出才停止计时：使用换货占库存功能为换货预留库存，验收入库后立即发出。",
         "An exchange's clock stops when the new item ships: reserve stock for exchanges with 换货占库存 and ship right after inspection.",
     ),
@@ -1164,10 +1369,10 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
         "Sign-to-inbound should average 12 hours or less; for parcels not booked in after 24 hours ({over_24h_count}) notify the warehouse at once to find and inspect them; book in within 48 hours of signing ({over_48h_count} late).",
     ),
     "consumer_warning": (
-        "时长条件成立：平均{mean_hours}超过{line_hours}；未提供店铺星级或星级排名率，无法判断是否触发消费者提示",
-        "The duration condition holds: mean {mean_hours} above {line_hours}; store star or star rank rates not given, so the consumer warning cannot be judged",
-        "京东在平均时长＞60小时且店铺星级≤{star_limit}、售后服务星级排名率与交易纠纷星级排名率同时≤{rank_limit}时，在交易咨询页面提示“此店铺售后时效较长”。请用--star、--aftersales-rank、--dispute-rank提供这三项（批量时在配置文件的店铺下填写star、aftersales_rank、dispute_rank）。",
-        "JD shows “此店铺售后时效较长” on the transaction-consultation page when the mean > 60 h, the store star ≤ {star_limit} and both star rank rates ≤ {rank_limit}. Give the three with --star, --aftersales-rank and --dispute-rank (for a batch: star, aftersales_rank and dispute_rank of each store in the configuration).",
+        "时长条件成立：售后服务时长{mean_hours}超过{line_hours}；未提供店铺星级或星级排名率，无法判断是否触发消费者提示",
+        "The duration condition holds: {mean_hours} above {line_hours}; store star or star rank rates not given, so the consumer warning cannot be judged",
+        "请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率发给运营录入（提示条件以京东为准）。",
+        "Ask the store manager to send the store star and both star rank rates shown on 风向标 to operations (the condition as JD states it).",
     ),
 }
 

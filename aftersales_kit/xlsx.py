@@ -19,6 +19,7 @@ import polars as pl
 import polars.selectors as cs
 import xlsxwriter
 
+from aftersales_kit import format as fmt
 from aftersales_kit.files import atomic_path
 from aftersales_kit.format import mask_personal
 from aftersales_kit.rules import RULE_NAMES, STAGES
@@ -33,10 +34,10 @@ FORMULA_TRIGGER = r"^[=+\-@\t\r]"
 #: (Diagnosis attribute path, zh sheet name, en sheet name); Excel limits names to 31 characters.
 #: A dotted path reaches inside a field (``team_actions.logistics``, ``tomorrow.movers``).
 SHEETS: tuple[tuple[str, str, str], ...] = (
-    ("team_actions.customer_service", "客服行动清单", "Customer service"),
+    ("team_actions.cs", "客服行动清单", "Customer service"),
     ("team_actions.logistics", "物流行动清单", "Logistics"),
     ("team_actions.warehouse", "仓库行动清单", "Warehouse"),
-    ("open_at_risk", "售后服务单预警(即将计入)", "Service-order alerts"),
+    ("open_at_risk", "未完结服务单(状态以导出时为准)", "Open service orders"),
     ("top100", "历史服务单预警TOP100", "History alerts (longest 100)"),
     ("alert_orders", "预警明细", "Alert details"),
     ("tomorrow.movers", "明天影响最大的服务单", "Tomorrow's movers"),
@@ -45,19 +46,22 @@ SHEETS: tuple[tuple[str, str, str], ...] = (
 
 
 def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
-    """Prefix ``'`` to string cells starting with ``= + - @`` tab or CR; other dtypes untouched.
+    """Prefix ``'`` to string cells starting with ``= + - @`` tab or CR, and drop bidi controls
+    from them; other dtypes untouched.
 
     Examples
     --------
     >>> neutralize_formulas(pl.DataFrame({"a": ["=1+1", "ok"], "n": [-1, 2]})).rows()
     [("'=1+1", -1), ('ok', 2)]
     """
-    return frame.with_columns(
+    # Bidi overrides go first: a cell must neither run as a formula nor reorder what follows.
+    plain = frame.with_columns(cs.string().str.replace_all(fmt.BIDI_CONTROLS, ""))
+    return plain.with_columns(
         pl.when(pl.col(c).str.contains(FORMULA_TRIGGER))
         .then(pl.lit("'") + pl.col(c))
         .otherwise(pl.col(c))
         .alias(c)
-        for c in frame.select(cs.string()).columns
+        for c in plain.select(cs.string()).columns
     )
 
 
@@ -79,17 +83,19 @@ def _labelled(frame: pl.DataFrame, *, lang: str) -> pl.DataFrame:
                 )
                 .list.join("、" if lang == "zh" else ", ")
             )
-    if "breached" in frame.columns:
-        yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
-        exprs.append(
-            pl.when(pl.col("breached")).then(pl.lit(yes)).otherwise(pl.lit(no)).alias("breached")
-        )
+    yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
+    for column in ("breached", "over_60h", "will_count", "dispute_risk"):
+        if column in frame.columns:
+            exprs.append(
+                pl.when(pl.col(column)).then(pl.lit(yes)).otherwise(pl.lit(no)).alias(column)
+            )
     # Coded values become words: the next action, the team, why an order moves tomorrow, and
     # the likely cause of a difference to JD's hours.
     coded: dict[str, Callable[[str], str]] = {
         "next_action": lambda v: t(f"action.{v}", lang),
         "team": lambda v: label("team", v, lang),
         "reason": lambda v: t(f"tomorrow.move.{v}", lang),
+        "move": lambda v: t(f"tomorrow.move.{v}", lang),
         "cause": lambda v: t(f"jd.cause.{v}", lang),
         "scene": lambda v: label("scene", v, lang),
     }
@@ -127,6 +133,9 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
         frame = _field(diagnosis, attr)
         if not isinstance(frame, pl.DataFrame):
             continue
+        if attr == "tomorrow.movers" and "reason" in frame.columns:
+            # Why an order moves tomorrow is its 变动, not the customer's 申请原因.
+            frame = frame.rename({"reason": "move"})
         masked = mask_personal(frame)
         prepared = neutralize_formulas(_labelled(masked, lang=lang))
         # Column headers from the string catalog (``xlsx`` labels); others keep their name.

@@ -152,7 +152,11 @@ def test_daily_delivers_everywhere_once(exports, mailbox, bots, tmp_path, monkey
     for text in (first.out, first.err, json.dumps(record)):
         assert "k1" not in text.replace("1000101", "") and SECRET not in text
     log = (out / "outbox" / "sent-log.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(log) == 6  # two mails, four pushes: one log for both
+    # One log for mail and push: every send announced "pending" before it, its outcome after.
+    entries = [json.loads(line) for line in log]
+    assert [e["status"] for e in entries].count("pending") == 7
+    final = {e["recipient"]: e["status"] for e in entries}
+    assert sorted(final.values()) == ["failed"] + ["sent"] * 6  # two mails, four pushes
     before = _mtimes(out)
 
     # 2. the same day again: nothing resent, nothing re-rendered; the broken bot still fails
@@ -191,6 +195,9 @@ def test_daily_delivers_everywhere_once(exports, mailbox, bots, tmp_path, monkey
         len(list(outbox.glob("1000101_*.eml"))) == 1
         and len(list(outbox.glob("1000102_*.eml"))) == 1
     )
+    # The preview shows the sender the real run used (AFTERSALES_SMTP_FROM), not a placeholder.
+    [eml] = outbox.glob("1000101_*.eml")
+    assert b"From: =?utf-8?b?" in eml.read_bytes() and b"<report@example.com>" in eml.read_bytes()
     payloads = {
         (body["store"], body["channel"]): body
         for body in (json.loads(p.read_text(encoding="utf-8")) for p in outbox.glob("push_*.json"))

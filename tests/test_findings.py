@@ -37,6 +37,8 @@ OPEN_SCHEMA = {
     "rule": pl.String,
     "breached": pl.Boolean,
     "hours_to_breach": pl.Float64,
+    "over_60h": pl.Boolean,
+    "will_count": pl.Boolean,
     "projected_mean_delta": pl.Float64,
 }
 
@@ -109,11 +111,30 @@ def test_one_short_board_kind_with_the_stage_as_a_value() -> None:
     assert isinstance(values["share_of_excess"], fmt.Share)
     assert isinstance(values["target_hours"], fmt.HoursLimit)
     title = text.finding_text(found[0]).title
-    assert title == "短板：退货的逆向物流环节，超出目标的时长62.5%来自这里"
+    assert title == "短板：退货的逆向物流环节，服务单超出提示线60小时的时长62.5%来自这里"
     # Mostly controllable short board: no second finding.
     controllable = ShortBoard("退货", "transit", 50.0, 0.625, 40.0)
     found = find(context(short_board=controllable, controllable_board=mine))
     assert [f.kind for f in found] == [FindingKind.SHORT_BOARD]
+
+
+def test_a_short_board_is_urgent_only_while_the_mean_is_over_the_line() -> None:
+    board = ShortBoard("退货", "audit", 50.0, 1.0, 50.0)
+    (under,) = find(context(kpis=kpis(mean=57.6), prev_kpis=kpis(mean=57.6), short_board=board))
+    assert under.severity == 2 and text.finding_text(under).severity == "重要"
+    (over,) = find(context(kpis=kpis(mean=64.5), prev_kpis=kpis(mean=64.5), short_board=board))
+    assert over.severity == 3 and text.finding_text(over).severity == "紧急"
+
+
+def test_a_target_is_named_a_target_only_when_the_user_set_it() -> None:
+    board = ShortBoard("退货", "audit", 50.0, 1.0, 50.0)
+    (default,) = find(context(short_board=board))
+    assert default.values["line_name"] == "warning"
+    (own,) = find(context(short_board=board, target_hours=48.0, target_given=True))
+    assert (
+        text.finding_text(own).title
+        == "短板：退货的审核环节，服务单超出目标48小时的时长100.0%来自这里"
+    )
 
 
 def test_inbound_title_names_the_condition_that_fired() -> None:
@@ -132,12 +153,16 @@ def test_inbound_title_names_the_condition_that_fired() -> None:
 
 
 def test_open_orders_split_into_over_soon_and_long() -> None:
+    # over a line (2 h), due in 5 h, over 60 h with its line 40 h ahead, due in 30 h, and one
+    # far over its line that can never count (applied > 180 days ago).
     frame = pl.DataFrame(
         {
-            "rule": ["audit_over_24h", "audit_over_24h", "total_over_60h", "audit_over_24h"],
-            "breached": [True, False, True, False],
-            "hours_to_breach": [-2.0, 5.0, -1.0, 30.0],
-            "projected_mean_delta": [0.5, 0.1, 1.5, 0.0],
+            "rule": ["audit_over_24h"] * 2 + ["transit_over_72h"] + ["audit_over_24h"] * 2,
+            "breached": [True, False, False, False, True],
+            "hours_to_breach": [-2.0, 5.0, 40.0, 30.0, -900.0],
+            "over_60h": [False, False, True, False, True],
+            "will_count": [True, True, True, True, False],
+            "projected_mean_delta": [0.5, 0.1, 1.5, 0.0, None],
         },
         schema=OPEN_SCHEMA,
     )
@@ -154,7 +179,7 @@ def test_open_orders_split_into_over_soon_and_long() -> None:
     # The horizon is a limit: a wider one catches the order 30 h from its limit too.
     wide = dataclasses.replace(LIMITS, open_horizon_hours=48.0)
     found = {f.kind: f.values for f in find(context(open_at_risk=frame, limits=wide))}
-    assert found[FindingKind.OPEN_AT_RISK]["count"] == 2
+    assert found[FindingKind.OPEN_AT_RISK]["count"] == 3  # 5 h, 30 h and 40 h
 
 
 @pytest.mark.parametrize(
@@ -169,15 +194,18 @@ def test_limits_decide_when_a_finding_fires(first_pass: float, limit: float, fir
 def test_findings_sort_by_severity_then_kind_and_pickle() -> None:
     board = ShortBoard("仅退款", "audit", 30.0, 1.0, 30.0)
     what_if = pl.DataFrame(
-        [("refund_at_audit", None, 4, 30.0, -10.0, "仅退款")], schema=WHAT_IF_SCHEMA, orient="row"
+        [("flash_refund_at_pickup", None, 4, 54.5, -10.0, "退货")],
+        schema=WHAT_IF_SCHEMA,
+        orient="row",
     )
     found = find(
         context(
+            kpis=kpis(mean=64.5),
             short_board=board,
             what_if=what_if,
             first_pass=0.5,
             prev_kpis=kpis(mean=20.0),
-            breakdowns={"scene": pl.DataFrame({"key": ["仅退款"], "count": [4]})},
+            sa_candidates=4,
         )
     )
     assert [(f.kind, f.severity) for f in found] == [
@@ -190,7 +218,7 @@ def test_findings_sort_by_severity_then_kind_and_pickle() -> None:
     assert pickle.loads(pickle.dumps(found)) == found
     trend = found[1]
     assert text.finding_text(trend, lang="en").title == (
-        "Duration up on the previous period: 20.0 h → 40.0 h (+100.0%)"
+        "Duration up on the previous period: 20.0 h → 64.5 h (+222.5%)"
     )
 
 
@@ -206,7 +234,7 @@ def test_finding_kinds_are_strings_and_limits_stay_readable() -> None:
 def test_a_finding_is_a_record_of_typed_values() -> None:
     finding = Finding(FindingKind.SA_TOOL, 2, {"count": fmt.Count(3), "share": fmt.Share(0.3)})
     assert text.finding_text(finding, lang="en").title == (
-        "3 repetitive audits (refund only, rejected): 30.0% of the counted service orders"
+        "3 repetitive audits (refund only, refused delivery): 30.0% of the counted service orders"
     )
     one = Finding(FindingKind.SA_TOOL, 2, {"count": fmt.Count(1), "share": fmt.Share(0.1)})
     assert text.finding_text(one, lang="en").title.startswith("1 repetitive audit (")

@@ -90,12 +90,28 @@ def _diagnosis() -> Diagnosis:
     )
 
 
-def test_item6_default_data_end_timeout_is_rfc5321() -> None:
-    assert smtp.SmtpSettings(host="h", port=25, sender="s@x").data_timeout == 600.0
+def test_smtp_timeout_bounds_the_wait_for_the_reply_to_data(server) -> None:
+    # A relay that takes the message and never answers must not hold a run for RFC 5321's
+    # 10 minutes: AFTERSALES_SMTP_TIMEOUT bounds every wait, the end of DATA included.
+    controller, handler = server
+    handler.silent = True
+    env = {"AFTERSALES_SMTP_TIMEOUT": "2", "AFTERSALES_SMTP_RETRIES": "2",
+           "AFTERSALES_SMTP_BACKOFF_SECONDS": "0", "AFTERSALES_SMTP_SECURITY": "none"}  # fmt: skip
     settings = smtp.smtp_settings(
+        {"host": "127.0.0.1", "port": controller.port, "from": "r@example.com"}, env=env
+    )
+    assert settings.data_timeout is None  # not set: the session timeout applies
+    began = time.monotonic()
+    results = smtp.send_message(_message(), recipients=["a@example.com"], settings=settings)
+    elapsed = time.monotonic() - began
+    assert [r.status for r in results] == ["unknown"]
+    assert 1.5 < elapsed < 6  # about the 2 s timeout, once: an unanswered DATA is not retried
+    assert len(handler.received) == 1
+    # A slow scanning relay can still be given longer, explicitly.
+    longer = smtp.smtp_settings(
         {"host": "h", "from": "s@x"}, env={"AFTERSALES_SMTP_DATA_TIMEOUT": "900"}
     )
-    assert settings.data_timeout == 900.0
+    assert longer.data_timeout == 900.0
 
 
 def test_item6_no_reply_after_data_is_unknown_and_not_resent(

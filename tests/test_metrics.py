@@ -24,7 +24,7 @@ from aftersales_kit.metrics import (
     store_metrics,
 )
 from aftersales_kit.orders import derive_orders
-from aftersales_kit.rules import load_rules
+from aftersales_kit.rules import STAGES, load_rules
 from aftersales_kit.window import Window
 
 RULES = load_rules()
@@ -89,9 +89,11 @@ EXPECTED_S1 = {
     },
     "stages": {
         # audit 4+30+8+40+2; process 6+0+(60-50)+0+98; 退货 without a return start: audit →
-        # sign is return_ship (DOMAIN §4 rewritten), sign → inbound 30
+        # sign is return_transit (the customer's shipping and the carrier cannot be split,
+        # DOMAIN §4), sign → inbound 30
         "audit": 84 / 5,
-        "return_ship": 12 / 5,
+        "return_ship": 0.0,
+        "return_transit": 12 / 5,
         "transit": 0.0,
         "inbound": 30 / 5,
         "process": 114 / 5,
@@ -112,6 +114,7 @@ EXPECTED_S1 = {
         "inbound_over_24h": 1,  # sign h20 → inbound h50
         "inbound_over_48h": 0,
         "process_over_24h": 0,  # inbound h50 → process h60
+        "refund_over_24h": 0,  # the 仅退款 orders: audit → refund 6 h and 0 h
         "total_over_60h": 1,
     },
     "jd_check": {"compared": 0, "matched": 0, "mean_jd_hours": None, "max_abs_diff_hours": None},
@@ -123,9 +126,9 @@ def test_metrics_json_hand_computed() -> None:
     assert got == EXPECTED_S1
     assert list(got) == list(EXPECTED_S1)
     stages = got["stages"]
-    assert sum(stages[k] for k in ("audit", "return_ship", "transit", "inbound", "process")) - (
-        stages["intervention"]
-    ) == pytest.approx(got["mean_hours"])
+    assert sum(stages[k] for k in STAGES) - (stages["intervention"]) == pytest.approx(
+        got["mean_hours"]
+    )
 
 
 def test_scenes_most_orders_first() -> None:
@@ -152,9 +155,7 @@ def test_store_without_counted_orders_has_null_hours() -> None:
     assert [got[k] for k in ("mean_hours", "median_hours", "p90_hours", "over_60h_share")] == [
         None
     ] * 4
-    assert got["stages"] == dict.fromkeys(
-        ("audit", "return_ship", "transit", "inbound", "process", "intervention")
-    )
+    assert got["stages"] == dict.fromkeys((*STAGES, "intervention"))
     assert got["scenes"] == {}
     assert set(got["excluded"].values()) == {0}
     # Without pickup, sign or inbound times in the data set, those rules are unavailable.
@@ -166,6 +167,7 @@ def test_store_without_counted_orders_has_null_hours() -> None:
         "inbound_over_24h": None,
         "inbound_over_48h": None,
         "process_over_24h": None,
+        "refund_over_24h": 0,
         "total_over_60h": 0,
     }
 
@@ -359,7 +361,5 @@ def test_per_store_same_alone_or_with_all(frame: pl.DataFrame) -> None:
         alone = store_metrics(frame.filter(pl.col("store_id") == store), window=WINDOW, rules=RULES)
         assert_frame_equal(everything.filter(pl.col("store_id") == store), alone)
         if row["counted"]:
-            parts = sum(
-                row[f"stage_{k}"] for k in ("audit", "return_ship", "transit", "inbound", "process")
-            )
+            parts = sum(row[f"stage_{k}"] for k in STAGES)
             assert parts - row["stage_intervention"] == pytest.approx(row["mean_hours"])

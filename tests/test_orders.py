@@ -94,14 +94,14 @@ def test_scene_and_clock_end(row: dict[str, object], scene: str, hours: float) -
 def test_audit_ended_scenes_have_only_audit() -> None:
     out = derived({**FULL, "status": "取消"}).row(0, named=True)
     assert out["clock_end"] == h(10)
-    assert stages(out) == (10.0, 0.0, 0.0, 0.0, 0.0)
+    assert stages(out) == (10.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     assert out["out_of_order"] is False
 
 
 def test_full_chain_stages() -> None:
     out = derived(FULL).row(0, named=True)
     assert out["return_start"] == h(24)
-    assert stages(out) == (10.0, 14.0, 48.0, 6.0, 18.0)
+    assert stages(out) == (10.0, 14.0, 0.0, 48.0, 6.0, 18.0)
     assert out["hours"] == 96.0
     assert out["out_of_order"] is False
 
@@ -109,7 +109,7 @@ def test_full_chain_stages() -> None:
 def test_customer_ship_time_starts_the_return_when_no_pickup() -> None:
     out = derived({**FULL, "pickup_time": None, "customer_ship_time": h(30)}).row(0, named=True)
     assert out["return_start"] == h(30)
-    assert stages(out) == (10.0, 20.0, 42.0, 6.0, 18.0)
+    assert stages(out) == (10.0, 20.0, 0.0, 42.0, 6.0, 18.0)
 
 
 def test_pickup_wins_over_customer_ship() -> None:
@@ -121,7 +121,7 @@ def test_absent_checkpoints_give_their_time_to_the_next_stage() -> None:
     out = derived(
         {"first_audit_time": h(2), "first_process_time": h(5), "service_type": "仅退款"}
     ).row(0, named=True)
-    assert stages(out) == (2.0, 0.0, 0.0, 0.0, 3.0)
+    assert stages(out) == (2.0, 0.0, 0.0, 0.0, 0.0, 3.0)
 
 
 def test_checkpoints_after_the_clock_end_do_not_take_part() -> None:
@@ -129,7 +129,7 @@ def test_checkpoints_after_the_clock_end_do_not_take_part() -> None:
     out = derived({**FULL, "approve_result": "闪电退款", "first_process_time": h(12)}).row(
         0, named=True
     )
-    assert stages(out) == (10.0, 0.0, 0.0, 0.0, 2.0)
+    assert stages(out) == (10.0, 0.0, 0.0, 0.0, 0.0, 2.0)
     assert out["out_of_order"] is False
 
 
@@ -144,7 +144,7 @@ def test_out_of_order_checkpoint_is_skipped_and_flagged() -> None:
         }
     ).row(0, named=True)
     # pickup → inbound is goods in transit (DOMAIN §4 rewritten), never warehouse time.
-    assert stages(out) == (10.0, 20.0, 10.0, 0.0, 10.0)
+    assert stages(out) == (10.0, 20.0, 0.0, 10.0, 0.0, 10.0)
     assert sum(stages(out)) == out["gross_hours"] == 50.0
     assert out["out_of_order"] is True
 
@@ -152,13 +152,13 @@ def test_out_of_order_checkpoint_is_skipped_and_flagged() -> None:
 def test_audit_before_apply_is_out_of_order() -> None:
     out = derived({"first_audit_time": h(-1), "first_process_time": h(5)}).row(0, named=True)
     # DOMAIN §4 (rewritten): a gap that starts at apply is audit time.
-    assert stages(out) == (5.0, 0.0, 0.0, 0.0, 0.0)
+    assert stages(out) == (5.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     assert out["out_of_order"] is True
 
 
 def test_equal_timestamps_are_in_order() -> None:
     out = derived({"first_audit_time": h(0), "first_process_time": h(0)}).row(0, named=True)
-    assert stages(out) == (0.0, 0.0, 0.0, 0.0, 0.0)
+    assert stages(out) == (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     assert out["hours"] == 0.0
     assert out["out_of_order"] is False
 
@@ -174,7 +174,7 @@ def test_no_valid_end() -> None:
     for row in out:
         assert row["hours"] is None
         assert row["gross_hours"] is None
-        assert stages(row) == (None,) * 5
+        assert stages(row) == (None,) * len(STAGES)
         assert row["out_of_order"] is False
 
 
@@ -458,79 +458,223 @@ def test_parse_window() -> None:
 # --- open orders at risk ----------------------------------------------------------------------
 
 
-def test_open_order_status() -> None:
-    as_of = h(50)
-    frame = orders(
-        {"service_id": "audit", "status": "待审核", "complete_time": None},
+#: DOMAIN §5's open-order table, one open order per row (as_of = T0 + 100 h, apply T0 unless
+#: set): (row, expected stage, team, rule, hours left, next action).
+OPEN_TABLE: list[tuple[dict[str, object], tuple[object, ...]]] = [
+    (
+        {"service_id": "confirm", "status": "待用户确认", "first_audit_time": h(1)},
+        ("process", "cs", None, None, "confirm_refund"),
+    ),
+    (
+        {"service_id": "awaiting", "status": "待审核"},
+        ("audit", "cs", "audit_over_24h", -76.0, "audit"),
+    ),
+    (
+        {"service_id": "reaudit", "status": "待审核", "first_audit_time": h(5)},
+        ("audit", "cs", None, None, "audit"),
+    ),
+    (
+        {"service_id": "feedback", "status": "待客户反馈"},
+        ("audit", "cs", "audit_over_24h", -76.0, "chase_customer"),
+    ),
+    (
+        {"service_id": "onsite", "status": "上门维修中", "service_type": "维修"},
+        ("process", "cs", None, None, "chase_technician"),
+    ),
+    (
         {
-            "service_id": "ship",
-            "status": "待收货",
-            "complete_time": None,
-            "first_audit_time": h(20),
+            "service_id": "received",
+            "status": "待处理",
+            "service_type": "维修",
+            "return_method": "客户发货",
+            "first_audit_time": h(2),
+            "inbound_time": h(90),
         },
+        ("process", "warehouse", "process_over_24h", 14.0, "process_repair"),
+    ),
+    (
+        {
+            "service_id": "received_no_time",
+            "status": "待处理",
+            "return_method": "客户发货",
+            "first_audit_time": h(2),
+        },
+        ("process", "warehouse", None, None, "process_goods"),
+    ),
+    (
         {
             "service_id": "refund",
-            "service_type": "仅退款",
             "status": "待处理",
-            "complete_time": None,
-            "first_audit_time": h(5),
+            "service_type": "已收货退款",
+            "first_audit_time": h(50),
         },
+        ("process", "cs", "refund_over_24h", -26.0, "refund"),
+    ),
+    (
+        {
+            "service_id": "replacement",
+            "status": "待收货",
+            "service_type": "换货",
+            "return_method": "上门换新",
+            "first_audit_time": h(3),
+        },
+        ("process", "warehouse", None, None, "send_replacement"),
+    ),
+    (
+        {
+            "service_id": "signed",
+            "status": "待收货",
+            "return_method": "上门取件",
+            "first_audit_time": h(2),
+            "pickup_time": h(10),
+            "sign_time": h(60),
+        },
+        ("inbound", "warehouse", "inbound_over_24h", -16.0, "book_in"),
+    ),
+    (
         {
             "service_id": "transit",
             "status": "待收货",
+            "return_method": "上门取件",
+            "first_audit_time": h(2),
+            "pickup_time": h(10),
+            "waybill_no": "JD0001",
+        },
+        # no tracking update anywhere in the data: only the 72 h line is watched
+        ("transit", "logistics", "transit_over_72h", -18.0, "chase_carrier"),
+    ),
+    (
+        {
+            "service_id": "waybill",
+            "status": "待收货",
+            "return_method": "客户发货",
+            "first_audit_time": h(2),
+            "waybill_no": "YT0001",
+        },
+        ("return_transit", "logistics", None, None, "track_waybill"),
+    ),
+    (
+        {
+            "service_id": "to_ship",
+            "status": "待收货",
+            "return_method": "客户发货",
+            "first_audit_time": h(2),
+        },
+        ("return_ship", "cs", "return_ship_over_24h", -74.0, "remind_customer_ship"),
+    ),
+    (
+        {
+            "service_id": "to_pickup",
+            "status": "待收货",
+            "return_method": "上门取件",
+            "apply_time": h(75),
+            "first_audit_time": h(80),
+            "waybill_no": "JD0002",
+        },
+        # the data has 取件时间: a pickup-family 运单号 without one is a booking, not a parcel
+        ("return_ship", "logistics", "return_ship_over_24h", 4.0, "book_pickup"),
+    ),
+    (
+        {
+            "service_id": "unknown_method",
+            "status": "待收货",
+            "service_type": "换货",
+            "first_audit_time": h(90),
+        },
+        ("return_ship", "cs", "return_ship_over_24h", 14.0, "confirm_return_method"),
+    ),
+    (
+        {"service_id": "odd_status", "status": "商家催收待处理"},
+        ("audit", "cs", "audit_over_24h", -76.0, "verify_status"),
+    ),
+    (
+        {"service_id": "awaiting_no_status_audit", "status": "待收货", "service_type": "换货"},
+        # 待收货 is past audit although the export left the audit time blank: the return rule
+        # has no start, so no line
+        ("return_ship", "cs", None, None, "confirm_return_method"),
+    ),
+]
+
+
+def test_open_orders_follow_the_domain_table() -> None:
+    rows = [{"complete_time": None, **row} for row, _ in OPEN_TABLE]
+    # a completed order with a receipt time makes the inbound/process rules computable
+    rows.append({"service_id": "done", "inbound_time": h(3), "sign_time": h(2)})
+    lf = derive_orders(orders(*rows), rules=RULES)
+    out = open_order_status(lf, as_of=h(100), rules=RULES).collect()
+    got = {
+        r["service_id"]: (r["stage"], r["team"], r["rule"], r["hours_to_breach"], r["next_action"])
+        for r in out.to_dicts()
+    }
+    assert got == {row["service_id"]: want for row, want in OPEN_TABLE}
+    by_id = {r["service_id"]: r for r in out.to_dicts()}
+    assert by_id["awaiting"]["due_at"] == h(24)
+    assert by_id["awaiting"]["breached"] is True
+    assert by_id["to_pickup"]["due_at"] == h(104)
+    assert by_id["to_pickup"]["over_60h"] is False and by_id["awaiting"]["over_60h"] is True
+    assert by_id["odd_status"]["status_known"] is False
+    assert all(r["will_count"] for r in out.to_dicts())
+
+
+def test_open_order_that_can_never_count_is_marked() -> None:
+    as_of = h(100)
+    old = as_of - timedelta(days=200)
+    frame = orders(
+        {"service_id": "old", "status": "待审核", "complete_time": None, "apply_time": old},
+        {"service_id": "new", "status": "待审核", "complete_time": None},
+    )
+    out = open_order_status(derive_orders(frame, rules=RULES), as_of=as_of, rules=RULES).collect()
+    assert dict(zip(out["service_id"], out["will_count"], strict=True)) == {
+        "old": False,
+        "new": True,
+    }
+
+
+def test_unavailable_rules_never_fire_on_open_orders() -> None:
+    # A 京麦 export: no tracking, no sign time. A picked-up parcel is watched by the 72 h line
+    # only, and nothing waits on an inbound line.
+    frame = orders(
+        {
+            "service_id": "moving",
+            "status": "待收货",
+            "return_method": "上门取件",
             "complete_time": None,
             "first_audit_time": h(1),
             "pickup_time": h(2),
         },
+        {"service_id": "done", "inbound_time": h(5), "pickup_time": h(3)},
+    )
+    out = open_order_status(derive_orders(frame, rules=RULES), as_of=h(60), rules=RULES).collect()
+    row = out.row(0, named=True)
+    assert (row["rule"], row["hours_to_breach"]) == ("transit_over_72h", 14.0)
+
+
+def test_rule_availability_is_decided_per_store() -> None:
+    frame = orders(
         {
-            "service_id": "inbound",
+            "service_id": "a",
+            "store_id": "with",
             "status": "待收货",
             "complete_time": None,
             "first_audit_time": h(1),
             "pickup_time": h(2),
-            "logistics_update_time": h(3),
-            "sign_time": h(24),
+            "sign_time": h(4),
         },
+        {"service_id": "a-done", "store_id": "with", "inbound_time": h(5), "sign_time": h(4)},
         {
-            "service_id": "process",
-            "status": "待处理",
+            "service_id": "b",
+            "store_id": "without",
+            "status": "待收货",
             "complete_time": None,
             "first_audit_time": h(1),
             "pickup_time": h(2),
-            "sign_time": h(3),
-            "inbound_time": h(40),
+            "sign_time": h(4),
         },
-        # DOMAIN §3: a recorded clock end is 暂完结 whatever the status, so it is not open.
-        {
-            "service_id": "stopped",
-            "status": "待客户反馈",
-            "complete_time": None,
-            "first_audit_time": h(1),
-            "first_process_time": h(20),
-        },
-        {"service_id": "done"},
     )
-    lf = derive_orders(frame, rules=RULES)
-    out = open_order_status(lf, as_of=as_of, rules=RULES).collect()
-    got = {
-        r["service_id"]: (
-            r["elapsed_hours"],
-            r["stage"],
-            r["rule"],
-            r["breached"],
-            r["hours_to_breach"],
-            r["rules_broken"],
-        )
-        for r in out.to_dicts()
-    }
-    assert got == {
-        "audit": (50.0, "audit", "audit_over_24h", True, -26.0, "audit_over_24h"),
-        "ship": (50.0, "return_ship", "return_ship_over_24h", True, -6.0, "return_ship_over_24h"),
-        "refund": (50.0, "process", "total_over_60h", False, 10.0, None),
-        "transit": (50.0, "transit", "tracking_stale_over_48h", False, 0.0, None),
-        "inbound": (50.0, "inbound", "inbound_over_24h", True, -2.0, "inbound_over_24h"),
-        "process": (50.0, "process", "total_over_60h", False, 10.0, None),
-    }
+    out = open_order_status(derive_orders(frame, rules=RULES), as_of=h(70), rules=RULES).collect()
+    rules = dict(zip(out["service_id"], out["rule"], strict=True))
+    # store "without" has no 商家收货时间 in any row: its inbound lines cannot be computed
+    assert rules == {"a": "inbound_over_48h", "b": None}
 
 
 def test_open_order_most_severe_broken_rule_and_intervention() -> None:
@@ -544,6 +688,8 @@ def test_open_order_most_severe_broken_rule_and_intervention() -> None:
             "logistics_update_time": h(3),
             "sign_time": h(4),
         },
+        # the store's data has 商家收货时间 (a completed order): the inbound lines are computable
+        {"service_id": "c", "inbound_time": h(5), "sign_time": h(4)},
         {
             "service_id": "b",
             "status": "待审核",
@@ -555,9 +701,10 @@ def test_open_order_most_severe_broken_rule_and_intervention() -> None:
     )
     lf = derive_orders(frame, rules=RULES)
     out = open_order_status(lf, as_of=h(70), rules=RULES).collect()
-    a, b = out.to_dicts()
+    a, b = out.filter(pl.col("service_id").is_in(["a", "b"])).sort("service_id").to_dicts()
+    # both inbound lines are crossed: the higher one is the rule
     assert (a["rule"], a["hours_to_breach"]) == ("inbound_over_48h", -18.0)
-    assert a["rules_broken"] == "inbound_over_24h,inbound_over_48h,total_over_60h"
+    assert a["over_60h"] is True
     # intervention so far (h10→h70 = 60 h) is not on the merchant's clock
     assert b["elapsed_hours"] == 10.0
     assert (b["rule"], b["hours_to_breach"]) == ("audit_over_24h", -46.0)
@@ -605,3 +752,74 @@ def test_stages_minus_intervention_equal_hours(frame: pl.DataFrame) -> None:
         assert sum(stages(row)) == pytest.approx(row["gross_hours"], abs=1e-9)
         assert sum(stages(row)) - row["intervention_hours"] == pytest.approx(row["hours"], abs=1e-9)
         assert 0 <= row["intervention_hours"] <= row["gross_hours"]
+
+
+# --- stages on a 京麦 export (no customer ship time, no sign time) ------------------------------
+
+
+def test_customer_shipped_return_without_ship_time_is_return_transit() -> None:
+    out = derived(
+        {
+            "return_method": "客户发货",
+            "first_audit_time": h(2),
+            "inbound_time": h(50),
+            "first_process_time": h(60),
+        }
+    ).row(0, named=True)
+    # audit 2 h; audit → 商家收货 (customer's shipping + carrier, not separable) 48 h; process 10 h
+    assert stages(out) == (2.0, 0.0, 48.0, 0.0, 0.0, 10.0)
+    assert out["family"] == "customer_ship"
+    assert out["no_receipt_time"] is False
+
+
+def test_picked_up_return_splits_pickup_wait_and_transit() -> None:
+    out = derived(
+        {
+            "return_method": "上门取件",
+            "first_audit_time": h(2),
+            "pickup_time": h(20),
+            "inbound_time": h(50),
+            "first_process_time": h(60),
+        }
+    ).row(0, named=True)
+    assert stages(out) == (2.0, 18.0, 0.0, 30.0, 0.0, 10.0)
+
+
+def test_goods_back_without_receipt_time_is_return_transit_and_flagged() -> None:
+    out = derived(
+        {"return_method": "客户发货", "first_audit_time": h(2), "first_process_time": h(60)},
+        {"service_type": "已收货退款", "first_audit_time": h(2), "first_process_time": h(60)},
+    ).to_dicts()
+    goods, refund = out
+    assert stages(goods) == (2.0, 0.0, 58.0, 0.0, 0.0, 0.0)
+    assert goods["no_receipt_time"] is True
+    # a refund without goods back: audit → refund is processing
+    assert stages(refund) == (2.0, 0.0, 0.0, 0.0, 0.0, 58.0)
+    assert refund["no_receipt_time"] is False
+
+
+@pytest.mark.parametrize(
+    ("row", "family"),
+    [
+        ({"return_method": "上门取件"}, "pickup"),
+        ({"return_method": "京东快运上门取件"}, "pickup"),
+        ({"approve_result": "闪电退款"}, "pickup"),
+        ({"return_method": "客户发货"}, "customer_ship"),
+        ({"return_method": "快递至门店"}, "customer_ship"),
+        ({"return_method": "退款不退货"}, "no_goods"),
+        ({"service_type": "未收货退款"}, "no_goods"),
+        ({"service_type": "上门维修"}, "on_site"),
+        ({"status": "上门检测中", "return_method": "上门取件"}, "on_site"),
+        ({"service_type": "换货"}, None),
+    ],
+)
+def test_return_family(row: dict[str, object], family: str | None) -> None:
+    assert derived(row)["family"][0] == family
+
+
+def test_refund_over_24h_counts_on_completed_no_goods_orders() -> None:
+    out = derived(
+        {"service_type": "已收货退款", "first_audit_time": h(2), "first_process_time": h(30)},
+        {"service_type": "退货", "first_audit_time": h(2), "first_process_time": h(30)},
+    )
+    assert out["alert_refund_over_24h"].to_list() == [True, False]

@@ -19,6 +19,7 @@ from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from aftersales_kit import deliver, push
@@ -225,19 +226,21 @@ def test_store_message_has_the_figures_and_no_personal_data(diagnoses) -> None:
     assert f"明天预计 {fmt.hours(d.tomorrow.mean_hours)}" in md
     state = {"triggered": "已触发", "cannot_judge": "无法判断", "not_triggered": "未触发"}
     assert state[d.warning.state] in md
-    for team, label in (("customer_service", "客服"), ("logistics", "物流"), ("warehouse", "仓库")):
-        rows = d.team_actions[team]
-        over = int(rows["breached"].fill_null(False).sum())
-        assert f"- {label}：已超时 {over} 单，将超时 {rows.height - over} 单" in md
+    for team, label in (("cs", "客服"), ("logistics", "物流"), ("warehouse", "仓库")):
+        rows = d.team_actions[team].filter(pl.col("will_count"))
+        over = int(rows["breached"].sum())
+        due = rows.filter(~pl.col("breached") & (pl.col("hours_to_breach") <= 24)).height
+        assert f"- {label}：超预警线 {over} 单，即将到期 {due} 单" in md
     urgent = push.urgent_orders(d)
     assert urgent and len(urgent) <= 3
     all_due = sorted(
-        (left, sid) for f in d.team_actions.values() for sid, left in
-        f.select("service_id", "hours_to_breach").iter_rows()
+        (left, sid) for f in d.team_actions.values() for sid, left, counts in
+        f.select("service_id", "hours_to_breach", "will_count").iter_rows()
+        if left is not None and counts
     )  # fmt: skip
     assert urgent[0][0] == all_due[0][1]  # the most overdue first
     for sid, _, left in urgent:
-        words = f"已超时{fmt.hours(-left)}" if left < 0 else f"剩{fmt.hours(left)}"
+        words = f"超预警线{fmt.hours(-left)}" if left < 0 else f"剩{fmt.hours(left)}"
         assert f"- {sid}（" in md and words in md
     assert md.endswith(
         f"[查看完整报告](http://files.example/reports/{d.store_id}/%E6%8A%A5%E5%91%8A%201.html)"
@@ -272,7 +275,7 @@ def test_estate_message_lists_the_worst_stores(diagnoses) -> None:
     first = md.split("**平均时长最高的店铺**\n")[1].split("\n")[0]
     assert first.startswith(f"- {worst.store_name}：{fmt.hours(worst.kpis.mean_hours)}")
     over = sum(d.open_split()["over"] for d in rows)
-    assert f"已超时 {over} 单" in md
+    assert f"超预警线 {over} 单" in md
     assert md.endswith("[店铺总览](http://files.example/index.html)")
 
 
@@ -466,4 +469,5 @@ def test_english_counts_agree_with_their_number() -> None:
     )
     assert push.s("estate.more", "en", n=1) == "- … 1 more store"
     assert push.s("estate.more", "en", n=4) == "- … 4 more stores"
-    assert push.s("team", "zh", team="仓库", over=1, soon=2) == "- 仓库：已超时 1 单，将超时 2 单"
+    zh = push.s("team", "zh", team="仓库", over=1, soon=2)
+    assert zh == "- 仓库：超预警线 1 单，即将到期 2 单"

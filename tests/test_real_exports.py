@@ -395,6 +395,7 @@ def test_metrics_json_on_a_jingmai_export(tmp_path: Path) -> None:
         "inbound_over_24h": None,
         "inbound_over_48h": None,
         "process_over_24h": None,
+        "refund_over_24h": 0,
         "total_over_60h": 1,
     }
     # jd_hours on orders 1, 2, 3, 4 and 6: order 3 differs by 10 h (an intervention).
@@ -404,9 +405,14 @@ def test_metrics_json_on_a_jingmai_export(tmp_path: Path) -> None:
         "mean_jd_hours": pytest.approx((30 + 50 + 70 + 2 + 5) / 5),
         "max_abs_diff_hours": 10.0,
     }
-    # Every stage hour is audit or process: no transit or warehouse time without their inputs.
+    # Without a pickup, sign or receipt time, a return's audit → processing span holds the
+    # goods' way back (return_transit, DOMAIN §4): never transit or warehouse time.
     stages = result["stages"]
-    assert stages["audit"] + stages["process"] == pytest.approx(result["mean_hours"])
+    assert stages["transit"] == stages["inbound"] == stages["return_ship"] == 0.0
+    assert stages["audit"] + stages["return_transit"] + stages["process"] == pytest.approx(
+        result["mean_hours"]
+    )
+    assert stages["return_transit"] > 0
 
 
 def test_whole_hour_jd_figures_match_within_an_hour() -> None:
@@ -425,15 +431,25 @@ def test_whole_hour_jd_figures_match_within_an_hour() -> None:
     ]
 
 
-def test_alert_availability_comes_from_the_whole_data_set() -> None:
+def test_alert_availability_is_decided_per_store() -> None:
     with_sign = frame(
         order(1, store_id="a", first_process_time=at(100)),
-        order(2, store_id="b", pickup_time=at(3), sign_time=at(90), inbound_time=at(91)),
+        order(
+            2,
+            store_id="b",
+            pickup_time=at(3),
+            sign_time=at(90),
+            inbound_time=at(91),
+            first_process_time=at(100),
+        ),
     ).with_columns(pl.col("store_id").fill_null("a"))
-    got = metrics_json(with_sign, store_id="a", window=WINDOW, rules=RULES)
-    # Store a has no logistics times, but store b does: the rules are available, and 0 for a.
-    assert got["alerts"]["transit_over_72h"] == 0
-    assert got["alerts"]["tracking_stale_over_48h"] is None
+    # Store a has no logistics times: its rules are unavailable (null), whatever store b has
+    # (DOMAIN §5: availability is decided per store).
+    a = metrics_json(with_sign, store_id="a", window=WINDOW, rules=RULES)
+    assert a["alerts"]["transit_over_72h"] is None
+    b = metrics_json(with_sign, store_id="b", window=WINDOW, rules=RULES)
+    assert b["alerts"]["transit_over_72h"] == 1  # pickup h3 → sign h90: 87 h
+    assert b["alerts"]["tracking_stale_over_48h"] is None
 
 
 # --- the same orders from every shape -----------------------------------------------------------

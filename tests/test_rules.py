@@ -27,6 +27,7 @@ def test_defaults_match_domain() -> None:
         "inbound_over_24h": 24.0,
         "inbound_over_48h": 48.0,
         "process_over_24h": 24.0,
+        "refund_over_24h": 24.0,
         "total_over_60h": 60.0,
     }
     assert tuple(rules.thresholds) == RULE_NAMES

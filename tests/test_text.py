@@ -57,7 +57,9 @@ def test_every_finding_kind_has_its_own_text() -> None:
 def test_labels_translate_and_fall_back() -> None:
     assert label("stage", "audit") == "审核"
     assert label("stage", "audit", "en") == "Audit"
-    assert label("scene", "闪电退款", "en") == "Lightning refund"
+    assert label("scene", "闪电退款", "en") == "Flash Refund (闪电退款)"
+    # 上门换新 (audit result) and 线下换新 (processing result) name one scene.
+    assert label("scene", "线下换新") == label("scene", "上门换新") == "上门换新/线下换新"
     assert label("scene", "以旧换新", "en") == "以旧换新"  # unknown scene: shown as it is
     assert label("weekday", 7) == "周日"
     assert all(zh and en for zh, en in LABELS.values())
@@ -73,15 +75,34 @@ def test_short_board_finding_in_the_merchants_words() -> None:
             "excess_hours": fmt.Hours(281.66),
             "share_of_excess": fmt.Share(0.4234),
             "controllable_excess_hours": fmt.Hours(281.66),
+            "target_hours": fmt.HoursLimit(60.0),
+            "line_name": fmt.LineName("warning"),
         },
     )
     zh = finding_text(finding)
-    assert zh.title == "短板：退货的审核环节，超出目标的时长42.3%来自这里"
+    # The 60 h line is the consumer-warning line (提示线), not a target.
+    assert zh.title == "短板：退货的审核环节，服务单超出提示线60小时的时长42.3%来自这里"
     assert "一次性沟通完成率" in zh.advice and "流程图" in zh.advice
+    assert "不要批量驳回" in zh.advice
     assert zh.severity == "紧急"
     en = finding_text(finding, lang="en")
-    assert en.title == "Short board: the Audit stage of Return, 42.3% of the hours above target"
+    assert en.title == (
+        "Bottleneck (短板): the Audit stage of Return, 42.3% of the hours orders spent over the"
+        " 60 h warning line"
+    )
     assert en.severity == "Urgent"
+    target = finding_text(
+        Finding(
+            FindingKind.SHORT_BOARD,
+            2,
+            {
+                **finding.values,
+                "target_hours": fmt.HoursLimit(48),
+                "line_name": fmt.LineName("target"),
+            },
+        )
+    )
+    assert target.title == "短板：退货的审核环节，服务单超出目标48小时的时长42.3%来自这里"
 
 
 def test_finding_values_are_formatted() -> None:
@@ -95,12 +116,20 @@ def test_finding_values_are_formatted() -> None:
             "share": fmt.Share(0.328),
             "audit_mean_hours": fmt.Hours(22.04),
             "peak_hours": fmt.ClockHours((21, 10)),
-            "peak_median_audit_hours": fmt.Hours(129.46),
+            "variant": "night",
+            "slow_hours": fmt.ClockHours((22, 21)),
+            "slow_median_hours": fmt.Hours(20.24),
+            "fast_hours": fmt.ClockHours((10, 14)),
+            "fast_median_hours": fmt.Hours(3.04),
         },
     )
     text = finding_text(finding)
-    assert text.title == "审核超24小时的服务单有21单（32.8%），申请高峰在21:00、10:00"
-    assert "129.5 小时" in text.advice and "22.0 小时" in text.advice
+    assert text.title == "审核超24小时的服务单有21单（32.8%），夜间申请要等到早班"
+    assert text.advice.startswith(
+        "按申请时段（一周各天合计，只看申请≥20单的时段）：22:00、21:00申请的审核中位数为"
+        "20.2 小时，10:00、14:00申请的为3.0 小时。"
+    )
+    assert "22.0 小时" in text.advice
     trend = finding_text(
         Finding(
             FindingKind.TREND_UP,
@@ -147,10 +176,11 @@ def test_controllable_short_board_takes_its_stage_advice() -> None:
             "scene": fmt.Scene("仅退款"),
             "stage": fmt.Stage("audit"),
             "controllable_excess_hours": fmt.Hours(12.5),
+            "line_name": fmt.LineName("warning"),
         },
     )
     zh = finding_text(finding, lang="zh")
-    assert zh.title == "商家可控的最大短板：仅退款的审核环节，可控的超出时长12.5 小时"
+    assert zh.title == "商家可控的最大短板：仅退款的审核环节，可控的超出提示线时长12.5 小时"
     assert zh.advice.startswith("审核阶段是商家主观可控的")
     en = finding_text(finding, lang="en")
     assert en.advice.startswith("The audit stage is fully in your hands")
@@ -206,7 +236,7 @@ def test_english_plurals_agree_with_their_count() -> None:
         ),
         lang="en",
     )
-    assert one.title.startswith("Open service orders breaching a stage limit within 24 h: 1 ")
+    assert one.title.startswith("Open service orders reaching a stage warning line within 24 h: 1 ")
     # The plural follows the count's value, whatever it is called (issue 13).
     assert t("tomorrow.moves", "en", leaving=1, out=1, old=0, history_days=180, entering=2) == (
         "1 service order leaves the sample (1 completed before the new period, 0 applied more "

@@ -108,7 +108,7 @@ def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
         "客服行动清单",
         "物流行动清单",
         "仓库行动清单",
-        "售后服务单预警(即将计入)",
+        "未完结服务单(状态以导出时为准)",
         "历史服务单预警TOP100",
         "预警明细",
         "明天影响最大的服务单",
@@ -118,15 +118,15 @@ def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
             "服务单号": ["S1", '\'=HYPERLINK("http://x")'],
             "当前环节": ["审核", "签收→验收入库"],
             "预警规则": ["审核超24小时", "签收超48小时未入库"],
-            "已超时": ["是", "否"],
+            "超预警线": ["是", "否"],
             "申请时间": [datetime(2026, 3, 30, 8, 15), datetime(2026, 3, 29, 20, 0)],
             "已耗时(小时)": [24.75, 37.0],
-            "距超时(小时)": [-0.75, 11.0],
+            "距预警线(小时，负数为已超出)": [-0.75, 11.0],
             "客户姓名(已脱敏)": ["张**", "李*"],
             "客户电话(已脱敏)": ["138****5678", "'+86****5678"],
         }
     ).rename({"客户电话(已脱敏)": "联系电话(已脱敏)"})
-    assert_frame_equal(sheets["售后服务单预警(即将计入)"], expected_open)
+    assert_frame_equal(sheets["未完结服务单(状态以导出时为准)"], expected_open)
     expected_alerts = pl.DataFrame(
         {
             "服务单号": ["S9", "https://evil.example/x"],
@@ -139,11 +139,11 @@ def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
 
     english = action_frames(crafted, lang="en")
     assert list(english)[3:6] == [
-        "Service-order alerts",
+        "Open service orders",
         "History alerts (longest 100)",
         "Alert details",
     ]
-    assert english["Service-order alerts"]["Rule"].to_list() == [
+    assert english["Open service orders"]["Rule"].to_list() == [
         "Audit > 24 h",
         "Not booked in 48 h after signing",
     ]
@@ -157,12 +157,12 @@ def test_workbook_round_trip_has_no_formulas(crafted, tmp_path: Path) -> None:
         "客服行动清单",
         "物流行动清单",
         "仓库行动清单",
-        "售后服务单预警(即将计入)",
+        "未完结服务单(状态以导出时为准)",
         "历史服务单预警TOP100",
         "预警明细",
         "明天影响最大的服务单",
     ]
-    sheet = book["售后服务单预警(即将计入)"]
+    sheet = book["未完结服务单(状态以导出时为准)"]
     assert sheet["服务单号"].to_list() == ["S1", '\'=HYPERLINK("http://x")']
     assert sheet["联系电话(已脱敏)"].to_list() == ["138****5678", "'+86****5678"]
     assert sheet["申请时间"].to_list()[0] == datetime(2026, 3, 30, 8, 15)
@@ -177,7 +177,7 @@ def test_workbook_round_trip_has_no_formulas(crafted, tmp_path: Path) -> None:
 def test_real_diagnosis_lists_are_masked(diagnosis) -> None:
     book = pl.read_excel(io.BytesIO(action_lists_bytes(diagnosis)), sheet_id=0)
     assert book["历史服务单预警TOP100"].height == diagnosis.top100.height > 0
-    assert book["售后服务单预警(即将计入)"].height == diagnosis.open_at_risk.height
+    assert book["未完结服务单(状态以导出时为准)"].height == diagnosis.open_at_risk.height
     assert book["预警明细"].height == diagnosis.alert_orders.height
     phones = book["历史服务单预警TOP100"]["联系电话(已脱敏)"].drop_nulls()
     assert phones.len() > 0 and phones.str.contains(r"^1[3-9]\d\*{4}\d{4}$").all()
@@ -191,14 +191,21 @@ def test_team_sheets_hold_each_teams_orders_with_next_action_and_hours_left(diag
     sheets = action_frames(diagnosis)
     seen: set[str] = set()
     for team, name in (
-        ("customer_service", "客服行动清单"),
+        ("cs", "客服行动清单"),
         ("logistics", "物流行动清单"),
         ("warehouse", "仓库行动清单"),
     ):
         frame = diagnosis.team_actions[team]
         sheet = sheets[name]
         assert sheet["服务单号"].to_list() == frame["service_id"].to_list()
-        assert {"下一步", "距超时(小时)", "当前环节"} <= set(sheet.columns)
+        wanted = {"下一步", "距预警线(小时，负数为已超出)", "当前环节", "运单号", "快递公司"}
+        assert wanted <= set(sheet.columns)
         assert not set(sheet["下一步"].drop_nulls()) & {"audit", "book_in", "chase_carrier"}
         assert not seen & set(frame["service_id"])
         seen |= set(frame["service_id"])
+
+
+def test_bidi_overrides_are_dropped_from_workbook_cells() -> None:
+    # U+202E would show "exe.xslx" for "xlsx.exe" and reorder the figures after a name.
+    frame = pl.DataFrame({"name": ["店\u202egpj.exe", "=1+1\u202e"], "n": [1, 2]})
+    assert neutralize_formulas(frame).rows() == [("店gpj.exe", 1), ("'=1+1", 2)]

@@ -1,0 +1,162 @@
+"""Every open order and who acts on it next (DOMAIN §5, §7 "Open orders JSON").
+
+``aftersales actions`` prints the rows the report's open-order list, the team lists, the xlsx
+team sheets, the email and the daily push are made of: :attr:`Diagnosis.open_at_risk`, already in
+the one order every consumer uses (:data:`aftersales_kit.diagnose.OPEN_ORDER_SORT`). Ticket
+systems and bots read the JSON; people read the table per team.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from datetime import datetime
+from typing import TYPE_CHECKING, TypedDict
+
+from aftersales_kit import format as fmt
+from aftersales_kit.orders import TEAMS
+from aftersales_kit.text import label, t
+
+if TYPE_CHECKING:
+    from aftersales_kit.diagnose import Diagnosis
+
+
+class ActionRow(TypedDict):
+    """One open order of the §7 JSON."""
+
+    service_id: str
+    status: str | None
+    scene: str | None
+    stage: str
+    team: str
+    rule: str | None
+    elapsed_hours: float
+    hours_left: float | None
+    due_at: str | None
+    over_60h: bool
+    will_count: bool
+    dispute_risk: bool
+    order_id: str | None
+    return_method: str | None
+    apply_time: str | None
+    waybill: str | None
+    carrier: str | None
+    action: str
+    action_text: str
+
+
+class ActionsJson(TypedDict):
+    store_id: str
+    as_of: str
+    data_as_of: str | None
+    orders: list[ActionRow]
+
+
+def _moment(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _hours(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def action_rows(d: Diagnosis, *, lang: str = "zh") -> list[ActionRow]:
+    """The open orders of ``d`` as §7 rows, in the lists' order."""
+    rows: list[ActionRow] = []
+    for r in d.open_at_risk.iter_rows(named=True):
+        rows.append(
+            {
+                "service_id": str(r["service_id"]),
+                "status": r["status"],
+                "scene": r["scene"],
+                "stage": r["stage"],
+                "team": r["team"],
+                "rule": r["rule"],
+                "elapsed_hours": float(r["elapsed_hours"]),
+                "hours_left": _hours(r["hours_to_breach"]),
+                "due_at": _moment(r["due_at"]),
+                "over_60h": bool(r["over_60h"]),
+                "will_count": bool(r["will_count"]),
+                "dispute_risk": bool(r["dispute_risk"]),
+                "order_id": r["order_id"],
+                "return_method": r["return_method"],
+                "apply_time": _moment(r["apply_time"]),
+                "waybill": r["waybill_no"],
+                "carrier": r["carrier"],
+                "action": r["next_action"],
+                "action_text": t(f"action.{r['next_action']}", lang),
+            }
+        )
+    return rows
+
+
+def actions_json(d: Diagnosis, *, lang: str = "zh") -> ActionsJson:
+    """DOMAIN §7's open-orders object of one store."""
+    return {
+        "store_id": d.store_id,
+        "as_of": d.as_of.strftime("%Y-%m-%d %H:%M:%S"),
+        "data_as_of": _moment(d.data_until),
+        "orders": action_rows(d, lang=lang),
+    }
+
+
+def _left_text(row: ActionRow, lang: str) -> str:
+    left = row["hours_left"]
+    if left is None:
+        return t("open.no_line", lang)
+    hours = fmt.hours(abs(left), lang=lang)
+    return t("open.over", lang, hours=hours) if left < 0 else t("open.left", lang, hours=hours)
+
+
+def actions_text(d: Diagnosis, *, lang: str = "zh") -> str:
+    """The open orders as one plain table per team (the ``actions`` default output)."""
+    rows = action_rows(d, lang=lang)
+    lines = [
+        t("actions.heading", lang, store=d.store_id, as_of=d.as_of.strftime("%Y-%m-%d %H:%M")),
+        t("open.as_of_export", lang),
+    ]
+    for team in TEAMS:
+        mine = [r for r in rows if r["team"] == team]
+        lines += ["", f"{t(f'team.{team}', lang)} ({len(mine)})"]
+        if not mine:
+            lines.append("  " + t("team.none", lang))
+        for r in mine:
+            marks = []
+            if not r["will_count"]:
+                marks.append(t("open.not_counted", lang))
+            if r["dispute_risk"]:
+                marks.append(t("open.dispute", lang))
+            parcel = " ".join(x for x in (r["carrier"], r["waybill"]) if x)
+            cells = [
+                r["service_id"],
+                label("stage", r["stage"], lang),
+                label("rule", r["rule"], lang) if r["rule"] else "",
+                _left_text(r, lang),
+                r["action_text"],
+                parcel,
+                "、".join(marks) if lang == "zh" else ", ".join(marks),
+            ]
+            lines.append("  " + " | ".join(c for c in cells if c))
+    return "\n".join(lines)
+
+
+def command_actions(args: argparse.Namespace) -> int:
+    """``aftersales actions DATA... --store ID [--as-of T] [--rules F] [--json]``."""
+    from aftersales_kit.api import diagnose_data
+
+    computed = diagnose_data(
+        args.data,
+        stores=[args.store],
+        rules=args.rules,
+        as_of=args.as_of,
+        store_id=args.store_id,
+        skip_bad_rows=bool(args.skip_bad_rows),
+        config=args.config,
+    )
+    d = computed.diagnoses[args.store]
+    if args.json:
+        print(json.dumps(actions_json(d, lang=args.lang), ensure_ascii=False))
+    else:
+        print(actions_text(d, lang=args.lang))
+    return 0
