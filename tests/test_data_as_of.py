@@ -256,3 +256,19 @@ def test_metrics_json_prints_as_of_and_data_as_of(
     got = json.loads(capsys.readouterr().out)
     assert got["as_of"] == got["data_as_of"] == "2026-03-30 18:00:00"
     assert (got["start"], got["end"], got["counted"]) == ("2026-02-28", "2026-03-29", 20)
+
+
+def test_actions_json_prints_the_data_as_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    latest = datetime(2026, 3, 30, 18, 0, 0)
+    download(tmp_path / "1000101" / "x.xlsx", latest=latest, age_days=0)
+    args = ["actions", str(tmp_path), "--store", "1000101", "--as-of", "2026-03-31 09:00", "--json"]
+    assert cli.main(args) == 0
+    got = json.loads(capsys.readouterr().out)
+    # the open order applied at 18:00 is the latest timestamp (the data_until of the API is the
+    # latest apply/complete time, which happens to agree here)
+    assert (got["as_of"], got["data_as_of"]) == ("2026-03-31 09:00:00", "2026-03-30 18:00:00")
+    assert [o["service_id"] for o in got["orders"]] == ["3299999999"]
