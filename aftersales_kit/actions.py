@@ -111,7 +111,7 @@ def actions_json(d: Diagnosis, *, lang: str = "zh") -> ActionsJson:
     return {
         "store_id": d.store_id,
         "as_of": d.as_of.strftime("%Y-%m-%d %H:%M:%S"),
-        "data_as_of": _moment(d.data_until),
+        "data_as_of": _moment(d.data_as_of),  # DOMAIN §2: the latest timestamp in its rows
         "orders": action_rows(d, lang=lang),
         "compensation_pending": [
             {

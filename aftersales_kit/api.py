@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.load import LoadReport
     from aftersales_kit.rules import Rules
-    from aftersales_kit.window import Window
+    from aftersales_kit.window import Clock, Window
 
 #: A file or folder path.
 StrPath = str | os.PathLike[str]
@@ -43,6 +43,8 @@ class Computed:
     load_report: LoadReport | None
     #: the canonical frame diagnosed (every store loaded)
     frame: pl.DataFrame
+    #: what the report time and window follow (DOMAIN §2 "Data as of")
+    clock: Clock | None = None
 
 
 def _frame_input(frame: pl.DataFrame | pl.LazyFrame, *, store_id: str | None) -> pl.DataFrame:
@@ -99,12 +101,14 @@ def diagnose_data(
     from aftersales_kit.load import load
     from aftersales_kit.metrics import stores_in, unknown_store_error
     from aftersales_kit.rules import load_rules
-    from aftersales_kit.window import parse_as_of, parse_window
+    from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
     ruleset = load_rules(os.fspath(rules) if rules else None)
     config_path = None if config is None else os.fspath(config)
-    moment = as_of if isinstance(as_of, datetime) else parse_as_of(as_of or None)
-    window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
+    if not isinstance(as_of, datetime) and not is_as_of_data(as_of):
+        parse_as_of(as_of or None)  # a bad --as-of is a usage error before any data is read
+    if start or end:
+        parse_window(start or None, end=end or None, rules=ruleset)  # likewise a bad window
     report: LoadReport | None = None
     paths: list[str] = []
     if isinstance(data, pl.DataFrame | pl.LazyFrame):
@@ -121,6 +125,10 @@ def diagnose_data(
     missing = [sid for sid in selected if sid not in found]
     if missing:
         raise unknown_store_error(", ".join(missing), stores=found)
+    clock = run_clock(
+        frame, report, stores=selected, as_of=as_of, start=start, end=end, rules=ruleset
+    )
+    moment, window = clock.as_of, clock.window
     entries = store_entries(load_config(config_path), data=paths)
     configured, published = store_inputs(entries, selected)
     given: dict[str, float] = {}
@@ -147,7 +155,66 @@ def diagnose_data(
         published_hours=published or None,
         orders=orders,
     )
-    return Computed(diagnoses, ruleset, window, moment, report, frame)
+    diagnoses = with_clock(diagnoses, clock=clock)
+    return Computed(diagnoses, ruleset, window, moment, report, frame, clock)
+
+
+def run_clock(
+    frame: pl.DataFrame,
+    report: LoadReport | None,
+    *,
+    stores: Sequence[str],
+    as_of: str | datetime | None,
+    start: str | None,
+    end: str | None,
+    rules: Rules,
+) -> Clock:
+    """The report time and window of a run over ``stores`` (DOMAIN §2 "Data as of"): the
+    selected stores' data_as_of (from the load report, else from the frame) and their newest
+    files' modification times (none for a frame: never shifted unless ``as_of="data"``)."""
+    from aftersales_kit.schema import latest_timestamp
+    from aftersales_kit.window import resolve_clock
+
+    wanted = set(stores)
+    if report is not None:
+        data_as_of = {k: v for k, v in report.data_as_of.items() if k in wanted}
+        newest_file = {k: v for k, v in report.newest_file.items() if k in wanted}
+    else:
+        latest = (
+            frame.filter(pl.col("store_id").is_in(sorted(wanted)))
+            .group_by("store_id")
+            .agg(latest_timestamp(frame.columns).max().alias("as_of"))
+        )
+        data_as_of = {str(k): v for k, v in latest.iter_rows() if v is not None}
+        newest_file = {}
+    return resolve_clock(
+        as_of=as_of,
+        start=start or None,
+        end=end or None,
+        rules=rules,
+        data_as_of=data_as_of,
+        newest_file=newest_file,
+    )
+
+
+def with_clock(diagnoses: Mapping[str, Diagnosis], *, clock: Clock) -> dict[str, Diagnosis]:
+    """The diagnoses with the run's clock: where ``as_of`` came from, each store's data age
+    against the run's now, and 数据过期 for a store whose data is more than 48 h older than the
+    newest store's (left out of rankings)."""
+    from aftersales_kit.window import STALE_AFTER
+
+    newest = max((d.data_as_of for d in diagnoses.values() if d.data_as_of), default=None)
+    out = {}
+    for sid, d in diagnoses.items():
+        age = None if d.data_as_of is None else (clock.now - d.data_as_of).total_seconds() / 3600
+        stale = (
+            len(diagnoses) > 1
+            and newest is not None
+            and d.data_as_of is not None
+            and newest - d.data_as_of > STALE_AFTER
+        )
+        out[sid] = replace(d, as_of_source=clock.source, data_age_hours=age, data_stale=stale)
+    return out
 
 
 def analyze(
@@ -244,6 +311,7 @@ PORTFOLIO_SCHEMA: dict[str, pl.DataType] = {
     "short_board_excess_hours": pl.Float64(),
     "open_at_risk": pl.Int64(),
     "open_breached": pl.Int64(),
+    "data_stale": pl.Boolean(),
 }
 
 
@@ -301,10 +369,10 @@ def estate_summary(diagnoses: Mapping[str, Diagnosis], *, window: Window) -> dic
 
 
 def _portfolio_frame(summary: Mapping[str, Any]) -> pl.DataFrame:
-    from aftersales_kit.portfolio import ranked
+    from aftersales_kit.portfolio import ranked, stale
 
     rows = []
-    for r in ranked(summary["stores"]):
+    for r in [*ranked(summary["stores"]), *stale(summary["stores"])]:
         board = r.get("short_board") or {}
         row = {k: r.get(k) for k in PORTFOLIO_SCHEMA if not k.startswith("short_board")}
         row |= {

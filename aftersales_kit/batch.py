@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.load import LoadReport
     from aftersales_kit.rules import Rules
-    from aftersales_kit.window import Window
+    from aftersales_kit.window import Clock, Window
 
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
@@ -200,6 +200,8 @@ class BatchResult:
     outcomes: list[Outcome] = field(default_factory=list)
     index: Path | None = None
     seconds: float = 0.0
+    #: store -> the one-line "old data" notice (DOMAIN §2 "Data as of"), printed with the table
+    notices: dict[str, str] = field(default_factory=dict)
 
     def by_status(self, status: str) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == status]
@@ -285,6 +287,8 @@ class Prepared:
     frame: pl.DataFrame
     report: LoadReport
     diagnoses: Mapping[str, Diagnosis]
+    #: the report time and window they were diagnosed with (None: the batch's own)
+    clock: Clock | None = None
 
 
 @dataclass(frozen=True)
@@ -302,6 +306,10 @@ class _Batch:
     #: every store's parameters but ``store`` and ``cache``
     base_params: ReportParams
     as_of_given: bool
+    #: ``--as-of`` as given ("" none, "data", or a time): the clock is fixed after the load
+    as_of_arg: str
+    start_arg: str
+    end_arg: str
     force: bool
     config: str | Path | None
     timeout: float
@@ -309,6 +317,7 @@ class _Batch:
     index: bool
     kernel_env: Mapping[str, str]
     began: float
+    clock: Clock | None = None
 
 
 def run_batch(
@@ -397,7 +406,7 @@ def _prepare(
     """Check the options, clean what dead runs left, fix the window: the run's settings."""
     from aftersales_kit.engine import remove_stale_ipc
     from aftersales_kit.rules import load_rules
-    from aftersales_kit.window import parse_as_of, parse_window
+    from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
     began = time.perf_counter()
     out = writable_dir(out_dir).resolve()
@@ -405,7 +414,8 @@ def _prepare(
     remove_stale_ipc()
     data = [Path(p).resolve() for p in paths]
     ruleset = load_rules(rules or None)
-    moment = parse_as_of(as_of or None)
+    # Provisional until the data is loaded (DOMAIN §2 "Data as of": an old download moves them).
+    moment = parse_as_of(None if is_as_of_data(as_of) else as_of or None)
     window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
     base_params = ReportParams(
         start=window.start.isoformat(),
@@ -427,6 +437,9 @@ def _prepare(
         shard=shard,
         base_params=base_params,
         as_of_given=bool(as_of),
+        as_of_arg=as_of or "",
+        start_arg=start or "",
+        end_arg=end or "",
         force=force,
         config=config,
         timeout=timeout,
@@ -466,10 +479,13 @@ def _run_batch(
     selected = _selected(batch, frame)
     failed: dict[str, str] = {}
     if prepared is None:
+        batch = _with_clock(batch, _clock(batch, frame, load_report, selected))
         diagnoses = _diagnose_selected(
             batch, frame, selected, load_report=load_report, failed=failed
         )
     else:
+        if prepared.clock is not None:
+            batch = _with_clock(batch, prepared.clock)
         diagnoses = dict(prepared.diagnoses)
     digests = store_digests(frame)
     outcomes: dict[str, Outcome] = {}
@@ -492,8 +508,14 @@ def _run_batch(
     ordered = [outcomes[s] for s in selected]
     if "__index__" in outcomes:
         ordered.append(outcomes["__index__"])
+    from aftersales_kit.text import data_notice_both
+
+    notices = {s: n for s in selected if s in diagnoses and (n := data_notice_both(diagnoses[s]))}
     return BatchResult(
-        outcomes=ordered, index=index_path, seconds=time.perf_counter() - batch.began
+        outcomes=ordered,
+        index=index_path,
+        seconds=time.perf_counter() - batch.began,
+        notices=notices,
     )
 
 
@@ -530,8 +552,54 @@ def _selected(batch: _Batch, frame: pl.DataFrame) -> list[str]:
     if batch.wanted is not None:
         missing = [s for s in batch.wanted if s not in set(found)]
         if missing:
-            raise unknown_store_error(", ".join(missing), stores=found)
+            raise unknown_store_error(", ".join(missing), stores=_stores_in_data(batch, found))
     return in_shard(found if batch.wanted is None else batch.wanted, shard=batch.shard)
+
+
+def _clock(batch: _Batch, frame: pl.DataFrame, report: LoadReport, selected: list[str]) -> Clock:
+    """The batch's report time and window, from the selected stores' data (DOMAIN §2)."""
+    from aftersales_kit.api import run_clock
+
+    return run_clock(
+        frame,
+        report,
+        stores=selected,
+        as_of=batch.as_of_arg or None,
+        start=batch.start_arg or None,
+        end=batch.end_arg or None,
+        rules=batch.rules,
+    )
+
+
+def _with_clock(batch: _Batch, clock: Clock) -> _Batch:
+    """``batch`` with the clock's report time and window (the index and file names follow)."""
+    params = dataclasses.replace(
+        batch.base_params,
+        start=clock.window.start.isoformat(),
+        end=clock.window.end.isoformat(),
+        as_of=clock.as_of.isoformat(sep=" "),
+    )
+    return dataclasses.replace(
+        batch, as_of=clock.as_of, window=clock.window, base_params=params, clock=clock
+    )
+
+
+def _stores_in_data(batch: _Batch, loaded: list[str]) -> list[str]:
+    """Every store of the data, for the "store not found" message: the load kept only the stores
+    asked for, so list them again (the store column of parquet, else a full load)."""
+    from aftersales_kit.load import load_unchecked
+    from aftersales_kit.metrics import stores_in
+
+    listed = list_stores(batch.data)
+    if listed is not None:
+        return listed
+    try:
+        frame = load_unchecked(
+            batch.data, config=batch.config, store_id=batch.base_params.store_id or None
+        ).frame
+    except AftersalesError:
+        return loaded
+    return stores_in(frame)
 
 
 def _diagnose_selected(
@@ -544,11 +612,12 @@ def _diagnose_selected(
 ) -> dict[str, Diagnosis]:
     """Every selected store's diagnosis; star, rank rates and the published 风向标 figure per
     store come from the ``[stores]`` tables."""
+    from aftersales_kit.api import with_clock
     from aftersales_kit.config import load_config, store_entries, store_inputs
 
     entries = store_entries(load_config(batch.config), data=batch.data)
     observed, published = store_inputs(entries, selected)
-    return _diagnose_isolated(
+    diagnoses = _diagnose_isolated(
         frame,
         selected,
         on_fail=failed,
@@ -559,6 +628,7 @@ def _diagnose_selected(
         observed=observed or None,
         published_hours=published or None,
     )
+    return diagnoses if batch.clock is None else with_clock(diagnoses, clock=batch.clock)
 
 
 def _diagnose_isolated(
@@ -754,6 +824,7 @@ def summary_table(result: BatchResult, *, width: int = 110) -> str:
             if len(first) > width:
                 first = first[: width - 1] + "…"
             lines.append(f"{o.store:<16} {first}")
+    lines.extend(result.notices.values())
     if result.index is not None:
         lines.append(f"总览 (index): {result.index}")
     return "\n".join(lines)
@@ -775,10 +846,11 @@ def rebuild_index(
     """
     from aftersales_kit import engine, portfolio
     from aftersales_kit.rules import load_rules
-    from aftersales_kit.window import parse_as_of, parse_window
+    from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
     ruleset = load_rules(rules or None)
-    window = parse_window(start or None, end=end or None, rules=ruleset, as_of=parse_as_of(as_of))
+    moment = parse_as_of(None if is_as_of_data(as_of) else as_of)
+    window = parse_window(start or None, end=end or None, rules=ruleset, as_of=moment)
     out = Path(out_dir).resolve()
     if not portfolio.collect_summaries(out, window=window):
         msg = (

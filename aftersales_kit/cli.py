@@ -57,7 +57,10 @@ def day_arg(text: str) -> str:
 
 
 def moment_arg(text: str) -> str:
-    """``YYYY-MM-DD[ HH:MM[:SS]]`` within :data:`YEARS`, kept as text."""
+    """``YYYY-MM-DD[ HH:MM[:SS]]`` within :data:`YEARS`, or ``data`` (as of the data's latest
+    timestamp), kept as text."""
+    if text.strip().casefold() == "data":
+        return "data"
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -182,7 +185,11 @@ def _window_args(p: argparse.ArgumentParser) -> None:
         "--rules", type=rules_arg, help="rules TOML overriding thresholds, holidays, windows"
     )
     p.add_argument(
-        "--as-of", dest="as_of", type=moment_arg, help="report time for open orders (default now)"
+        "--as-of",
+        dest="as_of",
+        type=moment_arg,
+        help="report time for open orders: YYYY-MM-DD[ HH:MM[:SS]] or 'data' (the data's latest "
+        "timestamp); default now, or the data's time when the download is more than 48 h old",
     )
 
 

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from aftersales_kit.load import Loaded
     from aftersales_kit.rules import Rules
     from aftersales_kit.smtp import SmtpSettings
-    from aftersales_kit.window import Window
+    from aftersales_kit.window import Clock, Window
 
 RECORD_PREFIX = "daily-"
 PUSH_THREADS = 8
@@ -321,6 +321,7 @@ class _Data:
     found: list[str]
     diagnoses: dict[str, Diagnosis]
     digests: dict[str, str]
+    clock: Clock | None = None
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,7 @@ def command_daily(args: argparse.Namespace) -> int:
     with folder_lock(plan.out, error=DeliveryError, what="daily"):
         run = _Run()
         try:
-            _deliver_all(plan, run)
+            plan = _deliver_all(plan, run)
         except BaseException as exc:
             run.collect()
             _write_record(plan, run, error=_what_stopped(exc))
@@ -384,9 +385,12 @@ def _what_stopped(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _deliver_all(plan: _Plan, run: _Run) -> None:
-    """Steps 1–4, filling ``run`` as they go."""
+def _deliver_all(plan: _Plan, run: _Run) -> _Plan:
+    """Steps 1–4, filling ``run`` as they go; returns the plan with the report time and window
+    the data fixed (DOMAIN §2 "Data as of")."""
     run.data = data = _diagnose_all(plan)
+    if data.clock is not None:
+        plan = dataclasses.replace(plan, as_of=data.clock.as_of, window=data.clock.window)
     run.rendered = rendered = _render(plan, data=data)
     run.records, keys, jobs = _store_pushes(plan, data, rendered)
     estate_jobs, run.estate = _estate_pushes(plan, data, rendered)
@@ -403,6 +407,7 @@ def _deliver_all(plan: _Plan, run: _Run) -> None:
     )
     for target in plan.recipients.stores:
         run.records[target.store_id]["mail"] = _mail(plan, data, target, run.records, keys)
+    return plan
 
 
 def _plan(args: argparse.Namespace) -> _Plan:
@@ -412,7 +417,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
     from aftersales_kit.files import writable_dir
     from aftersales_kit.rules import load_rules
     from aftersales_kit.smtp import configured_sender, smtp_settings
-    from aftersales_kit.window import parse_as_of, parse_window
+    from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
     config = _report.use_config(args)
     out = writable_dir(Path(args.out), error=DeliveryError).resolve()
@@ -427,7 +432,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
     )
     settings = push.push_settings()
     ruleset = load_rules(args.rules)
-    as_of = parse_as_of(args.as_of)
+    # Provisional: the loaded data can move them (DOMAIN §2 "Data as of", _diagnose_all).
+    as_of = parse_as_of(None if is_as_of_data(args.as_of) else args.as_of)
     window = parse_window(args.start, end=args.end, rules=ruleset, as_of=as_of)
     options: ReportOptions = {
         "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
@@ -470,10 +476,10 @@ def _diagnose_all(plan: _Plan) -> _Data:
 
     computed = diagnose_data(
         [str(p) for p in plan.paths],
-        start=plan.window.start.isoformat(),
-        end=plan.window.end.isoformat(),
+        start=plan.args.start,
+        end=plan.args.end,
         rules=plan.args.rules,
-        as_of=plan.as_of,
+        as_of=plan.args.as_of,
         config=plan.config,
         **plan.options,
     )
@@ -481,7 +487,13 @@ def _diagnose_all(plan: _Plan) -> _Data:
     assert isinstance(report, LoadReport)  # paths, not a frame: the load report exists
     loaded = Loaded(frame=computed.frame, report=report)
     found = sorted(report.stores)
-    return _Data(loaded, found, dict(computed.diagnoses), _report.store_digests(computed.frame))
+    return _Data(
+        loaded,
+        found,
+        dict(computed.diagnoses),
+        _report.store_digests(computed.frame),
+        computed.clock,
+    )
 
 
 def _render(plan: _Plan, *, data: _Data) -> _Render:
@@ -509,7 +521,9 @@ def _render(plan: _Plan, *, data: _Data) -> _Render:
         progress=sys.stderr.isatty(),
         index=False,
         # Step 1 loaded and diagnosed every store with the same inputs: no second pass.
-        prepared=batch.Prepared(data.loaded.frame, data.loaded.report, data.diagnoses),
+        prepared=batch.Prepared(
+            data.loaded.frame, data.loaded.report, data.diagnoses, clock=data.clock
+        ),
     )
     print(batch.summary_table(result), file=sys.stderr)
     index_error = ""
@@ -517,10 +531,9 @@ def _render(plan: _Plan, *, data: _Data) -> _Render:
         try:
             index_path = batch.rebuild_index(
                 plan.out,
-                start=args.start,
-                end=args.end,
+                start=plan.window.start.isoformat(),
+                end=plan.window.end.isoformat(),
                 rules=args.rules,
-                as_of=args.as_of,
                 lang=plan.lang,
             )
         except AftersalesError as exc:

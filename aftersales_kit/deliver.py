@@ -1090,8 +1090,11 @@ def report_params(
 ) -> ReportParams:
     """The notebook parameters of the report this email attaches (as ``aftersales report``)."""
     from aftersales_kit import report
+    from aftersales_kit.window import is_as_of_data
 
     d = diagnosis
+    if is_as_of_data(as_of):
+        as_of = None  # --as-of data: the diagnosis holds the time it resolved to
     return report.ReportParams(
         store=d.store_id,
         start=d.window.start.isoformat(),

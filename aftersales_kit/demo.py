@@ -15,9 +15,12 @@ their reports tell different stories:
   trend, many 待客户反馈 rounds, late pickups), then randomised ones.
 
 :func:`write_demo` writes what a merchant downloads (one 京麦 ``.xlsx`` per store plus the
-``stores.toml`` naming them) and the canonical parquet, which keeps the columns JD exports lack
-(signing, tracking, intervention) as data assembled from other systems would. ``--dirty`` adds the
-export problems of DOMAIN §2 to the xlsx files so the loader's validation has something to report.
+``stores.toml`` naming them) and, in ``_canonical/``, the canonical parquet, which keeps the
+columns JD exports lack (signing, tracking, intervention) as data assembled from other systems
+would: the same orders, an alternative source (a load of the demo folder reads the downloads
+only, so no order is read twice). ``--dirty`` writes the xlsx files in the odd forms other tools
+produce (``￥1,088.00`` text, 服务单号 merged down, mixed timestamps, null markers) so the loader's
+validation has something to report.
 """
 
 from __future__ import annotations
@@ -37,13 +40,16 @@ import numpy as np
 import polars as pl
 
 from aftersales_kit.errors import UsageError
-from aftersales_kit.jd_formats import write_jingmai_xlsx
+from aftersales_kit.jd_formats import write_fbp_csv, write_jingmai_xlsx
 from aftersales_kit.schema import COLUMNS, DATETIME
 
 HISTORY_DAYS = 180
 FIRST_STORE_ID = 1000101
 MAX_STORES = 899  # keeps store ids at 7 digits (1000101 … 1000999)
 PARQUET_NAME = "all_stores.parquet"
+#: The canonical parquet's folder: a leading ``_`` keeps it out of a load of ``data/demo`` (the
+#: loader skips ``_``/``.`` names), so the demo folder holds each order once (DOMAIN §2).
+CANONICAL_DIR = "_canonical"
 EXPORTS_DIR = "exports"
 STORES_TOML = "stores.toml"
 DEFAULT_OUT = Path("data/demo")
@@ -62,9 +68,10 @@ KINDS = ("return", "refund", "exchange", "repair", "reissue")
 K_RETURN, K_REFUND, K_EXCHANGE, K_REPAIR, K_REISSUE = range(len(KINDS))
 #: 客户期望 per kind; the refund kind is split over REFUND_TYPES.
 KIND_TYPES = ("退货", "", "换货", "维修", "补发商品")
-#: The 仅退款 family: 已收货退款 is what the 2026 backend calls 仅退款; older rows still say 仅退款.
-REFUND_TYPES = ("已收货退款", "未收货退款", "售前退款", "仅退款")
-REFUND_TYPE_P = np.array([0.42, 0.28, 0.15, 0.15])
+#: The 仅退款 family as a current export names it (JD-EXPORTS.md): 已收货退款 is what the backend
+#: calls the open platform's 仅退款, which a current download never shows.
+REFUND_TYPES = ("已收货退款", "未收货退款", "售前退款")
+REFUND_TYPE_P = np.array([0.57, 0.28, 0.15])
 SERVICE_TYPES = ("退货", "换货", "维修", "补发商品", *REFUND_TYPES)
 CARRIERS = ("京东物流", "顺丰速运", "中通快递", "圆通速递", "韵达快递", "申通快递")
 #: Median hours from customer hand-over to the warehouse signing, per carrier above.
@@ -346,6 +353,8 @@ REPAIR_HOURS = np.array([36.0, 24.0, 12.0])
 #: Exchange outcomes of items sent back (换新, 换良, 线下换新 at a JD store).
 EXCHANGE_RESULTS = (P_NEW, P_GOOD, P_OFFLINE)
 EXCHANGE_RESULT_P = np.array([0.80, 0.10, 0.10])
+#: 上门换新: the share of the audit → courier-visit time before the replacement is sent out.
+SWAP_PROCESS_SHARE = 0.3
 
 APPROVED, REJECTED = "审核通过", "审核不通过"
 #: 服务单状态 (JD serviceStatus names; a rejection shows as 审核关闭).
@@ -1037,7 +1046,8 @@ def _processing(sim: _Sim, o: Arrays) -> Arrays:
     exchange = rng.choice(len(EXCHANGE_RESULTS), size=n, p=EXCHANGE_RESULT_P)
     compensated = method >= M_COMP_FIRST
     at_audit = compensated | np.isin(method, [M_NO_RETURN, M_REISSUE])
-    at_pickup = np.isin(method, [M_FLASH, M_SWAP])
+    at_pickup = method == M_FLASH
+    swap = method == M_SWAP
     result = np.select(
         [compensated, at_audit, method == M_SWAP, kind == K_EXCHANGE, kind == K_REPAIR],
         [P_COMP, -1, P_NEW, np.array(EXCHANGE_RESULTS)[exchange], np.array(REPAIR_RESULTS)[repair]],
@@ -1049,16 +1059,22 @@ def _processing(sim: _Sim, o: Arrays) -> Arrays:
         default=2.0 * pf,
     )
     wait = _lognormal(rng, median, 0.9, n, 360.0)
+    # 上门换新: the merchant sends the replacement first (processing, the clock stops); the
+    # courier delivering it takes the old item back, so the pickup comes after the clock end.
+    swap_process = o["audit"] + SWAP_PROCESS_SHARE * (o["pickup"] - o["audit"])
     process = np.select(
-        [at_pickup, at_audit], [o["pickup"] + wait, o["audit"] + wait], default=o["inbound"] + wait
+        [at_pickup, swap, at_audit],
+        [o["pickup"] + wait, swap_process, o["audit"] + wait],
+        default=o["inbound"] + wait,
     )
     # The replacement or repaired item travels back: 待用户确认 until it arrives.
     delivery = _lognormal(rng, 50.0, 0.4, n, 200.0)
     sends_back = np.isin(kind, [K_EXCHANGE, K_REPAIR]) & ~compensated
+    delivered = np.where(sends_back, process + delivery, process)
     return {
         "process": np.where(o["approved"], process, _NAN),
         "result": result,
-        "delivered": np.where(sends_back, process + delivery, process),
+        "delivered": np.where(swap, o["pickup"], delivered),
     }
 
 
@@ -1079,7 +1095,8 @@ def _clock(sim: _Sim, o: Arrays) -> Arrays:
 
     audited = ~np.isnan(audit)
     processed = ~np.isnan(process)
-    awaiting_item = np.isin(o["method"], [M_PICKUP, M_SHIP, M_SEND, M_FLASH, M_SWAP])
+    # 上门换新 waits for the merchant's replacement (待处理), not for the old item.
+    awaiting_item = np.isin(o["method"], [M_PICKUP, M_SHIP, M_SEND, M_FLASH])
     awaiting_item &= ~(o["inbound"] < now)
     status = np.select(
         [
@@ -1446,10 +1463,12 @@ class DemoFiles:
     parquet: Path
     rows: int
     stores: tuple[str, ...]
+    #: ``dirty`` only: one store's download as the old FBP GBK CSV re-saved with ``="…"`` cells
+    csv: tuple[Path, ...] = ()
 
     @property
     def paths(self) -> tuple[Path, ...]:
-        return (*self.xlsx, self.stores_toml, self.parquet)
+        return (*self.xlsx, *self.csv, self.stores_toml, self.parquet)
 
 
 #: Columns whose empty cells a dirty download fills with a null marker (never IDs, never the
@@ -1487,7 +1506,8 @@ def stores_toml(stores: Mapping[str, str]) -> str:
         "# Globs are relative to this folder.",
     ]
     for sid, name in stores.items():
-        glob = export_file_name(name, end=date(2000, 1, 1)).replace("20000101", "*")
+        # any extension: a dirty demo writes one store as the old FBP .csv
+        glob = export_file_name(name, end=date(2000, 1, 1)).replace("20000101.xlsx", "*")
         lines += [
             "",
             f"[stores.{_toml_string(sid)}]",
@@ -1507,8 +1527,9 @@ def write_demo(out: Path | str, **generate_kwargs: Unpack[DemoOptions]) -> DemoF
 
     Writes ``out/exports/<store name>_售后服务单_<end>.xlsx`` per store (the 京麦 自主售后 export:
     two-row header, no store column, no 暂完结时间, text IDs), ``out/exports/stores.toml`` naming
-    the store of each file, and ``out/all_stores.parquet`` (canonical columns, every store). With
-    ``dirty=True`` the xlsx files carry the export problems of DOMAIN §2. Earlier demo downloads in
+    the store of each file, and ``out/_canonical/all_stores.parquet`` (canonical columns, every
+    store: the same orders as the downloads, an alternative to them that a load of ``out`` skips).
+    With ``dirty=True`` the xlsx files carry the odd forms of DOMAIN §2. Earlier demo downloads in
     ``out/exports`` are removed first, so a rerun for another end date does not leave two.
 
     Parameters
@@ -1529,20 +1550,31 @@ def write_demo(out: Path | str, **generate_kwargs: Unpack[DemoOptions]) -> DemoF
     end_day = _parse_end(generate_kwargs.get("end"))
     exports = out / EXPORTS_DIR
     exports.mkdir(parents=True, exist_ok=True)
-    for old in exports.glob("*_售后服务单_*.xlsx"):
+    for old in [*exports.glob("*_售后服务单_*.xlsx"), *exports.glob("*_售后服务单_*.csv")]:
         old.unlink()
     cells = _dirty_cells(frame, seed=seed) if generate_kwargs.get("dirty") else frame
     names = dict(frame.select("store_id", "store_name").unique(maintain_order=True).iter_rows())
-    xlsx = []
+    dirty = bool(generate_kwargs.get("dirty"))
+    # A dirty demo of two or more stores has its last store as the old FBP CSV, re-saved by a
+    # tool that wrapped headers and IDs as ="…" (the loader's CSV path gets exercised too).
+    as_csv = list(names)[-1] if dirty and len(names) > 1 else None
+    xlsx, csv = [], []
     for sid, name in names.items():
+        rows = cells.filter(pl.col("store_id") == sid)
         path = exports / export_file_name(name, end=end_day)
-        write_jingmai_xlsx(cells.filter(pl.col("store_id") == sid), path)
+        if sid == as_csv:
+            csv.append(write_fbp_csv(rows, path.with_suffix(".csv"), excel_text=True))
+            continue
+        write_jingmai_xlsx(rows, path, dirty=dirty)
         xlsx.append(path)
     toml_path = exports / STORES_TOML
     toml_path.write_text(stores_toml(names), encoding="utf-8")
-    parquet = out / PARQUET_NAME
+    parquet = out / CANONICAL_DIR / PARQUET_NAME
+    parquet.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(parquet, compression="zstd", compression_level=1)
-    return DemoFiles(out, exports, toml_path, tuple(xlsx), parquet, frame.height, tuple(names))
+    return DemoFiles(
+        out, exports, toml_path, tuple(xlsx), parquet, frame.height, tuple(names), tuple(csv)
+    )
 
 
 def _dirty_cells(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
@@ -1622,7 +1654,9 @@ def _stale(out: Path, generate_kwargs: DemoOptions) -> bool:
 
 def _ready(out: Path) -> bool:
     """A complete demo: the parquet is written last."""
-    return (out / PARQUET_NAME).exists() and (out / EXPORTS_DIR / STORES_TOML).exists()
+    return (out / CANONICAL_DIR / PARQUET_NAME).exists() and (
+        out / EXPORTS_DIR / STORES_TOML
+    ).exists()
 
 
 def _replace(src: Path, dst: Path) -> None:
@@ -1644,7 +1678,7 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions])
 
     Callers pass the folder as a data path. ``generate_kwargs`` (e.g. a smaller ``orders`` in
     tests) are passed to :func:`write_demo`; the canonical parquet sits at
-    ``out/all_stores.parquet``.
+    ``out/_canonical/all_stores.parquet``.
 
     A demo that ``ensure_demo`` generated on an earlier day is regenerated, so the default
     report (window ending yesterday) always has current data.
@@ -1670,7 +1704,7 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions])
                 return exports  # another process finished first
             # ``out`` holds other files: move ours in one by one, the parquet last.
             out.mkdir(parents=True, exist_ok=True)
-            for path in sorted(tmp.iterdir(), key=lambda p: p.name == PARQUET_NAME):
+            for path in sorted(tmp.iterdir(), key=lambda p: p.name == CANONICAL_DIR):
                 _replace(path, out / path.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -72,7 +72,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
@@ -103,6 +103,7 @@ from aftersales_kit.orders import (
     window_sample,
 )
 from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Family, Rules, SceneName
+from aftersales_kit.schema import latest_timestamp
 from aftersales_kit.window import Window, uncovered_spring_festivals
 
 if TYPE_CHECKING:
@@ -485,6 +486,18 @@ class Diagnosis:
     #: Audited 直赔/补发 orders still 待处理 (DOMAIN §5): their clock stopped at the audit, so
     #: they are not open, but customer service still owes the compensation or the re-shipment.
     compensation_pending: pl.DataFrame = field(default_factory=pl.DataFrame)
+    #: DOMAIN §2 "Data as of": the latest timestamp in the store's rows (future ones ignored).
+    data_as_of: datetime | None = None
+    #: hours from data_as_of to the run's "now" (the given --as-of, else the real clock)
+    data_age_hours: float | None = None
+    #: what ``as_of`` follows: ``given`` (--as-of), ``now``, ``data`` (an old download's date)
+    as_of_source: str = "given"
+    #: in a batch: data more than 48 h older than the newest store's (数据过期, not ranked)
+    data_stale: bool = False
+    #: the earliest apply date in the store's data (download coverage, DOMAIN §6)
+    earliest_apply: date | None = None
+    #: the window's apply-date limit (window end − history_days + 1): earlier ones never count
+    apply_limit: date | None = None
 
     def __repr__(self) -> str:
         from aftersales_kit import format as fmt
@@ -819,6 +832,8 @@ def _trend_plans(
         pl.max_horizontal(pl.col("apply_time").max(), pl.col("complete_time").max()).alias(
             "data_until"
         ),
+        latest_timestamp(lf.collect_schema().names()).max().alias("data_as_of"),
+        pl.col("apply_time").min().dt.date().alias("earliest_apply"),
     )
 
     day = pl.col("complete_time").dt.date()
@@ -1335,6 +1350,7 @@ def _assemble(
 ) -> Diagnosis:
     store_name = info["store_name"][0] if info.height and info["store_name"][0] else sid
     data_until = info["data_until"][0] if info.height else None
+    data_as_of = info["data_as_of"][0] if info.height else None
     scalars = part("scalars")
     stage_means = _stage_means(part("stage_means"))
     excess = _excess_frame(part("excess"))
@@ -1380,6 +1396,10 @@ def _assemble(
         previous=previous,
         as_of=as_of,
         data_until=data_until,
+        data_as_of=data_as_of,
+        data_age_hours=None if data_as_of is None else (as_of - data_as_of).total_seconds() / 3600,
+        earliest_apply=info["earliest_apply"][0] if info.height else None,
+        apply_limit=window.end - timedelta(days=int(rules.history_days) - 1),
         kpis=kpis,
         prev_kpis=prev_kpis,
         peer_median_hours=peer_median,

@@ -1,9 +1,14 @@
 """Write canonical orders as the files JD really gives merchants (JD-EXPORTS.md).
 
-Two layouts: the current 京麦 自主售后 export (``.xlsx``, merged group titles in row 1, headers
-in row 2, data from row 3, no store column, no 暂完结时间) and the older FBP/POP export (one
-header row, GBK ``.csv`` whose cells are written ``="…"``, whole-hour 售后服务单整体时长). The demo
+Two layouts: the current 京麦 自主售后 export (``.xlsx``, merged group titles in row 1 with A1
+``申请信息``, headers in row 2 with A2 ``服务单号``, data from row 3, amounts and quantities as
+number cells, IDs as text, no store column, no 暂完结时间) and the older FBP/POP export (one
+header row of plain text, GBK ``.csv``, plain numbers, whole-hour 售后服务单整体时长). The demo
 writes the first; tests write both, so every loader path runs on the shapes merchants download.
+
+``dirty`` writes the odd forms other tools and re-saved files produce (amounts as ``￥1,088.00``
+text, ``="…"`` CSV cells, 服务单号 as a title merged down over rows 1–2 with an empty A2), so the
+loader stays tested on them; real downloads never look like that.
 """
 
 from __future__ import annotations
@@ -11,18 +16,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from aftersales_kit.files import atomic_path, atomic_write
 
-#: 京麦 export: (group title in row 1, [(header in row 2, canonical column or None)]).
-#: A header of ``None`` is a cell merged down from the title (column A, 服务单号).
-JINGMAI_LAYOUT: tuple[tuple[str, tuple[tuple[str | None, str | None], ...]], ...] = (
-    ("服务单号", ((None, "service_id"),)),
+if TYPE_CHECKING:
+    from xlsxwriter.format import Format
+    from xlsxwriter.worksheet import Worksheet
+
+#: 京麦 export: (group title in row 1, [(header in row 2, canonical column or None)]); the
+#: title is merged across its group, column A included (A1 申请信息, A2 服务单号).
+JINGMAI_LAYOUT: tuple[tuple[str, tuple[tuple[str, str | None], ...]], ...] = (
     (
         "申请信息",
         (
+            ("服务单号", "service_id"),
             ("订单号", "order_id"),
             ("客户期望", "service_type"),
             ("服务单状态", "status"),
@@ -92,7 +102,7 @@ _JINGMAI_FILLERS = {
     "出库状态": "已出库",
     "申请时订单状态": "完成",
     "审核意见": "",
-    "运费金额": "0.00",
+    "运费金额": 0.0,
     "自动审核类型": "",
 }
 
@@ -133,10 +143,14 @@ FBP_HEADERS: tuple[tuple[str, str | None], ...] = (
 )
 
 _TEXT_ID = ("service_id", "order_id", "sku_id", "waybill_no")
+#: Columns JD writes as number cells (an importer of real downloads calls float()/int() on them).
+_NUMBERS = ("amount", "refund_amount", "quantity", "jd_hours")
+_NUMBER_HEADERS = ("运费金额",)
 
 
-def _cell(value: object, column: str | None) -> str:
-    """One cell as JD writes it: text timestamps to the second, 是/否, amounts with two decimals."""
+def _cell(value: object, column: str | None, *, dirty: bool = False) -> str:
+    """One cell as text: timestamps to the second, 是/否, amounts with two decimals (with
+    thousands separators in a ``dirty`` file)."""
     if value is None or column is None:
         return ""
     if isinstance(value, datetime):
@@ -144,7 +158,7 @@ def _cell(value: object, column: str | None) -> str:
     if isinstance(value, bool):
         return "是" if value else "否"
     if column in ("amount", "refund_amount") and isinstance(value, int | float):
-        return f"{value:,.2f}"
+        return f"{value:,.2f}" if dirty else f"{value:.2f}"
     return str(value)
 
 
@@ -153,19 +167,21 @@ def write_jingmai_xlsx(
     path: str | Path,
     *,
     excel_dates: bool = False,
-    amount_prefix: str = "￥",
+    dirty: bool = False,
 ) -> Path:
     """Write canonical orders of one store as a 京麦 自主售后 export.
 
-    Row 1 holds the merged group titles (服务单号 merged down over rows 1–2, so its row-2 cell is
-    empty), row 2 the headers, data from row 3. IDs are text cells; 售后整体时长(H) is a number.
-    ``excel_dates`` writes timestamps as Excel date cells instead of text (JD's cell format is
-    unknown, the loader accepts both).
+    Row 1 holds the group titles, each merged across its group (A1 申请信息), row 2 the
+    headers (A2 服务单号), data from row 3. IDs are text cells; amounts, 商品数量 and
+    售后整体时长(H) are number cells. ``excel_dates`` writes timestamps as Excel date cells
+    instead of text (JD's cell format is unknown, the loader accepts both). ``dirty`` writes
+    what other tools make of it: amounts as ``￥1,088.00`` text and 服务单号 as a title merged
+    down over rows 1–2 (A2 empty), the rest of 申请信息 titled from column B.
     """
     import xlsxwriter
 
     path = Path(path)
-    columns = [(h, c, g) for g, cols in JINGMAI_LAYOUT for h, c in cols]
+    columns = [(h, c) for _g, cols in JINGMAI_LAYOUT for h, c in cols]
     with atomic_path(path) as tmp:
         book = xlsxwriter.Workbook(
             str(tmp),
@@ -174,29 +190,20 @@ def write_jingmai_xlsx(
         sheet = book.add_worksheet("Sheet1")
         title = book.add_format({"bold": True, "align": "center", "valign": "vcenter"})
         stamp = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        col = 0
-        for group, cols in JINGMAI_LAYOUT:
-            if len(cols) == 1 and cols[0][0] is None:
-                sheet.merge_range(0, col, 1, col, group, title)
-            elif len(cols) > 1:
-                sheet.merge_range(0, col, 0, col + len(cols) - 1, group, title)
-            else:
-                sheet.write_string(0, col, group, title)
-            for header, _c in cols:
-                if header is not None:
-                    sheet.write_string(1, col, header, title)
-                col += 1
+        _write_titles(sheet, title, dirty=dirty)
         for r, row in enumerate(frame.iter_rows(named=True), start=2):
-            for c, (header, column, _g) in enumerate(columns):
-                value = row.get(column) if column else _JINGMAI_FILLERS.get(header or "", "")
+            for c, (header, column) in enumerate(columns):
+                value = row.get(column) if column else _JINGMAI_FILLERS.get(header, "")
                 if value is None or value == "":
                     continue
-                if column == "jd_hours":
-                    sheet.write_number(r, c, float(value))
+                numeric = column in _NUMBERS or header in _NUMBER_HEADERS
+                if numeric and isinstance(value, int | float) and not isinstance(value, bool):
+                    if dirty and column in ("amount", "refund_amount"):
+                        sheet.write_string(r, c, "￥" + _cell(value, column, dirty=True))
+                    else:
+                        sheet.write_number(r, c, float(value))
                 elif excel_dates and isinstance(value, datetime):
                     sheet.write_datetime(r, c, value, stamp)
-                elif column in ("amount", "refund_amount"):
-                    sheet.write_string(r, c, amount_prefix + _cell(value, column))
                 elif column is None:
                     sheet.write_string(r, c, str(value))
                 else:
@@ -205,16 +212,37 @@ def write_jingmai_xlsx(
     return path
 
 
+def _write_titles(sheet: Worksheet, title: Format, *, dirty: bool) -> None:
+    """Rows 1–2: group titles merged across their groups, then the headers."""
+    col = 0
+    for group, cols in JINGMAI_LAYOUT:
+        first = col
+        for header, _c in cols:
+            if not (dirty and col == 0):
+                sheet.write_string(1, col, header, title)
+            col += 1
+        if dirty and first == 0:
+            # Other tools' layout: 服务单号 merged down over both rows, its row-2 cell empty.
+            sheet.merge_range(0, 0, 1, 0, cols[0][0], title)
+            first = 1
+        if col - first > 1:
+            sheet.merge_range(0, first, 0, col - 1, group, title)
+        else:
+            sheet.write_string(0, first, group, title)
+
+
 def write_fbp_csv(
     frame: pl.DataFrame,
     path: str | Path,
     *,
     encoding: str = "gbk",
-    excel_text: bool = True,
+    excel_text: bool = False,
     headers: Sequence[tuple[str, str | None]] = FBP_HEADERS,
 ) -> Path:
-    """Write canonical orders as the older FBP/POP export: one header row, GBK, IDs as ``="…"``
-    (the Excel text trick, headers too), 售后服务单整体时长 in whole hours."""
+    """Write canonical orders as the older FBP/POP export: one header row of plain text, GBK,
+    plain numbers, 售后服务单整体时长 in whole hours. ``excel_text`` writes what a re-saving tool
+    makes of it: headers and IDs wrapped as ``="…"`` (the Excel text trick), amounts with
+    thousands separators."""
     lines = [",".join(_csv_cell(h, excel_text=excel_text) for h, _c in headers)]
     for row in frame.iter_rows(named=True):
         cells = []
@@ -223,7 +251,7 @@ def write_fbp_csv(
             if column == "jd_hours" and value is not None:
                 text = str(round(float(value)))
             else:
-                text = _cell(value, column)
+                text = _cell(value, column, dirty=excel_text)
             cells.append(_csv_cell(text, excel_text=excel_text and column in _TEXT_ID))
         lines.append(",".join(cells))
     path = Path(path)
@@ -232,8 +260,8 @@ def write_fbp_csv(
 
 
 def _csv_cell(text: str, *, excel_text: bool) -> str:
-    """``="…"`` raw, as JD writes it (no CSV quoting around it); other cells quoted per RFC 4180
-    only when they must be."""
+    """``="…"`` raw, as re-saving tools write it (no CSV quoting around it); other cells quoted
+    per RFC 4180 only when they must be."""
     if excel_text and text:
         return f'="{text}"'
     if any(ch in text for ch in ',"\r\n'):

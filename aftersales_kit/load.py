@@ -15,10 +15,12 @@ import csv
 import io
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +39,7 @@ from aftersales_kit.schema import (
     KNOWN_VALUES,
     NULL_MARKERS,
     REQUIRED,
+    latest_timestamp,
 )
 from aftersales_kit.text import both
 
@@ -165,6 +168,10 @@ class LoadReport:
     #: column -> value -> rows, for enumeration values JD does not document (kept, DOMAIN §3
     #: "otherwise" rows apply); shown in the report's data quality.
     unknown_values: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: store -> the latest timestamp in its rows (DOMAIN §2 "Data as of"; future ones ignored)
+    data_as_of: dict[str, datetime] = field(default_factory=dict)
+    #: store -> the modification time of the newest file holding its rows (China local time)
+    newest_file: dict[str, datetime] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         """The ``aftersales validate --json`` object."""
@@ -178,6 +185,7 @@ class LoadReport:
             "warnings": [p.as_dict() for p in self.warnings],
             "warning_counts": dict(self.warning_counts),
             "unknown_values": {c: dict(v) for c, v in self.unknown_values.items()},
+            "data_as_of": {k: v.isoformat(sep=" ") for k, v in self.data_as_of.items()},
         }
 
 
@@ -202,7 +210,10 @@ class _Source:
     path: Path
     partitions: Mapping[str, str]  # hive-style ``key=value`` folders above the file
     folder_store: str | None = None  # the ``data/<store id>/`` folder the file sits in
-    stores_files: tuple[StoreEntry, ...] = ()  # a data folder's stores.toml entries
+    #: the immediate child folder of the data folder given (a store id or not), for messages
+    folder_name: str | None = None
+    stores_file: Path | None = None  # the nearest stores.toml (file's folder up to the data folder)
+    stores_files: tuple[StoreEntry, ...] = ()  # its entries
 
     @property
     def name(self) -> str:
@@ -280,7 +291,8 @@ def load(
 
     Examples
     --------
-    >>> loaded = load("data/demo/all_stores.parquet", stores=["1000101"])  # doctest: +SKIP
+    >>> parquet = "data/demo/_canonical/all_stores.parquet"
+    >>> loaded = load(parquet, stores=["1000101"])  # doctest: +SKIP
     >>> loaded.report.stores  # doctest: +SKIP
     {'1000101': 3000}
     """
@@ -319,10 +331,12 @@ def load_unchecked(
         paths = [paths]
     warnings = _Warnings()
     errors: list[Problem] = []
-    sources, ignored, unreadable = _expand(paths, errors)
+    sources, ignored, unreadable = _expand(paths, errors, warnings)
     warnings.add("ignored_file", ignored, len(ignored))
     warnings.add("unreadable_path", unreadable, len(unreadable))
     store_id = store_id.strip() if isinstance(store_id, str) and store_id.strip() else None
+    if store_id:
+        _check_store_id_option(sources, store_id=store_id, config=cfg)
 
     results = _read_all(sources, config=cfg, store_id=store_id, wanted=wanted)
     for source, result in results:
@@ -338,11 +352,25 @@ def load_unchecked(
     frames = [r.frame for _s, r in usable if r.frame is not None]
     headers = [r.headers for _s, r in usable]
     names = [s.name for s, _r in usable]
-    frame, duplicates = _combine(frames)
+    now = _china_now()
+    mtimes = [_mtime(s.path) for s, _r in usable]
+    frame, duplicates = _combine(frames, mtimes=mtimes, now=now)
+    frame, shared_rows = _shared_service_ids(
+        frame,
+        names=names,
+        headers=headers,
+        skip_bad_rows=skip_bad_rows,
+        errors=errors,
+        warnings=warnings,
+    )
+    bad_rows += shared_rows
     logistics = [r.frame for _s, r in results if r.frame is not None and r.logistics]
     frame = _join_logistics(frame, logistics, warnings=warnings)
     _order_warnings(frame, names=names, headers=headers, warnings=warnings)
     unknown = _value_warnings(frame, names=names, headers=headers, warnings=warnings)
+    as_of, newest_file = _data_as_of(
+        frame, names=names, headers=headers, mtimes=mtimes, now=now, warnings=warnings
+    )
 
     extras = [c for c in frame.columns if c not in COLUMNS and not c.startswith("__")]
     frame = frame.select(*COLUMNS, *extras)
@@ -357,6 +385,8 @@ def load_unchecked(
         warnings=warnings.shown,
         warning_counts=warnings.counts,
         unknown_values=unknown,
+        data_as_of=as_of,
+        newest_file=newest_file,
     )
     return Loaded(frame=frame, report=report)
 
@@ -371,9 +401,12 @@ def _read_all(
         partition_store = _partition_store(source, lookup)
         if wanted is not None and partition_store is not None and partition_store not in wanted:
             return None
-        given_store, given_name = _store_identity(
-            source, partition_store=partition_store, store_id=store_id, config=config
-        )
+        try:
+            given_store, given_name = _store_identity(
+                source, partition_store=partition_store, store_id=store_id, config=config
+            )
+        except _FileFailure as exc:
+            return source, _FileResult(None, {}, None, [exc.problem], [])
         result = _load_file(
             source, lookup=lookup, store_id=given_store, store_name=given_name, stores=wanted
         )
@@ -442,6 +475,14 @@ def summary_text(report: LoadReport) -> str:
         lines.append(f"跳过的坏行 (bad rows dropped): {report.bad_rows_dropped}")
     lines.append(f"店铺 (stores): {len(report.stores)}")
     lines.extend(f"  {store}: {rows} 行 (rows)" for store, rows in report.stores.items())
+    if report.data_as_of:
+        # DOMAIN §2 "Data as of": an old download is diagnosed as of its data (report, batch).
+        now = _china_now()
+        lines.append("数据截至 (data as of):")
+        for store, latest in report.data_as_of.items():
+            days = int((now - latest).total_seconds() // 86400)
+            old = f" — ⚠ {days} 天前的数据 ({days} days old)" if now - latest > _STALE_AFTER else ""
+            lines.append(f"  {store}: {latest.isoformat(sep=' ')}{old}")
     total_warnings = sum(report.warning_counts.values())
     lines.append(f"警告 (warnings): {total_warnings}")
     lines.extend(f"  {both('warning', kind)}: {n}" for kind, n in report.warning_counts.items())
@@ -476,11 +517,13 @@ def _store_identity(
     source: _Source, *, partition_store: str | None, store_id: str | None, config: Config
 ) -> tuple[str | None, str | None]:
     """(store id, store name) for a file's rows that have no store column, in DOMAIN §2 order:
-    a hive ``store_id=`` folder (a store column), ``--store-id``, the configuration's or the data
-    folder's ``[stores]`` table, the ``data/<store id>/`` folder."""
-    entry = config.store_for(source.path) or next(
-        (e for e in source.stores_files if e.matches(source.path)), None
-    )
+    a hive ``store_id=`` folder (a store column), ``--store-id``, the configuration's ``[stores]``
+    table, else the nearest ``stores.toml``, the ``data/<store id>/`` folder.
+
+    Raises :class:`_FileFailure` when two stores claim the file (two globs of one table, or the
+    configuration and the folder's ``stores.toml`` disagree): guessing would merge two stores.
+    """
+    entry = _mapped_entry(source, config=config)
     name = entry.name if entry is not None else None
     if partition_store:
         return partition_store, name
@@ -495,18 +538,124 @@ def _store_identity(
     return None, None
 
 
+def _mapped_entry(source: _Source, *, config: Config) -> StoreEntry | None:
+    """The ``[stores]`` entry whose ``files`` globs match the file: the configuration's, else the
+    nearest ``stores.toml``'s; two different stores matching it is a file failure."""
+    from_config = _matching(config.stores, source.path)
+    from_folder = _matching(source.stores_files, source.path)
+    claims = []
+    if len(from_config) > 1:
+        claims.append(("配置文件 [stores] (configuration)", from_config))
+    if len(from_folder) > 1:
+        claims.append((str(source.stores_file), from_folder))
+    if from_config and from_folder and from_config[0].store_id != from_folder[0].store_id:
+        claims.append(
+            (
+                f"配置文件与 {source.stores_file} (the configuration and the folder's stores.toml)",
+                [from_config[0], from_folder[0]],
+            )
+        )
+    if claims:
+        where, entries = claims[0]
+        ids = ", ".join(e.store_id for e in entries)
+        msg = (
+            f"文件同时匹配多个店铺 {ids} 的 files (the file matches the globs of several stores: "
+            f"{ids}) in {where}; 提示 (hint): 修改 files 让每个文件只属于一个店铺 (make the globs "
+            "disjoint so each file belongs to one store)"
+        )
+        raise _FileFailure(Problem(source.name, None, "store_id", None, msg))
+    found = from_config or from_folder
+    return found[0] if found else None
+
+
+def _matching(entries: Iterable[StoreEntry], path: Path) -> list[StoreEntry]:
+    """The entries matching ``path``, one per store id (an id listed twice is one store)."""
+    found: dict[str, StoreEntry] = {}
+    for entry in entries:
+        if entry.matches(path):
+            found.setdefault(entry.store_id, entry)
+    return list(found.values())
+
+
+#: A data folder's immediate child whose name is a store id (DOMAIN §2) names the store.
+_STORE_FOLDER = re.compile(r"\d{5,12}")
+
+
+def _no_store_message(source: _Source) -> str:
+    """The "no store identity" message, saying why the ways that almost applied did not."""
+    why = []
+    if source.stores_file is not None:
+        globs = "; ".join(
+            f"{e.store_id}: {', '.join(e.files) or '(无 files)'}" for e in source.stores_files
+        )
+        why.append(
+            f"{source.stores_file} 中没有匹配此文件名的 files (no files glob there matches this "
+            f"file; globs: {globs or '无 none'})"
+        )
+    if source.folder_name is not None and source.folder_store is None:
+        why.append(
+            f"文件夹名 {source.folder_name!r} 不是店铺ID (the folder name is not a store id: "
+            "5–12 digits or store_id=…)"
+        )
+    return "; ".join([STORE_IDENTITY_HINT, *why])
+
+
+def _check_store_id_option(sources: Sequence[_Source], *, store_id: str, config: Config) -> None:
+    """``--store-id`` is refused where it would override or merge stores (DOMAIN §2)."""
+    lookup = _alias_lookup(config.aliases)
+
+    def other_store(source: _Source) -> bool:
+        """The file already has a store, and not this one."""
+        ids = {e.store_id for e in _matching(config.stores, source.path)}
+        ids |= {e.store_id for e in _matching(source.stores_files, source.path)}
+        partition = _partition_store(source, lookup)
+        if partition is not None:
+            ids.add(partition)
+        return bool(ids - {store_id})
+
+    mapped = [s for s in sources if other_store(s)]
+    folders = sorted({str(s.path.parent) for s in sources})
+    if mapped:
+        first = mapped[0]
+        where = first.stores_file or "配置文件 [stores] (configuration) / store_id=…"
+        msg = (
+            f"--store-id {store_id} 被拒绝 (refused): {len(mapped)} 个文件已由 {where} 指定店铺 "
+            f"({len(mapped)} files already have a store from it, e.g. {first.name}); "
+            "提示 (hint): 去掉 --store-id，或只给一个店铺的文件 (drop --store-id, or pass one "
+            "store's files)"
+        )
+        raise UsageError(msg)
+    if len(folders) > 1:
+        shown = ", ".join(folders[:5]) + (" …" if len(folders) > 5 else "")
+        msg = (
+            f"--store-id {store_id} 被拒绝 (refused): 文件来自 {len(folders)} 个文件夹 (the files "
+            f"come from {len(folders)} folders: {shown}), --store-id 会把多个店铺合并为一个 "
+            "(it would merge several stores into one); 提示 (hint): 每个店铺一个文件夹 "
+            "data/<店铺ID>/，或用 stores.toml (one folder per store, or a stores.toml)"
+        )
+        raise UsageError(msg)
+
+
 def _expand(
-    paths: Iterable[str | Path], errors: list[Problem]
+    paths: Iterable[str | Path], errors: list[Problem], warnings: _Warnings
 ) -> tuple[list[_Source], list[Problem], list[Problem]]:
     """Files to read, in order; (sources, ignored folder members, unreadable paths skipped).
 
-    Inside a folder given on the command line, a file in a first-level subfolder takes that
-    subfolder's name as its store (``data/<store id>/``), and a ``stores.toml`` at the folder's
-    top maps its files to stores.
+    Inside a folder given on the command line, the nearest ``stores.toml`` in a file's folder or
+    above it (up to the folder given) maps its files to stores, and a file in an immediate
+    subfolder named like a store id (``data/<store id>/``) takes that name as its store when no
+    ``stores.toml`` maps it. Names starting with ``.``, ``_`` or ``~$`` are not data.
     """
     sources: list[_Source] = []
     ignored: list[Problem] = []
     unreadable: list[Problem] = []
+    tables: dict[Path, tuple[StoreEntry, ...]] = {}
+
+    def table(folder: Path) -> tuple[StoreEntry, ...]:
+        if folder not in tables:
+            tables[folder] = _stores_file(folder, errors)
+        return tables[folder]
+
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -514,21 +663,19 @@ def _expand(
                 msg = "文件夹无法读取，权限不足 (folder not readable: permission denied)"
                 errors.append(Problem(str(path), None, None, None, msg))
                 continue
-            stores_files = _stores_file(path, errors)
             found = []
             for member in _walk(path, unreadable):
                 rel = member.relative_to(path)
                 if any(part.startswith((".", "~$", "_")) for part in rel.parts):
-                    continue  # hidden files, Excel lock files, _SUCCESS markers
-                if rel.as_posix() == STORES_FILE:
+                    continue  # hidden files, Excel lock files, _SUCCESS markers, _canonical/
+                if rel.name == STORES_FILE:
                     continue
                 if member.suffix.lower() not in SUPPORTED_SUFFIXES:
                     ignored.append(
                         Problem(str(member), None, None, None, "不支持的文件类型，已忽略 (ignored)")
                     )
                     continue
-                folder = rel.parts[0] if len(rel.parts) > 1 and "=" not in rel.parts[0] else None
-                found.append(_Source(member, _partitions(rel), folder, stores_files))
+                found.append(_folder_source(member, root=path, table=table))
             if not found:
                 msg = (
                     "文件夹中没有 .xlsx/.csv/.parquet 文件 (no .xlsx/.csv/.parquet files in folder)"
@@ -547,10 +694,64 @@ def _expand(
             msg = "文件无法读取，权限不足 (file not readable: permission denied)"
             errors.append(Problem(str(path), None, None, None, msg))
         else:
+            # Not through table(): a file given alone leaves the other stores' globs unmatched.
+            entries = _stores_file(path.parent, errors)
+            stores_file = path.parent / STORES_FILE if entries else None
+            # A file given alone in a data/<store id>/ folder: that folder is the store.
             parent = path.parent.name
-            folder = parent if parent.isdigit() else None
-            sources.append(_Source(path, {}, folder, _stores_file(path.parent, errors)))
+            folder = parent if _STORE_FOLDER.fullmatch(parent) and not entries else None
+            sources.append(_Source(path, {}, folder, None, stores_file, entries))
+    _unmatched_globs(tables, sources, warnings)
     return sources, ignored, unreadable
+
+
+def _folder_source(
+    member: Path, *, root: Path, table: Callable[[Path], tuple[StoreEntry, ...]]
+) -> _Source:
+    """A file found in the data folder ``root``: its partitions, store folder and stores.toml."""
+    rel = member.relative_to(root)
+    stores_file: Path | None = None
+    entries: tuple[StoreEntry, ...] = ()
+    folder = member.parent
+    while True:
+        entries = table(folder)
+        if entries:
+            stores_file = folder / STORES_FILE
+            break
+        if folder == root or root not in folder.parents:
+            break
+        folder = folder.parent
+    child = rel.parts[0] if len(rel.parts) > 1 else None  # store_id=… is a partition (column)
+    # A folder holding its own stores.toml is a set of stores, never one store.
+    own_table = child is not None and bool(table(root / child))
+    folder_store = (
+        child if child is not None and _STORE_FOLDER.fullmatch(child) and not own_table else None
+    )
+    if folder_store is not None and any(e.matches(member) for e in entries):
+        folder_store = None  # a stores.toml maps the file: the folder name does not apply
+    return _Source(member, _partitions(rel), folder_store, child, stores_file, entries)
+
+
+def _unmatched_globs(
+    tables: Mapping[Path, tuple[StoreEntry, ...]], sources: Sequence[_Source], warnings: _Warnings
+) -> None:
+    """A stores.toml entry of a data folder given whose globs match no file loaded: a store
+    silently missing otherwise (a renamed download, a typo in the glob)."""
+    notes = []
+    for folder, entries in tables.items():
+        for entry in entries:
+            if entry.files and not any(entry.matches(s.path) for s in sources):
+                notes.append(
+                    Problem(
+                        str(folder / STORES_FILE),
+                        None,
+                        "files",
+                        ", ".join(entry.files),
+                        f"店铺 {entry.store_id} 的 files 没有匹配任何文件 (the globs of store "
+                        f"{entry.store_id} match no file)",
+                    )
+                )
+    warnings.add("stores_glob_unmatched", notes, len(notes))
 
 
 def _stores_file(folder: Path, errors: list[Problem]) -> tuple[StoreEntry, ...]:
@@ -832,7 +1033,7 @@ def _load_file(
         )
     except _FileFailure as exc:
         return _FileResult(None, {}, None, [exc.problem], [])
-    except (KeyboardInterrupt, SystemExit):
+    except (KeyboardInterrupt, SystemExit, UsageError):
         raise
     # Corrupt files make readers raise anything, even Rust panics (BaseException subclasses).
     except BaseException as exc:
@@ -872,8 +1073,21 @@ def _convert_file(
         if c not in mapped and not (c == "store_id" and store_id) and not logistics
     ]
     if missing:
-        problems = _missing_columns(name, missing, raw_names, header_row=raw_file.header_row)
+        problems = _missing_columns(
+            name,
+            missing,
+            raw_names,
+            header_row=raw_file.header_row,
+            no_store=_no_store_message(source),
+        )
         return _FileResult(None, headers, None, problems, [])
+    if store_id and "store_id" in mapped and source.partitions.get("store_id") is None:
+        msg = (
+            f"--store-id {store_id} 被拒绝 (refused): {name} 已有店铺列 {headers['store_id']} "
+            "(the file has a store column; --store-id would override it); 提示 (hint): 去掉 "
+            "--store-id (drop it)"
+        )
+        raise UsageError(msg)
 
     if stores is not None and not logistics:
         if "store_id" in mapped:
@@ -903,14 +1117,19 @@ def _convert_file(
 
 
 def _missing_columns(
-    name: str, missing: Sequence[str], raw_names: Sequence[str], *, header_row: int
+    name: str,
+    missing: Sequence[str],
+    raw_names: Sequence[str],
+    *,
+    header_row: int,
+    no_store: str = STORE_IDENTITY_HINT,
 ) -> list[Problem]:
     """One problem per missing required column, naming the header row used and what it held."""
     found = ", ".join(n for n in raw_names if not n.startswith("__col")) or "(无 none)"
     problems = []
     for column in missing:
         if column == "store_id":
-            problems.append(Problem(name, None, column, None, STORE_IDENTITY_HINT))
+            problems.append(Problem(name, None, column, None, no_store))
             continue
         zh = " / ".join(ALIASES.get(column, ()))
         msg = (
@@ -1212,11 +1431,35 @@ def _amount_expr(text: pl.Expr) -> pl.Expr:
 # all files -> one frame
 
 
-def _combine(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, int]:
+#: DOMAIN §2: data more than this older than now is an old download.
+_STALE_AFTER = timedelta(hours=48)
+
+
+def _china_now() -> datetime:
+    from aftersales_kit.window import china_now
+
+    return china_now()
+
+
+def _mtime(path: Path) -> datetime:
+    """A file's modification time as naive China local time."""
+    from aftersales_kit.window import CHINA
+
+    try:
+        stamp = path.stat().st_mtime
+    except OSError:
+        return datetime.min
+    return datetime.fromtimestamp(stamp, CHINA).replace(tzinfo=None)
+
+
+def _combine(
+    frames: list[pl.DataFrame], *, mtimes: Sequence[datetime], now: datetime
+) -> tuple[pl.DataFrame, int]:
     """Concatenate in read order and apply the DOMAIN §2 duplicate rule; (frame, dropped).
 
-    Duplicates are per (store, service id): the same id under two stores is two orders (and a
-    warning, see :func:`_value_warnings`), so results never depend on which stores are selected.
+    Duplicates are per (store, service id): the row of the newest download wins (the file's
+    data_as_of, then its modification time), within one download the latest 暂完结, then the
+    last row read. The same id under two stores is an error (:func:`_shared_service_ids`).
     """
     if not frames:
         empty = pl.DataFrame(schema={_ROW: pl.Int64, **COLUMNS, _FILE: pl.Int32})
@@ -1226,20 +1469,135 @@ def _combine(frames: list[pl.DataFrame]) -> tuple[pl.DataFrame, int]:
     keys = ["store_id", "service_id"]
     if combined.select(pl.struct(keys).n_unique()).item() == combined.height:
         return combined, 0
-    # Decided on a narrow frame: the latest 暂完结 wins, a missing one loses (nulls sort first),
-    # and on a tie the last row read wins. Exports without 暂完结时间 use the latest clock
-    # checkpoint instead: the later download of an order has progressed at least as far.
+    # Decided on a narrow frame. Exports without 暂完结时间 use the latest clock checkpoint
+    # instead: the later download of an order has progressed at least as far; a missing one
+    # loses (nulls sort first).
     complete = pl.coalesce(
         "complete_time", pl.max_horizontal("first_process_time", "first_audit_time")
     )
-    ranked = combined.select(*keys, complete.alias("__complete")).with_row_index(_SEQ)
+    present = [c for c in DATETIME_COLUMNS if c in combined.columns]
+    ranked = combined.select(
+        *keys,
+        _FILE,
+        complete.alias("__complete"),
+        latest_timestamp(present, now=now).alias("__latest"),
+    ).with_row_index(_SEQ)
+    files = pl.DataFrame(
+        {_FILE: list(range(len(frames))), "__mtime": list(mtimes)},
+        schema={_FILE: pl.Int32, "__mtime": DATETIME},
+    )
+    per_file = ranked.group_by(_FILE).agg(pl.col("__latest").max().alias("__file_as_of"))
+    ranked = ranked.join(per_file, on=_FILE, how="left").join(files, on=_FILE, how="left")
     kept = (
-        ranked.sort(["__complete", _SEQ], nulls_last=False)
+        ranked.sort(["__file_as_of", "__mtime", "__complete", _SEQ], nulls_last=False)
         .unique(subset=keys, keep="last")
         .get_column(_SEQ)
         .sort()
     )
     return combined[kept], combined.height - kept.len()
+
+
+def _shared_service_ids(
+    frame: pl.DataFrame,
+    *,
+    names: Sequence[str],
+    headers: Sequence[Mapping[str, str]],
+    skip_bad_rows: bool,
+    errors: list[Problem],
+    warnings: _Warnings,
+) -> tuple[pl.DataFrame, int]:
+    """One service id under two stores is an error naming the ids and files (JD service ids are
+    unique across stores: a download given to two stores); with ``skip_bad_rows`` those rows
+    are dropped and counted. Returns (frame, rows dropped)."""
+    if frame.height == 0 or frame.select(pl.col("store_id").n_unique()).item() < 2:
+        return frame, 0
+    shared = (
+        frame.group_by("service_id")
+        .agg(
+            pl.col("store_id").unique().sort().alias("stores"),
+            pl.col(_FILE).unique().sort().alias("files"),
+            pl.col(_FILE).first().alias("first_file"),
+            pl.col(_ROW).first().alias("first_row"),
+        )
+        .filter(pl.col("stores").list.len() > 1)
+        .sort("service_id")
+    )
+    if shared.height == 0:
+        return frame, 0
+    problems = []
+    for sid, stores, files, first_file, first_row in shared.iter_rows():
+        listed = ", ".join(stores)
+        where = ", ".join(names[f] for f in files)
+        problems.append(
+            Problem(
+                names[first_file],
+                first_row,
+                headers[first_file].get("service_id", "service_id"),
+                sid,
+                f"同一服务单号出现在 {len(stores)} 个店铺 {listed}（文件 {where}）；"
+                f"京东服务单号跨店铺唯一 (one service id under {len(stores)} stores: {listed}, "
+                f"files: {where}; JD service ids are unique across stores); 提示 (hint): "
+                "检查 stores.toml、店铺文件夹和 --store-id 是否把同一份下载分给了两个店铺 (check "
+                "that no download is given to two stores), 或用 --skip-bad-rows 跳过这些行 "
+                "(or skip these rows)",
+            )
+        )
+    if not skip_bad_rows:
+        errors.extend(problems)
+        return frame, 0
+    kept = frame.filter(~pl.col("service_id").is_in(shared["service_id"].implode()))
+    dropped = frame.height - kept.height
+    warnings.add("service_id_in_two_stores", problems, len(problems))
+    return kept, dropped
+
+
+def _data_as_of(
+    frame: pl.DataFrame,
+    *,
+    names: Sequence[str],
+    headers: Sequence[Mapping[str, str]],
+    mtimes: Sequence[datetime],
+    now: datetime,
+    warnings: _Warnings,
+) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """(store -> latest timestamp in its rows, store -> newest file's modification time).
+
+    Timestamps after ``now`` are left out and counted (kind ``future_timestamp``): a download
+    cannot hold the future, so they are typing or clock errors.
+    """
+    if frame.height == 0:
+        return {}, {}
+    present = [c for c in DATETIME_COLUMNS if c in frame.columns]
+    counts = frame.select((pl.col(c) > now).sum().alias(c) for c in present).row(0, named=True)
+    problems: list[Problem] = []
+    for column, count in counts.items():
+        if not count:
+            continue
+        hits = frame.filter(pl.col(column) > now).head(MAX_SHOWN).select(_FILE, _ROW, column)
+        problems.extend(
+            Problem(
+                names[file],
+                row,
+                headers[file].get(column, column),
+                str(value),
+                f"时间晚于当前时间 {now}，不计入数据截至时间 (timestamp after now: left out of "
+                "data_as_of)",
+            )
+            for file, row, value in hits.iter_rows()
+        )
+    warnings.add("future_timestamp", problems, sum(int(n) for n in counts.values()))
+    per_store = frame.group_by("store_id").agg(
+        latest_timestamp(present, now=now).max().alias("as_of"),
+        pl.col(_FILE).unique().alias("files"),
+    )
+    as_of: dict[str, datetime] = {}
+    newest: dict[str, datetime] = {}
+    for sid, latest, files in per_store.iter_rows():
+        if latest is not None:
+            as_of[str(sid)] = latest
+        if files and mtimes:
+            newest[str(sid)] = max(mtimes[f] for f in files if f is not None and f < len(mtimes))
+    return dict(sorted(as_of.items())), dict(sorted(newest.items()))
 
 
 #: Columns a logistics export (ERP/WMS or carrier portal) can add by waybill number.
@@ -1293,8 +1651,8 @@ def _value_warnings(
     headers: Sequence[Mapping[str, str]],
     warnings: _Warnings,
 ) -> dict[str, dict[str, int]]:
-    """Unknown enumeration values (kept; DOMAIN §3's "otherwise" rows apply) and service ids
-    under several stores, each with its count; returns column -> unknown value -> rows."""
+    """Unknown enumeration values (kept; DOMAIN §3's "otherwise" rows apply), each with its
+    count; returns column -> unknown value -> rows."""
     unknown: dict[str, dict[str, int]] = {}
     if frame.height == 0:
         return unknown
@@ -1322,26 +1680,6 @@ def _value_warnings(
         ]
         warnings.add("unknown_value", problems, len(problems))
         unknown[column] = {str(v): int(n) for v, n in odd.select(column, "n").iter_rows()}
-    if frame.select(pl.col("store_id").n_unique()).item() < 2:
-        return unknown  # one store: no service id can be under two
-    shared = (
-        frame.group_by("service_id")
-        .agg(pl.col("store_id").unique().sort().alias("stores"), pl.col(_FILE).first())
-        .filter(pl.col("stores").list.len() > 1)
-        .sort("service_id")
-    )
-    problems = [
-        Problem(
-            names[file],
-            None,
-            headers[file].get("service_id", "service_id"),
-            sid,
-            f"同一服务单号出现在 {len(stores)} 个店铺 {', '.join(stores)}，按不同服务单计 "
-            f"(one service id under {len(stores)} stores; kept as separate orders)",
-        )
-        for sid, stores, file in shared.iter_rows()
-    ]
-    warnings.add("service_id_in_two_stores", problems, len(problems))
     return unknown
 
 

@@ -81,6 +81,9 @@ class MetricsJson(TypedDict):
     alerts: dict[str, int | None]
     jd_check: JdCheckJson
     open: NotRequired[OpenJson]
+    #: the command adds the report time and the store's data_as_of (DOMAIN §7)
+    as_of: NotRequired[str]
+    data_as_of: NotRequired[str | None]
 
 
 @dataclass(frozen=True)
@@ -467,12 +470,14 @@ def command_metrics(args: argparse.Namespace) -> int:
 
     Prints the DOMAIN §7 object (plus ``open``: open orders as of ``--as-of``) or a summary.
     """
+    from aftersales_kit.api import run_clock
     from aftersales_kit.config import load_config
     from aftersales_kit.load import load
+    from aftersales_kit.window import is_as_of_data
 
     rules = load_rules(args.rules)
-    as_of = parse_as_of(args.as_of)
-    window = parse_window(args.start, end=args.end, rules=rules, as_of=as_of)
+    if not is_as_of_data(args.as_of):
+        parse_window(args.start, end=args.end, rules=rules, as_of=parse_as_of(args.as_of))
     loaded = load(
         args.data,
         store_id=getattr(args, "store_id", None),
@@ -482,7 +487,21 @@ def command_metrics(args: argparse.Namespace) -> int:
     frame = loaded.frame
     if args.store not in loaded.report.stores:
         raise unknown_store_error(args.store, stores=sorted(loaded.report.stores))
+    # DOMAIN §2 "Data as of": an old download is measured as of its data (as the report is).
+    clock = run_clock(
+        frame,
+        loaded.report,
+        stores=[args.store],
+        as_of=args.as_of,
+        start=args.start,
+        end=args.end,
+        rules=rules,
+    )
+    as_of, window = clock.as_of, clock.window
     result = metrics_json(frame, store_id=args.store, window=window, rules=rules)
+    result["as_of"] = as_of.isoformat(sep=" ")
+    data_as_of = loaded.report.data_as_of.get(args.store)
+    result["data_as_of"] = None if data_as_of is None else data_as_of.isoformat(sep=" ")
     result["open"] = open_summary(frame, store_id=args.store, as_of=as_of, rules=rules)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))

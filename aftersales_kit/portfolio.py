@@ -86,6 +86,9 @@ def store_summary(d: Any, *, report: str) -> dict[str, Any]:
         "open_breached": breached,
         "data_until": None if d.data_until is None else d.data_until.isoformat(sep=" "),
         "as_of": d.as_of.isoformat(sep=" "),
+        "data_as_of": None if d.data_as_of is None else d.data_as_of.isoformat(sep=" "),
+        # 数据过期: more than 48 h behind the newest store's data; not ranked (DOMAIN §2)
+        "data_stale": bool(getattr(d, "data_stale", False)),
     }
 
 
@@ -215,10 +218,17 @@ def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
 
 
 def ranked(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Longest mean first; stores without counted orders last, then by id."""
+    """Longest mean first; stores without counted orders last, then by id. 数据过期 stores
+    (:func:`stale`) are left out: their figures are not comparable with the others'."""
     return sorted(
-        rows, key=lambda r: (r["mean_hours"] is None, -(r["mean_hours"] or 0.0), r["store_id"])
+        (r for r in rows if not r.get("data_stale")),
+        key=lambda r: (r["mean_hours"] is None, -(r["mean_hours"] or 0.0), r["store_id"]),
     )
+
+
+def stale(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The 数据过期 stores (data more than 48 h behind the newest store's), by id."""
+    return sorted((r for r in rows if r.get("data_stale")), key=lambda r: r["store_id"])
 
 
 def _tomorrow(row: Mapping[str, Any], lang: str) -> str:
@@ -267,6 +277,11 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
         )
     ]
     body_html = _table(headers, body, (0, 2, 3, 5, 6, 7))
+    out_of_date = stale(summary["stores"])
+    if out_of_date:
+        names = "、".join(f"{r['store_name']}（{r.get('data_as_of') or '—'}）" for r in out_of_date)
+        note = tag("p", f"{s('stale', lang)}：{names}", class_="report-note")
+        body_html = Markup(body_html + note)
     return _section("pf-ranking", s("sec.ranking", lang), body_html)
 
 
@@ -276,7 +291,7 @@ def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
 
     from aftersales_kit import charts
 
-    rows = [r for r in summary["stores"] if r["mean_hours"] is not None]
+    rows = [r for r in ranked(summary["stores"]) if r["mean_hours"] is not None]
     if not rows:
         return _section(
             "pf-distribution", s("sec.distribution", lang), empty(s("none.stores", lang))

@@ -207,6 +207,7 @@ def store_message(
             end=fmt.day(d.window.end, short=True),
             store_id=clean_name(d.store_id),
         ),
+        *_data_lines(d, lang=lang),
         *_figure_lines(d, lang=lang),
         s("teams", lang, horizon=_horizon(lang, horizon_hours)),
     ]
@@ -216,6 +217,12 @@ def store_message(
     tail = s("link", lang, url=report_url) if report_url else ""
     body = compose(lines, optional=optional, tail=tail, limit=limit)
     return Message(title=s("title", lang, store=name), markdown=body)
+
+
+def _data_lines(d: Diagnosis, *, lang: str) -> list[str]:
+    """The one line saying the store's data is old (DOMAIN §2 "Data as of"), if it is."""
+    notice = text.data_notice(d, lang)
+    return [] if notice is None else [notice]
 
 
 def _figure_lines(d: Diagnosis, *, lang: str) -> list[str]:
@@ -293,8 +300,9 @@ def estate_message(
     names = names or {}
     rows = list(diagnoses)
     lines = _estate_counts(rows, lang=lang, horizon_hours=horizon_hours)
+    # 数据过期 stores (data > 48 h behind the newest store's) are not ranked.
     ranked = sorted(
-        (d for d in rows if d.kpis.mean_hours is not None),
+        (d for d in rows if d.kpis.mean_hours is not None and not getattr(d, "data_stale", False)),
         key=lambda d: (-(d.kpis.mean_hours or 0.0), str(d.store_id)),  # None filtered out
     )
     optional: list[int] = []

@@ -18,9 +18,10 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -877,8 +878,11 @@ def render_store(
     out_dir: str | Path = Path("reports"),
     config: str | Path | None = None,
     as_of_given: bool | None = None,
+    on_notice: Callable[[str], object] | None = None,
 ) -> Path:
     """Load and diagnose the store here (as the batch does), then render it from that diagnosis.
+
+    ``on_notice`` receives the one-line "old data" notice (DOMAIN §2 "Data as of"), if any.
 
     The loader's options (``store_id``, ``skip_bad_rows``, the config's header aliases) thus
     apply exactly as in ``validate`` and the batch, the pickled diagnosis stays in a private
@@ -893,9 +897,19 @@ def render_store(
     with _kernel(None, engine_kwargs) as engine_name:
         if not params.data:
             params = dataclasses.replace(params, data=(str(demo_data()),))
-        diagnosis, rows, window = _diagnose_one(params, config=config)
+        # Without --as-of the run's clock decides (an old download is diagnosed as of its data).
+        asked = params if given else dataclasses.replace(params, as_of="")
+        diagnosis, rows, window = _diagnose_one(asked, config=config)
+        from aftersales_kit.text import data_notice_both
+
+        notice = data_notice_both(diagnosis)
+        if notice and on_notice is not None:
+            on_notice(notice)
         params = dataclasses.replace(
-            params, start=window.start.isoformat(), end=window.end.isoformat()
+            params,
+            start=window.start.isoformat(),
+            end=window.end.isoformat(),
+            as_of=diagnosis.as_of.isoformat(sep=" "),
         )
         digest = fingerprint(params, rows=rows, peers=peers_of(diagnosis), as_of_given=given)
         html_path = _render_diagnosis(
@@ -999,7 +1013,13 @@ def command_report(args: argparse.Namespace) -> int:
     """``aftersales report [DATA...] --store ID …``: render and print the HTML path."""
     config = use_config(args)
     params = params_from_args(args)
-    print(render_store(params, out_dir=Path(args.out), config=config), flush=True)
+    path = render_store(
+        params,
+        out_dir=Path(args.out),
+        config=config,
+        on_notice=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(path, flush=True)
     # The command ends here: interpreter shutdown would otherwise garbage-collect every object of
     # ~1 300 modules (polars, nbconvert, papermill …), about 0.3 s of the merchant's wait.
     import gc

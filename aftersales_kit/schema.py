@@ -6,6 +6,10 @@ file are added as nulls) in these dtypes, plus any unknown extra columns as stri
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import polars as pl
 
 DATETIME = pl.Datetime("us")  # naive China local time (Asia/Shanghai, no DST)
@@ -181,3 +185,14 @@ FREE_TEXT_COLUMNS: tuple[str, ...] = (
 
 #: Cell values that mean null in JD exports.
 NULL_MARKERS: tuple[str, ...] = ("", "-", "--", "无")
+
+
+def latest_timestamp(columns: Iterable[str], *, now: datetime | None = None) -> pl.Expr:
+    """A row's latest timestamp among the canonical time columns in ``columns``, ignoring any
+    after ``now`` (default: now in China): DOMAIN §2's data_as_of is its maximum over a store."""
+    if now is None:
+        now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0, tzinfo=None)
+    present = [c for c in DATETIME_COLUMNS if c in set(columns)]
+    if not present:
+        return pl.lit(None, dtype=DATETIME)
+    return pl.max_horizontal(pl.when(pl.col(c) <= now).then(pl.col(c)) for c in present)

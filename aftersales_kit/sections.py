@@ -38,7 +38,7 @@ from aftersales_kit.html import (
 )
 from aftersales_kit.orders import TEAMS
 from aftersales_kit.rules import STAGES as _STAGES
-from aftersales_kit.text import finding_text, label, t
+from aftersales_kit.text import data_notice, finding_text, label, t
 
 if TYPE_CHECKING:
     from aftersales_kit.diagnose import Diagnosis, Tomorrow
@@ -313,11 +313,13 @@ def _mean_lines(d: Diagnosis, mean: float, lang: str) -> Markup:
 def kpi_cards(d: Diagnosis, *, lang: str = "zh") -> Section:
     """KPI cards: mean vs previous window, target and peers; median, P90, counted, over 60 h."""
     k, prev = d.kpis, d.prev_kpis
+    notice = data_notice(d, lang)
+    old_data = _callout(notice, "report-callout report-data-age") if notice else None
     if not k.counted or k.mean_hours is None:  # counted orders always have a mean
         excluded = sum(d.data_quality.excluded.values())
         note = empty(t("report.no_counted", lang))
         extra = _p(t("kpi.excluded", lang, n=excluded), "report-note") if excluded else None
-        return _section("sec-summary", lang, note, extra, _risk(d, lang))
+        return _section("sec-summary", lang, old_data, note, extra, _risk(d, lang))
     over_label = t("kpi.over_60h", lang, hours=fmt.hours_label(d.warning.line_hours, lang=lang))
     previous = t("report.previous", lang)
     cards = [
@@ -340,7 +342,9 @@ def kpi_cards(d: Diagnosis, *, lang: str = "zh") -> Section:
         ),
         _kpi_card(t("kpi.first_pass", lang), fmt.pct(d.first_pass_rate)),
     ]
-    return _section("sec-summary", lang, tag("div", *cards, class_="kpi-grid"), _risk(d, lang))
+    return _section(
+        "sec-summary", lang, old_data, tag("div", *cards, class_="kpi-grid"), _risk(d, lang)
+    )
 
 
 def _risk(d: Diagnosis, lang: str) -> Markup:
@@ -1286,8 +1290,9 @@ def data_quality(d: Diagnosis, *, lang: str = "zh") -> Section:
     if years:
         note = t("method.no_holiday_table", lang, years="、".join(map(str, years)))
         other.append((note, "—"))
+    coverage = _coverage(d, lang)
     if not excluded and not other and not unknown:
-        return _section("sec-quality", lang, empty(t("dq.clean", lang)))
+        return _section("sec-quality", lang, empty(t("dq.clean", lang)), *coverage)
     reason, rows = t("col.reason_excluded", lang), t("col.rows", lang)
     parts: list[Part] = []
     for title, body, headers in (
@@ -1297,7 +1302,23 @@ def data_quality(d: Diagnosis, *, lang: str = "zh") -> Section:
     ):
         if body:
             parts += [_h3(t(title, lang)), table(body, headers=headers, num=[1])]
-    return _section("sec-quality", lang, *parts)
+    return _section("sec-quality", lang, *parts, *coverage)
+
+
+def _coverage(d: Diagnosis, lang: str) -> list[Part]:
+    """Download coverage (DOMAIN §6): the earliest apply date in the data against the window's
+    apply limit, and what is missing when the download starts later."""
+    earliest = getattr(d, "earliest_apply", None)
+    limit = getattr(d, "apply_limit", None)
+    if earliest is None or limit is None:
+        return []
+    values = {"earliest": fmt.day(earliest), "limit": fmt.day(limit)}
+    if earliest <= limit:
+        body = t("dq.coverage_full", lang, **values)
+    else:
+        before = fmt.day(earliest - timedelta(days=1))
+        body = t("dq.coverage_short", lang, before=before, **values)
+    return [_h3(t("dq.coverage", lang)), _p(body, "report-note")]
 
 
 # --- notebook views of the Python API -------------------------------------------------------------

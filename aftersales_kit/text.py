@@ -849,6 +849,43 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "push.estate.more": ("- …另有 {n} 家", "- … {n} more {n:store|stores}"),
     "push.estate.link": ("[店铺总览]({url})", "[Store overview]({url})"),
+    # data as of (DOMAIN §2): one line wherever the store's figures are shown
+    "data.age_days": ("{n}天", "{n} {n:day|days}"),
+    "data.age_hours": ("{n}小时", "{n} {n:hour|hours}"),
+    "data.old": (
+        "⚠ 数据截至{data_as_of}，比报告时间早{age}：请确认是最新下载（报告时间{as_of}）",
+        "⚠ Data as of {data_as_of}, {age} before the report time: check that this is the latest "
+        "download (report time {as_of})",
+    ),
+    "data.old_shifted": (
+        "⚠ 数据截至{data_as_of}（{age}前的下载）：报告时间与考核周期按数据时间计算，"
+        "未完结单的状态以导出时为准",
+        "⚠ Data as of {data_as_of} (a download {age} old): the report time and the window follow "
+        "the data; open orders' status is as exported",
+    ),
+    "data.stale_peers": (
+        "⚠ 数据过期：本店数据截至{data_as_of}，比最新的店铺早48小时以上，不参与排名",
+        "⚠ Data out of date: this store's data ends {data_as_of}, more than 48 hours before the "
+        "newest store's; left out of the rankings",
+    ),
+    "pf.stale": ("数据过期（不参与排名）", "Data out of date (not ranked)"),
+    "dq.coverage": ("下载覆盖（估计）", "Download coverage (estimate)"),
+    "dq.coverage_full": (
+        "数据中最早的申请日期为{earliest}，不晚于本考核周期的180天申请上限{limit}"
+        "（窗口结束−179天）：在本周期内完结的服务单都在下载的日期范围内。",
+        "The earliest apply date in the data is {earliest}, not after this window's 180-day "
+        "apply limit {limit} (window end − 179 days): every order completed in the window is "
+        "within the download's dates.",
+    ),
+    "dq.coverage_short": (
+        "数据中最早的申请日期为{earliest}，晚于本考核周期的180天申请上限{limit}"
+        "（窗口结束−179天）：{limit}至{before}申请、在本周期内完结的服务单不在数据中，"
+        "均值可能与风向标不同。导出时请选择申请日期从{limit}（或更早）到今天。",
+        "The earliest apply date in the data is {earliest}, after this window's 180-day apply "
+        "limit {limit} (window end − 179 days): orders applied from {limit} to {before} and "
+        "completed in the window are missing, so the mean may differ from 风向标's. Export "
+        "with apply dates from {limit} (or earlier) to today.",
+    ),
 }
 
 #: data value labels: (kind, value) -> (zh, en); missing values show as themselves.
@@ -1489,3 +1526,38 @@ def finding_text(finding: Finding, *, lang: str = "zh") -> FindingText:
     advice = filler.vformat(entry[2 + i], (), values)
     severity = max(1, min(3, int(finding.severity or 1)))
     return FindingText(title=title, advice=advice, severity=t(f"severity.{severity}", lang))
+
+
+def data_age(hours: float, lang: str = "zh") -> str:
+    """A data age: whole days from two days on, else whole hours."""
+    if hours >= 48:
+        return t("data.age_days", lang, n=int(hours // 24))
+    return t("data.age_hours", lang, n=round(hours))
+
+
+def data_notice(d: Any, lang: str = "zh") -> str | None:
+    """The one line saying a store's data is old (DOMAIN §2 "Data as of"), or None.
+
+    Old: more than 48 h between the data's latest timestamp and the run's now (the given
+    ``--as-of``, else the clock). A batch's store more than 48 h behind the newest store says so
+    instead (数据过期). ``d`` is a :class:`~aftersales_kit.diagnose.Diagnosis`.
+    """
+    data_as_of = getattr(d, "data_as_of", None)
+    age = getattr(d, "data_age_hours", None)
+    if data_as_of is None:
+        return None
+    values = {"data_as_of": fmt.timestamp(data_as_of), "as_of": fmt.timestamp(d.as_of)}
+    if getattr(d, "data_stale", False):
+        return t("data.stale_peers", lang, **values)
+    if age is None or age <= 48:
+        return None
+    key = "data.old_shifted" if getattr(d, "as_of_source", "") == "data" else "data.old"
+    return t(key, lang, age=data_age(age, lang), **values)
+
+
+def data_notice_both(d: Any) -> str | None:
+    """:func:`data_notice` for the bilingual command-line output: ``店铺 <id>: zh (en)``."""
+    zh = data_notice(d, "zh")
+    if zh is None:
+        return None
+    return f"店铺 (store) {d.store_id}: {zh} ({data_notice(d, 'en')})"

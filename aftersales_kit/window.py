@@ -6,6 +6,7 @@ exemption table of the rules says which Spring Festivals it covers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -87,7 +88,10 @@ def uncovered_spring_festivals(window: Window, *, rules: Rules) -> tuple[int, ..
 
 
 def parse_as_of(text: str | None) -> datetime:
-    """``--as-of`` (``YYYY-MM-DD[ HH:MM[:SS]]``, China local time); default now in China."""
+    """``--as-of`` (``YYYY-MM-DD[ HH:MM[:SS]]``, China local time); default now in China.
+
+    ``data`` (diagnose as of the data's date) needs the data: :func:`resolve_clock` takes it.
+    """
     if text is None:
         return datetime.now(CHINA).replace(microsecond=0, tzinfo=None)
     try:
@@ -126,3 +130,80 @@ def parse_window(
     if end is None:
         return Window(start=start_day, end=start_day + timedelta(days=rules.window_days - 1))
     return Window(start=start_day, end=_parse_day(end, "--end"))
+
+
+# --- data as of (DOMAIN §2) -----------------------------------------------------------------------
+
+#: ``--as-of data``: diagnose as of the data's latest timestamp.
+AS_OF_DATA = "data"
+#: A download whose latest timestamp (and newest file) is older than this is old.
+STALE_AFTER = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The report time and window of a run, and what they follow.
+
+    ``source``: ``given`` (``--as-of``), ``now``, or ``data`` (the newest store's data_as_of:
+    ``--as-of data``, or an old download whose newest file is old too). ``now`` is what the data's
+    age is measured against: the given ``--as-of``, else the real clock.
+    """
+
+    as_of: datetime
+    window: Window
+    source: str
+    now: datetime
+    data_as_of: datetime | None = None
+
+    @property
+    def shifted(self) -> bool:
+        return self.source == AS_OF_DATA
+
+
+def china_now() -> datetime:
+    """Now as naive China local time, to the second."""
+    return datetime.now(CHINA).replace(microsecond=0, tzinfo=None)
+
+
+def is_as_of_data(text: object) -> bool:
+    return isinstance(text, str) and text.strip().casefold() == AS_OF_DATA
+
+
+def resolve_clock(
+    *,
+    as_of: str | datetime | None,
+    start: str | None,
+    end: str | None,
+    rules: Rules,
+    data_as_of: Mapping[str, datetime],
+    newest_file: Mapping[str, datetime],
+    now: datetime | None = None,
+) -> Clock:
+    """The run's report time and window (DOMAIN §2 "Data as of").
+
+    ``--as-of`` given wins. Otherwise the report time is now, except that it moves to the newest
+    store's data_as_of when that is more than 48 h old *and* every file holding the data is too
+    (a quiet store's fresh download is never shifted), or with ``--as-of data``. The default
+    window ends the day before the report time's date; ``--start``/``--end`` still win.
+    """
+    real_now = china_now() if now is None else now
+    newest = max(data_as_of.values(), default=None)
+    if isinstance(as_of, datetime):
+        moment, source, reference = as_of, "given", as_of
+    elif is_as_of_data(as_of):
+        moment, source, reference = newest or real_now, AS_OF_DATA, real_now
+    elif as_of:
+        moment = parse_as_of(as_of)
+        source, reference = "given", moment
+    else:
+        moment, source, reference = real_now, "now", real_now
+        newest_file_time = max(newest_file.values(), default=None)
+        if (
+            newest is not None
+            and newest_file_time is not None
+            and real_now - newest > STALE_AFTER
+            and real_now - newest_file_time > STALE_AFTER
+        ):
+            moment, source = newest, AS_OF_DATA
+    window = parse_window(start, end=end, rules=rules, as_of=moment)
+    return Clock(as_of=moment, window=window, source=source, now=reference, data_as_of=newest)

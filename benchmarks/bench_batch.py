@@ -25,7 +25,7 @@ NAIVE_SAMPLE = 3
 def ensure_data() -> Path:
     from aftersales_kit import demo
 
-    parquet = DATA / "all_stores.parquet"
+    parquet = DATA / demo.CANONICAL_DIR / demo.PARQUET_NAME
     if not parquet.exists():
         demo.write_demo(DATA, stores=STORES, orders=ORDERS, end=END)
     return parquet

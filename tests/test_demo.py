@@ -28,9 +28,9 @@ DONE_STATUSES = {"完成", "取消", "审核关闭"}
 REFUND_FAMILY = ["仅退款", "已收货退款", "未收货退款", "售前退款"]
 AUDIT_ENDED = ["取消", "拒绝", "直赔/补发"]
 DT_COLUMNS = [c for c, t in COLUMNS.items() if t == pl.Datetime("us")]
-#: Row 2 of the 京麦 export, left to right (column A is empty: 服务单号 is merged down from row 1).
+#: Row 2 of the 京麦 export, left to right (A2 is 服务单号, under A1 申请信息).
 JINGMAI_HEADERS = [
-    None,
+    "服务单号",
     "订单号",
     "客户期望",
     "服务单状态",
@@ -242,10 +242,12 @@ def test_bad_sizes_and_end_are_usage_errors() -> None:
 
 def test_service_type_shares(frame: pl.DataFrame) -> None:
     shares = dict(frame["service_type"].value_counts(normalize=True).rows())
-    assert set(shares) == {"退货", "换货", "维修", "补发商品", *REFUND_FAMILY}
+    # A current export's 客户期望: 已收货退款 / 未收货退款 / 售前退款, never the API's 仅退款.
+    refunds = ["已收货退款", "未收货退款", "售前退款"]
+    assert set(shares) == {"退货", "换货", "维修", "补发商品", *refunds}
     assert 0.40 <= shares["退货"] <= 0.62
-    assert 0.12 <= sum(shares[t] for t in REFUND_FAMILY) <= 0.30
-    assert 0.08 <= shares["仅退款"] / sum(shares[t] for t in REFUND_FAMILY) <= 0.25
+    assert 0.12 <= sum(shares[t] for t in refunds) <= 0.30
+    assert 0.45 <= shares["已收货退款"] / sum(shares[t] for t in refunds) <= 0.70
     assert 0.08 <= shares["换货"] <= 0.25
     assert 0.04 <= shares["维修"] <= 0.18
     assert 0.01 <= shares["补发商品"] <= 0.05
@@ -437,7 +439,7 @@ def test_every_scene_of_domain_3_occurs(frame: pl.DataFrame) -> None:
     assert {"上门换新", "上门取件"} <= set(offline["return_method"])  # by 返回方式 or 处理结果
     assert "线下换新" in set(offline["process_result"])
     refund_only = scenes.filter(pl.col("scene") == "仅退款")
-    assert set(refund_only["service_type"]) == set(REFUND_FAMILY)
+    assert set(refund_only["service_type"]) == {"已收货退款", "未收货退款", "售前退款"}
     assert set(refund_only["return_method"].drop_nulls()) == {"退款不退货"}
     cancelled = frame.filter(pl.col("status") == "取消")
     assert cancelled["first_audit_time"].null_count() > 0  # cancelled before audit
@@ -529,7 +531,7 @@ def test_write_demo_layout(files: demo.DemoFiles) -> None:
     expected = demo.generate(stores=4, orders=300, end=END, seed=3)
     assert files.exports == out / "exports"
     assert files.stores_toml == out / "exports" / "stores.toml"
-    assert files.parquet == out / "all_stores.parquet"
+    assert files.parquet == out / "_canonical" / "all_stores.parquet"
     assert [p.name for p in files.xlsx] == [
         "示例旗舰店_售后服务单_20251130.xlsx",
         "优品数码专营店_售后服务单_20251130.xlsx",
@@ -548,15 +550,12 @@ def test_write_demo_layout(files: demo.DemoFiles) -> None:
 
 def test_stores_toml_maps_every_file(files: demo.DemoFiles) -> None:
     text = files.stores_toml.read_text(encoding="utf-8")
-    assert (
-        '[stores."1000101"]\nname = "示例旗舰店"\nfiles = ["示例旗舰店_售后服务单_*.xlsx"]\n'
-        in text
-    )
+    assert '[stores."1000101"]\nname = "示例旗舰店"\nfiles = ["示例旗舰店_售后服务单_*"]\n' in text
     table = tomllib.loads(text)
     assert list(table) == ["stores"]
     names = dict(pl.read_parquet(files.parquet).select("store_id", "store_name").unique().rows())
     assert table["stores"] == {
-        sid: {"name": name, "files": [f"{name}_售后服务单_*.xlsx"]} for sid, name in names.items()
+        sid: {"name": name, "files": [f"{name}_售后服务单_*"]} for sid, name in names.items()
     }
     truth = pl.read_parquet(files.parquet)
     for path in files.xlsx:
@@ -576,9 +575,8 @@ def test_xlsx_has_the_two_row_jingmai_header(files: demo.DemoFiles) -> None:
     raw = raw_sheet(path)
     assert raw.width == len(JINGMAI_HEADERS)
     titles = raw.row(0)
-    assert titles[0] == "服务单号"
+    assert titles[0] == "申请信息"  # A1: public importers switch to the two-row layout on it
     assert [t for t in titles if t is not None] == [
-        "服务单号",
         "申请信息",
         "订单信息",
         "审核信息",
@@ -590,9 +588,8 @@ def test_xlsx_has_the_two_row_jingmai_header(files: demo.DemoFiles) -> None:
     assert list(raw.row(1)) == JINGMAI_HEADERS
     xml = sheet_xml(path)
     merged = re.findall(r'<mergeCell ref="([A-Z]+\d+:[A-Z]+\d+)"/>', xml)
-    assert "A1:A2" in merged  # 服务单号 merged down over both header rows
-    assert "B1:I1" in merged  # 申请信息 over its eight columns
-    assert all(re.fullmatch(r"[A-Z]+1:[A-Z]+[12]", m) for m in merged)
+    assert "A1:I1" in merged  # 申请信息 over its nine columns, column A included
+    assert all(re.fullmatch(r"[A-Z]+1:[A-Z]+1", m) for m in merged)  # nothing merged down
     # Data from row 3: the first data row is the store's first order.
     mine = pl.read_parquet(files.parquet).filter(pl.col("store_id") == "1000101")
     assert raw.row(2)[0] == mine["service_id"][0]
@@ -700,15 +697,15 @@ def test_ensure_demo_generates_once(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     path = demo.ensure_demo(out, stores=2, orders=50, end=END)
     assert path == out / "exports"
-    assert sorted(p.name for p in out.iterdir()) == [".demo-end", "all_stores.parquet", "exports"]
+    assert sorted(p.name for p in out.iterdir()) == [".demo-end", "_canonical", "exports"]
     assert {p.name for p in path.iterdir()} == {
         "示例旗舰店_售后服务单_20251130.xlsx",
         "优品数码专营店_售后服务单_20251130.xlsx",
         "stores.toml",
     }
-    stamp = (out / "all_stores.parquet").stat().st_mtime_ns
+    stamp = (out / "_canonical" / "all_stores.parquet").stat().st_mtime_ns
     assert demo.ensure_demo(out, stores=2, orders=50, end=END) == path
-    assert (out / "all_stores.parquet").stat().st_mtime_ns == stamp
+    assert (out / "_canonical" / "all_stores.parquet").stat().st_mtime_ns == stamp
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temporary folders left
 
 
@@ -730,7 +727,7 @@ def test_ensure_demo_concurrent_callers_agree(tmp_path: Path) -> None:
         t.join()
     assert errors == []
     assert results == [out / "exports"] * 3
-    assert pl.read_parquet(out / "all_stores.parquet").height == 80
+    assert pl.read_parquet(out / "_canonical" / "all_stores.parquet").height == 80
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]
 
 
@@ -743,13 +740,13 @@ def test_ensure_demo_into_existing_folder(tmp_path: Path) -> None:
     assert (out / "notes.txt").read_text() == "keep me"
     assert (path / "示例旗舰店_售后服务单_20251130.xlsx").exists()
     assert (path / "stores.toml").exists()
-    assert (out / "all_stores.parquet").exists()
+    assert (out / "_canonical" / "all_stores.parquet").exists()
 
 
 def test_ensure_demo_regenerates_a_demo_from_an_earlier_day(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     exports = demo.ensure_demo(out, stores=1, orders=50)
-    parquet = out / "all_stores.parquet"
+    parquet = out / "_canonical" / "all_stores.parquet"
     marker = out / ".demo-end"
     assert marker.read_text() == demo._parse_end(None).isoformat()
     marker.write_text("2020-01-01")  # pretend it was generated long ago
@@ -778,12 +775,12 @@ def test_cli_demo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         out / "exports" / "示例旗舰店_售后服务单_20251130.xlsx",
         out / "exports" / "优品数码专营店_售后服务单_20251130.xlsx",
         out / "exports" / "stores.toml",
-        out / "all_stores.parquet",
+        out / "_canonical" / "all_stores.parquet",
     ):
         assert str(path) in printed
         assert path.exists()
     expected = demo.generate(stores=2, orders=60, end="2025-11-30", seed=9)
-    assert_frame_equal(pl.read_parquet(out / "all_stores.parquet"), expected)
+    assert_frame_equal(pl.read_parquet(out / "_canonical" / "all_stores.parquet"), expected)
 
 
 def test_cli_demo_dirty_and_bad_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -800,3 +797,114 @@ def test_cli_demo_dirty_and_bad_end(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+# --- what public importers of real downloads expect --------------------------------------------
+
+
+def public_importer(path: Path) -> list[dict[str, object]]:
+    """A 京麦 importer as public code writes it against real downloads (JD-EXPORTS.md): the
+    two-row layout only when A1 is 申请信息, headers looked up by name in row 2, amounts and
+    quantities converted with float()/int() and no cleaning."""
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(path, read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
+    header_index = 1 if rows[0][0] == "申请信息" else 0
+    header = list(rows[header_index])
+    at = {name: header.index(name) for name in ("服务单号", "商品金额", "退款金额", "商品数量")}
+    out = []
+    for row in rows[header_index + 1 :]:
+        refund = row[at["退款金额"]]
+        out.append(
+            {
+                "service_id": row[at["服务单号"]],
+                "amount": float(row[at["商品金额"]]),  # type: ignore[arg-type]
+                "refund": None if refund is None else float(refund),  # type: ignore[arg-type]
+                "quantity": int(row[at["商品数量"]]),  # type: ignore[arg-type]
+            }
+        )
+    return out
+
+
+def test_a_public_importer_reads_the_demo_download_unchanged(files: demo.DemoFiles) -> None:
+    truth = pl.read_parquet(files.parquet).filter(pl.col("store_id") == "1000101")
+    got = public_importer(files.xlsx[0])
+    assert [r["service_id"] for r in got] == truth["service_id"].to_list()  # text, A2 服务单号
+    assert [r["amount"] for r in got] == truth["amount"].to_list()
+    assert [r["refund"] for r in got] == truth["refund_amount"].to_list()
+    assert [r["quantity"] for r in got] == truth["quantity"].to_list()
+
+
+def test_a_dirty_download_keeps_the_odd_forms_other_tools_write(tmp_path: Path) -> None:
+    import openpyxl
+
+    files = demo.write_demo(tmp_path, stores=1, orders=60, end=END, seed=4, dirty=True)
+    sheet = openpyxl.load_workbook(files.xlsx[0]).worksheets[0]
+    assert "A1:A2" in {str(r) for r in sheet.merged_cells.ranges}  # 服务单号 merged down
+    assert sheet["A1"].value == "服务单号"
+    assert sheet["A2"].value is None
+    assert sheet["B1"].value == "申请信息"
+    header = [c.value for c in sheet[2]]
+    amount = sheet.cell(row=3, column=header.index("商品金额") + 1).value
+    assert isinstance(amount, str)
+    assert re.fullmatch(r"￥\d{1,3}(,\d{3})*\.\d\d", amount)
+    # ... and the loader still reads them
+    from aftersales_kit.load import load
+
+    loaded = load(files.exports, skip_bad_rows=True)
+    assert loaded.report.stores.keys() == {"1000101"}
+    assert loaded.frame["amount"].null_count() == 0
+
+
+def test_door_to_door_exchange_stops_its_clock_before_the_courier_visit(
+    frame: pl.DataFrame,
+) -> None:
+    # 上门换新: the replacement is sent first (first processing), the courier delivering it
+    # takes the old item back, so the pickup and the receipt come after the clock end.
+    swaps = frame.filter(
+        (pl.col("return_method") == "上门换新") & pl.col("first_process_time").is_not_null()
+    )
+    assert swaps.height >= 10
+    assert (swaps["first_audit_time"] <= swaps["first_process_time"]).all()
+    picked = swaps.filter(pl.col("pickup_time").is_not_null())
+    assert picked.height > 0
+    assert (picked["first_process_time"] < picked["pickup_time"]).all()
+    received = swaps.filter(pl.col("inbound_time").is_not_null())
+    assert (received["first_process_time"] < received["inbound_time"]).all()
+    unprocessed = frame.filter(
+        (pl.col("return_method") == "上门换新")
+        & pl.col("first_process_time").is_null()
+        & pl.col("first_audit_time").is_not_null()
+        & ~pl.col("status").is_in(["取消", "审核关闭"])
+    )
+    assert set(unprocessed["status"]) <= {"待处理"}  # waits for the replacement, not the item
+
+
+def test_the_demo_folder_loads_each_order_once_as_its_stores(files: demo.DemoFiles) -> None:
+    from aftersales_kit.load import load
+
+    loaded = load(files.out)
+    assert sorted(loaded.report.stores) == list(files.stores)
+    truth = pl.read_parquet(files.parquet)
+    assert loaded.report.rows == truth.select(pl.struct("store_id", "service_id").n_unique()).item()
+    assert sorted(f.path for f in loaded.report.files) == sorted(str(p) for p in files.xlsx)
+    assert loaded.report.errors == []
+    assert "service_id_in_two_stores" not in loaded.report.warning_counts
+
+
+def test_a_dirty_demo_has_one_store_as_a_resaved_fbp_csv(tmp_path: Path) -> None:
+    from aftersales_kit.load import load
+
+    files = demo.write_demo(tmp_path, stores=2, orders=80, end=END, seed=4, dirty=True)
+    [csv] = files.csv
+    assert csv.name == "优品数码专营店_售后服务单_20251130.csv"
+    assert [p.name for p in files.xlsx] == ["示例旗舰店_售后服务单_20251130.xlsx"]
+    raw = csv.read_bytes()
+    assert raw.startswith('="服务单号",="订单号"'.encode("gbk"))  # headers and IDs as ="…"
+    loaded = load(files.exports, skip_bad_rows=True)
+    truth = pl.read_parquet(files.parquet)
+    assert loaded.report.stores.keys() == {"1000101", "1000102"}
+    got = set(loaded.frame.filter(pl.col("store_id") == "1000102")["service_id"])
+    assert got <= set(truth.filter(pl.col("store_id") == "1000102")["service_id"])
+    assert len(got) > 0

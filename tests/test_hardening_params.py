@@ -218,8 +218,13 @@ def test_item2_every_batch_option_changes_the_notebook_parameters(
     assert cli.main([*base_argv, str(orders)]) == 0
     baseline = injected_set()
     assert len(baseline) == 2
+    # --store-id is refused on a file with a store column (DOMAIN §2): give it one without
+    single = tmp_path / "single.parquet"
+    pl.read_parquet(orders).filter(pl.col("store_id") == "1000101").drop("store_id").write_parquet(
+        single
+    )
     for option, argv in values.items():
-        data = [] if option == "data" else [str(orders)]
+        data = [] if option == "data" else [str(single if option == "--store-id" else orders)]
         assert cli.main([*base_argv, *data, *argv]) == 0, option
         assert injected_set() != baseline, option
 

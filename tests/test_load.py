@@ -505,6 +505,7 @@ def test_validate_json_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         "warnings": [],
         "warning_counts": {},
         "unknown_values": {},
+        "data_as_of": {"1000101": "2024-05-03 10:00:00", "1000102": "2024-05-03 10:00:00"},
     }
 
 

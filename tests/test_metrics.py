@@ -228,6 +228,11 @@ def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     got = json.loads(capsys.readouterr().out)
     opened = got.pop("open")
+    # DOMAIN §7: the command also prints the report time and the store's data_as_of
+    assert got.pop("as_of") == "2026-03-31 08:00:00"
+    assert got.pop("data_as_of") == frame_two_stores().filter(pl.col("store_id") == "s1").select(
+        pl.max_horizontal(pl.col(pl.Datetime).max())
+    ).item().isoformat(sep=" ")
     assert got == EXPECTED_S1
     assert opened == {"as_of": "2026-03-31 08:00:00", "count": 0, "breached": 0}
 

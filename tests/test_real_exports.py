@@ -82,21 +82,22 @@ def jingmai(tmp_path: Path, data: pl.DataFrame = ORDERS, **kwargs: object) -> Pa
 # --- loading the 京麦 export --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("excel_dates", [False, True])
-def test_jingmai_xlsx_loads_as_downloaded(tmp_path: Path, excel_dates: bool) -> None:
-    path = jingmai(tmp_path, excel_dates=excel_dates)
+@pytest.mark.parametrize(("excel_dates", "dirty"), [(False, False), (True, False), (False, True)])
+def test_jingmai_xlsx_loads_as_downloaded(tmp_path: Path, excel_dates: bool, dirty: bool) -> None:
+    # dirty: amounts as "￥1,299.00" text and 服务单号 merged down over A1:A2 (A2 empty)
+    path = jingmai(tmp_path, excel_dates=excel_dates, dirty=dirty)
     loaded = load(path, store_id="1000101")
     got = loaded.frame
     assert got.height == ORDERS.height
     assert got["store_id"].unique().to_list() == ["1000101"]
-    # Column A's header is the title merged down from row 1.
+    # A2 服务单号 (or, dirty, the title merged down from A1)
     assert got["service_id"].to_list() == ORDERS["service_id"].to_list()
     assert got["order_id"][0] == "3012345678901235"  # 16 digits, exact
     assert got["apply_time"][0] == T0
     assert got["first_audit_time"][1] == at(30)
     assert got["jd_hours"].to_list()[:3] == [30.0, 50.0, 70.0]
     assert got["flash_refund"][5] is True
-    assert got["amount"][0] == 1299.0  # "￥1,299.00"
+    assert got["amount"][0] == 1299.0  # a number cell, or "￥1,299.00" text
     assert got["return_method"][3] == "直赔积分"
     assert got["complete_time"].null_count() == got.height  # no 暂完结时间 in the export
     assert loaded.report.errors == []
@@ -114,10 +115,26 @@ def test_header_row_is_found_below_titles_and_named_in_errors(tmp_path: Path) ->
         load(path, store_id="1")
 
 
-def test_fbp_gbk_csv_with_excel_text_cells(tmp_path: Path) -> None:
+def test_fbp_gbk_csv_as_downloaded_has_plain_headers_and_numbers(tmp_path: Path) -> None:
     path = write_fbp_csv(ORDERS, tmp_path / "fbp.csv")
-    assert path.read_bytes().startswith('="服务单号"'.encode("gbk"))
+    lines = path.read_bytes().decode("gbk").splitlines()
+    header = lines[0].split(",")
+    assert header[0] == "服务单号"
+    first = lines[1].split(",")
+    assert first[0] == "3200000001"
+    assert float(first[header.index("商品金额")]) == 1299.0  # a public importer's float()
     got = load(path, store_id="1000101").frame
+    assert got["service_id"].to_list() == ORDERS["service_id"].to_list()
+    assert got["amount"][0] == 1299.0
+
+
+def test_fbp_gbk_csv_with_excel_text_cells(tmp_path: Path) -> None:
+    # what re-saving tools make of it: ="…" headers and IDs, thousands separators
+    path = write_fbp_csv(ORDERS, tmp_path / "fbp.csv", excel_text=True)
+    assert path.read_bytes().startswith('="服务单号"'.encode("gbk"))
+    assert '"1,299.00"'.encode("gbk") in path.read_bytes()
+    got = load(path, store_id="1000101").frame
+    assert got["amount"][0] == 1299.0
     assert got["service_id"].to_list() == ORDERS["service_id"].to_list()
     assert got["order_id"][0] == "3012345678901235"
     assert got["jd_hours"].to_list()[:3] == [30.0, 50.0, 70.0]
@@ -189,7 +206,8 @@ def test_store_identity_four_ways_and_none(tmp_path: Path) -> None:
     folder = tmp_path / "downloads"
     folder.mkdir()
     jingmai(folder)
-    write_jingmai_xlsx(ORDERS.head(2), folder / "第二家店.xlsx")
+    second = ORDERS.head(2).with_columns(pl.col("service_id").str.replace("^32", "33"))
+    write_jingmai_xlsx(second, folder / "第二家店.xlsx")
     (folder / "stores.toml").write_text(
         '[stores."1000101"]\nname = "示例旗舰店"\nfiles = ["示例旗舰店_*.xlsx"]\n'
         '[stores."1000102"]\nfiles = ["第二家店.xlsx"]\n',
@@ -219,23 +237,63 @@ def test_cli_store_identity_paths(
     captured = capsys.readouterr()
     assert "--store-id" in captured.out + captured.err
     assert "Traceback" not in captured.out + captured.err
+    # data/<store id>/: a folder named like a store id (5-12 digits) is the store
     folder = tmp_path / "d"
-    (folder / "555").mkdir(parents=True)
-    jingmai(folder / "555")
+    (folder / "55501").mkdir(parents=True)
+    jingmai(folder / "55501")
+    extra[1] = "55501"
     args = [command, str(folder), *(extra if command == "metrics" else []), "--json"]
     assert cli.main(args) == 0
-    assert "555" in capsys.readouterr().out
+    assert "55501" in capsys.readouterr().out
+    # a folder named otherwise is not a store, and the error says why
+    (folder / "55501").rename(folder / "555")
+    assert cli.main(args) == 1
+    captured = capsys.readouterr()
+    assert "文件夹名 '555' 不是店铺ID" in captured.out + captured.err
 
 
-def test_same_service_id_under_two_stores_is_kept_and_warned(tmp_path: Path) -> None:
+def test_same_service_id_under_two_stores_is_an_error_naming_ids_and_files(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
-    for store in ("1", "2"):
+    for store in ("1000001", "1000002"):
         (data / store).mkdir(parents=True)
-        jingmai(data / store, ORDERS.head(1))
-    report = load(data).report
-    assert report.stores == {"1": 1, "2": 1}
-    assert report.duplicates_dropped == 0
-    assert report.warning_counts["service_id_in_two_stores"] == 1
+        jingmai(data / store, ORDERS.head(2))
+    report = load_unchecked(data).report
+    assert [p.value for p in report.errors] == ["3200000001", "3200000002"]
+    first = report.errors[0]
+    assert first.column == "服务单号"
+    assert first.row == 3
+    assert "2 个店铺 1000001, 1000002" in first.message
+    for store in ("1000001", "1000002"):
+        assert str(data / store / "示例旗舰店_售后服务单_20260331.xlsx") in first.message
+    with pytest.raises(DataError, match="同一服务单号出现在 2 个店铺"):
+        load(data)
+    # --skip-bad-rows drops every row of those ids and counts them
+    skipped = load(data, skip_bad_rows=True)
+    assert skipped.frame.height == 0
+    assert skipped.report.bad_rows_dropped == 4
+    assert skipped.report.warning_counts["service_id_in_two_stores"] == 2
+    assert skipped.report.errors == []
+
+
+def test_same_service_id_under_two_stores_exits_1_and_skip_bad_rows_keeps_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "data"
+    (data / "1000001").mkdir(parents=True)
+    (data / "1000002").mkdir(parents=True)
+    jingmai(data / "1000001", ORDERS.head(3))
+    jingmai(data / "1000002", ORDERS.slice(2, 3))  # 3200000003 in both
+    assert cli.main(["validate", str(data)]) == 1
+    out = capsys.readouterr().out
+    assert "'3200000003' — 同一服务单号出现在 2 个店铺 1000001, 1000002" in out
+    assert "Traceback" not in out
+    assert cli.main(["validate", str(data), "--skip-bad-rows", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["stores"] == {"1000001": 2, "1000002": 2}
+    assert got["bad_rows_dropped"] == 2
+    assert got["warning_counts"]["service_id_in_two_stores"] == 1
 
 
 def test_unknown_enum_values_are_kept_counted_and_follow_otherwise(tmp_path: Path) -> None:
