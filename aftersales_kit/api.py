@@ -94,11 +94,12 @@ def diagnose_data(
     rates and the published figure come from the arguments, else from the ``[stores]`` entries
     of the config or of a data folder's ``stores.toml`` (as on the command line).
     """
-    from aftersales_kit.config import load_config, store_entries, store_inputs
+    from aftersales_kit.config import load_config, store_entries, store_inputs, store_peer_hours
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
     from aftersales_kit.metrics import stores_in, unknown_store_error
     from aftersales_kit.rules import load_rules
+    from aftersales_kit.views import configure as configure_views
     from aftersales_kit.window import parse_as_of, parse_window
 
     ruleset = load_rules(os.fspath(rules) if rules else None)
@@ -121,7 +122,8 @@ def diagnose_data(
     missing = [sid for sid in selected if sid not in found]
     if missing:
         raise unknown_store_error(", ".join(missing), stores=found)
-    entries = store_entries(load_config(config_path), data=paths)
+    loaded_config = load_config(config_path)
+    entries = store_entries(loaded_config, data=paths)
     configured, published = store_inputs(entries, selected)
     given: dict[str, float] = {}
     if star is not None and star > 0:
@@ -146,6 +148,11 @@ def diagnose_data(
         load_report=report,
         published_hours=published or None,
         orders=orders,
+    )
+    diagnoses = configure_views(
+        diagnoses,
+        peer_hours=store_peer_hours(entries, selected),
+        staff_masked=loaded_config.mask_staff,
     )
     return Computed(diagnoses, ruleset, window, moment, report, frame)
 

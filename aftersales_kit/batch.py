@@ -544,11 +544,13 @@ def _diagnose_selected(
 ) -> dict[str, Diagnosis]:
     """Every selected store's diagnosis; star, rank rates and the published 风向标 figure per
     store come from the ``[stores]`` tables."""
-    from aftersales_kit.config import load_config, store_entries, store_inputs
+    from aftersales_kit.config import load_config, store_entries, store_inputs, store_peer_hours
+    from aftersales_kit.views import configure
 
-    entries = store_entries(load_config(batch.config), data=batch.data)
+    config = load_config(batch.config)
+    entries = store_entries(config, data=batch.data)
     observed, published = store_inputs(entries, selected)
-    return _diagnose_isolated(
+    diagnoses = _diagnose_isolated(
         frame,
         selected,
         on_fail=failed,
@@ -558,6 +560,11 @@ def _diagnose_selected(
         load_report=load_report,
         observed=observed or None,
         published_hours=published or None,
+    )
+    return configure(
+        diagnoses,
+        peer_hours=store_peer_hours(entries, selected),
+        staff_masked=config.mask_staff,
     )
 
 

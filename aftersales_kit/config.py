@@ -16,6 +16,11 @@ Example::
     star = 4.2                          # optional per-store inputs of the report
     aftersales_rank = 0.35
     dispute_rank = 0.40
+    published_hours = 52.3              # the figure 风向标 shows, and its category/peer mean
+    peer_hours = 45.0
+
+    [report]
+    mask_staff = true                   # auditor/processor names as 审核员1 … (reports sent out)
 
     [smtp]                              # any AFTERSALES_SMTP_* variable overrides these
     host = "smtp.exmail.qq.com"
@@ -129,6 +134,8 @@ class StoreTable(Strict):
     dispute_rank: Number | None = None
     published_hours: Number | None = None
     target_hours: Number | None = None
+    #: The category / peer mean 风向标 shows beside the store's figure (when the merchant has it).
+    peer_hours: Number | None = None
     wecom: StrictStr | None = None
     dingtalk: StrictStr | None = None
     dingtalk_secret: StrictStr | None = None
@@ -142,6 +149,13 @@ def _canonical(aliases: dict[str, list[str]]) -> dict[str, list[str]]:
     return aliases
 
 
+class ReportTable(Strict):
+    """``[report]``: how reports show data. ``mask_staff``: auditor and processor names become
+    审核员1, 处理人1 … (for reports sent outside the company)."""
+
+    mask_staff: bool = False
+
+
 class ConfigFile(Strict):
     """The whole ``aftersales.toml``."""
 
@@ -150,6 +164,7 @@ class ConfigFile(Strict):
     )
     smtp: SmtpTable = SmtpTable()
     stores: dict[str, StoreTable] = Field(default_factory=dict)
+    report: ReportTable = ReportTable()
 
 
 #: Keys of the ``[smtp]`` table (the password only ever comes from the environment).
@@ -207,6 +222,8 @@ class Config:
     smtp: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     stores: tuple[StoreEntry, ...] = ()
     source: Path | None = None
+    #: ``[report] mask_staff``: staff names masked in the manager views.
+    mask_staff: bool = False
 
     def store_for(self, path: Path) -> StoreEntry | None:
         """The configured store whose ``files`` match ``path`` (the first one)."""
@@ -250,6 +267,7 @@ def load_config(path: str | Path | None = None) -> Config:
         smtp=MappingProxyType(dict(raw.get("smtp", {}))),
         stores=parse_stores(raw.get("stores", {}), source=candidate, base=None),
         source=candidate,
+        mask_staff=parsed.report.mask_staff,
     )
 
 
@@ -289,6 +307,17 @@ def store_inputs(
         if "published_hours" in entry.extra:
             published[sid] = float(entry.extra["published_hours"])  # type: ignore[arg-type]
     return observed, published
+
+
+def store_peer_hours(
+    entries: Mapping[str, StoreEntry], store_ids: Sequence[str]
+) -> dict[str, float]:
+    """The category / peer mean (``peer_hours``) per store, where its entry gives one."""
+    return {
+        sid: float(entries[sid].extra["peer_hours"])  # type: ignore[arg-type]
+        for sid in store_ids
+        if sid in entries and "peer_hours" in entries[sid].extra
+    }
 
 
 def read_stores_file(path: Path) -> tuple[StoreEntry, ...]:

@@ -76,6 +76,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 
+from aftersales_kit import views as manager_views
 from aftersales_kit.errors import UsageError
 from aftersales_kit.findings import LIMITS, Finding, FindingContext, FindingKind, find
 from aftersales_kit.format import mask_personal
@@ -99,6 +100,7 @@ from aftersales_kit.orders import (
     window_sample,
 )
 from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Family, Rules, SceneName
+from aftersales_kit.views import ManagerViews
 from aftersales_kit.window import Window, uncovered_spring_festivals
 
 if TYPE_CHECKING:
@@ -392,6 +394,8 @@ class Diagnosis:
     tomorrow: Tomorrow | None = None
     orders: pl.DataFrame = field(default_factory=pl.DataFrame)
     lang: str = "zh"
+    #: Manager views (DOMAIN §6): SKUs, auditors, processors, 一次审核完成率, SA, readings check.
+    views: ManagerViews | None = None
 
     def __repr__(self) -> str:
         from aftersales_kit import format as fmt
@@ -697,6 +701,7 @@ def _plans(
         **_classes_plan(counted),
         **_tomorrow_plans(lf, counted, window=window, rules=rules, traits=traits),
         **_quality_plan(sample),
+        **manager_views.plans(counted, rules=rules, traits=traits),
     }
 
 
@@ -1223,6 +1228,7 @@ def _assemble(
         classes=classes,
         team_actions=_team_actions(open_at_risk),
         tomorrow=tomorrow,
+        views=manager_views.assemble(part, rules=rules),
     )
     return replace(diagnosis, findings=_find(diagnosis, rules=rules))
 

@@ -54,6 +54,10 @@ class JdCheckJson(TypedDict):
     matched: int
     mean_jd_hours: float | None
     max_abs_diff_hours: float | None
+    #: ``aftersales metrics`` adds the readings check (views.readings_json): per scene, which
+    #: alternative clock end explains JD's hours, and 维修's JD − ours distribution.
+    readings: NotRequired[list[dict[str, object]]]
+    repair: NotRequired[dict[str, object]]
 
 
 class OpenJson(TypedDict):
@@ -484,6 +488,11 @@ def command_metrics(args: argparse.Namespace) -> int:
         raise unknown_store_error(args.store, stores=sorted(loaded.report.stores))
     result = metrics_json(frame, store_id=args.store, window=window, rules=rules)
     result["open"] = open_summary(frame, store_id=args.store, as_of=as_of, rules=rules)
+    from aftersales_kit.views import readings_json
+
+    readings, repair = readings_json(frame, store_id=args.store, window=window, rules=rules)
+    result["jd_check"]["readings"] = readings
+    result["jd_check"]["repair"] = repair
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

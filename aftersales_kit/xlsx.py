@@ -41,6 +41,10 @@ SHEETS: tuple[tuple[str, str, str], ...] = (
     ("alert_orders", "预警明细", "Alert details"),
     ("tomorrow.movers", "明天影响最大的服务单", "Tomorrow's movers"),
     ("jd_check.mismatches", "与京东时长不一致", "Differs from JD"),
+    ("views.skus", "商品售后", "SKUs"),
+    ("views.auditors", "审核人", "Auditors"),
+    ("views.processors", "处理人", "Processors"),
+    ("views.readings", "京东时长口径检验", "JD readings check"),
 )
 
 
