@@ -1334,7 +1334,7 @@ def _views_staff(v: Any, lang: str) -> list[Part]:
             table(rows, headers=headers, num=[1, 2, 3, 4, 5, 6]),
         ]
     if v.processors.height:
-        rows = [
+        procs = [
             (
                 r["processor"],
                 f"{r['orders']:,}",
@@ -1348,7 +1348,7 @@ def _views_staff(v: Any, lang: str) -> list[Part]:
         ]
         parts += [
             _h3(t("views.processor.title", lang) + masked),
-            table(rows, headers=headers, num=[1, 2, 3]),
+            table(procs, headers=headers, num=[1, 2, 3]),
         ]
     return parts
 
@@ -1422,7 +1422,7 @@ def _views_audit_rates(v: Any, lang: str) -> list[Part]:
     if not v.sa_candidates.height:
         parts.append(_p(t("views.auto.none", lang, **limits), "report-note"))
         return parts
-    rows = [
+    candidates = [
         (
             r["service_type"] or "—",
             label("class", r["order_class"], lang),
@@ -1438,7 +1438,7 @@ def _views_audit_rates(v: Any, lang: str) -> list[Part]:
     ]
     parts += [
         _p(t("views.auto.candidates", lang, **limits)),
-        table(rows, headers=headers, num=[2, 3, 4]),
+        table(candidates, headers=headers, num=[2, 3, 4]),
     ]
     return parts
 
@@ -1524,7 +1524,9 @@ def manager_views(d: Diagnosis, *, lang: str = "zh") -> Section:
         by_column.setdefault(column, []).append(t(f"views.view.{view}", lang))
     sep = "、" if lang == "zh" else ", "
     for column, names in by_column.items():
-        parts.append(_p(t("views.needs", lang, column=column, views=sep.join(names)), "report-note"))
+        parts.append(
+            _p(t("views.needs", lang, column=column, views=sep.join(names)), "report-note")
+        )
     line = d.warning.line_hours
     parts += _views_skus(v, line=line, lang=lang)
     parts += _views_staff(v, lang)

@@ -799,7 +799,10 @@ STRINGS: dict[str, tuple[str, str]] = {
         "超{line}部分合计 = 各单 max(时长 − {line}, 0) 之和。排在前面的商品是长时长服务单的来源：这是商品/品控问题，不是售后问题，请反馈给采购与品控。",
         "Hours over {line} = Σ max(hours − {line}, 0). The SKUs at the top are behind the long orders: a product / QC problem, not an after-sales one; take it to purchasing and QC.",
     ),
-    "views.sku.more": ("另有 {n} 个商品见 Excel 附件「商品售后」。", "{n} more {n:SKU|SKUs} in the workbook sheet SKUs."),
+    "views.sku.more": (
+        "另有 {n} 个商品见 Excel 附件「商品售后」。",
+        "{n} more {n:SKU|SKUs} in the workbook sheet SKUs.",
+    ),
     "views.col.sku_id": ("商品编号", "SKU"),
     "views.col.mean": ("平均时长", "Mean hours"),
     "views.col.quality_share": ("质量问题占比", "Quality share"),
@@ -878,7 +881,10 @@ STRINGS: dict[str, tuple[str, str]] = {
     "views.col.explained": ("京东一致", "Explained"),
     "views.reading.latest_audit": ("以最新审核时间停表", "clock stops at the latest audit"),
     "views.reading.reissue_at_process": ("补发以首次处理停表", "补发 stops at first processing"),
-    "views.reading.compensation_at_process": ("直赔以首次处理停表", "直赔 stops at first processing"),
+    "views.reading.compensation_at_process": (
+        "直赔以首次处理停表",
+        "直赔 stops at first processing",
+    ),
     "views.reading.flash_at_pickup": ("闪电退款以取件时间停表", "闪电退款 stops at pickup"),
     "views.reading.replacement_at_pickup": ("上门换新以取件时间停表", "上门换新 stops at pickup"),
 }
@@ -1127,7 +1133,10 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("xlsx", "reaudit_share"): ("再审核占比", "Re-audit share"),
     ("xlsx", "processor"): ("处理人", "Processor"),
     ("xlsx", "orders"): ("服务单", "Orders"),
-    ("xlsx", "median_receipt_to_process_hours"): ("收货→首次处理中位数", "Median receipt → first processing"),
+    ("xlsx", "median_receipt_to_process_hours"): (
+        "收货→首次处理中位数",
+        "Median receipt → first processing",
+    ),
     ("xlsx", "reading"): ("检验口径", "Reading"),
     ("xlsx", "mismatched"): ("不一致单量", "Differing"),
     ("xlsx", "testable"): ("可检验", "Testable"),

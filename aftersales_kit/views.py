@@ -164,9 +164,7 @@ def _order_class() -> pl.Expr:
 # --- the lazy plans ------------------------------------------------------------------------------
 
 
-def plans(
-    counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits
-) -> dict[str, pl.LazyFrame]:
+def plans(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -> dict[str, pl.LazyFrame]:
     """Every manager view of every store as lazy frames (keys ``views:…``), from the window's
     counted orders (derived: ``hours``, ``scene``, ``stage_audit``, ``jd_matched``)."""
     sid = "store_id"
@@ -192,7 +190,10 @@ def plans(
             pl.len().cast(pl.Int64).alias("count"),
             pl.col("reason").str.contains("质量").fill_null(False).mean().alias("quality_share"),
             h.mean().alias("mean_hours"),
-            pl.col("service_type").is_in(REPAIR_EXCHANGE).fill_null(False).mean()
+            pl.col("service_type")
+            .is_in(REPAIR_EXCHANGE)
+            .fill_null(False)
+            .mean()
             .alias("repair_exchange_share"),
             (h - line).clip(lower_bound=0.0).sum().alias("over_line_hours"),
         )
@@ -309,9 +310,7 @@ def _readings_plan(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -
         ),
         (
             "replacement_at_pickup",
-            scene.is_in(
-                [SceneName.OFFLINE_REPLACEMENT.value, SceneName.HOME_REPLACEMENT.value]
-            ),
+            scene.is_in([SceneName.OFFLINE_REPLACEMENT.value, SceneName.HOME_REPLACEMENT.value]),
             pl.col("pickup_time"),
             scene,
         ),
@@ -454,9 +453,7 @@ def assemble(part: Callable[[str], pl.DataFrame], *, rules: Rules) -> ManagerVie
             pl.col("reaudit_share").cast(pl.Float64),
         )
     )
-    processors = part("views:processor").sort(
-        ["orders", "processor"], descending=[True, False]
-    )
+    processors = part("views:processor").sort(["orders", "processor"], descending=[True, False])
     classes = part("views:classes")
     from aftersales_kit.diagnose import ORDER_CLASS_KEYS
 
@@ -488,15 +485,11 @@ def assemble(part: Callable[[str], pl.DataFrame], *, rules: Rules) -> ManagerVie
         readings = readings.sort(
             ["scene", "explained", "reading"], descending=[False, True, False]
         ).with_columns(
-            pl.col("reading")
-            .map_elements(rule_lines, return_dtype=pl.String)
-            .alias("rule_lines")
+            pl.col("reading").map_elements(rule_lines, return_dtype=pl.String).alias("rule_lines")
         )
     repair_df = part("views:repair")
     repair: dict[str, float | int | None] = (
-        {k: repair_df[k][0] for k in ("count", "median", "p10", "p90")}
-        if repair_df.height
-        else {}
+        {k: repair_df[k][0] for k in ("count", "median", "p10", "p90")} if repair_df.height else {}
     )
     return ManagerViews(
         counted=counted,
@@ -527,11 +520,9 @@ def readings_json(
 
     lf = frame.lazy()
     traits = data_traits(lf)
-    counted = (
-        sample_in_window(lf.filter(pl.col("store_id") == store_id), window=window, rules=rules,
-                         traits=traits)
-        .filter(pl.col("counted"))
-    )
+    counted = sample_in_window(
+        lf.filter(pl.col("store_id") == store_id), window=window, rules=rules, traits=traits
+    ).filter(pl.col("counted"))
     readings = _readings_plan(counted, rules=rules, traits=traits).collect()
     rows = readings.sort(["scene", "explained", "reading"], descending=[False, True, False])
     diff = pl.col("jd_hours") - pl.col("hours")

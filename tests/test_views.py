@@ -324,6 +324,10 @@ def test_views_say_which_column_they_need(tmp_path: Path) -> None:
     path = write_jingmai(tmp_path / "bare.xlsx", bare)
     d = diagnose_data(path, store_id="X", as_of=AS_OF).diagnoses["X"]
     v = _views(d)
-    assert v.missing == {"auditor": "审核人姓名", "processor": "处理人", "jd_hours": "售后整体时长(H)"}
+    assert v.missing == {
+        "auditor": "审核人姓名",
+        "processor": "处理人",
+        "jd_hours": "售后整体时长(H)",
+    }
     html = manager_views(d, lang="zh").html
     assert "审核人姓名" in html and "售后整体时长(H)" in html
