@@ -784,23 +784,23 @@ STRINGS: dict[str, tuple[str, str]] = {
     "views.compare.ours": ("本工具计算", "This toolkit"),
     "views.compare.jd": ("京东逐单均值（售后整体时长）", "JD per-order mean (售后整体时长)"),
     "views.compare.published": ("风向标公布值", "风向标 published"),
-    "views.compare.peer": ("类目/同行均值", "Category / peer mean"),
+    "views.compare.peer": ("类目均值", "Category / peer mean"),
     "views.compare.not_given": ("未提供", "not given"),
     "views.compare.gap": (
-        "本工具平均时长比类目/同行均值 {gap}。",
+        "本工具平均时长较类目均值{gap}。",
         "Our mean is {gap} against the category / peer mean.",
     ),
     "views.compare.hint": (
-        "风向标公布值与类目/同行均值可写入 stores.toml（published_hours、peer_hours）。",
+        "风向标公布值与类目均值可写入stores.toml（published_hours、peer_hours）。",
         "The published figure and the category / peer mean go in stores.toml (published_hours, peer_hours).",
     ),
     "views.sku.title": ("商品（SKU）视图", "Per SKU"),
     "views.sku.note": (
-        "超{line}部分合计 = 各单 max(时长 − {line}, 0) 之和。排在前面的商品是长时长服务单的来源：这是商品/品控问题，不是售后问题，请反馈给采购与品控。",
+        "超{line}部分合计＝各单max(时长−{line}, 0)之和。排在前面的商品是长时长服务单的来源：这是商品/品控问题，不是售后问题，请反馈给采购与品控。",
         "Hours over {line} = Σ max(hours − {line}, 0). The SKUs at the top are behind the long orders: a product / QC problem, not an after-sales one; take it to purchasing and QC.",
     ),
     "views.sku.more": (
-        "另有 {n} 个商品见 Excel 附件「商品售后」。",
+        "另有{n}个商品见Excel附件「商品售后」。",
         "{n} more {n:SKU|SKUs} in the workbook sheet SKUs.",
     ),
     "views.col.sku_id": ("商品编号", "SKU"),
@@ -827,22 +827,22 @@ STRINGS: dict[str, tuple[str, str]] = {
     "views.masked": ("（员工姓名已按配置隐去）", "(staff names masked by the configuration)"),
     "views.first_audit.title": ("一次审核完成率（代理）", "Single-audit rate (proxy)"),
     "views.first_audit.note": (
-        "一次审核完成率 = 计入单中首次审核后没有再审核（审核时间 = 商家首次审核时间）的占比：文章「一次性沟通完成率」的代理指标，京东未公布其口径。整体 {rate}。",
+        "一次审核完成率＝计入单中首次审核后没有再审核（审核时间＝商家首次审核时间）的占比：文章「一次性沟通完成率」的代理指标，京东未公布其口径。整体{rate}。",
         "Single-audit rate = share of counted orders not audited again after the first audit (审核时间 = 商家首次审核时间): a proxy of the article's 一次性沟通完成率, whose definition JD does not publish. Overall {rate}.",
     ),
     "views.col.known": ("有两次审核时间", "With both audit times"),
     "views.col.first_audit_rate": ("一次审核完成率（代理）", "Single-audit rate (proxy)"),
     "views.auto.title": ("自动审核（售后自动化 SA）", "Auto-audit (售后自动化 SA)"),
     "views.auto.share": (
-        "自动审核占比 {share}（{n} 单，按「自动审核类型」非空统计）。",
+        "自动审核占比{share}（{n}单，按「自动审核类型」非空统计）。",
         "Auto-audited share {share} ({n} {n:order|orders}, 自动审核类型 set).",
     ),
     "views.auto.candidates": (
-        "可考虑配置自动审核规则的类别（人工审核、通过率 ≥ {approval}、单量 ≥ {min}）。节省时长为估算：假设这些单的人工审核时长降到约 0，平均时长的下降值。不要对驳回配置自动审核：驳回会引发交易纠纷。",
+        "可考虑配置自动审核规则的类别（人工审核、通过率≥{approval}、单量≥{min}）。节省时长为估算：假设这些单的人工审核时长降到约0，平均时长的下降值。不要对驳回配置自动审核：驳回会引发交易纠纷。",
         "Classes to consider for auto-audit rules (audited by hand, approval ≥ {approval}, ≥ {min} orders). Hours saved is an estimate: the drop of the mean if their manual audit hours went to about 0. Never auto-reject: rejections raise 交易纠纷.",
     ),
     "views.auto.none": (
-        "暂无符合条件的类别（人工审核、通过率 ≥ {approval}、单量 ≥ {min}）。",
+        "暂无符合条件的类别（人工审核、通过率≥{approval}、单量≥{min}）。",
         "No class qualifies yet (audited by hand, approval ≥ {approval}, ≥ {min} orders).",
     ),
     "views.col.service_type": ("服务类型", "Service type"),
@@ -852,7 +852,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "views.col.hours_saved": ("平均时长约减少（估算）", "Mean drop (estimate)"),
     "views.readings.title": ("京东时长口径检验", "Readings check against JD's hours"),
     "views.readings.note": (
-        "对本工具时长与「售后整体时长(H)」不一致的计入单，逐一检验其他计时口径能否解释京东的时长（误差 {tol} 以内）。京东逐单时长是商家唯一能拿到的京东口径依据。",
+        "对本工具时长与「售后整体时长(H)」不一致的计入单，逐一检验其他计时口径能否解释京东的时长（误差{tol}以内）。京东逐单时长是商家唯一能拿到的京东口径依据。",
         "For counted orders whose hours differ from 售后整体时长(H), each alternative clock end is tested against JD's hours (within {tol}). JD's per-order hours are the only ground truth a merchant has about JD's rules.",
     ),
     "views.readings.none": (
@@ -860,7 +860,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "No order differs from JD's hours in a testable scene.",
     ),
     "views.readings.verdict": (
-        "{scene}：{explained}/{mismatched} 单按「{reading}」与京东一致。",
+        "{scene}：{explained}/{mismatched}单按「{reading}」与京东一致。",
         "{scene}: {explained} of {mismatched} {mismatched:order|orders} match JD under “{reading}”.",
     ),
     "views.readings.adopt": (
@@ -872,7 +872,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "A rules file cannot express it (a scene stops only at first_audit or first_process); confirm with JD.",
     ),
     "views.readings.repair": (
-        "维修：{n} 单与京东不一致，京东 − 本工具 中位数 {median}（P10 {p10}，P90 {p90}）。没有维修完成时间，无法检验京东的停表点，请向京东确认。",
+        "维修：{n}单与京东不一致，京东减本工具的中位数{median}（P10 {p10}，P90 {p90}）。没有维修完成时间，无法检验京东的停表点，请向京东确认。",
         "维修: {n} {n:order|orders} differ from JD; JD − ours median {median} (P10 {p10}, P90 {p90}). Not testable without a repair-completion time: confirm the clock end with JD.",
     ),
     "views.col.reading": ("检验口径", "Reading"),

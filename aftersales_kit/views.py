@@ -155,6 +155,16 @@ def _is_reissue() -> pl.Expr:
     return pl.any_horizontal([(pl.col(c) == "补发商品").fill_null(False) for c in cols])
 
 
+def _with_columns(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """``lf`` with every canonical column the views read (frames built by hand, or before the
+    自动审核类型 column existed, lack some): an absent column is all null, as on loading."""
+    from aftersales_kit.schema import COLUMNS
+
+    have = set(lf.collect_schema().names())
+    absent = [pl.lit(None, dtype=COLUMNS[c]).alias(c) for c in COLUMNS if c not in have]
+    return lf.with_columns(absent) if absent else lf
+
+
 def _order_class() -> pl.Expr:
     from aftersales_kit.diagnose import _order_class as order_class
 
@@ -168,6 +178,7 @@ def plans(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -> dict[st
     """Every manager view of every store as lazy frames (keys ``views:…``), from the window's
     counted orders (derived: ``hours``, ``scene``, ``stage_audit``, ``jd_matched``)."""
     sid = "store_id"
+    counted = _with_columns(counted)
     line = float(rules.warning_hours)
     audit_line = float(rules.thresholds["audit_over_24h"])
     out: dict[str, pl.LazyFrame] = {}
@@ -277,7 +288,7 @@ def _readings_plan(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -
     """Per store, scene and reading: orders whose hours differ from JD's (``mismatched``), those
     with the reading's clock end (``testable``) and those the reading explains (``explained``)."""
     tol = _tolerance(traits)
-    mismatched = counted.filter(
+    mismatched = _with_columns(counted).filter(
         pl.col("jd_hours").is_not_null() & ~pl.col("jd_matched").fill_null(False)
     )
     scene = pl.col("scene")

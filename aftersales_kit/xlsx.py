@@ -132,6 +132,8 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
         frame = _field(diagnosis, attr)
         if not isinstance(frame, pl.DataFrame):
             continue
+        if attr.startswith("views.") and not frame.height:
+            continue  # a manager view the export's columns cannot fill: no empty sheet
         masked = mask_personal(frame)
         prepared = neutralize_formulas(_labelled(masked, lang=lang))
         # Column headers from the string catalog (``xlsx`` labels); others keep their name.
