@@ -887,6 +887,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "views.reading.flash_at_pickup": ("闪电退款以取件时间停表", "闪电退款 stops at pickup"),
     "views.reading.replacement_at_pickup": ("上门换新以取件时间停表", "上门换新 stops at pickup"),
+    "push.dispute_mark": (" ⚠纠纷风险", " ⚠ dispute risk"),
 }
 
 #: data value labels: (kind, value) -> (zh, en); missing values show as themselves.

@@ -331,3 +331,24 @@ def test_views_say_which_column_they_need(tmp_path: Path) -> None:
     }
     html = manager_views(d, lang="zh").html
     assert "审核人姓名" in html and "售后整体时长(H)" in html
+
+
+def test_the_push_marks_urgent_orders_at_risk_of_a_dispute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import test_actions
+
+    from aftersales_kit import push
+
+    # The most overdue open order of the open-orders download threatens a complaint.
+    rows = [
+        {**r, "客户问题描述": "再不处理就投诉"} if r["服务单号"] == "1583000113" else r
+        for r in test_actions.ROWS
+    ]
+    monkeypatch.setattr(test_actions, "ROWS", rows)
+    path = test_actions.write_jingmai(tmp_path / "open.xlsx")
+    d = diagnose_data(path, store_id="X", as_of=test_actions.AS_OF).diagnoses["X"]
+    lines = push.store_message(d, lang="zh").markdown.splitlines()
+    marked = [line for line in lines if "纠纷风险" in line]
+    assert len(marked) == 1 and marked[0].startswith("- 1583000113（")
+    assert any(line.startswith("- 1583000109（") for line in lines)  # not flagged, not marked
