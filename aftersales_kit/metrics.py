@@ -458,12 +458,46 @@ def summary_text(result: MetricsJson) -> str:
             f"京东均值 (JD mean) {fmt.hours(jd['mean_jd_hours'])}, "
             f"最大差 (max diff) {fmt.hours(jd['max_abs_diff_hours'])}"
         )
+        lines.extend(_readings_lines(jd))
     if (open_ := result.get("open")) is not None:
         lines.append(
             f"未完结单 (open orders, as of {open_['as_of']}): {open_['count']}, "
             f"已超时 (already breaching a rule): {open_['breached']}"
         )
     return "\n".join(lines)
+
+
+def _readings_lines(jd: JdCheckJson) -> list[str]:
+    """The readings check in the summary: each reading that explains JD's hours for some of a
+    scene's differing orders, with the rules-file lines that adopt it."""
+    from aftersales_kit import format as fmt
+    from aftersales_kit.text import t
+
+    lines: list[str] = []
+    for r in jd.get("readings", []):
+        if not r["explained"]:
+            continue
+        reading = f"views.reading.{r['reading']}"
+        lines.append(
+            f"  口径检验 (readings check) {r['scene']}: {r['explained']}/{r['mismatched']} "
+            f"与京东一致 (match JD) — {t(reading, 'zh')} ({t(reading, 'en')})"
+        )
+        rule = r["rule_lines"]
+        if isinstance(rule, str):
+            lines.append("    规则文件 [[scenes]] 加入 (add to the rules file's [[scenes]]):")
+            lines.extend(f"      {line}" for line in rule.splitlines())
+        else:
+            lines.append("    规则文件无法表达 (a rules file cannot express it)")
+    repair = jd.get("repair") or {}
+    count = repair.get("count")
+    if isinstance(count, int) and count:
+        median = repair.get("median_jd_minus_ours")
+        shown = fmt.hours(median) if isinstance(median, float | int) else "—"
+        lines.append(
+            f"  维修 (repair): {count} 单不一致 (differ), 京东−本工具中位数 (JD − ours median) "
+            f"{shown}; 无维修完成时间，无法检验 (not testable without a repair-completion time)"
+        )
+    return lines
 
 
 def command_metrics(args: argparse.Namespace) -> int:

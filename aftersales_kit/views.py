@@ -276,6 +276,10 @@ def plans(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -> dict[st
     return out
 
 
+#: Readings whose clock end is the pickup (取件时间).
+_AT_PICKUP: tuple[str, ...] = ("flash_at_pickup", "replacement_at_pickup")
+
+
 def _tolerance(traits: DataTraits) -> float:
     return 1.0 if traits.jd_whole_hours else 0.01
 
@@ -336,9 +340,11 @@ def _readings_plan(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -
                 pl.lit(reading).alias("reading"),
                 alt.is_not_null().alias("_testable"),
                 ((alt - pl.col("jd_hours")).abs() <= tol).fill_null(False).alias("_explained"),
-                # 上门换新: was the first processing before the pickup (the old unit fetched
-                # after the new one was sent)?
-                (pl.col("first_process_time") < end).fill_null(False).alias("_before"),
+                # 闪退 / 上门换新: was the first processing before the pickup (上门换新: the new
+                # unit sent before the old one was fetched)? Null for the audit readings.
+                pl.when(pl.lit(reading in _AT_PICKUP))
+                .then((pl.col("first_process_time") < end).fill_null(False))
+                .alias("_before"),
             )
         )
     return (
@@ -348,7 +354,10 @@ def _readings_plan(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -
             pl.len().cast(pl.Int64).alias("mismatched"),
             pl.col("_testable").sum().cast(pl.Int64).alias("testable"),
             pl.col("_explained").sum().cast(pl.Int64).alias("explained"),
-            pl.col("_before").sum().cast(pl.Int64).alias("process_before_end"),
+            pl.when(pl.col("_before").is_not_null().any())
+            .then(pl.col("_before").sum())
+            .cast(pl.Int64)
+            .alias("process_before_end"),
         )
     )
 

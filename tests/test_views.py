@@ -352,3 +352,54 @@ def test_the_push_marks_urgent_orders_at_risk_of_a_dispute(
     marked = [line for line in lines if "纠纷风险" in line]
     assert len(marked) == 1 and marked[0].startswith("- 1583000113（")
     assert any(line.startswith("- 1583000109（") for line in lines)  # not flagged, not marked
+
+
+#: 直赔, 闪退 and 上门换新 orders whose JD hours stop elsewhere than ours (hours after apply):
+#: T01 直赔余额 audited 2, processed 6, JD 6; T02 闪电退款 picked up 5, processed 32, JD 5;
+#: T03 上门换新 processed 10, picked up 20, JD 20; T04 上门换新 processed 8, picked up 30, JD 15.
+OTHER_ROWS = [
+    row("T01", "A", "退货", "七天无理由", 20, audit=2, auditor="张三", method="直赔余额",
+        processed=6, jd=6),
+    row("T02", "B", "退货", "七天无理由", 20, audit=1, auditor="张三", method="闪电退款",
+        pickup=5, received=30, processed=32, jd=5),
+    row("T03", "C", "换货", "质量问题", 21, audit=1, auditor="李四", method="上门换新",
+        processed=10, pickup=20, jd=20),
+    row("T04", "C", "换货", "质量问题", 21, audit=1, auditor="李四", method="上门换新",
+        processed=8, pickup=30, jd=15),
+]  # fmt: skip
+
+
+def test_readings_check_of_compensation_flash_refund_and_home_replacement(
+    tmp_path: Path,
+) -> None:
+    path = write_jingmai(tmp_path / "other.xlsx", OTHER_ROWS)
+    v = _views(diagnose_data(path, store_id="X", as_of=AS_OF).diagnoses["X"])
+    got = v.readings.select(
+        "scene", "reading", "mismatched", "testable", "explained", "process_before_end"
+    ).rows()
+    assert sorted(got) == [
+        ("直赔", "compensation_at_process", 1, 1, 1, None),
+        ("线下换新", "replacement_at_pickup", 2, 2, 1, 2),  # both processed before the pickup
+        ("闪电退款", "flash_at_pickup", 1, 1, 1, 0),
+    ]
+    lines = dict(zip(v.readings["reading"], v.readings["rule_lines"], strict=True))
+    assert 'prefixes = ["直赔"]' in lines["compensation_at_process"]
+    assert lines["flash_at_pickup"] is None and lines["replacement_at_pickup"] is None
+    # Adopting the 直赔 reading makes T01 match JD.
+    rules_file = tmp_path / "rules.toml"
+    rules_file.write_text(
+        views.adopted_scenes(load_rules(), ["compensation_at_process"]), encoding="utf-8"
+    )
+    d = diagnose_data(path, store_id="X", as_of=AS_OF, rules=rules_file).diagnoses["X"]
+    assert d.jd_check is not None
+    assert "T01" not in set(d.jd_check.mismatches["service_id"].to_list())
+    assert d.jd_check.matched == 1
+
+
+def test_metrics_summary_prints_the_reading_and_its_rule_lines(export: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["metrics", str(export), "--store-id", "X", "--store", "X", "--as-of", AS_OF]) == 0
+    out = capsys.readouterr().out
+    assert "补发: 2/2 与京东一致 (match JD) — 补发以首次处理停表" in out
+    assert '      values = ["补发商品"]' in out and '      stop = "first_process"' in out
+    assert "拒绝: 1/1" in out and "规则文件无法表达" in out
+    assert "维修 (repair): 1 单不一致" in out
