@@ -579,27 +579,62 @@ def readings_json(
 # --- configuration: masked staff names, the peer mean --------------------------------------------
 
 
-def mask_staff(views: ManagerViews) -> ManagerViews:
-    """Auditor and processor names replaced by 审核员1, 处理人1 … (in the table's order; SA and
-    unrecorded stay as they are): for reports sent outside the company."""
-    if views.staff_masked:
-        return views
-
-    def masked(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-        if not frame.height or column not in frame.columns:
-            return frame
+def staff_names(d: Diagnosis) -> dict[str, dict[str, str]]:
+    """column -> {name: 审核员1 …}: every auditor / processor name the diagnosis shows, numbered
+    in the order of the views' tables (then the breakdown's, then the orders')."""
+    v = d.views
+    sources: dict[str, list[pl.Series]] = {"auditor": [], "processor": []}
+    if v is not None:
+        if "auditor" in v.auditors.columns:
+            sources["auditor"].append(v.auditors["auditor"])
+        if "processor" in v.processors.columns:
+            sources["processor"].append(v.processors["processor"])
+    by_auditor = d.breakdowns.get("auditor")
+    if by_auditor is not None and "key" in by_auditor.columns:
+        sources["auditor"].append(by_auditor["key"])
+    for column in sources:
+        if column in d.orders.columns:
+            sources[column].append(d.orders[column])
+    out: dict[str, dict[str, str]] = {}
+    for column, series in sources.items():
         names = [
-            n for n in dict.fromkeys(frame[column].to_list()) if n is not None and n != SA_AUDITOR
+            n
+            for s in series
+            for n in s.cast(pl.String).to_list()
+            if n is not None and n != SA_AUDITOR
         ]
-        mapping = {n: f"{MASK_PREFIX[column]}{i}" for i, n in enumerate(names, start=1)}
-        return frame.with_columns(pl.col(column).replace(mapping))
+        unique = list(dict.fromkeys(names))
+        out[column] = {n: f"{MASK_PREFIX[column]}{i}" for i, n in enumerate(unique, start=1)}
+    return out
 
-    return replace(
-        views,
-        auditors=masked(views.auditors, "auditor"),
-        processors=masked(views.processors, "processor"),
-        staff_masked=True,
-    )
+
+def mask_staff(d: Diagnosis) -> Diagnosis:
+    """``d`` with auditor and processor names replaced by 审核员1, 处理人1 … (SA and unrecorded
+    stay as they are) in the manager views, the auditor breakdown and the orders: for reports
+    sent outside the company."""
+    if d.views is not None and d.views.staff_masked:
+        return d
+    names = staff_names(d)
+
+    def masked(frame: pl.DataFrame, column: str, *, as_: str | None = None) -> pl.DataFrame:
+        target = as_ or column
+        if not frame.height or target not in frame.columns:
+            return frame
+        return frame.with_columns(pl.col(target).cast(pl.String).replace(names[column]))
+
+    breakdowns = dict(d.breakdowns)
+    if "auditor" in breakdowns:
+        breakdowns["auditor"] = masked(breakdowns["auditor"], "auditor", as_="key")
+    orders = masked(masked(d.orders, "auditor"), "processor")
+    views = d.views
+    if views is not None:
+        views = replace(
+            views,
+            auditors=masked(views.auditors, "auditor"),
+            processors=masked(views.processors, "processor"),
+            staff_masked=True,
+        )
+    return replace(d, views=views, breakdowns=breakdowns, orders=orders)
 
 
 def configure(
@@ -609,16 +644,11 @@ def configure(
     staff_masked: bool = False,
 ) -> dict[str, Diagnosis]:
     """The diagnoses with their stores' peer means set and, when ``staff_masked``, staff names
-    masked."""
+    masked (:func:`mask_staff`)."""
     out: dict[str, Diagnosis] = {}
     for sid, d in diagnoses.items():
-        views = d.views
-        if views is not None:
-            peer = (peer_hours or {}).get(sid)
-            if peer is not None:
-                views = replace(views, peer_hours=float(peer))
-            if staff_masked:
-                views = mask_staff(views)
-            d = replace(d, views=views)
-        out[sid] = d
+        peer = (peer_hours or {}).get(sid)
+        if d.views is not None and peer is not None:
+            d = replace(d, views=replace(d.views, peer_hours=float(peer)))
+        out[sid] = mask_staff(d) if staff_masked else d
     return out

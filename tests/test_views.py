@@ -33,11 +33,11 @@ import pytest
 import xlsxwriter
 
 from aftersales_kit import views
-from aftersales_kit.api import diagnose_data
+from aftersales_kit.api import analyze, diagnose_data
 from aftersales_kit.cli import main
 from aftersales_kit.diagnose import Diagnosis
 from aftersales_kit.rules import load_rules
-from aftersales_kit.sections import kpi_cards, manager_views
+from aftersales_kit.sections import breakdown, kpi_cards, manager_views
 from aftersales_kit.xlsx import action_frames
 
 AS_OF = "2026-12-03 09:00:00"
@@ -304,6 +304,13 @@ def test_a_config_switch_masks_staff_names(export: Path, tmp_path: Path) -> None
     assert "李四" not in html and "王五" not in html
     sheets = action_frames(d, lang="zh")
     assert "张三" not in str(sheets["审核人"].rows())
+    # The auditor breakdown and analyze()'s orders use the same numbering.
+    assert d.breakdowns["auditor"]["key"].drop_nulls().sort().to_list() == ["审核员1", "审核员2"]
+    assert "李四" not in breakdown(d, lang="zh").html
+    orders = analyze(export, store="X", store_id="X", as_of=AS_OF, config=config).orders
+    assert set(orders["auditor"].drop_nulls()) == {"审核员1", "审核员2"}
+    assert set(orders["processor"].drop_nulls()) == {"处理人1", "处理人2"}
+    assert orders.filter(pl.col("service_id") == "S02")["auditor"].to_list() == ["审核员1"]
 
 
 def test_peer_mean_from_stores_toml_sits_beside_ours(export: Path, tmp_path: Path) -> None:
