@@ -1462,6 +1462,7 @@ def _views_readings(v: Any, lang: str) -> list[Part]:
                 f"{r['mismatched']:,}",
                 f"{r['testable']:,}",
                 f"{r['explained']:,}",
+                "—" if r["process_before_end"] is None else f"{r['process_before_end']:,}",
             )
             for r in readings.iter_rows(named=True)
         ]
@@ -1471,8 +1472,9 @@ def _views_readings(v: Any, lang: str) -> list[Part]:
             t("views.col.mismatched", lang),
             t("views.col.testable", lang),
             t("views.col.explained", lang),
+            t("views.col.before_pickup", lang),
         ]
-        parts.append(table(rows, headers=headers, num=[2, 3, 4]))
+        parts.append(table(rows, headers=headers, num=[2, 3, 4, 5]))
         # The reading that explains most of each scene's differing orders.
         best = readings.filter(pl.col("explained") > 0).sort(
             ["scene", "explained", "reading"], descending=[False, True, False]

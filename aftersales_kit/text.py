@@ -879,6 +879,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "views.col.mismatched": ("不一致单量", "Differing"),
     "views.col.testable": ("可检验", "Testable"),
     "views.col.explained": ("京东一致", "Explained"),
+    "views.col.before_pickup": ("首次处理早于取件", "Processed before pickup"),
     "views.reading.latest_audit": ("以最新审核时间停表", "clock stops at the latest audit"),
     "views.reading.reissue_at_process": ("补发以首次处理停表", "补发 stops at first processing"),
     "views.reading.compensation_at_process": (
