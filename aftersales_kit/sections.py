@@ -1457,7 +1457,7 @@ def _views_readings(v: Any, lang: str) -> list[Part]:
     else:
         rows = [
             (
-                r["scene"],
+                label("scene", r["scene"], lang),
                 t(f"views.reading.{r['reading']}", lang),
                 f"{r['mismatched']:,}",
                 f"{r['testable']:,}",
@@ -1484,7 +1484,7 @@ def _views_readings(v: Any, lang: str) -> list[Part]:
             verdict = t(
                 "views.readings.verdict",
                 lang,
-                scene=r["scene"],
+                scene=label("scene", r["scene"], lang),
                 explained=r["explained"],
                 mismatched=r["mismatched"],
                 reading=reading,

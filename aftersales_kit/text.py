@@ -861,7 +861,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "views.readings.verdict": (
         "{scene}：{explained}/{mismatched}单按「{reading}」与京东一致。",
-        "{scene}: {explained} of {mismatched} {mismatched:order|orders} match JD under “{reading}”.",
+        "{scene}: JD's hours match “{reading}” for {explained} of {mismatched} differing {mismatched:order|orders}.",
     ),
     "views.readings.adopt": (
         "要采用此口径，在规则文件（--rules）的 [[scenes]] 中、「直赔/补发」行之前加入下面几行（scenes 数组整体替换，其余行从 rules_default.toml 复制）：",
@@ -873,7 +873,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "views.readings.repair": (
         "维修：{n}单与京东不一致，京东减本工具的中位数{median}（P10 {p10}，P90 {p90}）。没有维修完成时间，无法检验京东的停表点，请向京东确认。",
-        "维修: {n} {n:order|orders} differ from JD; JD − ours median {median} (P10 {p10}, P90 {p90}). Not testable without a repair-completion time: confirm the clock end with JD.",
+        "维修: {n} differing {n:order|orders}; JD − ours median {median} (P10 {p10}, P90 {p90}). Not testable without a repair-completion time: confirm the clock end with JD.",
     ),
     "views.col.reading": ("检验口径", "Reading"),
     "views.col.mismatched": ("不一致单量", "Differing"),
