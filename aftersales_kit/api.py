@@ -96,11 +96,12 @@ def diagnose_data(
     rates and the published figure come from the arguments, else from the ``[stores]`` entries
     of the config or of a data folder's ``stores.toml`` (as on the command line).
     """
-    from aftersales_kit.config import load_config, store_entries, store_inputs
+    from aftersales_kit.config import load_config, store_entries, store_inputs, store_peer_hours
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
     from aftersales_kit.metrics import stores_in, unknown_store_error
     from aftersales_kit.rules import load_rules
+    from aftersales_kit.views import configure as configure_views
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
     ruleset = load_rules(os.fspath(rules) if rules else None)
@@ -129,7 +130,8 @@ def diagnose_data(
         frame, report, stores=selected, as_of=as_of, start=start, end=end, rules=ruleset
     )
     moment, window = clock.as_of, clock.window
-    entries = store_entries(load_config(config_path), data=paths)
+    loaded_config = load_config(config_path)
+    entries = store_entries(loaded_config, data=paths)
     configured, published = store_inputs(entries, selected)
     given: dict[str, float] = {}
     if star is not None and star > 0:
@@ -155,7 +157,11 @@ def diagnose_data(
         published_hours=published or None,
         orders=orders,
     )
-    diagnoses = with_clock(diagnoses, clock=clock)
+    diagnoses = configure_views(
+        with_clock(diagnoses, clock=clock),
+        peer_hours=store_peer_hours(entries, selected),
+        staff_masked=loaded_config.mask_staff,
+    )
     return Computed(diagnoses, ruleset, window, moment, report, frame, clock)
 
 

@@ -613,9 +613,11 @@ def _diagnose_selected(
     """Every selected store's diagnosis; star, rank rates and the published 风向标 figure per
     store come from the ``[stores]`` tables."""
     from aftersales_kit.api import with_clock
-    from aftersales_kit.config import load_config, store_entries, store_inputs
+    from aftersales_kit.config import load_config, store_entries, store_inputs, store_peer_hours
+    from aftersales_kit.views import configure
 
-    entries = store_entries(load_config(batch.config), data=batch.data)
+    config = load_config(batch.config)
+    entries = store_entries(config, data=batch.data)
     observed, published = store_inputs(entries, selected)
     diagnoses = _diagnose_isolated(
         frame,
@@ -628,7 +630,13 @@ def _diagnose_selected(
         observed=observed or None,
         published_hours=published or None,
     )
-    return diagnoses if batch.clock is None else with_clock(diagnoses, clock=batch.clock)
+    if batch.clock is not None:
+        diagnoses = with_clock(diagnoses, clock=batch.clock)
+    return configure(
+        diagnoses,
+        peer_hours=store_peer_hours(entries, selected),
+        staff_masked=config.mask_staff,
+    )
 
 
 def _diagnose_isolated(

@@ -16,6 +16,11 @@ Example::
     star = 4.2                          # optional per-store inputs of the report
     aftersales_rank = 0.35
     dispute_rank = 0.40
+    published_hours = 52.3              # the figure 风向标 shows, and its category/peer mean
+    peer_hours = 45.0
+
+    [report]
+    mask_staff = true                   # auditor/processor names as 审核员1 … (reports sent out)
 
     [smtp]                              # any AFTERSALES_SMTP_* variable overrides these
     host = "smtp.exmail.qq.com"
@@ -149,6 +154,8 @@ class StoreTable(Strict):
     dispute_rank: Rate | None = None
     published_hours: Hours | None = None
     target_hours: PositiveHours | None = None
+    #: The category / peer mean 风向标 shows beside the store's figure (when the merchant has it).
+    peer_hours: Hours | None = None
     wecom: StrictStr | None = None
     dingtalk: StrictStr | None = None
     dingtalk_secret: StrictStr | None = None
@@ -162,6 +169,13 @@ def _canonical(aliases: dict[str, list[str]]) -> dict[str, list[str]]:
     return aliases
 
 
+class ReportTable(Strict):
+    """``[report]``: how reports show data. ``mask_staff``: auditor and processor names become
+    审核员1, 处理人1 … (for reports sent outside the company)."""
+
+    mask_staff: bool = False
+
+
 class ConfigFile(Strict):
     """The whole ``aftersales.toml``."""
 
@@ -170,6 +184,7 @@ class ConfigFile(Strict):
     )
     smtp: SmtpTable = SmtpTable()
     stores: dict[str, StoreTable] = Field(default_factory=dict)
+    report: ReportTable = ReportTable()
 
 
 #: Keys of the ``[smtp]`` table (the password only ever comes from the environment).
@@ -230,6 +245,8 @@ class Config:
     smtp: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     stores: tuple[StoreEntry, ...] = ()
     source: Path | None = None
+    #: ``[report] mask_staff``: staff names masked in the manager views.
+    mask_staff: bool = False
 
     def store_for(self, path: Path) -> StoreEntry | None:
         """The configured store whose ``files`` match ``path`` (the first one)."""
@@ -273,6 +290,7 @@ def load_config(path: str | Path | None = None) -> Config:
         smtp=MappingProxyType(dict(raw.get("smtp", {}))),
         stores=parse_stores(raw.get("stores", {}), source=candidate, base=None),
         source=candidate,
+        mask_staff=parsed.report.mask_staff,
     )
 
 
@@ -312,6 +330,17 @@ def store_inputs(
         if "published_hours" in entry.extra:
             published[sid] = float(entry.extra["published_hours"])  # type: ignore[arg-type]
     return observed, published
+
+
+def store_peer_hours(
+    entries: Mapping[str, StoreEntry], store_ids: Sequence[str]
+) -> dict[str, float]:
+    """The category / peer mean (``peer_hours``) per store, where its entry gives one."""
+    return {
+        sid: float(entries[sid].extra["peer_hours"])  # type: ignore[arg-type]
+        for sid in store_ids
+        if sid in entries and "peer_hours" in entries[sid].extra
+    }
 
 
 def read_stores_file(path: Path) -> tuple[StoreEntry, ...]:

@@ -1194,7 +1194,11 @@ def _frame(sim: _Sim, o: Arrays) -> pl.DataFrame:
         refund_amount=_refund_amounts(rng, frame, o),
         jd_hours=_jd_hours(),
     )
-    return frame.select([pl.col(c).cast(t) for c, t in COLUMNS.items()])
+    # A column the simulation does not fill (自动审核类型) is all null, as in an export without it.
+    return frame.select(
+        (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+        for c, t in COLUMNS.items()
+    )
 
 
 def _jd_hours() -> pl.Expr:

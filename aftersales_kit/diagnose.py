@@ -80,6 +80,7 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 
+from aftersales_kit import views as manager_views
 from aftersales_kit.errors import UsageError
 from aftersales_kit.findings import LIMITS, Finding, FindingContext, FindingKind, find
 from aftersales_kit.format import mask_personal
@@ -104,6 +105,7 @@ from aftersales_kit.orders import (
 )
 from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Family, Rules, SceneName
 from aftersales_kit.schema import latest_timestamp
+from aftersales_kit.views import ManagerViews
 from aftersales_kit.window import Window, uncovered_spring_festivals
 
 if TYPE_CHECKING:
@@ -498,6 +500,8 @@ class Diagnosis:
     earliest_apply: date | None = None
     #: the window's apply-date limit (window end − history_days + 1): earlier ones never count
     apply_limit: date | None = None
+    #: Manager views (DOMAIN §6): SKUs, auditors, processors, 一次审核完成率, SA, readings check.
+    views: ManagerViews | None = None
 
     def __repr__(self) -> str:
         from aftersales_kit import format as fmt
@@ -812,6 +816,7 @@ def _plans(
         "present": lf.group_by("store_id").agg(
             pl.col(c).is_not_null().any() for c in _RULE_COLUMNS
         ),
+        **manager_views.plans(counted, rules=rules, traits=traits),
     }
 
 
@@ -1444,6 +1449,7 @@ def _assemble(
         team_actions=_team_actions(open_at_risk),
         tomorrow=tomorrow,
         compensation_pending=part("compensation"),
+        views=manager_views.assemble(part, rules=rules),
     )
     return replace(diagnosis, findings=_find(diagnosis, rules=rules))
 

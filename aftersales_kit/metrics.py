@@ -54,6 +54,10 @@ class JdCheckJson(TypedDict):
     matched: int
     mean_jd_hours: float | None
     max_abs_diff_hours: float | None
+    #: ``aftersales metrics`` adds the readings check (views.readings_json): per scene, which
+    #: alternative clock end explains JD's hours, and 维修's JD − ours distribution.
+    readings: NotRequired[list[dict[str, object]]]
+    repair: NotRequired[dict[str, object]]
 
 
 class OpenJson(TypedDict):
@@ -457,12 +461,46 @@ def summary_text(result: MetricsJson) -> str:
             f"京东均值 (JD mean) {fmt.hours(jd['mean_jd_hours'])}, "
             f"最大差 (max diff) {fmt.hours(jd['max_abs_diff_hours'])}"
         )
+        lines.extend(_readings_lines(jd))
     if (open_ := result.get("open")) is not None:
         lines.append(
             f"未完结单 (open orders, as of {open_['as_of']}): {open_['count']}, "
             f"已超时 (already breaching a rule): {open_['breached']}"
         )
     return "\n".join(lines)
+
+
+def _readings_lines(jd: JdCheckJson) -> list[str]:
+    """The readings check in the summary: each reading that explains JD's hours for some of a
+    scene's differing orders, with the rules-file lines that adopt it."""
+    from aftersales_kit import format as fmt
+    from aftersales_kit.text import t
+
+    lines: list[str] = []
+    for r in jd.get("readings", []):
+        if not r["explained"]:
+            continue
+        reading = f"views.reading.{r['reading']}"
+        lines.append(
+            f"  口径检验 (readings check) {r['scene']}: {r['explained']}/{r['mismatched']} "
+            f"与京东一致 (match JD) — {t(reading, 'zh')} ({t(reading, 'en')})"
+        )
+        rule = r["rule_lines"]
+        if isinstance(rule, str):
+            lines.append("    规则文件 [[scenes]] 加入 (add to the rules file's [[scenes]]):")
+            lines.extend(f"      {line}" for line in rule.splitlines())
+        else:
+            lines.append("    规则文件无法表达 (a rules file cannot express it)")
+    repair = jd.get("repair") or {}
+    count = repair.get("count")
+    if isinstance(count, int) and count:
+        median = repair.get("median_jd_minus_ours")
+        shown = fmt.hours(median) if isinstance(median, float | int) else "—"
+        lines.append(
+            f"  维修 (repair): {count} 单不一致 (differ), 京东−本工具中位数 (JD − ours median) "
+            f"{shown}; 无维修完成时间，无法检验 (not testable without a repair-completion time)"
+        )
+    return lines
 
 
 def command_metrics(args: argparse.Namespace) -> int:
@@ -503,6 +541,11 @@ def command_metrics(args: argparse.Namespace) -> int:
     data_as_of = loaded.report.data_as_of.get(args.store)
     result["data_as_of"] = None if data_as_of is None else data_as_of.isoformat(sep=" ")
     result["open"] = open_summary(frame, store_id=args.store, as_of=as_of, rules=rules)
+    from aftersales_kit.views import readings_json
+
+    readings, repair = readings_json(frame, store_id=args.store, window=window, rules=rules)
+    result["jd_check"]["readings"] = readings
+    result["jd_check"]["repair"] = repair
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

@@ -272,18 +272,29 @@ def _urgent_lines(d: Diagnosis, lines: list[str], *, lang: str) -> list[int]:
         return []
     lines.append(s("urgent", lang))
     optional = []
+    disputed = _disputed(d)
     for sid, team, left in urgent:
         optional.append(len(lines))
-        lines.append(
-            s(
-                "urgent_row",
-                lang,
-                service_id=clean_name(sid),
-                team=text.label("team", team, lang),
-                left=_left(left, lang=lang),
-            )
+        row = s(
+            "urgent_row",
+            lang,
+            service_id=clean_name(sid),
+            team=text.label("team", team, lang),
+            left=_left(left, lang=lang),
         )
+        # 交易纠纷 is half of the consumer-warning condition: a threatened dispute is marked.
+        lines.append(row + s("dispute_mark", lang) if sid in disputed else row)
     return optional
+
+
+def _disputed(d: Diagnosis) -> set[str]:
+    """Service ids of the open orders flagged ``dispute_risk`` (DOMAIN §6)."""
+    risk = d.open_at_risk
+    if "dispute_risk" not in risk.columns or not risk.height:
+        return set()
+    import polars as pl
+
+    return set(risk.filter(pl.col("dispute_risk").fill_null(False))["service_id"].to_list())
 
 
 def estate_message(

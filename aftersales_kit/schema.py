@@ -60,6 +60,7 @@ COLUMNS: dict[str, pl.DataType] = {
     "address": pl.String(),
     "province": pl.String(),
     "city": pl.String(),
+    "auto_audit_type": pl.String(),
 }
 
 #: canonical name -> headers of real JD exports in priority order (DOMAIN §2): when a file has
@@ -110,6 +111,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "address": ("收货地址",),
     "province": ("省",),
     "city": ("市",),
+    "auto_audit_type": ("自动审核类型",),
 }
 
 #: Columns a file must have. ``store_id`` may instead come from the store identity (DOMAIN §2:

@@ -62,6 +62,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("sec-reconcile", "sec.reconcile"),
     ("sec-methodology", "sec.methodology"),
     ("sec-quality", "sec.quality"),
+    ("sec-views", "sec.views"),
 )
 OPEN_SHOWN = 30
 TEAM_SHOWN = 15
@@ -340,11 +341,24 @@ def kpi_cards(d: Diagnosis, *, lang: str = "zh") -> Section:
         _kpi_card(
             over_label, fmt.pct(k.over_60h_share), f"{previous} {fmt.pct(prev.over_60h_share)}"
         ),
-        _kpi_card(t("kpi.first_pass", lang), fmt.pct(d.first_pass_rate)),
+        _first_pass_card(d, lang),
     ]
     return _section(
         "sec-summary", lang, old_data, tag("div", *cards, class_="kpi-grid"), _risk(d, lang)
     )
+
+
+def _first_pass_card(d: Diagnosis, lang: str) -> Markup:
+    """一次性沟通完成率 from 待客户反馈次数; without it, the 一次审核完成率 proxy (no re-audit) when
+    the export has both audit times (DOMAIN §6), labelled as a proxy; else "—"."""
+    views = getattr(d, "views", None)
+    if d.first_pass_rate is None and views is not None and views.first_audit_rate is not None:
+        return _kpi_card(
+            t("kpi.first_audit_proxy", lang),
+            fmt.pct(views.first_audit_rate),
+            t("kpi.first_audit_proxy_sub", lang),
+        )
+    return _kpi_card(t("kpi.first_pass", lang), fmt.pct(d.first_pass_rate))
 
 
 def _risk(d: Diagnosis, lang: str) -> Markup:
@@ -1384,3 +1398,275 @@ def diagnosis_html(d: Diagnosis, *, lang: str = "zh") -> str:
     )
     # the assets are our own markup (a str, which Markup's + would escape)
     return ch.notebook_assets() + str(view)
+
+
+# --- manager views (DOMAIN §6 "Manager views") ----------------------------------------------------
+
+
+def _views_compare(d: Diagnosis, lang: str) -> list[Part]:
+    """Our mean, JD's per-order mean, the 风向标 figure and the category/peer mean side by side."""
+    v = d.views
+    rec = d.reconciliation
+    jd = d.jd_check
+    peer = v.peer_hours if v is not None else None
+    not_given = t("views.compare.not_given", lang)
+    published = rec.published_hours if rec is not None else None
+    cells = [
+        _h(d.kpis.mean_hours, lang),
+        _h(jd.mean_jd_hours, lang) if jd is not None else not_given,
+        _h(published, lang) if published is not None else not_given,
+        _h(peer, lang) if peer is not None else not_given,
+    ]
+    headers = [
+        t("views.compare.ours", lang),
+        t("views.compare.jd", lang),
+        t("views.compare.published", lang),
+        t("views.compare.peer", lang),
+    ]
+    parts: list[Part] = [
+        _h3(t("views.compare.title", lang)),
+        table([cells], headers=headers, num=[0, 1, 2, 3]),
+    ]
+    if peer is not None and d.kpis.mean_hours is not None:
+        gap = _signed_hours(d.kpis.mean_hours - peer, lang)
+        parts.append(_p(t("views.compare.gap", lang, gap=gap)))
+    if peer is None or published is None:
+        parts.append(_p(t("views.compare.hint", lang), "report-note"))
+    return parts
+
+
+def _views_staff(v: Any, lang: str) -> list[Part]:
+    parts: list[Part] = []
+    masked = t("views.masked", lang) if v.staff_masked else ""
+    if v.auditors.height and "auditor" not in v.missing:
+        rows = [
+            (
+                r["auditor"] or "—",
+                f"{r['audits']:,}",
+                f"{r['measured']:,}",
+                _h(r["median_audit_hours"], lang),
+                fmt.pct(r["over_24h_share"]),
+                fmt.pct(r["rejection_share"]),
+                fmt.pct(r["reaudit_share"]),
+            )
+            for r in v.auditors.iter_rows(named=True)
+        ]
+        headers = [
+            t(f"views.col.{k}", lang)
+            for k in (
+                "auditor",
+                "audits",
+                "measured",
+                "median_audit",
+                "over_24h",
+                "rejection",
+                "reaudit",
+            )
+        ]
+        parts += [
+            _h3(t("views.auditor.title", lang) + masked),
+            _p(t("views.auditor.note", lang), "report-note"),
+            table(rows, headers=headers, num=[1, 2, 3, 4, 5, 6]),
+        ]
+    if v.processors.height:
+        procs = [
+            (
+                r["processor"],
+                f"{r['orders']:,}",
+                f"{r['measured']:,}",
+                _h(r["median_receipt_to_process_hours"], lang),
+            )
+            for r in v.processors.iter_rows(named=True)
+        ]
+        headers = [
+            t(f"views.col.{k}", lang) for k in ("processor", "orders", "measured", "median_r2p")
+        ]
+        parts += [
+            _h3(t("views.processor.title", lang) + masked),
+            table(procs, headers=headers, num=[1, 2, 3]),
+        ]
+    return parts
+
+
+def _views_skus(v: Any, *, line: float, lang: str) -> list[Part]:
+    from aftersales_kit.views import TOP_SKUS
+
+    if not v.skus.height:
+        return []
+    line_text = fmt.hours_label(line, lang=lang)
+    rows = [
+        (
+            r["sku_id"] or "—",
+            r["sku_name"] or "—",
+            f"{r['count']:,}",
+            fmt.pct(r["quality_share"]),
+            _h(r["mean_hours"], lang),
+            fmt.pct(r["repair_exchange_share"]),
+            _h(r["over_line_hours"], lang),
+        )
+        for r in v.skus.head(TOP_SKUS).iter_rows(named=True)
+    ]
+    headers = [
+        t("views.col.sku_id", lang),
+        t("col.sku_name", lang),
+        t("col.count", lang),
+        t("views.col.quality_share", lang),
+        t("views.col.mean", lang),
+        t("views.col.repair_exchange_share", lang),
+        t("views.col.over_line_hours", lang, line=line_text),
+    ]
+    parts: list[Part] = [
+        _h3(t("views.sku.title", lang)),
+        _callout(t("views.sku.note", lang, line=line_text)),
+        table(rows, headers=headers, num=[2, 3, 4, 5, 6]),
+    ]
+    if v.skus.height > TOP_SKUS:
+        parts.append(_p(t("views.sku.more", lang, n=v.skus.height - TOP_SKUS), "report-note"))
+    return parts
+
+
+def _views_audit_rates(v: Any, lang: str) -> list[Part]:
+    from aftersales_kit.views import SA_MIN_APPROVAL, SA_MIN_ORDERS
+
+    parts: list[Part] = []
+    if v.first_audit_rate is not None:
+        rows = [
+            (
+                label("class", r["order_class"], lang),
+                f"{r['count']:,}",
+                f"{r['known']:,}",
+                fmt.pct(r["first_audit_rate"]),
+            )
+            for r in v.first_audit_classes.iter_rows(named=True)
+        ]
+        headers = [
+            t("views.col.order_class", lang),
+            t("col.count", lang),
+            t("views.col.known", lang),
+            t("views.col.first_audit_rate", lang),
+        ]
+        parts += [
+            _h3(t("views.first_audit.title", lang)),
+            _p(t("views.first_audit.note", lang, rate=fmt.pct(v.first_audit_rate))),
+            table(rows, headers=headers, num=[1, 2, 3]),
+        ]
+    parts.append(_h3(t("views.auto.title", lang)))
+    if v.auto_share is not None:
+        parts.append(_p(t("views.auto.share", lang, share=fmt.pct(v.auto_share), n=v.auto_count)))
+    limits = {"approval": fmt.pct(SA_MIN_APPROVAL, digits=0), "min": SA_MIN_ORDERS}
+    if not v.sa_candidates.height:
+        parts.append(_p(t("views.auto.none", lang, **limits), "report-note"))
+        return parts
+    candidates = [
+        (
+            r["service_type"] or "—",
+            label("class", r["order_class"], lang),
+            f"{r['manual']:,}",
+            fmt.pct(r["approval_share"]),
+            _h(r["hours_saved"], lang),
+        )
+        for r in v.sa_candidates.iter_rows(named=True)
+    ]
+    headers = [
+        t(f"views.col.{k}", lang)
+        for k in ("service_type", "order_class", "manual", "approval", "hours_saved")
+    ]
+    parts += [
+        _p(t("views.auto.candidates", lang, **limits)),
+        table(candidates, headers=headers, num=[2, 3, 4]),
+    ]
+    return parts
+
+
+def _views_readings(v: Any, lang: str) -> list[Part]:
+    if "jd_hours" in v.missing:
+        return []
+    tol = _h(v.tolerance_hours, lang) if v.tolerance_hours >= 1 else f"{v.tolerance_hours:g} h"
+    parts: list[Part] = [
+        _h3(t("views.readings.title", lang)),
+        _p(t("views.readings.note", lang, tol=tol), "report-note"),
+    ]
+    readings = v.readings
+    if not readings.height:
+        parts.append(_p(t("views.readings.none", lang)))
+    else:
+        rows = [
+            (
+                label("scene", r["scene"], lang),
+                t(f"views.reading.{r['reading']}", lang),
+                f"{r['mismatched']:,}",
+                f"{r['testable']:,}",
+                f"{r['explained']:,}",
+                "—" if r["process_before_end"] is None else f"{r['process_before_end']:,}",
+            )
+            for r in readings.iter_rows(named=True)
+        ]
+        headers = [
+            t("col.scene", lang),
+            t("views.col.reading", lang),
+            t("views.col.mismatched", lang),
+            t("views.col.testable", lang),
+            t("views.col.explained", lang),
+            t("views.col.before_pickup", lang),
+        ]
+        parts.append(table(rows, headers=headers, num=[2, 3, 4, 5]))
+        # The reading that explains most of each scene's differing orders.
+        best = readings.filter(pl.col("explained") > 0).sort(
+            ["scene", "explained", "reading"], descending=[False, True, False]
+        )
+        for r in best.unique("scene", keep="first", maintain_order=True).iter_rows(named=True):
+            reading = t(f"views.reading.{r['reading']}", lang)
+            verdict = t(
+                "views.readings.verdict",
+                lang,
+                scene=label("scene", r["scene"], lang),
+                explained=r["explained"],
+                mismatched=r["mismatched"],
+                reading=reading,
+            )
+            parts.append(_callout(verdict))
+            if r["rule_lines"]:
+                parts += [
+                    _p(t("views.readings.adopt", lang), "report-note"),
+                    tag("pre", r["rule_lines"], class_="report-code"),
+                ]
+            else:
+                parts.append(_p(t("views.readings.no_rule", lang), "report-note"))
+    if v.repair:
+        parts.append(
+            _p(
+                t(
+                    "views.readings.repair",
+                    lang,
+                    n=v.repair["count"],
+                    median=_signed_hours(v.repair["median"], lang),
+                    p10=_signed_hours(v.repair["p10"], lang),
+                    p90=_signed_hours(v.repair["p90"], lang),
+                )
+            )
+        )
+    return parts
+
+
+def manager_views(d: Diagnosis, *, lang: str = "zh") -> Section:
+    """What 风向标 cannot show (DOMAIN §6): our figure beside JD's and 风向标's, SKUs behind the
+    long orders, auditors and processors, 一次审核完成率 (proxy), auto-audit and SA candidates,
+    and the readings check that tests our clock ends against JD's per-order hours."""
+    v = getattr(d, "views", None)
+    if v is None or not v.counted:
+        return _section("sec-views", lang, empty(t("views.none", lang)))
+    parts: list[Part] = [*_views_compare(d, lang)]
+    by_column: dict[str, list[str]] = {}
+    for view, column in v.missing.items():
+        by_column.setdefault(column, []).append(t(f"views.view.{view}", lang))
+    sep = "、" if lang == "zh" else ", "
+    for column, names in by_column.items():
+        parts.append(
+            _p(t("views.needs", lang, column=column, views=sep.join(names)), "report-note")
+        )
+    line = d.warning.line_hours
+    parts += _views_skus(v, line=line, lang=lang)
+    parts += _views_staff(v, lang)
+    parts += _views_audit_rates(v, lang)
+    parts += _views_readings(v, lang)
+    return _section("sec-views", lang, *parts)

@@ -43,6 +43,10 @@ SHEETS: tuple[tuple[str, str, str], ...] = (
     ("tomorrow.movers", "明天影响最大的服务单", "Tomorrow's movers"),
     ("jd_check.mismatches", "与京东时长不一致", "Differs from JD"),
     ("compensation_pending", "待赔付_待补发", "Compensation due"),
+    ("views.skus", "商品售后", "SKUs"),
+    ("views.auditors", "审核人", "Auditors"),
+    ("views.processors", "处理人", "Processors"),
+    ("views.readings", "京东时长口径检验", "JD readings check"),
 )
 
 
@@ -141,6 +145,8 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
             continue
         if attr in OPTIONAL_SHEETS and not frame.height:
             continue  # a sheet of something rare appears only when there is some
+        if attr.startswith("views.") and not frame.height:
+            continue  # a manager view the export's columns cannot fill: no empty sheet
         if attr == "tomorrow.movers" and "reason" in frame.columns:
             # Why an order moves tomorrow is its 变动, not the customer's 申请原因.
             frame = frame.rename({"reason": "move"})

@@ -233,8 +233,19 @@ def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert got.pop("data_as_of") == frame_two_stores().filter(pl.col("store_id") == "s1").select(
         pl.max_horizontal(pl.col(pl.Datetime).max())
     ).item().isoformat(sep=" ")
+    # The command adds the readings check to §7's jd_check: nothing to test without JD's hours.
+    readings = got["jd_check"].pop("readings")
+    repair = got["jd_check"].pop("repair")
     assert got == EXPECTED_S1
     assert opened == {"as_of": "2026-03-31 08:00:00", "count": 0, "breached": 0}
+    assert readings == []
+    assert repair == {
+        "count": 0,
+        "median_jd_minus_ours": None,
+        "p10": None,
+        "p90": None,
+        "testable": False,
+    }
 
 
 def test_cli_default_window_from_as_of_and_summary(

@@ -36,6 +36,7 @@ SECTIONS: dict[str, Callable[..., Section]] = {
     "reconcile": sections.reconcile,
     "methodology": sections.methodology,
     "data_quality": sections.data_quality,
+    "manager_views": sections.manager_views,
 }
 WITH_RULES = {"tomorrow", "methodology"}
 

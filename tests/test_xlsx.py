@@ -103,7 +103,7 @@ def test_neutralized_cells_never_start_with_a_trigger(values: list[str | None]) 
 def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
     sheets = action_frames(crafted)
     # Sheet names in JD's terms, one per team first (issue 10); the crafted diagnosis has no
-    # JD hours, so no "differs from JD" sheet.
+    # JD hours, so no "differs from JD" sheet and no readings check; the manager views follow.
     assert list(sheets) == [
         "客服行动清单",
         "物流行动清单",
@@ -112,6 +112,9 @@ def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
         "历史服务单预警TOP100",
         "预警明细",
         "明天影响最大的服务单",
+        "商品售后",
+        "审核人",
+        "处理人",
     ]
     expected_open = pl.DataFrame(
         {
@@ -161,6 +164,9 @@ def test_workbook_round_trip_has_no_formulas(crafted, tmp_path: Path) -> None:
         "历史服务单预警TOP100",
         "预警明细",
         "明天影响最大的服务单",
+        "商品售后",
+        "审核人",
+        "处理人",
     ]
     sheet = book["未完结服务单(状态以导出时为准)"]
     assert sheet["服务单号"].to_list() == ["S1", '\'=HYPERLINK("http://x")']
