@@ -437,9 +437,7 @@ def _account_bad_rows(
             file_reports.append(result.report)
         else:
             errors.extend(result.dropped)
-            file_reports.append(
-                FileReport(result.report.path, result.report.rows_read, bad_rows_dropped=0)
-            )
+            file_reports.append(replace(result.report, bad_rows_dropped=0))
     return file_reports, bad_rows
 
 
@@ -851,7 +849,9 @@ def _read_excel(
             parts_by_name = {s.name: s for s in workbook.inspect(path)}
         except workbook.WorkbookError as exc:
             raise _FileFailure(Problem(name, None, None, None, str(exc))) from exc
-    reader = fastexcel.read_excel(path)
+    # calamine picks its format from the name: a workbook under another name goes in as bytes.
+    named_right = path.suffix.lower() in ((".xlsx", ".xlsm") if xlsx else (".xls",))
+    reader = fastexcel.read_excel(path if named_right else path.read_bytes())
     sheets = reader.sheet_names
     if not sheets:
         raise _FileFailure(Problem(name, None, None, None, "工作簿没有工作表 (no sheets)"))
@@ -923,15 +923,14 @@ def _read_sheet(
     (unless ``force``)."""
     # Text for every cell keeps long IDs exact; calamine renders date cells as ISO text. One
     # read without a header row: the header is found in the data (two-row 京麦 layout).
-    # Straight to Arrow: ~25 % less CPU and memory than ExcelSheet.to_polars() (benchmarks);
-    # the cells calamine cannot render as text are its formula error values.
-    loaded = reader.load_sheet(sheet, header_row=None, dtypes="string")
-    table, cell_errors = loaded.to_arrow_with_errors()
+    # Straight to Arrow: ~25 % less CPU and memory than ExcelSheet.to_polars(), and ~25 % less
+    # than the lazy sheet's to_arrow_with_errors() (benchmarks): error cells come from the XML.
+    table = reader.load_sheet(sheet, header_row=None, dtypes="string", eager=True)
     df = pl.DataFrame(pl.from_arrow(table))
     if df.width == 0 or df.height == 0:
         return None, _EMPTY_SHEET
-    offset = loaded.available_columns()[0].absolute_index if df.width else 0
     first_row = part.first_row if part is not None else 1
+    offset = part.first_col if part is not None else 0
     body, header_row, found = _with_header(df, lookup, first_row=first_row)
     if not found and not force:
         return None, (
@@ -939,9 +938,18 @@ def _read_sheet(
             f"{HEADER_SCAN_ROWS} rows)"
         )
     shown = f"{name} [{sheet}]" if many else name
-    rejects = _formula_errors(cell_errors, body, first_row=first_row, name=shown, lookup=lookup)
+    rejects: list[Problem] = []
     if part is not None:
-        rejects.extend(_rounded_ids(path, part, body, offset=offset, name=shown, lookup=lookup))
+        rejects.extend(
+            _formula_errors(
+                path, part, body, offset=offset, header_row=header_row, name=shown, lookup=lookup
+            )
+        )
+        rejects.extend(
+            _rounded_ids(
+                path, part, body, offset=offset, header_row=header_row, name=shown, lookup=lookup
+            )
+        )
     body, dropped, examples = _drop_noise(body, shown)
     numeric = (
         frozenset()
@@ -962,25 +970,33 @@ def _read_sheet(
 
 
 def _formula_errors(
-    cell_errors: fastexcel.CellErrors | None,
+    path: Path,
+    part: workbook.SheetPart,
     body: pl.DataFrame,
     *,
-    first_row: int,
+    offset: int,
+    header_row: int,
     name: str,
     lookup: Mapping[str, tuple[str, int]],
 ) -> list[Problem]:
-    """Cells of known columns holding an Excel error value (#DIV/0!, #N/A, …), by cell."""
-    if cell_errors is None or not cell_errors.errors:
-        return []
+    """Cells of known columns holding an Excel error value (#DIV/0!, #N/A …), by cell: read as
+    text they are empty, and "服务单号为空" would hide what is wrong. A small sheet's were found
+    by the pre-flight scan; a large one is scanned only when a key column has empty cells."""
     columns = [c for c in body.columns if c != _ROW]
+    known = {j: c for j, c in enumerate(columns) if header_key(c) in lookup}
+    errors: Sequence[tuple[int, int, str]] = part.errors
+    if not part.scanned:
+        keys = [
+            c for c in known.values() if lookup[header_key(c)][0] in ("service_id", "apply_time")
+        ]
+        if not keys or not body.select(pl.any_horizontal(pl.col(keys).is_null().any())).item():
+            return []
+        errors = workbook.error_cells(path, part.part)
     problems = []
-    for error in cell_errors.errors:
-        row, col = error.position
-        if col >= len(columns) or header_key(columns[col]) not in lookup:
-            continue
-        code = error.detail.rsplit("Error(", 1)[-1].rstrip(")'")
-        value = FORMULA_ERRORS.get(code, f"#{code}")
-        problems.append(Problem(name, row + first_row, columns[col], value, MSG_FORMULA_ERROR))
+    for col, row, value in errors:
+        column = known.get(col - offset)
+        if column is not None and row > header_row:
+            problems.append(Problem(name, row, column, value, MSG_FORMULA_ERROR))
     return problems
 
 
@@ -990,6 +1006,7 @@ def _rounded_ids(
     body: pl.DataFrame,
     *,
     offset: int,
+    header_row: int,
     name: str,
     lookup: Mapping[str, tuple[str, int]],
 ) -> list[Problem]:
@@ -1021,7 +1038,8 @@ def _rounded_ids(
     problems = []
     for j, column in ids.items():
         for row, value in sorted(cells.get(j + offset, {}).items()):
-            problems.append(Problem(name, row, column, value, MSG_LONG_ID))
+            if row > header_row:
+                problems.append(Problem(name, row, column, value, MSG_LONG_ID))
     return problems
 
 
@@ -1074,6 +1092,7 @@ def _decode_csv(data: bytes, name: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as utf8_error:
+        _check_one_encoding(data, name)
         try:
             return data.decode("gb18030")
         except UnicodeDecodeError as gbk_error:
@@ -1087,6 +1106,28 @@ def _decode_csv(data: bytes, name: str) -> str:
             raise _FileFailure(Problem(name, min(bad_utf8, bad_gbk), None, None, msg)) from None
 
 
+def _check_one_encoding(data: bytes, name: str) -> None:
+    """A file that is not UTF-8 as a whole but has UTF-8 lines (GBK rows with pasted UTF-8 ones)
+    would decode as GB18030 into garbled text without a word: name both kinds of line."""
+    utf8_line = other_line = 0
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            other_line = other_line or number
+        else:
+            utf8_line = utf8_line or number
+        if utf8_line and other_line:
+            msg = (
+                f"混合编码：第 {utf8_line} 行是 UTF-8，第 {other_line} 行是 GBK (mixed encodings: "
+                f"line {utf8_line} is UTF-8, line {other_line} is GBK); 提示 (hint): "
+                "整个文件另存为 CSV UTF-8 (save the whole file as CSV UTF-8)"
+            )
+            raise _FileFailure(Problem(name, max(utf8_line, other_line), None, None, msg))
+
+
 def _read_csv(path: Path, name: str, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
     """A CSV as one table: every record checked against the header's width (a ragged row is a
     bad row named by its row, never a reason to pick another header), title lines above the
@@ -1098,7 +1139,9 @@ def _read_csv(path: Path, name: str, lookup: Mapping[str, tuple[str, int]]) -> _
     width = max((len(r) for r in records[:HEADER_SCAN_ROWS]), default=0)
     head = [r + [None] * (width - len(r)) for r in records[:HEADER_SCAN_ROWS]]
     found = _find_header(head, lookup)
-    index = found or next((i for i, r in enumerate(records) if len(r) == width), 0)
+    # Without a header row, the table starts at the first line as wide as the widest.
+    widest = next((i for i, r in enumerate(records) if len(r) == width), 0)
+    index = found if found is not None else widest
     header = records[index]
     width = len(header)
     rejects: list[Problem] = []

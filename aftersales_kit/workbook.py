@@ -42,10 +42,12 @@ _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]{1,3})(\d+)(?::([A-Z]{1,3})(\d+))?"')
 _CELL_TAG = re.compile(rb'\sr="([A-Z]{1,3})(\d+)"')
-#: The first cell holding a value (not an empty styled ``<c …/>``): its row.
+#: The first cell holding a value (not an empty styled ``<c …/>``): its column and row.
 _FIRST_VALUE = re.compile(
-    rb'<(?:\w+:)?c\s[^>]*?r="[A-Z]{1,3}(\d+)"[^>/]*>\s*<(?:\w+:)?(?:v|is|f)\b'
+    rb'<(?:\w+:)?c\s[^>]*?r="([A-Z]{1,3})(\d+)"[^>/]*>\s*<(?:\w+:)?(?:v|is|f)\b'
 )
+_ERROR_TYPE = b' t="e"'
+_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</")
 _CELL_TYPE = re.compile(rb'\st="(\w+)"')
 _DIGIT_RUN = b"0" * LONG_ID_DIGITS
 _TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
@@ -69,6 +71,11 @@ class SheetPart:
     #: Row of the first cell with a value: calamine's range (and so the loaded table) starts
     #: there, not at row 1, when rows above are empty.
     first_row: int = 1
+    first_col: int = 0  # column index of that first cell (0 = A)
+    #: Cells holding an Excel error value (#DIV/0!, #N/A …) as (column index, row, value); only
+    #: known when the part was scanned (``scanned``), see :func:`error_cells` otherwise.
+    errors: tuple[tuple[int, int, str], ...] = ()
+    scanned: bool = False
 
 
 def sniff(path: Path) -> Kind:
@@ -175,7 +182,9 @@ def _check_extent(archive: zipfile.ZipFile, sheet: SheetPart) -> SheetPart:
         head = fh.read(1 << 16)
     first = _FIRST_VALUE.search(head)
     if first is not None:
-        sheet = replace(sheet, first_row=int(first.group(1)))
+        sheet = replace(
+            sheet, first_row=int(first.group(2)), first_col=column_index(first.group(1).decode())
+        )
     declared = _DIMENSION.search(head)
     if declared is not None:
         end_col, end_row = declared.group(3, 4)
@@ -184,7 +193,8 @@ def _check_extent(archive: zipfile.ZipFile, sheet: SheetPart) -> SheetPart:
         small = (column_index(end_col.decode()) + 1) * int(end_row) <= MAX_SHEET_CELLS
         if small and size > SCAN_BELOW_BYTES:
             return sheet
-    max_row, max_col, where = _extent(archive, sheet.part)
+    max_row, max_col, where, errors = _extent(archive, sheet.part)
+    sheet = replace(sheet, errors=tuple(errors), scanned=True)
     cells = max_row * (max_col + 1)
     if cells > MAX_SHEET_CELLS:
         msg = (
@@ -197,18 +207,23 @@ def _check_extent(archive: zipfile.ZipFile, sheet: SheetPart) -> SheetPart:
     return sheet
 
 
-def _extent(archive: zipfile.ZipFile, part: str) -> tuple[int, int, str]:
-    """(last row, largest column index, that cell's reference) over the cells holding a value.
+def _extent(
+    archive: zipfile.ZipFile, part: str
+) -> tuple[int, int, str, list[tuple[int, int, str]]]:
+    """(last row, largest column index, that cell's reference) over the cells holding a value,
+    and the cells holding an error value (as :func:`error_cells`), in one pass.
 
     Fast on the shape of the text: letters mapped to ``A`` and digits to ``0`` make every cell
     reference of one width look alike, so only references with as many letters as the widest
     one are parsed; a regex over every cell costs ten times more.
     """
     max_row, max_col, where = 0, -1, ""
+    errors: list[tuple[int, int, str]] = []
     data, done = b"", 0
     for chunk in (*_chunks(archive, part), None):
         data += chunk or b""
         keep = len(data) if chunk is None else max(done, len(data) - _OVERLAP)
+        errors.extend(_errors_in(data, done, keep))
         shape = data.translate(_SHAPE)
         for width in (3, 2, 1):
             marker = b' r="' + b"A" * width + b"0"
@@ -232,7 +247,38 @@ def _extent(archive: zipfile.ZipFile, part: str) -> tuple[int, int, str]:
                 max_row = max(max_row, int(ref.group(2)))
         cut = max(0, keep - _OVERLAP)
         data, done = data[cut:], keep - cut
-    return max_row, max_col, where
+    return max_row, max_col, where, errors
+
+
+def error_cells(path: Path, part: str) -> list[tuple[int, int, str]]:
+    """Cells holding an Excel error value (``t="e"``: #DIV/0!, #N/A …) as (column index, row,
+    value): read as text they are indistinguishable from empty cells."""
+    errors: list[tuple[int, int, str]] = []
+    with zipfile.ZipFile(path) as archive:
+        data, done = b"", 0
+        for chunk in (*_chunks(archive, part), None):
+            data += chunk or b""
+            keep = len(data) if chunk is None else max(done, len(data) - _OVERLAP)
+            errors.extend(_errors_in(data, done, keep))
+            cut = max(0, keep - _OVERLAP)
+            data, done = data[cut:], keep - cut
+    return errors
+
+
+def _errors_in(data: bytes, lo: int, hi: int) -> Iterator[tuple[int, int, str]]:
+    pos = data.find(_ERROR_TYPE, lo)
+    while 0 <= pos < hi:
+        tag_start = data.rfind(b"<", 0, pos)
+        tag_end = data.find(b">", pos)
+        ref = _CELL_TAG.search(data, tag_start, tag_end)
+        value = _VALUE.match(data, tag_end + 1) if tag_end >= 0 else None
+        if value is None and tag_end >= 0:  # <c t="e"><f>…</f><v>#N/A</v></c>
+            close = data.find(b"</c>", tag_end)
+            value = _VALUE.search(data, tag_end, close if close >= 0 else len(data))
+        if ref is not None:
+            text = value.group(1).decode("utf-8", errors="replace") if value else "#ERROR"
+            yield column_index(ref.group(1).decode()), int(ref.group(2)), text
+        pos = data.find(_ERROR_TYPE, pos + 1)
 
 
 def number_cells(path: Path, part: str, columns: Collection[int]) -> dict[int, dict[int, str]]:
