@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -287,3 +288,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("已中断 (interrupted)", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``| head``): the rest of the output has nowhere to go. Point
+        # stdout at /dev/null so the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        print(
+            "输出管道已关闭，其余输出未显示 (output pipe closed: rest not shown)", file=sys.stderr
+        )
+        return 1

@@ -627,7 +627,25 @@ def _walk(folder: Path, unreadable: list[Problem]) -> list[Path]:
             member = Path(root) / name
             if member.is_file():
                 files.append(member)
+            elif not name.startswith((".", "~$", "_")):
+                # A dead link (an unmounted share), a link loop, a FIFO: never skipped silently.
+                unreadable.append(Problem(str(member), None, None, None, _not_a_file(member)))
     return sorted(files)
+
+
+def _not_a_file(member: Path) -> str:
+    """Why a folder member that is not a regular file is skipped."""
+    try:
+        if member.is_symlink() and not member.exists():
+            target = os.readlink(member)
+            return (
+                f"链接目标不存在，已跳过 (dangling symlink to {target}, skipped): 共享盘未挂载？"
+                "(an unmounted share?)"
+            )
+        member.stat()
+    except OSError as exc:
+        return f"无法读取，已跳过 (cannot be read, skipped): {exc.strerror or exc}"
+    return "不是普通文件（如 FIFO），已跳过 (not a regular file, e.g. a FIFO: skipped)"
 
 
 def _partitions(rel: Path) -> dict[str, str]:

@@ -4,6 +4,9 @@ is loaded, dropped with a reason, or rejected with its file, row and column — 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -493,3 +496,40 @@ def test_csv_title_line_above_the_header_is_skipped(tmp_path: Path) -> None:
     frame = load(path, store_id="1").frame
     assert frame.height == 1
     assert frame.schema["apply_time"] == pl.Datetime("us")
+
+
+# --- folders ---------------------------------------------------------------------------------
+
+
+def test_dangling_symlink_loop_and_fifo_in_a_folder_are_warned_by_name(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    jd_xlsx(data / "ok.xlsx", [data_row(1)])
+    (data / "dead.xlsx").symlink_to("/nonexistent/share/x.xlsx")
+    (data / "a.xlsx").symlink_to(data / "b.xlsx")
+    (data / "b.xlsx").symlink_to(data / "a.xlsx")
+    os.mkfifo(data / "x.csv")
+    report = load(data, store_id="1").report
+    assert report.rows == 1
+    skipped = {Path(p.file).name: p.message for p in report.warnings}
+    assert set(skipped) >= {"dead.xlsx", "a.xlsx", "b.xlsx", "x.csv"}
+    assert "dangling" in skipped["dead.xlsx"]
+    assert "FIFO" in skipped["x.csv"]
+    assert report.warning_counts["unreadable_path"] == 4
+
+
+def test_output_into_a_closed_pipe_exits_without_a_traceback(tmp_path: Path) -> None:
+    path = jd_xlsx(tmp_path / "a.xlsx", [data_row(i) for i in range(3)])
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already exited
+    proc = subprocess.run(
+        [sys.executable, "-m", "aftersales_kit", "validate", str(path), "--store-id", "1"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        check=False,
+        timeout=120,
+    )
+    os.close(write_end)
+    assert proc.returncode == 1
+    assert b"Traceback" not in proc.stderr
+    assert "输出管道已关闭" in proc.stderr.decode()
