@@ -19,7 +19,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -859,14 +859,30 @@ def _read_excel(
 ) -> _Read:
     """Every sheet whose header row matches (DOMAIN §2), each as one table; the others are
     named with the reason they were skipped. An xlsx is checked first (workbook.inspect)."""
-    import fastexcel
-
     parts_by_name: dict[str, workbook.SheetPart] = {}
     if xlsx:
         try:
             parts_by_name = {s.name: s for s in workbook.inspect(path)}
         except workbook.WorkbookError as exc:
             raise _FileFailure(Problem(name, None, None, None, str(exc))) from exc
+    # The long text IDs (shared strings) are collected while calamine parses, on a thread: both
+    # release the GIL, so on a machine with a free core the check costs no wall time.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        texts = pool.submit(workbook.long_shared_strings, path) if xlsx else None
+        return _read_sheets(path, name, lookup, xlsx=xlsx, parts_by_name=parts_by_name, texts=texts)
+
+
+def _read_sheets(
+    path: Path,
+    name: str,
+    lookup: Mapping[str, tuple[str, int]],
+    *,
+    xlsx: bool,
+    parts_by_name: Mapping[str, workbook.SheetPart],
+    texts: Future[frozenset[str]] | None,
+) -> _Read:
+    import fastexcel
+
     # calamine picks its format from the name: a workbook under another name goes in as bytes.
     named_right = path.suffix.lower() in ((".xlsx", ".xlsm") if xlsx else (".xls",))
     reader = fastexcel.read_excel(path if named_right else path.read_bytes())
@@ -883,7 +899,7 @@ def _read_excel(
             continue
         part = parts_by_name.get(sheet)
         raw, reason = _read_sheet(
-            reader, sheet, path, name, lookup, part=part, many=len(wanted) > 1
+            reader, sheet, path, name, lookup, part=part, many=len(wanted) > 1, texts=texts
         )
         if raw is None:
             read.sheets_skipped.append((sheet, reason))
@@ -899,7 +915,15 @@ def _read_excel(
             msg = f"工作簿中的工作表都为空 (every sheet is empty: {listed})"
             raise _FileFailure(Problem(name, None, None, None, msg))
         raw, _reason = _read_sheet(
-            reader, first, path, name, lookup, part=parts_by_name.get(first), many=False, force=True
+            reader,
+            first,
+            path,
+            name,
+            lookup,
+            part=parts_by_name.get(first),
+            many=False,
+            texts=texts,
+            force=True,
         )
         assert raw is not None
         read.parts.append(raw)
@@ -935,6 +959,7 @@ def _read_sheet(
     *,
     part: workbook.SheetPart | None,
     many: bool,
+    texts: Future[frozenset[str]] | None,
     force: bool = False,
 ) -> tuple[_Raw | None, str]:
     """One sheet as a table, or (None, why it is skipped): empty, or no header row matched
@@ -957,7 +982,7 @@ def _read_sheet(
         )
     shown = f"{name} [{sheet}]" if many else name
     rejects: list[Problem] = []
-    if part is not None:
+    if part is not None and texts is not None:
         rejects.extend(
             _formula_errors(
                 path, part, body, offset=offset, header_row=header_row, name=shown, lookup=lookup
@@ -965,7 +990,14 @@ def _read_sheet(
         )
         rejects.extend(
             _rounded_ids(
-                path, part, body, offset=offset, header_row=header_row, name=shown, lookup=lookup
+                path,
+                part,
+                body,
+                offset=offset,
+                header_row=header_row,
+                name=shown,
+                lookup=lookup,
+                texts=texts,
             )
         )
     body, dropped, examples = _drop_noise(body, shown)
@@ -1027,6 +1059,7 @@ def _rounded_ids(
     header_row: int,
     name: str,
     lookup: Mapping[str, tuple[str, int]],
+    texts: Future[frozenset[str]],
 ) -> list[Problem]:
     """ID cells that are numbers of 16+ digits (DOMAIN §2: a numeric ID cell ≥ 10^15 has lost
     digits, to Excel or to a float), each with its row and column, even in a text column.
@@ -1050,7 +1083,7 @@ def _rounded_ids(
     values = {v for col in long for v in col}
     if not values:
         return []
-    if values <= workbook.long_shared_strings(path):
+    if values <= texts.result():
         return []
     cells = workbook.number_cells(path, part.part, [j + offset for j in ids])
     problems = []

@@ -774,7 +774,7 @@ LABELS: dict[tuple[str, str], tuple[str, str]] = {
     ("warning", "duplicate_header"): ("重复的表头", "duplicated headers"),
     ("warning", "date_only"): ("只有日期没有时刻", "dates without a time"),
     ("warning", "future_time"): ("晚于现在的时间（数据错误）", "times after now (data errors)"),
-    ("warning", "implausible_time"): ("早于 2000 年的时间", "times before 2000"),
+    ("warning", "implausible_time"): ("早于2000年的时间", "times before 2000"),
     ("dropped", "blank"): ("空行已忽略", "blank rows left out"),
     ("dropped", "footer"): ("页脚行已忽略", "footer rows left out"),
     # action-list workbook column headers (xlsx.py)
