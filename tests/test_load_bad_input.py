@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import xlsxwriter
 from rawxlsx import Err, Num, Sheet, grid, write
 
@@ -533,3 +535,50 @@ def test_output_into_a_closed_pipe_exits_without_a_traceback(tmp_path: Path) -> 
     assert proc.returncode == 1
     assert b"Traceback" not in proc.stderr
     assert "输出管道已关闭" in proc.stderr.decode()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(kinds=st.lists(st.sampled_from(["good", "blank", "footer", "short", "long"]), max_size=30))
+def test_every_csv_row_is_loaded_dropped_or_rejected(tmp_path: Path, kinds: list[str]) -> None:
+    lines = [CSV_HEADER]
+    for i, kind in enumerate(kinds):
+        line = csv_line(i)
+        lines.append(
+            {
+                "good": line,
+                "blank": "",
+                "footer": "合计" + "," * (len(HEADERS) - 1),
+                "short": ",".join(line.split(",")[:3]),
+                "long": line + ",extra",
+            }[kind]
+        )
+    path = tmp_path / "a.csv"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    report = load_unchecked(path, store_id="1", skip_bad_rows=True).report
+    assert report.rows == kinds.count("good")
+    assert report.bad_rows_dropped == kinds.count("short") + kinds.count("long")
+    dropped = dict(report.files[0].rows_dropped)
+    assert dropped.get("blank", 0) == kinds.count("blank")
+    assert dropped.get("footer", 0) == kinds.count("footer")
+
+
+def test_fractional_id_in_a_parquet_float_column_is_an_error_not_rounded(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "service_id": [3200000001.0, 3200000002.5],
+            "service_type": ["退货", "退货"],
+            "status": ["完成", "完成"],
+            "apply_time": ["2026-03-10 08:00:00"] * 2,
+            "first_audit_time": ["2026-03-10 09:00:00"] * 2,
+            "first_process_time": ["2026-03-11 08:00:00"] * 2,
+        }
+    )
+    path = tmp_path / "a.parquet"
+    frame.write_parquet(path)
+    report = load_unchecked(path, store_id="1").report
+    assert [(p.row, p.value) for p in report.errors] == [(3, "3200000002.5")]
+    assert load(path, store_id="1", skip_bad_rows=True).frame["service_id"].to_list() == [
+        "3200000001"
+    ]
