@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import xlsxwriter
 from rawxlsx import Err, Num, Sheet, grid, write
 
 from aftersales_kit import cli, workbook
