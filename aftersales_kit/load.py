@@ -1238,7 +1238,7 @@ def _read_csv(path: Path, name: str, lookup: Mapping[str, tuple[str, int]]) -> _
 def _parse_csv(text: str, name: str) -> list[list[str]]:
     """Every record, with the separator (comma or tab) taken from the first lines. A syntax error
     (an unterminated quote) is one short message with its row, never the rows' text."""
-    lines = text.splitlines()[:HEADER_SCAN_ROWS]
+    lines = text[:65536].splitlines()[:HEADER_SCAN_ROWS]
     tabs, commas = (sum(line.count(c) for line in lines) for c in ("\t", ","))
     separator = "\t" if tabs > commas else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
