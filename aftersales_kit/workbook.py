@@ -211,13 +211,31 @@ def _extent(
     archive: zipfile.ZipFile, part: str
 ) -> tuple[int, int, str, list[tuple[int, int, str]]]:
     """(last row, largest column index, that cell's reference) over the cells holding a value,
-    and the cells holding an error value (as :func:`error_cells`), in one pass.
+    and the cells holding an error value (as :func:`error_cells`).
 
     Fast on the shape of the text: letters mapped to ``A`` and digits to ``0`` make every cell
-    reference of one width look alike, so only references with as many letters as the widest
-    one are parsed; a regex over every cell costs ten times more.
+    reference of one width look alike. Only three-letter references (column AAA and beyond,
+    rare) are parsed in the first pass; when the rows times the widest width seen (ZZ = 702
+    columns) fit the limit, that bound is the answer, and only a sheet that does not fit is
+    scanned again for its exact widest two-letter column. A regex over every cell costs ten
+    times more.
     """
+    max_row, max_col, where, seen, errors = _scan_refs(archive, part, exact=3)
+    if max_col < 0 and seen:
+        bound = 702 if 2 in seen else 26
+        if max_row * bound <= MAX_SHEET_CELLS:
+            return max_row, bound - 1, "", errors
+        max_row, max_col, where, _seen, _errors = _scan_refs(archive, part, exact=min(seen))
+    return max_row, max_col, where, errors
+
+
+def _scan_refs(
+    archive: zipfile.ZipFile, part: str, *, exact: int
+) -> tuple[int, int, str, set[int], list[tuple[int, int, str]]]:
+    """One pass: last row, widest valued column among references of ``exact`` letters or more,
+    the narrower widths seen, and the error cells."""
     max_row, max_col, where = 0, -1, ""
+    seen: set[int] = set()
     errors: list[tuple[int, int, str]] = []
     data, done = b"", 0
     for chunk in (*_chunks(archive, part), None):
@@ -228,6 +246,10 @@ def _extent(
         for width in (3, 2, 1):
             marker = b' r="' + b"A" * width + b"0"
             pos = shape.find(marker, done)
+            if width < exact:
+                if 0 <= pos < keep:
+                    seen.add(width)
+                continue
             valued = False
             while 0 <= pos < keep:
                 ref = _CELL_TAG.match(data, pos)
@@ -247,7 +269,7 @@ def _extent(
                 max_row = max(max_row, int(ref.group(2)))
         cut = max(0, keep - _OVERLAP)
         data, done = data[cut:], keep - cut
-    return max_row, max_col, where, errors
+    return max_row, max_col, where, seen, errors
 
 
 def error_cells(path: Path, part: str) -> list[tuple[int, int, str]]:
