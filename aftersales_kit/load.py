@@ -867,8 +867,14 @@ def _read_excel(
             raise _FileFailure(Problem(name, None, None, None, str(exc))) from exc
     # The long text IDs (shared strings) are collected while calamine parses, on a thread: both
     # release the GIL, so on a machine with a free core the check costs no wall time.
+    # A small file's are read in line: a thread costs more than the scan.
+    if not xlsx or path.stat().st_size < PARALLEL_SCAN_BYTES:
+        texts: Future[frozenset[str]] = Future()
+        if xlsx:
+            texts.set_result(workbook.long_shared_strings(path))
+        return _read_sheets(path, name, lookup, xlsx=xlsx, parts_by_name=parts_by_name, texts=texts)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        texts = pool.submit(workbook.long_shared_strings, path) if xlsx else None
+        texts = pool.submit(workbook.long_shared_strings, path)
         return _read_sheets(path, name, lookup, xlsx=xlsx, parts_by_name=parts_by_name, texts=texts)
 
 
@@ -948,6 +954,8 @@ def _read_sheets(
 
 
 _EMPTY_SHEET = "工作表为空 (empty sheet)"
+#: Files at least this large scan their shared strings on a thread beside calamine's parse.
+PARALLEL_SCAN_BYTES = 4_000_000
 
 
 def _read_sheet(
