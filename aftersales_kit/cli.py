@@ -383,9 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("已中断 (interrupted)", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # `aftersales … | head`: the reader has gone; say nothing more, and keep the
+        # `aftersales … | head`: the reader has gone; say so once on stderr, and keep the
         # interpreter's final flush of stdout from printing a traceback of its own.
         _silence_stdout()
+        print(
+            "输出管道已关闭，其余输出未显示 (output pipe closed: rest not shown)", file=sys.stderr
+        )
         return 1
     except OSError as exc:
         # A full disk, a vanished folder: named in one line (the step modules name theirs).

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import io
 import json
 import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from aftersales_kit import workbook
 from aftersales_kit.config import STORES_FILE, Config, StoreEntry, load_config, read_stores_file
 from aftersales_kit.errors import MAX_SHOWN, DataError, Problem, UsageError
 from aftersales_kit.host import usable_cpus
@@ -135,6 +137,17 @@ ORDER_CHECKS: dict[str, tuple[str, str, str]] = {
     ),
 }
 MSG_NO_APPLY_TIME = "申请时间为空，该单无法计时 (no apply_time: the order cannot be timed)"
+#: Before this, a timestamp is a placeholder (Excel's day 0 is 1899-12-30), not a JD event.
+EARLIEST_TIME = datetime(2000, 1, 1)
+MSG_FUTURE_TIME = (
+    "时间晚于现在，数据错误，不计入数据截止时间 (a time after now: a data error, ignored for "
+    "data-as-of)"
+)
+MSG_IMPLAUSIBLE_TIME = "时间早于 2000 年，不可能是京东售后时间 (a time before 2000: not a JD event)"
+MSG_DATE_ONLY = (
+    "只有日期没有时刻，按 00:00 计，时长可能差 24 小时 (a date without a time: read as 00:00, "
+    "hours may be off by up to 24)"
+)
 
 
 @dataclass(frozen=True)
@@ -144,12 +157,19 @@ class FileReport:
     path: str
     rows_read: int
     bad_rows_dropped: int = 0
+    #: Rows that are not orders, left out by reason: ``blank``, ``footer`` (合计, 导出时间).
+    rows_dropped: Mapping[str, int] = field(default_factory=dict)
+    sheets: tuple[str, ...] = ()  # the sheets read (workbooks only)
+    sheets_skipped: tuple[tuple[str, str], ...] = ()  # (sheet, why)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "file": self.path,
             "rows": self.rows_read,
             "bad_rows_dropped": self.bad_rows_dropped,
+            "rows_dropped": dict(self.rows_dropped),
+            "sheets": list(self.sheets),
+            "sheets_skipped": [{"sheet": s, "reason": r} for s, r in self.sheets_skipped],
         }
 
 
@@ -197,6 +217,9 @@ class Loaded:
     report: LoadReport
 
 
+_Note = tuple[str, Sequence[Problem], int]
+
+
 class _FileFailure(Exception):
     """A whole file cannot be used; carries the problem to report."""
 
@@ -230,6 +253,8 @@ class _FileResult:
     errors: list[Problem]
     dropped: list[Problem]
     logistics: bool = False  # a logistics export: waybill times, joined to orders by 运单号
+    #: Warnings: (kind, the problems to show, how many there are).
+    notes: list[_Note] = field(default_factory=list)
 
 
 @dataclass
@@ -341,6 +366,8 @@ def load_unchecked(
     results = _read_all(sources, config=cfg, store_id=store_id, wanted=wanted)
     for source, result in results:
         errors.extend(result.errors)
+        for kind, problems, count in result.notes:
+            warnings.add(kind, problems, count)
         if result.report is not None and result.report.rows_read == 0 and not result.errors:
             note = Problem(source.name, None, None, None, "文件没有数据行 (no data rows)")
             warnings.add("no_data_rows", [note], 1)
@@ -441,9 +468,7 @@ def _account_bad_rows(
             file_reports.append(result.report)
         else:
             errors.extend(result.dropped)
-            file_reports.append(
-                FileReport(result.report.path, result.report.rows_read, bad_rows_dropped=0)
-            )
+            file_reports.append(replace(result.report, bad_rows_dropped=0))
     return file_reports, bad_rows
 
 
@@ -468,7 +493,12 @@ def summary_text(report: LoadReport) -> str:
     lines = [f"文件 (files): {len(report.files)}"]
     for f in report.files:
         extra = f", 跳过坏行 (bad rows dropped) {f.bad_rows_dropped}" if f.bad_rows_dropped else ""
+        for reason, n in f.rows_dropped.items():
+            extra += f", {both('dropped', reason)} {n}"
         lines.append(f"  {f.path}: {f.rows_read} 行 (rows){extra}")
+        if f.sheets and (len(f.sheets) > 1 or f.sheets_skipped):
+            lines.append(f"    已读取的工作表 (sheets read): {', '.join(f.sheets)}")
+        lines.extend(f"    跳过工作表 (sheet skipped) {s}: {r}" for s, r in f.sheets_skipped)
     lines.append(f"去重后行数 (rows after dedupe): {report.rows}")
     lines.append(f"重复服务单已去除 (duplicates dropped): {report.duplicates_dropped}")
     if report.bad_rows_dropped:
@@ -500,13 +530,30 @@ def summary_text(report: LoadReport) -> str:
     return "\n".join(lines)
 
 
+#: Characters that never belong to a header: BOM and zero-width marks a copy-paste leaves behind.
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"))
+
+
 def normalize_header(header: str) -> str:
-    """NFKC, BOM, surrounding whitespace and the ``="…"`` Excel text wrapper removed:
-    ``'\\ufeff 服务单号 '`` → ``'服务单号'``, ``'="服务单号"'`` → ``'服务单号'``."""
-    text = unicodedata.normalize("NFKC", str(header)).replace("\ufeff", "").strip()
+    """A header cell as shown: NFKC, invisible marks (BOM, zero-width) and surrounding whitespace
+    removed, and Excel's text wrappers unwrapped (DOMAIN §2 "Header noise"): ``="…"``, a bare
+    leading ``=`` and a leading ``'``.
+
+    ``'\ufeff 服务单号 '`` → ``'服务单号'``, ``'="服务单号"'`` → ``'服务单号'``, ``"'服务单号"`` →
+    ``'服务单号'``, ``'=服务单号'`` → ``'服务单号'``.
+    """
+    text = unicodedata.normalize("NFKC", str(header)).translate(_INVISIBLE).strip()
     if text.startswith('="') and text.endswith('"') and len(text) >= 3:
         text = text[2:-1].strip()
+    elif text.startswith(("=", "'")):
+        text = text[1:].strip()
     return text
+
+
+def header_key(header: str) -> str:
+    """What header matching compares: :func:`normalize_header` without any whitespace (inner
+    spaces and line breaks too) and case-folded: ``'售后 申请\n时间'`` matches ``售后申请时间``."""
+    return "".join(normalize_header(header).split()).casefold()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -779,7 +826,25 @@ def _walk(folder: Path, unreadable: list[Problem]) -> list[Path]:
             member = Path(root) / name
             if member.is_file():
                 files.append(member)
+            elif not name.startswith((".", "~$", "_")):
+                # A dead link (an unmounted share), a link loop, a FIFO: never skipped silently.
+                unreadable.append(Problem(str(member), None, None, None, _not_a_file(member)))
     return sorted(files)
+
+
+def _not_a_file(member: Path) -> str:
+    """Why a folder member that is not a regular file is skipped."""
+    try:
+        if member.is_symlink() and not member.exists():
+            target = os.readlink(member)
+            return (
+                f"链接目标不存在，已跳过 (dangling symlink to {target}, skipped): 共享盘未挂载？"
+                "(an unmounted share?)"
+            )
+        member.stat()
+    except OSError as exc:
+        return f"无法读取，已跳过 (cannot be read, skipped): {exc.strerror or exc}"
+    return "不是普通文件（如 FIFO），已跳过 (not a regular file, e.g. a FIFO: skipped)"
 
 
 def _partitions(rel: Path) -> dict[str, str]:
@@ -801,90 +866,439 @@ def _partition_store(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> 
 
 @dataclass(frozen=True)
 class _Raw:
-    """A file as read: its own headers, ``__row`` = the spreadsheet row, and what was found."""
+    """One table as read (a CSV, a parquet file, or one sheet): its own headers, ``__row`` = the
+    spreadsheet row, and what the reader already knows about its rows."""
 
     frame: pl.LazyFrame
     header_row: int  # spreadsheet row of the headers (1-based)
-    numeric_ids: frozenset[str] = frozenset()  # ID columns stored as Excel numbers
+    header_found: bool = True  # False: no row among the first HEADER_SCAN_ROWS matched
+    #: ID columns stored as numbers (parquet floats, old .xls): every long value is bad.
+    numeric_ids: frozenset[str] = frozenset()
+    #: Rows the reader found bad (a cell holding a formula error, an ID that is a rounded number,
+    #: a CSV row with too many or too few fields): left out, counted, reported with their cell.
+    rejects: tuple[Problem, ...] = ()
+    #: Rows dropped as not being orders, by reason (``blank``, ``footer``): counted and shown.
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    dropped_examples: tuple[Problem, ...] = ()
+    sheet: str | None = None
 
 
-def _read_raw(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
-    """The file with its headers found (DOMAIN §2) and a ``__row`` spreadsheet row number."""
+@dataclass
+class _Read:
+    """A file as read: its tables (sheets) and what the reader has to say about it."""
+
+    parts: list[_Raw]
+    sheets_read: list[str] = field(default_factory=list)
+    sheets_skipped: list[tuple[str, str]] = field(default_factory=list)  # (sheet, reason)
+    #: Warnings: (kind, the problems to show, how many there are).
+    notes: list[_Note] = field(default_factory=list)
+
+
+#: A row whose first filled cell starts like this is a footer of the export, not an order.
+FOOTER_PATTERN = (
+    r"^\s*(合计|总计|小计|汇总|共计|总数|导出时间|导出日期|导出人|制表人|制表时间|数据截止|备注\s*[:：]"
+    r"|说明\s*[:：]|total\b|sum\b|exported\b)"
+)
+#: Excel error values as calamine names them -> as Excel shows them.
+FORMULA_ERRORS = {
+    "Div0": "#DIV/0!",
+    "NA": "#N/A",
+    "Name": "#NAME?",
+    "Null": "#NULL!",
+    "Num": "#NUM!",
+    "Ref": "#REF!",
+    "Value": "#VALUE!",
+    "GettingData": "#GETTING_DATA",
+}
+MSG_FORMULA_ERROR = "公式错误值，不是数据 (a formula error value, not data)"
+MSG_FRACTION_ID = "编号带小数，不是编号 (ID with a fractional part: not an ID)"
+_FRACTION_ID = r"^\d+\.\d*[1-9]\d*$"
+
+
+def _read_raw(source: _Source, lookup: Mapping[str, tuple[str, int]]) -> _Read:
+    """The file's tables with their headers found (DOMAIN §2) and ``__row`` spreadsheet rows.
+
+    What a file is comes from its content, not its name: ERP ".xls" downloads are often xlsx,
+    and an xlsx saved as ".csv" must not be parsed as text."""
     path = source.path
     name = source.name
-    if path.stat().st_size == 0:
+    kind = workbook.sniff(path)
+    if kind == "empty":
         raise _FileFailure(Problem(name, None, None, None, "文件为空 (empty file)"))
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
+    named = {".parquet": "parquet", ".csv": "text"}.get(
+        suffix, "zip" if suffix != ".xls" else "ole"
+    )
+    notes: list[_Note] = []
+    if kind == "text" and named != "text":
+        msg = (
+            f"文件无法读取或已损坏 (unreadable or corrupt file): 内容是文本，不是 {suffix} 文件 "
+            f"(the content is text, not a {suffix} file); 提示 (hint): 若是 CSV，请改名为 .csv "
+            "(if it is a CSV, rename it to .csv)"
+        )
+        raise _FileFailure(Problem(name, None, None, None, msg))
+    if kind != named and not (kind == "ole" and suffix in EXCEL_SUFFIXES):
+        shown = {"zip": "xlsx", "ole": "xls", "parquet": "parquet", "text": "文本/CSV (text)"}[kind]
+        msg = (
+            f"文件内容是 {shown}，扩展名却是 {suffix or '(无)'}，已按内容读取 (the content is "
+            f"{shown} but the name ends {suffix or '(none)'}: read by its content)"
+        )
+        notes.append(("wrong_extension", [Problem(name, None, None, None, msg)], 1))
+    if kind == "parquet":
         lf = pl.scan_parquet(path, row_index_name=_ROW, row_index_offset=2)
         if not lf.collect_schema().names()[1:]:
             raise _FileFailure(Problem(name, None, None, None, "文件没有列 (no columns)"))
-        raw = _Raw(lf, 1)
-    elif suffix == ".csv":
-        table, skipped = _read_csv(path, name)
-        df, header_row = _with_header(table, lookup, first_row=skipped + 1)
-        raw = _Raw(_unwrap_excel_text(df).lazy(), header_row)
+        numeric = frozenset(c for c, t in lf.collect_schema().items() if t.is_float() and c != _ROW)
+        read = _Read([_Raw(lf, 1, numeric_ids=numeric)])
+    elif kind == "text":
+        read = _Read([_read_csv(path, name, lookup)])
     else:
-        raw = _read_excel(path, name, lookup)
-    lf = raw.frame
-    extra = {k: v for k, v in source.partitions.items() if k not in lf.collect_schema()}
+        read = _read_excel(path, name, lookup, xlsx=kind == "zip")
+    read.notes[:0] = notes
+    extra = {k: v for k, v in source.partitions.items()}
     if extra:
-        lf = lf.with_columns(pl.lit(v, dtype=pl.String).alias(k) for k, v in extra.items())
-    return _Raw(lf, raw.header_row, raw.numeric_ids)
+        for i, part in enumerate(read.parts):
+            have = part.frame.collect_schema()
+            add = {k: v for k, v in extra.items() if k not in have}
+            lf = part.frame.with_columns(
+                pl.lit(v, dtype=pl.String).alias(k) for k, v in add.items()
+            )
+            read.parts[i] = replace(part, frame=lf)
+    return read
+
+
+def _find_header(
+    rows: Sequence[Sequence[str | None]], lookup: Mapping[str, tuple[str, int]]
+) -> int | None:
+    """Index of the first of ``rows`` with at least HEADER_MIN_MATCHES known headers."""
+    for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
+        known = {lookup[k][0] for v in row if v and (k := header_key(v)) in lookup}
+        if len(known) >= HEADER_MIN_MATCHES:
+            return i
+    return None
 
 
 def _with_header(
     df: pl.DataFrame, lookup: Mapping[str, tuple[str, int]], *, first_row: int = 1
-) -> tuple[pl.DataFrame, int]:
+) -> tuple[pl.DataFrame, int, bool]:
     """Find the header row of a headerless read and name the columns from it.
 
     The header is the first of the first ``HEADER_SCAN_ROWS`` rows with at least
     ``HEADER_MIN_MATCHES`` known headers (row 1 of a 京麦 export holds merged group titles). An
     empty header cell takes the text above it: the title of a cell merged down over both rows.
     Without such a row the first row is the header, so "missing column" lists what it holds.
-    ``first_row`` is the spreadsheet row of ``df``'s first row.
+    ``first_row`` is the spreadsheet row of ``df``'s first row. Returns (body, header row,
+    whether a header row was found).
     """
     df = df.with_row_index(_ROW, offset=first_row)
     data_cols = [c for c in df.columns if c != _ROW]
     head = df.head(HEADER_SCAN_ROWS).select(data_cols).rows()
-    index = 0
-    for i, row in enumerate(head):
-        known = sum(1 for v in row if v and normalize_header(v).casefold() in lookup)
-        if known >= HEADER_MIN_MATCHES:
-            index = i
-            break
+    found = _find_header(head, lookup)
+    index = found or 0
+    above = head[index - 1] if index > 0 else None
+    names = _column_names(head[index] if head else [None] * len(data_cols), above)
+    body = df.slice(index + 1).rename(dict(zip(data_cols, names, strict=True)))
+    return body.select(_ROW, *names), index + first_row, found is not None
+
+
+_DUPLICATE = "__dup"
+
+
+def _column_names(header: Sequence[str | None], above: Sequence[str | None] | None) -> list[str]:
+    """Column names from a header row: an empty cell takes the text above it (a title merged
+    down over both rows), else ``__colN``; a repeated header keeps its first column under the
+    name and the others get a ``__dupN`` suffix (checked in :func:`_duplicate_headers`)."""
     names: list[str] = []
     seen: dict[str, int] = {}
-    for j in range(len(data_cols)):
-        cell = normalize_header(head[index][j]) if head and head[index][j] else ""
-        if not cell and index > 0 and head[index - 1][j]:
-            cell = normalize_header(head[index - 1][j])
+    for j, raw in enumerate(header):
+        cell = normalize_header(raw) if raw else ""
+        if not cell and above is not None and j < len(above) and above[j]:
+            cell = normalize_header(str(above[j]))
         cell = cell or f"__col{j + 1}"
         seen[cell] = seen.get(cell, 0) + 1
-        # A repeated header keeps its first column under the name (first match wins).
-        names.append(cell if seen[cell] == 1 else f"{cell}__{seen[cell]}")
-    body = df.slice(index + 1).rename(dict(zip(data_cols, names, strict=True)))
-    return body.select(_ROW, *names), index + first_row
+        names.append(cell if seen[cell] == 1 else f"{cell}{_DUPLICATE}{seen[cell]}")
+    return names
 
 
-def _read_excel(path: Path, name: str, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
+def _drop_noise(
+    body: pl.DataFrame, name: str
+) -> tuple[pl.DataFrame, dict[str, int], list[Problem]]:
+    """Rows that are not orders: fully blank rows (an empty line, a stray far cell's gap) and
+    footers (合计, 导出时间: …). Left out and counted by reason, never read as orders."""
+    cells = [c for c in body.columns if c != _ROW]
+    if not cells or body.height == 0:
+        return body, {}, []
+    blank = pl.all_horizontal(pl.col(c).is_null() for c in cells)
+    first = pl.coalesce(cells)
+    footer = ~blank & first.str.contains(FOOTER_PATTERN)
+    flags = body.select(blank.alias("blank"), footer.alias("footer"))
+    n_blank, n_footer = (int(flags[c].sum()) for c in ("blank", "footer"))
+    if not n_blank and not n_footer:
+        return body, {}, []
+    examples = []
+    if n_footer:
+        rows = body.filter(flags["footer"]).select(_ROW, first.alias("v")).head(MAX_SHOWN)
+        examples = [
+            Problem(
+                name,
+                int(r),
+                None,
+                v,
+                "页脚行，不是服务单，已忽略 (footer row, not an order: left out)",
+            )
+            for r, v in rows.iter_rows()
+        ]
+    kept = body.filter(~(flags["blank"] | flags["footer"]))
+    dropped = {k: n for k, n in (("blank", n_blank), ("footer", n_footer)) if n}
+    return kept, dropped, examples
+
+
+def _read_excel(
+    path: Path, name: str, lookup: Mapping[str, tuple[str, int]], *, xlsx: bool
+) -> _Read:
+    """Every sheet whose header row matches (DOMAIN §2), each as one table; the others are
+    named with the reason they were skipped. An xlsx is checked first (workbook.inspect)."""
+    parts_by_name: dict[str, workbook.SheetPart] = {}
+    if xlsx:
+        try:
+            parts_by_name = {s.name: s for s in workbook.inspect(path)}
+        except workbook.WorkbookError as exc:
+            raise _FileFailure(Problem(name, None, None, None, str(exc))) from exc
+    # The long text IDs (shared strings) are collected while calamine parses, on a thread: both
+    # release the GIL, so on a machine with a free core the check costs no wall time.
+    # A small file's are read in line: a thread costs more than the scan.
+    if not xlsx or path.stat().st_size < PARALLEL_SCAN_BYTES:
+        texts: Future[frozenset[str]] = Future()
+        if xlsx:
+            texts.set_result(workbook.long_shared_strings(path))
+        return _read_sheets(path, name, lookup, xlsx=xlsx, parts_by_name=parts_by_name, texts=texts)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        texts = pool.submit(workbook.long_shared_strings, path)
+        return _read_sheets(path, name, lookup, xlsx=xlsx, parts_by_name=parts_by_name, texts=texts)
+
+
+def _read_sheets(
+    path: Path,
+    name: str,
+    lookup: Mapping[str, tuple[str, int]],
+    *,
+    xlsx: bool,
+    parts_by_name: Mapping[str, workbook.SheetPart],
+    texts: Future[frozenset[str]] | None,
+) -> _Read:
     import fastexcel
 
-    reader = fastexcel.read_excel(path)
+    # calamine picks its format from the name: a workbook under another name goes in as bytes.
+    named_right = path.suffix.lower() in ((".xlsx", ".xlsm") if xlsx else (".xls",))
+    reader = fastexcel.read_excel(path if named_right else path.read_bytes())
     sheets = reader.sheet_names
     if not sheets:
         raise _FileFailure(Problem(name, None, None, None, "工作簿没有工作表 (no sheets)"))
-    sheet = PREFERRED_SHEET if PREFERRED_SHEET in sheets else sheets[0]
+    read = _Read([])
+    wanted = [PREFERRED_SHEET] if PREFERRED_SHEET in sheets else sheets
+    for sheet in sheets:
+        if sheet not in wanted:
+            read.sheets_skipped.append(
+                (sheet, f"不是 {PREFERRED_SHEET} 表 (not the {PREFERRED_SHEET} sheet)")
+            )
+            continue
+        part = parts_by_name.get(sheet)
+        raw, reason = _read_sheet(
+            reader, sheet, path, name, lookup, part=part, many=len(wanted) > 1, texts=texts
+        )
+        if raw is None:
+            read.sheets_skipped.append((sheet, reason))
+        else:
+            read.parts.append(raw)
+            read.sheets_read.append(sheet)
+    if not read.parts:
+        # Nothing matched: the first sheet with cells is still read, so "missing column" lists
+        # what it holds; an all-empty workbook is an error.
+        first = next((s for s, r in read.sheets_skipped if r != _EMPTY_SHEET), None)
+        if first is None:
+            listed = ", ".join(read_sheet for read_sheet, _r in read.sheets_skipped)
+            msg = f"工作簿中的工作表都为空 (every sheet is empty: {listed})"
+            raise _FileFailure(Problem(name, None, None, None, msg))
+        raw, _reason = _read_sheet(
+            reader,
+            first,
+            path,
+            name,
+            lookup,
+            part=parts_by_name.get(first),
+            many=False,
+            texts=texts,
+            force=True,
+        )
+        assert raw is not None
+        read.parts.append(raw)
+        read.sheets_read.append(first)
+        read.sheets_skipped = [(s, r) for s, r in read.sheets_skipped if s != first]
+    if len(read.sheets_read) > 1 or read.sheets_skipped:
+        note = Problem(
+            name,
+            None,
+            None,
+            None,
+            "已读取的工作表 (sheets read): "
+            + ", ".join(read.sheets_read)
+            + (
+                "; 跳过 (skipped): " + "; ".join(f"{s} — {r}" for s, r in read.sheets_skipped)
+                if read.sheets_skipped
+                else ""
+            ),
+        )
+        read.notes.append(("sheets", [note], 1))
+    return read
+
+
+_EMPTY_SHEET = "工作表为空 (empty sheet)"
+#: Files at least this large scan their shared strings on a thread beside calamine's parse.
+PARALLEL_SCAN_BYTES = 4_000_000
+
+
+def _read_sheet(
+    reader: fastexcel.ExcelReader,
+    sheet: str,
+    path: Path,
+    name: str,
+    lookup: Mapping[str, tuple[str, int]],
+    *,
+    part: workbook.SheetPart | None,
+    many: bool,
+    texts: Future[frozenset[str]] | None,
+    force: bool = False,
+) -> tuple[_Raw | None, str]:
+    """One sheet as a table, or (None, why it is skipped): empty, or no header row matched
+    (unless ``force``)."""
     # Text for every cell keeps long IDs exact; calamine renders date cells as ISO text. One
     # read without a header row: the header is found in the data (two-row 京麦 layout).
-    # Straight to Arrow: ~25 % less CPU and memory than ExcelSheet.to_polars() (benchmarks).
+    # Straight to Arrow: ~25 % less CPU and memory than ExcelSheet.to_polars(), and ~25 % less
+    # than the lazy sheet's to_arrow_with_errors() (benchmarks): error cells come from the XML.
     table = reader.load_sheet(sheet, header_row=None, dtypes="string", eager=True)
     df = pl.DataFrame(pl.from_arrow(table))
     if df.width == 0 or df.height == 0:
-        raise _FileFailure(Problem(name, None, None, None, f"工作表 {sheet} 为空 (empty sheet)"))
-    body, header_row = _with_header(df, lookup)
-    numeric = _numeric_id_columns(reader, sheet, body, header_row=header_row, lookup=lookup)
-    return _Raw(body.lazy(), header_row, numeric)
+        return None, _EMPTY_SHEET
+    first_row = part.first_row if part is not None else 1
+    offset = part.first_col if part is not None else 0
+    body, header_row, found = _with_header(df, lookup, first_row=first_row)
+    if not found and not force:
+        return None, (
+            f"前 {HEADER_SCAN_ROWS} 行中没有表头行 (no header row among the first "
+            f"{HEADER_SCAN_ROWS} rows)"
+        )
+    shown = f"{name} [{sheet}]" if many else name
+    rejects: list[Problem] = []
+    if part is not None and texts is not None:
+        rejects.extend(
+            _formula_errors(
+                path, part, body, offset=offset, header_row=header_row, name=shown, lookup=lookup
+            )
+        )
+        rejects.extend(
+            _rounded_ids(
+                path,
+                part,
+                body,
+                offset=offset,
+                header_row=header_row,
+                name=shown,
+                lookup=lookup,
+                texts=texts,
+            )
+        )
+    body, dropped, examples = _drop_noise(body, shown)
+    numeric = (
+        frozenset()
+        if part is not None
+        else _numeric_id_columns(reader, sheet, body, header_row=header_row, lookup=lookup)
+    )
+    raw = _Raw(
+        body.lazy(),
+        header_row,
+        found,
+        numeric_ids=numeric,
+        rejects=tuple(rejects),
+        dropped=dropped,
+        dropped_examples=tuple(examples),
+        sheet=shown if many else None,
+    )
+    return raw, ""
+
+
+def _formula_errors(
+    path: Path,
+    part: workbook.SheetPart,
+    body: pl.DataFrame,
+    *,
+    offset: int,
+    header_row: int,
+    name: str,
+    lookup: Mapping[str, tuple[str, int]],
+) -> list[Problem]:
+    """Cells of known columns holding an Excel error value (#DIV/0!, #N/A …), by cell: read as
+    text they are empty, and "服务单号为空" would hide what is wrong. A small sheet's were found
+    by the pre-flight scan; a large one is scanned only when a key column has empty cells."""
+    columns = [c for c in body.columns if c != _ROW]
+    known = {j: c for j, c in enumerate(columns) if header_key(c) in lookup}
+    errors: Sequence[tuple[int, int, str]] = part.errors
+    if not part.scanned:
+        keys = [
+            c for c in known.values() if lookup[header_key(c)][0] in ("service_id", "apply_time")
+        ]
+        if not keys or not body.select(pl.any_horizontal(pl.col(keys).is_null().any())).item():
+            return []
+        errors = workbook.error_cells(path, part.part)
+    problems = []
+    for col, row, value in errors:
+        column = known.get(col - offset)
+        if column is not None and row > header_row:
+            problems.append(Problem(name, row, column, value, MSG_FORMULA_ERROR))
+    return problems
+
+
+def _rounded_ids(
+    path: Path,
+    part: workbook.SheetPart,
+    body: pl.DataFrame,
+    *,
+    offset: int,
+    header_row: int,
+    name: str,
+    lookup: Mapping[str, tuple[str, int]],
+    texts: Future[frozenset[str]],
+) -> list[Problem]:
+    """ID cells that are numbers of 16+ digits (DOMAIN §2: a numeric ID cell ≥ 10^15 has lost
+    digits, to Excel or to a float), each with its row and column, even in a text column.
+
+    Read as text, a number cell and a text cell look alike, so the sheet XML says which is which.
+    That scan only runs when an ID column holds a 16+ digit value that is not in the shared
+    strings (where text cells keep their text): JD's 16-digit order numbers are text.
+    """
+    columns = [c for c in body.columns if c != _ROW]
+    ids = {
+        j: c
+        for j, c in enumerate(columns)
+        if (hit := lookup.get(header_key(c))) is not None and hit[0] in ID_COLUMNS
+    }
+    if not ids:
+        return []
+    long = body.select(
+        pl.col(c).filter(pl.col(c).str.contains(r"^\d{16,}$")).unique().implode()
+        for c in ids.values()
+    ).row(0)
+    values = {v for col in long for v in col}
+    if not values:
+        return []
+    if values <= texts.result():
+        return []
+    cells = workbook.number_cells(path, part.part, [j + offset for j in ids])
+    problems = []
+    for j, column in ids.items():
+        for row, value in sorted(cells.get(j + offset, {}).items()):
+            if row > header_row:
+                problems.append(Problem(name, row, column, value, MSG_LONG_ID))
+    return problems
 
 
 def _numeric_id_columns(
@@ -895,21 +1309,15 @@ def _numeric_id_columns(
     header_row: int,
     lookup: Mapping[str, tuple[str, int]],
 ) -> frozenset[str]:
-    """ID columns whose cells are Excel numbers holding more than 15 digits.
-
-    Text cells read the same as number cells, so a second, typed read of just those columns
-    confirms it. That read parses the whole sheet again, so it runs only for a column whose long
-    IDs mostly carry the mark Excel leaves when it cuts a number to 15 significant digits: zeros
-    in every digit after the 15th. Text IDs end in 0 one time in ten, not mostly.
-    """
+    """For an old binary .xls (no XML to look into): ID columns whose cells are numbers holding
+    more than 15 digits, confirmed by a typed read of just the columns holding such values."""
     suspects = []
     for j, column in enumerate(body.columns):
-        hit = lookup.get(column.casefold())
+        hit = lookup.get(header_key(column))
         if column == _ROW or hit is None or hit[0] not in ID_COLUMNS:
             continue
         text = body.get_column(column).str.strip_chars()
-        long = text.filter(text.str.len_chars() > MAX_EXCEL_DIGITS)
-        if long.len() and long.str.contains(r"^\d{15}0+$").mean() > 0.5:  # type: ignore[operator]
+        if (text.str.len_chars() > MAX_EXCEL_DIGITS).any():
             suspects.append((j - 1, column))  # minus the __row column
     if not suspects:
         return frozenset()
@@ -923,55 +1331,187 @@ def _numeric_id_columns(
     return frozenset(col for j, col in suspects if kinds.get(j) in ("float", "int"))
 
 
-def _read_csv(path: Path, name: str) -> tuple[pl.DataFrame, int]:
-    data = path.read_bytes()
-    encoding = "utf-8"
+def _decode_csv(data: bytes, name: str) -> str:
+    """The CSV's text: UTF-8 (with or without BOM), UTF-16 with BOM, else GBK/GB18030 (how Excel
+    in China saves CSV). NUL bytes and mixed encodings are named with their line."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
     if data.startswith(b"\xef\xbb\xbf"):
-        data, encoding = data[3:], "utf-8-sig"
-    elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        data, encoding = data.decode("utf-16").encode("utf-8"), "utf-16"
-    if not data.strip():
+        data = data[3:]
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        msg = (
+            f"文件含有 NUL 字节，第 {line} 行起 (NUL bytes from line {line}): 不是文本 CSV，"
+            "或是没有 BOM 的 UTF-16 (not a text CSV, or UTF-16 without a BOM); 提示 (hint): "
+            "在 Excel 中另存为 CSV UTF-8 (save as CSV UTF-8)"
+        )
+        raise _FileFailure(Problem(name, line, None, None, msg))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as utf8_error:
+        _check_one_encoding(data, name)
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError as gbk_error:
+            bad_utf8 = data.count(b"\n", 0, utf8_error.start) + 1
+            bad_gbk = data.count(b"\n", 0, gbk_error.start) + 1
+            msg = (
+                f"无法识别的文本编码：第 {bad_utf8} 行不是 UTF-8，第 {bad_gbk} 行不是 GBK/GB18030 "
+                f"(unknown or mixed encoding: line {bad_utf8} is not UTF-8, line {bad_gbk} is "
+                "not GBK); 提示 (hint): 整个文件另存为 CSV UTF-8 (save the whole file as CSV UTF-8)"
+            )
+            raise _FileFailure(Problem(name, min(bad_utf8, bad_gbk), None, None, msg)) from None
+
+
+def _check_one_encoding(data: bytes, name: str) -> None:
+    """A file that is not UTF-8 as a whole but has UTF-8 lines (GBK rows with pasted UTF-8 ones)
+    would decode as GB18030 into garbled text without a word: name both kinds of line."""
+    utf8_line = other_line = 0
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            other_line = other_line or number
+        else:
+            utf8_line = utf8_line or number
+        if utf8_line and other_line:
+            msg = (
+                f"混合编码：第 {utf8_line} 行是 UTF-8，第 {other_line} 行是 GBK (mixed encodings: "
+                f"line {utf8_line} is UTF-8, line {other_line} is GBK); 提示 (hint): "
+                "整个文件另存为 CSV UTF-8 (save the whole file as CSV UTF-8)"
+            )
+            raise _FileFailure(Problem(name, max(utf8_line, other_line), None, None, msg))
+
+
+def _read_csv(path: Path, name: str, lookup: Mapping[str, tuple[str, int]]) -> _Raw:
+    """A CSV as one table: every record checked against the header's width (a ragged row is a
+    bad row named by its row, never a reason to pick another header), title lines above the
+    header allowed, any line ending (CRLF, LF, old-Mac CR)."""
+    text = _decode_csv(path.read_bytes(), name)
+    if not text.strip():
         raise _FileFailure(Problem(name, None, None, None, "文件为空 (empty file)"))
-    try:
-        return _parse_csv(data)
-    except pl.exceptions.PolarsError as exc:
-        if "utf-8" not in str(exc) or encoding != "utf-8":
-            msg = f"CSV 无法解析 (unreadable CSV, {encoding}): {exc}"
-            raise _FileFailure(Problem(name, None, None, None, msg)) from exc
-    # Not UTF-8: Excel in China saves CSV as GBK, of which GB18030 is a superset.
-    try:
-        data = data.decode("gb18030").encode("utf-8")
-    except UnicodeDecodeError as exc:
-        msg = "无法识别的文本编码 (unknown encoding; expected UTF-8 or GBK/GB18030)"
-        raise _FileFailure(Problem(name, None, None, None, msg)) from exc
-    try:
-        return _parse_csv(data)
-    except pl.exceptions.PolarsError as exc:
-        msg = f"CSV 无法解析 (unreadable CSV, gb18030): {exc}"
-        raise _FileFailure(Problem(name, None, None, None, msg)) from exc
-
-
-def _parse_csv(data: bytes) -> tuple[pl.DataFrame, int]:
-    """All cells as text, and how many title lines above the table were skipped.
-
-    A title line above the headers ("京东售后服务单导出") has fewer fields than the table, which a
-    headerless CSV parser would reject as ragged; such leading lines are skipped here and the
-    header row is found among the rest. polars itself rejects bytes that are not UTF-8.
-    """
-    head = data[:65536].split(b"\n", HEADER_SCAN_ROWS)[:HEADER_SCAN_ROWS]
-    separator = "\t" if head[0].count(b"\t") > head[0].count(b",") else ","
-    lines = [line.decode("utf-8", errors="replace") for line in head]
-    widths = [len(row) for row in csv.reader(lines, delimiter=separator)]
-    widest = max(widths, default=0)
-    skip = next((i for i, w in enumerate(widths) if w == widest), 0)
-    frame = pl.read_csv(
-        io.BytesIO(data),
-        has_header=False,
-        infer_schema=False,
-        separator=separator,
-        skip_rows=skip,
+    # The csv module checks every record's width (polars pads a short record silently);
+    # polars then builds the table, three times faster than from Python lists.
+    records, separator = _parse_csv(text, name)
+    head = records[:HEADER_SCAN_ROWS]
+    width = max((len(r) for r in head), default=0)
+    padded = [r + [None] * (width - len(r)) for r in head]
+    found = _find_header(padded, lookup)
+    # Without a header row, the table starts at the first line as wide as the widest.
+    widest = next((i for i, r in enumerate(head) if len(r) == width), 0)
+    index = found if found is not None else widest
+    header = records[index]
+    names = _column_names(header, None)
+    data = records[index + 1 :]
+    rejects: list[Problem] = []
+    body = None
+    if all(len(r) == len(header) or not r for r in data):
+        body = _csv_table(text, separator, skip=index + 1, names=names, height=len(data))
+    if body is None:
+        body, rejects = _csv_records(data, header, names, first=index + 2, name=name)
+    header_row = index + 1
+    body = _unwrap_excel_text(body)
+    body, dropped, examples = _drop_noise(body, name)
+    return _Raw(
+        body.lazy(),
+        header_row,
+        found is not None,
+        rejects=tuple(rejects),
+        dropped=dropped,
+        dropped_examples=tuple(examples),
     )
-    return frame, skip
+
+
+def _csv_table(
+    text: str, separator: str, *, skip: int, names: Sequence[str], height: int
+) -> pl.DataFrame | None:
+    """The data records parsed by polars, once the csv module has found every one as wide as the
+    header; None when polars reads a different number of records (then the slow path)."""
+    if "\n" not in text:
+        text = text.replace("\r", "\n")  # old-Mac line ends
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            has_header=False,
+            infer_schema=False,
+            separator=separator,
+            skip_rows=skip,
+            new_columns=list(names),
+            raise_if_empty=False,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    if frame.height != height or frame.width != len(names):
+        return None
+    frame = frame.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names)
+    return frame.with_row_index(_ROW, offset=skip + 1)
+
+
+def _csv_records(
+    data: Sequence[Sequence[str]],
+    header: Sequence[str],
+    names: Sequence[str],
+    *,
+    first: int,
+    name: str,
+) -> tuple[pl.DataFrame, list[Problem]]:
+    """The data records built in Python, each checked against the header's width: a record with
+    too many or too few fields is rejected with its row."""
+    width = len(header)
+    rejects: list[Problem] = []
+    good: list[Sequence[str]] = []
+    rows: list[int] = []
+    blank = [""] * width
+    for i, record in enumerate(data, start=first):
+        n = len(record)
+        if n == width:
+            good.append(record)
+        elif n == 0 or (n == 1 and not record[0].strip()):
+            good.append(blank)  # an empty line: dropped as blank later, and counted
+        else:
+            many = n > width
+            column = normalize_header(header[width - 1] if many else header[n]) or None
+            msg = (
+                f"该行有 {n} 个字段，表头有 {width} 个 (row has {n} fields, the header has "
+                f"{width}: {'too many' if many else 'too few'})"
+            )
+            rejects.append(Problem(name, i, column, None, msg))
+            continue
+        rows.append(i)
+    columns = list(zip(*good, strict=True)) if good else [() for _ in names]
+    body = pl.DataFrame(
+        [pl.Series(_ROW, rows, dtype=pl.UInt32)]
+        + [pl.Series(n, list(col), dtype=pl.String) for n, col in zip(names, columns, strict=True)]
+    )
+    body = body.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names)
+    return body, rejects
+
+
+def _parse_csv(text: str, name: str, *, limit: int | None = None) -> tuple[list[list[str]], str]:
+    """Every record (or the first ``limit``), with the separator (comma or tab) taken from the
+    first lines. A syntax error (an unterminated quote) is one short message with its row, never
+    the rows' text."""
+    lines = text[:65536].splitlines()[:HEADER_SCAN_ROWS]
+    tabs, commas = (sum(line.count(c) for line in lines) for c in ("\t", ","))
+    separator = "\t" if tabs > commas else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator, strict=True)
+    records: list[list[str]] = []
+    try:
+        for record in reader:
+            records.append(record)
+            if limit is not None and len(records) >= limit:
+                break
+    except csv.Error as exc:
+        row = len(records) + 1
+        msg = (
+            f"CSV 格式错误 (CSV syntax error; record {row} ends at line {reader.line_num}): "
+            f"{exc}; 常见原因 (usually): 引号没有闭合 (an unterminated quote)"
+        )
+        raise _FileFailure(Problem(name, row, None, None, msg)) from None
+    return records, separator
 
 
 # ---------------------------------------------------------------------------------------------
@@ -985,7 +1525,7 @@ def _alias_lookup(aliases: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, 
         names = (column, *ALIASES.get(column, ()), *aliases.get(column, ()))
         for rank, alias in enumerate(names):
             # A header claimed by two columns belongs to the first (schema order).
-            lookup.setdefault(normalize_header(alias).casefold(), (column, rank))
+            lookup.setdefault(header_key(alias), (column, rank))
     return lookup
 
 
@@ -995,7 +1535,7 @@ def _map_headers(
     """(canonical -> raw name, extra raw name -> output name)."""
     best: dict[str, tuple[int, str]] = {}
     for raw in names:
-        hit = lookup.get(normalize_header(raw).casefold())
+        hit = lookup.get(header_key(raw))
         if hit is None:
             continue
         column, rank = hit
@@ -1051,21 +1591,119 @@ def _convert_file(
     store_name: str | None,
     stores: list[str] | None,
 ) -> _FileResult:
-    """One file: read it, map its headers, check the required columns, filter to the wanted
-    stores, convert every column and report its bad cells."""
+    """One file: read its tables (sheets), convert each, and put them together."""
     name = source.name
-    raw_file = _read_raw(source, lookup)
+    read = _read_raw(source, lookup)
+    results = [
+        _convert_part(
+            part,
+            source=source,
+            name=part.sheet or name,
+            lookup=lookup,
+            store_id=store_id,
+            store_name=store_name,
+            stores=stores,
+        )
+        for part in read.parts
+    ]
+    first = results[0]
+    kept = [r for r in results if r.logistics == first.logistics]
+    notes = list(read.notes)
+    for part, result in zip(read.parts, results, strict=True):
+        notes.extend(result.notes)
+        if result.logistics != first.logistics:
+            msg = (
+                "物流数据表与服务单表在同一文件中，已跳过 "
+                "(a logistics sheet beside order sheets: skipped)"
+            )
+            notes.append(("sheets", [Problem(part.sheet or name, None, None, None, msg)], 1))
+    errors = [p for r in kept for p in r.errors]
+    dropped = [p for r in kept for p in r.dropped]
+    frames = [r.frame for r in kept if r.frame is not None]
+    reports = [r.report for r in kept if r.report is not None]
+    if not reports:
+        return _FileResult(None, first.headers, None, errors, dropped, first.logistics, notes)
+    rows_dropped: dict[str, int] = {}
+    for part in read.parts:
+        for reason, n in part.dropped.items():
+            rows_dropped[reason] = rows_dropped.get(reason, 0) + n
+    report = FileReport(
+        name,
+        sum(r.rows_read for r in reports),
+        bad_rows_dropped=sum(r.bad_rows_dropped for r in reports),
+        rows_dropped=rows_dropped,
+        sheets=tuple(read.sheets_read),
+        sheets_skipped=tuple(read.sheets_skipped),
+    )
+    if not frames:
+        frame = None
+    elif len(frames) == 1:
+        frame = frames[0]
+    else:
+        frame = pl.concat(frames, how="diagonal_relaxed")
+    return _FileResult(frame, first.headers, report, errors, dropped, first.logistics, notes)
+
+
+#: Columns only a service-order export has: a file with any of them is orders, never logistics.
+ORDER_ONLY_COLUMNS = (
+    "service_type",
+    "status",
+    "apply_time",
+    "first_audit_time",
+    "first_process_time",
+    "order_id",
+    "approve_result",
+    "process_result",
+    "jd_hours",
+)
+#: Header words of a service-order export in any wording (renamed or English headers).
+ORDER_WORDS = r"(?i)(服务单|售后|申请|审核|客户期望|service|after.?sales|apply|application|audit)"
+
+
+def _convert_part(
+    raw_file: _Raw,
+    *,
+    source: _Source,
+    name: str,
+    lookup: Mapping[str, tuple[str, int]],
+    store_id: str | None,
+    store_name: str | None,
+    stores: list[str] | None,
+) -> _FileResult:
+    """One table: map its headers, check the required columns, filter to the wanted stores,
+    convert every column and report its bad cells."""
     lf = raw_file.frame
     schema = lf.collect_schema()
     raw_names = [n for n in schema.names() if n != _ROW]
+    notes: list[_Note] = []
+    dup_errors, dup_names = _duplicate_headers(
+        lf, raw_names, lookup=lookup, name=name, header_row=raw_file.header_row, notes=notes
+    )
+    if dup_names:
+        lf = lf.drop(dup_names)
+        raw_names = [n for n in raw_names if n not in dup_names]
     mapped, extras = _map_headers(raw_names, lookup)
     headers = {c: normalize_header(raw) for c, raw in mapped.items()}
+    for reason, n in raw_file.dropped.items():
+        if reason == "footer":
+            notes.append(("footer_rows", raw_file.dropped_examples, n))
+        else:
+            msg = f"空行，已忽略 (blank rows left out): {n}"
+            notes.append(("blank_rows", [Problem(name, None, None, None, msg)], n))
+    if dup_errors:
+        return _FileResult(None, headers, None, dup_errors, [], notes=notes)
 
-    # A logistics export (运单号 + times, no 服务单号) adds the times JD's export lacks.
+    # A logistics export (运单号 + times, no 服务单号) adds the times JD's export lacks; a file
+    # with any order column or order-worded header is an order export missing its key column.
+    unknown = [n for n in raw_names if n not in mapped.values()]
+    looks_like_orders = any(c in mapped for c in ORDER_ONLY_COLUMNS) or any(
+        re.search(ORDER_WORDS, n) for n in unknown
+    )
     logistics = (
         "service_id" not in mapped
         and "waybill_no" in mapped
         and any(c in mapped for c in LOGISTICS_COLUMNS)
+        and not looks_like_orders
     )
     missing = [
         c
@@ -1077,10 +1715,12 @@ def _convert_file(
             name,
             missing,
             raw_names,
+            unknown=unknown,
             header_row=raw_file.header_row,
+            header_found=raw_file.header_found,
             no_store=_no_store_message(source),
         )
-        return _FileResult(None, headers, None, problems, [])
+        return _FileResult(None, headers, None, problems, [], notes=notes)
     if store_id and "store_id" in mapped and source.partitions.get("store_id") is None:
         msg = (
             f"--store-id {store_id} 被拒绝 (refused): {name} 已有店铺列 {headers['store_id']} "
@@ -1089,6 +1729,10 @@ def _convert_file(
         )
         raise UsageError(msg)
 
+    rejects = list(raw_file.rejects)
+    reject_rows = sorted({p.row for p in rejects if p.row is not None})
+    if reject_rows:
+        lf = lf.filter(~pl.col(_ROW).is_in(reject_rows))
     if stores is not None and not logistics:
         if "store_id" in mapped:
             raw_store = _clean_id(pl.col(mapped["store_id"]), schema[mapped["store_id"]])
@@ -1097,7 +1741,7 @@ def _convert_file(
             # A plain predicate on the raw column, so parquet scans push it down.
             lf = lf.filter(raw_store.is_in(stores))
         elif store_id not in stores:
-            return _FileResult(None, headers, FileReport(name, 0), [], [])
+            return _FileResult(None, headers, FileReport(name, 0), [], [], notes=notes)
 
     plan = _conversion_plan(
         mapped,
@@ -1109,11 +1753,54 @@ def _convert_file(
     plan.outputs.extend(
         _clean_text(pl.col(raw), schema[raw]).alias(out) for raw, out in extras.items()
     )
-    df, dropped = _run_plan(lf, plan, name=name, extras=list(extras.values()))
+    df, dropped, plan_notes = _run_plan(lf, plan, name=name, extras=list(extras.values()))
+    notes.extend(plan_notes)
     n_bad = int(df["__bad"].sum())
-    frame = df.filter(~pl.col("__bad")).drop("__bad", *plan.err_names)
-    report = FileReport(name, df.height, bad_rows_dropped=n_bad)
-    return _FileResult(frame, headers, report, [], dropped, logistics=logistics)
+    frame = df.filter(~pl.col("__bad")).drop("__bad", *plan.err_names, *plan.note_names)
+    dropped = sorted([*rejects, *dropped], key=lambda p: p.row or 0)
+    report = FileReport(
+        name, df.height + len(reject_rows), bad_rows_dropped=n_bad + len(reject_rows)
+    )
+    return _FileResult(frame, headers, report, [], dropped, logistics=logistics, notes=notes)
+
+
+def _duplicate_headers(
+    lf: pl.LazyFrame,
+    raw_names: Sequence[str],
+    *,
+    lookup: Mapping[str, tuple[str, int]],
+    name: str,
+    header_row: int,
+    notes: list[_Note],
+) -> tuple[list[Problem], list[str]]:
+    """A header that appears twice: an identical copy is dropped with a warning; a known column
+    whose copies differ is an error naming both columns (which one holds the data is unknowable).
+    Returns (errors, copies to drop)."""
+    copies = [n for n in raw_names if _DUPLICATE in n]
+    if not copies:
+        return [], []
+    position = {n: i for i, n in enumerate(raw_names)}
+    errors: list[Problem] = []
+    drop: list[str] = []
+    for copy in copies:
+        base = copy.split(_DUPLICATE, 1)[0]
+        first, second = (workbook.column_letters(position[n]) for n in (base, copy))
+        same = lf.select(pl.col(base).eq_missing(pl.col(copy)).all()).collect().item()
+        where = f"第 {first} 列和第 {second} 列 (columns {first} and {second})"
+        if same:
+            msg = f"表头重复，{where}内容相同，只用一列 (duplicated header, identical: one used)"
+            notes.append(("duplicate_header", [Problem(name, header_row, base, None, msg)], 1))
+            drop.append(copy)
+        elif header_key(base) in lookup:
+            msg = (
+                f"表头重复且内容不同：{where} (duplicated header with different contents); "
+                "提示 (hint): 删除或重命名其中一列 (delete or rename one of them)"
+            )
+            errors.append(Problem(name, header_row, base, None, msg))
+        else:
+            msg = f"表头重复：{where}，第二列保留为 {copy} (duplicated header: kept as {copy})"
+            notes.append(("duplicate_header", [Problem(name, header_row, base, None, msg)], 1))
+    return errors, drop
 
 
 def _missing_columns(
@@ -1121,24 +1808,55 @@ def _missing_columns(
     missing: Sequence[str],
     raw_names: Sequence[str],
     *,
+    unknown: Sequence[str],
     header_row: int,
+    header_found: bool,
     no_store: str = STORE_IDENTITY_HINT,
 ) -> list[Problem]:
-    """One problem per missing required column, naming the header row used and what it held."""
+    """One problem per missing required column, naming the header row used, what it held and
+    the unrecognised header closest to the column (a renamed 服务单号 is named)."""
     found = ", ".join(n for n in raw_names if not n.startswith("__col")) or "(无 none)"
+    if header_found:
+        where = f"表头行 (header row used): 第 {header_row} 行 (row {header_row})"
+    else:
+        where = (
+            f"前 {HEADER_SCAN_ROWS} 行中没有表头行（至少 {HEADER_MIN_MATCHES} 个已知列名），以第 "
+            f"{header_row} 行为表头 (no header row among the first {HEADER_SCAN_ROWS} rows — one "
+            f"with at least {HEADER_MIN_MATCHES} known headers; row {header_row} used)"
+        )
     problems = []
     for column in missing:
         if column == "store_id":
             problems.append(Problem(name, None, column, None, no_store))
             continue
         zh = " / ".join(ALIASES.get(column, ()))
+        closest = _closest_header(column, unknown)
+        hint = (
+            f"; 最接近的表头 (closest header found): {closest!r}，可在配置 [aliases] 中指定 "
+            f"(map it under [aliases] in the configuration)"
+            if closest
+            else ""
+        )
         msg = (
-            f"缺少必需列 {column} ({zh}) (missing required column); "
-            f"表头行 (header row used): 第 {header_row} 行 (row {header_row}); "
+            f"缺少必需列 {column} ({zh}) (missing required column){hint}; {where}; "
             f"找到的列 (headers found): {found}"
         )
         problems.append(Problem(name, None, column, None, msg))
     return problems
+
+
+def _closest_header(column: str, unknown: Sequence[str]) -> str | None:
+    """The unrecognised header most like one of ``column``'s names (ratio ≥ 0.5), if any."""
+    names = [header_key(n) for n in (column.replace("_", " "), *ALIASES.get(column, ()))]
+    best, score = None, 0.5
+    for raw in unknown:
+        if raw.startswith("__col"):
+            continue
+        key = header_key(raw)
+        ratio = max(difflib.SequenceMatcher(None, key, n).ratio() for n in names)
+        if ratio >= score:
+            best, score = raw, ratio
+    return best
 
 
 @dataclass
@@ -1149,10 +1867,16 @@ class _Plan:
     texts: list[str] = field(default_factory=list)
     parsed: list[pl.Expr] = field(default_factory=list)
     checks: list[tuple[str, str, pl.Expr]] = field(default_factory=list)  # header, message, bad
+    #: Odd but usable cells, warned about by kind: (kind, header, message, the cell or null).
+    notes: list[tuple[str, str, str, pl.Expr]] = field(default_factory=list)
 
     @property
     def err_names(self) -> list[str]:
         return [f"__err{i}" for i in range(len(self.checks))]
+
+    @property
+    def note_names(self) -> list[str]:
+        return [f"__note{i}" for i in range(len(self.notes))]
 
 
 def _conversion_plan(
@@ -1179,6 +1903,15 @@ def _conversion_plan(
             plan.parsed.append(conv.parse(pl.col(text)).alias(column))
             bad = pl.when(pl.col(text).is_not_null() & converted.is_null()).then(pl.col(text))
             plan.checks.append((headers[column], conv.message, bad))
+            if column in DATETIME_COLUMNS:
+                # "2025-10-03" or a date cell: midnight is a guess, the hours may be off by 24.
+                day_only = (
+                    converted.is_not_null()
+                    & (pl.col(text).str.len_chars() <= 10)
+                    & ~pl.col(text).str.contains(".", literal=True)
+                )
+                note = pl.when(day_only).then(pl.col(text))
+                plan.notes.append(("date_only", headers[column], MSG_DATE_ONLY, note))
             continue
         value = conv.value if conv.value is not None else pl.lit(None, dtype)
         if given.get(column):
@@ -1190,6 +1923,9 @@ def _conversion_plan(
         elif conv.message:
             bad = pl.when(converted.str.contains(_SCI_ID)).then(converted)
             plan.checks.append((headers[column], conv.message, bad))
+        if column in ID_COLUMNS:
+            bad = pl.when(converted.str.contains(_FRACTION_ID)).then(converted)
+            plan.checks.append((headers[column], MSG_FRACTION_ID, bad))
         if column in ("service_id", "store_id"):
             message = MSG_EMPTY_SERVICE_ID if column == "service_id" else MSG_EMPTY_STORE_ID
             empty = pl.when(converted.is_null()).then(pl.lit(""))
@@ -1199,8 +1935,9 @@ def _conversion_plan(
 
 def _run_plan(
     lf: pl.LazyFrame, plan: _Plan, *, name: str, extras: Sequence[str]
-) -> tuple[pl.DataFrame, list[Problem]]:
-    """The converted frame with a ``__bad`` flag per row, and every bad cell as a Problem.
+) -> tuple[pl.DataFrame, list[Problem], list[_Note]]:
+    """The converted frame with a ``__bad`` flag per row, every bad cell as a Problem, and the
+    odd cells of good rows as warnings (the first MAX_SHOWN of each kind, and the count).
 
     Three steps, each on the materialised columns of the one before: clean the text, parse it,
     check the cells. Polars does not share a Python UDF (the timestamp parser) between
@@ -1211,15 +1948,33 @@ def _run_plan(
     bad_any = (
         pl.any_horizontal(pl.col(n).is_not_null() for n in err_names) if errs else pl.lit(False)
     )
+    note_names = plan.note_names
+    notes = [expr.alias(n) for (_k, _h, _m, expr), n in zip(plan.notes, note_names, strict=True)]
     df = (
         lf.select(*plan.outputs)
         .with_columns(plan.parsed)
-        .with_columns(errs)
+        .with_columns(*errs, *notes)
         .with_columns(bad_any.alias("__bad"))
         .drop(plan.texts)
-        .select(_ROW, *COLUMNS, *extras, *err_names, "__bad")
+        .select(_ROW, *COLUMNS, *extras, *err_names, *note_names, "__bad")
         .collect()
     )
+    warned: list[_Note] = []
+    if notes:
+        counts = df.select(
+            (pl.col(n).is_not_null() & ~pl.col("__bad")).sum() for n in note_names
+        ).row(0)
+        for (kind, header, message, _e), n, count in zip(
+            plan.notes, note_names, counts, strict=True
+        ):
+            if not count:
+                continue
+            hits = df.filter(pl.col(n).is_not_null() & ~pl.col("__bad")).select(_ROW, n)
+            shown = [
+                Problem(name, int(row), header, value, message)
+                for row, value in hits.head(MAX_SHOWN).iter_rows()
+            ]
+            warned.append((kind, shown, int(count)))
     dropped: list[Problem] = []
     if errs:
         bad_rows = df.filter(pl.col("__bad"))
@@ -1230,7 +1985,7 @@ def _run_plan(
                 for row, value in hits.iter_rows()
             )
         dropped.sort(key=lambda p: p.row or 0)
-    return df, dropped
+    return df, dropped, warned
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1261,8 +2016,10 @@ def _unwrap_excel_text(df: pl.DataFrame) -> pl.DataFrame:
 
 def _clean_id(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype.is_float():
-        # An ID stored as a float column: keep the integer digits, never "123.0".
-        return expr.round(0).cast(pl.Int64, strict=False).cast(pl.String)
+        # An ID stored as a float column: keep the integer digits, never "123.0"; a fraction
+        # stays visible so the check calls it out (never rounded into another order's id).
+        whole = expr.round(0).cast(pl.Int64, strict=False).cast(pl.String)
+        return pl.when(expr == expr.round(0)).then(whole).otherwise(expr.cast(pl.String))
     if dtype.is_integer():
         return expr.cast(pl.String)
     # "123.0" comes from CSVs written by pandas with float IDs; the digits are all there. A
@@ -1697,6 +2454,12 @@ def _order_warnings(
         kind: pl.col(later) < pl.col(earlier) for kind, (later, earlier, _m) in ORDER_CHECKS.items()
     }
     checks["missing_apply_time"] = pl.col("apply_time").is_null()
+    # Timestamps after now (China time) or before JD had after-sales: kept, but warned about by
+    # cell; data_as_of ignores the future ones (DOMAIN §2).
+    now = datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=CHINA_UTC_OFFSET_HOURS)
+    stamps = [c for c in DATETIME_COLUMNS if c in frame.columns]
+    checks["future_time"] = pl.any_horizontal(pl.col(c) > now for c in stamps)
+    checks["implausible_time"] = pl.any_horizontal(pl.col(c) < EARLIEST_TIME for c in stamps)
     flags = frame.select(_FILE, _ROW, *(e.fill_null(False).alias(k) for k, e in checks.items()))
     counts = flags.select(pl.col(k).sum() for k in checks).row(0, named=True)
     for kind, count in counts.items():
@@ -1708,6 +2471,15 @@ def _order_warnings(
             file_headers = headers[row[_FILE]]
             if kind == "missing_apply_time":
                 column, value, message = "apply_time", None, MSG_NO_APPLY_TIME
+            elif kind in ("future_time", "implausible_time"):
+                column = next(
+                    c
+                    for c in stamps
+                    if row[c] is not None
+                    and (row[c] > now if kind == "future_time" else row[c] < EARLIEST_TIME)
+                )
+                value = str(row[column])
+                message = MSG_FUTURE_TIME if kind == "future_time" else MSG_IMPLAUSIBLE_TIME
             else:
                 later, earlier, message = ORDER_CHECKS[kind]
                 column = later

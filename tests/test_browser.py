@@ -188,6 +188,18 @@ def test_portfolio_index_draws_and_links_offline(portfolio_dir: Path) -> None:
                     assert not href.startswith(("/", "http")), href  # relative: zip and share
                     response = page.request.get(f"{base}/{href}")
                     assert response.status == 200, href
+                # The ranking filters by typing and sorts on a header click (5.3 of the review).
+                rows = "#pf-ranking tbody tr"
+                store = page.eval_on_selector(rows, "r => r.cells[1].textContent.trim()")
+                page.fill("#pf-ranking input.report-filter", store)
+                visible = page.eval_on_selector_all(rows, "rs => rs.filter(r => !r.hidden).length")
+                assert visible == 1
+                page.fill("#pf-ranking input.report-filter", "")
+                ranks = "rs => rs.map(r => r.cells[0].textContent.trim())"
+                assert page.eval_on_selector_all(rows, ranks) == ["1", "2", "3", "4"]
+                page.click("#pf-ranking thead th >> nth=0")  # ascending: as it was
+                page.click("#pf-ranking thead th >> nth=0")  # descending, as numbers
+                assert page.eval_on_selector_all(rows, ranks) == ["4", "3", "2", "1"]
             finally:
                 browser.close()
     finally:

@@ -426,7 +426,11 @@ def test_at_most_twenty_errors_shown(tmp_path: Path) -> None:
         ("a.xlsx", b"", r"a\.xlsx — 文件为空"),
         ("a.xlsx", b"PK\x03\x04 not really a zip", r"a\.xlsx — 文件无法读取或已损坏"),
         ("a.parquet", b"not parquet at all", r"a\.parquet — 文件无法读取或已损坏"),
-        ("a.csv", b'h1,h2\n"unterminated,1\n', r"a\.csv — (缺少必需列|CSV 无法解析)"),
+        (
+            "a.csv",
+            b'h1,h2\n"unterminated,1\n',
+            r"a\.csv (第2行 \(row 2\) )?— (缺少必需列|CSV 格式错误)",
+        ),
     ],
 )
 def test_file_errors(tmp_path: Path, name: str, content: bytes, message: str) -> None:
@@ -496,7 +500,16 @@ def test_validate_json_ok(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert cli.main(["validate", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out == {
-        "files": [{"file": str(path), "rows": 3, "bad_rows_dropped": 0}],
+        "files": [
+            {
+                "file": str(path),
+                "rows": 3,
+                "bad_rows_dropped": 0,
+                "rows_dropped": {},
+                "sheets": [],
+                "sheets_skipped": [],
+            }
+        ],
         "rows": 2,
         "duplicates_dropped": 1,
         "bad_rows_dropped": 0,
