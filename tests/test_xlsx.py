@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from aftersales_kit.format import BIDI_CONTROLS
 from aftersales_kit.window import Window
 from aftersales_kit.xlsx import (
     action_frames,
@@ -89,6 +91,7 @@ def test_neutralize_formulas_only_touches_risky_strings() -> None:
     assert_frame_equal(neutralize_formulas(frame), expected)
 
 
+@settings(deadline=None)
 @given(st.lists(st.text(max_size=8) | st.none(), max_size=20))
 def test_neutralized_cells_never_start_with_a_trigger(values: list[str | None]) -> None:
     out = neutralize_formulas(pl.DataFrame({"s": values}, schema={"s": pl.String}))["s"]
@@ -96,8 +99,9 @@ def test_neutralized_cells_never_start_with_a_trigger(values: list[str | None]) 
         if before is None:
             assert after is None
         else:
+            plain = re.sub(BIDI_CONTROLS, "", before)  # bidi overrides are dropped first
             assert after[:1] not in {"=", "+", "-", "@", "\t", "\r"}
-            assert after in (before, "'" + before)
+            assert after in (plain, "'" + plain)
 
 
 def test_action_frames_mask_translate_and_neutralise(crafted) -> None:
