@@ -134,11 +134,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Not triggered: the store star or a star rank rate does not meet the condition.",
     ),
     "risk.not_triggered_line": (
-        "未触发：{basis}售后服务时长{mean}未超过提示线{line}。",
+        "未触发：售后服务时长{mean}（{basis}）未超过提示线{line}。",
         "Not triggered: the duration {mean} ({basis}) is not above the {line} line.",
     ),
     "risk.cannot_judge": (
-        "时长条件成立（{basis}售后服务时长{mean}超过{line}）；未提供店铺星级或星级排名率，无法判断是否触发。请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率（以及售后服务时长）发给运营录入。",
+        "时长条件成立（售后服务时长{mean}（{basis}）超过{line}）；未提供店铺星级或星级排名率，无法判断是否触发。请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率（以及售后服务时长）发给运营录入。",
         "The duration condition holds ({mean}, {basis}, above {line}); the store star or star rank rates were not given, so the warning cannot be judged. Ask the store manager to send the store star, the after-sales and the dispute star rank rates (and the duration) shown on 风向标 to operations.",
     ),
     # charts
@@ -620,7 +620,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Consumer warning: by this toolkit's duration {mean} (above {line}) the condition holds (probably triggered); check it on 风向标 and send the 风向标 duration to operations.",
     ),
     "mail.warning_watch": (
-        "消费者提示：时长条件成立（{basis}时长{mean}超过{line}）；星级／星级排名率未提供，无法判断。请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营。",
+        "消费者提示：时长条件成立（售后服务时长{mean}（{basis}）超过{line}）；星级／星级排名率未提供，无法判断。请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营。",
         "Consumer warning: the duration condition holds ({mean}, {basis}, above {line}); star / star rank rates not given, so it cannot be judged. Please send the store star and the two star rank rates shown on 风向标 to operations.",
     ),
     "mail.chart_trend": ("每日平均售后时长（小时）", "Daily mean after-sales hours"),

@@ -95,7 +95,7 @@ def test_a_published_figure_under_the_line_is_never_triggered_anywhere() -> None
     assert FindingKind.CONSUMER_WARNING not in {f.kind for f in d.findings}
     page = html(d)
     assert "已触发" not in page
-    assert "未触发：风向标售后服务时长58.3 小时未超过提示线60小时。" in page
+    assert "未触发：售后服务时长58.3 小时（风向标）未超过提示线60小时。" in page
     mail = deliver.render_text(d, lang="zh") + deliver.render_body(d, charts=[], lang="zh")
     context = deliver._context(d, lang="zh", store_name=None)
     assert context["warning"] == "" and context["warning_high"] is False
