@@ -93,8 +93,12 @@ def test_a_published_figure_under_the_line_is_never_triggered_anywhere() -> None
     assert d.kpis.mean_hours == pytest.approx(64.5)
     assert d.warning.state == "not_triggered"
     assert FindingKind.CONSUMER_WARNING not in {f.kind for f in d.findings}
+    # Under the line by JD's own figure: the short board is not 紧急 either.
+    board = next(f for f in d.findings if f.kind == FindingKind.SHORT_BOARD)
+    assert board.severity == 2
+    assert store(_slow_store(), observed=BAD).findings[0].severity == 3
     page = html(d)
-    assert "已触发" not in page
+    assert "已触发" not in page and "紧急" not in page
     assert "未触发：售后服务时长58.3 小时（风向标）未超过提示线60小时。" in page
     mail = deliver.render_text(d, lang="zh") + deliver.render_body(d, charts=[], lang="zh")
     context = deliver._context(d, lang="zh", store_name=None)
