@@ -144,6 +144,9 @@ def test_nobody_is_told_to_run_a_command_line_flag() -> None:
         "请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营"
         in context["warning"]
     )
+    # 排名率 is explained once in the report and once in the mail (low is bad).
+    assert texts[0].count("越低越差") == 1
+    assert deliver.render_text(d, lang="zh").count("越低越差") == 1
 
 
 # --- the 60 h line and the target ---------------------------------------------------------------
