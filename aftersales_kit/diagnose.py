@@ -645,8 +645,9 @@ def diagnose(
     load_report
         The loader's ``LoadReport``, for duplicate/bad-row counts in ``data_quality``.
     published_hours
-        The figure 风向标 shows today (``--published-hours``), for the reconciliation: one value
-        for every selected store, or a mapping store_id → value.
+        The figure 风向标 shows today (``--published-hours``), for the reconciliation and for the
+        consumer warning's duration condition (JD judges on its own figure): one value for every
+        selected store, or a mapping store_id → value.
     orders
         Keep the per-order frame (:attr:`Diagnosis.orders`, one row per order of the store). Off
         for the reports (they show aggregates only), on in :func:`aftersales_kit.analyze`.
