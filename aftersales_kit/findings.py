@@ -162,7 +162,7 @@ class FindingContext:
     def over_line(self) -> bool:
         """The duration is over the consumer-warning line (only then can a short board be 紧急):
         the published 风向标 figure when given (JD's own), else our mean."""
-        published = getattr(self.warning, "duration_hours", None)
+        published = self.warning.duration_hours
         duration = self.mean if published is None else float(published)
         return duration > float(self.rules.warning_hours)
 

@@ -1709,16 +1709,16 @@ def data_notice(d: Any, lang: str = "zh") -> str | None:
     ``--as-of``, else the clock). A batch's store more than 48 h behind the newest store says so
     instead (数据过期). ``d`` is a :class:`~aftersales_kit.diagnose.Diagnosis`.
     """
-    data_as_of = getattr(d, "data_as_of", None)
-    age = getattr(d, "data_age_hours", None)
+    data_as_of = d.data_as_of
+    age = d.data_age_hours
     if data_as_of is None:
         return None
     values = {"data_as_of": fmt.timestamp(data_as_of), "as_of": fmt.timestamp(d.as_of)}
-    if getattr(d, "data_stale", False):
+    if d.data_stale:
         return t("data.stale_peers", lang, **values)
     if age is None or age <= 48:
         return None
-    key = "data.old_shifted" if getattr(d, "as_of_source", "") == "data" else "data.old"
+    key = "data.old_shifted" if d.as_of_source == "data" else "data.old"
     return t(key, lang, age=data_age(age, lang), **values)
 
 
