@@ -68,14 +68,12 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
@@ -177,8 +175,6 @@ STAFFING_HOURS = 2
 NIGHT_START, NIGHT_END = 19, 8
 MIN_PEERS = 3
 
-#: The findings' trigger limits as a mapping (daily.py reads the open-order horizon here).
-FINDING_LIMITS: Mapping[str, float] = MappingProxyType(dataclasses.asdict(LIMITS))
 
 _HOUR_US = 3_600_000_000.0
 
@@ -2209,7 +2205,6 @@ def _empty_kpis() -> Kpis:
 
 __all__ = [
     "CONTROLLABLE",
-    "FINDING_LIMITS",
     "DataQuality",
     "Diagnosis",
     "Finding",
