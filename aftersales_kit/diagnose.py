@@ -92,6 +92,7 @@ from aftersales_kit.metrics import (
 )
 from aftersales_kit.orders import (
     OPEN_COLUMNS,
+    PRESENCE_COLUMNS,
     RULE_INPUTS,
     TEAMS,
     DataTraits,
@@ -712,6 +713,7 @@ def diagnose(
             observed=_observed_for(observed, sid),
             load_report=load_report,
             available=traits.available_for(sid),
+            present=traits.present.get(sid, frozenset()),
             jd_whole=jd_whole,
             published=_published_for(published_hours, sid),
         )
@@ -810,17 +812,8 @@ def _plans(
         **_classes_plan(counted),
         **_tomorrow_plans(lf, counted, window=window, rules=rules, traits=traits),
         **_quality_plan(sample),
-        "present": lf.group_by("store_id").agg(
-            pl.col(c).is_not_null().any() for c in _RULE_COLUMNS
-        ),
         **manager_views.plans(counted, rules=rules, traits=traits),
     }
-
-
-#: Every column a §5 rule needs beyond the required ones (for the "needs data" note).
-_RULE_COLUMNS: tuple[str, ...] = tuple(
-    dict.fromkeys(c for groups in RULE_INPUTS.values() for group in groups for c in group)
-)
 
 
 def _trend_plans(
@@ -1347,6 +1340,7 @@ def _assemble(
     observed: Mapping[str, float],
     load_report: LoadReport | None,
     available: Mapping[str, bool],
+    present: frozenset[str],
     jd_whole: bool,
     published: float | None,
 ) -> Diagnosis:
@@ -1360,12 +1354,11 @@ def _assemble(
     # customer time is shown, labelled 不可控, but is never the board or the lever.
     controllable_board = _short_board(excess, by="controllable_excess_hours")
     short_board = controllable_board
-    present = part("present")
     alerts = _alerts_frame(
         part("alerts"),
         rules=rules,
         available=available,
-        present={c: bool(present[c][0]) for c in present.columns} if present.height else None,
+        present={c: c in present for c in PRESENCE_COLUMNS},
     )
     open_at_risk = _with_projection(part("open"), kpis)
     jd_check = _jd_check(part("jd"), part("jd_mismatches"), whole=jd_whole)
