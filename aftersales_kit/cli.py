@@ -111,31 +111,27 @@ def positive_hours(text: str) -> float:
     return value
 
 
-def hours_arg(text: str) -> float:
-    """``--published-hours``: a finite number of hours, 0 or more."""
-    value = _number(text, "--published-hours")
-    if value < 0:
-        msg = f"--published-hours: 不能为负 (must not be negative): {text!r}"
+def _between(text: str, option: str, low: float, high: float, words: str) -> float:
+    value = _number(text, option)
+    if not low <= value <= high:
+        msg = f"{option}: {words}: {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
+
+
+def hours_arg(text: str) -> float:
+    """``--published-hours``: a finite number of hours, 0 or more."""
+    return _between(text, "--published-hours", 0, math.inf, "不能为负 (must not be negative)")
 
 
 def star_arg(text: str) -> float:
     """``--star``: 风向标 stars, 0–5."""
-    value = _number(text, "--star")
-    if not 0 <= value <= 5:
-        msg = f"--star: 必须在 0–5 之间 (must be 0–5): {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _between(text, "--star", 0, 5, "必须在 0–5 之间 (must be 0–5)")
 
 
 def rate_arg(text: str) -> float:
     """A rank rate, 0–1."""
-    value = _number(text, "rank")
-    if not 0 <= value <= 1:
-        msg = f"必须在 0–1 之间 (a rank rate must be 0–1): {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+    return _between(text, "rank", 0, 1, "必须在 0–1 之间 (a rank rate must be 0–1)")
 
 
 def rules_arg(text: str) -> str:

@@ -246,7 +246,7 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
     if getattr(d, "target_given", False):
         line_sub = _s("target", lang, target=fmt.hours(d.target_hours, lang=lang))
     else:
-        line_sub = _s("line", lang, line=fmt.hours(d.warning.line_hours, lang=lang))
+        line_sub = _s("line", lang, line=fmt.hours_label(d.warning.line_hours, lang=lang))
     peer = getattr(d, "peer_median_hours", None)
     return [
         {
@@ -320,7 +320,7 @@ def _warning_text(d: Diagnosis, *, lang: str) -> tuple[str, bool]:
         key,
         lang,
         mean=fmt.hours(d.kpis.mean_hours if duration is None else duration, lang=lang),
-        line=fmt.hours(w.line_hours, lang=lang),
+        line=fmt.hours_label(w.line_hours, lang=lang),
         basis=text.label("basis", basis, lang),
     )
     return line, w.level == "high"

@@ -68,14 +68,12 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
@@ -94,6 +92,7 @@ from aftersales_kit.metrics import (
 )
 from aftersales_kit.orders import (
     OPEN_COLUMNS,
+    PRESENCE_COLUMNS,
     RULE_INPUTS,
     TEAMS,
     DataTraits,
@@ -177,8 +176,6 @@ STAFFING_HOURS = 2
 NIGHT_START, NIGHT_END = 19, 8
 MIN_PEERS = 3
 
-#: The findings' trigger limits as a mapping (daily.py reads the open-order horizon here).
-FINDING_LIMITS: Mapping[str, float] = MappingProxyType(dataclasses.asdict(LIMITS))
 
 _HOUR_US = 3_600_000_000.0
 
@@ -645,8 +642,9 @@ def diagnose(
     load_report
         The loader's ``LoadReport``, for duplicate/bad-row counts in ``data_quality``.
     published_hours
-        The figure 风向标 shows today (``--published-hours``), for the reconciliation: one value
-        for every selected store, or a mapping store_id → value.
+        The figure 风向标 shows today (``--published-hours``), for the reconciliation and for the
+        consumer warning's duration condition (JD judges on its own figure): one value for every
+        selected store, or a mapping store_id → value.
     orders
         Keep the per-order frame (:attr:`Diagnosis.orders`, one row per order of the store). Off
         for the reports (they show aggregates only), on in :func:`aftersales_kit.analyze`.
@@ -715,6 +713,7 @@ def diagnose(
             observed=_observed_for(observed, sid),
             load_report=load_report,
             available=traits.available_for(sid),
+            present=traits.present.get(sid, frozenset()),
             jd_whole=jd_whole,
             published=_published_for(published_hours, sid),
         )
@@ -813,17 +812,8 @@ def _plans(
         **_classes_plan(counted),
         **_tomorrow_plans(lf, counted, window=window, rules=rules, traits=traits),
         **_quality_plan(sample),
-        "present": lf.group_by("store_id").agg(
-            pl.col(c).is_not_null().any() for c in _RULE_COLUMNS
-        ),
         **manager_views.plans(counted, rules=rules, traits=traits),
     }
-
-
-#: Every column a §5 rule needs beyond the required ones (for the "needs data" note).
-_RULE_COLUMNS: tuple[str, ...] = tuple(
-    dict.fromkeys(c for groups in RULE_INPUTS.values() for group in groups for c in group)
-)
 
 
 def _trend_plans(
@@ -1350,6 +1340,7 @@ def _assemble(
     observed: Mapping[str, float],
     load_report: LoadReport | None,
     available: Mapping[str, bool],
+    present: frozenset[str],
     jd_whole: bool,
     published: float | None,
 ) -> Diagnosis:
@@ -1363,12 +1354,11 @@ def _assemble(
     # customer time is shown, labelled 不可控, but is never the board or the lever.
     controllable_board = _short_board(excess, by="controllable_excess_hours")
     short_board = controllable_board
-    present = part("present")
     alerts = _alerts_frame(
         part("alerts"),
         rules=rules,
         available=available,
-        present={c: bool(present[c][0]) for c in present.columns} if present.height else None,
+        present={c: c in present for c in PRESENCE_COLUMNS},
     )
     open_at_risk = _with_projection(part("open"), kpis)
     jd_check = _jd_check(part("jd"), part("jd_mismatches"), whole=jd_whole)
@@ -2208,7 +2198,6 @@ def _empty_kpis() -> Kpis:
 
 __all__ = [
     "CONTROLLABLE",
-    "FINDING_LIMITS",
     "DataQuality",
     "Diagnosis",
     "Finding",

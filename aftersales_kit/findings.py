@@ -160,8 +160,11 @@ class FindingContext:
 
     @property
     def over_line(self) -> bool:
-        """The mean is over the consumer-warning line (only then can a short board be 紧急)."""
-        return self.mean > float(self.rules.warning_hours)
+        """The duration is over the consumer-warning line (only then can a short board be 紧急):
+        the published 风向标 figure when given (JD's own), else our mean."""
+        published = self.warning.duration_hours
+        duration = self.mean if published is None else float(published)
+        return duration > float(self.rules.warning_hours)
 
     @property
     def mean(self) -> float:

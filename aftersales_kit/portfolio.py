@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aftersales_kit import format as fmt
 from aftersales_kit.errors import ReportError
@@ -28,6 +28,9 @@ from aftersales_kit.html import (
     tag,
 )
 from aftersales_kit.resources import resource_dir
+
+if TYPE_CHECKING:
+    from aftersales_kit.diagnose import Diagnosis
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = resource_dir("notebooks") / "portfolio.ipynb"
@@ -48,13 +51,13 @@ def _f(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def store_summary(d: Any, *, report: str) -> dict[str, Any]:
+def store_summary(d: Diagnosis, *, report: str) -> dict[str, Any]:
     """The portfolio row of one store, from its ``Diagnosis``; ``report`` is the relative link."""
     board = d.short_board
     # Open orders that will count; past a stage warning line (the 60 h line is no deadline).
     risk = d.open_at_risk.filter(d.open_at_risk["will_count"])
     breached = d.open_split()["over"]
-    tomorrow = getattr(d, "tomorrow", None)
+    tomorrow = d.tomorrow
     prev = d.prev_kpis.mean_hours
     mean = d.kpis.mean_hours
     return {
@@ -71,7 +74,7 @@ def store_summary(d: Any, *, report: str) -> dict[str, Any]:
         "median_hours": _f(d.kpis.median_hours),
         "over_60h_share": _f(d.kpis.over_60h_share),
         "warning_level": d.warning.level,
-        "warning_state": getattr(d.warning, "state", None),
+        "warning_state": d.warning.state,
         "tomorrow_mean_hours": None if tomorrow is None else _f(tomorrow.mean_hours),
         "tomorrow_delta_hours": None if tomorrow is None else _f(tomorrow.delta_hours),
         "line_hours": float(d.warning.line_hours),
@@ -88,7 +91,7 @@ def store_summary(d: Any, *, report: str) -> dict[str, Any]:
         "as_of": d.as_of.isoformat(sep=" "),
         "data_as_of": None if d.data_as_of is None else d.data_as_of.isoformat(sep=" "),
         # 数据过期: more than 48 h behind the newest store's data; not ranked (DOMAIN §2)
-        "data_stale": bool(getattr(d, "data_stale", False)),
+        "data_stale": bool(d.data_stale),
     }
 
 

@@ -197,7 +197,7 @@ def store_message(
     projection, the consumer-warning state, over / due counts per team, the most urgent service
     ids with hours left and the report link (when ``report_url``). No customer data."""
     d = diagnosis
-    name = clean_name(store_name or getattr(d, "store_name", None) or d.store_id)
+    name = clean_name(store_name or d.store_name or d.store_id)
     lines = [
         s("heading", lang, store=name),
         s(
@@ -245,7 +245,7 @@ def _figure_lines(d: Diagnosis, *, lang: str) -> list[str]:
                 delta=fmt.delta_pct(k.mean_hours, previous=prev.mean_hours),
             )
         )
-    tomorrow = getattr(d, "tomorrow", None)
+    tomorrow = d.tomorrow
     if tomorrow is not None and tomorrow.mean_hours is not None:
         lines.append(
             s(
@@ -255,11 +255,9 @@ def _figure_lines(d: Diagnosis, *, lang: str) -> list[str]:
                 delta=_signed_hours(tomorrow.delta_hours, lang=lang),
             )
         )
-    state = getattr(d.warning, "state", None) or "not_triggered"
     # From our own hours a triggered state is only an estimate: check it on 风向标.
-    if state == "triggered" and getattr(d.warning, "basis", "ours") == "ours":
-        state = "triggered_ours"
-    lines.append(s(f"warning.{state}", lang))
+    ours = d.warning.state == "triggered" and d.warning.basis == "ours"
+    lines.append(s(f"warning.{'triggered_ours' if ours else d.warning.state}", lang))
     return lines
 
 
@@ -313,7 +311,7 @@ def estate_message(
     lines = _estate_counts(rows, lang=lang, horizon_hours=horizon_hours)
     # 数据过期 stores (data > 48 h behind the newest store's) are not ranked.
     ranked = sorted(
-        (d for d in rows if d.kpis.mean_hours is not None and not getattr(d, "data_stale", False)),
+        (d for d in rows if d.kpis.mean_hours is not None and not d.data_stale),
         key=lambda d: (-(d.kpis.mean_hours or 0.0), str(d.store_id)),  # None filtered out
     )
     optional: list[int] = []
@@ -332,7 +330,7 @@ def estate_message(
 
 def _estate_counts(rows: Sequence[Diagnosis], *, lang: str, horizon_hours: float) -> list[str]:
     """The heading, the stores over the line or with the warning, the open orders over / due."""
-    states = [getattr(d.warning, "state", "not_triggered") for d in rows]
+    states = [d.warning.state for d in rows]
     over_line = sum(
         1
         for d in rows
@@ -358,7 +356,7 @@ def _estate_counts(rows: Sequence[Diagnosis], *, lang: str, horizon_hours: float
 
 def _estate_row(d: Diagnosis, *, name: str, lang: str, horizon_hours: float) -> str:
     """One store of the estate's worst list: mean, change, tomorrow, orders over."""
-    tomorrow = getattr(d, "tomorrow", None)
+    tomorrow = d.tomorrow
     return s(
         "estate.row",
         lang,

@@ -293,7 +293,7 @@ def _mean_lines(d: Diagnosis, mean: float, lang: str) -> Markup:
     line_hours = d.warning.line_hours
     line = fmt.hours_label(line_hours, lang=lang)
     lines.append(t("kpi.vs_line", lang, line=line, gap=gap_text(line_hours)))
-    if getattr(d, "target_given", False):
+    if d.target_given:
         target = fmt.hours_label(d.target_hours, lang=lang)
         lines.append(t("kpi.vs_target", lang, target=target, gap=gap_text(d.target_hours)))
     if d.peer_median_hours is not None:
@@ -302,7 +302,7 @@ def _mean_lines(d: Diagnosis, mean: float, lang: str) -> Markup:
     if excluded := sum(d.data_quality.excluded.values()):
         counted += ("，" if lang == "zh" else "; ") + t("kpi.excluded", lang, n=excluded)
     lines.append(counted)
-    jd = getattr(d, "jd_check", None)
+    jd = d.jd_check
     if jd is not None:
         # JD's own per-order figure beside ours (issue 9); details in the reconciliation section.
         jd_hours, ours = _h(jd.mean_jd_hours, lang), _h(jd.mean_hours, lang)
@@ -351,7 +351,7 @@ def kpi_cards(d: Diagnosis, *, lang: str = "zh") -> Section:
 def _first_pass_card(d: Diagnosis, lang: str) -> Markup:
     """一次性沟通完成率 from 待客户反馈次数; without it, the 一次审核完成率 proxy (no re-audit) when
     the export has both audit times (DOMAIN §6), labelled as a proxy; else "—"."""
-    views = getattr(d, "views", None)
+    views = d.views
     if d.first_pass_rate is None and views is not None and views.first_audit_rate is not None:
         return _kpi_card(
             t("kpi.first_audit_proxy", lang),
@@ -444,7 +444,7 @@ def trend(d: Diagnosis, *, lang: str = "zh") -> Section:
 def excess_line(d: Diagnosis, lang: str) -> str:
     """What the excess is measured over: "提示线60小时" by default, "目标50小时" when the user set
     a target (the 60 h line is not a JD target)."""
-    kind = "target" if getattr(d, "target_given", False) else "warning"
+    kind = "target" if d.target_given else "warning"
     return t(f"stages.line.{kind}", lang, hours=fmt.hours_label(d.target_hours, lang=lang))
 
 
@@ -521,8 +521,8 @@ def _has_checkpoint(d: Diagnosis, checkpoint: str) -> bool:
 
 def _checkpoints_note(d: Diagnosis, lang: str) -> Markup | None:
     """Which checkpoints the data had: a missing one folds its stage into the next."""
-    cp = getattr(d, "checkpoints", None)
-    if cp is None or not cp.height:
+    cp = d.checkpoints
+    if not cp.height:
         return None
     sep = "、" if lang == "zh" else ", "
     present = [
@@ -755,7 +755,7 @@ def alerts(d: Diagnosis, *, lang: str = "zh") -> Section:
 
 def teams(d: Diagnosis, *, lang: str = "zh") -> Section:
     """One action list per team (customer service, logistics, warehouse), most urgent first."""
-    lists = getattr(d, "team_actions", None) or {}
+    lists = d.team_actions or {}
     note = t("team.note", lang, horizon=fmt.hours_label(24.0, lang=lang))
     parts: list[Part] = [_p(note, "report-note")]
     labels = {c: t(key, lang) for c, key in _ORDER_LABELS.items()}
@@ -849,7 +849,7 @@ def _movers(tm: Tomorrow, *, history: int, lang: str) -> list[Part]:
 
 def tomorrow(d: Diagnosis, *, rules: Rules | None = None, lang: str = "zh") -> Section:
     """Tomorrow's projected mean, the orders that leave and enter, the ones that move it most."""
-    tm = getattr(d, "tomorrow", None)
+    tm = d.tomorrow
     if tm is None or (tm.mean_hours is None and not tm.leaving.height):
         return _section("sec-tomorrow", lang, empty(t("report.no_data", lang)))
     history = int(getattr(rules, "history_days", 180) or 180)
@@ -893,8 +893,8 @@ def _signed_hours(value: float | None, lang: str) -> str:
 
 def classes(d: Diagnosis, *, lang: str = "zh") -> Section:
     """The article's service-order classes: audit time, 一次性沟通完成率 and an SOP per class."""
-    frame = getattr(d, "classes", None)
-    if frame is None or not frame.height:
+    frame = d.classes
+    if not frame.height:
         return _section("sec-classes", lang, empty(t("classes.none", lang)))
     rows = [
         (
@@ -925,7 +925,7 @@ def classes(d: Diagnosis, *, lang: str = "zh") -> Section:
 
 def _jd_check(d: Diagnosis, lang: str) -> list[Part]:
     """Our mean beside JD's per-order mean, and the orders where the two differ."""
-    jd = getattr(d, "jd_check", None)
+    jd = d.jd_check
     if jd is None:
         return [_p(t("jd.none", lang), "report-note")]
     compare = t(
@@ -965,7 +965,7 @@ def _jd_check(d: Diagnosis, lang: str) -> list[Part]:
 
 def _published(d: Diagnosis, lang: str) -> list[Part]:
     """The figure 风向标 publishes beside ours, with the likely causes of a gap."""
-    rec = getattr(d, "reconciliation", None)
+    rec = d.reconciliation
     if rec is None:
         return [_p(t("published.none", lang), "report-note")]
     compare = t(
@@ -1071,7 +1071,7 @@ def heatmap(d: Diagnosis, *, lang: str = "zh") -> Section:
         parts.append(_p(t("heatmap.no_peak", lang)))
     # Staffing advice from hours of the day with enough applications, never one weekday × hour
     # cell (a handful of applications).
-    staffing = getattr(d, "staffing", None)
+    staffing = d.staffing
     if staffing is None:
         parts.append(_p(t("heatmap.staffing_few", lang, min=MIN_STAFFING_APPLICATIONS)))
     else:
@@ -1143,7 +1143,7 @@ def what_if(d: Diagnosis, *, lang: str = "zh") -> Section:
         )
         parts.append(_p(text))
     # The premise failed on this data's own 闪退 rows: say why the estimate is left out.
-    check = getattr(d, "flash_refund", None)
+    check = d.flash_refund
     if check is not None and check.reason in ("no_flash_rows", "not_at_pickup"):
         dropped = t(
             f"whatif.flash_dropped.{check.reason}",
@@ -1221,7 +1221,7 @@ def methodology(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> Section:
         t("method.sample", lang, history_days=rules.history_days),
         t("method.clock", lang),
         t(
-            "method.target" if getattr(d, "target_given", False) else "method.line",
+            "method.target" if d.target_given else "method.line",
             lang,
             target=fmt.hours_label(d.target_hours, lang=lang),
             line=fmt.hours_label(d.warning.line_hours, lang=lang),
@@ -1322,8 +1322,8 @@ def data_quality(d: Diagnosis, *, lang: str = "zh") -> Section:
 def _coverage(d: Diagnosis, lang: str) -> list[Part]:
     """Download coverage (DOMAIN §6): the earliest apply date in the data against the window's
     apply limit, and what is missing when the download starts later."""
-    earliest = getattr(d, "earliest_apply", None)
-    limit = getattr(d, "apply_limit", None)
+    earliest = d.earliest_apply
+    limit = d.apply_limit
     if earliest is None or limit is None:
         return []
     values = {"earliest": fmt.day(earliest), "limit": fmt.day(limit)}
@@ -1652,7 +1652,7 @@ def manager_views(d: Diagnosis, *, lang: str = "zh") -> Section:
     """What 风向标 cannot show (DOMAIN §6): our figure beside JD's and 风向标's, SKUs behind the
     long orders, auditors and processors, 一次审核完成率 (proxy), auto-audit and SA candidates,
     and the readings check that tests our clock ends against JD's per-order hours."""
-    v = getattr(d, "views", None)
+    v = d.views
     if v is None or not v.counted:
         return _section("sec-views", lang, empty(t("views.none", lang)))
     parts: list[Part] = [*_views_compare(d, lang)]

@@ -134,11 +134,11 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Not triggered: the store star or a star rank rate does not meet the condition.",
     ),
     "risk.not_triggered_line": (
-        "未触发：{basis}售后服务时长{mean}未超过提示线{line}。",
+        "未触发：售后服务时长{mean}（{basis}）未超过提示线{line}。",
         "Not triggered: the duration {mean} ({basis}) is not above the {line} line.",
     ),
     "risk.cannot_judge": (
-        "时长条件成立（{basis}售后服务时长{mean}超过{line}）；未提供店铺星级或星级排名率，无法判断是否触发。请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率（以及售后服务时长）发给运营录入。",
+        "时长条件成立（售后服务时长{mean}（{basis}）超过{line}）；未提供店铺星级或星级排名率，无法判断是否触发。请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率（以及售后服务时长）发给运营录入。",
         "The duration condition holds ({mean}, {basis}, above {line}); the store star or star rank rates were not given, so the warning cannot be judged. Ask the store manager to send the store star, the after-sales and the dispute star rank rates (and the duration) shown on 风向标 to operations.",
     ),
     # charts
@@ -662,8 +662,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Consumer warning: by this toolkit's duration {mean} (above {line}) the condition holds (probably triggered); check it on 风向标 and send the 风向标 duration to operations.",
     ),
     "mail.warning_watch": (
-        "消费者提示：时长条件成立（{basis}时长{mean}超过{line}）；星级／星级排名率未提供，无法判断。请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营。",
-        "Consumer warning: the duration condition holds ({mean}, {basis}, above {line}); star / star rank rates not given, so it cannot be judged. Please send the store star and the two star rank rates shown on 风向标 to operations.",
+        "消费者提示：时长条件成立（售后服务时长{mean}（{basis}）超过{line}）；星级／星级排名率未提供，无法判断。请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营（排名率越低越差，按提示条件推断）。",
+        "Consumer warning: the duration condition holds ({mean}, {basis}, above {line}); star / star rank rates not given, so it cannot be judged. Please send the store star and the two star rank rates shown on 风向标 to operations (lower rank rates are worse, inferred from the condition).",
     ),
     "mail.chart_trend": ("每日平均售后时长（小时）", "Daily mean after-sales hours"),
     "mail.chart_scene": ("各场景环节耗时构成（小时）", "Stage hours by scene"),
@@ -1467,8 +1467,8 @@ FINDINGS: dict[str, tuple[str, str, str, str]] = {
     "consumer_warning.cannot_judge": (
         "时长条件成立：售后服务时长{mean_hours}（{basis}）超过{line_hours}；未提供店铺星级或星级排名率，无法判断是否触发消费者提示",
         "The duration condition holds: {mean_hours} ({basis}) above {line_hours}; store star or star rank rates not given, so the consumer warning cannot be judged",
-        "京东在售后服务时长＞{line_hours}且店铺星级≤{star_limit}、售后服务星级排名率与交易纠纷星级排名率同时≤{rank_limit}时，在交易咨询页面向消费者提示（以京东为准）。请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率发给运营录入。排名率越低越差（按提示条件推断）。",
-        "JD shows consumers a warning on the pre-sale consultation page (交易咨询页面) when the duration > {line_hours}, the store star ≤ {star_limit} and both star rank rates ≤ {rank_limit} (as JD states it). Ask the store manager to send the store star and both star rank rates shown on 风向标 to operations. Lower rank rates are worse (inferred from the condition).",
+        "京东在售后服务时长＞{line_hours}且店铺星级≤{star_limit}、售后服务星级排名率与交易纠纷星级排名率同时≤{rank_limit}时，在交易咨询页面向消费者提示（以京东为准）。请店长把风向标上的店铺星级、售后服务星级排名率、交易纠纷星级排名率发给运营录入。",
+        "JD shows consumers a warning on the pre-sale consultation page (交易咨询页面) when the duration > {line_hours}, the store star ≤ {star_limit} and both star rank rates ≤ {rank_limit} (as JD states it). Ask the store manager to send the store star and both star rank rates shown on 风向标 to operations.",
     ),
     "consumer_warning.not_triggered": (
         "售后服务时长{mean_hours}（{basis}）超过{line_hours}，但店铺星级或星级排名率不满足条件，未触发消费者提示",
@@ -1709,16 +1709,16 @@ def data_notice(d: Any, lang: str = "zh") -> str | None:
     ``--as-of``, else the clock). A batch's store more than 48 h behind the newest store says so
     instead (数据过期). ``d`` is a :class:`~aftersales_kit.diagnose.Diagnosis`.
     """
-    data_as_of = getattr(d, "data_as_of", None)
-    age = getattr(d, "data_age_hours", None)
+    data_as_of = d.data_as_of
+    age = d.data_age_hours
     if data_as_of is None:
         return None
     values = {"data_as_of": fmt.timestamp(data_as_of), "as_of": fmt.timestamp(d.as_of)}
-    if getattr(d, "data_stale", False):
+    if d.data_stale:
         return t("data.stale_peers", lang, **values)
     if age is None or age <= 48:
         return None
-    key = "data.old_shifted" if getattr(d, "as_of_source", "") == "data" else "data.old"
+    key = "data.old_shifted" if d.as_of_source == "data" else "data.old"
     return t(key, lang, age=data_age(age, lang), **values)
 
 

@@ -93,9 +93,13 @@ def test_a_published_figure_under_the_line_is_never_triggered_anywhere() -> None
     assert d.kpis.mean_hours == pytest.approx(64.5)
     assert d.warning.state == "not_triggered"
     assert FindingKind.CONSUMER_WARNING not in {f.kind for f in d.findings}
+    # Under the line by JD's own figure: the short board is not 紧急 either.
+    board = next(f for f in d.findings if f.kind == FindingKind.SHORT_BOARD)
+    assert board.severity == 2
+    assert store(_slow_store(), observed=BAD).findings[0].severity == 3
     page = html(d)
-    assert "已触发" not in page
-    assert "未触发：风向标售后服务时长58.3 小时未超过提示线60小时。" in page
+    assert "已触发" not in page and "紧急" not in page
+    assert "未触发：售后服务时长58.3 小时（风向标）未超过提示线60小时。" in page
     mail = deliver.render_text(d, lang="zh") + deliver.render_body(d, charts=[], lang="zh")
     context = deliver._context(d, lang="zh", store_name=None)
     assert context["warning"] == "" and context["warning_high"] is False
@@ -140,6 +144,9 @@ def test_nobody_is_told_to_run_a_command_line_flag() -> None:
         "请把风向标上的店铺星级、售后服务星级排名率和交易纠纷星级排名率发给运营"
         in context["warning"]
     )
+    # 排名率 is explained once in the report and once in the mail (low is bad).
+    assert texts[0].count("越低越差") == 1
+    assert deliver.render_text(d, lang="zh").count("越低越差") == 1
 
 
 # --- the 60 h line and the target ---------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
-from aftersales_kit.diagnose import FINDING_LIMITS, ShortBoard, WarningRisk
+from aftersales_kit.diagnose import ShortBoard, WarningRisk
 from aftersales_kit.findings import (
     CHECKS,
     LIMITS,
@@ -225,10 +225,10 @@ def test_findings_sort_by_severity_then_kind_and_pickle() -> None:
 def test_finding_kinds_are_strings_and_limits_stay_readable() -> None:
     assert FindingKind.SHORT_BOARD == "short_board"
     assert str(FindingKind.JD_MISMATCH) == "jd_mismatch"
-    # diagnose.FINDING_LIMITS: the same limits as a read-only mapping (daily.py reads it).
-    assert FINDING_LIMITS["open_horizon_hours"] == LIMITS.open_horizon_hours == 24.0
-    with pytest.raises(TypeError):
-        FINDING_LIMITS["alert_share"] = 1.0  # type: ignore[index]
+    # The limits are one frozen record (daily.py reads the open-order horizon from it).
+    assert LIMITS.open_horizon_hours == 24.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        LIMITS.alert_share = 1.0  # type: ignore[misc]
 
 
 def test_a_finding_is_a_record_of_typed_values() -> None:
