@@ -692,7 +692,7 @@ def _plan_store(batch: _Batch, store: str, d: Diagnosis, *, rows: str, tmp: Path
         return Outcome(store, "failed", reason=str(exc))
     params = dataclasses.replace(batch.base_params, store=store)
     digest = report.fingerprint(
-        params, rows=rows, peers=report.peers_of(d), as_of_given=batch.as_of_given
+        params, rows=rows, inputs=report.inputs_of(d), as_of_given=batch.as_of_given
     )
     if not batch.force and is_current(html, digest=digest):
         return Outcome(store, "skipped", reason="已是最新 (up to date)", path=str(html))

@@ -1118,7 +1118,7 @@ def report_key(
     return report.fingerprint(
         params,
         rows=rows if rows is not None else f"unknown-{id(diagnosis)}",
-        peers=report.peers_of(diagnosis),
+        inputs=report.inputs_of(diagnosis),
         as_of_given=as_of_given,
     )
 

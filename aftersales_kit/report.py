@@ -757,11 +757,12 @@ def store_digests(frame: pl.DataFrame) -> dict[str, str]:
 
 
 def fingerprint(
-    params: ReportParams, *, rows: str, peers: Mapping[str, object], as_of_given: bool
+    params: ReportParams, *, rows: str, inputs: Mapping[str, object], as_of_given: bool
 ) -> str:
     """The one freshness rule: a report is current when its sidecar records this digest.
 
-    Everything the page depends on: the store's rows, the peers it is compared with, every
+    Everything the page depends on: the store's rows, its other inputs (:func:`inputs_of`: the
+    peers it is compared with and what the configuration or stores.toml gave for it), every
     parameter (language, window, target, observed values, store-id and skip options), the rules
     file's content, the notebook and the versions. ``as_of`` counts only when the user gave it: a
     report made "now" stays current until its data, peers or options change, so an interrupted
@@ -787,7 +788,7 @@ def fingerprint(
     payload = {
         "rows": rows,
         "params": shown,
-        "peers": dict(peers),
+        "inputs": dict(inputs),
         "rules": file_digest(params.rules),
         "notebook": file_digest(NOTEBOOK),
         "version": __version__,
@@ -797,8 +798,22 @@ def fingerprint(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def peers_of(diagnosis: Diagnosis) -> dict[str, object]:
-    return {"median": diagnosis.peer_median_hours, "count": diagnosis.peer_count}
+def inputs_of(diagnosis: Diagnosis) -> dict[str, object]:
+    """What a store's page depends on besides its rows and the run's parameters: the peers it is
+    compared with and every per-store input from the configuration or stores.toml (star, rank
+    rates, the published 风向标 figure, the peer mean, staff masking). A batch's parameters are the
+    same for every store, so without these a star added to stores.toml left the page "current"."""
+    rec = diagnosis.reconciliation
+    views = diagnosis.views
+    return {
+        "median": diagnosis.peer_median_hours,
+        "count": diagnosis.peer_count,
+        "observed": dict(sorted(diagnosis.observed.items())),
+        "published_hours": None if rec is None else rec.published_hours,
+        "peer_hours": None if views is None else views.peer_hours,
+        "staff_masked": False if views is None else views.staff_masked,
+        "target_hours": diagnosis.target_hours if diagnosis.target_given else None,
+    }
 
 
 class Sidecar(TypedDict, total=False):
@@ -911,7 +926,7 @@ def render_store(
             end=window.end.isoformat(),
             as_of=diagnosis.as_of.isoformat(sep=" "),
         )
-        digest = fingerprint(params, rows=rows, peers=peers_of(diagnosis), as_of_given=given)
+        digest = fingerprint(params, rows=rows, inputs=inputs_of(diagnosis), as_of_given=given)
         html_path = _render_diagnosis(
             diagnosis, params, out=out, engine_name=engine_name, **engine_kwargs
         )

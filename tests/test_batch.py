@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -274,3 +275,37 @@ def test_index_only_without_reports_is_a_usage_error(tmp_path: Path) -> None:
 
     argv = ["batch", "--index-only", "--out", str(tmp_path), "--end", "2026-03-31"]
     assert cli.main(argv) == 2
+
+
+@pytest.mark.slow
+def test_a_star_added_to_stores_toml_re_renders_that_store(demo_data: Path, tmp_path: Path) -> None:
+    # The batch's parameters are the same for every store: the per-store inputs a stores.toml
+    # gives (star, rank rates, published hours) must reach the fingerprint, or the page showing
+    # 无法判断 stays "current" after the manager sent the 风向标 figures.
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy2(demo_data, data / "orders.parquet")
+    out = tmp_path / "reports"
+
+    def run() -> dict[str, str]:
+        result = batch.run_batch(
+            [data],
+            out_dir=out,
+            stores=["1000101", "1000102"],
+            end="2026-03-31",
+            as_of="2026-04-01 09:00",
+            workers=1,
+            progress=False,
+            index=False,
+        )
+        return {o.store: o.status for o in result.outcomes}
+
+    assert run() == {"1000101": "done", "1000102": "done"}
+    assert run() == {"1000101": "skipped", "1000102": "skipped"}
+    (data / "stores.toml").write_text(
+        '[stores."1000101"]\nstar = 3.2\naftersales_rank = 0.1\ndispute_rank = 0.15\n',
+        encoding="utf-8",
+    )
+    assert run() == {"1000101": "done", "1000102": "skipped"}
+    page = (out / "1000101" / "2026-03-02_2026-03-31.html").read_text(encoding="utf-8")
+    assert "3.2" in page

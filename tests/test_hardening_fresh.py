@@ -55,7 +55,7 @@ def test_item5_fingerprint_covers_language_rules_target_and_as_of(tmp_path: Path
     base = ReportParams(store="1", as_of="2026-04-01 09:00", start="2026-03-02", end="2026-03-31")
 
     def key(params: ReportParams, *, given: bool = True) -> str:
-        return report.fingerprint(params, rows="r", peers={"median": 1.0}, as_of_given=given)
+        return report.fingerprint(params, rows="r", inputs={"median": 1.0}, as_of_given=given)
 
     same_moment = dataclasses.replace(base, as_of="2026-04-01 09:00:00")
     assert key(base) == key(same_moment)
