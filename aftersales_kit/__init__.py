@@ -35,3 +35,8 @@ def __getattr__(name: str) -> Any:
         return Diagnosis
     msg = f"module 'aftersales_kit' has no attribute {name!r}"
     raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    # Tab completion offers the API (the lazy names included), not the typing imports.
+    return sorted(__all__)

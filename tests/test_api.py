@@ -200,3 +200,10 @@ def test_frame_input_fills_optional_columns() -> None:
         _frame_input(frame, store_id=None)
     full = pl.DataFrame(schema=COLUMNS)
     assert _frame_input(full.drop("carrier"), store_id="9").columns == list(COLUMNS)
+
+
+def test_tab_completion_offers_the_api() -> None:
+    import aftersales_kit as ak
+
+    assert dir(ak) == ["Diagnosis", "Estate", "__version__", "analyze", "analyze_estate"]
+    assert all(hasattr(ak, name) for name in dir(ak))
