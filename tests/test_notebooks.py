@@ -59,6 +59,36 @@ def test_notebook_runs_with_defaults(name: str, tmp_path: Path) -> None:
     assert text.count('s.id="aftersales-report-css"') == 1
     if "report-chart" in text:
         assert text.index("vegaEmbed=") < text.index('class="report-chart"')
+    if name == "store_report.ipynb":
+        _stock_nbconvert_renders_our_template(tmp_path / name)
+
+
+def _stock_nbconvert_renders_our_template(executed: Path) -> None:
+    """`jupyter nbconvert --template aftersales` without our exporter: a real header (not Python's
+    str methods printed as text) and no code."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "nbconvert",
+            "--to",
+            "html",
+            f"--TemplateExporter.extra_template_basedirs={ROOT / 'templates'}",
+            "--template",
+            "aftersales",
+            str(executed),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    page = executed.with_suffix(".html").read_text(encoding="utf-8")
+    assert "built-in method" not in page
+    assert "售后服务时长诊断" in page
+    assert "sections." not in page and "hl-ipython3" not in page  # no code cells
 
 
 # --- a running Jupyter server with the project configuration --------------------------------------
