@@ -718,7 +718,11 @@ def diagnose(
             published=_published_for(published_hours, sid),
         )
         if orders:
-            result[sid] = replace(result[sid], orders=part("orders", sid))
+            # The store column back first: the orders go back into analyze() as they are.
+            mine = part("orders", sid).with_columns(pl.lit(sid, dtype=pl.String).alias("store_id"))
+            result[sid] = replace(
+                result[sid], orders=mine.select("store_id", pl.exclude("store_id"))
+            )
     return result
 
 

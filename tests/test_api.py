@@ -207,3 +207,16 @@ def test_tab_completion_offers_the_api() -> None:
 
     assert dir(ak) == ["Diagnosis", "Estate", "__version__", "analyze", "analyze_estate"]
     assert all(hasattr(ak, name) for name in dir(ak))
+
+
+def test_orders_carry_the_store_and_go_back_into_analyze(tmp_path: Path) -> None:
+    from aftersales_kit import analyze, demo
+
+    files = demo.write_demo(tmp_path / "demo", stores=2, orders=120, end="2026-03-31")
+    first = analyze(files.parquet, store="1000101", end="2026-03-31", as_of="2026-04-01 09:00")
+    assert first.orders.columns[0] == "store_id"
+    assert set(first.orders["store_id"]) == {"1000101"}
+    canonical = first.orders.select(list(COLUMNS))
+    again = analyze(canonical, store="1000101", end="2026-03-31", as_of="2026-04-01 09:00")
+    assert again.kpis.counted == first.kpis.counted
+    assert again.kpis.mean_hours == pytest.approx(first.kpis.mean_hours)
