@@ -78,7 +78,7 @@ def diagnose_data(
     stores: Sequence[str] | None = None,
     start: str | None = None,
     end: str | None = None,
-    rules: StrPath | None = None,
+    rules: StrPath | Rules | Mapping[str, object] | None = None,
     as_of: str | datetime | None = None,
     target_hours: float | None = None,
     star: float | None = None,
@@ -100,11 +100,17 @@ def diagnose_data(
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
     from aftersales_kit.metrics import stores_in, unknown_store_error
-    from aftersales_kit.rules import load_rules
+    from aftersales_kit.rules import Rules, load_rules
     from aftersales_kit.views import configure as configure_views
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
-    ruleset = load_rules(os.fspath(rules) if rules else None)
+    ruleset = (
+        rules
+        if isinstance(rules, Rules)
+        else load_rules(
+            rules if isinstance(rules, Mapping) else os.fspath(rules) if rules else None
+        )
+    )
     config_path = None if config is None else os.fspath(config)
     if not isinstance(as_of, datetime) and not is_as_of_data(as_of):
         parse_as_of(as_of or None)  # a bad --as-of is a usage error before any data is read
@@ -229,7 +235,7 @@ def analyze(
     store: str,
     start: str | None = None,
     end: str | None = None,
-    rules: StrPath | None = None,
+    rules: StrPath | Rules | Mapping[str, object] | None = None,
     as_of: str | datetime | None = None,
     target_hours: float | None = None,
     star: float | None = None,
@@ -396,7 +402,7 @@ def analyze_estate(
     stores: Sequence[str] | None = None,
     start: str | None = None,
     end: str | None = None,
-    rules: StrPath | None = None,
+    rules: StrPath | Rules | Mapping[str, object] | None = None,
     as_of: str | datetime | None = None,
     target_hours: float | None = None,
     store_id: str | None = None,

@@ -621,8 +621,9 @@ def explain(
 # --- loading --------------------------------------------------------------------------------------
 
 
-def load_rules(path: str | Path | None = None) -> Rules:
-    """Packaged default rules, overridden by the TOML file at ``path`` when given.
+def load_rules(path: str | Path | Mapping[str, object] | None = None) -> Rules:
+    """Packaged default rules, overridden by the TOML file at ``path`` when given, or by a
+    mapping with the same keys (``{"thresholds": {"audit_over_24h": 12}}``), validated alike.
 
     Raises
     ------
@@ -641,13 +642,19 @@ def load_rules(path: str | Path | None = None) -> Rules:
     )
     raw = tomllib.loads(default_text)
     source: Path | None = None
-    if path is not None:
+    if isinstance(path, Mapping):
+        raw = _merge(raw, dict(path))
+    elif path is not None:
         source = Path(path)
         raw = _merge(raw, _read_user_file(source))
     try:
         parsed = RulesFile.model_validate(raw)
     except ValidationError as exc:
-        where = str(source) if source is not None else "rules_default.toml"
+        where = (
+            str(source)
+            if source is not None
+            else ("rules" if isinstance(path, Mapping) else "rules_default.toml")
+        )
         lines = explain(exc, model=RulesFile).splitlines()
         msg = "\n".join(f"{where}: {line}" for line in lines)
         raise RulesError(msg) from None

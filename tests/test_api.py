@@ -220,3 +220,23 @@ def test_orders_carry_the_store_and_go_back_into_analyze(tmp_path: Path) -> None
     again = analyze(canonical, store="1000101", end="2026-03-31", as_of="2026-04-01 09:00")
     assert again.kpis.counted == first.kpis.counted
     assert again.kpis.mean_hours == pytest.approx(first.kpis.mean_hours)
+
+
+def test_rules_as_a_mapping_or_a_rules_object(tmp_path: Path) -> None:
+    from aftersales_kit import analyze, demo
+    from aftersales_kit.errors import RulesError
+    from aftersales_kit.rules import load_rules
+
+    files = demo.write_demo(tmp_path / "demo", stores=1, orders=120, end="2026-03-31")
+    kw = {"store": "1000101", "end": "2026-03-31", "as_of": "2026-04-01 09:00"}
+    tight = {"thresholds": {"audit_over_24h": 1.0}}
+    by_dict = analyze(files.parquet, rules=tight, **kw)
+    by_object = analyze(files.parquet, rules=load_rules(tight), **kw)
+    default = analyze(files.parquet, **kw)
+
+    def audits(d: ak.Diagnosis) -> int:
+        return int(d.alerts.filter(pl.col("rule") == "audit_over_24h")["count"][0])
+
+    assert audits(by_dict) == audits(by_object) > audits(default)
+    with pytest.raises(RulesError, match=r"thresholds\.audit_over_24h"):
+        analyze(files.parquet, rules={"thresholds": {"audit_over_24h": -1}}, **kw)
