@@ -12,20 +12,20 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
   ``hours − target_hours`` when positive. It is attributed to that order's stages *in proportion
   to their stage hours* (``stage / gross_hours``; intervention time reduces every stage alike),
   so the stage parts of an order add up to its excess exactly. The short board is the
-  scene × stage cell with the most excess hours.
-- **Controllable (商家可控).** audit, inbound and process are merchant-controllable;
-  return_ship only where the merchant books the pickup (approve_result 上门取件, or a
-  pickup_time is recorded); transit and intervention are not. In ``stage_means`` (the overall
-  view) return_ship is marked controllable; the exact controllable part is in
-  ``excess.controllable_excess_hours`` and ``ShortBoard.controllable_excess_hours``. An
-  ``excess`` row is marked controllable when at least half of its excess hours are.
+  scene × stage cell with the most *controllable* excess hours (DOMAIN §4, §6).
+- **Controllable (商家可控, DOMAIN §4).** audit, inbound and process; return_ship only for the
+  pickup family (the merchant's audit books the pickup; a customer's own shipping is not); not
+  transit, return_transit (寄回及运输: customer and carrier, not separable in an export) or
+  intervention. In ``stage_means`` return_ship is marked controllable; the exact controllable
+  part is in ``excess.controllable_excess_hours`` and ``ShortBoard.controllable_excess_hours``.
+  An ``excess`` row is marked controllable when at least half of its excess hours are.
 - **TOP100** = the longest counted orders of the current window (风向标 "历史服务单预警":
   orders already counted), ties broken by service_id.
-- **Open orders at risk** = open orders whose apply date is within ``history_days`` of
-  ``as_of`` (so the next window can still count them) and that have a rule left to break, with
-  the status from :func:`aftersales_kit.orders.open_order_status` (``hours_to_breach`` < 0: hours
-  already over). ``projected_mean_delta`` = the change of the current window's mean if the
-  order were closed now at its elapsed hours and counted:
+- **Open orders** (``open_at_risk``) = every open order applied by ``as_of``, placed by DOMAIN
+  §5's table (:func:`aftersales_kit.orders.open_order_status`: stage, team, rule,
+  ``hours_to_breach`` < 0 past the line, ``due_at``, ``over_60h``, ``will_count``) plus
+  ``dispute_risk``. ``projected_mean_delta`` = the change of the current window's mean if an
+  order that can count were closed now at its elapsed hours:
   ``(elapsed_hours − mean_hours) / (counted + 1)``.
 - **Heatmap** = applications whose apply date lies in the window (the workload, open ones
   included), by weekday (1 = Monday) × hour of apply_time; ``median_audit_hours`` is the median
@@ -36,8 +36,8 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
 - **Breakdowns** keep a null key (column empty for those orders), so counts add up to
   ``counted``; sorted by count, except ``auditor`` (slowest mean audit first) and ``carrier``
   (slowest mean transit first).
-- **What-if.** ``stage_meets_target``: each order's hours with that stage capped at its stage
-  target; ``all_stages_meet_target``: every stage capped; ``without_longest``: the mean without
+- **What-if.** ``stage_meets_target``: each order's hours with that controllable stage capped
+  at its stage target; ``all_stages_meet_target``: every controllable stage capped; ``without_longest``: the mean without
   the n longest counted orders for n in 10, 50, 100, each lowered to ``counted − 1`` when there
   are fewer orders (repeated n dropped).
 - **Consumer warning (three states).** The duration figure is the published 风向标 hours when
@@ -46,11 +46,10 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
   the star ≤ ``warning_star`` and both star rank rates ≤ ``warning_rank``; ``cannot_judge``:
   the figure is over the line but a star or rank rate was not given (and none given fails);
   ``not_triggered`` otherwise. Never "high" on the duration alone.
-- **Open orders** are split: already over a stage limit (act now), about to breach one within
-  ``open_horizon_hours`` (hours left), and past the 60 h line (a long order pulling the mean
-  up, not a deadline). **Team lists**: customer service (audit, 待客户反馈, refunds without goods
-  back), logistics (pickup, transit), warehouse (book in, process after inbound, send new items);
-  orders over a stage limit or due within the horizon; the 60 h line is nobody's deadline.
+- **Open orders** are split (:meth:`Diagnosis.open_split`): past a warning line (act now), due
+  within ``open_horizon_hours``, due later, without a line, and never counting; past the 60 h
+  line is a long order pulling the mean up, not a deadline. **Team lists**: every open order on
+  its team's list (cs, logistics, warehouse), the same rows and order as ``aftersales actions``.
 - **Tomorrow** (明天): the window shifted by one day with the data as of now; each leaving or
   entering order's effect is ±(hours − today's mean) / tomorrow's count, so the effects add up to
   the change exactly.

@@ -305,7 +305,7 @@ def derive_orders(
     ----------
     frame
         Canonical orders (``schema.COLUMNS``), any number of stores: rule availability (§5) is
-        decided over the whole frame, so pass every store loaded.
+        decided per store over its rows, so pass every row of the stores (or their traits).
     rules
         From :func:`aftersales_kit.rules.load_rules`.
     traits
@@ -315,11 +315,12 @@ def derive_orders(
     Returns
     -------
     LazyFrame with the input columns (``complete_time`` filled with the clock end where the source
-    has no 暂完结时间) and ``DERIVED_COLUMNS``: ``scene``, ``return_start``, ``clock_end``,
-    ``is_open``, ``gross_hours``, ``intervention_hours``, ``hours``,
-    ``stage_<audit|return_ship|transit|inbound|process>``, ``out_of_order``,
-    ``intervention_unbounded``, ``alert_<rule>`` (null when the rule is unavailable),
-    ``jd_diff_hours``, ``jd_matched``.
+    has no 暂完结时间) and ``DERIVED_COLUMNS``: ``scene``, ``family`` (the return-method family,
+    DOMAIN §2), ``return_start``, ``clock_end``, ``is_open``, ``gross_hours``,
+    ``intervention_hours``, ``hours``, ``stage_<audit|return_ship|return_transit|transit|inbound|
+    process>``, ``out_of_order``, ``no_receipt_time`` (goods came back with no receipt time: the
+    audit → processing span is return_transit), ``intervention_unbounded``, ``alert_<rule>`` (null
+    for a store that lacks the rule's inputs), ``jd_diff_hours``, ``jd_matched``.
 
     Examples
     --------
