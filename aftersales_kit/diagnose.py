@@ -37,9 +37,9 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
   ``counted``; sorted by count, except ``auditor`` (slowest mean audit first) and ``carrier``
   (slowest mean transit first).
 - **What-if.** ``stage_meets_target``: each order's hours with that controllable stage capped
-  at its stage target; ``all_stages_meet_target``: every controllable stage capped; ``without_longest``: the mean without
-  the n longest counted orders for n in 10, 50, 100, each lowered to ``counted − 1`` when there
-  are fewer orders (repeated n dropped).
+  at its stage target; ``all_stages_meet_target``: every controllable stage capped;
+  ``without_longest``: the mean without the n longest counted orders for n in 10, 50, 100, each
+  lowered to ``counted − 1`` when there are fewer orders (repeated n dropped).
 - **Consumer warning (three states).** The duration figure is the published 风向标 hours when
   given (``published_hours``: JD judges on its own figure), else our mean (labelled
   按本工具计算; triggered then reads 预计已触发). ``triggered``: that figure is over the line,
