@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -808,17 +809,21 @@ KPI_FIGURES = FIGURES[: 5 + len(EXCLUDED_REASONS)]
 
 def child(engine: str, folder: Path, out: Path, repeat: int) -> None:
     rules = load_rules()
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         metrics, scenes = RUNNERS[engine](folder, rules)
         times.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - started_cpu)
     metrics.write_parquet(out / f"{engine}_metrics.parquet")
     scenes.write_parquet(out / f"{engine}_scenes.parquet")
     report = {
         "seconds": min(times),
         "median_seconds": statistics.median(times),
         "all_seconds": times,
+        # CPU time of every thread of the process: steadier than wall time on a shared machine.
+        "cpu_seconds": min(cpu),
+        "median_cpu_seconds": statistics.median(cpu),
         "peak_mb": peak_rss_mb(),
     }
     if READ_SECONDS:
@@ -904,7 +909,8 @@ def compare(out: Path, engines: list[str], *, reference: str) -> list[str]:
 def _line(engine: str, r: dict[str, object]) -> str:
     line = (
         f"  {engine:16s} best {r['seconds']:7.2f} s   median {r['median_seconds']:7.2f} s   "
-        f"peak {r['peak_mb']:6.0f} MB"
+        f"peak {r['peak_mb']:6.0f} MB   CPU best {r['cpu_seconds']:6.2f} s "
+        f"median {r['median_cpu_seconds']:6.2f} s"
     )
     if "read_seconds" in r:
         line += f"   (read_parquet {r['read_seconds']:.2f} s)"
@@ -946,6 +952,7 @@ def main() -> int:
             f"\n== {size:,} orders ({shape}), window {WINDOW.start} – {WINDOW.end}, all stores =="
         )
         folder = ensure_data(size, shape)
+        print("  load average before: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
         out = DATA / f"results_{folder.name}"
         out.mkdir(exist_ok=True)
         results = {}
@@ -973,13 +980,15 @@ def main() -> int:
                     target = "≥ 20×"
                     if engine == "duckdb":
                         target = f"≥ 1×; issue 21: ≥ {DUCKDB_RATIO_GOAL_10M:g}× at 10 M"
+                    cpu_ratio = results[engine]["cpu_seconds"] / results[best]["cpu_seconds"]
                     print(
                         f"  {engine} time / ours: best {ratio:.2f}×, median {ratio_med:.2f}× "
-                        f"(target {target})"
+                        f"(target {target}); CPU time best {cpu_ratio:.2f}×"
                     )
             problems = compare(out, [e for e in ok if e in METRIC_ENGINES], reference=ours[0])
             if "diagnose" in ok:
                 problems += compare_diagnose(out, reference=ours[0])
+            print("  load average after: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
             print("  agreement:", "all engines agree (1e-6)" if not problems else problems)
             failed |= bool(problems)
         if "diagnose" in ok:
