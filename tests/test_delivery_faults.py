@@ -162,7 +162,11 @@ def small_disk(tmp_path: Path):
         check=False,
     )
     if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        # Never a silent skip: the full-disk behaviour is only checked on a real full disk.
+        pytest.fail(
+            f"the full-disk tests need a tmpfs (run make test as root, or with CAP_SYS_ADMIN): "
+            f"{done.stderr.strip()}"
+        )
     try:
         yield mnt
     finally:
