@@ -14,9 +14,8 @@ import math
 from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
 
-from aftersales_kit import format as fmt
 from aftersales_kit.orders import TEAMS
-from aftersales_kit.text import label, t
+from aftersales_kit.text import hours_left, label, t
 
 if TYPE_CHECKING:
     from aftersales_kit.diagnose import Diagnosis
@@ -130,14 +129,6 @@ def actions_json(d: Diagnosis, *, lang: str = "zh") -> ActionsJson:
     }
 
 
-def _left_text(row: ActionRow, lang: str) -> str:
-    left = row["hours_left"]
-    if left is None:
-        return t("open.no_line", lang)
-    hours = fmt.hours(abs(left), lang=lang)
-    return t("open.over", lang, hours=hours) if left < 0 else t("open.left", lang, hours=hours)
-
-
 def actions_text(d: Diagnosis, *, lang: str = "zh") -> str:
     """The open orders as one plain table per team (the ``actions`` default output)."""
     rows = action_rows(d, lang=lang)
@@ -161,7 +152,7 @@ def actions_text(d: Diagnosis, *, lang: str = "zh") -> str:
                 r["service_id"],
                 label("stage", r["stage"], lang),
                 label("rule", r["rule"], lang) if r["rule"] else "",
-                _left_text(r, lang),
+                hours_left(r["hours_left"], lang=lang),
                 r["action_text"],
                 parcel,
                 "、".join(marks) if lang == "zh" else ", ".join(marks),

@@ -98,6 +98,7 @@ from aftersales_kit.orders import (
     data_traits,
     derive_orders,
     first_match,
+    hours_between,
     open_order_status,
     window_sample,
 )
@@ -1272,7 +1273,9 @@ def _compensation_plan(lf: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl
     )
     return (
         derived.with_columns(
-            _hours_between_lit("first_audit_time", as_of).alias("elapsed_hours"),
+            hours_between(
+                pl.lit(as_of, dtype=pl.Datetime("us")), earlier=pl.col("first_audit_time")
+            ).alias("elapsed_hours"),
             pl.when(reship)
             .then(pl.lit("reship"))
             .otherwise(pl.lit("pay_compensation"))
@@ -1281,12 +1284,6 @@ def _compensation_plan(lf: pl.LazyFrame, *, as_of: datetime, rules: Rules) -> pl
         .select("store_id", *_COMPENSATION_COLUMNS)
         .sort("store_id", "first_audit_time", "service_id")
     )
-
-
-def _hours_between_lit(start: str, end: datetime) -> pl.Expr:
-    """Hours from column ``start`` to the moment ``end``."""
-    moment = pl.lit(end, dtype=pl.Datetime("us"))
-    return (moment - pl.col(start)).dt.total_microseconds() / _HOUR_US
 
 
 #: The open-order status columns of :attr:`Diagnosis.orders` (null on orders that are not open).

@@ -176,14 +176,6 @@ def urgent_orders(diagnosis: Diagnosis, *, n: int = URGENT) -> list[tuple[str, s
     return [(str(sid), team, left) for sid, left, team in rows.iter_rows()]
 
 
-def _left(hours: float | None, *, lang: str) -> str:
-    if hours is None:
-        return "—"
-    if hours < 0:
-        return text.t("open.over", lang, hours=fmt.hours(-hours, lang=lang))
-    return text.t("open.left", lang, hours=fmt.hours(hours, lang=lang))
-
-
 def store_message(
     diagnosis: Diagnosis,
     *,
@@ -278,7 +270,7 @@ def _urgent_lines(d: Diagnosis, lines: list[str], *, lang: str) -> list[int]:
             lang,
             service_id=clean_name(sid),
             team=text.label("team", team, lang),
-            left=_left(left, lang=lang),
+            left=text.hours_left(left, lang=lang),
         )
         # 交易纠纷 is half of the consumer-warning condition: a threatened dispute is marked.
         lines.append(row + s("dispute_mark", lang) if sid in disputed else row)

@@ -1695,6 +1695,14 @@ def finding_text(finding: Finding, *, lang: str = "zh") -> FindingText:
     return FindingText(title=title, advice=advice, severity=t(f"severity.{severity}", lang))
 
 
+def hours_left(hours: float | None, *, lang: str = "zh") -> str:
+    """An open order's hours to its warning line: "剩X" / "超预警线X", or "无预警线"."""
+    if hours is None:
+        return t("open.no_line", lang)
+    key = "open.over" if hours < 0 else "open.left"
+    return t(key, lang, hours=fmt.hours(abs(hours), lang=lang))
+
+
 def data_age(hours: float, lang: str = "zh") -> str:
     """A data age: whole days from two days on, else whole hours."""
     if hours >= 48:

@@ -50,8 +50,11 @@ SHEETS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-#: Sheets written only when they have rows.
-OPTIONAL_SHEETS: frozenset[str] = frozenset({"compensation_pending"})
+#: Sheets written only when they have rows: rare lists, and the manager views an export's
+#: columns may not fill.
+OPTIONAL_SHEETS: frozenset[str] = frozenset(
+    {"compensation_pending", *(attr for attr, _, _ in SHEETS if attr.startswith("views."))}
+)
 
 
 def neutralize_formulas(frame: pl.DataFrame) -> pl.DataFrame:
@@ -144,9 +147,7 @@ def action_frames(diagnosis: Diagnosis, *, lang: str = "zh") -> dict[str, pl.Dat
         if not isinstance(frame, pl.DataFrame):
             continue
         if attr in OPTIONAL_SHEETS and not frame.height:
-            continue  # a sheet of something rare appears only when there is some
-        if attr.startswith("views.") and not frame.height:
-            continue  # a manager view the export's columns cannot fill: no empty sheet
+            continue  # no empty sheet of something rare or of a view the export cannot fill
         if attr == "tomorrow.movers" and "reason" in frame.columns:
             # Why an order moves tomorrow is its 变动, not the customer's 申请原因.
             frame = frame.rename({"reason": "move"})

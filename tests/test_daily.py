@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from datetime import date
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from net import free_port
 from test_push import BotServer
 
 from aftersales_kit.cli import main
@@ -30,12 +30,6 @@ class Mailbox:
         return "250 Message accepted"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> Path:
     from aftersales_kit.demo import write_demo
@@ -47,7 +41,7 @@ def exports(tmp_path_factory) -> Path:
 @pytest.fixture
 def mailbox(monkeypatch):
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
     controller.start()
     settings = {"HOST": "127.0.0.1", "PORT": str(controller.port), "SECURITY": "none",
                 "FROM": "售后诊断 <report@example.com>", "BACKOFF_SECONDS": "0"}  # fmt: skip

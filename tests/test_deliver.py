@@ -8,7 +8,6 @@ import email.policy
 import io
 import json
 import re
-import socket
 import ssl
 import struct
 import subprocess
@@ -22,6 +21,7 @@ import polars as pl
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from net import free_port
 
 from aftersales_kit import deliver, smtp
 from aftersales_kit.errors import DeliveryError, UsageError
@@ -118,12 +118,6 @@ def _authenticator(server, session, envelope, mechanism, auth_data) -> AuthResul
     return AuthResult(success=ok, handled=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(certificate: tuple[Path, Path]):
     cert, key = certificate
@@ -133,7 +127,7 @@ def server(certificate: tuple[Path, Path]):
     controller = Controller(
         mailbox,
         hostname="127.0.0.1",
-        port=_free_port(),
+        port=free_port(),
         tls_context=context,
         require_starttls=True,
         auth_require_tls=True,
@@ -354,7 +348,7 @@ def test_transient_421_is_retried_with_backoff(server, settings) -> None:
 
 
 def test_connection_refused_is_transient_then_reported(settings) -> None:
-    closed = dataclasses.replace(settings, port=_free_port(), retries=1)
+    closed = dataclasses.replace(settings, port=free_port(), retries=1)
     sleeps: list[float] = []
     [result] = smtp.send_message(EmailMessage(), recipients=["a@example.com"], settings=closed,
                                  sleep=sleeps.append)  # fmt: skip

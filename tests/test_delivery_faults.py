@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from net import free_port
 from test_push import BotServer
 
 from aftersales_kit import daily, deliver, push
@@ -51,12 +52,6 @@ class Mailbox:
         return "250 Message accepted"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> Path:
     from aftersales_kit.demo import write_demo
@@ -78,7 +73,7 @@ def rendered(exports, tmp_path_factory) -> Path:
 @pytest.fixture
 def mailbox():
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
     controller.start()
     box.port = controller.port  # type: ignore[attr-defined]
     try:
@@ -428,7 +423,7 @@ def test_a_proxy_page_instead_of_the_bot_is_a_failure_tried_again_next_run(tmp_p
 
 
 def test_a_refused_connection_is_still_retried(tmp_path) -> None:
-    port = _free_port()  # nothing listens: the request never left
+    port = free_port()  # nothing listens: the request never left
     sleeps: list[float] = []
     result = push.send("wecom", push.Message("t", "m"), url=f"http://127.0.0.1:{port}/x?key=K",
                        store="1000101", settings=push.PushSettings(timeout=1, retries=2,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
-import socket
 import subprocess
 import sys
 from datetime import date
@@ -17,6 +16,7 @@ import polars as pl
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from net import free_port
 
 from aftersales_kit import deliver, engine, push, smtp
 from aftersales_kit.cli import main
@@ -198,12 +198,6 @@ def test_a_running_report_kernel_has_no_webhook_key_in_its_environment(monkeypat
     assert b"AFTERSALES_REPORT=scrub-test" in environ and b"LEAK-" not in environ
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Box:
     def __init__(self) -> None:
         self.received = 0
@@ -218,7 +212,7 @@ def test_a_login_over_a_plain_connection_warns(capsys) -> None:
         return AuthResult(success=isinstance(auth_data, LoginPassword), handled=False)
 
     box = Box()
-    controller = Controller(box, hostname="127.0.0.1", port=_free_port(),
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(),
                             auth_require_tls=False, authenticator=accept)  # fmt: skip
     controller.start()
     try:

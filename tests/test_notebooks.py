@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ("store_report.ipynb", "portfolio.ipynb", "explore.ipynb")
@@ -94,18 +94,12 @@ def _stock_nbconvert_renders_our_template(executed: Path) -> None:
 # --- a running Jupyter server with the project configuration --------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """JupyterLab on a copy of the repository's notebooks with etc/jupyter's configuration."""
     root = tmp_path_factory.mktemp("lab")
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "JUPYTER_CONFIG_PATH": str(ROOT / "etc" / "jupyter"),
