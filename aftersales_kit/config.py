@@ -156,6 +156,9 @@ class StoreTable(Strict):
     target_hours: PositiveHours | None = None
     #: The category / peer mean 风向标 shows beside the store's figure (when the merchant has it).
     peer_hours: Hours | None = None
+    #: Groups for the index's filters and roll-ups (an agency's brands and account managers).
+    brand: StrictStr | None = None
+    manager: StrictStr | None = None
     wecom: StrictStr | None = None
     dingtalk: StrictStr | None = None
     dingtalk_secret: StrictStr | None = None
