@@ -796,7 +796,12 @@ def _render_index(pool: WorkerPool, outcomes: dict[str, Outcome], *, batch: _Bat
     """``index.html`` from the sidecars, on a worker; a failure is the ``__index__`` outcome."""
     from aftersales_kit import portfolio
 
-    summary = portfolio.write_summary(batch.out, window=batch.window)
+    summary = portfolio.write_summary(
+        batch.out,
+        window=batch.window,
+        min_orders=_min_orders(batch.config),
+        lang=batch.base_params.lang,
+    )
     try:
         return Path(
             pool.submit(
@@ -810,6 +815,13 @@ def _render_index(pool: WorkerPool, outcomes: dict[str, Outcome], *, batch: _Bat
     except Exception as exc:
         outcomes["__index__"] = Outcome(INDEX_NAME, "failed", reason=str(exc))
         return None
+
+
+def _min_orders(config: str | Path | None) -> int:
+    """``[report] min_orders``: the index's minimum sample for a ranked store."""
+    from aftersales_kit.config import load_config
+
+    return load_config(config).min_orders
 
 
 def _failed(outcomes: Mapping[str, Outcome]) -> list[Outcome]:
@@ -844,6 +856,7 @@ def rebuild_index(
     rules: str | Path | None = None,
     as_of: str | None = None,
     lang: str = "zh",
+    config: str | Path | None = None,
 ) -> Path:
     """Rebuild ``out_dir/index.html`` from the store reports already written for the window.
 
@@ -864,7 +877,7 @@ def rebuild_index(
             "window); 先运行 aftersales batch (run the batch first, with the same --start/--end)"
         )
         raise UsageError(msg)
-    summary = portfolio.write_summary(out, window=window)
+    summary = portfolio.write_summary(out, window=window, min_orders=_min_orders(config), lang=lang)
     engine.skip_slow_imports()
     engine.register()
     try:
@@ -893,6 +906,7 @@ def command_batch(args: argparse.Namespace) -> int:
             rules=args.rules,
             as_of=args.as_of,
             lang=args.lang,
+            config=config,
         )
         print(index)
         return 0
