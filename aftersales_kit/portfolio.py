@@ -508,6 +508,11 @@ _TABLE_JS = r"""
 """
 
 
+def _void(name: str, **attrs: str | None) -> Markup:
+    """A void element (``<input>``, ``<col>``): :func:`tag` without the closing tag."""
+    return Markup(str(tag(name, **attrs)).removesuffix(f"</{name}>"))
+
+
 def _options(first: str, values: Sequence[tuple[str, str]], *, select_id: str) -> Markup:
     # tag() leaves out an empty attribute, and an option without one has its text as value
     options = [Markup('<option value="">{}</option>').format(first)]
@@ -543,16 +548,16 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
         },
     }
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    # Script-safe JSON: no "</" can close the element early.
-    data = data.replace("</", "<\\/")
+    # Script-safe JSON: no markup in it at all, so nothing can close the element early.
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     heads = Markup("").join(
         tag("th", s(text, lang), data_key=key, class_="num" if num else None, aria_sort="none")
         for key, text, num, _ in COLUMNS
     )
-    colgroup = Markup("").join(tag("col", class_=f"c-{key}") for key, *_ in COLUMNS)
+    colgroup = Markup("").join(_void("col", class_=f"c-{key}") for key, *_ in COLUMNS)
     tools = Markup("").join(
         [
-            tag(
+            _void(
                 "input",
                 type="search",
                 id="estate-search",
