@@ -200,9 +200,11 @@ def compute(
     }
     peers = peer_medians(means, min_peers=MIN_PEERS)
     newest = max((v for v in latest_of.values() if v is not None), default=None)
+    # a store without counted orders is compared with every counted store (computed once)
+    everyone = (_median_of(list(means.values())), len(means))
     stores = {}
     for sid, r in sorted(rows.items()):
-        median, count = peers.get(sid, (_median_of(list(means.values())), len(means)))
+        median, count = peers.get(sid, everyone)
         stamp = latest_of.get(sid)
         stores[sid] = StoreFigures(
             counted=int(r["counted"] or 0),
