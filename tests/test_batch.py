@@ -358,3 +358,39 @@ def test_a_store_is_the_same_however_it_is_produced(demo_data: Path, tmp_path: P
     assert all(p == pages["report"] for p in pages.values())
     assert "本批店铺中位".encode() in pages["stores"]
     assert "读取时的警告".encode() not in pages["stores"]
+
+
+@pytest.mark.slow
+def test_a_selection_of_per_store_downloads_shows_no_other_store_as_a_warning(
+    tmp_path: Path,
+) -> None:
+    # One 京麦 download per store (xlsx) and `--stores X`: the other stores' files are part of
+    # the estate, not "files without data rows" in X's data quality.
+    from aftersales_kit import demo, report
+
+    files = demo.write_demo(tmp_path / "demo", stores=3, orders=80, end="2026-03-31")
+    store = files.stores[1]
+    result = batch.run_batch(
+        [files.exports],
+        out_dir=tmp_path / "out",
+        stores=[store],
+        end="2026-03-31",
+        as_of="2026-04-01 09:00",
+        workers=1,
+        progress=False,
+        index=False,
+    )
+    assert [(o.store, o.status) for o in result.outcomes] == [(store, "done")]
+    page = tmp_path / "out" / store / "2026-03-02_2026-03-31.html"
+    assert "读取时的警告" not in page.read_text(encoding="utf-8")
+    estate = json.loads((tmp_path / "out" / "_estate.json").read_text(encoding="utf-8"))
+    assert sorted(estate["stores"]) == sorted(files.stores)
+    single = report.render_store(
+        report.ReportParams(
+            store=store, end="2026-03-31", data=(str(files.exports),), as_of="2026-04-01 09:00:00"
+        ),
+        out_dir=tmp_path / "single",
+    )
+    side_batch, side_single = report.read_sidecar(page), report.read_sidecar(single)
+    assert side_batch is not None and side_single is not None
+    assert side_batch["fingerprint"] == side_single["fingerprint"]
