@@ -385,7 +385,9 @@ def _portfolio_frame(summary: Mapping[str, Any]) -> pl.DataFrame:
     from aftersales_kit.portfolio import ranked, stale
 
     rows = []
-    for r in [*ranked(summary["stores"]), *stale(summary["stores"])]:
+    # Longest mean first, every store ranked (the index's default is the impact ranking with a
+    # minimum sample; this frame is data for the user to sort as they like).
+    for r in [*ranked(summary["stores"], by="mean", min_orders=0), *stale(summary["stores"])]:
         board = r.get("short_board") or {}
         row = {k: r.get(k) for k in PORTFOLIO_SCHEMA if not k.startswith("short_board")}
         row |= {

@@ -138,6 +138,8 @@ def write_summary(
         "window_start": window.start.isoformat(),
         "window_end": window.end.isoformat(),
         "min_orders": int(min_orders),
+        # written beside index.html below; a notebook's summary has none to link
+        "exports": list(EXPORT_NAMES),
         "stores": rows,
     }
     path = Path(out_dir) / SUMMARY_DIR / f"portfolio_{window.start}_{window.end}.json"
@@ -405,7 +407,8 @@ _TABLE_JS = r"""
     var k = c.key, v = val(r, k);
     if (k === "store") {
       var name = esc(r[idx.store_name]);
-      var link = r[idx.report] ? '<a href="' + esc(r[idx.report]) + '">' + name + "</a>" : name;
+      var link = r[idx.report]
+        ? '<a class="store-link" href="' + esc(r[idx.report]) + '">' + name + "</a>" : name;
       var tag = r[idx.small_sample]
         ? ' <span class="small-tag">' + esc(T.small_tag) + "</span>" : "";
       return link + tag + '<br><span class="small-tag">' + esc(r[idx.store_id]) + "</span>";
@@ -582,7 +585,10 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     downloads = Markup("").join(
         [
             Markup(s("download", lang)),
-            *(Markup(" ") + tag("a", name, href=name, download=name) for name in EXPORT_NAMES),
+            *(
+                Markup(" ") + tag("a", name, href=name, download=name)
+                for name in summary.get("exports", ())
+            ),
         ]
     )
     body = Markup("").join(
@@ -615,7 +621,7 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
                 ),
                 class_="estate-pager",
             ),
-            tag("p", downloads, class_="report-note"),
+            tag("p", downloads, class_="report-note") if summary.get("exports") else Markup(""),
             Markup('<script type="application/json" id="estate-data">')
             + Markup(data)
             + Markup("</script>"),
