@@ -38,8 +38,8 @@ from aftersales_kit.report import ReportParams, Sidecar
 if TYPE_CHECKING:
     import polars as pl
 
-    from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.load import LoadReport
+    from aftersales_kit.model import Diagnosis
     from aftersales_kit.rules import Rules
     from aftersales_kit.window import Clock, Window
 
@@ -227,10 +227,10 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
     engine.die_with_parent()
 
     engine.skip_slow_imports()
-    from aftersales_kit import report
+    from aftersales_kit import report, resources
 
     engine.register()
-    report.vega_bundle()
+    resources.vega_bundle()
     try:
         engine.prewarm(warm_imports=report.WARM_IMPORTS, env=env)
     except AftersalesError:
@@ -522,8 +522,8 @@ def _run_batch(
 def _load(batch: _Batch) -> tuple[pl.DataFrame, LoadReport]:
     """The data of the selected stores: only this shard's when the inputs are parquet.
 
-    Not :func:`aftersales_kit.api.diagnose_data`: the batch pushes the shard's store list into the
-    parquet scan and diagnoses store by store when the one pass fails, which that does not.
+    Not :func:`aftersales_kit.pipeline.diagnose_data`: the batch pushes the shard's store list into
+    the parquet scan and diagnoses store by store when the one pass fails, which that does not.
     """
     from aftersales_kit.load import load
 
@@ -558,7 +558,7 @@ def _selected(batch: _Batch, frame: pl.DataFrame) -> list[str]:
 
 def _clock(batch: _Batch, frame: pl.DataFrame, report: LoadReport, selected: list[str]) -> Clock:
     """The batch's report time and window, from the selected stores' data (DOMAIN §2)."""
-    from aftersales_kit.api import run_clock
+    from aftersales_kit.pipeline import run_clock
 
     return run_clock(
         frame,
@@ -612,8 +612,8 @@ def _diagnose_selected(
 ) -> dict[str, Diagnosis]:
     """Every selected store's diagnosis; star, rank rates and the published 风向标 figure per
     store come from the ``[stores]`` tables."""
-    from aftersales_kit.api import with_clock
     from aftersales_kit.config import load_config, store_entries, store_inputs, store_peer_hours
+    from aftersales_kit.pipeline import with_clock
     from aftersales_kit.views import configure
 
     config = load_config(batch.config)

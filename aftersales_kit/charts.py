@@ -171,7 +171,7 @@ def notebook_assets(*, force: bool = False) -> str:
     global _assets_sent
     if os.environ.get("AFTERSALES_REPORT") == "1" or (_assets_sent and not force):
         return ""
-    from aftersales_kit.report import vega_bundle
+    from aftersales_kit.resources import vega_bundle
 
     _assets_sent = True
     css = notebook_css()

@@ -45,8 +45,8 @@ from aftersales_kit.errors import AftersalesError, DeliveryError, UsageError
 
 if TYPE_CHECKING:
     from aftersales_kit.deliver import Delivery, RecipientsFile, ReportOptions, StoreRecipients
-    from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.load import Loaded
+    from aftersales_kit.model import Diagnosis
     from aftersales_kit.rules import Rules
     from aftersales_kit.smtp import SmtpSettings
     from aftersales_kit.window import Clock, Window
@@ -469,10 +469,10 @@ def _plan(args: argparse.Namespace) -> _Plan:
 
 def _diagnose_all(plan: _Plan) -> _Data:
     """1. load, validate, diagnose every store (the peers and the estate summary need them all),
-    through the one pipeline the other commands use (``api.diagnose_data``)."""
+    through the one pipeline the other commands use (``pipeline.diagnose_data``)."""
     from aftersales_kit import report as _report
-    from aftersales_kit.api import diagnose_data
     from aftersales_kit.load import Loaded, LoadReport
+    from aftersales_kit.pipeline import diagnose_data
 
     computed = diagnose_data(
         [str(p) for p in plan.paths],

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     import jinja2
 
     from aftersales_kit.config import StoreEntry
-    from aftersales_kit.diagnose import Diagnosis, Finding
+    from aftersales_kit.model import Diagnosis, Finding
     from aftersales_kit.report import ReportParams
     from aftersales_kit.window import Window
 
@@ -153,7 +153,7 @@ def email_charts(
     d = diagnosis
     built: list[tuple[str, alt.TopLevelMixin]] = []
     if d.trend_daily.height:
-        line = getattr(getattr(d, "warning", None), "line_hours", None) or 60.0
+        line = d.warning.line_hours
         built.append(
             (
                 _s("chart_trend", lang),
@@ -193,7 +193,7 @@ def _jinja() -> jinja2.Environment:
 
 
 def _store_name(d: Diagnosis, override: str | None = None) -> str:
-    return _one_line(override or getattr(d, "store_name", None) or d.store_id)
+    return _one_line(override or d.store_name or d.store_id)
 
 
 def _scene_label(scene: str, lang: str) -> str:
@@ -243,11 +243,11 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
     delta = fmt.delta_pct(k.mean_hours, previous=prev.mean_hours)
     trend = "up" if delta.startswith("↑") else "down" if delta.startswith("↓") else ""
     # The 60 h line is the consumer-warning line, not a target: 目标 only when the user set one.
-    if getattr(d, "target_given", False):
+    if d.target_given:
         line_sub = _s("target", lang, target=fmt.hours(d.target_hours, lang=lang))
     else:
         line_sub = _s("line", lang, line=fmt.hours_label(d.warning.line_hours, lang=lang))
-    peer = getattr(d, "peer_median_hours", None)
+    peer = d.peer_median_hours
     return [
         {
             "label": _s("mean", lang),
@@ -294,7 +294,7 @@ def _short_board_text(d: Diagnosis, *, lang: str) -> str:
         share=fmt.pct(sb.share_of_excess),
         controllable=fmt.hours(sb.controllable_excess_hours, lang=lang),
     )
-    cb = getattr(d, "controllable_short_board", None)
+    cb = d.controllable_short_board
     if cb is not None and (cb.scene, cb.stage) != (sb.scene, sb.stage):
         out += " " + _s(
             "controllable_text",
@@ -308,14 +308,14 @@ def _short_board_text(d: Diagnosis, *, lang: str) -> str:
 
 def _warning_text(d: Diagnosis, *, lang: str) -> tuple[str, bool]:
     """(the consumer-warning line, whether it is triggered); empty below the line."""
-    w = getattr(d, "warning", None)
-    if w is None or w.level not in ("high", "watch"):
+    w = d.warning
+    if w.level not in ("high", "watch"):
         return "", False
     # JD judges on its own figure: from ours, "triggered" is an estimate to check on 风向标, and
     # the store manager is asked for the 风向标 figures (never for a command-line flag).
-    basis = getattr(w, "basis", "ours")
+    basis = w.basis
     key = f"warning_{w.level}" + ("_ours" if w.level == "high" and basis == "ours" else "")
-    duration = getattr(w, "duration_hours", None)
+    duration = w.duration_hours
     line = _s(
         key,
         lang,
@@ -328,7 +328,7 @@ def _warning_text(d: Diagnosis, *, lang: str) -> tuple[str, bool]:
 
 def _tomorrow_text(d: Diagnosis, *, lang: str) -> str:
     """The 明天 line: tomorrow's projected mean with the 考核周期 shifted by a day."""
-    tomorrow = getattr(d, "tomorrow", None)
+    tomorrow = d.tomorrow
     if tomorrow is None or tomorrow.mean_hours is None:
         return ""
     delta = tomorrow.delta_hours
@@ -1169,9 +1169,9 @@ def ensure_report(
 def _diagnoses(
     args: argparse.Namespace, store_ids: Sequence[str]
 ) -> tuple[dict[str, Diagnosis], list[Path], dict[str, str]]:
-    """The stores' diagnoses through the one pipeline (``api.diagnose_data``), every store of the
-    data loaded (the peer median compares with the others), plus the paths and row digests."""
-    from aftersales_kit.api import diagnose_data
+    """The stores' diagnoses through the one pipeline (``pipeline.diagnose_data``), every store of
+    the data loaded (the peer median compares with the others), plus the paths and row digests."""
+    from aftersales_kit.pipeline import diagnose_data
     from aftersales_kit.report import store_digests
 
     if args.data:

@@ -25,7 +25,6 @@ validation has something to report.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -66,8 +65,6 @@ SPRING_FESTIVALS: tuple[tuple[date, date], ...] = (
 #: What the customer asked for, as the simulation sees it; 客户期望 names come from it below.
 KINDS = ("return", "refund", "exchange", "repair", "reissue")
 K_RETURN, K_REFUND, K_EXCHANGE, K_REPAIR, K_REISSUE = range(len(KINDS))
-#: 客户期望 per kind; the refund kind is split over REFUND_TYPES.
-KIND_TYPES = ("退货", "", "换货", "维修", "补发商品")
 #: The 仅退款 family as a current export names it (JD-EXPORTS.md): 已收货退款 is what the backend
 #: calls the open platform's 仅退款, which a current download never shows.
 REFUND_TYPES = ("已收货退款", "未收货退款", "售前退款")
@@ -1713,24 +1710,3 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return exports
-
-
-def command_demo(args: argparse.Namespace) -> int:
-    """``aftersales demo``: write the demo data set and print the paths written."""
-    files = write_demo(
-        Path(args.out),
-        stores=args.stores,
-        orders=args.orders,
-        end=args.end,
-        seed=args.seed,
-        dirty=args.dirty,
-    )
-    kind = "含导出问题的 (dirty) " if args.dirty else ""
-    print(
-        f"已生成{kind}演示数据 (demo data written): {len(files.stores)} 家店铺 (stores), "
-        f"{files.rows:,} 条服务单 (service orders) → {files.out}"
-    )
-    print(f"京麦导出 (JD exports, pass this folder as data): {files.exports}")
-    for path in files.paths:
-        print(f"  {path}")
-    return 0

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from aftersales_kit import __version__
 from aftersales_kit import format as fmt
+from aftersales_kit._version import __version__
 
 __all__ = [
     "BUNDLE_TAG",

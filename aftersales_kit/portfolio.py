@@ -30,7 +30,7 @@ from aftersales_kit.html import (
 from aftersales_kit.resources import resource_dir
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.model import Diagnosis
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = resource_dir("notebooks") / "portfolio.ipynb"

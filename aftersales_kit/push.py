@@ -39,7 +39,7 @@ from aftersales_kit import text
 from aftersales_kit.errors import UsageError
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.model import Diagnosis
 
 CHANNELS = ("wecom", "dingtalk")
 #: 企业微信's markdown limit (bytes of UTF-8); applied to 钉钉 too.

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 from zoneinfo import ZoneInfo
 
-from aftersales_kit import __version__
+from aftersales_kit import resources
 from aftersales_kit._compat import html_exporter_class, skip_rfc3987_syntax
+from aftersales_kit._version import __version__
+from aftersales_kit.config import CONFIG_ENV
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
 from aftersales_kit.host import pid_alive
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
 
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.model import Diagnosis
     from aftersales_kit.window import Window
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +58,6 @@ BUNDLE_TAG = "aftersales_vega_bundle"
 #: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
 ENV_FLAG = "AFTERSALES_REPORT"
 #: the configuration file for a kernel that loads data itself (the user's fallback variable).
-CONFIG_ENV = "AFTERSALES_CONFIG"
 #: modules a new kernel imports before its first notebook (what the store notebook imports).
 WARM_IMPORTS = (
     "polars",
@@ -370,38 +371,6 @@ def _quiet_imports() -> None:
 _export_lock = threading.Lock()
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aftersales-kit"
-
-
-@functools.cache
-def vega_bundle() -> str:
-    """vega + vega-lite + vega-embed as one script (defines ``window.vegaEmbed``), ~0.9 MB.
-
-    ``vl_convert.javascript_bundle()`` builds it from the installed package, which takes seconds,
-    so the result is kept on disk per vl-convert version (a cache, never downloaded).
-    """
-    import vl_convert
-
-    version = getattr(vl_convert, "__version__", "unknown")
-    path = _cache_dir() / f"vega-bundle-{version}.js"
-    try:
-        text = path.read_text(encoding="utf-8")
-        if "vegaEmbed" in text:
-            return text
-    except OSError:
-        pass
-    # the stub makes ``snippet`` required; the runtime default (globals on window) is the one used
-    text = vl_convert.javascript_bundle()  # type: ignore[call-arg]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data=text)
-    except OSError:
-        pass  # a read-only home only costs the rebuild next time
-    return text
-
-
 def _new_exporter(exporter_class: type[HTMLExporter], *, lang: str) -> HTMLExporter:
     """An exporter of ``exporter_class`` set up for reports (template, no code, no prompts)."""
     from traitlets.config import Config
@@ -488,7 +457,7 @@ def _export_input(nb: NotebookNode, *, lang: str) -> tuple[NotebookNode, dict[st
     page = copy.deepcopy(nb)
     meta = _take_meta(page) or _fallback_meta(page, lang)
     page.metadata["title"] = f"{meta['title']} · {meta['store_name']} · {meta['window']}"
-    return page, {"vega_bundle": vega_bundle(), "report": meta}
+    return page, {"vega_bundle": resources.vega_bundle(), "report": meta}
 
 
 # --- render ---------------------------------------------------------------------------------------
@@ -710,7 +679,7 @@ class _Warm(threading.Thread):
     def run(self) -> None:
         try:
             self.window = _window(self.params)
-            vega_bundle()
+            resources.vega_bundle()
             # one throw-away export compiles the templates off the critical path
             import nbformat
 
@@ -943,10 +912,10 @@ def _diagnose_one(
 ) -> tuple[Diagnosis, str, Window]:
     """(Diagnosis, rows digest, window) of ``params.store``, compared with every store of the data.
 
-    The API's one load → window → diagnose sequence (:func:`aftersales_kit.api.diagnose_data`):
+    The API's one load → window → diagnose sequence (:func:`aftersales_kit.pipeline.diagnose_data`):
     the command line wins, a ``[stores]`` entry of the store fills what it does not give.
     """
-    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.pipeline import diagnose_data
 
     computed = diagnose_data(
         list(params.data),
@@ -956,9 +925,9 @@ def _diagnose_one(
         rules=params.rules or None,
         as_of=params.as_of or None,
         target_hours=params.target_hours or None,
-        star=params.star,
-        aftersales_rank=params.aftersales_rank,
-        dispute_rank=params.dispute_rank,
+        star=params.star or None,
+        aftersales_rank=None if params.aftersales_rank < 0 else params.aftersales_rank,
+        dispute_rank=None if params.dispute_rank < 0 else params.dispute_rank,
         store_id=params.store_id or None,
         skip_bad_rows=params.skip_bad_rows,
         published_hours=params.published_hours or None,

@@ -11,6 +11,7 @@ great-tables; personal columns are masked again before display.
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -21,6 +22,7 @@ import polars as pl
 
 from aftersales_kit import charts as ch
 from aftersales_kit import format as fmt
+from aftersales_kit.config import CONFIG_ENV
 from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS
 from aftersales_kit.html import (
     BUNDLE_TAG,
@@ -38,11 +40,10 @@ from aftersales_kit.html import (
 )
 from aftersales_kit.orders import TEAMS
 from aftersales_kit.rules import STAGES as _STAGES
-from aftersales_kit.text import data_notice, finding_text, label, t
+from aftersales_kit.text import data_notice, finding_text, label, one_line, t
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis, Tomorrow
-    from aftersales_kit.findings import Finding
+    from aftersales_kit.model import Diagnosis, Finding, ManagerViews, Tomorrow
     from aftersales_kit.rules import Rules
 
 #: section id -> text key of its title; the template's navigation follows this order.
@@ -194,7 +195,7 @@ def prepare(
 
     if cache:
         return pickle.loads(Path(cache).read_bytes()), load_rules(rules or None)
-    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.pipeline import diagnose_data
 
     if not data:
         from aftersales_kit.demo import ensure_demo
@@ -209,13 +210,16 @@ def prepare(
         end=end,
         rules=rules,
         as_of=as_of,
-        target_hours=target_hours,
-        star=star,
-        aftersales_rank=aftersales_rank,
-        dispute_rank=dispute_rank,
+        # the notebook's "not given" markers (0, -1) become None at this boundary
+        target_hours=target_hours or None,
+        star=star or None,
+        aftersales_rank=None if aftersales_rank < 0 else aftersales_rank,
+        dispute_rank=None if dispute_rank < 0 else dispute_rank,
         store_id=store_id,
         skip_bad_rows=skip_bad_rows,
-        published_hours=published_hours,
+        published_hours=published_hours or None,
+        # the report's kernel gets the command line's configuration file (report_env)
+        config=os.environ.get(CONFIG_ENV) or None,
     )
     return computed.diagnoses[str(store)], computed.rules
 
@@ -1389,7 +1393,7 @@ def diagnosis_html(d: Diagnosis, *, lang: str = "zh") -> str:
     )
     view = tag(
         "div",
-        tag("p", tag("b", repr(d)), class_="report-lead"),
+        tag("p", tag("b", one_line(d, lang=lang)), class_="report-lead"),
         kpi_cards(d, lang=lang).html,
         tag("p", board_text, class_="report-callout"),
         findings,
@@ -1435,7 +1439,7 @@ def _views_compare(d: Diagnosis, lang: str) -> list[Part]:
     return parts
 
 
-def _views_staff(v: Any, lang: str) -> list[Part]:
+def _views_staff(v: ManagerViews, lang: str) -> list[Part]:
     parts: list[Part] = []
     masked = t("views.masked", lang) if v.staff_masked else ""
     if v.auditors.height and "auditor" not in v.missing:
@@ -1488,7 +1492,7 @@ def _views_staff(v: Any, lang: str) -> list[Part]:
     return parts
 
 
-def _views_skus(v: Any, *, line: float, lang: str) -> list[Part]:
+def _views_skus(v: ManagerViews, *, line: float, lang: str) -> list[Part]:
     from aftersales_kit.views import TOP_SKUS
 
     if not v.skus.height:
@@ -1525,7 +1529,7 @@ def _views_skus(v: Any, *, line: float, lang: str) -> list[Part]:
     return parts
 
 
-def _views_audit_rates(v: Any, lang: str) -> list[Part]:
+def _views_audit_rates(v: ManagerViews, lang: str) -> list[Part]:
     from aftersales_kit.views import SA_MIN_APPROVAL, SA_MIN_ORDERS
 
     parts: list[Part] = []
@@ -1578,7 +1582,7 @@ def _views_audit_rates(v: Any, lang: str) -> list[Part]:
     return parts
 
 
-def _views_readings(v: Any, lang: str) -> list[Part]:
+def _views_readings(v: ManagerViews, lang: str) -> list[Part]:
     if "jd_hours" in v.missing:
         return []
     tol = _h(v.tolerance_hours, lang) if v.tolerance_hours >= 1 else f"{v.tolerance_hours:g} h"

@@ -191,7 +191,7 @@ def test_analyze_estate(files: demo.DemoFiles) -> None:
 
 
 def test_frame_input_fills_optional_columns() -> None:
-    from aftersales_kit.api import _frame_input
+    from aftersales_kit.pipeline import _frame_input
 
     frame = pl.DataFrame(
         {"service_id": ["1"], "apply_time": [None]}, schema_overrides={"apply_time": pl.Datetime}

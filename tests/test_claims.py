@@ -15,7 +15,8 @@ import pytest
 from factory import canonical
 
 from aftersales_kit import sections
-from aftersales_kit.diagnose import Diagnosis, Finding, FindingKind, diagnose, diagnose_store
+from aftersales_kit.diagnose import diagnose, diagnose_store
+from aftersales_kit.model import Diagnosis, Finding, FindingKind
 from aftersales_kit.rules import load_rules
 from aftersales_kit.text import STRINGS, finding_text, t
 from aftersales_kit.window import Window, default_window

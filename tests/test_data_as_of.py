@@ -15,8 +15,9 @@ import pytest
 import xlsxwriter
 
 from aftersales_kit import cli, portfolio, push, sections, text
-from aftersales_kit.api import analyze_estate, diagnose_data
+from aftersales_kit.api import analyze_estate
 from aftersales_kit.load import load_unchecked
+from aftersales_kit.pipeline import diagnose_data
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import china_now, resolve_clock
 

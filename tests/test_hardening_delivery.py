@@ -39,7 +39,7 @@ def exports(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def store(exports):
-    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.pipeline import diagnose_data
 
     computed = diagnose_data([str(exports)], end=END, as_of=AS_OF)
     return computed.diagnoses["1000101"]

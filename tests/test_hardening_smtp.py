@@ -13,7 +13,8 @@ from aiosmtpd.controller import Controller
 from net import free_port
 
 from aftersales_kit import deliver, demo, smtp
-from aftersales_kit.diagnose import Diagnosis, diagnose_store
+from aftersales_kit.diagnose import diagnose_store
+from aftersales_kit.model import Diagnosis
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import Window
 

@@ -13,7 +13,7 @@ import nbformat
 import polars as pl
 import pytest
 
-from aftersales_kit import demo, report
+from aftersales_kit import demo, report, resources
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.report import ReportParams, report_path
 from aftersales_kit.window import Window
@@ -149,7 +149,7 @@ def assert_self_contained(html: str) -> None:
     assert 'class="jp-InputArea' not in html
     assert 'class="jp-InputPrompt' not in html
     assert "sections.kpi_cards" not in html
-    assert html.count(report.vega_bundle()[:300]) == 1  # the vega bundle, inlined once
+    assert html.count(resources.vega_bundle()[:300]) == 1  # the vega bundle, inlined once
     assert len(re.findall(r"<script>\(function\(\)\{var el=", html)) >= 6  # six or more charts
 
 

@@ -33,9 +33,10 @@ import pytest
 import xlsxwriter
 
 from aftersales_kit import views
-from aftersales_kit.api import analyze, diagnose_data
+from aftersales_kit.api import analyze
 from aftersales_kit.cli import main
-from aftersales_kit.diagnose import Diagnosis
+from aftersales_kit.model import Diagnosis
+from aftersales_kit.pipeline import diagnose_data
 from aftersales_kit.rules import load_rules
 from aftersales_kit.sections import breakdown, kpi_cards, manager_views
 from aftersales_kit.xlsx import action_frames
