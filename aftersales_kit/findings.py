@@ -35,6 +35,7 @@ from aftersales_kit.format import (
     Star,
 )
 from aftersales_kit.model import (
+    OPEN_HORIZON_HOURS,
     Finding,
     FindingKind,
     JdCheck,
@@ -60,7 +61,7 @@ class FindingLimits:
     alert_share: float = 0.05  # a §5 rule broken by at least this share of counted orders
     inbound_mean_hours: float = 12.0  # DOMAIN §5: sign→inbound should average ≤ 12 h
     first_pass_rate: float = 0.80  # 一次性沟通完成率 below this is low
-    open_horizon_hours: float = 24.0  # open orders breaking a rule within this many hours
+    open_horizon_hours: float = OPEN_HORIZON_HOURS  # open orders breaking a rule within it
     trend_up_share: float = 0.05  # mean up by at least 5 % vs the previous window
     long_tail_share: float = 0.10  # removing the n longest lowers the mean by at least 10 %
     long_tail_min_counted: int = 50  # only when the n longest are a small part of the orders

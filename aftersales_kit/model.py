@@ -20,6 +20,10 @@ import polars as pl
 from aftersales_kit.metrics import Kpis
 from aftersales_kit.window import Window
 
+#: How far ahead an open service order counts as due soon (the report, the mail, the push, the
+#: findings and the daily routine all use this one horizon).
+OPEN_HORIZON_HOURS = 24.0
+
 
 class FindingKind(enum.StrEnum):
     """Types of diagnosis findings; text.py holds one title and one advice per kind."""
@@ -433,7 +437,7 @@ class Diagnosis:
     #: Manager views (DOMAIN §6): SKUs, auditors, processors, 一次审核完成率, SA, readings check.
     views: ManagerViews | None = None
 
-    def open_split(self, *, horizon_hours: float = 24.0) -> dict[str, int]:
+    def open_split(self, *, horizon_hours: float = OPEN_HORIZON_HOURS) -> dict[str, int]:
         """Open service orders split as the report and email word them. Of those that can still
         count: ``over`` (past a warning line: act now), ``soon`` (a line within the horizon),
         ``later`` (a line further ahead), ``no_line`` (their stage has none); ``not_counted``

@@ -32,14 +32,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
 from aftersales_kit.errors import UsageError
-
-if TYPE_CHECKING:
-    from aftersales_kit.model import Diagnosis
+from aftersales_kit.model import OPEN_HORIZON_HOURS, Diagnosis
 
 CHANNELS = ("wecom", "dingtalk")
 #: 企业微信's markdown limit (bytes of UTF-8); applied to 钉钉 too.
@@ -139,7 +137,9 @@ def _horizon(lang: str, hours: float) -> str:
     return fmt.hours_label(hours, lang=lang)
 
 
-def team_counts(diagnosis: Diagnosis, *, horizon_hours: float = 24.0) -> dict[str, tuple[int, int]]:
+def team_counts(
+    diagnosis: Diagnosis, *, horizon_hours: float = OPEN_HORIZON_HOURS
+) -> dict[str, tuple[int, int]]:
     """team → (past a warning line, due within the horizon) from ``team_actions``: orders that
     can still count (the lists also keep the others, marked 不计入考核)."""
     import polars as pl
@@ -182,7 +182,7 @@ def store_message(
     lang: str = "zh",
     store_name: str | None = None,
     report_url: str | None = None,
-    horizon_hours: float = 24.0,
+    horizon_hours: float = OPEN_HORIZON_HOURS,
     limit: int = MAX_BYTES,
 ) -> Message:
     """The per-store push: the mean against the warning line with its change, tomorrow's
@@ -293,7 +293,7 @@ def estate_message(
     lang: str = "zh",
     names: Mapping[str, str] | None = None,
     index_url: str | None = None,
-    horizon_hours: float = 24.0,
+    horizon_hours: float = OPEN_HORIZON_HOURS,
     limit: int = MAX_BYTES,
 ) -> Message:
     """The estate summary: how many stores are over the line or have the warning, open orders

@@ -38,6 +38,7 @@ from aftersales_kit.html import (
     tag,
     with_html,
 )
+from aftersales_kit.model import OPEN_HORIZON_HOURS
 from aftersales_kit.orders import TEAMS
 from aftersales_kit.rules import STAGES as _STAGES
 from aftersales_kit.text import data_notice, finding_text, label, one_line, t
@@ -703,7 +704,7 @@ def _open_orders(d: Diagnosis, lang: str) -> list[Part]:
     risk = d.open_at_risk
     if not risk.height:
         return [empty(t("open.none", lang))]
-    horizon = 24.0
+    horizon = OPEN_HORIZON_HOURS
     split = d.open_split(horizon_hours=horizon)
     shown = risk.head(OPEN_SHOWN)
     summary = t(
@@ -760,7 +761,7 @@ def alerts(d: Diagnosis, *, lang: str = "zh") -> Section:
 def teams(d: Diagnosis, *, lang: str = "zh") -> Section:
     """One action list per team (customer service, logistics, warehouse), most urgent first."""
     lists = d.team_actions or {}
-    note = t("team.note", lang, horizon=fmt.hours_label(24.0, lang=lang))
+    note = t("team.note", lang, horizon=fmt.hours_label(OPEN_HORIZON_HOURS, lang=lang))
     parts: list[Part] = [_p(note, "report-note")]
     labels = {c: t(key, lang) for c, key in _ORDER_LABELS.items()}
     labels["hours_to_breach"] = t("col.hours_left", lang)

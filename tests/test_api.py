@@ -1,4 +1,4 @@
-"""The Python API (issue 12): analyze / analyze_estate, Diagnosis.orders and its notebook views,
+"""The Python API: analyze / analyze_estate, Diagnosis.orders and its notebook views,
 and importing the package leaves altair, polars and pandas settings alone."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # ruff: noqa: E501 -- exact Chinese sentences: CJK is double width, and a split sentence is hard to review.
-"""Issue 10: every claim of the report, the email and the portfolio is one a JD after-sales manager
+"""Every claim of the report, the email and the portfolio is one a JD after-sales manager
 would sign. One exact test per numbered claim (the condition, the wording, both languages), the
 three consumer-warning states, tomorrow's figures on a hand-computed case, the action lists per
 team, and a check that no sentence's number contradicts its title.

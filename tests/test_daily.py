@@ -1,4 +1,4 @@
-"""Issue 14: ``aftersales daily`` end to end — real exports, real reports, a loopback SMTP server
+"""``aftersales daily`` end to end — real exports, real reports, a loopback SMTP server
 (aiosmtpd) and both bots on a local HTTP server (test_push.BotServer)."""
 
 from __future__ import annotations

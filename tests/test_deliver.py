@@ -24,6 +24,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from net import free_port
 
 from aftersales_kit import deliver, smtp
+from aftersales_kit.cli import deliver as cli_deliver
 from aftersales_kit.errors import DeliveryError, UsageError
 from aftersales_kit.window import Window
 
@@ -518,7 +519,7 @@ def _current_report(out: Path, data: Path) -> Path:
         data=[str(data)], rules=None, start="2026-03-01", end="2026-03-30",
         as_of="2026-03-31 09:00", config=None, skip_bad_rows=False, store_id=None,
     )  # fmt: skip
-    diagnoses, paths, digests = deliver._diagnoses(args, [STORE])
+    diagnoses, paths, digests = cli_deliver._diagnoses(args, [STORE])
     d = diagnoses[STORE]
     params = deliver.report_params(d, data=paths, rules=None, lang="zh", as_of=args.as_of)
     key = deliver.report_key(d, params=params, rows=digests[STORE], as_of_given=True)

@@ -222,7 +222,7 @@ def test_a_sent_log_line_that_does_not_fit_leaves_the_log_as_it_was_and_sends_no
     mailbox, tmp_path, monkeypatch
 ) -> None:
     # The same rule without a tmpfs: a short write is undone, and the mail is not sent.
-    from test_hardening_smtp import _diagnosis, _message
+    from test_smtp_outcomes import _diagnosis, _message
 
     log = deliver.SentLog(tmp_path / deliver.SENT_LOG)
     log.append({"fingerprint": "k0", "recipient": "old@example.com", "status": "sent"})

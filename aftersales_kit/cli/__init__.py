@@ -30,7 +30,7 @@ HANDLERS: dict[str, str] = {
     "actions": "aftersales_kit.cli.data:command_actions",
     "report": "aftersales_kit.report:command_report",
     "batch": "aftersales_kit.batch:command_batch",
-    "email": "aftersales_kit.deliver:command_email",
+    "email": "aftersales_kit.cli.deliver:command_email",
     "daily": "aftersales_kit.daily:command_daily",
 }
 

@@ -1,5 +1,5 @@
-"""Issue 11 regressions on inputs: rules and config values, as-of before the data, the holiday
-table's end, unreadable subfolders, long customer text, oversized mail."""
+"""Inputs at their edges: rules and config values, as-of before the data, the holiday table's end,
+unreadable subfolders, long customer text, oversized mail."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_low_holiday_table_end_reaches_methodology_and_data_quality() -> None:
         assert text in data_quality(d, lang=lang).html
 
 
-def test_item8_unreadable_subfolder_is_a_warning_naming_it(
+def test_unreadable_subfolder_is_a_warning_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = tmp_path / "data" / "a"
@@ -125,7 +125,7 @@ def test_item8_unreadable_subfolder_is_a_warning_naming_it(
     assert report.warnings[0].file == str(bad)
 
 
-def test_item8_unreadable_path_on_the_command_line_is_an_error(
+def test_unreadable_path_on_the_command_line_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["validate", str(tmp_path / "nope.xlsx"), "--store-id", "1"]) == 1

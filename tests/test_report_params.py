@@ -1,4 +1,4 @@
-"""Issue 11, items 1–2: path parameters and every CLI option reaching the notebook's parameters."""
+"""Path parameters and every CLI option reaching the notebook's parameters."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def bad_csv(orders: Path) -> Path:
 # --- item 1: a string is one path; relative paths resolve against the caller's cwd -------------
 
 
-def test_item1_data_string_is_one_path_not_one_per_character(
+def test_data_string_is_one_path_not_one_per_character(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -61,7 +61,7 @@ def test_item1_data_string_is_one_path_not_one_per_character(
 
 
 @pytest.mark.slow
-def test_item1_papermill_cli_string_data_parameter(
+def test_papermill_cli_string_data_parameter(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``papermill nb out -p data exports/all.parquet`` (a string, relative to the caller's cwd)."""
@@ -133,7 +133,7 @@ def _report_values(data: Path, rules: Path) -> dict[str, list[str]]:
 REPORT_EXEMPT = {"--out": "output folder", "--config": "operator config, kernel environment"}
 
 
-def test_item2_every_report_option_changes_the_notebook_parameters(
+def test_every_report_option_changes_the_notebook_parameters(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rules = tmp_path / "rules.toml"
@@ -165,7 +165,7 @@ BATCH_EXEMPT = {
 }
 
 
-def test_item2_every_batch_option_changes_the_notebook_parameters(
+def test_every_batch_option_changes_the_notebook_parameters(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rules = tmp_path / "rules.toml"
@@ -230,7 +230,7 @@ def test_item2_every_batch_option_changes_the_notebook_parameters(
 
 
 @pytest.mark.slow
-def test_item2_report_skip_bad_rows_works(
+def test_report_skip_bad_rows_works(
     bad_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "r"
@@ -247,7 +247,7 @@ def test_item2_report_skip_bad_rows_works(
     assert not [p for p in out.rglob("*.pkl")]
 
 
-def test_item2_store_id_reaches_the_loader(
+def test_store_id_reaches_the_loader(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file without a store column renders with ``--store-id`` (report loads in this process)."""
@@ -282,7 +282,7 @@ def _no_kernel(engine_name: Any, engine_kwargs: Any) -> Any:
     return nullcontext("none")
 
 
-def test_item2_metrics_and_email_accept_store_id() -> None:
+def test_metrics_and_email_accept_store_id() -> None:
     parser = cli.build_parser()
     for command in ("validate", "metrics", "report", "batch", "email"):
         extra = ["--store", "x"] if command == "metrics" else []
@@ -290,7 +290,7 @@ def test_item2_metrics_and_email_accept_store_id() -> None:
         assert args.store_id == "s9", command
 
 
-def test_item2_environment_is_not_needed_for_the_config(tmp_path: Path) -> None:
+def test_environment_is_not_needed_for_the_config(tmp_path: Path) -> None:
     args = argparse.Namespace(config=str(tmp_path / "a.toml"))
     before = dict(os.environ)
     assert report.use_config(args) == str((tmp_path / "a.toml").resolve())
