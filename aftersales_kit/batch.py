@@ -1,6 +1,7 @@
 """Every store's report plus the portfolio index, fast: ``aftersales batch`` / ``make reports``.
 
-The flow: load the data once (only this shard's stores) → ``diagnose()`` every selected store in one
+The flow: load the data once (every store: the estate figures of :mod:`aftersales_kit.estate` are
+read or computed and written to ``_estate.json``) → ``diagnose()`` every selected store in one
 polars pass → per store, a fingerprint of its rows, the peers it is compared with, the parameters,
 the rules file, the notebook and the toolkit version → stores whose HTML and sidecar fingerprint are
 current are skipped → the others' ``Diagnosis`` objects are pickled to a cache and their notebooks
@@ -239,7 +240,7 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
 
 def render_job(job: Job) -> Outcome:
     """Render one store on this process's warm kernel; never raises for a store's own failure."""
-    from aftersales_kit import engine, report
+    from aftersales_kit import assets, engine, report
 
     started = time.perf_counter()
     try:
@@ -251,6 +252,8 @@ def render_job(job: Job) -> Outcome:
             warm_imports=report.WARM_IMPORTS,
             kernel_env=job.kernel_env,
         )
+        # One chart library and stylesheet per reports folder (aftersales_kit.assets).
+        assets.lighten_file(html, out_dir=Path(job.out_dir))
         report.write_sidecar(html, job.sidecar)
     except Exception as exc:  # a store's failure must not stop the batch; the reason is reported
         reason = str(exc) or type(exc).__name__
@@ -479,7 +482,7 @@ def _run_batch(
     selected = _selected(batch, frame)
     failed: dict[str, str] = {}
     if prepared is None:
-        batch = _with_clock(batch, _clock(batch, frame, load_report, selected))
+        batch = _with_clock(batch, _clock(batch, frame, load_report))
         diagnoses = _diagnose_selected(
             batch, frame, selected, load_report=load_report, failed=failed
         )
@@ -488,6 +491,7 @@ def _run_batch(
             batch = _with_clock(batch, prepared.clock)
         diagnoses = dict(prepared.diagnoses)
     digests = store_digests(frame)
+    _ensure_estate(batch, frame, digests=digests)
     outcomes: dict[str, Outcome] = {}
     jobs: list[Job] = []
     for store in selected:
@@ -519,24 +523,34 @@ def _run_batch(
     )
 
 
-def _load(batch: _Batch) -> tuple[pl.DataFrame, LoadReport]:
-    """The data of the selected stores: only this shard's when the inputs are parquet.
+def _ensure_estate(batch: _Batch, frame: pl.DataFrame, *, digests: Mapping[str, str]) -> None:
+    """Read (or compute and write) ``<out>/_estate.json`` for this data, window and rules."""
+    from aftersales_kit import estate
+    from aftersales_kit.config import load_config, store_entries
 
-    Not :func:`aftersales_kit.pipeline.diagnose_data`: the batch pushes the shard's store list into
-    the parquet scan and diagnoses store by store when the one pass fails, which that does not.
+    entries = store_entries(load_config(batch.config), data=batch.data)
+    estate.ensure(
+        batch.out,
+        frame,
+        window=batch.window,
+        rules=batch.rules,
+        digests=digests,
+        groups=estate.groups_of(entries),
+    )
+
+
+def _load(batch: _Batch) -> tuple[pl.DataFrame, LoadReport]:
+    """Every store's data, whatever ``--stores`` or ``--shard`` select.
+
+    The peers (本批店铺中位), the data traits, the run's clock and 数据过期 are facts of the whole
+    estate (:mod:`aftersales_kit.estate`): a shard that loaded only its stores rendered pages
+    that differed from ``report --store X`` and reported every other store's file as "no data
+    rows". Only the selected stores are diagnosed and rendered.
     """
     from aftersales_kit.load import load
 
-    pushdown = batch.wanted
-    if batch.shard is not None:
-        listed = list_stores(batch.data)
-        if listed is not None:
-            wanted = batch.wanted
-            base = listed if wanted is None else [s for s in listed if s in set(wanted)]
-            pushdown = in_shard(base, shard=batch.shard)
     loaded = load(
         batch.data,
-        stores=pushdown,
         config=batch.config,
         skip_bad_rows=batch.base_params.skip_bad_rows,
         store_id=batch.base_params.store_id or None,
@@ -552,18 +566,20 @@ def _selected(batch: _Batch, frame: pl.DataFrame) -> list[str]:
     if batch.wanted is not None:
         missing = [s for s in batch.wanted if s not in set(found)]
         if missing:
-            raise unknown_store_error(", ".join(missing), stores=_stores_in_data(batch, found))
+            raise unknown_store_error(", ".join(missing), stores=found)
     return in_shard(found if batch.wanted is None else batch.wanted, shard=batch.shard)
 
 
-def _clock(batch: _Batch, frame: pl.DataFrame, report: LoadReport, selected: list[str]) -> Clock:
-    """The batch's report time and window, from the selected stores' data (DOMAIN §2)."""
+def _clock(batch: _Batch, frame: pl.DataFrame, report: LoadReport) -> Clock:
+    """The batch's report time and window, from every store's data (DOMAIN §2), so that a
+    selection or shard runs on the clock ``report`` and the whole batch would."""
+    from aftersales_kit.metrics import stores_in
     from aftersales_kit.pipeline import run_clock
 
     return run_clock(
         frame,
         report,
-        stores=selected,
+        stores=stores_in(frame),
         as_of=batch.as_of_arg or None,
         start=batch.start_arg or None,
         end=batch.end_arg or None,
@@ -582,24 +598,6 @@ def _with_clock(batch: _Batch, clock: Clock) -> _Batch:
     return dataclasses.replace(
         batch, as_of=clock.as_of, window=clock.window, base_params=params, clock=clock
     )
-
-
-def _stores_in_data(batch: _Batch, loaded: list[str]) -> list[str]:
-    """Every store of the data, for the "store not found" message: the load kept only the stores
-    asked for, so list them again (the store column of parquet, else a full load)."""
-    from aftersales_kit.load import load_unchecked
-    from aftersales_kit.metrics import stores_in
-
-    listed = list_stores(batch.data)
-    if listed is not None:
-        return listed
-    try:
-        frame = load_unchecked(
-            batch.data, config=batch.config, store_id=batch.base_params.store_id or None
-        ).frame
-    except AftersalesError:
-        return loaded
-    return stores_in(frame)
 
 
 def _diagnose_selected(
@@ -798,7 +796,12 @@ def _render_index(pool: WorkerPool, outcomes: dict[str, Outcome], *, batch: _Bat
     """``index.html`` from the sidecars, on a worker; a failure is the ``__index__`` outcome."""
     from aftersales_kit import portfolio
 
-    summary = portfolio.write_summary(batch.out, window=batch.window)
+    summary = portfolio.write_summary(
+        batch.out,
+        window=batch.window,
+        min_orders=_min_orders(batch.config),
+        lang=batch.base_params.lang,
+    )
     try:
         return Path(
             pool.submit(
@@ -812,6 +815,13 @@ def _render_index(pool: WorkerPool, outcomes: dict[str, Outcome], *, batch: _Bat
     except Exception as exc:
         outcomes["__index__"] = Outcome(INDEX_NAME, "failed", reason=str(exc))
         return None
+
+
+def _min_orders(config: str | Path | None) -> int:
+    """``[report] min_orders``: the index's minimum sample for a ranked store."""
+    from aftersales_kit.config import load_config
+
+    return load_config(config).min_orders
 
 
 def _failed(outcomes: Mapping[str, Outcome]) -> list[Outcome]:
@@ -846,6 +856,7 @@ def rebuild_index(
     rules: str | Path | None = None,
     as_of: str | None = None,
     lang: str = "zh",
+    config: str | Path | None = None,
 ) -> Path:
     """Rebuild ``out_dir/index.html`` from the store reports already written for the window.
 
@@ -866,7 +877,7 @@ def rebuild_index(
             "window); 先运行 aftersales batch (run the batch first, with the same --start/--end)"
         )
         raise UsageError(msg)
-    summary = portfolio.write_summary(out, window=window)
+    summary = portfolio.write_summary(out, window=window, min_orders=_min_orders(config), lang=lang)
     engine.skip_slow_imports()
     engine.register()
     try:
@@ -895,6 +906,7 @@ def command_batch(args: argparse.Namespace) -> int:
             rules=args.rules,
             as_of=args.as_of,
             lang=args.lang,
+            config=config,
         )
         print(index)
         return 0

@@ -19,9 +19,12 @@ Example::
     dispute_rank = 0.40
     published_hours = 52.3              # the figure 风向标 shows, and its category/peer mean
     peer_hours = 45.0
+    brand = "示例品牌"                  # optional groups: the index filters and rolls up by them
+    manager = "张三"
 
     [report]
     mask_staff = true                   # auditor/processor names as 审核员1 … (reports sent out)
+    min_orders = 30                     # the index ranks stores with fewer counted orders last
 
     [smtp]                              # any AFTERSALES_SMTP_* variable overrides these
     host = "smtp.exmail.qq.com"
@@ -159,6 +162,9 @@ class StoreTable(Strict):
     target_hours: PositiveHours | None = None
     #: The category / peer mean 风向标 shows beside the store's figure (when the merchant has it).
     peer_hours: Hours | None = None
+    #: Groups for the index's filters and roll-ups (an agency's brands and account managers).
+    brand: StrictStr | None = None
+    manager: StrictStr | None = None
     wecom: StrictStr | None = None
     dingtalk: StrictStr | None = None
     dingtalk_secret: StrictStr | None = None
@@ -177,6 +183,9 @@ class ReportTable(Strict):
     审核员1, 处理人1 … (for reports sent outside the company)."""
 
     mask_staff: bool = False
+    #: The index's minimum sample: stores with fewer counted orders are marked and never ranked
+    #: above a store with enough (one order's mean is no ranking).
+    min_orders: Annotated[int, Field(ge=0)] = 30
 
 
 class ConfigFile(Strict):
@@ -244,6 +253,8 @@ class Config:
     source: Path | None = None
     #: ``[report] mask_staff``: staff names masked in the manager views.
     mask_staff: bool = False
+    #: ``[report] min_orders``: the index's minimum sample (counted orders) for a ranked store.
+    min_orders: int = 30
 
     def store(self, store_id: str) -> StoreEntry | None:
         """The ``[stores."<id>"]`` entry of ``store_id``, if configured."""
@@ -283,6 +294,7 @@ def load_config(path: str | Path | None = None) -> Config:
         stores=parse_stores(raw.get("stores", {}), source=candidate, base=None),
         source=candidate,
         mask_staff=parsed.report.mask_staff,
+        min_orders=parsed.report.min_orders,
     )
 
 

@@ -13,8 +13,9 @@
    table.
 
 ``--deliver-only`` skips step 2 and delivers the reports already in ``--out``: after sharded
-``batch --shard K/N`` runs, whose peer medians are each shard's, this process (which loads every
-store) would otherwise find every report out of date and render the estate again.
+``batch --shard K/N`` runs (each loads every store and reads or writes the estate pass,
+``_estate.json``, so their pages are the ones this process would render) there is nothing left
+to render.
 
 One sent-log (``reports/outbox/sent-log.jsonl``) holds mail and push: a push is logged under the
 store's report fingerprint with the bot as recipient (``wecom:<hash of its URL>``), so a second run
@@ -499,9 +500,8 @@ def _diagnose_all(plan: _Plan) -> _Data:
 def _render(plan: _Plan, *, data: _Data) -> _Render:
     """2. render what is not current, then the index when anything changed.
 
-    With --deliver-only the reports of sharded batch runs are taken as they are (their peers are
-    the shard's, so this process, which loads every store, would otherwise find them all out of
-    date).
+    With --deliver-only the reports of sharded batch runs are taken as they are (the shards
+    rendered them from the same estate pass).
     """
     args = plan.args
     index_path = plan.out / batch.INDEX_NAME
@@ -535,6 +535,7 @@ def _render(plan: _Plan, *, data: _Data) -> _Render:
                 end=plan.window.end.isoformat(),
                 rules=args.rules,
                 lang=plan.lang,
+                config=plan.config,
             )
         except AftersalesError as exc:
             index_error = str(exc)

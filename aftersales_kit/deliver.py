@@ -551,7 +551,15 @@ def _attach_files(
     zip_report: bool,
 ) -> None:
     """Attach the full report (as html, or zipped) and the xlsx action lists."""
-    report_bytes = report_html if isinstance(report_html, bytes) else Path(report_html).read_bytes()
+    if isinstance(report_html, bytes):
+        report_bytes = report_html
+    else:
+        from aftersales_kit.assets import inline
+
+        # A batch page links the reports folder's shared chart library; the attachment must
+        # stand alone, so the library goes back inline.
+        page = Path(report_html)
+        report_bytes = inline(page.read_text(encoding="utf-8"), page_dir=page.parent).encode()
     report_name, xlsx_name = attachment_names(diagnosis, lang=lang, store_name=store_name)
     if zip_report:
         # Many company mail gateways quarantine .html attachments; a zip passes.

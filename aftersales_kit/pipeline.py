@@ -161,9 +161,9 @@ def resolve_inputs(
     missing = [sid for sid in selected if sid not in found]
     if missing:
         raise unknown_store_error(", ".join(missing), stores=found)
-    clock = run_clock(
-        frame, report, stores=selected, as_of=as_of, start=start, end=end, rules=ruleset
-    )
+    # The clock follows every store's data (the estate), not the selection: `report --store X`
+    # runs on the clock the whole batch would (aftersales_kit.estate).
+    clock = run_clock(frame, report, stores=found, as_of=as_of, start=start, end=end, rules=ruleset)
     loaded_config = load_config(config_path)
     entries = store_entries(loaded_config, data=paths)
     configured, published = store_inputs(entries, selected)
@@ -301,15 +301,16 @@ def with_clock(diagnoses: Mapping[str, Diagnosis], *, clock: Clock) -> dict[str,
     """The diagnoses with the run's clock: where ``as_of`` came from, each store's data age
     against the run's now, and 数据过期 for a store whose data is more than 48 h older than the
     newest store's (left out of rankings)."""
-    newest = max((d.data_as_of for d in diagnoses.values() if d.data_as_of), default=None)
+    # The newest store of the estate (the clock is computed over every store), so one selected
+    # store is judged as it is in the whole batch.
+    newest = clock.data_as_of or max(
+        (d.data_as_of for d in diagnoses.values() if d.data_as_of), default=None
+    )
     out = {}
     for sid, d in diagnoses.items():
         age = None if d.data_as_of is None else (clock.now - d.data_as_of).total_seconds() / 3600
         stale = (
-            len(diagnoses) > 1
-            and newest is not None
-            and d.data_as_of is not None
-            and newest - d.data_as_of > STALE_AFTER
+            newest is not None and d.data_as_of is not None and newest - d.data_as_of > STALE_AFTER
         )
         out[sid] = replace(d, as_of_source=clock.source, data_age_hours=age, data_stale=stale)
     return out

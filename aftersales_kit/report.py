@@ -782,7 +782,26 @@ def inputs_of(diagnosis: Diagnosis) -> dict[str, object]:
         "peer_hours": None if views is None else views.peer_hours,
         "staff_masked": False if views is None else views.staff_masked,
         "target_hours": diagnosis.target_hours if diagnosis.target_given else None,
+        # Estate facts the page shows (aftersales_kit.estate): 数据过期 against the newest
+        # store, the old-data notice, which alert rules the estate's columns allow, and JD's
+        # whole-hour rounding (the reconciliation's tolerance).
+        "store_name": diagnosis.store_name,
+        "data_stale": diagnosis.data_stale,
+        "as_of_source": diagnosis.as_of_source,
+        "data_old": (diagnosis.data_age_hours or 0.0) > 48,
+        "rules_available": _rules_available(diagnosis),
+        "jd_matched": None
+        if diagnosis.jd_check is None
+        else [diagnosis.jd_check.compared, diagnosis.jd_check.matched],
     }
+
+
+def _rules_available(diagnosis: Diagnosis) -> list[str]:
+    alerts = diagnosis.alerts
+    if "available" not in alerts.columns or not alerts.columns:
+        return []
+    key = alerts.columns[0]
+    return sorted(str(r[key]) for r in alerts.iter_rows(named=True) if r["available"])
 
 
 class Sidecar(TypedDict, total=False):
@@ -883,7 +902,7 @@ def render_store(
             params = dataclasses.replace(params, data=(str(demo_data()),))
         # Without --as-of the run's clock decides (an old download is diagnosed as of its data).
         asked = params if given else dataclasses.replace(params, as_of="")
-        diagnosis, rows, window = _diagnose_one(asked, config=config)
+        diagnosis, rows, window = _diagnose_one(asked, config=config, out=out)
         from aftersales_kit.text import data_notice_both
 
         notice = data_notice_both(diagnosis)
@@ -908,7 +927,7 @@ def render_store(
 
 
 def _diagnose_one(
-    params: ReportParams, *, config: str | Path | None
+    params: ReportParams, *, config: str | Path | None, out: Path | None = None
 ) -> tuple[Diagnosis, str, Window]:
     """(Diagnosis, rows digest, window) of ``params.store``, compared with every store of the data.
 
@@ -933,8 +952,21 @@ def _diagnose_one(
         published_hours=params.published_hours or None,
         config=config,
     )
-    rows = store_digests(computed.frame).get(params.store, "")
-    return computed.diagnoses[params.store], rows, computed.window
+    digests = store_digests(computed.frame)
+    if out is not None:  # the estate figures beside the reports, as the batch writes them
+        from aftersales_kit import estate
+        from aftersales_kit.config import load_config, store_entries
+
+        entries = store_entries(load_config(config), data=params.data)
+        estate.ensure(
+            out,
+            computed.frame,
+            window=computed.window,
+            rules=computed.rules,
+            digests=digests,
+            groups=estate.groups_of(entries),
+        )
+    return computed.diagnoses[params.store], digests.get(params.store, ""), computed.window
 
 
 def _render_diagnosis(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -139,7 +140,9 @@ def test_batch_isolates_a_broken_store_and_resumes(
 
 
 @pytest.mark.slow
-def test_shard_reads_and_renders_only_its_stores(demo_data: Path, tmp_path: Path) -> None:
+def test_shard_renders_only_its_stores_and_writes_the_estate(
+    demo_data: Path, tmp_path: Path
+) -> None:
     mine = batch.in_shard(STORES, shard=(2, 3))
     result = batch.run_batch(
         [demo_data],
@@ -152,7 +155,10 @@ def test_shard_reads_and_renders_only_its_stores(demo_data: Path, tmp_path: Path
         index=False,
     )
     assert [o.store for o in result.outcomes] == mine
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == mine
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith((".", "_"))) == mine
+    # the estate figures cover every store, not the shard's
+    estate = json.loads((tmp_path / "_estate.json").read_text(encoding="utf-8"))
+    assert sorted(estate["stores"]) == STORES
 
 
 @pytest.mark.slow
@@ -180,7 +186,14 @@ def test_batch_html_is_identical_to_a_single_report(demo_data: Path, tmp_path: P
     assert single == tmp_path / "single" / store / "2026-03-02_2026-03-31.html"
     html = single.read_bytes()
     assert "本批店铺中位".encode() in html  # the peer median line: peers come from all stores
-    assert from_batch.read_bytes() == html
+    from aftersales_kit import assets
+
+    # The batch page links the folder's shared chart library and stylesheet; inlined again it
+    # is the single report byte for byte.
+    light = from_batch.read_text(encoding="utf-8")
+    assert "data-aftersales-asset" in light and len(light.encode()) <= 250_000
+    assert assets.inline(light, page_dir=from_batch.parent).encode() == html
+    assert b"data-aftersales-asset" not in html  # report alone stays self-contained
 
 
 @pytest.mark.slow
@@ -309,3 +322,75 @@ def test_a_star_added_to_stores_toml_re_renders_that_store(demo_data: Path, tmp_
     assert run() == {"1000101": "done", "1000102": "skipped"}
     page = (out / "1000101" / "2026-03-02_2026-03-31.html").read_text(encoding="utf-8")
     assert "3.2" in page
+
+
+@pytest.mark.slow
+def test_a_store_is_the_same_however_it_is_produced(demo_data: Path, tmp_path: Path) -> None:
+    # `report --store X`, the whole batch, `batch --stores X` and two shards: the same figures
+    # (pages equal once the shared assets are inlined) and the same fingerprint for X. Before the
+    # estate pass a selection loaded only its stores: no peer median, other stores' files
+    # counted as "no data rows", a different fingerprint.
+    from aftersales_kit import assets, cli, report
+
+    store = "1000102"
+    page = f"{store}/2026-03-02_2026-03-31"
+    common = ["--end", "2026-03-31", "--as-of", "2026-04-01 09:00", "--workers", "1"]
+    runs = {
+        "report": ["report", str(demo_data), "--store", store],
+        "batch": ["batch", str(demo_data)],
+        "stores": ["batch", str(demo_data), "--stores", store],
+        "shard": ["batch", str(demo_data), "--shard", f"{batch.shard_of(store, n=2)}/2"],
+    }
+    pages: dict[str, bytes] = {}
+    digests: dict[str, str] = {}
+    for name, argv in runs.items():
+        out = tmp_path / name
+        extra = common if name != "report" else common[:4]
+        assert cli.main([*argv, "--out", str(out), *extra]) == 0, name
+        html = out / f"{page}.html"
+        pages[name] = assets.inline(html.read_text(encoding="utf-8"), page_dir=html.parent).encode()
+        side = report.read_sidecar(html)
+        assert side is not None
+        digests[name] = side["fingerprint"]
+        estate = json.loads((out / "_estate.json").read_text(encoding="utf-8"))
+        assert sorted(estate["stores"]) == STORES, name
+    assert len(set(digests.values())) == 1, digests
+    assert all(p == pages["report"] for p in pages.values())
+    assert "本批店铺中位".encode() in pages["stores"]
+    assert "读取时的警告".encode() not in pages["stores"]
+
+
+@pytest.mark.slow
+def test_a_selection_of_per_store_downloads_shows_no_other_store_as_a_warning(
+    tmp_path: Path,
+) -> None:
+    # One 京麦 download per store (xlsx) and `--stores X`: the other stores' files are part of
+    # the estate, not "files without data rows" in X's data quality.
+    from aftersales_kit import demo, report
+
+    files = demo.write_demo(tmp_path / "demo", stores=3, orders=80, end="2026-03-31")
+    store = files.stores[1]
+    result = batch.run_batch(
+        [files.exports],
+        out_dir=tmp_path / "out",
+        stores=[store],
+        end="2026-03-31",
+        as_of="2026-04-01 09:00",
+        workers=1,
+        progress=False,
+        index=False,
+    )
+    assert [(o.store, o.status) for o in result.outcomes] == [(store, "done")]
+    page = tmp_path / "out" / store / "2026-03-02_2026-03-31.html"
+    assert "读取时的警告" not in page.read_text(encoding="utf-8")
+    estate = json.loads((tmp_path / "out" / "_estate.json").read_text(encoding="utf-8"))
+    assert sorted(estate["stores"]) == sorted(files.stores)
+    single = report.render_store(
+        report.ReportParams(
+            store=store, end="2026-03-31", data=(str(files.exports),), as_of="2026-04-01 09:00:00"
+        ),
+        out_dir=tmp_path / "single",
+    )
+    side_batch, side_single = report.read_sidecar(page), report.read_sidecar(single)
+    assert side_batch is not None and side_single is not None
+    assert side_batch["fingerprint"] == side_single["fingerprint"]

@@ -220,3 +220,34 @@ def test_a_missing_variable_stops_before_anything_runs(exports, bots, tmp_path, 
     err = capsys.readouterr().err
     assert "WECOM_KEY" in err and 'stores."1000101".wecom' in err
     assert not list(out.glob("*/*.html")) and not bots.received
+
+
+def test_a_rank_rate_added_to_stores_toml_re_renders_that_store_on_the_next_daily(
+    exports, tmp_path, monkeypatch
+) -> None:
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AFTERSALES_CONFIG", raising=False)
+    data = tmp_path / "exports"
+    shutil.copytree(exports, data)
+    out = tmp_path / "reports"
+    argv = ["daily", str(data), "--end", END, "--as-of", AS_OF, "--out", str(out),
+            "--workers", "1", "--dry-run"]  # fmt: skip
+
+    def render() -> dict[str, object]:
+        main(argv)
+        record = json.loads((out / f"daily-{END}.json").read_text(encoding="utf-8"))
+        return dict(record["render"])
+
+    assert render() == {"done": 2, "skipped": 0, "failed": []}
+    assert render() == {"done": 0, "skipped": 2, "failed": []}
+    toml = data / "stores.toml"
+    text = toml.read_text(encoding="utf-8").replace(
+        '[stores."1000102"]', '[stores."1000102"]\naftersales_rank = 0.1'
+    )
+    assert "aftersales_rank = 0.1" in text
+    toml.write_text(text, encoding="utf-8")
+    assert render() == {"done": 1, "skipped": 1, "failed": []}
+    side = json.loads((out / "1000102" / f"{WINDOW}.json").read_text(encoding="utf-8"))
+    assert side["summary"]["store_id"] == "1000102"

@@ -15,7 +15,15 @@ from aftersales_kit.diagnose import diagnose
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import Window
 
-SECTIONS = ("headline", "ranking", "distribution", "warning_stores", "short_boards", "open_at_risk")
+SECTIONS = (
+    "headline",
+    "ranking",
+    "group_rollups",
+    "distribution",
+    "warning_stores",
+    "short_boards",
+    "open_at_risk",
+)
 
 
 def lines(html: object) -> str:
