@@ -13,7 +13,6 @@ portfolio notebook renders ``index.html`` from the sidecars.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import multiprocessing
 import os
@@ -263,14 +262,48 @@ def render_job(job: Job) -> Outcome:
     return Outcome(job.store, "done", path=str(html), seconds=time.perf_counter() - started)
 
 
+def render_index(
+    summary: Path,
+    *,
+    out_dir: Path,
+    lang: str = "zh",
+    engine_name: str | None = None,
+    kernel_env: Mapping[str, str] | None = None,
+) -> Path:
+    """Execute ``notebooks/portfolio.ipynb`` with papermill and write ``out_dir/index.html``."""
+    from papermill.exceptions import PapermillExecutionError
+
+    from aftersales_kit import portfolio, report
+
+    html_path = Path(out_dir) / "index.html"
+    nb_path = Path(out_dir) / portfolio.SUMMARY_DIR / "index.ipynb"
+    nb_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        nb = report.execute(
+            {"summary": str(summary), "lang": lang},
+            output=nb_path,
+            engine_name=engine_name,
+            notebook=portfolio.NOTEBOOK,
+            **({} if kernel_env is None else {"kernel_env": kernel_env}),
+        )
+    except PapermillExecutionError as exc:
+        msg = (
+            f"总览生成失败 (portfolio index failed): {exc.ename}: {exc.evalue}; "
+            f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
+        )
+        raise ReportError(msg) from exc
+    atomic_write(html_path, data=report.export_html(nb, lang=lang))
+    return html_path
+
+
 def render_index_job(
     summary: str, *, out_dir: str, lang: str, kernel_env: Mapping[str, str]
 ) -> str:
     """Execute and render the portfolio notebook in a worker; returns the index path."""
-    from aftersales_kit import engine, portfolio
+    from aftersales_kit import engine
 
     return str(
-        portfolio.render_index(
+        render_index(
             Path(summary),
             out_dir=Path(out_dir),
             lang=lang,
@@ -888,49 +921,3 @@ def rebuild_index(
         )
     finally:
         engine.shutdown_kernels()
-
-
-def command_batch(args: argparse.Namespace) -> int:
-    """``aftersales batch [DATA...] [--stores a,b] [--workers n] [--shard K/N] [--force] …``."""
-    from aftersales_kit.demo import ensure_demo
-
-    config = _report.use_config(args)
-    if args.workers is not None and args.workers < 1:
-        msg = f"--workers 必须 ≥ 1 (must be at least 1): {args.workers}"
-        raise UsageError(msg)
-    if getattr(args, "index_only", False):
-        index = rebuild_index(
-            Path(args.out),
-            start=args.start,
-            end=args.end,
-            rules=args.rules,
-            as_of=args.as_of,
-            lang=args.lang,
-            config=config,
-        )
-        print(index)
-        return 0
-    paths = list(args.data) or [ensure_demo()]
-    stores = args.stores if isinstance(args.stores, list) or args.stores is None else None
-    if isinstance(args.stores, str):
-        stores = [s for s in args.stores.split(",") if s.strip()]
-    result = run_batch(
-        paths,
-        out_dir=Path(args.out),
-        stores=stores,
-        shard=parse_shard(args.shard),
-        start=args.start,
-        end=args.end,
-        lang=args.lang,
-        rules=args.rules,
-        as_of=args.as_of,
-        workers=args.workers,
-        force=args.force,
-        config=config,
-        skip_bad_rows=getattr(args, "skip_bad_rows", False),
-        store_id=getattr(args, "store_id", None),
-    )
-    print(summary_table(result), file=sys.stderr)
-    if result.index is not None:
-        print(result.index)
-    return 1 if result.failed else 0

@@ -26,7 +26,6 @@ nor the mail.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -279,10 +278,33 @@ def _horizon() -> float:
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """The command line, parsed and checked before anything is rendered or sent."""
+class DailyRequest:
+    """What a ``daily`` run was asked for (the command line's options, typed; None: not given)."""
 
-    args: argparse.Namespace
+    data: tuple[str, ...] = ()
+    recipients: str | None = None
+    start: str | None = None
+    end: str | None = None
+    rules: str | None = None
+    as_of: str | None = None
+    lang: str = "zh"
+    out: str = "reports"
+    workers: int | None = None
+    dry_run: bool = False
+    deliver_only: bool = False
+    resend: bool = False
+    zip_report: bool = False
+    #: the configuration file, already looked up by the command line (None: the defaults)
+    config: str | None = None
+    skip_bad_rows: bool = False
+    store_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The request, parsed and checked before anything is rendered or sent."""
+
+    args: DailyRequest
     config: str | None
     out: Path
     paths: list[Path]
@@ -299,15 +321,15 @@ class _Plan:
 
     @property
     def lang(self) -> str:
-        return str(self.args.lang)
+        return self.args.lang
 
     @property
     def dry_run(self) -> bool:
-        return bool(self.args.dry_run)
+        return self.args.dry_run
 
     @property
     def resend(self) -> bool:
-        return bool(getattr(self.args, "resend", False))
+        return self.args.resend
 
     @property
     def outbox(self) -> Path:
@@ -353,9 +375,9 @@ class _Run:
                 record["push"].append(res.as_dict())
 
 
-def command_daily(args: argparse.Namespace) -> int:
-    """``aftersales daily [DATA...] [--recipients stores.toml] [--end D] [--out reports]
-    [--dry-run] [--resend]``: exit 0 when everything was delivered, 1 when anything failed.
+def run_daily(args: DailyRequest) -> int:
+    """The morning routine (``aftersales daily``): exit 0 when everything was delivered, 1 when
+    anything failed.
 
     One run per output folder at a time (:func:`aftersales_kit.files.folder_lock`); the run
     record is written however the run ends (an error, Ctrl-C, a full disk), since it is the one
@@ -411,16 +433,15 @@ def _deliver_all(plan: _Plan, run: _Run) -> _Plan:
     return plan
 
 
-def _plan(args: argparse.Namespace) -> _Plan:
+def _plan(args: DailyRequest) -> _Plan:
     """Everything that can be wrong with the command, found before anything is rendered."""
-    from aftersales_kit import report as _report
     from aftersales_kit.config import load_config
     from aftersales_kit.files import writable_dir
     from aftersales_kit.rules import load_rules
     from aftersales_kit.smtp import configured_sender, smtp_settings
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
-    config = _report.use_config(args)
+    config = args.config
     out = writable_dir(Path(args.out), error=DeliveryError).resolve()
     if args.data:
         paths = [Path(p).resolve() for p in args.data]
@@ -437,8 +458,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
     as_of = parse_as_of(None if is_as_of_data(args.as_of) else args.as_of)
     window = parse_window(args.start, end=args.end, rules=ruleset, as_of=as_of)
     options: ReportOptions = {
-        "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
-        "store_id": getattr(args, "store_id", None),
+        "skip_bad_rows": args.skip_bad_rows,
+        "store_id": args.store_id,
     }
     smtp = None
     smtp_error = ""
@@ -461,7 +482,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
         as_of=as_of,
         window=window,
         options=options,
-        deliver_only=bool(getattr(args, "deliver_only", False)),
+        deliver_only=args.deliver_only,
         smtp=smtp,
         smtp_error=smtp_error,
         sender=sender,
@@ -687,7 +708,7 @@ def _mail(
             settings=plan.smtp,
             dry_run=plan.dry_run,
             resend=plan.resend,
-            zip_report=bool(getattr(args, "zip_report", False)),
+            zip_report=args.zip_report,
             report_html=Path(record["report"]) if plan.deliver_only else None,
             key=keys[sid],
             sender=plan.sender,

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aftersales_kit import format as fmt
-from aftersales_kit.errors import ReportError
 from aftersales_kit.files import atomic_write
 from aftersales_kit.html import (
     Markup,
@@ -844,40 +843,3 @@ def _limited(
     if more:
         html = Markup(html + tag("p", s("more", lang, n=LIST_LIMIT), class_="report-note"))
     return html
-
-
-# --- render ---------------------------------------------------------------------------------------
-
-
-def render_index(
-    summary: Path,
-    *,
-    out_dir: Path,
-    lang: str = "zh",
-    engine_name: str | None = None,
-    **engine_kwargs: Any,
-) -> Path:
-    """Execute ``notebooks/portfolio.ipynb`` with papermill and write ``out_dir/index.html``."""
-    from papermill.exceptions import PapermillExecutionError
-
-    from aftersales_kit import report
-
-    html_path = Path(out_dir) / "index.html"
-    nb_path = Path(out_dir) / SUMMARY_DIR / "index.ipynb"
-    nb_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        nb = report.execute(
-            {"summary": str(summary), "lang": lang},
-            output=nb_path,
-            engine_name=engine_name,
-            notebook=NOTEBOOK,
-            **engine_kwargs,
-        )
-    except PapermillExecutionError as exc:
-        msg = (
-            f"总览生成失败 (portfolio index failed): {exc.ename}: {exc.evalue}; "
-            f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
-        )
-        raise ReportError(msg) from exc
-    atomic_write(html_path, data=report.export_html(nb, lang=lang))
-    return html_path

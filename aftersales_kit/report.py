@@ -8,7 +8,6 @@ cell keeps the executed notebook (papermill marks the failing cell) and raises :
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import functools
@@ -18,7 +17,6 @@ import os
 import re
 import shutil
 import stat
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -985,60 +983,3 @@ def _render_diagnosis(
             engine_name=engine_name,
             **engine_kwargs,
         )
-
-
-def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams:
-    """The notebook parameters of a ``report``/``batch``/``email`` command line.
-
-    The one mapping from options to parameters: every option that changes the page lands in a
-    parameter of the notebook's parameters cell (``tests/test_hardening_params.py`` walks them).
-    """
-
-    def given(name: str, missing: float) -> float:
-        value = getattr(args, name, None)
-        return missing if value is None else float(value)
-
-    values: dict[str, Any] = {
-        "store": getattr(args, "store", None) or DEMO_STORE,
-        "start": getattr(args, "start", None) or "",
-        "end": getattr(args, "end", None) or "",
-        "data": tuple(getattr(args, "data", None) or ()),
-        "rules": getattr(args, "rules", None) or "",
-        "lang": getattr(args, "lang", None) or "zh",
-        "as_of": getattr(args, "as_of", None) or "",
-        "target_hours": given("target_hours", 0.0),
-        "star": given("star", 0.0),
-        "aftersales_rank": given("aftersales_rank", -1.0),
-        "dispute_rank": given("dispute_rank", -1.0),
-        "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
-        "store_id": getattr(args, "store_id", None) or "",
-        "published_hours": given("published_hours", 0.0),
-    }
-    values.update(overrides)
-    return ReportParams(**values)
-
-
-def use_config(args: argparse.Namespace) -> str | None:
-    """``--config`` as an absolute path (kernels get it through :func:`report_env`, explicitly)."""
-    if not getattr(args, "config", None):
-        return None
-    return str(Path(args.config).resolve())
-
-
-def command_report(args: argparse.Namespace) -> int:
-    """``aftersales report [DATA...] --store ID …``: render and print the HTML path."""
-    config = use_config(args)
-    params = params_from_args(args)
-    path = render_store(
-        params,
-        out_dir=Path(args.out),
-        config=config,
-        on_notice=lambda line: print(line, file=sys.stderr, flush=True),
-    )
-    print(path, flush=True)
-    # The command ends here: interpreter shutdown would otherwise garbage-collect every object of
-    # ~1 300 modules (polars, nbconvert, papermill …), about 0.3 s of the merchant's wait.
-    import gc
-
-    gc.freeze()
-    return 0

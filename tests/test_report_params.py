@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from aftersales_kit import batch, cli, report
+from aftersales_kit.config import default_config_path, load_config
 from aftersales_kit.errors import UsageError
 from aftersales_kit.report import ReportParams
 
@@ -291,9 +292,22 @@ def test_metrics_and_email_accept_store_id() -> None:
 
 
 def test_environment_is_not_needed_for_the_config(tmp_path: Path) -> None:
-    args = argparse.Namespace(config=str(tmp_path / "a.toml"))
+    given = tmp_path / "a.toml"
     before = dict(os.environ)
-    assert report.use_config(args) == str((tmp_path / "a.toml").resolve())
-    # the kernel gets it explicitly; the caller's environment is left alone (issue 13)
-    assert report.report_env(config=args.config)["AFTERSALES_CONFIG"] == report.use_config(args)
+    found = default_config_path(str(given), env={}, cwd=tmp_path)
+    assert found == given.resolve()
+    # the kernel gets it explicitly; the caller's environment is left alone
+    assert report.report_env(config=found)["AFTERSALES_CONFIG"] == str(found)
     assert dict(os.environ) == before
+
+
+def test_the_command_line_alone_looks_the_config_up(tmp_path: Path) -> None:
+    # --config wins, then the user's AFTERSALES_CONFIG, then ./aftersales.toml; the API reads
+    # only the file it is given, whatever the working directory holds
+    env = {"AFTERSALES_CONFIG": "from-env.toml"}
+    assert default_config_path("given.toml", env=env, cwd=tmp_path) == tmp_path / "given.toml"
+    assert default_config_path(None, env=env, cwd=tmp_path) == tmp_path / "from-env.toml"
+    assert default_config_path(None, env={}, cwd=tmp_path) is None
+    (tmp_path / "aftersales.toml").write_text("[report]\nmask_staff = true\n", encoding="utf-8")
+    assert default_config_path(None, env={}, cwd=tmp_path) == tmp_path / "aftersales.toml"
+    assert load_config(None).mask_staff is False  # no lookup below the command line

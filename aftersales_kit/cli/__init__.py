@@ -28,10 +28,10 @@ HANDLERS: dict[str, str] = {
     "demo": "aftersales_kit.cli.data:command_demo",
     "metrics": "aftersales_kit.cli.data:command_metrics",
     "actions": "aftersales_kit.cli.data:command_actions",
-    "report": "aftersales_kit.report:command_report",
-    "batch": "aftersales_kit.batch:command_batch",
+    "report": "aftersales_kit.cli.render:command_report",
+    "batch": "aftersales_kit.cli.render:command_batch",
     "email": "aftersales_kit.cli.deliver:command_email",
-    "daily": "aftersales_kit.daily:command_daily",
+    "daily": "aftersales_kit.cli.deliver:command_daily",
 }
 
 

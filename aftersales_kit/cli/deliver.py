@@ -1,4 +1,5 @@
-"""The delivery commands: ``email`` (one store, or every store of a recipients file).
+"""The delivery commands: ``email`` (one store, or every store of a recipients file) and ``daily``
+(the morning routine).
 
 The handlers resolve the run's stores and settings from the arguments and call
 :mod:`aftersales_kit.deliver` with typed values; every line printed is here.
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aftersales_kit.config import load_config
+from aftersales_kit.daily import DailyRequest, run_daily
 from aftersales_kit.deliver import (
     Delivery,
     ReportOptions,
@@ -147,3 +149,28 @@ def _email_all(
             "部分收件人发送失败或状态未知 (some recipients failed or are unknown)", file=sys.stderr
         )
     return 1 if failed else 0
+
+
+def command_daily(args: argparse.Namespace) -> int:
+    """``aftersales daily [DATA...] [--recipients stores.toml] [--end D] [--out reports]
+    [--dry-run] [--resend]``."""
+    return run_daily(
+        DailyRequest(
+            data=tuple(args.data),
+            recipients=args.recipients,
+            start=args.start,
+            end=args.end,
+            rules=args.rules,
+            as_of=args.as_of,
+            lang=args.lang,
+            out=args.out,
+            workers=args.workers,
+            dry_run=args.dry_run,
+            deliver_only=args.deliver_only,
+            resend=args.resend,
+            zip_report=args.zip_report,
+            config=args.config,
+            skip_bad_rows=args.skip_bad_rows,
+            store_id=args.store_id,
+        )
+    )
