@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aftersales_kit.batch import parse_shard, rebuild_index, run_batch, summary_table
+from aftersales_kit import batch, report
 from aftersales_kit.demo import ensure_demo
 from aftersales_kit.errors import UsageError
-from aftersales_kit.report import DEMO_STORE, ReportParams, render_store
+from aftersales_kit.report import DEMO_STORE, ReportParams
 
 
 def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams:
@@ -52,7 +52,7 @@ def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams
 def command_report(args: argparse.Namespace) -> int:
     """``aftersales report [DATA...] --store ID …``: render and print the HTML path."""
     params = params_from_args(args)
-    path = render_store(
+    path = report.render_store(
         params,
         out_dir=Path(args.out),
         config=args.config,
@@ -72,7 +72,7 @@ def command_batch(args: argparse.Namespace) -> int:
         msg = f"--workers 必须 ≥ 1 (must be at least 1): {args.workers}"
         raise UsageError(msg)
     if args.index_only:
-        index = rebuild_index(
+        index = batch.rebuild_index(
             Path(args.out),
             start=args.start,
             end=args.end,
@@ -87,11 +87,11 @@ def command_batch(args: argparse.Namespace) -> int:
     stores = args.stores if isinstance(args.stores, list) or args.stores is None else None
     if isinstance(args.stores, str):
         stores = [s for s in args.stores.split(",") if s.strip()]
-    result = run_batch(
+    result = batch.run_batch(
         paths,
         out_dir=Path(args.out),
         stores=stores,
-        shard=parse_shard(args.shard),
+        shard=batch.parse_shard(args.shard),
         start=args.start,
         end=args.end,
         lang=args.lang,
@@ -103,7 +103,7 @@ def command_batch(args: argparse.Namespace) -> int:
         skip_bad_rows=args.skip_bad_rows,
         store_id=args.store_id,
     )
-    print(summary_table(result), file=sys.stderr)
+    print(batch.summary_table(result), file=sys.stderr)
     if result.index is not None:
         print(result.index)
     return 1 if result.failed else 0
