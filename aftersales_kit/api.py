@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from aftersales_kit import charts, model, portfolio, report
+from aftersales_kit import model
+from aftersales_kit.deliver.xlsx import write_action_lists
 from aftersales_kit.errors import UsageError
 from aftersales_kit.files import atomic_write
 from aftersales_kit.pipeline import Data, StrPath, diagnose_data
-from aftersales_kit.sections import diagnosis_html
+from aftersales_kit.render import charts, portfolio, report
+from aftersales_kit.render.sections import diagnosis_html
 from aftersales_kit.text import one_line, t
-from aftersales_kit.xlsx import write_action_lists
 
 if TYPE_CHECKING:
     from aftersales_kit.rules import Rules

@@ -390,7 +390,8 @@ class _StoresTable(Strict):
 #: ``${NAME}`` in a delivery value: webhook keys and robot secrets stay in the environment.
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Names of the variables :func:`expand_env` has read in this process: they hold webhook keys and
-#: robot secrets, so report kernels never get them (:func:`aftersales_kit.engine.kernel_env`).
+#: robot secrets, so report kernels never get them
+#: (:func:`aftersales_kit.render.engine.kernel_env`).
 EXPANDED_NAMES: set[str] = set()
 
 

@@ -22,10 +22,10 @@ MAX_ANY = 40
 #: Modules below the command line that read the environment, with why they may.
 ENVIRONMENT_READERS = {
     # a kernel gets this process's environment minus the secrets (and never changes ours)
-    "aftersales_kit.engine": "kernel environment without secrets",
+    "aftersales_kit.render.engine": "kernel environment without secrets",
     # SMTP and webhook secrets belong in the environment; both take ``env`` (default os.environ)
-    "aftersales_kit.smtp": "SMTP secrets",
-    "aftersales_kit.push": "webhook secrets",
+    "aftersales_kit.deliver.smtp": "SMTP secrets",
+    "aftersales_kit.deliver.push": "webhook secrets",
     "aftersales_kit.config": "${NAME} expansion of secrets in [smtp] / webhooks",
     # the user's cache folder (XDG) for the vega bundle built from the installed vl-convert
     "aftersales_kit.resources": "XDG cache folder",

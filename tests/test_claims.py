@@ -14,9 +14,9 @@ import polars as pl
 import pytest
 from factory import canonical
 
-from aftersales_kit import sections
 from aftersales_kit.diagnose import diagnose, diagnose_store
 from aftersales_kit.model import Diagnosis, Finding, FindingKind
+from aftersales_kit.render import sections
 from aftersales_kit.rules import load_rules
 from aftersales_kit.text import STRINGS, finding_text, t
 from aftersales_kit.window import Window, default_window
@@ -484,7 +484,7 @@ _DEMO: list[Diagnosis] = []
 
 def _demo() -> list[Diagnosis]:
     if not _DEMO:
-        from aftersales_kit import demo
+        from aftersales_kit.demo import simulate as demo
 
         frame = demo.generate(stores=5, orders=600, end=date(2026, 10, 31))
         result = diagnose(

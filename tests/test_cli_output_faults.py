@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from aftersales_kit import deliver, engine, files, report
+from aftersales_kit import files
+from aftersales_kit.deliver import mail as deliver
 from aftersales_kit.errors import ReportError
-from aftersales_kit.report import ReportParams
+from aftersales_kit.render import engine, report
+from aftersales_kit.render.report import ReportParams
 from aftersales_kit.window import Window
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +39,7 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     path = tmp_path_factory.mktemp("cli") / "orders.parquet"
     demo.generate(stores=2, orders=100, end=date(2026, 3, 31)).write_parquet(path)

@@ -32,7 +32,7 @@ class Mailbox:
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> Path:
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
 
     files = write_demo(tmp_path_factory.mktemp("demo"), stores=2, orders=150, end=date(2026, 3, 31))
     return files.exports

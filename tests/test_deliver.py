@@ -23,8 +23,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from net import free_port
 
-from aftersales_kit import deliver, smtp
 from aftersales_kit.cli import deliver as cli_deliver
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.deliver import smtp
 from aftersales_kit.errors import DeliveryError, UsageError
 from aftersales_kit.window import Window
 
@@ -43,7 +44,7 @@ WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
 
 @pytest.fixture(scope="module")
 def demo_frame() -> pl.DataFrame:
-    from aftersales_kit.demo import generate
+    from aftersales_kit.demo.simulate import generate
 
     return generate(stores=2, orders=300, end=WINDOW.end)
 
@@ -491,13 +492,13 @@ def test_build_message_rejects_bad_addresses(diagnosis, charts, report_file) -> 
 
 @pytest.fixture(scope="module")
 def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
 
     return write_demo(tmp_path_factory.mktemp("data"), stores=2, orders=300, end=WINDOW.end).parquet
 
 
 def _existing_report(out: Path) -> Path:
-    from aftersales_kit.report import report_path
+    from aftersales_kit.render.report import report_path
 
     path = report_path(out, store=STORE, window=WINDOW)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -512,7 +513,7 @@ def _current_report(out: Path, data: Path) -> Path:
     """An existing report whose sidecar has the fingerprint the email computes (so it is reused)."""
     import argparse
 
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     path = _existing_report(out)
     args = argparse.Namespace(

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftersales_kit import estate, report
+from aftersales_kit import estate
 from aftersales_kit.config import StoreEntry
+from aftersales_kit.render import report
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import parse_window
 
@@ -56,7 +57,7 @@ def test_groups_come_from_the_stores_tables() -> None:
 
 @pytest.fixture(scope="module")
 def frame() -> pl.DataFrame:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     return demo.generate(stores=5, orders=120, end=date(2026, 3, 31))
 

@@ -9,16 +9,17 @@ from typing import Any
 
 import pytest
 
-from aftersales_kit import batch, deliver, report
 from aftersales_kit.cli import deliver as cli_deliver
-from aftersales_kit.report import ReportParams
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.render import batch, report
+from aftersales_kit.render.report import ReportParams
 
 AS_OF = "2026-04-01 09:00"
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     path = tmp_path_factory.mktemp("fresh") / "orders.parquet"
     demo.generate(stores=3, orders=120, end=date(2026, 3, 31)).write_parquet(path)

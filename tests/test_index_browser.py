@@ -12,7 +12,7 @@ from typing import Any
 import estate_rows
 import pytest
 
-from aftersales_kit import batch, portfolio
+from aftersales_kit.render import batch, portfolio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -15,11 +15,11 @@ from factory import h, orders_frame
 from aftersales_kit import cli
 from aftersales_kit import format as fmt
 from aftersales_kit.config import load_config
+from aftersales_kit.deliver.smtp import SmtpSettings, send_message
 from aftersales_kit.errors import DeliveryError, RulesError, UsageError
 from aftersales_kit.load import load_unchecked
 from aftersales_kit.metrics import open_summary
 from aftersales_kit.rules import load_rules
-from aftersales_kit.smtp import SmtpSettings, send_message
 from aftersales_kit.window import Window, uncovered_spring_festivals
 
 
@@ -78,7 +78,7 @@ def test_low_holiday_table_end_is_said_not_none_applies() -> None:
 
 def test_low_holiday_table_end_reaches_methodology_and_data_quality() -> None:
     from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.sections import data_quality, methodology
+    from aftersales_kit.render.sections import data_quality, methodology
 
     rules = load_rules()
     frame = orders_frame(
@@ -133,7 +133,7 @@ def test_unreadable_path_on_the_command_line_is_an_error(
 
 
 def test_low_long_customer_text_is_cut_in_tables() -> None:
-    from aftersales_kit.html import table
+    from aftersales_kit.render.html import table
 
     long = "很长的描述" * 200
     assert fmt.clip(long) == long[:499] + "…"

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from aftersales_kit import batch, host, report
+from aftersales_kit import host
 from aftersales_kit.errors import UsageError
-from aftersales_kit.report import ReportParams
+from aftersales_kit.render import batch, report
+from aftersales_kit.render.report import ReportParams
 
 AS_OF = "2026-04-01 09:00"
 STORES = ["1000101", "1000102", "1000103"]
@@ -25,7 +26,7 @@ STORES = ["1000101", "1000102", "1000103"]
 
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     path = tmp_path_factory.mktemp("hb") / "orders.parquet"
     demo.generate(stores=3, orders=150, end=date(2026, 3, 31)).write_parquet(path)

@@ -11,17 +11,18 @@ from typing import Any
 import polars as pl
 import pytest
 
-from aftersales_kit import batch, cli, report
+from aftersales_kit import cli
 from aftersales_kit.config import default_config_path, load_config
 from aftersales_kit.errors import UsageError
-from aftersales_kit.report import ReportParams
+from aftersales_kit.render import batch, report
+from aftersales_kit.render.report import ReportParams
 
 AS_OF = "2026-04-01 09:00:00"
 
 
 @pytest.fixture(scope="module")
 def orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     path = tmp_path_factory.mktemp("params") / "orders.parquet"
     demo.generate(stores=2, orders=120, end=date(2026, 3, 31)).write_parquet(path)

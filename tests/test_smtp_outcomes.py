@@ -12,7 +12,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from net import free_port
 
-from aftersales_kit import deliver, demo, smtp
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.deliver import smtp
+from aftersales_kit.demo import simulate as demo
 from aftersales_kit.diagnose import diagnose_store
 from aftersales_kit.model import Diagnosis
 from aftersales_kit.rules import load_rules

@@ -8,8 +8,8 @@ from datetime import date, datetime
 
 import pytest
 
-from aftersales_kit import demo
 from aftersales_kit import format as fmt
+from aftersales_kit.demo import simulate as demo
 from aftersales_kit.diagnose import diagnose
 from aftersales_kit.errors import UsageError
 from aftersales_kit.model import Finding, FindingKind

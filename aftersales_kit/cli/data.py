@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aftersales_kit import format as fmt
 from aftersales_kit.actions import actions_json, actions_text
-from aftersales_kit.demo import write_demo
+from aftersales_kit.demo.simulate import write_demo
 from aftersales_kit.load import load_unchecked, summary_text
 from aftersales_kit.metrics import JdCheckJson, MetricsJson, metrics_json, open_summary
 from aftersales_kit.pipeline import diagnose_data, resolve_inputs

@@ -2,7 +2,7 @@
 (the morning routine).
 
 The handlers resolve the run's stores and settings from the arguments and call
-:mod:`aftersales_kit.deliver` with typed values; every line printed is here.
+:mod:`aftersales_kit.deliver.mail` with typed values; every line printed is here.
 """
 
 from __future__ import annotations
@@ -13,21 +13,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aftersales_kit.config import load_config
-from aftersales_kit.daily import DailyRequest, run_daily
-from aftersales_kit.deliver import (
+from aftersales_kit.deliver.daily import DailyRequest, run_daily
+from aftersales_kit.deliver.mail import (
     Delivery,
     ReportOptions,
     StoreRecipients,
     load_recipients,
     mail_store,
 )
-from aftersales_kit.demo import ensure_demo
+from aftersales_kit.deliver.smtp import SmtpSettings, configured_sender, smtp_settings
+from aftersales_kit.demo.simulate import ensure_demo
 from aftersales_kit.errors import DeliveryError, ReportError, UsageError
 from aftersales_kit.files import describe_os_error, folder_lock, writable_dir
 from aftersales_kit.model import Diagnosis
 from aftersales_kit.pipeline import diagnose_data
-from aftersales_kit.report import store_digests
-from aftersales_kit.smtp import SmtpSettings, configured_sender, smtp_settings
+from aftersales_kit.render.report import store_digests
 
 
 def _diagnoses(

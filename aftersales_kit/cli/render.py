@@ -1,7 +1,8 @@
 """The report commands: ``report`` (one store) and ``batch`` (every store and the index).
 
 The handlers turn the parsed options into the notebook's parameters and typed calls of
-:mod:`aftersales_kit.report` and :mod:`aftersales_kit.batch`; every line printed is here.
+:mod:`aftersales_kit.render.report` and :mod:`aftersales_kit.render.batch`; every line printed
+is here.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aftersales_kit import batch, report
-from aftersales_kit.demo import ensure_demo
+from aftersales_kit.demo.simulate import ensure_demo
 from aftersales_kit.errors import UsageError
-from aftersales_kit.report import DEMO_STORE, ReportParams
+from aftersales_kit.render import batch, report
+from aftersales_kit.render.report import DEMO_STORE, ReportParams
 
 
 def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams:

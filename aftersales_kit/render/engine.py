@@ -38,9 +38,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aftersales_kit._compat import RFC3987_PRELUDE, skip_rfc3987_syntax
 from aftersales_kit.errors import ReportError
 from aftersales_kit.host import pid_alive
+from aftersales_kit.render._compat import RFC3987_PRELUDE, skip_rfc3987_syntax
 
 if TYPE_CHECKING:
     from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -58,12 +58,12 @@ _LEFTOVER_EXPR = (
     "if not k.startswith('_') and k not in get_ipython().user_ns_hidden)"
 )
 
-logger = logging.getLogger("aftersales_kit.engine")
+logger = logging.getLogger("aftersales_kit.render.engine")
 
 
 def skip_slow_imports() -> None:
     """Stop jsonschema from importing rfc3987-syntax in this process (see
-    :func:`aftersales_kit._compat.skip_rfc3987_syntax`)."""
+    :func:`aftersales_kit.render._compat.skip_rfc3987_syntax`)."""
     skip_rfc3987_syntax()
 
 
@@ -618,7 +618,7 @@ def register(name: str = ENGINE_NAME) -> str:
 
 
 def __getattr__(name: str) -> Any:
-    # The entry point names ``aftersales_kit.engine:WarmKernelEngine``; build it on access.
+    # The entry point names ``aftersales_kit.render.engine:WarmKernelEngine``; build it on access.
     if name == "WarmKernelEngine":
         return engine_class()
     msg = f"module {__name__!r} has no attribute {name!r}"

@@ -8,7 +8,7 @@
 3. mail each store of the recipients file that has ``to`` (as ``email --all``: the up-to-date
    report is attached, the sent-log keeps a rerun from mailing it again);
 4. push a short message per store to its 企业微信 / 钉钉 bots and an estate summary to the
-   ``[estate]`` bots (:mod:`aftersales_kit.push`);
+   ``[estate]`` bots (:mod:`aftersales_kit.deliver.push`);
 5. write ``reports/daily-<end>.json`` (``<end>``: the last day of the 考核周期) and print a
    table.
 
@@ -39,16 +39,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from aftersales_kit import batch, deliver, push
 from aftersales_kit import format as fmt
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.deliver import push
 from aftersales_kit.errors import AftersalesError, DeliveryError, UsageError
+from aftersales_kit.render import batch
 
 if TYPE_CHECKING:
-    from aftersales_kit.deliver import Delivery, RecipientsFile, ReportOptions, StoreRecipients
+    from aftersales_kit.deliver.mail import Delivery, RecipientsFile, ReportOptions, StoreRecipients
+    from aftersales_kit.deliver.smtp import SmtpSettings
     from aftersales_kit.load import Loaded
     from aftersales_kit.model import Diagnosis
     from aftersales_kit.rules import Rules
-    from aftersales_kit.smtp import SmtpSettings
     from aftersales_kit.window import Clock, Window
 
 RECORD_PREFIX = "daily-"
@@ -80,11 +82,11 @@ def recipients_path(given: str | None, *, data: Sequence[Path]) -> Path:
 
 
 class _Log:
-    """The sent-log shared with :mod:`aftersales_kit.deliver` (same file, same line shape);
+    """The sent-log shared with :mod:`aftersales_kit.deliver.mail` (same file, same line shape);
     appends from the push threads are serialised."""
 
     def __init__(self, path: Path) -> None:
-        from aftersales_kit.deliver import SentLog
+        from aftersales_kit.deliver.mail import SentLog
 
         self.log = SentLog(path)
         self.lock = threading.Lock()
@@ -97,7 +99,7 @@ class _Log:
         self, *, fingerprint: str, store: str, recipient: str, window: Window, status: str
     ) -> None:
         """One line; ``OSError`` (a full disk) is the caller's to handle."""
-        from aftersales_kit.deliver import log_entry
+        from aftersales_kit.deliver.mail import log_entry
 
         entry = log_entry(
             fingerprint=fingerprint,
@@ -144,12 +146,12 @@ def _run_push(
 ) -> push.PushResult:
     """One message to one bot, logged "pending" before the POST and with its outcome after it
     (a bot whose "pending" cannot be written is not posted to)."""
-    from aftersales_kit.deliver import log_failure
+    from aftersales_kit.deliver.mail import log_failure
 
     recipient = push.channel_id(job.channel, job.url)
     if dry_run:
         from aftersales_kit.files import atomic_write
-        from aftersales_kit.report import safe_store
+        from aftersales_kit.render.report import safe_store
 
         path = outbox / f"push_{stamp}_{safe_store(job.store)}_{job.channel}.json"
         # The payload as it would be posted; never the URL or the secret (they hold keys).
@@ -436,9 +438,9 @@ def _deliver_all(plan: _Plan, run: _Run) -> _Plan:
 def _plan(args: DailyRequest) -> _Plan:
     """Everything that can be wrong with the command, found before anything is rendered."""
     from aftersales_kit.config import load_config
+    from aftersales_kit.deliver.smtp import configured_sender, smtp_settings
     from aftersales_kit.files import writable_dir
     from aftersales_kit.rules import load_rules
-    from aftersales_kit.smtp import configured_sender, smtp_settings
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
     config = args.config
@@ -446,7 +448,7 @@ def _plan(args: DailyRequest) -> _Plan:
     if args.data:
         paths = [Path(p).resolve() for p in args.data]
     else:
-        from aftersales_kit.demo import ensure_demo
+        from aftersales_kit.demo.simulate import ensure_demo
 
         paths = [ensure_demo().resolve()]
     recipients = deliver.read_recipients(
@@ -492,9 +494,9 @@ def _plan(args: DailyRequest) -> _Plan:
 def _diagnose_all(plan: _Plan) -> _Data:
     """1. load, validate, diagnose every store (the peers and the estate summary need them all),
     through the one pipeline the other commands use (``pipeline.diagnose_data``)."""
-    from aftersales_kit import report as _report
     from aftersales_kit.load import Loaded, LoadReport
     from aftersales_kit.pipeline import diagnose_data
+    from aftersales_kit.render import report as _report
 
     computed = diagnose_data(
         [str(p) for p in plan.paths],
@@ -610,7 +612,7 @@ def _report_of(
     plan: _Plan, sid: str, record: dict[str, Any], *, outcome: batch.Outcome | None
 ) -> Path:
     """The store's report path; ``record`` gets it when it exists, or the reason it does not."""
-    from aftersales_kit import report as _report
+    from aftersales_kit.render import report as _report
 
     html = _report.report_path(plan.out, store=sid, window=plan.window)
     if outcome is not None and outcome.status == "failed":
@@ -627,7 +629,7 @@ def _report_of(
 def _store_key(plan: _Plan, d: Diagnosis, *, rows: str, html: Path) -> str:
     """The report's fingerprint; with --deliver-only the existing report's own (what was
     delivered is that report: its fingerprint names it in the sent-log)."""
-    from aftersales_kit import report as _report
+    from aftersales_kit.render import report as _report
 
     args = plan.args
     params = deliver.report_params(
@@ -748,8 +750,8 @@ def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str,
     that cannot be written (a full disk) is said in one line on stderr when the run stopped
     early (the caller's error follows), else returned for :func:`_finish` to print.
     """
-    from aftersales_kit.batch import BatchResult
     from aftersales_kit.files import atomic_write, describe_os_error
+    from aftersales_kit.render.batch import BatchResult
 
     rendered = run.rendered or _Render(BatchResult(), plan.out / batch.INDEX_NAME, "")
     result, index_path = rendered.result, rendered.index_path

@@ -6,9 +6,9 @@ polars pass → per store, a fingerprint of its rows, the peers it is compared w
 the rules file, the notebook and the toolkit version → stores whose HTML and sidecar fingerprint are
 current are skipped → the others' ``Diagnosis`` objects are pickled to a cache and their notebooks
 executed by papermill in worker processes (spawn), each worker keeping one warm kernel
-(:mod:`aftersales_kit.engine`) and rendering HTML in-process (:func:`report.render`) → the sidecar
-JSON (fingerprint + portfolio summary) is written last, so a killed batch simply resumes → the
-portfolio notebook renders ``index.html`` from the sidecars.
+(:mod:`aftersales_kit.render.engine`) and rendering HTML in-process (:func:`report.render`) → the
+sidecar JSON (fingerprint + portfolio summary) is written last, so a killed batch simply resumes
+→ the portfolio notebook renders ``index.html`` from the sidecars.
 """
 
 from __future__ import annotations
@@ -29,11 +29,11 @@ from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aftersales_kit import report as _report
 from aftersales_kit.errors import AftersalesError, ReportError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
 from aftersales_kit.host import usable_cpus
-from aftersales_kit.report import ReportParams, Sidecar
+from aftersales_kit.render import report as _report
+from aftersales_kit.render.report import ReportParams, Sidecar
 
 if TYPE_CHECKING:
     import polars as pl
@@ -221,13 +221,14 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
     # atomic writes are for, but there is no point in tracebacks from every worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pids.put(os.getpid())  # the parent stops its workers by these, not by the pool's internals
-    from aftersales_kit import engine
+    from aftersales_kit.render import engine
 
     # A parent killed with SIGKILL must not leave this worker and its kernel running forever.
     engine.die_with_parent()
 
     engine.skip_slow_imports()
-    from aftersales_kit import report, resources
+    from aftersales_kit import resources
+    from aftersales_kit.render import report
 
     engine.register()
     resources.vega_bundle()
@@ -239,7 +240,7 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
 
 def render_job(job: Job) -> Outcome:
     """Render one store on this process's warm kernel; never raises for a store's own failure."""
-    from aftersales_kit import assets, engine, report
+    from aftersales_kit.render import assets, engine, report
 
     started = time.perf_counter()
     try:
@@ -251,7 +252,7 @@ def render_job(job: Job) -> Outcome:
             warm_imports=report.WARM_IMPORTS,
             kernel_env=job.kernel_env,
         )
-        # One chart library and stylesheet per reports folder (aftersales_kit.assets).
+        # One chart library and stylesheet per reports folder (aftersales_kit.render.assets).
         assets.lighten_file(html, out_dir=Path(job.out_dir))
         report.write_sidecar(html, job.sidecar)
     except Exception as exc:  # a store's failure must not stop the batch; the reason is reported
@@ -273,7 +274,7 @@ def render_index(
     """Execute ``notebooks/portfolio.ipynb`` with papermill and write ``out_dir/index.html``."""
     from papermill.exceptions import PapermillExecutionError
 
-    from aftersales_kit import portfolio, report
+    from aftersales_kit.render import portfolio, report
 
     html_path = Path(out_dir) / "index.html"
     nb_path = Path(out_dir) / portfolio.SUMMARY_DIR / "index.ipynb"
@@ -300,7 +301,7 @@ def render_index_job(
     summary: str, *, out_dir: str, lang: str, kernel_env: Mapping[str, str]
 ) -> str:
     """Execute and render the portfolio notebook in a worker; returns the index path."""
-    from aftersales_kit import engine
+    from aftersales_kit.render import engine
 
     return str(
         render_index(
@@ -384,7 +385,7 @@ def run_batch(
     sidecars lands in ``out_dir``. ``prepared``: data already loaded and diagnosed by the caller
     with the same inputs (``daily``), so it is not loaded and diagnosed twice.
     """
-    from aftersales_kit.engine import skip_slow_imports
+    from aftersales_kit.render.engine import skip_slow_imports
 
     skip_slow_imports()
     batch = _prepare(
@@ -440,7 +441,7 @@ def _prepare(
     index: bool,
 ) -> _Batch:
     """Check the options, clean what dead runs left, fix the window: the run's settings."""
-    from aftersales_kit.engine import remove_stale_ipc
+    from aftersales_kit.render.engine import remove_stale_ipc
     from aftersales_kit.rules import load_rules
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
@@ -715,7 +716,7 @@ def _diagnose_isolated(
 def _plan_store(batch: _Batch, store: str, d: Diagnosis, *, rows: str, tmp: Path) -> Outcome | Job:
     """A failed or skipped :class:`Outcome` for ``store``, or the :class:`Job` that renders it
     (its diagnosis pickled to ``tmp``)."""
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     try:
         html = report.report_path(batch.out, store=store, window=batch.window)
@@ -827,7 +828,7 @@ def _render_stores(
 
 def _render_index(pool: WorkerPool, outcomes: dict[str, Outcome], *, batch: _Batch) -> Path | None:
     """``index.html`` from the sidecars, on a worker; a failure is the ``__index__`` outcome."""
-    from aftersales_kit import portfolio
+    from aftersales_kit.render import portfolio
 
     summary = portfolio.write_summary(
         batch.out,
@@ -896,7 +897,7 @@ def rebuild_index(
     The last step after sharded runs: it reads only the per-store sidecars, no data, so every
     store of the estate appears in one overview without re-rendering anything.
     """
-    from aftersales_kit import engine, portfolio
+    from aftersales_kit.render import engine, portfolio
     from aftersales_kit.rules import load_rules
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 

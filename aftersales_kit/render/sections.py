@@ -1,12 +1,13 @@
 """What each section of the store report shows; the notebook's cells call one function each.
 
 Every function takes a ``Diagnosis`` (computed once, nothing is recomputed here) and returns a
-:class:`~aftersales_kit.html.Section`, one ``text/html`` output: a ``<section id=…>`` with its
-heading, text, charts (the offline renderer of :mod:`aftersales_kit.charts`) and tables
-(great-tables, or the plain :func:`~aftersales_kit.html.table` for order lists). A section whose
-data is empty says so instead of failing. HTML is built with :mod:`aftersales_kit.html`, so all
-text from the data (product names, reasons, scenes, carriers) is escaped by construction or by
-great-tables; personal columns are masked again before display.
+:class:`~aftersales_kit.render.html.Section`, one ``text/html`` output: a ``<section id=…>``
+with its heading, text, charts (the offline renderer of :mod:`aftersales_kit.render.charts`) and
+tables (great-tables, or the plain :func:`~aftersales_kit.render.html.table` for order lists). A
+section whose data is empty says so instead of failing. HTML is built with
+:mod:`aftersales_kit.render.html`, so all text from the data (product names, reasons, scenes,
+carriers) is escaped by construction or by great-tables; personal columns are masked again
+before display.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from aftersales_kit import charts as ch
 from aftersales_kit import format as fmt
 from aftersales_kit.config import CONFIG_ENV
 from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS
-from aftersales_kit.html import (
+from aftersales_kit.model import OPEN_HORIZON_HOURS
+from aftersales_kit.orders import TEAMS
+from aftersales_kit.render import charts as ch
+from aftersales_kit.render.html import (
     BUNDLE_TAG,
     SLOT,
     Markup,
@@ -38,8 +41,6 @@ from aftersales_kit.html import (
     tag,
     with_html,
 )
-from aftersales_kit.model import OPEN_HORIZON_HOURS
-from aftersales_kit.orders import TEAMS
 from aftersales_kit.rules import STAGES as _STAGES
 from aftersales_kit.text import data_notice, finding_text, label, one_line, t
 
@@ -123,8 +124,8 @@ def _frame_table(
 
 
 def _great_tables() -> Any:
-    """great-tables' ``GT`` with the checked speed-ups of :mod:`aftersales_kit._compat`."""
-    from aftersales_kit._compat import great_tables_gt
+    """great-tables' ``GT`` with the checked speed-ups of :mod:`aftersales_kit.render._compat`."""
+    from aftersales_kit.render._compat import great_tables_gt
 
     return great_tables_gt()
 
@@ -199,9 +200,9 @@ def prepare(
     from aftersales_kit.pipeline import diagnose_data
 
     if not data:
-        from aftersales_kit.demo import ensure_demo
+        from aftersales_kit.demo.simulate import ensure_demo
 
-        data = [str(ensure_demo(_demo_dir()))]
+        data = [str(ensure_demo())]
     # Every store of the data, not only this one: the peer median is "the other stores in the
     # data" (ARCHITECTURE), and the batch computes it the same way, so both reports match.
     computed = diagnose_data(
@@ -223,12 +224,6 @@ def prepare(
         config=os.environ.get(CONFIG_ENV) or None,
     )
     return computed.diagnoses[str(store)], computed.rules
-
-
-def _demo_dir() -> Path:
-    """``data/demo`` of the source checkout (Jupyter starts kernels in notebooks/), else of cwd."""
-    root = Path(__file__).resolve().parent.parent
-    return root / "data" / "demo" if (root / "pyproject.toml").exists() else Path("data/demo")
 
 
 def report_meta(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> dict[str, object]:

@@ -38,8 +38,9 @@ from typing import TypedDict, Unpack
 import numpy as np
 import polars as pl
 
+from aftersales_kit.demo.jd_formats import write_fbp_csv, write_jingmai_xlsx
 from aftersales_kit.errors import UsageError
-from aftersales_kit.jd_formats import write_fbp_csv, write_jingmai_xlsx
+from aftersales_kit.resources import checkout_root
 from aftersales_kit.schema import COLUMNS, DATETIME
 
 HISTORY_DAYS = 180
@@ -1673,7 +1674,14 @@ def _replace(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions]) -> Path:
+def default_dir() -> Path:
+    """Where the default demo lives: ``data/demo`` of the source checkout (wherever a command or a
+    Jupyter kernel runs), else ``data/demo`` under the working directory (an installed wheel)."""
+    root = checkout_root()
+    return DEFAULT_OUT if root is None else root / DEFAULT_OUT
+
+
+def ensure_demo(out: Path | None = None, **generate_kwargs: Unpack[DemoOptions]) -> Path:
     """Return the demo's ``out/exports`` folder (the 京麦 downloads and their ``stores.toml``),
     generating the default demo (end = yesterday) if missing.
 
@@ -1688,7 +1696,7 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions])
     starting at once never see (or write) a half-written demo: the first rename wins and the other
     process discards its copy.
     """
-    out = Path(out)
+    out = default_dir() if out is None else Path(out)
     exports = out / EXPORTS_DIR
     if _ready(out) and not _stale(out, generate_kwargs):
         return exports

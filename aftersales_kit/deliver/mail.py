@@ -38,15 +38,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
-from aftersales_kit.errors import DeliveryError, UsageError
-from aftersales_kit.files import atomic_write
-from aftersales_kit.resources import resource_dir
-from aftersales_kit.smtp import (
+from aftersales_kit.deliver.smtp import (
     RecipientResult,
     SmtpSettings,
     send_message,
 )
-from aftersales_kit.xlsx import action_lists_bytes
+from aftersales_kit.deliver.xlsx import action_lists_bytes
+from aftersales_kit.errors import DeliveryError, UsageError
+from aftersales_kit.files import atomic_write
+from aftersales_kit.resources import resource_dir
 
 if TYPE_CHECKING:
     import altair as alt
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 
     from aftersales_kit.config import StoreEntry
     from aftersales_kit.model import Diagnosis, Finding
-    from aftersales_kit.report import ReportParams
+    from aftersales_kit.render.report import ReportParams
     from aftersales_kit.window import Window
 
 TEMPLATE_DIR = resource_dir("templates") / "email"  # inside the wheel, or the checkout's
@@ -113,7 +113,7 @@ def chart_png(
     import vl_convert
 
     _register_fonts()
-    from aftersales_kit.charts import to_spec  # the report theme; importing enables none
+    from aftersales_kit.render.charts import to_spec  # the report theme; importing enables none
 
     spec = dict(chart if isinstance(chart, Mapping) else to_spec(chart))
     config = dict(spec.get("config", {}))
@@ -144,7 +144,7 @@ def email_charts(
     diagnosis: Diagnosis, *, lang: str = "zh", domain: str = "aftersales.local"
 ) -> list[EmailChart]:
     """The two or three PNG charts of the email, skipping those whose frame is empty."""
-    from aftersales_kit import charts
+    from aftersales_kit.render import charts
 
     d = diagnosis
     built: list[tuple[str, alt.TopLevelMixin]] = []
@@ -274,7 +274,7 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
 
 def _short_board_text(d: Diagnosis, *, lang: str) -> str:
     """The short board, and the controllable one when it is another (scene, stage)."""
-    from aftersales_kit.sections import excess_line
+    from aftersales_kit.render.sections import excess_line
 
     target = excess_line(d, lang)
     sb = d.short_board
@@ -554,7 +554,7 @@ def _attach_files(
     if isinstance(report_html, bytes):
         report_bytes = report_html
     else:
-        from aftersales_kit.assets import inline
+        from aftersales_kit.render.assets import inline
 
         # A batch page links the reports folder's shared chart library; the attachment must
         # stand alone, so the library goes back inline.
@@ -768,7 +768,7 @@ def deliver(
 
     Recipients already in the sent-log for this report are skipped unless ``resend``; the others
     are sent in one SMTP transaction with per-recipient results (see
-    :func:`aftersales_kit.smtp.send_message`). Only delivered recipients are logged.
+    :func:`aftersales_kit.deliver.smtp.send_message`). Only delivered recipients are logged.
     """
     if not dry_run and settings is None:
         msg = "发送邮件需要 SMTP 设置 (SMTP settings are required unless dry_run)"
@@ -1093,7 +1093,7 @@ def report_params(
     store_id: str | None = None,
 ) -> ReportParams:
     """The notebook parameters of the report this email attaches (as ``aftersales report``)."""
-    from aftersales_kit import report
+    from aftersales_kit.render import report
     from aftersales_kit.window import is_as_of_data
 
     d = diagnosis
@@ -1115,9 +1115,9 @@ def report_params(
 def report_key(
     diagnosis: Diagnosis, *, params: ReportParams, rows: str | None, as_of_given: bool
 ) -> str:
-    """The report's fingerprint (:func:`aftersales_kit.report.fingerprint`, the one freshness
+    """The report's fingerprint (:func:`aftersales_kit.render.report.fingerprint`, the one freshness
     rule); without the rows digest it never matches a sidecar, so nothing stale is reused."""
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     return report.fingerprint(
         params,
@@ -1145,7 +1145,7 @@ def ensure_report(
     rules, window, explicit as-of, options), so a report of another language, rules file or
     as-of is never attached.
     """
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     d = diagnosis
     params = report_params(

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aftersales_kit import format as fmt
 from aftersales_kit.files import atomic_write
-from aftersales_kit.html import (
+from aftersales_kit.render.html import (
     Markup,
     Section,
     display_bundle,
@@ -33,7 +33,6 @@ from aftersales_kit.resources import resource_dir
 if TYPE_CHECKING:
     from aftersales_kit.model import Diagnosis
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = resource_dir("notebooks") / "portfolio.ipynb"
 SUMMARY_DIR = ".cache"
 #: Default minimum sample for a ranked store (``[report] min_orders`` overrides it).
@@ -727,7 +726,7 @@ def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     import altair as alt
     import polars as pl
 
-    from aftersales_kit import charts
+    from aftersales_kit.render import charts
 
     rows = [r for r in ranked(summary["stores"]) if r["mean_hours"] is not None]
     if not rows:

@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from aftersales_kit import resources
-from aftersales_kit._compat import html_exporter_class, skip_rfc3987_syntax
 from aftersales_kit._version import __version__
 from aftersales_kit.config import CONFIG_ENV
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
 from aftersales_kit.host import pid_alive
+from aftersales_kit.render._compat import html_exporter_class, skip_rfc3987_syntax
 from aftersales_kit.resources import resource_dir
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from aftersales_kit.model import Diagnosis
     from aftersales_kit.window import Window
 
-ROOT = Path(__file__).resolve().parent.parent
 # in a checkout or inside the installed wheel (resources.py)
 NOTEBOOK = resource_dir("notebooks") / "store_report.ipynb"
 TEMPLATES = resource_dir("templates")
@@ -61,8 +60,8 @@ WARM_IMPORTS = (
     "polars",
     "altair",
     "great_tables",
-    "aftersales_kit.charts",
-    "aftersales_kit.sections",
+    "aftersales_kit.render.charts",
+    "aftersales_kit.render.sections",
     "aftersales_kit.diagnose",
     "aftersales_kit.load",
 )
@@ -333,7 +332,7 @@ def _papermill_options(engine_name: str | None, engine_kwargs: dict[str, Any]) -
     """papermill's keyword arguments for one report run (``engine_kwargs`` win)."""
     from traitlets.config import Config
 
-    from aftersales_kit import engine
+    from aftersales_kit.render import engine
 
     env = dict(engine_kwargs.pop("kernel_env", None) or report_env())
     options: dict[str, Any] = {
@@ -512,8 +511,8 @@ def render(
     the ``.ipynb`` path and :class:`ReportError` names the failing cell.
 
     Without ``engine_name`` the notebook runs on this process's warm kernel
-    (:mod:`aftersales_kit.engine`), started at once so that its imports overlap the preparation
-    here, and shut down afterwards unless it existed before the call.
+    (:mod:`aftersales_kit.render.engine`), started at once so that its imports overlap the
+    preparation here, and shut down afterwards unless it existed before the call.
 
     Examples
     --------
@@ -548,7 +547,7 @@ def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[
     if engine_name is not None:
         yield engine_name
         return
-    from aftersales_kit import engine
+    from aftersales_kit.render import engine
 
     _quiet_imports()
     engine_kwargs.setdefault("warm_imports", WARM_IMPORTS)
@@ -656,7 +655,7 @@ class _KernelStart(threading.Thread):
         self.env = dict(env)
 
     def run(self) -> None:
-        from aftersales_kit import engine
+        from aftersales_kit.render import engine
 
         try:
             engine.prewarm(warm_imports=self.warm_imports, env=self.env)
@@ -844,7 +843,7 @@ def sidecar(
     diagnosis: Diagnosis, *, html_path: Path, out_dir: Path, digest: str, lang: str
 ) -> Sidecar:
     """The sidecar JSON: the fingerprint plus the store's portfolio summary for ``index.html``."""
-    from aftersales_kit import portfolio
+    from aftersales_kit.render import portfolio
 
     rel = Path(os.path.relpath(html_path, out_dir)).as_posix()
     return {
@@ -867,10 +866,9 @@ def write_sidecar(html_path: Path, data: Sidecar) -> Path:
 
 def demo_data() -> Path:
     """The demo parquet (generated when missing), where the notebook's demo default finds it."""
-    from aftersales_kit.demo import ensure_demo
+    from aftersales_kit.demo.simulate import ensure_demo
 
-    root = ROOT / "data" / "demo" if (ROOT / "pyproject.toml").exists() else Path("data/demo")
-    return ensure_demo(root)
+    return ensure_demo()
 
 
 def render_store(
