@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 import polars as pl
 
@@ -171,7 +171,7 @@ class Estate:
 
     diagnoses: Mapping[str, Diagnosis]
     #: JSON-shaped, as the batch writes it for the portfolio notebook
-    summary: Mapping[str, Any]
+    summary: portfolio.EstateSummary
     portfolio: pl.DataFrame
     lang: str = "zh"
     sections: tuple[str, ...] = field(
@@ -198,7 +198,9 @@ class Estate:
         return charts.notebook_assets() + f'<div class="aftersales-view">{"".join(parts)}</div>'
 
 
-def estate_summary(diagnoses: Mapping[str, model.Diagnosis], *, window: Window) -> dict[str, Any]:
+def estate_summary(
+    diagnoses: Mapping[str, model.Diagnosis], *, window: Window
+) -> portfolio.EstateSummary:
     """The portfolio notebook's input computed from diagnoses (no report links)."""
     return {
         "window_start": window.start.isoformat(),
@@ -207,15 +209,16 @@ def estate_summary(diagnoses: Mapping[str, model.Diagnosis], *, window: Window) 
     }
 
 
-def _portfolio_frame(summary: Mapping[str, Any]) -> pl.DataFrame:
+def _portfolio_frame(summary: portfolio.EstateSummary) -> pl.DataFrame:
     rows = []
     for r in [*portfolio.ranked(summary["stores"]), *portfolio.stale(summary["stores"])]:
-        board = r.get("short_board") or {}
-        row = {k: r.get(k) for k in PORTFOLIO_SCHEMA if not k.startswith("short_board")}
+        board = r["short_board"]
+        values = cast("Mapping[str, object]", r)
+        row = {k: values.get(k) for k in PORTFOLIO_SCHEMA if not k.startswith("short_board")}
         row |= {
-            "short_board_scene": board.get("scene"),
-            "short_board_stage": board.get("stage"),
-            "short_board_excess_hours": board.get("excess_hours"),
+            "short_board_scene": None if board is None else board["scene"],
+            "short_board_stage": None if board is None else board["stage"],
+            "short_board_excess_hours": None if board is None else board["excess_hours"],
         }
         rows.append(row)
     return pl.DataFrame(rows, schema=PORTFOLIO_SCHEMA)

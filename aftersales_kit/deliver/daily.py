@@ -37,7 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Required, TypedDict, Unpack
 
 from aftersales_kit import format as fmt
 from aftersales_kit.deliver import mail as deliver
@@ -199,6 +199,79 @@ def _run_push(
     return result
 
 
+class RecipientEntry(TypedDict):
+    recipient: str
+    status: str
+    code: int | None
+    detail: str
+
+
+class MailEntry(TypedDict, total=False):
+    """One store's mail in the run record: ``status`` sent, skipped, failed, unknown, dry_run or
+    none, per recipient, and why when it failed before any recipient."""
+
+    status: Required[str]
+    recipients: Required[list[RecipientEntry]]
+    detail: str
+    eml: str
+    log_error: str
+
+
+#: A store without a mail entry (the run stopped before its mail).
+NO_MAIL: MailEntry = {"status": "none", "recipients": []}
+
+
+class StoreRecord(TypedDict):
+    """One store of the recipients file in the run record."""
+
+    name: str | None
+    report: str | None
+    mail: MailEntry | None
+    push: list[push.PushEntry]
+    errors: list[str]
+
+
+class EstateRecord(TypedDict):
+    push: list[push.PushEntry]
+
+
+class FailedRender(TypedDict):
+    store: str
+    reason: str
+
+
+class RenderEntry(TypedDict):
+    done: int
+    skipped: int
+    failed: list[FailedRender]
+
+
+class WindowEntry(TypedDict):
+    start: str
+    end: str
+
+
+class RunRecord(TypedDict):
+    """``reports/daily-<end>.json``: what one run did (the one place that says what was sent)."""
+
+    date: str
+    run_at: str
+    window: WindowEntry
+    as_of: str
+    dry_run: bool
+    deliver_only: bool
+    ok: bool
+    error: str | None
+    data: list[str]
+    data_quality: dict[str, object] | None
+    render: RenderEntry
+    index: str | None
+    index_error: str | None
+    stores: dict[str, StoreRecord]
+    estate: EstateRecord
+    stores_without_orders: list[str]
+
+
 class _PushOptions(TypedDict):
     """What every push of a run shares (the keyword arguments of :func:`_run_push`)."""
 
@@ -237,9 +310,9 @@ def _push_all(
     return futures
 
 
-def _mail_summary(delivery: Delivery) -> dict[str, Any]:
+def _mail_summary(delivery: Delivery) -> MailEntry:
     results = [
-        {"recipient": r.recipient, "status": r.status, "code": r.code, "detail": r.detail}
+        RecipientEntry(recipient=r.recipient, status=r.status, code=r.code, detail=r.detail)
         for r in delivery.results
     ]
     statuses = {r["status"] for r in results}
@@ -253,7 +326,7 @@ def _mail_summary(delivery: Delivery) -> dict[str, Any]:
         status = "skipped"
     else:
         status = "sent"
-    summary: dict[str, Any] = {"status": status, "recipients": results}
+    summary: MailEntry = {"status": status, "recipients": results}
     if delivery.eml is not None:
         summary["eml"] = str(delivery.eml)
     if delivery.log_error:
@@ -364,8 +437,8 @@ class _Run:
 
     data: _Data | None = None
     rendered: _Render | None = None
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    estate: dict[str, Any] = field(default_factory=lambda: {"push": []})
+    records: dict[str, StoreRecord] = field(default_factory=dict)
+    estate: EstateRecord = field(default_factory=lambda: EstateRecord(push=[]))
     futures: list[Future[list[push.PushResult]]] = field(default_factory=list)
 
     def collect(self) -> None:
@@ -571,15 +644,15 @@ def _render(plan: _Plan, *, data: _Data) -> _Render:
 
 def _store_pushes(
     plan: _Plan, data: _Data, rendered: _Render
-) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[PushJob]]:
+) -> tuple[dict[str, StoreRecord], dict[str, str], list[PushJob]]:
     """Each store's record (its report or why there is none), fingerprint and push jobs."""
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, StoreRecord] = {}
     keys: dict[str, str] = {}
     jobs: list[PushJob] = []
     outcomes = {o.store: o for o in rendered.result.outcomes}
     for target in plan.recipients.stores:
         sid = target.store_id
-        record: dict[str, Any] = {
+        record: StoreRecord = {
             "name": target.name,
             "report": None,
             "mail": None,
@@ -609,7 +682,7 @@ def _store_pushes(
 
 
 def _report_of(
-    plan: _Plan, sid: str, record: dict[str, Any], *, outcome: batch.Outcome | None
+    plan: _Plan, sid: str, record: StoreRecord, *, outcome: batch.Outcome | None
 ) -> Path:
     """The store's report path; ``record`` gets it when it exists, or the reason it does not."""
     from aftersales_kit.render import report as _report
@@ -654,10 +727,10 @@ def _jobs(sid: str, target: StoreRecipients, message: push.Message, key: str) ->
 
 def _estate_pushes(
     plan: _Plan, data: _Data, rendered: _Render
-) -> tuple[list[PushJob], dict[str, Any]]:
+) -> tuple[list[PushJob], EstateRecord]:
     """The estate summary's jobs (the ``[estate]`` bots) and its record."""
     estate = plan.recipients.estate
-    record: dict[str, Any] = {"push": []}
+    record: EstateRecord = {"push": []}
     if estate is None or not (estate.wecom or estate.dingtalk):
         return [], record
     base = plan.recipients.report_base_url
@@ -677,9 +750,9 @@ def _mail(
     plan: _Plan,
     data: _Data,
     target: StoreRecipients,
-    records: dict[str, dict[str, Any]],
+    records: dict[str, StoreRecord],
     keys: Mapping[str, str],
-) -> dict[str, Any]:
+) -> MailEntry:
     """3. one store's mail (as ``email --all``) and its summary for the run record."""
     sid = target.store_id
     record = records[sid]
@@ -711,7 +784,7 @@ def _mail(
             dry_run=plan.dry_run,
             resend=plan.resend,
             zip_report=args.zip_report,
-            report_html=Path(record["report"]) if plan.deliver_only else None,
+            report_html=Path(record["report"]) if plan.deliver_only and record["report"] else None,
             key=keys[sid],
             sender=plan.sender,
         )
@@ -743,7 +816,7 @@ def _record_path(plan: _Plan) -> Path:
     return plan.out / f"{RECORD_PREFIX}{plan.window.end.isoformat()}.json"
 
 
-def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str, Any], str]:
+def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[RunRecord, str]:
     """Build and write the run record; (the record, why it could not be written or "").
 
     ``error`` is what stopped the run early (the steps not reached have no entries). A record
@@ -761,7 +834,7 @@ def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str,
     ok = ok and all(_store_ok(r) for r in records.values())
     ok = ok and all(_push_ok(p) for p in estate_record["push"])
     window = plan.window
-    record: dict[str, Any] = {
+    record: RunRecord = {
         "date": window.end.isoformat(),
         "run_at": datetime.now().isoformat(timespec="seconds"),
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
@@ -796,12 +869,12 @@ def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str,
     return record, ""
 
 
-def _push_ok(p: Mapping[str, Any]) -> bool:
+def _push_ok(p: push.PushEntry) -> bool:
     return p["status"] not in ("failed", "unknown") and not p.get("log_error")
 
 
-def _store_ok(record: Mapping[str, Any]) -> bool:
-    mail = record.get("mail") or {}
+def _store_ok(record: StoreRecord) -> bool:
+    mail: MailEntry = record["mail"] or NO_MAIL
     return (
         not record.get("errors")
         and mail.get("status") not in ("failed", "unknown")
@@ -822,7 +895,7 @@ _STATUS = {
 }
 
 
-def _push_cell(pushes: Sequence[Mapping[str, Any]], channel: str) -> str:
+def _push_cell(pushes: Sequence[push.PushEntry], channel: str) -> str:
     states = [p["status"] for p in pushes if p["channel"] == channel]
     if not states:
         return "—"
@@ -830,13 +903,13 @@ def _push_cell(pushes: Sequence[Mapping[str, Any]], channel: str) -> str:
     return _STATUS.get(worst, worst)
 
 
-def table(run: Mapping[str, Any]) -> str:
+def table(run: RunRecord) -> str:
     """The printed table: one line per store of the recipients file, then the estate line."""
     header = ("店铺 (store)", "报告 (report)", "邮件 (mail)", "企业微信 (WeCom)", "钉钉 (DingTalk)")
     rows = [header]
     for sid, rec in run["stores"].items():
         report = "✓" if rec.get("report") else "✗"
-        mail = _STATUS.get((rec.get("mail") or {}).get("status", "none"), "?")
+        mail = _STATUS.get((rec["mail"] or NO_MAIL)["status"], "?")
         rows.append(
             (
                 fmt.visible(f"{sid} {rec.get('name') or ''}").strip(),
@@ -877,7 +950,7 @@ def table(run: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def failures(run: Mapping[str, Any]) -> list[str]:
+def failures(run: RunRecord) -> list[str]:
     """One line per failure: store, what, and the server's or the bot's words."""
     lines = []
     for fail in run["render"]["failed"]:
@@ -888,8 +961,8 @@ def failures(run: Mapping[str, Any]) -> list[str]:
         lines.append(f"总览失败 (index failed): {run['index_error']}")
     for sid, rec in run["stores"].items():
         lines.extend(f"店铺 (store) {sid}: {e}" for e in rec.get("errors", []))
-        mail = rec.get("mail") or {}
-        if mail.get("status") in ("failed", "unknown"):
+        mail: MailEntry = rec["mail"] or NO_MAIL
+        if mail["status"] in ("failed", "unknown"):
             bad = [
                 " ".join(
                     str(v)
@@ -913,7 +986,7 @@ def failures(run: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _describe(p: Mapping[str, Any]) -> str:
+def _describe(p: push.PushEntry) -> str:
     return push.PushResult(**p).describe()
 
 

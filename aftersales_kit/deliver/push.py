@@ -32,7 +32,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
@@ -445,6 +445,19 @@ def push_settings(env: Mapping[str, str] | None = None) -> PushSettings:
     return PushSettings(**{**asdict(defaults), **values})
 
 
+class PushEntry(TypedDict):
+    """A :class:`PushResult` in the daily run record (JSON)."""
+
+    store: str
+    channel: str
+    status: str
+    errcode: int | None
+    errmsg: str
+    attempts: int
+    detail: str
+    log_error: str
+
+
 @dataclass(frozen=True)
 class PushResult:
     """What happened to one message on one channel: ``status`` sent, failed, unknown, skipped or
@@ -484,8 +497,17 @@ class PushResult:
         detail = f" — {self.detail}" if self.detail else ""
         return f"店铺 (store) {self.store} {label} 推送失败 (push failed){code}{errmsg}{detail}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> PushEntry:
+        return PushEntry(
+            store=self.store,
+            channel=self.channel,
+            status=self.status,
+            errcode=self.errcode,
+            errmsg=self.errmsg,
+            attempts=self.attempts,
+            detail=self.detail,
+            log_error=self.log_error,
+        )
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from aftersales_kit.errors import AftersalesError, ReportError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
 from aftersales_kit.host import usable_cpus
 from aftersales_kit.render import report as _report
-from aftersales_kit.render.report import ReportParams, Sidecar
+from aftersales_kit.render.report import EngineOptions, ReportParams, Sidecar
 
 if TYPE_CHECKING:
     import polars as pl
@@ -285,7 +285,7 @@ def render_index(
             output=nb_path,
             engine_name=engine_name,
             notebook=portfolio.NOTEBOOK,
-            **({} if kernel_env is None else {"kernel_env": kernel_env}),
+            **(EngineOptions() if kernel_env is None else EngineOptions(kernel_env=kernel_env)),
         )
     except PapermillExecutionError as exc:
         msg = (

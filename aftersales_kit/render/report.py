@@ -19,12 +19,12 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 from zoneinfo import ZoneInfo
 
 from aftersales_kit import resources
@@ -33,6 +33,7 @@ from aftersales_kit.config import CONFIG_ENV
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
 from aftersales_kit.host import pid_alive
+from aftersales_kit.render import portfolio
 from aftersales_kit.render._compat import html_exporter_class, skip_rfc3987_syntax
 from aftersales_kit.resources import resource_dir
 
@@ -70,6 +71,21 @@ _SAFE_STORE = re.compile(r"^[\w][\w.\-]{0,99}$")  # \w is Unicode: 旗舰店 ids
 #: pickled diagnoses live only there, never in the output folder that gets zipped and shared.
 PRIVATE_PREFIX = "aftersales-"
 SIDECAR_SUFFIX = ".json"
+
+
+class EngineOptions(TypedDict, total=False):
+    """What papermill and the warm engine take besides the notebook and its parameters."""
+
+    #: variables the kernel gets on top of this process's environment (default :func:`report_env`)
+    kernel_env: Mapping[str, str]
+    #: modules a new warm kernel imports before its first notebook
+    warm_imports: Sequence[str]
+    #: seconds a cell may run
+    execution_timeout: float
+    #: the kernel's working directory
+    cwd: str
+    #: seconds the whole notebook may run (the warm engine)
+    wall_timeout: float
 
 
 @dataclass(frozen=True)
@@ -308,7 +324,7 @@ def execute(
     output: str | Path,
     engine_name: str | None = None,
     notebook: Path = NOTEBOOK,
-    **engine_kwargs: Any,
+    **engine_kwargs: Unpack[EngineOptions],
 ) -> NotebookNode:
     """Run the report notebook with papermill and return the executed ``NotebookNode``.
 
@@ -328,14 +344,14 @@ def execute(
     return nb
 
 
-def _papermill_options(engine_name: str | None, engine_kwargs: dict[str, Any]) -> dict[str, Any]:
+def _papermill_options(engine_name: str | None, engine_kwargs: EngineOptions) -> dict[str, object]:
     """papermill's keyword arguments for one report run (``engine_kwargs`` win)."""
     from traitlets.config import Config
 
     from aftersales_kit.render import engine
 
-    env = dict(engine_kwargs.pop("kernel_env", None) or report_env())
-    options: dict[str, Any] = {
+    env = dict(engine_kwargs.pop("kernel_env", {}) or report_env())
+    options: dict[str, object] = {
         "kernel_name": "python3",
         "progress_bar": False,
         "log_output": False,
@@ -502,7 +518,7 @@ def render(
     *,
     out_dir: str | Path = Path("reports"),
     engine_name: str | None = None,
-    **engine_kwargs: Any,
+    **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     """Execute, export, write ``out_dir/<store>/<start>_<end>.html`` and the executed ``.ipynb``.
 
@@ -536,7 +552,7 @@ def _fixed_now(params: ReportParams) -> ReportParams:
 
 
 @contextmanager
-def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[str]:
+def _kernel(engine_name: str | None, engine_kwargs: EngineOptions) -> Iterator[str]:
     """The engine to run on: the given one, or this process's warm kernel started now.
 
     Start the kernel first and let it import the notebook's modules (~2 s together) while this
@@ -573,7 +589,12 @@ def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[
 
 
 def _render(
-    params: ReportParams, *, store_dir: Path, out_dir: Path, engine_name: str, **engine_kwargs: Any
+    params: ReportParams,
+    *,
+    store_dir: Path,
+    out_dir: Path,
+    engine_name: str,
+    **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     check_parameters(params.as_papermill())
     # The window (rules → polars), nbconvert and the vega bundle load in a thread while the kernel
@@ -816,7 +837,7 @@ class Sidecar(TypedDict, total=False):
     #: the diagnosis' as-of moment, ``YYYY-MM-DD HH:MM:SS``
     rendered_at: str
     #: ``portfolio.store_summary``: the store's row of ``index.html`` (JSON values)
-    summary: dict[str, Any]
+    summary: portfolio.StoreRow
 
 
 def sidecar_path(html_path: Path) -> Path:
@@ -843,8 +864,6 @@ def sidecar(
     diagnosis: Diagnosis, *, html_path: Path, out_dir: Path, digest: str, lang: str
 ) -> Sidecar:
     """The sidecar JSON: the fingerprint plus the store's portfolio summary for ``index.html``."""
-    from aftersales_kit.render import portfolio
-
     rel = Path(os.path.relpath(html_path, out_dir)).as_posix()
     return {
         "fingerprint": digest,
@@ -892,7 +911,7 @@ def render_store(
     params = _fixed_now(params)
     out = writable_dir(out_dir)
     safe_store(params.store)  # refused before any kernel starts
-    engine_kwargs: dict[str, Any] = {"kernel_env": report_env(config=config)}
+    engine_kwargs: EngineOptions = {"kernel_env": report_env(config=config)}
     with _kernel(None, engine_kwargs) as engine_name:
         if not params.data:
             params = dataclasses.replace(params, data=(str(demo_data()),))
@@ -966,7 +985,12 @@ def _diagnose_one(
 
 
 def _render_diagnosis(
-    diagnosis: Diagnosis, params: ReportParams, *, out: Path, engine_name: str, **engine_kwargs: Any
+    diagnosis: Diagnosis,
+    params: ReportParams,
+    *,
+    out: Path,
+    engine_name: str,
+    **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     """Render ``params.store`` from ``diagnosis``, pickled to a private folder for the notebook."""
     import pickle
