@@ -16,7 +16,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from babel import Locale
 
@@ -1614,12 +1614,14 @@ class _Filler(string.Formatter):
         self.lang = lang
         self.typed = typed
 
-    def get_value(self, key: int | str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    def get_value(
+        self, key: int | str, args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> object:
         if self.typed and isinstance(key, str) and key not in kwargs:
             return None
         return super().get_value(key, args, kwargs)
 
-    def format_field(self, value: Any, format_spec: str) -> str:
+    def format_field(self, value: object, format_spec: str) -> str:
         if "|" in format_spec:
             return _plural_word(value, format_spec, lang=self.lang)
         if self.typed and not format_spec:

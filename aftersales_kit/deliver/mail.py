@@ -100,7 +100,7 @@ def _register_fonts() -> None:
 
 
 def chart_png(
-    chart: alt.TopLevelMixin | Mapping[str, Any],
+    chart: alt.TopLevelMixin | Mapping[str, object],
     *,
     title: str | None = None,
     width: int = CHART_WIDTH,

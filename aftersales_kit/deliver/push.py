@@ -370,7 +370,7 @@ def report_url(base: str | None, relative: str) -> str | None:
 # --- the payloads ---------------------------------------------------------------------------------
 
 
-def payload(channel: str, message: Message) -> dict[str, Any]:
+def payload(channel: str, message: Message) -> dict[str, object]:
     """The JSON body ``channel`` expects for a markdown message."""
     if channel == "wecom":
         return {"msgtype": "markdown", "markdown": {"content": message.markdown}}
@@ -420,7 +420,7 @@ def push_settings(env: Mapping[str, str] | None = None) -> PushSettings:
     """:class:`PushSettings` from ``AFTERSALES_PUSH_TIMEOUT``, ``_RETRIES``, ``_BACKOFF_SECONDS``,
     ``_THROTTLE_SECONDS`` and ``_THROTTLE_RETRIES``."""
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     defaults = PushSettings()
     for name, kind in (
         ("timeout", float),

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
+from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 from zoneinfo import ZoneInfo
 
 from aftersales_kit import resources
@@ -297,12 +297,12 @@ def report_env(*, config: str | Path | None = None) -> dict[str, str]:
 
 
 @functools.cache
-def notebook_parameters(notebook: Path = NOTEBOOK) -> dict[str, Any]:
+def notebook_parameters(notebook: Path = NOTEBOOK) -> dict[str, object]:
     """The parameters cell of ``notebook`` (``papermill.inspect_notebook``), cached per process."""
     _quiet_imports()
     import papermill as pm
 
-    declared: dict[str, Any] = pm.inspect_notebook(str(notebook))
+    declared: dict[str, object] = pm.inspect_notebook(str(notebook))
     return declared
 
 
@@ -412,7 +412,7 @@ def _exporter(lang: str) -> HTMLExporter:
     return _new_exporter(html_exporter_class(), lang=lang)
 
 
-def _take_meta(nb: NotebookNode) -> dict[str, Any] | None:
+def _take_meta(nb: NotebookNode) -> dict[str, object] | None:
     """Remove the report-metadata (and any vega bundle) output from ``nb`` in place; return meta."""
     found = None
     for cell in nb.cells:
@@ -431,7 +431,7 @@ def _take_meta(nb: NotebookNode) -> dict[str, Any] | None:
     return found
 
 
-def _fallback_meta(nb: NotebookNode, lang: str) -> dict[str, Any]:
+def _fallback_meta(nb: NotebookNode, lang: str) -> dict[str, object]:
     from aftersales_kit.text import t
 
     params = nb.metadata.get("papermill", {}).get("parameters", {})
@@ -465,7 +465,7 @@ def export_html(nb: NotebookNode, *, lang: str = "zh") -> str:
     return body
 
 
-def _export_input(nb: NotebookNode, *, lang: str) -> tuple[NotebookNode, dict[str, Any]]:
+def _export_input(nb: NotebookNode, *, lang: str) -> tuple[NotebookNode, dict[str, object]]:
     """A copy of ``nb`` without the metadata output, and the template's resources."""
     page = copy.deepcopy(nb)
     meta = _take_meta(page) or _fallback_meta(page, lang)

@@ -45,6 +45,8 @@ from aftersales_kit.rules import STAGES as _STAGES
 from aftersales_kit.text import data_notice, finding_text, label, one_line, t
 
 if TYPE_CHECKING:
+    import altair as alt
+
     from aftersales_kit.model import Diagnosis, Finding, ManagerViews, Tomorrow
     from aftersales_kit.rules import Rules
 
@@ -92,7 +94,7 @@ def _callout(text: Part, cls: str = "report-callout") -> Markup:
     return tag("div", text, class_=cls)
 
 
-def _chart(chart: Any, *, chart_id: str, lang: str) -> Markup:
+def _chart(chart: alt.TopLevelMixin, *, chart_id: str, lang: str) -> Markup:
     # charts.spec_html escapes the id and writes the spec as script-safe JSON: safe as it is.
     return Markup(ch.chart_html(chart, chart_id=chart_id, lang=lang))
 
