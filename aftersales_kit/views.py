@@ -360,10 +360,6 @@ def adopted_scenes(rules: Rules, readings: Iterable[str]) -> str:
 # --- per-store assembly --------------------------------------------------------------------------
 
 
-def _empty(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.clear()
-
-
 def assemble(part: Callable[[str], pl.DataFrame], *, rules: Rules) -> ManagerViews:
     """The :class:`ManagerViews` of one store from its parts of :func:`plans`."""
     present = part("views:present")

@@ -9,6 +9,8 @@ count like the others (a cycle hidden in a function is still a cycle).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +176,18 @@ def test_no_hidden_inputs_below_the_command_line() -> None:
         and (lines := _reads_environment(tree))
     }
     assert not readers, f"environment or working-directory reads below the CLI (lines): {readers}"
+
+
+def test_no_dead_code() -> None:
+    # vulture finds what nothing uses; tests/vulture_whitelist.py names what is used by name
+    # (notebook cells, command handlers, JSON keys, pydantic and IPython hooks), with why.
+    whitelist = Path(__file__).with_name("vulture_whitelist.py")
+    found = subprocess.run(
+        [sys.executable, "-m", "vulture", str(PACKAGE), str(whitelist), "--min-confidence", "60"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.returncode == 0, (
+        f"dead code (delete it, or whitelist it with a reason):\n{found.stdout}"
+    )
