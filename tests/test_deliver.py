@@ -160,6 +160,10 @@ def settings(server, certificate: tuple[Path, Path]) -> smtp.SmtpSettings:
     )
 
 
+#: The report fingerprint the sent-log records (report.fingerprint in the commands).
+REPORT_KEY = "report-key"
+
+
 def _parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
@@ -172,7 +176,7 @@ def _deliver(diagnosis, charts, report_file, settings, tmp_path, **kwargs):
         settings=settings,
         outbox=tmp_path / "outbox",
         charts=charts,
-        **{"to": ["manager@example.com"], **kwargs},
+        **{"to": ["manager@example.com"], "key": REPORT_KEY, **kwargs},
     )
 
 
@@ -326,7 +330,7 @@ def test_permanent_refusal_of_one_recipient_does_not_stop_the_other(
     assert [rcpts for rcpts, _ in mailbox.received] == [["manager@example.com"]]
     log = deliver.SentLog(tmp_path / "outbox" / "sent-log.jsonl")
     # The refused one is logged "failed", so a rerun tries it again; the delivered one is held.
-    assert log.sent(fingerprint=deliver.fingerprint(diagnosis)) == {"manager@example.com": "sent"}
+    assert log.sent(fingerprint=REPORT_KEY) == {"manager@example.com": "sent"}
 
 
 def test_transient_421_is_retried_with_backoff(server, settings) -> None:
@@ -621,7 +625,7 @@ def test_stale_report_is_rendered_and_mailed_without_phones(demo_files, charts, 
     html = path.read_text(encoding="utf-8")
     assert "已生成的报告" not in html and d.store_name in html
     deliver.deliver(d, report_html=path, to=["a@example.com"], settings=settings,
-                    outbox=tmp_path / "outbox", charts=charts)  # fmt: skip
+                    outbox=tmp_path / "outbox", charts=charts, key=REPORT_KEY)  # fmt: skip
     [(_, raw)] = mailbox.received
     phones = [p.encode() for p in frame["customer_phone"].drop_nulls().to_list()]
     for part in _parse(raw).walk():

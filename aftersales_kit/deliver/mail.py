@@ -609,24 +609,6 @@ def write_eml(message: EmailMessage, *, outbox: Path, stem: str) -> Path:
 # --- sent-log -------------------------------------------------------------------------------------
 
 
-def fingerprint(diagnosis: Diagnosis, *, lang: str = "zh") -> str:
-    """Identity of "the same report": store, window, language and the data it was computed from.
-
-    ``as_of`` is left out on purpose: a rerun a minute later is the same report.
-    """
-    d = diagnosis
-    parts = [
-        d.store_id,
-        fmt.day(d.window.start),
-        fmt.day(d.window.end),
-        lang,
-        fmt.timestamp(d.data_until),
-        str(d.kpis.counted),
-        repr(d.kpis.mean_hours),
-    ]
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
-
-
 class SentLog:
     """Append-only JSON lines: per (report fingerprint, recipient) a ``pending`` line before the
     send and one with its outcome (``sent``, ``failed``, ``unknown``) after it; the last wins."""
@@ -762,13 +744,15 @@ def deliver(
     store_name: str | None = None,
     charts: Sequence[EmailChart] | None = None,
     zip_report: bool = False,
-    key: str | None = None,
+    key: str,
 ) -> Delivery:
     """Send one store's email (or write it as ``.eml`` with ``dry_run``), honouring the sent-log.
 
     Recipients already in the sent-log for this report are skipped unless ``resend``; the others
     are sent in one SMTP transaction with per-recipient results (see
     :func:`aftersales_kit.deliver.smtp.send_message`). Only delivered recipients are logged.
+    ``key`` names the report in the sent-log: its fingerprint
+    (:func:`aftersales_kit.render.report.fingerprint`, the one freshness rule).
     """
     if not dry_run and settings is None:
         msg = "发送邮件需要 SMTP 设置 (SMTP settings are required unless dry_run)"
@@ -799,8 +783,7 @@ def deliver(
         envelope=[addr for _, addr in getaddresses([*to, *cc]) if addr],
         settings=settings,
         log=SentLog(outbox / SENT_LOG),
-        # The report's fingerprint when the caller has it (the CLI does); else the older identity.
-        key=key or fingerprint(d, lang=lang),
+        key=key,
         resend=resend,
     )
 
