@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import errno
 import functools
-import hashlib
 import json
 import os
 import pickle
