@@ -15,24 +15,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from aftersales_kit._version import __version__
+
 __all__ = ["Diagnosis", "Estate", "__version__", "analyze", "analyze_estate"]
 
 if TYPE_CHECKING:
-    from aftersales_kit.api import Estate, analyze, analyze_estate
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.api import Diagnosis, Estate, analyze, analyze_estate
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: `aftersales_kit.analyze` imports polars; `aftersales --help` should not wait for it.
-    if name in {"analyze", "analyze_estate", "Estate"}:
+    if name in {"analyze", "analyze_estate", "Estate", "Diagnosis"}:
         from aftersales_kit import api
 
         return getattr(api, name)
-    if name == "Diagnosis":
-        from aftersales_kit.diagnose import Diagnosis
-
-        return Diagnosis
     msg = f"module 'aftersales_kit' has no attribute {name!r}"
     raise AttributeError(msg)
 

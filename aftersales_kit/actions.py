@@ -8,8 +8,6 @@ systems and bots read the JSON; people read the table per team.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from datetime import datetime
 from typing import TYPE_CHECKING, TypedDict
@@ -18,7 +16,7 @@ from aftersales_kit.orders import TEAMS
 from aftersales_kit.text import hours_left, label, t
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.model import Diagnosis
 
 
 class ActionRow(TypedDict):
@@ -165,24 +163,3 @@ def actions_text(d: Diagnosis, *, lang: str = "zh") -> str:
             action = t(f"action.{c['next_action']}", lang)
             lines.append(f"  {c['service_id']} | {action}")
     return "\n".join(lines)
-
-
-def command_actions(args: argparse.Namespace) -> int:
-    """``aftersales actions DATA... --store ID [--as-of T] [--rules F] [--json]``."""
-    from aftersales_kit.api import diagnose_data
-
-    computed = diagnose_data(
-        args.data,
-        stores=[args.store],
-        rules=args.rules,
-        as_of=args.as_of,
-        store_id=args.store_id,
-        skip_bad_rows=bool(args.skip_bad_rows),
-        config=args.config,
-    )
-    d = computed.diagnoses[args.store]
-    if args.json:
-        print(json.dumps(actions_json(d, lang=args.lang), ensure_ascii=False))
-    else:
-        print(actions_text(d, lang=args.lang))
-    return 0

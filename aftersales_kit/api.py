@@ -1,233 +1,67 @@
 """The Python API for notebooks and scripts: :func:`analyze` one store, :func:`analyze_estate`.
 
-Both run the same load → window → diagnose sequence as the reports (:func:`diagnose_data`, which
+Both run the pipeline of the reports (:func:`aftersales_kit.pipeline.diagnose_data`, which
 ``sections.prepare`` — the store notebook's computing step — calls too), so a number seen here is
-the number in the report. The returned objects are the view and the data at once: they display
-in Jupyter and carry polars frames to explore (docs/API.md).
+the number in the report. The returned objects wrap the data with its views: they display in
+Jupyter, write the report and the action lists, and carry polars frames to explore (docs/API.md).
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 import polars as pl
 
-from aftersales_kit.errors import DataError
+from aftersales_kit import model
+from aftersales_kit.deliver.xlsx import write_action_lists
+from aftersales_kit.errors import UsageError
+from aftersales_kit.files import atomic_write
+from aftersales_kit.pipeline import Data, StrPath, diagnose_data
+from aftersales_kit.render import charts, portfolio, report
+from aftersales_kit.render.sections import diagnosis_html
+from aftersales_kit.text import one_line, t
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis
-    from aftersales_kit.load import LoadReport
     from aftersales_kit.rules import Rules
-    from aftersales_kit.window import Clock, Window
-
-#: A file or folder path.
-StrPath = str | os.PathLike[str]
-#: ``data`` may be one path, several, or a canonical polars frame.
-Data = StrPath | Sequence[StrPath] | pl.DataFrame | pl.LazyFrame
+    from aftersales_kit.window import Window
 
 
-@dataclass(frozen=True)
-class Computed:
-    """What :func:`diagnose_data` computed: the diagnoses and what they were computed with."""
+class Diagnosis(model.Diagnosis):
+    """A store's :class:`aftersales_kit.model.Diagnosis` with its views: it displays in Jupyter
+    as KPI cards, the short board and the top findings (``_repr_html_``), ``repr(d)`` is one
+    line, ``to_html(path)`` writes the full report and ``to_excel(path)`` the action lists (both
+    as the command line does). Every field is the data's (see the base class)."""
 
-    diagnoses: dict[str, Diagnosis]
-    rules: Rules
-    window: Window
-    as_of: datetime
-    load_report: LoadReport | None
-    #: the canonical frame diagnosed (every store loaded)
-    frame: pl.DataFrame
-    #: what the report time and window follow (DOMAIN §2 "Data as of")
-    clock: Clock | None = None
+    @classmethod
+    def of(cls, d: model.Diagnosis) -> Diagnosis:
+        """The view of ``d`` (the same field values, not copied)."""
+        return d if isinstance(d, cls) else cls(**vars(d))
 
+    def __repr__(self) -> str:
+        return one_line(self, lang=self.lang)
 
-def _frame_input(frame: pl.DataFrame | pl.LazyFrame, *, store_id: str | None) -> pl.DataFrame:
-    """A caller's frame in the canonical schema: required columns checked, optional ones added
-    as nulls, canonical dtypes, extra columns kept after them (as ``load`` returns them)."""
-    from aftersales_kit.schema import COLUMNS, REQUIRED
+    def _repr_html_(self) -> str:
+        return diagnosis_html(self, lang=self.lang)
 
-    df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
-    if store_id and "store_id" not in df.columns:
-        df = df.with_columns(pl.lit(store_id, dtype=pl.String).alias("store_id"))
-    elif store_id:
-        df = df.with_columns(pl.col("store_id").cast(pl.String).fill_null(store_id))
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        msg = (
-            f"数据表缺少必需的列 (the frame lacks required columns): {', '.join(missing)}; "
-            "提示 (hint): 列名用 aftersales_kit.schema.COLUMNS 的规范名，或传入导出文件路径"
-        )
-        raise DataError(msg)
-    canonical = [
-        (pl.col(name) if name in df.columns else pl.lit(None)).cast(dtype).alias(name)
-        for name, dtype in COLUMNS.items()
-    ]
-    extra = [c for c in df.columns if c not in COLUMNS]
-    return df.select(*canonical, *extra)
+    def to_html(self, path: str | Path, *, lang: str | None = None, rules: str = "") -> Path:
+        """Write the full HTML report of this diagnosis to ``path`` (the same page as
+        ``aftersales report``; ``rules`` names the rules file it was computed with, for the
+        methodology section). Returns the path."""
+        return render_diagnosis(self, path=Path(path), lang=lang or self.lang, rules=rules)
+
+    def to_excel(self, path: str | Path, *, lang: str | None = None) -> Path:
+        """Write the action lists (open orders at risk, alerts, TOP100 …) as an ``.xlsx``, the
+        same workbook the email attaches. Returns the path."""
+        return write_action_lists(self, path=Path(path), lang=lang or self.lang)
 
 
-def diagnose_data(
-    data: Data,
-    *,
-    stores: Sequence[str] | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    rules: StrPath | Rules | Mapping[str, object] | None = None,
-    as_of: str | datetime | None = None,
-    target_hours: float | None = None,
-    star: float | None = None,
-    aftersales_rank: float | None = None,
-    dispute_rank: float | None = None,
-    store_id: str | None = None,
-    skip_bad_rows: bool = False,
-    published_hours: float | None = None,
-    config: StrPath | None = None,
-    orders: bool = False,
-) -> Computed:
-    """Load ``data``, fix the window and diagnose ``stores`` (default all) against every store.
-
-    The one copy of the sequence behind the store notebook and the API. Observed star / rank
-    rates and the published figure come from the arguments, else from the ``[stores]`` entries
-    of the config or of a data folder's ``stores.toml`` (as on the command line).
-    """
-    from aftersales_kit.config import load_config, store_entries, store_inputs, store_peer_hours
-    from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.load import load
-    from aftersales_kit.metrics import stores_in, unknown_store_error
-    from aftersales_kit.rules import Rules, load_rules
-    from aftersales_kit.views import configure as configure_views
-    from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
-
-    ruleset = (
-        rules
-        if isinstance(rules, Rules)
-        else load_rules(
-            rules if isinstance(rules, Mapping) else os.fspath(rules) if rules else None
-        )
-    )
-    config_path = None if config is None else os.fspath(config)
-    if not isinstance(as_of, datetime) and not is_as_of_data(as_of):
-        parse_as_of(as_of or None)  # a bad --as-of is a usage error before any data is read
-    if start or end:
-        parse_window(start or None, end=end or None, rules=ruleset)  # likewise a bad window
-    report: LoadReport | None = None
-    paths: list[str] = []
-    if isinstance(data, pl.DataFrame | pl.LazyFrame):
-        frame = _frame_input(data, store_id=store_id)
-    else:
-        # a single path given as a string is one path, not a list of characters
-        paths = [os.fspath(p) for p in ([data] if isinstance(data, str | os.PathLike) else data)]
-        loaded = load(
-            paths, store_id=store_id or None, config=config_path, skip_bad_rows=skip_bad_rows
-        )
-        frame, report = loaded.frame, loaded.report
-    found = stores_in(frame)
-    selected = found if stores is None else [str(s) for s in stores]
-    missing = [sid for sid in selected if sid not in found]
-    if missing:
-        raise unknown_store_error(", ".join(missing), stores=found)
-    # The clock follows every store's data (the estate), not the selection: `report --store X`
-    # runs on the clock the whole batch would (aftersales_kit.estate).
-    clock = run_clock(frame, report, stores=found, as_of=as_of, start=start, end=end, rules=ruleset)
-    moment, window = clock.as_of, clock.window
-    loaded_config = load_config(config_path)
-    entries = store_entries(loaded_config, data=paths)
-    configured, published = store_inputs(entries, selected)
-    given: dict[str, float] = {}
-    if star is not None and star > 0:
-        given["star"] = float(star)
-    if aftersales_rank is not None and aftersales_rank >= 0:
-        given["aftersales_rank"] = float(aftersales_rank)
-    if dispute_rank is not None and dispute_rank >= 0:
-        given["dispute_rank"] = float(dispute_rank)
-    # The arguments win; a store's [stores] entry fills what they do not give.
-    observed = {sid: {**configured.get(sid, {}), **given} for sid in selected}
-    observed = {k: v for k, v in observed.items() if v}
-    if published_hours:
-        published = dict.fromkeys(selected, float(published_hours))
-    diagnoses = diagnose(
-        frame,
-        window=window,
-        rules=ruleset,
-        as_of=moment,
-        target_hours=target_hours or None,
-        observed=observed or None,
-        stores=selected,
-        load_report=report,
-        published_hours=published or None,
-        orders=orders,
-    )
-    diagnoses = configure_views(
-        with_clock(diagnoses, clock=clock),
-        peer_hours=store_peer_hours(entries, selected),
-        staff_masked=loaded_config.mask_staff,
-    )
-    return Computed(diagnoses, ruleset, window, moment, report, frame, clock)
-
-
-def run_clock(
-    frame: pl.DataFrame,
-    report: LoadReport | None,
-    *,
-    stores: Sequence[str],
-    as_of: str | datetime | None,
-    start: str | None,
-    end: str | None,
-    rules: Rules,
-) -> Clock:
-    """The report time and window of a run over ``stores`` (DOMAIN §2 "Data as of"): the
-    selected stores' data_as_of (from the load report, else from the frame) and their newest
-    files' modification times (none for a frame: never shifted unless ``as_of="data"``)."""
-    from aftersales_kit.schema import latest_timestamp
-    from aftersales_kit.window import resolve_clock
-
-    wanted = set(stores)
-    if report is not None:
-        data_as_of = {k: v for k, v in report.data_as_of.items() if k in wanted}
-        newest_file = {k: v for k, v in report.newest_file.items() if k in wanted}
-    else:
-        latest = (
-            frame.filter(pl.col("store_id").is_in(sorted(wanted)))
-            .group_by("store_id")
-            .agg(latest_timestamp(frame.columns).max().alias("as_of"))
-        )
-        data_as_of = {str(k): v for k, v in latest.iter_rows() if v is not None}
-        newest_file = {}
-    return resolve_clock(
-        as_of=as_of,
-        start=start or None,
-        end=end or None,
-        rules=rules,
-        data_as_of=data_as_of,
-        newest_file=newest_file,
-    )
-
-
-def with_clock(diagnoses: Mapping[str, Diagnosis], *, clock: Clock) -> dict[str, Diagnosis]:
-    """The diagnoses with the run's clock: where ``as_of`` came from, each store's data age
-    against the run's now, and 数据过期 for a store whose data is more than 48 h older than the
-    newest store's (left out of rankings)."""
-    from aftersales_kit.window import STALE_AFTER
-
-    # The newest store of the estate (the clock is computed over every store), so one selected
-    # store is judged as it is in the whole batch.
-    newest = clock.data_as_of or max(
-        (d.data_as_of for d in diagnoses.values() if d.data_as_of), default=None
-    )
-    out = {}
-    for sid, d in diagnoses.items():
-        age = None if d.data_as_of is None else (clock.now - d.data_as_of).total_seconds() / 3600
-        stale = (
-            newest is not None and d.data_as_of is not None and newest - d.data_as_of > STALE_AFTER
-        )
-        out[sid] = replace(d, as_of_source=clock.source, data_age_hours=age, data_stale=stale)
-    return out
+# help(ak.Diagnosis) lists every field: the data's documentation follows the view's.
+Diagnosis.__doc__ = f"{Diagnosis.__doc__}\n\n    {model.Diagnosis.__doc__}"
 
 
 def analyze(
@@ -293,12 +127,10 @@ def analyze(
         config=config,
         orders=True,
     )
-    return replace(computed.diagnoses[str(store)], lang=_lang(lang))
+    return Diagnosis.of(replace(computed.diagnoses[str(store)], lang=_lang(lang)))
 
 
 def _lang(lang: str) -> str:
-    from aftersales_kit.errors import UsageError
-
     if lang not in {"zh", "en"}:
         msg = f"不支持的语言 (unsupported lang): {lang!r}; 可选 (allowed): zh, en"
         raise UsageError(msg)
@@ -339,7 +171,7 @@ class Estate:
 
     diagnoses: Mapping[str, Diagnosis]
     #: JSON-shaped, as the batch writes it for the portfolio notebook
-    summary: Mapping[str, Any]
+    summary: portfolio.EstateSummary
     portfolio: pl.DataFrame
     lang: str = "zh"
     sections: tuple[str, ...] = field(
@@ -350,8 +182,6 @@ class Estate:
         return self.diagnoses[str(store)]
 
     def __repr__(self) -> str:
-        from aftersales_kit.text import t
-
         return t(
             "api.estate_repr",
             self.lang,
@@ -361,8 +191,6 @@ class Estate:
         )
 
     def _repr_html_(self) -> str:
-        from aftersales_kit import charts, portfolio
-
         parts = [
             getattr(portfolio, name)(self.summary, lang=self.lang).html for name in self.sections
         ]
@@ -370,10 +198,10 @@ class Estate:
         return charts.notebook_assets() + f'<div class="aftersales-view">{"".join(parts)}</div>'
 
 
-def estate_summary(diagnoses: Mapping[str, Diagnosis], *, window: Window) -> dict[str, Any]:
+def estate_summary(
+    diagnoses: Mapping[str, model.Diagnosis], *, window: Window
+) -> portfolio.EstateSummary:
     """The portfolio notebook's input computed from diagnoses (no report links)."""
-    from aftersales_kit import portfolio
-
     return {
         "window_start": window.start.isoformat(),
         "window_end": window.end.isoformat(),
@@ -381,19 +209,19 @@ def estate_summary(diagnoses: Mapping[str, Diagnosis], *, window: Window) -> dic
     }
 
 
-def _portfolio_frame(summary: Mapping[str, Any]) -> pl.DataFrame:
-    from aftersales_kit.portfolio import ranked, stale
-
+def _portfolio_frame(summary: portfolio.EstateSummary) -> pl.DataFrame:
     rows = []
     # Longest mean first, every store ranked (the index's default is the impact ranking with a
     # minimum sample; this frame is data for the user to sort as they like).
-    for r in [*ranked(summary["stores"], by="mean", min_orders=0), *stale(summary["stores"])]:
-        board = r.get("short_board") or {}
-        row = {k: r.get(k) for k in PORTFOLIO_SCHEMA if not k.startswith("short_board")}
+    ranked_rows = portfolio.ranked(summary["stores"], by="mean", min_orders=0)
+    for r in [*ranked_rows, *portfolio.stale(summary["stores"])]:
+        board = r["short_board"]
+        values = cast("Mapping[str, object]", r)
+        row = {k: values.get(k) for k in PORTFOLIO_SCHEMA if not k.startswith("short_board")}
         row |= {
-            "short_board_scene": board.get("scene"),
-            "short_board_stage": board.get("stage"),
-            "short_board_excess_hours": board.get("excess_hours"),
+            "short_board_scene": None if board is None else board["scene"],
+            "short_board_stage": None if board is None else board["stage"],
+            "short_board_excess_hours": None if board is None else board["excess_hours"],
         }
         rows.append(row)
     return pl.DataFrame(rows, schema=PORTFOLIO_SCHEMA)
@@ -436,7 +264,7 @@ def analyze_estate(
         config=config,
     )
     lang = _lang(lang)
-    diagnoses = {sid: replace(d, lang=lang) for sid, d in computed.diagnoses.items()}
+    diagnoses = {sid: Diagnosis.of(replace(d, lang=lang)) for sid, d in computed.diagnoses.items()}
     summary = estate_summary(diagnoses, window=computed.window)
     return Estate(diagnoses, summary, _portfolio_frame(summary), lang=lang)
 
@@ -444,15 +272,12 @@ def analyze_estate(
 # --- reports from a diagnosis ---------------------------------------------------------------------
 
 
-def render_diagnosis(d: Diagnosis, *, path: Path, lang: str = "zh", rules: str = "") -> Path:
+def render_diagnosis(d: model.Diagnosis, *, path: Path, lang: str = "zh", rules: str = "") -> Path:
     """Write the HTML report of ``d`` to ``path`` through the store notebook (``to_html``).
 
     The diagnosis is handed to the notebook as the batch does (a pickle in a private temporary
     folder), so nothing is recomputed and the page is the one ``aftersales report`` writes.
     """
-    from aftersales_kit import report
-    from aftersales_kit.files import atomic_write
-
     with report.private_dir("api") as tmp:
         cache = tmp / "diagnosis.pkl"
         # the per-order frame is not shown in the report; keep the pickle small

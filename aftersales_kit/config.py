@@ -1,7 +1,8 @@
 """User configuration (``aftersales.toml``): extra header aliases and delivery settings.
 
-Looked up from ``--config FILE``, else the ``AFTERSALES_CONFIG`` environment variable, else
-``./aftersales.toml`` when present. Rules (thresholds, holidays, windows) live in a separate rules
+The command line looks it up (:func:`default_config_path`): ``--config FILE``, else the
+``AFTERSALES_CONFIG`` environment variable, else ``./aftersales.toml`` when present; the Python
+API reads only the file it is given. Rules (thresholds, holidays, windows) live in a separate rules
 file, see :mod:`aftersales_kit.rules`.
 
 Example::
@@ -64,6 +65,8 @@ from aftersales_kit.rules import Strict, explain, one_or_many, problem
 from aftersales_kit.schema import ALIASES, COLUMNS
 
 DEFAULT_CONFIG = Path("aftersales.toml")
+#: The user's variable naming the configuration file (read by the command line only).
+CONFIG_ENV = "AFTERSALES_CONFIG"
 #: A ``stores.toml`` inside a data folder gives its files their store identity (DOMAIN §2).
 STORES_FILE = "stores.toml"
 #: The variable that holds the SMTP password (never the configuration file).
@@ -196,12 +199,6 @@ class ConfigFile(Strict):
     report: ReportTable = ReportTable()
 
 
-#: Keys of the ``[smtp]`` table (the password only ever comes from the environment).
-SMTP_KEYS: tuple[str, ...] = tuple(f.alias or n for n, f in SmtpTable.model_fields.items())
-#: Keys a ``[stores."<id>"]`` entry may have.
-STORE_KEYS: tuple[str, ...] = tuple(StoreTable.model_fields)
-
-
 _M = TypeVar("_M", bound=BaseModel)
 #: Keys whose values may be webhook keys or signing secrets: an error names their type, never
 #: the value (stderr ends up in cron mail and logs).
@@ -259,20 +256,16 @@ class Config:
     #: ``[report] min_orders``: the index's minimum sample (counted orders) for a ranked store.
     min_orders: int = 30
 
-    def store_for(self, path: Path) -> StoreEntry | None:
-        """The configured store whose ``files`` match ``path`` (the first one)."""
-        return next((s for s in self.stores if s.matches(path)), None)
-
     def store(self, store_id: str) -> StoreEntry | None:
         """The ``[stores."<id>"]`` entry of ``store_id``, if configured."""
         return next((s for s in self.stores if s.store_id == store_id), None)
 
 
 def load_config(path: str | Path | None = None) -> Config:
-    """Read the configuration file, or return the defaults when there is none.
+    """Read the configuration file ``path``, or return the defaults when ``path`` is None.
 
-    ``path`` wins; without it the user's ``AFTERSALES_CONFIG`` variable names the file (the
-    toolkit itself never sets it), else ``./aftersales.toml`` is read when present.
+    Nothing is looked up here: the command line decides which file applies
+    (:func:`default_config_path`), so the API never depends on the working directory.
 
     Raises
     ------
@@ -280,13 +273,12 @@ def load_config(path: str | Path | None = None) -> Config:
         The named file is missing, not TOML, or has an unknown section or key or a value of the
         wrong type; the message names the file and the key path (``stores."1000101".files``).
     """
-    explicit = path or os.environ.get("AFTERSALES_CONFIG")
-    candidate = Path(explicit) if explicit else DEFAULT_CONFIG
-    if not candidate.exists():
-        if explicit:
-            msg = f"配置文件不存在 (config file not found): {candidate}"
-            raise UsageError(msg)
+    if path is None or path == "":
         return Config()
+    candidate = Path(path)
+    if not candidate.exists():
+        msg = f"配置文件不存在 (config file not found): {candidate}"
+        raise UsageError(msg)
     try:
         raw = tomllib.loads(candidate.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -398,7 +390,8 @@ class _StoresTable(Strict):
 #: ``${NAME}`` in a delivery value: webhook keys and robot secrets stay in the environment.
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 #: Names of the variables :func:`expand_env` has read in this process: they hold webhook keys and
-#: robot secrets, so report kernels never get them (:func:`aftersales_kit.engine.kernel_env`).
+#: robot secrets, so report kernels never get them
+#: (:func:`aftersales_kit.render.engine.kernel_env`).
 EXPANDED_NAMES: set[str] = set()
 
 
@@ -436,3 +429,16 @@ def _check_references(value: str, *, where: str) -> None:
             "写法 (write it as) ${NAME}"
         )
         raise UsageError(msg)
+
+
+def default_config_path(
+    given: str | Path | None, *, env: Mapping[str, str], cwd: Path
+) -> Path | None:
+    """The configuration file of a command-line run, as an absolute path: ``given`` (``--config``),
+    else the user's ``AFTERSALES_CONFIG`` variable (the toolkit never sets it), else
+    ``aftersales.toml`` in ``cwd`` when present, else None (the defaults)."""
+    explicit = given or env.get(CONFIG_ENV)
+    if explicit:
+        return (cwd / Path(explicit)).resolve()
+    candidate = cwd / DEFAULT_CONFIG
+    return candidate.resolve() if candidate.exists() else None

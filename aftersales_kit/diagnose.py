@@ -69,17 +69,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
 import polars as pl
 
 from aftersales_kit import views as manager_views
 from aftersales_kit.errors import UsageError
-from aftersales_kit.findings import LIMITS, Finding, FindingContext, FindingKind, find
+from aftersales_kit.findings import LIMITS, FindingContext, find
 from aftersales_kit.format import mask_personal
 from aftersales_kit.metrics import (
     Kpis,
@@ -89,22 +88,35 @@ from aftersales_kit.metrics import (
     stores_in,
     unknown_store_error,
 )
+from aftersales_kit.model import (
+    DataQuality,
+    Diagnosis,
+    Finding,
+    FlashRefundCheck,
+    JdCheck,
+    Reconciliation,
+    ShortBoard,
+    Staffing,
+    Tomorrow,
+    WarningRisk,
+    WarningState,
+)
 from aftersales_kit.orders import (
     OPEN_COLUMNS,
+    ORDER_CLASS_KEYS,
     PRESENCE_COLUMNS,
     RULE_INPUTS,
     TEAMS,
     DataTraits,
     data_traits,
     derive_orders,
-    first_match,
     hours_between,
     open_order_status,
+    order_class,
     window_sample,
 )
 from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Family, Rules, SceneName
 from aftersales_kit.schema import latest_timestamp
-from aftersales_kit.views import ManagerViews
 from aftersales_kit.window import Window, uncovered_spring_festivals
 
 if TYPE_CHECKING:
@@ -141,16 +153,6 @@ FLASH_WHAT_IF_SCENE = SceneName.RETURN.value
 #: The data's own 闪退 rows must show the first processing within this many hours of the pickup
 #: for the what-if to be kept (its premise: 闪电退款 stops the clock at pickup).
 FLASH_PICKUP_TOLERANCE_HOURS = 1.0
-#: The article's service-order classes (服务单分类), first match wins; keywords are searched in
-#: 一级/二级申请原因, 客户期望 and 服务单状态. Specific classes come first: a 质量问题 reason with a
-#: 划痕 detail is an ordinary defect. Orders matching none are "other".
-ORDER_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("refused", ("拒收",)),
-    ("defect", ("瑕疵", "划痕", "色差", "污渍", "少件", "漏发", "错发", "与描述不符", "包装")),
-    ("quality", ("质量", "故障", "损坏", "破损", "坏了", "不工作", "性能")),
-    ("no_reason", ("无理由", "不想要", "拍错", "多拍", "买错", "不喜欢")),
-)
-ORDER_CLASS_KEYS: tuple[str, ...] = (*(k for k, _ in ORDER_CLASSES), "other")
 #: Checkpoints of the stage chain (DOMAIN §4) and the tracking update; the report says which the
 #: data had, because a missing one folds its stage into the next (e.g. no sign time: 逆向物流 and
 #: 签收→验收入库 are one span).
@@ -178,381 +180,6 @@ MIN_PEERS = 3
 
 
 _HOUR_US = 3_600_000_000.0
-
-
-@dataclass(frozen=True)
-class ShortBoard:
-    """The scene × stage with the most hours above target (短板)."""
-
-    scene: str
-    stage: str
-    excess_hours: float
-    share_of_excess: float
-    controllable_excess_hours: float
-
-
-WarningState = Literal["triggered", "not_triggered", "cannot_judge"]
-
-
-@dataclass(frozen=True)
-class WarningRisk:
-    """Consumer warning (交易咨询页面 "此店铺售后时效较长"): JD's condition and its state.
-
-    ``state``: ``triggered`` (every input given and every condition holds), ``not_triggered``
-    (the mean is within the line, or a given star/rank rate already fails the condition), or
-    ``cannot_judge`` (the duration condition holds but star or rank rates were not given).
-    ``level`` is the same three states in the older words (high / watch / ok) for the email.
-    The duration condition uses the published 风向标 figure when one is given (``basis``
-    "published"), else ours ("ours": a triggered state is then "预计已触发", to check on 风向标).
-    """
-
-    line_hours: float
-    mean_over_line: bool
-    star: float | None
-    aftersales_rank: float | None
-    dispute_rank: float | None
-    full_condition: bool | None
-    level: Literal["high", "watch", "ok"]
-    state: WarningState = "not_triggered"
-    #: Whose duration figure the condition used: the 风向标 figure the user gave (JD judges on
-    #: its own figure) or, without one, ours ("按本工具计算": triggered is then an estimate).
-    basis: Literal["published", "ours"] = "ours"
-    #: The duration figure the condition used (the published one, else our mean).
-    duration_hours: float | None = None
-    #: The condition's star and rank-rate limits (rules ``warning_star`` / ``warning_rank``).
-    star_limit: float = 3.5
-    rank_limit: float = 0.2
-
-
-@dataclass(frozen=True)
-class Staffing:
-    """Audit waits by hour of the day (every weekday together), from hours with at least
-    :data:`MIN_STAFFING_APPLICATIONS` applications: the slowest and the fastest hours with their
-    median audit hours, and whether the slow hours are at night (they wait for the morning)."""
-
-    slow_hours: tuple[int, ...]
-    slow_median_hours: float
-    fast_hours: tuple[int, ...]
-    fast_median_hours: float
-    night: bool
-    #: Hours of the day with enough applications to judge.
-    hours_judged: int
-
-
-@dataclass(frozen=True)
-class FlashRefundCheck:
-    """The 闪电退款 what-if's premise checked on the data (DOMAIN §6).
-
-    ``candidates``: counted pickup-family returns with a pickup time (the what-if's orders);
-    ``flash_rows``: counted 闪退 orders with both a pickup and a first-processing time;
-    ``at_pickup``: those whose first processing lies within 1 h of the pickup. The what-if is
-    kept only when there are candidates and more than half of the 闪退 rows are at pickup.
-    """
-
-    candidates: int
-    flash_rows: int
-    at_pickup: int
-
-    @property
-    def reason(self) -> Literal["kept", "no_candidates", "no_flash_rows", "not_at_pickup"]:
-        if not self.candidates:
-            return "no_candidates"
-        if not self.flash_rows:
-            return "no_flash_rows"
-        if self.at_pickup * 2 <= self.flash_rows:
-            return "not_at_pickup"
-        return "kept"
-
-    @property
-    def kept(self) -> bool:
-        return self.reason == "kept"
-
-
-@dataclass(frozen=True)
-class JdCheck:
-    """Our hours against JD's own per-order figure (售后整体时长(H)) on the counted orders."""
-
-    compared: int
-    matched: int
-    mean_hours: float | None  # ours, over the compared orders
-    mean_jd_hours: float | None
-    max_abs_diff_hours: float | None
-    #: service_id, hours, jd_hours, diff_hours (ours − JD), cause; largest difference first.
-    mismatches: pl.DataFrame
-
-    @property
-    def matched_share(self) -> float | None:
-        return self.matched / self.compared if self.compared else None
-
-
-@dataclass(frozen=True)
-class Reconciliation:
-    """The published 风向标 figure beside ours and JD's per-order mean, with the likely causes of
-    a gap (text.py words each cause; the flagged ones first)."""
-
-    published_hours: float
-    mean_hours: float | None
-    mean_jd_hours: float | None
-    gap_hours: float | None  # published − ours
-    causes: tuple[str, ...]
-    flagged: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Tomorrow:
-    """Tomorrow's figure with the data as of now: the 考核周期 shifted by one day.
-
-    ``leaving``/``entering``/``movers`` columns: service_id, apply_time, complete_time, hours,
-    reason (out_of_window | apply_too_old | enters), effect_hours (this order's part of
-    ``delta_hours``; the parts add up to it exactly).
-    """
-
-    window: Window
-    counted: int
-    mean_hours: float | None
-    delta_hours: float | None
-    leaving: pl.DataFrame
-    entering: pl.DataFrame
-    movers: pl.DataFrame
-    #: reason of the order that moves the figure most (e.g. apply_too_old: one very old order
-    #: aging out of the 180-day limit), None when nothing moves.
-    largest_reason: str | None
-    #: Today's completions are not in the data yet (the download is of yesterday): the open
-    #: orders already over the 60 h line that will count, and tomorrow's mean if they all closed
-    #: today at their elapsed hours (None when there are none).
-    open_over_line: int = 0
-    mean_if_closed: float | None = None
-
-
-@dataclass(frozen=True)
-class DataQuality:
-    """Data-quality notes of a store's window (duplicates/bad rows are for the whole load)."""
-
-    excluded: Mapping[str, int]
-    out_of_order: int
-    intervention_unbounded: int
-    duplicates_dropped: int = 0
-    bad_rows_dropped: int = 0
-    load_warnings: int = 0
-    #: (column, value, rows) for enumeration values JD does not document (all files loaded).
-    unknown_values: tuple[tuple[str, str, int], ...] = ()
-    #: Years whose Spring Festival the sample reaches but the holiday table does not cover.
-    holiday_years_missing: tuple[int, ...] = ()
-    #: (kind, count) of the load warnings (all files loaded), most frequent first: the report
-    #: itemises them by kind, never one lump count.
-    load_warning_counts: tuple[tuple[str, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """All report data of one store for one window: the view and the data in one object.
-
-    In a notebook it displays as KPI cards, the short board and the top findings
-    (``_repr_html_``); ``repr(d)`` is one line. Every figure is a field below; frames are polars
-    DataFrames with personal columns masked. ``to_html(path)`` writes the full report,
-    ``to_excel(path)`` the action lists (both as the command line does). docs/API.md has
-    worked examples; docs/METHOD.md the rules behind each number.
-
-    Attributes
-    ----------
-    store_id, store_name
-        The store (店铺ID, 店铺名称).
-    window, previous
-        The assessment window (考核周期, inclusive dates) and the one of the same length before it.
-    as_of
-        Report time: open orders are judged as of this moment.
-    data_until
-        The latest apply/complete time in the store's data.
-    kpis, prev_kpis
-        ``Kpis`` of the window / previous window: ``counted, mean_hours, median_hours,
-        p90_hours, over_60h_share, excluded`` (the JD figure is ``kpis.mean_hours``).
-    peer_median_hours, peer_count
-        Median of the other stores' mean hours (None with fewer than three peers), and their count.
-    target_hours, target_given
-        The line of the excess / short-board analysis: the user's target when set
-        (``target_given``), else the 60 h consumer-warning line (提示线), which is not a target.
-    trend_daily, trend_weekly
-        ``date|week_start, counted, mean_hours, …`` per day / week of the window.
-    breakdowns
-        ``scene, service_type, reason`` and, when the data has them, ``category, sku, auditor,
-        carrier`` → frame of ``key, count, share, mean_hours, …, excess_hours`` and stage means.
-    stage_means, stage_by_scene
-        Mean hours per stage (audit, return_ship, transit, inbound, process, intervention) overall
-        and per scene (long form).
-    excess, short_board, controllable_short_board
-        Hours above the target attributed to scene × stage; the largest cell (短板) and the largest
-        merchant-controllable one.
-    alerts, alert_orders
-        Counted orders breaking each §5 rule (``rule, threshold_hours, count, share``), and
-        those orders.
-    top100
-        The 100 longest counted orders (历史服务单预警).
-    open_at_risk
-        Open orders that can still be counted and have a rule left to break, soonest first, with
-        ``elapsed_hours, stage, rule, breached, hours_to_breach, projected_mean_delta``.
-    heatmap, peak_hours
-        Applications by weekday × hour with median audit hours; the busiest hours.
-    first_pass_rate
-        Share of counted orders audited once (None without the data).
-    what_if, flash_refund
-        Mean hours if a stage met its target, all stages did, without the n longest orders, or
-        (``flash_refund_at_pickup``, an upper bound) if every pickup-family return with a pickup
-        time stopped at pickup; ``flash_refund`` says whether the data's own 闪退 rows support
-        that premise (the row is left out otherwise).
-    warning
-        ``WarningRisk``: the consumer-warning line, the observed star/ranks and the level.
-    findings
-        ``Finding`` objects (kind, severity, values), most important first; text.py words them.
-    data_quality
-        Excluded orders by reason, out-of-order timestamps, duplicates and bad rows dropped.
-    observed
-        The star / rank rates given (``--star`` …), empty when none.
-    checkpoints, jd_check, reconciliation
-        Checkpoint coverage; how far our hours match JD's own per-order hours; the comparison
-        with the figure 风向标 publishes (``published_hours``).
-    classes
-        Service-order classes (无理由退换, 质量问题退换 …) with counts and audit figures.
-    team_actions
-        customer_service / logistics / warehouse → that team's open orders to act on.
-    tomorrow
-        Tomorrow's projected mean (the window moves one day) and the orders leaving / entering.
-    orders
-        One row per order of the store: every canonical column plus ``scene, clock_end,
-        hours, gross_hours, intervention_hours, stage_<stage>, alert_<rule>, is_open, in_window,
-        counted, excluded_reason`` and, for open orders, ``elapsed_hours, stage, rule, breached,
-        hours_to_breach, rules_broken, team, next_action, open_at_risk``. The frame every number
-        comes from (``orders.filter(counted)["hours"].mean() == kpis.mean_hours``). Only
-        :func:`aftersales_kit.analyze` keeps it; the reports leave it empty.
-    lang
-        Language of the notebook views (``zh`` or ``en``).
-    """
-
-    store_id: str
-    store_name: str
-    window: Window
-    previous: Window
-    as_of: datetime
-    data_until: datetime | None
-    kpis: Kpis
-    prev_kpis: Kpis
-    peer_median_hours: float | None
-    peer_count: int
-    target_hours: float
-    trend_daily: pl.DataFrame
-    trend_weekly: pl.DataFrame
-    breakdowns: Mapping[str, pl.DataFrame]
-    stage_means: pl.DataFrame
-    stage_by_scene: pl.DataFrame
-    excess: pl.DataFrame
-    short_board: ShortBoard | None
-    alerts: pl.DataFrame
-    alert_orders: pl.DataFrame
-    top100: pl.DataFrame
-    open_at_risk: pl.DataFrame
-    heatmap: pl.DataFrame
-    peak_hours: tuple[int, ...]
-    first_pass_rate: float | None
-    what_if: pl.DataFrame
-    warning: WarningRisk
-    findings: tuple[Finding, ...]
-    data_quality: DataQuality
-    observed: Mapping[str, float] = field(default_factory=dict)
-    #: The cell with the most merchant-controllable excess hours: where the store itself can act
-    #: when the short board is mostly outside its control (carrier transit, customer shipping).
-    controllable_short_board: ShortBoard | None = None
-    #: checkpoint, orders, share: counted orders that had each checkpoint (stage section).
-    checkpoints: pl.DataFrame = field(default_factory=pl.DataFrame)
-    jd_check: JdCheck | None = None
-    reconciliation: Reconciliation | None = None
-    #: order_class, count, share, audit_mean_hours, first_pass_rate (服务单分类).
-    classes: pl.DataFrame = field(default_factory=pl.DataFrame)
-    #: team -> open orders for that team (customer_service, logistics, warehouse).
-    team_actions: Mapping[str, pl.DataFrame] = field(default_factory=dict)
-    tomorrow: Tomorrow | None = None
-    orders: pl.DataFrame = field(default_factory=pl.DataFrame)
-    lang: str = "zh"
-    #: hour, applications, median_audit_hours: applications by hour of the day (all weekdays).
-    hourly: pl.DataFrame = field(default_factory=pl.DataFrame)
-    #: Staffing advice from ``hourly`` (None: no hour has enough applications).
-    staffing: Staffing | None = None
-    #: Counted 仅退款 and 拒收件 orders: repetitive audits an SA 自动审核 rule can take.
-    sa_candidates: int = 0
-    #: The 闪电退款 what-if's premise on this data: kept, or why it was left out.
-    flash_refund: FlashRefundCheck | None = None
-    #: The user set ``target_hours`` (an argument or a rules file): only then is it a 目标;
-    #: by default the excess is measured over the 60 h 提示线, which is not a JD target.
-    target_given: bool = False
-    #: Audited 直赔/补发 orders still 待处理 (DOMAIN §5): their clock stopped at the audit, so
-    #: they are not open, but customer service still owes the compensation or the re-shipment.
-    compensation_pending: pl.DataFrame = field(default_factory=pl.DataFrame)
-    #: DOMAIN §2 "Data as of": the latest timestamp in the store's rows (future ones ignored).
-    data_as_of: datetime | None = None
-    #: hours from data_as_of to the run's "now" (the given --as-of, else the real clock)
-    data_age_hours: float | None = None
-    #: what ``as_of`` follows: ``given`` (--as-of), ``now``, ``data`` (an old download's date)
-    as_of_source: str = "given"
-    #: in a batch: data more than 48 h older than the newest store's (数据过期, not ranked)
-    data_stale: bool = False
-    #: the earliest apply date in the store's data (download coverage, DOMAIN §6)
-    earliest_apply: date | None = None
-    #: the window's apply-date limit (window end − history_days + 1): earlier ones never count
-    apply_limit: date | None = None
-    #: Manager views (DOMAIN §6): SKUs, auditors, processors, 一次审核完成率, SA, readings check.
-    views: ManagerViews | None = None
-
-    def __repr__(self) -> str:
-        from aftersales_kit import format as fmt
-        from aftersales_kit.text import t
-
-        return t(
-            "api.repr",
-            self.lang,
-            store_name=self.store_name,
-            store_id=self.store_id,
-            start=self.window.start.isoformat(),
-            end=self.window.end.isoformat(),
-            counted=self.kpis.counted,
-            mean=fmt.hours(self.kpis.mean_hours, lang=self.lang),
-        )
-
-    def _repr_html_(self) -> str:
-        from aftersales_kit.sections import diagnosis_html
-
-        return diagnosis_html(self, lang=self.lang)
-
-    def to_html(self, path: str | Path, *, lang: str | None = None, rules: str = "") -> Path:
-        """Write the full HTML report of this diagnosis to ``path`` (the same page as
-        ``aftersales report``; ``rules`` names the rules file it was computed with, for the
-        methodology section). Returns the path."""
-        from aftersales_kit.api import render_diagnosis
-
-        return render_diagnosis(self, path=Path(path), lang=lang or self.lang, rules=rules)
-
-    def to_excel(self, path: str | Path, *, lang: str | None = None) -> Path:
-        """Write the action lists (open orders at risk, alerts, TOP100 …) as an ``.xlsx``, the
-        same workbook the email attaches. Returns the path."""
-        from aftersales_kit.xlsx import write_action_lists
-
-        return write_action_lists(self, path=Path(path), lang=lang or self.lang)
-
-    def open_split(self, *, horizon_hours: float = 24.0) -> dict[str, int]:
-        """Open service orders split as the report and email word them. Of those that can still
-        count: ``over`` (past a warning line: act now), ``soon`` (a line within the horizon),
-        ``later`` (a line further ahead), ``no_line`` (their stage has none); ``not_counted``
-        (can never count). These five add up to every open order. ``long``: past the 60 h line
-        among those that count (pulls the mean up once it counts, not a deadline; overlaps)."""
-        risk = self.open_at_risk
-        counts = risk.filter(pl.col("will_count"))
-        breached = pl.col("breached").fill_null(False)
-        left = pl.col("hours_to_breach")
-        return {
-            "over": counts.filter(breached).height,
-            "soon": counts.filter(~breached & (left <= horizon_hours).fill_null(False)).height,
-            "later": counts.filter((left > horizon_hours).fill_null(False)).height,
-            "no_line": counts.filter(left.is_null()).height,
-            "not_counted": risk.height - counts.height,
-            "long": counts.filter(pl.col("over_60h")).height,
-        }
 
 
 # --- expressions ---------------------------------------------------------------------------------
@@ -1036,7 +663,7 @@ def _scalars_plan(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFr
         own_flash.sum().alias("flash_rows"),
         (own_flash & (gap.abs() <= FLASH_PICKUP_TOLERANCE_HOURS)).sum().alias("flash_at_pickup"),
         # Repetitive audits the SA tool's 自动审核 rules suit: 仅退款 and 拒收件.
-        ((pl.col("scene") == SceneName.REFUND_ONLY.value) | (_order_class() == "refused"))
+        ((pl.col("scene") == SceneName.REFUND_ONLY.value) | (order_class() == "refused"))
         .sum()
         .alias("sa_candidates"),
     )
@@ -1105,7 +732,7 @@ def _classes_plan(counted: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
     fb = pl.col("feedback_rounds")
     plans: dict[str, pl.LazyFrame] = {}
     plans["classes"] = (
-        counted.with_columns(_order_class().alias("order_class"))
+        counted.with_columns(order_class().alias("order_class"))
         .group_by(sid, "order_class")
         .agg(
             pl.len().cast(pl.Int64).alias("count"),
@@ -1469,7 +1096,6 @@ def _find(d: Diagnosis, *, rules: Rules) -> tuple[Finding, ...]:
             target_given=d.target_given,
             sa_candidates=d.sa_candidates,
             staffing=d.staffing,
-            flash_check=d.flash_refund,
         )
     )
 
@@ -1888,22 +1514,6 @@ _OPEN_COLUMNS = (
 )
 
 
-def _order_class() -> pl.Expr:
-    """The article's service-order class (服务单分类) from the reasons, type and status."""
-    text = pl.concat_str(
-        [pl.col(c).cast(pl.String) for c in ("reason", "reason_detail", "service_type", "status")],
-        separator="|",
-        ignore_nulls=True,
-    )
-    return first_match(
-        (
-            (text.str.contains("|".join(words)).fill_null(False), pl.lit(key))
-            for key, words in ORDER_CLASSES
-        ),
-        otherwise=pl.lit("other"),
-    )
-
-
 def _with_projection(df: pl.DataFrame, kpis: Kpis) -> pl.DataFrame:
     if kpis.mean_hours is None:
         delta = pl.lit(None, dtype=pl.Float64)
@@ -2196,16 +1806,4 @@ def _empty_kpis() -> Kpis:
     )
 
 
-__all__ = [
-    "CONTROLLABLE",
-    "DataQuality",
-    "Diagnosis",
-    "Finding",
-    "FindingKind",
-    "FlashRefundCheck",
-    "ShortBoard",
-    "Staffing",
-    "WarningRisk",
-    "diagnose",
-    "diagnose_store",
-]
+__all__ = ["CONTROLLABLE", "diagnose", "diagnose_store"]

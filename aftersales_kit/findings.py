@@ -14,7 +14,6 @@ by kind (the order of :class:`FindingKind`). The trigger limits are the toolkit'
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -35,61 +34,24 @@ from aftersales_kit.format import (
     Stage,
     Star,
 )
+from aftersales_kit.model import (
+    OPEN_HORIZON_HOURS,
+    Finding,
+    FindingKind,
+    JdCheck,
+    ShortBoard,
+    Staffing,
+    WarningRisk,
+)
 from aftersales_kit.rules import SceneName
 from aftersales_kit.rules import Stage as StageName  # format.Stage is the finding value
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import (
-        FlashRefundCheck,
-        JdCheck,
-        ShortBoard,
-        Staffing,
-        WarningRisk,
-    )
     from aftersales_kit.metrics import Kpis
     from aftersales_kit.rules import Rules
 
 
-class FindingKind(enum.StrEnum):
-    """Types of diagnosis findings; text.py holds one title and one advice per kind."""
-
-    #: The scene × stage with the most hours above target; the stage is a value.
-    SHORT_BOARD = "short_board"
-    CONTROLLABLE_SHORT_BOARD = "controllable_short_board"
-    CONSUMER_WARNING = "consumer_warning"
-    OPEN_BREACHED = "open_breached"
-    OPEN_AT_RISK = "open_at_risk"
-    OPEN_LONG = "open_long"
-    TREND_UP = "trend_up"
-    AUDIT_PEAK_STAFFING = "audit_peak_staffing"
-    PICKUP_SLOW = "pickup_slow"
-    TRACKING_STALE = "tracking_stale"
-    TRANSIT_SLOW = "transit_slow"
-    INBOUND_SLOW = "inbound_slow"
-    PROCESS_SLOW = "process_slow"
-    LOW_FIRST_PASS = "low_first_pass"
-    LONG_TAIL = "long_tail"
-    FLASH_REFUND = "flash_refund"
-    SA_TOOL = "sa_tool"
-    EXCHANGE_STOCK = "exchange_stock"
-    JD_MISMATCH = "jd_mismatch"
-
-
 _KIND_ORDER = {kind: i for i, kind in enumerate(FindingKind)}
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One finding: its kind, severity (3 act now, 2 important, 1 worth a look) and values.
-
-    ``values`` are typed (``Hours``, ``Share``, ``Count``, ``Stage`` …, see
-    :mod:`aftersales_kit.format`); ``values["variant"]`` names the condition that fired when
-    several can fire one kind (text.py has a title per variant).
-    """
-
-    kind: FindingKind
-    severity: int
-    values: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -99,7 +61,7 @@ class FindingLimits:
     alert_share: float = 0.05  # a §5 rule broken by at least this share of counted orders
     inbound_mean_hours: float = 12.0  # DOMAIN §5: sign→inbound should average ≤ 12 h
     first_pass_rate: float = 0.80  # 一次性沟通完成率 below this is low
-    open_horizon_hours: float = 24.0  # open orders breaking a rule within this many hours
+    open_horizon_hours: float = OPEN_HORIZON_HOURS  # open orders breaking a rule within it
     trend_up_share: float = 0.05  # mean up by at least 5 % vs the previous window
     long_tail_share: float = 0.10  # removing the n longest lowers the mean by at least 10 %
     long_tail_min_counted: int = 50  # only when the n longest are a small part of the orders
@@ -151,7 +113,6 @@ class FindingContext:
     #: Audit waits by hour of the day (hours with enough applications only).
     staffing: Staffing | None = None
     #: Whether the data's own 闪退 rows support the 闪电退款 what-if.
-    flash_check: FlashRefundCheck | None = None
 
     @property
     def line_name(self) -> LineName:
@@ -274,11 +235,11 @@ def consumer_warning(ctx: FindingContext) -> Finding | None:
     def rank(value: float | None) -> Share | None:
         return None if value is None else Share(value)
 
-    basis = getattr(warning, "basis", "ours")
+    basis = warning.basis
     variant = (
         "triggered_ours" if warning.state == "triggered" and basis == "ours" else warning.state
     )
-    duration = getattr(warning, "duration_hours", None)
+    duration = warning.duration_hours
     return Finding(
         FindingKind.CONSUMER_WARNING,
         _WARNING_SEVERITY[warning.state],
@@ -567,9 +528,7 @@ def long_tail(ctx: FindingContext) -> Finding | None:
 __all__ = [
     "CHECKS",
     "LIMITS",
-    "Finding",
     "FindingContext",
-    "FindingKind",
     "FindingLimits",
     "check",
     "find",

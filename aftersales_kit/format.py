@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import ClassVar, TypeVar
 
 import polars as pl
-from babel import Locale
 from babel.numbers import format_decimal, format_percent
 
 from aftersales_kit.schema import PERSONAL_COLUMNS
@@ -70,16 +69,6 @@ def hours_label(value: float | None, *, lang: str = "zh") -> str:
     digits = 0 if float(value).is_integer() else 1
     text = number(value, lang=lang, digits=digits)
     return f"{text}小时" if lang == "zh" else f"{text} h"
-
-
-def plural(n: int, noun: str, *, plural_noun: str | None = None) -> str:
-    """``plural(1, "order")`` → ``"1 order"``; ``plural(2, "order")`` → ``"2 orders"``.
-
-    The form follows the English plural rule of CLDR (Babel); ``plural_noun`` for irregular ones.
-    """
-    form = Locale.parse("en").plural_form(n)
-    word = noun if form == "one" else plural_noun or f"{noun}s"
-    return f"{count(n, lang='en')} {word}"
 
 
 def pct(value: float | None, *, digits: int = 1, lang: str = "zh") -> str:

@@ -10,11 +10,9 @@ timestamps become warnings for the rules engine to deal with later.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import difflib
 import io
-import json
 import os
 import re
 import unicodedata
@@ -472,22 +470,6 @@ def _account_bad_rows(
     return file_reports, bad_rows
 
 
-def command_validate(args: argparse.Namespace) -> int:
-    """``aftersales validate DATA... [--store-id ID] [--json]``: 0 without errors, 1 with errors."""
-    loaded = load_unchecked(
-        args.data,
-        store_id=getattr(args, "store_id", None),
-        config=getattr(args, "config", None),
-        skip_bad_rows=bool(getattr(args, "skip_bad_rows", False)),
-    )
-    report = loaded.report
-    if getattr(args, "json", False):
-        print(json.dumps(report.as_json(), ensure_ascii=False))
-    else:
-        print(summary_text(report))
-    return 1 if report.errors else 0
-
-
 def summary_text(report: LoadReport) -> str:
     """A readable bilingual summary of a load report (what ``validate`` prints)."""
     lines = [f"文件 (files): {len(report.files)}"]
@@ -899,17 +881,6 @@ FOOTER_PATTERN = (
     r"^\s*(合计|总计|小计|汇总|共计|总数|导出时间|导出日期|导出人|制表人|制表时间|数据截止|备注\s*[:：]"
     r"|说明\s*[:：]|total\b|sum\b|exported\b)"
 )
-#: Excel error values as calamine names them -> as Excel shows them.
-FORMULA_ERRORS = {
-    "Div0": "#DIV/0!",
-    "NA": "#N/A",
-    "Name": "#NAME?",
-    "Null": "#NULL!",
-    "Num": "#NUM!",
-    "Ref": "#REF!",
-    "Value": "#VALUE!",
-    "GettingData": "#GETTING_DATA",
-}
 MSG_FORMULA_ERROR = "公式错误值，不是数据 (a formula error value, not data)"
 MSG_FRACTION_ID = "编号带小数，不是编号 (ID with a fractional part: not an ID)"
 _FRACTION_ID = r"^\d+\.\d*[1-9]\d*$"

@@ -6,8 +6,6 @@ and the benchmark all read its rows, so the numbers cannot drift apart.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,8 +23,8 @@ from aftersales_kit.orders import (
     open_order_status,
     window_sample,
 )
-from aftersales_kit.rules import EXCLUDED_REASONS, RULE_NAMES, STAGES, Rules, load_rules
-from aftersales_kit.window import Window, parse_as_of, parse_window
+from aftersales_kit.rules import EXCLUDED_REASONS, RULE_NAMES, STAGES, Rules
+from aftersales_kit.window import Window
 
 #: Stage keys of the §7 ``stages`` object (intervention is the mean hours subtracted).
 STAGE_KEYS: tuple[str, ...] = (*STAGES, "intervention")
@@ -420,134 +418,3 @@ def open_summary(
         "count": counts["count"],
         "breached": counts["breached"],
     }
-
-
-def _label(key: str) -> str:
-    """An excluded reason or stage in both languages (the string catalog's ``cli`` labels)."""
-    from aftersales_kit.text import both
-
-    return both("cli", key, form="{zh} {en}")
-
-
-def summary_text(result: MetricsJson) -> str:
-    """A readable bilingual summary of a §7 object (the ``aftersales metrics`` default output)."""
-    from aftersales_kit import format as fmt
-
-    lines = [
-        f"店铺 (store) {result['store_id']}  窗口 (window) {result['start']} – {result['end']}",
-        f"计入单量 (counted): {result['counted']}",
-        f"平均时长 (mean): {fmt.hours(result['mean_hours'])}    "
-        f"中位数 (median): {fmt.hours(result['median_hours'])}    "
-        f"P90: {fmt.hours(result['p90_hours'])}",
-        f"超60小时占比 (share over 60 h): {fmt.pct(result['over_60h_share'])}",
-        "剔除 (excluded): " + ", ".join(f"{_label(k)} {v}" for k, v in result["excluded"].items()),
-        "阶段均值 (stage means):",
-    ]
-    for key, value in result["stages"].items():
-        sign = "−" if key == "intervention" and value else ""
-        lines.append(f"  {_label(key)}: {sign}{fmt.hours(value)}")
-    lines.append("场景 (scenes):")
-    for scene, stats in result["scenes"].items():
-        lines.append(f"  {scene}: {stats['count']} 单 (orders), {fmt.hours(stats['mean_hours'])}")
-    lines.append("预警单 (alerts):")
-    for rule, count in result["alerts"].items():
-        shown = "需要物流数据 (unavailable: needs logistics data)" if count is None else count
-        lines.append(f"  {rule}: {shown}")
-    jd = result["jd_check"]
-    if jd["compared"]:
-        lines.append(
-            f"京东售后整体时长核对 (JD per-order hours check): "
-            f"{jd['matched']}/{jd['compared']} 一致 (matched), "
-            f"京东均值 (JD mean) {fmt.hours(jd['mean_jd_hours'])}, "
-            f"最大差 (max diff) {fmt.hours(jd['max_abs_diff_hours'])}"
-        )
-        lines.extend(_readings_lines(jd))
-    if (open_ := result.get("open")) is not None:
-        lines.append(
-            f"未完结单 (open orders, as of {open_['as_of']}): {open_['count']}, "
-            f"已超时 (already breaching a rule): {open_['breached']}"
-        )
-    return "\n".join(lines)
-
-
-def _readings_lines(jd: JdCheckJson) -> list[str]:
-    """The readings check in the summary: each reading that explains JD's hours for some of a
-    scene's differing orders, with the rules-file lines that adopt it."""
-    from aftersales_kit import format as fmt
-    from aftersales_kit.text import t
-
-    lines: list[str] = []
-    for r in jd.get("readings", []):
-        if not r["explained"]:
-            continue
-        reading = f"views.reading.{r['reading']}"
-        lines.append(
-            f"  口径检验 (readings check) {r['scene']}: {r['explained']}/{r['mismatched']} "
-            f"与京东一致 (match JD) — {t(reading, 'zh')} ({t(reading, 'en')})"
-        )
-        rule = r["rule_lines"]
-        if isinstance(rule, str):
-            lines.append("    规则文件 [[scenes]] 加入 (add to the rules file's [[scenes]]):")
-            lines.extend(f"      {line}" for line in rule.splitlines())
-        else:
-            lines.append("    规则文件无法表达 (a rules file cannot express it)")
-    repair = jd.get("repair") or {}
-    count = repair.get("count")
-    if isinstance(count, int) and count:
-        median = repair.get("median_jd_minus_ours")
-        shown = fmt.hours(median) if isinstance(median, float | int) else "—"
-        lines.append(
-            f"  维修 (repair): {count} 单不一致 (differ), 京东−本工具中位数 (JD − ours median) "
-            f"{shown}; 无维修完成时间，无法检验 (not testable without a repair-completion time)"
-        )
-    return lines
-
-
-def command_metrics(args: argparse.Namespace) -> int:
-    """``aftersales metrics DATA... --store ID [--start D] [--end D] [--rules F] [--as-of T]``.
-
-    Prints the DOMAIN §7 object (plus ``open``: open orders as of ``--as-of``) or a summary.
-    """
-    from aftersales_kit.api import run_clock
-    from aftersales_kit.config import load_config
-    from aftersales_kit.load import load
-    from aftersales_kit.window import is_as_of_data
-
-    rules = load_rules(args.rules)
-    if not is_as_of_data(args.as_of):
-        parse_window(args.start, end=args.end, rules=rules, as_of=parse_as_of(args.as_of))
-    loaded = load(
-        args.data,
-        store_id=getattr(args, "store_id", None),
-        config=load_config(getattr(args, "config", None)),
-        skip_bad_rows=bool(getattr(args, "skip_bad_rows", False)),
-    )
-    frame = loaded.frame
-    if args.store not in loaded.report.stores:
-        raise unknown_store_error(args.store, stores=sorted(loaded.report.stores))
-    # DOMAIN §2 "Data as of": an old download is measured as of its data (as the report is).
-    clock = run_clock(
-        frame,
-        loaded.report,
-        stores=[args.store],
-        as_of=args.as_of,
-        start=args.start,
-        end=args.end,
-        rules=rules,
-    )
-    as_of, window = clock.as_of, clock.window
-    result = metrics_json(frame, store_id=args.store, window=window, rules=rules)
-    result["as_of"] = as_of.isoformat(sep=" ")
-    data_as_of = loaded.report.data_as_of.get(args.store)
-    result["data_as_of"] = None if data_as_of is None else data_as_of.isoformat(sep=" ")
-    result["open"] = open_summary(frame, store_id=args.store, as_of=as_of, rules=rules)
-    from aftersales_kit.views import readings_json
-
-    readings, repair = readings_json(frame, store_id=args.store, window=window, rules=rules)
-    result["jd_check"]["readings"] = readings
-    result["jd_check"]["repair"] = repair
-    if args.json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        print(summary_text(result))
-    return 0

@@ -83,10 +83,6 @@ NO_RETURN_SCENES: tuple[str, ...] = (
 )
 
 
-#: Columns ``window_sample`` adds.
-SAMPLE_COLUMNS: tuple[str, ...] = ("in_window", "excluded_reason", "counted")
-
-
 #: Columns ``open_order_status`` adds (DOMAIN §5): where the order waits, whose it is, the rule
 #: that applies and when it is due.
 OPEN_COLUMNS: tuple[str, ...] = (
@@ -621,8 +617,6 @@ OPEN_ROWS: tuple[_Row, ...] = (
 )
 #: The action of an open order whose 服务单状态 is not one JD-EXPORTS.md lists.
 VERIFY_STATUS_ACTION = "verify_status"
-#: Every next-action code (text.py ``action.<code>``).
-ACTIONS: tuple[str, ...] = (*dict.fromkeys(r.action for r in OPEN_ROWS), VERIFY_STATUS_ACTION)
 #: 维修 in the warehouse: its own wording (never record a 处理结果 before it is true).
 REPAIR_ACTION = "process_repair"
 
@@ -833,4 +827,32 @@ def _with_rule(
         lf.with_columns(rule.alias("rule"))
         .with_columns(pick.alias("hours_to_breach"))
         .with_columns((pl.col("hours_to_breach") < 0).fill_null(False).alias("breached"))
+    )
+
+
+#: The article's service-order classes (服务单分类), first match wins; keywords are searched in
+#: 一级/二级申请原因, 客户期望 and 服务单状态. Specific classes come first: a 质量问题 reason with a
+#: 划痕 detail is an ordinary defect. Orders matching none are "other".
+ORDER_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("refused", ("拒收",)),
+    ("defect", ("瑕疵", "划痕", "色差", "污渍", "少件", "漏发", "错发", "与描述不符", "包装")),
+    ("quality", ("质量", "故障", "损坏", "破损", "坏了", "不工作", "性能")),
+    ("no_reason", ("无理由", "不想要", "拍错", "多拍", "买错", "不喜欢")),
+)
+ORDER_CLASS_KEYS: tuple[str, ...] = (*(k for k, _ in ORDER_CLASSES), "other")
+
+
+def order_class() -> pl.Expr:
+    """The article's service-order class (服务单分类) from the reasons, type and status."""
+    text = pl.concat_str(
+        [pl.col(c).cast(pl.String) for c in ("reason", "reason_detail", "service_type", "status")],
+        separator="|",
+        ignore_nulls=True,
+    )
+    return first_match(
+        (
+            (text.str.contains("|".join(words)).fill_null(False), pl.lit(key))
+            for key, words in ORDER_CLASSES
+        ),
+        otherwise=pl.lit("other"),
     )

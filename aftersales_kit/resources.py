@@ -9,10 +9,13 @@ uses.
 
 from __future__ import annotations
 
+import functools
+import os
 from pathlib import Path
 from typing import Literal
 
 from aftersales_kit.errors import ReportError
+from aftersales_kit.files import atomic_write
 
 PACKAGE = Path(__file__).resolve().parent
 Kind = Literal["notebooks", "templates"]
@@ -40,3 +43,35 @@ def checkout_root() -> Path | None:
     """The source checkout this package runs from, or None for an installed wheel."""
     root = PACKAGE.parent
     return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aftersales-kit"
+
+
+@functools.cache
+def vega_bundle() -> str:
+    """vega + vega-lite + vega-embed as one script (defines ``window.vegaEmbed``), ~0.9 MB.
+
+    ``vl_convert.javascript_bundle()`` builds it from the installed package, which takes seconds,
+    so the result is kept on disk per vl-convert version (a cache, never downloaded).
+    """
+    import vl_convert
+
+    version = getattr(vl_convert, "__version__", "unknown")
+    path = _cache_dir() / f"vega-bundle-{version}.js"
+    try:
+        text = path.read_text(encoding="utf-8")
+        if "vegaEmbed" in text:
+            return text
+    except OSError:
+        pass
+    # the stub makes ``snippet`` required; the runtime default (globals on window) is the one used
+    text = vl_convert.javascript_bundle()  # type: ignore[call-arg]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data=text)
+    except OSError:
+        pass  # a read-only home only costs the rebuild next time
+    return text

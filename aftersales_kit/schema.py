@@ -173,18 +173,6 @@ PERSONAL_COLUMNS: tuple[str, ...] = (
     "province",
     "city",
 )
-#: Untrusted free text typed by customers or staff; always escaped when rendered.
-FREE_TEXT_COLUMNS: tuple[str, ...] = (
-    "sku_name",
-    "reason",
-    "reason_detail",
-    "description",
-    "store_name",
-    "auditor",
-    "processor",
-    "category",
-)
-
 #: Cell values that mean null in JD exports.
 NULL_MARKERS: tuple[str, ...] = ("", "-", "--", "无")
 

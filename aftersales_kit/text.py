@@ -16,7 +16,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from babel import Locale
 
@@ -24,7 +24,7 @@ from aftersales_kit import format as fmt
 from aftersales_kit.errors import UsageError
 
 if TYPE_CHECKING:
-    from aftersales_kit.findings import Finding
+    from aftersales_kit.model import Diagnosis, Finding
 
 LANGS = ("zh", "en")
 
@@ -1614,12 +1614,14 @@ class _Filler(string.Formatter):
         self.lang = lang
         self.typed = typed
 
-    def get_value(self, key: int | str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+    def get_value(
+        self, key: int | str, args: Sequence[object], kwargs: Mapping[str, object]
+    ) -> object:
         if self.typed and isinstance(key, str) and key not in kwargs:
             return None
         return super().get_value(key, args, kwargs)
 
-    def format_field(self, value: Any, format_spec: str) -> str:
+    def format_field(self, value: object, format_spec: str) -> str:
         if "|" in format_spec:
             return _plural_word(value, format_spec, lang=self.lang)
         if self.typed and not format_spec:
@@ -1745,7 +1747,7 @@ def data_age(hours: float, lang: str = "zh") -> str:
     return t("data.age_hours", lang, n=round(hours))
 
 
-def data_notice(d: Any, lang: str = "zh") -> str | None:
+def data_notice(d: Diagnosis, lang: str = "zh") -> str | None:
     """The one line saying a store's data is old (DOMAIN §2 "Data as of"), or None.
 
     Old: more than 48 h between the data's latest timestamp and the run's now (the given
@@ -1765,9 +1767,24 @@ def data_notice(d: Any, lang: str = "zh") -> str | None:
     return t(key, lang, age=data_age(age, lang), **values)
 
 
-def data_notice_both(d: Any) -> str | None:
+def data_notice_both(d: Diagnosis) -> str | None:
     """:func:`data_notice` for the bilingual command-line output: ``店铺 <id>: zh (en)``."""
     zh = data_notice(d, "zh")
     if zh is None:
         return None
     return f"店铺 (store) {d.store_id}: {zh} ({data_notice(d, 'en')})"
+
+
+def one_line(d: Diagnosis, *, lang: str = "zh") -> str:
+    """A diagnosis in one line (``repr`` of the API's view, the notebook view's lead): the store,
+    the window, the counted orders and the mean."""
+    return t(
+        "api.repr",
+        lang,
+        store_name=d.store_name,
+        store_id=d.store_id,
+        start=d.window.start.isoformat(),
+        end=d.window.end.isoformat(),
+        counted=d.kpis.counted,
+        mean=fmt.hours(d.kpis.mean_hours, lang=lang),
+    )

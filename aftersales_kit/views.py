@@ -13,16 +13,17 @@ of showing zeros.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from aftersales_kit.model import Diagnosis, ManagerViews
+from aftersales_kit.orders import ORDER_CLASS_KEYS, order_class
 from aftersales_kit.rules import Rules, SceneName, SceneRule
 from aftersales_kit.window import Window
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.orders import DataTraits
 
 _HOUR_US = 3_600_000_000.0
@@ -40,14 +41,6 @@ MASK_PREFIX = {"auditor": "审核员", "processor": "处理人"}
 REPAIR_EXCHANGE = ("维修", "换货")
 #: Rejection: the scene of audits closed or refused.
 _REJECTED = SceneName.REFUSED.value
-#: The alternative readings the check tests (DOMAIN §6 "readings check").
-READINGS: tuple[str, ...] = (
-    "latest_audit",
-    "reissue_at_process",
-    "compensation_at_process",
-    "flash_at_pickup",
-    "replacement_at_pickup",
-)
 #: Columns each view needs (any non-null value in the store's counted orders).
 NEEDS: Mapping[str, tuple[str, ...]] = {
     "sku": ("sku_id", "sku_name"),
@@ -68,59 +61,6 @@ HEADERS: Mapping[str, str] = {
     "jd_hours": "售后整体时长(H)",
     "auto_audit": "自动审核类型",
 }
-
-
-@dataclass(frozen=True)
-class ManagerViews:
-    """The manager views of one store (DOMAIN §6), over the window's counted orders.
-
-    skus
-        ``sku_id, sku_name, count, quality_share, mean_hours, repair_exchange_share,
-        over_line_hours`` (Σ max(hours − 60, 0)), largest over-line hours first.
-    auditors
-        ``auditor, audits, measured, median_audit_hours, over_24h_share, rejection_share,
-        reaudit_share``; auto-audits are the ``SA`` row. Audit hours only where 审核时间 =
-        商家首次审核时间 and the audit was manual (the name goes with the latest audit).
-    processors
-        ``processor, orders, measured, median_receipt_to_process_hours``.
-    first_audit_rate, first_audit_classes
-        一次审核完成率 (share of counted orders with both audit times and no re-audit), overall and
-        per service-order class (``order_class, count, known, first_audit_rate``). A proxy of
-        一次性沟通完成率.
-    auto_share, auto_count, sa_candidates
-        The auto-audited share (自动审核类型 set) and the classes audited by hand with ≥ 95 %
-        approval and ≥ 30 orders: ``service_type, order_class, manual, approval_share,
-        hours_saved`` (the mean's estimated drop if their manual audit hours went to ~0).
-    readings, repair
-        The readings check: ``scene, reading, mismatched, testable, explained, rule_lines`` and,
-        for 维修, the distribution of JD − ours (``count, median, p10, p90``).
-    missing
-        View → the export header it needs that the store's rows never fill.
-    peer_hours
-        The category/peer mean the merchant gave (``peer_hours`` in stores.toml).
-    staff_masked
-        Whether auditor/processor names are masked (``[report] mask_staff``).
-    """
-
-    counted: int = 0
-    skus: pl.DataFrame = field(default_factory=pl.DataFrame)
-    auditors: pl.DataFrame = field(default_factory=pl.DataFrame)
-    processors: pl.DataFrame = field(default_factory=pl.DataFrame)
-    first_audit_rate: float | None = None
-    first_audit_classes: pl.DataFrame = field(default_factory=pl.DataFrame)
-    auto_share: float | None = None
-    auto_count: int = 0
-    sa_candidates: pl.DataFrame = field(default_factory=pl.DataFrame)
-    readings: pl.DataFrame = field(default_factory=pl.DataFrame)
-    repair: Mapping[str, float | int | None] = field(default_factory=dict)
-    missing: Mapping[str, str] = field(default_factory=dict)
-    peer_hours: float | None = None
-    staff_masked: bool = False
-    #: The readings check's match tolerance (as jd_check: 0.01 h, 1 h for whole-hour exports).
-    tolerance_hours: float = 0.01
-
-
-# --- expressions ---------------------------------------------------------------------------------
 
 
 def _hours(end: str | pl.Expr, start: str | pl.Expr) -> pl.Expr:
@@ -163,12 +103,6 @@ def _with_columns(lf: pl.LazyFrame) -> pl.LazyFrame:
     have = set(lf.collect_schema().names())
     absent = [pl.lit(None, dtype=COLUMNS[c]).alias(c) for c in COLUMNS if c not in have]
     return lf.with_columns(absent) if absent else lf
-
-
-def _order_class() -> pl.Expr:
-    from aftersales_kit.diagnose import _order_class as order_class
-
-    return order_class()
 
 
 # --- the lazy plans ------------------------------------------------------------------------------
@@ -237,7 +171,7 @@ def plans(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -> dict[st
             pl.col("_r2p").median().alias("median_receipt_to_process_hours"),
         )
     )
-    with_class = counted.with_columns(_order_class().alias("order_class"))
+    with_class = counted.with_columns(order_class().alias("order_class"))
     out["views:classes"] = with_class.group_by(sid, "order_class").agg(
         pl.len().cast(pl.Int64).alias("count"),
         _audit_known().sum().cast(pl.Int64).alias("known"),
@@ -426,10 +360,6 @@ def adopted_scenes(rules: Rules, readings: Iterable[str]) -> str:
 # --- per-store assembly --------------------------------------------------------------------------
 
 
-def _empty(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.clear()
-
-
 def assemble(part: Callable[[str], pl.DataFrame], *, rules: Rules) -> ManagerViews:
     """The :class:`ManagerViews` of one store from its parts of :func:`plans`."""
     present = part("views:present")
@@ -475,8 +405,6 @@ def assemble(part: Callable[[str], pl.DataFrame], *, rules: Rules) -> ManagerVie
     )
     processors = part("views:processor").sort(["orders", "processor"], descending=[True, False])
     classes = part("views:classes")
-    from aftersales_kit.diagnose import ORDER_CLASS_KEYS
-
     order = {k: i for i, k in enumerate(ORDER_CLASS_KEYS)}
     first_audit_classes = (
         classes.with_columns(

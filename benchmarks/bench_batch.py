@@ -23,7 +23,7 @@ NAIVE_SAMPLE = 3
 
 
 def ensure_data() -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     parquet = DATA / demo.CANONICAL_DIR / demo.PARQUET_NAME
     if not parquet.exists():

@@ -43,7 +43,7 @@ def synthetic(stores: int, orders: int) -> pl.DataFrame:
     500 with new store ids, names and service-order ids (each copy is its own store)."""
     import polars as pl
 
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     base = demo.generate(stores=min(stores, 500), orders=orders, end=END)
     ids = base["store_id"].unique().sort().to_list()

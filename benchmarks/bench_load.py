@@ -2,8 +2,9 @@
 
 Not a test. Writes once, under ``benchmarks/.data/load/`` (cached):
 
-- ``jingmai_300000.xlsx``: one store, 300 000 orders from ``aftersales_kit.demo.generate`` written
-  by ``aftersales_kit.jd_formats.write_jingmai_xlsx`` (row 1 merged group titles, row 2 headers,
+- ``jingmai_300000.xlsx``: one store, 300 000 orders from
+  ``aftersales_kit.demo.simulate.generate`` written by
+  ``aftersales_kit.demo.jd_formats.write_jingmai_xlsx`` (row 1 merged group titles, row 2 headers,
   data from row 3, IDs as text cells), exactly the shape merchants download;
 - ``folder_4x75000/``: the same 300 000 orders split into 4 downloads of 75 000 rows and a
   ``stores.toml`` that gives each file its store.
@@ -75,8 +76,8 @@ def ensure_files() -> None:
     """Write the 300 k-row download and the 4-file folder once (about 1.5 min)."""
     if BIG.exists() and (FOLDER / "stores.toml").exists():
         return
-    from aftersales_kit.demo import generate
-    from aftersales_kit.jd_formats import write_jingmai_xlsx
+    from aftersales_kit.demo.jd_formats import write_jingmai_xlsx
+    from aftersales_kit.demo.simulate import generate
 
     DATA.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()

@@ -1,8 +1,9 @@
 """Benchmark: every DOMAIN §7 figure for every store — aftersales_kit (polars) vs DuckDB vs pandas.
 
-Not a test. Generates demo-like data (``aftersales_kit.demo.generate`` in chunks) as parquet under
-``benchmarks/.data/`` (cached), then runs each engine in its own subprocess so peak memory
-(``VmHWM``) is per engine, checks that all engines agree, and prints times, ratios and memory.
+Not a test. Generates demo-like data (``aftersales_kit.demo.simulate.generate`` in chunks) as
+parquet under ``benchmarks/.data/`` (cached), then runs each engine in its own subprocess so peak
+memory (``VmHWM``) is per engine, checks that all engines agree, and prints times, ratios and
+memory.
 
     .venv/bin/python benchmarks/bench_metrics.py               # 1 M, 10 M and 1 M 京麦-shaped
     .venv/bin/python benchmarks/bench_metrics.py --quick       # 100 k of every shape, one run each
@@ -207,7 +208,7 @@ def ensure_data(rows: int, shape: str = "full") -> Path:
     """``benchmarks/.data/orders_<rows>[_jingmai|_mixed]/part-*.parquet``, generated once."""
     if shape in ("jingmai", "mixed"):
         return _ensure_jingmai(rows, mixed=shape == "mixed")
-    from aftersales_kit.demo import generate
+    from aftersales_kit.demo.simulate import generate
 
     folder = DATA / f"orders_{rows}"
     done = folder / "_SUCCESS"
@@ -240,7 +241,7 @@ def _ensure_jingmai(rows: int, *, mixed: bool = False) -> Path:
     stores of one data set (DOMAIN §5: decided per store), and a store without receipts books
     first audit → first processing of returned goods to return_transit (§4).
     """
-    from aftersales_kit.jd_formats import JINGMAI_LAYOUT
+    from aftersales_kit.demo.jd_formats import JINGMAI_LAYOUT
 
     folder = DATA / f"orders_{rows}_{'mixed' if mixed else 'jingmai'}"
     done = folder / "_SUCCESS"

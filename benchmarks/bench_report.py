@@ -52,7 +52,7 @@ def naive(data: Path, work: Path) -> float:
 
 
 def main() -> int:
-    from aftersales_kit.demo import ensure_demo
+    from aftersales_kit.demo.simulate import ensure_demo
 
     data = ensure_demo(ROOT / "data" / "demo")  # the data `aftersales report` uses by default
     ours_s: list[float] = []

@@ -21,8 +21,8 @@ import pytest
 import xlsxwriter
 
 from aftersales_kit.actions import actions_json
-from aftersales_kit.api import diagnose_data
 from aftersales_kit.cli import main
+from aftersales_kit.pipeline import diagnose_data
 
 AS_OF = "2026-12-03 09:00:00"
 

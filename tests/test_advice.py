@@ -14,17 +14,11 @@ import polars as pl
 import pytest
 from factory import canonical, order
 
-from aftersales_kit import sections
-from aftersales_kit.diagnose import (
-    MIN_STAFFING_APPLICATIONS,
-    Diagnosis,
-    FindingKind,
-    FlashRefundCheck,
-    _warning,
-    diagnose_store,
-)
+from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS, _warning, diagnose_store
 from aftersales_kit.errors import Problem
 from aftersales_kit.load import LoadReport
+from aftersales_kit.model import Diagnosis, FindingKind, FlashRefundCheck
+from aftersales_kit.render import sections
 from aftersales_kit.rules import load_rules
 from aftersales_kit.text import finding_text
 from aftersales_kit.window import Window
@@ -87,7 +81,8 @@ def _slow_store() -> list[dict[str, object]]:
 
 
 def test_a_published_figure_under_the_line_is_never_triggered_anywhere() -> None:
-    from aftersales_kit import deliver, push
+    from aftersales_kit.deliver import mail as deliver
+    from aftersales_kit.deliver import push
 
     d = store(_slow_store(), observed=BAD, published_hours=58.3)
     assert d.kpis.mean_hours == pytest.approx(64.5)
@@ -110,7 +105,8 @@ def test_a_published_figure_under_the_line_is_never_triggered_anywhere() -> None
 
 
 def test_triggered_from_our_hours_is_an_estimate_to_check_on_the_wind_vane() -> None:
-    from aftersales_kit import deliver, push
+    from aftersales_kit.deliver import mail as deliver
+    from aftersales_kit.deliver import push
 
     d = store(_slow_store(), observed=BAD)
     assert (d.warning.state, d.warning.basis) == ("triggered", "ours")
@@ -132,7 +128,8 @@ def test_triggered_from_our_hours_is_an_estimate_to_check_on_the_wind_vane() -> 
 
 
 def test_nobody_is_told_to_run_a_command_line_flag() -> None:
-    from aftersales_kit import deliver, push
+    from aftersales_kit.deliver import mail as deliver
+    from aftersales_kit.deliver import push
 
     d = store(_slow_store())  # no star, no ranks, no published figure: cannot be judged
     assert d.warning.state == "cannot_judge"
@@ -362,9 +359,11 @@ FORBIDDEN = (
 
 @pytest.fixture(scope="module")
 def demo_outputs() -> dict[str, str]:
-    from aftersales_kit import deliver, demo, push
+    from aftersales_kit.deliver import mail as deliver
+    from aftersales_kit.deliver import push
+    from aftersales_kit.deliver.xlsx import action_frames
+    from aftersales_kit.demo import simulate as demo
     from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.xlsx import action_frames
 
     end = date(2026, 10, 31)
     frame = demo.generate(stores=3, orders=900, end=end)
@@ -419,7 +418,7 @@ def test_a_published_figure_under_the_line_says_triggered_nowhere(
 
 
 def test_tomorrows_movers_sheet_says_move_not_reason() -> None:
-    from aftersales_kit.xlsx import action_frames
+    from aftersales_kit.deliver.xlsx import action_frames
 
     rows = [
         # completed on the window's first day: it leaves the window tomorrow

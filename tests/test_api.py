@@ -1,4 +1,4 @@
-"""The Python API (issue 12): analyze / analyze_estate, Diagnosis.orders and its notebook views,
+"""The Python API: analyze / analyze_estate, Diagnosis.orders and its notebook views,
 and importing the package leaves altair, polars and pandas settings alone."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import polars as pl
 import pytest
 
 import aftersales_kit as ak
-from aftersales_kit import charts, cli, demo
-from aftersales_kit.jd_formats import write_jingmai_xlsx
+from aftersales_kit import cli
+from aftersales_kit.demo import simulate as demo
+from aftersales_kit.demo.jd_formats import write_jingmai_xlsx
+from aftersales_kit.render import charts
 from aftersales_kit.schema import COLUMNS
 
 END = "2026-03-31"
@@ -44,9 +46,10 @@ def state():
     return [alt.renderers.active, alt.themes.active, alt.theme.active,
             json.dumps(pl.Config.state()), repr(sorted(pd.options.display.__dict__["d"].items()))]
 before = state()
-import aftersales_kit, aftersales_kit.api, aftersales_kit.sections, aftersales_kit.charts
-import aftersales_kit.portfolio, aftersales_kit.report, aftersales_kit.diagnose
-import aftersales_kit.deliver
+import aftersales_kit, aftersales_kit.api, aftersales_kit.render.sections
+import aftersales_kit.render.charts
+import aftersales_kit.render.portfolio, aftersales_kit.render.report, aftersales_kit.diagnose
+import aftersales_kit.deliver.mail
 assert aftersales_kit.analyze is aftersales_kit.api.analyze
 after = state()
 assert before == after, (before, after)
@@ -191,7 +194,7 @@ def test_analyze_estate(files: demo.DemoFiles) -> None:
 
 
 def test_frame_input_fills_optional_columns() -> None:
-    from aftersales_kit.api import _frame_input
+    from aftersales_kit.pipeline import _frame_input
 
     frame = pl.DataFrame(
         {"service_id": ["1"], "apply_time": [None]}, schema_overrides={"apply_time": pl.Datetime}
@@ -210,7 +213,8 @@ def test_tab_completion_offers_the_api() -> None:
 
 
 def test_orders_carry_the_store_and_go_back_into_analyze(tmp_path: Path) -> None:
-    from aftersales_kit import analyze, demo
+    from aftersales_kit import analyze
+    from aftersales_kit.demo import simulate as demo
 
     files = demo.write_demo(tmp_path / "demo", stores=2, orders=120, end="2026-03-31")
     first = analyze(files.parquet, store="1000101", end="2026-03-31", as_of="2026-04-01 09:00")
@@ -223,7 +227,8 @@ def test_orders_carry_the_store_and_go_back_into_analyze(tmp_path: Path) -> None
 
 
 def test_rules_as_a_mapping_or_a_rules_object(tmp_path: Path) -> None:
-    from aftersales_kit import analyze, demo
+    from aftersales_kit import analyze
+    from aftersales_kit.demo import simulate as demo
     from aftersales_kit.errors import RulesError
     from aftersales_kit.rules import load_rules
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftersales_kit import batch
 from aftersales_kit.errors import UsageError
+from aftersales_kit.render import batch
 
 STORES = ["1000101", "1000102", "1000103", "1000104", "1000105"]
 BROKEN = "1000103"
@@ -54,7 +54,7 @@ def test_store_digests_ignore_row_order() -> None:
 
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     out = tmp_path_factory.mktemp("demo")
     return demo.write_demo(out, stores=5, orders=200, end="2026-03-31").parquet
@@ -163,7 +163,7 @@ def test_shard_renders_only_its_stores_and_writes_the_estate(
 
 @pytest.mark.slow
 def test_batch_html_is_identical_to_a_single_report(demo_data: Path, tmp_path: Path) -> None:
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     store = "1000102"
     result = batch.run_batch(
@@ -186,7 +186,7 @@ def test_batch_html_is_identical_to_a_single_report(demo_data: Path, tmp_path: P
     assert single == tmp_path / "single" / store / "2026-03-02_2026-03-31.html"
     html = single.read_bytes()
     assert "本批店铺中位".encode() in html  # the peer median line: peers come from all stores
-    from aftersales_kit import assets
+    from aftersales_kit.render import assets
 
     # The batch page links the folder's shared chart library and stylesheet; inlined again it
     # is the single report byte for byte.
@@ -330,7 +330,8 @@ def test_a_store_is_the_same_however_it_is_produced(demo_data: Path, tmp_path: P
     # (pages equal once the shared assets are inlined) and the same fingerprint for X. Before the
     # estate pass a selection loaded only its stores: no peer median, other stores' files
     # counted as "no data rows", a different fingerprint.
-    from aftersales_kit import assets, cli, report
+    from aftersales_kit import cli
+    from aftersales_kit.render import assets, report
 
     store = "1000102"
     page = f"{store}/2026-03-02_2026-03-31"
@@ -366,7 +367,8 @@ def test_a_selection_of_per_store_downloads_shows_no_other_store_as_a_warning(
 ) -> None:
     # One 京麦 download per store (xlsx) and `--stores X`: the other stores' files are part of
     # the estate, not "files without data rows" in X's data quality.
-    from aftersales_kit import demo, report
+    from aftersales_kit.demo import simulate as demo
+    from aftersales_kit.render import report
 
     files = demo.write_demo(tmp_path / "demo", stores=3, orders=80, end="2026-03-31")
     store = files.stores[1]

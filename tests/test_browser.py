@@ -13,8 +13,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from aftersales_kit import demo, report
-from aftersales_kit.report import ReportParams
+from aftersales_kit.demo import simulate as demo
+from aftersales_kit.render import report
+from aftersales_kit.render.report import ReportParams
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -139,7 +140,7 @@ def test_report_draws_offline_and_safely(report_file: Path, base_url: str) -> No
 
 @pytest.fixture(scope="module")
 def portfolio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import batch
+    from aftersales_kit.render import batch
 
     data = tmp_path_factory.mktemp("pf-data") / "orders.parquet"
     demo.generate(stores=4, orders=200, end=date(2026, 10, 31)).write_parquet(data)

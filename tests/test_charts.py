@@ -9,7 +9,7 @@ from datetime import date
 import altair as alt
 import polars as pl
 
-from aftersales_kit import charts
+from aftersales_kit.render import charts
 
 
 def _data(chart: alt.TopLevelMixin) -> list[list[dict]]:

@@ -1,5 +1,5 @@
 # ruff: noqa: E501 -- exact Chinese sentences: CJK is double width, and a split sentence is hard to review.
-"""Issue 10: every claim of the report, the email and the portfolio is one a JD after-sales manager
+"""Every claim of the report, the email and the portfolio is one a JD after-sales manager
 would sign. One exact test per numbered claim (the condition, the wording, both languages), the
 three consumer-warning states, tomorrow's figures on a hand-computed case, the action lists per
 team, and a check that no sentence's number contradicts its title.
@@ -14,8 +14,9 @@ import polars as pl
 import pytest
 from factory import canonical
 
-from aftersales_kit import sections
-from aftersales_kit.diagnose import Diagnosis, Finding, FindingKind, diagnose, diagnose_store
+from aftersales_kit.diagnose import diagnose, diagnose_store
+from aftersales_kit.model import Diagnosis, Finding, FindingKind
+from aftersales_kit.render import sections
 from aftersales_kit.rules import load_rules
 from aftersales_kit.text import STRINGS, finding_text, t
 from aftersales_kit.window import Window, default_window
@@ -483,7 +484,7 @@ _DEMO: list[Diagnosis] = []
 
 def _demo() -> list[Diagnosis]:
     if not _DEMO:
-        from aftersales_kit import demo
+        from aftersales_kit.demo import simulate as demo
 
         frame = demo.generate(stores=5, orders=600, end=date(2026, 10, 31))
         result = diagnose(

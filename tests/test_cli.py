@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aftersales_kit import demo
+from aftersales_kit.demo import simulate as demo
 
 
 @pytest.fixture(scope="module")

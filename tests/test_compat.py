@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from aftersales_kit import _compat
+from aftersales_kit.render import _compat
 
 PAYLOAD = "<script>window.__pwned=1</script>"
 
@@ -18,7 +18,7 @@ def test_rfc3987_skip_keeps_jsonschema_validating_notebooks_and_specs() -> None:
     """With the skip, jsonschema loads without rfc3987_syntax and still validates the notebook and
     Vega-Lite schemas exactly (neither uses the ``iri`` format the module would check)."""
     code = (
-        "from aftersales_kit._compat import skip_rfc3987_syntax\n"
+        "from aftersales_kit.render._compat import skip_rfc3987_syntax\n"
         "skip_rfc3987_syntax()\n"
         "import sys, jsonschema, nbformat\n"
         "assert sys.modules['rfc3987_syntax'] is None\n"
@@ -82,7 +82,7 @@ def test_column_writes_render_exactly_like_great_tables(monkeypatch: pytest.Monk
     from great_tables import gt
     from great_tables._gt_data import Body
 
-    from aftersales_kit import sections
+    from aftersales_kit.render import sections
 
     frame = pl.DataFrame(
         {
@@ -168,7 +168,8 @@ def test_soupless_export_is_the_stock_page_of_an_executed_report(tmp_path: Path)
     from bs4 import BeautifulSoup
     from nbconvert import HTMLExporter
 
-    from aftersales_kit import demo, report
+    from aftersales_kit.demo import simulate as demo
+    from aftersales_kit.render import report
 
     data = tmp_path / "orders.parquet"
     demo.generate(stores=2, orders=300, end=date(2026, 10, 31)).write_parquet(data)

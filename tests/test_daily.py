@@ -1,4 +1,4 @@
-"""Issue 14: ``aftersales daily`` end to end — real exports, real reports, a loopback SMTP server
+"""``aftersales daily`` end to end — real exports, real reports, a loopback SMTP server
 (aiosmtpd) and both bots on a local HTTP server (test_push.BotServer)."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Mailbox:
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> Path:
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
 
     files = write_demo(tmp_path_factory.mktemp("demo"), stores=2, orders=150, end=date(2026, 3, 31))
     return files.exports

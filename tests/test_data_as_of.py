@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 import xlsxwriter
 
-from aftersales_kit import cli, portfolio, push, sections, text
-from aftersales_kit.api import analyze_estate, diagnose_data
+from aftersales_kit import cli, text
+from aftersales_kit.api import analyze_estate
+from aftersales_kit.deliver import push
 from aftersales_kit.load import load_unchecked
+from aftersales_kit.pipeline import diagnose_data
+from aftersales_kit.render import portfolio, sections
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import china_now, resolve_clock
 

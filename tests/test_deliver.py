@@ -23,7 +23,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from net import free_port
 
-from aftersales_kit import deliver, smtp
+from aftersales_kit.cli import deliver as cli_deliver
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.deliver import smtp
 from aftersales_kit.errors import DeliveryError, UsageError
 from aftersales_kit.window import Window
 
@@ -42,7 +44,7 @@ WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
 
 @pytest.fixture(scope="module")
 def demo_frame() -> pl.DataFrame:
-    from aftersales_kit.demo import generate
+    from aftersales_kit.demo.simulate import generate
 
     return generate(stores=2, orders=300, end=WINDOW.end)
 
@@ -158,6 +160,10 @@ def settings(server, certificate: tuple[Path, Path]) -> smtp.SmtpSettings:
     )
 
 
+#: The report fingerprint the sent-log records (report.fingerprint in the commands).
+REPORT_KEY = "report-key"
+
+
 def _parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
@@ -170,7 +176,7 @@ def _deliver(diagnosis, charts, report_file, settings, tmp_path, **kwargs):
         settings=settings,
         outbox=tmp_path / "outbox",
         charts=charts,
-        **{"to": ["manager@example.com"], **kwargs},
+        **{"to": ["manager@example.com"], "key": REPORT_KEY, **kwargs},
     )
 
 
@@ -324,7 +330,7 @@ def test_permanent_refusal_of_one_recipient_does_not_stop_the_other(
     assert [rcpts for rcpts, _ in mailbox.received] == [["manager@example.com"]]
     log = deliver.SentLog(tmp_path / "outbox" / "sent-log.jsonl")
     # The refused one is logged "failed", so a rerun tries it again; the delivered one is held.
-    assert log.sent(fingerprint=deliver.fingerprint(diagnosis)) == {"manager@example.com": "sent"}
+    assert log.sent(fingerprint=REPORT_KEY) == {"manager@example.com": "sent"}
 
 
 def test_transient_421_is_retried_with_backoff(server, settings) -> None:
@@ -490,13 +496,13 @@ def test_build_message_rejects_bad_addresses(diagnosis, charts, report_file) -> 
 
 @pytest.fixture(scope="module")
 def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
 
     return write_demo(tmp_path_factory.mktemp("data"), stores=2, orders=300, end=WINDOW.end).parquet
 
 
 def _existing_report(out: Path) -> Path:
-    from aftersales_kit.report import report_path
+    from aftersales_kit.render.report import report_path
 
     path = report_path(out, store=STORE, window=WINDOW)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -511,14 +517,14 @@ def _current_report(out: Path, data: Path) -> Path:
     """An existing report whose sidecar has the fingerprint the email computes (so it is reused)."""
     import argparse
 
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     path = _existing_report(out)
     args = argparse.Namespace(
         data=[str(data)], rules=None, start="2026-03-01", end="2026-03-30",
         as_of="2026-03-31 09:00", config=None, skip_bad_rows=False, store_id=None,
     )  # fmt: skip
-    diagnoses, paths, digests = deliver._diagnoses(args, [STORE])
+    diagnoses, paths, digests = cli_deliver._diagnoses(args, [STORE])
     d = diagnoses[STORE]
     params = deliver.report_params(d, data=paths, rules=None, lang="zh", as_of=args.as_of)
     key = deliver.report_key(d, params=params, rows=digests[STORE], as_of_given=True)
@@ -619,7 +625,7 @@ def test_stale_report_is_rendered_and_mailed_without_phones(demo_files, charts, 
     html = path.read_text(encoding="utf-8")
     assert "已生成的报告" not in html and d.store_name in html
     deliver.deliver(d, report_html=path, to=["a@example.com"], settings=settings,
-                    outbox=tmp_path / "outbox", charts=charts)  # fmt: skip
+                    outbox=tmp_path / "outbox", charts=charts, key=REPORT_KEY)  # fmt: skip
     [(_, raw)] = mailbox.received
     phones = [p.encode() for p in frame["customer_phone"].drop_nulls().to_list()]
     for part in _parse(raw).walk():

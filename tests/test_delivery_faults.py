@@ -25,8 +25,9 @@ from aiosmtpd.controller import Controller
 from net import free_port
 from test_push import BotServer
 
-from aftersales_kit import daily, deliver, push
 from aftersales_kit.cli import main
+from aftersales_kit.deliver import daily, push
+from aftersales_kit.deliver import mail as deliver
 from aftersales_kit.files import folder_lock
 
 END = "2026-03-31"
@@ -54,7 +55,7 @@ class Mailbox:
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> Path:
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
 
     files = write_demo(tmp_path_factory.mktemp("demo"), stores=2, orders=150, end=date(2026, 3, 31))
     return files.exports
@@ -222,7 +223,7 @@ def test_a_sent_log_line_that_does_not_fit_leaves_the_log_as_it_was_and_sends_no
     mailbox, tmp_path, monkeypatch
 ) -> None:
     # The same rule without a tmpfs: a short write is undone, and the mail is not sent.
-    from test_hardening_smtp import _diagnosis, _message
+    from test_smtp_outcomes import _diagnosis, _message
 
     log = deliver.SentLog(tmp_path / deliver.SENT_LOG)
     log.append({"fingerprint": "k0", "recipient": "old@example.com", "status": "sent"})

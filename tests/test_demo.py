@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from aftersales_kit import demo
 from aftersales_kit.cli import main
+from aftersales_kit.demo import simulate as demo
 from aftersales_kit.errors import UsageError
 from aftersales_kit.schema import COLUMNS, KNOWN_VALUES
 

@@ -25,17 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from aftersales_kit.diagnose import (
-    Diagnosis,
-    FindingKind,
-    FlashRefundCheck,
-    ShortBoard,
-    _warning,
-    diagnose,
-    diagnose_store,
-)
+from aftersales_kit.diagnose import _warning, diagnose, diagnose_store
 from aftersales_kit.errors import Problem, UnknownStoreError, UsageError
 from aftersales_kit.load import LoadReport
+from aftersales_kit.model import Diagnosis, FindingKind, FlashRefundCheck, ShortBoard
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import Window
 

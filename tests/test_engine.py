@@ -7,7 +7,7 @@ import sys
 import nbformat
 import pytest
 
-from aftersales_kit import engine
+from aftersales_kit.render import engine
 
 
 def _notebook() -> nbformat.NotebookNode:

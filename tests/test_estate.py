@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aftersales_kit import estate, report
+from aftersales_kit import estate
 from aftersales_kit.config import StoreEntry
+from aftersales_kit.render import report
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import parse_window
 
@@ -56,7 +57,7 @@ def test_groups_come_from_the_stores_tables() -> None:
 
 @pytest.fixture(scope="module")
 def frame() -> pl.DataFrame:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     return demo.generate(stores=5, orders=120, end=date(2026, 3, 31))
 
@@ -64,7 +65,7 @@ def frame() -> pl.DataFrame:
 def test_estate_matches_the_diagnoses_and_is_reused_until_the_data_changes(
     frame: pl.DataFrame, tmp_path: Path
 ) -> None:
-    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.pipeline import diagnose_data
 
     rules = load_rules(None)
     computed = diagnose_data(frame, end="2026-03-31", as_of="2026-04-01 09:00")
@@ -111,7 +112,7 @@ def test_estate_matches_the_diagnoses_and_is_reused_until_the_data_changes(
 def test_a_stale_store_is_stale_in_report_and_batch_alike(frame: pl.DataFrame) -> None:
     # DOMAIN §2: a store more than 48 h behind the newest store is 数据过期 — also when it is the
     # only store asked for (report --store X), since the clock follows every store.
-    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.pipeline import diagnose_data
 
     cut = datetime(2026, 3, 28)
     old = frame.filter((pl.col("store_id") != "1000103") | (pl.col("apply_time") < cut))

@@ -11,17 +11,9 @@ import pytest
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
-from aftersales_kit.diagnose import ShortBoard, WarningRisk
-from aftersales_kit.findings import (
-    CHECKS,
-    LIMITS,
-    Finding,
-    FindingContext,
-    FindingKind,
-    FindingLimits,
-    find,
-)
+from aftersales_kit.findings import CHECKS, LIMITS, FindingContext, FindingLimits, find
 from aftersales_kit.metrics import Kpis
+from aftersales_kit.model import Finding, FindingKind, ShortBoard, WarningRisk
 from aftersales_kit.rules import load_rules
 
 RULES = load_rules()

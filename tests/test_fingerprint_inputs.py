@@ -11,9 +11,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from aftersales_kit import report
-from aftersales_kit.api import diagnose_data
-from aftersales_kit.report import ReportParams
+from aftersales_kit.pipeline import diagnose_data
+from aftersales_kit.render import report
+from aftersales_kit.render.report import ReportParams
 
 STORE = "1000102"
 AS_OF = "2026-04-01 09:00:00"
@@ -21,7 +21,7 @@ AS_OF = "2026-04-01 09:00:00"
 
 @pytest.fixture(scope="module")
 def frame() -> pl.DataFrame:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     return demo.generate(stores=4, orders=150, end=date(2026, 3, 31))
 

@@ -73,17 +73,14 @@ def test_new_personal_columns_are_masked_and_masking_is_idempotent() -> None:
     assert_frame_equal(fmt.mask_personal(masked), masked)
 
 
-def test_labels_drop_the_point_zero_and_plurals_agree() -> None:
+def test_labels_drop_the_point_zero() -> None:
     assert fmt.hours_label(60.0) == "60小时"
     assert fmt.hours_label(60.0, lang="en") == "60 h"
     assert fmt.hours_label(1.5) == "1.5小时"
-    assert fmt.plural(1, "order") == "1 order"
-    assert fmt.plural(2, "order") == "2 orders"
-    assert fmt.plural(1234, "store") == "1,234 stores"
 
 
 def test_typed_values_are_shown_by_their_type() -> None:
-    # Issue 13: a finding value's type decides its text, not the name of its key.
+    # A finding value's type decides its text, not the name of its key.
     assert fmt.value(fmt.Hours(63.25)) == "63.2 小时"
     assert fmt.value(fmt.Hours(63.26), lang="en") == "63.3 h"
     assert fmt.value(fmt.HoursLimit(60.0)) == "60小时"

@@ -12,7 +12,7 @@ from typing import Any
 import estate_rows
 import pytest
 
-from aftersales_kit import portfolio
+from aftersales_kit.render import batch, portfolio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ def _index(tmp: Path, n: int) -> Path:
     data = estate_rows.summary(n)
     summary = estate_rows.write(tmp / "summary.json", data)
     portfolio.write_exports(data, out_dir=tmp)
-    return portfolio.render_index(summary, out_dir=tmp)
+    return batch.render_index(summary, out_dir=tmp)
 
 
 @pytest.fixture(scope="module", params=[300, 10_000], ids=["300", "10000"])

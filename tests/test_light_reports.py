@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aftersales_kit import batch
+from aftersales_kit.render import batch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,7 +20,7 @@ PAGE = "1000101/2026-03-02_2026-03-31.html"
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     data = demo.write_demo(
         tmp_path_factory.mktemp("demo"), stores=3, orders=300, end="2026-03-31"

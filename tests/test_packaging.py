@@ -69,7 +69,8 @@ def test_wheel_declares_the_pinned_requirements(wheel: Path) -> None:
 
 
 def test_checkout_resources_are_the_top_level_folders() -> None:
-    from aftersales_kit import report, resources
+    from aftersales_kit import resources
+    from aftersales_kit.render import report
 
     assert resources.resource_dir("notebooks") == ROOT / "notebooks"
     assert report.TEMPLATES == ROOT / "templates"
@@ -98,7 +99,7 @@ def test_installed_wheel_renders_from_any_directory(wheel: Path, tmp_path: Path)
         [
             str(python),
             "-c",
-            "import aftersales_kit.resources as r, aftersales_kit.report as rep;"
+            "import aftersales_kit.resources as r, aftersales_kit.render.report as rep;"
             "print(r.__file__); print(rep.NOTEBOOK); print(rep.TEMPLATES)",
         ],
         cwd=elsewhere,
@@ -109,7 +110,7 @@ def test_installed_wheel_renders_from_any_directory(wheel: Path, tmp_path: Path)
     )
     lines = probe.stdout.split()
     assert all(line.startswith(str(venv)) for line in lines), lines
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     files = demo.write_demo(tmp_path / "demo", stores=2, orders=120, end="2026-03-31")
     run = subprocess.run(

@@ -10,8 +10,8 @@ import pytest
 from factory import AS_OF, WINDOW_END, WINDOW_START, estate
 from syrupy.assertion import SnapshotAssertion
 
-from aftersales_kit import portfolio
 from aftersales_kit.diagnose import diagnose
+from aftersales_kit.render import portfolio
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import Window
 

@@ -22,7 +22,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from aftersales_kit import deliver, push
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.deliver import push
 from aftersales_kit.errors import UsageError
 
 END = "2026-03-31"
@@ -165,7 +166,7 @@ class Sleeps(list):
 
 @pytest.fixture(scope="module")
 def diagnoses(tmp_path_factory):
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
     from aftersales_kit.diagnose import diagnose
     from aftersales_kit.load import load
     from aftersales_kit.rules import load_rules

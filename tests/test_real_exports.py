@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aftersales_kit import cli
+from aftersales_kit.demo.jd_formats import write_fbp_csv, write_jingmai_xlsx
 from aftersales_kit.errors import DataError
-from aftersales_kit.jd_formats import write_fbp_csv, write_jingmai_xlsx
 from aftersales_kit.load import load, load_unchecked
 from aftersales_kit.metrics import metrics_json
 from aftersales_kit.orders import derive_orders
@@ -558,8 +558,8 @@ def test_cli_store_identity_from_stores_tables(
 
 @pytest.mark.slow
 def test_batch_over_a_folder_of_downloads_from_several_stores(tmp_path: Path) -> None:
-    from aftersales_kit.batch import run_batch
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
+    from aftersales_kit.render.batch import run_batch
 
     files = write_demo(tmp_path / "demo", stores=2, orders=150, end="2026-03-31", seed=5)
     result = run_batch(
@@ -582,7 +582,7 @@ def test_batch_over_a_folder_of_downloads_from_several_stores(tmp_path: Path) ->
 
 def test_unknown_values_reach_the_report_data_quality(tmp_path: Path) -> None:
     from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.sections import data_quality
+    from aftersales_kit.render.sections import data_quality
 
     rows = frame(order(1, service_type="以旧换新", first_process_time=at(20)), order(2))
     loaded = load(jingmai(tmp_path, rows), store_id="1")

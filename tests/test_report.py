@@ -13,9 +13,11 @@ import nbformat
 import polars as pl
 import pytest
 
-from aftersales_kit import demo, report
+from aftersales_kit import resources
+from aftersales_kit.demo import simulate as demo
 from aftersales_kit.errors import ReportError, UsageError
-from aftersales_kit.report import ReportParams, report_path
+from aftersales_kit.render import report
+from aftersales_kit.render.report import ReportParams, report_path
 from aftersales_kit.window import Window
 
 pytestmark = pytest.mark.slow
@@ -149,7 +151,7 @@ def assert_self_contained(html: str) -> None:
     assert 'class="jp-InputArea' not in html
     assert 'class="jp-InputPrompt' not in html
     assert "sections.kpi_cards" not in html
-    assert html.count(report.vega_bundle()[:300]) == 1  # the vega bundle, inlined once
+    assert html.count(resources.vega_bundle()[:300]) == 1  # the vega bundle, inlined once
     assert len(re.findall(r"<script>\(function\(\)\{var el=", html)) >= 6  # six or more charts
 
 
@@ -321,7 +323,7 @@ def test_report_of_a_100k_order_store_stays_under_budget(tmp_path: Path) -> None
 def test_render_from_a_cached_diagnosis(data_file: Path, tmp_path: Path) -> None:
     import pickle
 
-    from aftersales_kit import sections
+    from aftersales_kit.render import sections
 
     diagnosis, _ = sections.prepare(store="1000102", data=[str(data_file)], as_of=AS_OF)
     with report.private_dir("test") as private:
@@ -361,7 +363,7 @@ def test_export_drops_the_interactive_bundle_and_the_meta_output() -> None:
 
 
 def test_order_lists_are_plain_escaped_tables() -> None:
-    from aftersales_kit import sections
+    from aftersales_kit.render import sections
 
     view = pl.DataFrame(
         {"rank": [1, 2], "sku_name": [PAYLOAD, None], "hours": [281.66, 60.04]},

@@ -11,10 +11,11 @@ import pytest
 from factory import AS_OF, PAYLOAD, WINDOW_END, WINDOW_START, estate
 from syrupy.assertion import SnapshotAssertion
 
-from aftersales_kit import sections
-from aftersales_kit.diagnose import Diagnosis, diagnose
-from aftersales_kit.html import Section
+from aftersales_kit.diagnose import diagnose
 from aftersales_kit.load import LoadReport
+from aftersales_kit.model import Diagnosis
+from aftersales_kit.render import sections
+from aftersales_kit.render.html import Section
 from aftersales_kit.rules import Rules, load_rules
 from aftersales_kit.window import Window
 

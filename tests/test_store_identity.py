@@ -252,7 +252,7 @@ def test_validate_json_shows_data_as_of_per_store(
 
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
 
     out = tmp_path_factory.mktemp("demo") / "demo"
     write_demo(out, stores=12, orders=60, end="2026-03-31", seed=7)
@@ -275,7 +275,7 @@ def test_batch_on_the_demo_folder_renders_exactly_its_12_stores(
 ) -> None:
     from typing import Any
 
-    from aftersales_kit import batch
+    from aftersales_kit.render import batch
 
     rendered: list[str] = []
 

@@ -8,10 +8,11 @@ from datetime import date, datetime
 
 import pytest
 
-from aftersales_kit import demo
 from aftersales_kit import format as fmt
-from aftersales_kit.diagnose import Finding, FindingKind, diagnose
+from aftersales_kit.demo import simulate as demo
+from aftersales_kit.diagnose import diagnose
 from aftersales_kit.errors import UsageError
+from aftersales_kit.model import Finding, FindingKind
 from aftersales_kit.rules import load_rules
 from aftersales_kit.text import FINDINGS, LABELS, STRINGS, both, finding_text, label, t
 from aftersales_kit.window import default_window
@@ -36,18 +37,24 @@ def test_t_rejects_unknown_key_and_language() -> None:
         t("report.title", "fr")
 
 
-@pytest.mark.parametrize("key", sorted(STRINGS))
-def test_every_string_has_both_languages_with_the_same_placeholders(key: str) -> None:
-    zh, en = STRINGS[key]
-    assert zh.strip() and en.strip()
-    assert _fields(zh) == _fields(en)
+def test_every_string_has_both_languages_with_the_same_placeholders() -> None:
+    empty = [key for key, (zh, en) in sorted(STRINGS.items()) if not (zh.strip() and en.strip())]
+    assert not empty, f"strings missing a language: {empty}"
+    differ = {
+        key: (sorted(_fields(zh)), sorted(_fields(en)))
+        for key, (zh, en) in sorted(STRINGS.items())
+        if _fields(zh) != _fields(en)
+    }
+    assert not differ, f"placeholders differ between zh and en (key: (zh, en)): {differ}"
 
 
-@pytest.mark.parametrize("kind", sorted(FINDINGS))
-def test_every_finding_text_has_the_same_placeholders(kind: str) -> None:
-    title_zh, title_en, advice_zh, advice_en = FINDINGS[kind]
-    assert _fields(title_zh) == _fields(title_en)
-    assert _fields(advice_zh) == _fields(advice_en)
+def test_every_finding_text_has_the_same_placeholders() -> None:
+    differ = [
+        kind
+        for kind, (title_zh, title_en, advice_zh, advice_en) in sorted(FINDINGS.items())
+        if _fields(title_zh) != _fields(title_en) or _fields(advice_zh) != _fields(advice_en)
+    ]
+    assert not differ, f"finding texts whose placeholders differ between zh and en: {differ}"
 
 
 def test_every_finding_kind_has_its_own_text() -> None:
@@ -207,11 +214,16 @@ def _zh_templates() -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.parametrize(("key", "template"), _zh_templates())
-def test_no_stray_spaces_inside_chinese_sentences(key: str, template: str) -> None:
+def test_no_stray_spaces_inside_chinese_sentences() -> None:
     # Placeholders filled with a number: "共 {n} 单" would read "共 12 单".
-    filled = re.sub(r"\{[a-z_]+\}", "12", template)
-    assert not _STRAY.search(filled), (key, filled)
+    filled = [(key, re.sub(r"\{[a-z_]+\}", "12", template)) for key, template in _zh_templates()]
+    stray = [(key, text) for key, text in filled if _STRAY.search(text)]
+    assert not stray, f"stray spaces inside Chinese sentences (key, text): {stray}"
+
+
+def test_the_space_check_catches_a_stray_space() -> None:
+    # the check above must be able to fail: a space between Chinese and a number is caught
+    assert _STRAY.search("共 12 单") and not _STRAY.search("共12单")
 
 
 @pytest.mark.parametrize(

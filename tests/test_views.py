@@ -33,12 +33,13 @@ import pytest
 import xlsxwriter
 
 from aftersales_kit import views
-from aftersales_kit.api import analyze, diagnose_data
+from aftersales_kit.api import analyze
 from aftersales_kit.cli import main
-from aftersales_kit.diagnose import Diagnosis
+from aftersales_kit.deliver.xlsx import action_frames
+from aftersales_kit.model import Diagnosis
+from aftersales_kit.pipeline import diagnose_data
+from aftersales_kit.render.sections import breakdown, kpi_cards, manager_views
 from aftersales_kit.rules import load_rules
-from aftersales_kit.sections import breakdown, kpi_cards, manager_views
-from aftersales_kit.xlsx import action_frames
 
 AS_OF = "2026-12-03 09:00:00"
 GROUPS = (
@@ -345,7 +346,7 @@ def test_the_push_marks_urgent_orders_at_risk_of_a_dispute(
 ) -> None:
     import test_actions
 
-    from aftersales_kit import push
+    from aftersales_kit.deliver import push
 
     # The most overdue open order of the open-orders download threatens a complaint.
     rows = [

@@ -15,21 +15,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from aftersales_kit.format import BIDI_CONTROLS
-from aftersales_kit.window import Window
-from aftersales_kit.xlsx import (
+from aftersales_kit.deliver.xlsx import (
     action_frames,
     action_lists_bytes,
     neutralize_formulas,
     write_action_lists,
 )
+from aftersales_kit.format import BIDI_CONTROLS
+from aftersales_kit.window import Window
 
 WINDOW = Window(start=date(2026, 3, 1), end=date(2026, 3, 30))
 
 
 @pytest.fixture(scope="module")
 def diagnosis():
-    from aftersales_kit.demo import generate
+    from aftersales_kit.demo.simulate import generate
     from aftersales_kit.diagnose import diagnose_store
     from aftersales_kit.rules import load_rules
 

@@ -44,7 +44,7 @@ def lighten(html: str, *, out_dir: Path, page_dir: Path) -> str:
     """``html`` (an exported report) with its inlined stylesheet and vega bundle moved to
     ``out_dir/_assets/`` and linked relative to ``page_dir`` (the folder the page is written to).
     """
-    from aftersales_kit.report import vega_bundle
+    from aftersales_kit.resources import vega_bundle
 
     start = html.find(_STYLE_OPEN)
     end = html.find(_STYLE_CLOSE, start)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from aftersales_kit import __version__
 from aftersales_kit import format as fmt
+from aftersales_kit._version import __version__
 
 __all__ = [
     "BUNDLE_TAG",
@@ -111,7 +111,7 @@ class Section:
     html: Markup
 
     def _repr_html_(self) -> str:
-        from aftersales_kit.charts import notebook_assets
+        from aftersales_kit.render.charts import notebook_assets
 
         # A live notebook gets the report CSS and vegaEmbed with the first output (once); the
         # assets are our own markup (a str, which Markup's + would escape).

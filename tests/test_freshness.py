@@ -1,4 +1,4 @@
-"""Issue 11, item 5: one freshness rule for report, batch and email."""
+"""One freshness rule for report, batch and email: what the fingerprint covers."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from typing import Any
 
 import pytest
 
-from aftersales_kit import batch, deliver, report
-from aftersales_kit.report import ReportParams
+from aftersales_kit.cli import deliver as cli_deliver
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.render import batch, report
+from aftersales_kit.render.report import ReportParams
 
 AS_OF = "2026-04-01 09:00"
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     path = tmp_path_factory.mktemp("fresh") / "orders.parquet"
     demo.generate(stores=3, orders=120, end=date(2026, 3, 31)).write_parquet(path)
@@ -49,7 +51,7 @@ def _null() -> Any:
     return nullcontext("none")
 
 
-def test_item5_fingerprint_covers_language_rules_target_and_as_of(tmp_path: Path) -> None:
+def test_fingerprint_covers_language_rules_target_and_as_of(tmp_path: Path) -> None:
     rules = tmp_path / "rules.toml"
     rules.write_text("", encoding="utf-8")
     base = ReportParams(store="1", as_of="2026-04-01 09:00", start="2026-03-02", end="2026-03-31")
@@ -73,7 +75,7 @@ def test_item5_fingerprint_covers_language_rules_target_and_as_of(tmp_path: Path
     assert key(with_rules) != before
 
 
-def test_item5_report_sidecar_is_the_batch_rule(
+def test_report_sidecar_is_the_batch_rule(
     data: Path, tmp_path: Path, fake_render: list[ReportParams], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "reports"
@@ -100,7 +102,7 @@ def test_item5_report_sidecar_is_the_batch_rule(
     assert {o.status for o in result.outcomes} == {"done"}  # another language is not current
 
 
-def test_item5_email_never_reuses_a_report_of_another_language_rules_or_as_of(
+def test_email_never_reuses_a_report_of_another_language_rules_or_as_of(
     data: Path, tmp_path: Path, fake_render: list[ReportParams]
 ) -> None:
     import argparse
@@ -124,7 +126,7 @@ def test_item5_email_never_reuses_a_report_of_another_language_rules_or_as_of(
         }
         values.update(changes)
         args = argparse.Namespace(**values)
-        diagnoses, paths, digests = deliver._diagnoses(args, ["1000101"])
+        diagnoses, paths, digests = cli_deliver._diagnoses(args, ["1000101"])
         deliver.ensure_report(
             diagnoses["1000101"],
             out_dir=out,

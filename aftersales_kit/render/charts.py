@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aftersales_kit._compat import skip_rfc3987_syntax
+from aftersales_kit.render._compat import skip_rfc3987_syntax
 
 # jsonschema (imported by altair) compiles the rfc3987_syntax grammar at import, about 1.4 s of a
 # 4 s report budget, only to validate IRI formats that Vega-Lite specs never use.
@@ -171,7 +171,7 @@ def notebook_assets(*, force: bool = False) -> str:
     global _assets_sent
     if os.environ.get("AFTERSALES_REPORT") == "1" or (_assets_sent and not force):
         return ""
-    from aftersales_kit.report import vega_bundle
+    from aftersales_kit.resources import vega_bundle
 
     _assets_sent = True
     css = notebook_css()

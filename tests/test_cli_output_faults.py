@@ -1,4 +1,5 @@
-"""Issue 11, items 7–9: unwritable output, command-line edge values, Makefile, set-up."""
+"""Output faults and edge values on the command line: unwritable output, command-line edge values,
+the Makefile, set-up."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from aftersales_kit import deliver, engine, files, report
+from aftersales_kit import files
+from aftersales_kit.deliver import mail as deliver
 from aftersales_kit.errors import ReportError
-from aftersales_kit.report import ReportParams
+from aftersales_kit.render import engine, report
+from aftersales_kit.render.report import ReportParams
 from aftersales_kit.window import Window
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +39,7 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     path = tmp_path_factory.mktemp("cli") / "orders.parquet"
     demo.generate(stores=2, orders=100, end=date(2026, 3, 31)).write_parquet(path)
@@ -63,7 +66,7 @@ def tmpfs(path: Path, *options: str) -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("command", ["report", "batch", "email"])
-def test_item7_out_is_a_file(command: str, data: Path, tmp_path: Path) -> None:
+def test_out_is_a_file(command: str, data: Path, tmp_path: Path) -> None:
     target = tmp_path / "not-a-folder"
     target.write_text("x")
     extra = (
@@ -76,7 +79,7 @@ def test_item7_out_is_a_file(command: str, data: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["report", "batch"])
-def test_item7_out_in_proc_and_read_only(command: str, data: Path, tmp_path: Path) -> None:
+def test_out_in_proc_and_read_only(command: str, data: Path, tmp_path: Path) -> None:
     result = run(command, str(data), "--out", "/proc/aftersales-reports", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "not writable" in result.stderr
@@ -87,7 +90,7 @@ def test_item7_out_in_proc_and_read_only(command: str, data: Path, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_item7_full_disk_is_a_clear_error(data: Path, tmp_path: Path) -> None:
+def test_full_disk_is_a_clear_error(data: Path, tmp_path: Path) -> None:
     with tmpfs(tmp_path / "small") as small:
         with pytest.raises(OSError):
             files.atomic_write(small / "big.html", data=b"x" * 200_000)
@@ -119,7 +122,7 @@ def test_item7_full_disk_is_a_clear_error(data: Path, tmp_path: Path) -> None:
     ],
     ids=lambda argv: " ".join(argv[2:]),
 )
-def test_item8_out_of_range_dates_and_empty_stores_are_usage_errors(
+def test_out_of_range_dates_and_empty_stores_are_usage_errors(
     argv: list[str], data: Path, tmp_path: Path
 ) -> None:
     result = run(*[a.format(data=data) for a in argv], cwd=tmp_path)
@@ -127,7 +130,7 @@ def test_item8_out_of_range_dates_and_empty_stores_are_usage_errors(
     assert "Traceback" not in result.stderr and "OverflowError" not in result.stderr
 
 
-def test_item8_attachment_names_are_safe_on_windows(data: Path) -> None:
+def test_attachment_names_are_safe_on_windows(data: Path) -> None:
     import polars as pl
 
     from aftersales_kit.diagnose import diagnose_store
@@ -150,7 +153,7 @@ def test_item8_attachment_names_are_safe_on_windows(data: Path) -> None:
     assert deliver.safe_filename("a\x00b.xlsx") == "a_b.xlsx"
 
 
-def test_item8_smtp_password_is_not_in_the_kernel_environment(
+def test_smtp_password_is_not_in_the_kernel_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AFTERSALES_SMTP_PASSWORD", "hunter2-secret")
@@ -172,7 +175,7 @@ def test_item8_smtp_password_is_not_in_the_kernel_environment(
         kernel.shutdown()
 
 
-def test_item8_reports_are_not_written_through_a_planted_symlink(tmp_path: Path) -> None:
+def test_reports_are_not_written_through_a_planted_symlink(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     out = tmp_path / "reports"
@@ -205,7 +208,7 @@ def _make_n(target: str, **variables: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make")
-def test_item8_makefile_variables_are_quoted() -> None:
+def test_makefile_variables_are_quoted() -> None:
     out = _make_n("report", DATA="my exports/x.xlsx", STORE="x; touch /tmp/pwned", START="a'b")
     line = next(li for li in out.splitlines() if "aftersales_kit report" in li)
     words = shlex.split(line)
@@ -218,7 +221,7 @@ def test_item8_makefile_variables_are_quoted() -> None:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make")
-def test_item9_make_test_installs_system_packages_or_names_the_command(tmp_path: Path) -> None:
+def test_make_test_installs_system_packages_or_names_the_command(tmp_path: Path) -> None:
     # A machine without chromium and fonts, not root: one clear line, non-zero exit, nothing run.
     stubs = tmp_path / "bin"
     stubs.mkdir()

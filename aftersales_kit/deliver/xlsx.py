@@ -26,7 +26,7 @@ from aftersales_kit.rules import RULE_NAMES, STAGES
 from aftersales_kit.text import label, t
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.model import Diagnosis
 
 #: Leading characters that make Excel/WPS read text as a formula (OWASP, ASVS 1.2.10).
 FORMULA_TRIGGER = r"^[=+\-@\t\r]"

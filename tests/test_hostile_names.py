@@ -18,10 +18,12 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from net import free_port
 
-from aftersales_kit import deliver, engine, push, smtp
 from aftersales_kit.cli import main
 from aftersales_kit.config import load_config
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.deliver import push, smtp
 from aftersales_kit.errors import UsageError
+from aftersales_kit.render import engine
 
 END = "2026-03-31"
 AS_OF = "2026-04-01 09:00"
@@ -31,7 +33,7 @@ HOSTILE = f"[钓鱼](http://evil.example){RLO}gnp.exe <@all> @all"
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> Path:
-    from aftersales_kit.demo import write_demo
+    from aftersales_kit.demo.simulate import write_demo
 
     files = write_demo(tmp_path_factory.mktemp("demo"), stores=2, orders=120, end=date(2026, 3, 31))
     return files.exports
@@ -39,7 +41,7 @@ def exports(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def store(exports):
-    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.pipeline import diagnose_data
 
     computed = diagnose_data([str(exports)], end=END, as_of=AS_OF)
     return computed.diagnoses["1000101"]
@@ -57,8 +59,8 @@ def test_a_bidi_override_in_a_store_name_reaches_no_attachment_name(store) -> No
 
 
 def test_a_bidi_override_reaches_no_report_heading_or_index_link(store) -> None:
-    from aftersales_kit.html import META_MIME, meta_bundle
-    from aftersales_kit.portfolio import store_summary
+    from aftersales_kit.render.html import META_MIME, meta_bundle
+    from aftersales_kit.render.portfolio import store_summary
 
     d = dataclasses.replace(store, store_name=f"示例{RLO}gnp.exe")
     bundle = meta_bundle("zh", title="售后诊断", store_id="1000101", store_name=d.store_name,

@@ -8,7 +8,6 @@ cell keeps the executed notebook (papermill marks the failing cell) and raises :
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import functools
@@ -18,22 +17,24 @@ import os
 import re
 import shutil
 import stat
-import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 from zoneinfo import ZoneInfo
 
-from aftersales_kit import __version__
-from aftersales_kit._compat import html_exporter_class, skip_rfc3987_syntax
+from aftersales_kit import resources
+from aftersales_kit._version import __version__
+from aftersales_kit.config import CONFIG_ENV
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
 from aftersales_kit.host import pid_alive
+from aftersales_kit.render import portfolio
+from aftersales_kit.render._compat import html_exporter_class, skip_rfc3987_syntax
 from aftersales_kit.resources import resource_dir
 
 if TYPE_CHECKING:
@@ -41,10 +42,9 @@ if TYPE_CHECKING:
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
 
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.model import Diagnosis
     from aftersales_kit.window import Window
 
-ROOT = Path(__file__).resolve().parent.parent
 # in a checkout or inside the installed wheel (resources.py)
 NOTEBOOK = resource_dir("notebooks") / "store_report.ipynb"
 TEMPLATES = resource_dir("templates")
@@ -56,14 +56,13 @@ BUNDLE_TAG = "aftersales_vega_bundle"
 #: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
 ENV_FLAG = "AFTERSALES_REPORT"
 #: the configuration file for a kernel that loads data itself (the user's fallback variable).
-CONFIG_ENV = "AFTERSALES_CONFIG"
 #: modules a new kernel imports before its first notebook (what the store notebook imports).
 WARM_IMPORTS = (
     "polars",
     "altair",
     "great_tables",
-    "aftersales_kit.charts",
-    "aftersales_kit.sections",
+    "aftersales_kit.render.charts",
+    "aftersales_kit.render.sections",
     "aftersales_kit.diagnose",
     "aftersales_kit.load",
 )
@@ -72,6 +71,21 @@ _SAFE_STORE = re.compile(r"^[\w][\w.\-]{0,99}$")  # \w is Unicode: 旗舰店 ids
 #: pickled diagnoses live only there, never in the output folder that gets zipped and shared.
 PRIVATE_PREFIX = "aftersales-"
 SIDECAR_SUFFIX = ".json"
+
+
+class EngineOptions(TypedDict, total=False):
+    """What papermill and the warm engine take besides the notebook and its parameters."""
+
+    #: variables the kernel gets on top of this process's environment (default :func:`report_env`)
+    kernel_env: Mapping[str, str]
+    #: modules a new warm kernel imports before its first notebook
+    warm_imports: Sequence[str]
+    #: seconds a cell may run
+    execution_timeout: float
+    #: the kernel's working directory
+    cwd: str
+    #: seconds the whole notebook may run (the warm engine)
+    wall_timeout: float
 
 
 @dataclass(frozen=True)
@@ -283,12 +297,12 @@ def report_env(*, config: str | Path | None = None) -> dict[str, str]:
 
 
 @functools.cache
-def notebook_parameters(notebook: Path = NOTEBOOK) -> dict[str, Any]:
+def notebook_parameters(notebook: Path = NOTEBOOK) -> dict[str, object]:
     """The parameters cell of ``notebook`` (``papermill.inspect_notebook``), cached per process."""
     _quiet_imports()
     import papermill as pm
 
-    declared: dict[str, Any] = pm.inspect_notebook(str(notebook))
+    declared: dict[str, object] = pm.inspect_notebook(str(notebook))
     return declared
 
 
@@ -310,7 +324,7 @@ def execute(
     output: str | Path,
     engine_name: str | None = None,
     notebook: Path = NOTEBOOK,
-    **engine_kwargs: Any,
+    **engine_kwargs: Unpack[EngineOptions],
 ) -> NotebookNode:
     """Run the report notebook with papermill and return the executed ``NotebookNode``.
 
@@ -330,14 +344,14 @@ def execute(
     return nb
 
 
-def _papermill_options(engine_name: str | None, engine_kwargs: dict[str, Any]) -> dict[str, Any]:
+def _papermill_options(engine_name: str | None, engine_kwargs: EngineOptions) -> dict[str, object]:
     """papermill's keyword arguments for one report run (``engine_kwargs`` win)."""
     from traitlets.config import Config
 
-    from aftersales_kit import engine
+    from aftersales_kit.render import engine
 
-    env = dict(engine_kwargs.pop("kernel_env", None) or report_env())
-    options: dict[str, Any] = {
+    env = dict(engine_kwargs.pop("kernel_env", {}) or report_env())
+    options: dict[str, object] = {
         "kernel_name": "python3",
         "progress_bar": False,
         "log_output": False,
@@ -370,38 +384,6 @@ def _quiet_imports() -> None:
 _export_lock = threading.Lock()
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aftersales-kit"
-
-
-@functools.cache
-def vega_bundle() -> str:
-    """vega + vega-lite + vega-embed as one script (defines ``window.vegaEmbed``), ~0.9 MB.
-
-    ``vl_convert.javascript_bundle()`` builds it from the installed package, which takes seconds,
-    so the result is kept on disk per vl-convert version (a cache, never downloaded).
-    """
-    import vl_convert
-
-    version = getattr(vl_convert, "__version__", "unknown")
-    path = _cache_dir() / f"vega-bundle-{version}.js"
-    try:
-        text = path.read_text(encoding="utf-8")
-        if "vegaEmbed" in text:
-            return text
-    except OSError:
-        pass
-    # the stub makes ``snippet`` required; the runtime default (globals on window) is the one used
-    text = vl_convert.javascript_bundle()  # type: ignore[call-arg]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data=text)
-    except OSError:
-        pass  # a read-only home only costs the rebuild next time
-    return text
-
-
 def _new_exporter(exporter_class: type[HTMLExporter], *, lang: str) -> HTMLExporter:
     """An exporter of ``exporter_class`` set up for reports (template, no code, no prompts)."""
     from traitlets.config import Config
@@ -430,7 +412,7 @@ def _exporter(lang: str) -> HTMLExporter:
     return _new_exporter(html_exporter_class(), lang=lang)
 
 
-def _take_meta(nb: NotebookNode) -> dict[str, Any] | None:
+def _take_meta(nb: NotebookNode) -> dict[str, object] | None:
     """Remove the report-metadata (and any vega bundle) output from ``nb`` in place; return meta."""
     found = None
     for cell in nb.cells:
@@ -449,7 +431,7 @@ def _take_meta(nb: NotebookNode) -> dict[str, Any] | None:
     return found
 
 
-def _fallback_meta(nb: NotebookNode, lang: str) -> dict[str, Any]:
+def _fallback_meta(nb: NotebookNode, lang: str) -> dict[str, object]:
     from aftersales_kit.text import t
 
     params = nb.metadata.get("papermill", {}).get("parameters", {})
@@ -483,12 +465,12 @@ def export_html(nb: NotebookNode, *, lang: str = "zh") -> str:
     return body
 
 
-def _export_input(nb: NotebookNode, *, lang: str) -> tuple[NotebookNode, dict[str, Any]]:
+def _export_input(nb: NotebookNode, *, lang: str) -> tuple[NotebookNode, dict[str, object]]:
     """A copy of ``nb`` without the metadata output, and the template's resources."""
     page = copy.deepcopy(nb)
     meta = _take_meta(page) or _fallback_meta(page, lang)
     page.metadata["title"] = f"{meta['title']} · {meta['store_name']} · {meta['window']}"
-    return page, {"vega_bundle": vega_bundle(), "report": meta}
+    return page, {"vega_bundle": resources.vega_bundle(), "report": meta}
 
 
 # --- render ---------------------------------------------------------------------------------------
@@ -536,7 +518,7 @@ def render(
     *,
     out_dir: str | Path = Path("reports"),
     engine_name: str | None = None,
-    **engine_kwargs: Any,
+    **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     """Execute, export, write ``out_dir/<store>/<start>_<end>.html`` and the executed ``.ipynb``.
 
@@ -545,8 +527,8 @@ def render(
     the ``.ipynb`` path and :class:`ReportError` names the failing cell.
 
     Without ``engine_name`` the notebook runs on this process's warm kernel
-    (:mod:`aftersales_kit.engine`), started at once so that its imports overlap the preparation
-    here, and shut down afterwards unless it existed before the call.
+    (:mod:`aftersales_kit.render.engine`), started at once so that its imports overlap the
+    preparation here, and shut down afterwards unless it existed before the call.
 
     Examples
     --------
@@ -570,7 +552,7 @@ def _fixed_now(params: ReportParams) -> ReportParams:
 
 
 @contextmanager
-def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[str]:
+def _kernel(engine_name: str | None, engine_kwargs: EngineOptions) -> Iterator[str]:
     """The engine to run on: the given one, or this process's warm kernel started now.
 
     Start the kernel first and let it import the notebook's modules (~2 s together) while this
@@ -581,7 +563,7 @@ def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[
     if engine_name is not None:
         yield engine_name
         return
-    from aftersales_kit import engine
+    from aftersales_kit.render import engine
 
     _quiet_imports()
     engine_kwargs.setdefault("warm_imports", WARM_IMPORTS)
@@ -607,7 +589,12 @@ def _kernel(engine_name: str | None, engine_kwargs: dict[str, Any]) -> Iterator[
 
 
 def _render(
-    params: ReportParams, *, store_dir: Path, out_dir: Path, engine_name: str, **engine_kwargs: Any
+    params: ReportParams,
+    *,
+    store_dir: Path,
+    out_dir: Path,
+    engine_name: str,
+    **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     check_parameters(params.as_papermill())
     # The window (rules → polars), nbconvert and the vega bundle load in a thread while the kernel
@@ -689,7 +676,7 @@ class _KernelStart(threading.Thread):
         self.env = dict(env)
 
     def run(self) -> None:
-        from aftersales_kit import engine
+        from aftersales_kit.render import engine
 
         try:
             engine.prewarm(warm_imports=self.warm_imports, env=self.env)
@@ -710,7 +697,7 @@ class _Warm(threading.Thread):
     def run(self) -> None:
         try:
             self.window = _window(self.params)
-            vega_bundle()
+            resources.vega_bundle()
             # one throw-away export compiles the templates off the critical path
             import nbformat
 
@@ -850,7 +837,7 @@ class Sidecar(TypedDict, total=False):
     #: the diagnosis' as-of moment, ``YYYY-MM-DD HH:MM:SS``
     rendered_at: str
     #: ``portfolio.store_summary``: the store's row of ``index.html`` (JSON values)
-    summary: dict[str, Any]
+    summary: portfolio.StoreRow
 
 
 def sidecar_path(html_path: Path) -> Path:
@@ -877,8 +864,6 @@ def sidecar(
     diagnosis: Diagnosis, *, html_path: Path, out_dir: Path, digest: str, lang: str
 ) -> Sidecar:
     """The sidecar JSON: the fingerprint plus the store's portfolio summary for ``index.html``."""
-    from aftersales_kit import portfolio
-
     rel = Path(os.path.relpath(html_path, out_dir)).as_posix()
     return {
         "fingerprint": digest,
@@ -900,10 +885,9 @@ def write_sidecar(html_path: Path, data: Sidecar) -> Path:
 
 def demo_data() -> Path:
     """The demo parquet (generated when missing), where the notebook's demo default finds it."""
-    from aftersales_kit.demo import ensure_demo
+    from aftersales_kit.demo.simulate import ensure_demo
 
-    root = ROOT / "data" / "demo" if (ROOT / "pyproject.toml").exists() else Path("data/demo")
-    return ensure_demo(root)
+    return ensure_demo()
 
 
 def render_store(
@@ -927,7 +911,7 @@ def render_store(
     params = _fixed_now(params)
     out = writable_dir(out_dir)
     safe_store(params.store)  # refused before any kernel starts
-    engine_kwargs: dict[str, Any] = {"kernel_env": report_env(config=config)}
+    engine_kwargs: EngineOptions = {"kernel_env": report_env(config=config)}
     with _kernel(None, engine_kwargs) as engine_name:
         if not params.data:
             params = dataclasses.replace(params, data=(str(demo_data()),))
@@ -962,10 +946,10 @@ def _diagnose_one(
 ) -> tuple[Diagnosis, str, Window]:
     """(Diagnosis, rows digest, window) of ``params.store``, compared with every store of the data.
 
-    The API's one load → window → diagnose sequence (:func:`aftersales_kit.api.diagnose_data`):
+    The API's one load → window → diagnose sequence (:func:`aftersales_kit.pipeline.diagnose_data`):
     the command line wins, a ``[stores]`` entry of the store fills what it does not give.
     """
-    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.pipeline import diagnose_data
 
     computed = diagnose_data(
         list(params.data),
@@ -975,9 +959,9 @@ def _diagnose_one(
         rules=params.rules or None,
         as_of=params.as_of or None,
         target_hours=params.target_hours or None,
-        star=params.star,
-        aftersales_rank=params.aftersales_rank,
-        dispute_rank=params.dispute_rank,
+        star=params.star or None,
+        aftersales_rank=None if params.aftersales_rank < 0 else params.aftersales_rank,
+        dispute_rank=None if params.dispute_rank < 0 else params.dispute_rank,
         store_id=params.store_id or None,
         skip_bad_rows=params.skip_bad_rows,
         published_hours=params.published_hours or None,
@@ -1001,7 +985,12 @@ def _diagnose_one(
 
 
 def _render_diagnosis(
-    diagnosis: Diagnosis, params: ReportParams, *, out: Path, engine_name: str, **engine_kwargs: Any
+    diagnosis: Diagnosis,
+    params: ReportParams,
+    *,
+    out: Path,
+    engine_name: str,
+    **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     """Render ``params.store`` from ``diagnosis``, pickled to a private folder for the notebook."""
     import pickle
@@ -1016,60 +1005,3 @@ def _render_diagnosis(
             engine_name=engine_name,
             **engine_kwargs,
         )
-
-
-def params_from_args(args: argparse.Namespace, **overrides: Any) -> ReportParams:
-    """The notebook parameters of a ``report``/``batch``/``email`` command line.
-
-    The one mapping from options to parameters: every option that changes the page lands in a
-    parameter of the notebook's parameters cell (``tests/test_hardening_params.py`` walks them).
-    """
-
-    def given(name: str, missing: float) -> float:
-        value = getattr(args, name, None)
-        return missing if value is None else float(value)
-
-    values: dict[str, Any] = {
-        "store": getattr(args, "store", None) or DEMO_STORE,
-        "start": getattr(args, "start", None) or "",
-        "end": getattr(args, "end", None) or "",
-        "data": tuple(getattr(args, "data", None) or ()),
-        "rules": getattr(args, "rules", None) or "",
-        "lang": getattr(args, "lang", None) or "zh",
-        "as_of": getattr(args, "as_of", None) or "",
-        "target_hours": given("target_hours", 0.0),
-        "star": given("star", 0.0),
-        "aftersales_rank": given("aftersales_rank", -1.0),
-        "dispute_rank": given("dispute_rank", -1.0),
-        "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
-        "store_id": getattr(args, "store_id", None) or "",
-        "published_hours": given("published_hours", 0.0),
-    }
-    values.update(overrides)
-    return ReportParams(**values)
-
-
-def use_config(args: argparse.Namespace) -> str | None:
-    """``--config`` as an absolute path (kernels get it through :func:`report_env`, explicitly)."""
-    if not getattr(args, "config", None):
-        return None
-    return str(Path(args.config).resolve())
-
-
-def command_report(args: argparse.Namespace) -> int:
-    """``aftersales report [DATA...] --store ID …``: render and print the HTML path."""
-    config = use_config(args)
-    params = params_from_args(args)
-    path = render_store(
-        params,
-        out_dir=Path(args.out),
-        config=config,
-        on_notice=lambda line: print(line, file=sys.stderr, flush=True),
-    )
-    print(path, flush=True)
-    # The command ends here: interpreter shutdown would otherwise garbage-collect every object of
-    # ~1 300 modules (polars, nbconvert, papermill …), about 0.3 s of the merchant's wait.
-    import gc
-
-    gc.freeze()
-    return 0

@@ -38,9 +38,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aftersales_kit._compat import RFC3987_PRELUDE, skip_rfc3987_syntax
 from aftersales_kit.errors import ReportError
 from aftersales_kit.host import pid_alive
+from aftersales_kit.render._compat import RFC3987_PRELUDE, skip_rfc3987_syntax
 
 if TYPE_CHECKING:
     from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -58,12 +58,12 @@ _LEFTOVER_EXPR = (
     "if not k.startswith('_') and k not in get_ipython().user_ns_hidden)"
 )
 
-logger = logging.getLogger("aftersales_kit.engine")
+logger = logging.getLogger("aftersales_kit.render.engine")
 
 
 def skip_slow_imports() -> None:
     """Stop jsonschema from importing rfc3987-syntax in this process (see
-    :func:`aftersales_kit._compat.skip_rfc3987_syntax`)."""
+    :func:`aftersales_kit.render._compat.skip_rfc3987_syntax`)."""
     skip_rfc3987_syntax()
 
 
@@ -142,7 +142,7 @@ def env_kernel_manager(extra: Mapping[str, str]) -> type[AsyncKernelManager]:
     class EnvKernelManager(AsyncKernelManager):
         # jupyter_client types the async start_kernel as KernelManager's sync one (and ignores
         # the mismatch in its own class body)
-        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+        async def start_kernel(self, **kw: object) -> None:  # type: ignore[override]
             kw.setdefault("env", kernel_env(values))
             await super().start_kernel(**kw)
 
@@ -496,11 +496,11 @@ def _make_engine() -> type:
         @classmethod
         def execute_managed_notebook(
             cls,
-            nb_man: Any,
+            nb_man: object,
             kernel_name: str,
             log_output: bool = False,
-            stdout_file: Any = None,
-            stderr_file: Any = None,
+            stdout_file: object = None,
+            stderr_file: object = None,
             start_timeout: float = 60,
             execution_timeout: float | None = None,
             **kwargs: Any,
@@ -547,7 +547,7 @@ def _kernel_for_run(
 
 
 def _notebook_client(
-    nb_man: Any, kernel: WarmKernel, kwargs: dict[str, Any], **options: Any
+    nb_man: object, kernel: WarmKernel, kwargs: dict[str, object], **options: object
 ) -> Any:
     """papermill's notebook client on ``kernel`` (its manager and its long-lived client)."""
     from papermill.clientwrap import PapermillNotebookClient
@@ -617,8 +617,8 @@ def register(name: str = ENGINE_NAME) -> str:
     return name
 
 
-def __getattr__(name: str) -> Any:
-    # The entry point names ``aftersales_kit.engine:WarmKernelEngine``; build it on access.
+def __getattr__(name: str) -> type:
+    # The entry point names ``aftersales_kit.render.engine:WarmKernelEngine``; build it on access.
     if name == "WarmKernelEngine":
         return engine_class()
     msg = f"module {__name__!r} has no attribute {name!r}"

@@ -25,7 +25,6 @@ validation has something to report.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -39,8 +38,9 @@ from typing import TypedDict, Unpack
 import numpy as np
 import polars as pl
 
+from aftersales_kit.demo.jd_formats import write_fbp_csv, write_jingmai_xlsx
 from aftersales_kit.errors import UsageError
-from aftersales_kit.jd_formats import write_fbp_csv, write_jingmai_xlsx
+from aftersales_kit.resources import checkout_root
 from aftersales_kit.schema import COLUMNS, DATETIME
 
 HISTORY_DAYS = 180
@@ -66,8 +66,6 @@ SPRING_FESTIVALS: tuple[tuple[date, date], ...] = (
 #: What the customer asked for, as the simulation sees it; 客户期望 names come from it below.
 KINDS = ("return", "refund", "exchange", "repair", "reissue")
 K_RETURN, K_REFUND, K_EXCHANGE, K_REPAIR, K_REISSUE = range(len(KINDS))
-#: 客户期望 per kind; the refund kind is split over REFUND_TYPES.
-KIND_TYPES = ("退货", "", "换货", "维修", "补发商品")
 #: The 仅退款 family as a current export names it (JD-EXPORTS.md): 已收货退款 is what the backend
 #: calls the open platform's 仅退款, which a current download never shows.
 REFUND_TYPES = ("已收货退款", "未收货退款", "售前退款")
@@ -1676,7 +1674,14 @@ def _replace(src: Path, dst: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions]) -> Path:
+def default_dir() -> Path:
+    """Where the default demo lives: ``data/demo`` of the source checkout (wherever a command or a
+    Jupyter kernel runs), else ``data/demo`` under the working directory (an installed wheel)."""
+    root = checkout_root()
+    return DEFAULT_OUT if root is None else root / DEFAULT_OUT
+
+
+def ensure_demo(out: Path | None = None, **generate_kwargs: Unpack[DemoOptions]) -> Path:
     """Return the demo's ``out/exports`` folder (the 京麦 downloads and their ``stores.toml``),
     generating the default demo (end = yesterday) if missing.
 
@@ -1691,7 +1696,7 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions])
     starting at once never see (or write) a half-written demo: the first rename wins and the other
     process discards its copy.
     """
-    out = Path(out)
+    out = default_dir() if out is None else Path(out)
     exports = out / EXPORTS_DIR
     if _ready(out) and not _stale(out, generate_kwargs):
         return exports
@@ -1713,24 +1718,3 @@ def ensure_demo(out: Path = DEFAULT_OUT, **generate_kwargs: Unpack[DemoOptions])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return exports
-
-
-def command_demo(args: argparse.Namespace) -> int:
-    """``aftersales demo``: write the demo data set and print the paths written."""
-    files = write_demo(
-        Path(args.out),
-        stores=args.stores,
-        orders=args.orders,
-        end=args.end,
-        seed=args.seed,
-        dirty=args.dirty,
-    )
-    kind = "含导出问题的 (dirty) " if args.dirty else ""
-    print(
-        f"已生成{kind}演示数据 (demo data written): {len(files.stores)} 家店铺 (stores), "
-        f"{files.rows:,} 条服务单 (service orders) → {files.out}"
-    )
-    print(f"京麦导出 (JD exports, pass this folder as data): {files.exports}")
-    for path in files.paths:
-        print(f"  {path}")
-    return 0

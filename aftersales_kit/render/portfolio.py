@@ -14,12 +14,11 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
 from aftersales_kit import format as fmt
-from aftersales_kit.errors import ReportError
 from aftersales_kit.files import atomic_write
-from aftersales_kit.html import (
+from aftersales_kit.render.html import (
     Markup,
     Section,
     display_bundle,
@@ -32,9 +31,9 @@ from aftersales_kit.html import (
 from aftersales_kit.resources import resource_dir
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.model import Diagnosis
+    from aftersales_kit.window import Window
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = resource_dir("notebooks") / "portfolio.ipynb"
 SUMMARY_DIR = ".cache"
 #: Default minimum sample for a ranked store (``[report] min_orders`` overrides it).
@@ -52,6 +51,81 @@ def s(key: str, lang: str = "zh", **values: object) -> str:
     return t(f"pf.{key}", lang, **values)
 
 
+class BoardRow(TypedDict):
+    """A store's short board in the estate summary."""
+
+    scene: str
+    stage: str
+    excess_hours: float
+
+
+class StoreRow(TypedDict):
+    """One store of the estate summary (:func:`store_summary`; the report's sidecar carries it)."""
+
+    store_id: str
+    store_name: str
+    report: str
+    window_start: str
+    window_end: str
+    counted: int
+    mean_hours: float | None
+    prev_mean_hours: float | None
+    delta_hours: float | None
+    median_hours: float | None
+    over_60h_share: float | None
+    warning_level: str
+    warning_state: str
+    tomorrow_mean_hours: float | None
+    tomorrow_delta_hours: float | None
+    line_hours: float
+    short_board: BoardRow | None
+    open_at_risk: int
+    open_breached: int
+    data_until: str | None
+    as_of: str
+    data_as_of: str | None
+    data_stale: bool
+    #: brand / manager from ``stores.toml`` (the estate file), when the batch wrote it
+    groups: NotRequired[dict[str, str]]
+
+
+class TableRow(TypedDict):
+    """One row of the estate table (the index's table, ``estate.csv`` and ``estate.xlsx``)."""
+
+    rank: int | None
+    store_id: str
+    store_name: str
+    report: str
+    brand: str
+    manager: str
+    impact: float
+    mean_hours: float | None
+    prev_mean_hours: float | None
+    delta_hours: float | None
+    counted: int
+    over_60h_share: float | None
+    tomorrow: str
+    short_board: str
+    level: str
+    level_text: str
+    small_sample: bool
+    data_stale: bool
+    data_as_of: str
+    open_at_risk: int
+
+
+class EstateSummary(TypedDict):
+    """The portfolio notebook's input: the window and every store's row."""
+
+    window_start: str
+    window_end: str
+    stores: list[StoreRow]
+    #: stores with fewer counted orders are marked and never ranked above those with enough
+    min_orders: NotRequired[int]
+    #: the downloads written beside index.html (none for a notebook's estate)
+    exports: NotRequired[list[str]]
+
+
 # --- data -----------------------------------------------------------------------------------------
 
 
@@ -59,7 +133,7 @@ def _f(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def store_summary(d: Diagnosis, *, report: str) -> dict[str, Any]:
+def store_summary(d: Diagnosis, *, report: str) -> StoreRow:
     """The portfolio row of one store, from its ``Diagnosis``; ``report`` is the relative link."""
     board = d.short_board
     # Open orders that will count; past a stage warning line (the 60 h line is no deadline).
@@ -103,7 +177,7 @@ def store_summary(d: Diagnosis, *, report: str) -> dict[str, Any]:
     }
 
 
-def collect_summaries(out_dir: Path, *, window: Any) -> list[dict[str, Any]]:
+def collect_summaries(out_dir: Path, *, window: Window) -> list[StoreRow]:
     """Every store summary of ``window`` under ``out_dir`` whose report exists, by store id."""
     stem = f"{window.start.isoformat()}_{window.end.isoformat()}"
     rows = []
@@ -114,12 +188,12 @@ def collect_summaries(out_dir: Path, *, window: Any) -> list[dict[str, Any]]:
             continue  # a sidecar being replaced right now; its report is listed next time
         summary = data.get("summary")
         if isinstance(summary, dict) and side.with_suffix(".html").exists():
-            rows.append(summary)
+            rows.append(cast("StoreRow", summary))
     return sorted(rows, key=lambda r: r["store_id"])
 
 
 def write_summary(
-    out_dir: Path, *, window: Any, min_orders: int = MIN_ORDERS, lang: str = "zh"
+    out_dir: Path, *, window: Window, min_orders: int = MIN_ORDERS, lang: str = "zh"
 ) -> Path:
     """Gather the summaries in one JSON file (the portfolio notebook's input); returns its path.
 
@@ -134,7 +208,7 @@ def write_summary(
         for row in rows:
             figures = found.stores.get(row["store_id"])
             row["groups"] = dict(figures.groups) if figures is not None else {}
-    payload = {
+    payload: EstateSummary = {
         "window_start": window.start.isoformat(),
         "window_end": window.end.isoformat(),
         "min_orders": int(min_orders),
@@ -148,9 +222,9 @@ def write_summary(
     return path
 
 
-def load_summary(path: str | Path) -> dict[str, Any]:
-    summary: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))  # JSON: Any
-    return summary
+def load_summary(path: str | Path) -> EstateSummary:
+    """The summary :func:`write_summary` wrote (the toolkit's own file)."""
+    return cast("EstateSummary", json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 # --- sections (called by the notebook) --------------------------------------------------
@@ -166,7 +240,7 @@ def _table(
     return table(rows, headers=headers, num=num, classes=("pf-table",))
 
 
-def _link(row: Mapping[str, Any]) -> str | Markup:
+def _link(row: StoreRow) -> str | Markup:
     name = fmt.clip(row["store_name"])
     if not row.get("report"):  # computed in a notebook (analyze_estate): no report to link
         return name
@@ -174,7 +248,7 @@ def _link(row: Mapping[str, Any]) -> str | Markup:
     return tag("a", name, href=row["report"])
 
 
-def _delta(row: Mapping[str, Any], lang: str) -> str | Markup:
+def _delta(row: StoreRow, lang: str) -> str | Markup:
     delta = row.get("delta_hours")
     if delta is None:
         return "—"
@@ -183,7 +257,7 @@ def _delta(row: Mapping[str, Any], lang: str) -> str | Markup:
     return tag("span", f"{arrow} {fmt.hours(abs(delta), lang=lang)}", class_=cls)
 
 
-def _board_text(board: Mapping[str, Any] | None, lang: str) -> str:
+def _board_text(board: BoardRow | None, lang: str) -> str:
     from aftersales_kit.text import label
 
     if not board:
@@ -206,12 +280,14 @@ NAV: tuple[tuple[str, str], ...] = (
 )
 
 
-def report_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> dict[str, object]:
+def report_meta(summary: EstateSummary, *, lang: str = "zh") -> dict[str, object]:
     """Header values for the report template (same keys as a store report's meta)."""
     start, end = summary["window_start"], summary["window_end"]
     stores = summary.get("stores", [])
     # Sidecars written by an older toolkit version lack these keys; the header then shows "—".
-    data_until = max((r["data_until"] for r in stores if r.get("data_until")), default=None)
+    data_until = max(
+        (r["data_until"] for r in stores if r.get("data_until")), key=str, default=None
+    )
     as_of = max((r["as_of"] for r in stores if r.get("as_of")), default=None)
     return meta_bundle(
         lang,
@@ -228,11 +304,11 @@ def report_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> dict[str, ob
     )
 
 
-def show_meta(summary: Mapping[str, Any], *, lang: str = "zh") -> None:
+def show_meta(summary: EstateSummary, *, lang: str = "zh") -> None:
     display_bundle(report_meta(summary, lang=lang))
 
 
-def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
+def headline(summary: EstateSummary, *, lang: str = "zh") -> Section:
     rows = summary["stores"]
     levels = [r["warning_level"] for r in rows]
     text = s(
@@ -246,7 +322,7 @@ def headline(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     return Section("pf-headline", text, tag("p", text, class_="report-lead"))
 
 
-def impact(row: Mapping[str, Any]) -> float:
+def impact(row: StoreRow) -> float:
     """Hours over the line × counted orders: how much the store adds to the problem (the
     default ranking; a store just over the line with many orders outranks a tiny slow one)."""
     mean = row.get("mean_hours")
@@ -255,19 +331,19 @@ def impact(row: Mapping[str, Any]) -> float:
     return max(float(mean) - float(row.get("line_hours") or 60.0), 0.0) * int(row["counted"])
 
 
-def small_sample(row: Mapping[str, Any], *, min_orders: int) -> bool:
+def small_sample(row: StoreRow, *, min_orders: int) -> bool:
     """Fewer counted orders than the minimum: marked, and ranked after every store with enough."""
     return int(row["counted"]) < min_orders
 
 
 def ranked(
-    rows: Sequence[Mapping[str, Any]], *, min_orders: int = MIN_ORDERS, by: str = "impact"
-) -> list[Mapping[str, Any]]:
+    rows: Sequence[StoreRow], *, min_orders: int = MIN_ORDERS, by: str = "impact"
+) -> list[StoreRow]:
     """The ranking: stores with enough counted orders first, then by impact (``by="mean"``: by
     mean hours), longest first; stores without counted orders last, then by id. 数据过期
     stores (:func:`stale`) are left out: their figures are not comparable with the others'."""
 
-    def key(r: Mapping[str, Any]) -> tuple[bool, bool, float, float, str]:
+    def key(r: StoreRow) -> tuple[bool, bool, float, float, str]:
         mean = r["mean_hours"]
         first = impact(r) if by == "impact" else (mean or 0.0)
         return (
@@ -281,12 +357,12 @@ def ranked(
     return sorted((r for r in rows if not r.get("data_stale")), key=key)
 
 
-def stale(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def stale(rows: Sequence[StoreRow]) -> list[StoreRow]:
     """The 数据过期 stores (data more than 48 h behind the newest store's), by id."""
     return sorted((r for r in rows if r.get("data_stale")), key=lambda r: r["store_id"])
 
 
-def _tomorrow(row: Mapping[str, Any], lang: str) -> str:
+def _tomorrow(row: StoreRow, lang: str) -> str:
     """Tomorrow's projected mean and its change (the 考核周期 moves one day every morning)."""
     mean = row.get("tomorrow_mean_hours")
     if mean is None:
@@ -301,13 +377,13 @@ def _group_label(key: str, value: str, lang: str) -> str:
     return f"{s('col.' + key, lang)}: {value}"
 
 
-def table_rows(summary: Mapping[str, Any], *, lang: str = "zh") -> list[dict[str, Any]]:
+def table_rows(summary: EstateSummary, *, lang: str = "zh") -> list[TableRow]:
     """The estate table: every store (数据过期 ones after the ranked), with its rank, impact,
     small-sample flag and groups; the index's table, CSV and xlsx all come from these rows."""
     min_orders = int(summary.get("min_orders", MIN_ORDERS))
     stores = summary["stores"]
     order = [*ranked(stores, min_orders=min_orders), *stale(stores)]
-    out = []
+    out: list[TableRow] = []
     for i, r in enumerate(order, start=1):
         groups = r.get("groups") or {}
         out.append(
@@ -335,6 +411,11 @@ def table_rows(summary: Mapping[str, Any], *, lang: str = "zh") -> list[dict[str
             }
         )
     return out
+
+
+def _cell(row: TableRow, key: str) -> object:
+    """A table row's value by a column name chosen at run time."""
+    return cast("Mapping[str, object]", row)[key]
 
 
 def _round(value: object) -> float | None:
@@ -523,7 +604,7 @@ def _options(first: str, values: Sequence[tuple[str, str]], *, select_id: str) -
     return tag("select", Markup("").join(options), id=select_id, aria_label=first)
 
 
-def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
+def ranking(summary: EstateSummary, *, lang: str = "zh") -> Section:
     """The estate table: every store, searchable by id or name, sortable by any column, filtered
     by consumer-warning state, short board and group, 50 rows a page; ranked by impact with the
     mean one click away. Plain JS over the rows embedded once as JSON (no CDN, no library): it
@@ -541,7 +622,7 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     )
     payload = {
         "fields": fields,
-        "rows": [[r[f] for f in fields] for r in rows],
+        "rows": [[_cell(r, f) for f in fields] for r in rows],
         "columns": [{"key": k, "num": num, "ranks": ranks} for k, _, num, ranks in COLUMNS],
         "text": {
             "unit": " 小时" if lang == "zh" else " h",
@@ -635,11 +716,11 @@ def ranking(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     return _section("pf-ranking", s("sec.ranking", lang), body)
 
 
-def group_rollups(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
+def group_rollups(summary: EstateSummary, *, lang: str = "zh") -> Section:
     """Per brand and per manager (``[stores]`` groups): stores, counted orders, the
     order-weighted mean, stores triggered, open orders at risk and the impact."""
     rows = [r for r in summary["stores"] if not r.get("data_stale")]
-    found: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    found: dict[tuple[str, str], list[StoreRow]] = {}
     for r in rows:
         for key, value in (r.get("groups") or {}).items():
             found.setdefault((key, value), []).append(r)
@@ -679,7 +760,7 @@ def group_rollups(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     return _section("pf-groups", s("sec.groups", lang), _table(headers, body, (1, 2, 3, 4, 5, 6)))
 
 
-def write_exports(summary: Mapping[str, Any], *, out_dir: Path, lang: str = "zh") -> list[Path]:
+def write_exports(summary: EstateSummary, *, out_dir: Path, lang: str = "zh") -> list[Path]:
     """``estate.csv`` (UTF-8 with BOM: Excel opens it right) and ``estate.xlsx`` beside
     index.html: the estate table's every row, in the ranking's order."""
     import polars as pl
@@ -718,7 +799,7 @@ def write_exports(summary: Mapping[str, Any], *, out_dir: Path, lang: str = "zh"
     }
     frame = pl.DataFrame(
         {
-            s(text, lang): pl.Series([r[k] for r in rows], dtype=schema.get(k, pl.String))
+            s(text, lang): pl.Series([_cell(r, k) for r in rows], dtype=schema.get(k, pl.String))
             for k, text in keys
         }
     )
@@ -730,11 +811,11 @@ def write_exports(summary: Mapping[str, Any], *, out_dir: Path, lang: str = "zh"
     return [csv_path, xlsx_path]
 
 
-def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
+def distribution(summary: EstateSummary, *, lang: str = "zh") -> Section:
     import altair as alt
     import polars as pl
 
-    from aftersales_kit import charts
+    from aftersales_kit.render import charts
 
     rows = [r for r in ranked(summary["stores"]) if r["mean_hours"] is not None]
     if not rows:
@@ -743,7 +824,7 @@ def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
         )
     # Binned here, not by vega-lite: 10,000 stores would embed 10,000 values (and pass
     # altair's 5,000-row limit); the chart needs at most 20 bars.
-    values = [float(r["mean_hours"]) for r in rows]
+    values = [r["mean_hours"] or 0.0 for r in rows]
     step = float(max(1, math.ceil((max(values) - min(values)) / 20)))
     means = pl.Series(values)
     frame = (
@@ -771,7 +852,7 @@ def distribution(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     return _section("pf-distribution", s("sec.distribution", lang), html)
 
 
-def warning_stores(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
+def warning_stores(summary: EstateSummary, *, lang: str = "zh") -> Section:
     rows = [r for r in ranked(summary["stores"]) if r["warning_level"] in {"high", "watch"}]
     rows.sort(key=lambda r: r["warning_level"] != "high")  # stable: high first, then by impact
     if not rows:
@@ -794,7 +875,7 @@ def warning_stores(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     return _section("pf-warning", s("sec.warning", lang), _limited(headers, body, (2,), more, lang))
 
 
-def short_board_counts(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, int, float]]:
+def short_board_counts(rows: Sequence[StoreRow]) -> list[tuple[str, str, int, float]]:
     """(scene, stage, stores, excess hours) over the estate, most stores first."""
     counts: dict[tuple[str, str], list[float]] = {}
     for r in rows:
@@ -805,7 +886,7 @@ def short_board_counts(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str
     return sorted(out, key=lambda x: (-x[2], -x[3], x[0], x[1]))
 
 
-def short_boards(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
+def short_boards(summary: EstateSummary, *, lang: str = "zh") -> Section:
     from aftersales_kit.text import label
 
     counts = short_board_counts(summary["stores"])
@@ -826,7 +907,7 @@ def short_boards(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
     return _section("pf-short-boards", s("sec.short_boards", lang), _table(headers, body, (2, 3)))
 
 
-def open_at_risk(summary: Mapping[str, Any], *, lang: str = "zh") -> Section:
+def open_at_risk(summary: EstateSummary, *, lang: str = "zh") -> Section:
     rows = sorted(
         (r for r in summary["stores"] if r["open_at_risk"] > 0),
         key=lambda r: (-r["open_breached"], -r["open_at_risk"], r["store_id"]),
@@ -850,40 +931,3 @@ def _limited(
     if more:
         html = Markup(html + tag("p", s("more", lang, n=LIST_LIMIT), class_="report-note"))
     return html
-
-
-# --- render ---------------------------------------------------------------------------------------
-
-
-def render_index(
-    summary: Path,
-    *,
-    out_dir: Path,
-    lang: str = "zh",
-    engine_name: str | None = None,
-    **engine_kwargs: Any,
-) -> Path:
-    """Execute ``notebooks/portfolio.ipynb`` with papermill and write ``out_dir/index.html``."""
-    from papermill.exceptions import PapermillExecutionError
-
-    from aftersales_kit import report
-
-    html_path = Path(out_dir) / "index.html"
-    nb_path = Path(out_dir) / SUMMARY_DIR / "index.ipynb"
-    nb_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        nb = report.execute(
-            {"summary": str(summary), "lang": lang},
-            output=nb_path,
-            engine_name=engine_name,
-            notebook=NOTEBOOK,
-            **engine_kwargs,
-        )
-    except PapermillExecutionError as exc:
-        msg = (
-            f"总览生成失败 (portfolio index failed): {exc.ename}: {exc.evalue}; "
-            f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
-        )
-        raise ReportError(msg) from exc
-    atomic_write(html_path, data=report.export_html(nb, lang=lang))
-    return html_path

@@ -1,4 +1,5 @@
-"""Issue 11, items 3–4 and the worker cap: private intermediate files, no orphans after kill -9."""
+"""Private intermediate files: pickles only in the toolkit's temporary folders, no orphans after
+kill -9, the worker cap."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from aftersales_kit import batch, host, report
+from aftersales_kit import host
 from aftersales_kit.errors import UsageError
-from aftersales_kit.report import ReportParams
+from aftersales_kit.render import batch, report
+from aftersales_kit.render.report import ReportParams
 
 AS_OF = "2026-04-01 09:00"
 STORES = ["1000101", "1000102", "1000103"]
@@ -24,7 +26,7 @@ STORES = ["1000101", "1000102", "1000103"]
 
 @pytest.fixture(scope="module")
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     path = tmp_path_factory.mktemp("hb") / "orders.parquet"
     demo.generate(stores=3, orders=150, end=date(2026, 3, 31)).write_parquet(path)
@@ -34,7 +36,7 @@ def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- item 3: intermediate files never in the output folder --------------------------------------
 
 
-def test_item3_cache_parameter_pointing_elsewhere_is_refused(tmp_path: Path) -> None:
+def test_cache_parameter_pointing_elsewhere_is_refused(tmp_path: Path) -> None:
     planted = tmp_path / "reports" / ".cache" / "x.pkl"
     planted.parent.mkdir(parents=True)
     planted.write_bytes(pickle.dumps({"a": 1}))
@@ -56,7 +58,7 @@ def test_item3_cache_parameter_pointing_elsewhere_is_refused(tmp_path: Path) -> 
     assert not private.exists()
 
 
-def test_item3_private_dir_is_removed_on_error_and_ctrl_c() -> None:
+def test_private_dir_is_removed_on_error_and_ctrl_c() -> None:
     for exc in (RuntimeError, KeyboardInterrupt):
         with pytest.raises(exc), report.private_dir("test") as private:
             (private / "x.pkl").write_bytes(b"1")
@@ -65,7 +67,7 @@ def test_item3_private_dir_is_removed_on_error_and_ctrl_c() -> None:
 
 
 @pytest.mark.slow
-def test_item3_batch_leaves_no_intermediate_files_in_the_output(
+def test_batch_leaves_no_intermediate_files_in_the_output(
     demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "reports"
@@ -122,7 +124,7 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc")
-def test_item4_kill_9_of_the_batch_parent_leaves_no_workers_or_kernels(
+def test_kill_9_of_the_batch_parent_leaves_no_workers_or_kernels(
     demo_data: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "reports"
@@ -164,7 +166,7 @@ def test_item4_kill_9_of_the_batch_parent_leaves_no_workers_or_kernels(
     assert not stale
 
 
-def test_item4_stale_running_files_of_dead_runs_are_removed(tmp_path: Path) -> None:
+def test_stale_running_files_of_dead_runs_are_removed(tmp_path: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     stale = tmp_path / f".running-{dead.pid}-1.ipynb"
@@ -183,9 +185,7 @@ def test_item4_stale_running_files_of_dead_runs_are_removed(tmp_path: Path) -> N
 # --- item 8: --workers capped by the stores and the usable CPUs ----------------------------------
 
 
-def test_item8_workers_capped_by_stores_and_cpus(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_workers_capped_by_stores_and_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cgroup = tmp_path / "cg"
     cgroup.mkdir()
     (cgroup / "cpu.max").write_text("150000 100000\n")

@@ -18,17 +18,14 @@ same person twice (``--resend`` overrides).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import errno
 import functools
-import hashlib
 import json
 import os
 import pickle
 import re
-import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,25 +37,23 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
-from aftersales_kit.errors import DeliveryError, ReportError, UsageError
-from aftersales_kit.files import atomic_write
-from aftersales_kit.resources import resource_dir
-from aftersales_kit.smtp import (
+from aftersales_kit.deliver.smtp import (
     RecipientResult,
     SmtpSettings,
-    configured_sender,
     send_message,
-    smtp_settings,
 )
-from aftersales_kit.xlsx import action_lists_bytes
+from aftersales_kit.deliver.xlsx import action_lists_bytes
+from aftersales_kit.errors import DeliveryError, UsageError
+from aftersales_kit.files import atomic_write
+from aftersales_kit.resources import resource_dir
 
 if TYPE_CHECKING:
     import altair as alt
     import jinja2
 
     from aftersales_kit.config import StoreEntry
-    from aftersales_kit.diagnose import Diagnosis, Finding
-    from aftersales_kit.report import ReportParams
+    from aftersales_kit.model import Diagnosis, Finding
+    from aftersales_kit.render.report import ReportParams
     from aftersales_kit.window import Window
 
 TEMPLATE_DIR = resource_dir("templates") / "email"  # inside the wheel, or the checkout's
@@ -104,7 +99,7 @@ def _register_fonts() -> None:
 
 
 def chart_png(
-    chart: alt.TopLevelMixin | Mapping[str, Any],
+    chart: alt.TopLevelMixin | Mapping[str, object],
     *,
     title: str | None = None,
     width: int = CHART_WIDTH,
@@ -117,7 +112,7 @@ def chart_png(
     import vl_convert
 
     _register_fonts()
-    from aftersales_kit.charts import to_spec  # the report theme; importing enables none
+    from aftersales_kit.render.charts import to_spec  # the report theme; importing enables none
 
     spec = dict(chart if isinstance(chart, Mapping) else to_spec(chart))
     config = dict(spec.get("config", {}))
@@ -148,12 +143,12 @@ def email_charts(
     diagnosis: Diagnosis, *, lang: str = "zh", domain: str = "aftersales.local"
 ) -> list[EmailChart]:
     """The two or three PNG charts of the email, skipping those whose frame is empty."""
-    from aftersales_kit import charts
+    from aftersales_kit.render import charts
 
     d = diagnosis
     built: list[tuple[str, alt.TopLevelMixin]] = []
     if d.trend_daily.height:
-        line = getattr(getattr(d, "warning", None), "line_hours", None) or 60.0
+        line = d.warning.line_hours
         built.append(
             (
                 _s("chart_trend", lang),
@@ -193,7 +188,7 @@ def _jinja() -> jinja2.Environment:
 
 
 def _store_name(d: Diagnosis, override: str | None = None) -> str:
-    return _one_line(override or getattr(d, "store_name", None) or d.store_id)
+    return _one_line(override or d.store_name or d.store_id)
 
 
 def _scene_label(scene: str, lang: str) -> str:
@@ -243,11 +238,11 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
     delta = fmt.delta_pct(k.mean_hours, previous=prev.mean_hours)
     trend = "up" if delta.startswith("↑") else "down" if delta.startswith("↓") else ""
     # The 60 h line is the consumer-warning line, not a target: 目标 only when the user set one.
-    if getattr(d, "target_given", False):
+    if d.target_given:
         line_sub = _s("target", lang, target=fmt.hours(d.target_hours, lang=lang))
     else:
         line_sub = _s("line", lang, line=fmt.hours_label(d.warning.line_hours, lang=lang))
-    peer = getattr(d, "peer_median_hours", None)
+    peer = d.peer_median_hours
     return [
         {
             "label": _s("mean", lang),
@@ -278,7 +273,7 @@ def _cards(d: Diagnosis, *, lang: str) -> list[dict[str, str]]:
 
 def _short_board_text(d: Diagnosis, *, lang: str) -> str:
     """The short board, and the controllable one when it is another (scene, stage)."""
-    from aftersales_kit.sections import excess_line
+    from aftersales_kit.render.sections import excess_line
 
     target = excess_line(d, lang)
     sb = d.short_board
@@ -294,7 +289,7 @@ def _short_board_text(d: Diagnosis, *, lang: str) -> str:
         share=fmt.pct(sb.share_of_excess),
         controllable=fmt.hours(sb.controllable_excess_hours, lang=lang),
     )
-    cb = getattr(d, "controllable_short_board", None)
+    cb = d.controllable_short_board
     if cb is not None and (cb.scene, cb.stage) != (sb.scene, sb.stage):
         out += " " + _s(
             "controllable_text",
@@ -308,14 +303,14 @@ def _short_board_text(d: Diagnosis, *, lang: str) -> str:
 
 def _warning_text(d: Diagnosis, *, lang: str) -> tuple[str, bool]:
     """(the consumer-warning line, whether it is triggered); empty below the line."""
-    w = getattr(d, "warning", None)
-    if w is None or w.level not in ("high", "watch"):
+    w = d.warning
+    if w.level not in ("high", "watch"):
         return "", False
     # JD judges on its own figure: from ours, "triggered" is an estimate to check on 风向标, and
     # the store manager is asked for the 风向标 figures (never for a command-line flag).
-    basis = getattr(w, "basis", "ours")
+    basis = w.basis
     key = f"warning_{w.level}" + ("_ours" if w.level == "high" and basis == "ours" else "")
-    duration = getattr(w, "duration_hours", None)
+    duration = w.duration_hours
     line = _s(
         key,
         lang,
@@ -328,7 +323,7 @@ def _warning_text(d: Diagnosis, *, lang: str) -> tuple[str, bool]:
 
 def _tomorrow_text(d: Diagnosis, *, lang: str) -> str:
     """The 明天 line: tomorrow's projected mean with the 考核周期 shifted by a day."""
-    tomorrow = getattr(d, "tomorrow", None)
+    tomorrow = d.tomorrow
     if tomorrow is None or tomorrow.mean_hours is None:
         return ""
     delta = tomorrow.delta_hours
@@ -558,7 +553,7 @@ def _attach_files(
     if isinstance(report_html, bytes):
         report_bytes = report_html
     else:
-        from aftersales_kit.assets import inline
+        from aftersales_kit.render.assets import inline
 
         # A batch page links the reports folder's shared chart library; the attachment must
         # stand alone, so the library goes back inline.
@@ -611,24 +606,6 @@ def write_eml(message: EmailMessage, *, outbox: Path, stem: str) -> Path:
 
 
 # --- sent-log -------------------------------------------------------------------------------------
-
-
-def fingerprint(diagnosis: Diagnosis, *, lang: str = "zh") -> str:
-    """Identity of "the same report": store, window, language and the data it was computed from.
-
-    ``as_of`` is left out on purpose: a rerun a minute later is the same report.
-    """
-    d = diagnosis
-    parts = [
-        d.store_id,
-        fmt.day(d.window.start),
-        fmt.day(d.window.end),
-        lang,
-        fmt.timestamp(d.data_until),
-        str(d.kpis.counted),
-        repr(d.kpis.mean_hours),
-    ]
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 class SentLog:
@@ -766,13 +743,15 @@ def deliver(
     store_name: str | None = None,
     charts: Sequence[EmailChart] | None = None,
     zip_report: bool = False,
-    key: str | None = None,
+    key: str,
 ) -> Delivery:
     """Send one store's email (or write it as ``.eml`` with ``dry_run``), honouring the sent-log.
 
     Recipients already in the sent-log for this report are skipped unless ``resend``; the others
     are sent in one SMTP transaction with per-recipient results (see
-    :func:`aftersales_kit.smtp.send_message`). Only delivered recipients are logged.
+    :func:`aftersales_kit.deliver.smtp.send_message`). Only delivered recipients are logged.
+    ``key`` names the report in the sent-log: its fingerprint
+    (:func:`aftersales_kit.render.report.fingerprint`, the one freshness rule).
     """
     if not dry_run and settings is None:
         msg = "发送邮件需要 SMTP 设置 (SMTP settings are required unless dry_run)"
@@ -803,8 +782,7 @@ def deliver(
         envelope=[addr for _, addr in getaddresses([*to, *cc]) if addr],
         settings=settings,
         log=SentLog(outbox / SENT_LOG),
-        # The report's fingerprint when the caller has it (the CLI does); else the older identity.
-        key=key or fingerprint(d, lang=lang),
+        key=key,
         resend=resend,
     )
 
@@ -1097,7 +1075,7 @@ def report_params(
     store_id: str | None = None,
 ) -> ReportParams:
     """The notebook parameters of the report this email attaches (as ``aftersales report``)."""
-    from aftersales_kit import report
+    from aftersales_kit.render import report
     from aftersales_kit.window import is_as_of_data
 
     d = diagnosis
@@ -1119,9 +1097,9 @@ def report_params(
 def report_key(
     diagnosis: Diagnosis, *, params: ReportParams, rows: str | None, as_of_given: bool
 ) -> str:
-    """The report's fingerprint (:func:`aftersales_kit.report.fingerprint`, the one freshness
+    """The report's fingerprint (:func:`aftersales_kit.render.report.fingerprint`, the one freshness
     rule); without the rows digest it never matches a sidecar, so nothing stale is reused."""
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     return report.fingerprint(
         params,
@@ -1149,7 +1127,7 @@ def ensure_report(
     rules, window, explicit as-of, options), so a report of another language, rules file or
     as-of is never attached.
     """
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     d = diagnosis
     params = report_params(
@@ -1172,34 +1150,6 @@ def ensure_report(
     side = report.sidecar(d, html_path=path, out_dir=Path(out_dir), digest=key, lang=lang)
     report.write_sidecar(path, side)
     return path
-
-
-def _diagnoses(
-    args: argparse.Namespace, store_ids: Sequence[str]
-) -> tuple[dict[str, Diagnosis], list[Path], dict[str, str]]:
-    """The stores' diagnoses through the one pipeline (``api.diagnose_data``), every store of the
-    data loaded (the peer median compares with the others), plus the paths and row digests."""
-    from aftersales_kit.api import diagnose_data
-    from aftersales_kit.report import store_digests
-
-    if args.data:
-        paths = [Path(p).resolve() for p in args.data]
-    else:
-        from aftersales_kit.demo import ensure_demo
-
-        paths = [ensure_demo().resolve()]
-    computed = diagnose_data(
-        [str(p) for p in paths],
-        stores=list(store_ids),
-        start=args.start,
-        end=args.end,
-        rules=args.rules,
-        as_of=args.as_of,
-        store_id=getattr(args, "store_id", None),
-        skip_bad_rows=bool(args.skip_bad_rows),
-        config=args.config,
-    )
-    return dict(computed.diagnoses), paths, store_digests(computed.frame)
 
 
 def mail_store(
@@ -1251,109 +1201,3 @@ def mail_store(
         sender=sender,
     )
     return report_html, delivery
-
-
-def _email_targets(args: argparse.Namespace) -> list[StoreRecipients]:
-    """``--all``: every store of the recipients file; else the one ``--store`` with ``--to``."""
-    if args.all:
-        if args.store or args.to:
-            msg = "--all 不能与 --store/--to 同用 (use either --all or --store with --to)"
-            raise UsageError(msg)
-        return load_recipients(args.recipients)
-    if not args.store or not args.to:
-        msg = "需要 --store 和 --to，或使用 --all (pass --store ID --to ADDR, or --all)"
-        raise UsageError(msg)
-    return [StoreRecipients(args.store, tuple(args.to))]
-
-
-def _email_settings(args: argparse.Namespace) -> tuple[SmtpSettings | None, str | None]:
-    """The SMTP settings and the sender; a dry run needs no server, but its .eml shows the
-    configured sender when there is one (the preview is the mail a real run sends)."""
-    from aftersales_kit.config import load_config
-
-    table = load_config(args.config).smtp
-    try:
-        settings = smtp_settings(table)
-    except DeliveryError:
-        if not args.dry_run:
-            raise
-        return None, configured_sender(table)
-    return settings, settings.sender
-
-
-def _print_delivery(store_id: str, outcome: Delivery) -> None:
-    if outcome.eml is not None:
-        print(outcome.eml)
-    for r in outcome.results:
-        code = "" if r.code is None else f" {r.code}"
-        detail = f" {r.detail}" if r.detail else ""
-        print(f"{store_id}\t{r.recipient}\t{r.status}{code}{detail}")
-    if outcome.log_error:
-        print(f"{store_id}\t-\t{outcome.log_error}", file=sys.stderr)
-
-
-def command_email(args: argparse.Namespace) -> int:
-    """``aftersales email``: one store (--store, --to) or every store of a recipients file.
-
-    One run per output folder at a time (its sent-log), as ``daily``."""
-    from aftersales_kit.files import folder_lock, writable_dir
-    from aftersales_kit.report import use_config
-
-    targets = _email_targets(args)
-    settings, sender = _email_settings(args)
-    use_config(args)
-    out_dir = writable_dir(Path(args.out), error=DeliveryError)
-    with folder_lock(out_dir, error=DeliveryError, what="email"):
-        return _email_all(args, targets, out_dir=out_dir, settings=settings, sender=sender)
-
-
-def _email_all(
-    args: argparse.Namespace,
-    targets: Sequence[StoreRecipients],
-    *,
-    out_dir: Path,
-    settings: SmtpSettings | None,
-    sender: str | None,
-) -> int:
-    diagnoses, data, digests = _diagnoses(args, [t.store_id for t in targets])
-    options: ReportOptions = {
-        "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
-        "store_id": getattr(args, "store_id", None),
-    }
-    failed = False
-    for target in targets:
-        try:
-            _, outcome = mail_store(
-                diagnoses[target.store_id],
-                target=target,
-                out_dir=out_dir,
-                data=data,
-                rules=args.rules,
-                lang=args.lang,
-                as_of=args.as_of,
-                rows=digests.get(target.store_id, ""),
-                options=options,
-                settings=settings,
-                dry_run=args.dry_run,
-                resend=args.resend,
-                zip_report=getattr(args, "zip_report", False),
-                sender=sender,
-            )
-        except (ReportError, DeliveryError) as exc:
-            # One store's broken report or refused message must not keep the others' mail back.
-            print(f"{target.store_id}\t-\tfailed {exc}", file=sys.stderr)
-            failed = True
-            continue
-        except OSError as exc:  # a full disk while rendering or writing the .eml
-            from aftersales_kit.files import describe_os_error
-
-            print(f"{target.store_id}\t-\tfailed {describe_os_error(exc)}", file=sys.stderr)
-            failed = True
-            continue
-        _print_delivery(target.store_id, outcome)
-        failed = failed or not outcome.ok
-    if failed:
-        print(
-            "部分收件人发送失败或状态未知 (some recipients failed or are unknown)", file=sys.stderr
-        )
-    return 1 if failed else 0

@@ -1,4 +1,4 @@
-"""Issue 11, items 1–2: path parameters and every CLI option reaching the notebook's parameters."""
+"""Path parameters and every CLI option reaching the notebook's parameters."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ from typing import Any
 import polars as pl
 import pytest
 
-from aftersales_kit import batch, cli, report
+from aftersales_kit import cli
+from aftersales_kit.config import default_config_path, load_config
 from aftersales_kit.errors import UsageError
-from aftersales_kit.report import ReportParams
+from aftersales_kit.render import batch, report
+from aftersales_kit.render.report import ReportParams
 
 AS_OF = "2026-04-01 09:00:00"
 
 
 @pytest.fixture(scope="module")
 def orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from aftersales_kit import demo
+    from aftersales_kit.demo import simulate as demo
 
     path = tmp_path_factory.mktemp("params") / "orders.parquet"
     demo.generate(stores=2, orders=120, end=date(2026, 3, 31)).write_parquet(path)
@@ -42,7 +44,7 @@ def bad_csv(orders: Path) -> Path:
 # --- item 1: a string is one path; relative paths resolve against the caller's cwd -------------
 
 
-def test_item1_data_string_is_one_path_not_one_per_character(
+def test_data_string_is_one_path_not_one_per_character(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
@@ -61,7 +63,7 @@ def test_item1_data_string_is_one_path_not_one_per_character(
 
 
 @pytest.mark.slow
-def test_item1_papermill_cli_string_data_parameter(
+def test_papermill_cli_string_data_parameter(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``papermill nb out -p data exports/all.parquet`` (a string, relative to the caller's cwd)."""
@@ -133,7 +135,7 @@ def _report_values(data: Path, rules: Path) -> dict[str, list[str]]:
 REPORT_EXEMPT = {"--out": "output folder", "--config": "operator config, kernel environment"}
 
 
-def test_item2_every_report_option_changes_the_notebook_parameters(
+def test_every_report_option_changes_the_notebook_parameters(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rules = tmp_path / "rules.toml"
@@ -165,7 +167,7 @@ BATCH_EXEMPT = {
 }
 
 
-def test_item2_every_batch_option_changes_the_notebook_parameters(
+def test_every_batch_option_changes_the_notebook_parameters(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rules = tmp_path / "rules.toml"
@@ -230,7 +232,7 @@ def test_item2_every_batch_option_changes_the_notebook_parameters(
 
 
 @pytest.mark.slow
-def test_item2_report_skip_bad_rows_works(
+def test_report_skip_bad_rows_works(
     bad_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "r"
@@ -247,7 +249,7 @@ def test_item2_report_skip_bad_rows_works(
     assert not [p for p in out.rglob("*.pkl")]
 
 
-def test_item2_store_id_reaches_the_loader(
+def test_store_id_reaches_the_loader(
     orders: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A file without a store column renders with ``--store-id`` (report loads in this process)."""
@@ -282,7 +284,7 @@ def _no_kernel(engine_name: Any, engine_kwargs: Any) -> Any:
     return nullcontext("none")
 
 
-def test_item2_metrics_and_email_accept_store_id() -> None:
+def test_metrics_and_email_accept_store_id() -> None:
     parser = cli.build_parser()
     for command in ("validate", "metrics", "report", "batch", "email"):
         extra = ["--store", "x"] if command == "metrics" else []
@@ -290,10 +292,23 @@ def test_item2_metrics_and_email_accept_store_id() -> None:
         assert args.store_id == "s9", command
 
 
-def test_item2_environment_is_not_needed_for_the_config(tmp_path: Path) -> None:
-    args = argparse.Namespace(config=str(tmp_path / "a.toml"))
+def test_environment_is_not_needed_for_the_config(tmp_path: Path) -> None:
+    given = tmp_path / "a.toml"
     before = dict(os.environ)
-    assert report.use_config(args) == str((tmp_path / "a.toml").resolve())
-    # the kernel gets it explicitly; the caller's environment is left alone (issue 13)
-    assert report.report_env(config=args.config)["AFTERSALES_CONFIG"] == report.use_config(args)
+    found = default_config_path(str(given), env={}, cwd=tmp_path)
+    assert found == given.resolve()
+    # the kernel gets it explicitly; the caller's environment is left alone
+    assert report.report_env(config=found)["AFTERSALES_CONFIG"] == str(found)
     assert dict(os.environ) == before
+
+
+def test_the_command_line_alone_looks_the_config_up(tmp_path: Path) -> None:
+    # --config wins, then the user's AFTERSALES_CONFIG, then ./aftersales.toml; the API reads
+    # only the file it is given, whatever the working directory holds
+    env = {"AFTERSALES_CONFIG": "from-env.toml"}
+    assert default_config_path("given.toml", env=env, cwd=tmp_path) == tmp_path / "given.toml"
+    assert default_config_path(None, env=env, cwd=tmp_path) == tmp_path / "from-env.toml"
+    assert default_config_path(None, env={}, cwd=tmp_path) is None
+    (tmp_path / "aftersales.toml").write_text("[report]\nmask_staff = true\n", encoding="utf-8")
+    assert default_config_path(None, env={}, cwd=tmp_path) == tmp_path / "aftersales.toml"
+    assert load_config(None).mask_staff is False  # no lookup below the command line

@@ -1,7 +1,9 @@
 """The ``aftersales`` command line (also ``python -m aftersales_kit``).
 
-Each subcommand's handler lives in the module of its pipeline step and is imported only when that
-command runs, so ``aftersales validate`` does not pay for altair or jupyter imports.
+The command-line layer: the only place that reads argv, the environment's configuration variable
+and the working directory. Each subcommand's handler lives in a module of this package and is
+imported only when that command runs, so ``aftersales validate`` does not pay for altair or
+jupyter imports; the handlers call the step modules with typed arguments.
 """
 
 from __future__ import annotations
@@ -9,25 +11,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aftersales_kit import __version__
+from aftersales_kit._version import __version__
+from aftersales_kit.config import default_config_path
 from aftersales_kit.errors import AftersalesError
 
 #: subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
 HANDLERS: dict[str, str] = {
-    "validate": "aftersales_kit.load:command_validate",
-    "demo": "aftersales_kit.demo:command_demo",
-    "metrics": "aftersales_kit.metrics:command_metrics",
-    "actions": "aftersales_kit.actions:command_actions",
-    "report": "aftersales_kit.report:command_report",
-    "batch": "aftersales_kit.batch:command_batch",
-    "email": "aftersales_kit.deliver:command_email",
-    "daily": "aftersales_kit.daily:command_daily",
+    "validate": "aftersales_kit.cli.data:command_validate",
+    "demo": "aftersales_kit.cli.data:command_demo",
+    "metrics": "aftersales_kit.cli.data:command_metrics",
+    "actions": "aftersales_kit.cli.data:command_actions",
+    "report": "aftersales_kit.cli.render:command_report",
+    "batch": "aftersales_kit.cli.render:command_batch",
+    "email": "aftersales_kit.cli.deliver:command_email",
+    "daily": "aftersales_kit.cli.deliver:command_daily",
 }
 
 
@@ -368,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     module_name, func_name = HANDLERS[args.command].split(":")
     try:
+        if "config" in vars(args):
+            # resolved once, here: below this layer nothing reads the environment or the cwd
+            found = default_config_path(args.config, env=os.environ, cwd=Path.cwd())
+            args.config = None if found is None else str(found)
         handler = getattr(importlib.import_module(module_name), func_name)
         code = int(handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
@@ -395,8 +403,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _silence_stdout() -> None:
-    import os
-
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -32,14 +32,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypedDict
 
 from aftersales_kit import format as fmt
 from aftersales_kit import text
 from aftersales_kit.errors import UsageError
-
-if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis
+from aftersales_kit.model import OPEN_HORIZON_HOURS, Diagnosis
 
 CHANNELS = ("wecom", "dingtalk")
 #: 企业微信's markdown limit (bytes of UTF-8); applied to 钉钉 too.
@@ -139,7 +137,9 @@ def _horizon(lang: str, hours: float) -> str:
     return fmt.hours_label(hours, lang=lang)
 
 
-def team_counts(diagnosis: Diagnosis, *, horizon_hours: float = 24.0) -> dict[str, tuple[int, int]]:
+def team_counts(
+    diagnosis: Diagnosis, *, horizon_hours: float = OPEN_HORIZON_HOURS
+) -> dict[str, tuple[int, int]]:
     """team → (past a warning line, due within the horizon) from ``team_actions``: orders that
     can still count (the lists also keep the others, marked 不计入考核)."""
     import polars as pl
@@ -182,7 +182,7 @@ def store_message(
     lang: str = "zh",
     store_name: str | None = None,
     report_url: str | None = None,
-    horizon_hours: float = 24.0,
+    horizon_hours: float = OPEN_HORIZON_HOURS,
     limit: int = MAX_BYTES,
 ) -> Message:
     """The per-store push: the mean against the warning line with its change, tomorrow's
@@ -293,7 +293,7 @@ def estate_message(
     lang: str = "zh",
     names: Mapping[str, str] | None = None,
     index_url: str | None = None,
-    horizon_hours: float = 24.0,
+    horizon_hours: float = OPEN_HORIZON_HOURS,
     limit: int = MAX_BYTES,
 ) -> Message:
     """The estate summary: how many stores are over the line or have the warning, open orders
@@ -370,7 +370,7 @@ def report_url(base: str | None, relative: str) -> str | None:
 # --- the payloads ---------------------------------------------------------------------------------
 
 
-def payload(channel: str, message: Message) -> dict[str, Any]:
+def payload(channel: str, message: Message) -> dict[str, object]:
     """The JSON body ``channel`` expects for a markdown message."""
     if channel == "wecom":
         return {"msgtype": "markdown", "markdown": {"content": message.markdown}}
@@ -420,7 +420,7 @@ def push_settings(env: Mapping[str, str] | None = None) -> PushSettings:
     """:class:`PushSettings` from ``AFTERSALES_PUSH_TIMEOUT``, ``_RETRIES``, ``_BACKOFF_SECONDS``,
     ``_THROTTLE_SECONDS`` and ``_THROTTLE_RETRIES``."""
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     defaults = PushSettings()
     for name, kind in (
         ("timeout", float),
@@ -443,6 +443,19 @@ def push_settings(env: Mapping[str, str] | None = None) -> PushSettings:
             raise UsageError(msg)
         values[name] = value
     return PushSettings(**{**asdict(defaults), **values})
+
+
+class PushEntry(TypedDict):
+    """A :class:`PushResult` in the daily run record (JSON)."""
+
+    store: str
+    channel: str
+    status: str
+    errcode: int | None
+    errmsg: str
+    attempts: int
+    detail: str
+    log_error: str
 
 
 @dataclass(frozen=True)
@@ -484,8 +497,17 @@ class PushResult:
         detail = f" — {self.detail}" if self.detail else ""
         return f"店铺 (store) {self.store} {label} 推送失败 (push failed){code}{errmsg}{detail}"
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def as_dict(self) -> PushEntry:
+        return PushEntry(
+            store=self.store,
+            channel=self.channel,
+            status=self.status,
+            errcode=self.errcode,
+            errmsg=self.errmsg,
+            attempts=self.attempts,
+            detail=self.detail,
+            log_error=self.log_error,
+        )
 
 
 @dataclass(frozen=True)

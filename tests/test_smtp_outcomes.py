@@ -1,4 +1,4 @@
-"""Issue 11, item 6: a server that never answers the end of DATA; one recipient failing."""
+"""SMTP outcomes: a server that never answers the end of DATA; one recipient failing."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import pytest
 from aiosmtpd.controller import Controller
 from net import free_port
 
-from aftersales_kit import deliver, demo, smtp
-from aftersales_kit.diagnose import Diagnosis, diagnose_store
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.deliver import smtp
+from aftersales_kit.demo import simulate as demo
+from aftersales_kit.diagnose import diagnose_store
+from aftersales_kit.model import Diagnosis
 from aftersales_kit.rules import load_rules
 from aftersales_kit.window import Window
 
@@ -108,7 +111,7 @@ def test_smtp_timeout_bounds_the_wait_for_the_reply_to_data(server) -> None:
     assert longer.data_timeout == 900.0
 
 
-def test_item6_no_reply_after_data_is_unknown_and_not_resent(
+def test_no_reply_after_data_is_unknown_and_not_resent(
     server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     controller, handler = server
@@ -148,7 +151,7 @@ def test_item6_no_reply_after_data_is_unknown_and_not_resent(
     assert len(handler.received) == 2
 
 
-def test_item6_one_failing_recipient_does_not_block_the_others(server) -> None:
+def test_one_failing_recipient_does_not_block_the_others(server) -> None:
     controller, handler = server
     handler.defer = {"busy@example.com"}
     results = smtp.send_message(

@@ -1,16 +1,18 @@
 """What each section of the store report shows; the notebook's cells call one function each.
 
 Every function takes a ``Diagnosis`` (computed once, nothing is recomputed here) and returns a
-:class:`~aftersales_kit.html.Section`, one ``text/html`` output: a ``<section id=…>`` with its
-heading, text, charts (the offline renderer of :mod:`aftersales_kit.charts`) and tables
-(great-tables, or the plain :func:`~aftersales_kit.html.table` for order lists). A section whose
-data is empty says so instead of failing. HTML is built with :mod:`aftersales_kit.html`, so all
-text from the data (product names, reasons, scenes, carriers) is escaped by construction or by
-great-tables; personal columns are masked again before display.
+:class:`~aftersales_kit.render.html.Section`, one ``text/html`` output: a ``<section id=…>``
+with its heading, text, charts (the offline renderer of :mod:`aftersales_kit.render.charts`) and
+tables (great-tables, or the plain :func:`~aftersales_kit.render.html.table` for order lists). A
+section whose data is empty says so instead of failing. HTML is built with
+:mod:`aftersales_kit.render.html`, so all text from the data (product names, reasons, scenes,
+carriers) is escaped by construction or by great-tables; personal columns are masked again
+before display.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -19,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from aftersales_kit import charts as ch
 from aftersales_kit import format as fmt
+from aftersales_kit.config import CONFIG_ENV
 from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS
-from aftersales_kit.html import (
+from aftersales_kit.model import OPEN_HORIZON_HOURS
+from aftersales_kit.orders import TEAMS
+from aftersales_kit.render import charts as ch
+from aftersales_kit.render.html import (
     BUNDLE_TAG,
     SLOT,
     Markup,
@@ -36,13 +41,13 @@ from aftersales_kit.html import (
     tag,
     with_html,
 )
-from aftersales_kit.orders import TEAMS
 from aftersales_kit.rules import STAGES as _STAGES
-from aftersales_kit.text import data_notice, finding_text, label, t
+from aftersales_kit.text import data_notice, finding_text, label, one_line, t
 
 if TYPE_CHECKING:
-    from aftersales_kit.diagnose import Diagnosis, Tomorrow
-    from aftersales_kit.findings import Finding
+    import altair as alt
+
+    from aftersales_kit.model import Diagnosis, Finding, ManagerViews, Tomorrow
     from aftersales_kit.rules import Rules
 
 #: section id -> text key of its title; the template's navigation follows this order.
@@ -89,7 +94,7 @@ def _callout(text: Part, cls: str = "report-callout") -> Markup:
     return tag("div", text, class_=cls)
 
 
-def _chart(chart: Any, *, chart_id: str, lang: str) -> Markup:
+def _chart(chart: alt.TopLevelMixin, *, chart_id: str, lang: str) -> Markup:
     # charts.spec_html escapes the id and writes the spec as script-safe JSON: safe as it is.
     return Markup(ch.chart_html(chart, chart_id=chart_id, lang=lang))
 
@@ -121,8 +126,8 @@ def _frame_table(
 
 
 def _great_tables() -> Any:
-    """great-tables' ``GT`` with the checked speed-ups of :mod:`aftersales_kit._compat`."""
-    from aftersales_kit._compat import great_tables_gt
+    """great-tables' ``GT`` with the checked speed-ups of :mod:`aftersales_kit.render._compat`."""
+    from aftersales_kit.render._compat import great_tables_gt
 
     return great_tables_gt()
 
@@ -194,12 +199,12 @@ def prepare(
 
     if cache:
         return pickle.loads(Path(cache).read_bytes()), load_rules(rules or None)
-    from aftersales_kit.api import diagnose_data
+    from aftersales_kit.pipeline import diagnose_data
 
     if not data:
-        from aftersales_kit.demo import ensure_demo
+        from aftersales_kit.demo.simulate import ensure_demo
 
-        data = [str(ensure_demo(_demo_dir()))]
+        data = [str(ensure_demo())]
     # Every store of the data, not only this one: the peer median is "the other stores in the
     # data" (ARCHITECTURE), and the batch computes it the same way, so both reports match.
     computed = diagnose_data(
@@ -209,21 +214,18 @@ def prepare(
         end=end,
         rules=rules,
         as_of=as_of,
-        target_hours=target_hours,
-        star=star,
-        aftersales_rank=aftersales_rank,
-        dispute_rank=dispute_rank,
+        # the notebook's "not given" markers (0, -1) become None at this boundary
+        target_hours=target_hours or None,
+        star=star or None,
+        aftersales_rank=None if aftersales_rank < 0 else aftersales_rank,
+        dispute_rank=None if dispute_rank < 0 else dispute_rank,
         store_id=store_id,
         skip_bad_rows=skip_bad_rows,
-        published_hours=published_hours,
+        published_hours=published_hours or None,
+        # the report's kernel gets the command line's configuration file (report_env)
+        config=os.environ.get(CONFIG_ENV) or None,
     )
     return computed.diagnoses[str(store)], computed.rules
-
-
-def _demo_dir() -> Path:
-    """``data/demo`` of the source checkout (Jupyter starts kernels in notebooks/), else of cwd."""
-    root = Path(__file__).resolve().parent.parent
-    return root / "data" / "demo" if (root / "pyproject.toml").exists() else Path("data/demo")
 
 
 def report_meta(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> dict[str, object]:
@@ -699,7 +701,7 @@ def _open_orders(d: Diagnosis, lang: str) -> list[Part]:
     risk = d.open_at_risk
     if not risk.height:
         return [empty(t("open.none", lang))]
-    horizon = 24.0
+    horizon = OPEN_HORIZON_HOURS
     split = d.open_split(horizon_hours=horizon)
     shown = risk.head(OPEN_SHOWN)
     summary = t(
@@ -756,7 +758,7 @@ def alerts(d: Diagnosis, *, lang: str = "zh") -> Section:
 def teams(d: Diagnosis, *, lang: str = "zh") -> Section:
     """One action list per team (customer service, logistics, warehouse), most urgent first."""
     lists = d.team_actions or {}
-    note = t("team.note", lang, horizon=fmt.hours_label(24.0, lang=lang))
+    note = t("team.note", lang, horizon=fmt.hours_label(OPEN_HORIZON_HOURS, lang=lang))
     parts: list[Part] = [_p(note, "report-note")]
     labels = {c: t(key, lang) for c, key in _ORDER_LABELS.items()}
     labels["hours_to_breach"] = t("col.hours_left", lang)
@@ -1389,7 +1391,7 @@ def diagnosis_html(d: Diagnosis, *, lang: str = "zh") -> str:
     )
     view = tag(
         "div",
-        tag("p", tag("b", repr(d)), class_="report-lead"),
+        tag("p", tag("b", one_line(d, lang=lang)), class_="report-lead"),
         kpi_cards(d, lang=lang).html,
         tag("p", board_text, class_="report-callout"),
         findings,
@@ -1435,7 +1437,7 @@ def _views_compare(d: Diagnosis, lang: str) -> list[Part]:
     return parts
 
 
-def _views_staff(v: Any, lang: str) -> list[Part]:
+def _views_staff(v: ManagerViews, lang: str) -> list[Part]:
     parts: list[Part] = []
     masked = t("views.masked", lang) if v.staff_masked else ""
     if v.auditors.height and "auditor" not in v.missing:
@@ -1488,7 +1490,7 @@ def _views_staff(v: Any, lang: str) -> list[Part]:
     return parts
 
 
-def _views_skus(v: Any, *, line: float, lang: str) -> list[Part]:
+def _views_skus(v: ManagerViews, *, line: float, lang: str) -> list[Part]:
     from aftersales_kit.views import TOP_SKUS
 
     if not v.skus.height:
@@ -1525,7 +1527,7 @@ def _views_skus(v: Any, *, line: float, lang: str) -> list[Part]:
     return parts
 
 
-def _views_audit_rates(v: Any, lang: str) -> list[Part]:
+def _views_audit_rates(v: ManagerViews, lang: str) -> list[Part]:
     from aftersales_kit.views import SA_MIN_APPROVAL, SA_MIN_ORDERS
 
     parts: list[Part] = []
@@ -1578,7 +1580,7 @@ def _views_audit_rates(v: Any, lang: str) -> list[Part]:
     return parts
 
 
-def _views_readings(v: Any, lang: str) -> list[Part]:
+def _views_readings(v: ManagerViews, lang: str) -> list[Part]:
     if "jd_hours" in v.missing:
         return []
     tol = _h(v.tolerance_hours, lang) if v.tolerance_hours >= 1 else f"{v.tolerance_hours:g} h"

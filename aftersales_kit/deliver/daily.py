@@ -8,7 +8,7 @@
 3. mail each store of the recipients file that has ``to`` (as ``email --all``: the up-to-date
    report is attached, the sent-log keeps a rerun from mailing it again);
 4. push a short message per store to its 企业微信 / 钉钉 bots and an estate summary to the
-   ``[estate]`` bots (:mod:`aftersales_kit.push`);
+   ``[estate]`` bots (:mod:`aftersales_kit.deliver.push`);
 5. write ``reports/daily-<end>.json`` (``<end>``: the last day of the 考核周期) and print a
    table.
 
@@ -26,7 +26,6 @@ nor the mail.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -38,18 +37,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Required, TypedDict, Unpack
 
-from aftersales_kit import batch, deliver, push
 from aftersales_kit import format as fmt
+from aftersales_kit.deliver import mail as deliver
+from aftersales_kit.deliver import push
 from aftersales_kit.errors import AftersalesError, DeliveryError, UsageError
+from aftersales_kit.render import batch
 
 if TYPE_CHECKING:
-    from aftersales_kit.deliver import Delivery, RecipientsFile, ReportOptions, StoreRecipients
-    from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.deliver.mail import Delivery, RecipientsFile, ReportOptions, StoreRecipients
+    from aftersales_kit.deliver.smtp import SmtpSettings
     from aftersales_kit.load import Loaded
+    from aftersales_kit.model import Diagnosis
     from aftersales_kit.rules import Rules
-    from aftersales_kit.smtp import SmtpSettings
     from aftersales_kit.window import Clock, Window
 
 RECORD_PREFIX = "daily-"
@@ -81,11 +82,11 @@ def recipients_path(given: str | None, *, data: Sequence[Path]) -> Path:
 
 
 class _Log:
-    """The sent-log shared with :mod:`aftersales_kit.deliver` (same file, same line shape);
+    """The sent-log shared with :mod:`aftersales_kit.deliver.mail` (same file, same line shape);
     appends from the push threads are serialised."""
 
     def __init__(self, path: Path) -> None:
-        from aftersales_kit.deliver import SentLog
+        from aftersales_kit.deliver.mail import SentLog
 
         self.log = SentLog(path)
         self.lock = threading.Lock()
@@ -98,7 +99,7 @@ class _Log:
         self, *, fingerprint: str, store: str, recipient: str, window: Window, status: str
     ) -> None:
         """One line; ``OSError`` (a full disk) is the caller's to handle."""
-        from aftersales_kit.deliver import log_entry
+        from aftersales_kit.deliver.mail import log_entry
 
         entry = log_entry(
             fingerprint=fingerprint,
@@ -145,12 +146,12 @@ def _run_push(
 ) -> push.PushResult:
     """One message to one bot, logged "pending" before the POST and with its outcome after it
     (a bot whose "pending" cannot be written is not posted to)."""
-    from aftersales_kit.deliver import log_failure
+    from aftersales_kit.deliver.mail import log_failure
 
     recipient = push.channel_id(job.channel, job.url)
     if dry_run:
         from aftersales_kit.files import atomic_write
-        from aftersales_kit.report import safe_store
+        from aftersales_kit.render.report import safe_store
 
         path = outbox / f"push_{stamp}_{safe_store(job.store)}_{job.channel}.json"
         # The payload as it would be posted; never the URL or the secret (they hold keys).
@@ -198,6 +199,79 @@ def _run_push(
     return result
 
 
+class RecipientEntry(TypedDict):
+    recipient: str
+    status: str
+    code: int | None
+    detail: str
+
+
+class MailEntry(TypedDict, total=False):
+    """One store's mail in the run record: ``status`` sent, skipped, failed, unknown, dry_run or
+    none, per recipient, and why when it failed before any recipient."""
+
+    status: Required[str]
+    recipients: Required[list[RecipientEntry]]
+    detail: str
+    eml: str
+    log_error: str
+
+
+#: A store without a mail entry (the run stopped before its mail).
+NO_MAIL: MailEntry = {"status": "none", "recipients": []}
+
+
+class StoreRecord(TypedDict):
+    """One store of the recipients file in the run record."""
+
+    name: str | None
+    report: str | None
+    mail: MailEntry | None
+    push: list[push.PushEntry]
+    errors: list[str]
+
+
+class EstateRecord(TypedDict):
+    push: list[push.PushEntry]
+
+
+class FailedRender(TypedDict):
+    store: str
+    reason: str
+
+
+class RenderEntry(TypedDict):
+    done: int
+    skipped: int
+    failed: list[FailedRender]
+
+
+class WindowEntry(TypedDict):
+    start: str
+    end: str
+
+
+class RunRecord(TypedDict):
+    """``reports/daily-<end>.json``: what one run did (the one place that says what was sent)."""
+
+    date: str
+    run_at: str
+    window: WindowEntry
+    as_of: str
+    dry_run: bool
+    deliver_only: bool
+    ok: bool
+    error: str | None
+    data: list[str]
+    data_quality: dict[str, object] | None
+    render: RenderEntry
+    index: str | None
+    index_error: str | None
+    stores: dict[str, StoreRecord]
+    estate: EstateRecord
+    stores_without_orders: list[str]
+
+
 class _PushOptions(TypedDict):
     """What every push of a run shares (the keyword arguments of :func:`_run_push`)."""
 
@@ -236,9 +310,9 @@ def _push_all(
     return futures
 
 
-def _mail_summary(delivery: Delivery) -> dict[str, Any]:
+def _mail_summary(delivery: Delivery) -> MailEntry:
     results = [
-        {"recipient": r.recipient, "status": r.status, "code": r.code, "detail": r.detail}
+        RecipientEntry(recipient=r.recipient, status=r.status, code=r.code, detail=r.detail)
         for r in delivery.results
     ]
     statuses = {r["status"] for r in results}
@@ -252,7 +326,7 @@ def _mail_summary(delivery: Delivery) -> dict[str, Any]:
         status = "skipped"
     else:
         status = "sent"
-    summary: dict[str, Any] = {"status": status, "recipients": results}
+    summary: MailEntry = {"status": status, "recipients": results}
     if delivery.eml is not None:
         summary["eml"] = str(delivery.eml)
     if delivery.log_error:
@@ -279,10 +353,33 @@ def _horizon() -> float:
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """The command line, parsed and checked before anything is rendered or sent."""
+class DailyRequest:
+    """What a ``daily`` run was asked for (the command line's options, typed; None: not given)."""
 
-    args: argparse.Namespace
+    data: tuple[str, ...] = ()
+    recipients: str | None = None
+    start: str | None = None
+    end: str | None = None
+    rules: str | None = None
+    as_of: str | None = None
+    lang: str = "zh"
+    out: str = "reports"
+    workers: int | None = None
+    dry_run: bool = False
+    deliver_only: bool = False
+    resend: bool = False
+    zip_report: bool = False
+    #: the configuration file, already looked up by the command line (None: the defaults)
+    config: str | None = None
+    skip_bad_rows: bool = False
+    store_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The request, parsed and checked before anything is rendered or sent."""
+
+    args: DailyRequest
     config: str | None
     out: Path
     paths: list[Path]
@@ -299,15 +396,15 @@ class _Plan:
 
     @property
     def lang(self) -> str:
-        return str(self.args.lang)
+        return self.args.lang
 
     @property
     def dry_run(self) -> bool:
-        return bool(self.args.dry_run)
+        return self.args.dry_run
 
     @property
     def resend(self) -> bool:
-        return bool(getattr(self.args, "resend", False))
+        return self.args.resend
 
     @property
     def outbox(self) -> Path:
@@ -340,8 +437,8 @@ class _Run:
 
     data: _Data | None = None
     rendered: _Render | None = None
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    estate: dict[str, Any] = field(default_factory=lambda: {"push": []})
+    records: dict[str, StoreRecord] = field(default_factory=dict)
+    estate: EstateRecord = field(default_factory=lambda: EstateRecord(push=[]))
     futures: list[Future[list[push.PushResult]]] = field(default_factory=list)
 
     def collect(self) -> None:
@@ -353,9 +450,9 @@ class _Run:
                 record["push"].append(res.as_dict())
 
 
-def command_daily(args: argparse.Namespace) -> int:
-    """``aftersales daily [DATA...] [--recipients stores.toml] [--end D] [--out reports]
-    [--dry-run] [--resend]``: exit 0 when everything was delivered, 1 when anything failed.
+def run_daily(args: DailyRequest) -> int:
+    """The morning routine (``aftersales daily``): exit 0 when everything was delivered, 1 when
+    anything failed.
 
     One run per output folder at a time (:func:`aftersales_kit.files.folder_lock`); the run
     record is written however the run ends (an error, Ctrl-C, a full disk), since it is the one
@@ -411,21 +508,20 @@ def _deliver_all(plan: _Plan, run: _Run) -> _Plan:
     return plan
 
 
-def _plan(args: argparse.Namespace) -> _Plan:
+def _plan(args: DailyRequest) -> _Plan:
     """Everything that can be wrong with the command, found before anything is rendered."""
-    from aftersales_kit import report as _report
     from aftersales_kit.config import load_config
+    from aftersales_kit.deliver.smtp import configured_sender, smtp_settings
     from aftersales_kit.files import writable_dir
     from aftersales_kit.rules import load_rules
-    from aftersales_kit.smtp import configured_sender, smtp_settings
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
-    config = _report.use_config(args)
+    config = args.config
     out = writable_dir(Path(args.out), error=DeliveryError).resolve()
     if args.data:
         paths = [Path(p).resolve() for p in args.data]
     else:
-        from aftersales_kit.demo import ensure_demo
+        from aftersales_kit.demo.simulate import ensure_demo
 
         paths = [ensure_demo().resolve()]
     recipients = deliver.read_recipients(
@@ -437,8 +533,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
     as_of = parse_as_of(None if is_as_of_data(args.as_of) else args.as_of)
     window = parse_window(args.start, end=args.end, rules=ruleset, as_of=as_of)
     options: ReportOptions = {
-        "skip_bad_rows": bool(getattr(args, "skip_bad_rows", False)),
-        "store_id": getattr(args, "store_id", None),
+        "skip_bad_rows": args.skip_bad_rows,
+        "store_id": args.store_id,
     }
     smtp = None
     smtp_error = ""
@@ -461,7 +557,7 @@ def _plan(args: argparse.Namespace) -> _Plan:
         as_of=as_of,
         window=window,
         options=options,
-        deliver_only=bool(getattr(args, "deliver_only", False)),
+        deliver_only=args.deliver_only,
         smtp=smtp,
         smtp_error=smtp_error,
         sender=sender,
@@ -470,10 +566,10 @@ def _plan(args: argparse.Namespace) -> _Plan:
 
 def _diagnose_all(plan: _Plan) -> _Data:
     """1. load, validate, diagnose every store (the peers and the estate summary need them all),
-    through the one pipeline the other commands use (``api.diagnose_data``)."""
-    from aftersales_kit import report as _report
-    from aftersales_kit.api import diagnose_data
+    through the one pipeline the other commands use (``pipeline.diagnose_data``)."""
     from aftersales_kit.load import Loaded, LoadReport
+    from aftersales_kit.pipeline import diagnose_data
+    from aftersales_kit.render import report as _report
 
     computed = diagnose_data(
         [str(p) for p in plan.paths],
@@ -548,15 +644,15 @@ def _render(plan: _Plan, *, data: _Data) -> _Render:
 
 def _store_pushes(
     plan: _Plan, data: _Data, rendered: _Render
-) -> tuple[dict[str, dict[str, Any]], dict[str, str], list[PushJob]]:
+) -> tuple[dict[str, StoreRecord], dict[str, str], list[PushJob]]:
     """Each store's record (its report or why there is none), fingerprint and push jobs."""
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, StoreRecord] = {}
     keys: dict[str, str] = {}
     jobs: list[PushJob] = []
     outcomes = {o.store: o for o in rendered.result.outcomes}
     for target in plan.recipients.stores:
         sid = target.store_id
-        record: dict[str, Any] = {
+        record: StoreRecord = {
             "name": target.name,
             "report": None,
             "mail": None,
@@ -586,10 +682,10 @@ def _store_pushes(
 
 
 def _report_of(
-    plan: _Plan, sid: str, record: dict[str, Any], *, outcome: batch.Outcome | None
+    plan: _Plan, sid: str, record: StoreRecord, *, outcome: batch.Outcome | None
 ) -> Path:
     """The store's report path; ``record`` gets it when it exists, or the reason it does not."""
-    from aftersales_kit import report as _report
+    from aftersales_kit.render import report as _report
 
     html = _report.report_path(plan.out, store=sid, window=plan.window)
     if outcome is not None and outcome.status == "failed":
@@ -606,7 +702,7 @@ def _report_of(
 def _store_key(plan: _Plan, d: Diagnosis, *, rows: str, html: Path) -> str:
     """The report's fingerprint; with --deliver-only the existing report's own (what was
     delivered is that report: its fingerprint names it in the sent-log)."""
-    from aftersales_kit import report as _report
+    from aftersales_kit.render import report as _report
 
     args = plan.args
     params = deliver.report_params(
@@ -631,10 +727,10 @@ def _jobs(sid: str, target: StoreRecipients, message: push.Message, key: str) ->
 
 def _estate_pushes(
     plan: _Plan, data: _Data, rendered: _Render
-) -> tuple[list[PushJob], dict[str, Any]]:
+) -> tuple[list[PushJob], EstateRecord]:
     """The estate summary's jobs (the ``[estate]`` bots) and its record."""
     estate = plan.recipients.estate
-    record: dict[str, Any] = {"push": []}
+    record: EstateRecord = {"push": []}
     if estate is None or not (estate.wecom or estate.dingtalk):
         return [], record
     base = plan.recipients.report_base_url
@@ -654,9 +750,9 @@ def _mail(
     plan: _Plan,
     data: _Data,
     target: StoreRecipients,
-    records: dict[str, dict[str, Any]],
+    records: dict[str, StoreRecord],
     keys: Mapping[str, str],
-) -> dict[str, Any]:
+) -> MailEntry:
     """3. one store's mail (as ``email --all``) and its summary for the run record."""
     sid = target.store_id
     record = records[sid]
@@ -687,8 +783,8 @@ def _mail(
             settings=plan.smtp,
             dry_run=plan.dry_run,
             resend=plan.resend,
-            zip_report=bool(getattr(args, "zip_report", False)),
-            report_html=Path(record["report"]) if plan.deliver_only else None,
+            zip_report=args.zip_report,
+            report_html=Path(record["report"]) if plan.deliver_only and record["report"] else None,
             key=keys[sid],
             sender=plan.sender,
         )
@@ -720,15 +816,15 @@ def _record_path(plan: _Plan) -> Path:
     return plan.out / f"{RECORD_PREFIX}{plan.window.end.isoformat()}.json"
 
 
-def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str, Any], str]:
+def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[RunRecord, str]:
     """Build and write the run record; (the record, why it could not be written or "").
 
     ``error`` is what stopped the run early (the steps not reached have no entries). A record
     that cannot be written (a full disk) is said in one line on stderr when the run stopped
     early (the caller's error follows), else returned for :func:`_finish` to print.
     """
-    from aftersales_kit.batch import BatchResult
     from aftersales_kit.files import atomic_write, describe_os_error
+    from aftersales_kit.render.batch import BatchResult
 
     rendered = run.rendered or _Render(BatchResult(), plan.out / batch.INDEX_NAME, "")
     result, index_path = rendered.result, rendered.index_path
@@ -738,7 +834,7 @@ def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str,
     ok = ok and all(_store_ok(r) for r in records.values())
     ok = ok and all(_push_ok(p) for p in estate_record["push"])
     window = plan.window
-    record: dict[str, Any] = {
+    record: RunRecord = {
         "date": window.end.isoformat(),
         "run_at": datetime.now().isoformat(timespec="seconds"),
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
@@ -773,12 +869,12 @@ def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[dict[str,
     return record, ""
 
 
-def _push_ok(p: Mapping[str, Any]) -> bool:
+def _push_ok(p: push.PushEntry) -> bool:
     return p["status"] not in ("failed", "unknown") and not p.get("log_error")
 
 
-def _store_ok(record: Mapping[str, Any]) -> bool:
-    mail = record.get("mail") or {}
+def _store_ok(record: StoreRecord) -> bool:
+    mail: MailEntry = record["mail"] or NO_MAIL
     return (
         not record.get("errors")
         and mail.get("status") not in ("failed", "unknown")
@@ -799,7 +895,7 @@ _STATUS = {
 }
 
 
-def _push_cell(pushes: Sequence[Mapping[str, Any]], channel: str) -> str:
+def _push_cell(pushes: Sequence[push.PushEntry], channel: str) -> str:
     states = [p["status"] for p in pushes if p["channel"] == channel]
     if not states:
         return "—"
@@ -807,13 +903,13 @@ def _push_cell(pushes: Sequence[Mapping[str, Any]], channel: str) -> str:
     return _STATUS.get(worst, worst)
 
 
-def table(run: Mapping[str, Any]) -> str:
+def table(run: RunRecord) -> str:
     """The printed table: one line per store of the recipients file, then the estate line."""
     header = ("店铺 (store)", "报告 (report)", "邮件 (mail)", "企业微信 (WeCom)", "钉钉 (DingTalk)")
     rows = [header]
     for sid, rec in run["stores"].items():
         report = "✓" if rec.get("report") else "✗"
-        mail = _STATUS.get((rec.get("mail") or {}).get("status", "none"), "?")
+        mail = _STATUS.get((rec["mail"] or NO_MAIL)["status"], "?")
         rows.append(
             (
                 fmt.visible(f"{sid} {rec.get('name') or ''}").strip(),
@@ -854,7 +950,7 @@ def table(run: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def failures(run: Mapping[str, Any]) -> list[str]:
+def failures(run: RunRecord) -> list[str]:
     """One line per failure: store, what, and the server's or the bot's words."""
     lines = []
     for fail in run["render"]["failed"]:
@@ -865,8 +961,8 @@ def failures(run: Mapping[str, Any]) -> list[str]:
         lines.append(f"总览失败 (index failed): {run['index_error']}")
     for sid, rec in run["stores"].items():
         lines.extend(f"店铺 (store) {sid}: {e}" for e in rec.get("errors", []))
-        mail = rec.get("mail") or {}
-        if mail.get("status") in ("failed", "unknown"):
+        mail: MailEntry = rec["mail"] or NO_MAIL
+        if mail["status"] in ("failed", "unknown"):
             bad = [
                 " ".join(
                     str(v)
@@ -890,7 +986,7 @@ def failures(run: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _describe(p: Mapping[str, Any]) -> str:
+def _describe(p: push.PushEntry) -> str:
     return push.PushResult(**p).describe()
 
 

@@ -6,14 +6,13 @@ polars pass → per store, a fingerprint of its rows, the peers it is compared w
 the rules file, the notebook and the toolkit version → stores whose HTML and sidecar fingerprint are
 current are skipped → the others' ``Diagnosis`` objects are pickled to a cache and their notebooks
 executed by papermill in worker processes (spawn), each worker keeping one warm kernel
-(:mod:`aftersales_kit.engine`) and rendering HTML in-process (:func:`report.render`) → the sidecar
-JSON (fingerprint + portfolio summary) is written last, so a killed batch simply resumes → the
-portfolio notebook renders ``index.html`` from the sidecars.
+(:mod:`aftersales_kit.render.engine`) and rendering HTML in-process (:func:`report.render`) → the
+sidecar JSON (fingerprint + portfolio summary) is written last, so a killed batch simply resumes
+→ the portfolio notebook renders ``index.html`` from the sidecars.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import multiprocessing
 import os
@@ -30,17 +29,17 @@ from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aftersales_kit import report as _report
 from aftersales_kit.errors import AftersalesError, ReportError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
 from aftersales_kit.host import usable_cpus
-from aftersales_kit.report import ReportParams, Sidecar
+from aftersales_kit.render import report as _report
+from aftersales_kit.render.report import EngineOptions, ReportParams, Sidecar
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from aftersales_kit.diagnose import Diagnosis
     from aftersales_kit.load import LoadReport
+    from aftersales_kit.model import Diagnosis
     from aftersales_kit.rules import Rules
     from aftersales_kit.window import Clock, Window
 
@@ -221,16 +220,17 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
     # atomic writes are for, but there is no point in tracebacks from every worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     pids.put(os.getpid())  # the parent stops its workers by these, not by the pool's internals
-    from aftersales_kit import engine
+    from aftersales_kit.render import engine
 
     # A parent killed with SIGKILL must not leave this worker and its kernel running forever.
     engine.die_with_parent()
 
     engine.skip_slow_imports()
-    from aftersales_kit import report
+    from aftersales_kit import resources
+    from aftersales_kit.render import report
 
     engine.register()
-    report.vega_bundle()
+    resources.vega_bundle()
     try:
         engine.prewarm(warm_imports=report.WARM_IMPORTS, env=env)
     except AftersalesError:
@@ -239,7 +239,7 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
 
 def render_job(job: Job) -> Outcome:
     """Render one store on this process's warm kernel; never raises for a store's own failure."""
-    from aftersales_kit import assets, engine, report
+    from aftersales_kit.render import assets, engine, report
 
     started = time.perf_counter()
     try:
@@ -251,7 +251,7 @@ def render_job(job: Job) -> Outcome:
             warm_imports=report.WARM_IMPORTS,
             kernel_env=job.kernel_env,
         )
-        # One chart library and stylesheet per reports folder (aftersales_kit.assets).
+        # One chart library and stylesheet per reports folder (aftersales_kit.render.assets).
         assets.lighten_file(html, out_dir=Path(job.out_dir))
         report.write_sidecar(html, job.sidecar)
     except Exception as exc:  # a store's failure must not stop the batch; the reason is reported
@@ -262,14 +262,48 @@ def render_job(job: Job) -> Outcome:
     return Outcome(job.store, "done", path=str(html), seconds=time.perf_counter() - started)
 
 
+def render_index(
+    summary: Path,
+    *,
+    out_dir: Path,
+    lang: str = "zh",
+    engine_name: str | None = None,
+    kernel_env: Mapping[str, str] | None = None,
+) -> Path:
+    """Execute ``notebooks/portfolio.ipynb`` with papermill and write ``out_dir/index.html``."""
+    from papermill.exceptions import PapermillExecutionError
+
+    from aftersales_kit.render import portfolio, report
+
+    html_path = Path(out_dir) / "index.html"
+    nb_path = Path(out_dir) / portfolio.SUMMARY_DIR / "index.ipynb"
+    nb_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        nb = report.execute(
+            {"summary": str(summary), "lang": lang},
+            output=nb_path,
+            engine_name=engine_name,
+            notebook=portfolio.NOTEBOOK,
+            **(EngineOptions() if kernel_env is None else EngineOptions(kernel_env=kernel_env)),
+        )
+    except PapermillExecutionError as exc:
+        msg = (
+            f"总览生成失败 (portfolio index failed): {exc.ename}: {exc.evalue}; "
+            f"已保留执行后的笔记本 (executed notebook kept): {nb_path}"
+        )
+        raise ReportError(msg) from exc
+    atomic_write(html_path, data=report.export_html(nb, lang=lang))
+    return html_path
+
+
 def render_index_job(
     summary: str, *, out_dir: str, lang: str, kernel_env: Mapping[str, str]
 ) -> str:
     """Execute and render the portfolio notebook in a worker; returns the index path."""
-    from aftersales_kit import engine, portfolio
+    from aftersales_kit.render import engine
 
     return str(
-        portfolio.render_index(
+        render_index(
             Path(summary),
             out_dir=Path(out_dir),
             lang=lang,
@@ -350,7 +384,7 @@ def run_batch(
     sidecars lands in ``out_dir``. ``prepared``: data already loaded and diagnosed by the caller
     with the same inputs (``daily``), so it is not loaded and diagnosed twice.
     """
-    from aftersales_kit.engine import skip_slow_imports
+    from aftersales_kit.render.engine import skip_slow_imports
 
     skip_slow_imports()
     batch = _prepare(
@@ -406,7 +440,7 @@ def _prepare(
     index: bool,
 ) -> _Batch:
     """Check the options, clean what dead runs left, fix the window: the run's settings."""
-    from aftersales_kit.engine import remove_stale_ipc
+    from aftersales_kit.render.engine import remove_stale_ipc
     from aftersales_kit.rules import load_rules
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
@@ -572,8 +606,8 @@ def _selected(batch: _Batch, frame: pl.DataFrame) -> list[str]:
 def _clock(batch: _Batch, frame: pl.DataFrame, report: LoadReport) -> Clock:
     """The batch's report time and window, from every store's data (DOMAIN §2), so that a
     selection or shard runs on the clock ``report`` and the whole batch would."""
-    from aftersales_kit.api import run_clock
     from aftersales_kit.metrics import stores_in
+    from aftersales_kit.pipeline import run_clock
 
     return run_clock(
         frame,
@@ -609,8 +643,8 @@ def _diagnose_selected(
 ) -> dict[str, Diagnosis]:
     """Every selected store's diagnosis; star, rank rates and the published 风向标 figure per
     store come from the ``[stores]`` tables."""
-    from aftersales_kit.api import with_clock
     from aftersales_kit.config import load_config, store_entries, store_inputs, store_peer_hours
+    from aftersales_kit.pipeline import with_clock
     from aftersales_kit.views import configure
 
     config = load_config(batch.config)
@@ -681,7 +715,7 @@ def _diagnose_isolated(
 def _plan_store(batch: _Batch, store: str, d: Diagnosis, *, rows: str, tmp: Path) -> Outcome | Job:
     """A failed or skipped :class:`Outcome` for ``store``, or the :class:`Job` that renders it
     (its diagnosis pickled to ``tmp``)."""
-    from aftersales_kit import report
+    from aftersales_kit.render import report
 
     try:
         html = report.report_path(batch.out, store=store, window=batch.window)
@@ -793,7 +827,7 @@ def _render_stores(
 
 def _render_index(pool: WorkerPool, outcomes: dict[str, Outcome], *, batch: _Batch) -> Path | None:
     """``index.html`` from the sidecars, on a worker; a failure is the ``__index__`` outcome."""
-    from aftersales_kit import portfolio
+    from aftersales_kit.render import portfolio
 
     summary = portfolio.write_summary(
         batch.out,
@@ -862,7 +896,7 @@ def rebuild_index(
     The last step after sharded runs: it reads only the per-store sidecars, no data, so every
     store of the estate appears in one overview without re-rendering anything.
     """
-    from aftersales_kit import engine, portfolio
+    from aftersales_kit.render import engine, portfolio
     from aftersales_kit.rules import load_rules
     from aftersales_kit.window import is_as_of_data, parse_as_of, parse_window
 
@@ -887,49 +921,3 @@ def rebuild_index(
         )
     finally:
         engine.shutdown_kernels()
-
-
-def command_batch(args: argparse.Namespace) -> int:
-    """``aftersales batch [DATA...] [--stores a,b] [--workers n] [--shard K/N] [--force] …``."""
-    from aftersales_kit.demo import ensure_demo
-
-    config = _report.use_config(args)
-    if args.workers is not None and args.workers < 1:
-        msg = f"--workers 必须 ≥ 1 (must be at least 1): {args.workers}"
-        raise UsageError(msg)
-    if getattr(args, "index_only", False):
-        index = rebuild_index(
-            Path(args.out),
-            start=args.start,
-            end=args.end,
-            rules=args.rules,
-            as_of=args.as_of,
-            lang=args.lang,
-            config=config,
-        )
-        print(index)
-        return 0
-    paths = list(args.data) or [ensure_demo()]
-    stores = args.stores if isinstance(args.stores, list) or args.stores is None else None
-    if isinstance(args.stores, str):
-        stores = [s for s in args.stores.split(",") if s.strip()]
-    result = run_batch(
-        paths,
-        out_dir=Path(args.out),
-        stores=stores,
-        shard=parse_shard(args.shard),
-        start=args.start,
-        end=args.end,
-        lang=args.lang,
-        rules=args.rules,
-        as_of=args.as_of,
-        workers=args.workers,
-        force=args.force,
-        config=config,
-        skip_bad_rows=getattr(args, "skip_bad_rows", False),
-        store_id=getattr(args, "store_id", None),
-    )
-    print(summary_table(result), file=sys.stderr)
-    if result.index is not None:
-        print(result.index)
-    return 1 if result.failed else 0

@@ -1,5 +1,5 @@
-"""Issue 11 regressions on inputs: rules and config values, as-of before the data, the holiday
-table's end, unreadable subfolders, long customer text, oversized mail."""
+"""Inputs at their edges: rules and config values, as-of before the data, the holiday table's end,
+unreadable subfolders, long customer text, oversized mail."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from factory import h, orders_frame
 from aftersales_kit import cli
 from aftersales_kit import format as fmt
 from aftersales_kit.config import load_config
+from aftersales_kit.deliver.smtp import SmtpSettings, send_message
 from aftersales_kit.errors import DeliveryError, RulesError, UsageError
 from aftersales_kit.load import load_unchecked
 from aftersales_kit.metrics import open_summary
 from aftersales_kit.rules import load_rules
-from aftersales_kit.smtp import SmtpSettings, send_message
 from aftersales_kit.window import Window, uncovered_spring_festivals
 
 
@@ -78,7 +78,7 @@ def test_low_holiday_table_end_is_said_not_none_applies() -> None:
 
 def test_low_holiday_table_end_reaches_methodology_and_data_quality() -> None:
     from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.sections import data_quality, methodology
+    from aftersales_kit.render.sections import data_quality, methodology
 
     rules = load_rules()
     frame = orders_frame(
@@ -95,7 +95,7 @@ def test_low_holiday_table_end_reaches_methodology_and_data_quality() -> None:
         assert text in data_quality(d, lang=lang).html
 
 
-def test_item8_unreadable_subfolder_is_a_warning_naming_it(
+def test_unreadable_subfolder_is_a_warning_naming_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = tmp_path / "data" / "a"
@@ -125,7 +125,7 @@ def test_item8_unreadable_subfolder_is_a_warning_naming_it(
     assert report.warnings[0].file == str(bad)
 
 
-def test_item8_unreadable_path_on_the_command_line_is_an_error(
+def test_unreadable_path_on_the_command_line_is_an_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["validate", str(tmp_path / "nope.xlsx"), "--store-id", "1"]) == 1
@@ -133,7 +133,7 @@ def test_item8_unreadable_path_on_the_command_line_is_an_error(
 
 
 def test_low_long_customer_text_is_cut_in_tables() -> None:
-    from aftersales_kit.html import table
+    from aftersales_kit.render.html import table
 
     long = "很长的描述" * 200
     assert fmt.clip(long) == long[:499] + "…"
