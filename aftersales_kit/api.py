@@ -211,7 +211,10 @@ def estate_summary(
 
 def _portfolio_frame(summary: portfolio.EstateSummary) -> pl.DataFrame:
     rows = []
-    for r in [*portfolio.ranked(summary["stores"]), *portfolio.stale(summary["stores"])]:
+    # Longest mean first, every store ranked (the index's default is the impact ranking with a
+    # minimum sample; this frame is data for the user to sort as they like).
+    ranked_rows = portfolio.ranked(summary["stores"], by="mean", min_orders=0)
+    for r in [*ranked_rows, *portfolio.stale(summary["stores"])]:
         board = r["short_board"]
         values = cast("Mapping[str, object]", r)
         row = {k: values.get(k) for k in PORTFOLIO_SCHEMA if not k.startswith("short_board")}

@@ -727,7 +727,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "pf.filter.group": ("全部分组", "Any group"),
     "pf.sort.mean": ("按平均时长排名", "Rank by mean"),
     "pf.sort.impact": ("按影响排名", "Rank by impact"),
-    "pf.page": ("第 {page}/{pages} 页 · 共 {n} 家", "Page {page}/{pages} · {n} stores"),
+    "pf.page": ("第{page}/{pages}页 · 共{n}家", "Page {page}/{pages} · {n} stores"),
     "pf.prev": ("上一页", "Previous"),
     "pf.next": ("下一页", "Next"),
     "pf.download": ("下载全表：", "Download the table:"),

@@ -54,6 +54,7 @@ def summary(n: int, *, seed: int = 1, min_orders: int = 30) -> dict[str, Any]:
         "window_start": "2026-03-02",
         "window_end": "2026-03-31",
         "min_orders": min_orders,
+        "exports": ["estate.csv", "estate.xlsx"],
         "stores": rows,
     }
 

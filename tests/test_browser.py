@@ -184,22 +184,23 @@ def test_portfolio_index_draws_and_links_offline(portfolio_dir: Path) -> None:
                 hrefs = page.eval_on_selector_all(
                     "#pf-ranking a", "as => as.map(a => a.getAttribute('href'))"
                 )
-                assert len(hrefs) == 4
+                assert len(hrefs) == 6  # 4 reports, estate.csv and estate.xlsx
                 for href in hrefs:
                     assert not href.startswith(("/", "http")), href  # relative: zip and share
                     response = page.request.get(f"{base}/{href}")
                     assert response.status == 200, href
-                # The ranking filters by typing and sorts on a header click (5.3 of the review).
-                rows = "#pf-ranking tbody tr"
-                store = page.eval_on_selector(rows, "r => r.cells[1].textContent.trim()")
-                page.fill("#pf-ranking input.report-filter", store)
-                visible = page.eval_on_selector_all(rows, "rs => rs.filter(r => !r.hidden).length")
-                assert visible == 1
-                page.fill("#pf-ranking input.report-filter", "")
+                # The estate table searches by id or name and sorts on a header click (5.3 of
+                # the review); tests/test_index_browser.py covers it at 300 and 10,000 stores.
+                rows = "#estate-body tr"
+                store = page.eval_on_selector(
+                    rows, "r => r.cells[1].querySelector('span:last-child').textContent.trim()"
+                )
+                page.fill("#estate-search", store)
+                assert len(page.query_selector_all(rows)) == 1
+                page.fill("#estate-search", "")
                 ranks = "rs => rs.map(r => r.cells[0].textContent.trim())"
                 assert page.eval_on_selector_all(rows, ranks) == ["1", "2", "3", "4"]
-                page.click("#pf-ranking thead th >> nth=0")  # ascending: as it was
-                page.click("#pf-ranking thead th >> nth=0")  # descending, as numbers
+                page.click("#estate-table th[data-key=rank]")  # the current order: reversed
                 assert page.eval_on_selector_all(rows, ranks) == ["4", "3", "2", "1"]
             finally:
                 browser.close()

@@ -130,3 +130,41 @@ def test_a_stale_store_is_stale_in_report_and_batch_alike(frame: pl.DataFrame) -
     every = diagnose_data(old, end="2026-03-31", as_of="2026-04-01 09:00")
     assert every.diagnoses["1000103"].data_stale
     assert one.diagnoses["1000103"].data_stale
+
+
+def _row(sid: str, *, counted: int, mean: float | None, level: str = "ok", **groups: str) -> dict:
+    return {
+        "store_id": sid,
+        "store_name": sid,
+        "counted": counted,
+        "mean_hours": mean,
+        "line_hours": 60.0,
+        "warning_level": level,
+        "open_at_risk": 2,
+        "groups": groups,
+    }
+
+
+def test_ranking_by_impact_keeps_small_samples_last_and_rolls_up_groups() -> None:
+    from aftersales_kit import portfolio
+
+    rows = [
+        _row("a", counted=10, mean=70.0, level="high", brand="甲"),  # impact 100
+        _row("b", counted=30, mean=50.0, brand="甲", manager="张"),  # impact 0
+        _row("c", counted=400, mean=61.0, manager="张"),  # impact 400
+        _row("d", counted=3, mean=200.0),  # impact 420, but 3 < 5 orders
+    ]
+    by_impact = [r["store_id"] for r in portfolio.ranked(rows, min_orders=5)]
+    assert by_impact == ["c", "a", "b", "d"]
+    by_mean = [r["store_id"] for r in portfolio.ranked(rows, min_orders=5, by="mean")]
+    assert by_mean == ["a", "c", "b", "d"]
+    section = portfolio.group_rollups({"stores": rows}, lang="zh")
+    cells = [
+        line.removeprefix("<td>").removeprefix('<td class="num">').removesuffix("</td>")
+        for line in str(section.html).replace("><", ">\n<").splitlines()
+        if line.startswith("<td")
+    ]
+    # brand 甲: 2 stores, 40 orders, (70×10 + 50×30) / 40 = 55.0 h, 1 triggered, 4 open, 100
+    assert cells[:7] == ["品牌: 甲", "2", "40", "55.0 小时", "1", "4", "100"]
+    # manager 张: b and c, (50×30 + 61×400) / 430 = 60.2 h, impact 400
+    assert cells[7:] == ["负责人: 张", "2", "430", "60.2 小时", "0", "4", "400"]

@@ -125,7 +125,7 @@ def test_search_sort_filter_and_paging(browser: Any, index: Path) -> None:
     total = page.evaluate(
         "() => JSON.parse(document.getElementById('estate-data').textContent).rows.length"
     )
-    assert page.text_content("#estate-page").strip().endswith(f"{total} 家")
+    assert page.text_content("#estate-page").strip().endswith(f"共{total}家")
 
     page.fill("#estate-search", "2000123")  # by id
     assert len(_column(page, 1)) == 1 and "2000123" in _column(page, 2)[0]
@@ -145,7 +145,7 @@ def test_search_sort_filter_and_paging(browser: Any, index: Path) -> None:
     # filters: consumer-warning state, short board, group; they combine
     page.select_option("#estate-level", "high")
     assert set(_column(page, 11)) == {"已触发／预计已触发"}
-    n_high = int(page.text_content("#estate-page").split("共")[1].split()[0])
+    n_high = int(page.text_content("#estate-page").split("共")[1].rstrip("家"))
     assert n_high == (total + 2) // 3
     page.select_option("#estate-group", "brand:品牌3")
     assert all("品牌3" in g for g in _column(page, 3))
@@ -159,7 +159,7 @@ def test_search_sort_filter_and_paging(browser: Any, index: Path) -> None:
     # paging
     first = _column(page, 2)
     page.click("#estate-next")
-    assert page.text_content("#estate-page").startswith("第 2/")
+    assert page.text_content("#estate-page").startswith("第2/")
     assert _column(page, 2) != first
     page.click("#estate-prev")
     assert _column(page, 2) == first

@@ -111,9 +111,8 @@ def _parquet_only(paths: Sequence[Path]) -> list[Path] | None:
 def list_stores(paths: Sequence[Path]) -> list[str] | None:
     """Store ids of parquet inputs from the store column (or ``store_id=`` folders) alone.
 
-    Only that column is read, so a shard can pick its stores without reading the others' rows.
-    ``None`` when the inputs are not all parquet with a canonical ``store_id`` (then the batch
-    loads everything and filters in memory).
+    Only that column is read: it sizes the worker pool before the data is loaded. ``None`` when
+    the inputs are not all parquet with a canonical ``store_id``.
     """
     import polars as pl
 

@@ -122,6 +122,8 @@ class EstateSummary(TypedDict):
     stores: list[StoreRow]
     #: stores with fewer counted orders are marked and never ranked above those with enough
     min_orders: NotRequired[int]
+    #: the downloads written beside index.html (none for a notebook's estate)
+    exports: NotRequired[list[str]]
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -210,6 +212,8 @@ def write_summary(
         "window_start": window.start.isoformat(),
         "window_end": window.end.isoformat(),
         "min_orders": int(min_orders),
+        # written beside index.html below; a notebook's summary has none to link
+        "exports": list(EXPORT_NAMES),
         "stores": rows,
     }
     path = Path(out_dir) / SUMMARY_DIR / f"portfolio_{window.start}_{window.end}.json"
@@ -484,7 +488,8 @@ _TABLE_JS = r"""
     var k = c.key, v = val(r, k);
     if (k === "store") {
       var name = esc(r[idx.store_name]);
-      var link = r[idx.report] ? '<a href="' + esc(r[idx.report]) + '">' + name + "</a>" : name;
+      var link = r[idx.report]
+        ? '<a class="store-link" href="' + esc(r[idx.report]) + '">' + name + "</a>" : name;
       var tag = r[idx.small_sample]
         ? ' <span class="small-tag">' + esc(T.small_tag) + "</span>" : "";
       return link + tag + '<br><span class="small-tag">' + esc(r[idx.store_id]) + "</span>";
@@ -661,7 +666,10 @@ def ranking(summary: EstateSummary, *, lang: str = "zh") -> Section:
     downloads = Markup("").join(
         [
             Markup(s("download", lang)),
-            *(Markup(" ") + tag("a", name, href=name, download=name) for name in EXPORT_NAMES),
+            *(
+                Markup(" ") + tag("a", name, href=name, download=name)
+                for name in summary.get("exports", ())
+            ),
         ]
     )
     body = Markup("").join(
@@ -694,7 +702,7 @@ def ranking(summary: EstateSummary, *, lang: str = "zh") -> Section:
                 ),
                 class_="estate-pager",
             ),
-            tag("p", downloads, class_="report-note"),
+            tag("p", downloads, class_="report-note") if summary.get("exports") else Markup(""),
             Markup('<script type="application/json" id="estate-data">')
             + Markup(data)
             + Markup("</script>"),
