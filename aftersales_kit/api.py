@@ -366,7 +366,7 @@ class Estate:
             getattr(portfolio, name)(self.summary, lang=self.lang).html for name in self.sections
         ]
         parts.append(portfolio.open_at_risk(self.summary, lang=self.lang).html)
-        return charts.notebook_assets() + f'<div class="aftersales-view">{"".join(parts)}</div>'
+        return charts.notebook_view("".join(parts), lang=self.lang)
 
 
 def estate_summary(diagnoses: Mapping[str, Diagnosis], *, window: Window) -> dict[str, Any]:

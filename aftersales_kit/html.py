@@ -22,6 +22,7 @@ from aftersales_kit import format as fmt
 __all__ = [
     "BUNDLE_TAG",
     "META_MIME",
+    "SECTION_MIME",
     "SLOT",
     "Markup",
     "Section",
@@ -39,6 +40,8 @@ __all__ = [
 META_MIME = "application/vnd.aftersales.report+json"
 #: output metadata key of the interactive-only CSS + vega bundle (dropped by the exporter).
 BUNDLE_TAG = "aftersales_vega_bundle"
+#: the report markup of a section beside its notebook view; the exporter puts it on the page.
+SECTION_MIME = "application/vnd.aftersales.section+html"
 #: A placeholder value for :func:`aftersales_kit.text.t` where HTML goes (see :func:`with_html`).
 SLOT = "\x00"
 
@@ -109,13 +112,23 @@ class Section:
     id: str
     title: str
     html: Markup
+    lang: str = "zh"
 
     def _repr_html_(self) -> str:
-        from aftersales_kit.charts import notebook_assets
+        from aftersales_kit.charts import notebook_view, report_mode
 
-        # A live notebook gets the report CSS and vegaEmbed with the first output (once); the
-        # assets are our own markup (a str, which Markup's + would escape).
-        return notebook_assets() + str(self.html)
+        # A report run: the template brings the CSS and vegaEmbed. Anywhere else the output is
+        # self-contained (scoped CSS, static chart pictures): nothing depends on an earlier output.
+        return str(self.html) if report_mode() else notebook_view(str(self.html), lang=self.lang)
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        from aftersales_kit.charts import report_mode
+
+        bundle = {"text/html": self._repr_html_(), "text/plain": repr(self)}
+        if not report_mode():
+            # the page markup, so that nbconvert/`aftersales render` build the CLI's page
+            bundle[SECTION_MIME] = str(self.html)
+        return bundle
 
     def __repr__(self) -> str:
         # text/plain beside the HTML: the title, not 40 KB of markup
@@ -128,7 +141,7 @@ class Section:
         return self.html
 
 
-def section(sec_id: str, *parts: str | Markup | None, title: str) -> Section:
+def section(sec_id: str, *parts: str | Markup | None, title: str, lang: str = "zh") -> Section:
     """``<section id=sec_id>`` with its ``<h2>`` title and ``parts`` (``str`` parts escaped)."""
     html = tag(
         "section",
@@ -137,7 +150,7 @@ def section(sec_id: str, *parts: str | Markup | None, title: str) -> Section:
         class_="report-section",
         id=sec_id,
     )
-    return Section(sec_id, title, html)
+    return Section(sec_id, title, html, lang)
 
 
 def meta_bundle(

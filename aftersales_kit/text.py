@@ -757,6 +757,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "pf.col.tomorrow": ("明天预计", "Tomorrow"),
     # Python API views in notebooks (aftersales_kit.analyze / analyze_estate)
+    "nb.trust_hint": (
+        "静态视图：图表为图片、样式未加载。信任此笔记本（File ▸ Trust Notebook）可得到完整样式和交互图表。",
+        "Static view: charts are pictures and styling is off. Trust the notebook "
+        "(File ▸ Trust Notebook) for the styled view and interactive charts.",
+    ),
     "api.repr": (
         "售后诊断：{store_name}（{store_id}），{start}至{end}，计入{counted}单，平均{mean}",
         "Diagnosis {store_name} ({store_id}) {start} — {end}: {counted} {counted:order|orders} counted, mean {mean}",
