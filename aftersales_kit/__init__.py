@@ -6,6 +6,8 @@ The Python API (docs/API.md)::
     d = ak.analyze("exports/", store="1000101")   # a Diagnosis: displays in Jupyter
     d.orders                                       # one row per order, every figure's source
     estate = ak.analyze_estate("exports/")         # every store: the portfolio overview
+    ak.compare(estate["1000101"], estate["1000102"])  # side by side: a table and a chart
+    frame = ak.load(["exports/"]).frame            # load once, analyze(frame, ...) many times
 
 Importing the package changes no global state of altair, polars or pandas; the API is imported
 on first use, so the command line starts as fast as before.
@@ -16,19 +18,39 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Diagnosis", "Estate", "__version__", "analyze", "analyze_estate"]
+__all__ = [
+    "Comparison",
+    "Diagnosis",
+    "Estate",
+    "Rules",
+    "__version__",
+    "analyze",
+    "analyze_estate",
+    "compare",
+    "load",
+]
 
 if TYPE_CHECKING:
-    from aftersales_kit.api import Estate, analyze, analyze_estate
+    from aftersales_kit.api import Comparison, Estate, analyze, analyze_estate, compare
     from aftersales_kit.diagnose import Diagnosis
+    from aftersales_kit.load import load
+    from aftersales_kit.rules import Rules
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: `aftersales_kit.analyze` imports polars; `aftersales --help` should not wait for it.
-    if name in {"analyze", "analyze_estate", "Estate"}:
+    if name in {"analyze", "analyze_estate", "Estate", "compare", "Comparison"}:
         from aftersales_kit import api
 
         return getattr(api, name)
+    if name == "load":
+        from aftersales_kit.load import load
+
+        return load
+    if name == "Rules":
+        from aftersales_kit.rules import Rules
+
+        return Rules
     if name == "Diagnosis":
         from aftersales_kit.diagnose import Diagnosis
 
