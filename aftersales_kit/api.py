@@ -51,6 +51,7 @@ def _frame_input(frame: pl.DataFrame | pl.LazyFrame, *, store_id: str | None) ->
     """A caller's frame in the canonical schema: required columns checked, optional ones added
     as nulls, canonical dtypes, extra columns kept after them (as ``load`` returns them)."""
     from aftersales_kit.schema import COLUMNS, REQUIRED
+
     df = frame.collect() if isinstance(frame, pl.LazyFrame) else frame
     if store_id and "store_id" not in df.columns:
         df = df.with_columns(pl.lit(store_id, dtype=pl.String).alias("store_id"))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import html as html_lib
 import itertools
 import json
 import os
@@ -121,7 +122,11 @@ def spec_html(
     safe_id = fmt.escape(chart_id)
     if static is None:
         inner = ""
-        missing = 'el.textContent="(chart needs the report page)";return;'
+        guard = (
+            'if(typeof vegaEmbed!=="function")'
+            '{el.textContent="(chart needs the report page)";return;}'
+        )
+        drawn = ""
     else:
         data = base64.b64encode(static.encode("utf-8")).decode("ascii")
         alt_text = fmt.escape(_title_text(spec))
@@ -129,14 +134,17 @@ def spec_html(
             f'<img class="report-chart__static" alt="{alt_text}" '
             f'src="data:image/svg+xml;base64,{data}">'
         )
-        missing = "return;"
+        guard = 'if(!el||typeof vegaEmbed!=="function")return;'
+        drawn = (
+            '.then(function(){var i=el.querySelector("img.report-chart__static");if(i)i.remove();})'
+        )
     return (
         f'<div class="report-chart" id="{safe_id}">{inner}</div>'
         "<script>(function(){"
         f'var el=document.getElementById("{safe_id}");'
-        f'if(!el||typeof vegaEmbed!=="function"){{{missing}}}'
+        f"{guard}"
         f"vegaEmbed(el,{_script_json(spec)},{_script_json(options)})"
-        '.then(function(){var i=el.querySelector("img.report-chart__static");if(i)i.remove();})'
+        f"{drawn}"
         '.catch(function(e){var p=document.createElement("pre");p.className="vega-error";'
         "p.textContent=String(e);el.appendChild(p);console.error(e);});"
         "})();</script>"
@@ -187,11 +195,40 @@ def to_spec(chart: alt.TopLevelMixin, *, validate: bool = False) -> dict[str, An
 
 
 def chart_html(chart: alt.TopLevelMixin, *, chart_id: str | None = None, lang: str = "zh") -> str:
-    """Render an altair chart to the report's offline markup (see :func:`spec_html`); outside a
-    report run the markup carries the static SVG too (a notebook page has no template)."""
-    spec = to_spec(chart)
-    static = None if report_mode() else static_svg(spec, lang=lang)
-    return spec_html(spec, chart_id=chart_id or f"chart-{next(_ids)}", lang=lang, static=static)
+    """Render an altair chart to the report's offline markup (see :func:`spec_html`); a notebook
+    view adds each chart's static picture (:func:`with_static_charts`)."""
+    return spec_html(to_spec(chart), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang)
+
+
+_CHART_MARKUP = re.compile(
+    r'<div class="report-chart" id="([^"<>]*)"></div><script>\(function\(\)\{'
+)
+_EMBED_CALL = "vegaEmbed(el,"
+
+
+def with_static_charts(html: str) -> str:
+    """``html`` with each chart of :func:`spec_html` carrying its static SVG picture: the
+    report markup as a notebook view needs it (no template, perhaps no scripts at all)."""
+    out: list[str] = []
+    pos = 0
+    decoder = json.JSONDecoder()
+    for match in _CHART_MARKUP.finditer(html):
+        call = html.find(_EMBED_CALL, match.end())
+        end = html.find("</script>", match.end())
+        if call < 0 or end < 0 or call > end:
+            continue
+        # the spec and options as spec_html wrote them (JSON; \u003c escapes decode as <)
+        spec, used = decoder.raw_decode(html, call + len(_EMBED_CALL))
+        options, _ = decoder.raw_decode(html, used + 1)
+        lang = "zh" if "formatLocale" in options else "en"
+        chart_id = html_lib.unescape(match.group(1))
+        out.append(html[pos : match.start()])
+        out.append(
+            spec_html(spec, chart_id=chart_id, lang=lang, static=static_svg(spec, lang=lang))
+        )
+        pos = end + len("</script>")
+    out.append(html[pos:])
+    return "".join(out)
 
 
 # --- live notebooks -------------------------------------------------------------------------------
@@ -263,7 +300,7 @@ _VIEW_BASE = f"""
 .{VIEW_CLASS}.{VIEW_CLASS} :is(tr, tbody tr:nth-child(odd), tbody tr:nth-child(even), tr:hover) {{
   background: transparent; }}
 .{VIEW_CLASS}.{VIEW_CLASS} table {{ background: var(--r-card); }}
-.{VIEW_CLASS} .aftersales-hint {{ display: none; }}
+.{VIEW_CLASS} > style + .aftersales-hint {{ display: none; }}
 .{VIEW_CLASS} .report-section {{ margin: 0 0 12px; }}
 .{VIEW_CLASS} img.report-chart__static {{ max-width: 100%; height: auto; display: block; }}
 """
@@ -291,9 +328,11 @@ def notebook_view(html: str, *, lang: str = "zh") -> str:
     from aftersales_kit.text import t
 
     hint = fmt.escape(t("nb.trust_hint", lang))
+    # The hint is hidden only when this output's own <style> precedes it: the CSS of a trusted
+    # output elsewhere on the page must not hide the hint of an untrusted one (style removed).
     return (
         f'<div class="{VIEW_CLASS}"><style>{notebook_css()}</style>'
-        f'<p class="aftersales-hint">{hint}</p>{html}</div>'
+        f'<p class="aftersales-hint">{hint}</p>{with_static_charts(html)}</div>'
     )
 
 

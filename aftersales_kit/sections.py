@@ -1427,13 +1427,14 @@ def diagnosis_html(d: Diagnosis, *, lang: str = "zh") -> str:
     findings = (
         _h3(t("api.findings", lang)) + tag("ol", *items, class_="findings") if items else None
     )
-    view = tag(
-        "div",
-        tag("p", tag("b", repr(d)), class_="report-lead"),
-        kpi_cards(d, lang=lang).html,
-        tag("p", board_text, class_="report-callout"),
-        findings,
-        _view_frames(d, lang),
+    view = join(
+        [
+            tag("p", tag("b", repr(d)), class_="report-lead"),
+            kpi_cards(d, lang=lang).html,
+            tag("p", board_text, class_="report-callout"),
+            findings,
+            _view_frames(d, lang),
+        ]
     )
     # one self-contained output (scoped CSS inside): renders after a reload, in any tab or theme
     return ch.notebook_view(str(view), lang=lang)
