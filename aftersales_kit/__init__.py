@@ -7,7 +7,8 @@ The Python API (docs/API.md)::
     d.orders                                       # one row per order, every figure's source
     estate = ak.analyze_estate("exports/")         # every store: the portfolio overview
     ak.compare(estate["1000101"], estate["1000102"])  # side by side: a table and a chart
-    frame = ak.load(["exports/"]).frame            # load once, analyze(frame, ...) many times
+    from aftersales_kit.load import load
+    frame = load(["exports/"]).frame               # load once, analyze(frame, ...) many times
 
 Importing the package changes no global state of altair, polars or pandas; the API is imported
 on first use, so the command line starts as fast as before.
@@ -27,13 +28,11 @@ __all__ = [
     "analyze",
     "analyze_estate",
     "compare",
-    "load",
 ]
 
 if TYPE_CHECKING:
     from aftersales_kit.api import Comparison, Estate, analyze, analyze_estate, compare
     from aftersales_kit.diagnose import Diagnosis
-    from aftersales_kit.load import load
     from aftersales_kit.rules import Rules
 
 
@@ -43,10 +42,6 @@ def __getattr__(name: str) -> Any:
         from aftersales_kit import api
 
         return getattr(api, name)
-    if name == "load":
-        from aftersales_kit.load import load
-
-        return load
     if name == "Rules":
         from aftersales_kit.rules import Rules
 

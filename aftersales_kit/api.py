@@ -279,7 +279,23 @@ def analyze(
     --------
     >>> d = analyze("exports/", store="1000101", start="2026-03-01", end="2026-03-30")
     ...  # doctest: +SKIP
-    >>> d.orders.filter("counted").group_by("scene").agg(pl.col("hours").mean())  # doctest: +SKIP
+
+    On a frame (here two generated stores); ``d.orders`` is where every number comes from, and it
+    goes back into ``analyze`` (filtered, say, to one product):
+
+    >>> from aftersales_kit.demo import generate
+    >>> frame = generate(stores=2, orders=100, end="2026-06-30")
+    >>> d = analyze(frame, store="1000101", end="2026-06-30", as_of="2026-07-01 09:00")
+    >>> counted = d.orders.filter(pl.col("counted"))
+    >>> counted.height == d.kpis.counted, abs(counted["hours"].mean() - d.kpis.mean_hours) < 1e-9
+    (True, True)
+    >>> again = analyze(d.orders, store="1000101", end="2026-06-30", as_of="2026-07-01 09:00")
+    >>> again.kpis.counted == d.kpis.counted
+    True
+    >>> analyze(frame, store="1000101", rules={"target_hours": "soon"})
+    Traceback (most recent call last):
+    ...
+    aftersales_kit.errors.RulesError: ...
     """
     computed = diagnose_data(
         data,
@@ -425,6 +441,14 @@ def analyze_estate(
     --------
     >>> estate = analyze_estate("exports/")  # doctest: +SKIP
     >>> estate.portfolio.filter(pl.col("warning_level") != "ok")  # doctest: +SKIP
+
+    >>> from aftersales_kit.demo import generate
+    >>> frame = generate(stores=2, orders=100, end="2026-06-30")
+    >>> estate = analyze_estate(frame, end="2026-06-30", as_of="2026-07-01 09:00")
+    >>> sorted(estate.portfolio["store_id"])
+    ['1000101', '1000102']
+    >>> estate["1000102"].orders["store_id"].unique().to_list()
+    ['1000102']
     """
     computed = diagnose_data(
         data,
@@ -576,10 +600,20 @@ def compare(a: Diagnosis, b: Diagnosis, *, lang: str | None = None) -> Compariso
 
     Examples
     --------
-    >>> import aftersales_kit as ak
-    >>> march = ak.analyze("exports/", store="1000101", end="2026-03-31")  # doctest: +SKIP
-    >>> april = ak.analyze("exports/", store="1000101", end="2026-04-30")  # doctest: +SKIP
-    >>> ak.compare(march, april).table  # doctest: +SKIP
+    Two windows of one store:
+
+    >>> from aftersales_kit.demo import generate
+    >>> frame = generate(stores=2, orders=100, end="2026-06-30")
+    >>> june = analyze(frame, store="1000101", end="2026-06-30", as_of="2026-07-01 09:00")
+    >>> may = analyze(frame, store="1000101", end="2026-05-31", as_of="2026-07-01 09:00")
+    >>> c = compare(may, june)
+    >>> c.a_label, c.b_label
+    ('2026-05-02—2026-05-31', '2026-06-01—2026-06-30')
+    >>> c.table.columns
+    ['metric', 'label', 'a', 'b', 'delta']
+    >>> row = c.table.row(by_predicate=pl.col("metric") == "counted", named=True)
+    >>> (row["a"], row["b"]) == (may.kpis.counted, june.kpis.counted)
+    True
     """
     from aftersales_kit import format as fmt
     from aftersales_kit.text import label, t

@@ -53,7 +53,11 @@ def join(parts: Iterable[str | Markup | None], sep: str = "") -> Markup:
 
 def tag(name: str, *children: str | Markup | None, **attrs: str | None) -> Markup:
     """``<name …>children</name>``; ``class_`` becomes ``class``; an attribute that is ``None`` or
-    ``""`` is left out (``tag("p", text, class_="")`` is a bare ``<p>``)."""
+    ``""`` is left out (``tag("p", text, class_="")`` is a bare ``<p>``).
+
+    >>> tag("p", "<b>data</b>", tag("b", "ok"), class_="note", title=None)
+    Markup('<p class="note">&lt;b&gt;data&lt;/b&gt;<b>ok</b></p>')
+    """
     attributes = Markup("").join(
         Markup(' {}="{}"').format(key.rstrip("_").replace("_", "-"), value)
         for key, value in attrs.items()
@@ -88,7 +92,12 @@ def table(
     """The report's plain table: ``str`` cells escaped and cut at ``fmt.MAX_TEXT_CHARS`` with "…"
     (customer text is untrusted and unbounded), ``Markup`` cells kept; the columns in ``num`` are
     right-aligned numbers. ``classes`` are added to ``report-table`` (``compact``: one line per
-    row); no ``headers``, no ``<thead>``; ``scroll`` wraps it for narrow screens."""
+    row); no ``headers``, no ``<thead>``; ``scroll`` wraps it for narrow screens.
+
+    >>> html = str(table([["a&b", "3"]], headers=["name", "n"], num=[1], scroll=False))
+    >>> html[html.index("<tbody>") :]
+    '<tbody><tr><td>a&amp;b</td><td class="num">3</td></tr></tbody></table>'
+    """
     from aftersales_kit import format as fmt
 
     def cell(name: str, i: int, value: str | Markup) -> Markup:

@@ -208,7 +208,9 @@ def test_tab_completion_offers_the_api() -> None:
     import aftersales_kit as ak
 
     assert dir(ak) == sorted(ak.__all__)
-    assert {"analyze", "analyze_estate", "compare", "load", "Rules", "Diagnosis"} <= set(dir(ak))
+    assert {"analyze", "analyze_estate", "compare", "Comparison", "Rules", "Diagnosis"} <= set(
+        dir(ak)
+    )
     assert all(hasattr(ak, name) for name in dir(ak))
 
 
