@@ -61,11 +61,20 @@ reports: setup ## Render every store's report and reports/index.html: make repor
 	$(PY) -m aftersales_kit batch $(DATA_ARG) $(call arg,--stores,$(filter-out all,$(STORES))) \
 	  $(WINDOW_ARGS) $(call arg,--workers,$(WORKERS)) --lang $(REPORT_LANG)
 
-# `make notebook PORT=8899 JUPYTER_ARGS="--no-browser"`; as root (containers, WSL) Jupyter
-# refuses to start without --allow-root, so it is added then.
-notebook: setup ## Open Jupyter Lab on notebooks/ (outputs stripped on save): [PORT=8888 JUPYTER_ARGS=...]
+# `make notebook PORT=8899 JUPYTER_ARGS="--no-browser"`: Lab opens the working folder $(WORK)
+# (gitignored), where the analyst's notebooks keep their outputs; each template of notebooks/ is
+# copied there on first use and never overwritten, so nothing done in Lab reaches the templates
+# that `aftersales report`/`batch` execute. As root (containers, WSL) Jupyter refuses to start
+# without --allow-root, so it is added then.
+WORK ?= work
+notebook: setup ## Open Jupyter Lab on work/ (copies of notebooks/ on first use, outputs kept): [PORT=8888 WORK=work JUPYTER_ARGS=...]
+	@mkdir -p $(call quote,$(WORK))
+	@for nb in notebooks/*.ipynb; do \
+	  target=$(call quote,$(WORK))/"$$(basename "$$nb")"; \
+	  if [ ! -e "$$target" ]; then cp "$$nb" "$$target" && echo "复制模板 (copied template) $$target"; fi; \
+	done
 	JUPYTER_CONFIG_PATH="$(CURDIR)/etc/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
-	  $(VENV)/bin/jupyter lab --notebook-dir=notebooks $(call arg,--port,$(PORT)) \
+	  $(VENV)/bin/jupyter lab --notebook-dir=$(call quote,$(WORK)) $(call arg,--port,$(PORT)) \
 	  $$(if [ "$$(id -u)" = 0 ]; then echo --allow-root; fi) $(JUPYTER_ARGS)
 
 email: setup ## Email one store's diagnosis: make email STORE=id TO=a@b.com [START= END= DATA=]

@@ -17,16 +17,20 @@ from typing import TYPE_CHECKING, cast
 
 import polars as pl
 
+from aftersales_kit import format as fmt
 from aftersales_kit import model
 from aftersales_kit.deliver.xlsx import write_action_lists
 from aftersales_kit.errors import UsageError
 from aftersales_kit.files import atomic_write
 from aftersales_kit.pipeline import Data, StrPath, diagnose_data
 from aftersales_kit.render import charts, portfolio, report
+from aftersales_kit.render.html import Markup, section, table
 from aftersales_kit.render.sections import diagnosis_html
-from aftersales_kit.text import one_line, t
+from aftersales_kit.text import label, one_line, t
 
 if TYPE_CHECKING:
+    import altair as alt
+
     from aftersales_kit.rules import Rules
     from aftersales_kit.window import Window
 
@@ -108,7 +112,23 @@ def analyze(
     --------
     >>> d = analyze("exports/", store="1000101", start="2026-03-01", end="2026-03-30")
     ...  # doctest: +SKIP
-    >>> d.orders.filter("counted").group_by("scene").agg(pl.col("hours").mean())  # doctest: +SKIP
+
+    On a frame (here two generated stores); ``d.orders`` is where every number comes from, and it
+    goes back into ``analyze`` (filtered, say, to one product):
+
+    >>> from aftersales_kit.demo.simulate import generate
+    >>> frame = generate(stores=2, orders=100, end="2026-06-30")
+    >>> d = analyze(frame, store="1000101", end="2026-06-30", as_of="2026-07-01 09:00")
+    >>> counted = d.orders.filter(pl.col("counted"))
+    >>> counted.height == d.kpis.counted, abs(counted["hours"].mean() - d.kpis.mean_hours) < 1e-9
+    (True, True)
+    >>> again = analyze(d.orders, store="1000101", end="2026-06-30", as_of="2026-07-01 09:00")
+    >>> again.kpis.counted == d.kpis.counted
+    True
+    >>> analyze(frame, store="1000101", rules={"target_hours": "soon"})
+    Traceback (most recent call last):
+    ...
+    aftersales_kit.errors.RulesError: ...
     """
     computed = diagnose_data(
         data,
@@ -195,7 +215,7 @@ class Estate:
             getattr(portfolio, name)(self.summary, lang=self.lang).html for name in self.sections
         ]
         parts.append(portfolio.open_at_risk(self.summary, lang=self.lang).html)
-        return charts.notebook_assets() + f'<div class="aftersales-view">{"".join(parts)}</div>'
+        return charts.notebook_view("".join(parts), lang=self.lang)
 
 
 def estate_summary(
@@ -250,6 +270,14 @@ def analyze_estate(
     --------
     >>> estate = analyze_estate("exports/")  # doctest: +SKIP
     >>> estate.portfolio.filter(pl.col("warning_level") != "ok")  # doctest: +SKIP
+
+    >>> from aftersales_kit.demo.simulate import generate
+    >>> frame = generate(stores=2, orders=100, end="2026-06-30")
+    >>> estate = analyze_estate(frame, end="2026-06-30", as_of="2026-07-01 09:00")
+    >>> sorted(estate.portfolio["store_id"])
+    ['1000101', '1000102']
+    >>> estate["1000102"].orders["store_id"].unique().to_list()
+    ['1000102']
     """
     computed = diagnose_data(
         data,
@@ -262,11 +290,196 @@ def analyze_estate(
         store_id=store_id,
         skip_bad_rows=skip_bad_rows,
         config=config,
+        orders=True,  # each store's Diagnosis carries its orders, as analyze() gives them
     )
     lang = _lang(lang)
     diagnoses = {sid: Diagnosis.of(replace(d, lang=lang)) for sid, d in computed.diagnoses.items()}
     summary = estate_summary(diagnoses, window=computed.window)
     return Estate(diagnoses, summary, _portfolio_frame(summary), lang=lang)
+
+
+# --- two diagnoses side by side -------------------------------------------------------------------
+
+#: The comparison table's columns.
+COMPARE_SCHEMA: dict[str, pl.DataType] = {
+    "metric": pl.String(),
+    "label": pl.String(),
+    "a": pl.Float64(),
+    "b": pl.Float64(),
+    "delta": pl.Float64(),
+}
+
+
+def _side_label(d: Diagnosis, other: Diagnosis) -> str:
+    window = f"{d.window.start.isoformat()}—{d.window.end.isoformat()}"
+    if d.store_id == other.store_id:
+        return window
+    name = str(d.store_name or d.store_id)
+    return name if d.window == other.window else f"{name} {window}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two diagnoses side by side (two windows of a store, or two stores): :func:`compare`.
+
+    ``table`` has one row per figure: ``metric, label, a, b, delta`` (``delta = b - a``; hours,
+    counts and shares as numbers). Displays as a table and a chart of the hour figures.
+    """
+
+    a: Diagnosis
+    b: Diagnosis
+    table: pl.DataFrame
+    a_label: str
+    b_label: str
+    lang: str = "zh"
+
+    def __repr__(self) -> str:
+        return t("api.compare_title", self.lang, a=self.a_label, b=self.b_label)
+
+    def chart(self) -> alt.Chart:
+        """The hour figures of both sides as grouped bars (an altair chart; displays offline)."""
+        hours = self.table.filter(pl.col("metric").str.contains("hours|^stage_"))
+        long = pl.concat(
+            [
+                hours.select("label", pl.col(side).round(1).alias("hours")).with_columns(
+                    pl.lit(name).alias("side")
+                )
+                for side, name in (("a", self.a_label), ("b", self.b_label))
+            ]
+        )
+        order = hours["label"].to_list()
+        chart: alt.Chart = (
+            charts.Chart(long)
+            .mark_bar()
+            .encode(
+                y=alt.Y("label:N", title=None, sort=order),
+                yOffset=alt.YOffset("side:N", sort=[self.a_label, self.b_label]),
+                x=alt.X("hours:Q", title=t("chart.mean_hours_axis", self.lang)),
+                color=alt.Color(
+                    "side:N",
+                    title=None,
+                    sort=[self.a_label, self.b_label],
+                    scale=alt.Scale(range=[charts.BLUE, charts.ORANGE]),
+                ),
+                tooltip=["side:N", "label:N", alt.Tooltip("hours:Q", format=".1f")],
+            )
+        )
+        return chart.properties(
+            title=t("api.compare_chart", self.lang), width=charts.WIDTH, height=alt.Step(12)
+        )
+
+    def _repr_html_(self) -> str:
+        def cell(metric: str, value: float | None, *, signed: bool = False) -> str:
+            if value is None:
+                return "—"
+            sign = "+" if signed and value > 0 else ""
+            if metric.endswith("share"):
+                return sign + fmt.pct(value, lang=self.lang)
+            if metric in {"counted", "open_at_risk"}:
+                return f"{sign}{value:,.0f}"
+            return sign + fmt.hours(value, lang=self.lang)
+
+        rows = [
+            [
+                r["label"],
+                cell(r["metric"], r["a"]),
+                cell(r["metric"], r["b"]),
+                cell(r["metric"], r["delta"], signed=True),
+            ]
+            for r in self.table.iter_rows(named=True)
+        ]
+        headers = [
+            t("api.compare.metric", self.lang),
+            self.a_label,
+            self.b_label,
+            t("api.compare.delta", self.lang),
+        ]
+        body = table(rows, headers=headers, num=[1, 2, 3])
+        chart = Markup(charts.chart_html(self.chart(), lang=self.lang))
+        sec = section("compare", body, chart, title=repr(self), lang=self.lang)
+        return charts.notebook_view(str(sec.html), lang=self.lang)
+
+
+def compare(a: Diagnosis, b: Diagnosis, *, lang: str | None = None) -> Comparison:
+    """Two diagnoses side by side: two windows of one store, or two stores.
+
+    Parameters
+    ----------
+    a, b
+        ``Diagnosis`` objects (from :func:`analyze`, or ``estate["id"]``).
+    lang
+        ``zh`` or ``en`` for the labels; default ``a``'s language.
+
+    Returns
+    -------
+    Comparison
+        ``.table`` (``metric, label, a, b, delta``), displays as a table and a chart.
+
+    Examples
+    --------
+    Two windows of one store:
+
+    >>> from aftersales_kit.demo.simulate import generate
+    >>> frame = generate(stores=2, orders=100, end="2026-06-30")
+    >>> june = analyze(frame, store="1000101", end="2026-06-30", as_of="2026-07-01 09:00")
+    >>> may = analyze(frame, store="1000101", end="2026-05-31", as_of="2026-07-01 09:00")
+    >>> c = compare(may, june)
+    >>> c.a_label, c.b_label
+    ('2026-05-02—2026-05-31', '2026-06-01—2026-06-30')
+    >>> c.table.columns
+    ['metric', 'label', 'a', 'b', 'delta']
+    >>> row = c.table.row(by_predicate=pl.col("metric") == "counted", named=True)
+    >>> (row["a"], row["b"]) == (may.kpis.counted, june.kpis.counted)
+    True
+    """
+    language = _lang(lang or a.lang)
+
+    def stage_hours(d: Diagnosis) -> dict[str, float | None]:
+        if d.stage_means.is_empty():
+            return {}
+        return {str(s): h for s, h in d.stage_means.select("stage", "hours").iter_rows()}
+
+    stages_a, stages_b = stage_hours(a), stage_hours(b)
+    line = fmt.hours_label(60, lang=language)
+    figures: list[tuple[str, str, float | None, float | None]] = [
+        ("counted", t("kpi.counted", language), a.kpis.counted, b.kpis.counted),
+        ("mean_hours", t("kpi.mean", language), a.kpis.mean_hours, b.kpis.mean_hours),
+        ("median_hours", t("kpi.median", language), a.kpis.median_hours, b.kpis.median_hours),
+        ("p90_hours", t("kpi.p90", language), a.kpis.p90_hours, b.kpis.p90_hours),
+        (
+            "over_60h_share",
+            t("kpi.over_60h", language, hours=line),
+            a.kpis.over_60h_share,
+            b.kpis.over_60h_share,
+        ),
+        (
+            "open_at_risk",
+            t("api.compare.open_at_risk", language),
+            a.open_at_risk.height,
+            b.open_at_risk.height,
+        ),
+    ]
+    for stage in dict.fromkeys([*stages_a, *stages_b]):
+        name = t("api.compare.stage", language, stage=label("stage", stage, language))
+        figures.append((f"stage_{stage}", name, stages_a.get(stage), stages_b.get(stage)))
+    rows = [
+        {
+            "metric": metric,
+            "label": text,
+            "a": None if va is None else float(va),
+            "b": None if vb is None else float(vb),
+            "delta": None if va is None or vb is None else float(vb) - float(va),
+        }
+        for metric, text, va, vb in figures
+    ]
+    return Comparison(
+        a,
+        b,
+        pl.DataFrame(rows, schema=COMPARE_SCHEMA),
+        _side_label(a, b),
+        _side_label(b, a),
+        lang=language,
+    )
 
 
 # --- reports from a diagnosis ---------------------------------------------------------------------

@@ -23,6 +23,7 @@ from aftersales_kit.load import load
 from aftersales_kit.metrics import stores_in, unknown_store_error
 from aftersales_kit.rules import Rules, load_rules
 from aftersales_kit.schema import COLUMNS, REQUIRED, latest_timestamp
+from aftersales_kit.text import t
 from aftersales_kit.views import configure as configure_views
 from aftersales_kit.window import (
     STALE_AFTER,
@@ -149,6 +150,10 @@ def resolve_inputs(
     paths: list[str] = []
     if isinstance(data, pl.DataFrame | pl.LazyFrame):
         frame = _frame_input(data, store_id=store_id)
+        if frame.height == 0:
+            # an empty filter result is the likely cause; "store not found: none" would mislead
+            msg = f"{t('api.empty_frame', 'zh')} ({t('api.empty_frame', 'en')})"
+            raise DataError(msg)
     else:
         # a single path given as a string is one path, not a list of characters
         paths = [os.fspath(p) for p in ([data] if isinstance(data, str | os.PathLike) else data)]

@@ -792,6 +792,21 @@ STRINGS: dict[str, tuple[str, str]] = {
     ),
     "pf.col.tomorrow": ("明天预计", "Tomorrow"),
     # Python API views in notebooks (aftersales_kit.analyze / analyze_estate)
+    "nb.trust_hint": (
+        "静态视图：图表为图片、样式未加载。信任此笔记本（File ▸ Trust Notebook）可得到完整样式和交互图表。",
+        "Static view: charts are pictures and styling is off. Trust the notebook "
+        "(File ▸ Trust Notebook) for the styled view and interactive charts.",
+    ),
+    "api.compare_title": ("对比：{a} 与 {b}", "Comparison: {a} vs {b}"),
+    "api.compare_chart": ("平均时长对比（小时）", "Mean hours side by side"),
+    "api.compare.metric": ("指标", "Metric"),
+    "api.compare.delta": ("差值（后者 − 前者）", "Difference (second − first)"),
+    "api.compare.stage": ("环节均值：{stage}", "Stage mean: {stage}"),
+    "api.compare.open_at_risk": ("即将计入的预警单", "Open orders at risk"),
+    "api.empty_frame": (
+        "数据表没有任何行（筛选结果为空？）",
+        "the frame has no rows (did a filter leave nothing?)",
+    ),
     "api.repr": (
         "售后诊断：{store_name}（{store_id}），{start}至{end}，计入{counted}单，平均{mean}",
         "Diagnosis {store_name} ({store_id}) {start} — {end}: {counted} {counted:order|orders} counted, mean {mean}",

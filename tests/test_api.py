@@ -162,12 +162,14 @@ def test_views_are_concise_and_styled(diagnosis: ak.Diagnosis, monkeypatch) -> N
     text = repr(diagnosis)
     assert "\n" not in text and len(text) < 200 and "1000101" in text
     monkeypatch.delenv("AFTERSALES_REPORT", raising=False)
-    monkeypatch.setattr(charts, "_assets_sent", False)
     first = diagnosis._repr_html_()
     assert 'class="kpi-grid"' in first and "d.orders" in first
-    assert charts.ASSETS_ID in first and "vegaEmbed" in first  # CSS and chart library, once
-    second = diagnosis._repr_html_()
-    assert charts.ASSETS_ID not in second and len(second) < 20_000
+    # every output carries its own scoped CSS (no per-kernel state): the second is the same
+    assert (
+        first.startswith('<div class="aftersales-view"><style>')
+        and ".aftersales-view .kpi" in first
+    )
+    assert diagnosis._repr_html_() == first and len(first) < 40_000
     assert ak.Diagnosis.__doc__ and "orders" in ak.Diagnosis.__doc__
 
 
@@ -208,7 +210,10 @@ def test_frame_input_fills_optional_columns() -> None:
 def test_tab_completion_offers_the_api() -> None:
     import aftersales_kit as ak
 
-    assert dir(ak) == ["Diagnosis", "Estate", "__version__", "analyze", "analyze_estate"]
+    assert dir(ak) == sorted(ak.__all__)
+    assert {"analyze", "analyze_estate", "compare", "Comparison", "Rules", "Diagnosis"} <= set(
+        dir(ak)
+    )
     assert all(hasattr(ak, name) for name in dir(ak))
 
 
@@ -245,3 +250,123 @@ def test_rules_as_a_mapping_or_a_rules_object(tmp_path: Path) -> None:
     assert audits(by_dict) == audits(by_object) > audits(default)
     with pytest.raises(RulesError, match=r"thresholds\.audit_over_24h"):
         analyze(files.parquet, rules={"thresholds": {"audit_over_24h": -1}}, **kw)
+
+
+def test_analyze_takes_its_own_orders_back_filtered_or_not(diagnosis: ak.Diagnosis) -> None:
+    kw = {"store": "1000101", "end": END, "as_of": AS_OF}
+    again = ak.analyze(diagnosis.orders, **kw)  # the frame as analyze() returned it
+    assert again.kpis.counted == diagnosis.kpis.counted
+    assert again.kpis.mean_hours == pytest.approx(diagnosis.kpis.mean_hours)
+    sku = diagnosis.orders.filter(pl.col("counted"))["sku_name"][0]
+    one_sku = ak.analyze(diagnosis.orders.filter(pl.col("sku_name") == sku), **kw)
+    expected = diagnosis.orders.filter(pl.col("counted") & (pl.col("sku_name") == sku))["hours"]
+    assert one_sku.kpis.counted == expected.len()
+    assert one_sku.kpis.mean_hours == pytest.approx(expected.mean())
+
+
+def test_an_empty_filter_result_says_so(diagnosis: ak.Diagnosis) -> None:
+    from aftersales_kit.errors import DataError
+
+    nothing = diagnosis.orders.filter(pl.col("sku_name") == "no such product")
+    with pytest.raises(DataError, match=r"没有任何行.*no rows") as info:
+        ak.analyze(nothing, store="1000101", end=END, as_of=AS_OF)
+    assert "无 (none)" not in str(info.value)
+
+
+def test_rules_mapping_errors_name_the_key(files: demo.DemoFiles) -> None:
+    from aftersales_kit.errors import RulesError
+
+    kw = {"store": "1000101", "end": END, "as_of": AS_OF}
+    with pytest.raises(RulesError, match="no_such_rule"):
+        ak.analyze(files.parquet, rules={"no_such_rule": 1}, **kw)
+    with pytest.raises(RulesError, match="target_hours"):
+        ak.analyze(files.parquet, rules={"target_hours": "soon"}, **kw)
+
+
+def test_compare_two_windows_side_by_side(files: demo.DemoFiles, monkeypatch) -> None:
+    monkeypatch.delenv("AFTERSALES_REPORT", raising=False)
+    early = ak.analyze(files.parquet, store="1000101", end="2026-03-15", as_of=AS_OF)
+    late = ak.analyze(files.parquet, store="1000101", end=END, as_of=AS_OF)
+    c = ak.compare(early, late)
+    table = c.table
+    assert table.columns == ["metric", "label", "a", "b", "delta"]
+    row = table.row(by_predicate=pl.col("metric") == "mean_hours", named=True)
+    assert row["a"] == pytest.approx(early.kpis.mean_hours)
+    assert row["b"] == pytest.approx(late.kpis.mean_hours)
+    assert row["delta"] == pytest.approx(late.kpis.mean_hours - early.kpis.mean_hours)
+    counted = table.row(by_predicate=pl.col("metric") == "counted", named=True)
+    assert (counted["a"], counted["b"]) == (early.kpis.counted, late.kpis.counted)
+    assert "stage_audit" in table["metric"].to_list()
+    # one store, two windows: the sides are named by their windows
+    assert c.a_label == "2026-02-14—2026-03-15" and c.b_label == "2026-03-02—2026-03-31"
+    html = c._repr_html_()
+    assert html.startswith('<div class="aftersales-view">') and "<table" in html
+    assert html.count('<img class="report-chart__static"') == 1 and "cdn." not in html
+
+
+def test_estate_diagnoses_carry_their_orders_and_compare(files: demo.DemoFiles) -> None:
+    estate = ak.analyze_estate(files.parquet, end=END, as_of=AS_OF)
+    first, second = estate["1000101"], estate["1000102"]
+    assert first.orders.height > 0 and set(first.orders["store_id"]) == {"1000101"}
+    assert first.orders.filter(pl.col("counted"))["hours"].mean() == pytest.approx(
+        first.kpis.mean_hours
+    )
+    c = ak.compare(first, second)
+    assert c.a_label == first.store_name and c.b_label == second.store_name
+
+
+def test_report_chart_objects_display_offline_on_their_own(
+    diagnosis: ak.Diagnosis, monkeypatch
+) -> None:
+    """`charts.trend_chart(...)` as a cell's last line: no CDN, a static picture, own CSS."""
+    monkeypatch.delenv("AFTERSALES_REPORT", raising=False)
+    chart = charts.trend_chart(diagnosis.trend_daily, line_hours=60, target_hours=48)
+    bundle = chart._repr_mimebundle_()
+    html = bundle["text/html"]
+    assert "cdn.jsdelivr" not in html and "https://" not in html.split("<style>")[0]
+    assert html.count('<img class="report-chart__static"') == 1
+    assert "data:image/svg+xml;base64," in html
+    composed = chart.properties(width=300)  # altair's methods keep the offline display
+    assert "report-chart__static" in composed._repr_mimebundle_()["text/html"]
+
+
+def test_rendering_sections_leaves_great_tables_and_sys_modules_alone(
+    diagnosis: ak.Diagnosis,
+) -> None:
+    """No global state changes in the analyst's kernel: great-tables' functions are the same
+    objects before and after a report section (and the analyst's own GT renders stock)."""
+    from great_tables import GT, _gt_data, _locale, gt
+
+    from aftersales_kit.render import sections
+
+    def snapshot() -> list[object]:
+        return [
+            _locale.read_csv,
+            _gt_data.Body.render_formats,
+            gt._migrate_unformatted_to_output,
+            sys.modules.get("rfc3987_syntax", "absent"),
+        ]
+
+    before = snapshot()
+    html = str(sections.breakdown(diagnosis).html)
+    assert "gt_table" in html  # the section did use great-tables
+    assert snapshot() == before
+    own = GT(pl.DataFrame({"x": [64.46134172797585]})).fmt_number("x", decimals=2)
+    assert "64.46" in own.as_raw_html()
+    assert snapshot() == before
+    assert sys.modules.get("rfc3987_syntax", "absent") is not None  # not blocked after import
+
+
+def test_the_report_hand_off_is_no_public_parameter(tmp_path: Path) -> None:
+    from aftersales_kit.render import report
+
+    declared = report.notebook_parameters()
+    assert "cache" not in declared and report.HANDOFF_PARAM not in declared
+    params = report.ReportParams()
+    assert "cache" not in params.as_papermill()
+    with report.private_dir("test") as private:
+        pkl = private / "d.pkl"
+        pkl.write_bytes(b"x")
+        values = report.ReportParams(cache=str(pkl)).as_papermill()
+    assert values[report.HANDOFF_PARAM] == str(pkl.resolve())
+    report.check_parameters(values)  # accepted: the toolkit's own hand-off

@@ -31,6 +31,13 @@ ENVIRONMENT_READERS = {
     "aftersales_kit.config": "${NAME} expansion of secrets in [smtp] / webhooks",
     # the user's cache folder (XDG) for the vega bundle built from the installed vl-convert
     "aftersales_kit.resources": "XDG cache folder",
+    # the report kernel's side of the papermill boundary: the flag and the configuration file
+    # the toolkit itself sets for that kernel (render.report.report_env), nothing the user sets
+    "aftersales_kit.render.charts": "the report kernel's flag (report_env)",
+    "aftersales_kit.render.sections": "the report kernel's configuration file (report_env)",
+    # a relative data or rules path means the user's working directory, as on any command line;
+    # papermill runs the kernel there so the notebook reads the same files
+    "aftersales_kit.render.report": "relative paths resolve where the user ran the command",
 }
 
 

@@ -50,13 +50,15 @@ def test_rfc3987_skip_leaves_a_process_alone_once_jsonschema_is_loaded(
 
 def test_great_tables_patches_only_the_version_they_were_written_for() -> None:
     import great_tables
-
-    _compat.great_tables_gt()
     from great_tables import _locale, gt
 
     patched = great_tables.__version__ == _compat.GT_VERSION
-    assert getattr(_locale.read_csv, "_aftersales_once", False) is patched
-    assert getattr(gt._migrate_unformatted_to_output, "_aftersales_columns", False) is patched
+    with _compat.great_tables_patched():
+        assert getattr(_locale.read_csv, "_aftersales_once", False) is patched
+        assert getattr(gt._migrate_unformatted_to_output, "_aftersales_columns", False) is patched
+    # scoped: great-tables' own functions are back after the block
+    assert not getattr(_locale.read_csv, "_aftersales_once", False)
+    assert not getattr(gt._migrate_unformatted_to_output, "_aftersales_columns", False)
 
 
 @pytest.mark.skipif(
@@ -65,12 +67,13 @@ def test_great_tables_patches_only_the_version_they_were_written_for() -> None:
 def test_locale_read_once_returns_the_stock_rows() -> None:
     from great_tables import _locale
 
-    _compat.great_tables_gt()
-    for name in ("x_locales.csv", "x_currencies.csv"):
-        path = _locale.DATA_MOD / name
-        once = _locale.read_csv(path)
-        assert once == _locale.read_csv.stock(path)  # type: ignore[attr-defined]
-        assert _locale.read_csv(path) is once  # parsed once per path
+    stock = _locale.read_csv
+    with _compat.great_tables_patched():
+        for name in ("x_locales.csv", "x_currencies.csv"):
+            path = _locale.DATA_MOD / name
+            once = _locale.read_csv(path)
+            assert once == stock(path)
+            assert _locale.read_csv(path) is once  # parsed once per path
 
 
 @pytest.mark.skipif(
@@ -79,9 +82,6 @@ def test_locale_read_once_returns_the_stock_rows() -> None:
 def test_column_writes_render_exactly_like_great_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """The faster great-tables cell writes give byte-identical tables (nulls, NaN, escaping,
     groups, every formatter the report uses, both languages). Moved from test_report.py."""
-    from great_tables import gt
-    from great_tables._gt_data import Body
-
     from aftersales_kit.render import sections
 
     frame = pl.DataFrame(
@@ -110,11 +110,8 @@ def test_column_writes_render_exactly_like_great_tables(monkeypatch: pytest.Monk
         ]
 
     fast = tables()
-    assert getattr(gt._migrate_unformatted_to_output, "_aftersales_columns", False)
-    monkeypatch.setattr(
-        gt, "_migrate_unformatted_to_output", gt._migrate_unformatted_to_output.stock
-    )
-    monkeypatch.setattr(Body, "render_formats", Body.render_formats.stock)
+    assert _compat._great_tables_patches()  # the speed-ups were in use
+    monkeypatch.setattr(_compat, "_great_tables_patches", lambda: ())  # stock great-tables
     assert tables() == fast
     assert "&lt;script&gt;" in fast[0] and PAYLOAD not in fast[0]
     assert "1.5 小时" in fast[0] and "1.5 h" in fast[1]

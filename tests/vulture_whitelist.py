@@ -44,6 +44,7 @@ command_email  # unused function (aftersales_kit/cli/deliver.py:93)
 command_daily  # unused function (aftersales_kit/cli/deliver.py:154)
 
 # aftersales_kit/cli/render.py: command handlers, called by name from cli.HANDLERS
+command_render  # unused function (aftersales_kit/cli/render.py)
 command_report  # unused function (aftersales_kit/cli/render.py:53)
 command_batch  # unused function (aftersales_kit/cli/render.py:69)
 
@@ -101,11 +102,15 @@ intervention_unbounded  # unused variable (aftersales_kit/model.py:270)
 alert_orders  # unused variable (aftersales_kit/model.py:386)
 
 # aftersales_kit/render/_compat.py: the stock function kept on each patched one, for the equivalence tests
+_._aftersales_once  # marks the patched function (tests/test_compat.py checks it is restored)
+_._aftersales_columns  # likewise
 _.stock  # unused attribute (aftersales_kit/render/_compat.py:87)
 _.stock  # unused attribute (aftersales_kit/render/_compat.py:160)
 _.stock  # unused attribute (aftersales_kit/render/_compat.py:161)
 
 # aftersales_kit/render/charts.py: IPython display protocol and the notebook helper charts.offline
+_repr_mimebundle_  # IPython display protocol (aftersales_kit/render/charts.py, html.py)
+include  # the protocol's argument names (IPython passes them by keyword)
 _._repr_html_  # unused method (aftersales_kit/render/charts.py:195)
 offline  # unused function (aftersales_kit/render/charts.py:204)
 
@@ -136,6 +141,7 @@ warning_stores  # unused function (aftersales_kit/render/portfolio.py:847)
 short_boards  # unused function (aftersales_kit/render/portfolio.py:881)
 
 # aftersales_kit/render/report.py: a traitlets setting, an import for its side effect, a sidecar key (JSON)
+ReportPreprocessor  # named in templates/aftersales/conf.json (stock nbconvert --template aftersales)
 _.remove_cell_tags  # unused attribute (aftersales_kit/render/report.py:392)
 jupyter_core  # unused import (aftersales_kit/render/report.py:577)
 rendered_at  # unused variable (aftersales_kit/render/report.py:838)

@@ -29,6 +29,7 @@ HANDLERS: dict[str, str] = {
     "metrics": "aftersales_kit.cli.data:command_metrics",
     "actions": "aftersales_kit.cli.data:command_actions",
     "report": "aftersales_kit.cli.render:command_report",
+    "render": "aftersales_kit.cli.render:command_render",
     "batch": "aftersales_kit.cli.render:command_batch",
     "email": "aftersales_kit.cli.deliver:command_email",
     "daily": "aftersales_kit.cli.deliver:command_daily",
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         _metrics_command,
         _actions_command,
         _report_command,
+        _render_command,
         _batch_command,
         _email_command,
         _daily_command,
@@ -279,6 +281,14 @@ def _report_command(sub: Subparsers) -> None:
         type=hours_arg,
         help="the 售后服务时长 风向标 shows today, to reconcile with ours",
     )
+
+
+def _render_command(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "render", help="render an executed store notebook as the report page (no code cells)"
+    )
+    p.add_argument("notebook", help="an executed store_report notebook (.ipynb)")
+    p.add_argument("--out", help="HTML file (default: the notebook's path with .html)")
 
 
 def _batch_command(sub: Subparsers) -> None:

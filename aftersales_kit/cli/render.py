@@ -1,4 +1,5 @@
-"""The report commands: ``report`` (one store) and ``batch`` (every store and the index).
+"""The report commands: ``report`` (one store), ``render`` (an executed notebook) and ``batch``
+(every store and the index).
 
 The handlers turn the parsed options into the notebook's parameters and typed calls of
 :mod:`aftersales_kit.render.report` and :mod:`aftersales_kit.render.batch`; every line printed
@@ -108,3 +109,9 @@ def command_batch(args: argparse.Namespace) -> int:
     if result.index is not None:
         print(result.index)
     return 1 if result.failed else 0
+
+
+def command_render(args: argparse.Namespace) -> int:
+    """``aftersales render NOTEBOOK [--out x.html]``: print the HTML path."""
+    print(report.render_executed(args.notebook, out=args.out), flush=True)
+    return 0

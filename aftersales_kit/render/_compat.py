@@ -5,8 +5,8 @@ version runs the package's own code (slower, same output). ``tests/test_compat.p
 equivalence test per patch: the patched and the stock behaviour give the same result.
 
 - :func:`skip_rfc3987_syntax` keeps jsonschema from importing ``rfc3987_syntax`` (1.5 s).
-- :func:`great_tables_gt` reads great-tables' locale tables once and writes its formatted cells
-  one column at a time (great-tables ``GT_VERSION``).
+- :func:`great_tables_patched` reads great-tables' locale tables once and writes its formatted
+  cells one column at a time (great-tables ``GT_VERSION``), inside a ``with`` block only.
 - :func:`html_exporter_class` is nbconvert's ``HTMLExporter`` without its final BeautifulSoup pass
   (nbconvert ``NBCONVERT_VERSION``).
 """
@@ -16,13 +16,15 @@ from __future__ import annotations
 import functools
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nbconvert import HTMLExporter
     from nbformat import NotebookNode
 
-#: The great-tables release whose internals :func:`great_tables_gt` replaces.
+#: The great-tables release whose internals :func:`great_tables_patched` replaces.
 GT_VERSION = "1.1.0"
 #: The nbconvert release whose ``HTMLExporter.from_notebook_node`` :func:`html_exporter_class`
 #: re-implements (the pinned one, requirements.txt).
@@ -53,42 +55,76 @@ def skip_rfc3987_syntax() -> None:
         sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
-@functools.cache
-def great_tables_gt() -> Any:
-    """great-tables' ``GT``, sped up on :data:`GT_VERSION` (stock on any other release).
+#: one replaced attribute: (owner, name, replacement)
+Patch = tuple[object, str, object]
+
+
+@contextmanager
+def rfc3987_syntax_skipped() -> Iterator[None]:
+    """:func:`skip_rfc3987_syntax` for the imports inside the ``with`` block only: the
+    ``sys.modules`` entry is removed again on leaving, so an analyst's kernel can still import
+    ``rfc3987_syntax`` itself afterwards (jsonschema, once imported, keeps what it found)."""
+    blocked = "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules
+    if blocked:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if blocked and sys.modules.get("rfc3987_syntax", 0) is None:
+            del sys.modules["rfc3987_syntax"]
+
+
+@contextmanager
+def great_tables_patched() -> Iterator[Any]:
+    """great-tables' ``GT`` with the speed-ups of :data:`GT_VERSION` applied only inside the
+    ``with`` block, and the stock functions put back on leaving it (also on error): the
+    analyst's own ``GT`` tables in the same kernel run great-tables' own code.
 
     Every ``fmt_*`` call and the render re-read great-tables' packaged locale CSVs
     (``x_locales.csv`` is 600 kB; 34 reads per report): about half of all table time on a warm
     kernel. The files are package data and every caller only reads the rows, so one parsed copy per
-    path is equivalent. The cell writes are :func:`_column_writes`.
+    path is equivalent. The cell writes are :func:`_column_writes`. Any other release runs stock.
     """
-    import great_tables
     from great_tables import GT
 
-    if great_tables.__version__ == GT_VERSION:
-        _locale_once()
-        _column_writes()
-    return GT
+    patches = _great_tables_patches()
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, replacement in patches:
+        setattr(owner, name, replacement)
+    try:
+        yield GT
+    finally:
+        for owner, name, previous in reversed(saved):
+            setattr(owner, name, previous)
 
 
-def _locale_once() -> None:
+@functools.cache
+def _great_tables_patches() -> tuple[Patch, ...]:
+    """The replacements for :data:`GT_VERSION` (none for any other release), built once from
+    the stock functions."""
+    import great_tables
+
+    if great_tables.__version__ != GT_VERSION:
+        return ()
+    return (*_locale_once(), *_column_writes())
+
+
+def _locale_once() -> list[Patch]:
     from great_tables import _locale
 
     read = _locale.read_csv
-    if getattr(read, "_aftersales_once", False):
-        return
     parsed = functools.cache(lambda name: read(name))
 
-    def read_once(fname: Any) -> list[dict[str, Any]]:
+    def read_once(fname: object) -> list[dict[str, Any]]:
         return parsed(str(fname))
 
     # markers on the function object: mypy has no attributes for plain functions
     read_once._aftersales_once = True  # type: ignore[attr-defined]
     read_once.stock = read  # type: ignore[attr-defined]  # tests compare with it
-    _locale.read_csv = read_once
+    return [(_locale, "read_csv", read_once)]
 
 
-def _column_writes() -> None:
+def _column_writes() -> list[Patch]:
     """Write great-tables' formatted and escaped cells one column at a time on polars frames.
 
     great-tables 1.1 sets every body cell with ``frame[row, col] = value`` (its source notes
@@ -105,11 +141,9 @@ def _column_writes() -> None:
 
     # a private function great-tables does not re-export; this module replaces it on purpose
     stock_migrate = gt._migrate_unformatted_to_output  # type: ignore[attr-defined]
-    if getattr(stock_migrate, "_aftersales_columns", False):
-        return
     stock_render = Body.render_formats
 
-    def write(body: pl.DataFrame, pending: dict[str, dict[int, Any]]) -> pl.DataFrame:
+    def write(body: pl.DataFrame, pending: dict[str, dict[int, object]]) -> pl.DataFrame:
         columns = []
         for col, cells in pending.items():
             values = body.get_column(col).to_list()
@@ -123,7 +157,7 @@ def _column_writes() -> None:
         if not isinstance(self.body, pl.DataFrame):
             return stock_render(self, data_tbl, formats, context)
         formatted: set[tuple[str, int]] = set()
-        pending: dict[str, dict[int, Any]] = {}
+        pending: dict[str, dict[int, object]] = {}
         for fmt_info in formats:
             eval_func = getattr(fmt_info.func, context, fmt_info.func.default)
             if eval_func is None:  # great-tables raises the same for a formatter without one
@@ -142,7 +176,7 @@ def _column_writes() -> None:
         body = data._body.body
         if not isinstance(body, pl.DataFrame) or not isinstance(data_tbl, pl.DataFrame):
             return stock_migrate(data, data_tbl, formatted_cells, context)
-        pending: dict[str, dict[int, Any]] = {}
+        pending: dict[str, dict[int, object]] = {}
         for col in data_tbl.columns:
             for row in range(data_tbl.height):
                 if (col, row) in formatted_cells:
@@ -159,8 +193,10 @@ def _column_writes() -> None:
     migrate._aftersales_columns = True  # type: ignore[attr-defined]
     migrate.stock = stock_migrate  # type: ignore[attr-defined]
     render_formats.stock = stock_render  # type: ignore[attr-defined]
-    _gt_data.Body.render_formats = render_formats  # type: ignore[method-assign]
-    gt._migrate_unformatted_to_output = migrate  # type: ignore[attr-defined]
+    return [
+        (_gt_data.Body, "render_formats", render_formats),
+        (gt, "_migrate_unformatted_to_output", migrate),
+    ]
 
 
 # --- nbconvert ------------------------------------------------------------------------------------

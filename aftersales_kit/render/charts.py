@@ -4,34 +4,46 @@ Importing this module changes no global altair state (the active renderer and th
 analyst's): the report's charts are rendered explicitly by :func:`chart_html`, which applies the
 ``aftersales`` theme for that one conversion and emits ``<div class="report-chart">`` plus a
 ``vegaEmbed(...)`` call on the global that the report template inlines once
-(``vl_convert.javascript_bundle()``), so the HTML needs no network. In a live notebook the first
-displayed section injects that bundle and the report CSS once per kernel (:func:`notebook_assets`).
+(``vl_convert.javascript_bundle()``), so the HTML needs no network. Outside a report run (a live
+notebook, VS Code, nbviewer) every output is self-contained (:func:`notebook_view`): it carries the
+scoped report CSS and each chart as a static SVG picture, upgraded to the interactive chart only
+where ``vegaEmbed`` is on the page; nothing is sent "once per kernel".
+
 Chart builders take an already aggregated frame from a ``Diagnosis`` (never raw orders) and return
-an ``alt.Chart``; they never display or save it. :func:`offline` displays any chart (the analyst's
-own too) the same offline way.
+an altair chart that displays offline on its own; they never display or save it.
+:func:`offline` displays any chart (the analyst's own too) the same way.
+
+>>> import polars as pl
+>>> chart = heatmap_chart(pl.DataFrame({"weekday": [1], "hour": [9], "applications": [3],
+...     "median_audit_hours": [2.5]}))
+>>> isinstance(chart, alt.Chart), to_spec(chart)["title"]
+(True, '申请量：星期 × 小时')
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import html as html_lib
 import itertools
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aftersales_kit.render._compat import skip_rfc3987_syntax
+from aftersales_kit.render._compat import rfc3987_syntax_skipped
 
 # jsonschema (imported by altair) compiles the rfc3987_syntax grammar at import, about 1.4 s of a
-# 4 s report budget, only to validate IRI formats that Vega-Lite specs never use.
-skip_rfc3987_syntax()
+# 4 s report budget, only to validate IRI formats that Vega-Lite specs never use; the block is
+# lifted after the import, so nothing stays changed in the analyst's kernel.
+with rfc3987_syntax_skipped():
+    import altair as alt
+import polars as pl
 
-import altair as alt  # noqa: E402
-import polars as pl  # noqa: E402
-
-from aftersales_kit import format as fmt  # noqa: E402
-from aftersales_kit.text import label, t  # noqa: E402
+from aftersales_kit import format as fmt
+from aftersales_kit.text import label, t
 
 FONT = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", sans-serif'
 #: Brand palette: deep blue for "ours", orange for attention, red for the JD warning line.
@@ -97,19 +109,64 @@ def _script_json(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def spec_html(spec: Mapping[str, object], *, chart_id: str, lang: str = "zh") -> str:
-    """The report's chart markup for a Vega-Lite spec: a div and one ``vegaEmbed`` call."""
+def spec_html(
+    spec: Mapping[str, object], *, chart_id: str, lang: str = "zh", static: str | None = None
+) -> str:
+    """The report's chart markup for a Vega-Lite spec: a div and one ``vegaEmbed`` call.
+
+    With ``static`` (the chart as SVG) the div holds that picture and the script only replaces it
+    with the interactive chart where ``vegaEmbed`` is on the page: the chart draws in any page,
+    trusted or not, with or without the chart library.
+    """
     options = {**EMBED_OPTIONS, **_locale_options(lang)}
     safe_id = fmt.escape(chart_id)
+    if static is None:
+        inner = ""
+        guard = (
+            'if(typeof vegaEmbed!=="function")'
+            '{el.textContent="(chart needs the report page)";return;}'
+        )
+        drawn = ""
+    else:
+        data = base64.b64encode(static.encode("utf-8")).decode("ascii")
+        alt_text = fmt.escape(_title_text(spec))
+        inner = (
+            f'<img class="report-chart__static" alt="{alt_text}" '
+            f'src="data:image/svg+xml;base64,{data}">'
+        )
+        guard = 'if(!el||typeof vegaEmbed!=="function")return;'
+        drawn = (
+            '.then(function(){var i=el.querySelector("img.report-chart__static");if(i)i.remove();})'
+        )
     return (
-        f'<div class="report-chart" id="{safe_id}"></div>'
+        f'<div class="report-chart" id="{safe_id}">{inner}</div>'
         "<script>(function(){"
         f'var el=document.getElementById("{safe_id}");'
-        'if(typeof vegaEmbed!=="function"){el.textContent="(chart needs the report page)";return;}'
+        f"{guard}"
         f"vegaEmbed(el,{_script_json(spec)},{_script_json(options)})"
+        f"{drawn}"
         '.catch(function(e){var p=document.createElement("pre");p.className="vega-error";'
         "p.textContent=String(e);el.appendChild(p);console.error(e);});"
         "})();</script>"
+    )
+
+
+def _title_text(spec: Mapping[str, object]) -> str:
+    title = spec.get("title", "")
+    if isinstance(title, Mapping):
+        title = title.get("text", "")
+    return str(title or "chart")
+
+
+def static_svg(spec: Mapping[str, object], *, lang: str = "zh") -> str:
+    """The chart as SVG (vl-convert, no browser, no network): the static picture of a chart."""
+    import vl_convert
+
+    zh = lang == "zh"
+    return vl_convert.vegalite_to_svg(
+        dict(spec),
+        format_locale="zh-CN" if zh else None,
+        time_format_locale="zh-CN" if zh else None,
     )
 
 
@@ -138,51 +195,158 @@ def to_spec(chart: alt.TopLevelMixin, *, validate: bool = False) -> dict[str, An
 
 
 def chart_html(chart: alt.TopLevelMixin, *, chart_id: str | None = None, lang: str = "zh") -> str:
-    """Render an altair chart to the report's offline markup (see :func:`spec_html`)."""
+    """Render an altair chart to the report's offline markup (see :func:`spec_html`); a notebook
+    view adds each chart's static picture (:func:`with_static_charts`)."""
     return spec_html(to_spec(chart), chart_id=chart_id or f"chart-{next(_ids)}", lang=lang)
+
+
+_CHART_MARKUP = re.compile(
+    r'<div class="report-chart" id="([^"<>]*)"></div><script>\(function\(\)\{'
+)
+_EMBED_CALL = "vegaEmbed(el,"
+
+
+def with_static_charts(html: str) -> str:
+    """``html`` with each chart of :func:`spec_html` carrying its static SVG picture: the
+    report markup as a notebook view needs it (no template, perhaps no scripts at all)."""
+    out: list[str] = []
+    pos = 0
+    decoder = json.JSONDecoder()
+    for match in _CHART_MARKUP.finditer(html):
+        call = html.find(_EMBED_CALL, match.end())
+        end = html.find("</script>", match.end())
+        if call < 0 or end < 0 or call > end:
+            continue
+        # the spec and options as spec_html wrote them (JSON; \u003c escapes decode as <)
+        spec, used = decoder.raw_decode(html, call + len(_EMBED_CALL))
+        options, _ = decoder.raw_decode(html, used + 1)
+        lang = "zh" if "formatLocale" in options else "en"
+        chart_id = html_lib.unescape(match.group(1))
+        out.append(html[pos : match.start()])
+        out.append(
+            spec_html(spec, chart_id=chart_id, lang=lang, static=static_svg(spec, lang=lang))
+        )
+        pos = end + len("</script>")
+    out.append(html[pos:])
+    return "".join(out)
 
 
 # --- live notebooks -------------------------------------------------------------------------------
 
-#: Set once this kernel has sent the report CSS and the vega bundle to the page.
-_assets_sent = False
-ASSETS_ID = "aftersales-report-css"
+#: The class of every notebook view: the scope of the report CSS each view carries.
+VIEW_CLASS = "aftersales-view"
+#: Set by the toolkit while it renders a report: the template brings the CSS and vegaEmbed.
+REPORT_ENV = "AFTERSALES_REPORT"
+
+
+def report_mode() -> bool:
+    """True while the toolkit executes a notebook for a report page (``aftersales report``)."""
+    return os.environ.get(REPORT_ENV) == "1"
+
+
+def _scope_selector(selector: str) -> str | None:
+    """``selector`` of report.css inside :data:`VIEW_CLASS` (``None``: a page-level rule)."""
+    sel = selector.strip()
+    if sel == ":root":
+        return f".{VIEW_CLASS}"
+    if sel.startswith(("html", "body.report .jp-Cell", "body.report .jp-Output")) or sel in {
+        "body.report",
+        "body.report .jp-RenderedHTMLCommon",
+        "body.report .jp-RenderedHTMLCommon > *:last-child",
+    }:
+        return None
+    for prefix in ("body.report .jp-RenderedHTMLCommon ", "body.report "):
+        if sel.startswith(prefix):
+            sel = sel[len(prefix) :]
+    return f".{VIEW_CLASS} {sel}"
+
+
+def _scope_css(css: str) -> str:
+    """report.css rewritten so that every rule applies inside a view only (no page rules, no
+    print rules, no JupyterLab variables): a view restyles nothing else on the page."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    out: list[str] = []
+    pos = 0
+    while (brace := css.find("{", pos)) >= 0:
+        head = css[pos:brace].strip()
+        if head.startswith("@"):
+            depth, end = 1, brace + 1
+            while depth:
+                depth += {"{": 1, "}": -1}.get(css[end], 0)
+                end += 1
+            if head.startswith("@media") and "print" not in head:
+                out.append(f"{head}{{{_scope_css(css[brace + 1 : end - 1])}}}")
+            pos = end
+            continue
+        end = css.index("}", brace)
+        body = css[brace + 1 : end]
+        if head == ":root":
+            body = ";".join(d for d in body.split(";") if "--jp-" not in d)
+        selectors = [s for s in (_scope_selector(s) for s in head.split(",")) if s]
+        if selectors:
+            out.append(f"{', '.join(selectors)} {{{body.strip()}}}")
+        pos = end + 1
+    return "\n".join(out)
+
+
+#: A view's own colours whatever the page's theme (JupyterLab Dark, VS Code dark): light cards
+#: with dark text, and the page's table striping and heading colours overridden inside it.
+_VIEW_BASE = f"""
+.{VIEW_CLASS} {{ color-scheme: light; background: var(--r-bg); color: var(--r-ink);
+  font-family: var(--r-font); font-size: 14px; line-height: 1.7; padding: 12px 14px;
+  border-radius: 8px; text-align: left; }}
+.{VIEW_CLASS}.{VIEW_CLASS} :is(h1, h2, h3, h4, p, li, dt, dd, table, caption, th, td, span, div) {{
+  color: inherit; }}
+.{VIEW_CLASS}.{VIEW_CLASS} :is(tr, tbody tr:nth-child(odd), tbody tr:nth-child(even), tr:hover) {{
+  background: transparent; }}
+.{VIEW_CLASS}.{VIEW_CLASS} table {{ background: var(--r-card); }}
+.{VIEW_CLASS} > style + .aftersales-hint {{ display: none; }}
+.{VIEW_CLASS} .report-section {{ margin: 0 0 12px; }}
+.{VIEW_CLASS} img.report-chart__static {{ max-width: 100%; height: auto; display: block; }}
+"""
 
 
 @functools.cache
 def notebook_css() -> str:
-    """The report CSS minus the rules that would restyle JupyterLab itself (its UI font
-    variables and the page-level ``html``/``@page`` rules); ``body.report`` rules never match."""
+    """The report CSS scoped to :data:`VIEW_CLASS`, with the view's own colours."""
     from aftersales_kit.resources import resource_dir
 
     css = (resource_dir("templates") / "aftersales" / "report.css").read_text(encoding="utf-8")
-    keep = [
-        line
-        for line in css.splitlines()
-        if "--jp-" not in line and not line.startswith(("html {", "@page"))
-    ]
-    return "\n".join(keep)
+    scoped = _scope_css(css)
+    # the view's colours come after report.css's own (same specificity: the later rule wins)
+    return scoped + _VIEW_BASE
 
 
-def notebook_assets(*, force: bool = False) -> str:
-    """HTML that brings the report CSS and ``vegaEmbed`` into a live notebook page, once per
-    kernel ("" afterwards, and always "" while the toolkit renders a report: the template has
-    both). The CSS goes into ``document.head`` so it outlives the output that carried it."""
-    global _assets_sent
-    if os.environ.get("AFTERSALES_REPORT") == "1" or (_assets_sent and not force):
+def notebook_view(html: str, *, lang: str = "zh") -> str:
+    """``html`` as one self-contained notebook output: the scoped report CSS travels with it.
+
+    Nothing is sent "once per kernel": an output renders the same after a page reload, in a
+    second tab or in static HTML (nbconvert, nbviewer, VS Code). Where the page strips
+    ``<style>`` and scripts (an untrusted notebook), the content stays readable (tables, static
+    chart images) and the one-line hint, hidden by the CSS otherwise, says to trust it.
+    """
+    from aftersales_kit.text import t
+
+    hint = fmt.escape(t("nb.trust_hint", lang))
+    # The hint is hidden only when this output's own <style> precedes it: the CSS of a trusted
+    # output elsewhere on the page must not hide the hint of an untrusted one (style removed).
+    return (
+        f'<div class="{VIEW_CLASS}"><style>{notebook_css()}</style>'
+        f'<p class="aftersales-hint">{hint}</p>{with_static_charts(html)}</div>'
+    )
+
+
+def notebook_assets() -> str:
+    """``vegaEmbed`` for a live notebook page, sent with every run of the report's first cell
+    (no state in the kernel; "" while the toolkit renders a report: the template has it).
+
+    Charts never depend on it: each carries a static image and only upgrades itself to the
+    interactive chart when ``vegaEmbed`` is on the page."""
+    if report_mode():
         return ""
     from aftersales_kit.resources import vega_bundle
 
-    _assets_sent = True
-    css = notebook_css()
-    install = (
-        "<script>(function(){"
-        f'if(document.getElementById("{ASSETS_ID}"))return;'
-        'var s=document.createElement("style");'
-        f's.id="{ASSETS_ID}";s.textContent={_script_json(css)};document.head.appendChild(s);'
-        "})();</script>"
-    )
-    return f"<style>{css}</style>{install}<script>{vega_bundle()}</script>"
+    return f"<script>{vega_bundle()}</script>"
 
 
 @dataclass(frozen=True)
@@ -193,7 +357,7 @@ class OfflineChart:
     lang: str = "zh"
 
     def _repr_html_(self) -> str:
-        return notebook_assets() + chart_html(self.chart, lang=self.lang)
+        return notebook_view(chart_html(self.chart, lang=self.lang), lang=self.lang)
 
     def __repr__(self) -> str:
         title = self.chart.to_dict(validate=False).get("title", "")
@@ -205,6 +369,24 @@ def offline(chart: alt.TopLevelMixin, *, lang: str = "zh") -> OfflineChart:
     """Display ``chart`` offline in a notebook: ``charts.offline(my_chart)`` as a cell's last
     line. The analyst's active altair renderer and theme are left alone."""
     return OfflineChart(chart, lang=lang)
+
+
+class _OfflineDisplay:
+    """Displays a report chart the offline way (not through altair's renderer, which would
+    fetch the chart library from a CDN): ``charts.trend_chart(...)`` as a cell's last line."""
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        chart: alt.TopLevelMixin = self  # type: ignore[assignment]  # mixed into altair charts
+        view = OfflineChart(chart)
+        return {"text/html": view._repr_html_(), "text/plain": repr(view)}
+
+
+class Chart(_OfflineDisplay, alt.Chart):
+    """``alt.Chart`` that displays offline on its own (every builder here returns one)."""
+
+
+class LayerChart(_OfflineDisplay, alt.LayerChart):
+    """``alt.LayerChart`` that displays offline on its own."""
 
 
 # --- chart builders -----------------------------------------------------------------------------
@@ -237,7 +419,7 @@ def trend_chart(
         alt.Tooltip("counted:Q", title=t("chart.counted", lang)),
         _tooltip_hours("mean_hours", t("chart.mean_hours", lang)),
     ]
-    base = alt.Chart(data).encode(x=x)
+    base = Chart(data).encode(x=x)
     bars = base.mark_bar(color=GREY, opacity=0.6).encode(
         y=alt.Y(
             "counted:Q", title=t("chart.counted", lang), axis=alt.Axis(orient="right", grid=False)
@@ -270,9 +452,7 @@ def trend_chart(
     hours_layer = alt.LayerChart(layer=[line, rule])
     # altair's mark_*, encode and resolve_* return Any (their signatures are copied at runtime):
     # the declared types below are where the charts become typed again.
-    layered: alt.LayerChart = alt.LayerChart(layer=[bars, hours_layer]).resolve_scale(
-        y="independent"
-    )
+    layered: alt.LayerChart = LayerChart(layer=[bars, hours_layer]).resolve_scale(y="independent")
     return layered.properties(title=t("chart.trend_title", lang), width=WIDTH, height=260)
 
 
@@ -291,7 +471,7 @@ def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> a
     )
     stage_labels = [label("stage", s, lang) for s in order]
     chart: alt.Chart = (
-        alt.Chart(data)
+        Chart(data)
         .mark_bar()
         .encode(
             y=alt.Y(
@@ -329,7 +509,7 @@ def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.C
         pl.col("mean_hours").round(1),
     )
     chart: alt.Chart = (
-        alt.Chart(data)
+        Chart(data)
         .mark_bar()
         .encode(
             y=alt.Y("scene:N", title=None, sort="-x"),
@@ -364,7 +544,7 @@ def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
         "threshold_hours",
     ).with_row_index("order")
     chart: alt.Chart = (
-        alt.Chart(data)
+        Chart(data)
         .mark_bar(color=ORANGE)
         .encode(
             y=alt.Y("rule_label:N", title=None, sort=alt.EncodingSortField("order")),
@@ -391,7 +571,7 @@ def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
         pl.col("median_audit_hours").round(1),
     )
     chart: alt.Chart = (
-        alt.Chart(data)
+        Chart(data)
         .mark_rect(stroke="white", strokeWidth=1)
         .encode(
             x=alt.X("hour:O", title=t("chart.hour", lang), axis=alt.Axis(labelAngle=0)),
@@ -439,7 +619,7 @@ def what_if_chart(
         },
     )
     bars = (
-        alt.Chart(data)
+        Chart(data)
         .mark_bar()
         .encode(
             y=alt.Y("scenario:N", title=None, sort=data["scenario"].to_list()),
@@ -460,7 +640,7 @@ def what_if_chart(
         .mark_rule(color=RED, strokeDash=[6, 4], strokeWidth=1.5)
         .encode(x=alt.X("hours:Q"))
     )
-    return alt.LayerChart(layer=[bars, text, target]).properties(
+    return LayerChart(layer=[bars, text, target]).properties(
         title=t("chart.whatif_title", lang), width=WIDTH, height=alt.Step(28)
     )
 

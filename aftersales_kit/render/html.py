@@ -22,6 +22,7 @@ from aftersales_kit._version import __version__
 __all__ = [
     "BUNDLE_TAG",
     "META_MIME",
+    "SECTION_MIME",
     "SLOT",
     "Markup",
     "Section",
@@ -39,6 +40,8 @@ __all__ = [
 META_MIME = "application/vnd.aftersales.report+json"
 #: output metadata key of the interactive-only CSS + vega bundle (dropped by the exporter).
 BUNDLE_TAG = "aftersales_vega_bundle"
+#: the report markup of a section beside its notebook view; the exporter puts it on the page.
+SECTION_MIME = "application/vnd.aftersales.section+html"
 #: A placeholder value for :func:`aftersales_kit.text.t` where HTML goes (see :func:`with_html`).
 SLOT = "\x00"
 
@@ -50,7 +53,11 @@ def join(parts: Iterable[str | Markup | None], sep: str = "") -> Markup:
 
 def tag(name: str, *children: str | Markup | None, **attrs: str | None) -> Markup:
     """``<name …>children</name>``; ``class_`` becomes ``class``; an attribute that is ``None`` or
-    ``""`` is left out (``tag("p", text, class_="")`` is a bare ``<p>``)."""
+    ``""`` is left out (``tag("p", text, class_="")`` is a bare ``<p>``).
+
+    >>> tag("p", "<b>data</b>", tag("b", "ok"), class_="note", title=None)
+    Markup('<p class="note">&lt;b&gt;data&lt;/b&gt;<b>ok</b></p>')
+    """
     attributes = Markup("").join(
         Markup(' {}="{}"').format(key.rstrip("_").replace("_", "-"), value)
         for key, value in attrs.items()
@@ -85,7 +92,12 @@ def table(
     """The report's plain table: ``str`` cells escaped and cut at ``fmt.MAX_TEXT_CHARS`` with "…"
     (customer text is untrusted and unbounded), ``Markup`` cells kept; the columns in ``num`` are
     right-aligned numbers. ``classes`` are added to ``report-table`` (``compact``: one line per
-    row); no ``headers``, no ``<thead>``; ``scroll`` wraps it for narrow screens."""
+    row); no ``headers``, no ``<thead>``; ``scroll`` wraps it for narrow screens.
+
+    >>> html = str(table([["a&b", "3"]], headers=["name", "n"], num=[1], scroll=False))
+    >>> html[html.index("<tbody>") :]
+    '<tbody><tr><td>a&amp;b</td><td class="num">3</td></tr></tbody></table>'
+    """
     from aftersales_kit import format as fmt
 
     def cell(name: str, i: int, value: str | Markup) -> Markup:
@@ -109,13 +121,23 @@ class Section:
     id: str
     title: str
     html: Markup
+    lang: str = "zh"
 
     def _repr_html_(self) -> str:
-        from aftersales_kit.render.charts import notebook_assets
+        from aftersales_kit.render.charts import notebook_view, report_mode
 
-        # A live notebook gets the report CSS and vegaEmbed with the first output (once); the
-        # assets are our own markup (a str, which Markup's + would escape).
-        return notebook_assets() + str(self.html)
+        # A report run: the template brings the CSS and vegaEmbed. Anywhere else the output is
+        # self-contained (scoped CSS, static chart pictures): nothing depends on an earlier output.
+        return str(self.html) if report_mode() else notebook_view(str(self.html), lang=self.lang)
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        from aftersales_kit.render.charts import report_mode
+
+        bundle = {"text/html": self._repr_html_(), "text/plain": repr(self)}
+        if not report_mode():
+            # the page markup, so that nbconvert/`aftersales render` build the CLI's page
+            bundle[SECTION_MIME] = str(self.html)
+        return bundle
 
     def __repr__(self) -> str:
         # text/plain beside the HTML: the title, not 40 KB of markup
@@ -128,7 +150,7 @@ class Section:
         return self.html
 
 
-def section(sec_id: str, *parts: str | Markup | None, title: str) -> Section:
+def section(sec_id: str, *parts: str | Markup | None, title: str, lang: str = "zh") -> Section:
     """``<section id=sec_id>`` with its ``<h2>`` title and ``parts`` (``str`` parts escaped)."""
     html = tag(
         "section",
@@ -137,7 +159,7 @@ def section(sec_id: str, *parts: str | Markup | None, title: str) -> Section:
         class_="report-section",
         id=sec_id,
     )
-    return Section(sec_id, title, html)
+    return Section(sec_id, title, html, lang)
 
 
 def meta_bundle(

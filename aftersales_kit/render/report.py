@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -35,7 +36,7 @@ from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_di
 from aftersales_kit.host import pid_alive
 from aftersales_kit.render import portfolio
 from aftersales_kit.render._compat import html_exporter_class, skip_rfc3987_syntax
-from aftersales_kit.resources import resource_dir
+from aftersales_kit.resources import resource_dir, vega_bundle
 
 if TYPE_CHECKING:
     import polars as pl
@@ -53,8 +54,15 @@ DEMO_STORE = "1000101"
 # = sections.META_MIME / BUNDLE_TAG (repeated so this module imports no polars/altair)
 META_MIME = "application/vnd.aftersales.report+json"
 BUNDLE_TAG = "aftersales_vega_bundle"
+SECTION_MIME = "application/vnd.aftersales.section+html"
+#: cells a report page never shows (the parameters and the notebook's own introduction)
+HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove_cell"})
 #: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
 ENV_FLAG = "AFTERSALES_REPORT"
+#: The kernel variable through which the toolkit hands a pickled ``Diagnosis`` (in its private
+#: 0700 folder) to the store notebook. Not in the notebook's parameters cell: nobody sets it by
+#: hand, and ``sections.prepare`` accepts only files in the private folder.
+HANDOFF_PARAM = "_aftersales_handoff"
 #: the configuration file for a kernel that loads data itself (the user's fallback variable).
 #: modules a new kernel imports before its first notebook (what the store notebook imports).
 WARM_IMPORTS = (
@@ -130,6 +138,9 @@ class ReportParams:
         """Plain str/float/list values, as papermill's Python translator expects (TOOLING §1.2)."""
         values = dataclasses.asdict(self)
         values["data"] = list(self.data)
+        cache = values.pop("cache")
+        if cache:
+            values[HANDOFF_PARAM] = cache
         for name in ("target_hours", "star", "aftersales_rank", "dispute_rank", "published_hours"):
             values[name] = float(values[name])
         return values
@@ -309,7 +320,7 @@ def notebook_parameters(notebook: Path = NOTEBOOK) -> dict[str, object]:
 def check_parameters(values: Mapping[str, object], *, notebook: Path = NOTEBOOK) -> None:
     """Refuse parameter names the notebook does not declare (papermill would only warn)."""
     declared = notebook_parameters(notebook)
-    unknown = sorted(set(values) - set(declared))
+    unknown = sorted(set(values) - set(declared) - {HANDOFF_PARAM})
     if unknown:
         msg = (
             f"未知的报告参数 (unknown report parameters): {', '.join(unknown)}; "
@@ -338,10 +349,24 @@ def execute(
     import papermill as pm
 
     options = _papermill_options(engine_name, engine_kwargs)
+    _quiet_handoff_warning()
     nb: NotebookNode = pm.execute_notebook(
         str(notebook), str(output), parameters=values, engine_name=engine_name, **options
     )
     return nb
+
+
+class _HandoffFilter(logging.Filter):
+    """papermill warns about parameters the notebook does not declare; the hand-off is one on
+    purpose (the other unknown names were refused by :func:`check_parameters`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return HANDOFF_PARAM not in record.getMessage()
+
+
+@functools.cache
+def _quiet_handoff_warning() -> None:
+    logging.getLogger("papermill").addFilter(_HandoffFilter())
 
 
 def _papermill_options(engine_name: str | None, engine_kwargs: EngineOptions) -> dict[str, object]:
@@ -413,7 +438,10 @@ def _exporter(lang: str) -> HTMLExporter:
 
 
 def _take_meta(nb: NotebookNode) -> dict[str, object] | None:
-    """Remove the report-metadata (and any vega bundle) output from ``nb`` in place; return meta."""
+    """Remove the report-metadata (and any vega bundle) output from ``nb`` in place; return meta.
+
+    A section displayed outside a report run (Lab, papermill by hand) carries its notebook view
+    as ``text/html`` and the page markup as :data:`SECTION_MIME`: the page gets the markup."""
     found = None
     for cell in nb.cells:
         outputs = cell.get("outputs", [])
@@ -425,10 +453,41 @@ def _take_meta(nb: NotebookNode) -> dict[str, object] | None:
             elif out.get("metadata", {}).get(BUNDLE_TAG):
                 continue  # the interactive copy of the vega bundle; the template has its own
             else:
+                if SECTION_MIME in data:
+                    data["text/html"] = data.pop(SECTION_MIME)
                 keep.append(out)
         if len(keep) != len(outputs):
             cell["outputs"] = keep
     return found
+
+
+class ReportPreprocessor:
+    """What :func:`export_html` does before the template, for stock ``jupyter nbconvert
+    --template aftersales`` (listed in the template's conf.json): the header values, the inlined
+    chart library, no parameter cells. A no-op when our exporter has prepared the notebook.
+
+    A plain callable (nbconvert accepts any ``(nb, resources) -> (nb, resources)``), so this
+    module still imports no nbconvert."""
+
+    def __init__(self, *, enabled: bool = True, **_config: object) -> None:
+        self.enabled = enabled
+
+    def __call__(
+        self, nb: NotebookNode, resources: dict[str, object]
+    ) -> tuple[NotebookNode, dict[str, object]]:
+        if not self.enabled or isinstance(resources.get("report"), dict):
+            return nb, resources
+        lang = str(resources.get("language_code") or "zh")
+        nb.cells = [
+            c for c in nb.cells if not HIDDEN_TAGS & set(c.get("metadata", {}).get("tags", []))
+        ]
+        meta = _take_meta(nb)
+        if meta is None:
+            meta = _fallback_meta(nb, lang if lang in {"zh", "en"} else "zh")
+        nb.metadata["title"] = f"{meta['title']} · {meta['store_name']} · {meta['window']}"
+        resources["report"] = meta
+        resources["vega_bundle"] = vega_bundle()
+        return nb, resources
 
 
 def _fallback_meta(nb: NotebookNode, lang: str) -> dict[str, object]:
@@ -1005,3 +1064,45 @@ def _render_diagnosis(
             engine_name=engine_name,
             **engine_kwargs,
         )
+
+
+def render_executed(notebook: str | Path, *, out: str | Path | None = None) -> Path:
+    """The report page of an executed store notebook (papermill by hand, or saved from Lab):
+    the same exporter and template as ``aftersales report``; written to ``out`` (default: the
+    notebook's path with ``.html``).
+
+    Examples
+    --------
+    >>> render_executed("work/store_report.ipynb")  # doctest: +SKIP
+    PosixPath('work/store_report.html')
+    """
+    import nbformat
+
+    path = Path(notebook)
+    if not path.is_file():
+        msg = f"笔记本不存在 (notebook not found): {path}"
+        raise UsageError(msg)
+    try:
+        nb = _read_notebook(path)
+    except (OSError, ValueError, nbformat.ValidationError) as exc:
+        msg = f"无法读取笔记本 (cannot read the notebook) {path}: {exc}"
+        raise ReportError(msg) from exc
+    outputs = [o for c in nb.cells if c.get("cell_type") == "code" for o in c.get("outputs", [])]
+    if not outputs:
+        msg = (
+            f"笔记本没有输出 (the notebook has no outputs): {path}; "
+            "提示 (hint): 先运行它 (run it first: Run All, or papermill)"
+        )
+        raise ReportError(msg)
+    meta: Mapping[str, object] = next(
+        (o["data"][META_MIME] for o in outputs if META_MIME in o.get("data", {})),
+        {},
+    )
+    lang = str(meta.get("lang") or "zh")
+    html = export_html(nb, lang=lang if lang in {"zh", "en"} else "zh")
+    target = Path(out) if out else path.with_suffix(".html")
+    try:
+        atomic_write(target, data=html)
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+    return target

@@ -79,7 +79,7 @@ Part = Markup | str | None
 
 
 def _section(sec_id: str, lang: str, *parts: Part) -> Section:
-    return section(sec_id, *parts, title=t(dict(SECTIONS)[sec_id], lang))
+    return section(sec_id, *parts, title=t(dict(SECTIONS)[sec_id], lang), lang=lang)
 
 
 def _p(text: Part, cls: str = "") -> Markup:
@@ -125,13 +125,6 @@ def _frame_table(
     return table(rows, headers=headers, num=num, classes=("compact",))
 
 
-def _great_tables() -> Any:
-    """great-tables' ``GT`` with the checked speed-ups of :mod:`aftersales_kit.render._compat`."""
-    from aftersales_kit.render._compat import great_tables_gt
-
-    return great_tables_gt()
-
-
 def _gt(
     frame: pl.DataFrame,
     *,
@@ -143,8 +136,38 @@ def _gt(
     ints: Sequence[str] = (),
     groups: str | None = None,
 ) -> Markup:
-    """A great-tables table (GT escapes cell text) with a stable id and report formatting."""
-    GT = _great_tables()
+    """A great-tables table (GT escapes cell text) with a stable id and report formatting.
+
+    The great-tables speed-ups are applied for this table only (``_compat``): the analyst's own
+    tables in the same kernel are untouched."""
+    from aftersales_kit.render._compat import great_tables_patched
+
+    with great_tables_patched() as GT:
+        return _gt_html(
+            GT,
+            frame,
+            table_id=table_id,
+            labels=labels,
+            lang=lang,
+            hours=hours,
+            pct=pct,
+            ints=ints,
+            groups=groups,
+        )
+
+
+def _gt_html(
+    GT: Any,
+    frame: pl.DataFrame,
+    *,
+    table_id: str,
+    labels: Mapping[str, str],
+    lang: str,
+    hours: Sequence[str],
+    pct: Sequence[str],
+    ints: Sequence[str],
+    groups: str | None,
+) -> Markup:
     unit = fmt.HOURS_UNIT[lang]
     gt = GT(frame, id=table_id, groupname_col=groups, locale="zh" if lang == "zh" else "en")
     if hours:
@@ -185,20 +208,22 @@ def prepare(
     star: float = 0.0,
     aftersales_rank: float = -1.0,
     dispute_rank: float = -1.0,
-    cache: str = "",
     published_hours: float = 0.0,
     skip_bad_rows: bool = False,
     store_id: str = "",
 ) -> tuple[Diagnosis, Rules]:
     """The notebook's one computing step: ``(Diagnosis, Rules)`` from the parameters.
 
-    ``cache`` (a pickled ``Diagnosis`` from the batch) skips loading and diagnosing; otherwise the
-    data (the demo data when ``data`` is empty) is loaded and ``store`` diagnosed against its peers.
+    When the toolkit has handed this kernel a diagnosis it already computed (the batch, the
+    email, ``Diagnosis.to_html``: a pickle in its private folder, named by the kernel variable
+    ``report.HANDOFF_PARAM`` that papermill injects), that one is used; otherwise the data (the
+    demo data when ``data`` is empty) is loaded and ``store`` diagnosed against its peers.
     """
     from aftersales_kit.rules import load_rules
 
-    if cache:
-        return pickle.loads(Path(cache).read_bytes()), load_rules(rules or None)
+    handoff = _handoff()
+    if handoff is not None:
+        return pickle.loads(handoff.read_bytes()), load_rules(rules or None)
     from aftersales_kit.pipeline import diagnose_data
 
     if not data:
@@ -228,6 +253,20 @@ def prepare(
     return computed.diagnoses[str(store)], computed.rules
 
 
+def _handoff() -> Path | None:
+    """The toolkit's pickled diagnosis for this run, if the kernel was given one (only a file
+    in the toolkit's private folder is accepted: unpickling runs code)."""
+    from aftersales_kit.render.report import HANDOFF_PARAM, check_cache
+
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency of the notebooks
+        return None
+    shell = get_ipython()
+    value = shell.user_ns.pop(HANDOFF_PARAM, "") if shell is not None else ""
+    return check_cache(str(value)) if value else None
+
+
 def report_meta(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> dict[str, object]:
     """The header/footer values the template shows, as a display bundle the exporter consumes."""
     return meta_bundle(
@@ -250,10 +289,11 @@ def show_meta(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> None:
     display_bundle(report_meta(d, rules=rules, lang=lang))
     assets = ch.notebook_assets()
     if assets:
-        # Interactive Jupyter: no report template supplies the CSS and vegaEmbed, so they come
-        # once per kernel; tagged so that an export drops them (the template has its own).
+        # Interactive Jupyter: vegaEmbed with every run (no per-kernel state), so that the charts
+        # that follow turn interactive; they draw as static pictures without it. Tagged so that
+        # an export drops it (the template has its own).
         display_bundle(
-            {"text/html": assets, "text/plain": "[report CSS + vega]"},
+            {"text/html": assets, "text/plain": "[vega]"},
             metadata={BUNDLE_TAG: True},
         )
 
@@ -1389,17 +1429,17 @@ def diagnosis_html(d: Diagnosis, *, lang: str = "zh") -> str:
     findings = (
         _h3(t("api.findings", lang)) + tag("ol", *items, class_="findings") if items else None
     )
-    view = tag(
-        "div",
-        tag("p", tag("b", one_line(d, lang=lang)), class_="report-lead"),
-        kpi_cards(d, lang=lang).html,
-        tag("p", board_text, class_="report-callout"),
-        findings,
-        _view_frames(d, lang),
-        class_="aftersales-view",
+    view = join(
+        [
+            tag("p", tag("b", one_line(d, lang=lang)), class_="report-lead"),
+            kpi_cards(d, lang=lang).html,
+            tag("p", board_text, class_="report-callout"),
+            findings,
+            _view_frames(d, lang),
+        ]
     )
-    # the assets are our own markup (a str, which Markup's + would escape)
-    return ch.notebook_assets() + str(view)
+    # one self-contained output (scoped CSS inside): renders after a reload, in any tab or theme
+    return ch.notebook_view(str(view), lang=lang)
 
 
 # --- manager views (DOMAIN §6 "Manager views") ----------------------------------------------------

@@ -1,14 +1,16 @@
 """Jupyter server configuration of ``make notebook``: templates in notebooks/ stay output-free.
 
-Lab autosaves every two minutes; without this hook an executed report (about 1 MB of outputs,
-the inlined chart library among them) would be written into the template that papermill runs.
-The contents manager's ``pre_save_hook`` strips outputs and execution counts of every notebook
-saved inside ``notebooks/``; notebooks saved anywhere else keep their outputs.
+``make notebook`` roots Lab at the working folder ``work/`` (copies of the templates, outputs
+kept), so Lab cannot reach ``notebooks/``, the templates ``aftersales report`` executes. As a
+second guard, when a server with this configuration is rooted higher up (the repository), the
+contents manager's ``pre_save_hook`` strips outputs and execution counts of every notebook saved
+inside ``notebooks/``; notebooks saved anywhere else keep their outputs.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,10 @@ def strip_outputs(model: dict[str, Any], path: str, contents_manager: Any, **_kw
             cell["execution_count"] = None
         cell.get("metadata", {}).pop("execution", None)
 
+
+# Jupyter applies this file's configuration to the contents manager twice (server and Lab
+# extension); the second, identical assignment is not an override worth a warning.
+warnings.filterwarnings("ignore", message=r"Overriding existing pre_save_hook \(strip_outputs\)")
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821 -- provided by the Jupyter config loader
 c.ContentsManager.pre_save_hook = strip_outputs
