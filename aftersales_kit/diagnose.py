@@ -685,7 +685,11 @@ def diagnose(
     may_complete, applied, open_or_waiting = _rows_used(window=window, as_of=as_of)
     rows_all = lf_all.filter(may_complete | applied | open_or_waiting).collect()
     sample_all, sample_next = samples_in_windows(
-        rows_all.lazy(), windows=[window, _tomorrow_window(window)], rules=rules, traits=traits
+        rows_all.lazy(),
+        windows=[window, _tomorrow_window(window)],
+        rules=rules,
+        traits=traits,
+        extra=[_order_class_expr().alias(ORDER_CLASS_COLUMN)],
     )
     # Only what the other plans read is kept in memory next to the derived orders.
     rows = rows_all.lazy().filter(open_or_waiting).collect().lazy()
@@ -1974,7 +1978,17 @@ _OPEN_COLUMNS = (
 )
 
 
+#: The column ``diagnose`` adds to the derived window orders: :func:`_order_class_expr`,
+#: computed once for the four plans that read it.
+ORDER_CLASS_COLUMN = "_order_class"
+
+
 def _order_class() -> pl.Expr:
+    """The service-order class of a window order (the column computed once at derivation)."""
+    return pl.col(ORDER_CLASS_COLUMN)
+
+
+def _order_class_expr() -> pl.Expr:
     """The article's service-order class (服务单分类) from the reasons, type and status."""
     text = pl.concat_str(
         [pl.col(c).cast(pl.String) for c in ("reason", "reason_detail", "service_type", "status")],

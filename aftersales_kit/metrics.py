@@ -142,11 +142,16 @@ def _may_complete_expr(window: Window) -> pl.Expr:
 
 
 def samples_in_windows(
-    orders: pl.LazyFrame, *, windows: Sequence[Window], rules: Rules, traits: DataTraits
+    orders: pl.LazyFrame,
+    *,
+    windows: Sequence[Window],
+    rules: Rules,
+    traits: DataTraits,
+    extra: Sequence[pl.Expr] = (),
 ) -> list[pl.LazyFrame]:
-    """``sample_in_window`` of each window (same rows, order and columns), with one derivation of
-    the orders that can complete in any of them (collected once: overlapping windows, e.g. today
-    and tomorrow, share most rows)."""
+    """``sample_in_window`` of each window (same rows, order and columns, plus the ``extra``
+    per-order columns), with one derivation of the orders that can complete in any of them
+    (collected once: overlapping windows, e.g. today and tomorrow, share most rows)."""
     start = min(w.start for w in windows)
     end = max(w.end for w in windows)
     rows = _may_complete_in(orders.lazy(), Window(start=start, end=end))
@@ -156,7 +161,9 @@ def samples_in_windows(
     kept = rows.select(
         _may_complete_expr(w).alias(f) for w, f in zip(windows, flags, strict=True)
     ).collect()
-    derived = derive_orders(rows, rules=rules, traits=traits).collect().hstack(kept)
+    derived = (
+        derive_orders(rows, rules=rules, traits=traits).with_columns(extra).collect().hstack(kept)
+    )
     return [
         window_sample(derived.lazy().filter(f).drop(flags), window=w, rules=rules)
         for w, f in zip(windows, flags, strict=True)
