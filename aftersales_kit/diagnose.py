@@ -88,7 +88,6 @@ from aftersales_kit.metrics import (
     metrics_from_sample,
     samples_in_windows,
     store_metrics_lazy,
-    stores_in,
     unknown_store_error,
 )
 from aftersales_kit.orders import (
@@ -97,11 +96,12 @@ from aftersales_kit.orders import (
     RULE_INPUTS,
     TEAMS,
     DataTraits,
-    data_traits,
     derive_orders,
     first_match,
     hours_between,
     open_order_status,
+    traits_aggregations,
+    traits_from_store_rows,
     window_sample,
 )
 from aftersales_kit.rules import EXCLUDED_REASONS, STAGES, Family, Rules, SceneName
@@ -668,15 +668,29 @@ def diagnose(
     # user's own goal, shown as 目标 only when set (an argument, or a rules file that moves it).
     target_given = target_hours is not None or target != float(rules.warning_hours)
     lf_all = frame.lazy()
-    selected = _selected(stores_in(lf_all), stores)
+    # One pass over every row for the per-store facts: the store list, rule availability and
+    # the JD rounding (facts of the whole data set, every store loaded, passed to every
+    # derivation of a part of it), and the store names and data dates.
+    per_store, store_names = pl.collect_all(
+        [
+            lf_all.group_by("store_id").agg(*traits_aggregations(), *_store_facts(lf_all)),
+            _store_names(lf_all),
+        ]
+    )
+    selected = _selected(per_store["store_id"].drop_nulls().sort().to_list(), stores)
     if not selected:
         return {}
 
     previous = window.previous()
     lf = lf_all.filter(pl.col("store_id").is_in(selected)) if stores is not None else lf_all
-    # Rule availability and the JD rounding are facts of the whole data set (every store
-    # loaded), decided once and passed to every derivation of a part of it.
-    traits = data_traits(lf_all)
+    traits = traits_from_store_rows(per_store)
+    store_info = (
+        per_store.lazy()
+        .join(store_names.lazy(), on="store_id", how="left")
+        .select("store_id", "store_name", "data_until", "data_as_of", "earliest_apply")
+    )
+    if stores is not None:
+        store_info = store_info.filter(pl.col("store_id").is_in(selected))
     # Every row a per-order plan can use (the window's and tomorrow's, open orders, the heatmap's
     # applications, …) is read once, all its columns, into memory; the window's orders are derived
     # once from it. Left lazy, each of the ~40 plans decoded every column of the whole scan again
@@ -701,7 +715,7 @@ def diagnose(
             f.filter(pl.col("store_id").is_in(selected)) for f in (rows, heat, sample, sample_next)
         )
     plans = _plans(
-        lf,
+        store_info,
         rows,
         heat,
         sample,
@@ -716,7 +730,7 @@ def diagnose(
         plans["orders"] = _orders_plan(lf, window=window, rules=rules, as_of=as_of, traits=traits)
     # KPIs of every store (peers need the others' means) from metrics, the one source of them.
     plans["kpis"] = metrics_from_sample(
-        lf_all.select("store_id").unique(), sample_all, rules=rules, traits=traits
+        per_store.lazy().select("store_id"), sample_all, rules=rules, traits=traits
     )
     plans["prev_kpis"] = store_metrics_lazy(lf, window=previous, rules=rules, traits=traits)
     names = list(plans)
@@ -854,7 +868,7 @@ def _rows_used(*, window: Window, as_of: datetime) -> tuple[pl.Expr, pl.Expr, pl
 
 
 def _plans(
-    lf: pl.LazyFrame,
+    store_info: pl.LazyFrame,
     rows: pl.LazyFrame,
     heat: pl.LazyFrame,
     sample: pl.LazyFrame,
@@ -869,12 +883,12 @@ def _plans(
     """Every aggregate, grouped by store_id, as lazy frames to collect together."""
     # Same line as metrics' over_60h_share, so breakdown shares agree with the KPI.
     over = float(rules.warning_hours)
-    # ``lf``: every row (store-level facts); in memory: ``rows``, the open and waiting orders,
-    # ``heat``, the window's applications (``_rows_used``), ``sample``, the window's orders
-    # derived (``sample_in_window``), ``sample_next`` tomorrow's; then the counted orders.
+    # ``store_info``: the store names and data dates; in memory: ``rows``, the open and waiting
+    # orders, ``heat``, the window's applications (``_rows_used``), ``sample``, the window's
+    # orders derived (``sample_in_window``), ``sample_next`` tomorrow's; then the counted orders.
     counted = sample.filter(pl.col("counted")).with_columns(_excess_columns(target))
     return {
-        **_trend_plans(lf, counted, over=over),
+        **_trend_plans(store_info, counted, over=over),
         **_breakdown_plans(counted, over=over),
         **_stage_plans(counted),
         **_alert_plans(counted, rules=rules),
@@ -892,20 +906,28 @@ def _plans(
     }
 
 
-def _trend_plans(
-    lf: pl.LazyFrame, counted: pl.LazyFrame, *, over: float
-) -> dict[str, pl.LazyFrame]:
-    """Store names and data dates; counted orders per day and per week."""
-    sid = "store_id"
-    plans: dict[str, pl.LazyFrame] = {}
+def _store_facts(lf: pl.LazyFrame) -> list[pl.Expr]:
+    """Per-store aggregations over every row: the data dates (``data_until``, ``data_as_of``,
+    ``earliest_apply``)."""
     # The latest time per column, then across columns: the same maximum as the row-wise
     # latest_timestamp, without a horizontal max over every row (≈ 3 s CPU at 10 M orders).
     now = datetime.now(ZoneInfo("Asia/Shanghai")).replace(microsecond=0, tzinfo=None)
     names = lf.collect_schema().names()
     latest = [latest_timestamp([c], now=now).max() for c in DATETIME_COLUMNS if c in names]
-    # The most frequent name (the smallest among ties), from (store, name) counts: mode() over
-    # every row of a store costs a sort per store.
-    name_counts = (
+    return [
+        pl.max_horizontal(pl.col("apply_time").max(), pl.col("complete_time").max()).alias(
+            "data_until"
+        ),
+        (pl.max_horizontal(latest) if latest else pl.lit(None, dtype=DATETIME)).alias("data_as_of"),
+        pl.col("apply_time").min().dt.date().alias("earliest_apply"),
+    ]
+
+
+def _store_names(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Each store's most frequent name (the smallest among ties), from (store, name) counts:
+    ``mode()`` over every row of a store costs a sort per store."""
+    sid = "store_id"
+    return (
         lf.filter(pl.col("store_name").is_not_null())
         .group_by(sid, "store_name")
         .agg(pl.len().alias("_n"))
@@ -913,20 +935,14 @@ def _trend_plans(
         .group_by(sid, maintain_order=True)
         .agg(pl.col("store_name").first())
     )
-    plans["stores"] = (
-        lf.group_by(sid)
-        .agg(
-            pl.max_horizontal(pl.col("apply_time").max(), pl.col("complete_time").max()).alias(
-                "data_until"
-            ),
-            (pl.max_horizontal(latest) if latest else pl.lit(None, dtype=DATETIME)).alias(
-                "data_as_of"
-            ),
-            pl.col("apply_time").min().dt.date().alias("earliest_apply"),
-        )
-        .join(name_counts, on=sid, how="left")
-        .select(sid, "store_name", "data_until", "data_as_of", "earliest_apply")
-    )
+
+
+def _trend_plans(
+    store_info: pl.LazyFrame, counted: pl.LazyFrame, *, over: float
+) -> dict[str, pl.LazyFrame]:
+    """Store names and data dates; counted orders per day and per week."""
+    sid = "store_id"
+    plans: dict[str, pl.LazyFrame] = {"stores": store_info}
 
     day = pl.col("complete_time").dt.date()
     plans["trend_daily"] = counted.group_by(sid, day.alias("date")).agg(
