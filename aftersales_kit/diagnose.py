@@ -738,6 +738,9 @@ def diagnose(
     kpi_now = _kpis(collected.pop("kpis"))
     kpi_prev = _kpis(collected.pop("prev_kpis"))
     jd_whole = traits.jd_whole_hours
+    for key in BREAKDOWNS:
+        # Shaped and sorted once for every store (the split keeps each store's row order).
+        collected[f"breakdown:{key}"] = _shape_breakdown(collected[f"breakdown:{key}"], key=key)
     parts = {n: _split(df) for n, df in collected.items()}
     empties = {n: df.clear().drop("store_id") for n, df in collected.items()}
 
@@ -1612,17 +1615,19 @@ def _breakdowns(part: Callable[[str], pl.DataFrame]) -> dict[str, pl.DataFrame]:
         df = part(f"breakdown:{key}")
         if key not in ALWAYS_BREAKDOWNS and df["key"].drop_nulls().len() == 0:
             continue
-        df = df.with_columns(
-            pl.col("count").cast(pl.Int64),
-            (pl.col("count") / pl.col("_total")).alias("share"),
-        ).select(_BREAKDOWN_COLUMNS)
-        stage = BREAKDOWN_SORT_STAGE.get(key)
-        if stage:
-            df = df.sort(stage, "key", descending=[True, False], nulls_last=True)
-        else:
-            df = df.sort("count", "key", descending=[True, False], nulls_last=True)
         out[key] = df
     return out
+
+
+def _shape_breakdown(df: pl.DataFrame, *, key: str) -> pl.DataFrame:
+    """A breakdown of every store: its columns, the share, and each store's rows in report order
+    (slowest first for the auditor and carrier tables, else most orders first)."""
+    df = df.with_columns(
+        pl.col("count").cast(pl.Int64),
+        (pl.col("count") / pl.col("_total")).alias("share"),
+    ).select("store_id", *_BREAKDOWN_COLUMNS)
+    first = BREAKDOWN_SORT_STAGE.get(key) or "count"
+    return df.sort("store_id", first, "key", descending=[False, True, False], nulls_last=True)
 
 
 def _stage_means(df: pl.DataFrame) -> pl.DataFrame:
