@@ -7,7 +7,7 @@ and the benchmark all read its rows, so the numbers cannot drift apart.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -126,14 +126,46 @@ def sample_in_window(
 def _may_complete_in(lf: pl.LazyFrame, window: Window) -> pl.LazyFrame:
     """Rows whose 暂完结 can fall in ``window``: the source's 暂完结时间, or else either possible
     clock end (first audit or first processing, DOMAIN §3) — a superset ``window_sample`` trims."""
+    return lf.filter(_may_complete_expr(window))
 
+
+def _may_complete_expr(window: Window) -> pl.Expr:
     def inside(col: str) -> pl.Expr:
         c = pl.col(col)
         return ((c >= window.start_at) & (c < window.end_before)).fill_null(False)
 
     complete = pl.col("complete_time")
     derived = complete.is_null() & (inside("first_audit_time") | inside("first_process_time"))
-    return lf.filter(inside("complete_time") | derived)
+    return inside("complete_time") | derived
+
+
+def samples_in_windows(
+    orders: pl.LazyFrame,
+    *,
+    windows: Sequence[Window],
+    rules: Rules,
+    traits: DataTraits,
+    extra: Sequence[pl.Expr] = (),
+) -> list[pl.LazyFrame]:
+    """``sample_in_window`` of each window (same rows, order and columns, plus the ``extra``
+    per-order columns), with one derivation of the orders that can complete in any of them
+    (collected once: overlapping windows, e.g. today and tomorrow, share most rows)."""
+    start = min(w.start for w in windows)
+    end = max(w.end for w in windows)
+    rows = _may_complete_in(orders.lazy(), Window(start=start, end=end))
+    # Which rows each window's pre-filter keeps, decided on the source's 暂完结时间 (derive_orders
+    # fills complete_time and keeps only its own columns, so the flags are joined back by position).
+    flags = [f"_may_complete_{i}" for i in range(len(windows))]
+    kept = rows.select(
+        _may_complete_expr(w).alias(f) for w, f in zip(windows, flags, strict=True)
+    ).collect()
+    derived = (
+        derive_orders(rows, rules=rules, traits=traits).with_columns(extra).collect().hstack(kept)
+    )
+    return [
+        window_sample(derived.lazy().filter(f).drop(flags), window=w, rules=rules)
+        for w, f in zip(windows, flags, strict=True)
+    ]
 
 
 def _aggregations(rules: Rules) -> list[pl.Expr]:
@@ -209,6 +241,14 @@ def store_metrics_lazy(
         traits = data_traits(lf)
     stores = lf.select("store_id").unique()
     sample = sample_in_window(lf, window=window, rules=rules, traits=traits)
+    return metrics_from_sample(stores, sample, rules=rules, traits=traits)
+
+
+def metrics_from_sample(
+    stores: pl.LazyFrame, sample: pl.LazyFrame, *, rules: Rules, traits: DataTraits
+) -> pl.LazyFrame:
+    """:func:`store_metrics_lazy` from a window sample already derived (``sample_in_window``'s
+    output, possibly collected once and shared with other plans) and the frame of store ids."""
     main = sample.group_by("store_id").agg(_aggregations(rules))
     scenes = (
         sample.filter(pl.col("counted"))

@@ -236,14 +236,20 @@ def data_traits(frame: pl.DataFrame | pl.LazyFrame) -> DataTraits:
     """The :class:`DataTraits` of ``frame`` (canonical or derived orders, every store loaded):
     one scan."""
     lf = frame.lazy()
-    per_store = (
-        lf.group_by("store_id")
-        .agg(
-            *(pl.col(c).is_not_null().any() for c in PRESENCE_COLUMNS),
-            _jd_whole_expr().alias("_jd"),
-        )
-        .collect()
-    )
+    return traits_from_store_rows(lf.group_by("store_id").agg(traits_aggregations()).collect())
+
+
+def traits_aggregations() -> list[pl.Expr]:
+    """The per-store aggregations :func:`traits_from_store_rows` reads (grouped by store_id): a
+    caller scanning every row for other per-store facts adds them to its own group-by."""
+    return [
+        *(pl.col(c).is_not_null().any() for c in PRESENCE_COLUMNS),
+        _jd_whole_expr().alias("_jd"),
+    ]
+
+
+def traits_from_store_rows(per_store: pl.DataFrame) -> DataTraits:
+    """The :class:`DataTraits` from one row per store holding :func:`traits_aggregations`."""
     present = {
         str(row["store_id"]): frozenset(c for c in PRESENCE_COLUMNS if row[c])
         for row in per_store.iter_rows(named=True)
@@ -839,6 +845,9 @@ ORDER_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("quality", ("质量", "故障", "损坏", "破损", "坏了", "不工作", "性能")),
     ("no_reason", ("无理由", "不想要", "拍错", "多拍", "买错", "不喜欢")),
 )
+#: The column ``diagnose`` adds to the derived window orders (:func:`order_class`, computed once
+#: for the plans that read it: scalars, classes and the manager views).
+ORDER_CLASS_COLUMN = "_order_class"
 ORDER_CLASS_KEYS: tuple[str, ...] = (*(k for k, _ in ORDER_CLASSES), "other")
 
 

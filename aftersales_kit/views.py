@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from aftersales_kit.model import Diagnosis, ManagerViews
-from aftersales_kit.orders import ORDER_CLASS_KEYS, order_class
+from aftersales_kit.orders import ORDER_CLASS_COLUMN, ORDER_CLASS_KEYS
 from aftersales_kit.rules import Rules, SceneName, SceneRule
 from aftersales_kit.window import Window
 
@@ -171,7 +171,7 @@ def plans(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -> dict[st
             pl.col("_r2p").median().alias("median_receipt_to_process_hours"),
         )
     )
-    with_class = counted.with_columns(order_class().alias("order_class"))
+    with_class = counted.with_columns(pl.col(ORDER_CLASS_COLUMN).alias("order_class"))
     out["views:classes"] = with_class.group_by(sid, "order_class").agg(
         pl.len().cast(pl.Int64).alias("count"),
         _audit_known().sum().cast(pl.Int64).alias("known"),

@@ -67,9 +67,12 @@ ENGINES = ("polars", "polars_streaming", "duckdb", "pandas", "diagnose")
 #: The report time of the ``diagnose`` run: the morning after the window.
 AS_OF = datetime.combine(END + timedelta(days=1), dtime(9))
 PEAK_LIMIT_MB = 4096
-#: Issue 21's goals at 10 M orders, printed with each run (not enforced): our metrics time at most
-#: half of DuckDB's (DuckDB ÷ ours ≥ 2×), ``diagnose`` of every store within 8 s.
+#: Issue 21's targets, printed with PASS/MISS at every size (they are set for 10 M orders): our
+#: metrics time at most half of DuckDB's (DuckDB ÷ ours ≥ 2×), ``diagnose`` of every store within
+#: 8 s and 4 GB. A miss is printed, not an exit code (the wall time depends on the machine's load).
 DUCKDB_RATIO_GOAL_10M = 2.0
+#: The data size the issue-21 targets are set for (a verdict at a smaller size says so).
+TARGET_ROWS = 10_000_000
 DIAGNOSE_SECONDS_GOAL_10M = 8.0
 #: Set by ``run_pandas``: seconds spent in ``pd.read_parquet`` (printed, to show the read share).
 READ_SECONDS: list[float] = []
@@ -972,19 +975,20 @@ def main() -> int:
             base = results[best]["seconds"]
             base_med = results[best]["median_seconds"]
             peak = results[best]["peak_mb"]
-            limit = f"target ≤ {PEAK_LIMIT_MB} MB"
+            limit = f"target ≤ {PEAK_LIMIT_MB} MB: {'PASS' if peak <= PEAK_LIMIT_MB else 'MISS'}"
             print(f"  ours = {best}: {base:.2f} s, peak {peak:.0f} MB ({limit})")
             for engine in ok:
                 if engine in ("duckdb", "pandas", "pandas_pushdown"):
                     ratio = results[engine]["seconds"] / base
                     ratio_med = results[engine]["median_seconds"] / base_med
-                    target = "≥ 20×"
-                    if engine == "duckdb":
-                        target = f"≥ 1×; issue 21: ≥ {DUCKDB_RATIO_GOAL_10M:g}× at 10 M"
+                    goal = DUCKDB_RATIO_GOAL_10M if engine == "duckdb" else 20.0
+                    verdict = "PASS" if ratio >= goal and ratio_med >= goal else "MISS"
+                    if size < TARGET_ROWS:
+                        verdict += f", set for {TARGET_ROWS:,} orders"
                     cpu_ratio = results[engine]["cpu_seconds"] / results[best]["cpu_seconds"]
                     print(
                         f"  {engine} time / ours: best {ratio:.2f}×, median {ratio_med:.2f}× "
-                        f"(target {target}); CPU time best {cpu_ratio:.2f}×"
+                        f"(target ≥ {goal:g}×: {verdict}); CPU time best {cpu_ratio:.2f}×"
                     )
             problems = compare(out, [e for e in ok if e in METRIC_ENGINES], reference=ours[0])
             if "diagnose" in ok:
@@ -994,12 +998,19 @@ def main() -> int:
             failed |= bool(problems)
         if "diagnose" in ok:
             peak = results["diagnose"]["peak_mb"]
-            verdict = "ok" if peak <= PEAK_LIMIT_MB else "OVER"
-            print(f"  diagnose (ours only): peak {peak:.0f} MB, {verdict} vs {PEAK_LIMIT_MB} MB")
-            seconds = results["diagnose"]["seconds"]
+            verdict = "PASS" if peak <= PEAK_LIMIT_MB else "MISS"
             print(
-                f"  diagnose (ours only): best {seconds:.2f} s "
-                f"(issue 21: ≤ {DIAGNOSE_SECONDS_GOAL_10M:g} s at 10 M)"
+                f"  diagnose (ours only): peak {peak:.0f} MB "
+                f"(target ≤ {PEAK_LIMIT_MB} MB: {verdict})"
+            )
+            seconds = results["diagnose"]["seconds"]
+            median = results["diagnose"]["median_seconds"]
+            verdict = "PASS" if seconds <= DIAGNOSE_SECONDS_GOAL_10M else "MISS"
+            if size < TARGET_ROWS:
+                verdict += f", set for {TARGET_ROWS:,} orders"
+            print(
+                f"  diagnose (ours only): best {seconds:.2f} s, median {median:.2f} s "
+                f"(target ≤ {DIAGNOSE_SECONDS_GOAL_10M:g} s: {verdict})"
             )
     return 1 if failed else 0
 
