@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+import altair as alt
 import polars as pl
 
 from aftersales_kit import format as fmt
@@ -29,8 +30,6 @@ from aftersales_kit.render.sections import diagnosis_html
 from aftersales_kit.text import label, one_line, t
 
 if TYPE_CHECKING:
-    import altair as alt
-
     from aftersales_kit.rules import Rules
     from aftersales_kit.window import Window
 
