@@ -146,7 +146,7 @@ def _row(sid: str, *, counted: int, mean: float | None, level: str = "ok", **gro
 
 
 def test_ranking_by_impact_keeps_small_samples_last_and_rolls_up_groups() -> None:
-    from aftersales_kit import portfolio
+    from aftersales_kit.render import portfolio
 
     rows = [
         _row("a", counted=10, mean=70.0, level="high", brand="甲"),  # impact 100
