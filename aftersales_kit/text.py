@@ -797,7 +797,7 @@ STRINGS: dict[str, tuple[str, str]] = {
         "Static view: charts are pictures and styling is off. Trust the notebook "
         "(File ▸ Trust Notebook) for the styled view and interactive charts.",
     ),
-    "api.compare_title": ("对比：{a} 与 {b}", "Comparison: {a} vs {b}"),
+    "api.compare_title": ("对比：{a}、{b}", "Comparison: {a} vs {b}"),
     "api.compare_chart": ("平均时长对比（小时）", "Mean hours side by side"),
     "api.compare.metric": ("指标", "Metric"),
     "api.compare.delta": ("差值（后者 − 前者）", "Difference (second − first)"),

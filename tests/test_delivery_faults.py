@@ -26,7 +26,7 @@ from net import free_port
 from test_push import BotServer
 
 from aftersales_kit.cli import main
-from aftersales_kit.deliver import daily, push
+from aftersales_kit.deliver import daily, push, smtp
 from aftersales_kit.deliver import mail as deliver
 from aftersales_kit.files import folder_lock
 
@@ -234,7 +234,7 @@ def test_a_sent_log_line_that_does_not_fit_leaves_the_log_as_it_was_and_sends_no
         log.append({"fingerprint": "k1", "recipient": "a@example.com", "status": "pending"})
     assert log.path.read_bytes() == before
     monkeypatch.setattr(deliver, "build_message", lambda *a, **k: _message())
-    settings = deliver.smtp_settings({}, env=_env(mailbox))
+    settings = smtp.smtp_settings({}, env=_env(mailbox))
     outcome = deliver.deliver(
         _diagnosis(), report_html=b"<html></html>", to=["a@example.com"], settings=settings,
         outbox=tmp_path, key="k1",

@@ -254,9 +254,10 @@ def prepare(
 
 
 def _handoff() -> Path | None:
-    """The toolkit's pickled diagnosis for this run, if the kernel was given one (only a file
-    in the toolkit's private folder is accepted: unpickling runs code)."""
-    from aftersales_kit.render.report import HANDOFF_PARAM, check_cache
+    """The toolkit's pickled diagnosis for this run, if the kernel was given one. The toolkit
+    injects the variable only for a path ``ReportParams`` accepted (``report.check_cache``: a
+    file in its private 0700 folder, since unpickling runs code); no notebook parameter sets it."""
+    from aftersales_kit.render.report import HANDOFF_PARAM
 
     try:
         from IPython import get_ipython
@@ -264,7 +265,7 @@ def _handoff() -> Path | None:
         return None
     shell = get_ipython()
     value = shell.user_ns.pop(HANDOFF_PARAM, "") if shell is not None else ""
-    return check_cache(str(value)) if value else None
+    return Path(str(value)) if value else None
 
 
 def report_meta(d: Diagnosis, *, rules: Rules, lang: str = "zh") -> dict[str, object]:
