@@ -8,7 +8,6 @@ Jupyter, write the report and the action lists, and carry polars frames to explo
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -491,9 +490,7 @@ def render_diagnosis(d: model.Diagnosis, *, path: Path, lang: str = "zh", rules:
     folder), so nothing is recomputed and the page is the one ``aftersales report`` writes.
     """
     with report.private_dir("api") as tmp:
-        cache = tmp / "diagnosis.pkl"
-        # the per-order frame is not shown in the report; keep the pickle small
-        cache.write_bytes(pickle.dumps(replace(d, orders=pl.DataFrame()), protocol=5))
+        cache = report.handoff(d, path=tmp / "diagnosis.pkl")
         params = report.ReportParams(
             store=str(d.store_id),
             start=d.window.start.isoformat(),

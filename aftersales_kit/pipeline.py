@@ -196,21 +196,43 @@ def resolve_inputs(
     )
 
 
-def diagnose_inputs(inputs: Inputs, *, orders: bool = False) -> Computed:
+def diagnose_inputs(
+    inputs: Inputs, *, orders: bool = False, failed: dict[str, str] | None = None
+) -> Computed:
     """Diagnose ``inputs.stores`` against every store of ``inputs.frame`` (``orders``: keep each
-    store's per-order frame, as the API does)."""
-    diagnoses = diagnose(
-        inputs.frame,
-        window=inputs.window,
-        rules=inputs.rules,
-        as_of=inputs.as_of,
-        target_hours=inputs.target_hours,
-        observed=dict(inputs.observed) or None,
-        stores=list(inputs.stores),
-        load_report=inputs.load_report,
-        published_hours=dict(inputs.published) or None,
-        orders=orders,
-    )
+    store's per-order frame, as the API does).
+
+    With ``failed`` (the batch), a pass that raises is repeated store by store, so one store's
+    bad data fails only that store: its reason lands in ``failed`` and it has no diagnosis.
+    """
+
+    def run(stores: list[str]) -> dict[str, Diagnosis]:
+        return diagnose(
+            inputs.frame,
+            window=inputs.window,
+            rules=inputs.rules,
+            as_of=inputs.as_of,
+            target_hours=inputs.target_hours,
+            observed=dict(inputs.observed) or None,
+            stores=stores,
+            load_report=inputs.load_report,
+            published_hours=dict(inputs.published) or None,
+            orders=orders,
+        )
+
+    selected = list(inputs.stores)
+    if failed is None or not selected:
+        diagnoses = run(selected) if selected else {}
+    else:
+        try:
+            diagnoses = run(selected)
+        except Exception:
+            diagnoses = {}
+            for store in selected:
+                try:
+                    diagnoses.update(run([store]))
+                except Exception as exc:
+                    failed[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
     diagnoses = configure_views(
         with_clock(diagnoses, clock=inputs.clock),
         peer_hours=inputs.peer_hours,

@@ -71,9 +71,6 @@ def test_batch_leaves_no_intermediate_files_in_the_output(
     demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "reports"
-    legacy = out / ".cache" / "1000101" / "old.pkl"  # left by an older version
-    legacy.parent.mkdir(parents=True)
-    legacy.write_bytes(b"x")
     # A temporary folder of this test alone: parallel test workers run batches of their own.
     private = tmp_path / "tmp"
     private.mkdir()

@@ -24,7 +24,6 @@ import errno
 import functools
 import json
 import os
-import pickle
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -1144,8 +1143,7 @@ def ensure_report(
     if report.is_current(path, digest=key):
         return path
     with report.private_dir("email") as tmp:
-        cache_path = tmp / "diagnosis.pkl"
-        cache_path.write_bytes(pickle.dumps(d, protocol=pickle.HIGHEST_PROTOCOL))
+        cache_path = report.handoff(d, path=tmp / "diagnosis.pkl")
         path = report.render(dataclasses.replace(params, cache=str(cache_path)), out_dir=out_dir)
     side = report.sidecar(d, html_path=path, out_dir=Path(out_dir), digest=key, lang=lang)
     report.write_sidecar(path, side)

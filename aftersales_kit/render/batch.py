@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import pickle
 import signal
 import sys
 import time
@@ -32,6 +31,8 @@ from typing import TYPE_CHECKING
 from aftersales_kit.errors import AftersalesError, ReportError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
 from aftersales_kit.host import usable_cpus
+from aftersales_kit.metrics import stores_in, unknown_store_error
+from aftersales_kit.pipeline import diagnose_inputs, resolve_inputs
 from aftersales_kit.render import report as _report
 from aftersales_kit.render.report import EngineOptions, ReportParams, Sidecar
 
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 #: wall-clock limit for one store's notebook; the kernel is killed and replaced when it is hit.
 STORE_TIMEOUT = 300.0
-CACHE_DIR = ".cache"
 SIDECAR_SUFFIX = _report.SIDECAR_SUFFIX
 INDEX_NAME = "index.html"
 
@@ -142,18 +142,7 @@ is_current = _report.is_current
 
 
 def _write_cache(path: Path, diagnosis: Diagnosis) -> None:
-    atomic_write(path, data=pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _remove_legacy_cache(out: Path) -> None:
-    """Pickled diagnoses that versions before 0.1.1 left in ``out/.cache/<store>/``.
-
-    They hold every store's order data; the output folder is meant to be zipped and shared.
-    """
-    legacy = out / CACHE_DIR
-    if legacy.is_dir() and not legacy.is_symlink():
-        for pkl in legacy.glob("*/*.pkl"):
-            pkl.unlink(missing_ok=True)
+    _report.handoff(diagnosis, path=path)
 
 
 # --- workers --------------------------------------------------------------------------------------
@@ -446,7 +435,6 @@ def _prepare(
 
     began = time.perf_counter()
     out = writable_dir(out_dir).resolve()
-    _remove_legacy_cache(out)
     remove_stale_ipc()
     data = [Path(p).resolve() for p in paths]
     ruleset = load_rules(rules or None)
@@ -511,15 +499,29 @@ def _run_batch(
     pool: WorkerPool, batch: _Batch, *, tmp: Path, prepared: Prepared | None = None
 ) -> BatchResult:
     """Load → select → diagnose → skip current reports → render the rest and the index."""
-    frame, load_report = _load(batch) if prepared is None else (prepared.frame, prepared.report)
-    selected = _selected(batch, frame)
     failed: dict[str, str] = {}
     if prepared is None:
-        batch = _with_clock(batch, _clock(batch, frame, load_report))
-        diagnoses = _diagnose_selected(
-            batch, frame, selected, load_report=load_report, failed=failed
+        # The one pipeline (aftersales_kit.pipeline), as `report`: every store loaded (the
+        # estate's peers, traits and clock), only the selected ones diagnosed.
+        inputs = resolve_inputs(
+            batch.data,
+            start=batch.start_arg or None,
+            end=batch.end_arg or None,
+            rules=batch.rules,
+            as_of=batch.as_of_arg or None,
+            store_id=batch.base_params.store_id or None,
+            skip_bad_rows=batch.base_params.skip_bad_rows,
+            config=batch.config,
         )
+        frame, selected = inputs.frame, _selected(batch, inputs.stores)
+        batch = _with_clock(batch, inputs.clock)
+        computed = diagnose_inputs(
+            dataclasses.replace(inputs, stores=tuple(selected)), failed=failed
+        )
+        diagnoses = dict(computed.diagnoses)
     else:
+        frame = prepared.frame
+        selected = _selected(batch, stores_in(frame))
         if prepared.clock is not None:
             batch = _with_clock(batch, prepared.clock)
         diagnoses = dict(prepared.diagnoses)
@@ -572,52 +574,13 @@ def _ensure_estate(batch: _Batch, frame: pl.DataFrame, *, digests: Mapping[str, 
     )
 
 
-def _load(batch: _Batch) -> tuple[pl.DataFrame, LoadReport]:
-    """Every store's data, whatever ``--stores`` or ``--shard`` select.
-
-    The peers (本批店铺中位), the data traits, the run's clock and 数据过期 are facts of the whole
-    estate (:mod:`aftersales_kit.estate`): a shard that loaded only its stores rendered pages
-    that differed from ``report --store X`` and reported every other store's file as "no data
-    rows". Only the selected stores are diagnosed and rendered.
-    """
-    from aftersales_kit.load import load
-
-    loaded = load(
-        batch.data,
-        config=batch.config,
-        skip_bad_rows=batch.base_params.skip_bad_rows,
-        store_id=batch.base_params.store_id or None,
-    )
-    return loaded.frame, loaded.report
-
-
-def _selected(batch: _Batch, frame: pl.DataFrame) -> list[str]:
+def _selected(batch: _Batch, found: Sequence[str]) -> list[str]:
     """The stores to render; a ``--stores`` id missing from the data is an error."""
-    from aftersales_kit.metrics import stores_in, unknown_store_error
-
-    found = stores_in(frame)
     if batch.wanted is not None:
         missing = [s for s in batch.wanted if s not in set(found)]
         if missing:
-            raise unknown_store_error(", ".join(missing), stores=found)
-    return in_shard(found if batch.wanted is None else batch.wanted, shard=batch.shard)
-
-
-def _clock(batch: _Batch, frame: pl.DataFrame, report: LoadReport) -> Clock:
-    """The batch's report time and window, from every store's data (DOMAIN §2), so that a
-    selection or shard runs on the clock ``report`` and the whole batch would."""
-    from aftersales_kit.metrics import stores_in
-    from aftersales_kit.pipeline import run_clock
-
-    return run_clock(
-        frame,
-        report,
-        stores=stores_in(frame),
-        as_of=batch.as_of_arg or None,
-        start=batch.start_arg or None,
-        end=batch.end_arg or None,
-        rules=batch.rules,
-    )
+            raise unknown_store_error(", ".join(missing), stores=list(found))
+    return in_shard(list(found) if batch.wanted is None else batch.wanted, shard=batch.shard)
 
 
 def _with_clock(batch: _Batch, clock: Clock) -> _Batch:
@@ -631,85 +594,6 @@ def _with_clock(batch: _Batch, clock: Clock) -> _Batch:
     return dataclasses.replace(
         batch, as_of=clock.as_of, window=clock.window, base_params=params, clock=clock
     )
-
-
-def _diagnose_selected(
-    batch: _Batch,
-    frame: pl.DataFrame,
-    selected: list[str],
-    *,
-    load_report: LoadReport,
-    failed: dict[str, str],
-) -> dict[str, Diagnosis]:
-    """Every selected store's diagnosis; star, rank rates and the published 风向标 figure per
-    store come from the ``[stores]`` tables."""
-    from aftersales_kit.config import load_config, store_entries, store_inputs, store_peer_hours
-    from aftersales_kit.pipeline import with_clock
-    from aftersales_kit.views import configure
-
-    config = load_config(batch.config)
-    entries = store_entries(config, data=batch.data)
-    observed, published = store_inputs(entries, selected)
-    diagnoses = _diagnose_isolated(
-        frame,
-        selected,
-        on_fail=failed,
-        window=batch.window,
-        rules=batch.rules,
-        as_of=batch.as_of,
-        load_report=load_report,
-        observed=observed or None,
-        published_hours=published or None,
-    )
-    if batch.clock is not None:
-        diagnoses = with_clock(diagnoses, clock=batch.clock)
-    return configure(
-        diagnoses,
-        peer_hours=store_peer_hours(entries, selected),
-        staff_masked=config.mask_staff,
-    )
-
-
-def _diagnose_isolated(
-    frame: pl.DataFrame,
-    stores: list[str],
-    *,
-    on_fail: dict[str, str],
-    window: Window,
-    rules: Rules,
-    as_of: datetime,
-    load_report: LoadReport,
-    observed: Mapping[str, Mapping[str, float]] | None,
-    published_hours: Mapping[str, float] | None,
-) -> dict[str, Diagnosis]:
-    """``diagnose`` for all ``stores`` in one pass; if that raises, store by store, so one store's
-    bad data fails only that store (its reason lands in ``on_fail``)."""
-    from aftersales_kit.diagnose import diagnose
-
-    def run(some: list[str]) -> dict[str, Diagnosis]:
-        return diagnose(
-            frame,
-            stores=some,
-            window=window,
-            rules=rules,
-            as_of=as_of,
-            load_report=load_report,
-            observed=observed,
-            published_hours=published_hours,
-        )
-
-    if not stores:
-        return {}
-    try:
-        return run(stores)
-    except Exception:
-        result: dict[str, Diagnosis] = {}
-        for store in stores:
-            try:
-                result.update(run([store]))
-            except Exception as exc:
-                on_fail[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
-        return result
 
 
 def _plan_store(batch: _Batch, store: str, d: Diagnosis, *, rows: str, tmp: Path) -> Outcome | Job:

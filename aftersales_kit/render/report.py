@@ -1043,6 +1043,25 @@ def _diagnose_one(
     return computed.diagnoses[params.store], digests.get(params.store, ""), computed.window
 
 
+def handoff(diagnosis: Diagnosis, *, path: Path) -> Path:
+    """Write ``diagnosis`` for a report kernel: the one hand-off of a diagnosis already computed
+    to the store notebook (the report, the batch, the email and ``Diagnosis.to_html``).
+
+    ``path`` lies in the toolkit's private folder (:func:`private_dir`; :func:`check_cache`
+    refuses any other, since unpickling runs code). The pickle is of the data type
+    (:class:`aftersales_kit.model.Diagnosis`) without the per-order frame, which no page shows.
+    """
+    import pickle
+
+    import polars as pl
+
+    from aftersales_kit.model import Diagnosis as Data
+
+    data = Data(**{**vars(diagnosis), "orders": pl.DataFrame()})
+    atomic_write(path, data=pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    return path
+
+
 def _render_diagnosis(
     diagnosis: Diagnosis,
     params: ReportParams,
@@ -1051,12 +1070,9 @@ def _render_diagnosis(
     engine_name: str,
     **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
-    """Render ``params.store`` from ``diagnosis``, pickled to a private folder for the notebook."""
-    import pickle
-
+    """Render ``params.store`` from ``diagnosis``, handed to the notebook (:func:`handoff`)."""
     with private_dir("report") as tmp:
-        cache = tmp / "diagnosis.pkl"
-        cache.write_bytes(pickle.dumps(diagnosis, protocol=pickle.HIGHEST_PROTOCOL))
+        cache = handoff(diagnosis, path=tmp / "diagnosis.pkl")
         return _render(
             dataclasses.replace(params, cache=str(cache)),
             store_dir=out / safe_store(params.store),
