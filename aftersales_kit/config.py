@@ -347,6 +347,15 @@ def store_peer_hours(
     }
 
 
+def store_targets(entries: Mapping[str, StoreEntry], store_ids: Sequence[str]) -> dict[str, float]:
+    """The short-board target (``target_hours``) per store, where its entry gives one."""
+    return {
+        sid: float(entries[sid].extra["target_hours"])  # type: ignore[arg-type]
+        for sid in store_ids
+        if sid in entries and "target_hours" in entries[sid].extra
+    }
+
+
 def read_stores_file(path: Path) -> tuple[StoreEntry, ...]:
     """The ``[stores]`` table of a data folder's ``stores.toml``; globs relative to its folder."""
     try:

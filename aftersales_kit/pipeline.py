@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from aftersales_kit.config import Config, load_config, store_entries, store_inputs, store_peer_hours
+from aftersales_kit.config import (
+    Config,
+    load_config,
+    store_entries,
+    store_inputs,
+    store_peer_hours,
+    store_targets,
+)
 from aftersales_kit.diagnose import diagnose
 from aftersales_kit.errors import DataError
 from aftersales_kit.load import load
@@ -102,7 +109,10 @@ class Inputs:
     published: Mapping[str, float]
     #: store -> the category/peer mean the merchant gave
     peer_hours: Mapping[str, float]
+    #: the short-board target the caller gave, for every store (None: each store's own)
     target_hours: float | None = None
+    #: store -> its ``[stores]`` entry's ``target_hours`` (used where the caller gave none)
+    targets: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def window(self) -> Window:
@@ -193,6 +203,7 @@ def resolve_inputs(
         published=published,
         peer_hours=store_peer_hours(entries, selected),
         target_hours=target_hours,
+        targets={} if target_hours is not None else store_targets(entries, selected),
     )
 
 
@@ -207,18 +218,26 @@ def diagnose_inputs(
     """
 
     def run(stores: list[str]) -> dict[str, Diagnosis]:
-        return diagnose(
-            inputs.frame,
-            window=inputs.window,
-            rules=inputs.rules,
-            as_of=inputs.as_of,
-            target_hours=inputs.target_hours,
-            observed=dict(inputs.observed) or None,
-            stores=stores,
-            load_report=inputs.load_report,
-            published_hours=dict(inputs.published) or None,
-            orders=orders,
-        )
+        # Stores with their own target (a [stores] entry) are diagnosed with it, in one pass per
+        # target; the peers are every store's either way.
+        groups: dict[float | None, list[str]] = {}
+        for sid in stores:
+            groups.setdefault(inputs.targets.get(sid, inputs.target_hours), []).append(sid)
+        out: dict[str, Diagnosis] = {}
+        for target, some in groups.items():
+            out |= diagnose(
+                inputs.frame,
+                window=inputs.window,
+                rules=inputs.rules,
+                as_of=inputs.as_of,
+                target_hours=target,
+                observed=dict(inputs.observed) or None,
+                stores=some,
+                load_report=inputs.load_report,
+                published_hours=dict(inputs.published) or None,
+                orders=orders,
+            )
+        return {sid: out[sid] for sid in stores if sid in out}
 
     selected = list(inputs.stores)
     if failed is None or not selected:

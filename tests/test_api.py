@@ -370,3 +370,25 @@ def test_the_report_hand_off_is_no_public_parameter(tmp_path: Path) -> None:
         values = report.ReportParams(cache=str(pkl)).as_papermill()
     assert values[report.HANDOFF_PARAM] == str(pkl.resolve())
     report.check_parameters(values)  # accepted: the toolkit's own hand-off
+
+
+def test_a_stores_own_target_applies_where_the_caller_gives_none(tmp_path: Path) -> None:
+    # [stores."s1"] target_hours = 40: s1's excess is measured over 40 h (a 目标), s2 keeps the
+    # 60 h line; an explicit target_hours wins for every store. Before, the key was accepted and
+    # silently ignored.
+    from factory import AS_OF, WINDOW_END, WINDOW_START, estate
+
+    from aftersales_kit.pipeline import diagnose_data
+
+    config = tmp_path / "aftersales.toml"
+    config.write_text('[stores."s1"]\ntarget_hours = 40\n', encoding="utf-8")
+    window = {"start": WINDOW_START.isoformat(), "end": WINDOW_END.isoformat(), "as_of": AS_OF}
+    own = diagnose_data(estate(), stores=["s1", "s2"], config=config, **window).diagnoses
+    assert (own["s1"].target_hours, own["s1"].target_given) == (40.0, True)
+    assert (own["s2"].target_hours, own["s2"].target_given) == (60.0, False)
+    # the peers are every store's either way
+    assert own["s1"].peer_count == own["s2"].peer_count
+    given = diagnose_data(
+        estate(), stores=["s1", "s2"], config=config, target_hours=50, **window
+    ).diagnoses
+    assert {d.target_hours for d in given.values()} == {50.0}

@@ -230,8 +230,8 @@ def load_summary(path: str | Path) -> EstateSummary:
 # --- sections (called by the notebook) --------------------------------------------------
 
 
-def _section(sec_id: str, title: str, body: Markup) -> Section:
-    return section(sec_id, body, title=title)
+def _section(sec_id: str, title: str, body: Markup, *, lang: str) -> Section:
+    return section(sec_id, body, title=title, lang=lang)
 
 
 def _table(
@@ -319,7 +319,7 @@ def headline(summary: EstateSummary, *, lang: str = "zh") -> Section:
         watch=levels.count("watch"),
         open=sum(r["open_at_risk"] for r in rows),
     )
-    return Section("pf-headline", text, tag("p", text, class_="report-lead"))
+    return Section("pf-headline", text, tag("p", text, class_="report-lead"), lang=lang)
 
 
 def impact(row: StoreRow) -> float:
@@ -611,7 +611,9 @@ def ranking(summary: EstateSummary, *, lang: str = "zh") -> Section:
     draws one page at a time, so 10,000 stores load as fast as 100."""
     rows = table_rows(summary, lang=lang)
     if not rows:
-        return _section("pf-ranking", s("sec.ranking", lang), empty(s("none.stores", lang)))
+        return _section(
+            "pf-ranking", s("sec.ranking", lang), empty(s("none.stores", lang)), lang=lang
+        )
     min_orders = int(summary.get("min_orders", MIN_ORDERS))
     fields = list(rows[0])
     levels = sorted({r["level"] for r in rows}, key=["high", "watch", "ok"].index)
@@ -713,7 +715,7 @@ def ranking(summary: EstateSummary, *, lang: str = "zh") -> Section:
     if out_of_date:
         names = "、".join(f"{r['store_name']}（{r.get('data_as_of') or '—'}）" for r in out_of_date)
         body = Markup(body + tag("p", f"{s('stale', lang)}：{names}", class_="report-note"))
-    return _section("pf-ranking", s("sec.ranking", lang), body)
+    return _section("pf-ranking", s("sec.ranking", lang), body, lang=lang)
 
 
 def group_rollups(summary: EstateSummary, *, lang: str = "zh") -> Section:
@@ -725,7 +727,9 @@ def group_rollups(summary: EstateSummary, *, lang: str = "zh") -> Section:
         for key, value in (r.get("groups") or {}).items():
             found.setdefault((key, value), []).append(r)
     if not found:
-        return _section("pf-groups", s("sec.groups", lang), empty(s("none.groups", lang)))
+        return _section(
+            "pf-groups", s("sec.groups", lang), empty(s("none.groups", lang)), lang=lang
+        )
     body = []
     for (key, value), members in sorted(found.items()):
         counted = sum(int(m["counted"]) for m in members)
@@ -757,7 +761,9 @@ def group_rollups(summary: EstateSummary, *, lang: str = "zh") -> Section:
             "col.impact",
         )
     ]
-    return _section("pf-groups", s("sec.groups", lang), _table(headers, body, (1, 2, 3, 4, 5, 6)))
+    return _section(
+        "pf-groups", s("sec.groups", lang), _table(headers, body, (1, 2, 3, 4, 5, 6)), lang=lang
+    )
 
 
 def write_exports(summary: EstateSummary, *, out_dir: Path, lang: str = "zh") -> list[Path]:
@@ -820,7 +826,7 @@ def distribution(summary: EstateSummary, *, lang: str = "zh") -> Section:
     rows = [r for r in ranked(summary["stores"]) if r["mean_hours"] is not None]
     if not rows:
         return _section(
-            "pf-distribution", s("sec.distribution", lang), empty(s("none.stores", lang))
+            "pf-distribution", s("sec.distribution", lang), empty(s("none.stores", lang)), lang=lang
         )
     # Binned here, not by vega-lite: 10,000 stores would embed 10,000 values (and pass
     # altair's 5,000-row limit); the chart needs at most 20 bars.
@@ -849,14 +855,16 @@ def distribution(summary: EstateSummary, *, lang: str = "zh") -> Section:
     chart = (bars + rule).properties(width=charts.WIDTH, height=220)
     # charts.spec_html escapes the id and writes the spec as script-safe JSON: safe as it is.
     html = Markup(charts.chart_html(chart, chart_id="pf-distribution-chart", lang=lang))
-    return _section("pf-distribution", s("sec.distribution", lang), html)
+    return _section("pf-distribution", s("sec.distribution", lang), html, lang=lang)
 
 
 def warning_stores(summary: EstateSummary, *, lang: str = "zh") -> Section:
     rows = [r for r in ranked(summary["stores"]) if r["warning_level"] in {"high", "watch"}]
     rows.sort(key=lambda r: r["warning_level"] != "high")  # stable: high first, then by impact
     if not rows:
-        return _section("pf-warning", s("sec.warning", lang), empty(s("none.warning", lang)))
+        return _section(
+            "pf-warning", s("sec.warning", lang), empty(s("none.warning", lang)), lang=lang
+        )
     more = len(rows) > LIST_LIMIT
     rows = rows[:LIST_LIMIT]
     body = [
@@ -872,7 +880,9 @@ def warning_stores(summary: EstateSummary, *, lang: str = "zh") -> Section:
     headers = [
         s(k, lang) for k in ("col.store", "col.level", "col.mean", "col.change", "col.short_board")
     ]
-    return _section("pf-warning", s("sec.warning", lang), _limited(headers, body, (2,), more, lang))
+    return _section(
+        "pf-warning", s("sec.warning", lang), _limited(headers, body, (2,), more, lang), lang=lang
+    )
 
 
 def short_board_counts(rows: Sequence[StoreRow]) -> list[tuple[str, str, int, float]]:
@@ -892,7 +902,10 @@ def short_boards(summary: EstateSummary, *, lang: str = "zh") -> Section:
     counts = short_board_counts(summary["stores"])
     if not counts:
         return _section(
-            "pf-short-boards", s("sec.short_boards", lang), empty(s("none.short_boards", lang))
+            "pf-short-boards",
+            s("sec.short_boards", lang),
+            empty(s("none.short_boards", lang)),
+            lang=lang,
         )
     body = [
         [
@@ -904,7 +917,9 @@ def short_boards(summary: EstateSummary, *, lang: str = "zh") -> Section:
         for scene, stage, n, excess in counts
     ]
     headers = [s(k, lang) for k in ("col.scene", "col.stage", "col.stores", "col.excess")]
-    return _section("pf-short-boards", s("sec.short_boards", lang), _table(headers, body, (2, 3)))
+    return _section(
+        "pf-short-boards", s("sec.short_boards", lang), _table(headers, body, (2, 3)), lang=lang
+    )
 
 
 def open_at_risk(summary: EstateSummary, *, lang: str = "zh") -> Section:
@@ -913,11 +928,13 @@ def open_at_risk(summary: EstateSummary, *, lang: str = "zh") -> Section:
         key=lambda r: (-r["open_breached"], -r["open_at_risk"], r["store_id"]),
     )
     if not rows:
-        return _section("pf-open", s("sec.open", lang), empty(s("none.open", lang)))
+        return _section("pf-open", s("sec.open", lang), empty(s("none.open", lang)), lang=lang)
     more = len(rows) > LIST_LIMIT
     body = [[_link(r), str(r["open_at_risk"]), str(r["open_breached"])] for r in rows[:LIST_LIMIT]]
     headers = [s(k, lang) for k in ("col.store", "col.open", "col.breached")]
-    return _section("pf-open", s("sec.open", lang), _limited(headers, body, (1, 2), more, lang))
+    return _section(
+        "pf-open", s("sec.open", lang), _limited(headers, body, (1, 2), more, lang), lang=lang
+    )
 
 
 def _limited(
