@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from chromium import ARGS, CHROMIUM, block_outside
 
 from aftersales_kit.demo import simulate as demo
 from aftersales_kit.render import report
@@ -19,16 +20,6 @@ from aftersales_kit.render.report import ReportParams
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PAYLOAD = "<script>window.__pwned=1</script>"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot-report.png"
 
@@ -68,14 +59,7 @@ def offline_page(browser: Any, *, base: str, errors: list[str], external: list[s
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
 
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
+    block_outside(page, allowed=(base,), external=external)
     return page
 
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import estate_rows
 import pytest
+from chromium import CHROMIUM, block_outside
 
 from aftersales_kit.render import batch, portfolio
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _index(tmp: Path, n: int) -> Path:
@@ -51,14 +50,7 @@ def _open(browser: Any, index: Path) -> tuple[Any, float, list[str], list[str]]:
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
-    def guard(route: Any) -> None:
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
+    block_outside(page, allowed=("file:",), external=external)
     started = time.perf_counter()
     page.goto(index.as_uri(), wait_until="load")
     page.wait_for_selector("#estate-body tr")

@@ -21,20 +21,11 @@ from typing import Any
 
 import nbformat
 import pytest
+from chromium import ARGS, CHROMIUM, block_outside
 from net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "aftersales-lab-test"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: text of the report that must stay readable in any theme (WCAG AA for normal text: 4.5:1)
 READABLE = (
     ".aftersales-view .report-h2",
@@ -277,18 +268,10 @@ def test_every_output_renders_on_its_own_in_any_page(lab: tuple[str, Path]) -> N
     assert Path(CHROMIUM).exists(), "needs Debian's chromium (make sysdeps)"
     external: list[str] = []
 
-    def guard(route: Any) -> None:
-        url = route.request.url
-        if url.startswith((base, "data:", "blob:")):
-            route.continue_()
-        else:
-            external.append(url)
-            route.abort()
-
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.route("**/*", guard)
+        block_outside(context, allowed=(base, "data:", "blob:"), external=external)
         page = context.new_page()
         _open(page, base, "store_report.ipynb")
         _run_all(page)

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import CHROMIUM, block_outside
 
 from aftersales_kit.render import batch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
 PAGE = "1000101/2026-03-02_2026-03-31.html"
 
 
@@ -55,14 +55,7 @@ def _draws(browser: Any, page_path: Path) -> None:
     external: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
 
-    def guard(route: Any) -> None:
-        if route.request.url.startswith("file:"):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
+    block_outside(page, allowed=("file:",), external=external)
     page.goto(page_path.as_uri(), wait_until="load")
     expected = page.locator(".report-chart").count()
     assert expected >= 6
