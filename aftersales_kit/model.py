@@ -282,13 +282,12 @@ class DataQuality:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    """All report data of one store for one window: the view and the data in one object.
+    """All report data of one store for one window.
 
-    In a notebook it displays as KPI cards, the short board and the top findings
-    (``_repr_html_``); ``repr(d)`` is one line. Every figure is a field below; frames are polars
-    DataFrames with personal columns masked. ``to_html(path)`` writes the full report,
-    ``to_excel(path)`` the action lists (both as the command line does). docs/API.md has
-    worked examples; docs/METHOD.md the rules behind each number.
+    Every figure is a field below; frames are polars DataFrames with personal columns masked.
+    :func:`aftersales_kit.analyze` returns it wrapped with its views
+    (:class:`aftersales_kit.api.Diagnosis`: notebook display, ``to_html``, ``to_excel``).
+    docs/API.md has worked examples; docs/METHOD.md the rules behind each number.
 
     Attributes
     ----------
