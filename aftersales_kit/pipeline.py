@@ -18,6 +18,7 @@ import polars as pl
 
 from aftersales_kit.config import (
     Config,
+    StoreEntry,
     load_config,
     store_entries,
     store_inputs,
@@ -49,21 +50,6 @@ if TYPE_CHECKING:
 StrPath = str | os.PathLike[str]
 #: ``data`` may be one path, several, or a canonical polars frame.
 Data = StrPath | Sequence[StrPath] | pl.DataFrame | pl.LazyFrame
-
-
-@dataclass(frozen=True)
-class Computed:
-    """What :func:`diagnose_data` computed: the diagnoses and what they were computed with."""
-
-    diagnoses: dict[str, Diagnosis]
-    rules: Rules
-    window: Window
-    as_of: datetime
-    load_report: LoadReport | None
-    #: the canonical frame diagnosed (every store loaded)
-    frame: pl.DataFrame
-    #: what the report time and window follow (DOMAIN §2 "Data as of")
-    clock: Clock | None = None
 
 
 def _frame_input(frame: pl.DataFrame | pl.LazyFrame, *, store_id: str | None) -> pl.DataFrame:
@@ -114,6 +100,9 @@ class Inputs:
     #: store -> its ``[stores]`` entry's ``target_hours`` (used where the caller gave none)
     targets: Mapping[str, float] = field(default_factory=dict)
 
+    #: store -> its ``[stores]`` entry (the config's and the data folders' stores.toml)
+    entries: Mapping[str, StoreEntry] = field(default_factory=dict)
+
     @property
     def window(self) -> Window:
         return self.clock.window
@@ -121,6 +110,40 @@ class Inputs:
     @property
     def as_of(self) -> datetime:
         return self.clock.as_of
+
+
+@dataclass(frozen=True)
+class Computed:
+    """What :func:`diagnose_inputs` computed: the diagnoses, and the inputs they came from."""
+
+    diagnoses: dict[str, Diagnosis]
+    inputs: Inputs
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The canonical frame diagnosed (every store loaded)."""
+        return self.inputs.frame
+
+    @property
+    def rules(self) -> Rules:
+        return self.inputs.rules
+
+    @property
+    def window(self) -> Window:
+        return self.inputs.window
+
+    @property
+    def as_of(self) -> datetime:
+        return self.inputs.as_of
+
+    @property
+    def clock(self) -> Clock:
+        """What the report time and window follow (DOMAIN §2 "Data as of")."""
+        return self.inputs.clock
+
+    @property
+    def load_report(self) -> LoadReport | None:
+        return self.inputs.load_report
 
 
 def as_rules(rules: StrPath | Rules | Mapping[str, object] | None) -> Rules:
@@ -204,6 +227,7 @@ def resolve_inputs(
         peer_hours=store_peer_hours(entries, selected),
         target_hours=target_hours,
         targets={} if target_hours is not None else store_targets(entries, selected),
+        entries=entries,
     )
 
 
@@ -240,32 +264,23 @@ def diagnose_inputs(
         return {sid: out[sid] for sid in stores if sid in out}
 
     selected = list(inputs.stores)
-    if failed is None or not selected:
-        diagnoses = run(selected) if selected else {}
-    else:
-        try:
-            diagnoses = run(selected)
-        except Exception:
-            diagnoses = {}
-            for store in selected:
-                try:
-                    diagnoses.update(run([store]))
-                except Exception as exc:
-                    failed[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
+    try:
+        diagnoses = run(selected)
+    except Exception:
+        if failed is None:
+            raise
+        diagnoses = {}
+        for store in selected:
+            try:
+                diagnoses.update(run([store]))
+            except Exception as exc:  # this store's data: its reason, the others go on
+                failed[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
     diagnoses = configure_views(
         with_clock(diagnoses, clock=inputs.clock),
         peer_hours=inputs.peer_hours,
         staff_masked=inputs.config.mask_staff,
     )
-    return Computed(
-        diagnoses,
-        inputs.rules,
-        inputs.window,
-        inputs.as_of,
-        inputs.load_report,
-        inputs.frame,
-        inputs.clock,
-    )
+    return Computed(diagnoses, inputs)
 
 
 def diagnose_data(

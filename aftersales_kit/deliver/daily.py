@@ -48,10 +48,11 @@ from aftersales_kit.render import batch
 if TYPE_CHECKING:
     from aftersales_kit.deliver.mail import Delivery, RecipientsFile, ReportOptions, StoreRecipients
     from aftersales_kit.deliver.smtp import SmtpSettings
-    from aftersales_kit.load import Loaded
+    from aftersales_kit.load import LoadReport
     from aftersales_kit.model import Diagnosis
+    from aftersales_kit.pipeline import Computed
     from aftersales_kit.rules import Rules
-    from aftersales_kit.window import Clock, Window
+    from aftersales_kit.window import Window
 
 RECORD_PREFIX = "daily-"
 PUSH_THREADS = 8
@@ -415,11 +416,19 @@ class _Plan:
 class _Data:
     """Step 1: the exports loaded and every store diagnosed."""
 
-    loaded: Loaded
+    computed: Computed
     found: list[str]
-    diagnoses: dict[str, Diagnosis]
     digests: dict[str, str]
-    clock: Clock | None = None
+
+    @property
+    def diagnoses(self) -> Mapping[str, Diagnosis]:
+        return self.computed.diagnoses
+
+    @property
+    def report(self) -> LoadReport:
+        report = self.computed.load_report
+        assert report is not None  # loaded from paths, never a frame: the load report exists
+        return report
 
 
 @dataclass(frozen=True)
@@ -487,8 +496,8 @@ def _deliver_all(plan: _Plan, run: _Run) -> _Plan:
     """Steps 1–4, filling ``run`` as they go; returns the plan with the report time and window
     the data fixed (DOMAIN §2 "Data as of")."""
     run.data = data = _diagnose_all(plan)
-    if data.clock is not None:
-        plan = dataclasses.replace(plan, as_of=data.clock.as_of, window=data.clock.window)
+    clock = data.computed.clock
+    plan = dataclasses.replace(plan, as_of=clock.as_of, window=clock.window)
     run.rendered = rendered = _render(plan, data=data)
     run.records, keys, jobs = _store_pushes(plan, data, rendered)
     estate_jobs, run.estate = _estate_pushes(plan, data, rendered)
@@ -567,7 +576,6 @@ def _plan(args: DailyRequest) -> _Plan:
 def _diagnose_all(plan: _Plan) -> _Data:
     """1. load, validate, diagnose every store (the peers and the estate summary need them all),
     through the one pipeline the other commands use (``pipeline.diagnose_data``)."""
-    from aftersales_kit.load import Loaded, LoadReport
     from aftersales_kit.pipeline import diagnose_data
     from aftersales_kit.render import report as _report
 
@@ -581,16 +589,8 @@ def _diagnose_all(plan: _Plan) -> _Data:
         **plan.options,
     )
     report = computed.load_report
-    assert isinstance(report, LoadReport)  # paths, not a frame: the load report exists
-    loaded = Loaded(frame=computed.frame, report=report)
-    found = sorted(report.stores)
-    return _Data(
-        loaded,
-        found,
-        dict(computed.diagnoses),
-        _report.store_digests(computed.frame),
-        computed.clock,
-    )
+    assert report is not None  # paths, not a frame: the load report exists
+    return _Data(computed, sorted(report.stores), _report.store_digests(computed.frame))
 
 
 def _render(plan: _Plan, *, data: _Data) -> _Render:
@@ -617,9 +617,7 @@ def _render(plan: _Plan, *, data: _Data) -> _Render:
         progress=sys.stderr.isatty(),
         index=False,
         # Step 1 loaded and diagnosed every store with the same inputs: no second pass.
-        prepared=batch.Prepared(
-            data.loaded.frame, data.loaded.report, data.diagnoses, clock=data.clock
-        ),
+        prepared=data.computed,
     )
     print(batch.summary_table(result), file=sys.stderr)
     index_error = ""
@@ -844,7 +842,7 @@ def _write_record(plan: _Plan, run: _Run, *, error: str = "") -> tuple[RunRecord
         "ok": ok,
         "error": error or None,
         "data": [str(p) for p in plan.paths],
-        "data_quality": run.data.loaded.report.as_json() if run.data is not None else None,
+        "data_quality": run.data.report.as_json() if run.data is not None else None,
         "render": {
             "done": len(result.by_status("done")),
             "skipped": len(result.by_status("skipped")),

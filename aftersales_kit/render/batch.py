@@ -28,18 +28,18 @@ from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aftersales_kit.config import StoreEntry
 from aftersales_kit.errors import AftersalesError, ReportError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
 from aftersales_kit.host import usable_cpus
 from aftersales_kit.metrics import stores_in, unknown_store_error
-from aftersales_kit.pipeline import diagnose_inputs, resolve_inputs
+from aftersales_kit.pipeline import Computed, diagnose_inputs, resolve_inputs
 from aftersales_kit.render import report as _report
 from aftersales_kit.render.report import EngineOptions, ReportParams, Sidecar
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from aftersales_kit.load import LoadReport
     from aftersales_kit.model import Diagnosis
     from aftersales_kit.rules import Rules
     from aftersales_kit.window import Clock, Window
@@ -306,17 +306,6 @@ def render_index_job(
 
 
 @dataclass(frozen=True)
-class Prepared:
-    """Data a caller has already loaded and diagnosed (every selected store), for run_batch."""
-
-    frame: pl.DataFrame
-    report: LoadReport
-    diagnoses: Mapping[str, Diagnosis]
-    #: the report time and window they were diagnosed with (None: the batch's own)
-    clock: Clock | None = None
-
-
-@dataclass(frozen=True)
 class _Batch:
     """One batch run's settings, fixed before any data is loaded."""
 
@@ -364,7 +353,7 @@ def run_batch(
     timeout: float = STORE_TIMEOUT,
     progress: bool = True,
     index: bool = True,
-    prepared: Prepared | None = None,
+    prepared: Computed | None = None,
 ) -> BatchResult:
     """Render the selected stores' reports (skipping current ones) and the portfolio index.
 
@@ -496,7 +485,7 @@ def _store_count(batch: _Batch) -> int | None:
 
 
 def _run_batch(
-    pool: WorkerPool, batch: _Batch, *, tmp: Path, prepared: Prepared | None = None
+    pool: WorkerPool, batch: _Batch, *, tmp: Path, prepared: Computed | None = None
 ) -> BatchResult:
     """Load → select → diagnose → skip current reports → render the rest and the index."""
     failed: dict[str, str] = {}
@@ -513,20 +502,17 @@ def _run_batch(
             skip_bad_rows=batch.base_params.skip_bad_rows,
             config=batch.config,
         )
-        frame, selected = inputs.frame, _selected(batch, inputs.stores)
-        batch = _with_clock(batch, inputs.clock)
+        selected = _selected(batch, inputs.stores)
         computed = diagnose_inputs(
             dataclasses.replace(inputs, stores=tuple(selected)), failed=failed
         )
-        diagnoses = dict(computed.diagnoses)
     else:
-        frame = prepared.frame
-        selected = _selected(batch, stores_in(frame))
-        if prepared.clock is not None:
-            batch = _with_clock(batch, prepared.clock)
-        diagnoses = dict(prepared.diagnoses)
+        computed = prepared
+        selected = _selected(batch, stores_in(computed.frame))
+    batch = _with_clock(batch, computed.clock)
+    frame, diagnoses = computed.frame, dict(computed.diagnoses)
     digests = store_digests(frame)
-    _ensure_estate(batch, frame, digests=digests)
+    _ensure_estate(batch, frame, digests=digests, entries=computed.inputs.entries)
     outcomes: dict[str, Outcome] = {}
     jobs: list[Job] = []
     for store in selected:
@@ -558,12 +544,16 @@ def _run_batch(
     )
 
 
-def _ensure_estate(batch: _Batch, frame: pl.DataFrame, *, digests: Mapping[str, str]) -> None:
+def _ensure_estate(
+    batch: _Batch,
+    frame: pl.DataFrame,
+    *,
+    digests: Mapping[str, str],
+    entries: Mapping[str, StoreEntry],
+) -> None:
     """Read (or compute and write) ``<out>/_estate.json`` for this data, window and rules."""
     from aftersales_kit import estate
-    from aftersales_kit.config import load_config, store_entries
 
-    entries = store_entries(load_config(batch.config), data=batch.data)
     estate.ensure(
         batch.out,
         frame,

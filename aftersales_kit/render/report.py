@@ -1029,16 +1029,14 @@ def _diagnose_one(
     digests = store_digests(computed.frame)
     if out is not None:  # the estate figures beside the reports, as the batch writes them
         from aftersales_kit import estate
-        from aftersales_kit.config import load_config, store_entries
 
-        entries = store_entries(load_config(config), data=params.data)
         estate.ensure(
             out,
             computed.frame,
             window=computed.window,
             rules=computed.rules,
             digests=digests,
-            groups=estate.groups_of(entries),
+            groups=estate.groups_of(computed.inputs.entries),
         )
     return computed.diagnoses[params.store], digests.get(params.store, ""), computed.window
 
