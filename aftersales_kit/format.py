@@ -12,6 +12,7 @@ numbers while :func:`value` shows each kind its own way instead of guessing from
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from datetime import date, datetime
@@ -19,7 +20,8 @@ from decimal import Decimal
 from typing import ClassVar, TypeVar
 
 import polars as pl
-from babel.numbers import format_decimal, format_percent
+from babel import Locale
+from babel.numbers import NumberPattern, format_decimal, format_percent, parse_pattern
 
 from aftersales_kit.schema import PERSONAL_COLUMNS
 
@@ -33,6 +35,18 @@ def locale(lang: str) -> str:
     return LOCALES.get(lang, "en")
 
 
+@functools.cache
+def _babel(lang: str) -> Locale:
+    """The parsed Babel locale (a locale name is parsed again on every call: a tenth of a
+    report's rendering went to that)."""
+    return Locale.parse(locale(lang))
+
+
+@functools.cache
+def _pattern(pattern: str) -> NumberPattern:
+    return parse_pattern(pattern)
+
+
 def _exact(value: float) -> Decimal:
     # The float's exact binary value: Babel then rounds it as Python's own "{:.1f}" always has
     # (Decimal(str(x)) would round 0.35 up to 0.4 where the report has always shown 0.3).
@@ -42,12 +56,12 @@ def _exact(value: float) -> Decimal:
 def number(value: float, *, lang: str = "zh", digits: int = 1) -> str:
     """``1234.56`` → ``"1,234.6"`` (``digits`` decimals, grouped, in ``lang``'s locale)."""
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(_exact(float(value)), format=pattern, locale=locale(lang))
+    return format_decimal(_exact(float(value)), format=_pattern(pattern), locale=_babel(lang))
 
 
 def count(value: int, *, lang: str = "zh") -> str:
     """``1234`` → ``"1,234"``."""
-    return format_decimal(int(value), format="#,##0", locale=locale(lang))
+    return format_decimal(int(value), format=_pattern("#,##0"), locale=_babel(lang))
 
 
 def hours(value: float | None, *, lang: str = "zh", unit: bool = True) -> str:
@@ -79,7 +93,7 @@ def pct(value: float | None, *, digits: int = 1, lang: str = "zh") -> str:
     # Percent of the float product value × 100, as the report has always rounded it: Babel's own
     # exact × 100 rounds a few ties (0.4995 → 49.9 %) the other way.
     scaled = _exact(float(value) * 100) / 100
-    return format_percent(scaled, format=pattern, locale=locale(lang))
+    return format_percent(scaled, format=_pattern(pattern), locale=_babel(lang))
 
 
 def delta_pct(current: float | None, *, previous: float | None) -> str:
@@ -203,7 +217,7 @@ def value(item: object, *, lang: str = "zh") -> str:
         case Change():
             return signed_pct(item, lang=lang)
         case Star():
-            return format_decimal(_exact(item), format="0.######", locale=locale(lang))
+            return format_decimal(_exact(item), format=_pattern("0.######"), locale=_babel(lang))
         case ClockHours():
             return sep.join(f"{h}:00" for h in item)
         case int():

@@ -168,6 +168,40 @@ def samples_in_windows(
     ]
 
 
+def _kpi_aggregations(rules: Rules) -> list[pl.Expr]:
+    """The :class:`Kpis` figures of a window sample, grouped by store_id."""
+    counted = pl.col("counted")
+    hours = pl.col("hours").filter(counted)
+    return [
+        counted.sum().cast(pl.Int64).alias("counted"),
+        hours.mean().alias("mean_hours"),
+        hours.median().alias("median_hours"),
+        hours.quantile(0.9, interpolation="linear").alias("p90_hours"),
+        (hours > rules.warning_hours).mean().alias("over_60h_share"),
+        *(
+            (pl.col("excluded_reason") == reason).sum().cast(pl.Int64).alias(f"excluded_{reason}")
+            for reason in EXCLUDED_REASONS
+        ),
+    ]
+
+
+def store_kpis_lazy(
+    orders: pl.LazyFrame, *, stores: pl.LazyFrame, window: Window, rules: Rules, traits: DataTraits
+) -> pl.LazyFrame:
+    """Only the :class:`Kpis` columns of :func:`store_metrics_lazy`, one row per store of
+    ``stores``: the derivation is pruned to what the hours need (≈ half the CPU of the full
+    metrics at 10 M orders; the previous window's KPIs need no stages, alerts or scenes)."""
+    sample = sample_in_window(orders, window=window, rules=rules, traits=traits)
+    zero_filled = ["counted", *(f"excluded_{r}" for r in EXCLUDED_REASONS)]
+    return (
+        stores.join(
+            sample.group_by("store_id").agg(_kpi_aggregations(rules)), on="store_id", how="left"
+        )
+        .with_columns(pl.col(zero_filled).fill_null(0))
+        .sort("store_id")
+    )
+
+
 def _aggregations(rules: Rules) -> list[pl.Expr]:
     counted = pl.col("counted")
     hours = pl.col("hours").filter(counted)

@@ -188,3 +188,50 @@ def test_soupless_export_is_the_stock_page_of_an_executed_report(tmp_path: Path)
     assert ours.count('tabindex="0"') == stock.count('tabindex="0"') > 5
     # the equality covers the skipped parts too; named here for the reader
     assert "No description has been provided" not in stock and "jp-Cell-inputWrapper" not in stock
+
+
+def _every_chart() -> list[object]:
+    from datetime import date
+
+    from aftersales_kit.render import charts as ch
+
+    days = pl.date_range(date(2026, 3, 1), date(2026, 3, 30), eager=True)
+    trend = pl.DataFrame(
+        {"date": days, "counted": range(30), "mean_hours": [40.0 + i for i in range(30)]}
+    )
+    return [
+        ch.trend_chart.__wrapped__(trend, line_hours=60.0, target_hours=48.0, lang="zh"),  # type: ignore[attr-defined]
+        ch.trend_chart.__wrapped__(trend, line_hours=60.0, target_hours=60.0, lang="en"),  # type: ignore[attr-defined]
+    ]
+
+
+def test_altair_fast_copies_build_the_stock_objects_and_specs() -> None:
+    """The copy patch changes no object and no spec: a layered chart copied stock and patched
+    gives the same dict, and the patch is gone after the block."""
+    import altair as alt
+    from altair.utils import schemapi
+
+    stock = schemapi._deep_copy
+    for chart in _every_chart():
+        assert isinstance(chart, alt.LayerChart)
+        expected = chart.copy(deep=True).to_dict(validate=True)
+        with _compat.altair_copies_fast():
+            assert schemapi._deep_copy is not stock
+            copied = chart.copy(deep=True)
+            rebuilt = alt.LayerChart(layer=list(chart.layer)).to_dict(validate=False)
+        assert schemapi._deep_copy is stock
+        assert copied.to_dict(validate=True) == expected
+        assert rebuilt == alt.LayerChart(layer=list(chart.layer)).to_dict(validate=False)
+        assert copied is not chart and copied.layer[0] is not chart.layer[0]
+
+
+def test_altair_patch_only_on_the_release_it_was_written_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import altair
+    from altair.utils import schemapi
+
+    stock = schemapi._deep_copy
+    monkeypatch.setattr(altair, "__version__", "0.0.0")
+    with _compat.altair_copies_fast():
+        assert schemapi._deep_copy is stock

@@ -675,3 +675,21 @@ def test_findings_use_the_target_hours_argument() -> None:
     )
     board = next(f for f in d.findings if f.kind == FindingKind.SHORT_BOARD)
     assert board.values["target_hours"] == 90.0
+
+
+def test_data_as_of_ignores_times_after_now_per_store() -> None:
+    """data_as_of is each store's latest time not after now: a typo'd future time in one
+    column of one store is skipped there (its other columns still count), the others keep
+    their plain latest."""
+    future = datetime(2099, 1, 1, 8, 0)
+    rows = [
+        done("a1", datetime(2026, 3, 10, 9), (2.0, 0, 0, 0, 3.0), store="A"),
+        done(
+            "a2", datetime(2026, 3, 12, 9), (1.0, 0, 0, 0, 1.0), store="A", last_audit_time=future
+        ),
+        done("b1", datetime(2026, 3, 11, 9), (4.0, 0, 0, 0, 2.0), store="B"),
+    ]
+    result = diagnose(canonical(rows), window=WINDOW, rules=load_rules(), as_of=AS_OF)
+    # A: a2's processing at 03-12 11:00 is its latest real time; B: b1's at 03-11 15:00.
+    assert result["A"].data_as_of == datetime(2026, 3, 12, 11)
+    assert result["B"].data_as_of == datetime(2026, 3, 11, 15)

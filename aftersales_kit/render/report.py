@@ -427,6 +427,9 @@ def _new_exporter(exporter_class: type[HTMLExporter], *, lang: str) -> HTMLExpor
         exclude_input_prompt=True,
         exclude_output_prompt=True,
         language_code=lang,
+        # Validate the notebook once after the preprocessors, not after each of them (nbconvert's
+        # own option; each full validation cost about as much as the rest of the export).
+        optimistic_validation=True,
     )
 
 
@@ -743,6 +746,16 @@ class _KernelStart(threading.Thread):
             engine.logger.debug("background kernel start failed", exc_info=True)
 
 
+@functools.cache
+def _compile_templates(lang: str) -> None:
+    """One throw-away export compiles the templates off the critical path, once per process
+    (a batch worker exported an empty notebook before every store)."""
+    import nbformat
+
+    empty = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]  # nbformat: untyped
+    export_html(empty, lang=lang)
+
+
 class _Warm(threading.Thread):
     """Background preparation for :func:`render`; :meth:`html_path` joins and re-raises."""
 
@@ -757,11 +770,7 @@ class _Warm(threading.Thread):
         try:
             self.window = _window(self.params)
             resources.vega_bundle()
-            # one throw-away export compiles the templates off the critical path
-            import nbformat
-
-            empty = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]  # nbformat: untyped
-            export_html(empty, lang=self.params.lang)
+            _compile_templates(self.params.lang)
         except BaseException as exc:  # re-raised in the caller's thread by html_path()
             self.error = exc
 
