@@ -68,7 +68,7 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -85,6 +85,7 @@ from aftersales_kit.metrics import (
     Kpis,
     kpis_by_store,
     metrics_from_sample,
+    peer_median,
     samples_in_windows,
     store_kpis_lazy,
     unknown_store_error,
@@ -389,9 +390,10 @@ def diagnose(
         return parts[name].get(sid, empties[name])
 
     result: dict[str, Diagnosis] = {}
+    peers_of = _peer_medians(kpi_now)
     for sid in selected:
         kpis = kpi_now.get(sid) or _empty_kpis()
-        peers = _peer_means(kpi_now, sid)
+        peer_median, peer_count = peers_of(sid)
         result[sid] = _assemble(
             sid,
             info=part("stores", sid),
@@ -404,8 +406,8 @@ def diagnose(
             target_given=target_given,
             kpis=kpis,
             prev_kpis=kpi_prev.get(sid) or _empty_kpis(),
-            peer_median=_median(peers) if len(peers) >= MIN_PEERS else None,
-            peer_count=len(peers),
+            peer_median=peer_median,
+            peer_count=peer_count,
             observed=_observed_for(observed, sid),
             load_report=load_report,
             available=traits.available_for(sid),
@@ -433,13 +435,16 @@ def _selected(found: list[str], stores: Iterable[str] | None) -> list[str]:
     return selected
 
 
-def _peer_means(kpi_now: Mapping[str, Kpis], sid: str) -> list[float]:
-    """Mean hours of the other stores with counted orders (the peers of ``sid``)."""
-    return [
-        k.mean_hours
-        for other, k in kpi_now.items()
-        if other != sid and k.counted > 0 and k.mean_hours is not None
-    ]
+def _peer_medians(kpi_now: Mapping[str, Kpis]) -> Callable[[str], tuple[float | None, int]]:
+    """``sid -> (median, count)`` of the mean hours of the other stores with counted orders
+    (the peers of ``sid``; no median below :data:`MIN_PEERS`), sorted once for every store."""
+    means = {
+        sid: k.mean_hours
+        for sid, k in kpi_now.items()
+        if k.counted > 0 and k.mean_hours is not None
+    }
+    ordered = sorted(means.values())
+    return lambda sid: peer_median(ordered, means.get(sid), min_peers=MIN_PEERS)
 
 
 def _published_for(published: float | Mapping[str, float] | None, sid: str) -> float | None:
@@ -1948,14 +1953,6 @@ def _data_quality(
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    if len(ordered) % 2:
-        return float(ordered[mid])
-    return (ordered[mid - 1] + ordered[mid]) / 2.0
 
 
 def _kpis(metrics: pl.DataFrame) -> dict[str, Kpis]:

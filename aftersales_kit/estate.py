@@ -12,7 +12,6 @@ recomputed. The index and its roll-ups read the file too, so ``--index-only`` ne
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -141,27 +140,11 @@ def peer_medians(
     means: Mapping[str, float], *, min_peers: int
 ) -> dict[str, tuple[float | None, int]]:
     """store → (median of the *other* stores' means, their count), for every store in ``means``
-    and any other store (its peers are all of them). O(n log n): at 10,000 stores the naive
-    "median of everyone else" per store would be 10⁸ steps."""
-    values = sorted(means.values())
-    n = len(values)
+    (:func:`aftersales_kit.metrics.peer_median`: O(n log n) in all)."""
+    from aftersales_kit.metrics import peer_median
 
-    def without(i: int) -> float | None:
-        m = n - 1
-        if m < min_peers:
-            return None
-
-        def at(k: int) -> float:  # k-th value of the list with position i removed
-            return values[k if k < i else k + 1]
-
-        if m % 2:
-            return at(m // 2)
-        return (at(m // 2 - 1) + at(m // 2)) / 2
-
-    out: dict[str, tuple[float | None, int]] = {}
-    for sid, mean in means.items():
-        out[sid] = (without(bisect.bisect_left(values, mean)), n - 1)
-    return out
+    ordered = sorted(means.values())
+    return {sid: peer_median(ordered, mean, min_peers=min_peers) for sid, mean in means.items()}
 
 
 def compute(

@@ -6,6 +6,7 @@ and the benchmark all read its rows, so the numbers cannot drift apart.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -360,6 +361,27 @@ def _finite(value: float | None) -> float | None:
         return None
     number = float(value)
     return None if math.isnan(number) else number
+
+
+def peer_median(
+    ordered: Sequence[float], own: float | None, *, min_peers: int
+) -> tuple[float | None, int]:
+    """(median, count) of the other stores' means: ``ordered`` is every store's mean sorted
+    ascending, ``own`` this store's (``None``: not among them). No median below ``min_peers``.
+
+    The store's own mean is left out by position, without a copy: at 10,000 stores, listing and
+    sorting the others for every store was 10⁸ steps."""
+    cut = len(ordered) if own is None else bisect.bisect_left(ordered, own)
+    count = len(ordered) - (own is not None)
+    if count < min_peers:
+        return None, count
+
+    def at(i: int) -> float:
+        return ordered[i] if i < cut else ordered[i + 1]
+
+    mid = count // 2
+    median = at(mid) if count % 2 else (at(mid - 1) + at(mid)) / 2.0
+    return float(median), count
 
 
 def kpis_from_row(row: MetricsRow) -> Kpis:

@@ -16,6 +16,7 @@ Store S2 is clean: two 仅退款 orders of 3 h and 5 h.
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import polars as pl
@@ -693,3 +694,29 @@ def test_data_as_of_ignores_times_after_now_per_store() -> None:
     # A: a2's processing at 03-12 11:00 is its latest real time; B: b1's at 03-11 15:00.
     assert result["A"].data_as_of == datetime(2026, 3, 12, 11)
     assert result["B"].data_as_of == datetime(2026, 3, 11, 15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.sampled_from([0.5, 10.0, 10.0, 24.0, 61.5, 100.0])),
+        min_size=0,
+        max_size=9,
+    )
+)
+def test_peer_medians_equal_the_median_of_the_others(means: list[float | None]) -> None:
+    """Sorted once, a store's own mean left out by position: the same as the median of every
+    other store's mean (ties and stores without counted orders included)."""
+    import statistics
+
+    from aftersales_kit.diagnose import MIN_PEERS, _empty_kpis, _peer_medians
+
+    kpis = {
+        f"S{i}": replace(_empty_kpis(), counted=0 if m is None else 3, mean_hours=m)
+        for i, m in enumerate(means)
+    }
+    peers_of = _peer_medians(kpis)
+    for sid in kpis:
+        others = [k.mean_hours for o, k in kpis.items() if o != sid and k.mean_hours is not None]
+        median = statistics.median(others) if len(others) >= MIN_PEERS else None
+        assert peers_of(sid) == (median, len(others))
