@@ -235,3 +235,39 @@ def test_altair_patch_only_on_the_release_it_was_written_for(
     monkeypatch.setattr(altair, "__version__", "0.0.0")
     with _compat.altair_copies_fast():
         assert schemapi._deep_copy is stock
+
+
+def test_outputs_left_to_the_notebook_validation() -> None:
+    """Inside the block an output is not validated on its own; the notebook holding it still is
+    (papermill's write and nbconvert's export), and outside the block nbformat is stock."""
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    def bad() -> object:
+        return new_output("display_data", data={"text/plain": 3})  # mimedata must be text
+
+    with pytest.raises(nbformat.ValidationError):
+        bad()
+    with _compat.outputs_validated_with_the_notebook():
+        output = bad()
+        good = new_output("stream", text="ok")
+        cell = new_code_cell("x")  # other nodes are validated as before
+    assert good.text == "ok" and cell.source == "x"
+    nb = new_notebook(cells=[new_code_cell("x")])
+    nb.cells[0].outputs.append(output)  # as nbclient adds it
+    with pytest.raises(nbformat.ValidationError):
+        nbformat.validate(nb)
+    with pytest.raises(nbformat.ValidationError):
+        bad()
+
+
+def test_nbformat_patch_only_on_the_release_it_was_written_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import nbformat
+    from nbformat.v4 import nbbase
+
+    stock = nbbase.validate
+    monkeypatch.setattr(nbformat, "__version__", "0.0.0")
+    with _compat.outputs_validated_with_the_notebook():
+        assert nbbase.validate is stock

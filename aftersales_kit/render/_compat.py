@@ -9,6 +9,9 @@ equivalence test per patch: the patched and the stock behaviour give the same re
   cells one column at a time (great-tables ``GT_VERSION``), inside a ``with`` block only.
 - :func:`altair_copies_fast` copies altair charts without a function call per unset property
   (altair ``ALTAIR_VERSION``), inside a ``with`` block only.
+- :func:`outputs_validated_with_the_notebook` leaves each kernel output to the notebook's own
+  validation instead of a jsonschema pass per output (nbformat ``NBFORMAT_VERSION``), inside a
+  ``with`` block only.
 - :func:`html_exporter_class` is nbconvert's ``HTMLExporter`` without its final BeautifulSoup pass
   (nbconvert ``NBCONVERT_VERSION``).
 """
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
 GT_VERSION = "1.1.0"
 #: The altair release whose ``schemapi._deep_copy`` :func:`altair_copies_fast` replaces.
 ALTAIR_VERSION = "6.3.0"
+#: The nbformat release whose ``v4.nbbase.validate`` :func:`outputs_validated_with_the_notebook`
+#: wraps.
+NBFORMAT_VERSION = "5.11.1"
 #: The nbconvert release whose ``HTMLExporter.from_notebook_node`` :func:`html_exporter_class`
 #: re-implements (the pinned one, requirements.txt).
 NBCONVERT_VERSION = "7.17.2"
@@ -149,6 +155,37 @@ def _deep_copy_fast(obj: Any, by_ref: set[str]) -> Any:
 
     with debug_mode(False):
         return copy(obj)
+
+
+#: nbformat's output types: ``new_output`` validates each against its own schema definition.
+_OUTPUT_TYPES = frozenset({"stream", "display_data", "execute_result", "error"})
+
+
+@contextmanager
+def outputs_validated_with_the_notebook() -> Iterator[None]:
+    """Inside the block, nbformat's ``new_output`` does not validate each output on its own.
+
+    nbclient builds every IOPub message into an output with ``new_output``, which validates it
+    with jsonschema (nbformat's fast validator cannot take a ``$ref``): about a tenth of a batch
+    worker's time per store. The same outputs are validated anyway, with the whole notebook,
+    when papermill writes it and when nbconvert exports it. Any other release runs stock.
+    """
+    import nbformat
+    from nbformat.v4 import nbbase
+
+    if nbformat.__version__ != NBFORMAT_VERSION:
+        yield
+        return
+    stock = nbbase.validate
+
+    def validate(node: Any, ref: str | None = None) -> Any:
+        return None if ref in _OUTPUT_TYPES else stock(node, ref)  # type: ignore[no-untyped-call]
+
+    nbbase.validate = validate
+    try:
+        yield
+    finally:
+        nbbase.validate = stock
 
 
 @functools.cache

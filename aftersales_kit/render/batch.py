@@ -213,17 +213,26 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
 
     # A parent killed with SIGKILL must not leave this worker and its kernel running forever.
     engine.die_with_parent()
-
     engine.skip_slow_imports()
-    from aftersales_kit import resources
+    # The kernel starts first and imports the notebook's modules while this process imports
+    # papermill and nbconvert (one after the other, a second more before the first store).
+    # jupyter_client is imported here first: two threads importing it at once can see a
+    # half-initialised module.
+    import jupyter_client  # noqa: F401
+    import jupyter_core.paths
+    import jupyter_core.utils  # noqa: F401
+    import zmq  # noqa: F401
+
     from aftersales_kit.render import report
+
+    start = report.KernelStart(report.WARM_IMPORTS, env=env)
+    start.start()
+    from aftersales_kit import resources
 
     engine.register()
     resources.vega_bundle()
-    try:
-        engine.prewarm(warm_imports=report.WARM_IMPORTS, env=env)
-    except AftersalesError:
-        pass  # the first store retries the start and reports the failure as that store's
+    report.warm_exporter("zh")
+    start.join()  # a failed start is retried by the first store, which reports it as its own
 
 
 def render_job(job: Job) -> Outcome:

@@ -40,7 +40,11 @@ from typing import TYPE_CHECKING, Any
 
 from aftersales_kit.errors import ReportError
 from aftersales_kit.host import pid_alive
-from aftersales_kit.render._compat import RFC3987_PRELUDE, skip_rfc3987_syntax
+from aftersales_kit.render._compat import (
+    RFC3987_PRELUDE,
+    outputs_validated_with_the_notebook,
+    skip_rfc3987_syntax,
+)
 
 if TYPE_CHECKING:
     from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -581,7 +585,8 @@ def _execute_watched(
         watchdog.daemon = True
         watchdog.start()
     try:
-        nb: NotebookNode = client.execute()  # papermill's client: untyped
+        with outputs_validated_with_the_notebook():
+            nb: NotebookNode = client.execute()  # papermill's client: untyped
         return nb
     except BaseException:
         # A timeout, a dead kernel or Ctrl-C can leave the kernel busy: never reuse it.

@@ -640,7 +640,7 @@ def _kernel(engine_name: str | None, engine_kwargs: EngineOptions) -> Iterator[s
         import jupyter_core.utils  # noqa: F401
         import zmq  # noqa: F401
 
-        own_kernel = _KernelStart(engine_kwargs["warm_imports"], env=engine_kwargs["kernel_env"])
+        own_kernel = KernelStart(engine_kwargs["warm_imports"], env=engine_kwargs["kernel_env"])
         own_kernel.start()
     try:
         yield engine.register()  # imports papermill: after the kernel start is under way
@@ -728,7 +728,7 @@ def remove_stale_running(folder: Path) -> list[Path]:
     return removed
 
 
-class _KernelStart(threading.Thread):
+class KernelStart(threading.Thread):
     """Starts this process's warm kernel in the background; a failure is left to the engine,
     which retries the start when the notebook needs the kernel and reports it properly."""
 
@@ -747,7 +747,7 @@ class _KernelStart(threading.Thread):
 
 
 @functools.cache
-def _compile_templates(lang: str) -> None:
+def warm_exporter(lang: str) -> None:
     """One throw-away export compiles the templates off the critical path, once per process
     (a batch worker exported an empty notebook before every store)."""
     import nbformat
@@ -770,7 +770,7 @@ class _Warm(threading.Thread):
         try:
             self.window = _window(self.params)
             resources.vega_bundle()
-            _compile_templates(self.params.lang)
+            warm_exporter(self.params.lang)
         except BaseException as exc:  # re-raised in the caller's thread by html_path()
             self.error = exc
 
