@@ -10,6 +10,7 @@ timestamps become warnings for the rules engine to deal with later.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import io
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from aftersales_kit import workbook
+from aftersales_kit import parse_cache, workbook
 from aftersales_kit.config import STORES_FILE, Config, StoreEntry, load_config, read_stores_file
 from aftersales_kit.errors import MAX_SHOWN, DataError, Problem, UsageError
 from aftersales_kit.host import usable_cpus
@@ -284,6 +285,7 @@ def load(
     config: Config | str | Path | None = None,
     skip_bad_rows: bool = False,
     stores: Iterable[str] | None = None,
+    cache_dir: Path | None = None,
 ) -> Loaded:
     """Read JD exports into one canonical, deduplicated frame.
 
@@ -300,6 +302,9 @@ def load(
     stores
         Keep only these store ids; parquet filters are pushed down, hive ``store_id=X`` folders of
         other stores are not opened.
+    cache_dir
+        Keep each spreadsheet's parsed rows here and reuse them while the file is unchanged
+        (:mod:`aftersales_kit.parse_cache`); ``None``: parse every file.
 
     Returns
     -------
@@ -320,7 +325,12 @@ def load(
     {'1000101': 3000}
     """
     loaded = load_unchecked(
-        paths, store_id=store_id, config=config, skip_bad_rows=skip_bad_rows, stores=stores
+        paths,
+        store_id=store_id,
+        config=config,
+        skip_bad_rows=skip_bad_rows,
+        stores=stores,
+        cache_dir=cache_dir,
     )
     errors = loaded.report.errors
     if errors:
@@ -341,6 +351,7 @@ def load_unchecked(
     config: Config | str | Path | None = None,
     skip_bad_rows: bool = False,
     stores: Iterable[str] | None = None,
+    cache_dir: Path | None = None,
 ) -> Loaded:
     """Like :func:`load` but never raises for data problems: they are in ``report.errors``.
 
@@ -361,7 +372,7 @@ def load_unchecked(
     if store_id:
         _check_store_id_option(sources, store_id=store_id, config=cfg)
 
-    results = _read_all(sources, config=cfg, store_id=store_id, wanted=wanted)
+    results = _read_all(sources, config=cfg, store_id=store_id, wanted=wanted, cache_dir=cache_dir)
     for source, result in results:
         errors.extend(result.errors)
         for kind, problems, count in result.notes:
@@ -417,7 +428,12 @@ def load_unchecked(
 
 
 def _read_all(
-    sources: Sequence[_Source], *, config: Config, store_id: str | None, wanted: list[str] | None
+    sources: Sequence[_Source],
+    *,
+    config: Config,
+    store_id: str | None,
+    wanted: list[str] | None,
+    cache_dir: Path | None = None,
 ) -> list[tuple[_Source, _FileResult]]:
     """Every source converted, in the given order (hive shards of other stores never opened)."""
     lookup = _alias_lookup(config.aliases)
@@ -432,10 +448,23 @@ def _read_all(
             )
         except _FileFailure as exc:
             return source, _FileResult(None, {}, None, [exc.problem], [])
-        result = _load_file(
-            source, lookup=lookup, store_id=given_store, store_name=given_name, stores=wanted
-        )
-        return source, result
+
+        def parse() -> _FileResult:
+            return _load_file(
+                source, lookup=lookup, store_id=given_store, store_name=given_name, stores=wanted
+            )
+
+        if cache_dir is None or source.path.suffix.lower() in (".parquet", ".pq"):
+            return source, parse()  # parquet reads in milliseconds: nothing to keep
+        context = {
+            "path": str(source.path),
+            "partitions": sorted(source.partitions.items()),
+            "lookup": sorted(lookup.items()),
+            "store_id": given_store,
+            "store_name": given_name,
+            "stores": wanted,
+        }
+        return source, _cached(source.path, cache_dir=cache_dir, context=context, parse=parse)
 
     # A folder of downloads is read in parallel: the readers (calamine, polars) release the GIL
     # while parsing. Results keep the command-line order, so "last row read wins" is stable.
@@ -445,6 +474,96 @@ def _read_all(
     else:
         read_all = [read(s) for s in sources]
     return [item for item in read_all if item is not None]
+
+
+def _cached(
+    path: Path,
+    *,
+    cache_dir: Path,
+    context: Mapping[str, object],
+    parse: Callable[[], _FileResult],
+) -> _FileResult:
+    """``parse()``'s result, from the cache when this file was parsed with the same inputs
+    before. Only results without errors are kept: a bad file is read again until it is fixed."""
+    try:
+        key = parse_cache.file_key(path, context=context)
+    except OSError:
+        return parse()  # unreadable now: the parse reports it
+    hit = parse_cache.read(cache_dir, key)
+    if hit is not None:
+        # An entry that does not fit the current layout is a miss: parsed again below.
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            return _result_from_cache(*hit)
+    result = parse()
+    if not result.errors:
+        frame, meta = _result_to_cache(result)
+        parse_cache.write(cache_dir, key, frame=frame, meta=meta)
+    return result
+
+
+def _problem_dict(p: Problem) -> dict[str, object]:
+    return p.as_dict()
+
+
+def _problem(d: Mapping[str, object]) -> Problem:
+    row = d["row"]
+    return Problem(
+        str(d["file"]),
+        None if row is None else int(str(row)),
+        None if d["column"] is None else str(d["column"]),
+        None if d["value"] is None else str(d["value"]),
+        str(d["message"]),
+    )
+
+
+def _result_to_cache(result: _FileResult) -> tuple[pl.DataFrame | None, dict[str, object]]:
+    report = result.report
+    meta: dict[str, object] = {
+        "headers": dict(result.headers),
+        "report": None
+        if report is None
+        else {
+            "path": report.path,
+            "rows_read": report.rows_read,
+            "bad_rows_dropped": report.bad_rows_dropped,
+            "rows_dropped": dict(report.rows_dropped),
+            "sheets": list(report.sheets),
+            "sheets_skipped": [list(pair) for pair in report.sheets_skipped],
+        },
+        "dropped": [_problem_dict(p) for p in result.dropped],
+        "logistics": result.logistics,
+        "notes": [
+            [kind, [_problem_dict(p) for p in shown], count] for kind, shown, count in result.notes
+        ],
+    }
+    return result.frame, meta
+
+
+def _result_from_cache(frame: pl.DataFrame | None, meta: Mapping[str, object]) -> _FileResult:
+    report = meta["report"]
+    file_report = None
+    if isinstance(report, Mapping):
+        file_report = FileReport(
+            path=str(report["path"]),
+            rows_read=int(report["rows_read"]),
+            bad_rows_dropped=int(report["bad_rows_dropped"]),
+            rows_dropped={str(k): int(v) for k, v in dict(report["rows_dropped"]).items()},
+            sheets=tuple(str(x) for x in report["sheets"]),
+            sheets_skipped=tuple((str(a), str(b)) for a, b in report["sheets_skipped"]),
+        )
+    notes: list[_Note] = [
+        (str(kind), [_problem(p) for p in shown], int(count))
+        for kind, shown, count in meta["notes"]  # type: ignore[attr-defined]
+    ]
+    return _FileResult(
+        frame=frame,
+        headers={str(k): str(v) for k, v in dict(meta["headers"]).items()},  # type: ignore[call-overload]
+        report=file_report,
+        errors=[],
+        dropped=[_problem(p) for p in meta["dropped"]],  # type: ignore[attr-defined]
+        logistics=bool(meta["logistics"]),
+        notes=notes,
+    )
 
 
 def _account_bad_rows(

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -169,10 +170,12 @@ def resolve_inputs(
     skip_bad_rows: bool = False,
     published_hours: float | None = None,
     config: StrPath | None = None,
+    cache_dir: Path | None = None,
 ) -> Inputs:
     """Load ``data``, check the selected ``stores`` (default all), fix the report time and window
     and gather each store's inputs: the arguments win, a store's ``[stores]`` entry (the config's
-    or a data folder's ``stores.toml``) fills what they do not give. ``None`` is "not given"."""
+    or a data folder's ``stores.toml``) fills what they do not give. ``None`` is "not given".
+    ``cache_dir``: reuse spreadsheets parsed before (:mod:`aftersales_kit.parse_cache`)."""
     ruleset = as_rules(rules)
     config_path = None if config is None else os.fspath(config)
     if not isinstance(as_of, datetime) and not is_as_of_data(as_of):
@@ -191,7 +194,11 @@ def resolve_inputs(
         # a single path given as a string is one path, not a list of characters
         paths = [os.fspath(p) for p in ([data] if isinstance(data, str | os.PathLike) else data)]
         loaded = load(
-            paths, store_id=store_id or None, config=config_path, skip_bad_rows=skip_bad_rows
+            paths,
+            store_id=store_id or None,
+            config=config_path,
+            skip_bad_rows=skip_bad_rows,
+            cache_dir=cache_dir,
         )
         frame, report = loaded.frame, loaded.report
     found = stores_in(frame)
@@ -300,6 +307,7 @@ def diagnose_data(
     published_hours: float | None = None,
     config: StrPath | None = None,
     orders: bool = False,
+    cache_dir: Path | None = None,
 ) -> Computed:
     """Load ``data``, fix the window and diagnose ``stores`` (default all) against every store:
     :func:`resolve_inputs` then :func:`diagnose_inputs`, the sequence behind every report, the
@@ -319,6 +327,7 @@ def diagnose_data(
         skip_bad_rows=skip_bad_rows,
         published_hours=published_hours,
         config=config,
+        cache_dir=cache_dir,
     )
     return diagnose_inputs(inputs, orders=orders)
 

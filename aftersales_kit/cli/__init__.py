@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aftersales_kit import parse_cache
 from aftersales_kit._version import __version__
 from aftersales_kit.config import default_config_path
 from aftersales_kit.errors import AftersalesError
@@ -386,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # resolved once, here: below this layer nothing reads the environment or the cwd
             found = default_config_path(args.config, env=os.environ, cwd=Path.cwd())
             args.config = None if found is None else str(found)
+            # Downloads parsed by an earlier run are reused (aftersales_kit.parse_cache).
+            args.cache_dir = parse_cache.default_dir(os.environ, home=Path.home())
         handler = getattr(importlib.import_module(module_name), func_name)
         code = int(handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit

@@ -27,6 +27,7 @@ def command_validate(args: argparse.Namespace) -> int:
         store_id=args.store_id,
         config=args.config,
         skip_bad_rows=args.skip_bad_rows,
+        cache_dir=args.cache_dir,
     )
     report = loaded.report
     if args.json:
@@ -51,6 +52,7 @@ def command_metrics(args: argparse.Namespace) -> int:
         store_id=args.store_id,
         skip_bad_rows=args.skip_bad_rows,
         config=args.config,
+        cache_dir=args.cache_dir,
     )
     frame, rules, window = inputs.frame, inputs.rules, inputs.window
     result = metrics_json(frame, store_id=args.store, window=window, rules=rules)
@@ -79,6 +81,7 @@ def command_actions(args: argparse.Namespace) -> int:
         store_id=args.store_id,
         skip_bad_rows=args.skip_bad_rows,
         config=args.config,
+        cache_dir=args.cache_dir,
     )
     d = computed.diagnoses[args.store]
     if args.json:

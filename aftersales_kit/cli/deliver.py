@@ -49,6 +49,7 @@ def _diagnoses(
         store_id=args.store_id,
         skip_bad_rows=args.skip_bad_rows,
         config=args.config,
+        cache_dir=args.cache_dir,
     )
     return dict(computed.diagnoses), paths, store_digests(computed.frame)
 
@@ -172,5 +173,6 @@ def command_daily(args: argparse.Namespace) -> int:
             config=args.config,
             skip_bad_rows=args.skip_bad_rows,
             store_id=args.store_id,
+            cache_dir=args.cache_dir,
         )
     )

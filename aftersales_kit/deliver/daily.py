@@ -374,6 +374,8 @@ class DailyRequest:
     config: str | None = None
     skip_bad_rows: bool = False
     store_id: str | None = None
+    #: where parsed spreadsheets are kept between runs (None: parse every file)
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -586,6 +588,7 @@ def _diagnose_all(plan: _Plan) -> _Data:
         rules=plan.args.rules,
         as_of=plan.args.as_of,
         config=plan.config,
+        cache_dir=plan.args.cache_dir,
         **plan.options,
     )
     report = computed.load_report

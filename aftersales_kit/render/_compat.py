@@ -125,19 +125,19 @@ def altair_copies_fast() -> Iterator[None]:
         yield
         return
     previous = schemapi._deep_copy
-    schemapi._deep_copy = _deep_copy_fast
+    schemapi._deep_copy = _deep_copy_fast  # type: ignore[assignment]  # stock is overloaded
     try:
         yield
     finally:
         schemapi._deep_copy = previous
 
 
-def _deep_copy_fast(obj: Any, by_ref: set[str]) -> Any:
+def _deep_copy_fast(obj: object, by_ref: set[str]) -> object:
     """``altair.utils.schemapi._deep_copy`` of ALTAIR_VERSION: the objects built in one
     ``debug_mode(False)`` (stock enters it once per object), ``Undefined`` kept without a call."""
     from altair.utils.schemapi import SchemaBase, Undefined, debug_mode
 
-    def copy(obj: Any) -> Any:
+    def copy(obj: object) -> object:
         if isinstance(obj, SchemaBase):
             # Looked up on the class: on the instance, a miss goes through SchemaBase.__getattr__.
             if getattr(type(obj), "__deepcopy__", None) is not None:
@@ -178,7 +178,7 @@ def outputs_validated_with_the_notebook() -> Iterator[None]:
         return
     stock = nbbase.validate
 
-    def validate(node: Any, ref: str | None = None) -> Any:
+    def validate(node: object, ref: str | None = None) -> object:
         return None if ref in _OUTPUT_TYPES else stock(node, ref)  # type: ignore[no-untyped-call]
 
     nbbase.validate = validate

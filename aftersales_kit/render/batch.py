@@ -341,6 +341,8 @@ class _Batch:
     kernel_env: Mapping[str, str]
     began: float
     clock: Clock | None = None
+    #: where parsed spreadsheets are kept between runs (``None``: parse every file)
+    cache_dir: Path | None = None
 
 
 def run_batch(
@@ -363,13 +365,15 @@ def run_batch(
     progress: bool = True,
     index: bool = True,
     prepared: Computed | None = None,
+    cache_dir: Path | None = None,
 ) -> BatchResult:
     """Render the selected stores' reports (skipping current ones) and the portfolio index.
 
     Intermediate files (each store's pickled diagnosis) live in a private temporary folder that is
     removed at the end, on failure and on Ctrl-C too; nothing but reports, their notebooks and
     sidecars lands in ``out_dir``. ``prepared``: data already loaded and diagnosed by the caller
-    with the same inputs (``daily``), so it is not loaded and diagnosed twice.
+    with the same inputs (``daily``), so it is not loaded and diagnosed twice. ``cache_dir``:
+    reuse spreadsheets parsed before (:mod:`aftersales_kit.parse_cache`).
     """
     from aftersales_kit.render.engine import skip_slow_imports
 
@@ -392,6 +396,7 @@ def run_batch(
         progress=progress,
         index=index,
     )
+    batch = dataclasses.replace(batch, cache_dir=cache_dir)
     with _report.private_dir("batch") as tmp:
         # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
         count = worker_count(workers, stores=_store_count(batch))
@@ -510,6 +515,7 @@ def _run_batch(
             store_id=batch.base_params.store_id or None,
             skip_bad_rows=batch.base_params.skip_bad_rows,
             config=batch.config,
+            cache_dir=batch.cache_dir,
         )
         selected = _selected(batch, inputs.stores)
         computed = diagnose_inputs(

@@ -965,10 +965,12 @@ def render_store(
     config: str | Path | None = None,
     as_of_given: bool | None = None,
     on_notice: Callable[[str], object] | None = None,
+    cache_dir: Path | None = None,
 ) -> Path:
     """Load and diagnose the store here (as the batch does), then render it from that diagnosis.
 
     ``on_notice`` receives the one-line "old data" notice (DOMAIN §2 "Data as of"), if any.
+    ``cache_dir``: reuse spreadsheets parsed before (:mod:`aftersales_kit.parse_cache`).
 
     The loader's options (``store_id``, ``skip_bad_rows``, the config's header aliases) thus
     apply exactly as in ``validate`` and the batch, the pickled diagnosis stays in a private
@@ -985,7 +987,7 @@ def render_store(
             params = dataclasses.replace(params, data=(str(demo_data()),))
         # Without --as-of the run's clock decides (an old download is diagnosed as of its data).
         asked = params if given else dataclasses.replace(params, as_of="")
-        diagnosis, rows, window = _diagnose_one(asked, config=config, out=out)
+        diagnosis, rows, window = _diagnose_one(asked, config=config, out=out, cache_dir=cache_dir)
         from aftersales_kit.text import data_notice_both
 
         notice = data_notice_both(diagnosis)
@@ -1010,7 +1012,11 @@ def render_store(
 
 
 def _diagnose_one(
-    params: ReportParams, *, config: str | Path | None, out: Path | None = None
+    params: ReportParams,
+    *,
+    config: str | Path | None,
+    out: Path | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[Diagnosis, str, Window]:
     """(Diagnosis, rows digest, window) of ``params.store``, compared with every store of the data.
 
@@ -1034,6 +1040,7 @@ def _diagnose_one(
         skip_bad_rows=params.skip_bad_rows,
         published_hours=params.published_hours or None,
         config=config,
+        cache_dir=cache_dir,
     )
     digests = store_digests(computed.frame)
     if out is not None:  # the estate figures beside the reports, as the batch writes them
