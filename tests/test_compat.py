@@ -225,16 +225,47 @@ def test_altair_fast_copies_build_the_stock_objects_and_specs() -> None:
         assert copied is not chart and copied.layer[0] is not chart.layer[0]
 
 
+def test_altair_patch_gives_the_stock_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every section with a chart, rendered with the patched copies and dict conversion and with
+    altair's own code (the patch off by version), is the same HTML, in both languages."""
+    from datetime import datetime
+
+    from aftersales_kit.demo.simulate import generate
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.render import sections
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_window
+
+    rules = load_rules()
+    window = parse_window(None, end="2026-03-31", rules=rules)
+    frame = generate(stores=4, orders=400, end="2026-03-31")
+    result = diagnose(frame, window=window, rules=rules, as_of=datetime(2026, 4, 1, 9))
+    charted = ("trend", "stages", "breakdown", "alerts", "heatmap", "what_if")
+
+    def render() -> list[str]:
+        out = []
+        for d in result.values():
+            for lang in ("zh", "en"):
+                for name in charted:
+                    out.append(str(getattr(sections, name)(d, lang=lang).html))
+        return out
+
+    fast = render()
+    monkeypatch.setattr(_compat, "ALTAIR_VERSION", "0.0.0")
+    assert render() == fast
+    assert sum(s.count('class="report-chart"') for s in fast) >= 6 * 4 * 2
+
+
 def test_altair_patch_only_on_the_release_it_was_written_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import altair
     from altair.utils import schemapi
 
-    stock = schemapi._deep_copy
+    stock = schemapi._deep_copy, schemapi._todict
     monkeypatch.setattr(altair, "__version__", "0.0.0")
     with _compat.altair_copies_fast():
-        assert schemapi._deep_copy is stock
+        assert (schemapi._deep_copy, schemapi._todict) == stock
 
 
 def test_outputs_left_to_the_notebook_validation() -> None:

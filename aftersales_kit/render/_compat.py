@@ -110,13 +110,20 @@ def great_tables_patched() -> Iterator[Any]:
 
 @contextmanager
 def altair_copies_fast() -> Iterator[None]:
-    """altair's deep copy with a shortcut for unset properties inside the ``with`` block only.
+    """altair's deep copy and dict conversion with shortcuts, inside the ``with`` block only.
 
-    Every ``LayerChart``, ``resolve_*`` and ``properties`` call deep-copies its charts, and a
-    mark or an encoding carries a hundred properties, nearly all ``Undefined``: a 3-layer chart
-    made ~14,000 recursive calls, 13,000 of them for ``Undefined``, which the copy returns as it
-    is anyway. The replacement returns it without the call: the same objects, ~3× fewer calls.
-    Any other altair release runs stock.
+    - Copies: every ``LayerChart``, ``resolve_*`` and ``properties`` call deep-copies its charts,
+      and a mark or an encoding carries a hundred properties, nearly all ``Undefined``: a 3-layer
+      chart made ~14,000 recursive calls, 13,000 of them for ``Undefined``, which the copy returns
+      as it is anyway. The replacement returns it without the call.
+    - ``to_dict``: every leaf value (a string, a number) went through altair's whole chain of
+      type tests, one of them an ``isinstance`` against a runtime-checkable Protocol (a dozen
+      ``inspect.getattr_static`` calls each), only to be returned as it is. The replacement
+      returns ``str``, ``int``, ``float``, ``bool`` and ``None`` at once (exactly those types:
+      subclasses such as numpy scalars still take the stock path).
+
+    The same objects and the same dicts (``tests/test_compat.py``), about half the chart time of
+    a report. Any other altair release runs stock.
     """
     import altair
     from altair.utils import schemapi
@@ -124,12 +131,23 @@ def altair_copies_fast() -> Iterator[None]:
     if altair.__version__ != ALTAIR_VERSION:
         yield
         return
-    previous = schemapi._deep_copy
+    previous_copy, previous_todict = schemapi._deep_copy, schemapi._todict
+
+    def todict(obj: object, context: object, np_opt: object, pd_opt: object) -> object:
+        if type(obj) in _LEAVES:
+            return obj
+        return previous_todict(obj, context, np_opt, pd_opt)  # type: ignore[arg-type]
+
     schemapi._deep_copy = _deep_copy_fast  # type: ignore[assignment]  # stock is overloaded
+    schemapi._todict = todict
     try:
         yield
     finally:
-        schemapi._deep_copy = previous
+        schemapi._deep_copy, schemapi._todict = previous_copy, previous_todict
+
+
+#: The exact types altair's ``_todict`` returns unchanged after its chain of type tests.
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _deep_copy_fast(obj: object, by_ref: set[str]) -> object:
