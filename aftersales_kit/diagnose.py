@@ -975,9 +975,10 @@ def _quality_plan(sample: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
 DISPUTE_WORDS: tuple[str, ...] = ("投诉", "12315", "差评", "举报", "介入", "律师")
 
 
-def _dispute_risk(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """``dispute_risk``: the customer's text threatens a dispute, or an earlier service order on
-    the same 订单号 + 商品编号 was closed at audit (审核关闭) and the customer applied again."""
+def _dispute_risk(lf: pl.LazyFrame, *, rows: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """``dispute_risk`` of ``rows`` (default every row of ``lf``): the customer's text threatens a
+    dispute, or an earlier service order of ``lf`` on the same 订单号 + 商品编号 was closed at
+    audit (审核关闭) and the customer applied again."""
     keys = ["store_id", "order_id", "sku_id"]
     closed = (
         lf.filter((pl.col("status") == "审核关闭") & pl.col("order_id").is_not_null())
@@ -987,7 +988,8 @@ def _dispute_risk(lf: pl.LazyFrame) -> pl.LazyFrame:
     words = pl.col("description").str.contains("|".join(DISPUTE_WORDS)).fill_null(False)
     again = (pl.col("_closed_first") < pl.col("apply_time")).fill_null(False)
     return (
-        lf.join(closed, on=keys, how="left", nulls_equal=True)
+        (lf if rows is None else rows)
+        .join(closed, on=keys, how="left", nulls_equal=True)
         .with_columns((words | again).alias("dispute_risk"))
         .drop("_closed_first")
     )
@@ -1005,7 +1007,8 @@ def _open_orders(
         rules=rules,
         traits=traits,
     )
-    flagged = _dispute_risk(lf).select("store_id", "service_id", "dispute_risk")
+    # Flagged on the maybe-open rows only: the closed orders they are matched with come from lf.
+    flagged = _dispute_risk(lf, rows=maybe_open).select("store_id", "service_id", "dispute_risk")
     return status.join(flagged, on=["store_id", "service_id"], how="left").with_columns(
         pl.col("dispute_risk").fill_null(False)
     )

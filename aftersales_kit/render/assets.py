@@ -11,6 +11,7 @@ byte (the test that a batch page shows what ``report`` shows relies on it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -33,6 +34,21 @@ def _name(text: str, *, suffix: str) -> str:
     return f"aftersales-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}{suffix}"
 
 
+@functools.cache
+def _bundle() -> tuple[str, str]:
+    """The vega bundle as a page inlines it, and its asset file name (once per process: the
+    escape and the hash of 0.9 MB were a few milliseconds of every batch page)."""
+    from aftersales_kit.resources import vega_bundle
+
+    bundle = vega_bundle().replace("</script", "<\\/script")
+    return bundle, _name(bundle, suffix=".js")
+
+
+@functools.lru_cache(maxsize=8)
+def _css_name(css: str) -> str:
+    return _name(css, suffix=".css")
+
+
 def _write_once(path: Path, text: str) -> None:
     """Write ``path`` unless it already holds ``text`` (content-named: same name, same text)."""
     if path.is_file() and path.stat().st_size == len(text.encode("utf-8")):
@@ -44,11 +60,9 @@ def lighten(html: str, *, out_dir: Path, page_dir: Path) -> str:
     """``html`` (an exported report) with its inlined stylesheet and vega bundle moved to
     ``out_dir/_assets/`` and linked relative to ``page_dir`` (the folder the page is written to).
     """
-    from aftersales_kit.resources import vega_bundle
-
     start = html.find(_STYLE_OPEN)
     end = html.find(_STYLE_CLOSE, start)
-    bundle = vega_bundle().replace("</script", "<\\/script")
+    bundle, js_name = _bundle()
     script = _SCRIPT_OPEN + bundle + _SCRIPT_CLOSE
     after = end + len(_STYLE_CLOSE)
     if start < 0 or end < 0 or not html.startswith(script, after):
@@ -56,7 +70,7 @@ def lighten(html: str, *, out_dir: Path, page_dir: Path) -> str:
         raise ReportError(msg)
     css = html[start + len(_STYLE_OPEN) : end]
     folder = out_dir / ASSET_DIR
-    css_name, js_name = _name(css, suffix=".css"), _name(bundle, suffix=".js")
+    css_name = _css_name(css)
     _write_once(folder / css_name, css)
     _write_once(folder / js_name, bundle)
     rel = Path(*[".."] * len(page_dir.relative_to(out_dir).parts), ASSET_DIR).as_posix()
@@ -76,10 +90,3 @@ def inline(html: str, *, page_dir: Path) -> str:
     bundle = (page_dir / match["js"]).read_text(encoding="utf-8")
     head = _STYLE_OPEN + css + _STYLE_CLOSE + _SCRIPT_OPEN + bundle + _SCRIPT_CLOSE
     return html[: match.start()] + head + html[match.end() :]
-
-
-def lighten_file(path: Path, *, out_dir: Path) -> Path:
-    """Rewrite the report at ``path`` to link the shared assets of ``out_dir``."""
-    text = path.read_text(encoding="utf-8")
-    atomic_write(path, data=lighten(text, out_dir=out_dir, page_dir=path.parent))
-    return path

@@ -237,7 +237,7 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
 
 def render_job(job: Job) -> Outcome:
     """Render one store on this process's warm kernel; never raises for a store's own failure."""
-    from aftersales_kit.render import assets, engine, report
+    from aftersales_kit.render import engine, report
 
     started = time.perf_counter()
     try:
@@ -248,9 +248,9 @@ def render_job(job: Job) -> Outcome:
             wall_timeout=job.timeout,
             warm_imports=report.WARM_IMPORTS,
             kernel_env=job.kernel_env,
+            # One chart library and stylesheet per reports folder (aftersales_kit.render.assets).
+            light=True,
         )
-        # One chart library and stylesheet per reports folder (aftersales_kit.render.assets).
-        assets.lighten_file(html, out_dir=Path(job.out_dir))
         report.write_sidecar(html, job.sidecar)
     except Exception as exc:  # a store's failure must not stop the batch; the reason is reported
         reason = str(exc) or type(exc).__name__

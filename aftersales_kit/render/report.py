@@ -580,9 +580,13 @@ def render(
     *,
     out_dir: str | Path = Path("reports"),
     engine_name: str | None = None,
+    light: bool = False,
     **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     """Execute, export, write ``out_dir/<store>/<start>_<end>.html`` and the executed ``.ipynb``.
+
+    ``light``: the page links the reports folder's shared chart library and stylesheet
+    (:mod:`aftersales_kit.render.assets`, the batch's pages) instead of inlining them.
 
     Both files are written through a temporary file and ``os.replace``, so a reader never sees a
     half file. When a cell fails, the executed notebook (with papermill's error banner) is kept at
@@ -601,7 +605,12 @@ def render(
     store_dir = Path(out_dir) / safe_store(params.store)
     with _kernel(engine_name, engine_kwargs) as name:
         return _render(
-            params, store_dir=store_dir, out_dir=Path(out_dir), engine_name=name, **engine_kwargs
+            params,
+            store_dir=store_dir,
+            out_dir=Path(out_dir),
+            engine_name=name,
+            light=light,
+            **engine_kwargs,
         )
 
 
@@ -656,6 +665,7 @@ def _render(
     store_dir: Path,
     out_dir: Path,
     engine_name: str,
+    light: bool = False,
     **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     check_parameters(params.as_papermill())
@@ -688,6 +698,10 @@ def _render(
             raise ReportError(msg) from exc
         html_path = warm.html_path()
         html = export_html(nb, lang=params.lang)
+        if light:  # lightened before the write: the 1 MB page is never written and read back
+            from aftersales_kit.render.assets import lighten
+
+            html = lighten(html, out_dir=out_dir, page_dir=html_path.parent)
         try:
             atomic_write(html_path, data=html)
             os.replace(tmp_nb, html_path.with_suffix(".ipynb"))
