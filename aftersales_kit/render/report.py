@@ -518,18 +518,23 @@ def _fallback_meta(nb: NotebookNode, lang: str) -> dict[str, object]:
     }
 
 
-def export_html(nb: NotebookNode, *, lang: str = "zh") -> str:
-    """The executed notebook as one self-contained HTML page (no code, no CDN, vega once)."""
-    page, resources = _export_input(nb, lang=lang)
+def export_html(nb: NotebookNode, *, lang: str = "zh", consume: bool = False) -> str:
+    """The executed notebook as one self-contained HTML page (no code, no CDN, vega once).
+
+    ``consume``: ``nb`` is not used afterwards and may be changed (no copy of it is made)."""
+    page, resources = _export_input(nb, lang=lang, copy_nb=not consume)
     exporter = _exporter(lang)
     with _export_lock:  # one shared exporter per language; its preprocessors are not reentrant
         body, _ = exporter.from_notebook_node(page, resources=resources)
     return body
 
 
-def _export_input(nb: NotebookNode, *, lang: str) -> tuple[NotebookNode, dict[str, object]]:
-    """A copy of ``nb`` without the metadata output, and the template's resources."""
-    page = copy.deepcopy(nb)
+def _export_input(
+    nb: NotebookNode, *, lang: str, copy_nb: bool = True
+) -> tuple[NotebookNode, dict[str, object]]:
+    """``nb`` (a copy unless ``copy_nb`` is false) without the metadata output, and the
+    template's resources."""
+    page = copy.deepcopy(nb) if copy_nb else nb
     meta = _take_meta(page) or _fallback_meta(page, lang)
     page.metadata["title"] = f"{meta['title']} · {meta['store_name']} · {meta['window']}"
     return page, {"vega_bundle": resources.vega_bundle(), "report": meta}
@@ -697,7 +702,7 @@ def _render(
             )
             raise ReportError(msg) from exc
         html_path = warm.html_path()
-        html = export_html(nb, lang=params.lang)
+        html = export_html(nb, lang=params.lang, consume=True)  # written already (tmp_nb)
         if light:  # lightened before the write: the 1 MB page is never written and read back
             from aftersales_kit.render.assets import lighten
 
