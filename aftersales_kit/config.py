@@ -61,12 +61,11 @@ from pydantic import (
 )
 
 from aftersales_kit.errors import UsageError
+from aftersales_kit.host import CONFIG_ENV  # the user's variable naming the configuration file
 from aftersales_kit.rules import Strict, explain, one_or_many, problem
 from aftersales_kit.schema import ALIASES, COLUMNS
 
 DEFAULT_CONFIG = Path("aftersales.toml")
-#: The user's variable naming the configuration file (read by the command line only).
-CONFIG_ENV = "AFTERSALES_CONFIG"
 #: A ``stores.toml`` inside a data folder gives its files their store identity (DOMAIN §2).
 STORES_FILE = "stores.toml"
 #: The variable that holds the SMTP password (never the configuration file).

@@ -91,6 +91,7 @@ from aftersales_kit.metrics import (
     unknown_store_error,
 )
 from aftersales_kit.model import (
+    MIN_STAFFING_APPLICATIONS,
     DataQuality,
     Diagnosis,
     Finding,
@@ -174,8 +175,6 @@ TOMORROW_MOVERS = 5
 JD_MISMATCH_ROWS = 200
 TOP_N = 100
 PEAK_HOURS = 3
-#: Staffing advice only from hours of the day with at least this many applications (DOMAIN §6).
-MIN_STAFFING_APPLICATIONS = 20
 #: Hours of the day the staffing advice names: the slowest and the fastest (up to this many).
 STAFFING_HOURS = 2
 #: Applications from this hour until the morning shift starts (NIGHT_END) are "night".

@@ -10,6 +10,9 @@ import os
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: The environment variable naming the configuration file (here, not in ``config``: a report
+#: kernel reads it without importing the configuration models).
+CONFIG_ENV = "AFTERSALES_CONFIG"
 
 
 def cgroup_cpus(root: Path = CGROUP_ROOT) -> float | None:

@@ -23,6 +23,8 @@ from aftersales_kit.window import Window
 #: How far ahead an open service order counts as due soon (the report, the mail, the push, the
 #: findings and the daily routine all use this one horizon).
 OPEN_HORIZON_HOURS = 24.0
+#: Staffing advice only from hours of the day with at least this many applications (DOMAIN §6).
+MIN_STAFFING_APPLICATIONS = 20
 
 
 class FindingKind(enum.StrEnum):

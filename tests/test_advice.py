@@ -14,10 +14,10 @@ import polars as pl
 import pytest
 from factory import canonical, order
 
-from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS, _warning, diagnose_store
+from aftersales_kit.diagnose import _warning, diagnose_store
 from aftersales_kit.errors import Problem
 from aftersales_kit.load import LoadReport
-from aftersales_kit.model import Diagnosis, FindingKind, FlashRefundCheck
+from aftersales_kit.model import MIN_STAFFING_APPLICATIONS, Diagnosis, FindingKind, FlashRefundCheck
 from aftersales_kit.render import sections
 from aftersales_kit.rules import load_rules
 from aftersales_kit.text import finding_text

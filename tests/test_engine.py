@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -86,3 +87,25 @@ def test_skip_slow_imports_only_before_jsonschema(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delitem(sys.modules, "jsonschema")
     engine.skip_slow_imports()
     assert sys.modules["rfc3987_syntax"] is None
+
+
+def test_report_command_starts_one_kernel_early_and_uses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``aftersales report`` starts its kernel before importing the report modules, and the
+    report runs on that kernel: one start, and no kernel left behind."""
+    from aftersales_kit import cli
+
+    starts: list[tuple[str, ...]] = []
+    real = engine._start_kernel
+
+    def counting(*args: object, **kwargs: object) -> object:
+        starts.append(tuple(kwargs.get("warm_imports", ())))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_start_kernel", counting)
+    engine.shutdown_kernels()
+    out = tmp_path / "r"
+    assert cli.main(["report", "--as-of", "2026-11-25 09:00", "--out", str(out)]) == 0
+    assert starts == [engine.WARM_IMPORTS]
+    assert engine.take_early_start() is None and not engine.has_kernel()

@@ -14,7 +14,7 @@ import pytest
 from aftersales_kit import cli
 from aftersales_kit.config import default_config_path, load_config
 from aftersales_kit.errors import UsageError
-from aftersales_kit.render import batch, report
+from aftersales_kit.render import batch, engine, report
 from aftersales_kit.render.report import ReportParams
 
 AS_OF = "2026-04-01 09:00:00"
@@ -149,6 +149,7 @@ def test_every_report_option_changes_the_notebook_parameters(
         return tmp_path / "x.html"
 
     monkeypatch.setattr(report, "render_store", fake_render_store)
+    monkeypatch.setattr(engine, "start_early", lambda **_: None)  # no kernel for a fake render
     assert cli.main(["report", "--out", str(tmp_path / "r")]) == 0
     baseline = _injected(captured[-1], tmp_path)
     for option, argv in values.items():

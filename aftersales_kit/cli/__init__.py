@@ -389,6 +389,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.config = None if found is None else str(found)
             # Downloads parsed by an earlier run are reused (aftersales_kit.parse_cache).
             args.cache_dir = parse_cache.default_dir(os.environ, home=Path.home())
+        if args.command == "report":
+            # The kernel boots (its longest step) while the report's modules are imported.
+            from aftersales_kit.render import engine
+
+            engine.start_early(config=args.config)
         handler = getattr(importlib.import_module(module_name), func_name)
         code = int(handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit

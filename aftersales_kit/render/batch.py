@@ -216,18 +216,9 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
     engine.skip_slow_imports()
     # The kernel starts first and imports the notebook's modules while this process imports
     # papermill and nbconvert (one after the other, a second more before the first store).
-    # jupyter_client is imported here first: two threads importing it at once can see a
-    # half-initialised module.
-    import jupyter_client  # noqa: F401
-    import jupyter_core.paths
-    import jupyter_core.utils  # noqa: F401
-    import zmq  # noqa: F401
-
-    from aftersales_kit.render import report
-
-    start = report.KernelStart(report.WARM_IMPORTS, env=env)
-    start.start()
+    start = engine.start_in_background(warm_imports=engine.WARM_IMPORTS, env=env)
     from aftersales_kit import resources
+    from aftersales_kit.render import report
 
     engine.register()
     resources.vega_bundle()

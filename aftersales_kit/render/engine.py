@@ -36,10 +36,11 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aftersales_kit.errors import ReportError
-from aftersales_kit.host import pid_alive
+from aftersales_kit.host import CONFIG_ENV, pid_alive
 from aftersales_kit.render._compat import (
     RFC3987_PRELUDE,
     outputs_validated_with_the_notebook,
@@ -52,6 +53,17 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
 ENGINE_NAME = "aftersales-warm"
+#: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
+ENV_FLAG = "AFTERSALES_REPORT"
+#: modules a new kernel imports before its first notebook (what the store notebook imports; a
+#: report kernel never loads or diagnoses, so not the loader and the diagnosis).
+WARM_IMPORTS = (
+    "polars",
+    "altair",
+    "great_tables",
+    "aftersales_kit.render.charts",
+    "aftersales_kit.render.sections",
+)
 #: kernel start attempts; ZMQ port races and slow starts are transient (TOOLING §1.9).
 START_ATTEMPTS = 3
 #: a kernel is replaced after this many notebooks, so slow leaks (caches) stay bounded.
@@ -488,6 +500,61 @@ def prewarm(
         kernel_name, startup_timeout=startup_timeout, warm_imports=warm_imports, env=env
     )
     return kernel.pid
+
+
+def report_env(*, config: str | Path | None = None) -> dict[str, str]:
+    """What a report kernel gets on top of this process's environment: :data:`ENV_FLAG`, and the
+    configuration file when there is one. Given to the kernel manager explicitly (engine kwarg
+    ``kernel_env``); this process's ``os.environ`` is never changed."""
+    env = {ENV_FLAG: "1"}
+    if config:
+        env[CONFIG_ENV] = str(Path(config).resolve())
+    return env
+
+
+class KernelStart(threading.Thread):
+    """Starts this process's warm kernel in the background; a failure is left to the engine,
+    which retries the start when the notebook needs the kernel and reports it properly."""
+
+    def __init__(self, warm_imports: Iterable[str], *, env: Mapping[str, str]) -> None:
+        super().__init__(daemon=True)
+        self.warm_imports = tuple(warm_imports)
+        self.env = dict(env)
+
+    def run(self) -> None:
+        try:
+            prewarm(warm_imports=self.warm_imports, env=self.env)
+        except Exception:  # the engine retries the start and reports its failure
+            logger.debug("background kernel start failed", exc_info=True)
+
+
+_EARLY: list[KernelStart] = []
+
+
+def start_in_background(*, warm_imports: Iterable[str], env: Mapping[str, str]) -> KernelStart:
+    """Start this process's kernel in a thread (joined by the caller before shutting it down)."""
+    # Everything the start thread imports is imported here first: two threads importing
+    # jupyter_client's package at once can see a half-initialised module (ImportError).
+    import jupyter_client  # noqa: F401
+    import jupyter_core.paths
+    import jupyter_core.utils  # noqa: F401
+    import zmq  # noqa: F401
+
+    start = KernelStart(warm_imports, env=env)
+    start.start()
+    return start
+
+
+def start_early(*, config: str | Path | None) -> None:
+    """Start ``aftersales report``'s kernel before the command imports the rest of the toolkit:
+    the kernel's start and imports are the longest step of a report, and the report picks it up
+    (:func:`take_early_start`) with the same warm imports and environment."""
+    _EARLY.append(start_in_background(warm_imports=WARM_IMPORTS, env=report_env(config=config)))
+
+
+def take_early_start() -> KernelStart | None:
+    """The start begun by :func:`start_early`, once (its taker owns the kernel)."""
+    return _EARLY.pop() if _EARLY else None
 
 
 def _make_engine() -> type:

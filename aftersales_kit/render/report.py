@@ -20,7 +20,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,12 +30,16 @@ from zoneinfo import ZoneInfo
 
 from aftersales_kit import resources
 from aftersales_kit._version import __version__
-from aftersales_kit.config import CONFIG_ENV
 from aftersales_kit.errors import ReportError, UsageError
 from aftersales_kit.files import atomic_write, fresh_file, safe_dir, writable_dir
 from aftersales_kit.host import pid_alive
 from aftersales_kit.render import portfolio
 from aftersales_kit.render._compat import html_exporter_class, skip_rfc3987_syntax
+
+# re-exported: the report's names for the kernel's imports, environment and flag
+from aftersales_kit.render.engine import ENV_FLAG as ENV_FLAG
+from aftersales_kit.render.engine import WARM_IMPORTS as WARM_IMPORTS
+from aftersales_kit.render.engine import report_env as report_env
 from aftersales_kit.resources import resource_dir, vega_bundle
 
 if TYPE_CHECKING:
@@ -57,23 +61,11 @@ BUNDLE_TAG = "aftersales_vega_bundle"
 SECTION_MIME = "application/vnd.aftersales.section+html"
 #: cells a report page never shows (the parameters and the notebook's own introduction)
 HIDDEN_TAGS = frozenset({"parameters", "injected-parameters", "remove_cell"})
-#: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
-ENV_FLAG = "AFTERSALES_REPORT"
 #: The kernel variable through which the toolkit hands a pickled ``Diagnosis`` (in its private
 #: 0700 folder) to the store notebook. Not in the notebook's parameters cell: nobody sets it by
 #: hand, and ``sections.prepare`` accepts only files in the private folder.
 HANDOFF_PARAM = "_aftersales_handoff"
 #: the configuration file for a kernel that loads data itself (the user's fallback variable).
-#: modules a new kernel imports before its first notebook (what the store notebook imports).
-WARM_IMPORTS = (
-    "polars",
-    "altair",
-    "great_tables",
-    "aftersales_kit.render.charts",
-    "aftersales_kit.render.sections",
-    "aftersales_kit.diagnose",
-    "aftersales_kit.load",
-)
 _SAFE_STORE = re.compile(r"^[\w][\w.\-]{0,99}$")  # \w is Unicode: 旗舰店 ids are fine
 #: the toolkit's private temporary folders (``tempfile.gettempdir()/aftersales-<kind>-<pid>-…``):
 #: pickled diagnoses live only there, never in the output folder that gets zipped and shared.
@@ -295,16 +287,6 @@ def report_path(out_dir: str | Path, *, store: str, window: Window) -> Path:
 
 
 # --- execute --------------------------------------------------------------------------------------
-
-
-def report_env(*, config: str | Path | None = None) -> dict[str, str]:
-    """What a report kernel gets on top of this process's environment: :data:`ENV_FLAG`, and the
-    configuration file when there is one. Given to the kernel manager explicitly (engine kwarg
-    ``kernel_env``); this process's ``os.environ`` is never changed."""
-    env = {ENV_FLAG: "1"}
-    if config:
-        env[CONFIG_ENV] = str(Path(config).resolve())
-    return env
 
 
 @functools.cache
@@ -645,17 +627,12 @@ def _kernel(engine_name: str | None, engine_kwargs: EngineOptions) -> Iterator[s
     engine_kwargs.setdefault("warm_imports", WARM_IMPORTS)
     # The same variables for the kernel started here and for the engine that then runs on it.
     engine_kwargs.setdefault("kernel_env", report_env())
-    own_kernel = None
-    if not engine.has_kernel():
-        # Everything the start thread imports is imported here first: two threads importing
-        # jupyter_client's package at once can see a half-initialised module (ImportError).
-        import jupyter_client  # noqa: F401
-        import jupyter_core.paths
-        import jupyter_core.utils  # noqa: F401
-        import zmq  # noqa: F401
-
-        own_kernel = KernelStart(engine_kwargs["warm_imports"], env=engine_kwargs["kernel_env"])
-        own_kernel.start()
+    # A kernel the command line started before importing this module is this run's own.
+    own_kernel = engine.take_early_start()
+    if own_kernel is None and not engine.has_kernel():
+        own_kernel = engine.start_in_background(
+            warm_imports=engine_kwargs["warm_imports"], env=engine_kwargs["kernel_env"]
+        )
     try:
         yield engine.register()  # imports papermill: after the kernel start is under way
     finally:
@@ -745,24 +722,6 @@ def remove_stale_running(folder: Path) -> list[Path]:
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
-
-
-class KernelStart(threading.Thread):
-    """Starts this process's warm kernel in the background; a failure is left to the engine,
-    which retries the start when the notebook needs the kernel and reports it properly."""
-
-    def __init__(self, warm_imports: Iterable[str], *, env: Mapping[str, str]) -> None:
-        super().__init__(daemon=True)
-        self.warm_imports = tuple(warm_imports)
-        self.env = dict(env)
-
-    def run(self) -> None:
-        from aftersales_kit.render import engine
-
-        try:
-            engine.prewarm(warm_imports=self.warm_imports, env=self.env)
-        except Exception:  # the engine retries the start and reports its failure
-            engine.logger.debug("background kernel start failed", exc_info=True)
 
 
 @functools.cache

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from aftersales_kit import format as fmt
-from aftersales_kit.config import CONFIG_ENV
-from aftersales_kit.diagnose import MIN_STAFFING_APPLICATIONS
-from aftersales_kit.model import OPEN_HORIZON_HOURS
+from aftersales_kit.host import CONFIG_ENV
+from aftersales_kit.model import MIN_STAFFING_APPLICATIONS, OPEN_HORIZON_HOURS
 from aftersales_kit.orders import TEAMS
 from aftersales_kit.render import charts as ch
 from aftersales_kit.render.html import (
