@@ -27,7 +27,7 @@ def command_validate(args: argparse.Namespace) -> int:
         store_id=args.store_id,
         config=args.config,
         skip_bad_rows=args.skip_bad_rows,
-        cache_dir=args.cache_dir,
+        cache_dir=getattr(args, "cache_dir", None),
     )
     report = loaded.report
     if args.json:
@@ -52,7 +52,7 @@ def command_metrics(args: argparse.Namespace) -> int:
         store_id=args.store_id,
         skip_bad_rows=args.skip_bad_rows,
         config=args.config,
-        cache_dir=args.cache_dir,
+        cache_dir=getattr(args, "cache_dir", None),
     )
     frame, rules, window = inputs.frame, inputs.rules, inputs.window
     result = metrics_json(frame, store_id=args.store, window=window, rules=rules)
@@ -81,7 +81,7 @@ def command_actions(args: argparse.Namespace) -> int:
         store_id=args.store_id,
         skip_bad_rows=args.skip_bad_rows,
         config=args.config,
-        cache_dir=args.cache_dir,
+        cache_dir=getattr(args, "cache_dir", None),
     )
     d = computed.diagnoses[args.store]
     if args.json:

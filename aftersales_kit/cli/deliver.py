@@ -49,7 +49,7 @@ def _diagnoses(
         store_id=args.store_id,
         skip_bad_rows=args.skip_bad_rows,
         config=args.config,
-        cache_dir=args.cache_dir,
+        cache_dir=getattr(args, "cache_dir", None),
     )
     return dict(computed.diagnoses), paths, store_digests(computed.frame)
 
@@ -173,6 +173,6 @@ def command_daily(args: argparse.Namespace) -> int:
             config=args.config,
             skip_bad_rows=args.skip_bad_rows,
             store_id=args.store_id,
-            cache_dir=args.cache_dir,
+            cache_dir=getattr(args, "cache_dir", None),
         )
     )

@@ -59,7 +59,7 @@ def command_report(args: argparse.Namespace) -> int:
         out_dir=Path(args.out),
         config=args.config,
         on_notice=lambda line: print(line, file=sys.stderr, flush=True),
-        cache_dir=args.cache_dir,
+        cache_dir=getattr(args, "cache_dir", None),
     )
     print(path, flush=True)
     # The command ends here: interpreter shutdown would otherwise garbage-collect every object of
@@ -105,7 +105,7 @@ def command_batch(args: argparse.Namespace) -> int:
         config=config,
         skip_bad_rows=args.skip_bad_rows,
         store_id=args.store_id,
-        cache_dir=args.cache_dir,
+        cache_dir=getattr(args, "cache_dir", None),
     )
     print(batch.summary_table(result), file=sys.stderr)
     if result.index is not None:
