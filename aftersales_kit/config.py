@@ -61,11 +61,10 @@ from pydantic import (
 )
 
 from aftersales_kit.errors import UsageError
-from aftersales_kit.host import CONFIG_ENV  # the user's variable naming the configuration file
+from aftersales_kit.host import default_config_path as default_config_path  # its lookup
 from aftersales_kit.rules import Strict, explain, one_or_many, problem
 from aftersales_kit.schema import ALIASES, COLUMNS
 
-DEFAULT_CONFIG = Path("aftersales.toml")
 #: A ``stores.toml`` inside a data folder gives its files their store identity (DOMAIN §2).
 STORES_FILE = "stores.toml"
 #: The variable that holds the SMTP password (never the configuration file).
@@ -437,16 +436,3 @@ def _check_references(value: str, *, where: str) -> None:
             "写法 (write it as) ${NAME}"
         )
         raise UsageError(msg)
-
-
-def default_config_path(
-    given: str | Path | None, *, env: Mapping[str, str], cwd: Path
-) -> Path | None:
-    """The configuration file of a command-line run, as an absolute path: ``given`` (``--config``),
-    else the user's ``AFTERSALES_CONFIG`` variable (the toolkit never sets it), else
-    ``aftersales.toml`` in ``cwd`` when present, else None (the defaults)."""
-    explicit = given or env.get(CONFIG_ENV)
-    if explicit:
-        return (cwd / Path(explicit)).resolve()
-    candidate = cwd / DEFAULT_CONFIG
-    return candidate.resolve() if candidate.exists() else None

@@ -7,12 +7,15 @@ dead runs (report and engine).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: The environment variable naming the configuration file (here, not in ``config``: a report
 #: kernel reads it without importing the configuration models).
 CONFIG_ENV = "AFTERSALES_CONFIG"
+#: The configuration file looked for in the working directory.
+DEFAULT_CONFIG = Path("aftersales.toml")
 
 
 def cgroup_cpus(root: Path = CGROUP_ROOT) -> float | None:
@@ -51,3 +54,18 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def default_config_path(
+    given: str | Path | None, *, env: Mapping[str, str], cwd: Path
+) -> Path | None:
+    """The configuration file of a command-line run, as an absolute path: ``given`` (``--config``),
+    else the user's ``AFTERSALES_CONFIG`` variable (the toolkit never sets it), else
+    ``aftersales.toml`` in ``cwd`` when present, else None (the defaults). Here rather than in
+    ``config``: the command line resolves it (and starts a report's kernel) before importing the
+    configuration models."""
+    explicit = given or env.get(CONFIG_ENV)
+    if explicit:
+        return (cwd / Path(explicit)).resolve()
+    candidate = cwd / DEFAULT_CONFIG
+    return candidate.resolve() if candidate.exists() else None

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from aftersales_kit import parse_cache
 from aftersales_kit._version import __version__
-from aftersales_kit.config import default_config_path
 from aftersales_kit.errors import AftersalesError
+from aftersales_kit.host import default_config_path
 
 #: subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
 HANDLERS: dict[str, str] = {
