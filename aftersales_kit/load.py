@@ -501,10 +501,6 @@ def _cached(
     return result
 
 
-def _problem_dict(p: Problem) -> dict[str, object]:
-    return p.as_dict()
-
-
 def _problem(d: Mapping[str, object]) -> Problem:
     row = d["row"]
     return Problem(
@@ -530,10 +526,10 @@ def _result_to_cache(result: _FileResult) -> tuple[pl.DataFrame | None, dict[str
             "sheets": list(report.sheets),
             "sheets_skipped": [list(pair) for pair in report.sheets_skipped],
         },
-        "dropped": [_problem_dict(p) for p in result.dropped],
+        "dropped": [p.as_dict() for p in result.dropped],
         "logistics": result.logistics,
         "notes": [
-            [kind, [_problem_dict(p) for p in shown], count] for kind, shown, count in result.notes
+            [kind, [p.as_dict() for p in shown], count] for kind, shown, count in result.notes
         ],
     }
     return result.frame, meta
