@@ -673,9 +673,11 @@ def _stage_plans(counted: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
     """Stage means overall and per scene; excess hours per scene × stage."""
     sid = "store_id"
     plans: dict[str, pl.LazyFrame] = {}
+    intervention = -pl.col("intervention_hours").fill_null(0.0).mean()
     stage_cols = [
         *[_stage(s).mean().alias(s) for s in STAGES],
-        (-pl.col("intervention_hours").fill_null(0.0).mean()).alias("intervention"),
+        # Without intervention the stage is 0.0: a negated 0 is -0.0, which the page showed.
+        pl.when(intervention == 0).then(0.0).otherwise(intervention).alias("intervention"),
     ]
     plans["stage_means"] = counted.group_by(sid).agg(stage_cols)
     plans["stage_by_scene"] = counted.group_by(sid, "scene").agg(

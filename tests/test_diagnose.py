@@ -15,6 +15,7 @@ Store S2 is clean: two 仅退款 orders of 3 h and 5 h.
 
 from __future__ import annotations
 
+import math
 import pickle
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -233,14 +234,17 @@ def test_stage_means_sum_to_mean(s1: Diagnosis) -> None:
                 "process",
                 "intervention",
             ],
-            "hours": [24.5, 10.0, 0.0, 7.5, 3.5, 9.5, -0.0],
+            "hours": [24.5, 10.0, 0.0, 7.5, 3.5, 9.5, 0.0],
             "controllable": [True, True, False, False, True, True, False],
         }
     )
     assert_frame_equal(s1.stage_means, expected)
     assert s1.stage_means["hours"].sum() == pytest.approx(s1.kpis.mean_hours)
     by_scene = s1.stage_by_scene.filter(pl.col("scene") == "退货")
-    assert by_scene["hours"].to_list() == [35.0, 20.0, 0.0, 15.0, 7.0, 13.0, -0.0]
+    assert by_scene["hours"].to_list() == [35.0, 20.0, 0.0, 15.0, 7.0, 13.0, 0.0]
+    # no intervention: a positive zero, which the page shows as 0.0 (a negated 0 showed "-0.0")
+    for hours in (s1.stage_means["hours"][-1], by_scene["hours"][-1]):
+        assert math.copysign(1.0, hours) == 1.0
     assert by_scene["count"].to_list() == [2] * 7
 
 
