@@ -14,6 +14,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: The environment variable naming the configuration file (here, not in ``config``: a report
 #: kernel reads it without importing the configuration models).
 CONFIG_ENV = "AFTERSALES_CONFIG"
+#: Set in a report kernel's environment: the page's template supplies the chart library (read by
+#: the charts in the kernel, set by the engine that starts it).
+REPORT_ENV = "AFTERSALES_REPORT"
 #: The configuration file looked for in the working directory.
 DEFAULT_CONFIG = Path("aftersales.toml")
 

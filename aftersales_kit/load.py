@@ -473,6 +473,8 @@ def _read_all(
             read_all = list(pool.map(read, sources))
     else:
         read_all = [read(s) for s in sources]
+    if cache_dir is not None and cache_dir.is_dir():
+        parse_cache.prune(cache_dir)
     return [item for item in read_all if item is not None]
 
 

@@ -105,13 +105,13 @@ def write(
         tmp.write_text(text, encoding="utf-8")
         os.chmod(tmp, 0o600)
         os.replace(tmp, entry / _META)
-        prune(cache_dir)
     except (OSError, pl.exceptions.PolarsError):
         return  # a cache that cannot be written only costs the next run a parse
 
 
 def prune(cache_dir: Path, *, keep_days: float = KEEP_DAYS) -> int:
-    """Remove the entries not used for ``keep_days`` days; returns how many."""
+    """Remove the entries not used for ``keep_days`` days; returns how many. Run once per load
+    (a folder scan per file written was quadratic in a folder of thousands of downloads)."""
     cutoff = time.time() - keep_days * 86400
     removed = 0
     for entry in cache_dir.glob("??/*"):

@@ -108,6 +108,13 @@ def test_the_cache_is_private_and_pruned(exports: Path, tmp_path: Path) -> None:
     os.utime(entries[0], (old, old))
     assert parse_cache.prune(cache) == 1
     assert sorted(cache.glob("??/*")) == sorted(entries[1:])
+    # a load prunes once at its end: an entry it did not use and nobody used for long goes
+    stray = cache / "ff" / ("f" * 64)
+    stray.mkdir(parents=True)
+    os.utime(stray, (old, old))
+    load(exports, cache_dir=cache)
+    assert not stray.exists()
+    assert len(list(cache.glob("??/*"))) == 3
 
 
 def test_a_broken_entry_is_a_miss(exports: Path, tmp_path: Path, parses: list[str]) -> None:

@@ -16,12 +16,33 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from aftersales_kit import parse_cache
 from aftersales_kit._version import __version__
 from aftersales_kit.errors import AftersalesError
 from aftersales_kit.host import default_config_path
+
+
+class LoaderOptions(TypedDict):
+    """The options every command that reads downloads passes on to the loader."""
+
+    store_id: str | None
+    skip_bad_rows: bool
+    config: str | None
+    cache_dir: Path | None
+
+
+def loader_options(args: argparse.Namespace) -> LoaderOptions:
+    """``--store-id``, ``--skip-bad-rows``, the configuration file and the parse cache folder
+    that :func:`main` resolved (none for options built by hand)."""
+    return LoaderOptions(
+        store_id=args.store_id,
+        skip_bad_rows=args.skip_bad_rows,
+        config=args.config,
+        cache_dir=getattr(args, "cache_dir", None),
+    )
+
 
 #: subcommand -> "module:function"; the function takes the parsed args and returns an exit code.
 HANDLERS: dict[str, str] = {

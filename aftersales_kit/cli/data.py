@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aftersales_kit import format as fmt
 from aftersales_kit.actions import actions_json, actions_text
+from aftersales_kit.cli import loader_options
 from aftersales_kit.demo.simulate import write_demo
 from aftersales_kit.load import load_unchecked, summary_text
 from aftersales_kit.metrics import JdCheckJson, MetricsJson, metrics_json, open_summary
@@ -22,13 +23,7 @@ from aftersales_kit.views import readings_json
 
 def command_validate(args: argparse.Namespace) -> int:
     """``aftersales validate DATA... [--store-id ID] [--json]``: 0 without errors, 1 with errors."""
-    loaded = load_unchecked(
-        args.data,
-        store_id=args.store_id,
-        config=args.config,
-        skip_bad_rows=args.skip_bad_rows,
-        cache_dir=getattr(args, "cache_dir", None),
-    )
+    loaded = load_unchecked(args.data, **loader_options(args))
     report = loaded.report
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
@@ -49,10 +44,7 @@ def command_metrics(args: argparse.Namespace) -> int:
         end=args.end,
         rules=args.rules,
         as_of=args.as_of,
-        store_id=args.store_id,
-        skip_bad_rows=args.skip_bad_rows,
-        config=args.config,
-        cache_dir=getattr(args, "cache_dir", None),
+        **loader_options(args),
     )
     frame, rules, window = inputs.frame, inputs.rules, inputs.window
     result = metrics_json(frame, store_id=args.store, window=window, rules=rules)
@@ -78,10 +70,7 @@ def command_actions(args: argparse.Namespace) -> int:
         stores=[args.store],
         rules=args.rules,
         as_of=args.as_of,
-        store_id=args.store_id,
-        skip_bad_rows=args.skip_bad_rows,
-        config=args.config,
-        cache_dir=getattr(args, "cache_dir", None),
+        **loader_options(args),
     )
     d = computed.diagnoses[args.store]
     if args.json:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from aftersales_kit.cli import loader_options
 from aftersales_kit.config import load_config
 from aftersales_kit.deliver.daily import DailyRequest, run_daily
 from aftersales_kit.deliver.mail import (
@@ -46,10 +47,7 @@ def _diagnoses(
         end=args.end,
         rules=args.rules,
         as_of=args.as_of,
-        store_id=args.store_id,
-        skip_bad_rows=args.skip_bad_rows,
-        config=args.config,
-        cache_dir=getattr(args, "cache_dir", None),
+        **loader_options(args),
     )
     return dict(computed.diagnoses), paths, store_digests(computed.frame)
 
@@ -170,9 +168,6 @@ def command_daily(args: argparse.Namespace) -> int:
             deliver_only=args.deliver_only,
             resend=args.resend,
             zip_report=args.zip_report,
-            config=args.config,
-            skip_bad_rows=args.skip_bad_rows,
-            store_id=args.store_id,
-            cache_dir=getattr(args, "cache_dir", None),
+            **loader_options(args),
         )
     )

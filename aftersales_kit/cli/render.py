@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from aftersales_kit.cli import loader_options
 from aftersales_kit.demo.simulate import ensure_demo
 from aftersales_kit.errors import UsageError
 from aftersales_kit.render import batch, report
@@ -59,7 +60,7 @@ def command_report(args: argparse.Namespace) -> int:
         out_dir=Path(args.out),
         config=args.config,
         on_notice=lambda line: print(line, file=sys.stderr, flush=True),
-        cache_dir=getattr(args, "cache_dir", None),
+        cache_dir=loader_options(args)["cache_dir"],
     )
     print(path, flush=True)
     # The command ends here: interpreter shutdown would otherwise garbage-collect every object of
@@ -102,10 +103,7 @@ def command_batch(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         workers=args.workers,
         force=args.force,
-        config=config,
-        skip_bad_rows=args.skip_bad_rows,
-        store_id=args.store_id,
-        cache_dir=getattr(args, "cache_dir", None),
+        **loader_options(args),
     )
     print(batch.summary_table(result), file=sys.stderr)
     if result.index is not None:

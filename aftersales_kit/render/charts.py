@@ -44,6 +44,7 @@ import polars as pl
 from altair.utils.plugin_registry import NoSuchEntryPoint
 
 from aftersales_kit import format as fmt
+from aftersales_kit.host import REPORT_ENV
 from aftersales_kit.text import label, t
 
 _P = ParamSpec("_P")
@@ -256,7 +257,6 @@ def with_static_charts(html: str) -> str:
 #: The class of every notebook view: the scope of the report CSS each view carries.
 VIEW_CLASS = "aftersales-view"
 #: Set by the toolkit while it renders a report: the template brings the CSS and vegaEmbed.
-REPORT_ENV = "AFTERSALES_REPORT"
 
 
 def report_mode() -> bool:

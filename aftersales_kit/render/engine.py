@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aftersales_kit.errors import ReportError
-from aftersales_kit.host import CONFIG_ENV, pid_alive
+from aftersales_kit.host import CONFIG_ENV, REPORT_ENV, pid_alive
 from aftersales_kit.render._compat import (
     RFC3987_PRELUDE,
     outputs_validated_with_the_notebook,
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 ENGINE_NAME = "aftersales-warm"
 #: set in the kernel's environment so the notebook knows the template supplies the vega bundle.
-ENV_FLAG = "AFTERSALES_REPORT"
+ENV_FLAG = REPORT_ENV
 #: modules a new kernel imports before its first notebook (what the store notebook imports; a
 #: report kernel never loads or diagnoses, so not the loader and the diagnosis).
 WARM_IMPORTS = (
