@@ -202,7 +202,7 @@ class BatchResult:
 # --- worker side ----------------------------------------------------------------------------------
 
 
-def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
+def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int], lang: str = "zh") -> None:
     """Runs once per worker process: reports its pid, cheap imports, the engine, and a kernel
     started right away with ``env`` added to its environment (this process's stays as it is)."""
     # Ctrl-C is the parent's to handle: it stops the pool; a worker dying mid-write is what the
@@ -222,7 +222,7 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int]) -> None:
 
     engine.register()
     resources.vega_bundle()
-    report.warm_exporter("zh")
+    report.warm_exporter(lang)  # the batch's language: its pages' templates
     start.join()  # a failed start is retried by the first store, which reports it as its own
 
 
@@ -391,7 +391,7 @@ def run_batch(
     with _report.private_dir("batch") as tmp:
         # Workers start (and warm their kernels, ~2 s) while this process loads and diagnoses.
         count = worker_count(workers, stores=_store_count(batch))
-        pool = _start_pool(count, env=batch.kernel_env)
+        pool = _start_pool(count, env=batch.kernel_env, lang=batch.base_params.lang)
         try:
             return _run_batch(pool, batch, tmp=tmp, prepared=prepared)
         except OSError as exc:  # the output folder filled up or vanished mid-run
@@ -622,7 +622,7 @@ class WorkerPool(ProcessPoolExecutor):
     """A spawn process pool whose workers report their pids from their initializer, so that the
     pool can be stopped without reading the executor's private process table."""
 
-    def __init__(self, workers: int, *, env: Mapping[str, str]) -> None:
+    def __init__(self, workers: int, *, env: Mapping[str, str], lang: str = "zh") -> None:
         context = multiprocessing.get_context("spawn")  # fork + kernels misbehaves (TOOLING §1.9)
         self._pids: SimpleQueue[int] = context.SimpleQueue()
         self.kernel_env = dict(env)
@@ -630,7 +630,7 @@ class WorkerPool(ProcessPoolExecutor):
             max_workers=workers,
             mp_context=context,
             initializer=_worker_init,
-            initargs=(self.kernel_env, self._pids),
+            initargs=(self.kernel_env, self._pids, lang),
         )
 
     def worker_pids(self) -> list[int]:
@@ -641,9 +641,9 @@ class WorkerPool(ProcessPoolExecutor):
         return pids
 
 
-def _start_pool(workers: int, *, env: Mapping[str, str]) -> WorkerPool:
+def _start_pool(workers: int, *, env: Mapping[str, str], lang: str = "zh") -> WorkerPool:
     """A spawn pool whose ``workers`` processes are started now (they warm a kernel each)."""
-    pool = WorkerPool(workers, env=env)
+    pool = WorkerPool(workers, env=env, lang=lang)
     for _ in range(workers):  # a spawn pool starts a process per submit while none is idle
         pool.submit(_worker_ready)
     return pool
