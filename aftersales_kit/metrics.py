@@ -18,10 +18,15 @@ import polars as pl
 
 from aftersales_kit.errors import UnknownStoreError
 from aftersales_kit.orders import (
+    PRESENCE_COLUMNS,
     DataTraits,
+    assumed_traits,
+    completed_traits,
     data_traits,
     derive_orders,
+    jd_whole_aggregation,
     open_order_status,
+    presence_aggregations,
     window_sample,
 )
 from aftersales_kit.rules import EXCLUDED_REASONS, RULE_NAMES, STAGES, Rules
@@ -284,7 +289,15 @@ def metrics_from_sample(
 ) -> pl.LazyFrame:
     """:func:`store_metrics_lazy` from a window sample already derived (``sample_in_window``'s
     output, possibly collected once and shared with other plans) and the frame of store ids."""
-    main = sample.group_by("store_id").agg(_aggregations(rules))
+    main, scenes = _sample_aggregates(sample, rules=rules)
+    return _store_rows(stores, main, scenes, traits=traits)
+
+
+def _sample_aggregates(
+    sample: pl.LazyFrame, *, rules: Rules, extra: Sequence[pl.Expr] = ()
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(per-store figures plus ``extra`` aggregations, per-store scene list) of a sample."""
+    main = sample.group_by("store_id").agg(*_aggregations(rules), *extra)
     scenes = (
         sample.filter(pl.col("counted"))
         .group_by("store_id", "scene")
@@ -293,6 +306,14 @@ def metrics_from_sample(
         .group_by("store_id", maintain_order=True)
         .agg(pl.struct("scene", "count", "mean_hours").alias("scenes"))
     )
+    return main, scenes
+
+
+def _store_rows(
+    stores: pl.LazyFrame, main: pl.LazyFrame, scenes: pl.LazyFrame, *, traits: DataTraits
+) -> pl.LazyFrame:
+    """One row per store of ``stores``: zero counts where nothing is in the window, and an
+    alert rule null (never 0) for a store whose rows lack its inputs (DOMAIN §5, §7)."""
     alerts = [f"alert_{r}" for r in RULE_NAMES]
     zero_filled = [
         "counted",
@@ -305,7 +326,6 @@ def metrics_from_sample(
         .join(scenes, on="store_id", how="left")
         .with_columns(
             pl.col(zero_filled).fill_null(0),
-            # A rule is unavailable (null, never 0) for a store whose rows lack its inputs.
             *(
                 pl.when(traits.rule_available(r))
                 .then(pl.col(f"alert_{r}").fill_null(0))
@@ -319,6 +339,46 @@ def metrics_from_sample(
         .select(metrics_columns())
         .sort("store_id")
     )
+
+
+def _store_metrics_raw(
+    lf: pl.LazyFrame,
+    *,
+    window: Window,
+    rules: Rules,
+    engine: Literal["auto", "in-memory", "streaming"],
+) -> pl.DataFrame:
+    """:func:`store_metrics` of canonical orders, with the data traits mostly taken from the
+    window's own rows instead of a scan of every column of every row first.
+
+    Every store and the 售后整体时长 check come from one scan of two columns. The orders are
+    derived as if every rule were available, and the window's rows tell which presence columns
+    each store has; only the pairs not seen there are looked up over every row
+    (:func:`completed_traits`). The alerts of a store lacking a rule's inputs are then nulled as
+    in :func:`store_metrics_lazy`, so the figures are the same (tested against it).
+    """
+    per_store = lf.group_by("store_id").agg(jd_whole_aggregation()).collect(engine=engine)
+    assumed = assumed_traits(jd_whole_hours=bool(per_store["_jd"].all()))
+    sample = sample_in_window(lf, window=window, rules=rules, traits=assumed)
+    main, scenes = _sample_aggregates(
+        sample, rules=rules, extra=[e.name.prefix("_seen_") for e in presence_aggregations()]
+    )
+    main_df, scenes_df = pl.collect_all([main, scenes], engine=engine)
+    seen = per_store.join(
+        main_df.select("store_id", pl.col("^_seen_.*$")), on="store_id", how="left"
+    )
+    seen = seen.select(
+        "store_id",
+        "_jd",
+        *(pl.col(f"_seen_{c}").fill_null(False).alias(c) for c in PRESENCE_COLUMNS),
+    )
+    traits = completed_traits(lf, seen=seen)
+    return _store_rows(
+        per_store.lazy().select("store_id"),
+        main_df.lazy().select(pl.exclude("^_seen_.*$")),
+        scenes_df.lazy(),
+        traits=traits,
+    ).collect()
 
 
 def store_metrics(
@@ -352,7 +412,10 @@ def store_metrics(
     --------
     >>> store_metrics(frame, window=Window(date(2026, 3, 1), date(2026, 3, 30)), rules=rules)
     """
-    return store_metrics_lazy(orders, window=window, rules=rules).collect(engine=engine)
+    lf = orders.lazy()
+    if "hours" in lf.collect_schema().names():
+        return store_metrics_lazy(lf, window=window, rules=rules).collect(engine=engine)
+    return _store_metrics_raw(lf, window=window, rules=rules, engine=engine)
 
 
 def _finite(value: float | None) -> float | None:

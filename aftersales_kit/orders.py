@@ -248,6 +248,62 @@ class DataTraits:
         return pl.col("store_id").is_in(self.stores_with(rule)).fill_null(False)
 
 
+class _AssumedTraits(DataTraits):
+    """Every rule available on every row: for a derivation whose per-store alert figures are
+    nulled afterwards from the real traits (:func:`completed_traits`)."""
+
+    def has(self, column: str) -> pl.Expr:
+        return pl.lit(True)
+
+    def rule_available(self, rule: str) -> pl.Expr:
+        return pl.lit(True)
+
+
+def assumed_traits(*, jd_whole_hours: bool) -> DataTraits:
+    """Traits that take every rule as available for every store (the alerts are computed on
+    every row); only for aggregates that are nulled per store from the real traits later."""
+    return _AssumedTraits(
+        available=MappingProxyType(dict.fromkeys(RULE_NAMES, True)), jd_whole_hours=jd_whole_hours
+    )
+
+
+def jd_whole_aggregation() -> pl.Expr:
+    """Per store (grouped by store_id): every 售后整体时长 of its rows is whole (``_jd``)."""
+    return _jd_whole_expr().alias("_jd")
+
+
+def presence_aggregations() -> list[pl.Expr]:
+    """Per store (grouped by store_id): whether some row has each :data:`PRESENCE_COLUMNS`."""
+    return [(pl.col(c).count() > 0).alias(c) for c in PRESENCE_COLUMNS]
+
+
+def completed_traits(frame: pl.LazyFrame, *, seen: pl.DataFrame) -> DataTraits:
+    """The :class:`DataTraits` of ``frame`` when part of its rows were already looked at.
+
+    ``seen`` has one row per store of ``frame`` (every store) with ``_jd`` over every row and
+    :func:`presence_aggregations` over some of its rows. A column seen in a store is present;
+    only the (store, column) pairs not seen are looked up over every row, in one scan of those
+    columns (none when the part had them all: a full export's window has every column).
+    """
+    missing = {
+        c: seen.filter(~pl.col(c))["store_id"].to_list()
+        for c in PRESENCE_COLUMNS
+        if not seen[c].all()
+    }
+    if missing:
+        stores = sorted({s for ids in missing.values() for s in ids})
+        rest = (
+            frame.filter(pl.col("store_id").is_in(stores))
+            .group_by("store_id")
+            .agg((pl.col(c).count() > 0).alias(f"_rest_{c}") for c in missing)
+            .collect()
+        )
+        seen = seen.join(rest, on="store_id", how="left").with_columns(
+            (pl.col(c) | pl.col(f"_rest_{c}").fill_null(False)).alias(c) for c in missing
+        )
+    return traits_from_store_rows(seen)
+
+
 def data_traits(frame: pl.DataFrame | pl.LazyFrame) -> DataTraits:
     """The :class:`DataTraits` of ``frame`` (canonical or derived orders, every store loaded):
     one scan."""

@@ -22,8 +22,9 @@ from aftersales_kit.metrics import (
     metrics_columns,
     metrics_json,
     store_metrics,
+    store_metrics_lazy,
 )
-from aftersales_kit.orders import derive_orders
+from aftersales_kit.orders import data_traits, derive_orders
 from aftersales_kit.rules import STAGES, load_rules
 from aftersales_kit.window import Window
 
@@ -374,3 +375,46 @@ def test_per_store_same_alone_or_with_all(frame: pl.DataFrame) -> None:
         if row["counted"]:
             parts = sum(row[f"stage_{k}"] for k in STAGES)
             assert parts - row["stage_intervention"] == pytest.approx(row["mean_hours"])
+
+
+@st.composite
+def orders_with_optional_columns(draw: st.DrawFn) -> pl.DataFrame:
+    """Stores whose optional columns (pickup, ship, tracking, sign, inbound, JD hours) are set
+    on some rows only, in or out of the window, so a rule's inputs may sit outside it."""
+    rows = []
+    for i in range(draw(st.integers(min_value=1, max_value=30))):
+        start = draw(st.integers(min_value=-60 * 24, max_value=30 * 24))
+        row: dict[str, object] = {
+            "service_id": f"o{i}",
+            "store_id": draw(st.sampled_from(["a", "b", "c", "d"])),
+            "service_type": draw(st.sampled_from(["退货", "仅退款", "换货"])),
+            "status": draw(st.sampled_from(["完成", "取消"])),
+            "apply_time": h(start),
+            "first_audit_time": h(start + draw(st.integers(min_value=0, max_value=40))),
+            "first_process_time": h(start + draw(st.integers(min_value=41, max_value=150))),
+            "complete_time": None,
+        }
+        for col, offset in (
+            ("pickup_time", 41),
+            ("customer_ship_time", 42),
+            ("logistics_update_time", 43),
+            ("sign_time", 60),
+            ("inbound_time", 70),
+        ):
+            if draw(st.booleans()):
+                row[col] = h(start + offset)
+        if draw(st.booleans()):
+            row["jd_hours"] = draw(st.sampled_from([10.0, 10.5, 100.0, 37.25]))
+        rows.append(row)
+    return orders_frame(rows, service_type="退货")
+
+
+@settings(max_examples=60, deadline=None)
+@given(orders_with_optional_columns())
+def test_traits_from_the_window_equal_traits_from_every_row(frame: pl.DataFrame) -> None:
+    """store_metrics takes a store's traits from its window rows first and looks up only what
+    they lack: the figures equal those derived with the traits of every row."""
+    full = store_metrics_lazy(
+        frame, window=WINDOW, rules=RULES, traits=data_traits(frame)
+    ).collect()
+    assert_frame_equal(store_metrics(frame, window=WINDOW, rules=RULES), full)
