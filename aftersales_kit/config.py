@@ -61,6 +61,7 @@ from pydantic import (
 )
 
 from aftersales_kit.errors import UsageError
+from aftersales_kit.host import EXPANDED_NAMES
 from aftersales_kit.host import default_config_path as default_config_path  # its lookup
 from aftersales_kit.rules import Strict, explain, one_or_many, problem
 from aftersales_kit.schema import ALIASES, COLUMNS
@@ -396,10 +397,6 @@ class _StoresTable(Strict):
 
 #: ``${NAME}`` in a delivery value: webhook keys and robot secrets stay in the environment.
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-#: Names of the variables :func:`expand_env` has read in this process: they hold webhook keys and
-#: robot secrets, so report kernels never get them
-#: (:func:`aftersales_kit.render.engine.kernel_env`).
-EXPANDED_NAMES: set[str] = set()
 
 
 def expand_env(value: str, *, where: str, env: Mapping[str, str] | None = None) -> str:

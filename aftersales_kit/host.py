@@ -19,6 +19,11 @@ CONFIG_ENV = "AFTERSALES_CONFIG"
 REPORT_ENV = "AFTERSALES_REPORT"
 #: The configuration file looked for in the working directory.
 DEFAULT_CONFIG = Path("aftersales.toml")
+#: Names of the variables ``config.expand_env`` has read in this process: they hold webhook keys
+#: and robot secrets, so report kernels never get them (``render.engine.kernel_env``). Here, not
+#: in ``config``: the kernel start reads it without importing the configuration models (0.4 s of a
+#: report's critical path).
+EXPANDED_NAMES: set[str] = set()
 
 
 def cgroup_cpus(root: Path = CGROUP_ROOT) -> float | None:

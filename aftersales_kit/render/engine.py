@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aftersales_kit.errors import ReportError
-from aftersales_kit.host import CONFIG_ENV, REPORT_ENV, pid_alive
+from aftersales_kit.host import CONFIG_ENV, EXPANDED_NAMES, REPORT_ENV, pid_alive
 from aftersales_kit.render._compat import (
     RFC3987_PRELUDE,
     outputs_validated_with_the_notebook,
@@ -124,8 +124,6 @@ SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|HOOK|AUTH", re.IGNO
 
 def secret_names() -> frozenset[str]:
     """Every variable of this process's environment a kernel must not get."""
-    from aftersales_kit.config import EXPANDED_NAMES
-
     return frozenset(
         {*SECRET_ENV, *EXPANDED_NAMES, *(k for k in os.environ if SECRET_NAME.search(k))}
     )
