@@ -47,6 +47,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (aftersales-kit)" >/dev/null
+	@# pip never byte-compiles an editable install, and where PYTHONDONTWRITEBYTECODE is set no
+	@# run writes the .pyc files either: every command and kernel would compile the package again.
+	$(PY) -m compileall -q aftersales_kit >/dev/null
 	@touch $(STAMP)
 
 setup: $(STAMP) ## Create .venv and install pinned requirements (idempotent, fast when nothing changed)

@@ -390,7 +390,7 @@ Strings = list[StrictStr]
 class Strict(BaseModel):
     """A TOML table: unknown keys are refused, values are not coerced from other types."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Thresholds(Strict):

@@ -23,7 +23,8 @@ def _notebook() -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell(
             "import os, sys\n"
             "seen = sorted(k for k in globals() if k.startswith('leak_'))\n"
-            "print(os.getpid(), tag, seen, sys.modules.get('rfc3987_syntax', 'absent'))\n"
+            "slow = [m for m in ('rfc3987_syntax', 'debugpy', 'isoduration') if m in sys.modules]\n"
+            "print(os.getpid(), tag, seen, slow)\n"
             "globals()['leak_' + tag] = 1"
         ),
     ]
@@ -51,7 +52,9 @@ def test_kernel_is_reused_and_namespace_reset() -> None:
     assert pid_a == pid_b  # one kernel served both notebooks
     assert (tag_a, tag_b) == ("a", "b")
     assert seen_a == "[]" and seen_b == "[]"  # leak_a from the first run is gone
-    assert rfc_a.strip() == "None"  # the prelude blocked the slow rfc3987-syntax import
+    # kernel_boot kept the debugger and unused jsonschema format checkers out, and the blocks
+    # are gone again (None entries would make the analyst's own imports of them fail)
+    assert rfc_a.strip() == "[]"
     # cells are numbered like on a fresh kernel: parameters 1, injected 2, body 3
     assert [c.execution_count for c in second.cells] == [1, 2, 3]
     kernel = engine.get_kernel("python3")
@@ -109,3 +112,26 @@ def test_report_command_starts_one_kernel_early_and_uses_it(
     assert cli.main(["report", "--as-of", "2026-11-25 09:00", "--out", str(out)]) == 0
     assert starts == [engine.WARM_IMPORTS]
     assert engine.take_early_start() is None and not engine.has_kernel()
+
+
+def test_only_this_pythons_stock_launcher_is_replaced(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from jupyter_client.kernelspec import KernelSpec
+
+    class Manager:
+        def __init__(self, argv: list[str]) -> None:
+            self.kernel_spec = KernelSpec(argv=argv, display_name="x", language="python")
+
+    ours = Manager(
+        [sys.executable, "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "{c}"]
+    )
+    engine.boot_without_debugger(ours)  # type: ignore[arg-type]
+    assert ours.kernel_spec.argv == [sys.executable, "-m", engine._BOOT, "-f", "{c}"]
+    other_python = tmp_path / "python"
+    other_python.write_text("")
+    for argv in (
+        [str(other_python), "-m", "ipykernel_launcher", "-f", "{c}"],  # another interpreter
+        [sys.executable, "-m", "other_kernel", "-f", "{c}"],  # another kernel
+    ):
+        other = Manager(list(argv))
+        engine.boot_without_debugger(other)  # type: ignore[arg-type]
+        assert other.kernel_spec.argv == argv

@@ -396,6 +396,7 @@ def _start_kernel(
     for attempt in range(1, START_ATTEMPTS + 1):
         km = AsyncKernelManager(kernel_name=kernel_name, **kernel_transport())
         try:
+            boot_without_debugger(km)
             # An in-memory history avoids SQLite lock clashes between parallel kernels.
             run_sync(km.start_kernel)(
                 extra_arguments=["--HistoryManager.hist_file=:memory:"],
@@ -426,6 +427,31 @@ def _start_kernel(
         f"(kernel failed to start after {START_ATTEMPTS} attempts): {last}"
     )
     raise ReportError(msg)
+
+
+#: The stock launcher in a kernel spec's command, and ours (:mod:`.kernel_boot`).
+_STOCK_LAUNCHER = "ipykernel_launcher"
+_BOOT = "aftersales_kit.render.kernel_boot"
+#: Python's flag in ipykernel's spec that only its debugger needs (frozen modules start faster).
+_DEBUGGER_FLAG = "-Xfrozen_modules=off"
+
+
+def boot_without_debugger(km: AsyncKernelManager) -> None:
+    """Start ``km``'s kernel through :mod:`.kernel_boot` (ipykernel without the debugger and
+    the imports no report uses) when its spec runs the stock launcher on this interpreter; any
+    other spec (another Python, another kernel) is left as it is."""
+    spec = km.kernel_spec
+    if spec is None:
+        return
+    argv = list(spec.argv)
+    try:
+        at = argv.index(_STOCK_LAUNCHER)
+        same_python = os.path.samefile(argv[0], sys.executable)
+    except (ValueError, OSError, IndexError):
+        return
+    if at > 0 and argv[at - 1] == "-m" and same_python:
+        argv[at] = _BOOT
+        spec.argv = [a for a in argv if a != _DEBUGGER_FLAG]
 
 
 def get_kernel(
