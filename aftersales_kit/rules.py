@@ -228,6 +228,15 @@ class SceneRule:
     prefixes: tuple[str, ...] = ()
 
 
+#: The :class:`Rules` fields held as read-only mappings.
+_FROZEN_MAPPINGS = ("thresholds", "stage_targets")
+
+
+def _unpickled_rules(values: dict[str, Any]) -> Rules:
+    frozen = {name: MappingProxyType(dict(values[name])) for name in _FROZEN_MAPPINGS}
+    return Rules(**{**values, **frozen})
+
+
 @dataclasses.dataclass(frozen=True)
 class Rules:
     """Every tunable of the JD rules; build with :func:`load_rules`, never mutate."""
@@ -260,6 +269,14 @@ class Rules:
     )
     return_approve_results: tuple[str, ...] = ("上门取件", "客户发货", "客户送货", "返修换新")
     source: Path | None = None  # the user file, None for the packaged defaults
+
+    def __reduce__(self) -> tuple[object, tuple[dict[str, object]]]:
+        # A MappingProxyType does not pickle: the two mappings travel as dicts (the report hands
+        # a kernel the rules its diagnosis was computed with, as a pickle).
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in _FROZEN_MAPPINGS:
+            values[name] = dict(getattr(self, name))
+        return (_unpickled_rules, (values,))
 
     def as_dict(self) -> dict[str, object]:
         """Plain data (for the report's methodology section and notebook parameters)."""

@@ -38,6 +38,9 @@ ENVIRONMENT_READERS = {
     # a relative data or rules path means the user's working directory, as on any command line;
     # papermill runs the kernel there so the notebook reads the same files
     "aftersales_kit.render.report": "relative paths resolve where the user ran the command",
+    # the kernel process's own entry point drops its working directory from sys.path while
+    # ipykernel loads, exactly as ipykernel's launcher does
+    "aftersales_kit.render.kernel_boot": "the kernel's sys.path, as ipykernel_launcher",
 }
 
 

@@ -321,14 +321,11 @@ def test_report_of_a_100k_order_store_stays_under_budget(tmp_path: Path) -> None
 
 
 def test_render_from_a_cached_diagnosis(data_file: Path, tmp_path: Path) -> None:
-    import pickle
-
     from aftersales_kit.render import sections
 
     diagnosis, _ = sections.prepare(store="1000102", data=[str(data_file)], as_of=AS_OF)
     with report.private_dir("test") as private:
-        cache = private / "1000102.pkl"
-        cache.write_bytes(pickle.dumps(diagnosis))
+        cache = report.handoff(diagnosis, path=private / "1000102.pkl")
         path = report.render(
             ReportParams(
                 store="1000102", data=("/nonexistent.parquet",), as_of=AS_OF, cache=str(cache)

@@ -16,6 +16,7 @@ from aftersales_kit.config import default_config_path, load_config
 from aftersales_kit.errors import UsageError
 from aftersales_kit.render import batch, engine, report
 from aftersales_kit.render.report import ReportParams
+from aftersales_kit.rules import load_rules
 
 AS_OF = "2026-04-01 09:00:00"
 
@@ -262,7 +263,7 @@ def test_store_id_reaches_the_loader(
     def fake_render(params: ReportParams, **kwargs: Any) -> Path:
         import pickle
 
-        seen["diagnosis"] = pickle.loads(Path(params.cache).read_bytes())
+        seen["diagnosis"], seen["rules"] = pickle.loads(Path(params.cache).read_bytes())
         seen["params"] = params
         return tmp_path / "r" / "s9" / "x.html"
 
@@ -276,6 +277,8 @@ def test_store_id_reaches_the_loader(
     assert path.name == "x.html"
     assert seen["diagnosis"].store_id == "s9" and seen["diagnosis"].kpis.counted > 0
     assert seen["params"].store_id == "s9"
+    # the rules the diagnosis was computed with travel along: the kernel does not re-read them
+    assert seen["rules"] == load_rules()
     assert not Path(seen["params"].cache).exists()  # the private folder is gone
 
 

@@ -195,3 +195,14 @@ def test_vocabulary_enums_keep_the_strings() -> None:
         assert all(type(n) is str for n in names)
     assert Stage.RETURN_SHIP == "return_ship" and f"{Rule.TOTAL_OVER_60H}" == "total_over_60h"
     assert load_rules().thresholds[Rule.AUDIT_OVER_24H] == 24.0
+
+
+def test_rules_pickle_and_stay_read_only() -> None:
+    """The report hands a kernel the rules as a pickle: equal after the trip, still frozen."""
+    import pickle
+
+    rules = load_rules({"thresholds": {"audit_over_24h": 12}})
+    back = pickle.loads(pickle.dumps(rules))
+    assert back == rules and back.thresholds["audit_over_24h"] == 12
+    with pytest.raises(TypeError):
+        back.thresholds["audit_over_24h"] = 1  # type: ignore[index]

@@ -141,8 +141,8 @@ read_sidecar = _report.read_sidecar
 is_current = _report.is_current
 
 
-def _write_cache(path: Path, diagnosis: Diagnosis) -> None:
-    _report.handoff(diagnosis, path=path)
+def _write_cache(path: Path, diagnosis: Diagnosis, *, rules: Rules) -> None:
+    _report.handoff(diagnosis, path=path, rules=rules)
 
 
 # --- workers --------------------------------------------------------------------------------------
@@ -608,7 +608,7 @@ def _plan_store(batch: _Batch, store: str, d: Diagnosis, *, rows: str, tmp: Path
     if not batch.force and is_current(html, digest=digest):
         return Outcome(store, "skipped", reason="已是最新 (up to date)", path=str(html))
     cache = tmp / report.safe_store(store) / f"{html.stem}.pkl"
-    _write_cache(cache, d)
+    _write_cache(cache, d, rules=batch.rules)
     side = report.sidecar(d, html_path=html, out_dir=batch.out, digest=digest, lang=params.lang)
     params = dataclasses.replace(params, cache=str(cache))
     return Job(store, params, str(batch.out), side, batch.timeout, kernel_env=batch.kernel_env)

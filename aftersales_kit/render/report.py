@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from nbformat import NotebookNode
 
     from aftersales_kit.model import Diagnosis
+    from aftersales_kit.rules import Rules
     from aftersales_kit.window import Window
 
 # in a checkout or inside the installed wheel (resources.py)
@@ -965,7 +966,9 @@ def render_store(
             params = dataclasses.replace(params, data=(str(demo_data()),))
         # Without --as-of the run's clock decides (an old download is diagnosed as of its data).
         asked = params if given else dataclasses.replace(params, as_of="")
-        diagnosis, rows, window = _diagnose_one(asked, config=config, out=out, cache_dir=cache_dir)
+        diagnosis, rows, window, rules = _diagnose_one(
+            asked, config=config, out=out, cache_dir=cache_dir
+        )
         from aftersales_kit.text import data_notice_both
 
         notice = data_notice_both(diagnosis)
@@ -979,7 +982,7 @@ def render_store(
         )
         digest = fingerprint(params, rows=rows, inputs=inputs_of(diagnosis), as_of_given=given)
         html_path = _render_diagnosis(
-            diagnosis, params, out=out, engine_name=engine_name, **engine_kwargs
+            diagnosis, params, rules=rules, out=out, engine_name=engine_name, **engine_kwargs
         )
         side = sidecar(diagnosis, html_path=html_path, out_dir=out, digest=digest, lang=params.lang)
         try:
@@ -995,8 +998,9 @@ def _diagnose_one(
     config: str | Path | None,
     out: Path | None = None,
     cache_dir: Path | None = None,
-) -> tuple[Diagnosis, str, Window]:
-    """(Diagnosis, rows digest, window) of ``params.store``, compared with every store of the data.
+) -> tuple[Diagnosis, str, Window, Rules]:
+    """(Diagnosis, rows digest, window, rules) of ``params.store``, compared with every store of
+    the data.
 
     The API's one load → window → diagnose sequence (:func:`aftersales_kit.pipeline.diagnose_data`):
     the command line wins, a ``[stores]`` entry of the store fills what it does not give.
@@ -1032,16 +1036,23 @@ def _diagnose_one(
             digests=digests,
             groups=estate.groups_of(computed.inputs.entries),
         )
-    return computed.diagnoses[params.store], digests.get(params.store, ""), computed.window
+    return (
+        computed.diagnoses[params.store],
+        digests.get(params.store, ""),
+        computed.window,
+        computed.rules,
+    )
 
 
-def handoff(diagnosis: Diagnosis, *, path: Path) -> Path:
+def handoff(diagnosis: Diagnosis, *, path: Path, rules: Rules | None = None) -> Path:
     """Write ``diagnosis`` for a report kernel: the one hand-off of a diagnosis already computed
     to the store notebook (the report, the batch, the email and ``Diagnosis.to_html``).
 
     ``path`` lies in the toolkit's private folder (:func:`private_dir`; :func:`check_cache`
-    refuses any other, since unpickling runs code). The pickle is of the data type
-    (:class:`aftersales_kit.model.Diagnosis`) without the per-order frame, which no page shows.
+    refuses any other, since unpickling runs code). The pickle is ``(diagnosis, rules)``: the
+    data type (:class:`aftersales_kit.model.Diagnosis`) without the per-order frame, which no
+    page shows, and the rules it was computed with (``None``: the kernel reads the notebook's
+    ``rules`` parameter; given, the kernel does not parse and validate the rules file again).
     """
     import pickle
 
@@ -1050,7 +1061,7 @@ def handoff(diagnosis: Diagnosis, *, path: Path) -> Path:
     from aftersales_kit.model import Diagnosis as Data
 
     data = Data(**{**vars(diagnosis), "orders": pl.DataFrame()})
-    atomic_write(path, data=pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    atomic_write(path, data=pickle.dumps((data, rules), protocol=pickle.HIGHEST_PROTOCOL))
     return path
 
 
@@ -1058,13 +1069,14 @@ def _render_diagnosis(
     diagnosis: Diagnosis,
     params: ReportParams,
     *,
+    rules: Rules,
     out: Path,
     engine_name: str,
     **engine_kwargs: Unpack[EngineOptions],
 ) -> Path:
     """Render ``params.store`` from ``diagnosis``, handed to the notebook (:func:`handoff`)."""
     with private_dir("report") as tmp:
-        cache = handoff(diagnosis, path=tmp / "diagnosis.pkl")
+        cache = handoff(diagnosis, path=tmp / "diagnosis.pkl", rules=rules)
         return _render(
             dataclasses.replace(params, cache=str(cache)),
             store_dir=out / safe_store(params.store),

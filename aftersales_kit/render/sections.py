@@ -222,7 +222,8 @@ def prepare(
 
     handoff = _handoff()
     if handoff is not None:
-        return pickle.loads(handoff.read_bytes()), load_rules(rules or None)
+        diagnosis, handed = pickle.loads(handoff.read_bytes())
+        return diagnosis, handed if handed is not None else load_rules(rules or None)
     from aftersales_kit.pipeline import diagnose_data
 
     if not data:
