@@ -70,13 +70,13 @@ def test_batch_isolates_a_broken_store_and_resumes(
 
     real_write = batch._write_cache
 
-    def corrupt_one(path: Path, diagnosis: object) -> None:
+    def corrupt_one(path: Path, diagnosis: object, *, rules: object) -> None:
         # A truncated cache file (disk full, killed writer) for one store: its notebook's first
         # cell fails to unpickle it, the other stores must not notice.
         if path.parent.name == BROKEN:
             batch.atomic_write(path, data=b"\x80\x05truncated")
         else:
-            real_write(path, diagnosis)
+            real_write(path, diagnosis, rules=rules)
 
     monkeypatch.setattr(batch, "_write_cache", corrupt_one)
     out = tmp_path / "reports"
