@@ -68,7 +68,7 @@ Choices where DOMAIN §6 is silent (also in the methodology section of the repor
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -249,7 +249,51 @@ def diagnose(
     published_hours: float | Mapping[str, float] | None = None,
     orders: bool = False,
 ) -> dict[str, Diagnosis]:
-    """Diagnose the selected stores (default all) of a canonical frame for one window.
+    """Diagnose the selected stores (default all) of a canonical frame for one window: store_id →
+    its :class:`Diagnosis`, in store-id order. Parameters as :func:`diagnose_iter`, which yields
+    the same diagnoses one store at a time.
+
+    Examples
+    --------
+    >>> result = diagnose(frame, window=default_window(rules=rules), rules=rules,
+    ...                   as_of=datetime(2026, 3, 31, 9))  # doctest: +SKIP
+    >>> result["1000101"].kpis.mean_hours  # doctest: +SKIP
+    41.7
+    """
+    return dict(
+        diagnose_iter(
+            frame,
+            window=window,
+            rules=rules,
+            as_of=as_of,
+            target_hours=target_hours,
+            observed=observed,
+            stores=stores,
+            load_report=load_report,
+            published_hours=published_hours,
+            orders=orders,
+        )
+    )
+
+
+def diagnose_iter(
+    frame: pl.DataFrame | pl.LazyFrame,
+    *,
+    window: Window,
+    rules: Rules,
+    as_of: datetime,
+    target_hours: float | None = None,
+    observed: Mapping[str, float] | Mapping[str, Mapping[str, float]] | None = None,
+    stores: Iterable[str] | None = None,
+    load_report: LoadReport | None = None,
+    published_hours: float | Mapping[str, float] | None = None,
+    orders: bool = False,
+) -> Iterator[tuple[str, Diagnosis]]:
+    """:func:`diagnose`, one store at a time: ``(store_id, Diagnosis)`` in store-id order, each
+    as soon as it is assembled (the estate-wide pass runs at the first ``next``). The batch
+    renders the first stores while the rest are assembled; the result is the same.
+
+    Diagnose the selected stores (default all) of a canonical frame for one window.
 
     Parameters
     ----------
@@ -279,17 +323,10 @@ def diagnose(
         Keep the per-order frame (:attr:`Diagnosis.orders`, one row per order of the store). Off
         for the reports (they show aggregates only), on in :func:`aftersales_kit.analyze`.
 
-    Returns
-    -------
-    dict[str, Diagnosis]
-        store_id → its diagnosis, in store-id order.
-
-    Examples
-    --------
-    >>> result = diagnose(frame, window=default_window(rules=rules), rules=rules,
-    ...                   as_of=datetime(2026, 3, 31, 9))  # doctest: +SKIP
-    >>> result["1000101"].kpis.mean_hours  # doctest: +SKIP
-    41.7
+    Yields
+    ------
+    tuple[str, Diagnosis]
+        store_id and its diagnosis, in store-id order.
     """
     target = float(rules.target_hours if target_hours is None else target_hours)
     # The 60 h line is JD's consumer-warning line, not a target (DOMAIN §6): a target is the
@@ -308,7 +345,7 @@ def diagnose(
     per_store = _with_data_as_of(per_store, lf_all)
     selected = _selected(per_store["store_id"].drop_nulls().sort().to_list(), stores)
     if not selected:
-        return {}
+        return
 
     previous = window.previous()
     lf = lf_all.filter(pl.col("store_id").is_in(selected)) if stores is not None else lf_all
@@ -386,12 +423,11 @@ def diagnose(
     def part(name: str, sid: str) -> pl.DataFrame:
         return parts[name].get(sid, empties[name])
 
-    result: dict[str, Diagnosis] = {}
     peers_of = _peer_medians(kpi_now)
     for sid in selected:
         kpis = kpi_now.get(sid) or _empty_kpis()
         peer_median, peer_count = peers_of(sid)
-        result[sid] = _assemble(
+        diagnosis = _assemble(
             sid,
             info=part("stores", sid),
             part=partial(part, sid=sid),
@@ -415,10 +451,8 @@ def diagnose(
         if orders:
             # The store column back first: the orders go back into analyze() as they are.
             mine = part("orders", sid).with_columns(pl.lit(sid, dtype=pl.String).alias("store_id"))
-            result[sid] = replace(
-                result[sid], orders=mine.select("store_id", pl.exclude("store_id"))
-            )
-    return result
+            diagnosis = replace(diagnosis, orders=mine.select("store_id", pl.exclude("store_id")))
+        yield sid, diagnosis
 
 
 def _selected(found: list[str], stores: Iterable[str] | None) -> list[str]:

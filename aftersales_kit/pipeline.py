@@ -9,7 +9,7 @@ The store notebook (``sections.prepare``), the report and batch commands and the
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from aftersales_kit.config import (
     store_peer_hours,
     store_targets,
 )
-from aftersales_kit.diagnose import diagnose
+from aftersales_kit.diagnose import diagnose_iter
 from aftersales_kit.errors import DataError
 from aftersales_kit.load import load
 from aftersales_kit.metrics import stores_in, unknown_store_error
@@ -247,47 +247,79 @@ def diagnose_inputs(
     With ``failed`` (the batch), a pass that raises is repeated store by store, so one store's
     bad data fails only that store: its reason lands in ``failed`` and it has no diagnosis.
     """
+    found = dict(iter_diagnoses(inputs, orders=orders, failed=failed))
+    return Computed({sid: found[sid] for sid in inputs.stores if sid in found}, inputs)
 
-    def run(stores: list[str]) -> dict[str, Diagnosis]:
-        # Stores with their own target (a [stores] entry) are diagnosed with it, in one pass per
-        # target; the peers are every store's either way.
-        groups: dict[float | None, list[str]] = {}
-        for sid in stores:
-            groups.setdefault(inputs.targets.get(sid, inputs.target_hours), []).append(sid)
-        out: dict[str, Diagnosis] = {}
-        for target, some in groups.items():
-            out |= diagnose(
-                inputs.frame,
-                window=inputs.window,
-                rules=inputs.rules,
-                as_of=inputs.as_of,
-                target_hours=target,
-                observed=dict(inputs.observed) or None,
-                stores=some,
-                load_report=inputs.load_report,
-                published_hours=dict(inputs.published) or None,
-                orders=orders,
-            )
-        return {sid: out[sid] for sid in stores if sid in out}
 
-    selected = list(inputs.stores)
+def iter_diagnoses(
+    inputs: Inputs, *, orders: bool = False, failed: dict[str, str] | None = None
+) -> Iterator[tuple[str, Diagnosis]]:
+    """:func:`diagnose_inputs` one store at a time, each ``(store_id, Diagnosis)`` as soon as it
+    is assembled (the batch renders the first stores while the rest are assembled).
+
+    Stores with their own target (a ``[stores]`` entry) are diagnosed with it, in one pass per
+    target; the peers are every store's either way. With ``failed``, the stores not yielded when
+    a pass raises are diagnosed one by one, and a store that still fails lands in ``failed``.
+    """
+    groups: dict[float | None, list[str]] = {}
+    for sid in inputs.stores:
+        groups.setdefault(inputs.targets.get(sid, inputs.target_hours), []).append(sid)
+
+    def run(target: float | None, stores: list[str]) -> Iterator[tuple[str, Diagnosis]]:
+        return diagnose_iter(
+            inputs.frame,
+            window=inputs.window,
+            rules=inputs.rules,
+            as_of=inputs.as_of,
+            target_hours=target,
+            observed=dict(inputs.observed) or None,
+            stores=stores,
+            load_report=inputs.load_report,
+            published_hours=dict(inputs.published) or None,
+            orders=orders,
+        )
+
+    if inputs.clock.data_as_of is None:
+        # Whether a store's data is stale is judged against the newest diagnosis: all first.
+        found = _diagnosed_one_by_one_on_error(groups, run, failed=failed)
+        yield from _finished(dict(found), inputs=inputs).items()
+        return
+    for sid, d in _diagnosed_one_by_one_on_error(groups, run, failed=failed):
+        yield sid, _finished({sid: d}, inputs=inputs)[sid]
+
+
+def _diagnosed_one_by_one_on_error(
+    groups: Mapping[float | None, list[str]],
+    run: Callable[[float | None, list[str]], Iterator[tuple[str, Diagnosis]]],
+    *,
+    failed: dict[str, str] | None,
+) -> Iterator[tuple[str, Diagnosis]]:
+    done: set[str] = set()
     try:
-        diagnoses = run(selected)
+        for target, some in groups.items():
+            for sid, d in run(target, some):
+                done.add(sid)
+                yield sid, d
     except Exception:
         if failed is None:
             raise
-        diagnoses = {}
-        for store in selected:
-            try:
-                diagnoses.update(run([store]))
-            except Exception as exc:  # this store's data: its reason, the others go on
-                failed[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
-    diagnoses = configure_views(
+        for target, some in groups.items():
+            for store in some:
+                if store in done:
+                    continue
+                try:
+                    yield from run(target, [store])
+                except Exception as exc:  # this store's data: its reason, the others go on
+                    failed[store] = f"诊断失败 (diagnosis failed): {type(exc).__name__}: {exc}"
+
+
+def _finished(diagnoses: Mapping[str, Diagnosis], *, inputs: Inputs) -> dict[str, Diagnosis]:
+    """The run's clock, the peers' hours and the staff masking on the diagnoses."""
+    return configure_views(
         with_clock(diagnoses, clock=inputs.clock),
         peer_hours=inputs.peer_hours,
         staff_masked=inputs.config.mask_staff,
     )
-    return Computed(diagnoses, inputs)
 
 
 def diagnose_data(

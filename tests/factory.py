@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -145,3 +146,17 @@ def estate() -> pl.DataFrame:
               service_type="仅退款"),
     ]  # fmt: skip
     return canonical(rows)
+
+
+def planned_jobs(planned: Iterable[object], outcomes: dict[str, object]) -> list[Any]:
+    """The jobs of a batch's plan (a fake ``batch._run_pool`` renders them); its skipped and
+    failed stores go straight into ``outcomes``, as the real pool does."""
+    from aftersales_kit.render import batch
+
+    jobs = []
+    for item in planned:
+        if isinstance(item, batch.Outcome):
+            outcomes[item.store] = item
+        else:
+            jobs.append(item)
+    return jobs

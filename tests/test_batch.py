@@ -396,3 +396,67 @@ def test_a_selection_of_per_store_downloads_shows_no_other_store_as_a_warning(
     side_batch, side_single = report.read_sidecar(page), report.read_sidecar(single)
     assert side_batch is not None and side_single is not None
     assert side_batch["fingerprint"] == side_single["fingerprint"]
+
+
+class _RecordingPool:
+    """Stands in for the worker pool: records each submitted store, renders nothing."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    def submit(self, fn: object, job: batch.Job) -> object:
+        from concurrent.futures import Future
+
+        self.events.append(f"submit {job.store}")
+        done: Future[batch.Outcome] = Future()
+        done.set_result(batch.Outcome(job.store, "done"))
+        return done
+
+    def shutdown(self, **_: object) -> None:
+        pass
+
+
+def _recording_run(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, fail: str | None = None
+) -> tuple[list[str], batch.BatchResult]:
+    from aftersales_kit import diagnose as diagnose_module
+
+    events: list[str] = []
+    real_assemble = diagnose_module._assemble
+
+    def assemble(sid: str, **kwargs: object) -> object:
+        if sid == fail:
+            msg = "bad data in this store"
+            raise ValueError(msg)
+        events.append(f"assemble {sid}")
+        return real_assemble(sid, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(diagnose_module, "_assemble", assemble)
+    monkeypatch.setattr(batch, "_start_pool", lambda workers, **_: _RecordingPool(events))
+    result = batch.run_batch(
+        [demo_data], out_dir=tmp_path / "r", as_of="2026-04-01 09:00", progress=False, index=False
+    )
+    return events, result
+
+
+def test_batch_renders_each_store_as_soon_as_it_is_diagnosed(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store's job goes to the workers before the next store is assembled: the first reports
+    render while the parent assembles the rest."""
+    events, result = _recording_run(demo_data, tmp_path, monkeypatch)
+    assert events == [e for s in STORES for e in (f"assemble {s}", f"submit {s}")]
+    assert [o.status for o in result.outcomes] == ["done"] * len(STORES)
+
+
+def test_a_store_whose_diagnosis_fails_fails_alone_in_the_stream(
+    demo_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events, result = _recording_run(demo_data, tmp_path, monkeypatch, fail=BROKEN)
+    status = {o.store: o.status for o in result.outcomes}
+    assert status == {s: "failed" if s == BROKEN else "done" for s in STORES}
+    assert "bad data in this store" in next(o.reason for o in result.outcomes if o.store == BROKEN)
+    # the stores before the broken one were rendered from the estate-wide pass, the rest one by one
+    assert [e for e in events if e.startswith("submit")] == [
+        f"submit {s}" for s in STORES if s != BROKEN
+    ]

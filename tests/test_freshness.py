@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factory import planned_jobs
 
 from aftersales_kit.cli import deliver as cli_deliver
 from aftersales_kit.deliver import mail as deliver
@@ -88,8 +89,8 @@ def test_report_sidecar_is_the_batch_rule(
         def shutdown(self, **_: Any) -> None:
             pass
 
-    def run_pool(pool: Any, jobs: list[batch.Job], outcomes: dict, **_: Any) -> None:
-        for job in jobs:
+    def run_pool(pool: Any, planned: Any, outcomes: dict, **_: Any) -> None:
+        for job in planned_jobs(planned, outcomes):
             outcomes[job.store] = batch.Outcome(job.store, "done")
 
     monkeypatch.setattr(batch, "_start_pool", lambda workers, **_: NoPool())

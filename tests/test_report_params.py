@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from factory import planned_jobs
 
 from aftersales_kit import cli
 from aftersales_kit.config import default_config_path, load_config
@@ -202,7 +203,8 @@ def test_every_batch_option_changes_the_notebook_parameters(
         def shutdown(self, **_: Any) -> None:
             pass
 
-    def fake_run_pool(pool: Any, jobs: list[batch.Job], outcomes: dict, **_: Any) -> None:
+    def fake_run_pool(pool: Any, planned: Any, outcomes: dict, **_: Any) -> None:
+        jobs = planned_jobs(planned, outcomes)
         runs.append([job.params for job in jobs])
         for job in jobs:
             outcomes[job.store] = batch.Outcome(job.store, "done")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import xlsxwriter
+from factory import planned_jobs
 
 from aftersales_kit import cli
 from aftersales_kit.errors import DataError, UsageError
@@ -283,8 +284,8 @@ def test_batch_on_the_demo_folder_renders_exactly_its_12_stores(
         def shutdown(self, **_: Any) -> None:
             pass
 
-    def fake_run_pool(pool: Any, jobs: list[batch.Job], outcomes: dict[str, Any], **_: Any) -> None:
-        for job in jobs:
+    def fake_run_pool(pool: Any, planned: Any, outcomes: dict[str, Any], **_: Any) -> None:
+        for job in planned_jobs(planned, outcomes):
             rendered.append(job.store)
             outcomes[job.store] = batch.Outcome(job.store, "done")
 

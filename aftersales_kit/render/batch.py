@@ -20,7 +20,7 @@ import signal
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +33,7 @@ from aftersales_kit.errors import AftersalesError, ReportError, UsageError
 from aftersales_kit.files import atomic_write, writable_dir
 from aftersales_kit.host import usable_cpus
 from aftersales_kit.metrics import stores_in, unknown_store_error
-from aftersales_kit.pipeline import Computed, diagnose_inputs, resolve_inputs
+from aftersales_kit.pipeline import Computed, iter_diagnoses, resolve_inputs
 from aftersales_kit.render import report as _report
 from aftersales_kit.render.report import EngineOptions, ReportParams, Sidecar
 
@@ -492,7 +492,11 @@ def _store_count(batch: _Batch) -> int | None:
 def _run_batch(
     pool: WorkerPool, batch: _Batch, *, tmp: Path, prepared: Computed | None = None
 ) -> BatchResult:
-    """Load → select → diagnose → skip current reports → render the rest and the index."""
+    """Load → select → diagnose → skip current reports → render the rest and the index.
+
+    Each store's job goes to the workers as soon as its diagnosis is assembled: the first
+    reports render while this process assembles the others (and no more than the stores in
+    flight are held in memory)."""
     failed: dict[str, str] = {}
     if prepared is None:
         # The one pipeline (aftersales_kit.pipeline), as `report`: every store loaded (the
@@ -509,44 +513,38 @@ def _run_batch(
             cache_dir=batch.cache_dir,
         )
         selected = _selected(batch, inputs.stores)
-        computed = diagnose_inputs(
-            dataclasses.replace(inputs, stores=tuple(selected)), failed=failed
-        )
+        inputs = dataclasses.replace(inputs, stores=tuple(selected))
+        diagnosed: Iterable[tuple[str, Diagnosis]] = iter_diagnoses(inputs, failed=failed)
     else:
-        computed = prepared
-        selected = _selected(batch, stores_in(computed.frame))
-    batch = _with_clock(batch, computed.clock)
-    frame, diagnoses = computed.frame, dict(computed.diagnoses)
-    digests = store_digests(frame)
-    _ensure_estate(batch, frame, digests=digests, entries=computed.inputs.entries)
+        inputs = prepared.inputs
+        selected = _selected(batch, stores_in(prepared.frame))
+        diagnosed = ((s, prepared.diagnoses[s]) for s in selected)
+    batch = _with_clock(batch, inputs.clock)
+    digests = store_digests(inputs.frame)
+    _ensure_estate(batch, inputs.frame, digests=digests, entries=inputs.entries)
     outcomes: dict[str, Outcome] = {}
-    jobs: list[Job] = []
-    for store in selected:
-        planned = (
-            Outcome(store, "failed", reason=failed[store])
-            if store in failed
-            else _plan_store(batch, store, diagnoses[store], rows=digests.get(store, ""), tmp=tmp)
-        )
-        if isinstance(planned, Job):
-            jobs.append(planned)
-        else:
-            outcomes[store] = planned
-    index_path = None
-    if jobs or batch.index:
-        index_path = _run_pool(pool, jobs, outcomes, batch=batch)
-    else:
-        pool.shutdown(wait=True)
+    notices: dict[str, str] = {}
+
+    def planned() -> Iterator[Outcome | Job]:
+        from aftersales_kit.text import data_notice_both
+
+        for store, d in diagnosed:
+            if notice := data_notice_both(d):
+                notices[store] = notice
+            yield _plan_store(batch, store, d, rows=digests.get(store, ""), tmp=tmp)
+        for store in selected:
+            if store in failed:
+                yield Outcome(store, "failed", reason=failed[store])
+
+    index_path = _run_pool(pool, planned(), outcomes, batch=batch, expected=len(selected))
     ordered = [outcomes[s] for s in selected]
     if "__index__" in outcomes:
         ordered.append(outcomes["__index__"])
-    from aftersales_kit.text import data_notice_both
-
-    notices = {s: n for s in selected if s in diagnoses and (n := data_notice_both(diagnoses[s]))}
     return BatchResult(
         outcomes=ordered,
         index=index_path,
         seconds=time.perf_counter() - batch.began,
-        notices=notices,
+        notices={s: notices[s] for s in selected if s in notices},
     )
 
 
@@ -662,45 +660,70 @@ def _stop_pool(pool: WorkerPool) -> None:
 
 
 def _run_pool(
-    pool: WorkerPool, jobs: list[Job], outcomes: dict[str, Outcome], *, batch: _Batch
+    pool: WorkerPool,
+    planned: Iterable[Outcome | Job],
+    outcomes: dict[str, Outcome],
+    *,
+    batch: _Batch,
+    expected: int,
 ) -> Path | None:
-    """Render ``jobs`` on the pool (``outcomes`` filled in), then the index; shut the pool down."""
-    _render_stores(pool, jobs, outcomes, progress=batch.progress)
+    """Render the ``planned`` jobs on the pool as they come (the other outcomes, skipped or
+    failed stores, go straight into ``outcomes``), then the index; shut the pool down.
+    ``expected``: how many stores are planned (the progress bar's length until they are)."""
+    _render_stores(pool, planned, outcomes, progress=batch.progress, expected=expected)
     index_path = _render_index(pool, outcomes, batch=batch) if batch.index else None
     pool.shutdown(wait=True)  # on an exception, run_batch stops the pool instead
     return index_path
 
 
 def _render_stores(
-    pool: WorkerPool, jobs: list[Job], outcomes: dict[str, Outcome], *, progress: bool
+    pool: WorkerPool,
+    planned: Iterable[Outcome | Job],
+    outcomes: dict[str, Outcome],
+    *,
+    progress: bool,
+    expected: int,
 ) -> None:
-    """Each job on a worker, a progress bar on stderr; a dead worker fails only its store."""
+    """Each job on a worker as soon as it is planned, a progress bar on stderr; a dead worker
+    fails only its store."""
     from tqdm import tqdm  # type: ignore[import-untyped]  # no types-tqdm in the environment
 
     bar = tqdm(
-        total=len(jobs),
+        total=expected,
         file=sys.stderr,
         unit="店",
         desc="报告 (reports)",
-        disable=not progress or not jobs,
+        disable=not progress,
         dynamic_ncols=True,
+        delay=0.5,  # nothing shown for a batch with nothing to render
     )
+    pending: dict[Future[Outcome], Job] = {}
+
+    def collect(timeout: float | None) -> None:
+        done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        for fut in done:
+            job = pending.pop(fut)
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # a worker process died (OOM, kill): that store fails
+                reason = f"工作进程异常 (worker died): {exc!r}"
+                outcome = Outcome(job.store, "failed", reason=reason)
+            outcomes[job.store] = outcome
+            bar.update(1)
+            if outcome.status == "failed":
+                bar.set_postfix_str(f"失败 (failed) {len(_failed(outcomes))}")
+
     try:
-        pending: dict[Future[Outcome], Job] = {pool.submit(render_job, job): job for job in jobs}
+        for item in planned:
+            if isinstance(item, Outcome):
+                outcomes[item.store] = item
+                bar.total -= 1  # the bar counts the reports rendered
+                continue
+            pending[pool.submit(render_job, item)] = item
+            if pending:
+                collect(0)  # finished reports are counted while the rest are planned
         while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                job = pending.pop(fut)
-                try:
-                    outcome = fut.result()
-                except Exception as exc:  # a worker process died (OOM, kill): that store fails
-                    outcome = Outcome(
-                        job.store, "failed", reason=f"工作进程异常 (worker died): {exc!r}"
-                    )
-                outcomes[job.store] = outcome
-                bar.update(1)
-                if outcome.status == "failed":
-                    bar.set_postfix_str(f"失败 (failed) {len(_failed(outcomes))}")
+            collect(None)
     finally:
         bar.close()
 
