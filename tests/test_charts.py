@@ -142,3 +142,45 @@ def test_what_if_label() -> None:
         "Sign → inspection & inbound meets its target"
     )
     assert charts.what_if_label("all_stages_meet_target", stage=None, n=None) == "所有环节达标"
+
+
+def test_every_report_chart_validates_against_the_vega_lite_schema(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The builders skip altair's validation of each object as it is made (speed); every chart
+    the sections draw is validated whole here instead, and validating changes no page."""
+    import functools
+    from datetime import datetime
+
+    from altair.utils import schemapi
+
+    from aftersales_kit.demo.simulate import generate
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.render import sections
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_window
+
+    rules = load_rules()
+    window = parse_window(None, end="2026-03-31", rules=rules)
+    frame = generate(stores=3, orders=300, end="2026-03-31")
+    result = diagnose(frame, window=window, rules=rules, as_of=datetime(2026, 4, 1, 9))
+    charted = ("trend", "stages", "breakdown", "alerts", "heatmap", "what_if")
+
+    def render() -> list[str]:
+        return [
+            str(getattr(sections, name)(d, lang=lang).html)
+            for d in result.values()
+            for lang in ("zh", "en")
+            for name in charted
+        ]
+
+    fast = render()
+    validated: list[object] = []
+    real = charts.to_spec
+
+    def to_spec(chart: alt.TopLevelMixin, **_: object) -> dict[str, object]:
+        validated.append(chart)
+        assert schemapi.DEBUG_MODE  # the skip ends with the builder
+        return real(chart, validate=True)  # raises on a spec the schema refuses
+
+    monkeypatch.setattr(charts, "to_spec", functools.wraps(real)(to_spec))
+    assert render() == fast
+    assert len(validated) >= len(charted) * len(result) * 2

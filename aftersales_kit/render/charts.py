@@ -41,6 +41,7 @@ from aftersales_kit.render._compat import altair_copies_fast, rfc3987_syntax_ski
 with rfc3987_syntax_skipped():
     import altair as alt
 import polars as pl
+from altair.utils import schemapi
 from altair.utils.plugin_registry import NoSuchEntryPoint
 
 from aftersales_kit import format as fmt
@@ -49,6 +50,7 @@ from aftersales_kit.text import label, t
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+_C = TypeVar("_C", bound=schemapi.SchemaBase)
 
 FONT = '"PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", sans-serif'
 #: Brand palette: deep blue for "ours", orange for attention, red for the JD warning line.
@@ -180,14 +182,26 @@ THEME = "aftersales"
 
 def _fast_copies(build: Callable[_P, _R]) -> Callable[_P, _R]:
     """``build`` with altair's chart copies sped up while it runs (``altair_copies_fast``: the
-    same objects; the analyst's own charts outside it copy as altair does)."""
+    same objects; the analyst's own charts outside it copy as altair does), and without
+    altair's validation of every schema object as it is made (``debug_mode(False)``, ~13 % of
+    a store's sections): the report's charts are fixed code, each validated whole against the
+    Vega-Lite schema by the tests (``tests/test_charts.py``)."""
 
     @functools.wraps(build)
     def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with altair_copies_fast():
+        with altair_copies_fast(), schemapi.debug_mode(False):
             return build(*args, **kwargs)
 
     return wrapped
+
+
+def _with(chart: _C, **properties: object) -> _C:
+    """``chart.properties(...)`` without its per-property schema validation (see
+    :func:`_fast_copies`): a shallow copy with the properties set, as altair's own does."""
+    copy = chart.copy(deep=False)
+    for name, value in properties.items():
+        setattr(copy, name, value)
+    return copy
 
 
 def _register_theme() -> None:
@@ -474,7 +488,7 @@ def trend_chart(
     # altair's mark_*, encode and resolve_* return Any (their signatures are copied at runtime):
     # the declared types below are where the charts become typed again.
     layered: alt.LayerChart = LayerChart(layer=[bars, hours_layer]).resolve_scale(y="independent")
-    return layered.properties(title=t("chart.trend_title", lang), width=WIDTH, height=260)
+    return _with(layered, title=t("chart.trend_title", lang), width=WIDTH, height=260)
 
 
 @_fast_copies
@@ -517,7 +531,7 @@ def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> a
             ],
         )
     )
-    return chart.properties(title=t("chart.stage_title", lang), width=WIDTH, height=alt.Step(26))
+    return _with(chart, title=t("chart.stage_title", lang), width=WIDTH, height=alt.Step(26))
 
 
 @_fast_copies
@@ -550,7 +564,7 @@ def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.C
             ],
         )
     )
-    return chart.properties(title=t("chart.scene_title", lang), width=WIDTH, height=alt.Step(24))
+    return _with(chart, title=t("chart.scene_title", lang), width=WIDTH, height=alt.Step(24))
 
 
 @_fast_copies
@@ -580,7 +594,7 @@ def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
             ],
         )
     )
-    return chart.properties(title=t("chart.alerts_title", lang), width=WIDTH, height=alt.Step(24))
+    return _with(chart, title=t("chart.alerts_title", lang), width=WIDTH, height=alt.Step(24))
 
 
 @_fast_copies
@@ -614,7 +628,7 @@ def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
             ],
         )
     )
-    return chart.properties(title=t("chart.heatmap_title", lang), width=WIDTH, height=alt.Step(26))
+    return _with(chart, title=t("chart.heatmap_title", lang), width=WIDTH, height=alt.Step(26))
 
 
 @_fast_copies
@@ -666,8 +680,11 @@ def what_if_chart(
         .mark_rule(color=RED, strokeDash=[6, 4], strokeWidth=1.5)
         .encode(x=alt.X("hours:Q"))
     )
-    return LayerChart(layer=[bars, text, target]).properties(
-        title=t("chart.whatif_title", lang), width=WIDTH, height=alt.Step(28)
+    return _with(
+        LayerChart(layer=[bars, text, target]),
+        title=t("chart.whatif_title", lang),
+        width=WIDTH,
+        height=alt.Step(28),
     )
 
 
