@@ -135,3 +135,26 @@ def test_only_this_pythons_stock_launcher_is_replaced(tmp_path) -> None:  # type
         other = Manager(list(argv))
         engine.boot_without_debugger(other)  # type: ignore[arg-type]
         assert other.kernel_spec.argv == argv
+
+
+@pytest.mark.slow
+def test_a_launched_kernel_is_used_once_and_never_left_behind() -> None:
+    """start_early launches the process on the main thread: the engine connects to that one;
+    given while a kernel is already running, the extra process is stopped, not leaked."""
+    import os as _os
+
+    from jupyter_core.utils import run_sync
+
+    engine.shutdown_kernels()
+    km = engine._manager("python3")
+    engine._launch(km, cwd=_os.getcwd(), env={"AFTERSALES_REPORT": "launched"})
+    kernel = engine.get_kernel("python3", env={"AFTERSALES_REPORT": "launched"}, launched=km)
+    try:
+        assert kernel.km is km  # connected to the launched process, none started besides
+        extra = engine._manager("python3")
+        engine._launch(extra, cwd=_os.getcwd(), env={"AFTERSALES_REPORT": "launched"})
+        again = engine.get_kernel("python3", env={"AFTERSALES_REPORT": "launched"}, launched=extra)
+        assert again is kernel
+        assert not run_sync(extra.is_alive)()  # the unneeded process was stopped
+    finally:
+        engine.shutdown_kernels()

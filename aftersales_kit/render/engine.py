@@ -380,6 +380,33 @@ _KERNELS: dict[str, WarmKernel] = {}
 _LOCK = threading.Lock()
 
 
+def _manager(kernel_name: str) -> AsyncKernelManager:
+    """A kernel manager on :func:`kernel_transport`, its spec looked up in jupyter's kernel
+    folders and ``~/.ipython/kernels`` given by path: jupyter_client's default list imports
+    IPython (~0.06 s before the kernel process starts) only to find that folder."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.paths import jupyter_path
+
+    ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
+    folders = [*jupyter_path("kernels"), os.path.join(ipython_dir, "kernels")]
+    specs = KernelSpecManager(kernel_dirs=folders)
+    return AsyncKernelManager(
+        kernel_name=kernel_name, kernel_spec_manager=specs, **kernel_transport()
+    )
+
+
+def _launch(km: AsyncKernelManager, *, cwd: str, env: Mapping[str, str] | None) -> None:
+    """Start ``km``'s kernel process (not waiting for it to answer)."""
+    from jupyter_core.utils import run_sync
+
+    boot_without_debugger(km)
+    # An in-memory history avoids SQLite lock clashes between parallel kernels.
+    run_sync(km.start_kernel)(
+        extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=cwd, env=kernel_env(env)
+    )
+
+
 def _start_kernel(
     kernel_name: str,
     *,
@@ -387,22 +414,20 @@ def _start_kernel(
     startup_timeout: float,
     warm_imports: Iterable[str],
     env: Mapping[str, str] | None = None,
+    launched: AsyncKernelManager | None = None,
 ) -> WarmKernel:
+    """Start, connect and warm a kernel (``launched``: its process already started by
+    :func:`start_early`; a failed first attempt starts a new one)."""
     import zmq
-    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
     last: BaseException | None = None
     for attempt in range(1, START_ATTEMPTS + 1):
-        km = AsyncKernelManager(kernel_name=kernel_name, **kernel_transport())
+        km = launched or _manager(kernel_name)
         try:
-            boot_without_debugger(km)
-            # An in-memory history avoids SQLite lock clashes between parallel kernels.
-            run_sync(km.start_kernel)(
-                extra_arguments=["--HistoryManager.hist_file=:memory:"],
-                cwd=cwd,
-                env=kernel_env(env),
-            )
+            if launched is None:
+                _launch(km, cwd=cwd, env=env)
+            launched = None
             # One client for the kernel's life: a new client per notebook costs ~0.2 s in
             # wait_for_ready (it drains IOPub for 0.2 s), and two clients would share the session
             # id that jupyter_client uses as ZMQ identity, so replies could reach the wrong one.
@@ -410,6 +435,7 @@ def _start_kernel(
             kc.start_channels()
             run_sync(kc.wait_for_ready)(timeout=startup_timeout)
         except (RuntimeError, TimeoutError, zmq.ZMQError) as exc:
+            launched = None
             last = exc
             logger.warning("kernel start attempt %d failed: %s", attempt, exc)
             try:
@@ -461,11 +487,14 @@ def get_kernel(
     startup_timeout: float = 60.0,
     warm_imports: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
+    launched: AsyncKernelManager | None = None,
 ) -> WarmKernel:
     """This process's warm kernel for ``kernel_name``, started (and warmed) on first use.
 
     ``env`` is added to the kernel's environment (:func:`kernel_env`); a kernel started with other
     values is replaced. ``None`` takes the kernel there is, or starts one without additions.
+    ``launched``: a kernel process already started with ``env`` (:func:`start_early`), used
+    when a new kernel is needed.
     """
     with _LOCK:
         kernel = _KERNELS.get(kernel_name)
@@ -485,9 +514,22 @@ def get_kernel(
                 startup_timeout=startup_timeout,
                 warm_imports=warm_imports,
                 env=env,
+                launched=launched,
             )
             _KERNELS[kernel_name] = kernel
+        elif launched is not None:
+            _discard(launched)
         return kernel
+
+
+def _discard(km: AsyncKernelManager) -> None:
+    """Stop a kernel process that is not needed after all."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        run_sync(km.shutdown_kernel)(now=True)
+    except Exception:  # already gone; the manager still cleans up
+        logger.debug("kernel shutdown failed", exc_info=True)
 
 
 def _alive(kernel: WarmKernel) -> bool:
@@ -528,10 +570,15 @@ def prewarm(
     warm_imports: Iterable[str] = (),
     startup_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    launched: AsyncKernelManager | None = None,
 ) -> int | None:
     """Start this process's kernel ahead of the first notebook; returns the kernel pid."""
     kernel = get_kernel(
-        kernel_name, startup_timeout=startup_timeout, warm_imports=warm_imports, env=env
+        kernel_name,
+        startup_timeout=startup_timeout,
+        warm_imports=warm_imports,
+        env=env,
+        launched=launched,
     )
     return kernel.pid
 
@@ -550,14 +597,21 @@ class KernelStart(threading.Thread):
     """Starts this process's warm kernel in the background; a failure is left to the engine,
     which retries the start when the notebook needs the kernel and reports it properly."""
 
-    def __init__(self, warm_imports: Iterable[str], *, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        warm_imports: Iterable[str],
+        *,
+        env: Mapping[str, str],
+        launched: AsyncKernelManager | None = None,
+    ) -> None:
         super().__init__(daemon=True)
         self.warm_imports = tuple(warm_imports)
         self.env = dict(env)
+        self.launched = launched
 
     def run(self) -> None:
         try:
-            prewarm(warm_imports=self.warm_imports, env=self.env)
+            prewarm(warm_imports=self.warm_imports, env=self.env, launched=self.launched)
         except Exception:  # the engine retries the start and reports its failure
             logger.debug("background kernel start failed", exc_info=True)
 
@@ -565,8 +619,14 @@ class KernelStart(threading.Thread):
 _EARLY: list[KernelStart] = []
 
 
-def start_in_background(*, warm_imports: Iterable[str], env: Mapping[str, str]) -> KernelStart:
-    """Start this process's kernel in a thread (joined by the caller before shutting it down)."""
+def start_in_background(
+    *,
+    warm_imports: Iterable[str],
+    env: Mapping[str, str],
+    launched: AsyncKernelManager | None = None,
+) -> KernelStart:
+    """Start this process's kernel in a thread (joined by the caller before shutting it down);
+    ``launched``: its process already started, the thread connects to it and warms it."""
     # Everything the start thread imports is imported here first: two threads importing
     # jupyter_client's package at once can see a half-initialised module (ImportError).
     import jupyter_client  # noqa: F401
@@ -574,7 +634,7 @@ def start_in_background(*, warm_imports: Iterable[str], env: Mapping[str, str]) 
     import jupyter_core.utils  # noqa: F401
     import zmq  # noqa: F401
 
-    start = KernelStart(warm_imports, env=env)
+    start = KernelStart(warm_imports, env=env, launched=launched)
     start.start()
     return start
 
@@ -583,7 +643,18 @@ def start_early(*, config: str | Path | None) -> None:
     """Start ``aftersales report``'s kernel before the command imports the rest of the toolkit:
     the kernel's start and imports are the longest step of a report, and the report picks it up
     (:func:`take_early_start`) with the same warm imports and environment."""
-    _EARLY.append(start_in_background(warm_imports=WARM_IMPORTS, env=report_env(config=config)))
+    env = report_env(config=config)
+    # The process itself starts here, before this thread imports anything more: started from
+    # the background thread, it waited ~0.15 s for the GIL behind the report's imports.
+    km = _manager("python3")
+    launched: AsyncKernelManager | None = km
+    try:
+        _launch(km, cwd=os.getcwd(), env=env)
+    except Exception:  # the background start tries again and the engine reports a failure
+        logger.debug("early kernel launch failed", exc_info=True)
+        _discard(km)
+        launched = None
+    _EARLY.append(start_in_background(warm_imports=WARM_IMPORTS, env=env, launched=launched))
 
 
 def take_early_start() -> KernelStart | None:
