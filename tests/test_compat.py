@@ -302,3 +302,36 @@ def test_nbformat_patch_only_on_the_release_it_was_written_for(
     monkeypatch.setattr(nbformat, "__version__", "0.0.0")
     with _compat.outputs_validated_with_the_notebook():
         assert nbbase.validate is stock
+
+
+def test_layers_without_parameters_skip_the_lifting_and_give_the_stock_dicts() -> None:
+    """Inside the block a layered chart without parameters skips altair's parameter lifting and
+    converts to the stock dict; one with a selection, or a named layer, still takes altair's
+    own lifting (the parameter ends up at the top, exactly as stock)."""
+    import altair as alt
+
+    frame = pl.DataFrame({"a": [1, 2, 3], "b": [3, 1, 2]})
+    base = alt.Chart(frame).mark_line().encode(x="a:Q", y="b:Q")
+    points = base.mark_point()
+    picked = base.mark_point().add_params(alt.selection_point(name="pick"))
+    named = alt.LayerChart(layer=[base.properties(name="n1"), points])
+
+    def build() -> list[alt.LayerChart]:
+        return [
+            alt.LayerChart(layer=[base, points]),
+            alt.LayerChart(layer=[alt.LayerChart(layer=[base, points]), base]).resolve_scale(
+                y="independent"
+            ),
+            alt.LayerChart(layer=[base, picked]),
+            alt.LayerChart(layer=[named, base]),
+        ]
+
+    stock = [c.to_dict(validate=True) for c in build()]
+    with _compat.altair_copies_fast():
+        fast = build()
+        converted = [c.to_dict(validate=True) for c in fast]
+    assert converted == stock
+    assert stock[2]["params"][0]["name"] == "pick"
+    assert base.to_dict(validate=True) == alt.Chart(frame).mark_line().encode(
+        x="a:Q", y="b:Q"
+    ).to_dict(validate=True)  # the shared layer was not changed by the conversions

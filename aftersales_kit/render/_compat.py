@@ -122,28 +122,75 @@ def altair_copies_fast() -> Iterator[None]:
       returns ``str``, ``int``, ``float``, ``bool`` and ``None`` at once (exactly those types:
       subclasses such as numpy scalars still take the stock path).
 
+    - Layers: a ``LayerChart`` deep-copies every layer twice while it lifts the layers'
+      selection parameters to the top (``_remove_duplicate_params``, ``_combine_subchart_params``),
+      also when no layer has any: the report's charts have none. Without parameters (and no
+      named layer to rename) both return the layers as they are, and the top has none.
+
     The same objects and the same dicts (``tests/test_compat.py``), about half the chart time of
     a report. Any other altair release runs stock.
     """
     import altair
     from altair.utils import schemapi
+    from altair.vegalite.v6 import api
 
     if altair.__version__ != ALTAIR_VERSION:
         yield
         return
     previous_copy, previous_todict = schemapi._deep_copy, schemapi._todict
+    previous_remove, previous_combine = api._remove_duplicate_params, api._combine_subchart_params
 
     def todict(obj: object, context: object, np_opt: object, pd_opt: object) -> object:
         if type(obj) in _LEAVES:
             return obj
         return previous_todict(obj, context, np_opt, pd_opt)  # type: ignore[arg-type]
 
+    def remove_duplicate_params(layer: list[object]) -> list[object]:
+        if _any_params(layer):
+            return list(previous_remove(layer))  # type: ignore[arg-type]
+        return list(layer)
+
+    def combine_subchart_params(
+        params: object, subcharts: list[object]
+    ) -> tuple[object, list[object]]:
+        no_top = params is schemapi.Undefined or not params
+        if no_top and not _any_params(subcharts) and not _named_layers(subcharts):
+            return schemapi.Undefined, list(subcharts)
+        top, charts = previous_combine(params, subcharts)  # type: ignore[arg-type]
+        return top, list(charts)
+
     schemapi._deep_copy = _deep_copy_fast  # type: ignore[assignment]  # stock is overloaded
     schemapi._todict = todict
+    # altair types the layers as its union of chart classes; these take any chart alike
+    api._remove_duplicate_params = remove_duplicate_params  # type: ignore[assignment]
+    api._combine_subchart_params = combine_subchart_params  # type: ignore[assignment]
     try:
         yield
     finally:
         schemapi._deep_copy, schemapi._todict = previous_copy, previous_todict
+        api._remove_duplicate_params = previous_remove
+        api._combine_subchart_params = previous_combine
+
+
+def _any_params(charts: list[object]) -> bool:
+    """Some chart has selection or variable parameters (altair's test: set and not Undefined)."""
+    from altair.utils.schemapi import Undefined
+
+    return any(getattr(c, "params", Undefined) is not Undefined for c in charts)
+
+
+def _named_layers(charts: list[object]) -> bool:
+    """Some layered chart among ``charts`` has a named layer (altair renames those per
+    position when it lifts parameters out of several charts)."""
+    from altair.utils.schemapi import Undefined
+    from altair.vegalite.v6 import api
+
+    return any(
+        getattr(layer, "name", Undefined) is not Undefined
+        for c in charts
+        if isinstance(c, api.LayerChart) and isinstance(c.layer, list)
+        for layer in c.layer
+    )
 
 
 #: The exact types altair's ``_todict`` returns unchanged after its chain of type tests.
