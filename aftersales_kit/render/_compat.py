@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -291,7 +291,7 @@ def _column_writes() -> list[Patch]:
     import polars as pl
     from great_tables import _gt_data, gt
     from great_tables._gt_data import Body, FormatterSkipElement
-    from great_tables._tbl_data import _get_cell, is_na
+    from great_tables._tbl_data import is_na
     from great_tables._text import _process_text
 
     # a private function great-tables does not re-export; this module replaces it on purpose
@@ -308,18 +308,32 @@ def _column_writes() -> list[Patch]:
             columns.append(pl.Series(col, values, dtype=body.schema[col], strict=False))
         return body.with_columns(columns) if columns else body
 
+    def cells(frame: pl.DataFrame) -> Callable[[int, str], object]:
+        # ``_get_cell`` on polars is ``frame[row, col]``: a Series round trip per cell. The
+        # column's values are read once instead (the same Python values).
+        columns: dict[str, list[object]] = {}
+
+        def cell(row: int, col: str) -> object:
+            values = columns.get(col)
+            if values is None:
+                values = columns[col] = frame.get_column(col).to_list()
+            return values[row]
+
+        return cell
+
     def render_formats(self: Any, data_tbl: Any, formats: list[Any], context: Any) -> set[Any]:
-        if not isinstance(self.body, pl.DataFrame):
+        if not isinstance(self.body, pl.DataFrame) or not isinstance(data_tbl, pl.DataFrame):
             return stock_render(self, data_tbl, formats, context)
         formatted: set[tuple[str, int]] = set()
         pending: dict[str, dict[int, object]] = {}
+        cell = cells(data_tbl)
         for fmt_info in formats:
             eval_func = getattr(fmt_info.func, context, fmt_info.func.default)
             if eval_func is None:  # great-tables raises the same for a formatter without one
                 msg = f"great-tables formatter has no {context!r} renderer"
                 raise RuntimeError(msg)
             for col, row in fmt_info.cells.resolve():
-                result = eval_func(_get_cell(data_tbl, row, col))
+                result = eval_func(cell(row, col))
                 if isinstance(result, FormatterSkipElement):
                     continue
                 formatted.add((col, row))
@@ -332,11 +346,12 @@ def _column_writes() -> list[Patch]:
         if not isinstance(body, pl.DataFrame) or not isinstance(data_tbl, pl.DataFrame):
             return stock_migrate(data, data_tbl, formatted_cells, context)
         pending: dict[str, dict[int, object]] = {}
+        cell = cells(data_tbl)
         for col in data_tbl.columns:
             for row in range(data_tbl.height):
                 if (col, row) in formatted_cells:
                     continue
-                value = _get_cell(data_tbl, row, col)
+                value = cell(row, col)
                 if value is None or is_na(data_tbl, value):
                     continue  # replace_null_frame handles these, as in great-tables
                 pending.setdefault(col, {})[row] = _process_text(str(value), context=context)
