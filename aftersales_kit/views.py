@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from aftersales_kit import format as fmt
 from aftersales_kit.model import Diagnosis, ManagerViews
 from aftersales_kit.orders import ORDER_CLASS_COLUMN, ORDER_CLASS_KEYS
 from aftersales_kit.rules import Rules, SceneName, SceneRule
@@ -432,9 +433,7 @@ def assemble(part: Callable[[str], pl.DataFrame], *, rules: Rules) -> ManagerVie
     if readings.height:
         readings = readings.sort(
             ["scene", "explained", "reading"], descending=[False, True, False]
-        ).with_columns(
-            pl.col("reading").map_elements(rule_lines, return_dtype=pl.String).alias("rule_lines")
-        )
+        ).with_columns(fmt.texts(pl.col("reading"), rule_lines).alias("rule_lines"))
     repair_df = part("views:repair")
     repair: dict[str, float | int | None] = (
         {k: repair_df[k][0] for k in ("count", "median", "p10", "p90")} if repair_df.height else {}

@@ -108,3 +108,17 @@ def test_babel_rounds_like_the_report_always_did(x: float) -> None:
     current = 1 + x / 1e6
     change = (current - 1.0) / 1.0
     assert fmt.delta_pct(current, previous=1.0)[1:] == f"{abs(change) * 100:.0f}%"
+
+
+def test_texts_maps_each_value_and_keeps_nulls() -> None:
+    frame = pl.DataFrame({"k": ["a", None, "b", "a"], "n": [1.5, None, 2.0, 3.0]})
+    out = frame.select(
+        fmt.texts(pl.col("k"), lambda v: v.upper()),
+        fmt.texts(pl.col("n"), lambda v: f"{v:.1f} h").alias("h"),
+    )
+    assert out["k"].to_list() == ["A", None, "B", "A"]
+    assert out["h"].to_list() == ["1.5 h", None, "2.0 h", "3.0 h"]
+    assert out.schema["k"] == pl.String
+    # the same as polars' own element-wise map, which it replaces
+    stock = frame.select(pl.col("k").map_elements(lambda v: v.upper(), return_dtype=pl.String))
+    assert stock["k"].to_list() == out["k"].to_list()

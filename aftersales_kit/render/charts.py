@@ -497,9 +497,7 @@ def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> a
     order = ["audit", "return_ship", "transit", "inbound", "process"]
     data = stage_by_scene.filter(pl.col("stage").is_in(order)).with_columns(
         pl.col("hours").round(1),
-        pl.col("scene")
-        .map_elements(lambda s: label("scene", s, lang), return_dtype=pl.String)
-        .alias("scene_label"),
+        fmt.texts(pl.col("scene"), lambda s: label("scene", s, lang)).alias("scene_label"),
         pl.col("stage")
         .replace_strict({s: label("stage", s, lang) for s in order})
         .alias("stage_label"),
@@ -538,9 +536,7 @@ def stage_by_scene_chart(stage_by_scene: pl.DataFrame, *, lang: str = "zh") -> a
 def scene_mix_chart(scene_breakdown: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
     """Orders per scene (bar length) coloured by the scene's mean hours."""
     data = scene_breakdown.select(
-        pl.col("key")
-        .map_elements(lambda s: label("scene", s, lang), return_dtype=pl.String)
-        .alias("scene"),
+        fmt.texts(pl.col("key"), lambda s: label("scene", s, lang)).alias("scene"),
         "count",
         pl.col("share").round(4),
         pl.col("mean_hours").round(1),
@@ -574,9 +570,7 @@ def alerts_chart(alerts: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
     if "available" in alerts.columns:
         alerts = alerts.filter(pl.col("available"))
     data = alerts.select(
-        pl.col("rule")
-        .map_elements(lambda r: label("rule", r, lang), return_dtype=pl.String)
-        .alias("rule_label"),
+        fmt.texts(pl.col("rule"), lambda r: label("rule", r, lang)).alias("rule_label"),
         "count",
         pl.col("share").round(4),
         "threshold_hours",
@@ -602,9 +596,7 @@ def heatmap_chart(heatmap: pl.DataFrame, *, lang: str = "zh") -> alt.Chart:
     """Applications by weekday × hour; the tooltip adds the median audit hours of that cell."""
     days = [label("weekday", str(d), lang) for d in range(1, 8)]
     data = heatmap.select(
-        pl.col("weekday").map_elements(
-            lambda d: label("weekday", str(d), lang), return_dtype=pl.String
-        ),
+        fmt.texts(pl.col("weekday"), lambda d: label("weekday", str(d), lang)),
         "hour",
         "applications",
         pl.col("median_audit_hours").round(1),

@@ -103,7 +103,7 @@ def _h(value: float | None, lang: str) -> str:
 
 
 def _labeller(kind: str, lang: str) -> Callable[[str], str]:
-    """``value -> label(kind, value, lang)`` for ``map_elements``."""
+    """``value -> label(kind, value, lang)`` for :func:`aftersales_kit.format.texts`."""
     return lambda value: label(kind, value, lang)
 
 
@@ -612,10 +612,7 @@ def breakdown(d: Diagnosis, *, lang: str = "zh") -> Section:
         frames.append(
             top.select(
                 pl.lit(t("breakdown.by", lang, dim=t(f"breakdown.dim.{dim}", lang))).alias("group"),
-                pl.col("key")
-                .cast(pl.String)
-                .fill_null("—")
-                .map_elements(_labeller(kind, lang), return_dtype=pl.String),
+                fmt.texts(pl.col("key").cast(pl.String).fill_null("—"), _labeller(kind, lang)),
                 *[pl.col(c).cast(pl.Float64) for c in BREAKDOWN_LABELS],
             )
         )
@@ -706,15 +703,11 @@ def _open_status(lang: str) -> pl.Expr:
 
 
 def _label_col(column: str, kind: str, lang: str) -> pl.Expr:
-    return pl.col(column).map_elements(lambda v: label(kind, v, lang), return_dtype=pl.String)
+    return fmt.texts(pl.col(column), lambda v: label(kind, v, lang))
 
 
 def _action_col(lang: str) -> pl.Expr:
-    return (
-        pl.col("next_action")
-        .map_elements(lambda v: t(f"action.{v}", lang), return_dtype=pl.String)
-        .alias("next_action")
-    )
+    return fmt.texts(pl.col("next_action"), lambda v: t(f"action.{v}", lang)).alias("next_action")
 
 
 #: Column labels (text keys) of the order lists.
@@ -867,16 +860,12 @@ def _movers(tm: Tomorrow, *, history: int, lang: str) -> list[Part]:
     )
     view = tm.movers.select(
         "service_id",
-        pl.col("reason")
-        .map_elements(lambda v: t(f"tomorrow.move.{v}", lang), return_dtype=pl.String)
-        .alias("move"),
+        fmt.texts(pl.col("reason"), lambda v: t(f"tomorrow.move.{v}", lang)).alias("move"),
         _label_col("scene", "scene", lang),
         pl.col("apply_time").dt.strftime("%Y-%m-%d"),
         pl.col("complete_time").dt.strftime("%m-%d %H:%M"),
         "hours",
-        pl.col("effect_hours")
-        .map_elements(lambda v: _signed_hours(v, lang), return_dtype=pl.String)
-        .alias("effect"),
+        fmt.texts(pl.col("effect_hours"), lambda v: _signed_hours(v, lang)).alias("effect"),
     )
     labels = {
         "service_id": t("col.service_id", lang),
@@ -988,7 +977,7 @@ def _jd_check(d: Diagnosis, lang: str) -> list[Part]:
         "hours",
         "jd_hours",
         "diff_hours",
-        pl.col("cause").map_elements(lambda v: t(f"jd.cause.{v}", lang), return_dtype=pl.String),
+        fmt.texts(pl.col("cause"), lambda v: t(f"jd.cause.{v}", lang)),
     )
     labels = {
         "service_id": t("col.service_id", lang),
@@ -1071,7 +1060,7 @@ def top100(d: Diagnosis, *, lang: str = "zh") -> Section:
     view = _masked(top).select(
         "rank",
         "service_id",
-        pl.col("scene").map_elements(lambda v: label("scene", v, lang), return_dtype=pl.String),
+        fmt.texts(pl.col("scene"), lambda v: label("scene", v, lang)),
         "reason",
         _short("sku_name"),
         pl.col("apply_time").dt.strftime("%m-%d %H:%M"),
