@@ -291,7 +291,7 @@ def completed_traits(frame: pl.LazyFrame, *, seen: pl.DataFrame) -> DataTraits:
         if not seen[c].all()
     }
     if missing:
-        stores = sorted({s for ids in missing.values() for s in ids})
+        stores = list(dict.fromkeys(s for ids in missing.values() for s in ids))
         rest = (
             frame.filter(pl.col("store_id").is_in(stores))
             .group_by("store_id")

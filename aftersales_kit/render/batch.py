@@ -495,8 +495,8 @@ def _run_batch(
     """Load → select → diagnose → skip current reports → render the rest and the index.
 
     Each store's job goes to the workers as soon as its diagnosis is assembled: the first
-    reports render while this process assembles the others (and no more than the stores in
-    flight are held in memory)."""
+    reports render while this process assembles the others, and a store's diagnosis is dropped
+    once it is handed over (they are not all held at once)."""
     failed: dict[str, str] = {}
     if prepared is None:
         # The one pipeline (aftersales_kit.pipeline), as `report`: every store loaded (the

@@ -423,7 +423,7 @@ def _start_kernel(
 
     last: BaseException | None = None
     for attempt in range(1, START_ATTEMPTS + 1):
-        km = launched or _manager(kernel_name)
+        km = launched if launched is not None else _manager(kernel_name)
         try:
             if launched is None:
                 _launch(km, cwd=cwd, env=env)
