@@ -183,9 +183,9 @@ THEME = "aftersales"
 def _fast_copies(build: Callable[_P, _R]) -> Callable[_P, _R]:
     """``build`` with altair's chart copies sped up while it runs (``altair_copies_fast``: the
     same objects; the analyst's own charts outside it copy as altair does), and without
-    altair's validation of every schema object as it is made (``debug_mode(False)``, ~13 % of
-    a store's sections): the report's charts are fixed code, each validated whole against the
-    Vega-Lite schema by the tests (``tests/test_charts.py``)."""
+    altair's jsonschema validation of every schema object as it is made (``debug_mode(False)``):
+    the report's charts are fixed code, each validated whole against the Vega-Lite schema by the
+    tests (``tests/test_charts.py``)."""
 
     @functools.wraps(build)
     def wrapped(*args: _P.args, **kwargs: _P.kwargs) -> _R:
