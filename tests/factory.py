@@ -8,7 +8,7 @@ snapshots are drawn from.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -160,3 +160,32 @@ def planned_jobs(planned: Iterable[object], outcomes: dict[str, object]) -> list
         else:
             jobs.append(item)
     return jobs
+
+
+#: The store report's sections that draw a chart.
+CHARTED_SECTIONS = ("trend", "stages", "breakdown", "alerts", "heatmap", "what_if")
+
+
+def charted_sections(*, stores: int, orders: int) -> Callable[[], list[str]]:
+    """A function rendering every charted section of demo stores (diagnosed once) in both
+    languages: the sections' HTML, to compare renders under different settings."""
+    from aftersales_kit.demo.simulate import generate
+    from aftersales_kit.diagnose import diagnose
+    from aftersales_kit.render import sections
+    from aftersales_kit.rules import load_rules
+    from aftersales_kit.window import parse_window
+
+    rules = load_rules()
+    window = parse_window(None, end="2026-03-31", rules=rules)
+    frame = generate(stores=stores, orders=orders, end="2026-03-31")
+    result = diagnose(frame, window=window, rules=rules, as_of=datetime(2026, 4, 1, 9))
+
+    def render() -> list[str]:
+        return [
+            str(getattr(sections, name)(d, lang=lang).html)
+            for d in result.values()
+            for lang in ("zh", "en")
+            for name in CHARTED_SECTIONS
+        ]
+
+    return render

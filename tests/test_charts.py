@@ -8,6 +8,7 @@ from datetime import date
 
 import altair as alt
 import polars as pl
+from factory import CHARTED_SECTIONS, charted_sections
 
 from aftersales_kit.render import charts
 
@@ -148,30 +149,10 @@ def test_every_report_chart_validates_against_the_vega_lite_schema(monkeypatch) 
     """The builders skip altair's validation of each object as it is made (speed); every chart
     the sections draw is validated whole here instead, and validating changes no page."""
     import functools
-    from datetime import datetime
 
     from altair.utils import schemapi
 
-    from aftersales_kit.demo.simulate import generate
-    from aftersales_kit.diagnose import diagnose
-    from aftersales_kit.render import sections
-    from aftersales_kit.rules import load_rules
-    from aftersales_kit.window import parse_window
-
-    rules = load_rules()
-    window = parse_window(None, end="2026-03-31", rules=rules)
-    frame = generate(stores=3, orders=300, end="2026-03-31")
-    result = diagnose(frame, window=window, rules=rules, as_of=datetime(2026, 4, 1, 9))
-    charted = ("trend", "stages", "breakdown", "alerts", "heatmap", "what_if")
-
-    def render() -> list[str]:
-        return [
-            str(getattr(sections, name)(d, lang=lang).html)
-            for d in result.values()
-            for lang in ("zh", "en")
-            for name in charted
-        ]
-
+    render = charted_sections(stores=3, orders=300)
     fast = render()
     validated: list[object] = []
     real = charts.to_spec
@@ -183,4 +164,4 @@ def test_every_report_chart_validates_against_the_vega_lite_schema(monkeypatch) 
 
     monkeypatch.setattr(charts, "to_spec", functools.wraps(real)(to_spec))
     assert render() == fast
-    assert len(validated) >= len(charted) * len(result) * 2
+    assert len(validated) >= len(CHARTED_SECTIONS) * 3 * 2

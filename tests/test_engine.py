@@ -158,3 +158,61 @@ def test_a_launched_kernel_is_used_once_and_never_left_behind() -> None:
         assert not run_sync(extra.is_alive)()  # the unneeded process was stopped
     finally:
         engine.shutdown_kernels()
+
+
+_LAUNCH_AND_DIE = """
+import os, subprocess, sys
+from jupyter_client.connect import write_connection_file
+path, _ = write_connection_file(fname=sys.argv[1], transport="ipc", ip=sys.argv[2])
+env = dict(os.environ, JPY_PARENT_PID=str(os.getpid()))
+kernel = subprocess.Popen(
+    [sys.executable, "-m", "aftersales_kit.render.kernel_boot", "-f", path],
+    env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+)
+print(kernel.pid, flush=True)
+os._exit(0)
+"""
+#: A subreaper (as systemd user sessions and some containers have) adopts the orphaned kernel:
+#: its parent is then neither the launcher nor pid 1, the case ipykernel's poller misses.
+_SUBREAPER = """
+import ctypes, os, subprocess, sys, time
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+out = subprocess.run([sys.executable, "-c", sys.argv[1], *sys.argv[2:]], capture_output=True,
+                     text=True, check=True)
+pid = int(out.stdout.strip())
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    done, _ = os.waitpid(pid, os.WNOHANG)
+    if done:
+        print("exited")
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    print("outlived its launcher")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl")
+def test_a_kernel_whose_launcher_dies_while_it_starts_exits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A batch worker killed while its kernel is still importing: the kernel must not outlive
+    it (ipykernel's own poller starts only after the imports, and then misses the death)."""
+    import subprocess
+
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SUBREAPER,
+            _LAUNCH_AND_DIE,
+            str(tmp_path / "k.json"),
+            str(tmp_path / "k"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert out.stdout.strip() == "exited"

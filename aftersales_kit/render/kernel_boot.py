@@ -12,6 +12,7 @@ worker's first page), and two things in them serve nobody here:
   Vega-Lite schema altair validates against nor nbformat's use any of those formats (the
   ``uri`` and ``color-hex`` checkers altair does use stay).
 
+It also exits with the process that launched it from its first moment (:func:`watch_parent`).
 The blocked imports are blocked only while the kernel initialises and jsonschema is imported;
 the ``sys.modules`` entries are removed before the kernel serves its first request, so code in
 the kernel can still import those libraries itself. Stdlib only at the top: this runs before
@@ -21,7 +22,10 @@ anything else in the kernel process.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,7 +60,32 @@ def blocked(names: tuple[str, ...]) -> Iterator[None]:
                 del sys.modules[name]
 
 
+def watch_parent(*, poll: float = 0.5) -> None:
+    """Exit when the process that launched this kernel is gone, from the kernel's first moment.
+
+    ipykernel's own parent poller starts only after the kernel has initialised (imports, ~1 s),
+    and if the parent died meanwhile the poller takes the new parent for the original: a batch
+    worker killed while its kernel started left that kernel running for ever wherever orphans
+    go to a subreaper rather than pid 1 (systemd user sessions, some containers). Only for a
+    kernel launched as a dependent child (``JPY_PARENT_PID``, set by jupyter_client, names its
+    parent); a kernel whose parent is already gone exits at once."""
+    expected = os.environ.get("JPY_PARENT_PID", "")
+    if sys.platform == "win32" or not expected.isdigit():
+        return  # not a dependent child (on Windows the variable holds a handle)
+    parent = int(expected)
+    if os.getppid() != parent:
+        os._exit(1)  # orphaned before this line ran
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="aftersales-kernel-parent", daemon=True).start()
+
+
 def main() -> None:
+    watch_parent()
     # As ipykernel_launcher: the working directory leaves sys.path while ipykernel loads
     # (IPython puts it back when the shell initialises).
     if sys.path and (sys.path[0] == "" or Path(sys.path[0]) == Path.cwd()):
