@@ -216,3 +216,32 @@ def test_a_kernel_whose_launcher_dies_while_it_starts_exits(tmp_path) -> None:  
         timeout=60,
     )
     assert out.stdout.strip() == "exited"
+
+
+def test_a_worker_whose_parent_died_before_it_watched_exits_at_once() -> None:
+    """A batch worker is given its parent's pid: if that parent is gone by the time the worker
+    starts watching (it was killed while the worker imported), the worker exits instead of
+    taking its new parent for the one to watch."""
+    import subprocess
+
+    code = (
+        "import os, time\n"
+        "from aftersales_kit.render import engine\n"
+        "engine.die_with_parent(parent={parent})\n"
+        "time.sleep(0.5)\n"
+        "print('still running')\n"
+    )
+    gone = subprocess.run(
+        [sys.executable, "-c", code.format(parent=2**22 + 7)],  # no process has this pid
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert gone.returncode == 1 and "still running" not in gone.stdout
+    kept = subprocess.run(
+        [sys.executable, "-c", code.format(parent="os.getppid()")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert kept.returncode == 0 and "still running" in kept.stdout

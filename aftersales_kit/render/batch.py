@@ -202,7 +202,9 @@ class BatchResult:
 # --- worker side ----------------------------------------------------------------------------------
 
 
-def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int], lang: str = "zh") -> None:
+def _worker_init(
+    env: Mapping[str, str], pids: SimpleQueue[int], lang: str = "zh", parent: int | None = None
+) -> None:
     """Runs once per worker process: reports its pid, cheap imports, the engine, and a kernel
     started right away with ``env`` added to its environment (this process's stays as it is)."""
     # Ctrl-C is the parent's to handle: it stops the pool; a worker dying mid-write is what the
@@ -212,7 +214,7 @@ def _worker_init(env: Mapping[str, str], pids: SimpleQueue[int], lang: str = "zh
     from aftersales_kit.render import engine
 
     # A parent killed with SIGKILL must not leave this worker and its kernel running forever.
-    engine.die_with_parent()
+    engine.die_with_parent(parent=parent)
     engine.skip_slow_imports()
     # The kernel starts first and imports the notebook's modules while this process imports
     # papermill and nbconvert (one after the other, a second more before the first store).
@@ -628,7 +630,8 @@ class WorkerPool(ProcessPoolExecutor):
             max_workers=workers,
             mp_context=context,
             initializer=_worker_init,
-            initargs=(self.kernel_env, self._pids, lang),
+            # the parent's pid: a worker that starts after its parent died knows it
+            initargs=(self.kernel_env, self._pids, lang, os.getpid()),
         )
 
     def worker_pids(self) -> list[int]:

@@ -209,14 +209,16 @@ def remove_stale_ipc() -> list[str]:
     return removed
 
 
-def die_with_parent(*, poll: float = 1.0) -> None:
+def die_with_parent(*, parent: int | None = None, poll: float = 1.0) -> None:
     """Make this worker process exit, with its kernels, when its parent dies (even by SIGKILL).
 
     On Linux the kernel delivers SIGTERM at the parent's death (``prctl(PR_SET_PDEATHSIG)``);
     elsewhere, and as a second line, a daemon thread polls the parent pid. Either way the kernels
-    are killed first: they would otherwise keep ~650 MB each, forever.
+    are killed first: they would otherwise keep ~650 MB each, forever. ``parent``: the pid the
+    parent gave this worker; a worker whose parent died while it was still starting (before this
+    call) exits at once instead of watching its new parent.
     """
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
 
     def stop(*_args: object) -> None:
         kill_kernels()
