@@ -85,7 +85,9 @@ STATE_JS = """() => {
 }"""
 #: the last section rendered in the notebook on screen (sanitizing renames id to data-jupyter-id)
 LAST_JS = (
-    "(() => { const w = window.jupyterapp.shell.currentWidget; return w && w.node"
+    # the page may still be loading (after a reload): no app yet is "not yet", not an error
+    "(() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+    " return w && w.node"
     '.querySelectorAll(\'[id="sec-views"], [data-jupyter-id="sec-views"]\').length > 0; })()'
 )
 
@@ -219,7 +221,7 @@ def _open(page: Any, base: str, name: str) -> None:
 
 def _wait_idle(page: Any) -> None:
     page.wait_for_function(
-        "(() => { const w = window.jupyterapp.shell.currentWidget;"
+        "(() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
         " return w && w.sessionContext && w.sessionContext.session"
         " && w.sessionContext.session.kernel"
         " && w.sessionContext.session.kernel.status === 'idle'; })()",
