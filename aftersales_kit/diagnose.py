@@ -84,6 +84,7 @@ from aftersales_kit.format import mask_personal
 from aftersales_kit.metrics import (
     Kpis,
     kpis_by_store,
+    may_complete,
     metrics_from_sample,
     peer_median,
     samples_in_windows,
@@ -117,6 +118,7 @@ from aftersales_kit.orders import (
     open_order_status,
     order_class,
     traits_aggregations,
+    traits_combined,
     traits_from_store_rows,
     window_sample,
 )
@@ -333,15 +335,10 @@ def diagnose_iter(
     # user's own goal, shown as 目标 only when set (an argument, or a rules file that moves it).
     target_given = target_hours is not None or target != float(rules.warning_hours)
     lf_all = frame.lazy()
-    # One pass over every row for the per-store facts: the store list, rule availability and
-    # the JD rounding (facts of the whole data set, every store loaded, passed to every
-    # derivation of a part of it), and the store names and data dates.
-    per_store, store_names = pl.collect_all(
-        [
-            lf_all.group_by("store_id").agg(*traits_aggregations(), *_store_facts(lf_all)),
-            _store_names(lf_all),
-        ]
-    )
+    # One pass over every row: the per-store facts (the store list, rule availability and the
+    # JD rounding: facts of the whole data set, every store loaded, passed to every derivation
+    # of a part of it; the store names and data dates), and the rows the plans use.
+    per_store, name_counts, rows_all, previous_rows = _read_once(lf_all, window=window, as_of=as_of)
     per_store = _with_data_as_of(per_store, lf_all)
     selected = _selected(per_store["store_id"].drop_nulls().sort().to_list(), stores)
     if not selected:
@@ -352,28 +349,19 @@ def diagnose_iter(
     traits = traits_from_store_rows(per_store)
     store_info = (
         per_store.lazy()
-        .join(store_names.lazy(), on="store_id", how="left")
+        .join(_store_names(name_counts.lazy()), on="store_id", how="left")
         .select("store_id", "store_name", "data_until", "data_as_of", "earliest_apply")
     )
     if stores is not None:
         store_info = store_info.filter(pl.col("store_id").is_in(selected))
-    # Every row a per-order plan can use (the window's and tomorrow's, open orders, the heatmap's
-    # applications, …) is read once, all its columns, into memory; the window's orders are derived
-    # once from it. Left lazy, each of the ~40 plans decoded every column of the whole scan again
-    # (≈ 5 s CPU each at 10 M orders). Filters keep row order, so every plan sees the same rows in
-    # the same order as on the scan.
-    may_complete, applied, open_or_waiting = _rows_used(window=window, as_of=as_of)
-    rows_all = (
-        lf_all.filter(may_complete | applied | open_or_waiting)
-        .select(pl.exclude(_UNUSED_BY_PLANS))
-        .collect()
-    )
+    _, applied, open_or_waiting = _rows_used(window=window, as_of=as_of)
     sample_all, sample_next = samples_in_windows(
         rows_all.lazy(),
         windows=[window, _tomorrow_window(window)],
         rules=rules,
         traits=traits,
-        extra=[order_class().alias(ORDER_CLASS_COLUMN)],
+        # The derived row (_ROW) identifies an order in both windows' samples (one derivation).
+        extra=[order_class().alias(ORDER_CLASS_COLUMN), pl.int_range(pl.len()).alias(_ROW)],
     )
     # Only what the other plans read is kept in memory next to the derived orders.
     rows = rows_all.lazy().filter(open_or_waiting).collect().lazy()
@@ -402,8 +390,10 @@ def diagnose_iter(
     plans["kpis"] = metrics_from_sample(
         per_store.lazy().select("store_id"), sample_all, rules=rules, traits=traits
     )
+    if stores is not None:
+        previous_rows = previous_rows.filter(pl.col("store_id").is_in(selected))
     plans["prev_kpis"] = store_kpis_lazy(
-        lf,
+        previous_rows.lazy(),
         stores=per_store.lazy().select("store_id"),
         window=previous,
         rules=rules,
@@ -531,6 +521,9 @@ _UNUSED_BY_PLANS = (
     "quantity",
 )
 
+#: The number of an order's row in the derived orders both windows' samples share.
+_ROW = "_derived_row"
+
 #: The columns of the heatmap plans (``_heatmap_plan``).
 HEATMAP_COLUMNS = ("store_id", "apply_time", "first_audit_time")
 
@@ -648,18 +641,64 @@ def _with_data_as_of(per_store: pl.DataFrame, lf: pl.LazyFrame) -> pl.DataFrame:
     return per_store.with_columns(as_of.alias("data_as_of")).drop(latest)
 
 
-def _store_names(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """Each store's most frequent name (the smallest among ties), from (store, name) counts:
-    ``mode()`` over every row of a store costs a sort per store."""
+def _store_names(counts: pl.LazyFrame) -> pl.LazyFrame:
+    """Each store's most frequent name (the smallest among ties), from counts of its (store,
+    name) pairs (``_n``): ``mode()`` over every row of a store costs a sort per store."""
     sid = "store_id"
     return (
-        lf.filter(pl.col("store_name").is_not_null())
-        .group_by(sid, "store_name")
-        .agg(pl.len().alias("_n"))
+        counts.group_by(sid, "store_name")
+        .agg(pl.col("_n").sum())
         .sort(sid, "_n", "store_name", descending=[False, True, False])
         .group_by(sid, maintain_order=True)
         .agg(pl.col("store_name").first())
     )
+
+
+def _read_once(
+    lf: pl.LazyFrame, *, window: Window, as_of: datetime
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Every row read once, in batches: the per-store facts (:func:`traits_aggregations`,
+    :func:`_store_facts`), the (store, name) counts (``_n``), the rows the plans use
+    (:func:`_rows_used`) and the rows that can complete in the previous window (its KPIs).
+
+    The rows are kept in memory with every column the plans read; the window's orders are
+    derived once from them. Left lazy, each of the ~40 plans decoded every column of the whole
+    scan again (≈ 5 s CPU each at 10 M orders). As separate queries, the facts, the rows and
+    the previous window each decoded the time columns of every row again (the batches save
+    ≈ 0.8 s of 4.2 s at 10 M orders from parquet). Batches keep row order, so every plan sees
+    the same rows in the same order as on the scan.
+    """
+    may_complete_now, applied, open_or_waiting = _rows_used(window=window, as_of=as_of)
+    in_previous = may_complete(window.previous())
+    kept = pl.exclude(_UNUSED_BY_PLANS)
+    facts = [*traits_aggregations(), *_store_facts(lf)]
+
+    def queries(batch: pl.LazyFrame) -> list[pl.LazyFrame]:
+        return [
+            batch.group_by("store_id").agg(facts),
+            batch.filter(pl.col("store_name").is_not_null())
+            .group_by("store_id", "store_name")
+            .agg(pl.len().alias("_n")),
+            batch.filter(may_complete_now | applied | open_or_waiting).select(kept),
+            batch.filter(in_previous).select(kept),
+        ]
+
+    source = lf.select(pl.exclude([c for c in _UNUSED_BY_PLANS if c != "store_name"]))
+    parts: list[list[pl.DataFrame]] = [[], [], [], []]
+    for batch in source.collect_batches():
+        for found, part in zip(parts, pl.collect_all(queries(batch.lazy())), strict=True):
+            found.append(part)
+    if not parts[0]:
+        empty = pl.DataFrame(schema=source.collect_schema()).lazy()
+        parts = [[p] for p in pl.collect_all(queries(empty))]
+    facts_per_batch, counts, rows, previous = (pl.concat(p) for p in parts)
+    per_store = facts_per_batch.group_by("store_id").agg(
+        *traits_combined(),
+        pl.col("data_until").max(),
+        pl.col("earliest_apply").min(),
+        pl.col("^_latest:.*$").max(),
+    )
+    return per_store, counts, rows, previous
 
 
 def _trend_plans(
@@ -963,30 +1002,35 @@ def _tomorrow_window(window: Window) -> Window:
 def _tomorrow_plans(
     counted: pl.LazyFrame, sample_next: pl.LazyFrame, *, window: Window
 ) -> dict[str, pl.LazyFrame]:
-    """Tomorrow's window: its sample (``sample_next``), and the orders leaving and entering."""
+    """Tomorrow's window: its sample (``sample_next``), and the orders leaving and entering.
+
+    An order is the same derived row (:data:`_ROW`) in both samples; the loader keeps one row
+    per (store, service id), so this is the order's identity. Matching on the row number
+    instead of the two id strings saves ≈ 0.8 s CPU at 10 M orders.
+    """
     sid = "store_id"
     plans: dict[str, pl.LazyFrame] = {}
     tomorrow = _tomorrow_window(window)
-    keys = [sid, "service_id"]
     order_cols = [sid, "service_id", "scene", "apply_time", "complete_time", "hours"]
     counted_next = sample_next.filter(pl.col("counted"))
     plans["tomorrow"] = counted_next.group_by(sid).agg(
         pl.len().cast(pl.Int64).alias("counted"), pl.col("hours").mean().alias("mean_hours")
     )
     plans["leaving"] = (
-        counted.select(order_cols)
-        .join(counted_next.select(keys), on=keys, how="anti")
-        .with_columns(
+        counted.select(*order_cols, _ROW)
+        .join(counted_next.select(_ROW), on=_ROW, how="anti")
+        .select(
+            *order_cols,
             pl.when(pl.col("complete_time") < tomorrow.start_at)
             .then(pl.lit("out_of_window"))
             .otherwise(pl.lit("apply_too_old"))
-            .alias("reason")
+            .alias("reason"),
         )
     )
     plans["entering"] = (
-        counted_next.select(order_cols)
-        .join(counted.select(keys), on=keys, how="anti")
-        .with_columns(pl.lit("enters").alias("reason"))
+        counted_next.select(*order_cols, _ROW)
+        .join(counted.select(_ROW), on=_ROW, how="anti")
+        .select(*order_cols, pl.lit("enters").alias("reason"))
     )
     return plans
 

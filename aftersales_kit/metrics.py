@@ -132,10 +132,12 @@ def sample_in_window(
 def _may_complete_in(lf: pl.LazyFrame, window: Window) -> pl.LazyFrame:
     """Rows whose 暂完结 can fall in ``window``: the source's 暂完结时间, or else either possible
     clock end (first audit or first processing, DOMAIN §3) — a superset ``window_sample`` trims."""
-    return lf.filter(_may_complete_expr(window))
+    return lf.filter(may_complete(window))
 
 
-def _may_complete_expr(window: Window) -> pl.Expr:
+def may_complete(window: Window) -> pl.Expr:
+    """The filter of :func:`sample_in_window`'s pre-filter (``_may_complete_in``): whether a
+    source row's 暂完结 can fall in ``window``."""
     def inside(col: str) -> pl.Expr:
         c = pl.col(col)
         return ((c >= window.start_at) & (c < window.end_before)).fill_null(False)
@@ -163,7 +165,7 @@ def samples_in_windows(
     # fills complete_time and keeps only its own columns, so the flags are joined back by position).
     flags = [f"_may_complete_{i}" for i in range(len(windows))]
     kept = rows.select(
-        _may_complete_expr(w).alias(f) for w, f in zip(windows, flags, strict=True)
+        may_complete(w).alias(f) for w, f in zip(windows, flags, strict=True)
     ).collect()
     derived = (
         derive_orders(rows, rules=rules, traits=traits).with_columns(extra).collect().hstack(kept)

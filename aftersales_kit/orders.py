@@ -320,6 +320,13 @@ def traits_aggregations() -> list[pl.Expr]:
     ]
 
 
+def traits_combined() -> list[pl.Expr]:
+    """:func:`traits_aggregations` of every row from their values over parts of the rows
+    (grouped by store_id): a caller reading the rows in batches aggregates each batch, then
+    combines."""
+    return [*(pl.col(c).any() for c in PRESENCE_COLUMNS), pl.col("_jd").all()]
+
+
 def traits_from_store_rows(per_store: pl.DataFrame) -> DataTraits:
     """The :class:`DataTraits` from one row per store holding :func:`traits_aggregations`."""
     present = {
