@@ -725,7 +725,6 @@ def _breakdown_plans(counted: pl.LazyFrame, *, over: float) -> dict[str, pl.Lazy
     """Hour statistics per value of each breakdown column."""
     sid = "store_id"
     plans: dict[str, pl.LazyFrame] = {}
-    with_total = counted.with_columns(pl.len().over(sid).alias("_total"))
     for key, col in BREAKDOWNS.items():
         stats = _hour_stats(over)
         if key == "carrier":
@@ -736,9 +735,9 @@ def _breakdown_plans(counted: pl.LazyFrame, *, over: float) -> dict[str, pl.Lazy
                 *(e for e in stats if e.meta.output_name() != "transit"),
                 _stage("transit").filter(measured).mean().alias("transit"),
             ]
-        plans[f"breakdown:{key}"] = with_total.group_by(
+        plans[f"breakdown:{key}"] = counted.group_by(
             sid, pl.col(col).cast(pl.String).alias("key")
-        ).agg(*stats, pl.col("_total").first())
+        ).agg(*stats)
     return plans
 
 
@@ -879,7 +878,6 @@ def _scalars_plan(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFr
         * (_merchant_pickup().cast(pl.Float64) if s == "return_ship" else 1.0)
         for s in LEVER_STAGES
     }
-    rank = h.rank("ordinal", descending=True)
     to_pickup = _hours_between("pickup_time", "apply_time")
     # The pickup family (DOMAIN §2): 闪电退款 refunds at the carrier's pickup (揽收), so only
     # these returns could stop their clock there.
@@ -900,8 +898,13 @@ def _scalars_plan(counted: pl.LazyFrame, *, rules: Rules) -> dict[str, pl.LazyFr
         .clip(lower_bound=0.0)
         .mean()
         .alias("cap_all"),
+        # Without the n longest (at least one order left): the sum less the n largest, where a
+        # rank of every order per store cost 5× as much.
         *[
-            h.filter(rank > pl.min_horizontal(pl.lit(n), pl.len() - 1)).mean().alias(f"wl_{n}")
+            pl.when(pl.len() > n)
+            .then((h.sum() - h.top_k(n).sum()) / (pl.len() - n))
+            .otherwise(h.min())
+            .alias(f"wl_{n}")
             for n in WITHOUT_LONGEST
         ],
         # 闪电退款 (refund at pickup): every pickup-family return with a pickup time stops there.
@@ -1397,7 +1400,8 @@ def _shape_breakdown(df: pl.DataFrame, *, key: str) -> pl.DataFrame:
     (slowest first for the auditor and carrier tables, else most orders first)."""
     df = df.with_columns(
         pl.col("count").cast(pl.Int64),
-        (pl.col("count") / pl.col("_total")).alias("share"),
+        # Every counted order has a key (null too), so the counts add up to the store's.
+        (pl.col("count") / pl.col("count").sum().over("store_id")).alias("share"),
     ).select("store_id", *_BREAKDOWN_COLUMNS)
     first = BREAKDOWN_SORT_STAGE.get(key) or "count"
     return df.sort("store_id", first, "key", descending=[False, True, False], nulls_last=True)

@@ -180,17 +180,20 @@ def plans(counted: pl.LazyFrame, *, rules: Rules, traits: DataTraits) -> dict[st
         _is_auto().sum().cast(pl.Int64).alias("auto"),
     )
     manual = ~_is_auto() & pl.col("first_audit_time").is_not_null()
+    # Hours saved per counted order of the store: its total joined after the group-by (a
+    # window over every counted order costs a second pass over them).
+    totals = counted.group_by(sid).agg(pl.len().alias("_total"))
     out["views:sa"] = (
-        with_class.with_columns(pl.len().over(sid).alias("_total"))
-        .filter(manual)
+        with_class.filter(manual)
         .group_by(sid, "service_type", "order_class")
         .agg(
             pl.len().cast(pl.Int64).alias("manual"),
             (1.0 - rejected.cast(pl.Float64).mean()).alias("approval_share"),
-            (pl.col("stage_audit").fill_null(0.0).sum() / pl.col("_total").first()).alias(
-                "hours_saved"
-            ),
+            pl.col("stage_audit").fill_null(0.0).sum().alias("hours_saved"),
         )
+        .join(totals, on=sid, how="left")
+        .with_columns(pl.col("hours_saved") / pl.col("_total"))
+        .drop("_total")
     )
     out["views:readings"] = _readings_plan(counted, rules=rules, traits=traits)
     diff = pl.col("jd_hours") - h
