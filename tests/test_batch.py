@@ -460,3 +460,25 @@ def test_a_store_whose_diagnosis_fails_fails_alone_in_the_stream(
     assert [e for e in events if e.startswith("submit")] == [
         f"submit {s}" for s in STORES if s != BROKEN
     ]
+
+
+def test_a_worker_starts_without_papermills_unused_imports_and_can_still_import_them() -> None:
+    """The worker's start leaves pyarrow (papermill's HDFS handler) and the unused jsonschema
+    format checkers out, and lifts the block: a later import works."""
+    import subprocess
+    import sys
+
+    code = (
+        "import multiprocessing as mp, os, sys\n"
+        "from aftersales_kit.render import batch, engine\n"
+        "batch._worker_init({}, mp.get_context('spawn').SimpleQueue(), 'zh', os.getppid())\n"
+        "left_out = [m for m in ('pyarrow', 'numpy', 'rfc3339_validator') if m in sys.modules]\n"
+        "import pyarrow, rfc3339_validator\n"
+        "import papermill.iorw\n"
+        "engine.shutdown_kernel()\n"
+        "print(left_out, 'papermill' in sys.modules, pyarrow.__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split("\n")[0] == "[] True pyarrow"
