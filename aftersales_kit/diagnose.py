@@ -83,12 +83,12 @@ from aftersales_kit.findings import LIMITS, FindingContext, find
 from aftersales_kit.format import mask_personal
 from aftersales_kit.metrics import (
     Kpis,
+    kpi_sample,
     kpis_by_store,
-    may_complete,
+    kpis_of_sample,
     metrics_from_sample,
     peer_median,
     samples_in_windows,
-    store_kpis_lazy,
     unknown_store_error,
 )
 from aftersales_kit.model import (
@@ -338,7 +338,9 @@ def diagnose_iter(
     # One pass over every row: the per-store facts (the store list, rule availability and the
     # JD rounding: facts of the whole data set, every store loaded, passed to every derivation
     # of a part of it; the store names and data dates), and the rows the plans use.
-    per_store, name_counts, rows_all, previous_rows = _read_once(lf_all, window=window, as_of=as_of)
+    per_store, name_counts, rows_all, previous_sample = _read_once(
+        lf_all, window=window, as_of=as_of, rules=rules
+    )
     per_store = _with_data_as_of(per_store, lf_all)
     selected = _selected(per_store["store_id"].drop_nulls().sort().to_list(), stores)
     if not selected:
@@ -372,36 +374,42 @@ def diagnose_iter(
         rows, heat, sample, sample_next = (
             f.filter(pl.col("store_id").is_in(selected)) for f in (rows, heat, sample, sample_next)
         )
+    # What the plans read of the derived orders is collected first, so that those (every column,
+    # ~0.9 GB at 10 M orders) leave memory before the ~40 plans run: the counted orders (left
+    # lazy, each plan on them filtered the window's orders again), the window's KPIs of every
+    # store (peers need the others' means; from metrics, the one source of them) and quality
+    # counts, and tomorrow's counted orders.
+    counted, kpis_frame, quality, counted_next = pl.collect_all(
+        [
+            sample.filter(pl.col("counted")).with_columns(_excess_columns(target)),
+            metrics_from_sample(
+                per_store.lazy().select("store_id"), sample_all, rules=rules, traits=traits
+            ),
+            _quality_plan(sample),
+            sample_next.filter(pl.col("counted")).select(*_TOMORROW_COLUMNS, _ROW),
+        ]
+    )
+    del sample, sample_all, sample_next
+    kpi_now = _kpis(kpis_frame)
     plans = _plans(
         store_info,
         rows,
         heat,
-        sample,
-        sample_next,
+        counted.lazy(),
+        counted_next.lazy(),
         window=window,
         rules=rules,
         as_of=as_of,
-        target=target,
         traits=traits,
     )
+    plans["quality"] = quality.lazy()
     if orders:
         plans["orders"] = _orders_plan(lf, window=window, rules=rules, as_of=as_of, traits=traits)
-    # KPIs of every store (peers need the others' means) from metrics, the one source of them.
-    plans["kpis"] = metrics_from_sample(
-        per_store.lazy().select("store_id"), sample_all, rules=rules, traits=traits
-    )
-    if stores is not None:
-        previous_rows = previous_rows.filter(pl.col("store_id").is_in(selected))
-    plans["prev_kpis"] = store_kpis_lazy(
-        previous_rows.lazy(),
-        stores=per_store.lazy().select("store_id"),
-        window=previous,
-        rules=rules,
-        traits=traits,
+    plans["prev_kpis"] = kpis_of_sample(
+        previous_sample.lazy(), stores=per_store.lazy().select("store_id"), rules=rules
     )
     names = list(plans)
     collected = dict(zip(names, pl.collect_all([plans[n] for n in names]), strict=True))
-    kpi_now = _kpis(collected.pop("kpis"))
     kpi_prev = _kpis(collected.pop("prev_kpis"))
     jd_whole = traits.jd_whole_hours
     for key in BREAKDOWNS:
@@ -521,8 +529,16 @@ _UNUSED_BY_PLANS = (
     "quantity",
 )
 
+#: Rows per batch of :func:`_read_once`. Each batch's queries are planned anew (the previous
+#: window's derivation is a large plan: ~0.1 s per 10 M rows per 100k-row batch), and small
+#: batches leave the memory of the rows they keep in fragments the later frames cannot reuse
+#: (+0.8 GB peak at 10 M orders with the engine's default batches).
+_READ_BATCH_ROWS = 1_000_000
+
 #: The number of an order's row in the derived orders both windows' samples share.
 _ROW = "_derived_row"
+#: The columns of tomorrow's counted orders the 明天 plans read (with :data:`_ROW`).
+_TOMORROW_COLUMNS = ("store_id", "service_id", "scene", "apply_time", "complete_time", "hours")
 
 #: The columns of the heatmap plans (``_heatmap_plan``).
 HEATMAP_COLUMNS = ("store_id", "apply_time", "first_audit_time")
@@ -557,27 +573,23 @@ def _plans(
     store_info: pl.LazyFrame,
     rows: pl.LazyFrame,
     heat: pl.LazyFrame,
-    sample: pl.LazyFrame,
-    sample_next: pl.LazyFrame,
+    counted: pl.LazyFrame,
+    counted_next: pl.LazyFrame,
     *,
     window: Window,
     rules: Rules,
     as_of: datetime,
-    target: float,
     traits: DataTraits,
 ) -> dict[str, pl.LazyFrame]:
-    """Every aggregate, grouped by store_id, as lazy frames to collect together."""
+    """Every aggregate, grouped by store_id, as lazy frames to collect together.
+
+    All in memory: ``store_info``, the store names and data dates; ``rows``, the open and
+    waiting orders; ``heat``, the window's applications (``_rows_used``); ``counted``, the
+    window's counted orders derived, with their excess hours; ``counted_next``, tomorrow's
+    (:data:`_TOMORROW_COLUMNS`).
+    """
     # Same line as metrics' over_60h_share, so breakdown shares agree with the KPI.
     over = float(rules.warning_hours)
-    # ``store_info``: the store names and data dates; in memory: ``rows``, the open and waiting
-    # orders, ``heat``, the window's applications (``_rows_used``), ``sample``, the window's
-    # orders derived (``sample_in_window``), ``sample_next`` tomorrow's; then the counted orders.
-    # The counted orders are materialised once: left lazy, each of the ~30 plans on them filtered
-    # the window's orders (every column) again. The window's sample itself stays lazy: one more
-    # in-memory copy of it cost 1.1 GB at 10 M orders for ~0.1 s.
-    counted = (
-        sample.filter(pl.col("counted")).with_columns(_excess_columns(target)).collect().lazy()
-    )
     return {
         **_trend_plans(store_info, counted, over=over),
         **_breakdown_plans(counted, over=over),
@@ -591,8 +603,7 @@ def _plans(
         **_checkpoints_plan(counted),
         **_jd_plans(counted),
         **_classes_plan(counted),
-        **_tomorrow_plans(counted, sample_next, window=window),
-        **_quality_plan(sample),
+        **_tomorrow_plans(counted, counted_next, window=window),
         **manager_views.plans(counted, rules=rules, traits=traits),
     }
 
@@ -655,11 +666,12 @@ def _store_names(counts: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def _read_once(
-    lf: pl.LazyFrame, *, window: Window, as_of: datetime
+    lf: pl.LazyFrame, *, window: Window, as_of: datetime, rules: Rules
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Every row read once, in batches: the per-store facts (:func:`traits_aggregations`,
     :func:`_store_facts`), the (store, name) counts (``_n``), the rows the plans use
-    (:func:`_rows_used`) and the rows that can complete in the previous window (its KPIs).
+    (:func:`_rows_used`) and the previous window's sample (:func:`kpi_sample`, its KPIs' few
+    columns: derived batch by batch, its rows are never kept whole).
 
     The rows are kept in memory with every column the plans read; the window's orders are
     derived once from them. Left lazy, each of the ~40 plans decoded every column of the whole
@@ -669,7 +681,6 @@ def _read_once(
     the same rows in the same order as on the scan.
     """
     may_complete_now, applied, open_or_waiting = _rows_used(window=window, as_of=as_of)
-    in_previous = may_complete(window.previous())
     kept = pl.exclude(_UNUSED_BY_PLANS)
     facts = [*traits_aggregations(), *_store_facts(lf)]
 
@@ -680,12 +691,12 @@ def _read_once(
             .group_by("store_id", "store_name")
             .agg(pl.len().alias("_n")),
             batch.filter(may_complete_now | applied | open_or_waiting).select(kept),
-            batch.filter(in_previous).select(kept),
+            kpi_sample(batch, window=window.previous(), rules=rules),
         ]
 
     source = lf.select(pl.exclude([c for c in _UNUSED_BY_PLANS if c != "store_name"]))
     parts: list[list[pl.DataFrame]] = [[], [], [], []]
-    for batch in source.collect_batches():
+    for batch in source.collect_batches(chunk_size=_READ_BATCH_ROWS):
         for found, part in zip(parts, pl.collect_all(queries(batch.lazy())), strict=True):
             found.append(part)
     if not parts[0]:
@@ -1003,9 +1014,10 @@ def _tomorrow_window(window: Window) -> Window:
 
 
 def _tomorrow_plans(
-    counted: pl.LazyFrame, sample_next: pl.LazyFrame, *, window: Window
+    counted: pl.LazyFrame, counted_next: pl.LazyFrame, *, window: Window
 ) -> dict[str, pl.LazyFrame]:
-    """Tomorrow's window: its sample (``sample_next``), and the orders leaving and entering.
+    """Tomorrow's window: its counted orders (``counted_next``), and the orders leaving and
+    entering.
 
     An order is the same derived row (:data:`_ROW`) in both samples; the loader keeps one row
     per (store, service id), so this is the order's identity. Matching on the row number
@@ -1014,8 +1026,7 @@ def _tomorrow_plans(
     sid = "store_id"
     plans: dict[str, pl.LazyFrame] = {}
     tomorrow = _tomorrow_window(window)
-    order_cols = [sid, "service_id", "scene", "apply_time", "complete_time", "hours"]
-    counted_next = sample_next.filter(pl.col("counted"))
+    order_cols = list(_TOMORROW_COLUMNS)
     plans["tomorrow"] = counted_next.group_by(sid).agg(
         pl.len().cast(pl.Int64).alias("counted"), pl.col("hours").mean().alias("mean_hours")
     )
@@ -1038,19 +1049,16 @@ def _tomorrow_plans(
     return plans
 
 
-def _quality_plan(sample: pl.LazyFrame) -> dict[str, pl.LazyFrame]:
+def _quality_plan(sample: pl.LazyFrame) -> pl.LazyFrame:
     """Out-of-order timestamps and unbounded interventions in the window."""
-    sid = "store_id"
-    plans: dict[str, pl.LazyFrame] = {}
-    plans["quality"] = (
+    return (
         sample.filter(pl.col("in_window"))
-        .group_by(sid)
+        .group_by("store_id")
         .agg(
             pl.col("out_of_order").fill_null(False).sum().cast(pl.Int64),
             pl.col("intervention_unbounded").fill_null(False).sum().cast(pl.Int64),
         )
     )
-    return plans
 
 
 #: Words in 客户问题描述 that announce a dispute (DOMAIN §6: half of the warning condition is the

@@ -132,12 +132,10 @@ def sample_in_window(
 def _may_complete_in(lf: pl.LazyFrame, window: Window) -> pl.LazyFrame:
     """Rows whose 暂完结 can fall in ``window``: the source's 暂完结时间, or else either possible
     clock end (first audit or first processing, DOMAIN §3) — a superset ``window_sample`` trims."""
-    return lf.filter(may_complete(window))
+    return lf.filter(_may_complete_expr(window))
 
 
-def may_complete(window: Window) -> pl.Expr:
-    """The filter of :func:`sample_in_window`'s pre-filter (``_may_complete_in``): whether a
-    source row's 暂完结 can fall in ``window``."""
+def _may_complete_expr(window: Window) -> pl.Expr:
     def inside(col: str) -> pl.Expr:
         c = pl.col(col)
         return ((c >= window.start_at) & (c < window.end_before)).fill_null(False)
@@ -165,7 +163,7 @@ def samples_in_windows(
     # fills complete_time and keeps only its own columns, so the flags are joined back by position).
     flags = [f"_may_complete_{i}" for i in range(len(windows))]
     kept = rows.select(
-        may_complete(w).alias(f) for w, f in zip(windows, flags, strict=True)
+        _may_complete_expr(w).alias(f) for w, f in zip(windows, flags, strict=True)
     ).collect()
     derived = (
         derive_orders(rows, rules=rules, traits=traits).with_columns(extra).collect().hstack(kept)
@@ -200,6 +198,26 @@ def store_kpis_lazy(
     ``stores``: the derivation is pruned to what the hours need (≈ half the CPU of the full
     metrics at 10 M orders; the previous window's KPIs need no stages, alerts or scenes)."""
     sample = sample_in_window(orders, window=window, rules=rules, traits=traits)
+    return kpis_of_sample(sample, stores=stores, rules=rules)
+
+
+#: The columns of a window sample the :class:`Kpis` read.
+KPI_SAMPLE_COLUMNS: tuple[str, ...] = ("store_id", "counted", "hours", "excluded_reason")
+
+
+def kpi_sample(orders: pl.LazyFrame, *, window: Window, rules: Rules) -> pl.LazyFrame:
+    """The :data:`KPI_SAMPLE_COLUMNS` of ``orders``' sample in ``window``, from any part of the
+    rows: a row's hours and sample do not depend on the data traits (they null alerts and set
+    the JD match only), so the rows of a part get the values they get among every row."""
+    # Every rule assumed available: the alerts are pruned from the plan anyway.
+    traits = assumed_traits(jd_whole_hours=False)
+    return sample_in_window(orders, window=window, rules=rules, traits=traits).select(
+        KPI_SAMPLE_COLUMNS
+    )
+
+
+def kpis_of_sample(sample: pl.LazyFrame, *, stores: pl.LazyFrame, rules: Rules) -> pl.LazyFrame:
+    """:func:`store_kpis_lazy` from a window sample (at least :data:`KPI_SAMPLE_COLUMNS`)."""
     zero_filled = ["counted", *(f"excluded_{r}" for r in EXCLUDED_REASONS)]
     return (
         stores.join(

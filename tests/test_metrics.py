@@ -17,10 +17,13 @@ from aftersales_kit.cli import main
 from aftersales_kit.errors import UnknownStoreError
 from aftersales_kit.metrics import (
     Kpis,
+    kpi_sample,
     kpis_by_store,
     kpis_for,
+    kpis_of_sample,
     metrics_columns,
     metrics_json,
+    store_kpis_lazy,
     store_metrics,
     store_metrics_lazy,
 )
@@ -418,3 +421,22 @@ def test_traits_from_the_window_equal_traits_from_every_row(frame: pl.DataFrame)
         frame, window=WINDOW, rules=RULES, traits=data_traits(frame)
     ).collect()
     assert_frame_equal(store_metrics(frame, window=WINDOW, rules=RULES), full)
+
+
+@settings(max_examples=60, deadline=None)
+@given(orders_with_optional_columns(), st.integers(min_value=1, max_value=7))
+def test_kpis_from_a_sample_derived_part_by_part_equal_the_kpis_of_every_row(
+    frame: pl.DataFrame, size: int
+) -> None:
+    """diagnose derives the previous window's sample batch by batch, without the data traits
+    (kpi_sample): the KPIs equal those of every row derived with them."""
+    stores = frame.lazy().select("store_id").unique()
+    whole = store_kpis_lazy(
+        frame.lazy(), stores=stores, window=WINDOW, rules=RULES, traits=data_traits(frame)
+    ).collect()
+    parts = [
+        kpi_sample(frame.slice(i, size).lazy(), window=WINDOW, rules=RULES).collect()
+        for i in range(0, frame.height, size)
+    ]
+    by_parts = kpis_of_sample(pl.concat(parts).lazy(), stores=stores, rules=RULES).collect()
+    assert_frame_equal(by_parts, whole)
