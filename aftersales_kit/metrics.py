@@ -191,16 +191,6 @@ def _kpi_aggregations(rules: Rules) -> list[pl.Expr]:
     ]
 
 
-def store_kpis_lazy(
-    orders: pl.LazyFrame, *, stores: pl.LazyFrame, window: Window, rules: Rules, traits: DataTraits
-) -> pl.LazyFrame:
-    """Only the :class:`Kpis` columns of :func:`store_metrics_lazy`, one row per store of
-    ``stores``: the derivation is pruned to what the hours need (≈ half the CPU of the full
-    metrics at 10 M orders; the previous window's KPIs need no stages, alerts or scenes)."""
-    sample = sample_in_window(orders, window=window, rules=rules, traits=traits)
-    return kpis_of_sample(sample, stores=stores, rules=rules)
-
-
 #: The columns of a window sample the :class:`Kpis` read.
 KPI_SAMPLE_COLUMNS: tuple[str, ...] = ("store_id", "counted", "hours", "excluded_reason")
 
@@ -217,7 +207,8 @@ def kpi_sample(orders: pl.LazyFrame, *, window: Window, rules: Rules) -> pl.Lazy
 
 
 def kpis_of_sample(sample: pl.LazyFrame, *, stores: pl.LazyFrame, rules: Rules) -> pl.LazyFrame:
-    """:func:`store_kpis_lazy` from a window sample (at least :data:`KPI_SAMPLE_COLUMNS`)."""
+    """Only the :class:`Kpis` columns of :func:`store_metrics`, one row per store of ``stores``,
+    from a window sample (at least :data:`KPI_SAMPLE_COLUMNS`, e.g. :func:`kpi_sample`)."""
     zero_filled = ["counted", *(f"excluded_{r}" for r in EXCLUDED_REASONS)]
     return (
         stores.join(
