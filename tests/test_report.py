@@ -183,6 +183,14 @@ def test_render_zh_writes_report_and_notebook(rendered_zh: Path) -> None:
     assert "1000101" in text and "2026-10-02 — 2026-10-31" in text
     assert re.search(r"\d+\.\d 小时", text)  # hours with one decimal
     assert 'lang="zh"' in html
+    # The notebook's heading line (text/html for Lab) is not on the page: the header shows it.
+    executed = json.loads(nb_path.read_text(encoding="utf-8"))
+    assert any(
+        "aftersales-meta" in "".join(o.get("data", {}).get("text/html", ""))
+        for cell in executed["cells"]
+        for o in cell.get("outputs", [])
+    )
+    assert "aftersales-meta" not in html
 
 
 def test_payload_is_escaped_everywhere(rendered_zh: Path) -> None:

@@ -38,6 +38,11 @@ __all__ = [
 
 #: the mimetype of the report's metadata output; the exporter reads it and removes it.
 META_MIME = "application/vnd.aftersales.report+json"
+#: The live notebook's heading line: Lab's UI font and text colour (light and dark themes).
+_META_STYLE = (
+    "font-family: var(--jp-ui-font-family, sans-serif); font-size: 15px; "
+    "color: var(--jp-ui-font-color1, inherit); padding: 4px 0"
+)
 #: output metadata key of the interactive-only CSS + vega bundle (dropped by the exporter).
 BUNDLE_TAG = "aftersales_vega_bundle"
 #: the report markup of a section beside its notebook view; the exporter puts it on the page.
@@ -191,7 +196,9 @@ def meta_bundle(
     footer: str,
 ) -> dict[str, object]:
     """The header/footer values the report template shows, as a display bundle the exporter
-    consumes (``text/plain`` beside it for a live notebook)."""
+    consumes (removed from the page: the template shows them). A live notebook shows the line
+    beside it: ``text/html`` in Lab (a heading line in Lab's own fonts and colours, where the
+    ``text/plain`` alone showed as monospace output), ``text/plain`` elsewhere."""
     from aftersales_kit.text import t
 
     window = f"{window_start} — {window_end}"
@@ -219,8 +226,16 @@ def meta_bundle(
         "generated_by": t("report.generated_by", lang, version=__version__),
     }
     # a store's page names the store; the estate overview is all stores
-    plain = " · ".join([title, store_name, window] if store_id else [title, window])
-    return {META_MIME: meta, "text/plain": plain}
+    parts = [title, store_name, window] if store_id else [title, window]
+    plain = " · ".join(parts)
+    heading = tag(
+        "div",
+        tag("strong", parts[0]),
+        *(f" · {p}" for p in parts[1:]),
+        class_="aftersales-meta",
+        style=_META_STYLE,
+    )
+    return {META_MIME: meta, "text/html": str(heading), "text/plain": plain}
 
 
 def display_bundle(
